@@ -1,0 +1,3 @@
+//! `ilion-coordinator`: schema, statement execution and the distributed read and write paths.
+//!
+//! Being built (issues #8 and #9).

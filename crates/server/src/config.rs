@@ -1,0 +1,257 @@
+//! Node configuration: `ilion.yaml`, overridden by command-line flags.
+//!
+//! Every field has a default chosen so that `ilion` with no arguments runs a usable single node
+//! on 127.0.0.1 with its data under `./data`. Unknown keys are rejected so that a typo in a
+//! config file is an error at start-up, not a silently ignored setting.
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// Why a configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("config file {path} is not valid: {source}")]
+    Parse { path: PathBuf, source: serde_yaml::Error },
+    #[error("invalid setting `{setting}`: {reason}")]
+    Invalid { setting: &'static str, reason: String },
+}
+
+/// When the commit log is forced to disk, as Cassandra's `commitlog_sync`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CommitLogSync {
+    /// Acknowledge writes before they are synced; sync every `commitlog_sync_period_ms`.
+    /// Fastest; a crash may lose up to one period of acknowledged writes.
+    Periodic,
+    /// Acknowledge a write only after a (shared, group-committed) fsync covers it.
+    /// Nothing acknowledged is ever lost; each write waits for a sync.
+    Batch,
+}
+
+/// The whole node configuration. Field docs give the default and the trade-off.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Name of the cluster; nodes refuse to gossip with nodes of another cluster.
+    /// Default `Ilion Cluster`.
+    pub cluster_name: String,
+    /// Address this node listens on for node-to-node traffic and, unless
+    /// `native_address` is set, for clients. Default 127.0.0.1.
+    pub listen_address: IpAddr,
+    /// Address clients connect to (CQL). Default: `listen_address`.
+    pub native_address: Option<IpAddr>,
+    /// CQL native protocol port. Default 9042.
+    pub native_port: u16,
+    /// Node-to-node gRPC port. Default 7000.
+    pub storage_port: u16,
+    /// Admin and Prometheus metrics HTTP port. Default 7199.
+    pub admin_port: u16,
+    /// Seed nodes contacted to join the cluster. Default: this node alone.
+    pub seeds: Vec<IpAddr>,
+    /// Data center of this node. Default `datacenter1` (Cassandra's default).
+    pub dc: String,
+    /// Rack of this node. Default `rack1`.
+    pub rack: String,
+    /// Virtual nodes (tokens) this node owns. Default 16: an even spread with few ranges.
+    pub num_tokens: u16,
+    /// Where data, commit log and hints live. Default `./data`.
+    pub data_dir: PathBuf,
+    /// Commit log sync mode. Default `periodic`, as Cassandra.
+    pub commitlog_sync: CommitLogSync,
+    /// Sync interval in `periodic` mode. Default 10,000 ms (Cassandra's default); lower
+    /// bounds what a power loss can take.
+    pub commitlog_sync_period_ms: u64,
+    /// Group window in `batch` mode: writes arriving within it share one fsync. Default 2 ms.
+    pub commitlog_sync_group_window_ms: u64,
+    /// Coordinator timeouts in milliseconds (Cassandra's defaults).
+    pub read_request_timeout_ms: u64,
+    pub write_request_timeout_ms: u64,
+    pub range_request_timeout_ms: u64,
+    /// `AllowAllAuthenticator` (default) or `PasswordAuthenticator`.
+    pub authenticator: String,
+    /// Largest accepted native protocol frame, in MiB. Default 256 (Cassandra's
+    /// `native_transport_max_frame_size` is 16 MiB per frame in v5, 256 MiB in v4).
+    pub native_transport_max_frame_size_mb: u32,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            cluster_name: "Ilion Cluster".to_owned(),
+            listen_address: IpAddr::from([127, 0, 0, 1]),
+            native_address: None,
+            native_port: 9042,
+            storage_port: 7000,
+            admin_port: 7199,
+            seeds: Vec::new(),
+            dc: "datacenter1".to_owned(),
+            rack: "rack1".to_owned(),
+            num_tokens: 16,
+            data_dir: PathBuf::from("./data"),
+            commitlog_sync: CommitLogSync::Periodic,
+            commitlog_sync_period_ms: 10_000,
+            commitlog_sync_group_window_ms: 2,
+            read_request_timeout_ms: 5_000,
+            write_request_timeout_ms: 2_000,
+            range_request_timeout_ms: 10_000,
+            authenticator: "AllowAllAuthenticator".to_owned(),
+            native_transport_max_frame_size_mb: 256,
+        }
+    }
+}
+
+impl Config {
+    /// Reads a YAML file; absent keys take their defaults.
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::from_yaml(&text).map_err(|source| ConfigError::Parse {
+            path: path.to_owned(),
+            source,
+        })
+    }
+
+    /// Parses YAML text; an empty document is the default configuration.
+    pub fn from_yaml(text: &str) -> Result<Self, serde_yaml::Error> {
+        if text.trim().is_empty() {
+            return Ok(Self::default());
+        }
+        serde_yaml::from_str(text)
+    }
+
+    /// The address clients connect to.
+    pub fn native_address(&self) -> IpAddr {
+        self.native_address.unwrap_or(self.listen_address)
+    }
+
+    /// The seeds, or this node alone when none are configured.
+    pub fn effective_seeds(&self) -> Vec<IpAddr> {
+        if self.seeds.is_empty() {
+            vec![self.listen_address]
+        } else {
+            self.seeds.clone()
+        }
+    }
+
+    /// Checks the settings that serde cannot: a bad config fails here, at start-up.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |setting, reason: &str| {
+            Err(ConfigError::Invalid {
+                setting,
+                reason: reason.to_owned(),
+            })
+        };
+        if self.cluster_name.trim().is_empty() {
+            return invalid("cluster_name", "must not be empty");
+        }
+        if self.dc.trim().is_empty() {
+            return invalid("dc", "must not be empty");
+        }
+        if self.rack.trim().is_empty() {
+            return invalid("rack", "must not be empty");
+        }
+        if self.num_tokens == 0 || self.num_tokens > 1024 {
+            return invalid("num_tokens", "must be between 1 and 1024");
+        }
+        let ports = [
+            ("native_port", self.native_port),
+            ("storage_port", self.storage_port),
+            ("admin_port", self.admin_port),
+        ];
+        for (name, port) in ports {
+            if port == 0 {
+                return invalid(name, "must not be 0");
+            }
+        }
+        if self.native_port == self.storage_port
+            || self.native_port == self.admin_port
+            || self.storage_port == self.admin_port
+        {
+            return invalid("native_port", "native, storage and admin ports must differ");
+        }
+        if self.commitlog_sync == CommitLogSync::Periodic && self.commitlog_sync_period_ms == 0 {
+            return invalid("commitlog_sync_period_ms", "must be positive in periodic mode");
+        }
+        for (name, ms) in [
+            ("read_request_timeout_ms", self.read_request_timeout_ms),
+            ("write_request_timeout_ms", self.write_request_timeout_ms),
+            ("range_request_timeout_ms", self.range_request_timeout_ms),
+        ] {
+            if ms == 0 {
+                return invalid(name, "must be positive");
+            }
+        }
+        match self.authenticator.as_str() {
+            "AllowAllAuthenticator" | "PasswordAuthenticator" => {}
+            _ => {
+                return invalid(
+                    "authenticator",
+                    "must be AllowAllAuthenticator or PasswordAuthenticator",
+                );
+            }
+        }
+        if self.native_transport_max_frame_size_mb == 0 {
+            return invalid("native_transport_max_frame_size_mb", "must be positive");
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_is_the_default_config() {
+        assert_eq!(Config::from_yaml("").unwrap(), Config::default());
+        Config::default().validate().unwrap();
+    }
+
+    #[test]
+    fn absent_keys_take_defaults() {
+        let c = Config::from_yaml("cluster_name: prod\nnative_port: 19042\n").unwrap();
+        assert_eq!(c.cluster_name, "prod");
+        assert_eq!(c.native_port, 19042);
+        assert_eq!(c.storage_port, 7000);
+    }
+
+    #[test]
+    fn unknown_key_is_rejected() {
+        assert!(Config::from_yaml("clustr_name: typo\n").is_err());
+    }
+
+    #[test]
+    fn wrong_type_is_rejected() {
+        assert!(Config::from_yaml("native_port: nine\n").is_err());
+        assert!(Config::from_yaml("listen_address: not-an-ip\n").is_err());
+    }
+
+    #[test]
+    fn invalid_values_fail_validation_with_the_setting_named() {
+        let c = Config {
+            num_tokens: 0,
+            ..Config::default()
+        };
+        let err = c.validate().unwrap_err().to_string();
+        assert!(err.contains("num_tokens"), "{err}");
+
+        let c = Config {
+            storage_port: 9042,
+            ..Config::default()
+        };
+        assert!(c.validate().is_err());
+    }
+
+    #[test]
+    fn commitlog_sync_reads_cassandra_words() {
+        let c = Config::from_yaml("commitlog_sync: batch\n").unwrap();
+        assert_eq!(c.commitlog_sync, CommitLogSync::Batch);
+    }
+}

@@ -1,0 +1,121 @@
+//! `ilion`: run a node. With no arguments: one node on 127.0.0.1, data under `./data`.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use server::Config;
+
+/// A masterless, Cassandra-compatible wide-column database node.
+#[derive(Debug, Parser)]
+#[command(name = "ilion", version)]
+struct Args {
+    /// YAML configuration file; flags below override it.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Address for node-to-node traffic and (by default) clients.
+    #[arg(long)]
+    listen_address: Option<IpAddr>,
+    /// Comma-separated seed addresses.
+    #[arg(long, value_delimiter = ',')]
+    seeds: Option<Vec<IpAddr>>,
+    /// Directory for data, commit log and hints.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    #[arg(long)]
+    cluster_name: Option<String>,
+    /// Data center name.
+    #[arg(long)]
+    dc: Option<String>,
+    #[arg(long)]
+    rack: Option<String>,
+    /// CQL native protocol port.
+    #[arg(long)]
+    native_port: Option<u16>,
+    /// Node-to-node gRPC port.
+    #[arg(long)]
+    storage_port: Option<u16>,
+}
+
+impl Args {
+    fn into_config(self) -> anyhow::Result<Config> {
+        let mut config = match &self.config {
+            Some(path) => Config::from_file(path)?,
+            None => Config::default(),
+        };
+        if let Some(v) = self.listen_address {
+            config.listen_address = v;
+        }
+        if let Some(v) = self.seeds {
+            config.seeds = v;
+        }
+        if let Some(v) = self.data_dir {
+            config.data_dir = v;
+        }
+        if let Some(v) = self.cluster_name {
+            config.cluster_name = v;
+        }
+        if let Some(v) = self.dc {
+            config.dc = v;
+        }
+        if let Some(v) = self.rack {
+            config.rack = v;
+        }
+        if let Some(v) = self.native_port {
+            config.native_port = v;
+        }
+        if let Some(v) = self.storage_port {
+            config.storage_port = v;
+        }
+        config.validate()?;
+        Ok(config)
+    }
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot listen for SIGTERM; stopping on Ctrl-C only");
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let config = match Args::parse().into_config() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("ilion: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("ilion: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(server::run(config, shutdown_signal())) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("ilion: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,132 @@
+//! The node's life: take the data directory, serve until shut down, release everything.
+
+use std::fs::{File, OpenOptions};
+use std::future::Future;
+use std::path::PathBuf;
+
+use crate::config::{Config, ConfigError};
+
+/// Why a node could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum NodeError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("cannot create data directory {path}: {source}")]
+    DataDir { path: PathBuf, source: std::io::Error },
+    #[error("data directory {path} is in use by another ilion process")]
+    DataDirLocked { path: PathBuf },
+    #[error("cannot lock {path}: {source}")]
+    Lock { path: PathBuf, source: std::io::Error },
+}
+
+/// Holds the data directory for as long as the node runs; dropping it releases the lock.
+#[derive(Debug)]
+struct DataDirLock {
+    _file: File,
+}
+
+fn lock_data_dir(config: &Config) -> Result<DataDirLock, NodeError> {
+    let dir = &config.data_dir;
+    std::fs::create_dir_all(dir).map_err(|source| NodeError::DataDir {
+        path: dir.clone(),
+        source,
+    })?;
+    let path = dir.join("ilion.lock");
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|source| NodeError::Lock {
+            path: path.clone(),
+            source,
+        })?;
+    match file.try_lock() {
+        Ok(()) => Ok(DataDirLock { _file: file }),
+        Err(std::fs::TryLockError::WouldBlock) => Err(NodeError::DataDirLocked { path: dir.clone() }),
+        Err(std::fs::TryLockError::Error(source)) => Err(NodeError::Lock { path, source }),
+    }
+}
+
+/// Runs a node with `config` until `shutdown` completes, then stops cleanly.
+pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(), NodeError> {
+    config.validate()?;
+    let lock = lock_data_dir(&config)?;
+    tracing::info!(
+        cluster = %config.cluster_name,
+        address = %config.listen_address,
+        dc = %config.dc,
+        rack = %config.rack,
+        data_dir = %config.data_dir.display(),
+        "node starting"
+    );
+    println!(
+        "ilion {}: node {} in cluster '{}' (dc {}, rack {}), data under {}",
+        env!("CARGO_PKG_VERSION"),
+        config.listen_address,
+        config.cluster_name,
+        config.dc,
+        config.rack,
+        config.data_dir.display()
+    );
+    println!(
+        "CQL native protocol on {}:{}: not served yet by this build (it arrives with the \
+         single-node issue); the port is left unbound",
+        config.native_address(),
+        config.native_port
+    );
+    println!(
+        "node-to-node gRPC on {}:{}: not served yet by this build; the port is left unbound",
+        config.listen_address, config.storage_port
+    );
+    println!("running; stop with Ctrl-C or SIGTERM");
+
+    shutdown.await;
+
+    tracing::info!("node stopping");
+    drop(lock);
+    println!("stopped cleanly");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_second_node_cannot_take_a_data_dir_in_use() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config {
+            data_dir: dir.path().to_owned(),
+            ..Config::default()
+        };
+        let first = lock_data_dir(&config).unwrap();
+        assert!(matches!(
+            lock_data_dir(&config),
+            Err(NodeError::DataDirLocked { .. })
+        ));
+        drop(first);
+        lock_data_dir(&config).unwrap();
+    }
+
+    #[tokio::test]
+    async fn node_stops_when_its_shutdown_future_completes() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config {
+            data_dir: dir.path().join("nested"),
+            ..Config::default()
+        };
+        run(config, async {}).await.unwrap();
+        assert!(dir.path().join("nested/ilion.lock").exists());
+    }
+
+    #[tokio::test]
+    async fn invalid_config_is_an_error_not_a_panic() {
+        let config = Config {
+            num_tokens: 0,
+            ..Config::default()
+        };
+        assert!(matches!(run(config, async {}).await, Err(NodeError::Config(_))));
+    }
+}

@@ -1,0 +1,225 @@
+//! `cargo xtask`: the project's developer tasks.
+//!
+//! - `ci`: exactly what CI runs (`.ci/run` calls it).
+//! - `cluster start|stop|status`: a local cluster of real `ilion` processes on 127.0.0.x.
+//! - `bench [AREA]`: benchmarks (never part of CI).
+//! - `fuzz [TARGET]`: fuzz campaigns; `ci` runs a short smoke of them.
+//! - `venv`: the Python environment with the real clients (cassandra-driver, cqlsh).
+
+mod cluster;
+mod python;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "cargo xtask")]
+struct Args {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Debug, Subcommand)]
+enum Task {
+    /// Everything CI checks: fmt, clippy, tests, doc tests, real-client tests, fuzz smoke.
+    Ci {
+        /// Skip the real-client (Python) compatibility tests.
+        #[arg(long)]
+        no_compat: bool,
+    },
+    /// Start, stop or inspect a local cluster of real `ilion` processes.
+    Cluster {
+        #[command(subcommand)]
+        action: cluster::Action,
+    },
+    /// Run benchmarks: `lsm`, `ring`, `gossip`, `cql`, `storage`, `node`, `cluster`, or all.
+    Bench {
+        area: Option<String>,
+    },
+    /// Run a fuzz target (cargo-fuzz, libFuzzer) for a while.
+    Fuzz {
+        /// Target name (see `fuzz/Cargo.toml`); all targets when absent.
+        target: Option<String>,
+        /// Seconds per target.
+        #[arg(long, default_value_t = 60)]
+        seconds: u64,
+    },
+    /// Create or refresh the Python venv with the pinned real clients.
+    Venv,
+}
+
+/// The workspace root (xtask lives one level below it).
+pub(crate) fn root() -> PathBuf {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest.parent().unwrap_or(manifest).to_path_buf()
+}
+
+/// Runs a command in the workspace root, failing with its name when it fails.
+pub(crate) fn run(cmd: &mut Command) -> Result<()> {
+    cmd.current_dir(root());
+    let shown = format!("{cmd:?}");
+    eprintln!("xtask: running {shown}");
+    let status = cmd.status().with_context(|| format!("cannot start {shown}"))?;
+    if !status.success() {
+        bail!("{shown} failed with {status}");
+    }
+    Ok(())
+}
+
+pub(crate) fn cargo() -> Command {
+    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()))
+}
+
+fn has_nextest() -> bool {
+    cargo()
+        .args(["nextest", "--version"])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
+}
+
+fn ci(no_compat: bool) -> Result<()> {
+    let started = Instant::now();
+    let mut steps: Vec<(&str, f64)> = Vec::new();
+    let mut step = |name: &'static str, f: &mut dyn FnMut() -> Result<()>| -> Result<()> {
+        let t = Instant::now();
+        f().with_context(|| format!("ci step `{name}` failed"))?;
+        steps.push((name, t.elapsed().as_secs_f64()));
+        Ok(())
+    };
+
+    step("fmt", &mut || run(cargo().args(["fmt", "--all", "--", "--check"])))?;
+    step("clippy", &mut || {
+        run(cargo().args([
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ]))
+    })?;
+    step("tests", &mut || {
+        if has_nextest() {
+            run(cargo().args([
+                "nextest",
+                "run",
+                "--workspace",
+                "--profile",
+                "ci",
+                "--no-fail-fast",
+            ]))
+        } else {
+            run(cargo().args(["test", "--workspace", "--no-fail-fast"]))
+        }
+    })?;
+    step("doc tests", &mut || run(cargo().args(["test", "--workspace", "--doc"])))?;
+    if !no_compat {
+        step("real clients", &mut || python::compat_tests())?;
+    }
+    step("fuzz smoke", &mut fuzz_smoke)?;
+
+    eprintln!("xtask ci: all steps passed");
+    for (name, secs) in &steps {
+        eprintln!("  {name:<14} {secs:>7.1} s");
+    }
+    eprintln!("  {:<14} {:>7.1} s", "total", started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+/// Each fuzz target is also built as an ordinary binary (`fuzz/src/bin/smoke.rs`) that runs every
+/// target over its seed corpus and a seeded stream of random and mutated inputs. That works on
+/// the stable toolchain, where libFuzzer's sanitizer flags do not.
+fn fuzz_smoke() -> Result<()> {
+    let manifest = root().join("fuzz/Cargo.toml");
+    if !manifest.exists() {
+        eprintln!("xtask: no fuzz crate yet; fuzz smoke skipped");
+        return Ok(());
+    }
+    run(cargo().args([
+        "run",
+        "--release",
+        "--manifest-path",
+        "fuzz/Cargo.toml",
+        "--bin",
+        "smoke",
+        "--",
+        "--iterations",
+        "20000",
+    ]))
+}
+
+fn fuzz(target: Option<String>, seconds: u64) -> Result<()> {
+    let has_cargo_fuzz = cargo()
+        .args(["fuzz", "--version"])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if !has_cargo_fuzz {
+        run(cargo().args(["install", "cargo-fuzz", "--locked"]))?;
+    }
+    let targets: Vec<String> = match target {
+        Some(t) => vec![t],
+        None => {
+            let out = cargo()
+                .args(["fuzz", "list"])
+                .current_dir(root())
+                .output()
+                .context("cargo fuzz list")?;
+            String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .map(str::to_owned)
+                .filter(|l| !l.is_empty())
+                .collect()
+        }
+    };
+    for t in targets {
+        // libFuzzer needs the nightly-only sanitizer flags; on stable, build without a sanitizer
+        // and let RUSTC_BOOTSTRAP unlock the coverage instrumentation cargo-fuzz asks for.
+        run(cargo()
+            .env("RUSTC_BOOTSTRAP", "1")
+            .args(["fuzz", "run", "--sanitizer", "none", &t, "--"])
+            .arg(format!("-max_total_time={seconds}")))?;
+    }
+    Ok(())
+}
+
+fn bench(area: Option<String>) -> Result<()> {
+    let packages: &[(&str, &str)] = &[
+        ("lsm", "ilion-lsm"),
+        ("ring", "ilion-ring"),
+        ("gossip", "ilion-gossip"),
+        ("cql", "ilion-cql"),
+    ];
+    let chosen: Vec<&(&str, &str)> = match area.as_deref() {
+        None | Some("all") => packages.iter().collect(),
+        Some(a) => {
+            let found: Vec<_> = packages.iter().filter(|(n, _)| *n == a).collect();
+            if found.is_empty() {
+                bail!(
+                    "no benchmarks for `{a}` yet; known: {}",
+                    packages.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
+                );
+            }
+            found
+        }
+    };
+    for (_, package) in chosen {
+        run(cargo().args(["bench", "--package", package]))?;
+    }
+    Ok(())
+}
+
+fn main() -> Result<()> {
+    match Args::parse().task {
+        Task::Ci { no_compat } => ci(no_compat),
+        Task::Cluster { action } => cluster::run_action(action),
+        Task::Bench { area } => bench(area),
+        Task::Fuzz { target, seconds } => fuzz(target, seconds),
+        Task::Venv => python::venv().map(|_| ()),
+    }
+}
