@@ -1,0 +1,16 @@
+//! Fuzz targets for every decoder, as plain functions so that both libFuzzer (`fuzz_targets/`)
+//! and the stable-toolchain smoke runner (`src/bin/smoke.rs`) call the same code.
+//!
+//! A target must never panic on any input: a panic is a bug in the decoder under test.
+//! Targets that check a model panic on a divergence, which is also a bug.
+
+/// A fuzz target: takes arbitrary bytes, panics only on a bug.
+pub type Target = fn(&[u8]);
+
+/// Every target, by the name of its `fuzz_targets/<name>.rs` binary.
+pub fn targets() -> Vec<(&'static str, Target)> {
+    #[allow(unused_mut)]
+    let mut all: Vec<(&'static str, Target)> = Vec::new();
+    // Each layer registers its targets here.
+    all
+}
