@@ -4,8 +4,10 @@
 //! through mmap, leveled / size-tiered / time-window compaction.
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
+mod error;
 #[allow(dead_code)] // used by the memtable, table files and commit log as they land
 mod key;
 pub mod vfs;
 
+pub use error::{Error, Result};
 pub use vfs::{ReadableFile, StdVfs, Vfs, WritableFile};
