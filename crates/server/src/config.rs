@@ -255,3 +255,15 @@ mod tests {
         assert_eq!(c.commitlog_sync, CommitLogSync::Batch);
     }
 }
+
+#[cfg(test)]
+mod example_file {
+    use super::*;
+
+    #[test]
+    fn the_documented_example_file_is_exactly_the_defaults() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../ilion.example.yaml");
+        let parsed = Config::from_file(&path).unwrap();
+        assert_eq!(parsed, Config::default());
+    }
+}
