@@ -10,6 +10,10 @@
 pub mod language;
 pub mod protocol;
 
+pub use language::{
+    ParsedStatement, Statement, SyntaxError, parse_statement, parse_statements,
+};
+
 /// Any failure of this crate: a protocol decode error or a CQL syntax error.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

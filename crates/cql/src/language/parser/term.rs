@@ -1,0 +1,400 @@
+//! Terms, literals, types, relations and option lists: the pieces every statement shares.
+
+use super::Parser;
+use crate::language::ast::{
+    CqlType, Ident, InValues, Literal, NativeType, Operator, Property, PropertyValue,
+    QualifiedName, Relation, RelationTarget, Term, UsingParam,
+};
+use crate::language::error::SyntaxError;
+use crate::language::token::{Sym, TokenKind, is_reserved};
+
+/// Words that the printer must quote before `(` because the selector grammar treats them
+/// specially there.
+pub(crate) const SPECIAL_CALLS: &[&str] = &["writetime", "maxwritetime", "ttl", "cast"];
+
+impl Parser<'_> {
+    /// Whether the current token starts a constant.
+    fn is_literal_start(&self) -> bool {
+        match &self.peek().kind {
+            TokenKind::Str(_)
+            | TokenKind::Integer
+            | TokenKind::Float
+            | TokenKind::Hex
+            | TokenKind::Uuid
+            | TokenKind::Duration => true,
+            TokenKind::Word => matches!(
+                self.peek_word().as_deref(),
+                Some("true" | "false" | "null" | "nan" | "infinity")
+            ),
+            TokenKind::Sym(Sym::Minus) => true,
+            _ => false,
+        }
+    }
+
+    /// A constant, with an optional leading `-` on numbers and durations.
+    pub(crate) fn literal(&mut self) -> Result<Literal, SyntaxError> {
+        let negative = self.eat_sym(Sym::Minus);
+        let t = self.peek().clone();
+        let text = self.text(&t);
+        let sign = if negative { "-" } else { "" };
+        let lit = match &t.kind {
+            TokenKind::Integer => Literal::Integer(format!("{sign}{text}")),
+            TokenKind::Float => Literal::Float(format!("{sign}{text}")),
+            TokenKind::Duration => Literal::Duration(format!("{sign}{text}")),
+            TokenKind::Word if text.eq_ignore_ascii_case("nan") => Literal::Float("NaN".into()),
+            TokenKind::Word if text.eq_ignore_ascii_case("infinity") => {
+                Literal::Float(format!("{sign}Infinity"))
+            }
+            _ if negative => return Err(self.expected("a number or duration")),
+            TokenKind::Str(s) => Literal::String(s.clone()),
+            TokenKind::Hex => Literal::Hex(text.to_string()),
+            TokenKind::Uuid => Literal::Uuid(text.to_string()),
+            TokenKind::Word if text.eq_ignore_ascii_case("true") => Literal::Boolean(true),
+            TokenKind::Word if text.eq_ignore_ascii_case("false") => Literal::Boolean(false),
+            TokenKind::Word if text.eq_ignore_ascii_case("null") => Literal::Null,
+            _ => return Err(self.expected("a constant")),
+        };
+        self.advance();
+        Ok(lit)
+    }
+
+    /// A bind marker if one is here: `?` or `:name`.
+    pub(crate) fn bind_marker(&mut self) -> Result<Option<crate::language::ast::BindMarker>, SyntaxError> {
+        if self.eat_sym(Sym::QMark) {
+            return Ok(Some(self.new_marker(None)));
+        }
+        if self.eat_sym(Sym::Colon) {
+            let name = self.ident()?;
+            return Ok(Some(self.new_marker(Some(name))));
+        }
+        Ok(None)
+    }
+
+    /// Whether a function call starts here: `name(` or `ks.name(`.
+    pub(crate) fn is_function_call(&self) -> bool {
+        let callable = |n: usize| self.is_ident_at(n) || self.is_kw_at(n, "token");
+        (callable(0) && self.is_sym_at(1, Sym::LParen))
+            || (self.is_ident_at(0)
+                && self.is_sym_at(1, Sym::Dot)
+                && callable(2)
+                && self.is_sym_at(3, Sym::LParen))
+    }
+
+    /// A function name (which may be `token`).
+    pub(crate) fn function_name(&mut self) -> Result<QualifiedName, SyntaxError> {
+        let part = |p: &mut Self| {
+            if p.is_kw("token") {
+                p.advance();
+                Ok(Ident::new("token"))
+            } else {
+                p.ident()
+            }
+        };
+        let first = part(self)?;
+        if self.eat_sym(Sym::Dot) {
+            let name = part(self)?;
+            Ok(QualifiedName { keyspace: Some(first), name })
+        } else {
+            Ok(QualifiedName { keyspace: None, name: first })
+        }
+    }
+
+    /// A term: a constant, a marker, a collection, tuple or UDT literal, a function call or a
+    /// type-hinted term.
+    pub(crate) fn term(&mut self) -> Result<Term, SyntaxError> {
+        self.nested(|p| p.term_inner())
+    }
+
+    fn term_inner(&mut self) -> Result<Term, SyntaxError> {
+        if let Some(m) = self.bind_marker()? {
+            return Ok(Term::Bind(m));
+        }
+        if self.is_literal_start() {
+            return Ok(Term::Literal(self.literal()?));
+        }
+        if self.eat_sym(Sym::LBracket) {
+            if self.eat_sym(Sym::RBracket) {
+                return Ok(Term::List(Vec::new()));
+            }
+            let items = self.comma_list(|p| p.term())?;
+            self.expect_sym(Sym::RBracket)?;
+            return Ok(Term::List(items));
+        }
+        if self.eat_sym(Sym::LBrace) {
+            return self.brace_literal();
+        }
+        if self.is_sym(Sym::LParen) {
+            if let Some(hint) = self.try_type_hint()? {
+                return Ok(hint);
+            }
+            return Ok(Term::Tuple(self.paren_list(false, |p| p.term())?));
+        }
+        if self.is_function_call() {
+            let name = self.function_name()?;
+            let args = self.paren_list(true, |p| p.term())?;
+            return Ok(Term::Function { name, args });
+        }
+        Err(self.expected("a term"))
+    }
+
+    /// After `{`: a set, a map or a UDT literal.
+    fn brace_literal(&mut self) -> Result<Term, SyntaxError> {
+        if self.eat_sym(Sym::RBrace) {
+            return Ok(Term::Map(Vec::new()));
+        }
+        if self.is_ident() && self.is_sym_at(1, Sym::Colon) {
+            let fields = self.comma_list(|p| {
+                let f = p.ident()?;
+                p.expect_sym(Sym::Colon)?;
+                Ok((f, p.term()?))
+            })?;
+            self.expect_sym(Sym::RBrace)?;
+            return Ok(Term::Udt(fields));
+        }
+        let first = self.term()?;
+        if self.eat_sym(Sym::Colon) {
+            let mut entries = vec![(first, self.term()?)];
+            while self.eat_sym(Sym::Comma) {
+                let k = self.term()?;
+                self.expect_sym(Sym::Colon)?;
+                entries.push((k, self.term()?));
+            }
+            self.expect_sym(Sym::RBrace)?;
+            return Ok(Term::Map(entries));
+        }
+        let mut items = vec![first];
+        while self.eat_sym(Sym::Comma) {
+            items.push(self.term()?);
+        }
+        self.expect_sym(Sym::RBrace)?;
+        Ok(Term::Set(items))
+    }
+
+    /// `(type) term`, if that is what follows; otherwise nothing is consumed.
+    pub(crate) fn try_type_hint(&mut self) -> Result<Option<Term>, SyntaxError> {
+        let save = (self.pos, self.markers.len());
+        let looks_like_type = matches!(self.peek_at(1).kind, TokenKind::Word | TokenKind::QuotedName(_))
+            && !self.is_sym_at(2, Sym::LParen);
+        if looks_like_type {
+            self.advance();
+            let ty = self.nested(|p| p.cql_type());
+            if let Ok(ty) = ty {
+                if self.eat_sym(Sym::RParen) && self.starts_term() {
+                    let term = self.term()?;
+                    return Ok(Some(Term::TypeHint { ty, term: Box::new(term) }));
+                }
+            } else if let Err(e @ SyntaxError::TooDeep { .. }) = ty {
+                return Err(e);
+            }
+        }
+        self.pos = save.0;
+        self.markers.truncate(save.1);
+        Ok(None)
+    }
+
+    /// Whether a term can start at the current token.
+    pub(crate) fn starts_term(&self) -> bool {
+        self.is_literal_start()
+            || matches!(
+                self.peek().kind,
+                TokenKind::Sym(Sym::QMark | Sym::Colon | Sym::LBracket | Sym::LBrace | Sym::LParen)
+            )
+            || self.is_function_call()
+    }
+
+    // ---- types --------------------------------------------------------------------------
+
+    pub(crate) fn cql_type(&mut self) -> Result<CqlType, SyntaxError> {
+        self.nested(|p| p.cql_type_inner())
+    }
+
+    fn cql_type_inner(&mut self) -> Result<CqlType, SyntaxError> {
+        if let TokenKind::Str(s) = &self.peek().kind {
+            let s = s.clone();
+            self.advance();
+            return Ok(CqlType::Custom(s));
+        }
+        let word = self.peek_word();
+        if let Some(w) = word.as_deref() {
+            let generic = matches!(w, "frozen" | "list" | "set" | "map" | "tuple" | "vector")
+                && self.is_sym_at(1, Sym::Lt);
+            if generic {
+                self.advance();
+                self.advance();
+                let ty = match w {
+                    "frozen" => CqlType::Frozen(Box::new(self.cql_type()?)),
+                    "list" => CqlType::List(Box::new(self.cql_type()?)),
+                    "set" => CqlType::Set(Box::new(self.cql_type()?)),
+                    "map" => {
+                        let k = self.cql_type()?;
+                        self.expect_sym(Sym::Comma)?;
+                        CqlType::Map(Box::new(k), Box::new(self.cql_type()?))
+                    }
+                    "tuple" => CqlType::Tuple(self.comma_list(|p| p.cql_type())?),
+                    _ => {
+                        let elem = self.cql_type()?;
+                        self.expect_sym(Sym::Comma)?;
+                        let t = self.peek().clone();
+                        let n = match t.kind {
+                            TokenKind::Integer => self.text(&t).parse::<u32>().ok(),
+                            _ => None,
+                        };
+                        let Some(n) = n.filter(|n| *n > 0) else {
+                            return Err(self.expected("a positive vector dimension"));
+                        };
+                        self.advance();
+                        CqlType::Vector(Box::new(elem), n)
+                    }
+                };
+                self.expect_sym(Sym::Gt)?;
+                return Ok(ty);
+            }
+            if let Some(native) = NativeType::from_name(w) {
+                self.advance();
+                return Ok(CqlType::Native(native));
+            }
+        }
+        if self.is_ident() {
+            return Ok(CqlType::Udt(self.qualified_name()?));
+        }
+        Err(self.expected("a type"))
+    }
+
+    // ---- relations ----------------------------------------------------------------------
+
+    /// `relation (AND relation)*`.
+    pub(crate) fn relations(&mut self) -> Result<Vec<Relation>, SyntaxError> {
+        let mut out = vec![self.relation()?];
+        while self.eat_kw("and") {
+            out.push(self.relation()?);
+        }
+        Ok(out)
+    }
+
+    fn relation(&mut self) -> Result<Relation, SyntaxError> {
+        let target = if self.is_kw("token") && self.is_sym_at(1, Sym::LParen) {
+            self.advance();
+            RelationTarget::Token(self.paren_list(false, |p| p.ident())?)
+        } else if self.is_sym(Sym::LParen) {
+            RelationTarget::Tuple(self.paren_list(false, |p| p.ident())?)
+        } else {
+            let column = self.ident().map_err(|_| self.expected("a relation"))?;
+            if self.eat_kw("is") {
+                self.expect_kw("not")?;
+                self.expect_kw("null")?;
+                return Ok(Relation::IsNotNull { column });
+            }
+            if self.eat_sym(Sym::LBracket) {
+                let key = self.term()?;
+                self.expect_sym(Sym::RBracket)?;
+                RelationTarget::Element { column, key }
+            } else if self.eat_sym(Sym::Dot) {
+                RelationTarget::Field { column, field: self.ident()? }
+            } else {
+                RelationTarget::Column(column)
+            }
+        };
+        if self.eat_kw("in") {
+            let values = if let Some(m) = self.bind_marker()? {
+                InValues::Marker(m)
+            } else {
+                InValues::List(self.paren_list(true, |p| p.term())?)
+            };
+            return Ok(Relation::In { target, values });
+        }
+        let op = self.operator()?;
+        let value = self.term()?;
+        Ok(Relation::Compare { target, op, value })
+    }
+
+    fn operator(&mut self) -> Result<Operator, SyntaxError> {
+        let op = match self.peek().kind {
+            TokenKind::Sym(Sym::Eq) => Operator::Eq,
+            TokenKind::Sym(Sym::Ne) => Operator::Ne,
+            TokenKind::Sym(Sym::Lt) => Operator::Lt,
+            TokenKind::Sym(Sym::Le) => Operator::Le,
+            TokenKind::Sym(Sym::Gt) => Operator::Gt,
+            TokenKind::Sym(Sym::Ge) => Operator::Ge,
+            _ if self.is_kw("like") => Operator::Like,
+            _ if self.is_kw("contains") => {
+                self.advance();
+                return Ok(if self.eat_kw("key") { Operator::ContainsKey } else { Operator::Contains });
+            }
+            _ => return Err(self.expected("an operator")),
+        };
+        self.advance();
+        Ok(op)
+    }
+
+    // ---- USING and WITH -----------------------------------------------------------------
+
+    /// `USING TTL x AND TIMESTAMP y`, after `USING`.
+    pub(crate) fn using_params(&mut self, allow_ttl: bool) -> Result<Vec<UsingParam>, SyntaxError> {
+        let mut out = Vec::new();
+        loop {
+            if allow_ttl && self.eat_kw("ttl") {
+                out.push(UsingParam::Ttl(self.int_or_marker()?));
+            } else if self.eat_kw("timestamp") {
+                out.push(UsingParam::Timestamp(self.int_or_marker()?));
+            } else {
+                return Err(self.expected(if allow_ttl { "TTL or TIMESTAMP" } else { "TIMESTAMP" }));
+            }
+            if !self.eat_kw("and") {
+                return Ok(out);
+            }
+        }
+    }
+
+    /// An integer literal or a bind marker (TTL, TIMESTAMP, LIMIT).
+    pub(crate) fn int_or_marker(&mut self) -> Result<Term, SyntaxError> {
+        if let Some(m) = self.bind_marker()? {
+            return Ok(Term::Bind(m));
+        }
+        let is_int = self.peek().kind == TokenKind::Integer
+            || (self.is_sym(Sym::Minus) && self.peek_at(1).kind == TokenKind::Integer);
+        if !is_int {
+            return Err(self.expected("an integer or a bind marker"));
+        }
+        Ok(Term::Literal(self.literal()?))
+    }
+
+    /// `name = value`.
+    pub(crate) fn property(&mut self) -> Result<Property, SyntaxError> {
+        let name = self.ident()?;
+        self.expect_sym(Sym::Eq)?;
+        let value = if self.eat_sym(Sym::LBrace) {
+            PropertyValue::Map(self.literal_map_rest()?)
+        } else if self.is_literal_start() {
+            PropertyValue::Literal(self.literal()?)
+        } else if let Some(w) = self.peek_word().filter(|w| !is_reserved(w)) {
+            self.advance();
+            PropertyValue::Word(w)
+        } else {
+            return Err(self.expected("an option value"));
+        };
+        Ok(Property { name, value })
+    }
+
+    /// After `{`: `constant: constant, ... }`.
+    pub(crate) fn literal_map_rest(&mut self) -> Result<Vec<(Literal, Literal)>, SyntaxError> {
+        if self.eat_sym(Sym::RBrace) {
+            return Ok(Vec::new());
+        }
+        let entries = self.comma_list(|p| {
+            let k = p.literal()?;
+            p.expect_sym(Sym::Colon)?;
+            Ok((k, p.literal()?))
+        })?;
+        self.expect_sym(Sym::RBrace)?;
+        Ok(entries)
+    }
+
+    /// `property (AND property)*`.
+    pub(crate) fn properties(&mut self) -> Result<Vec<Property>, SyntaxError> {
+        let mut out = vec![self.property()?];
+        while self.eat_kw("and") {
+            out.push(self.property()?);
+        }
+        Ok(out)
+    }
+}
