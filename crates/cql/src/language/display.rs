@@ -270,12 +270,30 @@ impl Display for ArithOp {
     }
 }
 
-/// A selector as the operand of an operator: parenthesised unless atomic.
-struct Operand<'a>(&'a Selector);
+/// How tightly a selector binds when printed: sums 1, products 2, everything else 3 (type
+/// hints 0, so that they are always parenthesised as operands).
+fn precedence(s: &Selector) -> u8 {
+    match s {
+        Selector::Arithmetic { op: ArithOp::Add | ArithOp::Sub, .. } => 1,
+        Selector::Arithmetic { .. } => 2,
+        Selector::Term(Term::TypeHint { .. }) => 0,
+        _ => 3,
+    }
+}
+
+/// An operand of an arithmetic operator, parenthesised when the parser would otherwise
+/// group it differently (operators are left-associative).
+struct Operand<'a> {
+    s: &'a Selector,
+    op_precedence: u8,
+    right: bool,
+}
 
 impl Display for Operand<'_> {
     fn fmt(&self, f: &mut Formatter<'_>) -> R {
-        if super::parser::is_atomic(self.0) { write!(f, "{}", self.0) } else { write!(f, "({})", self.0) }
+        let p = precedence(self.s);
+        let parens = if self.right { p <= self.op_precedence } else { p < self.op_precedence };
+        if parens { write!(f, "({})", self.s) } else { write!(f, "{}", self.s) }
     }
 }
 
@@ -317,7 +335,12 @@ impl Display for Selector {
             Selector::Cast { selector, ty } => write!(f, "CAST({selector} AS {ty})"),
             Selector::Field { selector, field } => write!(f, "{}.{field}", PostfixBase(selector)),
             Selector::Element { selector, key } => write!(f, "{}[{key}]", PostfixBase(selector)),
-            Selector::Arithmetic { op, lhs, rhs } => write!(f, "{} {op} {}", Operand(lhs), Operand(rhs)),
+            Selector::Arithmetic { op, lhs, rhs } => {
+                let op_precedence = precedence(self);
+                let l = Operand { s: lhs, op_precedence, right: false };
+                let r = Operand { s: rhs, op_precedence, right: true };
+                write!(f, "{l} {op} {r}")
+            }
             Selector::Negate(s) => write!(f, "-({s})"),
         }
     }
@@ -832,7 +855,11 @@ impl Display for Statement {
                 join(f, &s.args, ", ", |f, (n, t)| write!(f, "{n} {t}"))?;
                 f.write_str(if s.called_on_null_input { ") CALLED" } else { ") RETURNS NULL" })?;
                 write!(f, " ON NULL INPUT RETURNS {} LANGUAGE {} AS ", s.returns, s.language)?;
-                quoted(f, &s.body, '\'')
+                if s.body.contains("$$") || s.body.ends_with('$') {
+                    quoted(f, &s.body, '\'')
+                } else {
+                    write!(f, "$${}$$", s.body)
+                }
             }
             Statement::DropFunction(d) => drop_routine(f, "FUNCTION", d),
             Statement::CreateAggregate(s) => {

@@ -3,7 +3,7 @@
 use super::Parser;
 use crate::language::ast::{
     AlterRole, AlterUser, CreateRole, CreateUser, DropRole, DropUser, Grant, GrantRole, Ident,
-    ListPermissions, ListRoles, Literal, Permission, Permissions, Resource, Revoke, RevokeRole,
+    ListPermissions, ListRoles, Permission, Permissions, Resource, Revoke, RevokeRole,
     RoleOption, Statement,
 };
 use crate::language::error::SyntaxError;
@@ -25,10 +25,13 @@ fn permission_named(w: &str) -> Option<Permission> {
 
 impl Parser<'_> {
     fn bool_literal(&mut self) -> Result<bool, SyntaxError> {
-        match self.literal() {
-            Ok(Literal::Boolean(b)) => Ok(b),
-            _ => Err(self.expected("true or false")),
-        }
+        let b = match self.peek_word().as_deref() {
+            Some("true") => true,
+            Some("false") => false,
+            _ => return Err(self.expected("true or false")),
+        };
+        self.advance();
+        Ok(b)
     }
 
     fn role_options(&mut self) -> Result<Vec<RoleOption>, SyntaxError> {

@@ -33,9 +33,15 @@ impl Parser<'_> {
         } else {
             let columns = self.paren_list(false, |p| p.ident())?;
             self.expect_kw("values")?;
+            let values_start = self.pos;
             let values = self.paren_list(false, |p| p.term())?;
             if values.len() != columns.len() {
-                return Err(self.invalid("unmatched column names/values"));
+                self.pos = values_start;
+                return Err(self.invalid(&format!(
+                    "unmatched column names/values: {} names, {} values",
+                    columns.len(),
+                    values.len()
+                )));
             }
             InsertValues::Columns { columns, values }
         };

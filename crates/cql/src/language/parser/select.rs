@@ -1,7 +1,7 @@
 //! SELECT and its selectors.
 
 use super::Parser;
-use crate::language::ast::{ArithOp, Ident, Order, Select, SelectItem, Selection, Selector, Term};
+use crate::language::ast::{ArithOp, Ident, Order, Select, SelectItem, Selection, Selector};
 use crate::language::error::SyntaxError;
 use crate::language::token::{Sym, TokenKind};
 
@@ -195,9 +195,4 @@ impl Parser<'_> {
         }
         Err(self.expected("a selector"))
     }
-}
-
-/// Whether a selector prints without parentheses as an operand.
-pub(crate) fn is_atomic(s: &Selector) -> bool {
-    !matches!(s, Selector::Arithmetic { .. } | Selector::Negate(_) | Selector::Term(Term::TypeHint { .. }))
 }
