@@ -1,4 +1,75 @@
-//! `ilion-gossip`: gossip and phi-accrual failure detection.
+//! `ilion-gossip`: cluster state dissemination and failure detection, as Cassandra's gossiper.
 //!
-//! Being built (issue #5).
+//! Every node keeps an [`EndpointState`] per known node: a heartbeat (generation, version) and
+//! versioned application states (status, tokens, dc, rack, schema version, ...). Each round
+//! ([`Gossiper::tick`], every second) a node sends a digest [`Syn`] to a random live node (plus,
+//! with Cassandra's probabilities, to a seed and to an unreachable node); the receiver answers
+//! with an [`Ack`] carrying newer states and requests, and the round closes with an [`Ack2`].
+//! A phi-accrual [`FailureDetector`] over heartbeat arrival intervals marks nodes down and up.
+//!
+//! The core is pure: [`Gossiper`] is a state machine of (state, input, now, rng) -> [`Output`]
+//! (messages to send and [`Event`]s). [`driver::run`] runs it with tokio against a
+//! [`Transport`]; [`sim`] runs whole clusters on a simulated clock. Messages cross the wire in the
+//! binary format of [`codec`] (see `docs/gossip.md`).
+//!
+//! ```
+//! use std::time::Duration;
+//! use gossip::{codec, ApplicationState, Config, Gossiper, NodeStatus, SeededRng};
+//!
+//! let a_addr = "10.0.0.1:7000".parse().unwrap();
+//! let b_addr = "10.0.0.2:7000".parse().unwrap();
+//! let cfg = Config::new("Test Cluster", vec![a_addr]);
+//! let now = Duration::ZERO;
+//! let mut rng = SeededRng::new(42);
+//! let mut a = Gossiper::new(cfg.clone(), a_addr, 1, now).unwrap();
+//! let mut b = Gossiper::new(cfg, b_addr, 1, now).unwrap();
+//! a.set_status(NodeStatus::Normal);
+//! b.set_local(ApplicationState::Dc, "dc1");
+//!
+//! // Deliver every message, through the codec, until the cluster is quiet.
+//! let (mut a_out, mut b_out) = (a.tick(now, &mut rng), b.tick(now, &mut rng));
+//! for _ in 0..10 {
+//!     let to_b: Vec<_> = a_out.messages.drain(..).collect();
+//!     let to_a: Vec<_> = b_out.messages.drain(..).collect();
+//!     for (_, env) in to_b {
+//!         let env = codec::decode(&codec::encode(&env), 64 * 1024).unwrap();
+//!         b_out.messages.extend(b.handle(env, now, &mut rng).messages);
+//!     }
+//!     for (_, env) in to_a {
+//!         let env = codec::decode(&codec::encode(&env), 64 * 1024).unwrap();
+//!         a_out.messages.extend(a.handle(env, now, &mut rng).messages);
+//!     }
+//!     if b.in_shadow_round() {
+//!         b_out.messages.extend(b.tick(now, &mut rng).messages);
+//!     }
+//! }
+//! assert_eq!(b.endpoint_state(a_addr).unwrap().status(), Some(NodeStatus::Normal));
+//! assert_eq!(a.endpoint_state(b_addr).unwrap().get(ApplicationState::Dc), Some("dc1"));
+//! ```
+//!
+//! What it is not: it opens no sockets (the node's gRPC service carries the encoded messages as
+//! opaque bytes), keeps no token metadata and persists nothing (the caller chooses a generation
+//! higher than the last one, e.g. the start time in seconds).
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+pub mod codec;
+pub mod driver;
+mod error;
+mod failure_detector;
+mod gossiper;
+mod messages;
+mod rng;
+pub mod sim;
+mod state;
+mod transport;
+
+pub use error::{Error, Result};
+pub use failure_detector::{FailureDetector, FailureDetectorConfig, PHI_FACTOR};
+pub use gossiper::{Config, Event, Gossiper, Input, Output};
+pub use messages::{Ack, Ack2, Digest, Envelope, Message, Syn};
+pub use rng::SeededRng;
+pub use state::{
+    ApplicationState, Endpoint, EndpointState, HeartbeatState, NodeStatus, VersionedValue,
+    format_tokens,
+};
+pub use transport::{InMemoryNetwork, InMemoryTransport, LinkFaults, Transport};

@@ -1,0 +1,90 @@
+//! Runs the gossip scenarios on a simulated cluster and prints the figures.
+//!
+//! `cargo run --release -p ilion-gossip --example simulate -- --nodes 1000 [--seed N]
+//!  [--minutes 10] [--loss 0.2] [--phi 8]`
+
+use std::time::{Duration, Instant};
+
+use gossip::sim::{self, SimConfig};
+
+fn arg<T: std::str::FromStr>(args: &[String], name: &str, default: T) -> T {
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let nodes: usize = arg(&args, "--nodes", 100);
+    let seed: u64 = arg(&args, "--seed", 1);
+    let minutes: u64 = arg(&args, "--minutes", 10);
+    let loss: f64 = arg(&args, "--loss", 0.2);
+    let phi: f64 = arg(&args, "--phi", 8.0);
+    let wall = Instant::now();
+
+    let mut cfg = SimConfig::new(nodes, seed);
+    cfg.gossip.failure_detector.phi_convict_threshold = phi;
+    println!(
+        "nodes={nodes} seed={seed} phi_convict_threshold={phi} interval=1s max_message_bytes={}",
+        cfg.gossip.max_message_bytes
+    );
+
+    let (mut s, form) = sim::scenario_form(
+        cfg.clone(),
+        Duration::from_secs(600),
+        Duration::from_secs(60),
+    );
+    println!(
+        "form: every node sees every node up after {:?} s ({:?} rounds)",
+        form.formed_after, form.rounds
+    );
+
+    for k in 0..3 {
+        let origin = (k * 7919 + 11) % nodes;
+        let r = sim::scenario_spread(&mut s, origin, 100);
+        println!(
+            "spread #{k}: rounds to reach all {} nodes = {:?} (log2(N)+5 = {:.1}), bytes/node/round = {:.0}",
+            r.reached,
+            r.rounds,
+            (nodes as f64).log2() + 5.0,
+            r.bytes_per_node_per_round
+        );
+        let t = s.now();
+        s.run_until(t + Duration::from_secs(5), &mut |_, _, _| {});
+    }
+
+    let victim = nodes / 2;
+    let c = sim::scenario_convict(&mut s, victim, Duration::from_secs(120));
+    println!(
+        "convict: all {} live nodes convicted the stopped node after {:?} s (mean {:.1} s), false convictions {}",
+        c.convicted, c.all_convicted_after, c.mean_after, c.false_convictions
+    );
+    s.start(victim);
+    let t = s.now();
+    let back = s.run_while(t + Duration::from_secs(120), &mut |_, _, _| {}, &mut |s| {
+        s.fully_converged()
+    });
+    println!(
+        "restart: restarted node seen up by all after {:.1} s: {back}",
+        (s.now() - t).as_secs_f64()
+    );
+
+    let l = sim::scenario_loss(&mut s, loss, Duration::from_secs(60 * minutes));
+    println!(
+        "loss {loss}: {minutes} min, false convictions {}, max sampled phi {:.2}, bytes/node/round {:.0}, messages sent {} lost {}",
+        l.false_convictions, l.max_phi, l.bytes_per_node_per_round, l.messages.0, l.messages.1
+    );
+
+    let p = sim::scenario_partition(&mut s, Duration::from_secs(60), Duration::from_secs(300));
+    println!(
+        "partition 60 s: sides convicted each other {}, false convictions {}, healed (all up everywhere) after {:?} s",
+        p.sides_convicted_each_other, p.false_convictions, p.healed_after
+    );
+    let (sent, lost, bad) = s.message_counts();
+    println!(
+        "total messages {sent}, lost {lost}, undecodable {bad}; wall {:.1} s",
+        wall.elapsed().as_secs_f64()
+    );
+}

@@ -1,0 +1,648 @@
+//! A discrete-event simulator for whole clusters: a simulated clock, a simulated network with
+//! latency, loss and partitions, and every message really encoded and decoded. Seeded and
+//! replayable; no tokio, no sleeps.
+//!
+//! [`Simulation`] is the mechanism; the `scenario_*` functions measure what the crate promises
+//! (convergence rounds, conviction time, false convictions under loss, partition and heal, bytes
+//! per node per round) and are shared by the tests and `examples/simulate.rs`.
+
+use std::cell::Cell;
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use crate::codec;
+use crate::gossiper::{Config, Event, Gossiper};
+use crate::rng::SeededRng;
+use crate::state::{ApplicationState, Endpoint, NodeStatus, format_tokens};
+
+/// Settings of a simulated cluster.
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    /// Number of nodes.
+    pub nodes: usize,
+    /// Number of seeds (the first nodes).
+    pub seeds: usize,
+    /// Seed of every random choice.
+    pub seed: u64,
+    /// Probability that a message is lost.
+    pub loss: f64,
+    /// One-way latency range, uniform.
+    pub latency: (Duration, Duration),
+    /// Template for every node's gossip settings (cluster name and seeds are filled in).
+    pub gossip: Config,
+}
+
+impl SimConfig {
+    /// `nodes` nodes, 3 seeds, no loss, 1-10 ms latency, default gossip settings.
+    pub fn new(nodes: usize, seed: u64) -> SimConfig {
+        SimConfig {
+            nodes,
+            seeds: 3.min(nodes),
+            seed,
+            loss: 0.0,
+            latency: (Duration::from_millis(1), Duration::from_millis(10)),
+            gossip: Config::new("sim", Vec::new()),
+        }
+    }
+}
+
+#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Action {
+    Tick { node: usize, generation: u64 },
+    Deliver { to: usize, bytes: Vec<u8> },
+}
+
+#[derive(Debug)]
+struct SimNode {
+    addr: Endpoint,
+    gossiper: Option<Gossiper>,
+    rng: SeededRng,
+    generation: u64,
+    /// Partition group: messages cross only between nodes of the same group.
+    group: u32,
+}
+
+/// A running simulated cluster.
+#[derive(Debug)]
+pub struct Simulation {
+    cfg: SimConfig,
+    now: Duration,
+    seq: u64,
+    queue: BinaryHeap<Reverse<(Duration, u64, Action)>>,
+    nodes: Vec<SimNode>,
+    net_rng: SeededRng,
+    /// Bytes and messages sent, per node.
+    bytes_sent: Vec<u64>,
+    messages_sent: u64,
+    messages_lost: u64,
+    decode_errors: u64,
+}
+
+/// The address of simulated node `i`.
+pub fn node_addr(i: usize) -> Endpoint {
+    let n = i as u32 + 1;
+    SocketAddr::new(
+        Ipv4Addr::new(10, (n >> 16) as u8, (n >> 8) as u8, n as u8).into(),
+        7000,
+    )
+}
+
+impl Simulation {
+    /// Starts every node at a random phase within the first gossip interval, with realistic
+    /// application states (status NORMAL, 16 tokens, dc, rack, host id, ...).
+    pub fn new(cfg: SimConfig) -> Simulation {
+        let mut net_rng = SeededRng::new(cfg.seed);
+        let seeds: Vec<Endpoint> = (0..cfg.seeds).map(node_addr).collect();
+        let mut sim = Simulation {
+            now: Duration::ZERO,
+            seq: 0,
+            queue: BinaryHeap::new(),
+            nodes: Vec::with_capacity(cfg.nodes),
+            net_rng: SeededRng::new(0),
+            bytes_sent: vec![0; cfg.nodes],
+            messages_sent: 0,
+            messages_lost: 0,
+            decode_errors: 0,
+            cfg,
+        };
+        sim.cfg.gossip.seeds = seeds;
+        for i in 0..sim.cfg.nodes {
+            let rng = SeededRng::new(net_rng.next_u64());
+            sim.nodes.push(SimNode {
+                addr: node_addr(i),
+                gossiper: None,
+                rng,
+                generation: 0,
+                group: 0,
+            });
+            sim.start(i);
+        }
+        sim.net_rng = net_rng;
+        sim
+    }
+
+    /// The current simulated time.
+    pub fn now(&self) -> Duration {
+        self.now
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &SimConfig {
+        &self.cfg
+    }
+
+    /// Number of nodes (running or stopped).
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// True with no nodes.
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
+    /// The gossiper of node `i`, when running.
+    pub fn node(&self, i: usize) -> Option<&Gossiper> {
+        self.nodes.get(i).and_then(|n| n.gossiper.as_ref())
+    }
+
+    /// The gossiper of node `i`, when running, for changes (e.g. `set_local`).
+    pub fn node_mut(&mut self, i: usize) -> Option<&mut Gossiper> {
+        self.nodes.get_mut(i).and_then(|n| n.gossiper.as_mut())
+    }
+
+    /// The address of node `i`.
+    pub fn addr(&self, i: usize) -> Endpoint {
+        node_addr(i)
+    }
+
+    /// True when node `i` is running.
+    pub fn is_running(&self, i: usize) -> bool {
+        self.node(i).is_some()
+    }
+
+    /// Sets the loss probability.
+    pub fn set_loss(&mut self, loss: f64) {
+        self.cfg.loss = loss;
+    }
+
+    /// Puts node `i` in partition group `group`; messages only flow within a group.
+    pub fn set_group(&mut self, i: usize, group: u32) {
+        if let Some(n) = self.nodes.get_mut(i) {
+            n.group = group;
+        }
+    }
+
+    /// Puts every node back in group 0.
+    pub fn heal(&mut self) {
+        for n in &mut self.nodes {
+            n.group = 0;
+        }
+    }
+
+    /// Stops node `i` abruptly (no shutdown announcement).
+    pub fn stop(&mut self, i: usize) {
+        if let Some(n) = self.nodes.get_mut(i) {
+            n.gossiper = None;
+        }
+    }
+
+    /// Starts (or restarts) node `i` with a new, higher generation.
+    pub fn start(&mut self, i: usize) {
+        let now = self.now;
+        let gossip = self.cfg.gossip.clone();
+        let Some(n) = self.nodes.get_mut(i) else {
+            return;
+        };
+        n.generation += 1;
+        // Generations are start times in seconds in a real node; here: 1000 + restarts.
+        let generation = 1000 * n.generation + now.as_secs();
+        let Ok(mut g) = Gossiper::new(gossip, n.addr, generation, now) else {
+            return;
+        };
+        let mut tokens = Vec::with_capacity(16);
+        for _ in 0..16 {
+            tokens.push(n.rng.next_u64() as i64);
+        }
+        g.set_local(
+            ApplicationState::HostId,
+            format!("00000000-0000-4000-8000-{:012x}", i),
+        );
+        g.set_local(ApplicationState::Dc, "dc1");
+        g.set_local(ApplicationState::Rack, format!("rack{}", i % 3 + 1));
+        g.set_local(ApplicationState::Tokens, format_tokens(&tokens));
+        g.set_local(ApplicationState::ReleaseVersion, "4.1.0");
+        g.set_local(
+            ApplicationState::NativeAddress,
+            format!("{}:9042", n.addr.ip()),
+        );
+        g.set_local(
+            ApplicationState::SchemaVersion,
+            "59adb24e-f3cd-3e02-97f0-5b395827453f",
+        );
+        g.set_local(ApplicationState::Load, "0");
+        g.set_status(NodeStatus::Normal);
+        n.gossiper = Some(g);
+        let phase = Duration::from_nanos(
+            n.rng
+                .below(self.cfg.gossip.gossip_interval.as_nanos() as usize) as u64,
+        );
+        let generation = n.generation;
+        self.schedule(
+            now + phase,
+            Action::Tick {
+                node: i,
+                generation,
+            },
+        );
+    }
+
+    fn schedule(&mut self, at: Duration, action: Action) {
+        self.seq += 1;
+        self.queue.push(Reverse((at, self.seq, action)));
+    }
+
+    /// Runs until `until`, passing every event to `on_event(now, node, event)`.
+    pub fn run_until(
+        &mut self,
+        until: Duration,
+        on_event: &mut dyn FnMut(Duration, usize, &Event),
+    ) {
+        while let Some(Reverse((at, _, _))) = self.queue.peek() {
+            if *at > until {
+                break;
+            }
+            let Some(Reverse((at, _, action))) = self.queue.pop() else {
+                break;
+            };
+            self.now = at;
+            self.run_action(action, on_event);
+        }
+        self.now = until;
+    }
+
+    /// Runs until `done` holds after an event or a tick (checked once per simulated 10 ms at
+    /// most), or until `deadline`; returns whether `done` held.
+    pub fn run_while(
+        &mut self,
+        deadline: Duration,
+        on_event: &mut dyn FnMut(Duration, usize, &Event),
+        done: &mut dyn FnMut(&Simulation) -> bool,
+    ) -> bool {
+        let step = Duration::from_millis(10);
+        while self.now < deadline {
+            let next = (self.now + step).min(deadline);
+            self.run_until(next, on_event);
+            if done(self) {
+                return true;
+            }
+        }
+        false
+    }
+
+    fn run_action(&mut self, action: Action, on_event: &mut dyn FnMut(Duration, usize, &Event)) {
+        let now = self.now;
+        match action {
+            Action::Tick { node, generation } => {
+                let interval = self.cfg.gossip.gossip_interval;
+                let Some(n) = self.nodes.get_mut(node) else {
+                    return;
+                };
+                if n.generation != generation {
+                    return;
+                }
+                let Some(g) = n.gossiper.as_mut() else { return };
+                let out = g.tick(now, &mut n.rng);
+                self.schedule(now + interval, Action::Tick { node, generation });
+                self.dispatch(node, out, on_event);
+            }
+            Action::Deliver { to, bytes } => {
+                let max = self.cfg.gossip.max_message_bytes;
+                let Some(n) = self.nodes.get_mut(to) else {
+                    return;
+                };
+                let Some(g) = n.gossiper.as_mut() else { return };
+                match codec::decode(&bytes, max) {
+                    Ok(env) => {
+                        let out = g.handle(env, now, &mut n.rng);
+                        self.dispatch(to, out, on_event);
+                    }
+                    Err(_) => self.decode_errors += 1,
+                }
+            }
+        }
+    }
+
+    fn dispatch(
+        &mut self,
+        from: usize,
+        out: crate::gossiper::Output,
+        on_event: &mut dyn FnMut(Duration, usize, &Event),
+    ) {
+        for e in &out.events {
+            on_event(self.now, from, e);
+        }
+        let from_group = self.nodes.get(from).map_or(0, |n| n.group);
+        for (to_addr, env) in out.messages {
+            let bytes = codec::encode(&env);
+            if let Some(b) = self.bytes_sent.get_mut(from) {
+                *b += bytes.len() as u64;
+            }
+            self.messages_sent += 1;
+            let Some(to) = addr_index(to_addr) else {
+                continue;
+            };
+            let to_group = self.nodes.get(to).map_or(u32::MAX, |n| n.group);
+            if to_group != from_group || self.net_rng.unit() < self.cfg.loss {
+                self.messages_lost += 1;
+                continue;
+            }
+            let (lo, hi) = self.cfg.latency;
+            let span = hi.saturating_sub(lo).as_nanos() as usize;
+            let latency = lo + Duration::from_nanos(self.net_rng.below(span + 1) as u64);
+            self.schedule(self.now + latency, Action::Deliver { to, bytes });
+        }
+    }
+
+    /// Total bytes sent by each node since the start.
+    pub fn bytes_sent(&self) -> &[u64] {
+        &self.bytes_sent
+    }
+
+    /// Messages sent, lost and undecodable since the start.
+    pub fn message_counts(&self) -> (u64, u64, u64) {
+        (self.messages_sent, self.messages_lost, self.decode_errors)
+    }
+
+    /// True when every running node knows every other running node and sees it up.
+    pub fn fully_converged(&self) -> bool {
+        let running: Vec<Endpoint> = (0..self.len())
+            .filter(|i| self.is_running(*i))
+            .map(node_addr)
+            .collect();
+        running.iter().all(|me| {
+            let Some(g) = addr_index(*me).and_then(|i| self.node(i)) else {
+                return false;
+            };
+            running
+                .iter()
+                .all(|other| other == me || g.is_alive(*other))
+        })
+    }
+}
+
+/// The simulated node index of an address made by [`node_addr`].
+pub fn addr_index(ep: Endpoint) -> Option<usize> {
+    match ep.ip() {
+        std::net::IpAddr::V4(ip) => {
+            let o = ip.octets();
+            let n = (u32::from(o[1]) << 16) | (u32::from(o[2]) << 8) | u32::from(o[3]);
+            (n as usize).checked_sub(1)
+        }
+        std::net::IpAddr::V6(_) => None,
+    }
+}
+
+fn secs(d: Duration) -> f64 {
+    d.as_secs_f64()
+}
+
+/// What [`scenario_form`] measured.
+#[derive(Debug, Clone)]
+pub struct FormReport {
+    /// Seconds until every node saw every node up (None: not within the limit).
+    pub formed_after: Option<f64>,
+    /// Gossip rounds the formation took.
+    pub rounds: Option<f64>,
+}
+
+/// Starts a cluster and runs it until every node sees every node up, then `settle` longer so
+/// the failure detectors have samples.
+pub fn scenario_form(
+    cfg: SimConfig,
+    limit: Duration,
+    settle: Duration,
+) -> (Simulation, FormReport) {
+    let interval = cfg.gossip.gossip_interval;
+    let mut sim = Simulation::new(cfg);
+    let ok = sim.run_while(limit, &mut |_, _, _| {}, &mut |s| s.fully_converged());
+    let formed = ok.then(|| secs(sim.now()));
+    let t = sim.now();
+    sim.run_until(t + settle, &mut |_, _, _| {});
+    let report = FormReport {
+        formed_after: formed,
+        rounds: formed.map(|f| f / secs(interval)),
+    };
+    (sim, report)
+}
+
+/// What [`scenario_spread`] measured.
+#[derive(Debug, Clone)]
+pub struct SpreadReport {
+    /// Gossip rounds until every running node had the new value (None: not within the limit).
+    pub rounds: Option<f64>,
+    /// How many nodes had it at the end.
+    pub reached: usize,
+    /// Bytes per node per round during the spread.
+    pub bytes_per_node_per_round: f64,
+}
+
+/// Changes an application state on one node and counts the rounds until every running node has
+/// the new value.
+pub fn scenario_spread(sim: &mut Simulation, origin: usize, limit_rounds: u32) -> SpreadReport {
+    let interval = sim.config().gossip.gossip_interval;
+    let value = format!("schema-{}", sim.now().as_nanos());
+    let Some(g) = sim.node_mut(origin) else {
+        return SpreadReport {
+            rounds: None,
+            reached: 0,
+            bytes_per_node_per_round: 0.0,
+        };
+    };
+    g.set_local(ApplicationState::SchemaVersion, value.clone());
+    let origin_addr = sim.addr(origin);
+    let running = (0..sim.len()).filter(|i| sim.is_running(*i)).count();
+    let mut have = vec![false; sim.len()];
+    if let Some(h) = have.get_mut(origin) {
+        *h = true;
+    }
+    let reached = Cell::new(1usize);
+    let start = sim.now();
+    let bytes_before: u64 = sim.bytes_sent().iter().sum();
+    let deadline = start + interval * limit_rounds;
+    let mut on_event = |_: Duration, node: usize, e: &Event| {
+        if let Event::Changed {
+            endpoint,
+            key: ApplicationState::SchemaVersion,
+            value: v,
+        } = e
+            && *endpoint == origin_addr
+            && *v == value
+            && let Some(h) = have.get_mut(node)
+            && !*h
+        {
+            *h = true;
+            reached.set(reached.get() + 1);
+        }
+    };
+    let mut done_at = None;
+    while sim.now() < deadline {
+        let next = sim.now() + Duration::from_millis(10);
+        sim.run_until(next, &mut on_event);
+        if reached.get() >= running {
+            done_at = Some(sim.now());
+            break;
+        }
+    }
+    let elapsed = sim.now() - start;
+    let bytes: u64 = sim.bytes_sent().iter().sum::<u64>() - bytes_before;
+    let rounds_elapsed = secs(elapsed) / secs(interval);
+    SpreadReport {
+        rounds: done_at.map(|t| secs(t - start) / secs(interval)),
+        reached: reached.get(),
+        bytes_per_node_per_round: bytes as f64 / running as f64 / rounds_elapsed.max(1e-9),
+    }
+}
+
+/// What [`scenario_convict`] measured.
+#[derive(Debug, Clone)]
+pub struct ConvictReport {
+    /// Seconds from the stop until the last running node convicted (None: not all did).
+    pub all_convicted_after: Option<f64>,
+    /// Mean seconds from the stop to a node's conviction.
+    pub mean_after: f64,
+    /// Nodes that convicted.
+    pub convicted: usize,
+    /// Live nodes wrongly convicted meanwhile.
+    pub false_convictions: usize,
+}
+
+/// Stops node `victim` abruptly and measures when every running node marks it down.
+pub fn scenario_convict(sim: &mut Simulation, victim: usize, limit: Duration) -> ConvictReport {
+    let victim_addr = sim.addr(victim);
+    sim.stop(victim);
+    let start = sim.now();
+    let running = (0..sim.len()).filter(|i| sim.is_running(*i)).count();
+    let mut convicted_at: Vec<Option<Duration>> = vec![None; sim.len()];
+    let count = Cell::new(0usize);
+    let mut false_convictions = 0;
+    let mut on_event = |now: Duration, node: usize, e: &Event| {
+        if let Event::Down { endpoint } = e {
+            if *endpoint == victim_addr {
+                if let Some(slot) = convicted_at.get_mut(node)
+                    && slot.is_none()
+                {
+                    *slot = Some(now);
+                    count.set(count.get() + 1);
+                }
+            } else {
+                false_convictions += 1;
+            }
+        }
+    };
+    let deadline = start + limit;
+    while sim.now() < deadline && count.get() < running {
+        let next = sim.now() + Duration::from_millis(10);
+        sim.run_until(next, &mut on_event);
+    }
+    let times: Vec<f64> = convicted_at
+        .iter()
+        .flatten()
+        .map(|t| secs(*t - start))
+        .collect();
+    let mean = if times.is_empty() {
+        0.0
+    } else {
+        times.iter().sum::<f64>() / times.len() as f64
+    };
+    ConvictReport {
+        all_convicted_after: (count.get() >= running)
+            .then(|| times.iter().copied().fold(0.0, f64::max)),
+        mean_after: mean,
+        convicted: count.get(),
+        false_convictions,
+    }
+}
+
+/// What [`scenario_loss`] measured.
+#[derive(Debug, Clone)]
+pub struct LossReport {
+    /// Down events about running nodes.
+    pub false_convictions: usize,
+    /// Highest phi any node computed for any live node at the once-per-second samples.
+    pub max_phi: f64,
+    /// Bytes per node per round.
+    pub bytes_per_node_per_round: f64,
+    /// Messages sent and lost.
+    pub messages: (u64, u64),
+}
+
+/// Runs the cluster for `duration` with message loss `loss` and counts false convictions.
+pub fn scenario_loss(sim: &mut Simulation, loss: f64, duration: Duration) -> LossReport {
+    let interval = sim.config().gossip.gossip_interval;
+    sim.set_loss(loss);
+    let start = sim.now();
+    let (sent0, lost0, _) = sim.message_counts();
+    let bytes_before: u64 = sim.bytes_sent().iter().sum();
+    let mut false_convictions = 0;
+    let mut max_phi: f64 = 0.0;
+    let mut on_event = |_: Duration, _: usize, e: &Event| {
+        if matches!(e, Event::Down { .. }) {
+            false_convictions += 1;
+        }
+    };
+    let end = start + duration;
+    let mut sample_at = start;
+    while sim.now() < end {
+        sample_at += interval;
+        sim.run_until(sample_at.min(end), &mut on_event);
+        // Sample phi on a few observers (all of them is quadratic per second).
+        let now = sim.now();
+        for obs in (0..sim.len()).step_by((sim.len() / 10).max(1)) {
+            if let Some(g) = sim.node(obs) {
+                for ep in g.live_endpoints() {
+                    max_phi = max_phi.max(g.phi(ep, now).unwrap_or(0.0));
+                }
+            }
+        }
+    }
+    sim.set_loss(0.0);
+    let running = (0..sim.len()).filter(|i| sim.is_running(*i)).count();
+    let bytes: u64 = sim.bytes_sent().iter().sum::<u64>() - bytes_before;
+    let (sent, lost, _) = sim.message_counts();
+    LossReport {
+        false_convictions,
+        max_phi,
+        bytes_per_node_per_round: bytes as f64 / running as f64 / (secs(duration) / secs(interval)),
+        messages: (sent - sent0, lost - lost0),
+    }
+}
+
+/// What [`scenario_partition`] measured.
+#[derive(Debug, Clone)]
+pub struct PartitionReport {
+    /// Every node on each side convicted every node of the other side.
+    pub sides_convicted_each_other: bool,
+    /// Seconds from the heal until every node saw every node up again (None: not in the limit).
+    pub healed_after: Option<f64>,
+    /// Down events within a side (false convictions).
+    pub false_convictions: usize,
+}
+
+/// Splits the cluster in two halves for `split`, then heals and measures recovery.
+pub fn scenario_partition(
+    sim: &mut Simulation,
+    split: Duration,
+    limit: Duration,
+) -> PartitionReport {
+    let n = sim.len();
+    for i in 0..n {
+        sim.set_group(i, u32::from(i >= n / 2));
+    }
+    let mut false_convictions = 0;
+    let mut on_event = |_: Duration, node: usize, e: &Event| {
+        if let Event::Down { endpoint } = e
+            && let Some(j) = addr_index(*endpoint)
+            && (j >= n / 2) == (node >= n / 2)
+        {
+            false_convictions += 1;
+        }
+    };
+    let t = sim.now();
+    sim.run_until(t + split, &mut on_event);
+    let sides_convicted_each_other = (0..n).all(|i| {
+        sim.node(i).is_none_or(|g| {
+            (0..n).all(|j| (j >= n / 2) == (i >= n / 2) || !g.is_alive(node_addr(j)))
+        })
+    });
+    sim.heal();
+    let start = sim.now();
+    let ok = sim.run_while(start + limit, &mut on_event, &mut |s| s.fully_converged());
+    PartitionReport {
+        sides_convicted_each_other,
+        healed_after: ok.then(|| secs(sim.now() - start)),
+        false_convictions,
+    }
+}
