@@ -216,3 +216,10 @@ mod tests {
         assert!(StdVfs.open_read(&path).unwrap().bytes().is_empty());
     }
 }
+
+// Test file systems (public: tests of downstream crates use them).
+mod faulty;
+mod mem;
+
+pub use faulty::{FaultCounts, FaultyVfs};
+pub use mem::MemVfs;
