@@ -1,0 +1,169 @@
+//! Pending ranges: where writes must also go while the ring changes.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use crate::error::Error;
+use crate::replica_map::ReplicaMap;
+use crate::strategy::ReplicationStrategy;
+use crate::token::{Token, TokenRange};
+use crate::topology::{NodeId, TokenMetadata};
+
+/// A change of the ring that is under way: until it completes, writes must reach both the
+/// current replicas and the nodes that will become replicas.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TopologyChange {
+    /// A new node bootstraps with these tokens.
+    Join {
+        /// The joining node.
+        id: NodeId,
+        /// Its datacenter.
+        dc: String,
+        /// Its rack.
+        rack: String,
+        /// The tokens it will own.
+        tokens: Vec<Token>,
+    },
+    /// A node decommissions (or is removed): its ranges move to the next nodes.
+    Leave {
+        /// The leaving node.
+        id: NodeId,
+    },
+    /// A new node takes over a node's tokens, datacenter and rack (`replace_address`).
+    Replace {
+        /// The node being replaced.
+        old: NodeId,
+        /// The replacement.
+        new: NodeId,
+    },
+    /// A node moves to other tokens.
+    Move {
+        /// The moving node.
+        id: NodeId,
+        /// Its new tokens.
+        tokens: Vec<Token>,
+    },
+}
+
+impl TopologyChange {
+    /// Applies the change to `meta`, as it will be when the change completes.
+    pub fn apply(&self, meta: &mut TokenMetadata) -> Result<(), Error> {
+        match self {
+            TopologyChange::Join {
+                id,
+                dc,
+                rack,
+                tokens,
+            } => meta.add_node(*id, dc, rack, tokens.iter().copied()),
+            TopologyChange::Leave { id } => meta.remove_node(*id).map(drop),
+            TopologyChange::Replace { old, new } => meta.replace_node(*old, *new),
+            TopologyChange::Move { id, tokens } => meta.move_node(*id, tokens.iter().copied()),
+        }
+    }
+}
+
+/// For one keyspace strategy and a set of changes under way: the ranges whose replica set will
+/// gain nodes, and those nodes. For each range, pending = (replicas after the changes) minus
+/// (replicas now), as Cassandra's `calculatePendingRanges`; a write to a token goes to its
+/// current replicas plus its pending ones.
+#[derive(Clone, Debug)]
+pub struct PendingRanges {
+    /// Boundaries of both rings, ascending: elementary range `i` is `(ends[i - 1], ends[i]]`.
+    ends: Vec<Token>,
+    /// Pending nodes per elementary range (mostly empty, sharing one allocation).
+    pending: Vec<Arc<[NodeId]>>,
+}
+
+impl PendingRanges {
+    /// Computes the pending ranges of `strategy` on `meta` while `changes` are under way
+    /// (several changes may overlap: they are applied in order to get the future ring).
+    pub fn compute(
+        meta: &TokenMetadata,
+        strategy: &ReplicationStrategy,
+        changes: &[TopologyChange],
+    ) -> Result<Self, Error> {
+        let mut future = meta.clone();
+        for change in changes {
+            change.apply(&mut future)?;
+        }
+        let now = ReplicaMap::build(meta, strategy)?;
+        let after = ReplicaMap::build(&future, strategy)?;
+        let ends: BTreeSet<Token> = meta
+            .ring()
+            .iter()
+            .chain(future.ring())
+            .map(|&(t, _)| t)
+            .collect();
+        let ends: Vec<Token> = if ends.is_empty() {
+            // LocalStrategy or an empty ring: one range covering the ring.
+            vec![Token::MIN]
+        } else {
+            ends.into_iter().collect()
+        };
+        let none: Arc<[NodeId]> = Arc::from(Vec::new());
+        let mut pending = Vec::with_capacity(ends.len());
+        for &end in &ends {
+            // Both rings have no token strictly inside the elementary range ending at `end`, so
+            // both placements are constant over it and evaluating at `end` is exact.
+            let current = now.replicas(end);
+            let gained: Vec<NodeId> = after
+                .replicas(end)
+                .iter()
+                .filter(|n| !current.contains(n))
+                .copied()
+                .collect();
+            pending.push(if gained.is_empty() {
+                none.clone()
+            } else {
+                Arc::from(gained)
+            });
+        }
+        Ok(PendingRanges { ends, pending })
+    }
+
+    /// The nodes a write to `token` must reach besides its current replicas.
+    pub fn pending_for(&self, token: Token) -> &[NodeId] {
+        let i = self.ends.partition_point(|&t| t < token);
+        let i = if i == self.ends.len() { 0 } else { i };
+        self.pending.get(i).map_or(&[], |p| p)
+    }
+
+    /// Whether no range has pending nodes.
+    pub fn is_empty(&self) -> bool {
+        self.pending.iter().all(|p| p.is_empty())
+    }
+
+    /// Every range with pending nodes, adjacent ranges with the same nodes merged, in ring order.
+    pub fn ranges(&self) -> Vec<(TokenRange, Vec<NodeId>)> {
+        let mut out: Vec<(TokenRange, Vec<NodeId>)> = Vec::new();
+        let last = self.ends.last().copied().unwrap_or(Token::MIN);
+        for (i, (&end, set)) in self.ends.iter().zip(&self.pending).enumerate() {
+            if set.is_empty() {
+                continue;
+            }
+            let start = match i.checked_sub(1).and_then(|p| self.ends.get(p)) {
+                Some(&p) => p,
+                None => last,
+            };
+            match out.last_mut() {
+                Some((range, nodes)) if range.right == start && nodes[..] == set[..] => {
+                    range.right = end;
+                }
+                _ => out.push((TokenRange::new(start, end), set.to_vec())),
+            }
+        }
+        out
+    }
+
+    /// The ranges each pending node is gaining.
+    pub fn by_node(&self) -> BTreeMap<NodeId, Vec<TokenRange>> {
+        let mut out: BTreeMap<NodeId, Vec<TokenRange>> = BTreeMap::new();
+        for (range, nodes) in self.ranges() {
+            for n in nodes {
+                out.entry(n).or_default().push(range);
+            }
+        }
+        out
+    }
+}
