@@ -93,9 +93,4 @@ impl Index {
         }
         lo
     }
-
-    /// Approximate heap bytes.
-    pub(crate) fn memory(&self) -> usize {
-        self.keys.capacity() + self.key_ends.capacity() * 8 + self.handles.capacity() * 16
-    }
 }

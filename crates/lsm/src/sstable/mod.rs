@@ -205,9 +205,6 @@ impl<'a> Reader<'a> {
         self.pos = end;
         Some(b)
     }
-    pub(crate) fn is_empty(&self) -> bool {
-        self.pos >= self.buf.len()
-    }
 }
 
 /// Reads a little-endian u32 at `pos`.

@@ -284,27 +284,20 @@ impl Table {
         })
     }
 
+    #[allow(dead_code)] // part of the table API the engine codes against
     pub fn id(&self) -> u64 {
         self.id
     }
 
+    #[allow(dead_code)] // part of the table API the engine codes against
     pub fn path(&self) -> &Path {
         &self.path
     }
 
     /// Facts about the table, from its own properties block (`file_size` is the file's length).
+    #[allow(dead_code)] // part of the table API the engine codes against
     pub fn meta(&self) -> &TableMeta {
         &self.meta
-    }
-
-    /// Number of data blocks.
-    pub(crate) fn block_count(&self) -> usize {
-        self.index.len()
-    }
-
-    /// Heap bytes held by the open table (index and bookkeeping; blocks live in the mmap).
-    pub(crate) fn memory(&self) -> usize {
-        self.index.memory() + self.verified.len() * 8
     }
 
     /// Bloom filter check on a user key: false means the table has no entry for it (true when
@@ -688,9 +681,5 @@ impl TableIter {
             None => Ok(()),
             Some(e) => Err(copy_error(e)),
         }
-    }
-
-    pub(crate) fn table(&self) -> &Arc<Table> {
-        &self.table
     }
 }
