@@ -256,10 +256,7 @@ fn names_file(e: &Error, path: &Path) -> bool {
 type Everything = (Vec<Entry>, Vec<Entry>, Vec<Option<Entry>>);
 
 /// Reads everything a table offers; Ok only if every read succeeded.
-fn read_all(
-    t: &Arc<Table>,
-    users: &[Vec<u8>],
-) -> Result<Everything, Error> {
+fn read_all(t: &Arc<Table>, users: &[Vec<u8>]) -> Result<Everything, Error> {
     let f = scan_forward(t)?;
     let b = scan_backward(t)?;
     let mut g = Vec::new();
