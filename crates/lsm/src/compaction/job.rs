@@ -1,0 +1,295 @@
+//! Runs a flush or a picked compaction: merges the inputs, drops versions no snapshot can see,
+//! applies range deletions, the compaction filter and merge operands, writes size-bounded
+//! output tables, and returns them for the caller to install in the manifest.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::error::Result;
+use crate::iter::{Cursor, RangeDelSet};
+use crate::key::{self, Kind, SeqNo};
+use crate::manifest::{FileEntry, table_name};
+use crate::options::{CompactionFilter, Decision, FilterContext, MergeOperator};
+use crate::sstable::{RangeTombstone, TableOptions, TableWriter};
+use crate::vfs::Vfs;
+
+/// What a job needs besides its input.
+pub(crate) struct JobSpec<'a> {
+    pub(crate) vfs: &'a Arc<dyn Vfs>,
+    pub(crate) dir: &'a Path,
+    pub(crate) table_opts: TableOptions,
+    pub(crate) target_file_size: u64,
+    /// Versions at or below this sequence number are seen by every snapshot.
+    pub(crate) oldest_snapshot: SeqNo,
+    pub(crate) bottommost: bool,
+    pub(crate) output_level: usize,
+    pub(crate) tree_name: &'a str,
+    pub(crate) filter: Option<&'a dyn CompactionFilter>,
+    pub(crate) merge: Option<&'a dyn MergeOperator>,
+    /// Allocates file ids for outputs.
+    pub(crate) next_file_id: &'a dyn Fn() -> u64,
+    pub(crate) now_micros: u64,
+}
+
+/// The result of a job: finished output files (not yet in the manifest).
+#[derive(Debug, Default)]
+pub(crate) struct JobOutput {
+    pub(crate) files: Vec<FileEntry>,
+    pub(crate) bytes_written: u64,
+}
+
+struct OutputSet<'a, 'b> {
+    spec: &'b JobSpec<'a>,
+    writer: Option<(TableWriter, u64)>,
+    out: JobOutput,
+    /// Highest range-deletion end written to the current file: no cut below it.
+    max_rd_end: Option<Vec<u8>>,
+}
+
+impl OutputSet<'_, '_> {
+    fn add(&mut self, ik: &[u8], value: &[u8]) -> Result<()> {
+        if self.writer.is_none() {
+            let id = (self.spec.next_file_id)();
+            let path = self.spec.dir.join(table_name(id));
+            let file = self
+                .spec
+                .vfs
+                .create(&path)
+                .map_err(|e| crate::Error::io(&path, e))?;
+            self.writer = Some((TableWriter::new(file, path, &self.spec.table_opts), id));
+        }
+        if let Some((w, _)) = &mut self.writer {
+            w.add(ik, value)?;
+        }
+        Ok(())
+    }
+
+    fn finish_current(&mut self) -> Result<()> {
+        if let Some((w, id)) = self.writer.take() {
+            if w.is_empty() {
+                return Ok(());
+            }
+            let meta = w.finish()?;
+            self.out.bytes_written += meta.file_size;
+            self.out.files.push(FileEntry {
+                id,
+                created_micros: self.spec.now_micros,
+                meta,
+            });
+        }
+        self.max_rd_end = None;
+        Ok(())
+    }
+
+    fn may_cut_before(&self, user_key: &[u8]) -> bool {
+        let big = self
+            .writer
+            .as_ref()
+            .is_some_and(|(w, _)| w.estimated_size() >= self.spec.target_file_size);
+        big && self.max_rd_end.as_deref().is_none_or(|e| e <= user_key)
+    }
+}
+
+/// Runs a job over `input` (point entries in internal-key order) and `tombstones`.
+pub(crate) fn run(
+    spec: &JobSpec<'_>,
+    input: &mut dyn Cursor,
+    mut tombstones: Vec<RangeTombstone>,
+) -> Result<JobOutput> {
+    let o = spec.oldest_snapshot;
+    // Tombstones every snapshot sees shadow older versions for good.
+    let settled = RangeDelSet::new(tombstones.iter().filter(|t| t.seq <= o).cloned().collect());
+    // Which tombstones survive: all, except settled ones at the bottom.
+    tombstones.retain(|t| t.start < t.end && !(spec.bottommost && t.seq <= o));
+    tombstones.sort_by(|a, b| a.start.cmp(&b.start).then(b.seq.cmp(&a.seq)));
+    tombstones.dedup();
+    let mut rd_next = 0;
+    let mut outs = OutputSet {
+        spec,
+        writer: None,
+        out: JobOutput::default(),
+        max_rd_end: None,
+    };
+    let ctx = FilterContext {
+        bottommost: spec.bottommost,
+        output_level: spec.output_level,
+        tree: spec.tree_name.to_owned(),
+    };
+
+    input.seek_to_first();
+    let mut group: Vec<(SeqNo, Kind, Vec<u8>)> = Vec::new();
+    loop {
+        input.status()?;
+        if !input.valid() {
+            break;
+        }
+        let uk = key::user_key(input.key()).to_vec();
+        group.clear();
+        while input.valid() && key::user_key(input.key()) == uk.as_slice() {
+            if let Some(p) = key::parse(input.key())
+                && p.kind != Kind::RangeDelete
+                && group.last().is_none_or(|(s, _, _)| *s != p.seq)
+            {
+                group.push((p.seq, p.kind, input.value().to_vec()));
+            }
+            input.next();
+        }
+        input.status()?;
+
+        // Tombstones that start before this key go into the current file first.
+        while let Some(t) = tombstones.get(rd_next)
+            && t.start.as_slice() < uk.as_slice()
+        {
+            add_tombstone(&mut outs, t)?;
+            rd_next += 1;
+        }
+        if outs.may_cut_before(&uk) {
+            outs.finish_current()?;
+        }
+
+        let kept = decide(spec, &ctx, &uk, &group, settled.covering_seq(&uk), o);
+        // Interleave tombstones starting at this key by sequence number.
+        let mut entries: Vec<(Vec<u8>, Vec<u8>)> = kept
+            .into_iter()
+            .map(|(seq, kind, v)| (key::encode(&uk, seq, kind), v))
+            .collect();
+        while let Some(t) = tombstones.get(rd_next)
+            && t.start == uk
+        {
+            entries.push((
+                key::encode(&t.start, t.seq, Kind::RangeDelete),
+                t.end.clone(),
+            ));
+            note_rd_end(&mut outs, &t.end);
+            rd_next += 1;
+        }
+        entries.sort_by(|a, b| key::compare(&a.0, &b.0));
+        for (k, v) in &entries {
+            outs.add(k, v)?;
+        }
+    }
+    while let Some(t) = tombstones.get(rd_next) {
+        add_tombstone(&mut outs, t)?;
+        rd_next += 1;
+    }
+    outs.finish_current()?;
+    Ok(outs.out)
+}
+
+fn note_rd_end(outs: &mut OutputSet<'_, '_>, end: &[u8]) {
+    if outs.max_rd_end.as_deref().is_none_or(|m| m < end) {
+        outs.max_rd_end = Some(end.to_vec());
+    }
+}
+
+fn add_tombstone(outs: &mut OutputSet<'_, '_>, t: &RangeTombstone) -> Result<()> {
+    outs.add(&key::encode(&t.start, t.seq, Kind::RangeDelete), &t.end)?;
+    note_rd_end(outs, &t.end);
+    Ok(())
+}
+
+/// Which versions of one key (newest first) survive, possibly rewritten.
+fn decide(
+    spec: &JobSpec<'_>,
+    ctx: &FilterContext,
+    uk: &[u8],
+    group: &[(SeqNo, Kind, Vec<u8>)],
+    covered: SeqNo,
+    oldest: SeqNo,
+) -> Vec<(SeqNo, Kind, Vec<u8>)> {
+    let mut kept = Vec::new();
+    let mut rest = group.iter().enumerate();
+    for (i, (seq, kind, value)) in rest.by_ref() {
+        if *seq > oldest {
+            // Some snapshot may read exactly this version.
+            kept.push((*seq, *kind, value.clone()));
+            continue;
+        }
+        // The version every snapshot sees (everything older is invisible to all of them).
+        if *seq < covered {
+            break;
+        }
+        match kind {
+            Kind::Put => {
+                apply_filter(spec, ctx, uk, *seq, value, &mut kept);
+            }
+            Kind::Delete => {
+                if !spec.bottommost {
+                    kept.push((*seq, Kind::Delete, Vec::new()));
+                }
+            }
+            Kind::Merge => {
+                let mut operands: Vec<&[u8]> = vec![value];
+                let mut base: Option<Option<&[u8]>> = None;
+                for (s, k, v) in group.iter().skip(i + 1) {
+                    if *s < covered {
+                        base = Some(None);
+                        break;
+                    }
+                    match k {
+                        Kind::Merge => operands.push(v),
+                        Kind::Put => {
+                            base = Some(Some(v));
+                            break;
+                        }
+                        Kind::Delete => {
+                            base = Some(None);
+                            break;
+                        }
+                        Kind::RangeDelete => {}
+                    }
+                }
+                let base = match base {
+                    Some(b) => Some(b),
+                    None if spec.bottommost => Some(None),
+                    None => None,
+                };
+                match (base, spec.merge) {
+                    (Some(b), Some(op)) => {
+                        operands.reverse();
+                        let merged = op.full_merge(uk, b, &operands);
+                        apply_filter(spec, ctx, uk, *seq, &merged, &mut kept);
+                    }
+                    _ => {
+                        // No base in reach (or no operator): keep every operand and what
+                        // lies under them for the reader to combine.
+                        for (s, k, v) in group.iter().skip(i) {
+                            if *s < covered {
+                                break;
+                            }
+                            kept.push((*s, *k, v.clone()));
+                            if *k != Kind::Merge {
+                                break;
+                            }
+                        }
+                    }
+                }
+            }
+            Kind::RangeDelete => continue,
+        }
+        break;
+    }
+    kept
+}
+
+fn apply_filter(
+    spec: &JobSpec<'_>,
+    ctx: &FilterContext,
+    uk: &[u8],
+    seq: SeqNo,
+    value: &[u8],
+    kept: &mut Vec<(SeqNo, Kind, Vec<u8>)>,
+) {
+    let decision = spec
+        .filter
+        .map_or(Decision::Keep, |f| f.filter(ctx, uk, value));
+    match decision {
+        Decision::Keep => kept.push((seq, Kind::Put, value.to_vec())),
+        Decision::Change(v) => kept.push((seq, Kind::Put, v)),
+        Decision::Remove => {
+            if !spec.bottommost {
+                kept.push((seq, Kind::Delete, Vec::new()));
+            }
+        }
+    }
+}

@@ -1,0 +1,217 @@
+//! The memtable: a lock-free skiplist of internal keys, the newest writes of one tree.
+//!
+//! Writers insert under the database's write lock (one at a time, in sequence order); readers
+//! never lock. Range deletions are kept twice: as entries (so a flush writes them to the table)
+//! and in a small side list that reads consult.
+
+use std::cmp::Ordering;
+use std::ops::Bound;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering as AtomicOrdering};
+
+use crossbeam_skiplist::SkipMap;
+use parking_lot::RwLock;
+
+use crate::key::{self, Kind, SeqNo};
+use crate::sstable::RangeTombstone;
+
+/// An internal key ordered by [`key::compare`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct InternalKey(pub(crate) Vec<u8>);
+
+impl Ord for InternalKey {
+    fn cmp(&self, other: &Self) -> Ordering {
+        key::compare(&self.0, &other.0)
+    }
+}
+
+impl PartialOrd for InternalKey {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// Per-entry bookkeeping overhead counted against the memtable budget.
+const ENTRY_OVERHEAD: usize = 64;
+
+#[derive(Debug)]
+pub(crate) struct Memtable {
+    map: SkipMap<InternalKey, Vec<u8>>,
+    range_dels: RwLock<Vec<RangeTombstone>>,
+    size: AtomicUsize,
+    /// Lowest and highest sequence numbers inserted (u64::MAX / 0 while empty).
+    min_seq: AtomicU64,
+    max_seq: AtomicU64,
+}
+
+impl Default for Memtable {
+    fn default() -> Self {
+        Memtable::new()
+    }
+}
+
+impl Memtable {
+    pub(crate) fn new() -> Memtable {
+        Memtable {
+            map: SkipMap::new(),
+            range_dels: RwLock::new(Vec::new()),
+            size: AtomicUsize::new(0),
+            min_seq: AtomicU64::new(u64::MAX),
+            max_seq: AtomicU64::new(0),
+        }
+    }
+
+    pub(crate) fn insert(&self, user_key: &[u8], seq: SeqNo, kind: Kind, value: &[u8]) {
+        if kind == Kind::RangeDelete {
+            self.range_dels.write().push(RangeTombstone {
+                start: user_key.to_vec(),
+                end: value.to_vec(),
+                seq,
+            });
+        }
+        self.size.fetch_add(
+            user_key.len() + value.len() + ENTRY_OVERHEAD,
+            AtomicOrdering::Relaxed,
+        );
+        self.min_seq.fetch_min(seq, AtomicOrdering::Relaxed);
+        self.max_seq.fetch_max(seq, AtomicOrdering::Relaxed);
+        self.map
+            .insert(InternalKey(key::encode(user_key, seq, kind)), value.to_vec());
+    }
+
+    pub(crate) fn approximate_size(&self) -> usize {
+        self.size.load(AtomicOrdering::Relaxed)
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    pub(crate) fn min_seq(&self) -> Option<SeqNo> {
+        let s = self.min_seq.load(AtomicOrdering::Relaxed);
+        (s != u64::MAX).then_some(s)
+    }
+
+    pub(crate) fn max_seq(&self) -> SeqNo {
+        self.max_seq.load(AtomicOrdering::Relaxed)
+    }
+
+    /// Versions of `user_key` with seq <= `snapshot`, newest first, appended to `out`.
+    /// Stops after the first Put or Delete (older versions cannot matter).
+    pub(crate) fn get_versions(&self, user_key: &[u8], snapshot: SeqNo, out: &mut Vec<(Vec<u8>, Vec<u8>)>) {
+        let start = InternalKey(key::encode(user_key, snapshot, Kind::RangeDelete));
+        for e in self.map.range((Bound::Included(start), Bound::Unbounded)) {
+            let ik = &e.key().0;
+            let Some(p) = key::parse(ik) else { continue };
+            if p.user_key != user_key {
+                break;
+            }
+            if p.kind == Kind::RangeDelete {
+                continue;
+            }
+            out.push((ik.clone(), e.value().clone()));
+            if p.kind != Kind::Merge {
+                break;
+            }
+        }
+    }
+
+    /// Range tombstones with seq <= `snapshot`.
+    pub(crate) fn range_deletes(&self, snapshot: SeqNo, out: &mut Vec<RangeTombstone>) {
+        out.extend(
+            self.range_dels
+                .read()
+                .iter()
+                .filter(|t| t.seq <= snapshot)
+                .cloned(),
+        );
+    }
+
+    pub(crate) fn has_range_deletes(&self) -> bool {
+        !self.range_dels.read().is_empty()
+    }
+
+    /// Up to `n` entries after (or from, when `inclusive`) `from`, in order.
+    pub(crate) fn chunk_after(&self, from: Option<&[u8]>, inclusive: bool, n: usize) -> Vec<(Vec<u8>, Vec<u8>)> {
+        let lo = match from {
+            None => Bound::Unbounded,
+            Some(k) if inclusive => Bound::Included(InternalKey(k.to_vec())),
+            Some(k) => Bound::Excluded(InternalKey(k.to_vec())),
+        };
+        self.map
+            .range((lo, Bound::Unbounded))
+            .take(n)
+            .map(|e| (e.key().0.clone(), e.value().clone()))
+            .collect()
+    }
+
+    /// Up to `n` entries before (or up to, when `inclusive`) `to`, in reverse order.
+    pub(crate) fn chunk_before(&self, to: Option<&[u8]>, inclusive: bool, n: usize) -> Vec<(Vec<u8>, Vec<u8>)> {
+        let hi = match to {
+            None => Bound::Unbounded,
+            Some(k) if inclusive => Bound::Included(InternalKey(k.to_vec())),
+            Some(k) => Bound::Excluded(InternalKey(k.to_vec())),
+        };
+        self.map
+            .range((Bound::Unbounded, hi))
+            .rev()
+            .take(n)
+            .map(|e| (e.key().0.clone(), e.value().clone()))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_read_sees_the_newest_version_at_its_snapshot() {
+        let m = Memtable::new();
+        m.insert(b"k", 1, Kind::Put, b"one");
+        m.insert(b"k", 3, Kind::Put, b"three");
+        m.insert(b"j", 2, Kind::Put, b"j");
+        let mut out = Vec::new();
+        m.get_versions(b"k", 2, &mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].1, b"one");
+        out.clear();
+        m.get_versions(b"k", 10, &mut out);
+        assert_eq!(out[0].1, b"three");
+        out.clear();
+        m.get_versions(b"k", 0, &mut out);
+        assert!(out.is_empty());
+        assert_eq!(m.min_seq(), Some(1));
+        assert_eq!(m.max_seq(), 3);
+    }
+
+    #[test]
+    fn merge_operands_are_collected_down_to_a_put() {
+        let m = Memtable::new();
+        m.insert(b"k", 1, Kind::Put, b"a");
+        m.insert(b"k", 2, Kind::Merge, b"b");
+        m.insert(b"k", 3, Kind::Merge, b"c");
+        let mut out = Vec::new();
+        m.get_versions(b"k", 10, &mut out);
+        let vals: Vec<_> = out.iter().map(|(_, v)| v.clone()).collect();
+        assert_eq!(vals, vec![b"c".to_vec(), b"b".to_vec(), b"a".to_vec()]);
+    }
+
+    #[test]
+    fn chunks_walk_forward_and_backward() {
+        let m = Memtable::new();
+        for (i, k) in [b"a", b"b", b"c", b"d"].iter().enumerate() {
+            m.insert(*k, i as u64 + 1, Kind::Put, b"v");
+        }
+        let first = m.chunk_after(None, false, 2);
+        assert_eq!(key::user_key(&first[1].0), b"b");
+        let rest = m.chunk_after(Some(&first[1].0), false, 10);
+        assert_eq!(rest.len(), 2);
+        let back = m.chunk_before(Some(&rest[0].0), false, 10);
+        assert_eq!(key::user_key(&back[0].0), b"b");
+        assert_eq!(back.len(), 2);
+    }
+}

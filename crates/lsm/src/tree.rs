@@ -1,0 +1,386 @@
+//! Trees (column families): named key spaces sharing the database's commit log.
+
+use std::cmp::Ordering;
+use std::collections::HashSet;
+use std::ops::{Bound, RangeBounds};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
+
+use parking_lot::{Mutex, RwLock};
+
+use crate::batch::Op;
+use crate::compaction::{CompactionStrategy, FileInfo};
+use crate::db::DbInner;
+use crate::error::{Error, Result};
+use crate::iter::{Iter, Sources, prefix_end, resolve};
+use crate::key::{self, Kind, SeqNo};
+use crate::manifest::FileEntry;
+use crate::memtable::Memtable;
+use crate::options::TreeOptions;
+use crate::snapshot::SnapshotGuard;
+use crate::sstable::Table;
+use crate::vfs::Vfs;
+
+/// A live table file; deleted from disk when it is obsolete and its last reader is gone.
+#[derive(Debug)]
+pub(crate) struct TableFile {
+    pub(crate) entry: FileEntry,
+    pub(crate) table: Arc<Table>,
+    pub(crate) path: PathBuf,
+    pub(crate) obsolete: AtomicBool,
+    pub(crate) vfs: Arc<dyn Vfs>,
+}
+
+impl TableFile {
+    pub(crate) fn smallest_user_key(&self) -> &[u8] {
+        key::user_key(&self.entry.meta.smallest)
+    }
+    pub(crate) fn largest_user_key(&self) -> &[u8] {
+        key::user_key(&self.entry.meta.largest)
+    }
+    fn may_hold(&self, user_key: &[u8]) -> bool {
+        self.smallest_user_key() <= user_key && user_key <= self.largest_user_key()
+    }
+}
+
+impl Drop for TableFile {
+    fn drop(&mut self) {
+        if self.obsolete.load(AtomicOrdering::Acquire)
+            && let Err(e) = self.vfs.remove_file(&self.path)
+        {
+            tracing::warn!(file = %self.path.display(), error = %e, "could not delete obsolete table");
+        }
+    }
+}
+
+/// The table files of a tree at one moment.
+#[derive(Debug, Default)]
+pub(crate) struct Version {
+    /// `levels[0]` newest first (may overlap); deeper levels sorted and non-overlapping.
+    pub(crate) levels: Vec<Vec<Arc<TableFile>>>,
+}
+
+impl Version {
+    /// Files of `level` that may hold `user_key`, in read order.
+    fn files_for<'a>(&'a self, level: usize, user_key: &'a [u8]) -> Vec<&'a Arc<TableFile>> {
+        let Some(files) = self.levels.get(level) else {
+            return Vec::new();
+        };
+        if level == 0 {
+            return files.iter().filter(|f| f.may_hold(user_key)).collect();
+        }
+        let start = files.partition_point(|f| f.largest_user_key() < user_key);
+        files
+            .get(start..)
+            .unwrap_or(&[])
+            .iter()
+            .take_while(|f| f.smallest_user_key() <= user_key)
+            .collect()
+    }
+
+    pub(crate) fn file_infos(&self, compacting: &HashSet<u64>) -> Vec<Vec<FileInfo>> {
+        self.levels
+            .iter()
+            .map(|level| {
+                level
+                    .iter()
+                    .map(|f| FileInfo {
+                        id: f.entry.id,
+                        size: f.entry.meta.file_size,
+                        smallest_user_key: f.smallest_user_key().to_vec(),
+                        largest_user_key: f.largest_user_key().to_vec(),
+                        min_seq: f.entry.meta.min_seq,
+                        max_seq: f.entry.meta.max_seq,
+                        created_micros: f.entry.created_micros,
+                        being_compacted: compacting.contains(&f.entry.id),
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+}
+
+/// The memtables of a tree: the active one and frozen ones waiting for flush.
+#[derive(Debug, Default)]
+pub(crate) struct MemSet {
+    pub(crate) active: Arc<Memtable>,
+    /// Frozen memtables, newest first, each with the last sequence number assigned when it was
+    /// frozen (every write to the tree up to it is in this memtable or an older one).
+    pub(crate) frozen: Vec<(Arc<Memtable>, SeqNo)>,
+}
+
+/// A tree's shared state.
+pub(crate) struct TreeInner {
+    pub(crate) id: u32,
+    pub(crate) name: String,
+    pub(crate) opts: TreeOptions,
+    pub(crate) strategy: Box<dyn CompactionStrategy>,
+    pub(crate) mem: RwLock<Arc<MemSet>>,
+    pub(crate) version: RwLock<Arc<Version>>,
+    /// Ids of files an ongoing compaction reads.
+    pub(crate) compacting: Mutex<HashSet<u64>>,
+    /// Held while flushing (flushes of a tree install oldest first, one at a time).
+    pub(crate) flush_lock: Mutex<()>,
+    /// Held while running a compaction of this tree.
+    pub(crate) compaction_lock: Mutex<()>,
+}
+
+impl std::fmt::Debug for TreeInner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TreeInner")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TreeInner {
+    pub(crate) fn sources(&self) -> Sources {
+        // Memtables before the version: a flush installs its table before it drops the frozen
+        // memtable, so reading in this order never misses data.
+        let mem = self.mem.read().clone();
+        let version = self.version.read().clone();
+        let mut mems = vec![mem.active.clone()];
+        mems.extend(mem.frozen.iter().map(|(m, _)| m.clone()));
+        Sources {
+            mems,
+            l0: version.levels.first().cloned().unwrap_or_default(),
+            levels: version.levels.iter().skip(1).cloned().collect(),
+        }
+    }
+
+    pub(crate) fn get_at(&self, user_key: &[u8], snapshot: SeqNo) -> Result<Option<Vec<u8>>> {
+        let mem = self.mem.read().clone();
+        let version = self.version.read().clone();
+        let mems: Vec<&Arc<Memtable>> = std::iter::once(&mem.active)
+            .chain(mem.frozen.iter().map(|(m, _)| m))
+            .collect();
+        // The newest range deletion covering the key decides which versions are deleted.
+        let mut covered = 0;
+        let mut rds = Vec::new();
+        for m in &mems {
+            if m.has_range_deletes() {
+                m.range_deletes(snapshot, &mut rds);
+            }
+        }
+        let mut candidates: Vec<&Arc<TableFile>> = Vec::new();
+        for level in 0..version.levels.len() {
+            candidates.extend(version.files_for(level, user_key));
+        }
+        for f in &candidates {
+            rds.extend(f.table.range_deletes().iter().cloned());
+        }
+        for t in &rds {
+            if t.seq <= snapshot && t.start.as_slice() <= user_key && user_key < t.end.as_slice() {
+                covered = covered.max(t.seq);
+            }
+        }
+        let mut versions: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+        let done = |versions: &Vec<(Vec<u8>, Vec<u8>)>| {
+            versions.last().is_some_and(|(k, _)| {
+                key::parse(k).is_some_and(|p| p.kind != Kind::Merge || p.seq < covered)
+            })
+        };
+        for m in &mems {
+            m.get_versions(user_key, snapshot, &mut versions);
+            if done(&versions) {
+                break;
+            }
+        }
+        if !done(&versions) {
+            for f in candidates {
+                if !f.table.may_contain(user_key) {
+                    continue;
+                }
+                match f.table.get(user_key, snapshot)? {
+                    None => continue,
+                    Some((k, v)) => {
+                        if key::parse(&k).is_some_and(|p| p.kind == Kind::Merge) {
+                            for (k, v) in f.table.get_all(user_key, snapshot)? {
+                                let terminal = key::parse(&k).is_some_and(|p| p.kind != Kind::Merge);
+                                versions.push((k, v));
+                                if terminal {
+                                    break;
+                                }
+                            }
+                        } else {
+                            versions.push((k, v));
+                        }
+                    }
+                }
+                if done(&versions) {
+                    break;
+                }
+            }
+        }
+        let parsed = versions.iter().filter_map(|(k, v)| {
+            let p = key::parse(k)?;
+            Some((p.seq, p.kind, v.as_slice()))
+        });
+        Ok(resolve(
+            user_key,
+            parsed,
+            covered,
+            self.opts.merge_operator.as_deref(),
+        ))
+    }
+}
+
+fn bound_to_vec<K: AsRef<[u8]>>(b: Bound<&K>) -> Bound<Vec<u8>> {
+    match b {
+        Bound::Included(k) => Bound::Included(k.as_ref().to_vec()),
+        Bound::Excluded(k) => Bound::Excluded(k.as_ref().to_vec()),
+        Bound::Unbounded => Bound::Unbounded,
+    }
+}
+
+/// A named key space. Cheap to clone; all clones are the same tree.
+///
+/// ```
+/// # fn main() -> lsm::Result<()> {
+/// let dir = tempfile::tempdir().unwrap();
+/// let db = lsm::Db::builder().open(dir.path())?;
+/// let t = db.tree("t")?;
+/// for k in [b"a1", b"a2", b"b1"] {
+///     t.put(k, b"v")?;
+/// }
+/// let keys: Vec<Vec<u8>> = t.prefix(b"a").rev().map(|r| r.map(|(k, _)| k)).collect::<Result<_, _>>()?;
+/// assert_eq!(keys, vec![b"a2".to_vec(), b"a1".to_vec()]);
+/// t.delete_range(b"a", b"b")?;
+/// assert_eq!(t.range::<&[u8], _>(..).count(), 1);
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Tree {
+    pub(crate) db: Arc<DbInner>,
+    pub(crate) inner: Arc<TreeInner>,
+}
+
+impl std::fmt::Debug for Tree {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tree")
+            .field("name", &self.inner.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Tree {
+    pub(crate) fn id(&self) -> u32 {
+        self.inner.id
+    }
+
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    fn write_one(&self, kind: Kind, key: &[u8], value: &[u8]) -> Result<()> {
+        let user_bytes = (key.len() + value.len()) as u64;
+        self.db.write_ops(
+            vec![Op {
+                kind,
+                tree: self.inner.id,
+                key: key.to_vec(),
+                value: value.to_vec(),
+            }],
+            user_bytes,
+        )
+    }
+
+    /// Sets `key` to `value`.
+    pub fn put(&self, key: &[u8], value: &[u8]) -> Result<()> {
+        self.write_one(Kind::Put, key, value)
+    }
+
+    /// Deletes `key`.
+    pub fn delete(&self, key: &[u8]) -> Result<()> {
+        self.write_one(Kind::Delete, key, &[])
+    }
+
+    /// Deletes every key in `[start, end)`; an empty range does nothing.
+    pub fn delete_range(&self, start: &[u8], end: &[u8]) -> Result<()> {
+        if start >= end {
+            return Ok(());
+        }
+        self.write_one(Kind::RangeDelete, start, end)
+    }
+
+    /// Adds a merge operand for `key` (needs a merge operator in the tree's options).
+    pub fn merge(&self, key: &[u8], operand: &[u8]) -> Result<()> {
+        if self.inner.opts.merge_operator.is_none() {
+            return Err(Error::InvalidOption {
+                option: "merge_operator",
+                reason: format!("tree `{}` has no merge operator", self.inner.name),
+            });
+        }
+        self.write_one(Kind::Merge, key, operand)
+    }
+
+    /// The current value of `key`.
+    pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        self.db.check_open()?;
+        self.inner.get_at(key, self.db.visible_seq())
+    }
+
+    pub(crate) fn get_at(&self, key: &[u8], seq: SeqNo) -> Result<Option<Vec<u8>>> {
+        self.db.check_open()?;
+        self.inner.get_at(key, seq)
+    }
+
+    pub(crate) fn iter_at<K: AsRef<[u8]>, R: RangeBounds<K>>(
+        &self,
+        range: R,
+        seq: SeqNo,
+        guard: Arc<SnapshotGuard>,
+    ) -> Iter {
+        Iter::new(
+            self.inner.sources(),
+            seq,
+            guard,
+            self.inner.opts.merge_operator.clone(),
+            bound_to_vec(range.start_bound()),
+            bound_to_vec(range.end_bound()),
+        )
+    }
+
+    pub(crate) fn prefix_at(&self, prefix: &[u8], seq: SeqNo, guard: Arc<SnapshotGuard>) -> Iter {
+        let lo = Bound::Included(prefix.to_vec());
+        let hi = prefix_end(prefix).map_or(Bound::Unbounded, Bound::Excluded);
+        self.iter_at((lo, hi), seq, guard)
+    }
+
+    /// Live keys in `range`, ascending (`.rev()` for descending).
+    pub fn range<K: AsRef<[u8]>, R: RangeBounds<K>>(&self, range: R) -> Iter {
+        // An iterator pins a snapshot so compaction keeps what it reads.
+        let guard = self.db.pin();
+        self.iter_at(range, guard.seq, guard)
+    }
+
+    /// Every live key, ascending.
+    pub fn iter(&self) -> Iter {
+        self.range::<&[u8], _>(..)
+    }
+
+    /// Live keys starting with `prefix`, ascending.
+    pub fn prefix(&self, prefix: &[u8]) -> Iter {
+        let guard = self.db.pin();
+        self.prefix_at(prefix, guard.seq, guard)
+    }
+
+    /// Flushes this tree's memtable and compacts every file overlapping `[start, end]`
+    /// (`None` = unbounded) into the last level.
+    pub fn compact_range(&self, start: Option<&[u8]>, end: Option<&[u8]>) -> Result<()> {
+        self.db.flush_tree(&self.inner, true)?;
+        self.db.compact_range(&self.inner, start, end)
+    }
+
+    /// Flushes this tree's memtable to a table file.
+    pub fn flush(&self) -> Result<()> {
+        self.db.flush_tree(&self.inner, true)
+    }
+}
+
+/// Orders level files by smallest key (levels >= 1).
+pub(crate) fn by_smallest(a: &Arc<TableFile>, b: &Arc<TableFile>) -> Ordering {
+    key::compare(&a.entry.meta.smallest, &b.entry.meta.smallest)
+}
