@@ -1,0 +1,60 @@
+//! The crate's one error type.
+
+/// What can go wrong in the table store.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The table description is not valid.
+    #[error("invalid schema for table {table}: {reason}")]
+    InvalidSchema { table: String, reason: &'static str },
+    /// A value does not have the serialized form of its CQL type.
+    #[error("invalid {ty} value of {len} bytes: {reason}")]
+    InvalidValue {
+        ty: String,
+        len: usize,
+        reason: &'static str,
+    },
+    /// The type cannot be part of a primary key or a collection element key.
+    #[error("type {ty} cannot be used as a key")]
+    NotOrderable { ty: String },
+    /// A clustering key or bound has the wrong number of components.
+    #[error("clustering has {got} components, table {table} expects {expected}")]
+    ClusteringArity {
+        table: String,
+        expected: usize,
+        got: usize,
+    },
+    /// A mutation names a column the table does not have, or uses it wrongly.
+    #[error("column {column} of table {table}: {reason}")]
+    InvalidColumn {
+        table: String,
+        column: u16,
+        reason: &'static str,
+    },
+    /// Bytes read back from the engine do not decode: the store's own format is damaged.
+    #[error("corrupt entry in table {table}: {reason}")]
+    Corruption { table: String, reason: &'static str },
+    /// A paging position could not be decoded.
+    #[error("malformed paging position: {reason}")]
+    InvalidPagingPosition { reason: &'static str },
+    /// The read scanned more tombstones than the failure threshold allows; the coordinator
+    /// answers ReadFailure (Cassandra's TombstoneOverwhelmingException).
+    #[error("read of table {table} scanned {scanned} tombstones (failure threshold {threshold})")]
+    TombstoneOverwhelming {
+        table: String,
+        scanned: u64,
+        threshold: u64,
+    },
+    /// The table does not exist in this store.
+    #[error("unknown table {0}")]
+    UnknownTable(String),
+    /// The table already exists with another description.
+    #[error("table {0} already exists")]
+    TableExists(String),
+    /// The key-value engine failed.
+    #[error("engine: {0}")]
+    Engine(String),
+}
+
+/// `Result` with the crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

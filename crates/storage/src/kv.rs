@@ -1,0 +1,134 @@
+//! The seam between the table store and an ordered key-value engine.
+//!
+//! The store writes every entry as a merge operand and relies on the engine to combine operands
+//! with [`merge_records`] (reconciliation), and to run [`crate::purge::PurgeFilter`] over entries
+//! while it compacts. [`MemKv`] is the in-memory engine the unit tests and the model test use;
+//! [`crate::lsm_kv`] adapts ilion-lsm.
+
+use std::collections::BTreeMap;
+use std::ops::Bound as RangeBound;
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+
+use crate::cell::Record;
+use crate::error::Result;
+use crate::purge::{Decision, PurgeFilter};
+
+/// An ordered key-value engine with merge semantics.
+pub(crate) trait Kv: Send + Sync + std::fmt::Debug {
+    /// Applies the merge operands atomically.
+    fn merge_batch(&self, batch: &[(Vec<u8>, Vec<u8>)]) -> Result<()>;
+    /// At most `max` entries with keys in `[start, end)` (`end` None = no upper limit), in key
+    /// order, or descending when `reverse`; values fully merged.
+    fn scan(
+        &self,
+        start: &[u8],
+        end: Option<&[u8]>,
+        reverse: bool,
+        max: usize,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>>;
+    /// Writes in-memory data to files.
+    fn flush(&self) -> Result<()>;
+    /// Compacts everything into the bottom level, running the purge filter.
+    fn compact(&self) -> Result<()>;
+}
+
+/// Reconciles an existing value with merge operands: the greatest record wins (cell.rs).
+/// Bytes that do not decode as a record are kept only when nothing decodes, so a read reports
+/// the corruption instead of a silent loss.
+pub(crate) fn merge_records(existing: Option<&[u8]>, operands: &[&[u8]]) -> Vec<u8> {
+    let mut best: Option<(Record, &[u8])> = None;
+    let mut undecodable = None;
+    for bytes in existing.into_iter().chain(operands.iter().copied()) {
+        match Record::decode(bytes) {
+            Some(r) => {
+                best = match best {
+                    Some((b, bb)) if b.reconcile_cmp(&r) != std::cmp::Ordering::Less => {
+                        Some((b, bb))
+                    }
+                    _ => Some((r, bytes)),
+                }
+            }
+            None => {
+                tracing::error!(len = bytes.len(), "undecodable storage record in merge");
+                undecodable = Some(bytes);
+            }
+        }
+    }
+    match (best, undecodable) {
+        (Some((_, bytes)), _) => bytes.to_vec(),
+        (None, Some(bytes)) => bytes.to_vec(),
+        (None, None) => Vec::new(),
+    }
+}
+
+/// A `BTreeMap` engine: merges on write, compaction = one pass of the purge filter as a
+/// bottommost compaction. Flush is a no-op.
+#[derive(Debug)]
+pub(crate) struct MemKv {
+    map: Mutex<BTreeMap<Vec<u8>, Vec<u8>>>,
+    filter: Arc<PurgeFilter>,
+}
+
+impl MemKv {
+    pub(crate) fn new(filter: Arc<PurgeFilter>) -> MemKv {
+        MemKv {
+            map: Mutex::new(BTreeMap::new()),
+            filter,
+        }
+    }
+}
+
+impl Kv for MemKv {
+    fn merge_batch(&self, batch: &[(Vec<u8>, Vec<u8>)]) -> Result<()> {
+        let mut map = self.map.lock();
+        for (k, v) in batch {
+            let merged = merge_records(map.get(k).map(Vec::as_slice), &[v.as_slice()]);
+            map.insert(k.clone(), merged);
+        }
+        Ok(())
+    }
+
+    fn scan(
+        &self,
+        start: &[u8],
+        end: Option<&[u8]>,
+        reverse: bool,
+        max: usize,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        let map = self.map.lock();
+        if end.is_some_and(|e| e <= start) {
+            return Ok(Vec::new());
+        }
+        let upper = end.map_or(RangeBound::Unbounded, RangeBound::Excluded);
+        let range = map.range::<[u8], _>((RangeBound::Included(start), upper));
+        let clone = |(k, v): (&Vec<u8>, &Vec<u8>)| (k.clone(), v.clone());
+        Ok(if reverse {
+            range.rev().take(max).map(clone).collect()
+        } else {
+            range.take(max).map(clone).collect()
+        })
+    }
+
+    fn flush(&self) -> Result<()> {
+        Ok(())
+    }
+
+    fn compact(&self) -> Result<()> {
+        let mut map = self.map.lock();
+        let old = std::mem::take(&mut *map);
+        for (k, v) in old {
+            match self.filter.decide(true, &k, &v) {
+                Decision::Keep => {
+                    map.insert(k, v);
+                }
+                Decision::Change(nv) => {
+                    map.insert(k, nv);
+                }
+                Decision::Remove => {}
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,466 @@
+//! The table description the store needs: key columns, clustering order, column types and the
+//! per-table options that change how data is kept (TTL, gc grace, compaction, compression).
+//!
+//! This is "schema-lite": no names resolution, no ALTER history. Column ids are assigned in
+//! declaration order and must stay stable for the life of the table's data (a column added later
+//! gets the next id; ids are what the on-disk keys carry).
+
+use std::fmt;
+
+use crate::error::{Error, Result};
+
+/// A CQL type, as far as storage cares: how values order and whether a column is stored per
+/// element.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum CqlType {
+    Ascii,
+    Bigint,
+    Blob,
+    Boolean,
+    Counter,
+    Date,
+    Decimal,
+    Double,
+    Duration,
+    Float,
+    Inet,
+    Int,
+    Smallint,
+    Text,
+    Time,
+    Timestamp,
+    Timeuuid,
+    Tinyint,
+    Uuid,
+    Varint,
+    /// A list; element keys of a non-frozen list are timeuuids chosen by the writer.
+    List {
+        element: Box<CqlType>,
+        frozen: bool,
+    },
+    Set {
+        element: Box<CqlType>,
+        frozen: bool,
+    },
+    Map {
+        key: Box<CqlType>,
+        value: Box<CqlType>,
+        frozen: bool,
+    },
+    /// Tuples are always frozen.
+    Tuple(Vec<CqlType>),
+    /// A user-defined type; a non-frozen UDT is stored per field (element key = field index).
+    Udt {
+        name: String,
+        fields: Vec<(String, CqlType)>,
+        frozen: bool,
+    },
+}
+
+impl CqlType {
+    /// A non-frozen list of `element`.
+    pub fn list(element: CqlType) -> CqlType {
+        CqlType::List {
+            element: Box::new(element),
+            frozen: false,
+        }
+    }
+    /// A non-frozen set of `element`.
+    pub fn set(element: CqlType) -> CqlType {
+        CqlType::Set {
+            element: Box::new(element),
+            frozen: false,
+        }
+    }
+    /// A non-frozen map.
+    pub fn map(key: CqlType, value: CqlType) -> CqlType {
+        CqlType::Map {
+            key: Box::new(key),
+            value: Box::new(value),
+            frozen: false,
+        }
+    }
+    /// The same type, frozen (collections and UDTs; other types are unchanged).
+    pub fn frozen(self) -> CqlType {
+        match self {
+            CqlType::List { element, .. } => CqlType::List {
+                element,
+                frozen: true,
+            },
+            CqlType::Set { element, .. } => CqlType::Set {
+                element,
+                frozen: true,
+            },
+            CqlType::Map { key, value, .. } => CqlType::Map {
+                key,
+                value,
+                frozen: true,
+            },
+            CqlType::Udt { name, fields, .. } => CqlType::Udt {
+                name,
+                fields,
+                frozen: true,
+            },
+            other => other,
+        }
+    }
+
+    /// True when the column is stored one cell per element (non-frozen collection or UDT).
+    pub fn is_multi_cell(&self) -> bool {
+        matches!(
+            self,
+            CqlType::List { frozen: false, .. }
+                | CqlType::Set { frozen: false, .. }
+                | CqlType::Map { frozen: false, .. }
+                | CqlType::Udt { frozen: false, .. }
+        )
+    }
+
+    /// The type of the element key (cell path) of a multi-cell column.
+    pub(crate) fn element_key_type(&self) -> Option<ElementKey<'_>> {
+        match self {
+            CqlType::List { frozen: false, .. } => Some(ElementKey::Typed(&CqlType::Timeuuid)),
+            CqlType::Set {
+                element,
+                frozen: false,
+            } => Some(ElementKey::Typed(element)),
+            CqlType::Map {
+                key, frozen: false, ..
+            } => Some(ElementKey::Typed(key)),
+            CqlType::Udt { frozen: false, .. } => Some(ElementKey::FieldIndex),
+            _ => None,
+        }
+    }
+}
+
+/// How the element keys of a multi-cell column are encoded.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum ElementKey<'a> {
+    Typed(&'a CqlType),
+    /// A UDT field: the path is the field index as a big-endian u16.
+    FieldIndex,
+}
+
+impl fmt::Display for CqlType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let frozen = |f: &mut fmt::Formatter<'_>, frozen: bool, inner: &dyn fmt::Display| {
+            if frozen {
+                write!(f, "frozen<{inner}>")
+            } else {
+                write!(f, "{inner}")
+            }
+        };
+        match self {
+            CqlType::List {
+                element,
+                frozen: fr,
+            } => frozen(f, *fr, &format_args!("list<{element}>")),
+            CqlType::Set {
+                element,
+                frozen: fr,
+            } => frozen(f, *fr, &format_args!("set<{element}>")),
+            CqlType::Map {
+                key,
+                value,
+                frozen: fr,
+            } => frozen(f, *fr, &format_args!("map<{key}, {value}>")),
+            CqlType::Tuple(items) => {
+                write!(f, "tuple<")?;
+                for (i, t) in items.iter().enumerate() {
+                    if i > 0 {
+                        write!(f, ", ")?;
+                    }
+                    write!(f, "{t}")?;
+                }
+                write!(f, ">")
+            }
+            CqlType::Udt {
+                name, frozen: fr, ..
+            } => frozen(f, *fr, name),
+            native => {
+                let s = format!("{native:?}").to_lowercase();
+                write!(f, "{s}")
+            }
+        }
+    }
+}
+
+/// Clustering order of one clustering column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Order {
+    #[default]
+    Asc,
+    Desc,
+}
+
+/// The role of a column in its table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ColumnKind {
+    PartitionKey,
+    Clustering(Order),
+    Static,
+    Regular,
+}
+
+/// Index of a static or regular column; what storage keys carry.
+pub type ColumnId = u16;
+
+/// One column of a table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Column {
+    pub name: String,
+    pub ty: CqlType,
+    pub kind: ColumnKind,
+}
+
+/// Compaction strategy of a table (Cassandra's `compaction = {'class': ...}`).
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum CompactionStrategy {
+    /// SizeTieredCompactionStrategy: merge similar-sized files; good for write-heavy tables.
+    SizeTiered {
+        min_threshold: usize,
+        max_threshold: usize,
+    },
+    /// LeveledCompactionStrategy: bounded read amplification at the cost of more rewriting.
+    Leveled { sstable_size_mb: u64 },
+    /// TimeWindowCompactionStrategy: one bucket per time window, for TTL'd time series.
+    TimeWindow { window_seconds: u64 },
+}
+
+impl Default for CompactionStrategy {
+    /// Size-tiered with Cassandra's thresholds (4, 32), like Cassandra's default.
+    fn default() -> Self {
+        CompactionStrategy::SizeTiered {
+            min_threshold: 4,
+            max_threshold: 32,
+        }
+    }
+}
+
+/// Block compression of a table's files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Compression {
+    None,
+    /// zstd at the given level. Default level 1: fast, still ~2-3x on typical rows.
+    Zstd(i32),
+    /// Cassandra's default LZ4Compressor is served by zstd level 1 (the engine speaks zstd).
+    #[default]
+    Default,
+}
+
+/// Per-table options that change what storage does.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TableOptions {
+    /// Seconds a tombstone is kept before compaction may purge it. Default 864000 (10 days,
+    /// Cassandra's): long enough for repair to spread every deletion before it is forgotten.
+    pub gc_grace_seconds: u32,
+    /// TTL applied to cells written without one. 0 (default) = none.
+    pub default_time_to_live: u32,
+    pub compaction: CompactionStrategy,
+    pub compression: Compression,
+}
+
+impl Default for TableOptions {
+    fn default() -> Self {
+        TableOptions {
+            gc_grace_seconds: 864_000,
+            default_time_to_live: 0,
+            compaction: CompactionStrategy::default(),
+            compression: Compression::default(),
+        }
+    }
+}
+
+/// A validated table description.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TableSchema {
+    keyspace: String,
+    name: String,
+    columns: Vec<Column>,
+    partition_key: Vec<usize>,
+    clustering: Vec<usize>,
+    /// Static and regular columns by [`ColumnId`].
+    cells: Vec<usize>,
+    options: TableOptions,
+}
+
+impl TableSchema {
+    /// Starts a table description.
+    pub fn builder(keyspace: &str, name: &str) -> TableSchemaBuilder {
+        TableSchemaBuilder {
+            keyspace: keyspace.to_owned(),
+            name: name.to_owned(),
+            columns: Vec::new(),
+            options: TableOptions::default(),
+        }
+    }
+    pub fn keyspace(&self) -> &str {
+        &self.keyspace
+    }
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+    /// `keyspace.name`.
+    pub fn qualified_name(&self) -> String {
+        format!("{}.{}", self.keyspace, self.name)
+    }
+    pub fn options(&self) -> &TableOptions {
+        &self.options
+    }
+    /// Every column in declaration order.
+    pub fn columns(&self) -> &[Column] {
+        &self.columns
+    }
+    pub fn partition_key_columns(&self) -> impl Iterator<Item = &Column> {
+        self.partition_key
+            .iter()
+            .filter_map(|&i| self.columns.get(i))
+    }
+    pub fn clustering_columns(&self) -> impl Iterator<Item = &Column> {
+        self.clustering.iter().filter_map(|&i| self.columns.get(i))
+    }
+    pub fn clustering_len(&self) -> usize {
+        self.clustering.len()
+    }
+    /// The static or regular column with this id.
+    pub fn cell_column(&self, id: ColumnId) -> Option<&Column> {
+        self.cells
+            .get(usize::from(id))
+            .and_then(|&i| self.columns.get(i))
+    }
+    /// Id of the static or regular column named `name`.
+    pub fn column_id(&self, name: &str) -> Option<ColumnId> {
+        self.cells
+            .iter()
+            .position(|&i| self.columns.get(i).is_some_and(|c| c.name == name))
+            .and_then(|p| ColumnId::try_from(p).ok())
+    }
+    /// Number of static and regular columns (ids are `0..count`).
+    pub fn cell_column_count(&self) -> usize {
+        self.cells.len()
+    }
+    /// Types and orders of the clustering columns.
+    pub(crate) fn clustering_types(&self) -> impl Iterator<Item = (&CqlType, Order)> {
+        self.clustering_columns().map(|c| match c.kind {
+            ColumnKind::Clustering(o) => (&c.ty, o),
+            _ => (&c.ty, Order::Asc),
+        })
+    }
+}
+
+/// Builds a [`TableSchema`]; [`TableSchemaBuilder::build`] validates.
+#[derive(Debug, Clone)]
+pub struct TableSchemaBuilder {
+    keyspace: String,
+    name: String,
+    columns: Vec<Column>,
+    options: TableOptions,
+}
+
+impl TableSchemaBuilder {
+    fn column(mut self, name: &str, ty: CqlType, kind: ColumnKind) -> Self {
+        self.columns.push(Column {
+            name: name.to_owned(),
+            ty,
+            kind,
+        });
+        self
+    }
+    pub fn partition_key(self, name: &str, ty: CqlType) -> Self {
+        self.column(name, ty, ColumnKind::PartitionKey)
+    }
+    pub fn clustering(self, name: &str, ty: CqlType, order: Order) -> Self {
+        self.column(name, ty, ColumnKind::Clustering(order))
+    }
+    pub fn static_column(self, name: &str, ty: CqlType) -> Self {
+        self.column(name, ty, ColumnKind::Static)
+    }
+    pub fn regular(self, name: &str, ty: CqlType) -> Self {
+        self.column(name, ty, ColumnKind::Regular)
+    }
+    pub fn options(mut self, options: TableOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// Validates: at least one partition key column; key columns of orderable, non-multi-cell
+    /// types; unique names; static columns only with clustering columns; options in range.
+    pub fn build(self) -> Result<TableSchema> {
+        let table = format!("{}.{}", self.keyspace, self.name);
+        let err = |reason| {
+            Err(Error::InvalidSchema {
+                table: table.clone(),
+                reason,
+            })
+        };
+        let mut partition_key = Vec::new();
+        let mut clustering = Vec::new();
+        let mut cells = Vec::new();
+        for (i, c) in self.columns.iter().enumerate() {
+            if self.columns.iter().take(i).any(|o| o.name == c.name) {
+                return err("duplicate column name");
+            }
+            match c.kind {
+                ColumnKind::PartitionKey | ColumnKind::Clustering(_) => {
+                    if c.ty.is_multi_cell() {
+                        return err("a primary key column cannot be a non-frozen collection");
+                    }
+                    if !crate::order::is_orderable(&c.ty) {
+                        return err("a primary key column cannot be a counter or duration");
+                    }
+                    if matches!(c.kind, ColumnKind::PartitionKey) {
+                        partition_key.push(i);
+                    } else {
+                        clustering.push(i);
+                    }
+                }
+                ColumnKind::Static | ColumnKind::Regular => cells.push(i),
+            }
+        }
+        if partition_key.is_empty() {
+            return err("a table needs at least one partition key column");
+        }
+        let has_static = self.columns.iter().any(|c| c.kind == ColumnKind::Static);
+        if has_static && clustering.is_empty() {
+            return err("static columns need clustering columns");
+        }
+        if cells.len() > usize::from(u16::MAX) {
+            return err("too many columns");
+        }
+        if self.options.default_time_to_live > crate::cell::MAX_TTL_SECONDS {
+            return err("default_time_to_live exceeds 20 years");
+        }
+        match self.options.compaction {
+            CompactionStrategy::SizeTiered {
+                min_threshold,
+                max_threshold,
+            } if min_threshold < 2 || max_threshold < min_threshold => {
+                return err("size-tiered thresholds need 2 <= min_threshold <= max_threshold");
+            }
+            CompactionStrategy::Leveled { sstable_size_mb: 0 } => {
+                return err("leveled sstable_size_mb must be positive");
+            }
+            CompactionStrategy::TimeWindow { window_seconds: 0 } => {
+                return err("time-window window_seconds must be positive");
+            }
+            _ => {}
+        }
+        if let Compression::Zstd(level) = self.options.compression {
+            if !(-7..=22).contains(&level) {
+                return err("zstd level must be in -7..=22");
+            }
+        }
+        Ok(TableSchema {
+            keyspace: self.keyspace,
+            name: self.name,
+            columns: self.columns,
+            partition_key,
+            clustering,
+            cells,
+            options: self.options,
+        })
+    }
+}

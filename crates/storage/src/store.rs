@@ -1,0 +1,736 @@
+//! The table store: applies mutations, answers reads, compacts.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+
+use parking_lot::RwLock;
+
+use crate::cell::{Deletion, Record, Ttl};
+use crate::clock::Clock;
+use crate::error::{Error, Result};
+use crate::key;
+use crate::kv::{Kv, MemKv};
+use crate::mutation::{CellOp, CellWrite, Liveness, Mutation};
+use crate::purge::PurgeFilter;
+use crate::read::{
+    CellData, PagingPosition, PartitionData, PartitionRange, ReadCommand, ReadResult, ReadWarning,
+    RowData, TableStats, TombstoneThresholds,
+};
+use crate::schema::{ColumnKind, TableSchema};
+
+/// Entries fetched from the engine per scan call.
+const CHUNK: usize = 256;
+
+/// A set of tables sharing one engine and one clock.
+#[derive(Debug)]
+pub struct Store {
+    backend: Backend,
+    clock: Arc<dyn Clock>,
+    thresholds: TombstoneThresholds,
+    tables: RwLock<HashMap<String, Table>>,
+}
+
+#[derive(Debug)]
+enum Backend {
+    Memory,
+    #[cfg(any())]
+    Lsm,
+}
+
+impl Store {
+    /// A store whose tables live in memory (tests, tools). Nothing survives a drop.
+    pub fn in_memory(clock: Arc<dyn Clock>) -> Store {
+        Store {
+            backend: Backend::Memory,
+            clock,
+            thresholds: TombstoneThresholds::default(),
+            tables: RwLock::new(HashMap::new()),
+        }
+    }
+
+    /// Sets the per-read tombstone thresholds (defaults: Cassandra's 1000 / 100000).
+    pub fn with_tombstone_thresholds(mut self, thresholds: TombstoneThresholds) -> Store {
+        self.thresholds = thresholds;
+        self
+    }
+
+    /// Creates a table (one engine tree per table).
+    pub fn create_table(&self, schema: TableSchema) -> Result<Table> {
+        let name = schema.qualified_name();
+        let mut tables = self.tables.write();
+        if let Some(t) = tables.get(&name) {
+            if *t.schema() == schema {
+                return Ok(t.clone());
+            }
+            return Err(Error::TableExists(name));
+        }
+        let schema = Arc::new(schema);
+        let filter = Arc::new(PurgeFilter::new(schema.clone(), self.clock.clone()));
+        let kv: Arc<dyn Kv> = match self.backend {
+            Backend::Memory => Arc::new(MemKv::new(filter)),
+        };
+        let table = Table {
+            inner: Arc::new(TableInner {
+                schema,
+                kv,
+                clock: self.clock.clone(),
+                thresholds: self.thresholds,
+            }),
+        };
+        tables.insert(name, table.clone());
+        Ok(table)
+    }
+
+    /// The table `keyspace.name`.
+    pub fn table(&self, keyspace: &str, name: &str) -> Result<Table> {
+        let q = format!("{keyspace}.{name}");
+        self.tables
+            .read()
+            .get(&q)
+            .cloned()
+            .ok_or(Error::UnknownTable(q))
+    }
+}
+
+/// A handle to one table; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Table {
+    inner: Arc<TableInner>,
+}
+
+#[derive(Debug)]
+struct TableInner {
+    schema: Arc<TableSchema>,
+    kv: Arc<dyn Kv>,
+    clock: Arc<dyn Clock>,
+    thresholds: TombstoneThresholds,
+}
+
+impl Table {
+    pub fn schema(&self) -> &TableSchema {
+        &self.inner.schema
+    }
+
+    fn corrupt(&self, reason: &'static str) -> Error {
+        Error::Corruption {
+            table: self.inner.schema.qualified_name(),
+            reason,
+        }
+    }
+
+    /// Applies a mutation atomically. Every entry is a merge operand, so applying the same
+    /// mutations in any order, any number of times, gives the same table.
+    pub fn apply(&self, m: &Mutation) -> Result<()> {
+        let batch = self.encode_mutation(m)?;
+        self.inner.kv.merge_batch(&batch)
+    }
+
+    fn encode_mutation(&self, m: &Mutation) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        let schema = &*self.inner.schema;
+        let default_ttl = schema.options().default_time_to_live;
+        let ttl_or_default = |ttl: Option<Ttl>| match ttl {
+            Some(t) => Some(t),
+            None if default_ttl > 0 => Some(Ttl::new(default_ttl, m.now)),
+            None => None,
+        };
+        let p = key::partition(m.token, &m.partition_key);
+        let mut batch = Vec::with_capacity(m.len());
+        if let Some(d) = m.partition_deletion {
+            let mut k = p.clone();
+            k.push(key::PARTITION_DELETION);
+            batch.push((k, Record::tombstone(d).encode()));
+        }
+        for rd in &m.range_deletions {
+            batch.push((
+                key::range_deletion(schema, &p, &rd.start, &rd.end)?,
+                Record::tombstone(rd.deletion).encode(),
+            ));
+        }
+        for c in &m.static_cells {
+            let mut k = p.clone();
+            k.push(key::STATIC);
+            batch.push(self.encode_cell(k, c, ColumnKind::Static, &ttl_or_default)?);
+        }
+        for row in &m.rows {
+            let mut rk = p.clone();
+            rk.push(key::ROWS);
+            rk.extend_from_slice(&key::full_clustering(schema, &row.clustering)?);
+            if let Some(d) = row.deletion {
+                let mut k = rk.clone();
+                k.push(key::ROW_DELETION);
+                batch.push((k, Record::tombstone(d).encode()));
+            }
+            if let Some(Liveness { timestamp, ttl }) = row.marker {
+                let mut k = rk.clone();
+                k.push(key::ROW_MARKER);
+                let rec = match ttl_or_default(ttl) {
+                    Some(t) => Record::expiring(timestamp, Vec::new(), t),
+                    None => Record::live(timestamp, Vec::new()),
+                };
+                batch.push((k, rec.encode()));
+            }
+            for c in &row.cells {
+                let mut k = rk.clone();
+                k.push(key::ROW_CELL);
+                batch.push(self.encode_cell(k, c, ColumnKind::Regular, &ttl_or_default)?);
+            }
+        }
+        Ok(batch)
+    }
+
+    fn encode_cell(
+        &self,
+        mut k: Vec<u8>,
+        c: &CellWrite,
+        kind: ColumnKind,
+        ttl_or_default: &dyn Fn(Option<Ttl>) -> Option<Ttl>,
+    ) -> Result<(Vec<u8>, Vec<u8>)> {
+        let schema = &*self.inner.schema;
+        let invalid = |reason| Error::InvalidColumn {
+            table: schema.qualified_name(),
+            column: c.column,
+            reason,
+        };
+        let col = schema
+            .cell_column(c.column)
+            .ok_or_else(|| invalid("no such column"))?;
+        if col.kind != kind {
+            return Err(invalid(if kind == ColumnKind::Static {
+                "a regular column written as static"
+            } else {
+                "a static column written in a row"
+            }));
+        }
+        let multi = col.ty.is_multi_cell();
+        let rec = match &c.op {
+            CellOp::Set {
+                timestamp,
+                value,
+                ttl,
+            } => {
+                if multi && c.path.is_none() {
+                    return Err(invalid("a non-frozen collection is written per element"));
+                }
+                match ttl_or_default(*ttl) {
+                    Some(t) => Record::expiring(*timestamp, value.clone(), t),
+                    None => Record::live(*timestamp, value.clone()),
+                }
+            }
+            CellOp::Delete(d) => {
+                if multi && c.path.is_none() {
+                    return Err(invalid("deleting a whole collection is DeleteCollection"));
+                }
+                Record::tombstone(*d)
+            }
+            CellOp::DeleteCollection(d) => {
+                if !multi || c.path.is_some() {
+                    return Err(invalid(
+                        "DeleteCollection needs a non-frozen collection and no path",
+                    ));
+                }
+                Record::tombstone(*d)
+            }
+        };
+        key::cell_suffix(schema, c.column, c.path.as_deref(), &mut k)?;
+        Ok((k, rec.encode()))
+    }
+
+    /// Writes in-memory data to files (a no-op in memory).
+    pub fn flush(&self) -> Result<()> {
+        self.inner.kv.flush()
+    }
+
+    /// Major compaction: everything into one sorted run, expiring TTLs and purging tombstones
+    /// past `gc_grace_seconds`.
+    pub fn compact(&self) -> Result<()> {
+        self.inner.kv.compact()
+    }
+
+    /// Answers a read at the clock's current time.
+    pub fn read(&self, cmd: &ReadCommand) -> Result<ReadResult> {
+        let now = self.inner.clock.now_seconds();
+        let mut st = ReadState {
+            table: self,
+            now,
+            cmd,
+            tombstones: 0,
+            total: 0,
+            out: Vec::new(),
+            next_page: None,
+        };
+        let (slice_lo, slice_hi) =
+            key::bound_interval(self.schema(), &cmd.slice.start, &cmd.slice.end)?;
+        let resume_key = cmd
+            .resume
+            .as_ref()
+            .map(|r| key::partition(r.token, &r.partition_key));
+        match &cmd.partitions {
+            PartitionRange::Single { token, key: pk } => {
+                let p = key::partition(*token, pk);
+                st.partition(
+                    &p,
+                    *token,
+                    pk,
+                    &slice_lo,
+                    slice_hi.as_deref(),
+                    resume_key.as_deref(),
+                )?;
+            }
+            PartitionRange::Tokens { start, end } => {
+                let mut cursor = match start {
+                    None => Vec::new(),
+                    Some(i64::MAX) => return Ok(st.finish()),
+                    Some(t) => key::token_start(t + 1),
+                };
+                let end_key = match end {
+                    None | Some(i64::MAX) => None,
+                    Some(t) => Some(key::token_start(t + 1)),
+                };
+                if let Some(rk) = &resume_key {
+                    if *rk > cursor {
+                        cursor = rk.clone();
+                    }
+                }
+                while st.next_page.is_none() && !st.limit_reached() {
+                    let Some((k, _)) = self
+                        .inner
+                        .kv
+                        .scan(&cursor, end_key.as_deref(), false, 1)?
+                        .pop()
+                    else {
+                        break;
+                    };
+                    let (token, pk, used) = key::parse_partition(&k)
+                        .ok_or_else(|| self.corrupt("bad partition key"))?;
+                    let p = k
+                        .get(..used)
+                        .ok_or_else(|| self.corrupt("bad partition key"))?
+                        .to_vec();
+                    st.partition(
+                        &p,
+                        token,
+                        &pk,
+                        &slice_lo,
+                        slice_hi.as_deref(),
+                        resume_key.as_deref(),
+                    )?;
+                    cursor = p;
+                    cursor.push(key::ROWS_END);
+                }
+            }
+        }
+        Ok(st.finish())
+    }
+
+    /// Counts over the whole table at the clock's current time (a full scan).
+    pub fn statistics(&self) -> Result<TableStats> {
+        let mut stats = TableStats::default();
+        let mut cursor = Cursor::new(&*self.inner.kv, Vec::new(), None, false);
+        while let Some((k, v)) = cursor.next()? {
+            stats.entries += 1;
+            stats.bytes += (k.len() + v.len()) as u64;
+        }
+        let mut position = None;
+        loop {
+            let cmd = ReadCommand {
+                resume: position.take(),
+                limit: Some(1000),
+                ..ReadCommand::token_range(None, None)
+            };
+            let r = self.read_unchecked(&cmd)?;
+            for p in &r.partitions {
+                if p.rows.is_empty()
+                    || !matches!(&cmd.resume, Some(pp) if pp.partition_key == p.key && pp.token == p.token)
+                {
+                    stats.partitions += 1;
+                }
+                stats.live_rows += p.rows.len() as u64;
+                stats.live_cells += p.static_cells.len() as u64
+                    + p.rows.iter().map(|r| r.cells.len() as u64).sum::<u64>();
+            }
+            stats.tombstones += r.tombstones_scanned;
+            match r.next_page {
+                Some(p) => position = Some(p),
+                None => break,
+            }
+        }
+        Ok(stats)
+    }
+
+    /// A read without the tombstone failure threshold (statistics, repair).
+    fn read_unchecked(&self, cmd: &ReadCommand) -> Result<ReadResult> {
+        let t = Table {
+            inner: Arc::new(TableInner {
+                schema: self.inner.schema.clone(),
+                kv: self.inner.kv.clone(),
+                clock: self.inner.clock.clone(),
+                thresholds: TombstoneThresholds {
+                    warn: u64::MAX,
+                    fail: u64::MAX,
+                },
+            }),
+        };
+        t.read(cmd)
+    }
+}
+
+/// Chunked iteration over a key range.
+struct Cursor<'a> {
+    kv: &'a dyn Kv,
+    start: Vec<u8>,
+    end: Option<Vec<u8>>,
+    reverse: bool,
+    buf: VecDeque<(Vec<u8>, Vec<u8>)>,
+    done: bool,
+}
+
+impl<'a> Cursor<'a> {
+    fn new(kv: &'a dyn Kv, start: Vec<u8>, end: Option<Vec<u8>>, reverse: bool) -> Cursor<'a> {
+        Cursor {
+            kv,
+            start,
+            end,
+            reverse,
+            buf: VecDeque::new(),
+            done: false,
+        }
+    }
+
+    fn next(&mut self) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
+        if self.buf.is_empty() && !self.done {
+            let chunk = self
+                .kv
+                .scan(&self.start, self.end.as_deref(), self.reverse, CHUNK)?;
+            if chunk.len() < CHUNK {
+                self.done = true;
+            }
+            if let Some((last, _)) = chunk.last() {
+                if self.reverse {
+                    self.end = Some(last.clone());
+                } else {
+                    self.start = last.clone();
+                    self.start.push(0);
+                }
+            }
+            self.buf.extend(chunk);
+        }
+        Ok(self.buf.pop_front())
+    }
+}
+
+struct ReadState<'a> {
+    table: &'a Table,
+    now: i64,
+    cmd: &'a ReadCommand,
+    tombstones: u64,
+    total: u32,
+    out: Vec<PartitionData>,
+    next_page: Option<PagingPosition>,
+}
+
+impl ReadState<'_> {
+    fn limit_reached(&self) -> bool {
+        self.cmd.limit.is_some_and(|l| self.total >= l)
+    }
+
+    fn tombstone(&mut self) -> Result<()> {
+        self.tombstones += 1;
+        let fail = self.table.inner.thresholds.fail;
+        if self.tombstones > fail {
+            return Err(Error::TombstoneOverwhelming {
+                table: self.table.schema().qualified_name(),
+                scanned: self.tombstones,
+                threshold: fail,
+            });
+        }
+        Ok(())
+    }
+
+    fn finish(self) -> ReadResult {
+        let mut warnings = Vec::new();
+        let warn = self.table.inner.thresholds.warn;
+        if self.tombstones > warn {
+            tracing::warn!(table = %self.table.schema().qualified_name(), scanned = self.tombstones, "read scanned many tombstones");
+            warnings.push(ReadWarning::TombstoneThreshold {
+                scanned: self.tombstones,
+                threshold: warn,
+            });
+        }
+        ReadResult {
+            partitions: self.out,
+            next_page: self.next_page,
+            tombstones_scanned: self.tombstones,
+            warnings,
+        }
+    }
+
+    /// Reads one partition into `out`.
+    fn partition(
+        &mut self,
+        p: &[u8],
+        token: i64,
+        pk: &[u8],
+        slice_lo: &[u8],
+        slice_hi: Option<&[u8]>,
+        resume_key: Option<&[u8]>,
+    ) -> Result<()> {
+        let table = self.table;
+        let schema = table.schema();
+        let kv = &*table.inner.kv;
+        let cmd = self.cmd;
+        let resume = cmd.resume.as_ref().filter(|_| resume_key == Some(p));
+        if resume.is_some_and(|r| r.clustering.is_none()) {
+            return Ok(());
+        }
+        // Header: partition deletion, range deletions, static cells.
+        let mut start = p.to_vec();
+        start.push(key::PARTITION_DELETION);
+        let mut end = p.to_vec();
+        end.push(key::ROWS);
+        let mut partition_deletion = None;
+        let mut ranges: Vec<(Vec<u8>, Option<Vec<u8>>, Deletion)> = Vec::new();
+        let mut statics = Vec::new();
+        let mut cursor = Cursor::new(kv, start, Some(end), false);
+        while let Some((k, v)) = cursor.next()? {
+            let rest = k.get(p.len()..).ok_or_else(|| table.corrupt("short key"))?;
+            let rec = Record::decode(&v).ok_or_else(|| table.corrupt("bad record"))?;
+            match rest.split_first() {
+                Some((&key::PARTITION_DELETION, [])) => {
+                    if let Some(d) = rec.as_deletion(self.now) {
+                        self.tombstone()?;
+                        partition_deletion = Deletion::max(partition_deletion, Some(d));
+                    }
+                }
+                Some((&key::RANGE_DELETION, tail)) => {
+                    let (s, e) =
+                        key::parse_range_deletion(schema, tail).map_err(|r| table.corrupt(r))?;
+                    if let Some(d) = rec.as_deletion(self.now) {
+                        self.tombstone()?;
+                        let (lo, hi) = key::bound_interval(schema, &s, &e)?;
+                        ranges.push((lo, hi, d));
+                    }
+                }
+                Some((&key::STATIC, tail)) => statics.push((tail.to_vec(), rec)),
+                _ => return Err(table.corrupt("unknown partition section")),
+            }
+        }
+        let static_cells = self.cells(statics, partition_deletion)?;
+
+        // Rows.
+        let mut lo = slice_lo.to_vec();
+        let mut hi = slice_hi.map(<[u8]>::to_vec);
+        let mut rows_in_partition = 0u32;
+        if let Some(r) = resume {
+            if let Some(c) = &r.clustering {
+                let enc = key::full_clustering(schema, c)?;
+                rows_in_partition = r.rows_in_partition;
+                if cmd.reversed {
+                    if hi.as_ref().is_none_or(|h| enc < *h) {
+                        hi = Some(enc);
+                    }
+                } else {
+                    let mut after = enc;
+                    after.push(0x20);
+                    if after > lo {
+                        lo = after;
+                    }
+                }
+            }
+        }
+        let mut rows = Vec::new();
+        let mut rstart = p.to_vec();
+        rstart.push(key::ROWS);
+        rstart.extend_from_slice(&lo);
+        let rend = match &hi {
+            Some(h) => {
+                let mut e = p.to_vec();
+                e.push(key::ROWS);
+                e.extend_from_slice(h);
+                e
+            }
+            None => {
+                let mut e = p.to_vec();
+                e.push(key::ROWS_END);
+                e
+            }
+        };
+        let per_partition = cmd.per_partition_limit.unwrap_or(u32::MAX);
+        let mut cursor = Cursor::new(kv, rstart, Some(rend), cmd.reversed);
+        let mut group: Vec<(Vec<u8>, Record)> = Vec::new();
+        let mut group_clustering: Vec<u8> = Vec::new();
+        let header = p.len() + 1;
+        let mut stopped = false;
+        loop {
+            let entry = cursor.next()?;
+            let parsed = match &entry {
+                Some((k, v)) => {
+                    let rest = k.get(header..).ok_or_else(|| table.corrupt("short key"))?;
+                    let (_, used) = key::decode_clustering(schema, rest, schema.clustering_len())
+                        .map_err(|r| table.corrupt(r))?;
+                    let rec = Record::decode(v).ok_or_else(|| table.corrupt("bad record"))?;
+                    Some((rest.split_at(used), rec))
+                }
+                None => None,
+            };
+            let same_row =
+                matches!(&parsed, Some(((c, _), _)) if *c == group_clustering.as_slice());
+            if !same_row && !group.is_empty() {
+                if rows_in_partition >= per_partition || self.limit_reached() {
+                    stopped = true;
+                    break;
+                }
+                let mut entries = std::mem::take(&mut group);
+                if cmd.reversed {
+                    entries.reverse();
+                }
+                let mut base = partition_deletion;
+                for (rlo, rhi, d) in &ranges {
+                    if rlo.as_slice() <= group_clustering.as_slice()
+                        && rhi.as_ref().is_none_or(|h| group_clustering < *h)
+                    {
+                        base = Deletion::max(base, Some(*d));
+                    }
+                }
+                if let Some(row) = self.row(&group_clustering, entries, base)? {
+                    rows.push(row);
+                    rows_in_partition += 1;
+                    self.total += 1;
+                }
+            }
+            let Some(((c, sub), rec)) = parsed else { break };
+            if !same_row {
+                group_clustering = c.to_vec();
+            }
+            group.push((sub.to_vec(), rec));
+        }
+        let _ = stopped;
+        let resumed_mid_partition = resume.is_some();
+        let static_only = rows.is_empty() && !static_cells.is_empty() && !resumed_mid_partition;
+        if static_only {
+            self.total += 1;
+        }
+        if let Some(last) = rows.last() {
+            if self.limit_reached() {
+                self.next_page = Some(PagingPosition {
+                    token,
+                    partition_key: pk.to_vec(),
+                    clustering: Some(last.clustering.clone()),
+                    rows_in_partition,
+                });
+            }
+        } else if static_only && self.limit_reached() {
+            self.next_page = Some(PagingPosition {
+                token,
+                partition_key: pk.to_vec(),
+                clustering: None,
+                rows_in_partition: 0,
+            });
+        }
+        if !rows.is_empty() || static_only {
+            self.out.push(PartitionData {
+                token,
+                key: pk.to_vec(),
+                static_cells,
+                rows,
+            });
+        }
+        Ok(())
+    }
+
+    /// Assembles one row from its entries (in key order) under the deletion `base`.
+    fn row(
+        &mut self,
+        clustering: &[u8],
+        entries: Vec<(Vec<u8>, Record)>,
+        base: Option<Deletion>,
+    ) -> Result<Option<RowData>> {
+        let table = self.table;
+        let schema = table.schema();
+        let mut deletion = base;
+        let mut marker = None;
+        let mut cells = Vec::new();
+        for (sub, rec) in entries {
+            match sub.split_first() {
+                Some((&key::ROW_DELETION, [])) => {
+                    if let Some(d) = rec.as_deletion(self.now) {
+                        self.tombstone()?;
+                        deletion = Deletion::max(deletion, Some(d));
+                    }
+                }
+                Some((&key::ROW_MARKER, [])) => {
+                    if rec.is_live(self.now) {
+                        if deletion.is_none_or(|d| rec.timestamp > d.timestamp) {
+                            marker = Some(Liveness {
+                                timestamp: rec.timestamp,
+                                ttl: rec.ttl(),
+                            });
+                        }
+                    } else {
+                        self.tombstone()?;
+                    }
+                }
+                Some((&key::ROW_CELL, tail)) => cells.push((tail.to_vec(), rec)),
+                _ => return Err(table.corrupt("unknown row entry")),
+            }
+        }
+        let cells = self.cells(cells, deletion)?;
+        if marker.is_none() && cells.is_empty() {
+            return Ok(None);
+        }
+        let (values, _) = key::decode_clustering(schema, clustering, schema.clustering_len())
+            .map_err(|r| table.corrupt(r))?;
+        Ok(Some(RowData {
+            clustering: values,
+            marker,
+            cells,
+        }))
+    }
+
+    /// Live cells among `(cell suffix, record)` entries in key order, under `deletion`.
+    fn cells(
+        &mut self,
+        entries: Vec<(Vec<u8>, Record)>,
+        deletion: Option<Deletion>,
+    ) -> Result<Vec<CellData>> {
+        let table = self.table;
+        let schema = table.schema();
+        let mut out = Vec::new();
+        let mut collection: Option<(u16, Deletion)> = None;
+        for (suffix, rec) in entries {
+            let name = key::parse_cell_suffix(schema, &suffix).map_err(|r| table.corrupt(r))?;
+            let col = schema
+                .cell_column(name.column)
+                .ok_or_else(|| table.corrupt("unknown column"))?;
+            let dead = rec.as_deletion(self.now);
+            if dead.is_some() {
+                self.tombstone()?;
+            }
+            if name.path.is_none() && col.ty.is_multi_cell() {
+                if let Some(d) = dead {
+                    collection = Some((name.column, d));
+                }
+                continue;
+            }
+            if dead.is_some() {
+                continue;
+            }
+            let mut shadow = deletion;
+            if let Some((c, d)) = collection {
+                if c == name.column {
+                    shadow = Deletion::max(shadow, Some(d));
+                }
+            }
+            if shadow.is_some_and(|d| rec.timestamp <= d.timestamp) {
+                continue;
+            }
+            out.push(CellData {
+                column: name.column,
+                path: name.path,
+                value: rec.value().to_vec(),
+                timestamp: rec.timestamp,
+                ttl: rec.ttl(),
+            });
+        }
+        Ok(out)
+    }
+}
