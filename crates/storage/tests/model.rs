@@ -1,0 +1,704 @@
+//! The table store against a naive model of DESIGN.md §2: random mutations applied in random
+//! orders, interleaved with flushes, compactions and clock moves, then reads of every shape.
+//! Every difference is a failure; permutations of one set of mutations must read the same.
+
+use std::cmp::Ordering;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use proptest::prelude::*;
+use proptest::test_runner::{Config, TestRng, TestRunner};
+use storage::{
+    Bound, CellData, CellOp, CellWrite, CqlType, Deletion, Liveness, ManualClock, Mutation, Order,
+    PagingPosition, PartitionData, PartitionRange, RangeDeletion, ReadCommand, RowData, RowWrite,
+    Slice, Store, Table, TableOptions, TableSchema, Ttl,
+};
+
+const GC_GRACE: u32 = 1_000;
+const START: i64 = 100;
+const LATE: i64 = 10_000;
+const PARTITIONS: [(i64, &[u8]); 3] = [(-1, b"a"), (5, b"b"), (5, b"c\x00")];
+// Columns: 0 s (static int), 1 v (int), 2 t (text), 3 sc (set<text>), 4 mc (map<text, int>).
+const S: u16 = 0;
+const V: u16 = 1;
+const T: u16 = 2;
+const SC: u16 = 3;
+const MC: u16 = 4;
+
+fn schema() -> TableSchema {
+    TableSchema::builder("ks", "model")
+        .partition_key("k", CqlType::Blob)
+        .clustering("a", CqlType::Int, Order::Asc)
+        .clustering("b", CqlType::Text, Order::Desc)
+        .static_column("s", CqlType::Int)
+        .regular("v", CqlType::Int)
+        .regular("t", CqlType::Text)
+        .regular("sc", CqlType::set(CqlType::Text))
+        .regular("mc", CqlType::map(CqlType::Text, CqlType::Int))
+        .options(TableOptions {
+            gc_grace_seconds: GC_GRACE,
+            ..TableOptions::default()
+        })
+        .build()
+        .unwrap()
+}
+
+// ---------------------------------------------------------------- the naive model
+
+/// One write of one cell as the model keeps it (every version, never merged).
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Version {
+    Value {
+        ts: i64,
+        value: Vec<u8>,
+        ttl: Option<Ttl>,
+    },
+    Tomb {
+        ts: i64,
+        ldt: i64,
+    },
+}
+
+impl Version {
+    fn ts(&self) -> i64 {
+        match self {
+            Version::Value { ts, .. } | Version::Tomb { ts, .. } => *ts,
+        }
+    }
+    /// DESIGN.md §2 with Cassandra 4's tie-breaks, spelled out independently of the crate.
+    fn rank(&self) -> (i64, u8, i64, Vec<u8>, Option<u32>) {
+        match self {
+            Version::Value {
+                ts,
+                value,
+                ttl: None,
+            } => (*ts, 0, i64::MIN, value.clone(), None),
+            Version::Value {
+                ts,
+                value,
+                ttl: Some(t),
+            } => (*ts, 1, t.local_expiry, value.clone(), Some(t.seconds)),
+            Version::Tomb { ts, ldt } => (*ts, 2, *ldt, Vec::new(), None),
+        }
+    }
+    fn live(&self, now: i64) -> bool {
+        match self {
+            Version::Value { ttl: None, .. } => true,
+            Version::Value { ttl: Some(t), .. } => now < t.local_expiry,
+            Version::Tomb { .. } => false,
+        }
+    }
+}
+
+fn winner(versions: &[Version]) -> Option<&Version> {
+    versions.iter().max_by(|a, b| a.rank().cmp(&b.rank()))
+}
+
+fn max_ts(ds: impl IntoIterator<Item = i64>) -> Option<i64> {
+    ds.into_iter().max()
+}
+
+type Clustering = (i32, Vec<u8>);
+
+/// The table's clustering order, written directly: a ascending, b descending (bytewise).
+fn cmp_prefix(c: &Clustering, prefix: &[Vec<u8>]) -> Ordering {
+    let mut o = Ordering::Equal;
+    if let Some(a) = prefix.first() {
+        o =
+            c.0.cmp(&i32::from_be_bytes(a.as_slice().try_into().unwrap()));
+    }
+    if o == Ordering::Equal {
+        if let Some(b) = prefix.get(1) {
+            o = b.cmp(&c.1);
+        }
+    }
+    o
+}
+
+fn cmp_clustering(x: &Clustering, y: &Clustering) -> Ordering {
+    x.0.cmp(&y.0).then_with(|| y.1.cmp(&x.1))
+}
+
+fn after_start(c: &Clustering, b: &Bound) -> bool {
+    match b {
+        Bound::Unbounded => true,
+        Bound::Inclusive(p) => cmp_prefix(c, p) != Ordering::Less,
+        Bound::Exclusive(p) => cmp_prefix(c, p) == Ordering::Greater,
+    }
+}
+
+fn before_end(c: &Clustering, b: &Bound) -> bool {
+    match b {
+        Bound::Unbounded => true,
+        Bound::Inclusive(p) => cmp_prefix(c, p) != Ordering::Greater,
+        Bound::Exclusive(p) => cmp_prefix(c, p) == Ordering::Less,
+    }
+}
+
+fn encode_clustering(c: &Clustering) -> Vec<Vec<u8>> {
+    vec![c.0.to_be_bytes().to_vec(), c.1.clone()]
+}
+
+type CellKey = (u16, Option<Vec<u8>>);
+
+#[derive(Debug, Default, Clone)]
+struct ModelRow {
+    deletions: Vec<i64>,
+    markers: Vec<Version>,
+    cells: BTreeMap<CellKey, Vec<Version>>,
+    collection_deletions: BTreeMap<u16, Vec<i64>>,
+}
+
+#[derive(Debug, Default, Clone)]
+struct ModelPartition {
+    deletions: Vec<i64>,
+    ranges: Vec<(Bound, Bound, i64)>,
+    statics: ModelRow,
+    rows: Vec<(Clustering, ModelRow)>,
+}
+
+#[derive(Debug, Default, Clone)]
+struct Model {
+    partitions: BTreeMap<(i64, Vec<u8>), ModelPartition>,
+}
+
+fn apply_cells(row: &mut ModelRow, cells: &[CellWrite]) {
+    for c in cells {
+        match &c.op {
+            CellOp::Set {
+                timestamp,
+                value,
+                ttl,
+            } => row
+                .cells
+                .entry((c.column, c.path.clone()))
+                .or_default()
+                .push(Version::Value {
+                    ts: *timestamp,
+                    value: value.clone(),
+                    ttl: *ttl,
+                }),
+            CellOp::Delete(d) => row
+                .cells
+                .entry((c.column, c.path.clone()))
+                .or_default()
+                .push(Version::Tomb {
+                    ts: d.timestamp,
+                    ldt: d.local_deletion_time,
+                }),
+            CellOp::DeleteCollection(d) => row
+                .collection_deletions
+                .entry(c.column)
+                .or_default()
+                .push(d.timestamp),
+        }
+    }
+}
+
+impl Model {
+    fn apply(&mut self, m: &Mutation) {
+        let p = self
+            .partitions
+            .entry((m.token, m.partition_key.clone()))
+            .or_default();
+        p.deletions
+            .extend(m.partition_deletion.map(|d| d.timestamp));
+        for r in &m.range_deletions {
+            p.ranges
+                .push((r.start.clone(), r.end.clone(), r.deletion.timestamp));
+        }
+        apply_cells(&mut p.statics, &m.static_cells);
+        for rw in &m.rows {
+            let c: Clustering = (
+                i32::from_be_bytes(rw.clustering[0].as_slice().try_into().unwrap()),
+                rw.clustering[1].clone(),
+            );
+            let at = match p.rows.iter().position(|(x, _)| *x == c) {
+                Some(i) => i,
+                None => {
+                    p.rows.push((c, ModelRow::default()));
+                    p.rows.len() - 1
+                }
+            };
+            let row = &mut p.rows[at].1;
+            row.deletions.extend(rw.deletion.map(|d| d.timestamp));
+            if let Some(l) = rw.marker {
+                row.markers.push(Version::Value {
+                    ts: l.timestamp,
+                    value: Vec::new(),
+                    ttl: l.ttl,
+                });
+            }
+            apply_cells(row, &rw.cells);
+        }
+    }
+
+    /// Live cells of a row under a deletion timestamp.
+    fn live_cells(row: &ModelRow, base: Option<i64>, now: i64) -> Vec<CellData> {
+        let mut out = Vec::new();
+        for ((column, path), versions) in &row.cells {
+            let w = winner(versions).unwrap();
+            let coll = row
+                .collection_deletions
+                .get(column)
+                .and_then(|d| max_ts(d.iter().copied()));
+            let shadow = max_ts(
+                base.into_iter()
+                    .chain(if path.is_some() { coll } else { None }),
+            );
+            if w.live(now) && shadow.is_none_or(|s| w.ts() > s) {
+                let Version::Value { ts, value, ttl } = w else {
+                    unreachable!()
+                };
+                out.push(CellData {
+                    column: *column,
+                    path: path.clone(),
+                    value: value.clone(),
+                    timestamp: *ts,
+                    ttl: *ttl,
+                });
+            }
+        }
+        out
+    }
+
+    fn read(&self, cmd: &ReadCommand, now: i64) -> (Vec<PartitionData>, Option<PagingPosition>) {
+        let mut out = Vec::new();
+        let mut total = 0u32;
+        let limit = cmd.limit.unwrap_or(u32::MAX);
+        let ppl = cmd.per_partition_limit.unwrap_or(u32::MAX);
+        let mut next = None;
+        for ((token, key), p) in &self.partitions {
+            let selected = match &cmd.partitions {
+                PartitionRange::Single { token: t, key: k } => t == token && k == key,
+                PartitionRange::Tokens { start, end } => {
+                    start.is_none_or(|s| *token > s) && end.is_none_or(|e| *token <= e)
+                }
+            };
+            if !selected || total >= limit {
+                continue;
+            }
+            let resume = cmd
+                .resume
+                .as_ref()
+                .filter(|r| r.token == *token && r.partition_key == *key);
+            if let Some(r) = &cmd.resume {
+                if (r.token, &r.partition_key) > (*token, key) {
+                    continue;
+                }
+            }
+            if resume.is_some_and(|r| r.clustering.is_none()) {
+                continue;
+            }
+            let pd = max_ts(p.deletions.iter().copied());
+            let static_cells = Model::live_cells(&p.statics, pd, now);
+            let mut rows: Vec<&(Clustering, ModelRow)> = p.rows.iter().collect();
+            rows.sort_by(|x, y| cmp_clustering(&x.0, &y.0));
+            if cmd.reversed {
+                rows.reverse();
+            }
+            let mut in_partition = resume.map_or(0, |r| r.rows_in_partition);
+            let mut result_rows = Vec::new();
+            for (c, row) in rows {
+                if !(after_start(c, &cmd.slice.start) && before_end(c, &cmd.slice.end)) {
+                    continue;
+                }
+                if let Some(rc) = resume.and_then(|r| r.clustering.as_ref()) {
+                    let o = cmp_prefix(c, rc);
+                    let past = if cmd.reversed {
+                        o == Ordering::Less
+                    } else {
+                        o == Ordering::Greater
+                    };
+                    if !past {
+                        continue;
+                    }
+                }
+                if in_partition >= ppl || total >= limit {
+                    break;
+                }
+                let covering = p
+                    .ranges
+                    .iter()
+                    .filter(|(s, e, _)| after_start(c, s) && before_end(c, e))
+                    .map(|r| r.2);
+                let base = max_ts(
+                    pd.into_iter()
+                        .chain(covering)
+                        .chain(row.deletions.iter().copied()),
+                );
+                let marker = winner(&row.markers)
+                    .filter(|w| w.live(now) && base.is_none_or(|b| w.ts() > b))
+                    .map(|w| match w {
+                        Version::Value { ts, ttl, .. } => Liveness {
+                            timestamp: *ts,
+                            ttl: *ttl,
+                        },
+                        Version::Tomb { .. } => unreachable!(),
+                    });
+                let cells = Model::live_cells(row, base, now);
+                if marker.is_none() && cells.is_empty() {
+                    continue;
+                }
+                result_rows.push(RowData {
+                    clustering: encode_clustering(c),
+                    marker,
+                    cells,
+                });
+                in_partition += 1;
+                total += 1;
+            }
+            let static_only =
+                result_rows.is_empty() && !static_cells.is_empty() && resume.is_none();
+            if static_only {
+                total += 1;
+            }
+            if total >= limit && cmd.limit.is_some() {
+                if let Some(last) = result_rows.last() {
+                    next = Some(PagingPosition {
+                        token: *token,
+                        partition_key: key.clone(),
+                        clustering: Some(last.clustering.clone()),
+                        rows_in_partition: in_partition,
+                    });
+                } else if static_only {
+                    next = Some(PagingPosition {
+                        token: *token,
+                        partition_key: key.clone(),
+                        clustering: None,
+                        rows_in_partition: 0,
+                    });
+                }
+            }
+            if !result_rows.is_empty() || static_only {
+                out.push(PartitionData {
+                    token: *token,
+                    key: key.clone(),
+                    static_cells,
+                    rows: result_rows,
+                });
+            }
+        }
+        (out, next)
+    }
+}
+
+// ---------------------------------------------------------------- generators
+
+fn ttl() -> impl Strategy<Value = Option<Ttl>> {
+    prop_oneof![3 => Just(None), 1 => (1u32..20, 0i64..12).prop_map(|(s, e)| Some(Ttl { seconds: s, local_expiry: START + e }))]
+}
+
+fn deletion() -> impl Strategy<Value = Deletion> {
+    (0i64..6, 0i64..10).prop_map(|(ts, ldt)| Deletion::new(ts, START + ldt))
+}
+
+fn clustering() -> impl Strategy<Value = Vec<Vec<u8>>> {
+    (
+        0i32..3,
+        prop_oneof![Just(&b""[..]), Just(&b"x"[..]), Just(&b"y\x00"[..])],
+    )
+        .prop_map(|(a, b)| vec![a.to_be_bytes().to_vec(), b.to_vec()])
+}
+
+fn bound() -> impl Strategy<Value = Bound> {
+    (0usize..3, clustering(), any::<bool>()).prop_map(|(n, c, incl)| match n {
+        0 => Bound::Unbounded,
+        n if incl => Bound::Inclusive(c[..n].to_vec()),
+        n => Bound::Exclusive(c[..n].to_vec()),
+    })
+}
+
+fn elem() -> impl Strategy<Value = Vec<u8>> {
+    prop_oneof![
+        Just(b"e".to_vec()),
+        Just(b"f".to_vec()),
+        Just(b"\x00".to_vec())
+    ]
+}
+
+fn cell(column: u16) -> BoxedStrategy<CellWrite> {
+    let set = (0i64..6, 0u8..3, ttl()).prop_map(move |(ts, v, ttl)| (ts, vec![v], ttl));
+    match column {
+        S | V | T => prop_oneof![
+            3 => set.prop_map(move |(timestamp, value, ttl)| CellWrite { column, path: None, op: CellOp::Set { timestamp, value, ttl } }),
+            1 => deletion().prop_map(move |d| CellWrite { column, path: None, op: CellOp::Delete(d) }),
+        ]
+        .boxed(),
+        _ => prop_oneof![
+            3 => (set, elem()).prop_map(move |((timestamp, mut value, ttl), e)| {
+                if column == SC {
+                    value.clear();
+                }
+                CellWrite { column, path: Some(e), op: CellOp::Set { timestamp, value, ttl } }
+            }),
+            1 => (deletion(), elem()).prop_map(move |(d, e)| CellWrite { column, path: Some(e), op: CellOp::Delete(d) }),
+            1 => deletion().prop_map(move |d| CellWrite { column, path: None, op: CellOp::DeleteCollection(d) }),
+        ]
+        .boxed(),
+    }
+}
+
+fn mutation() -> impl Strategy<Value = Mutation> {
+    let row = (
+        clustering(),
+        proptest::option::weighted(
+            0.3,
+            (0i64..6, ttl()).prop_map(|(timestamp, ttl)| Liveness { timestamp, ttl }),
+        ),
+        proptest::option::weighted(0.15, deletion()),
+        proptest::collection::vec(prop_oneof![cell(V), cell(T), cell(SC), cell(MC)], 0..3),
+    )
+        .prop_map(|(clustering, marker, deletion, cells)| RowWrite {
+            clustering,
+            marker,
+            deletion,
+            cells,
+        });
+    (
+        0usize..3,
+        proptest::option::weighted(0.08, deletion()),
+        proptest::collection::vec((bound(), bound(), deletion()), 0..2),
+        proptest::collection::vec(cell(S), 0..2),
+        proptest::collection::vec(row, 0..3),
+    )
+        .prop_map(|(p, partition_deletion, ranges, static_cells, rows)| {
+            let (token, key) = PARTITIONS[p];
+            let mut m = Mutation::new(token, key.to_vec(), START);
+            m.partition_deletion = partition_deletion;
+            m.range_deletions = ranges
+                .into_iter()
+                .filter(|_| true)
+                .map(|(start, end, deletion)| RangeDeletion {
+                    start,
+                    end,
+                    deletion,
+                })
+                .collect();
+            m.static_cells = static_cells;
+            // One write per clustering, as a real mutation has.
+            for r in rows {
+                if !m.rows.iter().any(|x| x.clustering == r.clustering) {
+                    m.rows.push(r);
+                }
+            }
+            m
+        })
+}
+
+#[derive(Debug, Clone)]
+enum Step {
+    Apply(usize),
+    Flush,
+    Compact,
+    Reopen,
+    Tick(i64),
+}
+
+#[derive(Debug, Clone)]
+struct Case {
+    mutations: Vec<Mutation>,
+    /// A permutation of the mutations with maintenance steps interleaved.
+    schedule: Vec<Step>,
+    reads: Vec<ReadCommand>,
+}
+
+fn read_command() -> impl Strategy<Value = ReadCommand> {
+    (
+        0usize..4,
+        bound(),
+        bound(),
+        any::<bool>(),
+        proptest::option::of(1u32..4),
+        proptest::option::of(1u32..6),
+    )
+        .prop_map(|(p, start, end, reversed, per_partition_limit, limit)| {
+            let partitions = match p {
+                3 => PartitionRange::Tokens {
+                    start: None,
+                    end: None,
+                },
+                p => PartitionRange::Single {
+                    token: PARTITIONS[p].0,
+                    key: PARTITIONS[p].1.to_vec(),
+                },
+            };
+            ReadCommand {
+                partitions,
+                slice: Slice { start, end },
+                reversed,
+                per_partition_limit,
+                limit,
+                resume: None,
+            }
+        })
+}
+
+fn case() -> impl Strategy<Value = Case> {
+    (
+        proptest::collection::vec(mutation(), 1..10),
+        any::<u64>(),
+        proptest::collection::vec(read_command(), 4),
+    )
+        .prop_map(|(mutations, seed, reads)| {
+            // A deterministic shuffle and interleaving from the seed.
+            let mut order: Vec<usize> = (0..mutations.len()).collect();
+            let mut x = seed | 1;
+            let mut rnd = move || {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x
+            };
+            for i in (1..order.len()).rev() {
+                order.swap(i, (rnd() % (i as u64 + 1)) as usize);
+            }
+            let mut schedule = Vec::new();
+            for i in order {
+                schedule.push(Step::Apply(i));
+                match rnd() % 8 {
+                    0 => schedule.push(Step::Flush),
+                    1 => schedule.push(Step::Compact),
+                    2 => schedule.push(Step::Reopen),
+                    3 => schedule.push(Step::Tick((rnd() % 5) as i64)),
+                    _ => {}
+                }
+            }
+            Case {
+                mutations,
+                schedule,
+                reads,
+            }
+        })
+}
+
+// ---------------------------------------------------------------- the harness
+
+struct Harness {
+    clock: Arc<ManualClock>,
+    store: Store,
+    table: Table,
+}
+
+impl Harness {
+    fn new() -> Harness {
+        let clock = Arc::new(ManualClock::new(START));
+        let store = Store::in_memory(clock.clone());
+        let table = store.create_table(schema()).unwrap();
+        Harness {
+            clock,
+            store,
+            table,
+        }
+    }
+    fn reopen(&mut self) {
+        // The in-memory engine survives in its Store; a reopen re-fetches the handle.
+        self.table = self.store.table("ks", "model").unwrap();
+    }
+}
+
+/// Reads every page of `cmd` with the store's paging and merges the pages.
+fn read_all_pages(table: &Table, cmd: &ReadCommand) -> Vec<PartitionData> {
+    let mut merged: Vec<PartitionData> = Vec::new();
+    let mut cmd = cmd.clone();
+    for _ in 0..100 {
+        let r = table.read(&cmd).unwrap();
+        for p in r.partitions {
+            match merged.last_mut() {
+                Some(last) if last.token == p.token && last.key == p.key => {
+                    last.rows.extend(p.rows)
+                }
+                _ => merged.push(p),
+            }
+        }
+        match r.next_page {
+            Some(pos) => cmd.resume = Some(PagingPosition::decode(&pos.encode()).unwrap()),
+            None => return merged,
+        }
+    }
+    panic!("paging did not terminate");
+}
+
+fn check_reads(h: &Harness, model: &Model, reads: &[ReadCommand]) -> Result<(), TestCaseError> {
+    let now = h.clock_now();
+    for cmd in reads {
+        let got = h.table.read(cmd).unwrap();
+        let (want, want_next) = model.read(cmd, now);
+        prop_assert_eq!(&got.partitions, &want, "read {:?} at {}", cmd, now);
+        prop_assert_eq!(&got.next_page, &want_next, "next page of {:?}", cmd);
+        // Paging through with the command's limit as page size gives the unlimited read
+        // (cut by the per-partition limit only).
+        if cmd.limit.is_some() {
+            let unlimited = ReadCommand {
+                limit: None,
+                ..cmd.clone()
+            };
+            let (all, _) = model.read(&unlimited, now);
+            prop_assert_eq!(read_all_pages(&h.table, cmd), all, "paged read {:?}", cmd);
+        }
+    }
+    Ok(())
+}
+
+impl Harness {
+    fn clock_now(&self) -> i64 {
+        use storage::Clock;
+        self.clock.now_seconds()
+    }
+}
+
+fn run_case(case: &Case) -> Result<(), TestCaseError> {
+    let mut model = Model::default();
+    for m in &case.mutations {
+        model.apply(m);
+    }
+    // In the given order, without maintenance.
+    let plain = Harness::new();
+    for m in &case.mutations {
+        plain.table.apply(m).unwrap();
+    }
+    // In the shuffled order with flushes, compactions, reopens and clock moves.
+    let mut shuffled = Harness::new();
+    for step in &case.schedule {
+        match step {
+            Step::Apply(i) => shuffled.table.apply(&case.mutations[*i]).unwrap(),
+            Step::Flush => shuffled.table.flush().unwrap(),
+            Step::Compact => shuffled.table.compact().unwrap(),
+            Step::Reopen => shuffled.reopen(),
+            Step::Tick(s) => shuffled.clock.advance(*s),
+        }
+    }
+    plain.clock.set(shuffled.clock_now());
+    let mut reads = case.reads.clone();
+    reads.push(ReadCommand::token_range(None, None));
+    reads.push(ReadCommand {
+        reversed: true,
+        ..ReadCommand::token_range(None, None)
+    });
+    check_reads(&plain, &model, &reads)?;
+    check_reads(&shuffled, &model, &reads)?;
+    // Later: every TTL has expired and every tombstone is past gc grace. A compaction purges
+    // them all and must not bring anything back.
+    for h in [&plain, &shuffled] {
+        h.clock.set(LATE);
+        check_reads(h, &model, &reads)?;
+        h.table.compact().unwrap();
+        check_reads(h, &model, &reads)?;
+    }
+    let stats = shuffled.table.statistics().unwrap();
+    prop_assert_eq!(stats.tombstones, 0, "everything purgeable was purged");
+    Ok(())
+}
+
+#[test]
+fn store_matches_the_model_under_any_arrival_order_and_maintenance() {
+    let mut runner = TestRunner::new_with_rng(
+        Config {
+            cases: 256,
+            failure_persistence: None,
+            ..Config::default()
+        },
+        TestRng::from_seed(proptest::test_runner::RngAlgorithm::ChaCha, &[7; 32]),
+    );
+    runner.run(&case(), |c| run_case(&c)).unwrap();
+}
