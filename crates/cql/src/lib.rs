@@ -13,6 +13,10 @@ pub mod protocol;
 pub use language::{
     ParsedStatement, Statement, SyntaxError, parse_statement, parse_statements,
 };
+pub use protocol::{
+    Decoded, Frame, FrameDecoder, ProtocolError, ProtocolVersion, RequestEnvelope,
+    ResponseEnvelope, SegmentCodec, V5FrameDecoder,
+};
 
 /// Any failure of this crate: a protocol decode error or a CQL syntax error.
 #[derive(Debug, thiserror::Error)]
