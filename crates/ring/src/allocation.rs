@@ -14,6 +14,16 @@ use crate::topology::{NodeId, RingView, TokenMetadata};
 /// How many of the most loaded ranges the balanced allocator tries to split, per token.
 const CANDIDATES_PER_TOKEN: usize = 24;
 
+/// Of those, how many are also tried split at a third and two thirds, not only halved: halves
+/// alone cannot give a node a third of a range, which matters in small datacenters (up to
+/// `THIRDS_UP_TO_NODES` nodes); in larger ones uneven splits made the ring harder to balance
+/// later (measured with the `ownership_spread` example).
+const THIRDS_CANDIDATES: usize = 4;
+const THIRDS_UP_TO_NODES: usize = 3;
+
+/// Weight of the primary-ownership term in the balanced allocator's cost (a tie-breaker).
+const PRIMARY_WEIGHT: f64 = 0.1;
+
 /// SplitMix64: a tiny, well-mixed, seedable generator, so allocation is a pure function of its
 /// inputs and a seed.
 #[derive(Clone, Debug)]
@@ -61,10 +71,11 @@ pub fn random_tokens(
 /// `allocate_tokens_for_local_replication_factor`).
 ///
 /// The datacenter's first node gets evenly spaced tokens. Every later node gets its tokens one
-/// at a time, greedily: the candidates are the midpoints of the ranges whose replicas are most
-/// over their fair share (range size times the replicas' excess), and the candidate kept is the
-/// one that minimises the sum of squared deviations of every node's replicated ownership from
-/// the ideal `min(rf, nodes) / nodes`. Replicated ownership follows NetworkTopologyStrategy's
+/// at a time, greedily: the candidates split (at 1/3, 1/2 or 2/3) the ranges whose replicas are
+/// most over their fair share (range size times the replicas' excess), and the candidate kept
+/// is the one that minimises the sum of squared deviations of every node's replicated
+/// ownership from the ideal `min(rf, nodes) / nodes` (plus a small weight on primary
+/// ownership, as a tie-breaker). Replicated ownership follows NetworkTopologyStrategy's
 /// placement within the datacenter (racks included), which for one rack is SimpleStrategy's.
 pub fn balanced_tokens(
     meta: &TokenMetadata,
@@ -111,18 +122,32 @@ pub fn balanced_tokens(
         scored.sort_by(|a, b| b.0.total_cmp(&a.0));
 
         let mut best: Option<(f64, Token)> = None;
-        for &(_, i) in scored.iter().take(CANDIDATES_PER_TOKEN) {
+        let thirds = if dc_ring.node_rack.len() <= THIRDS_UP_TO_NODES {
+            THIRDS_CANDIDATES
+        } else {
+            0
+        };
+        let mut splits = Vec::with_capacity(CANDIDATES_PER_TOKEN + 2 * thirds);
+        for (rank, &(_, i)) in scored.iter().take(CANDIDATES_PER_TOKEN).enumerate() {
             let prev = dc_ring.ring[(i + len - 1) % len].0;
-            let Some(candidate) = free_token(prev.midpoint(dc_ring.ring[i].0), &taken, &dc_ring)
-            else {
+            let width = prev.distance_to(dc_ring.ring[i].0);
+            let points: &[(u128, u128)] = if rank < thirds {
+                &[(1, 2), (1, 3), (2, 3)]
+            } else {
+                &[(1, 2)]
+            };
+            splits.extend(
+                points
+                    .iter()
+                    .map(|&(num, den)| prev.wrapping_add((width * num / den) as u64)),
+            );
+        }
+        for split in splits {
+            let Some(candidate) = free_token(split, &taken, &dc_ring) else {
                 continue;
             };
             dc_ring.insert(candidate);
-            let cost: f64 = dc_ring
-                .ownership()
-                .iter()
-                .map(|o| (o - dc_ring.ideal_share()).powi(2))
-                .sum();
+            let cost = dc_ring.cost();
             dc_ring.remove(candidate);
             if best.is_none_or(|(c, _)| cost < c) {
                 best = Some((cost, candidate));
@@ -292,6 +317,24 @@ impl DcRing {
                 out
             })
             .collect()
+    }
+
+    /// How far the datacenter is from balance: the sum of squared deviations of the nodes'
+    /// replicated ownership from the ideal, plus a small weight on the primary (RF 1)
+    /// ownership, which breaks ties (e.g. when every node holds everything) in favour of even
+    /// primary ranges.
+    fn cost(&mut self) -> f64 {
+        let ideal = self.ideal_share();
+        let ideal_primary = 1.0 / self.node_rack.len() as f64;
+        let replicated: f64 = self.ownership().iter().map(|o| (o - ideal).powi(2)).sum();
+        let len = self.ring.len();
+        let mut primary = vec![0.0; self.node_rack.len()];
+        for i in 0..len {
+            let size = self.ring[(i + len - 1) % len].0.size_to(self.ring[i].0);
+            primary[self.ring[i].1 as usize] += size;
+        }
+        let primary: f64 = primary.iter().map(|o| (o - ideal_primary).powi(2)).sum();
+        replicated + PRIMARY_WEIGHT * primary
     }
 
     /// Replicated ownership of every node number (including the new node).
