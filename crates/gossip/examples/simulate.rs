@@ -22,12 +22,14 @@ fn main() {
     let minutes: u64 = arg(&args, "--minutes", 10);
     let loss: f64 = arg(&args, "--loss", 0.2);
     let phi: f64 = arg(&args, "--phi", 8.0);
+    let fanout: usize = arg(&args, "--fanout", 1);
     let wall = Instant::now();
 
     let mut cfg = SimConfig::new(nodes, seed);
     cfg.gossip.failure_detector.phi_convict_threshold = phi;
+    cfg.gossip.fanout = fanout;
     println!(
-        "nodes={nodes} seed={seed} phi_convict_threshold={phi} interval=1s max_message_bytes={}",
+        "nodes={nodes} seed={seed} phi_convict_threshold={phi} fanout={fanout} interval=1s max_message_bytes={}",
         cfg.gossip.max_message_bytes
     );
 
@@ -73,8 +75,13 @@ fn main() {
 
     let l = sim::scenario_loss(&mut s, loss, Duration::from_secs(60 * minutes));
     println!(
-        "loss {loss}: {minutes} min, false convictions {}, max sampled phi {:.2}, bytes/node/round {:.0}, messages sent {} lost {}",
-        l.false_convictions, l.max_phi, l.bytes_per_node_per_round, l.messages.0, l.messages.1
+        "loss {loss}: {minutes} min, false convictions {}, max phi at arrival {:.2}, mean arrival interval {:.3} s, bytes/node/round {:.0}, messages sent {} lost {}",
+        l.false_convictions,
+        l.max_phi,
+        l.mean_arrival_interval,
+        l.bytes_per_node_per_round,
+        l.messages.0,
+        l.messages.1
     );
 
     let p = sim::scenario_partition(&mut s, Duration::from_secs(60), Duration::from_secs(300));

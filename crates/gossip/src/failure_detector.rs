@@ -110,7 +110,9 @@ impl ArrivalWindow {
         }
     }
 
-    fn add(&mut self, now: Duration, cfg: &FailureDetectorConfig) {
+    /// Records an arrival; returns the phi reached just before it.
+    fn add(&mut self, now: Duration, cfg: &FailureDetectorConfig) -> f64 {
+        let phi_before = self.phi(now, cfg);
         let interval = match self.last {
             None => Some(cfg.initial_interval),
             Some(last) => Some(now.saturating_sub(last)).filter(|i| *i <= cfg.max_interval),
@@ -133,6 +135,7 @@ impl ArrivalWindow {
             self.sum += u64::from(q);
         }
         self.last = Some(now);
+        phi_before
     }
 
     fn mean_nanos(&self, cfg: &FailureDetectorConfig) -> f64 {
@@ -159,6 +162,7 @@ pub struct FailureDetector {
     windows: BTreeMap<Endpoint, ArrivalWindow>,
     last_check: Option<Duration>,
     last_pause: Option<Duration>,
+    max_phi_at_arrival: f64,
 }
 
 impl FailureDetector {
@@ -169,6 +173,7 @@ impl FailureDetector {
             windows: BTreeMap::new(),
             last_check: None,
             last_pause: None,
+            max_phi_at_arrival: 0.0,
         }
     }
 
@@ -180,10 +185,24 @@ impl FailureDetector {
     /// Records a heartbeat arrival from `ep` at `now`.
     pub fn report(&mut self, ep: Endpoint, now: Duration) {
         let cfg = &self.cfg;
-        self.windows
+        let phi = self
+            .windows
             .entry(ep)
             .or_insert_with(ArrivalWindow::new)
             .add(now, cfg);
+        self.max_phi_at_arrival = self.max_phi_at_arrival.max(phi);
+    }
+
+    /// The highest phi any endpoint reached before its next heartbeat arrived (since the start
+    /// or the last [`FailureDetector::reset_max_phi`]): how close live nodes came to being
+    /// convicted, the figure to compare with the threshold when tuning it.
+    pub fn max_phi_at_arrival(&self) -> f64 {
+        self.max_phi_at_arrival
+    }
+
+    /// Restarts [`FailureDetector::max_phi_at_arrival`].
+    pub fn reset_max_phi(&mut self) {
+        self.max_phi_at_arrival = 0.0;
     }
 
     /// Forgets `ep` (it restarted while down, or left).

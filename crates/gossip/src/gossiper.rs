@@ -29,6 +29,10 @@ pub struct Config {
     /// Time between rounds (default 1 s). The core does not read it; drivers and the simulator
     /// tick at this rate.
     pub gossip_interval: Duration,
+    /// Random live nodes sent a SYN each round (default 1, as Cassandra). More spreads
+    /// heartbeats faster, which shortens the gaps the failure detector sees, at the cost of one
+    /// digest list (about 12 bytes per known node) per extra target; see docs/gossip.md.
+    pub fanout: usize,
     /// Failure detector settings.
     pub failure_detector: FailureDetectorConfig,
     /// Largest message, encoded, in bytes (default 64 KiB). Digests and deltas that do not fit
@@ -50,6 +54,7 @@ impl Config {
             cluster_name: cluster_name.into(),
             seeds,
             gossip_interval: Duration::from_secs(1),
+            fanout: 1,
             failure_detector: FailureDetectorConfig::default(),
             max_message_bytes: 64 * 1024,
             quarantine_delay: Duration::from_secs(60),
@@ -65,6 +70,12 @@ impl Config {
             return Err(Error::InvalidConfig {
                 field: "gossip_interval",
                 reason: "must be positive",
+            });
+        }
+        if self.fanout == 0 {
+            return Err(Error::InvalidConfig {
+                field: "fanout",
+                reason: "must be at least 1",
             });
         }
         if self.max_message_bytes < 1024 {
@@ -88,6 +99,7 @@ impl Config {
 #[non_exhaustive]
 pub enum Event {
     /// A new endpoint was learned (not yet up: it is marked up when its heartbeat advances).
+    /// A [`Event::Changed`] follows for each of its application states.
     Joined {
         /// The endpoint.
         endpoint: Endpoint,
@@ -109,7 +121,7 @@ pub enum Event {
         /// The endpoint.
         endpoint: Endpoint,
     },
-    /// An application state of an endpoint changed.
+    /// An application state of an endpoint changed (or was learned with the endpoint).
     Changed {
         /// The endpoint.
         endpoint: Endpoint,
@@ -268,6 +280,11 @@ impl Gossiper {
         &self.fd
     }
 
+    /// The failure detector, for resetting its statistics.
+    pub fn failure_detector_mut(&mut self) -> &mut FailureDetector {
+        &mut self.fd
+    }
+
     fn next_version(&mut self) -> u64 {
         self.version += 1;
         self.version
@@ -346,9 +363,14 @@ impl Gossiper {
             }
         }
         let mut gossiped_to_seed = false;
-        if let Some(to) = rng.pick(&live).copied() {
-            gossiped_to_seed = self.cfg.seeds.contains(&to);
-            out.messages.push((to, syn.clone()));
+        // `fanout` distinct random live nodes (Cassandra: one).
+        for k in 0..self.cfg.fanout.min(live.len()) {
+            let j = k + rng.below(live.len() - k);
+            live.swap(k, j);
+            if let Some(to) = live.get(k).copied() {
+                gossiped_to_seed |= self.cfg.seeds.contains(&to);
+                out.messages.push((to, syn.clone()));
+            }
         }
         if !unreachable.is_empty() {
             let probability = unreachable.len() as f64 / (live.len() + 1) as f64;
@@ -728,6 +750,15 @@ impl Gossiper {
                 },
             );
             out.events.push(Event::Joined { endpoint: ep });
+            if let Some(p) = self.peers.get(&ep) {
+                for (k, v) in &p.state.states {
+                    out.events.push(Event::Changed {
+                        endpoint: ep,
+                        key: *k,
+                        value: v.value.clone(),
+                    });
+                }
+            }
             return;
         };
         let local_gen = local.state.heartbeat.generation;

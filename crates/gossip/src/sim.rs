@@ -551,8 +551,11 @@ pub fn scenario_convict(sim: &mut Simulation, victim: usize, limit: Duration) ->
 pub struct LossReport {
     /// Down events about running nodes.
     pub false_convictions: usize,
-    /// Highest phi any node computed for any live node at the once-per-second samples.
+    /// Highest phi any node reached for any endpoint before its next heartbeat arrived.
     pub max_phi: f64,
+    /// Mean heartbeat arrival interval in the detectors' windows (seconds), over a sample of
+    /// observers, at the end.
+    pub mean_arrival_interval: f64,
     /// Bytes per node per round.
     pub bytes_per_node_per_round: f64,
     /// Messages sent and lost.
@@ -567,23 +570,28 @@ pub fn scenario_loss(sim: &mut Simulation, loss: f64, duration: Duration) -> Los
     let (sent0, lost0, _) = sim.message_counts();
     let bytes_before: u64 = sim.bytes_sent().iter().sum();
     let mut false_convictions = 0;
-    let mut max_phi: f64 = 0.0;
     let mut on_event = |_: Duration, _: usize, e: &Event| {
         if matches!(e, Event::Down { .. }) {
             false_convictions += 1;
         }
     };
-    let end = start + duration;
-    let mut sample_at = start;
-    while sim.now() < end {
-        sample_at += interval;
-        sim.run_until(sample_at.min(end), &mut on_event);
-        // Sample phi on a few observers (all of them is quadratic per second).
-        let now = sim.now();
-        for obs in (0..sim.len()).step_by((sim.len() / 10).max(1)) {
-            if let Some(g) = sim.node(obs) {
-                for ep in g.live_endpoints() {
-                    max_phi = max_phi.max(g.phi(ep, now).unwrap_or(0.0));
+    for i in 0..sim.len() {
+        if let Some(g) = sim.node_mut(i) {
+            g.failure_detector_mut().reset_max_phi();
+        }
+    }
+    sim.run_until(start + duration, &mut on_event);
+    let max_phi = (0..sim.len())
+        .filter_map(|i| sim.node(i))
+        .map(|g| g.failure_detector().max_phi_at_arrival())
+        .fold(0.0, f64::max);
+    let (mut sum, mut n) = (0.0, 0usize);
+    for obs in (0..sim.len()).step_by((sim.len() / 10).max(1)) {
+        if let Some(g) = sim.node(obs) {
+            for ep in g.live_endpoints() {
+                if let Some(m) = g.failure_detector().mean_interval(ep) {
+                    sum += m.as_secs_f64();
+                    n += 1;
                 }
             }
         }
@@ -595,6 +603,7 @@ pub fn scenario_loss(sim: &mut Simulation, loss: f64, duration: Duration) -> Los
     LossReport {
         false_convictions,
         max_phi,
+        mean_arrival_interval: sum / n.max(1) as f64,
         bytes_per_node_per_round: bytes as f64 / running as f64 / (secs(duration) / secs(interval)),
         messages: (sent - sent0, lost - lost0),
     }

@@ -1,0 +1,425 @@
+//! Behaviour of the gossip core on small clusters, driven by hand: every message goes through
+//! the codec, time and randomness are explicit.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use gossip::{
+    ApplicationState, Config, Endpoint, EndpointState, Envelope, Event, Gossiper, Message,
+    NodeStatus, Output, SeededRng, VersionedValue, codec,
+};
+
+fn addr(i: u8) -> Endpoint {
+    Endpoint::from(([10, 0, 0, i], 7000))
+}
+
+fn secs(s: u64) -> Duration {
+    Duration::from_secs(s)
+}
+
+/// A tiny lossless network of gossipers with a manual clock.
+struct Cluster {
+    nodes: Vec<Gossiper>,
+    rng: SeededRng,
+    now: Duration,
+    events: Vec<(Endpoint, Event)>,
+    max_len_seen: usize,
+}
+
+impl Cluster {
+    fn new(n: u8, cfg: &Config) -> Cluster {
+        let nodes = (1..=n)
+            .map(|i| {
+                let mut g = Gossiper::new(cfg.clone(), addr(i), 100, Duration::ZERO).unwrap();
+                g.set_status(NodeStatus::Normal);
+                g.set_local(ApplicationState::HostId, format!("host-{i}"));
+                g
+            })
+            .collect();
+        Cluster {
+            nodes,
+            rng: SeededRng::new(7),
+            now: Duration::ZERO,
+            events: Vec::new(),
+            max_len_seen: 0,
+        }
+    }
+
+    fn index(&self, ep: Endpoint) -> Option<usize> {
+        self.nodes.iter().position(|g| g.local() == ep)
+    }
+
+    /// Delivers `out` of node `from` and everything it causes, through the codec.
+    fn deliver(&mut self, from: Endpoint, out: Output) {
+        let mut queue: VecDeque<(Endpoint, Output)> = VecDeque::from([(from, out)]);
+        while let Some((src, out)) = queue.pop_front() {
+            for e in out.events {
+                self.events.push((src, e));
+            }
+            for (to, env) in out.messages {
+                let bytes = codec::encode(&env);
+                self.max_len_seen = self.max_len_seen.max(bytes.len());
+                let Some(i) = self.index(to) else { continue };
+                let max = self.nodes[i].config().max_message_bytes;
+                let env = codec::decode(&bytes, max).unwrap();
+                let out = self.nodes[i].handle(env, self.now, &mut self.rng);
+                queue.push_back((to, out));
+            }
+        }
+    }
+
+    /// One second: every node ticks once.
+    fn round(&mut self) {
+        self.now += secs(1);
+        for i in 0..self.nodes.len() {
+            let out = self.nodes[i].tick(self.now, &mut self.rng);
+            let from = self.nodes[i].local();
+            self.deliver(from, out);
+        }
+    }
+
+    fn rounds(&mut self, n: usize) {
+        for _ in 0..n {
+            self.round();
+        }
+    }
+}
+
+#[test]
+fn a_cluster_of_five_learns_every_state_and_marks_everyone_up() {
+    let cfg = Config::new("c", vec![addr(1)]);
+    let mut c = Cluster::new(5, &cfg);
+    c.rounds(15);
+    for g in &c.nodes {
+        for i in 1..=5 {
+            let st = g.endpoint_state(addr(i)).unwrap();
+            assert_eq!(
+                st.get(ApplicationState::HostId),
+                Some(format!("host-{i}").as_str())
+            );
+            assert!(g.is_alive(addr(i)), "{} sees {} down", g.local(), addr(i));
+        }
+    }
+}
+
+#[test]
+fn a_node_stays_silent_about_itself_until_its_shadow_round_completes() {
+    let cfg = Config::new("c", vec![addr(1)]);
+    let mut seed = Gossiper::new(cfg.clone(), addr(1), 1, Duration::ZERO).unwrap();
+    let mut joiner = Gossiper::new(cfg, addr(2), 1, Duration::ZERO).unwrap();
+    let mut rng = SeededRng::new(1);
+    seed.set_local(ApplicationState::Dc, "dc1");
+    assert!(joiner.in_shadow_round());
+
+    let out = joiner.tick(secs(1), &mut rng);
+    assert_eq!(out.messages.len(), 1);
+    let (to, syn) = &out.messages[0];
+    assert_eq!(*to, addr(1));
+    assert!(matches!(&syn.message, Message::Syn(s) if s.digests.is_empty()));
+
+    let ack = seed.handle(syn.clone(), secs(1), &mut rng);
+    // The seed learned nothing about the joiner from a shadow SYN.
+    assert!(seed.endpoint_state(addr(2)).is_none());
+    let (_, ack) = ack.messages.into_iter().next().unwrap();
+    let out = joiner.handle(ack, secs(1), &mut rng);
+    assert!(!joiner.in_shadow_round());
+    assert!(
+        out.events
+            .contains(&Event::ShadowRoundComplete { seed: addr(1) })
+    );
+    assert_eq!(
+        joiner
+            .endpoint_state(addr(1))
+            .unwrap()
+            .get(ApplicationState::Dc),
+        Some("dc1")
+    );
+}
+
+#[test]
+fn a_shadow_round_without_an_answer_times_out_and_the_node_gossips() {
+    let mut cfg = Config::new("c", vec![addr(1)]);
+    cfg.shadow_round_timeout = secs(5);
+    let mut joiner = Gossiper::new(cfg, addr(2), 1, Duration::ZERO).unwrap();
+    let mut rng = SeededRng::new(1);
+    let out = joiner.tick(secs(6), &mut rng);
+    assert!(out.events.contains(&Event::ShadowRoundTimedOut));
+    assert!(!joiner.in_shadow_round());
+    // Gossiping now: a SYN with its own digest to the seed.
+    assert!(
+        out.messages
+            .iter()
+            .any(|(_, e)| matches!(&e.message, Message::Syn(s) if !s.digests.is_empty()))
+    );
+}
+
+fn state(generation: u64, version: u64, kv: &[(ApplicationState, &str, u64)]) -> EndpointState {
+    let mut s = EndpointState::new(generation);
+    s.heartbeat.version = version;
+    for (k, v, ver) in kv {
+        s.states.insert(
+            *k,
+            VersionedValue {
+                value: (*v).into(),
+                version: *ver,
+            },
+        );
+    }
+    s
+}
+
+fn push(from: Endpoint, states: Vec<(Endpoint, EndpointState)>) -> Envelope {
+    Envelope {
+        from,
+        message: Message::Ack2(gossip::Ack2 { states }),
+    }
+}
+
+#[test]
+fn a_higher_generation_replaces_all_state_and_a_lower_one_is_ignored() {
+    let cfg = Config::new("c", vec![]);
+    let mut g = Gossiper::new(cfg, addr(1), 1, Duration::ZERO).unwrap();
+    let mut rng = SeededRng::new(1);
+    let old = state(
+        10,
+        50,
+        &[
+            (ApplicationState::Dc, "dc1", 3),
+            (ApplicationState::Rack, "r1", 4),
+        ],
+    );
+    g.handle(push(addr(2), vec![(addr(2), old)]), secs(1), &mut rng);
+    let new = state(11, 2, &[(ApplicationState::Dc, "dc2", 1)]);
+    let out = g.handle(
+        push(addr(2), vec![(addr(2), new.clone())]),
+        secs(2),
+        &mut rng,
+    );
+    assert!(out.events.contains(&Event::Restarted {
+        endpoint: addr(2),
+        generation: 11
+    }));
+    assert_eq!(g.endpoint_state(addr(2)), Some(&new));
+    let stale = state(10, 99, &[(ApplicationState::Rack, "r9", 98)]);
+    g.handle(push(addr(2), vec![(addr(2), stale)]), secs(3), &mut rng);
+    assert_eq!(g.endpoint_state(addr(2)), Some(&new));
+}
+
+#[test]
+fn within_a_generation_only_newer_versions_are_applied() {
+    let cfg = Config::new("c", vec![]);
+    let mut g = Gossiper::new(cfg, addr(1), 1, Duration::ZERO).unwrap();
+    let mut rng = SeededRng::new(1);
+    let s1 = state(
+        10,
+        5,
+        &[
+            (ApplicationState::Dc, "dc1", 3),
+            (ApplicationState::Load, "10", 5),
+        ],
+    );
+    g.handle(push(addr(2), vec![(addr(2), s1)]), secs(1), &mut rng);
+    let s2 = state(
+        10,
+        7,
+        &[
+            (ApplicationState::Dc, "old", 2),
+            (ApplicationState::Load, "20", 6),
+        ],
+    );
+    let out = g.handle(push(addr(2), vec![(addr(2), s2)]), secs(2), &mut rng);
+    let st = g.endpoint_state(addr(2)).unwrap();
+    assert_eq!(st.get(ApplicationState::Dc), Some("dc1"));
+    assert_eq!(st.get(ApplicationState::Load), Some("20"));
+    assert_eq!(st.heartbeat.version, 7);
+    // The heartbeat advanced after the node was learned: it is up now.
+    assert!(out.events.contains(&Event::Up { endpoint: addr(2) }));
+}
+
+#[test]
+fn a_silent_node_is_convicted_and_marked_up_when_its_heartbeat_returns() {
+    let cfg = Config::new("c", vec![addr(1)]);
+    let mut c = Cluster::new(3, &cfg);
+    c.rounds(30);
+    assert!(c.nodes[0].is_alive(addr(3)));
+    // Node 3 stops ticking and answering: drop it from the cluster for a while.
+    let silent = c.nodes.pop().unwrap();
+    c.events.clear();
+    c.rounds(40);
+    assert!(
+        c.events
+            .iter()
+            .any(|(who, e)| *who == addr(1) && *e == Event::Down { endpoint: addr(3) })
+    );
+    assert!(!c.nodes[0].is_alive(addr(3)));
+    // It comes back in the same generation (a long pause, not a restart).
+    c.nodes.push(silent);
+    c.events.clear();
+    c.rounds(10);
+    assert!(
+        c.events
+            .iter()
+            .any(|(who, e)| *who == addr(1) && *e == Event::Up { endpoint: addr(3) })
+    );
+}
+
+#[test]
+fn a_clean_shutdown_marks_the_node_down_at_once() {
+    let cfg = Config::new("c", vec![addr(1)]);
+    let mut c = Cluster::new(3, &cfg);
+    c.rounds(15);
+    let out = c.nodes[2].announce_shutdown();
+    c.events.clear();
+    c.deliver(addr(3), out);
+    for g in &c.nodes[..2] {
+        assert!(!g.is_alive(addr(3)));
+        assert_eq!(
+            g.endpoint_state(addr(3)).unwrap().status(),
+            Some(NodeStatus::Shutdown)
+        );
+    }
+    assert!(
+        c.events
+            .iter()
+            .any(|(who, e)| *who == addr(2) && *e == Event::Down { endpoint: addr(3) })
+    );
+}
+
+#[test]
+fn a_removed_endpoint_is_quarantined_and_stale_gossip_does_not_bring_it_back() {
+    let cfg = Config::new("c", vec![]);
+    let mut g = Gossiper::new(cfg, addr(1), 1, Duration::ZERO).unwrap();
+    let mut rng = SeededRng::new(1);
+    let x = state(10, 5, &[(ApplicationState::Status, "NORMAL", 1)]);
+    g.handle(push(addr(2), vec![(addr(9), x.clone())]), secs(1), &mut rng);
+    let out = g.remove_endpoint(addr(9), secs(2));
+    assert!(out.events.contains(&Event::Evicted { endpoint: addr(9) }));
+    assert!(g.is_quarantined(addr(9)));
+    // A stale peer still gossips the old state, even with newer versions.
+    let stale = state(10, 50, &[(ApplicationState::Status, "NORMAL", 1)]);
+    g.handle(
+        push(addr(2), vec![(addr(9), stale.clone())]),
+        secs(30),
+        &mut rng,
+    );
+    assert!(g.endpoint_state(addr(9)).is_none());
+    // A digest for it is not even requested.
+    let syn = Envelope {
+        from: addr(2),
+        message: Message::Syn(gossip::Syn {
+            cluster_name: "c".into(),
+            digests: vec![gossip::Digest {
+                endpoint: addr(9),
+                generation: 10,
+                max_version: 50,
+            }],
+        }),
+    };
+    let out = g.handle(syn, secs(31), &mut rng);
+    assert!(matches!(&out.messages[0].1.message, Message::Ack(a) if a.requests.is_empty()));
+    // After the quarantine delay (60 s) it may be learned again.
+    g.tick(secs(63), &mut rng);
+    assert!(!g.is_quarantined(addr(9)));
+    g.handle(push(addr(2), vec![(addr(9), stale)]), secs(64), &mut rng);
+    assert!(g.endpoint_state(addr(9)).is_some());
+}
+
+#[test]
+fn a_removenode_spreads_then_every_node_evicts_and_quarantines_the_endpoint() {
+    let mut cfg = Config::new("c", vec![addr(1)]);
+    cfg.dead_state_retention = secs(30);
+    let mut c = Cluster::new(4, &cfg);
+    c.rounds(15);
+    let dead = c.nodes.pop().unwrap().local();
+    c.rounds(30);
+    let now = c.now;
+    let out = c.nodes[0].remove_node(dead, now);
+    c.deliver(addr(1), out);
+    c.rounds(10);
+    for g in &c.nodes {
+        assert_eq!(
+            g.endpoint_state(dead).unwrap().status(),
+            Some(NodeStatus::Removed),
+            "{}",
+            g.local()
+        );
+        assert!(!g.is_alive(dead));
+    }
+    c.rounds(30);
+    for g in &c.nodes {
+        assert!(
+            g.endpoint_state(dead).is_none(),
+            "{} still has it",
+            g.local()
+        );
+        assert!(g.is_quarantined(dead));
+    }
+}
+
+#[test]
+fn gossip_from_another_cluster_is_ignored() {
+    let cfg = Config::new("mine", vec![]);
+    let mut g = Gossiper::new(cfg, addr(1), 1, Duration::ZERO).unwrap();
+    let mut rng = SeededRng::new(1);
+    let syn = Envelope {
+        from: addr(2),
+        message: Message::Syn(gossip::Syn {
+            cluster_name: "theirs".into(),
+            digests: vec![gossip::Digest {
+                endpoint: addr(2),
+                generation: 1,
+                max_version: 3,
+            }],
+        }),
+    };
+    let out = g.handle(syn, secs(1), &mut rng);
+    assert!(out.messages.is_empty());
+}
+
+#[test]
+fn messages_stay_under_the_size_limit_and_big_state_arrives_over_later_rounds() {
+    let mut cfg = Config::new("c", vec![addr(1)]);
+    cfg.max_message_bytes = 4096;
+    let mut c = Cluster::new(2, &cfg);
+    // The seed knows 300 endpoints with large states: far more than one message holds.
+    let mut rng = SeededRng::new(3);
+    let mut states = Vec::new();
+    for i in 0..300u32 {
+        let ep = Endpoint::from(([10, 1, (i >> 8) as u8, i as u8], 7000));
+        let tokens: Vec<i64> = (0..16).map(|_| rng.next_u64() as i64).collect();
+        let mut s = state(5, 3, &[(ApplicationState::Status, "NORMAL", 1)]);
+        s.states.insert(
+            ApplicationState::Tokens,
+            VersionedValue {
+                value: gossip::format_tokens(&tokens),
+                version: 2,
+            },
+        );
+        states.push((ep, s));
+    }
+    for chunk in states.chunks(5) {
+        c.nodes[0].handle(push(addr(9), chunk.to_vec()), secs(0), &mut rng);
+    }
+    c.rounds(60);
+    assert!(
+        c.max_len_seen <= 4096,
+        "saw a {} byte message",
+        c.max_len_seen
+    );
+    for (ep, s) in &states {
+        assert_eq!(c.nodes[1].endpoint_state(*ep), Some(s), "{ep} not complete");
+    }
+}
+
+#[test]
+fn bad_configuration_is_an_error_not_a_panic() {
+    let mut cfg = Config::new("c", vec![]);
+    cfg.max_message_bytes = 10;
+    assert!(matches!(
+        Gossiper::new(cfg, addr(1), 1, Duration::ZERO),
+        Err(gossip::Error::InvalidConfig {
+            field: "max_message_bytes",
+            ..
+        })
+    ));
+}
