@@ -38,6 +38,7 @@ mod clock;
 mod error;
 mod key;
 mod kv;
+mod lsm_kv;
 mod mutation;
 mod order;
 mod purge;
@@ -57,4 +58,4 @@ pub use schema::{
     Column, ColumnId, ColumnKind, CompactionStrategy, Compression, CqlType, Order, TableOptions,
     TableSchema, TableSchemaBuilder,
 };
-pub use store::{Store, Table};
+pub use store::{Store, StoreBuilder, Table};

@@ -449,8 +449,8 @@ impl TableSchemaBuilder {
             _ => {}
         }
         if let Compression::Zstd(level) = self.options.compression {
-            if !(-7..=22).contains(&level) {
-                return err("zstd level must be in -7..=22");
+            if !(1..=22).contains(&level) {
+                return err("zstd level must be in 1..=22");
             }
         }
         Ok(TableSchema {

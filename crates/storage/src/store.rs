@@ -10,6 +10,7 @@ use crate::clock::Clock;
 use crate::error::{Error, Result};
 use crate::key;
 use crate::kv::{Kv, MemKv};
+use crate::lsm_kv::{Filters, LsmKv, Reconcile, tree_options};
 use crate::mutation::{CellOp, CellWrite, Liveness, Mutation};
 use crate::purge::PurgeFilter;
 use crate::read::{
@@ -30,14 +31,115 @@ pub struct Store {
     tables: RwLock<HashMap<String, Table>>,
 }
 
-#[derive(Debug)]
 enum Backend {
     Memory,
-    #[cfg(any())]
-    Lsm,
+    Lsm {
+        db: Arc<lsm::Db>,
+        filters: Arc<Filters>,
+    },
+}
+
+impl std::fmt::Debug for Backend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Backend::Memory => f.write_str("Memory"),
+            Backend::Lsm { .. } => f.write_str("Lsm"),
+        }
+    }
+}
+
+/// Opens a [`Store`]; validates in [`StoreBuilder::open`].
+#[derive(Debug)]
+pub struct StoreBuilder {
+    clock: Arc<dyn Clock>,
+    tables: Vec<TableSchema>,
+    thresholds: TombstoneThresholds,
+    engine: lsm::Builder,
+    vfs: Option<Arc<dyn lsm::Vfs>>,
+}
+
+impl StoreBuilder {
+    /// Declares a table whose engine options (compaction strategy, compression) are set at
+    /// open. Tables created later with [`Store::create_table`] get the engine's defaults for
+    /// those two options until the next open declares them.
+    pub fn table(mut self, schema: TableSchema) -> StoreBuilder {
+        self.tables.push(schema);
+        self
+    }
+    /// Per-read tombstone thresholds (defaults: Cassandra's 1000 warn / 100000 fail).
+    pub fn tombstone_thresholds(mut self, thresholds: TombstoneThresholds) -> StoreBuilder {
+        self.thresholds = thresholds;
+        self
+    }
+    /// Engine options (memtable size, sync mode, cache); tree options are set per table.
+    pub fn engine(mut self, engine: lsm::Builder) -> StoreBuilder {
+        self.engine = engine;
+        self
+    }
+    /// The file system to use (an in-memory or fault-injecting one in tests).
+    pub fn vfs(mut self, vfs: Arc<dyn lsm::Vfs>) -> StoreBuilder {
+        self.vfs = Some(vfs);
+        self
+    }
+
+    /// Opens (or creates) the store in `path` with its declared tables.
+    pub fn open(self, path: impl AsRef<std::path::Path>) -> Result<Store> {
+        let filters = Arc::new(Filters::default());
+        let mut engine = self.engine.default_tree_options(lsm::TreeOptions {
+            merge_operator: Some(Arc::new(Reconcile)),
+            compaction_filter: Some(filters.clone()),
+            ..lsm::TreeOptions::default()
+        });
+        for t in &self.tables {
+            engine = engine.tree_options(&t.qualified_name(), tree_options(t, &filters));
+        }
+        let db = match self.vfs {
+            Some(vfs) => engine.open_with_vfs(vfs, path),
+            None => engine.open(path),
+        }
+        .map_err(|e| Error::Engine(e.to_string()))?;
+        let store = Store {
+            backend: Backend::Lsm {
+                db: Arc::new(db),
+                filters,
+            },
+            clock: self.clock,
+            thresholds: self.thresholds,
+            tables: RwLock::new(HashMap::new()),
+        };
+        for t in self.tables {
+            store.create_table(t)?;
+        }
+        Ok(store)
+    }
+
+    /// A store whose tables live in a `BTreeMap` (tests, tools). Nothing survives a drop.
+    pub fn in_memory(self) -> Result<Store> {
+        let store = Store {
+            backend: Backend::Memory,
+            clock: self.clock,
+            thresholds: self.thresholds,
+            tables: RwLock::new(HashMap::new()),
+        };
+        for t in self.tables {
+            store.create_table(t)?;
+        }
+        Ok(store)
+    }
 }
 
 impl Store {
+    /// Starts a store with `clock` as its time source.
+    pub fn builder(clock: Arc<dyn Clock>) -> StoreBuilder {
+        StoreBuilder {
+            clock,
+            tables: Vec::new(),
+            thresholds: TombstoneThresholds::default(),
+            engine: lsm::Builder::default(),
+            vfs: None,
+        }
+    }
+
     /// A store whose tables live in memory (tests, tools). Nothing survives a drop.
     pub fn in_memory(clock: Arc<dyn Clock>) -> Store {
         Store {
@@ -48,13 +150,7 @@ impl Store {
         }
     }
 
-    /// Sets the per-read tombstone thresholds (defaults: Cassandra's 1000 / 100000).
-    pub fn with_tombstone_thresholds(mut self, thresholds: TombstoneThresholds) -> Store {
-        self.thresholds = thresholds;
-        self
-    }
-
-    /// Creates a table (one engine tree per table).
+    /// Creates a table (one engine tree per table, named `keyspace.table`).
     pub fn create_table(&self, schema: TableSchema) -> Result<Table> {
         let name = schema.qualified_name();
         let mut tables = self.tables.write();
@@ -66,8 +162,16 @@ impl Store {
         }
         let schema = Arc::new(schema);
         let filter = Arc::new(PurgeFilter::new(schema.clone(), self.clock.clone()));
-        let kv: Arc<dyn Kv> = match self.backend {
+        let kv: Arc<dyn Kv> = match &self.backend {
             Backend::Memory => Arc::new(MemKv::new(filter)),
+            Backend::Lsm { db, filters } => {
+                filters.register(&name, filter);
+                let tree = db.tree(&name).map_err(|e| Error::Engine(e.to_string()))?;
+                Arc::new(LsmKv {
+                    db: db.clone(),
+                    tree,
+                })
+            }
         };
         let table = Table {
             inner: Arc::new(TableInner {
@@ -79,6 +183,14 @@ impl Store {
         };
         tables.insert(name, table.clone());
         Ok(table)
+    }
+
+    /// Writes every table's in-memory data to files.
+    pub fn flush(&self) -> Result<()> {
+        match &self.backend {
+            Backend::Memory => Ok(()),
+            Backend::Lsm { db, .. } => db.flush().map_err(|e| Error::Engine(e.to_string())),
+        }
     }
 
     /// The table `keyspace.name`.

@@ -574,26 +574,59 @@ fn case() -> impl Strategy<Value = Case> {
 
 // ---------------------------------------------------------------- the harness
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Backend {
+    Memory,
+    Lsm,
+}
+
 struct Harness {
     clock: Arc<ManualClock>,
-    store: Store,
+    vfs: lsm::vfs::MemVfs,
+    backend: Backend,
+    store: Option<Store>,
     table: Table,
 }
 
+fn open(backend: Backend, clock: &Arc<ManualClock>, vfs: &lsm::vfs::MemVfs) -> Store {
+    let b = Store::builder(clock.clone()).table(schema());
+    match backend {
+        Backend::Memory => b.in_memory().unwrap(),
+        Backend::Lsm => b
+            .engine(lsm::Builder::default().memtable_size(64 << 10).sync_mode(
+                lsm::SyncMode::Periodic(std::time::Duration::from_secs(3600)),
+            ))
+            .vfs(Arc::new(vfs.clone()))
+            .open("/db")
+            .unwrap(),
+    }
+}
+
 impl Harness {
-    fn new() -> Harness {
+    fn new(backend: Backend) -> Harness {
         let clock = Arc::new(ManualClock::new(START));
-        let store = Store::in_memory(clock.clone());
-        let table = store.create_table(schema()).unwrap();
+        let vfs = lsm::vfs::MemVfs::new();
+        let store = open(backend, &clock, &vfs);
+        let table = store.table("ks", "model").unwrap();
         Harness {
             clock,
-            store,
+            vfs,
+            backend,
+            store: Some(store),
             table,
         }
     }
+    /// Closes the engine and opens it again (the in-memory engine has nothing to reopen).
     fn reopen(&mut self) {
-        // The in-memory engine survives in its Store; a reopen re-fetches the handle.
-        self.table = self.store.table("ks", "model").unwrap();
+        if self.backend == Backend::Memory {
+            return;
+        }
+        self.store.take().unwrap().flush().unwrap();
+        let placeholder = Harness::new(Backend::Memory);
+        drop(std::mem::replace(&mut self.table, placeholder.table));
+        let store = open(self.backend, &self.clock, &self.vfs);
+        self.table = store.table("ks", "model").unwrap();
+        self.store = Some(store);
     }
 }
 
@@ -647,18 +680,18 @@ impl Harness {
     }
 }
 
-fn run_case(case: &Case) -> Result<(), TestCaseError> {
+fn run_case(case: &Case, backend: Backend) -> Result<(), TestCaseError> {
     let mut model = Model::default();
     for m in &case.mutations {
         model.apply(m);
     }
     // In the given order, without maintenance.
-    let plain = Harness::new();
+    let plain = Harness::new(backend);
     for m in &case.mutations {
         plain.table.apply(m).unwrap();
     }
     // In the shuffled order with flushes, compactions, reopens and clock moves.
-    let mut shuffled = Harness::new();
+    let mut shuffled = Harness::new(backend);
     for step in &case.schedule {
         match step {
             Step::Apply(i) => shuffled.table.apply(&case.mutations[*i]).unwrap(),
@@ -690,15 +723,24 @@ fn run_case(case: &Case) -> Result<(), TestCaseError> {
     Ok(())
 }
 
-#[test]
-fn store_matches_the_model_under_any_arrival_order_and_maintenance() {
+fn run(backend: Backend, cases: u32, seed: u8) {
     let mut runner = TestRunner::new_with_rng(
         Config {
-            cases: 256,
+            cases,
             failure_persistence: None,
             ..Config::default()
         },
-        TestRng::from_seed(proptest::test_runner::RngAlgorithm::ChaCha, &[7; 32]),
+        TestRng::from_seed(proptest::test_runner::RngAlgorithm::ChaCha, &[seed; 32]),
     );
-    runner.run(&case(), |c| run_case(&c)).unwrap();
+    runner.run(&case(), |c| run_case(&c, backend)).unwrap();
+}
+
+#[test]
+fn in_memory_store_matches_the_model_under_any_arrival_order_and_maintenance() {
+    run(Backend::Memory, 256, 7);
+}
+
+#[test]
+fn lsm_store_matches_the_model_under_any_arrival_order_flushes_compactions_and_restarts() {
+    run(Backend::Lsm, 48, 11);
 }

@@ -1,0 +1,156 @@
+//! The [`Kv`] seam on ilion-lsm: one tree per table in one shared database.
+//!
+//! Why a tree per table: the engine's per-tree options are exactly the per-table options
+//! (compaction strategy, compression), a table can be flushed, compacted, dropped or streamed
+//! on its own, and compaction of one table never rewrites another's files. All trees share the
+//! one commit log, so a node still has a single sequential write stream.
+
+use std::collections::HashMap;
+use std::ops::Bound as RangeBound;
+use std::sync::Arc;
+
+use parking_lot::RwLock;
+
+use crate::error::{Error, Result};
+use crate::kv::{Kv, merge_records};
+use crate::purge::{Decision, PurgeFilter};
+use crate::schema::{CompactionStrategy, Compression, TableSchema};
+
+fn engine(e: lsm::Error) -> Error {
+    Error::Engine(e.to_string())
+}
+
+/// The reconciliation rule as the engine's merge operator (the same for every table).
+pub(crate) struct Reconcile;
+
+impl lsm::MergeOperator for Reconcile {
+    fn full_merge(&self, _key: &[u8], existing: Option<&[u8]>, operands: &[&[u8]]) -> Vec<u8> {
+        merge_records(existing, operands)
+    }
+}
+
+/// Routes the engine's compaction filter calls to each table's purge filter by tree name.
+#[derive(Default)]
+pub(crate) struct Filters {
+    by_tree: RwLock<HashMap<String, Arc<PurgeFilter>>>,
+}
+
+impl Filters {
+    pub(crate) fn register(&self, tree: &str, filter: Arc<PurgeFilter>) {
+        self.by_tree.write().insert(tree.to_owned(), filter);
+    }
+}
+
+impl lsm::CompactionFilter for Filters {
+    fn filter(&self, ctx: &lsm::FilterContext, key: &[u8], value: &[u8]) -> lsm::Decision {
+        let Some(f) = self.by_tree.read().get(&ctx.tree).cloned() else {
+            return lsm::Decision::Keep;
+        };
+        match f.decide(ctx.bottommost, key, value) {
+            Decision::Keep => lsm::Decision::Keep,
+            Decision::Remove => lsm::Decision::Remove,
+            Decision::Change(v) => lsm::Decision::Change(v),
+        }
+    }
+}
+
+/// The engine options of a table's tree.
+pub(crate) fn tree_options(schema: &TableSchema, filters: &Arc<Filters>) -> lsm::TreeOptions {
+    const MIB: u64 = 1 << 20;
+    let o = schema.options();
+    let compaction = match o.compaction {
+        CompactionStrategy::SizeTiered {
+            min_threshold,
+            max_threshold,
+        } => match lsm::CompactionConfig::size_tiered() {
+            lsm::CompactionConfig::SizeTiered {
+                bucket_low,
+                bucket_high,
+                min_sstable_size,
+                ..
+            } => lsm::CompactionConfig::SizeTiered {
+                min_threshold,
+                max_threshold,
+                bucket_low,
+                bucket_high,
+                min_sstable_size,
+            },
+            other => other,
+        },
+        CompactionStrategy::Leveled { sstable_size_mb } => lsm::CompactionConfig::Leveled {
+            l0_trigger: 4,
+            level_size_multiplier: 10,
+            // Cassandra's LCS: L1 holds ten files of sstable_size_in_mb.
+            base_level_bytes: 10 * sstable_size_mb * MIB,
+            target_file_size: sstable_size_mb * MIB,
+        },
+        CompactionStrategy::TimeWindow { window_seconds } => {
+            lsm::CompactionConfig::time_window(window_seconds.saturating_mul(1_000_000))
+        }
+    };
+    let compression = match o.compression {
+        Compression::None => lsm::Compression::None,
+        Compression::Zstd(level) => lsm::Compression::Zstd(level),
+        Compression::Default => lsm::Compression::Zstd(1),
+    };
+    lsm::TreeOptions {
+        compression,
+        compaction,
+        merge_operator: Some(Arc::new(Reconcile)),
+        compaction_filter: Some(filters.clone()),
+    }
+}
+
+/// A table's tree.
+pub(crate) struct LsmKv {
+    pub(crate) db: Arc<lsm::Db>,
+    pub(crate) tree: lsm::Tree,
+}
+
+impl std::fmt::Debug for LsmKv {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LsmKv")
+            .field("tree", &self.tree.name())
+            .finish()
+    }
+}
+
+impl Kv for LsmKv {
+    fn merge_batch(&self, batch: &[(Vec<u8>, Vec<u8>)]) -> Result<()> {
+        let mut b = lsm::WriteBatch::new();
+        for (k, v) in batch {
+            b.merge(&self.tree, k, v);
+        }
+        self.db.write(b).map_err(engine)
+    }
+
+    fn scan(
+        &self,
+        start: &[u8],
+        end: Option<&[u8]>,
+        reverse: bool,
+        max: usize,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        if end.is_some_and(|e| e <= start) {
+            return Ok(Vec::new());
+        }
+        let upper = end.map_or(RangeBound::Unbounded, RangeBound::Excluded);
+        let iter = self
+            .tree
+            .range::<&[u8], _>((RangeBound::Included(start), upper));
+        let out: lsm::Result<Vec<_>> = if reverse {
+            iter.rev().take(max).collect()
+        } else {
+            iter.take(max).collect()
+        };
+        out.map_err(engine)
+    }
+
+    fn flush(&self) -> Result<()> {
+        self.tree.flush().map_err(engine)
+    }
+
+    fn compact(&self) -> Result<()> {
+        self.tree.compact_range(None, None).map_err(engine)
+    }
+}
