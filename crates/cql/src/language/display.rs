@@ -5,8 +5,7 @@ use std::fmt::{self, Display, Formatter, Write as _};
 
 use super::ast::*;
 use super::lexer::tokenize;
-use super::parser::SPECIAL_CALLS;
-use super::token::{TokenKind, is_keyword, is_reserved};
+use super::token::{TokenKind, is_keyword};
 
 type R = fmt::Result;
 
@@ -58,6 +57,11 @@ impl Display for QualifiedName {
     }
 }
 
+/// Keywords printed bare as function names: common functions whose names the grammar never
+/// reads as anything else before `(`. Other keyword names are quoted (`"writetime"(c)` is a
+/// call, `writetime(c)` is the WRITETIME selector; `CONTAINS key(...)` is CONTAINS KEY).
+const BARE_KEYWORD_CALLS: &[&str] = &["token", "count", "min", "max", "sum", "avg", "uuid"];
+
 /// A function name: bare when the parser takes it bare before `(`.
 struct FnName<'a>(&'a QualifiedName);
 
@@ -67,7 +71,7 @@ impl Display for FnName<'_> {
             write!(f, "{ks}.")?;
         }
         let s = self.0.name.as_str();
-        let bare = lexes_as_word(s) && (!is_reserved(s) || s == "token") && !SPECIAL_CALLS.contains(&s);
+        let bare = lexes_as_word(s) && (!is_keyword(s) || BARE_KEYWORD_CALLS.contains(&s));
         if bare { f.write_str(s) } else { quoted(f, s, '"') }
     }
 }
@@ -314,7 +318,26 @@ impl Display for PostfixBase<'_> {
                 | Selector::Field { .. }
                 | Selector::Element { .. }
         );
-        if bare { write!(f, "{}", self.0) } else { write!(f, "({})", self.0) }
+        if bare {
+            write!(f, "{}", self.0)
+        } else if matches!(self.0, Selector::Term(Term::Literal(Literal::String(_)))) {
+            // `('s')[k]` would read as the type hint `('s')` (a custom type) of `[k]`.
+            write!(f, "(({}))", self.0)
+        } else {
+            write!(f, "({})", self.0)
+        }
+    }
+}
+
+/// Whether `-x` would not read back as the negation of `x`: a number or duration would take
+/// the sign, `--` starts a comment, and sums must keep their grouping.
+fn negation_needs_parens(s: &Selector) -> bool {
+    match s {
+        Selector::Negate(_) | Selector::Arithmetic { .. } => true,
+        Selector::Term(Term::Literal(l)) => {
+            matches!(l, Literal::Integer(_) | Literal::Float(_) | Literal::Duration(_))
+        }
+        _ => false,
     }
 }
 
@@ -341,7 +364,8 @@ impl Display for Selector {
                 let r = Operand { s: rhs, op_precedence, right: true };
                 write!(f, "{l} {op} {r}")
             }
-            Selector::Negate(s) => write!(f, "-({s})"),
+            Selector::Negate(s) if negation_needs_parens(s) => write!(f, "-({s})"),
+            Selector::Negate(s) => write!(f, "-{s}"),
         }
     }
 }

@@ -11,7 +11,6 @@ mod dml;
 mod select;
 mod term;
 
-pub(crate) use term::SPECIAL_CALLS;
 
 use super::ast::{BindMarker, Ident, ParsedStatement, QualifiedName, Statement};
 use super::error::SyntaxError;

@@ -8,10 +8,19 @@ use crate::language::token::{Sym, TokenKind};
 impl Parser<'_> {
     pub(crate) fn select(&mut self) -> Result<Select, SyntaxError> {
         self.expect_kw("select")?;
-        // JSON and DISTINCT are unreserved: they are modifiers only when a selection follows.
+        // JSON and DISTINCT are unreserved: they are column names when what follows can only
+        // continue a column selector (`SELECT json, a`, `SELECT distinct AS d`, `SELECT json.f`);
+        // `SELECT DISTINCT [1]` is the modifier, so an element of a column so named needs quotes;
+        // anything else (`SELECT JSON -a`, `SELECT JSON (a)`) makes them modifiers. The printer
+        // quotes columns and functions with these names, so printed CQL is never ambiguous.
         let modifier = |p: &Self, kw: &str| {
-            p.is_kw(kw) && !p.is_kw_at(1, "from") && !p.is_sym_at(1, Sym::Comma) && !p.is_kw_at(1, "as")
-                && !p.is_sym_at(1, Sym::LParen) && !p.is_sym_at(1, Sym::Dot) && !p.is_sym_at(1, Sym::LBracket)
+            p.is_kw(kw)
+                && !p.is_kw_at(1, "from")
+                && !p.is_kw_at(1, "as")
+                && !matches!(
+                    p.peek_at(1).kind,
+                    TokenKind::Sym(Sym::Comma | Sym::Dot)
+                )
         };
         let json = modifier(self, "json") && self.eat_kw("json");
         let distinct = modifier(self, "distinct") && self.eat_kw("distinct");

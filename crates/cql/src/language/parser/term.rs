@@ -8,10 +8,6 @@ use crate::language::ast::{
 use crate::language::error::SyntaxError;
 use crate::language::token::{Sym, TokenKind, is_reserved};
 
-/// Words that the printer must quote before `(` because the selector grammar treats them
-/// specially there.
-pub(crate) const SPECIAL_CALLS: &[&str] = &["writetime", "maxwritetime", "ttl", "cast"];
-
 impl Parser<'_> {
     /// Whether the current token starts a constant.
     fn is_literal_start(&self) -> bool {
@@ -63,11 +59,20 @@ impl Parser<'_> {
         if self.eat_sym(Sym::QMark) {
             return Ok(Some(self.new_marker(None)));
         }
-        if self.eat_sym(Sym::Colon) {
+        if self.is_named_marker() {
+            self.advance();
             let name = self.ident()?;
             return Ok(Some(self.new_marker(Some(name))));
         }
         Ok(None)
+    }
+
+    /// Whether a `:name` marker starts here. The name must touch the colon: `{(1): a}` is a
+    /// map entry, not the type hint `(1)` of a marker `:a`, and the printer never separates them.
+    fn is_named_marker(&self) -> bool {
+        self.is_sym(Sym::Colon)
+            && matches!(self.peek_at(1).kind, TokenKind::Word | TokenKind::QuotedName(_))
+            && self.peek_at(1).at.offset == self.peek().end
     }
 
     /// Whether a function call starts here: `name(` or `ks.name(`.
@@ -173,18 +178,20 @@ impl Parser<'_> {
     /// `(type) term`, if that is what follows; otherwise nothing is consumed.
     pub(crate) fn try_type_hint(&mut self) -> Result<Option<Term>, SyntaxError> {
         let save = (self.pos, self.markers.len());
-        let looks_like_type = matches!(self.peek_at(1).kind, TokenKind::Word | TokenKind::QuotedName(_))
+        let looks_like_type = matches!(self.peek_at(1).kind, TokenKind::Word | TokenKind::QuotedName(_) | TokenKind::Str(_))
             && !self.is_sym_at(2, Sym::LParen);
         if looks_like_type {
             self.advance();
             let ty = self.nested(|p| p.cql_type());
-            if let Ok(ty) = ty {
-                if self.eat_sym(Sym::RParen) && self.starts_term() {
-                    let term = self.term()?;
-                    return Ok(Some(Term::TypeHint { ty, term: Box::new(term) }));
-                }
-            } else if let Err(e @ SyntaxError::TooDeep { .. }) = ty {
-                return Err(e);
+            match ty {
+                Ok(ty) if self.eat_sym(Sym::RParen) && self.starts_term() => match self.term() {
+                    Ok(term) => return Ok(Some(Term::TypeHint { ty, term: Box::new(term) })),
+                    Err(e @ SyntaxError::TooDeep { .. }) => return Err(e),
+                    // `{('a'): 1}`: a tuple followed by something that only looked like a term.
+                    Err(_) => {}
+                },
+                Err(e @ SyntaxError::TooDeep { .. }) => return Err(e),
+                _ => {}
             }
         }
         self.pos = save.0;
@@ -195,10 +202,8 @@ impl Parser<'_> {
     /// Whether a term can start at the current token.
     pub(crate) fn starts_term(&self) -> bool {
         self.is_literal_start()
-            || matches!(
-                self.peek().kind,
-                TokenKind::Sym(Sym::QMark | Sym::Colon | Sym::LBracket | Sym::LBrace | Sym::LParen)
-            )
+            || self.is_named_marker()
+            || matches!(self.peek().kind, TokenKind::Sym(Sym::QMark | Sym::LBracket | Sym::LBrace | Sym::LParen))
             || self.is_function_call()
     }
 
