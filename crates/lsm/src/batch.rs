@@ -94,11 +94,6 @@ impl WriteBatch {
         self.ops.clear();
         self.user_bytes = 0;
     }
-
-    /// The commit log payload of this batch.
-    pub(crate) fn encode_into(&self, out: &mut Vec<u8>) {
-        encode_ops(&self.ops, out);
-    }
 }
 
 pub(crate) fn encode_ops(ops: &[Op], out: &mut Vec<u8>) {

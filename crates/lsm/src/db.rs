@@ -102,7 +102,12 @@ impl Db {
         Builder::default().open(path)
     }
 
-    pub(crate) fn open_inner(opts: Builder, vfs: Arc<dyn Vfs>, dir: &Path, os_lock: bool) -> Result<Db> {
+    pub(crate) fn open_inner(
+        opts: Builder,
+        vfs: Arc<dyn Vfs>,
+        dir: &Path,
+        os_lock: bool,
+    ) -> Result<Db> {
         opts.validate()?;
         vfs.create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         let lock = if os_lock { Some(lock_dir(dir)?) } else { None };
@@ -110,7 +115,10 @@ impl Db {
         let manifest = match Manifest::load(vfs.as_ref(), dir)? {
             Some(m) => m,
             None => {
-                if names.iter().any(|n| n.ends_with(".log") || n.ends_with(".sst")) {
+                if names
+                    .iter()
+                    .any(|n| n.ends_with(".log") || n.ends_with(".sst"))
+                {
                     return Err(Error::Corruption {
                         file: dir.join(manifest::FILE_NAME),
                         offset: 0,
@@ -167,28 +175,29 @@ impl Db {
         // Replay the log into the memtables.
         let mem_limit = opts.memtable_size;
         let flushed: Vec<SeqNo> = manifest.trees.iter().map(|t| t.flushed_seq).collect();
-        let recovered = CommitLog::recover(vfs.clone(), dir, opts.log_segment_size, 0, |seq, ops| {
-            for (i, op) in ops.into_iter().enumerate() {
-                let s = seq + i as u64;
-                let idx = op.tree as usize;
-                let (Some(tree), Some(&done)) = (trees.get(idx), flushed.get(idx)) else {
-                    return Err(Error::Corruption {
-                        file: dir.join(commitlog::segment_name(0)),
-                        offset: 0,
-                        reason: "commit log names a tree the manifest does not know",
-                    });
-                };
-                if s <= done {
-                    continue;
+        let recovered =
+            CommitLog::recover(vfs.clone(), dir, opts.log_segment_size, 0, |seq, ops| {
+                for (i, op) in ops.into_iter().enumerate() {
+                    let s = seq + i as u64;
+                    let idx = op.tree as usize;
+                    let (Some(tree), Some(&done)) = (trees.get(idx), flushed.get(idx)) else {
+                        return Err(Error::Corruption {
+                            file: dir.join(commitlog::segment_name(0)),
+                            offset: 0,
+                            reason: "commit log names a tree the manifest does not know",
+                        });
+                    };
+                    if s <= done {
+                        continue;
+                    }
+                    let mem = tree.mem.read().clone();
+                    mem.active.insert(&op.key, s, op.kind, &op.value);
+                    if mem.active.approximate_size() >= mem_limit {
+                        freeze(tree, s);
+                    }
                 }
-                let mem = tree.mem.read().clone();
-                mem.active.insert(&op.key, s, op.kind, &op.value);
-                if mem.active.approximate_size() >= mem_limit {
-                    freeze(tree, s);
-                }
-            }
-            Ok(())
-        })?;
+                Ok(())
+            })?;
         let last_seq = recovered.last_seq.max(manifest.last_seq);
         let (flush_tx, flush_rx) = channel::unbounded();
         let (compact_tx, compact_rx) = channel::unbounded();
@@ -237,7 +246,12 @@ impl Db {
 
     /// Names of the trees, in creation order.
     pub fn tree_names(&self) -> Vec<String> {
-        self.inner.trees.read().iter().map(|t| t.name.clone()).collect()
+        self.inner
+            .trees
+            .read()
+            .iter()
+            .map(|t| t.name.clone())
+            .collect()
     }
 
     /// Applies a batch atomically (all of it or, after a crash, none of it).
@@ -322,7 +336,12 @@ fn lock_dir(dir: &Path) -> Result<File> {
     }
 }
 
-fn open_table(vfs: &Arc<dyn Vfs>, dir: &Path, cache: &Arc<BlockCache>, entry: FileEntry) -> Result<Arc<TableFile>> {
+fn open_table(
+    vfs: &Arc<dyn Vfs>,
+    dir: &Path,
+    cache: &Arc<BlockCache>,
+    entry: FileEntry,
+) -> Result<Arc<TableFile>> {
     let path = dir.join(manifest::table_name(entry.id));
     let table = Table::open(vfs.as_ref(), &path, entry.id, cache.clone())?;
     Ok(Arc::new(TableFile {
@@ -334,7 +353,12 @@ fn open_table(vfs: &Arc<dyn Vfs>, dir: &Path, cache: &Arc<BlockCache>, entry: Fi
     }))
 }
 
-fn new_tree(opts: &Builder, id: u32, name: &str, mut levels: Vec<Vec<Arc<TableFile>>>) -> TreeInner {
+fn new_tree(
+    opts: &Builder,
+    id: u32,
+    name: &str,
+    mut levels: Vec<Vec<Arc<TableFile>>>,
+) -> TreeInner {
     let topts = opts.options_for(name);
     let strategy = topts.compaction.build();
     let n = strategy.num_levels().max(levels.len()).max(2);
@@ -372,8 +396,12 @@ impl DbInner {
     fn start_threads(self: &Arc<Self>, flush_rx: Receiver<Work>, compact_rx: Receiver<Work>) {
         let mut threads = self.threads.lock();
         let weak = Arc::downgrade(self);
-        threads.push(spawn("lsm-flush", weak.clone(), flush_rx, |db| db.flush_all_pending()));
-        threads.push(spawn("lsm-compact", weak.clone(), compact_rx, |db| db.compact_all()));
+        threads.push(spawn("lsm-flush", weak.clone(), flush_rx, |db| {
+            db.flush_all_pending()
+        }));
+        threads.push(spawn("lsm-compact", weak.clone(), compact_rx, |db| {
+            db.compact_all()
+        }));
         if let SyncMode::Periodic(period) = self.opts.sync {
             let (tx, rx) = channel::bounded::<()>(1);
             *self.sync_stop.lock() = Some(tx);
@@ -520,7 +548,8 @@ impl DbInner {
             for (i, op) in ops.iter().enumerate() {
                 if let Some(t) = trees.get(op.tree as usize) {
                     let mem = t.mem.read().clone();
-                    mem.active.insert(&op.key, seq + i as u64, op.kind, &op.value);
+                    mem.active
+                        .insert(&op.key, seq + i as u64, op.kind, &op.value);
                 }
             }
             let last = seq + n - 1;
@@ -588,7 +617,9 @@ impl DbInner {
                 });
             }
             let oldest = tree.mem.read().frozen.last().cloned();
-            let Some((mem, switch_seq)) = oldest else { break };
+            let Some((mem, switch_seq)) = oldest else {
+                break;
+            };
             self.flush_memtable(tree, &mem, switch_seq)?;
             flushed = true;
         }
@@ -599,7 +630,12 @@ impl DbInner {
         Ok(())
     }
 
-    fn flush_memtable(&self, tree: &TreeInner, mem: &Arc<Memtable>, switch_seq: SeqNo) -> Result<()> {
+    fn flush_memtable(
+        &self,
+        tree: &TreeInner,
+        mem: &Arc<Memtable>,
+        switch_seq: SeqNo,
+    ) -> Result<()> {
         // The table must not hold writes the log could still lose.
         let durable = self.log.sync_all()?;
         self.publish(durable);
@@ -722,7 +758,12 @@ impl DbInner {
         }
     }
 
-    pub(crate) fn compact_range(&self, tree: &TreeInner, start: Option<&[u8]>, end: Option<&[u8]>) -> Result<()> {
+    pub(crate) fn compact_range(
+        &self,
+        tree: &TreeInner,
+        start: Option<&[u8]>,
+        end: Option<&[u8]>,
+    ) -> Result<()> {
         self.check_writable()?;
         let _g = tree.compaction_lock.lock();
         for _ in 0..2 {
@@ -844,7 +885,12 @@ impl DbInner {
             let mut levels: Vec<Vec<Arc<TableFile>>> = v
                 .levels
                 .iter()
-                .map(|l| l.iter().filter(|f| !ids.contains(&f.entry.id)).cloned().collect())
+                .map(|l| {
+                    l.iter()
+                        .filter(|f| !ids.contains(&f.entry.id))
+                        .cloned()
+                        .collect()
+                })
                 .collect();
             if levels.len() < nlevels {
                 levels.resize_with(nlevels, Vec::new);
@@ -879,7 +925,9 @@ impl DbInner {
             .iter()
             .flat_map(|t| t.levels.iter().flatten().map(|f| f.id))
             .collect();
-        let Ok(names) = self.vfs.list_dir(&self.dir) else { return };
+        let Ok(names) = self.vfs.list_dir(&self.dir) else {
+            return;
+        };
         let floor = self.next_file_id.load(Ordering::Acquire);
         for name in names {
             if let Some(id) = manifest::parse_table_name(&name)
@@ -948,7 +996,11 @@ impl DbInner {
                 })
                 .collect();
             total_table += levels.iter().map(|l| l.bytes).sum::<u64>();
-            bottom += levels.iter().rev().find(|l| l.files > 0).map_or(0, |l| l.bytes);
+            bottom += levels
+                .iter()
+                .rev()
+                .find(|l| l.files > 0)
+                .map_or(0, |l| l.bytes);
             let memtable_bytes = std::iter::once(&ms.active)
                 .chain(ms.frozen.iter().map(|(m, _)| m))
                 .map(|m| m.approximate_size() as u64)
@@ -1015,7 +1067,12 @@ impl Drop for DbInner {
     }
 }
 
-fn spawn(name: &str, weak: Weak<DbInner>, rx: Receiver<Work>, work: fn(&DbInner)) -> JoinHandle<()> {
+fn spawn(
+    name: &str,
+    weak: Weak<DbInner>,
+    rx: Receiver<Work>,
+    work: fn(&DbInner),
+) -> JoinHandle<()> {
     let spawned = std::thread::Builder::new()
         .name(name.into())
         .spawn(move || {

@@ -14,7 +14,9 @@ pub enum Error {
         source: std::io::Error,
     },
     /// A checksum did not match: the bytes at `offset` in `file` are damaged.
-    #[error("checksum mismatch in {file} at offset {offset}: expected {expected:#x}, found {actual:#x}")]
+    #[error(
+        "checksum mismatch in {file} at offset {offset}: expected {expected:#x}, found {actual:#x}"
+    )]
     ChecksumMismatch {
         file: PathBuf,
         offset: u64,

@@ -360,7 +360,9 @@ impl Cursor for MergingCursor {
     fn next(&mut self) {
         if !self.forward {
             // Direction change: re-seek every child just after the current key.
-            let Some(k) = self.cur().map(|c| c.key().to_vec()) else { return };
+            let Some(k) = self.cur().map(|c| c.key().to_vec()) else {
+                return;
+            };
             self.seek(&k);
             if self.valid() && self.key() == k.as_slice() {
                 self.next();
@@ -374,7 +376,9 @@ impl Cursor for MergingCursor {
     }
     fn prev(&mut self) {
         if self.forward {
-            let Some(k) = self.cur().map(|c| c.key().to_vec()) else { return };
+            let Some(k) = self.cur().map(|c| c.key().to_vec()) else {
+                return;
+            };
             self.seek_for_prev(&k);
             if self.valid() && self.key() == k.as_slice() {
                 self.prev();
@@ -433,10 +437,6 @@ impl RangeDelSet {
             }
         }
         RangeDelSet { bounds, seqs }
-    }
-
-    pub(crate) fn is_empty(&self) -> bool {
-        self.seqs.is_empty()
     }
 
     /// Highest sequence number of a tombstone covering `user_key` (0 when none).
@@ -684,9 +684,7 @@ impl Iter {
             match &self.hi {
                 Bound::Unbounded => c.seek_to_last(),
                 Bound::Included(h) => c.seek_for_prev(&key::encode(h, 0, Kind::Delete)),
-                Bound::Excluded(h) => {
-                    c.seek_for_prev(&key::encode(h, MAX_SEQ, Kind::RangeDelete))
-                }
+                Bound::Excluded(h) => c.seek_for_prev(&key::encode(h, MAX_SEQ, Kind::RangeDelete)),
             }
             self.back = Some(c);
         }
@@ -698,7 +696,8 @@ impl Iter {
                 return st.err().map(Err);
             }
             let uk = key::user_key(c.key()).to_vec();
-            if !Self::above_lo(&self.lo, &uk) || self.last_front.as_ref().is_some_and(|f| &uk <= f) {
+            if !Self::above_lo(&self.lo, &uk) || self.last_front.as_ref().is_some_and(|f| &uk <= f)
+            {
                 self.done = true;
                 return None;
             }

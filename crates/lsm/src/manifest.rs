@@ -60,7 +60,10 @@ pub(crate) fn table_name(id: u64) -> String {
 }
 
 pub(crate) fn parse_table_name(name: &str) -> Option<u64> {
-    name.strip_prefix("tbl-")?.strip_suffix(".sst")?.parse().ok()
+    name.strip_prefix("tbl-")?
+        .strip_suffix(".sst")?
+        .parse()
+        .ok()
 }
 
 impl Manifest {
@@ -103,11 +106,15 @@ impl Manifest {
             reason,
         };
         let mut r = Cursor { b, at: 0 };
-        let magic = r.u32().ok_or_else(|| corrupt(0, "manifest shorter than its header"))?;
+        let magic = r
+            .u32()
+            .ok_or_else(|| corrupt(0, "manifest shorter than its header"))?;
         if magic != MAGIC {
             return Err(corrupt(0, "bad manifest magic"));
         }
-        let version = r.u32().ok_or_else(|| corrupt(4, "manifest shorter than its header"))?;
+        let version = r
+            .u32()
+            .ok_or_else(|| corrupt(4, "manifest shorter than its header"))?;
         if version != VERSION {
             return Err(Error::UnsupportedVersion {
                 file: file.to_owned(),
@@ -115,13 +122,17 @@ impl Manifest {
                 supported: VERSION,
             });
         }
-        let len = r.u64().ok_or_else(|| corrupt(8, "manifest shorter than its header"))?;
+        let len = r
+            .u64()
+            .ok_or_else(|| corrupt(8, "manifest shorter than its header"))?;
         let body = usize::try_from(len)
             .ok()
             .and_then(|len| r.take(len))
             .ok_or_else(|| corrupt(8, "manifest body length beyond the file"))?;
         let at = r.at;
-        let sum = r.u64().ok_or_else(|| corrupt(at, "manifest checksum missing"))?;
+        let sum = r
+            .u64()
+            .ok_or_else(|| corrupt(at, "manifest checksum missing"))?;
         let actual = xxh3_64(body);
         if actual != sum {
             return Err(Error::ChecksumMismatch {
@@ -266,10 +277,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         assert_eq!(Manifest::load(&StdVfs, dir.path()).unwrap(), None);
         sample().store(&StdVfs, dir.path()).unwrap();
-        assert_eq!(
-            Manifest::load(&StdVfs, dir.path()).unwrap(),
-            Some(sample())
-        );
+        assert_eq!(Manifest::load(&StdVfs, dir.path()).unwrap(), Some(sample()));
     }
 
     #[test]
@@ -279,7 +287,10 @@ mod tests {
             let mut d = b.clone();
             d[i] ^= 0x40;
             assert!(Manifest::decode(&d, Path::new("m")).is_err(), "byte {i}");
-            assert!(Manifest::decode(&b[..i], Path::new("m")).is_err(), "cut {i}");
+            assert!(
+                Manifest::decode(&b[..i], Path::new("m")).is_err(),
+                "cut {i}"
+            );
         }
     }
 }

@@ -74,8 +74,10 @@ impl Memtable {
         );
         self.min_seq.fetch_min(seq, AtomicOrdering::Relaxed);
         self.max_seq.fetch_max(seq, AtomicOrdering::Relaxed);
-        self.map
-            .insert(InternalKey(key::encode(user_key, seq, kind)), value.to_vec());
+        self.map.insert(
+            InternalKey(key::encode(user_key, seq, kind)),
+            value.to_vec(),
+        );
     }
 
     pub(crate) fn approximate_size(&self) -> usize {
@@ -86,22 +88,19 @@ impl Memtable {
         self.map.is_empty()
     }
 
-    pub(crate) fn len(&self) -> usize {
-        self.map.len()
-    }
-
     pub(crate) fn min_seq(&self) -> Option<SeqNo> {
         let s = self.min_seq.load(AtomicOrdering::Relaxed);
         (s != u64::MAX).then_some(s)
     }
 
-    pub(crate) fn max_seq(&self) -> SeqNo {
-        self.max_seq.load(AtomicOrdering::Relaxed)
-    }
-
     /// Versions of `user_key` with seq <= `snapshot`, newest first, appended to `out`.
     /// Stops after the first Put or Delete (older versions cannot matter).
-    pub(crate) fn get_versions(&self, user_key: &[u8], snapshot: SeqNo, out: &mut Vec<(Vec<u8>, Vec<u8>)>) {
+    pub(crate) fn get_versions(
+        &self,
+        user_key: &[u8],
+        snapshot: SeqNo,
+        out: &mut Vec<(Vec<u8>, Vec<u8>)>,
+    ) {
         let start = InternalKey(key::encode(user_key, snapshot, Kind::RangeDelete));
         for e in self.map.range((Bound::Included(start), Bound::Unbounded)) {
             let ik = &e.key().0;
@@ -135,7 +134,12 @@ impl Memtable {
     }
 
     /// Up to `n` entries after (or from, when `inclusive`) `from`, in order.
-    pub(crate) fn chunk_after(&self, from: Option<&[u8]>, inclusive: bool, n: usize) -> Vec<(Vec<u8>, Vec<u8>)> {
+    pub(crate) fn chunk_after(
+        &self,
+        from: Option<&[u8]>,
+        inclusive: bool,
+        n: usize,
+    ) -> Vec<(Vec<u8>, Vec<u8>)> {
         let lo = match from {
             None => Bound::Unbounded,
             Some(k) if inclusive => Bound::Included(InternalKey(k.to_vec())),
@@ -149,7 +153,12 @@ impl Memtable {
     }
 
     /// Up to `n` entries before (or up to, when `inclusive`) `to`, in reverse order.
-    pub(crate) fn chunk_before(&self, to: Option<&[u8]>, inclusive: bool, n: usize) -> Vec<(Vec<u8>, Vec<u8>)> {
+    pub(crate) fn chunk_before(
+        &self,
+        to: Option<&[u8]>,
+        inclusive: bool,
+        n: usize,
+    ) -> Vec<(Vec<u8>, Vec<u8>)> {
         let hi = match to {
             None => Bound::Unbounded,
             Some(k) if inclusive => Bound::Included(InternalKey(k.to_vec())),
@@ -185,7 +194,6 @@ mod tests {
         m.get_versions(b"k", 0, &mut out);
         assert!(out.is_empty());
         assert_eq!(m.min_seq(), Some(1));
-        assert_eq!(m.max_seq(), 3);
     }
 
     #[test]

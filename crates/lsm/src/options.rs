@@ -94,6 +94,7 @@ impl fmt::Debug for TreeOptions {
 
 impl TreeOptions {
     fn validate(&self) -> Result<()> {
+        self.compaction.validate()?;
         if let Compression::Zstd(level) = self.compression
             && !(1..=22).contains(&level)
         {
@@ -208,20 +209,33 @@ impl Builder {
     }
 
     pub(crate) fn validate(&self) -> Result<()> {
-        let bad = |option: &'static str, reason: String| Err(Error::InvalidOption { option, reason });
+        let bad =
+            |option: &'static str, reason: String| Err(Error::InvalidOption { option, reason });
         if self.memtable_size < 4096 {
-            return bad("memtable_size", format!("{} is below 4096 bytes", self.memtable_size));
+            return bad(
+                "memtable_size",
+                format!("{} is below 4096 bytes", self.memtable_size),
+            );
         }
         if !(256..=(4 << 20)).contains(&self.block_size) {
-            return bad("block_size", format!("{} is outside 256 B..=4 MiB", self.block_size));
+            return bad(
+                "block_size",
+                format!("{} is outside 256 B..=4 MiB", self.block_size),
+            );
         }
         if self.bloom_bits_per_key > 64 {
-            return bad("bloom_bits_per_key", format!("{} is above 64", self.bloom_bits_per_key));
+            return bad(
+                "bloom_bits_per_key",
+                format!("{} is above 64", self.bloom_bits_per_key),
+            );
         }
         if let SyncMode::Periodic(d) = self.sync
             && d.is_zero()
         {
-            return bad("sync_mode", "a periodic sync needs a non-zero period".into());
+            return bad(
+                "sync_mode",
+                "a periodic sync needs a non-zero period".into(),
+            );
         }
         if self.max_immutable_memtables == 0 {
             return bad("max_immutable_memtables", "must be at least 1".into());
@@ -260,7 +274,10 @@ mod tests {
         let cases = [
             (Builder::default().memtable_size(10), "memtable_size"),
             (Builder::default().block_size(1), "block_size"),
-            (Builder::default().bloom_bits_per_key(1000), "bloom_bits_per_key"),
+            (
+                Builder::default().bloom_bits_per_key(1000),
+                "bloom_bits_per_key",
+            ),
             (
                 Builder::default().sync_mode(SyncMode::Periodic(Duration::ZERO)),
                 "sync_mode",

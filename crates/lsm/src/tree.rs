@@ -198,7 +198,8 @@ impl TreeInner {
                     Some((k, v)) => {
                         if key::parse(&k).is_some_and(|p| p.kind == Kind::Merge) {
                             for (k, v) in f.table.get_all(user_key, snapshot)? {
-                                let terminal = key::parse(&k).is_some_and(|p| p.kind != Kind::Merge);
+                                let terminal =
+                                    key::parse(&k).is_some_and(|p| p.kind != Kind::Merge);
                                 versions.push((k, v));
                                 if terminal {
                                     break;

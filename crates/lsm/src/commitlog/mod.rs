@@ -31,7 +31,10 @@ pub(crate) fn segment_name(id: u64) -> String {
 }
 
 fn parse_segment_name(name: &str) -> Option<u64> {
-    name.strip_prefix("wal-")?.strip_suffix(".log")?.parse().ok()
+    name.strip_prefix("wal-")?
+        .strip_suffix(".log")?
+        .parse()
+        .ok()
 }
 
 #[derive(Debug)]
@@ -201,11 +204,6 @@ impl CommitLog {
     /// The log position after everything appended so far.
     pub(crate) fn end_lsn(&self) -> u64 {
         self.pending.lock().end_lsn
-    }
-
-    /// Highest sequence number known durable.
-    pub(crate) fn durable_seq(&self) -> SeqNo {
-        self.durable.lock().seq
     }
 
     pub(crate) fn bytes_written(&self) -> u64 {

@@ -71,11 +71,18 @@ fn le_u64(b: &[u8], at: usize) -> Option<u64> {
 }
 
 enum Rec<'a> {
-    Ok { seq: SeqNo, payload: &'a [u8], next: usize },
+    Ok {
+        seq: SeqNo,
+        payload: &'a [u8],
+        next: usize,
+    },
     /// Not enough bytes left for the record.
     Short,
     BadLength,
-    BadChecksum { expected: u64, actual: u64 },
+    BadChecksum {
+        expected: u64,
+        actual: u64,
+    },
 }
 
 fn record_at(b: &[u8], at: usize) -> Rec<'_> {
