@@ -16,6 +16,7 @@
 pub(crate) mod block;
 pub(crate) mod filter;
 pub(crate) mod footer;
+pub mod harness;
 pub(crate) mod index;
 pub(crate) mod reader;
 pub(crate) mod writer;
