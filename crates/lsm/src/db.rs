@@ -739,10 +739,7 @@ impl DbInner {
                     let _g = t.compaction_lock.lock();
                     let v = t.version.read().clone();
                     let infos = v.file_infos(&t.compacting.lock());
-                    match t.strategy.pick(&infos) {
-                        None => None,
-                        Some(task) => Some(self.run_task(t, &task)),
-                    }
+                    t.strategy.pick(&infos).map(|task| self.run_task(t, &task))
                 };
                 match task {
                     None => break,
@@ -900,7 +897,7 @@ impl DbInner {
                     // Outputs of an L0 -> L0 compaction hold older data than the remaining L0
                     // files that were not inputs; keep newest-first order by max sequence.
                     level.extend(new_files);
-                    level.sort_by(|a, b| b.entry.meta.max_seq.cmp(&a.entry.meta.max_seq));
+                    level.sort_by_key(|f| std::cmp::Reverse(f.entry.meta.max_seq));
                 } else {
                     level.extend(new_files);
                     level.sort_by(by_smallest);

@@ -55,7 +55,10 @@ fn concurrent_writers_readers_and_compaction_agree_on_every_key() {
                 let mut rounds = 0;
                 while !stop.load(Ordering::Relaxed) || rounds == 0 {
                     let snap = db.snapshot();
-                    let in_a: Vec<_> = snap.range(&a, &b"w"[..]..&b"x"[..]).map(|r| r.unwrap()).collect();
+                    let in_a: Vec<_> = snap
+                        .range(&a, &b"w"[..]..&b"x"[..])
+                        .map(|r| r.unwrap())
+                        .collect();
                     for (k, v) in &in_a {
                         let other = snap.get(&b, k).unwrap();
                         // b may already have the delete of a key a still shows (two writes),
@@ -92,5 +95,10 @@ fn concurrent_writers_readers_and_compaction_agree_on_every_key() {
     let rev = a.iter().rev().count() as u32;
     assert_eq!(rev, count);
     let s = db.stats();
-    assert!(s.trees.iter().any(|t| t.levels.iter().skip(1).any(|l| l.files > 0)), "{s:?}");
+    assert!(
+        s.trees
+            .iter()
+            .any(|t| t.levels.iter().skip(1).any(|l| l.files > 0)),
+        "{s:?}"
+    );
 }

@@ -45,7 +45,10 @@ fn random_write_and_sync_failures_lose_no_acknowledged_write() {
             let k = format!("key{:05}", (i * 7919) % 1000).into_bytes();
             match t.put(&k, &value(i)) {
                 Ok(()) => {
-                    assert!(failed_at.is_none(), "seed {seed}: a write succeeded after a failure");
+                    assert!(
+                        failed_at.is_none(),
+                        "seed {seed}: a write succeeded after a failure"
+                    );
                     acked.insert(k, value(i));
                 }
                 Err(e) => {
@@ -62,7 +65,9 @@ fn random_write_and_sync_failures_lose_no_acknowledged_write() {
             if i % 50 == 0 {
                 for r in t.iter() {
                     match r {
-                        Ok((k, v)) => assert!(v.starts_with(b"v"), "seed {seed}: bad value for {k:?}"),
+                        Ok((k, v)) => {
+                            assert!(v.starts_with(b"v"), "seed {seed}: bad value for {k:?}")
+                        }
                         Err(e) => panic!("seed {seed}: reading after a write failure failed: {e}"),
                     }
                 }
@@ -72,14 +77,21 @@ fn random_write_and_sync_failures_lose_no_acknowledged_write() {
         drop(db);
         faulty.heal();
         mem.crash();
-        let db = open(Arc::new(mem.clone())).unwrap_or_else(|e| panic!("seed {seed}: reopen failed: {e}"));
+        let db = open(Arc::new(mem.clone()))
+            .unwrap_or_else(|e| panic!("seed {seed}: reopen failed: {e}"));
         let t = db.tree("t").unwrap();
         for (k, v) in &acked {
-            assert_eq!(t.get(k).unwrap().as_ref(), Some(v), "seed {seed}: acknowledged write of {k:?} lost");
+            assert_eq!(
+                t.get(k).unwrap().as_ref(),
+                Some(v),
+                "seed {seed}: acknowledged write of {k:?} lost"
+            );
         }
         for r in t.iter() {
             let (k, v) = r.unwrap();
-            let i = std::str::from_utf8(&v).unwrap().split('-').next().unwrap()[1..].parse::<u32>().unwrap();
+            let i = std::str::from_utf8(&v).unwrap().split('-').next().unwrap()[1..]
+                .parse::<u32>()
+                .unwrap();
             assert_eq!(v, value(i), "seed {seed}: damaged value under {k:?}");
         }
     }
@@ -95,7 +107,10 @@ fn after_a_failed_fsync_every_write_fails_with_the_sticky_error_but_reads_work()
     assert!(t.put(b"during", b"2").is_err());
     faulty.heal();
     for _ in 0..3 {
-        assert!(matches!(t.put(b"after", b"3"), Err(Error::WritesStopped { .. })));
+        assert!(matches!(
+            t.put(b"after", b"3"),
+            Err(Error::WritesStopped { .. })
+        ));
     }
     assert!(matches!(db.flush(), Err(Error::WritesStopped { .. })));
     assert_eq!(t.get(b"before").unwrap(), Some(b"1".to_vec()));

@@ -15,7 +15,9 @@ fn child_binary() -> PathBuf {
 }
 
 fn value(k: u64) -> Vec<u8> {
-    format!("value-{k}-").repeat(1 + (k % 5) as usize).into_bytes()
+    format!("value-{k}-")
+        .repeat(1 + (k % 5) as usize)
+        .into_bytes()
 }
 
 struct Cycle {
@@ -94,7 +96,10 @@ fn batch_mode_never_loses_an_acknowledged_write_across_50_kills() {
         acked_total += c.acked.len();
         let all = contents(dir.path());
         for k in &c.acked {
-            assert!(all.contains_key(k), "cycle {cycle}: acknowledged key {k} was lost");
+            assert!(
+                all.contains_key(k),
+                "cycle {cycle}: acknowledged key {k} was lost"
+            );
         }
     }
     assert!(acked_total > 0, "the child never acknowledged a write");
@@ -112,7 +117,10 @@ fn periodic_mode_loses_nothing_older_than_the_last_sync() {
         if let Some(&last_durable) = c.durable.last() {
             let pos = c.acked.iter().position(|k| *k == last_durable).unwrap();
             for k in &c.acked[..=pos] {
-                assert!(all.contains_key(k), "cycle {cycle}: key {k} acknowledged before a sync was lost");
+                assert!(
+                    all.contains_key(k),
+                    "cycle {cycle}: key {k} acknowledged before a sync was lost"
+                );
             }
         }
         // Per writer thread, what survived is a prefix of what it wrote.

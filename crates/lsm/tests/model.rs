@@ -99,7 +99,9 @@ fn scan_model(m: &BTreeMap<Vec<u8>, Vec<u8>>, lo: &[u8], hi: &[u8]) -> Vec<(Vec<
     if lo >= hi {
         return Vec::new();
     }
-    m.range(lo.to_vec()..hi.to_vec()).map(|(k, v)| (k.clone(), v.clone())).collect()
+    m.range(lo.to_vec()..hi.to_vec())
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
 }
 
 fn check_all(trees: &[Tree], model: &Model) {
@@ -166,8 +168,14 @@ fn run(ops: Vec<Op>) {
             }
             Op::ReadSnapshot(i, t, k) => {
                 if let Some((s, m)) = snaps.get(i) {
-                    assert_eq!(s.get(&trees[t], &key(k)).unwrap(), m[t].get(&key(k)).cloned());
-                    let got: Vec<_> = s.range(&trees[t], key(0)..key(30)).map(|r| r.unwrap()).collect();
+                    assert_eq!(
+                        s.get(&trees[t], &key(k)).unwrap(),
+                        m[t].get(&key(k)).cloned()
+                    );
+                    let got: Vec<_> = s
+                        .range(&trees[t], key(0)..key(30))
+                        .map(|r| r.unwrap())
+                        .collect();
                     assert_eq!(got, scan_model(&m[t], &key(0), &key(30)), "snapshot scan");
                 }
             }
@@ -188,9 +196,16 @@ fn run(ops: Vec<Op>) {
                 let want = scan_model(&model[t], &lo, &hi);
                 if lo < hi {
                     let mut got: Vec<_> = if rev {
-                        trees[t].range(lo.clone()..hi.clone()).rev().map(|r| r.unwrap()).collect()
+                        trees[t]
+                            .range(lo.clone()..hi.clone())
+                            .rev()
+                            .map(|r| r.unwrap())
+                            .collect()
                     } else {
-                        trees[t].range(lo.clone()..hi.clone()).map(|r| r.unwrap()).collect()
+                        trees[t]
+                            .range(lo.clone()..hi.clone())
+                            .map(|r| r.unwrap())
+                            .collect()
                     };
                     if rev {
                         got.reverse();
@@ -202,7 +217,12 @@ fn run(ops: Vec<Op>) {
         // Every key of every tree reads as the model says.
         for (t, m) in trees.iter().zip(&model) {
             for k in 0..24 {
-                assert_eq!(t.get(&key(k)).unwrap(), m.get(&key(k)).cloned(), "get {k} in {}", t.name());
+                assert_eq!(
+                    t.get(&key(k)).unwrap(),
+                    m.get(&key(k)).cloned(),
+                    "get {k} in {}",
+                    t.name()
+                );
             }
         }
     }
@@ -258,18 +278,25 @@ fn a_merge_without_an_operator_is_refused() {
         .open_with_vfs(Arc::new(MemVfs::new()), Path::new("/db"))
         .unwrap();
     let t = db.tree("t").unwrap();
-    assert!(matches!(t.merge(b"k", b"1"), Err(lsm::Error::InvalidOption { .. })));
+    assert!(matches!(
+        t.merge(b"k", b"1"),
+        Err(lsm::Error::InvalidOption { .. })
+    ));
 }
 
 #[test]
 fn a_checkpoint_opens_with_the_same_contents() {
     let dir = tempfile::tempdir().unwrap();
-    let db = Db::builder().memtable_size(8192).open(dir.path().join("db")).unwrap();
+    let db = Db::builder()
+        .memtable_size(8192)
+        .open(dir.path().join("db"))
+        .unwrap();
     let t = db.tree("t").unwrap();
     for i in 0..500u32 {
         t.put(&i.to_be_bytes(), &[7; 50]).unwrap();
     }
-    t.delete_range(&10u32.to_be_bytes(), &20u32.to_be_bytes()).unwrap();
+    t.delete_range(&10u32.to_be_bytes(), &20u32.to_be_bytes())
+        .unwrap();
     db.checkpoint(dir.path().join("cp")).unwrap();
     t.put(b"after", b"x").unwrap();
     let cp = Db::open(dir.path().join("cp")).unwrap();
@@ -301,6 +328,9 @@ fn small_memtables_flush_and_compact_in_the_background() {
     db.flush().unwrap();
     trees[0].compact_range(None, None).unwrap();
     let s = db.stats();
-    assert!(s.flush_bytes_written > 0 && s.compaction_bytes_written > 0, "{s:?}");
+    assert!(
+        s.flush_bytes_written > 0 && s.compaction_bytes_written > 0,
+        "{s:?}"
+    );
     check_all(&trees, &model);
 }

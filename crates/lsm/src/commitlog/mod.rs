@@ -281,11 +281,11 @@ impl CommitLog {
             a.max_seq = a.max_seq.max(seq);
         }
         let roll = a.writer.len() >= self.segment_bytes;
-        if sync || roll {
-            if let Err(e) = a.writer.sync() {
-                let path = a.path.clone();
-                return Err(self.fail(Error::io(path, e)));
-            }
+        if (sync || roll)
+            && let Err(e) = a.writer.sync()
+        {
+            let path = a.path.clone();
+            return Err(self.fail(Error::io(path, e)));
         }
         if roll {
             let next = a.id + 1;

@@ -243,7 +243,9 @@ mod tests {
         b
     }
 
-    fn collect(b: &[u8], last: bool) -> Result<(Vec<(u64, Vec<u8>)>, ScanEnd)> {
+    type Records = Vec<(u64, Vec<u8>)>;
+
+    fn collect(b: &[u8], last: bool) -> Result<(Records, ScanEnd)> {
         let mut out = Vec::new();
         let end = scan(b, Path::new("seg"), last, |s, p, _| {
             out.push((s, p.to_vec()));

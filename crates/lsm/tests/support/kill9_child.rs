@@ -57,5 +57,7 @@ fn main() -> Res<()> {
 
 /// The value stored under key number `k` (the parent checks it).
 fn value(k: u64) -> Vec<u8> {
-    format!("value-{k}-").repeat(1 + (k % 5) as usize).into_bytes()
+    format!("value-{k}-")
+        .repeat(1 + (k % 5) as usize)
+        .into_bytes()
 }
