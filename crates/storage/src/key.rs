@@ -142,6 +142,12 @@ pub(crate) fn decode_clustering(
     Ok((values, pos))
 }
 
+/// The first key after every extension of the encoded clustering prefix `enc`.
+pub(crate) fn after_prefix(mut enc: Vec<u8>) -> Vec<u8> {
+    enc.push(AFTER_PREFIX);
+    enc
+}
+
 /// The encoded-clustering interval `[lower, upper)` a start/end bound pair covers
 /// (`upper` None = no upper limit).
 pub(crate) fn bound_interval(

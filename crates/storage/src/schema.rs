@@ -448,10 +448,10 @@ impl TableSchemaBuilder {
             }
             _ => {}
         }
-        if let Compression::Zstd(level) = self.options.compression {
-            if !(1..=22).contains(&level) {
-                return err("zstd level must be in 1..=22");
-            }
+        if let Compression::Zstd(level) = self.options.compression
+            && !(1..=22).contains(&level)
+        {
+            return err("zstd level must be in 1..=22");
         }
         Ok(TableSchema {
             keyspace: self.keyspace,

@@ -398,10 +398,10 @@ impl Table {
                     None | Some(i64::MAX) => None,
                     Some(t) => Some(key::token_start(t + 1)),
                 };
-                if let Some(rk) = &resume_key {
-                    if *rk > cursor {
-                        cursor = rk.clone();
-                    }
+                if let Some(rk) = &resume_key
+                    && *rk > cursor
+                {
+                    cursor = rk.clone();
                 }
                 while st.next_page.is_none() && !st.limit_reached() {
                     let Some((k, _)) = self
@@ -632,20 +632,17 @@ impl ReadState<'_> {
         let mut lo = slice_lo.to_vec();
         let mut hi = slice_hi.map(<[u8]>::to_vec);
         let mut rows_in_partition = 0u32;
-        if let Some(r) = resume {
-            if let Some(c) = &r.clustering {
-                let enc = key::full_clustering(schema, c)?;
-                rows_in_partition = r.rows_in_partition;
-                if cmd.reversed {
-                    if hi.as_ref().is_none_or(|h| enc < *h) {
-                        hi = Some(enc);
-                    }
-                } else {
-                    let mut after = enc;
-                    after.push(0x20);
-                    if after > lo {
-                        lo = after;
-                    }
+        if let Some(c) = resume.and_then(|r| r.clustering.as_ref()) {
+            let enc = key::full_clustering(schema, c)?;
+            rows_in_partition = resume.map_or(0, |r| r.rows_in_partition);
+            if cmd.reversed {
+                if hi.as_ref().is_none_or(|h| enc < *h) {
+                    hi = Some(enc);
+                }
+            } else {
+                let after = key::after_prefix(enc);
+                if after > lo {
+                    lo = after;
                 }
             }
         }
@@ -671,7 +668,6 @@ impl ReadState<'_> {
         let mut group: Vec<(Vec<u8>, Record)> = Vec::new();
         let mut group_clustering: Vec<u8> = Vec::new();
         let header = p.len() + 1;
-        let mut stopped = false;
         loop {
             let entry = cursor.next()?;
             let parsed = match &entry {
@@ -688,7 +684,6 @@ impl ReadState<'_> {
                 matches!(&parsed, Some(((c, _), _)) if *c == group_clustering.as_slice());
             if !same_row && !group.is_empty() {
                 if rows_in_partition >= per_partition || self.limit_reached() {
-                    stopped = true;
                     break;
                 }
                 let mut entries = std::mem::take(&mut group);
@@ -715,7 +710,6 @@ impl ReadState<'_> {
             }
             group.push((sub.to_vec(), rec));
         }
-        let _ = stopped;
         let resumed_mid_partition = resume.is_some();
         let static_only = rows.is_empty() && !static_cells.is_empty() && !resumed_mid_partition;
         if static_only {
@@ -827,10 +821,10 @@ impl ReadState<'_> {
                 continue;
             }
             let mut shadow = deletion;
-            if let Some((c, d)) = collection {
-                if c == name.column {
-                    shadow = Deletion::max(shadow, Some(d));
-                }
+            if let Some((c, d)) = collection
+                && c == name.column
+            {
+                shadow = Deletion::max(shadow, Some(d));
             }
             if shadow.is_some_and(|d| rec.timestamp <= d.timestamp) {
                 continue;

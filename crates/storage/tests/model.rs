@@ -107,10 +107,10 @@ fn cmp_prefix(c: &Clustering, prefix: &[Vec<u8>]) -> Ordering {
         o =
             c.0.cmp(&i32::from_be_bytes(a.as_slice().try_into().unwrap()));
     }
-    if o == Ordering::Equal {
-        if let Some(b) = prefix.get(1) {
-            o = b.cmp(&c.1);
-        }
+    if o == Ordering::Equal
+        && let Some(b) = prefix.get(1)
+    {
+        o = b.cmp(&c.1);
     }
     o
 }
@@ -282,10 +282,12 @@ impl Model {
                 .resume
                 .as_ref()
                 .filter(|r| r.token == *token && r.partition_key == *key);
-            if let Some(r) = &cmd.resume {
-                if (r.token, &r.partition_key) > (*token, key) {
-                    continue;
-                }
+            if cmd
+                .resume
+                .as_ref()
+                .is_some_and(|r| (r.token, &r.partition_key) > (*token, key))
+            {
+                continue;
             }
             if resume.is_some_and(|r| r.clustering.is_none()) {
                 continue;
