@@ -57,7 +57,9 @@ fn main() -> Result<(), Error> {
     println!(
         "ownership spread (max/min owned share), {DEFAULT_NUM_TOKENS} vnodes, one dc, one rack, RF {RF}"
     );
-    println!("| nodes | random: primary | random: RF {RF} | balanced: primary | balanced: RF {RF} |");
+    println!(
+        "| nodes | random: primary | random: RF {RF} | balanced: primary | balanced: RF {RF} |"
+    );
     println!("|------:|----------------:|-------------:|------------------:|---------------:|");
     for (r, b) in random.iter().zip(&balanced) {
         println!(

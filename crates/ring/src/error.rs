@@ -18,7 +18,9 @@ pub enum Error {
         input: String,
     },
     /// A host id string that is not a UUID.
-    #[error("invalid host id {input:?}: expected a UUID such as 123e4567-e89b-12d3-a456-426614174000")]
+    #[error(
+        "invalid host id {input:?}: expected a UUID such as 123e4567-e89b-12d3-a456-426614174000"
+    )]
     InvalidNodeId {
         /// The text that failed to parse.
         input: String,
@@ -27,7 +29,9 @@ pub enum Error {
     #[error("a partition key needs at least one component")]
     NoKeyComponents,
     /// A composite partition key component longer than its u16 length prefix can say.
-    #[error("partition key component {index} is {len} bytes long; composite components are limited to 65535 bytes")]
+    #[error(
+        "partition key component {index} is {len} bytes long; composite components are limited to 65535 bytes"
+    )]
     KeyComponentTooLong {
         /// Position of the component in the key.
         index: usize,
@@ -81,7 +85,9 @@ pub enum Error {
     },
     /// NetworkTopologyStrategy's `replication_factor` shorthand (one factor for every
     /// datacenter) needs the topology to know which datacenters exist.
-    #[error("NetworkTopologyStrategy's replication_factor option needs a known topology to expand to datacenters")]
+    #[error(
+        "NetworkTopologyStrategy's replication_factor option needs a known topology to expand to datacenters"
+    )]
     ReplicationFactorNeedsTopology,
     /// LocalStrategy places data on the local node, which the topology does not name.
     #[error("LocalStrategy needs the local node to be set in the token metadata")]

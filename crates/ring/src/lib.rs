@@ -79,8 +79,6 @@ pub use murmur3::{murmur3, murmur3_x64_128};
 pub use partitioner::{Murmur3Partitioner, serialize_composite, serialize_partition_key};
 pub use pending::{PendingRanges, TopologyChange};
 pub use replica_map::ReplicaMap;
-pub use strategy::{
-    LocalStrategy, NetworkTopologyStrategy, ReplicationStrategy, SimpleStrategy,
-};
+pub use strategy::{LocalStrategy, NetworkTopologyStrategy, ReplicationStrategy, SimpleStrategy};
 pub use token::{Token, TokenRange};
 pub use topology::{DEFAULT_NUM_TOKENS, Node, NodeId, TokenMetadata};

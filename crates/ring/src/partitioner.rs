@@ -128,7 +128,10 @@ mod tests {
         let key = serialize_partition_key(&[b"ab", b""]).unwrap();
         assert_eq!(key, vec![0, 2, b'a', b'b', 0, 0, 0, 0]);
         assert_eq!(serialize_partition_key(&[b"ab"]).unwrap(), b"ab".to_vec());
-        assert_eq!(serialize_composite(&[b"ab"]).unwrap(), vec![0, 2, b'a', b'b', 0]);
+        assert_eq!(
+            serialize_composite(&[b"ab"]).unwrap(),
+            vec![0, 2, b'a', b'b', 0]
+        );
     }
 
     #[test]
@@ -136,7 +139,10 @@ mod tests {
         let big = vec![0u8; 65_536];
         assert!(matches!(
             serialize_partition_key(&[b"x", &big]),
-            Err(Error::KeyComponentTooLong { index: 1, len: 65_536 })
+            Err(Error::KeyComponentTooLong {
+                index: 1,
+                len: 65_536
+            })
         ));
         assert!(matches!(
             serialize_partition_key(&[]),

@@ -81,9 +81,11 @@ impl FromStr for Token {
     /// Parses Cassandra's string form: a decimal `i64` (`Long.parseLong`: optional sign, no
     /// spaces).
     fn from_str(s: &str) -> Result<Self, Error> {
-        s.parse::<i64>().map(Token).map_err(|_| Error::InvalidToken {
-            input: s.to_owned(),
-        })
+        s.parse::<i64>()
+            .map(Token)
+            .map_err(|_| Error::InvalidToken {
+                input: s.to_owned(),
+            })
     }
 }
 
@@ -199,7 +201,10 @@ mod tests {
         assert_eq!(Token::new(0).distance_to(Token::new(10)), 10);
         assert_eq!(Token::MAX.distance_to(Token::MIN), 1);
         assert_eq!(Token::new(5).distance_to(Token::new(5)), 1u128 << 64);
-        assert_eq!(Token::new(10).distance_to(Token::new(0)), (1u128 << 64) - 10);
+        assert_eq!(
+            Token::new(10).distance_to(Token::new(0)),
+            (1u128 << 64) - 10
+        );
         assert_eq!(Token::new(7).size_to(Token::new(7)), 1.0);
     }
 
@@ -218,7 +223,10 @@ mod tests {
             Token::new(i64::MIN + 2)
         );
         assert_eq!(Token::MIN.midpoint(Token::MIN), Token::new(-1));
-        assert_eq!(Token::new(10).midpoint(Token::new(0)), Token::new(i64::MIN + 5));
+        assert_eq!(
+            Token::new(10).midpoint(Token::new(0)),
+            Token::new(i64::MIN + 5)
+        );
     }
 
     #[test]

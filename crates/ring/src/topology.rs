@@ -172,7 +172,7 @@ impl TokenMetadata {
         let rack: Arc<str> = self
             .nodes
             .values()
-            .find(|n| &*n.dc == &*dc && &*n.rack == rack)
+            .find(|n| n.dc == dc && &*n.rack == rack)
             .map_or_else(|| Arc::from(rack), |n| n.rack.clone());
         self.ring.extend(tokens.iter().map(|&t| (t, id)));
         self.ring.sort_unstable_by_key(|&(t, _)| t);
@@ -307,7 +307,11 @@ impl TokenMetadata {
     /// `token` is not one of the ring's tokens. With a single token the range is the whole ring.
     pub fn range_of(&self, token: Token) -> Option<TokenRange> {
         let i = self.ring.binary_search_by_key(&token, |&(t, _)| t).ok()?;
-        let prev = if i == 0 { self.ring.last() } else { self.ring.get(i - 1) };
+        let prev = if i == 0 {
+            self.ring.last()
+        } else {
+            self.ring.get(i - 1)
+        };
         prev.map(|&(p, _)| TokenRange::new(p, token))
     }
 
@@ -348,11 +352,13 @@ impl TokenMetadata {
                 next_dc
             });
             let next_rack = rack_index.len() as u32;
-            let rack = *rack_index.entry((&node.dc, &node.rack)).or_insert(next_rack);
-            if rack == next_rack {
-                if let Some(c) = view.dc_racks.get_mut(dc as usize) {
-                    *c += 1;
-                }
+            let rack = *rack_index
+                .entry((&node.dc, &node.rack))
+                .or_insert(next_rack);
+            if rack == next_rack
+                && let Some(c) = view.dc_racks.get_mut(dc as usize)
+            {
+                *c += 1;
             }
             if let Some(c) = view.dc_nodes.get_mut(dc as usize) {
                 *c += 1;
@@ -477,8 +483,15 @@ mod tests {
         let n: NodeId = s.parse().unwrap();
         assert_eq!(n.to_string(), s);
         assert_eq!(NodeId::from_bytes(n.to_bytes()), n);
-        for bad in ["", "123e4567e89b12d3a456426614174000", "123e4567-e89b-12d3-a456-42661417400g"] {
-            assert!(matches!(bad.parse::<NodeId>(), Err(Error::InvalidNodeId { .. })));
+        for bad in [
+            "",
+            "123e4567e89b12d3a456426614174000",
+            "123e4567-e89b-12d3-a456-42661417400g",
+        ] {
+            assert!(matches!(
+                bad.parse::<NodeId>(),
+                Err(Error::InvalidNodeId { .. })
+            ));
         }
     }
 
@@ -507,8 +520,10 @@ mod tests {
     #[test]
     fn primary_ownership_sums_to_one() {
         let mut m = TokenMetadata::new();
-        m.add_node(id(1), "dc1", "r1", toks(&[i64::MIN / 2, 0])).unwrap();
-        m.add_node(id(2), "dc1", "r2", toks(&[i64::MAX / 2])).unwrap();
+        m.add_node(id(1), "dc1", "r1", toks(&[i64::MIN / 2, 0]))
+            .unwrap();
+        m.add_node(id(2), "dc1", "r2", toks(&[i64::MAX / 2]))
+            .unwrap();
         let own = m.primary_ownership();
         let total: f64 = own.values().sum();
         assert!((total - 1.0).abs() < 1e-12);
@@ -549,7 +564,10 @@ mod tests {
         ));
         assert!(matches!(
             m.add_node(id(3), "", "r1", toks(&[5])),
-            Err(Error::EmptyLocation { what: "datacenter", .. })
+            Err(Error::EmptyLocation {
+                what: "datacenter",
+                ..
+            })
         ));
         assert!(matches!(
             m.remove_node(id(9)),

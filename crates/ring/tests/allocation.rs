@@ -49,7 +49,10 @@ fn balanced_allocation_is_deterministic() {
 fn balanced_allocation_respects_racks_and_other_datacenters() {
     let mut meta = TokenMetadata::new();
     for n in 0..9u64 {
-        let (dc, rack) = (if n % 3 == 2 { "dc2" } else { "dc1" }, format!("r{}", n % 3));
+        let (dc, rack) = (
+            if n % 3 == 2 { "dc2" } else { "dc1" },
+            format!("r{}", n % 3),
+        );
         let tokens = balanced_tokens(&meta, dc, &rack, 8, 2).unwrap();
         // Never a token another datacenter already owns.
         meta.add_node(NodeId::from_u128(u128::from(n) + 1), dc, &rack, tokens)

@@ -6,7 +6,7 @@ use ring::{Murmur3Partitioner, Token, murmur3, serialize_composite, serialize_pa
 const VECTORS: &str = include_str!("vectors/murmur3_vectors.tsv");
 
 fn hex(s: &str) -> Vec<u8> {
-    assert!(s.len() % 2 == 0, "odd hex {s:?}");
+    assert!(s.len().is_multiple_of(2), "odd hex {s:?}");
     (0..s.len())
         .step_by(2)
         .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex"))
@@ -60,5 +60,8 @@ fn every_driver_vector_matches_hash_and_token() {
     }
     assert!(singles >= 10_000, "{singles} single keys");
     assert!(composites >= 2_000, "{composites} composite keys");
-    assert!(min_hash_seen >= 2, "the Long.MIN_VALUE edge case must be covered");
+    assert!(
+        min_hash_seen >= 2,
+        "the Long.MIN_VALUE edge case must be covered"
+    );
 }

@@ -1,8 +1,8 @@
 //! Pending ranges for joins, leaves, replacements and moves on small, hand-checked rings.
 
 use ring::{
-    NodeId, PendingRanges, ReplicationStrategy, SimpleStrategy, Token, TokenMetadata,
-    TokenRange, TopologyChange,
+    NodeId, PendingRanges, ReplicationStrategy, SimpleStrategy, Token, TokenMetadata, TokenRange,
+    TopologyChange,
 };
 
 fn id(n: u128) -> NodeId {

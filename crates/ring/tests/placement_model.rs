@@ -32,7 +32,11 @@ struct Case {
 }
 
 fn spec(dcs: usize) -> impl Strategy<Value = Spec> {
-    (0..dcs, 0..3usize, prop::collection::vec(any::<i64>(), 1..=4))
+    (
+        0..dcs,
+        0..3usize,
+        prop::collection::vec(any::<i64>(), 1..=4),
+    )
         .prop_map(|(dc, rack, tokens)| Spec { dc, rack, tokens })
 }
 
@@ -90,7 +94,10 @@ fn node(i: usize) -> NodeId {
 fn strategy(case: &Case) -> ReplicationStrategy {
     match &case.dc_rf {
         Some(rfs) => ReplicationStrategy::NetworkTopology(NetworkTopologyStrategy::new(
-            rfs.iter().enumerate().map(|(dc, &rf)| (dc_name(dc), rf)).collect(),
+            rfs.iter()
+                .enumerate()
+                .map(|(dc, &rf)| (dc_name(dc), rf))
+                .collect(),
         )),
         None => ReplicationStrategy::Simple(SimpleStrategy::new(case.simple_rf)),
     }
@@ -171,7 +178,11 @@ fn probes(case: &Case, meta: &TokenMetadata) -> Vec<i64> {
     let mut p: Vec<i64> = case.probes.clone();
     p.extend([i64::MIN, i64::MAX, 0]);
     for &(t, _) in meta.ring() {
-        p.extend([t.value(), t.value().wrapping_add(1), t.value().wrapping_sub(1)]);
+        p.extend([
+            t.value(),
+            t.value().wrapping_add(1),
+            t.value().wrapping_sub(1),
+        ]);
     }
     p
 }
@@ -260,7 +271,13 @@ fn check_join_moves_only_taken_ranges(case: &Case) -> Result<(), TestCaseError> 
         let new: BTreeSet<NodeId> = after_map.replicas(Token::new(p)).iter().copied().collect();
         if new.contains(&x) {
             let others: BTreeSet<NodeId> = new.iter().copied().filter(|n| *n != x).collect();
-            prop_assert!(others.is_subset(&old), "token {}: {:?} -> {:?}", p, old, new);
+            prop_assert!(
+                others.is_subset(&old),
+                "token {}: {:?} -> {:?}",
+                p,
+                old,
+                new
+            );
             prop_assert!(old.len() - others.len() <= 1);
             prop_assert_eq!(pending.pending_for(Token::new(p)), &[x]);
         } else {
@@ -311,9 +328,10 @@ fn check_pending_matches_model(case: &Case, kind: u8) -> Result<(), TestCaseErro
     let future = Naive::new(&after);
     let sets = |naive: &Naive, p: i64| -> BTreeSet<NodeId> {
         match &strat {
-            ReplicationStrategy::Simple(s) => {
-                naive.simple(p, s.replication_factor()).into_iter().collect()
-            }
+            ReplicationStrategy::Simple(s) => naive
+                .simple(p, s.replication_factor())
+                .into_iter()
+                .collect(),
             ReplicationStrategy::NetworkTopology(n) => naive.nts(p, n.datacenters()),
             _ => BTreeSet::new(),
         }

@@ -16,7 +16,10 @@ fn t(v: i64) -> Token {
     Token::new(v)
 }
 
-fn parse(pairs: &[(&str, &str)], topo: Option<&TokenMetadata>) -> Result<ReplicationStrategy, Error> {
+fn parse(
+    pairs: &[(&str, &str)],
+    topo: Option<&TokenMetadata>,
+) -> Result<ReplicationStrategy, Error> {
     ReplicationStrategy::from_replication_map(pairs.iter().copied(), topo)
 }
 
@@ -35,7 +38,10 @@ fn two_dcs() -> TokenMetadata {
 
 #[test]
 fn simple_strategy_parses_short_and_qualified_class_names() {
-    for class in ["SimpleStrategy", "org.apache.cassandra.locator.SimpleStrategy"] {
+    for class in [
+        "SimpleStrategy",
+        "org.apache.cassandra.locator.SimpleStrategy",
+    ] {
         let s = parse(&[("class", class), ("replication_factor", "3")], None).unwrap();
         assert_eq!(s, ReplicationStrategy::Simple(SimpleStrategy::new(3)));
     }
@@ -45,27 +51,42 @@ fn simple_strategy_parses_short_and_qualified_class_names() {
 fn network_topology_strategy_parses_per_dc_factors_including_zero() {
     let m = two_dcs();
     let s = parse(
-        &[("class", "NetworkTopologyStrategy"), ("dc1", "3"), ("dc2", "0")],
+        &[
+            ("class", "NetworkTopologyStrategy"),
+            ("dc1", "3"),
+            ("dc2", "0"),
+        ],
         Some(&m),
     )
     .unwrap();
-    let expected: BTreeMap<String, usize> =
-        [("dc1".to_owned(), 3), ("dc2".to_owned(), 0)].into_iter().collect();
+    let expected: BTreeMap<String, usize> = [("dc1".to_owned(), 3), ("dc2".to_owned(), 0)]
+        .into_iter()
+        .collect();
     assert_eq!(
         s,
         ReplicationStrategy::NetworkTopology(NetworkTopologyStrategy::new(expected))
     );
     // Round trip through the stored form.
     let map = s.replication_map();
-    assert_eq!(map["class"], "org.apache.cassandra.locator.NetworkTopologyStrategy");
-    assert_eq!(ReplicationStrategy::from_replication_map(&map, Some(&m)).unwrap(), s);
+    assert_eq!(
+        map["class"],
+        "org.apache.cassandra.locator.NetworkTopologyStrategy"
+    );
+    assert_eq!(
+        ReplicationStrategy::from_replication_map(&map, Some(&m)).unwrap(),
+        s
+    );
 }
 
 #[test]
 fn network_topology_replication_factor_shorthand_expands_to_every_known_dc() {
     let m = two_dcs();
     let s = parse(
-        &[("class", "NetworkTopologyStrategy"), ("replication_factor", "2"), ("dc2", "1")],
+        &[
+            ("class", "NetworkTopologyStrategy"),
+            ("replication_factor", "2"),
+            ("dc2", "1"),
+        ],
         Some(&m),
     )
     .unwrap();
@@ -75,7 +96,13 @@ fn network_topology_replication_factor_shorthand_expands_to_every_known_dc() {
     assert_eq!(n.replication_factor("dc1"), 2);
     assert_eq!(n.replication_factor("dc2"), 1);
     assert!(matches!(
-        parse(&[("class", "NetworkTopologyStrategy"), ("replication_factor", "2")], None),
+        parse(
+            &[
+                ("class", "NetworkTopologyStrategy"),
+                ("replication_factor", "2")
+            ],
+            None
+        ),
         Err(Error::ReplicationFactorNeedsTopology)
     ));
 }
@@ -83,26 +110,44 @@ fn network_topology_replication_factor_shorthand_expands_to_every_known_dc() {
 #[test]
 fn invalid_replication_maps_are_rejected_with_specific_errors() {
     let m = two_dcs();
-    assert!(matches!(parse(&[("replication_factor", "3")], None), Err(Error::MissingStrategyClass)));
+    assert!(matches!(
+        parse(&[("replication_factor", "3")], None),
+        Err(Error::MissingStrategyClass)
+    ));
     assert!(matches!(
         parse(&[("class", "EverywhereStrategy")], None),
         Err(Error::UnknownStrategyClass { class }) if class == "EverywhereStrategy"
     ));
     assert!(matches!(
-        parse(&[("class", "simplestrategy"), ("replication_factor", "3")], None),
+        parse(
+            &[("class", "simplestrategy"), ("replication_factor", "3")],
+            None
+        ),
         Err(Error::UnknownStrategyClass { .. })
     ));
-    assert!(matches!(parse(&[("class", "SimpleStrategy")], None), Err(Error::MissingReplicationFactor)));
     assert!(matches!(
-        parse(&[("class", "SimpleStrategy"), ("replication_factor", "-1")], None),
+        parse(&[("class", "SimpleStrategy")], None),
+        Err(Error::MissingReplicationFactor)
+    ));
+    assert!(matches!(
+        parse(
+            &[("class", "SimpleStrategy"), ("replication_factor", "-1")],
+            None
+        ),
         Err(Error::NegativeReplicationFactor { value: -1, .. })
     ));
     assert!(matches!(
-        parse(&[("class", "SimpleStrategy"), ("replication_factor", "three")], None),
+        parse(
+            &[("class", "SimpleStrategy"), ("replication_factor", "three")],
+            None
+        ),
         Err(Error::NonNumericReplicationFactor { .. })
     ));
     assert!(matches!(
-        parse(&[("class", "SimpleStrategy"), ("replication_factor", "3/1")], None),
+        parse(
+            &[("class", "SimpleStrategy"), ("replication_factor", "3/1")],
+            None
+        ),
         Err(Error::TransientReplicationUnsupported { .. })
     ));
     assert!(matches!(
@@ -114,30 +159,50 @@ fn invalid_replication_maps_are_rejected_with_specific_errors() {
         Err(Error::UnrecognizedOption { class: "NetworkTopologyStrategy", option }) if option == "dc9"
     ));
     assert!(matches!(
-        parse(&[("class", "NetworkTopologyStrategy"), ("dc1", "x")], Some(&m)),
+        parse(
+            &[("class", "NetworkTopologyStrategy"), ("dc1", "x")],
+            Some(&m)
+        ),
         Err(Error::NonNumericReplicationFactor { .. })
     ));
     assert!(matches!(
-        parse(&[("class", "LocalStrategy"), ("replication_factor", "1")], None),
-        Err(Error::UnrecognizedOption { class: "LocalStrategy", .. })
+        parse(
+            &[("class", "LocalStrategy"), ("replication_factor", "1")],
+            None
+        ),
+        Err(Error::UnrecognizedOption {
+            class: "LocalStrategy",
+            ..
+        })
     ));
     // Without a topology any datacenter name is accepted (it may join later).
     assert!(parse(&[("class", "NetworkTopologyStrategy"), ("dc9", "3")], None).is_ok());
     // A factor of 0 is allowed, as Cassandra: the keyspace has no replicas.
-    let zero = parse(&[("class", "SimpleStrategy"), ("replication_factor", "0")], None).unwrap();
+    let zero = parse(
+        &[("class", "SimpleStrategy"), ("replication_factor", "0")],
+        None,
+    )
+    .unwrap();
     assert!(zero.replica_map(&m).unwrap().replicas(t(0)).is_empty());
 }
 
 #[test]
 fn simple_strategy_takes_the_next_distinct_nodes_clockwise() {
     let m = two_dcs();
-    let s = parse(&[("class", "SimpleStrategy"), ("replication_factor", "3")], None).unwrap();
+    let s = parse(
+        &[("class", "SimpleStrategy"), ("replication_factor", "3")],
+        None,
+    )
+    .unwrap();
     // Ring: 10:1 15:5 20:2 30:3 35:6 40:4
     assert_eq!(s.replicas(&m, t(12)).unwrap(), vec![id(5), id(2), id(3)]);
     assert_eq!(s.replicas(&m, t(15)).unwrap(), vec![id(5), id(2), id(3)]);
     // Past the last token the walk wraps to the first.
     assert_eq!(s.replicas(&m, t(41)).unwrap(), vec![id(1), id(5), id(2)]);
-    assert_eq!(s.replicas(&m, Token::MIN).unwrap(), vec![id(1), id(5), id(2)]);
+    assert_eq!(
+        s.replicas(&m, Token::MIN).unwrap(),
+        vec![id(1), id(5), id(2)]
+    );
     let map = s.replica_map(&m).unwrap();
     for tok in [-5, 10, 12, 15, 16, 33, 40, 41, i64::MAX] {
         assert_eq!(map.replicas(t(tok)), &s.replicas(&m, t(tok)).unwrap()[..]);
@@ -157,7 +222,11 @@ fn simple_strategy_with_more_replicas_than_nodes_uses_every_node_once() {
 fn network_topology_prefers_distinct_racks_then_fills_in_ring_order() {
     let m = two_dcs();
     let s = parse(
-        &[("class", "NetworkTopologyStrategy"), ("dc1", "2"), ("dc2", "1")],
+        &[
+            ("class", "NetworkTopologyStrategy"),
+            ("dc1", "2"),
+            ("dc2", "1"),
+        ],
         Some(&m),
     )
     .unwrap();
@@ -167,7 +236,11 @@ fn network_topology_prefers_distinct_racks_then_fills_in_ring_order() {
     assert_eq!(s.replicas(&m, t(0)).unwrap(), vec![id(1), id(5), id(3)]);
 
     // rf 3 with 2 racks: one rack repeat allowed, the first met in ring order.
-    let s3 = parse(&[("class", "NetworkTopologyStrategy"), ("dc1", "3")], Some(&m)).unwrap();
+    let s3 = parse(
+        &[("class", "NetworkTopologyStrategy"), ("dc1", "3")],
+        Some(&m),
+    )
+    .unwrap();
     // From 0: 1(a) 2(a, repeat accepted) 3(b) -> done.
     assert_eq!(s3.replicas(&m, t(0)).unwrap(), vec![id(1), id(2), id(3)]);
     // From 21: 3(b) 6(dc2) 4(b, repeat accepted) 1(a) -> done.
@@ -178,7 +251,11 @@ fn network_topology_prefers_distinct_racks_then_fills_in_ring_order() {
 fn network_topology_ignores_datacenters_without_nodes_or_with_factor_zero() {
     let m = two_dcs();
     let s = parse(
-        &[("class", "NetworkTopologyStrategy"), ("dc1", "1"), ("dc2", "0")],
+        &[
+            ("class", "NetworkTopologyStrategy"),
+            ("dc1", "1"),
+            ("dc2", "0"),
+        ],
         Some(&m),
     )
     .unwrap();
@@ -203,7 +280,11 @@ fn local_strategy_places_everything_on_the_local_node() {
 #[test]
 fn replicated_ownership_sums_to_the_replication_factor() {
     let m = two_dcs();
-    let s = parse(&[("class", "SimpleStrategy"), ("replication_factor", "3")], None).unwrap();
+    let s = parse(
+        &[("class", "SimpleStrategy"), ("replication_factor", "3")],
+        None,
+    )
+    .unwrap();
     let own = s.replica_map(&m).unwrap().ownership();
     let total: f64 = own.values().sum();
     assert!((total - 3.0).abs() < 1e-9, "{total}");

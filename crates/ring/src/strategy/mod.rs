@@ -97,13 +97,13 @@ impl ReplicationStrategy {
                         default_rf = Some(rf);
                         continue;
                     }
-                    if let Some(known) = &known {
-                        if !known.contains(k.as_str()) {
-                            return Err(Error::UnrecognizedOption {
-                                class: "NetworkTopologyStrategy",
-                                option: k.clone(),
-                            });
-                        }
+                    if let Some(known) = &known
+                        && !known.contains(k.as_str())
+                    {
+                        return Err(Error::UnrecognizedOption {
+                            class: "NetworkTopologyStrategy",
+                            option: k.clone(),
+                        });
                     }
                     datacenters.insert(k.clone(), rf);
                 }
