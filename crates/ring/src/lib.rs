@@ -63,6 +63,8 @@
 //! change starts or ends; it only answers "which nodes", given a topology and a strategy. Only
 //! the Murmur3 partitioner is implemented (no RandomPartitioner, no ByteOrderedPartitioner).
 
+#![deny(missing_docs)]
+
 mod allocation;
 mod error;
 mod murmur3;
