@@ -507,7 +507,7 @@ impl DbInner {
         t.strategy.pick(&infos).is_some()
     }
 
-    fn maybe_stall(&self, trees: &[Arc<TreeInner>], ids: &HashSet<u32>) -> Result<()> {
+    fn maybe_stall(&self, trees: &[Arc<TreeInner>], ids: &[u32]) -> Result<()> {
         loop {
             let stalled = ids
                 .iter()
@@ -530,12 +530,14 @@ impl DbInner {
             return Ok(());
         }
         let trees = self.trees.read().clone();
-        let mut ids = HashSet::new();
+        let mut ids: Vec<u32> = Vec::with_capacity(2);
         for op in &ops {
             if trees.get(op.tree as usize).is_none() {
                 return Err(Error::UnknownTree(format!("#{}", op.tree)));
             }
-            ids.insert(op.tree);
+            if !ids.contains(&op.tree) {
+                ids.push(op.tree);
+            }
         }
         self.maybe_stall(&trees, &ids)?;
         let n = ops.len() as u64;

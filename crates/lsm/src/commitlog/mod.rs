@@ -185,12 +185,10 @@ impl CommitLog {
     /// `sync_to` must reach for the record to be durable. Call with sequence numbers increasing.
     pub(crate) fn append(&self, seq: SeqNo, ops: &[Op]) -> Result<u64> {
         self.check()?;
-        let mut payload = Vec::new();
-        batch::encode_ops(ops, &mut payload);
         let (lsn, full) = {
             let mut p = self.pending.lock();
             let before = p.buf.len();
-            segment::encode_record(&mut p.buf, seq, &payload);
+            segment::encode_record_with(&mut p.buf, seq, |out| batch::encode_ops(ops, out));
             p.end_lsn += (p.buf.len() - before) as u64;
             p.last_seq = seq + (ops.len() as u64).saturating_sub(1);
             (p.end_lsn, p.buf.len() >= BUFFER_LIMIT)

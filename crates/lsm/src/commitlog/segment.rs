@@ -39,12 +39,27 @@ pub(crate) fn header(segment_id: u64) -> [u8; HEADER_LEN] {
 }
 
 /// Appends one record holding `payload` written at `seq` to `out`.
+#[cfg(test)]
 pub(crate) fn encode_record(out: &mut Vec<u8>, seq: SeqNo, payload: &[u8]) {
+    encode_record_with(out, seq, |out| out.extend_from_slice(payload));
+}
+
+/// Appends one record at `seq` whose payload `write_payload` appends to `out` in place.
+pub(crate) fn encode_record_with(
+    out: &mut Vec<u8>,
+    seq: SeqNo,
+    write_payload: impl FnOnce(&mut Vec<u8>),
+) {
     let start = out.len();
-    out.extend_from_slice(&[0u8; 8]);
-    out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-    out.extend_from_slice(&seq.to_le_bytes());
-    out.extend_from_slice(payload);
+    out.extend_from_slice(&[0u8; RECORD_HEADER_LEN]);
+    write_payload(out);
+    let len = (out.len() - start - RECORD_HEADER_LEN) as u32;
+    if let Some(slot) = out.get_mut(start + 8..start + 12) {
+        slot.copy_from_slice(&len.to_le_bytes());
+    }
+    if let Some(slot) = out.get_mut(start + 12..start + RECORD_HEADER_LEN) {
+        slot.copy_from_slice(&seq.to_le_bytes());
+    }
     let sum = xxh3_64(out.get(start + 8..).unwrap_or(&[]));
     if let Some(slot) = out.get_mut(start..start + 8) {
         slot.copy_from_slice(&sum.to_le_bytes());
