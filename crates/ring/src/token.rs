@@ -49,7 +49,9 @@ impl Token {
     /// The token halfway along `(self, right]`, wrapping past `MAX` when `right <= self`, with
     /// exactly the arithmetic of Cassandra's `Murmur3Partitioner.midpoint` (so that both pick
     /// the same split points): `(l + r) >> 1` when `l < r`, else `(MAX - MIN + l + r) >> 1`,
-    /// brought back into range by `MIN + (m - MAX)` when it passes `MAX`.
+    /// brought back into range by `MIN + (m - MAX)` when it passes `MAX`. That formula counts the
+    /// ring as `2^64 - 1` tokens, so for a wrapping range at most 2 tokens wide the result is
+    /// `self`, outside the range; every wider range contains its midpoint.
     pub fn midpoint(self, right: Token) -> Token {
         let (l, r) = (i128::from(self.0), i128::from(right.0));
         let (min, max) = (i128::from(i64::MIN), i128::from(i64::MAX));
@@ -227,6 +229,17 @@ mod tests {
             Token::new(10).midpoint(Token::new(0)),
             Token::new(i64::MIN + 5)
         );
+    }
+
+    #[test]
+    fn midpoint_of_a_two_wide_wrapping_range_is_its_left_bound_as_in_cassandra() {
+        // Found by the token_ranges property test (seed 4): Cassandra's formula
+        // (MAX - MIN + l + r) >> 1 gives MAX - 1 for (MAX - 1, MIN]; we keep its arithmetic.
+        assert_eq!(
+            Token::new(i64::MAX - 1).midpoint(Token::MIN),
+            Token::new(i64::MAX - 1)
+        );
+        assert_eq!(Token::MAX.midpoint(Token::MIN), Token::MAX);
     }
 
     #[test]

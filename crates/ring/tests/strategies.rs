@@ -297,3 +297,16 @@ fn an_empty_ring_has_no_replicas() {
     assert!(s.replica_map(&m).unwrap().replicas(t(1)).is_empty());
     assert!(s.replicas(&m, t(1)).unwrap().is_empty());
 }
+
+#[test]
+fn a_replica_map_records_the_topology_version_it_was_built_from() {
+    let mut m = two_dcs();
+    let s = ReplicationStrategy::Simple(SimpleStrategy::new(2));
+    let before = s.replica_map(&m).unwrap();
+    assert_eq!(before.topology_version(), m.version());
+    m.add_node(id(7), "dc1", "a", [t(25)]).unwrap();
+    assert!(m.version() > before.topology_version());
+    let after = s.replica_map(&m).unwrap();
+    assert_eq!(after.replicas(t(22)), &[id(7), id(3)]);
+    assert_eq!(before.replicas(t(22)), &[id(3), id(6)]);
+}
