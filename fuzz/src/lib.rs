@@ -4,6 +4,8 @@
 //! A target must never panic on any input: a panic is a bug in the decoder under test.
 //! Targets that check a model panic on a divergence, which is also a bug.
 
+pub mod cql_language;
+
 /// A fuzz target: takes arbitrary bytes, panics only on a bug.
 pub type Target = fn(&[u8]);
 
@@ -12,5 +14,6 @@ pub fn targets() -> Vec<(&'static str, Target)> {
     #[allow(unused_mut)]
     let mut all: Vec<(&'static str, Target)> = Vec::new();
     // Each layer registers its targets here.
+    all.push(("cql_parse", cql_language::cql_parse));
     all
 }
