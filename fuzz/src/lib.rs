@@ -5,6 +5,7 @@
 //! Targets that check a model panic on a divergence, which is also a bug.
 
 pub mod cql_language;
+pub mod cql_protocol;
 
 /// A fuzz target: takes arbitrary bytes, panics only on a bug.
 pub type Target = fn(&[u8]);
@@ -14,6 +15,8 @@ pub fn targets() -> Vec<(&'static str, Target)> {
     #[allow(unused_mut)]
     let mut all: Vec<(&'static str, Target)> = Vec::new();
     // Each layer registers its targets here.
+    all.push(("cql_frame", cql_protocol::cql_frame));
+    all.push(("cql_value", cql_protocol::cql_value));
     all.push(("cql_parse", cql_language::cql_parse));
     all
 }
