@@ -66,6 +66,15 @@ pub enum Error {
         /// The value as given.
         value: i64,
     },
+    /// A keyspace that would have no replica anywhere: SimpleStrategy with
+    /// `replication_factor` 0, or NetworkTopologyStrategy with every datacenter at 0 (or none
+    /// named). Data written to it could never be stored. A single datacenter at 0 next to others
+    /// is fine: operators use it while moving a keyspace out of a datacenter.
+    #[error("replication factor must be at least 1 ({class} would place no replica anywhere)")]
+    NoReplicas {
+        /// The strategy's short class name.
+        class: &'static str,
+    },
     /// Cassandra's transient replication syntax (`'3/1'`), which Ilion does not implement.
     #[error("transient replication ({value:?} for option {option:?}) is not supported")]
     TransientReplicationUnsupported {

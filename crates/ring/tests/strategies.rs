@@ -177,13 +177,33 @@ fn invalid_replication_maps_are_rejected_with_specific_errors() {
     ));
     // Without a topology any datacenter name is accepted (it may join later).
     assert!(parse(&[("class", "NetworkTopologyStrategy"), ("dc9", "3")], None).is_ok());
-    // A factor of 0 is allowed, as Cassandra: the keyspace has no replicas.
-    let zero = parse(
-        &[("class", "SimpleStrategy"), ("replication_factor", "0")],
-        None,
-    )
-    .unwrap();
-    assert!(zero.replica_map(&m).unwrap().replicas(t(0)).is_empty());
+    // A keyspace with no replica anywhere is refused: its writes could never be stored.
+    assert!(matches!(
+        parse(
+            &[("class", "SimpleStrategy"), ("replication_factor", "0")],
+            None
+        ),
+        Err(Error::NoReplicas {
+            class: "SimpleStrategy"
+        })
+    ));
+    assert!(matches!(
+        parse(
+            &[
+                ("class", "NetworkTopologyStrategy"),
+                ("dc1", "0"),
+                ("dc2", "0")
+            ],
+            Some(&m)
+        ),
+        Err(Error::NoReplicas {
+            class: "NetworkTopologyStrategy"
+        })
+    ));
+    assert!(matches!(
+        parse(&[("class", "NetworkTopologyStrategy")], None),
+        Err(Error::NoReplicas { .. })
+    ));
 }
 
 #[test]

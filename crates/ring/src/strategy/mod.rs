@@ -85,6 +85,11 @@ impl ReplicationStrategy {
                     rf = Some(parse_replication_factor(k, v)?);
                 }
                 let rf = rf.ok_or(Error::MissingReplicationFactor)?;
+                if rf == 0 {
+                    return Err(Error::NoReplicas {
+                        class: "SimpleStrategy",
+                    });
+                }
                 Ok(ReplicationStrategy::Simple(SimpleStrategy::new(rf)))
             }
             "NetworkTopologyStrategy" => {
@@ -112,6 +117,11 @@ impl ReplicationStrategy {
                     for dc in known {
                         datacenters.entry(dc.to_owned()).or_insert(rf);
                     }
+                }
+                if datacenters.values().all(|rf| *rf == 0) {
+                    return Err(Error::NoReplicas {
+                        class: "NetworkTopologyStrategy",
+                    });
                 }
                 Ok(ReplicationStrategy::NetworkTopology(
                     NetworkTopologyStrategy::new(datacenters),
