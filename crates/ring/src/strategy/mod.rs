@@ -44,7 +44,9 @@ impl ReplicationStrategy {
     /// - `class` is required; a short name is resolved in `org.apache.cassandra.locator`, so
     ///   `SimpleStrategy` and `org.apache.cassandra.locator.SimpleStrategy` are the same class.
     ///   Class names are case-sensitive, as Java class names.
-    /// - A factor must be a non-negative integer; 0 is allowed (no replicas in that place).
+    /// - A factor must be a non-negative integer. One datacenter at 0 is allowed (no replicas
+    ///   there, as when moving a keyspace out of a dc), but a keyspace with no replica anywhere
+    ///   (SimpleStrategy at 0, every dc at 0) is refused with [`Error::NoReplicas`].
     ///   Transient replication (`'3/1'`) is not supported.
     /// - SimpleStrategy requires `replication_factor` and accepts no other option.
     /// - NetworkTopologyStrategy takes one option per datacenter. When `topology` is given, a
