@@ -6,7 +6,9 @@ use std::path::Path;
 use cql::{parse_statement, parse_statements};
 
 fn corpus_dir() -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests").join("corpus")
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests")
+        .join("corpus")
 }
 
 #[test]
@@ -21,17 +23,26 @@ fn every_valid_corpus_statement_parses_and_round_trips_through_display() {
     let mut total = 0;
     for file in files {
         let src = std::fs::read_to_string(&file).unwrap();
-        let statements = parse_statements(&src)
-            .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
-        assert!(!statements.is_empty(), "{} has no statements", file.display());
+        let statements =
+            parse_statements(&src).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        assert!(
+            !statements.is_empty(),
+            "{} has no statements",
+            file.display()
+        );
         for parsed in statements {
             total += 1;
             let printed = parsed.statement.to_string();
             let reparsed = parse_statement(&printed).unwrap_or_else(|e| {
-                panic!("{}: printed form of\n  {}\ndoes not parse:\n  {printed}\n  {e}", file.display(), parsed.text)
+                panic!(
+                    "{}: printed form of\n  {}\ndoes not parse:\n  {printed}\n  {e}",
+                    file.display(),
+                    parsed.text
+                )
             });
             assert_eq!(
-                reparsed.statement, parsed.statement,
+                reparsed.statement,
+                parsed.statement,
                 "{}: round trip changed\n  {}\nprinted as\n  {printed}",
                 file.display(),
                 parsed.text
@@ -56,12 +67,17 @@ fn every_invalid_corpus_statement_fails_at_its_expected_position() {
         if line.trim().is_empty() || line.starts_with('#') {
             continue;
         }
-        let (pos, statement) = line.split_once(" | ").unwrap_or_else(|| panic!("bad case line: {line}"));
+        let (pos, statement) = line
+            .split_once(" | ")
+            .unwrap_or_else(|| panic!("bad case line: {line}"));
         let (l, c) = pos.split_once(':').unwrap();
         let (l, c): (u32, u32) = (l.trim().parse().unwrap(), c.trim().parse().unwrap());
         let statement = statement.replace("\\n", "\n");
         let err = match parse_statement(&statement) {
-            Ok(p) => panic!("expected a syntax error for {statement:?}, parsed {:?}", p.statement),
+            Ok(p) => panic!(
+                "expected a syntax error for {statement:?}, parsed {:?}",
+                p.statement
+            ),
             Err(e) => e,
         };
         assert_eq!(
@@ -70,7 +86,10 @@ fn every_invalid_corpus_statement_fails_at_its_expected_position() {
             "wrong position for {statement:?}: {err}"
         );
         assert_eq!(err.code(), 0x2000);
-        assert!(err.to_string().starts_with(&format!("line {l}:{c} ")), "{err}");
+        assert!(
+            err.to_string().starts_with(&format!("line {l}:{c} ")),
+            "{err}"
+        );
         cases += 1;
     }
     assert!(cases >= 40, "only {cases} invalid cases");

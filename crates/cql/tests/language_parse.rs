@@ -5,7 +5,9 @@ use cql::language::{MAX_DEPTH, SyntaxError};
 use cql::{parse_statement, parse_statements};
 
 fn parse(src: &str) -> Statement {
-    parse_statement(src).unwrap_or_else(|e| panic!("{src}: {e}")).statement
+    parse_statement(src)
+        .unwrap_or_else(|e| panic!("{src}: {e}"))
+        .statement
 }
 
 fn id(s: &str) -> Ident {
@@ -14,62 +16,122 @@ fn id(s: &str) -> Ident {
 
 #[test]
 fn bind_markers_are_numbered_in_order_and_keep_their_names() {
-    let p = parse_statement("INSERT INTO ks.t (a, b, c) VALUES (?, :bee, ?) USING TTL :ttl AND TIMESTAMP ?").unwrap();
-    let names: Vec<_> = p.bind_markers.iter().map(|m| (m.index, m.name.as_ref().map(|n| n.as_str().to_string()))).collect();
+    let p = parse_statement(
+        "INSERT INTO ks.t (a, b, c) VALUES (?, :bee, ?) USING TTL :ttl AND TIMESTAMP ?",
+    )
+    .unwrap();
+    let names: Vec<_> = p
+        .bind_markers
+        .iter()
+        .map(|m| (m.index, m.name.as_ref().map(|n| n.as_str().to_string())))
+        .collect();
     assert_eq!(
         names,
-        vec![(0, None), (1, Some("bee".into())), (2, None), (3, Some("ttl".into())), (4, None)]
+        vec![
+            (0, None),
+            (1, Some("bee".into())),
+            (2, None),
+            (3, Some("ttl".into())),
+            (4, None)
+        ]
     );
-    let Statement::Insert(insert) = p.statement else { panic!("not an insert") };
+    let Statement::Insert(insert) = p.statement else {
+        panic!("not an insert")
+    };
     assert_eq!(insert.table.keyspace, Some(id("ks")));
-    assert_eq!(insert.using, vec![
-        UsingParam::Ttl(Term::Bind(BindMarker { index: 3, name: Some(id("ttl")) })),
-        UsingParam::Timestamp(Term::Bind(BindMarker { index: 4, name: None })),
-    ]);
+    assert_eq!(
+        insert.using,
+        vec![
+            UsingParam::Ttl(Term::Bind(BindMarker {
+                index: 3,
+                name: Some(id("ttl"))
+            })),
+            UsingParam::Timestamp(Term::Bind(BindMarker {
+                index: 4,
+                name: None
+            })),
+        ]
+    );
 }
 
 #[test]
 fn markers_in_a_batch_are_numbered_across_its_statements() {
-    let p = parse_statement("BEGIN BATCH INSERT INTO t (k) VALUES (?); UPDATE t SET v = ? WHERE k = ?; APPLY BATCH").unwrap();
-    assert_eq!(p.bind_markers.iter().map(|m| m.index).collect::<Vec<_>>(), vec![0, 1, 2]);
+    let p = parse_statement(
+        "BEGIN BATCH INSERT INTO t (k) VALUES (?); UPDATE t SET v = ? WHERE k = ?; APPLY BATCH",
+    )
+    .unwrap();
+    assert_eq!(
+        p.bind_markers.iter().map(|m| m.index).collect::<Vec<_>>(),
+        vec![0, 1, 2]
+    );
 }
 
 #[test]
 fn markers_restart_at_zero_for_each_statement_of_a_script() {
-    let ps = parse_statements("SELECT * FROM t WHERE k = ?; SELECT * FROM t WHERE k = ? AND c = ?").unwrap();
+    let ps = parse_statements("SELECT * FROM t WHERE k = ?; SELECT * FROM t WHERE k = ? AND c = ?")
+        .unwrap();
     assert_eq!(ps[0].bind_markers.len(), 1);
-    assert_eq!(ps[1].bind_markers.iter().map(|m| m.index).collect::<Vec<_>>(), vec![0, 1]);
+    assert_eq!(
+        ps[1]
+            .bind_markers
+            .iter()
+            .map(|m| m.index)
+            .collect::<Vec<_>>(),
+        vec![0, 1]
+    );
 }
 
 #[test]
 fn unquoted_names_are_lowercased_and_quoted_names_keep_case_and_escapes() {
-    let Statement::Select(s) = parse(r#"SELECT MyCol, "MyCol", "say ""hi""" FROM "Ks".Tbl"#) else { panic!() };
-    let Selection::Items(items) = &s.selection else { panic!() };
+    let Statement::Select(s) = parse(r#"SELECT MyCol, "MyCol", "say ""hi""" FROM "Ks".Tbl"#) else {
+        panic!()
+    };
+    let Selection::Items(items) = &s.selection else {
+        panic!()
+    };
     let cols: Vec<_> = items.iter().map(|i| i.selector.clone()).collect();
-    assert_eq!(cols, vec![
-        Selector::Column(id("mycol")),
-        Selector::Column(id("MyCol")),
-        Selector::Column(id("say \"hi\"")),
-    ]);
-    assert_eq!(s.table, QualifiedName { keyspace: Some(id("Ks")), name: id("tbl") });
+    assert_eq!(
+        cols,
+        vec![
+            Selector::Column(id("mycol")),
+            Selector::Column(id("MyCol")),
+            Selector::Column(id("say \"hi\"")),
+        ]
+    );
+    assert_eq!(
+        s.table,
+        QualifiedName {
+            keyspace: Some(id("Ks")),
+            name: id("tbl")
+        }
+    );
 }
 
 #[test]
 fn unreserved_keywords_are_usable_as_column_names() {
-    let s = parse("SELECT key, type, ttl, writetime, count, filtering, values, json FROM t WHERE key = 1 ALLOW FILTERING");
+    let s = parse(
+        "SELECT key, type, ttl, writetime, count, filtering, values, json FROM t WHERE key = 1 ALLOW FILTERING",
+    );
     let Statement::Select(s) = s else { panic!() };
-    let Selection::Items(items) = &s.selection else { panic!() };
+    let Selection::Items(items) = &s.selection else {
+        panic!()
+    };
     assert_eq!(items.len(), 8);
     assert_eq!(items[2].selector, Selector::Column(id("ttl")));
     assert!(s.allow_filtering);
-    assert!(matches!(parse("CREATE TABLE t (key int PRIMARY KEY, type text, ttl int)"), Statement::CreateTable(_)));
+    assert!(matches!(
+        parse("CREATE TABLE t (key int PRIMARY KEY, type text, ttl int)"),
+        Statement::CreateTable(_)
+    ));
 }
 
 #[test]
 fn reserved_keywords_are_not_names_unless_quoted() {
     let err = parse_statement("SELECT * FROM select").unwrap_err();
     assert_eq!((err.line(), err.column(), err.found()), (1, 14, "select"));
-    let Statement::Select(s) = parse(r#"SELECT * FROM "select""#) else { panic!() };
+    let Statement::Select(s) = parse(r#"SELECT * FROM "select""#) else {
+        panic!()
+    };
     assert_eq!(s.table.name, id("select"));
 }
 
@@ -81,48 +143,87 @@ fn partition_and_clustering_keys_are_recorded_as_written() {
     ) else {
         panic!()
     };
-    assert_eq!(t.primary_key, Some(PrimaryKey { partition: vec![id("a"), id("b")], clustering: vec![id("c")] }));
+    assert_eq!(
+        t.primary_key,
+        Some(PrimaryKey {
+            partition: vec![id("a"), id("b")],
+            clustering: vec![id("c")]
+        })
+    );
     assert!(t.columns[3].is_static);
     assert_eq!(t.columns[4].ty, CqlType::Native(NativeType::Counter));
     assert_eq!(t.options.clustering_order, vec![(id("c"), Order::Desc)]);
     assert!(t.options.compact_storage);
-    assert_eq!(t.options.properties, vec![Property {
-        name: id("gc_grace_seconds"),
-        value: PropertyValue::Literal(Literal::Integer("10".into()))
-    }]);
+    assert_eq!(
+        t.options.properties,
+        vec![Property {
+            name: id("gc_grace_seconds"),
+            value: PropertyValue::Literal(Literal::Integer("10".into()))
+        }]
+    );
 }
 
 #[test]
 fn nested_collection_types_parse_to_their_structure() {
-    let Statement::CreateTable(t) = parse("CREATE TABLE t (k int PRIMARY KEY, v map<text, frozen<list<tuple<int, my_udt>>>>)") else {
+    let Statement::CreateTable(t) =
+        parse("CREATE TABLE t (k int PRIMARY KEY, v map<text, frozen<list<tuple<int, my_udt>>>>)")
+    else {
         panic!()
     };
     let expected = CqlType::Map(
         Box::new(CqlType::Native(NativeType::Text)),
-        Box::new(CqlType::Frozen(Box::new(CqlType::List(Box::new(CqlType::Tuple(vec![
-            CqlType::Native(NativeType::Int),
-            CqlType::Udt(QualifiedName { keyspace: None, name: id("my_udt") }),
-        ])))))),
+        Box::new(CqlType::Frozen(Box::new(CqlType::List(Box::new(
+            CqlType::Tuple(vec![
+                CqlType::Native(NativeType::Int),
+                CqlType::Udt(QualifiedName {
+                    keyspace: None,
+                    name: id("my_udt"),
+                }),
+            ]),
+        ))))),
     );
     assert_eq!(t.columns[1].ty, expected);
 }
 
 #[test]
 fn update_operations_distinguish_append_prepend_remove_and_element_writes() {
-    let Statement::Update(u) =
-        parse("UPDATE t SET a = a + [1], b = [2] + b, c = c - {3}, d['k'] = 4, e.f = 5, n += 1 WHERE k = 0 IF EXISTS")
-    else {
+    let Statement::Update(u) = parse(
+        "UPDATE t SET a = a + [1], b = [2] + b, c = c - {3}, d['k'] = 4, e.f = 5, n += 1 WHERE k = 0 IF EXISTS",
+    ) else {
         panic!()
     };
     let int = |s: &str| Term::Literal(Literal::Integer(s.into()));
-    assert_eq!(u.assignments, vec![
-        Assignment::Append { column: id("a"), value: Term::List(vec![int("1")]) },
-        Assignment::Prepend { column: id("b"), value: Term::List(vec![int("2")]) },
-        Assignment::Remove { column: id("c"), value: Term::Set(vec![int("3")]) },
-        Assignment::SetElement { column: id("d"), key: Term::Literal(Literal::String("k".into())), value: int("4") },
-        Assignment::SetField { column: id("e"), field: id("f"), value: int("5") },
-        Assignment::Append { column: id("n"), value: int("1") },
-    ]);
+    assert_eq!(
+        u.assignments,
+        vec![
+            Assignment::Append {
+                column: id("a"),
+                value: Term::List(vec![int("1")])
+            },
+            Assignment::Prepend {
+                column: id("b"),
+                value: Term::List(vec![int("2")])
+            },
+            Assignment::Remove {
+                column: id("c"),
+                value: Term::Set(vec![int("3")])
+            },
+            Assignment::SetElement {
+                column: id("d"),
+                key: Term::Literal(Literal::String("k".into())),
+                value: int("4")
+            },
+            Assignment::SetField {
+                column: id("e"),
+                field: id("f"),
+                value: int("5")
+            },
+            Assignment::Append {
+                column: id("n"),
+                value: int("1")
+            },
+        ]
+    );
     assert_eq!(u.condition, Some(Condition::Exists));
 }
 
@@ -138,44 +239,78 @@ fn where_clauses_cover_tuples_tokens_in_and_contains() {
         &s.where_clause[0],
         Relation::Compare { target: RelationTarget::Token(cols), op: Operator::Gt, value: Term::Function { .. } } if cols.len() == 2
     ));
-    assert!(matches!(&s.where_clause[1], Relation::In { target: RelationTarget::Tuple(_), values: InValues::List(v) } if v.len() == 2));
-    assert!(matches!(&s.where_clause[2], Relation::In { values: InValues::Marker(BindMarker { index: 2, .. }), .. }));
-    assert!(matches!(&s.where_clause[3], Relation::Compare { op: Operator::ContainsKey, .. }));
-    assert!(matches!(&s.where_clause[4], Relation::Compare { value: Term::Literal(Literal::Float(f)), .. } if f == "-1.5e3"));
+    assert!(
+        matches!(&s.where_clause[1], Relation::In { target: RelationTarget::Tuple(_), values: InValues::List(v) } if v.len() == 2)
+    );
+    assert!(matches!(
+        &s.where_clause[2],
+        Relation::In {
+            values: InValues::Marker(BindMarker { index: 2, .. }),
+            ..
+        }
+    ));
+    assert!(matches!(
+        &s.where_clause[3],
+        Relation::Compare {
+            op: Operator::ContainsKey,
+            ..
+        }
+    ));
+    assert!(
+        matches!(&s.where_clause[4], Relation::Compare { value: Term::Literal(Literal::Float(f)), .. } if f == "-1.5e3")
+    );
 }
 
 #[test]
 fn selectors_cover_aggregates_casts_and_metadata_functions() {
-    let Statement::Select(s) =
-        parse("SELECT COUNT(*) AS n, count(1), CAST(a AS text), WRITETIME(b), TTL(b), ks.f(g(c), 1) FROM t")
-    else {
+    let Statement::Select(s) = parse(
+        "SELECT COUNT(*) AS n, count(1), CAST(a AS text), WRITETIME(b), TTL(b), ks.f(g(c), 1) FROM t",
+    ) else {
         panic!()
     };
-    let Selection::Items(items) = &s.selection else { panic!() };
+    let Selection::Items(items) = &s.selection else {
+        panic!()
+    };
     assert_eq!(items[0].selector, Selector::CountStar);
     assert_eq!(items[0].alias, Some(id("n")));
-    assert!(matches!(&items[1].selector, Selector::Function { name, .. } if name.name == id("count")));
-    assert!(matches!(&items[2].selector, Selector::Cast { ty: CqlType::Native(NativeType::Text), .. }));
+    assert!(
+        matches!(&items[1].selector, Selector::Function { name, .. } if name.name == id("count"))
+    );
+    assert!(matches!(
+        &items[2].selector,
+        Selector::Cast {
+            ty: CqlType::Native(NativeType::Text),
+            ..
+        }
+    ));
     assert_eq!(items[3].selector, Selector::WriteTime(id("b")));
     assert_eq!(items[4].selector, Selector::Ttl(id("b")));
-    assert!(matches!(&items[5].selector, Selector::Function { name, args } if name.keyspace == Some(id("ks")) && args.len() == 2));
+    assert!(
+        matches!(&items[5].selector, Selector::Function { name, args } if name.keyspace == Some(id("ks")) && args.len() == 2)
+    );
 }
 
 #[test]
 fn literals_keep_their_exact_text() {
-    let Statement::Insert(i) = parse("INSERT INTO t (a, b, c, d, e, f) VALUES (-0012, 0xFF, 1h30m, -NaN, 'it''s', $$x'y$$)")
-    else {
+    let Statement::Insert(i) = parse(
+        "INSERT INTO t (a, b, c, d, e, f) VALUES (-0012, 0xFF, 1h30m, -NaN, 'it''s', $$x'y$$)",
+    ) else {
         panic!()
     };
-    let InsertValues::Columns { values, .. } = &i.values else { panic!() };
-    assert_eq!(values, &vec![
-        Term::Literal(Literal::Integer("-0012".into())),
-        Term::Literal(Literal::Hex("0xFF".into())),
-        Term::Literal(Literal::Duration("1h30m".into())),
-        Term::Literal(Literal::Float("NaN".into())),
-        Term::Literal(Literal::String("it's".into())),
-        Term::Literal(Literal::String("x'y".into())),
-    ]);
+    let InsertValues::Columns { values, .. } = &i.values else {
+        panic!()
+    };
+    assert_eq!(
+        values,
+        &vec![
+            Term::Literal(Literal::Integer("-0012".into())),
+            Term::Literal(Literal::Hex("0xFF".into())),
+            Term::Literal(Literal::Duration("1h30m".into())),
+            Term::Literal(Literal::Float("NaN".into())),
+            Term::Literal(Literal::String("it's".into())),
+            Term::Literal(Literal::String("x'y".into())),
+        ]
+    );
 }
 
 #[test]
@@ -202,33 +337,70 @@ fn parse_statement_takes_one_statement_with_an_optional_semicolon() {
 fn syntax_errors_carry_the_protocol_code_and_a_cassandra_style_message() {
     let err = parse_statement("SELECT * FORM t").unwrap_err();
     assert_eq!(err.code(), 0x2000);
-    assert_eq!(err.to_string(), "line 1:9 mismatched input 'FORM' expecting FROM");
+    assert_eq!(
+        err.to_string(),
+        "line 1:9 mismatched input 'FORM' expecting FROM"
+    );
     let crate_err: cql::Error = err.into();
     assert!(matches!(crate_err, cql::Error::Syntax(_)));
 }
 
 #[test]
 fn deep_nesting_is_a_syntax_error_not_a_stack_overflow() {
-    let deep = |open: &str, close: &str, n: usize| format!("SELECT * FROM t WHERE k = {}1{}", open.repeat(n), close.repeat(n));
+    let deep = |open: &str, close: &str, n: usize| {
+        format!(
+            "SELECT * FROM t WHERE k = {}1{}",
+            open.repeat(n),
+            close.repeat(n)
+        )
+    };
     for (open, close) in [("[", "]"), ("(", ")"), ("{", "}"), ("f(", ")")] {
         let err = parse_statement(&deep(open, close, 10_000)).unwrap_err();
-        assert!(matches!(err, SyntaxError::TooDeep { limit, .. } if limit == MAX_DEPTH), "{open}: {err}");
-        assert!(parse_statement(&deep(open, close, 20)).is_ok(), "{open} at depth 20");
+        assert!(
+            matches!(err, SyntaxError::TooDeep { limit, .. } if limit == MAX_DEPTH),
+            "{open}: {err}"
+        );
+        assert!(
+            parse_statement(&deep(open, close, 20)).is_ok(),
+            "{open} at depth 20"
+        );
     }
-    let types = format!("CREATE TABLE t (k {}int{} PRIMARY KEY)", "list<".repeat(5000), ">".repeat(5000));
-    assert!(matches!(parse_statement(&types), Err(SyntaxError::TooDeep { .. })));
+    let types = format!(
+        "CREATE TABLE t (k {}int{} PRIMARY KEY)",
+        "list<".repeat(5000),
+        ">".repeat(5000)
+    );
+    assert!(matches!(
+        parse_statement(&types),
+        Err(SyntaxError::TooDeep { .. })
+    ));
     let selectors = format!("SELECT {}a{} FROM t", "(".repeat(5000), ")".repeat(5000));
-    assert!(matches!(parse_statement(&selectors), Err(SyntaxError::TooDeep { .. })));
+    assert!(matches!(
+        parse_statement(&selectors),
+        Err(SyntaxError::TooDeep { .. })
+    ));
     let negations = format!("SELECT {}a FROM t", "- ".repeat(5000));
-    assert!(matches!(parse_statement(&negations), Err(SyntaxError::TooDeep { .. })));
+    assert!(matches!(
+        parse_statement(&negations),
+        Err(SyntaxError::TooDeep { .. })
+    ));
 }
 
 #[test]
 fn schema_statements_that_are_not_implemented_still_parse_to_named_nodes() {
     let cases = [
-        ("CREATE MATERIALIZED VIEW v AS SELECT * FROM t WHERE a IS NOT NULL PRIMARY KEY (a)", "CREATE MATERIALIZED VIEW"),
-        ("CREATE FUNCTION f(a int) CALLED ON NULL INPUT RETURNS int LANGUAGE java AS 'return a;'", "CREATE FUNCTION"),
-        ("CREATE AGGREGATE a(int) SFUNC f STYPE int", "CREATE AGGREGATE"),
+        (
+            "CREATE MATERIALIZED VIEW v AS SELECT * FROM t WHERE a IS NOT NULL PRIMARY KEY (a)",
+            "CREATE MATERIALIZED VIEW",
+        ),
+        (
+            "CREATE FUNCTION f(a int) CALLED ON NULL INPUT RETURNS int LANGUAGE java AS 'return a;'",
+            "CREATE FUNCTION",
+        ),
+        (
+            "CREATE AGGREGATE a(int) SFUNC f STYPE int",
+            "CREATE AGGREGATE",
+        ),
         ("CREATE TRIGGER tr ON t USING 'C'", "CREATE TRIGGER"),
         ("DROP TRIGGER tr ON t", "DROP TRIGGER"),
         ("DESCRIBE FULL SCHEMA", "DESCRIBE"),
@@ -245,9 +417,27 @@ fn describe_forms_map_to_their_targets() {
         other => panic!("{other:?}"),
     };
     assert_eq!(d("DESC KEYSPACES").target, DescribeTarget::Keyspaces);
-    assert_eq!(d("DESCRIBE KEYSPACE").target, DescribeTarget::Keyspace { name: None, only: false });
-    assert_eq!(d("describe table ks.t").target, DescribeTarget::Table(QualifiedName { keyspace: Some(id("ks")), name: id("t") }));
-    assert_eq!(d("DESCRIBE ks.t").target, DescribeTarget::Name(QualifiedName { keyspace: Some(id("ks")), name: id("t") }));
+    assert_eq!(
+        d("DESCRIBE KEYSPACE").target,
+        DescribeTarget::Keyspace {
+            name: None,
+            only: false
+        }
+    );
+    assert_eq!(
+        d("describe table ks.t").target,
+        DescribeTarget::Table(QualifiedName {
+            keyspace: Some(id("ks")),
+            name: id("t")
+        })
+    );
+    assert_eq!(
+        d("DESCRIBE ks.t").target,
+        DescribeTarget::Name(QualifiedName {
+            keyspace: Some(id("ks")),
+            name: id("t")
+        })
+    );
     assert!(d("DESCRIBE KEYSPACE ks WITH INTERNALS").with_internals);
 }
 
@@ -255,7 +445,9 @@ fn describe_forms_map_to_their_targets() {
 
 #[test]
 fn select_json_before_a_negated_selector_keeps_the_modifier() {
-    let Statement::Select(s) = parse("SELECT JSON -a FROM t") else { panic!() };
+    let Statement::Select(s) = parse("SELECT JSON -a FROM t") else {
+        panic!()
+    };
     assert!(s.json);
     assert_eq!(parse(&s.to_string()), Statement::Select(s));
 }
@@ -263,18 +455,32 @@ fn select_json_before_a_negated_selector_keeps_the_modifier() {
 #[test]
 fn a_parenthesised_string_before_a_subscript_is_not_read_as_a_type_hint() {
     let sel = Selector::Element {
-        selector: Box::new(Selector::Term(Term::Literal(Literal::String(String::new())))),
+        selector: Box::new(Selector::Term(Term::Literal(
+            Literal::String(String::new()),
+        ))),
         key: Term::Literal(Literal::String(String::new())),
     };
     let stmt = format!("SELECT {sel} FROM a");
-    let Statement::Select(s) = parse(&stmt) else { panic!() };
-    assert_eq!(s.selection, Selection::Items(vec![SelectItem { selector: sel, alias: None }]));
+    let Statement::Select(s) = parse(&stmt) else {
+        panic!()
+    };
+    assert_eq!(
+        s.selection,
+        Selection::Items(vec![SelectItem {
+            selector: sel,
+            alias: None
+        }])
+    );
 }
 
 #[test]
 fn a_tuple_map_key_is_not_read_as_a_type_hint_of_a_named_marker() {
-    let Statement::Update(u) = parse("UPDATE a SET a = '' WHERE a = {(''): a()}") else { panic!() };
-    assert!(matches!(&u.where_clause[0], Relation::Compare { value: Term::Map(m), .. } if matches!(m[0].0, Term::Tuple(_))));
+    let Statement::Update(u) = parse("UPDATE a SET a = '' WHERE a = {(''): a()}") else {
+        panic!()
+    };
+    assert!(
+        matches!(&u.where_clause[0], Relation::Compare { value: Term::Map(m), .. } if matches!(m[0].0, Term::Tuple(_)))
+    );
 }
 
 #[test]
@@ -284,10 +490,19 @@ fn functions_named_like_keywords_print_quoted_where_the_keyword_would_win() {
             json: false,
             distinct: true,
             selection: Selection::Items(vec![SelectItem {
-                selector: Selector::Function { name: QualifiedName { keyspace: None, name: id(name) }, args: vec![] },
+                selector: Selector::Function {
+                    name: QualifiedName {
+                        keyspace: None,
+                        name: id(name),
+                    },
+                    args: vec![],
+                },
                 alias: None,
             }]),
-            table: QualifiedName { keyspace: None, name: id("t") },
+            table: QualifiedName {
+                keyspace: None,
+                name: id("t"),
+            },
             where_clause: vec![],
             group_by: vec![],
             order_by: vec![],

@@ -11,9 +11,38 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 
 const KEYWORDS: &[&str] = &[
-    "key", "type", "ttl", "writetime", "count", "filtering", "values", "keys", "json", "distinct",
-    "select", "from", "token", "exists", "user", "users", "text", "int", "frozen", "list", "map",
-    "set", "as", "static", "cast", "limit", "nan", "true", "null", "infinity", "contains", "like",
+    "key",
+    "type",
+    "ttl",
+    "writetime",
+    "count",
+    "filtering",
+    "values",
+    "keys",
+    "json",
+    "distinct",
+    "select",
+    "from",
+    "token",
+    "exists",
+    "user",
+    "users",
+    "text",
+    "int",
+    "frozen",
+    "list",
+    "map",
+    "set",
+    "as",
+    "static",
+    "cast",
+    "limit",
+    "nan",
+    "true",
+    "null",
+    "infinity",
+    "contains",
+    "like",
 ];
 
 fn ident() -> impl Strategy<Value = Ident> {
@@ -26,7 +55,8 @@ fn ident() -> impl Strategy<Value = Ident> {
 }
 
 fn qname() -> impl Strategy<Value = QualifiedName> {
-    (proptest::option::of(ident()), ident()).prop_map(|(keyspace, name)| QualifiedName { keyspace, name })
+    (proptest::option::of(ident()), ident())
+        .prop_map(|(keyspace, name)| QualifiedName { keyspace, name })
 }
 
 fn literal() -> impl Strategy<Value = Literal> {
@@ -64,7 +94,8 @@ fn cql_type() -> impl Strategy<Value = CqlType> {
         prop_oneof![
             inner.clone().prop_map(|t| CqlType::List(Box::new(t))),
             inner.clone().prop_map(|t| CqlType::Set(Box::new(t))),
-            (inner.clone(), inner.clone()).prop_map(|(k, v)| CqlType::Map(Box::new(k), Box::new(v))),
+            (inner.clone(), inner.clone())
+                .prop_map(|(k, v)| CqlType::Map(Box::new(k), Box::new(v))),
             proptest::collection::vec(inner.clone(), 1..3).prop_map(CqlType::Tuple),
             inner.clone().prop_map(|t| CqlType::Frozen(Box::new(t))),
             (inner, 1u32..2000).prop_map(|(t, n)| CqlType::Vector(Box::new(t), n)),
@@ -73,7 +104,8 @@ fn cql_type() -> impl Strategy<Value = CqlType> {
 }
 
 fn term() -> impl Strategy<Value = Term> {
-    let leaf = prop_oneof![3 => literal().prop_map(Term::Literal), 1 => marker().prop_map(Term::Bind)];
+    let leaf =
+        prop_oneof![3 => literal().prop_map(Term::Literal), 1 => marker().prop_map(Term::Bind)];
     leaf.prop_recursive(3, 16, 3, |inner| {
         prop_oneof![
             proptest::collection::vec(inner.clone(), 0..3).prop_map(Term::List),
@@ -83,13 +115,19 @@ fn term() -> impl Strategy<Value = Term> {
             proptest::collection::vec((ident(), inner.clone()), 1..3).prop_map(Term::Udt),
             (qname(), proptest::collection::vec(inner.clone(), 0..3))
                 .prop_map(|(name, args)| Term::Function { name, args }),
-            (cql_type(), inner).prop_map(|(ty, t)| Term::TypeHint { ty, term: Box::new(t) }),
+            (cql_type(), inner).prop_map(|(ty, t)| Term::TypeHint {
+                ty,
+                term: Box::new(t)
+            }),
         ]
     })
 }
 
 fn int_or_marker() -> impl Strategy<Value = Term> {
-    prop_oneof!["[0-9]{1,6}".prop_map(|s| Term::Literal(Literal::Integer(s))), marker().prop_map(Term::Bind)]
+    prop_oneof![
+        "[0-9]{1,6}".prop_map(|s| Term::Literal(Literal::Integer(s))),
+        marker().prop_map(Term::Bind)
+    ]
 }
 
 fn operator() -> impl Strategy<Value = Operator> {
@@ -126,7 +164,9 @@ fn relation() -> impl Strategy<Value = Relation> {
 fn selector() -> impl Strategy<Value = Selector> {
     // Terms that are selectors on their own: not tuples (a parenthesised selector) and not
     // function calls (a function selector).
-    let selector_term = term().prop_filter("tuple or call", |t| !matches!(t, Term::Tuple(_) | Term::Function { .. }));
+    let selector_term = term().prop_filter("tuple or call", |t| {
+        !matches!(t, Term::Tuple(_) | Term::Function { .. })
+    });
     let leaf = prop_oneof![
         4 => ident().prop_map(Selector::Column),
         2 => selector_term.prop_map(Selector::Term),
@@ -135,16 +175,36 @@ fn selector() -> impl Strategy<Value = Selector> {
         1 => ident().prop_map(Selector::MaxWriteTime),
         1 => ident().prop_map(Selector::Ttl),
     ];
-    let op = proptest::sample::select(vec![ArithOp::Add, ArithOp::Sub, ArithOp::Mul, ArithOp::Div, ArithOp::Mod]);
+    let op = proptest::sample::select(vec![
+        ArithOp::Add,
+        ArithOp::Sub,
+        ArithOp::Mul,
+        ArithOp::Div,
+        ArithOp::Mod,
+    ]);
     leaf.prop_recursive(3, 12, 3, move |inner| {
         prop_oneof![
             (qname(), proptest::collection::vec(inner.clone(), 0..3))
                 .prop_map(|(name, args)| Selector::Function { name, args }),
-            (inner.clone(), cql_type()).prop_map(|(s, ty)| Selector::Cast { selector: Box::new(s), ty }),
-            (inner.clone(), ident()).prop_map(|(s, field)| Selector::Field { selector: Box::new(s), field }),
-            (inner.clone(), term()).prop_map(|(s, key)| Selector::Element { selector: Box::new(s), key }),
-            (op.clone(), inner.clone(), inner.clone())
-                .prop_map(|(op, l, r)| Selector::Arithmetic { op, lhs: Box::new(l), rhs: Box::new(r) }),
+            (inner.clone(), cql_type()).prop_map(|(s, ty)| Selector::Cast {
+                selector: Box::new(s),
+                ty
+            }),
+            (inner.clone(), ident()).prop_map(|(s, field)| Selector::Field {
+                selector: Box::new(s),
+                field
+            }),
+            (inner.clone(), term()).prop_map(|(s, key)| Selector::Element {
+                selector: Box::new(s),
+                key
+            }),
+            (op.clone(), inner.clone(), inner.clone()).prop_map(|(op, l, r)| {
+                Selector::Arithmetic {
+                    op,
+                    lhs: Box::new(l),
+                    rhs: Box::new(r),
+                }
+            }),
             inner.prop_map(|s| Selector::Negate(Box::new(s))),
         ]
     })
@@ -156,37 +216,55 @@ fn order() -> impl Strategy<Value = Order> {
 
 fn select() -> impl Strategy<Value = Statement> {
     let items = proptest::collection::vec(
-        (selector(), proptest::option::of(ident())).prop_map(|(selector, alias)| SelectItem { selector, alias }),
+        (selector(), proptest::option::of(ident()))
+            .prop_map(|(selector, alias)| SelectItem { selector, alias }),
         1..4,
     );
-    let selection = prop_oneof![1 => Just(Selection::Wildcard), 4 => items.prop_map(Selection::Items)];
+    let selection =
+        prop_oneof![1 => Just(Selection::Wildcard), 4 => items.prop_map(Selection::Items)];
     (
         (any::<bool>(), any::<bool>(), selection, qname()),
         proptest::collection::vec(relation(), 0..3),
         proptest::collection::vec(ident(), 0..2),
         proptest::collection::vec((ident(), order()), 0..2),
-        (proptest::option::of(int_or_marker()), proptest::option::of(int_or_marker()), any::<bool>()),
+        (
+            proptest::option::of(int_or_marker()),
+            proptest::option::of(int_or_marker()),
+            any::<bool>(),
+        ),
     )
-        .prop_map(|((json, distinct, selection, table), where_clause, group_by, order_by, (ppl, limit, af))| {
-            Statement::Select(Box::new(Select {
-                json,
-                distinct,
-                selection,
-                table,
+        .prop_map(
+            |(
+                (json, distinct, selection, table),
                 where_clause,
                 group_by,
                 order_by,
-                per_partition_limit: ppl,
-                limit,
-                allow_filtering: af,
-            }))
-        })
+                (ppl, limit, af),
+            )| {
+                Statement::Select(Box::new(Select {
+                    json,
+                    distinct,
+                    selection,
+                    table,
+                    where_clause,
+                    group_by,
+                    order_by,
+                    per_partition_limit: ppl,
+                    limit,
+                    allow_filtering: af,
+                }))
+            },
+        )
 }
 
 fn using(allow_ttl: bool) -> impl Strategy<Value = Vec<UsingParam>> {
     let p = prop_oneof![
         int_or_marker().prop_map(UsingParam::Timestamp),
-        int_or_marker().prop_map(move |t| if allow_ttl { UsingParam::Ttl(t) } else { UsingParam::Timestamp(t) }),
+        int_or_marker().prop_map(move |t| if allow_ttl {
+            UsingParam::Ttl(t)
+        } else {
+            UsingParam::Timestamp(t)
+        }),
     ];
     proptest::collection::vec(p, 0..3)
 }
@@ -213,16 +291,31 @@ fn insert() -> impl Strategy<Value = Statement> {
         )
             .prop_map(|(value, default)| InsertValues::Json { value, default }),
     ];
-    (qname(), values, any::<bool>(), using(true)).prop_map(|(table, values, if_not_exists, using)| {
-        Statement::Insert(Box::new(Insert { table, values, if_not_exists, using }))
-    })
+    (qname(), values, any::<bool>(), using(true)).prop_map(
+        |(table, values, if_not_exists, using)| {
+            Statement::Insert(Box::new(Insert {
+                table,
+                values,
+                if_not_exists,
+                using,
+            }))
+        },
+    )
 }
 
 fn assignment() -> impl Strategy<Value = Assignment> {
     prop_oneof![
         (ident(), term()).prop_map(|(column, value)| Assignment::Set { column, value }),
-        (ident(), term(), term()).prop_map(|(column, key, value)| Assignment::SetElement { column, key, value }),
-        (ident(), ident(), term()).prop_map(|(column, field, value)| Assignment::SetField { column, field, value }),
+        (ident(), term(), term()).prop_map(|(column, key, value)| Assignment::SetElement {
+            column,
+            key,
+            value
+        }),
+        (ident(), ident(), term()).prop_map(|(column, field, value)| Assignment::SetField {
+            column,
+            field,
+            value
+        }),
         (ident(), term()).prop_map(|(column, value)| Assignment::Append { column, value }),
         (ident(), term()).prop_map(|(column, value)| Assignment::Prepend { column, value }),
         (ident(), term()).prop_map(|(column, value)| Assignment::Remove { column, value }),
@@ -238,7 +331,13 @@ fn update() -> impl Strategy<Value = Statement> {
         condition(),
     )
         .prop_map(|(table, using, assignments, where_clause, condition)| {
-            Statement::Update(Box::new(Update { table, using, assignments, where_clause, condition }))
+            Statement::Update(Box::new(Update {
+                table,
+                using,
+                assignments,
+                where_clause,
+                condition,
+            }))
         })
 }
 
@@ -256,7 +355,13 @@ fn delete() -> impl Strategy<Value = Statement> {
         condition(),
     )
         .prop_map(|(targets, table, using, where_clause, condition)| {
-            Statement::Delete(Box::new(Delete { targets, table, using, where_clause, condition }))
+            Statement::Delete(Box::new(Delete {
+                targets,
+                table,
+                using,
+                where_clause,
+                condition,
+            }))
         })
 }
 
@@ -270,23 +375,49 @@ fn property() -> impl Strategy<Value = Property> {
 }
 
 fn create_table() -> impl Strategy<Value = Statement> {
-    let column = (ident(), cql_type(), any::<bool>(), any::<bool>())
-        .prop_map(|(name, ty, is_static, primary_key)| ColumnDef { name, ty, is_static, primary_key });
-    let pk = (proptest::collection::vec(ident(), 1..3), proptest::collection::vec(ident(), 0..3))
-        .prop_map(|(partition, clustering)| PrimaryKey { partition, clustering });
+    let column = (ident(), cql_type(), any::<bool>(), any::<bool>()).prop_map(
+        |(name, ty, is_static, primary_key)| ColumnDef {
+            name,
+            ty,
+            is_static,
+            primary_key,
+        },
+    );
+    let pk = (
+        proptest::collection::vec(ident(), 1..3),
+        proptest::collection::vec(ident(), 0..3),
+    )
+        .prop_map(|(partition, clustering)| PrimaryKey {
+            partition,
+            clustering,
+        });
     let options = (
         proptest::collection::vec(property(), 0..3),
         proptest::collection::vec((ident(), order()), 0..2),
         any::<bool>(),
     )
-        .prop_map(|(properties, clustering_order, compact_storage)| TableOptions {
-            properties,
-            clustering_order,
-            compact_storage,
-        });
-    (qname(), any::<bool>(), proptest::collection::vec(column, 1..5), proptest::option::of(pk), options)
+        .prop_map(
+            |(properties, clustering_order, compact_storage)| TableOptions {
+                properties,
+                clustering_order,
+                compact_storage,
+            },
+        );
+    (
+        qname(),
+        any::<bool>(),
+        proptest::collection::vec(column, 1..5),
+        proptest::option::of(pk),
+        options,
+    )
         .prop_map(|(name, if_not_exists, columns, primary_key, options)| {
-            Statement::CreateTable(Box::new(CreateTable { name, if_not_exists, columns, primary_key, options }))
+            Statement::CreateTable(Box::new(CreateTable {
+                name,
+                if_not_exists,
+                columns,
+                primary_key,
+                options,
+            }))
         })
 }
 
@@ -298,8 +429,13 @@ fn check_round_trip(generated: &Statement) -> Result<(), TestCaseError> {
     let printed = generated.to_string();
     let parsed = parse_statement(&printed)
         .map_err(|e| TestCaseError::fail(format!("{printed}\n  does not parse: {e}")))?;
-    prop_assert_eq!(parsed.statement.to_string(), printed.clone(), "print(parse(print(ast))) differs");
-    let again = parse_statement(&parsed.statement.to_string()).map_err(|e| TestCaseError::fail(e.to_string()))?;
+    prop_assert_eq!(
+        parsed.statement.to_string(),
+        printed.clone(),
+        "print(parse(print(ast))) differs"
+    );
+    let again = parse_statement(&parsed.statement.to_string())
+        .map_err(|e| TestCaseError::fail(e.to_string()))?;
     prop_assert_eq!(&again.statement, &parsed.statement);
     let indices: Vec<usize> = parsed.bind_markers.iter().map(|m| m.index).collect();
     prop_assert_eq!(indices, (0..parsed.bind_markers.len()).collect::<Vec<_>>());
@@ -309,21 +445,39 @@ fn check_round_trip(generated: &Statement) -> Result<(), TestCaseError> {
 #[test]
 fn generated_statements_survive_print_then_parse() {
     // Seeded and bounded: replayable, and fast enough for every run.
-    let config = Config { cases: std::env::var("CQL_RT_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(768), failure_persistence: None, ..Config::default() };
-    let rng = TestRng::from_seed(RngAlgorithm::ChaCha, &[std::env::var("CQL_RT_SEED").ok().and_then(|v| v.parse().ok()).unwrap_or(7); 32]);
+    let config = Config {
+        cases: std::env::var("CQL_RT_CASES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(768),
+        failure_persistence: None,
+        ..Config::default()
+    };
+    let rng = TestRng::from_seed(
+        RngAlgorithm::ChaCha,
+        &[std::env::var("CQL_RT_SEED")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(7); 32],
+    );
     let mut runner = TestRunner::new_with_rng(config, rng);
     runner.run(&statement(), |s| check_round_trip(&s)).unwrap();
 }
 
 #[test]
 fn a_script_of_printed_statements_parses_back_statement_by_statement() {
-    let config = Config { cases: 64, failure_persistence: None, ..Config::default() };
+    let config = Config {
+        cases: 64,
+        failure_persistence: None,
+        ..Config::default()
+    };
     let rng = TestRng::from_seed(RngAlgorithm::ChaCha, &[11; 32]);
     let mut runner = TestRunner::new_with_rng(config, rng);
     runner
         .run(&proptest::collection::vec(statement(), 1..5), |stmts| {
             let script: String = stmts.iter().map(|s| format!("{s};\n")).collect();
-            let parsed = parse_statements(&script).map_err(|e| TestCaseError::fail(format!("{script}\n{e}")))?;
+            let parsed = parse_statements(&script)
+                .map_err(|e| TestCaseError::fail(format!("{script}\n{e}")))?;
             prop_assert_eq!(parsed.len(), stmts.len());
             for (p, s) in parsed.iter().zip(&stmts) {
                 prop_assert_eq!(p.statement.to_string(), s.to_string());

@@ -9,7 +9,12 @@ use super::token::{TokenKind, is_keyword};
 
 type R = fmt::Result;
 
-fn join<T>(f: &mut Formatter<'_>, items: &[T], sep: &str, mut each: impl FnMut(&mut Formatter<'_>, &T) -> R) -> R {
+fn join<T>(
+    f: &mut Formatter<'_>,
+    items: &[T],
+    sep: &str,
+    mut each: impl FnMut(&mut Formatter<'_>, &T) -> R,
+) -> R {
     for (i, item) in items.iter().enumerate() {
         if i > 0 {
             f.write_str(sep)?;
@@ -25,7 +30,9 @@ fn list<T: Display>(f: &mut Formatter<'_>, items: &[T]) -> R {
 
 /// Whether `s` lexes as one lowercase word on its own.
 fn lexes_as_word(s: &str) -> bool {
-    let lower_ascii = !s.is_empty() && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+    let lower_ascii = !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
     lower_ascii
         && matches!(tokenize(s).as_deref(), Ok([t, e]) if t.kind == TokenKind::Word && e.kind == TokenKind::Eof)
 }
@@ -44,7 +51,11 @@ fn quoted(f: &mut Formatter<'_>, s: &str, q: char) -> R {
 impl Display for Ident {
     fn fmt(&self, f: &mut Formatter<'_>) -> R {
         let s = self.as_str();
-        if lexes_as_word(s) && !is_keyword(s) { f.write_str(s) } else { quoted(f, s, '"') }
+        if lexes_as_word(s) && !is_keyword(s) {
+            f.write_str(s)
+        } else {
+            quoted(f, s, '"')
+        }
     }
 }
 
@@ -72,7 +83,11 @@ impl Display for FnName<'_> {
         }
         let s = self.0.name.as_str();
         let bare = lexes_as_word(s) && (!is_keyword(s) || BARE_KEYWORD_CALLS.contains(&s));
-        if bare { f.write_str(s) } else { quoted(f, s, '"') }
+        if bare {
+            f.write_str(s)
+        } else {
+            quoted(f, s, '"')
+        }
     }
 }
 
@@ -200,8 +215,14 @@ impl Display for Relation {
     fn fmt(&self, f: &mut Formatter<'_>) -> R {
         match self {
             Relation::Compare { target, op, value } => write!(f, "{target} {op} {value}"),
-            Relation::In { target, values: InValues::Marker(m) } => write!(f, "{target} IN {m}"),
-            Relation::In { target, values: InValues::List(v) } => {
+            Relation::In {
+                target,
+                values: InValues::Marker(m),
+            } => write!(f, "{target} IN {m}"),
+            Relation::In {
+                target,
+                values: InValues::List(v),
+            } => {
                 write!(f, "{target} IN (")?;
                 list(f, v)?;
                 f.write_char(')')
@@ -242,11 +263,19 @@ fn condition(f: &mut Formatter<'_>, c: &Option<Condition>) -> R {
 }
 
 fn if_not_exists(f: &mut Formatter<'_>, yes: bool) -> R {
-    if yes { f.write_str("IF NOT EXISTS ") } else { Ok(()) }
+    if yes {
+        f.write_str("IF NOT EXISTS ")
+    } else {
+        Ok(())
+    }
 }
 
 fn if_exists(f: &mut Formatter<'_>, yes: bool) -> R {
-    if yes { f.write_str("IF EXISTS ") } else { Ok(()) }
+    if yes {
+        f.write_str("IF EXISTS ")
+    } else {
+        Ok(())
+    }
 }
 
 impl Display for Order {
@@ -278,7 +307,10 @@ impl Display for ArithOp {
 /// hints 0, so that they are always parenthesised as operands).
 fn precedence(s: &Selector) -> u8 {
     match s {
-        Selector::Arithmetic { op: ArithOp::Add | ArithOp::Sub, .. } => 1,
+        Selector::Arithmetic {
+            op: ArithOp::Add | ArithOp::Sub,
+            ..
+        } => 1,
         Selector::Arithmetic { .. } => 2,
         Selector::Term(Term::TypeHint { .. }) => 0,
         _ => 3,
@@ -296,8 +328,16 @@ struct Operand<'a> {
 impl Display for Operand<'_> {
     fn fmt(&self, f: &mut Formatter<'_>) -> R {
         let p = precedence(self.s);
-        let parens = if self.right { p <= self.op_precedence } else { p < self.op_precedence };
-        if parens { write!(f, "({})", self.s) } else { write!(f, "{}", self.s) }
+        let parens = if self.right {
+            p <= self.op_precedence
+        } else {
+            p < self.op_precedence
+        };
+        if parens {
+            write!(f, "({})", self.s)
+        } else {
+            write!(f, "{}", self.s)
+        }
     }
 }
 
@@ -335,7 +375,10 @@ fn negation_needs_parens(s: &Selector) -> bool {
     match s {
         Selector::Negate(_) | Selector::Arithmetic { .. } => true,
         Selector::Term(Term::Literal(l)) => {
-            matches!(l, Literal::Integer(_) | Literal::Float(_) | Literal::Duration(_))
+            matches!(
+                l,
+                Literal::Integer(_) | Literal::Float(_) | Literal::Duration(_)
+            )
         }
         _ => false,
     }
@@ -360,8 +403,16 @@ impl Display for Selector {
             Selector::Element { selector, key } => write!(f, "{}[{key}]", PostfixBase(selector)),
             Selector::Arithmetic { op, lhs, rhs } => {
                 let op_precedence = precedence(self);
-                let l = Operand { s: lhs, op_precedence, right: false };
-                let r = Operand { s: rhs, op_precedence, right: true };
+                let l = Operand {
+                    s: lhs,
+                    op_precedence,
+                    right: false,
+                };
+                let r = Operand {
+                    s: rhs,
+                    op_precedence,
+                    right: true,
+                };
                 write!(f, "{l} {op} {r}")
             }
             Selector::Negate(s) if negation_needs_parens(s) => write!(f, "-({s})"),
@@ -449,7 +500,11 @@ impl Display for Assignment {
         match self {
             Assignment::Set { column, value } => write!(f, "{column} = {value}"),
             Assignment::SetElement { column, key, value } => write!(f, "{column}[{key}] = {value}"),
-            Assignment::SetField { column, field, value } => write!(f, "{column}.{field} = {value}"),
+            Assignment::SetField {
+                column,
+                field,
+                value,
+            } => write!(f, "{column}.{field} = {value}"),
             Assignment::Append { column, value } => write!(f, "{column} = {column} + {value}"),
             Assignment::Prepend { column, value } => write!(f, "{column} = {value} + {column}"),
             Assignment::Remove { column, value } => write!(f, "{column} = {column} - {value}"),
@@ -564,7 +619,11 @@ impl Display for TableOptions {
 }
 
 fn with_options(f: &mut Formatter<'_>, o: &TableOptions) -> R {
-    if o.is_empty() { Ok(()) } else { write!(f, " WITH {o}") }
+    if o.is_empty() {
+        Ok(())
+    } else {
+        write!(f, " WITH {o}")
+    }
 }
 
 impl Display for ColumnDef {
@@ -685,7 +744,9 @@ impl Display for Resource {
             Resource::AllRoles => f.write_str("ALL ROLES"),
             Resource::Role(r) => write!(f, "ROLE {r}"),
             Resource::AllFunctions { keyspace: None } => f.write_str("ALL FUNCTIONS"),
-            Resource::AllFunctions { keyspace: Some(k) } => write!(f, "ALL FUNCTIONS IN KEYSPACE {k}"),
+            Resource::AllFunctions { keyspace: Some(k) } => {
+                write!(f, "ALL FUNCTIONS IN KEYSPACE {k}")
+            }
             Resource::Function { name, args } => {
                 write!(f, "FUNCTION {}(", FnName(name))?;
                 list(f, args)?;
@@ -789,12 +850,19 @@ impl Display for Statement {
                 if_exists(f, s.if_exists)?;
                 write!(f, "{} ", s.name)?;
                 match &s.op {
-                    AlterTableOp::Add { if_not_exists: ine, columns } => {
+                    AlterTableOp::Add {
+                        if_not_exists: ine,
+                        columns,
+                    } => {
                         f.write_str("ADD ")?;
                         if_not_exists(f, *ine)?;
                         list(f, columns)
                     }
-                    AlterTableOp::Drop { if_exists: ie, columns, timestamp } => {
+                    AlterTableOp::Drop {
+                        if_exists: ie,
+                        columns,
+                        timestamp,
+                    } => {
                         f.write_str("DROP ")?;
                         if_exists(f, *ie)?;
                         list(f, columns)?;
@@ -803,12 +871,17 @@ impl Display for Statement {
                         }
                         Ok(())
                     }
-                    AlterTableOp::Rename { if_exists: ie, renames: r } => {
+                    AlterTableOp::Rename {
+                        if_exists: ie,
+                        renames: r,
+                    } => {
                         f.write_str("RENAME ")?;
                         if_exists(f, *ie)?;
                         renames(f, r)
                     }
-                    AlterTableOp::AlterColumnType { column, ty } => write!(f, "ALTER {column} TYPE {ty}"),
+                    AlterTableOp::AlterColumnType { column, ty } => {
+                        write!(f, "ALTER {column} TYPE {ty}")
+                    }
                     AlterTableOp::With(o) => write!(f, "WITH {o}"),
                 }
             }
@@ -825,12 +898,19 @@ impl Display for Statement {
                 if_exists(f, s.if_exists)?;
                 write!(f, "{} ", s.name)?;
                 match &s.op {
-                    AlterTypeOp::Add { if_not_exists: ine, field, ty } => {
+                    AlterTypeOp::Add {
+                        if_not_exists: ine,
+                        field,
+                        ty,
+                    } => {
                         f.write_str("ADD ")?;
                         if_not_exists(f, *ine)?;
                         write!(f, "{field} {ty}")
                     }
-                    AlterTypeOp::Rename { if_exists: ie, renames: r } => {
+                    AlterTypeOp::Rename {
+                        if_exists: ie,
+                        renames: r,
+                    } => {
                         f.write_str("RENAME ")?;
                         if_exists(f, *ie)?;
                         renames(f, r)
@@ -839,7 +919,11 @@ impl Display for Statement {
             }
             Statement::DropType(d) => drop(f, "TYPE", d),
             Statement::CreateIndex(s) => {
-                f.write_str(if s.custom { "CREATE CUSTOM INDEX " } else { "CREATE INDEX " })?;
+                f.write_str(if s.custom {
+                    "CREATE CUSTOM INDEX "
+                } else {
+                    "CREATE INDEX "
+                })?;
                 if_not_exists(f, s.if_not_exists)?;
                 if let Some(n) = &s.name {
                     write!(f, "{n} ")?;
@@ -861,7 +945,11 @@ impl Display for Statement {
             Statement::CreateMaterializedView(s) => {
                 f.write_str("CREATE MATERIALIZED VIEW ")?;
                 if_not_exists(f, s.if_not_exists)?;
-                write!(f, "{} AS SELECT {} FROM {}", s.name, s.selection, s.base_table)?;
+                write!(
+                    f,
+                    "{} AS SELECT {} FROM {}",
+                    s.name, s.selection, s.base_table
+                )?;
                 where_clause(f, &s.where_clause)?;
                 write!(f, " {}", s.primary_key)?;
                 with_options(f, &s.options)
@@ -873,12 +961,24 @@ impl Display for Statement {
             }
             Statement::DropMaterializedView(d) => drop(f, "MATERIALIZED VIEW", d),
             Statement::CreateFunction(s) => {
-                f.write_str(if s.or_replace { "CREATE OR REPLACE FUNCTION " } else { "CREATE FUNCTION " })?;
+                f.write_str(if s.or_replace {
+                    "CREATE OR REPLACE FUNCTION "
+                } else {
+                    "CREATE FUNCTION "
+                })?;
                 if_not_exists(f, s.if_not_exists)?;
                 write!(f, "{}(", FnName(&s.name))?;
                 join(f, &s.args, ", ", |f, (n, t)| write!(f, "{n} {t}"))?;
-                f.write_str(if s.called_on_null_input { ") CALLED" } else { ") RETURNS NULL" })?;
-                write!(f, " ON NULL INPUT RETURNS {} LANGUAGE {} AS ", s.returns, s.language)?;
+                f.write_str(if s.called_on_null_input {
+                    ") CALLED"
+                } else {
+                    ") RETURNS NULL"
+                })?;
+                write!(
+                    f,
+                    " ON NULL INPUT RETURNS {} LANGUAGE {} AS ",
+                    s.returns, s.language
+                )?;
                 if s.body.contains("$$") || s.body.ends_with('$') {
                     quoted(f, &s.body, '\'')
                 } else {
@@ -887,7 +987,11 @@ impl Display for Statement {
             }
             Statement::DropFunction(d) => drop_routine(f, "FUNCTION", d),
             Statement::CreateAggregate(s) => {
-                f.write_str(if s.or_replace { "CREATE OR REPLACE AGGREGATE " } else { "CREATE AGGREGATE " })?;
+                f.write_str(if s.or_replace {
+                    "CREATE OR REPLACE AGGREGATE "
+                } else {
+                    "CREATE AGGREGATE "
+                })?;
                 if_not_exists(f, s.if_not_exists)?;
                 write!(f, "{}(", FnName(&s.name))?;
                 list(f, &s.arg_types)?;
@@ -946,8 +1050,14 @@ impl Display for Statement {
                 if_exists(f, s.if_exists)?;
                 write!(f, "{}", s.name)
             }
-            Statement::Grant(g) => write!(f, "GRANT {} ON {} TO {}", g.permissions, g.resource, g.role),
-            Statement::Revoke(r) => write!(f, "REVOKE {} ON {} FROM {}", r.permissions, r.resource, r.role),
+            Statement::Grant(g) => {
+                write!(f, "GRANT {} ON {} TO {}", g.permissions, g.resource, g.role)
+            }
+            Statement::Revoke(r) => write!(
+                f,
+                "REVOKE {} ON {} FROM {}",
+                r.permissions, r.resource, r.role
+            ),
             Statement::GrantRole(g) => write!(f, "GRANT {} TO {}", g.role, g.grantee),
             Statement::RevokeRole(r) => write!(f, "REVOKE {} FROM {}", r.role, r.revokee),
             Statement::ListRoles(l) => {

@@ -10,17 +10,31 @@ use super::token::{Sym, Token, TokenKind};
 
 /// Splits `src` into tokens, ending with one `Eof` token.
 pub(crate) fn tokenize(src: &str) -> Result<Vec<Token>, SyntaxError> {
-    let mut lx = Lexer { src, bytes: src.as_bytes(), pos: 0, line: 1, col: 0 };
+    let mut lx = Lexer {
+        src,
+        bytes: src.as_bytes(),
+        pos: 0,
+        line: 1,
+        col: 0,
+    };
     let mut out = Vec::new();
     loop {
         lx.skip_trivia()?;
         let at = lx.position();
         let Some(c) = lx.peek(0) else {
-            out.push(Token { kind: TokenKind::Eof, at, end: lx.pos });
+            out.push(Token {
+                kind: TokenKind::Eof,
+                at,
+                end: lx.pos,
+            });
             return Ok(out);
         };
         let kind = lx.token(c, at)?;
-        out.push(Token { kind, at, end: lx.pos });
+        out.push(Token {
+            kind,
+            at,
+            end: lx.pos,
+        });
     }
 }
 
@@ -38,7 +52,11 @@ fn is_ident_char(b: u8) -> bool {
 
 impl Lexer<'_> {
     fn position(&self) -> Position {
-        Position { line: self.line, column: self.col, offset: self.pos }
+        Position {
+            line: self.line,
+            column: self.col,
+            offset: self.pos,
+        }
     }
 
     fn peek(&self, n: usize) -> Option<u8> {
@@ -61,7 +79,13 @@ impl Lexer<'_> {
     }
 
     fn error(&self, at: Position, reason: &'static str) -> SyntaxError {
-        let text: String = self.src.get(at.offset..).unwrap_or("").chars().take(16).collect();
+        let text: String = self
+            .src
+            .get(at.offset..)
+            .unwrap_or("")
+            .chars()
+            .take(16)
+            .collect();
         SyntaxError::InvalidToken { at, text, reason }
     }
 
@@ -185,7 +209,11 @@ impl Lexer<'_> {
         loop {
             match self.peek(n) {
                 None => {
-                    let what = if q == b'\'' { "unterminated string" } else { "unterminated quoted identifier" };
+                    let what = if q == b'\'' {
+                        "unterminated string"
+                    } else {
+                        "unterminated quoted identifier"
+                    };
                     return Err(self.error(at, what));
                 }
                 Some(b) if b == q => {
@@ -225,7 +253,11 @@ impl Lexer<'_> {
             n += 1;
         }
         let mut float = false;
-        if self.peek(n) == Some(b'.') && !self.peek(n + 1).is_some_and(|b| b.is_ascii_alphabetic() && !matches!(b, b'e' | b'E')) {
+        if self.peek(n) == Some(b'.')
+            && !self
+                .peek(n + 1)
+                .is_some_and(|b| b.is_ascii_alphabetic() && !matches!(b, b'e' | b'E'))
+        {
             float = true;
             n += 1;
             while self.peek(n).is_some_and(|b| b.is_ascii_digit()) {
@@ -245,7 +277,11 @@ impl Lexer<'_> {
                 n = m;
             }
         }
-        if !float && self.peek(n).is_some_and(|b| b.is_ascii_alphabetic() || b == 0xC2) {
+        if !float
+            && self
+                .peek(n)
+                .is_some_and(|b| b.is_ascii_alphabetic() || b == 0xC2)
+        {
             // `1h30m`: digits then a unit, repeated. Like ANTLR, take the longest token: `1and`
             // is the integer 1 then the word `and`.
             if let Some(len) = self.unit_duration_len() {
@@ -254,7 +290,11 @@ impl Lexer<'_> {
             }
         }
         self.bump(n);
-        if float { TokenKind::Float } else { TokenKind::Integer }
+        if float {
+            TokenKind::Float
+        } else {
+            TokenKind::Integer
+        }
     }
 
     /// Length of a `(digits unit)+` duration at the cursor, if the whole word is one.
@@ -397,7 +437,9 @@ mod tests {
     #[test]
     fn literals_of_every_form_are_recognised() {
         assert_eq!(
-            kinds("'it''s' $$a'b$$ 12 1.5 1e10 2.5E-3 0xCAFE 1h30m P1DT2H P0001-02-03T04:05:06 P2W"),
+            kinds(
+                "'it''s' $$a'b$$ 12 1.5 1e10 2.5E-3 0xCAFE 1h30m P1DT2H P0001-02-03T04:05:06 P2W"
+            ),
             vec![
                 TokenKind::Str("it's".into()),
                 TokenKind::Str("a'b".into()),

@@ -91,8 +91,13 @@ pub enum Resource {
     AllRoles,
     Role(Ident),
     /// `ALL FUNCTIONS [IN KEYSPACE ks]`.
-    AllFunctions { keyspace: Option<Ident> },
-    Function { name: QualifiedName, args: Vec<CqlType> },
+    AllFunctions {
+        keyspace: Option<Ident>,
+    },
+    Function {
+        name: QualifiedName,
+        args: Vec<CqlType>,
+    },
     AllMbeans,
     Mbean(String),
     Mbeans(String),

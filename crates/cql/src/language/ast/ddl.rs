@@ -98,11 +98,21 @@ pub struct CreateTable {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AlterTableOp {
     /// `ADD [IF NOT EXISTS] c type [, ...]` (or a parenthesised list).
-    Add { if_not_exists: bool, columns: Vec<ColumnDef> },
+    Add {
+        if_not_exists: bool,
+        columns: Vec<ColumnDef>,
+    },
     /// `DROP [IF EXISTS] c | (c1, c2) [USING TIMESTAMP n]`.
-    Drop { if_exists: bool, columns: Vec<Ident>, timestamp: Option<Literal> },
+    Drop {
+        if_exists: bool,
+        columns: Vec<Ident>,
+        timestamp: Option<Literal>,
+    },
     /// `RENAME [IF EXISTS] a TO b [AND c TO d]`.
-    Rename { if_exists: bool, renames: Vec<(Ident, Ident)> },
+    Rename {
+        if_exists: bool,
+        renames: Vec<(Ident, Ident)>,
+    },
     /// `ALTER c TYPE t` (accepted by old Cassandra versions).
     AlterColumnType { column: Ident, ty: CqlType },
     /// `WITH ...`.
@@ -128,8 +138,15 @@ pub struct CreateType {
 /// What an ALTER TYPE does.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AlterTypeOp {
-    Add { if_not_exists: bool, field: Ident, ty: CqlType },
-    Rename { if_exists: bool, renames: Vec<(Ident, Ident)> },
+    Add {
+        if_not_exists: bool,
+        field: Ident,
+        ty: CqlType,
+    },
+    Rename {
+        if_exists: bool,
+        renames: Vec<(Ident, Ident)>,
+    },
 }
 
 /// `ALTER TYPE [IF EXISTS] t ...`.

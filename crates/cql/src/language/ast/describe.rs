@@ -14,10 +14,15 @@ pub struct Describe {
 pub enum DescribeTarget {
     Cluster,
     /// `[FULL] SCHEMA`.
-    Schema { full: bool },
+    Schema {
+        full: bool,
+    },
     Keyspaces,
     /// `[ONLY] KEYSPACE [ks]` (no name: the current keyspace).
-    Keyspace { name: Option<Ident>, only: bool },
+    Keyspace {
+        name: Option<Ident>,
+        only: bool,
+    },
     Tables,
     Table(QualifiedName),
     Index(QualifiedName),

@@ -22,9 +22,15 @@ pub struct Insert {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum InsertValues {
     /// `(c1, c2) VALUES (v1, v2)`.
-    Columns { columns: Vec<Ident>, values: Vec<Term> },
+    Columns {
+        columns: Vec<Ident>,
+        values: Vec<Term>,
+    },
     /// `JSON '...' [DEFAULT NULL | DEFAULT UNSET]`; the value is a string or a bind marker.
-    Json { value: Term, default: Option<JsonDefault> },
+    Json {
+        value: Term,
+        default: Option<JsonDefault>,
+    },
 }
 
 /// What INSERT JSON does with columns the JSON leaves out.
@@ -49,9 +55,17 @@ pub enum Assignment {
     /// `c = v`.
     Set { column: Ident, value: Term },
     /// `c[k] = v`.
-    SetElement { column: Ident, key: Term, value: Term },
+    SetElement {
+        column: Ident,
+        key: Term,
+        value: Term,
+    },
     /// `c.field = v`.
-    SetField { column: Ident, field: Ident, value: Term },
+    SetField {
+        column: Ident,
+        field: Ident,
+        value: Term,
+    },
     /// `c = c + v` (also `c += v`): append to a list, add to a set/map, increment a counter.
     Append { column: Ident, value: Term },
     /// `c = v + c`: prepend to a list.
@@ -75,9 +89,15 @@ pub struct Update {
 pub enum DeleteTarget {
     Column(Ident),
     /// `c[k]`: a map entry or list element.
-    Element { column: Ident, key: Term },
+    Element {
+        column: Ident,
+        key: Term,
+    },
     /// `c.field`.
-    Field { column: Ident, field: Ident },
+    Field {
+        column: Ident,
+        field: Ident,
+    },
 }
 
 /// A DELETE statement. No targets: whole rows (or a range of rows, or a partition).

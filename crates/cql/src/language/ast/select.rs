@@ -51,19 +51,35 @@ pub enum Selector {
     /// A constant, a collection literal, a bind marker or a type-hinted term.
     Term(Term),
     /// A (possibly aggregate) function call: `max(c)`, `ks.f(a, g(b))`, `count(1)`.
-    Function { name: QualifiedName, args: Vec<Selector> },
+    Function {
+        name: QualifiedName,
+        args: Vec<Selector>,
+    },
     /// `COUNT(*)`.
     CountStar,
     WriteTime(Ident),
     MaxWriteTime(Ident),
     Ttl(Ident),
     /// `CAST(selector AS type)`.
-    Cast { selector: Box<Selector>, ty: CqlType },
+    Cast {
+        selector: Box<Selector>,
+        ty: CqlType,
+    },
     /// `selector.field` (a UDT field).
-    Field { selector: Box<Selector>, field: Ident },
+    Field {
+        selector: Box<Selector>,
+        field: Ident,
+    },
     /// `selector[key]` (a collection element).
-    Element { selector: Box<Selector>, key: Term },
-    Arithmetic { op: ArithOp, lhs: Box<Selector>, rhs: Box<Selector> },
+    Element {
+        selector: Box<Selector>,
+        key: Term,
+    },
+    Arithmetic {
+        op: ArithOp,
+        lhs: Box<Selector>,
+        rhs: Box<Selector>,
+    },
     Negate(Box<Selector>),
 }
 

@@ -34,9 +34,15 @@ pub enum Term {
     /// A user-defined type literal `{field: value, ...}`.
     Udt(Vec<(Ident, Term)>),
     /// A function call: `now()`, `token(?)`, `ks.f(1, 'a')`.
-    Function { name: QualifiedName, args: Vec<Term> },
+    Function {
+        name: QualifiedName,
+        args: Vec<Term>,
+    },
     /// A type hint: `(int) ?`.
-    TypeHint { ty: CqlType, term: Box<Term> },
+    TypeHint {
+        ty: CqlType,
+        term: Box<Term>,
+    },
 }
 
 /// A comparison operator in a relation.
@@ -58,9 +64,15 @@ pub enum Operator {
 pub enum RelationTarget {
     Column(Ident),
     /// `col[key]`: a map entry or list element (conditions, and map entries in WHERE).
-    Element { column: Ident, key: Term },
+    Element {
+        column: Ident,
+        key: Term,
+    },
     /// `col.field` of a UDT column (conditions).
-    Field { column: Ident, field: Ident },
+    Field {
+        column: Ident,
+        field: Ident,
+    },
     /// `(a, b)`: a multi-column relation on clustering columns.
     Tuple(Vec<Ident>),
     /// `token(a, b)`.
@@ -79,8 +91,15 @@ pub enum InValues {
 /// A relation in a WHERE clause, or a condition in an IF clause.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Relation {
-    Compare { target: RelationTarget, op: Operator, value: Term },
-    In { target: RelationTarget, values: InValues },
+    Compare {
+        target: RelationTarget,
+        op: Operator,
+        value: Term,
+    },
+    In {
+        target: RelationTarget,
+        values: InValues,
+    },
     /// `col IS NOT NULL` (materialized views).
     IsNotNull { column: Ident },
 }

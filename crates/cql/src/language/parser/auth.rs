@@ -3,8 +3,8 @@
 use super::Parser;
 use crate::language::ast::{
     AlterRole, AlterUser, CreateRole, CreateUser, DropRole, DropUser, Grant, GrantRole, Ident,
-    ListPermissions, ListRoles, Permission, Permissions, Resource, Revoke, RevokeRole,
-    RoleOption, Statement,
+    ListPermissions, ListRoles, Permission, Permissions, Resource, Revoke, RevokeRole, RoleOption,
+    Statement,
 };
 use crate::language::error::SyntaxError;
 use crate::language::token::{Sym, TokenKind};
@@ -80,7 +80,11 @@ impl Parser<'_> {
                         RoleOption::AccessToDatacenters(dcs)
                     }
                 }
-                _ => return Err(self.expected("PASSWORD, HASHED PASSWORD, LOGIN, SUPERUSER, OPTIONS or ACCESS")),
+                _ => {
+                    return Err(self.expected(
+                        "PASSWORD, HASHED PASSWORD, LOGIN, SUPERUSER, OPTIONS or ACCESS",
+                    ));
+                }
             };
             out.push(opt);
             if !self.eat_kw("and") {
@@ -92,8 +96,16 @@ impl Parser<'_> {
     pub(crate) fn create_role(&mut self) -> Result<Statement, SyntaxError> {
         let if_not_exists = self.if_not_exists()?;
         let name = self.role_name()?;
-        let options = if self.eat_kw("with") { self.role_options()? } else { Vec::new() };
-        Ok(Statement::CreateRole(CreateRole { if_not_exists, name, options }))
+        let options = if self.eat_kw("with") {
+            self.role_options()?
+        } else {
+            Vec::new()
+        };
+        Ok(Statement::CreateRole(CreateRole {
+            if_not_exists,
+            name,
+            options,
+        }))
     }
 
     pub(crate) fn alter_role(&mut self) -> Result<Statement, SyntaxError> {
@@ -101,12 +113,19 @@ impl Parser<'_> {
         let name = self.role_name()?;
         self.expect_kw("with")?;
         let options = self.role_options()?;
-        Ok(Statement::AlterRole(AlterRole { if_exists, name, options }))
+        Ok(Statement::AlterRole(AlterRole {
+            if_exists,
+            name,
+            options,
+        }))
     }
 
     pub(crate) fn drop_role(&mut self) -> Result<Statement, SyntaxError> {
         let if_exists = self.if_exists()?;
-        Ok(Statement::DropRole(DropRole { if_exists, name: self.role_name()? }))
+        Ok(Statement::DropRole(DropRole {
+            if_exists,
+            name: self.role_name()?,
+        }))
     }
 
     /// `[WITH PASSWORD 'p'] [SUPERUSER | NOSUPERUSER]`.
@@ -131,19 +150,32 @@ impl Parser<'_> {
         let if_not_exists = self.if_not_exists()?;
         let name = self.role_name()?;
         let (password, superuser) = self.user_options()?;
-        Ok(Statement::CreateUser(CreateUser { if_not_exists, name, password, superuser }))
+        Ok(Statement::CreateUser(CreateUser {
+            if_not_exists,
+            name,
+            password,
+            superuser,
+        }))
     }
 
     pub(crate) fn alter_user(&mut self) -> Result<Statement, SyntaxError> {
         let if_exists = self.if_exists()?;
         let name = self.role_name()?;
         let (password, superuser) = self.user_options()?;
-        Ok(Statement::AlterUser(AlterUser { if_exists, name, password, superuser }))
+        Ok(Statement::AlterUser(AlterUser {
+            if_exists,
+            name,
+            password,
+            superuser,
+        }))
     }
 
     pub(crate) fn drop_user(&mut self) -> Result<Statement, SyntaxError> {
         let if_exists = self.if_exists()?;
-        Ok(Statement::DropUser(DropUser { if_exists, name: self.role_name()? }))
+        Ok(Statement::DropUser(DropUser {
+            if_exists,
+            name: self.role_name()?,
+        }))
     }
 
     fn is_permission_start(&self) -> bool {
@@ -196,11 +228,17 @@ impl Parser<'_> {
         if self.eat_kw("keyspace") {
             return Ok(Resource::Keyspace(self.ident()?));
         }
-        if self.is_kw("role") && !self.is_sym_at(1, Sym::Dot) && self.peek_at(1).kind != TokenKind::Eof {
+        if self.is_kw("role")
+            && !self.is_sym_at(1, Sym::Dot)
+            && self.peek_at(1).kind != TokenKind::Eof
+        {
             self.advance();
             return Ok(Resource::Role(self.role_name()?));
         }
-        if self.is_kw("function") && !self.is_sym_at(1, Sym::Dot) && self.peek_at(1).kind != TokenKind::Eof {
+        if self.is_kw("function")
+            && !self.is_sym_at(1, Sym::Dot)
+            && self.peek_at(1).kind != TokenKind::Eof
+        {
             self.advance();
             let name = self.function_name()?;
             let args = self.paren_list(true, |p| p.cql_type())?;
@@ -224,11 +262,18 @@ impl Parser<'_> {
             let resource = self.resource()?;
             self.expect_kw("to")?;
             let role = self.role_name()?;
-            return Ok(Statement::Grant(Grant { permissions, resource, role }));
+            return Ok(Statement::Grant(Grant {
+                permissions,
+                resource,
+                role,
+            }));
         }
         let role = self.role_name()?;
         self.expect_kw("to")?;
-        Ok(Statement::GrantRole(GrantRole { role, grantee: self.role_name()? }))
+        Ok(Statement::GrantRole(GrantRole {
+            role,
+            grantee: self.role_name()?,
+        }))
     }
 
     pub(crate) fn revoke(&mut self) -> Result<Statement, SyntaxError> {
@@ -239,15 +284,26 @@ impl Parser<'_> {
             let resource = self.resource()?;
             self.expect_kw("from")?;
             let role = self.role_name()?;
-            return Ok(Statement::Revoke(Revoke { permissions, resource, role }));
+            return Ok(Statement::Revoke(Revoke {
+                permissions,
+                resource,
+                role,
+            }));
         }
         let role = self.role_name()?;
         self.expect_kw("from")?;
-        Ok(Statement::RevokeRole(RevokeRole { role, revokee: self.role_name()? }))
+        Ok(Statement::RevokeRole(RevokeRole {
+            role,
+            revokee: self.role_name()?,
+        }))
     }
 
     fn of_role(&mut self) -> Result<(Option<Ident>, bool), SyntaxError> {
-        let of = if self.eat_kw("of") { Some(self.role_name()?) } else { None };
+        let of = if self.eat_kw("of") {
+            Some(self.role_name()?)
+        } else {
+            None
+        };
         let recursive = !self.eat_kw("norecursive");
         Ok((of, recursive))
     }
@@ -265,8 +321,17 @@ impl Parser<'_> {
             return Err(self.expected("ROLES, USERS or a permission"));
         }
         let permissions = self.permissions()?;
-        let resource = if self.eat_kw("on") { Some(self.resource()?) } else { None };
+        let resource = if self.eat_kw("on") {
+            Some(self.resource()?)
+        } else {
+            None
+        };
         let (of, recursive) = self.of_role()?;
-        Ok(Statement::ListPermissions(ListPermissions { permissions, resource, of, recursive }))
+        Ok(Statement::ListPermissions(ListPermissions {
+            permissions,
+            resource,
+            of,
+            recursive,
+        }))
     }
 }

@@ -102,8 +102,18 @@ impl Parser<'_> {
             }
         }
         self.expect_sym(Sym::RParen)?;
-        let options = if self.eat_kw("with") { self.table_options()? } else { TableOptions::default() };
-        Ok(CreateTable { name, if_not_exists, columns, primary_key, options })
+        let options = if self.eat_kw("with") {
+            self.table_options()?
+        } else {
+            TableOptions::default()
+        };
+        Ok(CreateTable {
+            name,
+            if_not_exists,
+            columns,
+            primary_key,
+            options,
+        })
     }
 
     fn column_def(&mut self, allow_pk: bool) -> Result<ColumnDef, SyntaxError> {
@@ -115,7 +125,12 @@ impl Parser<'_> {
             self.expect_kw("key")?;
             true
         };
-        Ok(ColumnDef { name, ty, is_static, primary_key })
+        Ok(ColumnDef {
+            name,
+            ty,
+            is_static,
+            primary_key,
+        })
     }
 
     /// `'(' (pk | '(' pk, ... ')') [, ck ...] ')'`.
@@ -131,7 +146,10 @@ impl Parser<'_> {
             clustering.push(self.ident()?);
         }
         self.expect_sym(Sym::RParen)?;
-        Ok(PrimaryKey { partition, clustering })
+        Ok(PrimaryKey {
+            partition,
+            clustering,
+        })
     }
 
     fn table_options(&mut self) -> Result<TableOptions, SyntaxError> {
@@ -158,7 +176,11 @@ impl Parser<'_> {
         let custom = self.eat_kw("custom");
         self.expect_kw("index")?;
         let if_not_exists = self.if_not_exists()?;
-        let name = if self.is_kw("on") { None } else { Some(self.ident()?) };
+        let name = if self.is_kw("on") {
+            None
+        } else {
+            Some(self.ident()?)
+        };
         self.expect_kw("on")?;
         let table = self.qualified_name()?;
         let targets = self.paren_list(false, |p| {
@@ -167,7 +189,9 @@ impl Parser<'_> {
             let kind = match f.as_deref() {
                 Some("keys") if wrapped => Some(IndexTarget::Keys as fn(Ident) -> IndexTarget),
                 Some("values") if wrapped => Some(IndexTarget::Values as fn(Ident) -> IndexTarget),
-                Some("entries") if wrapped => Some(IndexTarget::Entries as fn(Ident) -> IndexTarget),
+                Some("entries") if wrapped => {
+                    Some(IndexTarget::Entries as fn(Ident) -> IndexTarget)
+                }
                 Some("full") if wrapped => Some(IndexTarget::Full as fn(Ident) -> IndexTarget),
                 _ => None,
             };
@@ -192,7 +216,15 @@ impl Parser<'_> {
                 options = self.literal_map_rest()?;
             }
         }
-        Ok(CreateIndex { custom, if_not_exists, name, table, targets, using, options })
+        Ok(CreateIndex {
+            custom,
+            if_not_exists,
+            name,
+            table,
+            targets,
+            using,
+            options,
+        })
     }
 
     fn create_view(&mut self) -> Result<CreateMaterializedView, SyntaxError> {
@@ -203,12 +235,28 @@ impl Parser<'_> {
         let selection = self.selection()?;
         self.expect_kw("from")?;
         let base_table = self.qualified_name()?;
-        let where_clause = if self.eat_kw("where") { self.relations()? } else { Vec::new() };
+        let where_clause = if self.eat_kw("where") {
+            self.relations()?
+        } else {
+            Vec::new()
+        };
         self.expect_kw("primary")?;
         self.expect_kw("key")?;
         let primary_key = self.primary_key()?;
-        let options = if self.eat_kw("with") { self.table_options()? } else { TableOptions::default() };
-        Ok(CreateMaterializedView { name, if_not_exists, selection, base_table, where_clause, primary_key, options })
+        let options = if self.eat_kw("with") {
+            self.table_options()?
+        } else {
+            TableOptions::default()
+        };
+        Ok(CreateMaterializedView {
+            name,
+            if_not_exists,
+            selection,
+            base_table,
+            where_clause,
+            primary_key,
+            options,
+        })
     }
 
     fn create_function(&mut self, or_replace: bool) -> Result<CreateFunction, SyntaxError> {
@@ -232,7 +280,16 @@ impl Parser<'_> {
         let language = self.ident()?;
         self.expect_kw("as")?;
         let body = self.string()?;
-        Ok(CreateFunction { or_replace, if_not_exists, name, args, called_on_null_input, returns, language, body })
+        Ok(CreateFunction {
+            or_replace,
+            if_not_exists,
+            name,
+            args,
+            called_on_null_input,
+            returns,
+            language,
+            body,
+        })
     }
 
     fn create_aggregate(&mut self, or_replace: bool) -> Result<CreateAggregate, SyntaxError> {
@@ -243,9 +300,26 @@ impl Parser<'_> {
         let sfunc = self.ident()?;
         self.expect_kw("stype")?;
         let stype = self.cql_type()?;
-        let finalfunc = if self.eat_kw("finalfunc") { Some(self.ident()?) } else { None };
-        let initcond = if self.eat_kw("initcond") { Some(self.term()?) } else { None };
-        Ok(CreateAggregate { or_replace, if_not_exists, name, arg_types, sfunc, stype, finalfunc, initcond })
+        let finalfunc = if self.eat_kw("finalfunc") {
+            Some(self.ident()?)
+        } else {
+            None
+        };
+        let initcond = if self.eat_kw("initcond") {
+            Some(self.term()?)
+        } else {
+            None
+        };
+        Ok(CreateAggregate {
+            or_replace,
+            if_not_exists,
+            name,
+            arg_types,
+            sfunc,
+            stype,
+            finalfunc,
+            initcond,
+        })
     }
 
     pub(crate) fn alter(&mut self) -> Result<Statement, SyntaxError> {
@@ -258,7 +332,11 @@ impl Parser<'_> {
                 let name = self.ident()?;
                 self.expect_kw("with")?;
                 let options = self.properties()?;
-                Ok(Statement::AlterKeyspace(AlterKeyspace { name, if_exists, options }))
+                Ok(Statement::AlterKeyspace(AlterKeyspace {
+                    name,
+                    if_exists,
+                    options,
+                }))
             }
             Some("table" | "columnfamily") => {
                 self.advance();
@@ -271,14 +349,25 @@ impl Parser<'_> {
                 let op = if self.eat_kw("add") {
                     let if_not_exists = self.if_not_exists()?;
                     let field = self.ident()?;
-                    AlterTypeOp::Add { if_not_exists, field, ty: self.cql_type()? }
+                    AlterTypeOp::Add {
+                        if_not_exists,
+                        field,
+                        ty: self.cql_type()?,
+                    }
                 } else if self.eat_kw("rename") {
                     let if_exists = self.if_exists()?;
-                    AlterTypeOp::Rename { if_exists, renames: self.renames()? }
+                    AlterTypeOp::Rename {
+                        if_exists,
+                        renames: self.renames()?,
+                    }
                 } else {
                     return Err(self.expected("ADD or RENAME"));
                 };
-                Ok(Statement::AlterType(AlterType { name, if_exists, op }))
+                Ok(Statement::AlterType(AlterType {
+                    name,
+                    if_exists,
+                    op,
+                }))
             }
             Some("materialized") => {
                 self.advance();
@@ -287,7 +376,11 @@ impl Parser<'_> {
                 let name = self.qualified_name()?;
                 self.expect_kw("with")?;
                 let options = self.table_options()?;
-                Ok(Statement::AlterMaterializedView(AlterMaterializedView { name, if_exists, options }))
+                Ok(Statement::AlterMaterializedView(AlterMaterializedView {
+                    name,
+                    if_exists,
+                    options,
+                }))
             }
             Some("role") => {
                 self.advance();
@@ -323,7 +416,10 @@ impl Parser<'_> {
             } else {
                 self.comma_list(|p| p.column_def(false))?
             };
-            AlterTableOp::Add { if_not_exists, columns }
+            AlterTableOp::Add {
+                if_not_exists,
+                columns,
+            }
         } else if self.eat_kw("drop") {
             let if_exists = self.if_exists()?;
             let columns = if self.is_sym(Sym::LParen) {
@@ -340,20 +436,34 @@ impl Parser<'_> {
             } else {
                 None
             };
-            AlterTableOp::Drop { if_exists, columns, timestamp }
+            AlterTableOp::Drop {
+                if_exists,
+                columns,
+                timestamp,
+            }
         } else if self.eat_kw("rename") {
             let if_exists = self.if_exists()?;
-            AlterTableOp::Rename { if_exists, renames: self.renames()? }
+            AlterTableOp::Rename {
+                if_exists,
+                renames: self.renames()?,
+            }
         } else if self.eat_kw("alter") {
             let column = self.ident()?;
             self.expect_kw("type")?;
-            AlterTableOp::AlterColumnType { column, ty: self.cql_type()? }
+            AlterTableOp::AlterColumnType {
+                column,
+                ty: self.cql_type()?,
+            }
         } else if self.eat_kw("with") {
             AlterTableOp::With(self.table_options()?)
         } else {
             return Err(self.expected("ADD, DROP, RENAME, ALTER or WITH"));
         };
-        Ok(AlterTable { name, if_exists, op })
+        Ok(AlterTable {
+            name,
+            if_exists,
+            op,
+        })
     }
 
     pub(crate) fn drop(&mut self) -> Result<Statement, SyntaxError> {
@@ -361,7 +471,10 @@ impl Parser<'_> {
         let what = self.peek_word();
         let simple = |p: &mut Self| -> Result<Drop, SyntaxError> {
             let if_exists = p.if_exists()?;
-            Ok(Drop { if_exists, name: p.qualified_name()? })
+            Ok(Drop {
+                if_exists,
+                name: p.qualified_name()?,
+            })
         };
         match what.as_deref() {
             Some("keyspace" | "schema") => {
@@ -417,4 +530,3 @@ impl Parser<'_> {
         }
     }
 }
-

@@ -34,7 +34,11 @@ impl Parser<'_> {
                 if only {
                     self.expect_kw("keyspace")?;
                 }
-                let name = if self.is_ident() { Some(self.ident()?) } else { None };
+                let name = if self.is_ident() {
+                    Some(self.ident()?)
+                } else {
+                    None
+                };
                 DescribeTarget::Keyspace { name, only }
             }
             Some("tables") => {
@@ -87,6 +91,9 @@ impl Parser<'_> {
         } else {
             false
         };
-        Ok(Statement::Describe(Describe { target, with_internals }))
+        Ok(Statement::Describe(Describe {
+            target,
+            with_internals,
+        }))
     }
 }

@@ -46,20 +46,39 @@ impl Parser<'_> {
             InsertValues::Columns { columns, values }
         };
         let if_not_exists = self.if_not_exists()?;
-        let using = if self.eat_kw("using") { self.using_params(true)? } else { Vec::new() };
-        Ok(Insert { table, values, if_not_exists, using })
+        let using = if self.eat_kw("using") {
+            self.using_params(true)?
+        } else {
+            Vec::new()
+        };
+        Ok(Insert {
+            table,
+            values,
+            if_not_exists,
+            using,
+        })
     }
 
     pub(crate) fn update(&mut self) -> Result<Update, SyntaxError> {
         self.expect_kw("update")?;
         let table = self.qualified_name()?;
-        let using = if self.eat_kw("using") { self.using_params(true)? } else { Vec::new() };
+        let using = if self.eat_kw("using") {
+            self.using_params(true)?
+        } else {
+            Vec::new()
+        };
         self.expect_kw("set")?;
         let assignments = self.comma_list(|p| p.assignment())?;
         self.expect_kw("where")?;
         let where_clause = self.relations()?;
         let condition = self.condition()?;
-        Ok(Update { table, using, assignments, where_clause, condition })
+        Ok(Update {
+            table,
+            using,
+            assignments,
+            where_clause,
+            condition,
+        })
     }
 
     fn assignment(&mut self) -> Result<Assignment, SyntaxError> {
@@ -68,18 +87,32 @@ impl Parser<'_> {
             let key = self.term()?;
             self.expect_sym(Sym::RBracket)?;
             self.expect_sym(Sym::Eq)?;
-            return Ok(Assignment::SetElement { column, key, value: self.term()? });
+            return Ok(Assignment::SetElement {
+                column,
+                key,
+                value: self.term()?,
+            });
         }
         if self.eat_sym(Sym::Dot) {
             let field = self.ident()?;
             self.expect_sym(Sym::Eq)?;
-            return Ok(Assignment::SetField { column, field, value: self.term()? });
+            return Ok(Assignment::SetField {
+                column,
+                field,
+                value: self.term()?,
+            });
         }
         if self.eat_sym(Sym::PlusEq) {
-            return Ok(Assignment::Append { column, value: self.term()? });
+            return Ok(Assignment::Append {
+                column,
+                value: self.term()?,
+            });
         }
         if self.eat_sym(Sym::MinusEq) {
-            return Ok(Assignment::Remove { column, value: self.term()? });
+            return Ok(Assignment::Remove {
+                column,
+                value: self.term()?,
+            });
         }
         self.expect_sym(Sym::Eq)?;
         // `c = c + v` / `c = c - v`: the same column, then an operator.
@@ -88,14 +121,21 @@ impl Parser<'_> {
             let other = self.ident()?;
             if other != column {
                 self.pos = save;
-                return Err(self.invalid(&format!("only expressions of the form X = X + <value> are supported for column {}", column.as_str())));
+                return Err(self.invalid(&format!(
+                    "only expressions of the form X = X + <value> are supported for column {}",
+                    column.as_str()
+                )));
             }
             let append = self.eat_sym(Sym::Plus);
             if !append {
                 self.expect_sym(Sym::Minus)?;
             }
             let value = self.term()?;
-            return Ok(if append { Assignment::Append { column, value } } else { Assignment::Remove { column, value } });
+            return Ok(if append {
+                Assignment::Append { column, value }
+            } else {
+                Assignment::Remove { column, value }
+            });
         }
         let value = self.term()?;
         if self.eat_sym(Sym::Plus) {
@@ -103,7 +143,10 @@ impl Parser<'_> {
             let other = self.ident()?;
             if other != column {
                 self.pos = save;
-                return Err(self.invalid(&format!("only expressions of the form X = <value> + X are supported for column {}", column.as_str())));
+                return Err(self.invalid(&format!(
+                    "only expressions of the form X = <value> + X are supported for column {}",
+                    column.as_str()
+                )));
             }
             return Ok(Assignment::Prepend { column, value });
         }
@@ -134,7 +177,10 @@ impl Parser<'_> {
                     p.expect_sym(Sym::RBracket)?;
                     Ok(DeleteTarget::Element { column, key })
                 } else if p.eat_sym(Sym::Dot) {
-                    Ok(DeleteTarget::Field { column, field: p.ident()? })
+                    Ok(DeleteTarget::Field {
+                        column,
+                        field: p.ident()?,
+                    })
                 } else {
                     Ok(DeleteTarget::Column(column))
                 }
@@ -142,11 +188,21 @@ impl Parser<'_> {
         };
         self.expect_kw("from")?;
         let table = self.qualified_name()?;
-        let using = if self.eat_kw("using") { self.using_params(false)? } else { Vec::new() };
+        let using = if self.eat_kw("using") {
+            self.using_params(false)?
+        } else {
+            Vec::new()
+        };
         self.expect_kw("where")?;
         let where_clause = self.relations()?;
         let condition = self.condition()?;
-        Ok(Delete { targets, table, using, where_clause, condition })
+        Ok(Delete {
+            targets,
+            table,
+            using,
+            where_clause,
+            condition,
+        })
     }
 
     pub(crate) fn batch(&mut self) -> Result<Batch, SyntaxError> {
@@ -159,13 +215,21 @@ impl Parser<'_> {
             BatchKind::Logged
         };
         self.expect_kw("batch")?;
-        let using = if self.eat_kw("using") { self.using_params(false)? } else { Vec::new() };
+        let using = if self.eat_kw("using") {
+            self.using_params(false)?
+        } else {
+            Vec::new()
+        };
         let mut statements = Vec::new();
         loop {
             while self.eat_sym(Sym::Semicolon) {}
             if self.eat_kw("apply") {
                 self.expect_kw("batch")?;
-                return Ok(Batch { kind, using, statements });
+                return Ok(Batch {
+                    kind,
+                    using,
+                    statements,
+                });
             }
             let s = match self.peek_word().as_deref() {
                 Some("insert") => BatchStatement::Insert(self.insert()?),

@@ -11,7 +11,6 @@ mod dml;
 mod select;
 mod term;
 
-
 use super::ast::{BindMarker, Ident, ParsedStatement, QualifiedName, Statement};
 use super::error::SyntaxError;
 use super::lexer::tokenize;
@@ -60,14 +59,23 @@ pub(crate) struct Parser<'a> {
 
 impl<'a> Parser<'a> {
     pub(crate) fn new(src: &'a str) -> Result<Self, SyntaxError> {
-        Ok(Parser { src, tokens: tokenize(src)?, pos: 0, depth: 0, markers: Vec::new() })
+        Ok(Parser {
+            src,
+            tokens: tokenize(src)?,
+            pos: 0,
+            depth: 0,
+            markers: Vec::new(),
+        })
     }
 
     fn parsed_statement(&mut self) -> Result<ParsedStatement, SyntaxError> {
         self.markers.clear();
         let start = self.peek().at.offset;
         let statement = self.statement()?;
-        let end = self.tokens.get(self.pos.saturating_sub(1)).map_or(start, |t| t.end);
+        let end = self
+            .tokens
+            .get(self.pos.saturating_sub(1))
+            .map_or(start, |t| t.end);
         Ok(ParsedStatement {
             statement,
             text: self.src.get(start..end).unwrap_or("").to_string(),
@@ -118,7 +126,11 @@ impl<'a> Parser<'a> {
         let i = (self.pos + n).min(last);
         static EOF: Token = Token {
             kind: TokenKind::Eof,
-            at: super::error::Position { line: 1, column: 0, offset: 0 },
+            at: super::error::Position {
+                line: 1,
+                column: 0,
+                offset: 0,
+            },
             end: 0,
         };
         self.tokens.get(i).unwrap_or(&EOF)
@@ -168,7 +180,11 @@ impl<'a> Parser<'a> {
     }
 
     fn expect_kw(&mut self, kw: &str) -> Result<(), SyntaxError> {
-        if self.eat_kw(kw) { Ok(()) } else { Err(self.expected(&kw.to_ascii_uppercase())) }
+        if self.eat_kw(kw) {
+            Ok(())
+        } else {
+            Err(self.expected(&kw.to_ascii_uppercase()))
+        }
     }
 
     fn is_sym_at(&self, n: usize, s: Sym) -> bool {
@@ -188,27 +204,47 @@ impl<'a> Parser<'a> {
     }
 
     fn expect_sym(&mut self, s: Sym) -> Result<(), SyntaxError> {
-        if self.eat_sym(s) { Ok(()) } else { Err(self.expected(&format!("'{}'", s.text()))) }
+        if self.eat_sym(s) {
+            Ok(())
+        } else {
+            Err(self.expected(&format!("'{}'", s.text())))
+        }
     }
 
     fn found(&self) -> String {
         let t = self.peek();
-        if t.kind == TokenKind::Eof { "<EOF>".to_string() } else { self.text(t).to_string() }
+        if t.kind == TokenKind::Eof {
+            "<EOF>".to_string()
+        } else {
+            self.text(t).to_string()
+        }
     }
 
     /// A "mismatched input" error at the current token.
     fn expected(&self, what: &str) -> SyntaxError {
-        SyntaxError::Mismatched { at: self.peek().at, found: self.found(), expected: what.to_string() }
+        SyntaxError::Mismatched {
+            at: self.peek().at,
+            found: self.found(),
+            expected: what.to_string(),
+        }
     }
 
     fn invalid(&self, message: &str) -> SyntaxError {
-        SyntaxError::Invalid { at: self.peek().at, found: self.found(), message: message.to_string() }
+        SyntaxError::Invalid {
+            at: self.peek().at,
+            found: self.found(),
+            message: message.to_string(),
+        }
     }
 
     /// Enters one level of nesting; pair with [`Parser::leave`].
     fn enter(&mut self) -> Result<(), SyntaxError> {
         if self.depth >= MAX_DEPTH {
-            return Err(SyntaxError::TooDeep { at: self.peek().at, found: self.found(), limit: MAX_DEPTH });
+            return Err(SyntaxError::TooDeep {
+                at: self.peek().at,
+                found: self.found(),
+                limit: MAX_DEPTH,
+            });
         }
         self.depth += 1;
         Ok(())
@@ -219,7 +255,10 @@ impl<'a> Parser<'a> {
     }
 
     /// Runs `f` one nesting level deeper.
-    fn nested<T>(&mut self, f: impl FnOnce(&mut Self) -> Result<T, SyntaxError>) -> Result<T, SyntaxError> {
+    fn nested<T>(
+        &mut self,
+        f: impl FnOnce(&mut Self) -> Result<T, SyntaxError>,
+    ) -> Result<T, SyntaxError> {
         self.enter()?;
         let r = f(self);
         self.leave();
@@ -227,7 +266,10 @@ impl<'a> Parser<'a> {
     }
 
     /// Parses `item (',' item)*`.
-    fn comma_list<T>(&mut self, mut item: impl FnMut(&mut Self) -> Result<T, SyntaxError>) -> Result<Vec<T>, SyntaxError> {
+    fn comma_list<T>(
+        &mut self,
+        mut item: impl FnMut(&mut Self) -> Result<T, SyntaxError>,
+    ) -> Result<Vec<T>, SyntaxError> {
         let mut out = vec![item(self)?];
         while self.eat_sym(Sym::Comma) {
             out.push(item(self)?);
@@ -236,7 +278,11 @@ impl<'a> Parser<'a> {
     }
 
     /// Parses `'(' [item (',' item)*] ')'`.
-    fn paren_list<T>(&mut self, allow_empty: bool, item: impl FnMut(&mut Self) -> Result<T, SyntaxError>) -> Result<Vec<T>, SyntaxError> {
+    fn paren_list<T>(
+        &mut self,
+        allow_empty: bool,
+        item: impl FnMut(&mut Self) -> Result<T, SyntaxError>,
+    ) -> Result<Vec<T>, SyntaxError> {
         self.expect_sym(Sym::LParen)?;
         if allow_empty && self.eat_sym(Sym::RParen) {
             return Ok(Vec::new());
@@ -285,9 +331,15 @@ impl<'a> Parser<'a> {
         let first = self.ident()?;
         if self.eat_sym(Sym::Dot) {
             let name = self.ident()?;
-            Ok(QualifiedName { keyspace: Some(first), name })
+            Ok(QualifiedName {
+                keyspace: Some(first),
+                name,
+            })
         } else {
-            Ok(QualifiedName { keyspace: None, name: first })
+            Ok(QualifiedName {
+                keyspace: None,
+                name: first,
+            })
         }
     }
 
@@ -332,7 +384,10 @@ impl<'a> Parser<'a> {
 
     /// Records a bind marker and returns it with its index.
     fn new_marker(&mut self, name: Option<Ident>) -> BindMarker {
-        let m = BindMarker { index: self.markers.len(), name };
+        let m = BindMarker {
+            index: self.markers.len(),
+            name,
+        };
         self.markers.push(m.clone());
         m
     }

@@ -17,10 +17,7 @@ impl Parser<'_> {
             p.is_kw(kw)
                 && !p.is_kw_at(1, "from")
                 && !p.is_kw_at(1, "as")
-                && !matches!(
-                    p.peek_at(1).kind,
-                    TokenKind::Sym(Sym::Comma | Sym::Dot)
-                )
+                && !matches!(p.peek_at(1).kind, TokenKind::Sym(Sym::Comma | Sym::Dot))
         };
         let json = modifier(self, "json") && self.eat_kw("json");
         let distinct = modifier(self, "distinct") && self.eat_kw("distinct");
@@ -86,7 +83,11 @@ impl Parser<'_> {
         }
         let items = self.comma_list(|p| {
             let selector = p.selector()?;
-            let alias = if p.eat_kw("as") { Some(p.ident()?) } else { None };
+            let alias = if p.eat_kw("as") {
+                Some(p.ident()?)
+            } else {
+                None
+            };
             Ok(SelectItem { selector, alias })
         })?;
         Ok(Selection::Items(items))
@@ -105,7 +106,11 @@ impl Parser<'_> {
                     return Ok(lhs);
                 };
                 let rhs = p.selector_product()?;
-                lhs = Selector::Arithmetic { op, lhs: Box::new(lhs), rhs: Box::new(rhs) };
+                lhs = Selector::Arithmetic {
+                    op,
+                    lhs: Box::new(lhs),
+                    rhs: Box::new(rhs),
+                };
             }
         })
     }
@@ -123,7 +128,11 @@ impl Parser<'_> {
                 return Ok(lhs);
             };
             let rhs = self.selector_unary()?;
-            lhs = Selector::Arithmetic { op, lhs: Box::new(lhs), rhs: Box::new(rhs) };
+            lhs = Selector::Arithmetic {
+                op,
+                lhs: Box::new(lhs),
+                rhs: Box::new(rhs),
+            };
         }
     }
 
@@ -141,11 +150,17 @@ impl Parser<'_> {
             let mut s = p.selector_atom()?;
             loop {
                 if p.eat_sym(Sym::Dot) {
-                    s = Selector::Field { selector: Box::new(s), field: p.ident()? };
+                    s = Selector::Field {
+                        selector: Box::new(s),
+                        field: p.ident()?,
+                    };
                 } else if p.eat_sym(Sym::LBracket) {
                     let key = p.term()?;
                     p.expect_sym(Sym::RBracket)?;
-                    s = Selector::Element { selector: Box::new(s), key };
+                    s = Selector::Element {
+                        selector: Box::new(s),
+                        key,
+                    };
                 } else {
                     return Ok(s);
                 }
@@ -186,7 +201,10 @@ impl Parser<'_> {
                     self.expect_kw("as")?;
                     let ty = self.cql_type()?;
                     self.expect_sym(Sym::RParen)?;
-                    return Ok(Selector::Cast { selector: Box::new(s), ty });
+                    return Ok(Selector::Cast {
+                        selector: Box::new(s),
+                        ty,
+                    });
                 }
                 _ => {}
             }

@@ -55,7 +55,9 @@ impl Parser<'_> {
     }
 
     /// A bind marker if one is here: `?` or `:name`.
-    pub(crate) fn bind_marker(&mut self) -> Result<Option<crate::language::ast::BindMarker>, SyntaxError> {
+    pub(crate) fn bind_marker(
+        &mut self,
+    ) -> Result<Option<crate::language::ast::BindMarker>, SyntaxError> {
         if self.eat_sym(Sym::QMark) {
             return Ok(Some(self.new_marker(None)));
         }
@@ -71,7 +73,10 @@ impl Parser<'_> {
     /// map entry, not the type hint `(1)` of a marker `:a`, and the printer never separates them.
     fn is_named_marker(&self) -> bool {
         self.is_sym(Sym::Colon)
-            && matches!(self.peek_at(1).kind, TokenKind::Word | TokenKind::QuotedName(_))
+            && matches!(
+                self.peek_at(1).kind,
+                TokenKind::Word | TokenKind::QuotedName(_)
+            )
             && self.peek_at(1).at.offset == self.peek().end
     }
 
@@ -98,9 +103,15 @@ impl Parser<'_> {
         let first = part(self)?;
         if self.eat_sym(Sym::Dot) {
             let name = part(self)?;
-            Ok(QualifiedName { keyspace: Some(first), name })
+            Ok(QualifiedName {
+                keyspace: Some(first),
+                name,
+            })
         } else {
-            Ok(QualifiedName { keyspace: None, name: first })
+            Ok(QualifiedName {
+                keyspace: None,
+                name: first,
+            })
         }
     }
 
@@ -178,14 +189,21 @@ impl Parser<'_> {
     /// `(type) term`, if that is what follows; otherwise nothing is consumed.
     pub(crate) fn try_type_hint(&mut self) -> Result<Option<Term>, SyntaxError> {
         let save = (self.pos, self.markers.len());
-        let looks_like_type = matches!(self.peek_at(1).kind, TokenKind::Word | TokenKind::QuotedName(_) | TokenKind::Str(_))
-            && !self.is_sym_at(2, Sym::LParen);
+        let looks_like_type = matches!(
+            self.peek_at(1).kind,
+            TokenKind::Word | TokenKind::QuotedName(_) | TokenKind::Str(_)
+        ) && !self.is_sym_at(2, Sym::LParen);
         if looks_like_type {
             self.advance();
             let ty = self.nested(|p| p.cql_type());
             match ty {
                 Ok(ty) if self.eat_sym(Sym::RParen) && self.starts_term() => match self.term() {
-                    Ok(term) => return Ok(Some(Term::TypeHint { ty, term: Box::new(term) })),
+                    Ok(term) => {
+                        return Ok(Some(Term::TypeHint {
+                            ty,
+                            term: Box::new(term),
+                        }));
+                    }
                     Err(e @ SyntaxError::TooDeep { .. }) => return Err(e),
                     // `{('a'): 1}`: a tuple followed by something that only looked like a term.
                     Err(_) => {}
@@ -203,7 +221,10 @@ impl Parser<'_> {
     pub(crate) fn starts_term(&self) -> bool {
         self.is_literal_start()
             || self.is_named_marker()
-            || matches!(self.peek().kind, TokenKind::Sym(Sym::QMark | Sym::LBracket | Sym::LBrace | Sym::LParen))
+            || matches!(
+                self.peek().kind,
+                TokenKind::Sym(Sym::QMark | Sym::LBracket | Sym::LBrace | Sym::LParen)
+            )
             || self.is_function_call()
     }
 
@@ -294,7 +315,10 @@ impl Parser<'_> {
                 self.expect_sym(Sym::RBracket)?;
                 RelationTarget::Element { column, key }
             } else if self.eat_sym(Sym::Dot) {
-                RelationTarget::Field { column, field: self.ident()? }
+                RelationTarget::Field {
+                    column,
+                    field: self.ident()?,
+                }
             } else {
                 RelationTarget::Column(column)
             }
@@ -323,7 +347,11 @@ impl Parser<'_> {
             _ if self.is_kw("like") => Operator::Like,
             _ if self.is_kw("contains") => {
                 self.advance();
-                return Ok(if self.eat_kw("key") { Operator::ContainsKey } else { Operator::Contains });
+                return Ok(if self.eat_kw("key") {
+                    Operator::ContainsKey
+                } else {
+                    Operator::Contains
+                });
             }
             _ => return Err(self.expected("an operator")),
         };
@@ -342,7 +370,11 @@ impl Parser<'_> {
             } else if self.eat_kw("timestamp") {
                 out.push(UsingParam::Timestamp(self.int_or_marker()?));
             } else {
-                return Err(self.expected(if allow_ttl { "TTL or TIMESTAMP" } else { "TIMESTAMP" }));
+                return Err(self.expected(if allow_ttl {
+                    "TTL or TIMESTAMP"
+                } else {
+                    "TIMESTAMP"
+                }));
             }
             if !self.eat_kw("and") {
                 return Ok(out);
