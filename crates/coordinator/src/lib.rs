@@ -1,3 +1,47 @@
-//! `ilion-coordinator`: schema, statement execution and the distributed read and write paths.
+//! `ilion-coordinator`: schema and statement execution.
 //!
-//! Being built (issues #8 and #9).
+//! A [`Coordinator`] owns the node's schema (persisted in its data directory) and identity
+//! (host id, tokens), and runs CQL statements: schema statements, `USE`, and reads of the
+//! system tables drivers and cqlsh need (`system.local`, `system.peers`, `system.peers_v2`,
+//! `system.size_estimates`, the `system_schema` tables), answered from the live schema. Errors
+//! have the shape of CQL error codes ([`Error`]) so the server maps them in one `match`.
+//!
+//! ```
+//! use coordinator::{Coordinator, CoordinatorConfig, Session};
+//! use cql::protocol::{Consistency, QueryParameters, ResultBody};
+//!
+//! let dir = tempfile::tempdir().unwrap();
+//! let node = Coordinator::open(CoordinatorConfig {
+//!     cluster_name: "test".into(),
+//!     listen_address: [127, 0, 0, 1].into(),
+//!     native_address: [127, 0, 0, 1].into(),
+//!     native_port: 9042,
+//!     storage_port: 7000,
+//!     data_center: "datacenter1".into(),
+//!     rack: "rack1".into(),
+//!     num_tokens: 16,
+//!     data_dir: dir.path().to_owned(),
+//! })?;
+//! let params = QueryParameters::new(Consistency::One);
+//! let created = node.query(
+//!     &Session::default(),
+//!     "CREATE KEYSPACE ks WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 1}",
+//!     &params,
+//! )?;
+//! assert!(matches!(created, ResultBody::SchemaChange(_)));
+//! # Ok::<(), coordinator::Error>(())
+//! ```
+//!
+//! Not here yet: the data path (INSERT/UPDATE/DELETE/SELECT on user tables answer an Invalid
+//! error naming the missing feature), other replicas, consistency levels.
+
+mod coordinator;
+mod error;
+pub mod schema;
+mod select;
+mod system;
+mod values;
+
+pub use coordinator::{Coordinator, CoordinatorConfig, Session};
+pub use error::{Error, Result};
+pub use system::{CQL_VERSION, RELEASE_VERSION};

@@ -14,11 +14,20 @@ use serde::{Deserialize, Serialize};
 #[non_exhaustive]
 pub enum ConfigError {
     #[error("cannot read config file {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("config file {path} is not valid: {source}")]
-    Parse { path: PathBuf, source: serde_yaml::Error },
+    Parse {
+        path: PathBuf,
+        source: serde_yaml::Error,
+    },
     #[error("invalid setting `{setting}`: {reason}")]
-    Invalid { setting: &'static str, reason: String },
+    Invalid {
+        setting: &'static str,
+        reason: String,
+    },
 }
 
 /// When the commit log is forced to disk, as Cassandra's `commitlog_sync`.
@@ -177,7 +186,10 @@ impl Config {
             return invalid("native_port", "native, storage and admin ports must differ");
         }
         if self.commitlog_sync == CommitLogSync::Periodic && self.commitlog_sync_period_ms == 0 {
-            return invalid("commitlog_sync_period_ms", "must be positive in periodic mode");
+            return invalid(
+                "commitlog_sync_period_ms",
+                "must be positive in periodic mode",
+            );
         }
         for (name, ms) in [
             ("read_request_timeout_ms", self.read_request_timeout_ms),

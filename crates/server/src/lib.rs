@@ -4,10 +4,12 @@
 //! listener and the node-to-node gRPC service. The caller hands [`run`] a shutdown future, so a
 //! test or the simulator controls the node's life without signals.
 //!
-//! Not yet here: the CQL native protocol (issue #8) and the cluster service (issue #9). The node
-//! says so when it starts rather than binding ports it would not answer on.
+//! The CQL listener speaks protocol v4 and v5 (see `cql`); statements run on the
+//! [`coordinator`]. Not yet here: the cluster service (issue #9); the node says so when it
+//! starts rather than binding a port it would not answer on.
 
 pub mod config;
+mod native;
 mod node;
 
 pub use config::{CommitLogSync, Config, ConfigError};

@@ -2,9 +2,16 @@
 
 use std::fs::{File, OpenOptions};
 use std::future::Future;
+use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
+
+use coordinator::{Coordinator, CoordinatorConfig};
+use tokio::net::TcpListener;
+use tokio::sync::{broadcast, watch};
 
 use crate::config::{Config, ConfigError};
+use crate::native;
 
 /// Why a node could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -13,11 +20,26 @@ pub enum NodeError {
     #[error(transparent)]
     Config(#[from] ConfigError),
     #[error("cannot create data directory {path}: {source}")]
-    DataDir { path: PathBuf, source: std::io::Error },
+    DataDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("data directory {path} is in use by another ilion process")]
     DataDirLocked { path: PathBuf },
     #[error("cannot lock {path}: {source}")]
-    Lock { path: PathBuf, source: std::io::Error },
+    Lock {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot open the node's schema and state: {0}")]
+    Coordinator(#[from] coordinator::Error),
+    #[error("cannot listen for CQL clients on {address}: {source}")]
+    Bind {
+        address: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("authenticator {0} is not built yet; use AllowAllAuthenticator")]
+    Unsupported(String),
 }
 
 /// Holds the data directory for as long as the node runs; dropping it releases the lock.
@@ -44,7 +66,9 @@ fn lock_data_dir(config: &Config) -> Result<DataDirLock, NodeError> {
         })?;
     match file.try_lock() {
         Ok(()) => Ok(DataDirLock { _file: file }),
-        Err(std::fs::TryLockError::WouldBlock) => Err(NodeError::DataDirLocked { path: dir.clone() }),
+        Err(std::fs::TryLockError::WouldBlock) => {
+            Err(NodeError::DataDirLocked { path: dir.clone() })
+        }
         Err(std::fs::TryLockError::Error(source)) => Err(NodeError::Lock { path, source }),
     }
 }
@@ -70,12 +94,35 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         config.rack,
         config.data_dir.display()
     );
-    println!(
-        "CQL native protocol on {}:{}: not served yet by this build (it arrives with the \
-         single-node issue); the port is left unbound",
-        config.native_address(),
-        config.native_port
-    );
+    if config.authenticator != "AllowAllAuthenticator" {
+        return Err(NodeError::Unsupported(config.authenticator.clone()));
+    }
+    let coordinator = Arc::new(Coordinator::open(CoordinatorConfig {
+        cluster_name: config.cluster_name.clone(),
+        listen_address: config.listen_address,
+        native_address: config.native_address(),
+        native_port: config.native_port,
+        storage_port: config.storage_port,
+        data_center: config.dc.clone(),
+        rack: config.rack.clone(),
+        num_tokens: config.num_tokens,
+        data_dir: config.data_dir.clone(),
+    })?);
+    let address = SocketAddr::new(config.native_address(), config.native_port);
+    let listener = TcpListener::bind(address)
+        .await
+        .map_err(|source| NodeError::Bind { address, source })?;
+    let (events, _) = broadcast::channel(1024);
+    let shared = Arc::new(native::Shared {
+        coordinator: coordinator.clone(),
+        events,
+        max_frame_body: config
+            .native_transport_max_frame_size_mb
+            .saturating_mul(1024 * 1024),
+    });
+    let (stop, stopped) = watch::channel(false);
+    let server = tokio::spawn(native::serve(listener, shared, stopped));
+    println!("CQL native protocol listening on {address}");
     println!(
         "node-to-node gRPC on {}:{}: not served yet by this build; the port is left unbound",
         config.listen_address, config.storage_port
@@ -85,6 +132,13 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     shutdown.await;
 
     tracing::info!("node stopping");
+    // Stop accepting, close every connection, then let go of the storage (the schema is
+    // written durably on every change, so there is nothing left to flush yet).
+    let _ = stop.send(true);
+    if let Err(e) = server.await {
+        tracing::warn!(error = %e, "cql listener task failed");
+    }
+    drop(coordinator);
     drop(lock);
     println!("stopped cleanly");
     Ok(())
@@ -115,10 +169,16 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let config = Config {
             data_dir: dir.path().join("nested"),
+            native_port: free_port(),
             ..Config::default()
         };
         run(config, async {}).await.unwrap();
         assert!(dir.path().join("nested/ilion.lock").exists());
+    }
+
+    fn free_port() -> u16 {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
     }
 
     #[tokio::test]
@@ -127,6 +187,9 @@ mod tests {
             num_tokens: 0,
             ..Config::default()
         };
-        assert!(matches!(run(config, async {}).await, Err(NodeError::Config(_))));
+        assert!(matches!(
+            run(config, async {}).await,
+            Err(NodeError::Config(_))
+        ));
     }
 }

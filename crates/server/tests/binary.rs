@@ -16,13 +16,20 @@ fn signal(pid: u32, sig: &str) {
     assert!(status.success());
 }
 
+/// A port nothing listens on right now.
+fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
 /// Starts a node, waits for its "running" line, sends `sig`, and returns everything it printed.
-fn run_until_signal(sig: &str) -> (std::process::ExitStatus, String) {
+fn run_until_signal(sig: &str, native_port: u16) -> (std::process::ExitStatus, String) {
     let dir = tempfile::tempdir().unwrap();
     let mut child = ilion()
         .args(["--data-dir"])
         .arg(dir.path().join("data"))
-        .args(["--native-port", "19042", "--storage-port", "17000"])
+        .args(["--native-port", &native_port.to_string()])
+        .args(["--storage-port", &free_port().to_string()])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -32,7 +39,10 @@ fn run_until_signal(sig: &str) -> (std::process::ExitStatus, String) {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let mut line = String::new();
-        assert!(out.read_line(&mut line).unwrap() > 0, "exited early: {printed}");
+        assert!(
+            out.read_line(&mut line).unwrap() > 0,
+            "exited early: {printed}"
+        );
         printed.push_str(&line);
         if line.starts_with("running") {
             break;
@@ -49,15 +59,25 @@ fn run_until_signal(sig: &str) -> (std::process::ExitStatus, String) {
 
 #[test]
 fn node_says_where_it_listens_and_what_it_does_not_serve_yet() {
-    let (status, printed) = run_until_signal("-INT");
+    let port = free_port();
+    let (status, printed) = run_until_signal("-INT", port);
     assert!(status.success(), "{printed}");
-    assert!(printed.contains("CQL native protocol on 127.0.0.1:19042"), "{printed}");
+    assert!(
+        printed.contains(&format!(
+            "CQL native protocol listening on 127.0.0.1:{port}"
+        )),
+        "{printed}"
+    );
+    assert!(
+        printed.contains("node-to-node gRPC on 127.0.0.1"),
+        "{printed}"
+    );
     assert!(printed.contains("stopped cleanly"), "{printed}");
 }
 
 #[test]
 fn node_stops_cleanly_on_sigterm() {
-    let (status, printed) = run_until_signal("-TERM");
+    let (status, printed) = run_until_signal("-TERM", free_port());
     assert!(status.success(), "{printed}");
     assert!(printed.contains("stopped cleanly"), "{printed}");
 }

@@ -1,0 +1,369 @@
+//! The coordinator: owns the schema and the node's identity, and runs statements.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use bytes::Bytes;
+use cql::language::ast::{QualifiedName, Statement};
+use cql::protocol::{Prepared, PreparedMetadata, QueryParameters, ResultBody, RowsMetadata};
+use cql::{ParsedStatement, parse_statement};
+use parking_lot::{Mutex, RwLock};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::schema::{Schema, ddl, is_system_keyspace, store};
+use crate::system::{self, LocalInfo};
+use crate::values::Bound;
+use crate::{Error, Result, select};
+
+/// What the coordinator needs to know about its node.
+#[derive(Debug, Clone)]
+pub struct CoordinatorConfig {
+    pub cluster_name: String,
+    pub listen_address: IpAddr,
+    /// The address clients reach this node on (`rpc_address`).
+    pub native_address: IpAddr,
+    pub native_port: u16,
+    pub storage_port: u16,
+    pub data_center: String,
+    pub rack: String,
+    /// Tokens this node takes on its first start.
+    pub num_tokens: u16,
+    /// Where `schema.json` and `local.json` live.
+    pub data_dir: PathBuf,
+}
+
+/// The node's identity, chosen on its first start and kept in `local.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct LocalState {
+    host_id: Uuid,
+    tokens: Vec<i64>,
+}
+
+/// A client connection's state that statements read: the keyspace of `USE`.
+#[derive(Debug, Clone, Default)]
+pub struct Session {
+    pub keyspace: Option<String>,
+}
+
+/// A prepared statement as this node remembers it.
+#[derive(Debug, Clone)]
+struct PreparedStatement {
+    parsed: ParsedStatement,
+    keyspace: Option<String>,
+}
+
+/// Runs statements against the node's schema (and, as it lands, its data).
+#[derive(Debug)]
+pub struct Coordinator {
+    local: LocalInfo,
+    data_dir: PathBuf,
+    system: Schema,
+    schema: RwLock<Schema>,
+    /// Serialises schema changes, so each is applied to the latest schema and saved in order.
+    ddl: Mutex<()>,
+    prepared: RwLock<HashMap<Bytes, PreparedStatement>>,
+}
+
+const SCHEMA_FILE: &str = "schema.json";
+const LOCAL_FILE: &str = "local.json";
+
+impl Coordinator {
+    /// Opens the coordinator: loads (or on first start creates) the node identity and the
+    /// schema from `config.data_dir`.
+    pub fn open(config: CoordinatorConfig) -> Result<Coordinator> {
+        std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+            Error::server(format!("cannot create {}: {e}", config.data_dir.display()))
+        })?;
+        let local_path = config.data_dir.join(LOCAL_FILE);
+        let state = match store::load::<LocalState>(&local_path)? {
+            Some(s) => s,
+            None => {
+                let s = LocalState {
+                    host_id: Uuid::new_v4(),
+                    tokens: random_tokens(config.num_tokens),
+                };
+                store::save(&local_path, &s)?;
+                s
+            }
+        };
+        let schema = store::load::<Schema>(&config.data_dir.join(SCHEMA_FILE))?.unwrap_or_default();
+        let local = LocalInfo {
+            cluster_name: config.cluster_name,
+            listen_address: config.listen_address,
+            rpc_address: config.native_address,
+            native_port: config.native_port,
+            storage_port: config.storage_port,
+            data_center: config.data_center,
+            rack: config.rack,
+            host_id: state.host_id,
+            tokens: state.tokens,
+        };
+        Ok(Coordinator {
+            local,
+            data_dir: config.data_dir,
+            system: system::system_schema()?,
+            schema: RwLock::new(schema),
+            ddl: Mutex::new(()),
+            prepared: RwLock::new(HashMap::new()),
+        })
+    }
+
+    /// The node's host id.
+    pub fn host_id(&self) -> Uuid {
+        self.local.host_id
+    }
+
+    /// The current schema version (changes with every DDL).
+    pub fn schema_version(&self) -> Uuid {
+        self.schema.read().version()
+    }
+
+    /// A copy of the current user schema.
+    pub fn schema(&self) -> Schema {
+        self.schema.read().clone()
+    }
+
+    /// Runs a QUERY.
+    pub fn query(
+        &self,
+        session: &Session,
+        text: &str,
+        params: &QueryParameters,
+    ) -> Result<ResultBody> {
+        let parsed = parse(text)?;
+        let keyspace = params.keyspace.clone().or_else(|| session.keyspace.clone());
+        let bound = Bound::new(&params.values, &parsed.bind_markers)?;
+        self.run(&parsed, keyspace.as_deref(), &bound, params)
+    }
+
+    /// PREPAREs a statement: its id is a digest of the keyspace and the text, so every node
+    /// (and this one after a restart) gives the same id for the same statement.
+    pub fn prepare(
+        &self,
+        session: &Session,
+        text: &str,
+        keyspace: Option<&str>,
+    ) -> Result<Prepared> {
+        let parsed = parse(text)?;
+        let keyspace = keyspace
+            .map(str::to_owned)
+            .or_else(|| session.keyspace.clone());
+        let (markers, result) = self.prepared_metadata(&parsed, keyspace.as_deref())?;
+        let mut digest_input = keyspace.clone().unwrap_or_default().into_bytes();
+        digest_input.push(0);
+        digest_input.extend_from_slice(text.as_bytes());
+        let id = Bytes::copy_from_slice(&xxhash_rust::xxh3::xxh3_128(&digest_input).to_be_bytes());
+        let result_metadata_id = Bytes::copy_from_slice(
+            &xxhash_rust::xxh3::xxh3_128(format!("{result:?}").as_bytes()).to_be_bytes(),
+        );
+        let global = markers.first().map(|c| c.table.clone());
+        let pk_indexes = Vec::new();
+        let metadata = PreparedMetadata {
+            pk_indexes,
+            global_table_spec: global.filter(|g| markers.iter().all(|c| &c.table == g)),
+            columns: markers,
+        };
+        self.prepared
+            .write()
+            .insert(id.clone(), PreparedStatement { parsed, keyspace });
+        Ok(Prepared {
+            id,
+            result_metadata_id,
+            metadata,
+            result_metadata: RowsMetadata::new(result),
+        })
+    }
+
+    /// EXECUTEs a prepared statement; an unknown id is [`Error::Unprepared`], which drivers
+    /// answer by preparing again.
+    pub fn execute(&self, id: &[u8], params: &QueryParameters) -> Result<ResultBody> {
+        let stmt = self
+            .prepared
+            .read()
+            .get(id)
+            .cloned()
+            .ok_or_else(|| Error::Unprepared { id: id.to_vec() })?;
+        let bound = Bound::new(&params.values, &stmt.parsed.bind_markers)?;
+        self.run(&stmt.parsed, stmt.keyspace.as_deref(), &bound, params)
+    }
+
+    fn prepared_metadata(
+        &self,
+        parsed: &ParsedStatement,
+        keyspace: Option<&str>,
+    ) -> Result<(
+        Vec<cql::protocol::ColumnSpec>,
+        Vec<cql::protocol::ColumnSpec>,
+    )> {
+        match &parsed.statement {
+            Statement::Select(s) => {
+                let schema = self.schema.read();
+                let (ks, table) = self.resolve_table(&schema, &s.table, keyspace)?;
+                if !is_system_keyspace(&ks.name) {
+                    return Err(not_built_data_path("SELECT"));
+                }
+                Ok((
+                    select::marker_columns(s, table, ks)?,
+                    select::result_columns(s, table, ks)?,
+                ))
+            }
+            _ if parsed.bind_markers.is_empty() => Ok((Vec::new(), Vec::new())),
+            other => Err(Error::not_supported(&format!(
+                "Preparing {} with bind markers",
+                other.kind_name()
+            ))),
+        }
+    }
+
+    fn resolve_table<'a>(
+        &'a self,
+        schema: &'a Schema,
+        name: &QualifiedName,
+        keyspace: Option<&str>,
+    ) -> Result<(&'a crate::schema::Keyspace, &'a crate::schema::Table)> {
+        let ks_name = ddl::keyspace_of(name, keyspace)?;
+        let ks = match self.system.keyspaces.get(&ks_name) {
+            Some(ks) => ks,
+            None => schema.keyspace(&ks_name)?,
+        };
+        let table = ks.tables.get(name.name.as_str()).ok_or_else(|| {
+            Error::invalid(format!("table {} does not exist", name.name.as_str()))
+        })?;
+        Ok((ks, table))
+    }
+
+    fn run(
+        &self,
+        parsed: &ParsedStatement,
+        keyspace: Option<&str>,
+        bound: &Bound,
+        params: &QueryParameters,
+    ) -> Result<ResultBody> {
+        let local_dc = self.local.data_center.as_str();
+        match &parsed.statement {
+            Statement::Use(name) => {
+                let name = name.as_str();
+                if !self.system.keyspaces.contains_key(name) {
+                    self.schema.read().keyspace(name)?;
+                }
+                Ok(ResultBody::SetKeyspace(name.to_owned()))
+            }
+            Statement::Select(s) => {
+                let schema = self.schema.read();
+                let (ks, table) = self.resolve_table(&schema, &s.table, keyspace)?;
+                match system::rows(table, &self.local, &schema, &self.system) {
+                    Some(rows) => select::run(s, table, ks, rows, bound, params.skip_metadata),
+                    None => Err(not_built_data_path("SELECT")),
+                }
+            }
+            Statement::Insert(s) => self.data_statement("INSERT", &s.table, keyspace),
+            Statement::Update(s) => self.data_statement("UPDATE", &s.table, keyspace),
+            Statement::Delete(s) => self.data_statement("DELETE", &s.table, keyspace),
+            Statement::Batch(_) => Err(not_built_data_path("BATCH")),
+            Statement::Truncate(name) => {
+                let schema = self.schema.read();
+                let (ks, _) = self.resolve_table(&schema, name, keyspace)?;
+                if is_system_keyspace(&ks.name) {
+                    return Err(Error::invalid(format!(
+                        "Cannot TRUNCATE a table of the {} keyspace",
+                        ks.name
+                    )));
+                }
+                // No data path yet: a user table holds no rows, so there is nothing to remove.
+                Ok(ResultBody::Void)
+            }
+            Statement::CreateKeyspace(s) => {
+                self.alter_schema(|sc| ddl::create_keyspace(sc, s, local_dc))
+            }
+            Statement::AlterKeyspace(s) => {
+                self.alter_schema(|sc| ddl::alter_keyspace(sc, s, local_dc))
+            }
+            Statement::DropKeyspace(s) => self.alter_schema(|sc| ddl::drop_keyspace(sc, s)),
+            Statement::CreateTable(s) => self.alter_schema(|sc| ddl::create_table(sc, s, keyspace)),
+            Statement::AlterTable(s) => self.alter_schema(|sc| ddl::alter_table(sc, s, keyspace)),
+            Statement::DropTable(s) => self.alter_schema(|sc| ddl::drop_table(sc, s, keyspace)),
+            Statement::CreateType(s) => self.alter_schema(|sc| ddl::create_type(sc, s, keyspace)),
+            Statement::AlterType(s) => self.alter_schema(|sc| ddl::alter_type(sc, s, keyspace)),
+            Statement::DropType(s) => self.alter_schema(|sc| ddl::drop_type(sc, s, keyspace)),
+            Statement::CreateIndex(_) | Statement::DropIndex(_) => {
+                Err(Error::not_supported("Secondary indexes"))
+            }
+            Statement::CreateMaterializedView(_)
+            | Statement::AlterMaterializedView(_)
+            | Statement::DropMaterializedView(_) => Err(Error::not_supported("Materialized views")),
+            Statement::CreateFunction(_) | Statement::DropFunction(_) => {
+                Err(Error::not_supported("User-defined functions"))
+            }
+            Statement::CreateAggregate(_) | Statement::DropAggregate(_) => {
+                Err(Error::not_supported("User-defined aggregates"))
+            }
+            Statement::CreateTrigger(_) | Statement::DropTrigger(_) => {
+                Err(Error::not_supported("Triggers"))
+            }
+            Statement::Describe(_) => Err(Error::not_supported("Server-side DESCRIBE")),
+            other => Err(Error::not_supported(&format!(
+                "{} (roles, users and permissions)",
+                other.kind_name()
+            ))),
+        }
+    }
+
+    /// A data statement: its table must exist; the data path itself is not built yet.
+    fn data_statement(
+        &self,
+        kind: &str,
+        table: &QualifiedName,
+        keyspace: Option<&str>,
+    ) -> Result<ResultBody> {
+        let schema = self.schema.read();
+        let (ks, _) = self.resolve_table(&schema, table, keyspace)?;
+        if is_system_keyspace(&ks.name) {
+            return Err(Error::Invalid {
+                message: format!("{} keyspace is not user-modifiable", ks.name),
+            });
+        }
+        Err(not_built_data_path(kind))
+    }
+
+    /// Applies a schema change to a copy of the schema, saves it durably, then publishes it.
+    fn alter_schema(
+        &self,
+        change: impl FnOnce(&mut Schema) -> Result<Option<cql::protocol::SchemaChange>>,
+    ) -> Result<ResultBody> {
+        let _serial = self.ddl.lock();
+        let mut next = self.schema.read().clone();
+        let Some(event) = change(&mut next)? else {
+            return Ok(ResultBody::Void);
+        };
+        store::save(&self.data_dir.join(SCHEMA_FILE), &next)?;
+        *self.schema.write() = next;
+        tracing::info!(change = ?event, "schema changed");
+        Ok(ResultBody::SchemaChange(event))
+    }
+}
+
+fn parse(text: &str) -> Result<ParsedStatement> {
+    parse_statement(text).map_err(|e| Error::Syntax {
+        message: e.to_string(),
+    })
+}
+
+fn not_built_data_path(kind: &str) -> Error {
+    Error::not_supported(&format!("{kind} on user tables (the data path)"))
+}
+
+/// `n` distinct random tokens (Murmur3 range, excluding the minimum token).
+fn random_tokens(n: u16) -> Vec<i64> {
+    use rand::Rng;
+    let mut rng = rand::rng();
+    let mut tokens = std::collections::BTreeSet::new();
+    while tokens.len() < usize::from(n) {
+        let t: i64 = rng.random();
+        if t != i64::MIN {
+            tokens.insert(t);
+        }
+    }
+    tokens.into_iter().collect()
+}

@@ -1,0 +1,92 @@
+//! The coordinator's error: one variant per CQL error code it can produce, so that the server
+//! maps it to an ERROR message in one exhaustive `match`.
+
+/// Why a statement failed. Each variant is one native protocol error code.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// `Syntax_error` (0x2000): the text does not parse.
+    #[error("{message}")]
+    Syntax { message: String },
+    /// `Invalid` (0x2200): a well-formed statement that cannot run (unknown keyspace, table or
+    /// column, a value of the wrong type, a feature not built yet).
+    #[error("{message}")]
+    Invalid { message: String },
+    /// `Config_error` (0x2300): bad replication or table options.
+    #[error("{message}")]
+    Config { message: String },
+    /// `Already_exists` (0x2400): CREATE of an existing keyspace or table without IF NOT
+    /// EXISTS. `table` is empty for a keyspace.
+    #[error("{message}")]
+    AlreadyExists {
+        keyspace: String,
+        table: String,
+        message: String,
+    },
+    /// `Unprepared` (0x2500): EXECUTE of an id this node does not know; drivers re-prepare.
+    #[error("prepared statement {} is unknown to this node", hex(id))]
+    Unprepared { id: Vec<u8> },
+    /// `Server_error` (0x0000): a failure inside the node (I/O on the schema file, ...).
+    #[error("{message}")]
+    Server { message: String },
+}
+
+impl Error {
+    pub(crate) fn invalid(message: impl Into<String>) -> Error {
+        Error::Invalid {
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn config(message: impl Into<String>) -> Error {
+        Error::Config {
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn server(message: impl Into<String>) -> Error {
+        Error::Server {
+            message: message.into(),
+        }
+    }
+
+    /// The answer to a statement kind that parses but is not built yet.
+    pub(crate) fn not_supported(what: &str) -> Error {
+        Error::invalid(format!("{what} is not supported by this Ilion build yet"))
+    }
+}
+
+impl Error {
+    /// The ERROR message this error is answered with: the one place that maps coordinator
+    /// errors to protocol error codes.
+    pub fn to_response(&self) -> cql::protocol::ErrorResponse {
+        use cql::protocol::{ErrorKind, ErrorResponse};
+        let kind = match self {
+            Error::Syntax { .. } => ErrorKind::SyntaxError,
+            Error::Invalid { .. } => ErrorKind::Invalid,
+            Error::Config { .. } => ErrorKind::ConfigError,
+            Error::AlreadyExists {
+                keyspace, table, ..
+            } => ErrorKind::AlreadyExists {
+                keyspace: keyspace.clone(),
+                table: table.clone(),
+            },
+            Error::Unprepared { id } => ErrorKind::Unprepared {
+                id: bytes::Bytes::copy_from_slice(id),
+            },
+            Error::Server { .. } => ErrorKind::ServerError,
+        };
+        ErrorResponse {
+            message: self.to_string(),
+            kind,
+        }
+    }
+}
+
+/// Lowercase hex of `bytes`.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Shorthand for the coordinator's results.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

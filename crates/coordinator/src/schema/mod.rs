@@ -1,0 +1,169 @@
+//! The schema: keyspaces, tables, columns and user types, as the coordinator keeps them and as
+//! the `system_schema` tables show them. Persisted as one JSON document (see [`store`]).
+
+pub(crate) mod ddl;
+pub(crate) mod options;
+pub(crate) mod store;
+mod types;
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+pub use options::TableParams;
+pub use types::DataType;
+
+/// Keyspaces the node defines itself; users cannot create, alter or drop them.
+pub const SYSTEM_KEYSPACES: [&str; 6] = [
+    "system",
+    "system_schema",
+    "system_auth",
+    "system_distributed",
+    "system_traces",
+    "system_virtual_schema",
+];
+
+/// Whether `name` is a keyspace the node defines itself.
+pub fn is_system_keyspace(name: &str) -> bool {
+    SYSTEM_KEYSPACES.contains(&name)
+}
+
+/// All user keyspaces, by name.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Schema {
+    pub keyspaces: BTreeMap<String, Keyspace>,
+}
+
+/// A keyspace and everything in it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Keyspace {
+    pub name: String,
+    pub durable_writes: bool,
+    /// The replication map as `system_schema.keyspaces` shows it: `class` with the full Java
+    /// class name, then the strategy's options.
+    pub replication: BTreeMap<String, String>,
+    pub tables: BTreeMap<String, Table>,
+    pub types: BTreeMap<String, UserType>,
+}
+
+/// What a column is in its table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ColumnKind {
+    PartitionKey,
+    Clustering,
+    Static,
+    Regular,
+}
+
+impl ColumnKind {
+    /// The `kind` of `system_schema.columns`.
+    pub fn name(self) -> &'static str {
+        match self {
+            ColumnKind::PartitionKey => "partition_key",
+            ColumnKind::Clustering => "clustering",
+            ColumnKind::Static => "static",
+            ColumnKind::Regular => "regular",
+        }
+    }
+}
+
+/// A clustering column's order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ClusteringOrder {
+    Asc,
+    Desc,
+    /// Not a clustering column.
+    None,
+}
+
+impl ClusteringOrder {
+    /// The `clustering_order` of `system_schema.columns`.
+    pub fn name(self) -> &'static str {
+        match self {
+            ClusteringOrder::Asc => "asc",
+            ClusteringOrder::Desc => "desc",
+            ClusteringOrder::None => "none",
+        }
+    }
+}
+
+/// A column.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Column {
+    pub name: String,
+    pub kind: ColumnKind,
+    /// Position among the partition key or clustering columns; -1 for the others.
+    pub position: i32,
+    pub order: ClusteringOrder,
+    pub ty: DataType,
+}
+
+/// A table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Table {
+    pub keyspace: String,
+    pub name: String,
+    pub id: Uuid,
+    /// Partition key columns in order, then clustering columns in order, then the others by
+    /// name (the order of `SELECT *`).
+    pub columns: Vec<Column>,
+    pub params: TableParams,
+}
+
+impl Table {
+    /// The column named `name`.
+    pub fn column(&self, name: &str) -> Option<&Column> {
+        self.columns.iter().find(|c| c.name == name)
+    }
+
+    /// Sorts the columns into `SELECT *` order.
+    pub(crate) fn sort_columns(&mut self) {
+        self.columns.sort_by(|a, b| {
+            let rank = |c: &Column| match c.kind {
+                ColumnKind::PartitionKey => (0, c.position),
+                ColumnKind::Clustering => (1, c.position),
+                ColumnKind::Static | ColumnKind::Regular => (2, 0),
+            };
+            rank(a).cmp(&rank(b)).then_with(|| a.name.cmp(&b.name))
+        });
+    }
+}
+
+/// A user-defined type.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UserType {
+    pub keyspace: String,
+    pub name: String,
+    pub fields: Vec<(String, DataType)>,
+}
+
+impl Schema {
+    /// The keyspace `name`, or the Invalid error Cassandra gives.
+    pub fn keyspace(&self, name: &str) -> crate::Result<&Keyspace> {
+        self.keyspaces
+            .get(name)
+            .ok_or_else(|| crate::Error::invalid(format!("Keyspace '{name}' does not exist")))
+    }
+
+    /// The table `ks.name`, or Invalid.
+    pub fn table(&self, keyspace: &str, name: &str) -> crate::Result<&Table> {
+        self.keyspace(keyspace)?
+            .tables
+            .get(name)
+            .ok_or_else(|| crate::Error::invalid(format!("table {keyspace}.{name} does not exist")))
+    }
+
+    /// The schema version: a UUID derived from a digest of the canonical encoding, so every
+    /// node with the same schema reports the same version and any DDL changes it.
+    pub fn version(&self) -> Uuid {
+        let canonical = serde_json::to_vec(self).unwrap_or_default();
+        let digest = xxhash_rust::xxh3::xxh3_128(&canonical);
+        let mut bytes = digest.to_be_bytes();
+        // A name-based (version 3) UUID of the RFC 4122 variant, as Cassandra's MD5-derived
+        // schema versions are.
+        bytes[6] = (bytes[6] & 0x0f) | 0x30;
+        bytes[8] = (bytes[8] & 0x3f) | 0x80;
+        Uuid::from_bytes(bytes)
+    }
+}

@@ -1,0 +1,358 @@
+//! Table parameters (`WITH comment = ... AND compaction = {...}`) and keyspace replication,
+//! validated as Cassandra validates them and stored as `system_schema` shows them.
+
+use std::collections::BTreeMap;
+
+use cql::language::ast::{Literal, Property, PropertyValue};
+use serde::{Deserialize, Serialize};
+
+use crate::{Error, Result};
+
+/// The parameters of a table, with Cassandra 4.1's defaults.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TableParams {
+    pub additional_write_policy: String,
+    pub bloom_filter_fp_chance: f64,
+    pub caching: BTreeMap<String, String>,
+    pub cdc: bool,
+    pub comment: String,
+    pub compaction: BTreeMap<String, String>,
+    pub compression: BTreeMap<String, String>,
+    pub crc_check_chance: f64,
+    pub default_time_to_live: i32,
+    pub gc_grace_seconds: i32,
+    pub max_index_interval: i32,
+    pub memtable_flush_period_in_ms: i32,
+    pub min_index_interval: i32,
+    pub read_repair: String,
+    pub speculative_retry: String,
+}
+
+fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+const STCS: &str = "org.apache.cassandra.db.compaction.SizeTieredCompactionStrategy";
+
+impl Default for TableParams {
+    fn default() -> Self {
+        TableParams {
+            additional_write_policy: "99p".to_owned(),
+            bloom_filter_fp_chance: 0.01,
+            caching: map(&[("keys", "ALL"), ("rows_per_partition", "NONE")]),
+            cdc: false,
+            comment: String::new(),
+            compaction: map(&[
+                ("class", STCS),
+                ("max_threshold", "32"),
+                ("min_threshold", "4"),
+            ]),
+            compression: map(&[
+                ("chunk_length_in_kb", "16"),
+                ("class", "org.apache.cassandra.io.compress.LZ4Compressor"),
+            ]),
+            crc_check_chance: 1.0,
+            default_time_to_live: 0,
+            gc_grace_seconds: 864_000,
+            max_index_interval: 2048,
+            memtable_flush_period_in_ms: 0,
+            min_index_interval: 128,
+            read_repair: "BLOCKING".to_owned(),
+            speculative_retry: "99p".to_owned(),
+        }
+    }
+}
+
+fn literal_text(v: &PropertyValue) -> Option<String> {
+    match v {
+        PropertyValue::Literal(Literal::String(s)) => Some(s.clone()),
+        PropertyValue::Literal(Literal::Integer(s) | Literal::Float(s)) => Some(s.clone()),
+        PropertyValue::Literal(Literal::Boolean(b)) => Some(b.to_string()),
+        PropertyValue::Word(w) => Some(w.clone()),
+        _ => None,
+    }
+}
+
+fn literal_map(name: &str, v: &PropertyValue) -> Result<BTreeMap<String, String>> {
+    let PropertyValue::Map(pairs) = v else {
+        return Err(Error::config(format!(
+            "Invalid value for property '{name}': expected a map"
+        )));
+    };
+    pairs
+        .iter()
+        .map(|(k, v)| {
+            let text = |l: &Literal| match l {
+                Literal::String(s) | Literal::Integer(s) | Literal::Float(s) => Ok(s.clone()),
+                Literal::Boolean(b) => Ok(b.to_string()),
+                _ => Err(Error::config(format!(
+                    "Invalid value in map property '{name}'"
+                ))),
+            };
+            Ok((text(k)?, text(v)?))
+        })
+        .collect()
+}
+
+fn parse_num<T: std::str::FromStr>(name: &str, v: &PropertyValue) -> Result<T> {
+    literal_text(v).and_then(|s| s.parse().ok()).ok_or_else(|| {
+        Error::config(format!(
+            "Invalid value for property '{name}': expected a number"
+        ))
+    })
+}
+
+fn parse_bool(name: &str, v: &PropertyValue) -> Result<bool> {
+    match literal_text(v).map(|s| s.to_ascii_lowercase()).as_deref() {
+        Some("true") => Ok(true),
+        Some("false") => Ok(false),
+        _ => Err(Error::config(format!(
+            "Invalid value for property '{name}': expected a boolean"
+        ))),
+    }
+}
+
+/// Expands a short compaction class name to the full Java class name.
+fn compaction_class(name: &str) -> Result<String> {
+    let short = name.rsplit('.').next().unwrap_or(name);
+    match short {
+        "SizeTieredCompactionStrategy"
+        | "LeveledCompactionStrategy"
+        | "TimeWindowCompactionStrategy"
+        | "UnifiedCompactionStrategy" => Ok(format!("org.apache.cassandra.db.compaction.{short}")),
+        _ => Err(Error::config(format!(
+            "Unable to find compaction strategy class '{name}'"
+        ))),
+    }
+}
+
+fn compression_class(name: &str) -> Result<String> {
+    let short = name.rsplit('.').next().unwrap_or(name);
+    match short {
+        "LZ4Compressor" | "ZstdCompressor" | "SnappyCompressor" | "DeflateCompressor"
+        | "NoopCompressor" => Ok(format!("org.apache.cassandra.io.compress.{short}")),
+        _ => Err(Error::config(format!(
+            "Could not create Compression for type {name}"
+        ))),
+    }
+}
+
+impl TableParams {
+    /// Applies `WITH` properties; unknown names and bad values are errors.
+    pub(crate) fn apply(&mut self, properties: &[Property]) -> Result<()> {
+        for p in properties {
+            let name = p.name.as_str();
+            let v = &p.value;
+            match name {
+                "additional_write_policy" => {
+                    self.additional_write_policy = literal_text(v).unwrap_or_default();
+                }
+                "bloom_filter_fp_chance" => {
+                    let f: f64 = parse_num(name, v)?;
+                    if !(f > 0.0 && f <= 1.0) {
+                        return Err(Error::config(format!(
+                            "bloom_filter_fp_chance must be larger than 0 and less than or equal to 1.0 (got {f})"
+                        )));
+                    }
+                    self.bloom_filter_fp_chance = f;
+                }
+                "caching" => self.caching = literal_map(name, v)?,
+                "cdc" => self.cdc = parse_bool(name, v)?,
+                "comment" => self.comment = literal_text(v).unwrap_or_default(),
+                "compaction" => {
+                    let mut m = literal_map(name, v)?;
+                    let class = m.get("class").cloned().ok_or_else(|| {
+                        Error::config("Missing sub-option 'class' for the 'compaction' option.")
+                    })?;
+                    m.insert("class".to_owned(), compaction_class(&class)?);
+                    if m.get("class").map(String::as_str) == Some(STCS) {
+                        m.entry("max_threshold".to_owned())
+                            .or_insert_with(|| "32".to_owned());
+                        m.entry("min_threshold".to_owned())
+                            .or_insert_with(|| "4".to_owned());
+                    }
+                    self.compaction = m;
+                }
+                "compression" => {
+                    let mut m = literal_map(name, v)?;
+                    if m.get("enabled").map(String::as_str) == Some("false") {
+                        m = map(&[("enabled", "false")]);
+                    } else {
+                        let class = m
+                            .remove("class")
+                            .or_else(|| m.remove("sstable_compression"))
+                            .unwrap_or_else(|| "LZ4Compressor".to_owned());
+                        m.insert("class".to_owned(), compression_class(&class)?);
+                        m.entry("chunk_length_in_kb".to_owned())
+                            .or_insert_with(|| "16".to_owned());
+                    }
+                    self.compression = m;
+                }
+                "crc_check_chance" => self.crc_check_chance = parse_num(name, v)?,
+                "default_time_to_live" => {
+                    let ttl: i32 = parse_num(name, v)?;
+                    if ttl < 0 {
+                        return Err(Error::config(
+                            "default_time_to_live must be greater than or equal to 0",
+                        ));
+                    }
+                    self.default_time_to_live = ttl;
+                }
+                "gc_grace_seconds" => {
+                    let g: i32 = parse_num(name, v)?;
+                    if g < 0 {
+                        return Err(Error::config(
+                            "gc_grace_seconds must be greater than or equal to 0",
+                        ));
+                    }
+                    self.gc_grace_seconds = g;
+                }
+                "max_index_interval" => self.max_index_interval = parse_num(name, v)?,
+                "memtable_flush_period_in_ms" => {
+                    self.memtable_flush_period_in_ms = parse_num(name, v)?
+                }
+                "min_index_interval" => self.min_index_interval = parse_num(name, v)?,
+                "read_repair" => {
+                    let s = literal_text(v).unwrap_or_default().to_ascii_uppercase();
+                    if s != "BLOCKING" && s != "NONE" {
+                        return Err(Error::config(format!("Invalid read_repair strategy {s}")));
+                    }
+                    self.read_repair = s;
+                }
+                "speculative_retry" => self.speculative_retry = literal_text(v).unwrap_or_default(),
+                other => {
+                    return Err(Error::Syntax {
+                        message: format!("Unknown property '{other}'"),
+                    });
+                }
+            }
+        }
+        if self.min_index_interval > self.max_index_interval || self.min_index_interval < 1 {
+            return Err(Error::config(
+                "max_index_interval must be greater than min_index_interval",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Keyspace options: `replication` (required on CREATE) and `durable_writes`.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct KeyspaceOptions {
+    pub replication: Option<BTreeMap<String, String>>,
+    pub durable_writes: Option<bool>,
+}
+
+/// Reads and validates `WITH replication = {...} AND durable_writes = ...`. `local_dc` is the
+/// data center that `NetworkTopologyStrategy`'s `replication_factor` shorthand expands to.
+pub(crate) fn keyspace_options(
+    keyspace: &str,
+    properties: &[Property],
+    local_dc: &str,
+) -> Result<KeyspaceOptions> {
+    let mut out = KeyspaceOptions {
+        replication: None,
+        durable_writes: None,
+    };
+    for p in properties {
+        match p.name.as_str() {
+            "replication" => {
+                out.replication = Some(replication(
+                    keyspace,
+                    &literal_map("replication", &p.value)?,
+                    local_dc,
+                )?);
+            }
+            "durable_writes" => out.durable_writes = Some(parse_bool("durable_writes", &p.value)?),
+            other => {
+                return Err(Error::Syntax {
+                    message: format!("Unknown property '{other}'"),
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn replication_factor(value: &str) -> Result<()> {
+    // "3" or the transient form "3/1" (not supported: transient replication is experimental).
+    match value.parse::<i64>() {
+        Ok(n) if n >= 0 => Ok(()),
+        Ok(n) => Err(Error::config(format!(
+            "Replication factor must be non-negative; found {n}"
+        ))),
+        Err(_) => Err(Error::config(format!(
+            "Replication factor must be numeric; found {value}"
+        ))),
+    }
+}
+
+fn replication(
+    keyspace: &str,
+    given: &BTreeMap<String, String>,
+    local_dc: &str,
+) -> Result<BTreeMap<String, String>> {
+    let class = given
+        .get("class")
+        .ok_or_else(|| Error::config("Missing replication strategy class"))?;
+    let short = class.rsplit('.').next().unwrap_or(class);
+    let mut out = BTreeMap::new();
+    match short {
+        "SimpleStrategy" => {
+            out.insert(
+                "class".to_owned(),
+                "org.apache.cassandra.locator.SimpleStrategy".to_owned(),
+            );
+            for (k, v) in given {
+                match k.as_str() {
+                    "class" => {}
+                    "replication_factor" => {
+                        replication_factor(v)?;
+                        out.insert(k.clone(), v.clone());
+                    }
+                    other => {
+                        return Err(Error::config(format!(
+                            "Unrecognized strategy option {{{other}}} passed to SimpleStrategy for keyspace {keyspace}"
+                        )));
+                    }
+                }
+            }
+            if !out.contains_key("replication_factor") {
+                return Err(Error::config(
+                    "SimpleStrategy requires a replication_factor strategy option.",
+                ));
+            }
+        }
+        "NetworkTopologyStrategy" => {
+            out.insert(
+                "class".to_owned(),
+                "org.apache.cassandra.locator.NetworkTopologyStrategy".to_owned(),
+            );
+            for (k, v) in given {
+                match k.as_str() {
+                    "class" => {}
+                    "replication_factor" => {
+                        replication_factor(v)?;
+                        // The shorthand sets every known data center that is not named.
+                        if !given.contains_key(local_dc) {
+                            out.insert(local_dc.to_owned(), v.clone());
+                        }
+                    }
+                    dc => {
+                        replication_factor(v)?;
+                        out.insert(dc.to_owned(), v.clone());
+                    }
+                }
+            }
+        }
+        _ => {
+            return Err(Error::config(format!(
+                "Unable to find replication strategy class '{class}'"
+            )));
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,298 @@
+//! The system tables drivers and cqlsh read: `system.local`, `system.peers`,
+//! `system.peers_v2`, `system.size_estimates` and the `system_schema` tables. Their definitions
+//! are CQL (as Cassandra 4.1 declares them) run through the same DDL code as user tables; their
+//! rows are computed on every read from the live schema and the node's identity.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use cql::language::ast::Statement;
+use cql::protocol::Value;
+use uuid::Uuid;
+
+use crate::schema::{Keyspace, Schema, Table, ddl};
+use crate::{Error, Result};
+
+/// The node facts `system.local` shows.
+#[derive(Debug, Clone)]
+pub struct LocalInfo {
+    pub cluster_name: String,
+    pub listen_address: IpAddr,
+    pub rpc_address: IpAddr,
+    pub native_port: u16,
+    pub storage_port: u16,
+    pub data_center: String,
+    pub rack: String,
+    pub host_id: Uuid,
+    pub tokens: Vec<i64>,
+}
+
+/// The release this node reports: a 4.x version, so drivers pick their Cassandra 4 code paths
+/// (protocol v5, `system_schema`, `peers_v2`).
+pub const RELEASE_VERSION: &str = "4.1.3";
+/// The CQL language version of Cassandra 4.1.
+pub const CQL_VERSION: &str = "3.4.6";
+
+const SYSTEM_SCHEMA: &[&str] = &[
+    "CREATE TABLE system.local (key text PRIMARY KEY, bootstrapped text, broadcast_address inet, \
+     broadcast_port int, cluster_name text, cql_version text, data_center text, \
+     gossip_generation int, host_id uuid, listen_address inet, listen_port int, \
+     native_protocol_version text, partitioner text, rack text, release_version text, \
+     rpc_address inet, rpc_port int, schema_version uuid, tokens set<text>, \
+     truncated_at map<uuid, blob>) WITH comment = 'information about the local node'",
+    "CREATE TABLE system.peers (peer inet PRIMARY KEY, data_center text, host_id uuid, \
+     preferred_ip inet, rack text, release_version text, rpc_address inet, schema_version uuid, \
+     tokens set<text>) WITH comment = 'information about known peers in the cluster'",
+    "CREATE TABLE system.peers_v2 (peer inet, peer_port int, data_center text, host_id uuid, \
+     native_address inet, native_port int, preferred_ip inet, preferred_port int, rack text, \
+     release_version text, schema_version uuid, tokens set<text>, PRIMARY KEY (peer, peer_port)) \
+     WITH comment = 'information about known peers in the cluster'",
+    "CREATE TABLE system.size_estimates (keyspace_name text, table_name text, range_start text, \
+     range_end text, mean_partition_size bigint, partitions_count bigint, \
+     PRIMARY KEY ((keyspace_name), table_name, range_start, range_end)) \
+     WITH comment = 'per-table primary range size estimates'",
+    "CREATE TABLE system_schema.keyspaces (keyspace_name text PRIMARY KEY, durable_writes boolean, \
+     replication frozen<map<text, text>>) WITH comment = 'keyspace definitions'",
+    "CREATE TABLE system_schema.tables (keyspace_name text, table_name text, \
+     additional_write_policy text, bloom_filter_fp_chance double, caching frozen<map<text, text>>, \
+     cdc boolean, comment text, compaction frozen<map<text, text>>, \
+     compression frozen<map<text, text>>, crc_check_chance double, default_time_to_live int, \
+     extensions frozen<map<text, blob>>, flags frozen<set<text>>, gc_grace_seconds int, id uuid, \
+     max_index_interval int, memtable_flush_period_in_ms int, min_index_interval int, \
+     read_repair text, speculative_retry text, PRIMARY KEY ((keyspace_name), table_name)) \
+     WITH comment = 'table definitions'",
+    "CREATE TABLE system_schema.columns (keyspace_name text, table_name text, column_name text, \
+     clustering_order text, column_name_bytes blob, kind text, position int, type text, \
+     PRIMARY KEY ((keyspace_name), table_name, column_name)) WITH comment = 'column definitions'",
+    "CREATE TABLE system_schema.dropped_columns (keyspace_name text, table_name text, \
+     column_name text, dropped_time timestamp, kind text, type text, \
+     PRIMARY KEY ((keyspace_name), table_name, column_name)) \
+     WITH comment = 'dropped column registry'",
+    "CREATE TABLE system_schema.triggers (keyspace_name text, table_name text, trigger_name text, \
+     options frozen<map<text, text>>, PRIMARY KEY ((keyspace_name), table_name, trigger_name)) \
+     WITH comment = 'trigger definitions'",
+    "CREATE TABLE system_schema.views (keyspace_name text, view_name text, \
+     additional_write_policy text, base_table_id uuid, base_table_name text, \
+     bloom_filter_fp_chance double, caching frozen<map<text, text>>, cdc boolean, comment text, \
+     compaction frozen<map<text, text>>, compression frozen<map<text, text>>, \
+     crc_check_chance double, default_time_to_live int, extensions frozen<map<text, blob>>, \
+     gc_grace_seconds int, id uuid, include_all_columns boolean, max_index_interval int, \
+     memtable_flush_period_in_ms int, min_index_interval int, read_repair text, \
+     speculative_retry text, where_clause text, PRIMARY KEY ((keyspace_name), view_name)) \
+     WITH comment = 'view definitions'",
+    "CREATE TABLE system_schema.types (keyspace_name text, type_name text, \
+     field_names frozen<list<text>>, field_types frozen<list<text>>, \
+     PRIMARY KEY ((keyspace_name), type_name)) WITH comment = 'user defined type definitions'",
+    "CREATE TABLE system_schema.functions (keyspace_name text, function_name text, \
+     argument_types frozen<list<text>>, argument_names frozen<list<text>>, body text, \
+     called_on_null_input boolean, language text, return_type text, \
+     PRIMARY KEY ((keyspace_name), function_name, argument_types)) \
+     WITH comment = 'user defined function definitions'",
+    "CREATE TABLE system_schema.aggregates (keyspace_name text, aggregate_name text, \
+     argument_types frozen<list<text>>, final_func text, initcond text, return_type text, \
+     state_func text, state_type text, \
+     PRIMARY KEY ((keyspace_name), aggregate_name, argument_types)) \
+     WITH comment = 'user defined aggregate definitions'",
+    "CREATE TABLE system_schema.indexes (keyspace_name text, table_name text, index_name text, \
+     kind text, options frozen<map<text, text>>, \
+     PRIMARY KEY ((keyspace_name), table_name, index_name)) WITH comment = 'secondary index definitions'",
+];
+
+/// The definitions of the system keyspaces, built from [`SYSTEM_SCHEMA`].
+pub(crate) fn system_schema() -> Result<Schema> {
+    let mut schema = Schema::default();
+    for ks in ["system", "system_schema"] {
+        let mut replication = BTreeMap::new();
+        replication.insert(
+            "class".to_owned(),
+            "org.apache.cassandra.locator.LocalStrategy".to_owned(),
+        );
+        schema.keyspaces.insert(
+            ks.to_owned(),
+            Keyspace {
+                name: ks.to_owned(),
+                durable_writes: true,
+                replication,
+                tables: BTreeMap::new(),
+                types: BTreeMap::new(),
+            },
+        );
+    }
+    for text in SYSTEM_SCHEMA {
+        let parsed = cql::parse_statement(text)
+            .map_err(|e| Error::server(format!("system table definition does not parse: {e}")))?;
+        let Statement::CreateTable(create) = parsed.statement else {
+            return Err(Error::server(
+                "system table definition is not a CREATE TABLE",
+            ));
+        };
+        ddl::create_system_table(&mut schema, &create)?;
+    }
+    Ok(schema)
+}
+
+/// A row as column name -> value; absent columns are null.
+type Row = BTreeMap<&'static str, Value>;
+
+fn text(s: impl Into<String>) -> Value {
+    Value::Text(s.into())
+}
+
+fn text_map(m: &BTreeMap<String, String>) -> Value {
+    Value::Map(
+        m.iter()
+            .map(|(k, v)| (text(k.clone()), text(v.clone())))
+            .collect(),
+    )
+}
+
+fn uuid(u: Uuid) -> Value {
+    Value::Uuid(*u.as_bytes())
+}
+
+/// The rows of the system table `keyspace.table` in `table.columns` order, or `None` when it
+/// is not a table this node serves rows for.
+pub(crate) fn rows(
+    table: &Table,
+    local: &LocalInfo,
+    user: &Schema,
+    system: &Schema,
+) -> Option<Vec<Vec<Option<Value>>>> {
+    let rows: Vec<Row> = match (table.keyspace.as_str(), table.name.as_str()) {
+        ("system", "local") => vec![local_row(local, user)],
+        ("system", "peers" | "peers_v2" | "size_estimates") => Vec::new(),
+        ("system_schema", name) => schema_rows(name, user, system),
+        _ => return None,
+    };
+    Some(
+        rows.into_iter()
+            .map(|mut r| {
+                table
+                    .columns
+                    .iter()
+                    .map(|c| r.remove(c.name.as_str()))
+                    .collect()
+            })
+            .collect(),
+    )
+}
+
+fn local_row(local: &LocalInfo, user: &Schema) -> Row {
+    let mut r = Row::new();
+    r.insert("key", text("local"));
+    r.insert("bootstrapped", text("COMPLETED"));
+    r.insert("broadcast_address", Value::Inet(local.listen_address));
+    r.insert("broadcast_port", Value::Int(i32::from(local.storage_port)));
+    r.insert("cluster_name", text(local.cluster_name.clone()));
+    r.insert("cql_version", text(CQL_VERSION));
+    r.insert("data_center", text(local.data_center.clone()));
+    r.insert("host_id", uuid(local.host_id));
+    r.insert("listen_address", Value::Inet(local.listen_address));
+    r.insert("listen_port", Value::Int(i32::from(local.storage_port)));
+    r.insert("native_protocol_version", text("5"));
+    r.insert(
+        "partitioner",
+        text("org.apache.cassandra.dht.Murmur3Partitioner"),
+    );
+    r.insert("rack", text(local.rack.clone()));
+    r.insert("release_version", text(RELEASE_VERSION));
+    r.insert("rpc_address", Value::Inet(local.rpc_address));
+    r.insert("rpc_port", Value::Int(i32::from(local.native_port)));
+    r.insert("schema_version", uuid(user.version()));
+    let mut tokens: Vec<String> = local.tokens.iter().map(i64::to_string).collect();
+    tokens.sort();
+    r.insert("tokens", Value::Set(tokens.into_iter().map(text).collect()));
+    r
+}
+
+fn schema_rows(name: &str, user: &Schema, system: &Schema) -> Vec<Row> {
+    let keyspaces = system.keyspaces.values().chain(user.keyspaces.values());
+    let mut out = Vec::new();
+    for ks in keyspaces {
+        let ks_text = || text(ks.name.clone());
+        match name {
+            "keyspaces" => {
+                let mut r = Row::new();
+                r.insert("keyspace_name", ks_text());
+                r.insert("durable_writes", Value::Boolean(ks.durable_writes));
+                r.insert("replication", text_map(&ks.replication));
+                out.push(r);
+            }
+            "tables" => {
+                for t in ks.tables.values() {
+                    let p = &t.params;
+                    let mut r = Row::new();
+                    r.insert("keyspace_name", ks_text());
+                    r.insert("table_name", text(t.name.clone()));
+                    r.insert(
+                        "additional_write_policy",
+                        text(p.additional_write_policy.clone()),
+                    );
+                    r.insert(
+                        "bloom_filter_fp_chance",
+                        Value::Double(p.bloom_filter_fp_chance),
+                    );
+                    r.insert("caching", text_map(&p.caching));
+                    r.insert("cdc", Value::Boolean(p.cdc));
+                    r.insert("comment", text(p.comment.clone()));
+                    r.insert("compaction", text_map(&p.compaction));
+                    r.insert("compression", text_map(&p.compression));
+                    r.insert("crc_check_chance", Value::Double(p.crc_check_chance));
+                    r.insert("default_time_to_live", Value::Int(p.default_time_to_live));
+                    r.insert("extensions", Value::Map(Vec::new()));
+                    r.insert("flags", Value::Set(vec![text("compound")]));
+                    r.insert("gc_grace_seconds", Value::Int(p.gc_grace_seconds));
+                    r.insert("id", uuid(t.id));
+                    r.insert("max_index_interval", Value::Int(p.max_index_interval));
+                    r.insert(
+                        "memtable_flush_period_in_ms",
+                        Value::Int(p.memtable_flush_period_in_ms),
+                    );
+                    r.insert("min_index_interval", Value::Int(p.min_index_interval));
+                    r.insert("read_repair", text(p.read_repair.clone()));
+                    r.insert("speculative_retry", text(p.speculative_retry.clone()));
+                    out.push(r);
+                }
+            }
+            "columns" => {
+                for t in ks.tables.values() {
+                    for c in &t.columns {
+                        let mut r = Row::new();
+                        r.insert("keyspace_name", ks_text());
+                        r.insert("table_name", text(t.name.clone()));
+                        r.insert("column_name", text(c.name.clone()));
+                        r.insert("clustering_order", text(c.order.name()));
+                        r.insert(
+                            "column_name_bytes",
+                            Value::Blob(bytes::Bytes::copy_from_slice(c.name.as_bytes())),
+                        );
+                        r.insert("kind", text(c.kind.name()));
+                        r.insert("position", Value::Int(c.position));
+                        r.insert("type", text(c.ty.to_string()));
+                        out.push(r);
+                    }
+                }
+            }
+            "types" => {
+                for u in ks.types.values() {
+                    let mut r = Row::new();
+                    r.insert("keyspace_name", ks_text());
+                    r.insert("type_name", text(u.name.clone()));
+                    r.insert(
+                        "field_names",
+                        Value::List(u.fields.iter().map(|(n, _)| text(n.clone())).collect()),
+                    );
+                    r.insert(
+                        "field_types",
+                        Value::List(u.fields.iter().map(|(_, t)| text(t.to_string())).collect()),
+                    );
+                    out.push(r);
+                }
+            }
+            // No triggers, views, functions, aggregates, indexes or dropped-column records:
+            // creating them is refused (see the coordinator), so these are truly empty.
+            _ => {}
+        }
+    }
+    out
+}

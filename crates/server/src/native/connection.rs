@@ -1,0 +1,480 @@
+//! One client connection.
+//!
+//! The reader (this task) decodes frames and answers the connection-level messages itself
+//! (OPTIONS, STARTUP, REGISTER), in order, because they change how the following bytes are
+//! framed. Statements (QUERY, PREPARE, EXECUTE, BATCH) run on blocking worker threads, several
+//! at once; their responses go out as they finish, each on its request's stream.
+//!
+//! A writer task owns the socket's write half and the outgoing framing: plain frames, v4
+//! frames with LZ4/Snappy bodies, or v5 segments. The framing switches right after READY is
+//! written, as the protocol requires. Pushed EVENTs go out on stream -1 to connections that
+//! registered for their type.
+//!
+//! A malformed frame is answered with a protocol ERROR and the connection is closed; the node
+//! keeps serving every other connection.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use coordinator::Session;
+use cql::protocol::frame::unsupported_version_response;
+use cql::protocol::{
+    Compression, Decoded, Direction, ErrorKind, ErrorResponse, Event, Frame, FrameDecoder, Header,
+    ProtocolError, ProtocolVersion, Request, RequestEnvelope, Response, ResponseEnvelope,
+    ResultBody, SegmentCodec, Supported, V5FrameDecoder,
+};
+use parking_lot::Mutex;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::net::tcp::OwnedWriteHalf;
+use tokio::sync::{broadcast, mpsc, watch};
+
+use super::Shared;
+
+/// How outgoing frames are put on the wire.
+#[derive(Debug, Clone, Copy)]
+enum Framing {
+    /// Frames as they are (before STARTUP, and v4 without compression).
+    Plain,
+    /// v4 frames whose bodies are compressed.
+    Compressed(Compression),
+    /// v5 segments (after READY).
+    Segments(SegmentCodec),
+}
+
+/// What the reader and the statement workers hand the writer.
+#[derive(Debug)]
+enum Outbound {
+    /// A response; `then` switches the framing after it is written (READY).
+    Response {
+        envelope: ResponseEnvelope,
+        then: Option<Framing>,
+    },
+    /// Bytes already encoded (the answer to an unsupported version).
+    Raw(Vec<u8>),
+    /// REGISTER: push events of these types from now on, then write READY.
+    Register {
+        types: Vec<String>,
+        ready: ResponseEnvelope,
+    },
+    /// Write what is queued and close.
+    Close,
+}
+
+/// Why the reader stops.
+enum Stop {
+    /// The client closed, or the node is shutting down.
+    Done,
+    /// A malformed frame: the ERROR has been queued; close.
+    Protocol,
+}
+
+struct Reader {
+    shared: Arc<Shared>,
+    tx: mpsc::UnboundedSender<Outbound>,
+    peer: SocketAddr,
+    frames: FrameDecoder,
+    v5: Option<V5FrameDecoder>,
+    version: Option<ProtocolVersion>,
+    compression: Option<Compression>,
+    started: bool,
+    session: Arc<Mutex<Session>>,
+}
+
+pub(crate) async fn run(
+    stream: TcpStream,
+    peer: SocketAddr,
+    shared: Arc<Shared>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let (mut rd, wr) = stream.into_split();
+    let (tx, rx) = mpsc::unbounded_channel();
+    let writer = tokio::spawn(write_loop(wr, rx, shared.events.clone()));
+    let frames = FrameDecoder::new()
+        .max_body_len(shared.max_frame_body)
+        .expect(Direction::Request);
+    let mut reader = Reader {
+        shared,
+        tx,
+        peer,
+        frames,
+        v5: None,
+        version: None,
+        compression: None,
+        started: false,
+        session: Arc::new(Mutex::new(Session::default())),
+    };
+    let mut buf = BytesMut::with_capacity(64 * 1024);
+    let stop = loop {
+        match reader.drain(&mut buf) {
+            Ok(()) => {}
+            Err(stop) => break stop,
+        }
+        tokio::select! {
+            n = rd.read_buf(&mut buf) => match n {
+                Ok(0) => break Stop::Done,
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::debug!(peer = %reader.peer, error = %e, "cql connection read failed");
+                    break Stop::Done;
+                }
+            },
+            _ = shutdown.changed() => break Stop::Done,
+        }
+    };
+    if matches!(stop, Stop::Protocol) || *shutdown.borrow() {
+        let _ = reader.tx.send(Outbound::Close);
+    }
+    // Statements still running hold senders; the writer ends once they have answered.
+    drop(reader);
+    let _ = writer.await;
+    tracing::debug!(%peer, "cql connection closed");
+}
+
+impl Reader {
+    /// Handles every whole frame in `buf`.
+    fn drain(&mut self, buf: &mut BytesMut) -> Result<(), Stop> {
+        loop {
+            let decoded = match &mut self.v5 {
+                Some(d) => d.decode(buf),
+                None => self.frames.decode(buf),
+            };
+            match decoded {
+                Ok(Decoded::Complete(frame)) => self.frame(frame)?,
+                Ok(Decoded::Incomplete { .. }) => return Ok(()),
+                Err(e) => return Err(self.malformed(&e)),
+            }
+        }
+    }
+
+    /// Queues the ERROR for a malformed frame.
+    fn malformed(&self, e: &ProtocolError) -> Stop {
+        tracing::debug!(peer = %self.peer, error = %e, "malformed cql frame");
+        if let ProtocolError::UnsupportedVersion { version, stream } = e {
+            let _ = self.tx.send(Outbound::Raw(unsupported_version_response(
+                *version, *stream,
+            )));
+            return Stop::Protocol;
+        }
+        let stream = e.stream().unwrap_or(0);
+        let message = match e {
+            ProtocolError::BodyTooLarge { length, max, .. } => {
+                format!("Request is too big: length {length} exceeds maximum allowed length {max}.")
+            }
+            other => other.to_string(),
+        };
+        self.error(stream, ErrorKind::ProtocolError, message);
+        Stop::Protocol
+    }
+
+    fn respond(&self, stream: i16, response: Response) {
+        let version = self.version.unwrap_or(ProtocolVersion::V4);
+        let envelope = ResponseEnvelope::new(version, stream, response);
+        let _ = self.tx.send(Outbound::Response {
+            envelope,
+            then: None,
+        });
+    }
+
+    fn error(&self, stream: i16, kind: ErrorKind, message: String) {
+        self.respond(stream, Response::Error(ErrorResponse { message, kind }));
+    }
+
+    fn frame(&mut self, frame: Frame) -> Result<(), Stop> {
+        let header: Header = frame.header;
+        match self.version {
+            None => self.version = Some(header.version),
+            Some(v) if v != header.version => {
+                self.error(
+                    header.stream,
+                    ErrorKind::ProtocolError,
+                    format!(
+                        "Invalid message version. Got {} but previous messages on this connection had version {}",
+                        header.version,
+                        v
+                    ),
+                );
+                return Err(Stop::Protocol);
+            }
+            Some(_) => {}
+        }
+        let frame = match frame.decompressed(self.compression, self.shared.max_frame_body) {
+            Ok(f) => f,
+            Err(e) => return Err(self.malformed(&e)),
+        };
+        let envelope = match RequestEnvelope::decode(frame) {
+            Ok(e) => e,
+            Err(e) => {
+                // The frame boundary is intact: answer this request and keep the connection.
+                self.error(header.stream, ErrorKind::ProtocolError, e.to_string());
+                return Ok(());
+            }
+        };
+        let stream = envelope.stream;
+        match envelope.request {
+            Request::Options => self.respond(stream, Response::Supported(supported())),
+            Request::Startup(startup) => {
+                if self.started {
+                    self.error(
+                        stream,
+                        ErrorKind::ProtocolError,
+                        "STARTUP already received on this connection".into(),
+                    );
+                    return Ok(());
+                }
+                let requested = startup.option("COMPRESSION").map(str::to_owned);
+                let version = envelope.version;
+                let framing = match (version, requested.as_deref()) {
+                    (ProtocolVersion::V5, None) => Framing::Segments(SegmentCodec::uncompressed()),
+                    (ProtocolVersion::V5, Some(c)) if c.eq_ignore_ascii_case("lz4") => {
+                        Framing::Segments(SegmentCodec::lz4())
+                    }
+                    (ProtocolVersion::V4, None) => Framing::Plain,
+                    (ProtocolVersion::V4, Some(name)) if Compression::from_name(name).is_some() => {
+                        Framing::Compressed(
+                            Compression::from_name(name).unwrap_or(Compression::Lz4),
+                        )
+                    }
+                    (_, Some(other)) => {
+                        self.error(
+                            stream,
+                            ErrorKind::ProtocolError,
+                            format!(
+                                "Unsupported compression algorithm {other} for protocol {version}"
+                            ),
+                        );
+                        return Ok(());
+                    }
+                };
+                self.started = true;
+                match framing {
+                    Framing::Segments(codec) => {
+                        self.v5 = Some(V5FrameDecoder::new(codec, self.frames.clone()));
+                    }
+                    Framing::Compressed(c) => self.compression = Some(c),
+                    Framing::Plain => {}
+                }
+                let envelope = ResponseEnvelope::new(version, stream, Response::Ready);
+                let _ = self.tx.send(Outbound::Response {
+                    envelope,
+                    then: Some(framing),
+                });
+            }
+            Request::AuthResponse(_) => self.error(
+                stream,
+                ErrorKind::ProtocolError,
+                "Unexpected AUTH_RESPONSE: authentication is not enabled on this node".into(),
+            ),
+            request if !self.started => self.error(
+                stream,
+                ErrorKind::ProtocolError,
+                format!(
+                    "Unexpected message {:?}, expecting STARTUP or OPTIONS",
+                    request.opcode()
+                ),
+            ),
+            Request::Register(register) => {
+                if let Some(bad) = register.events.iter().find(|e| {
+                    !matches!(
+                        e.as_str(),
+                        "TOPOLOGY_CHANGE" | "STATUS_CHANGE" | "SCHEMA_CHANGE"
+                    )
+                }) {
+                    self.error(
+                        stream,
+                        ErrorKind::ProtocolError,
+                        format!("Invalid value '{bad}' for Type"),
+                    );
+                    return Ok(());
+                }
+                let ready = ResponseEnvelope::new(envelope.version, stream, Response::Ready);
+                let _ = self.tx.send(Outbound::Register {
+                    types: register.events,
+                    ready,
+                });
+            }
+            request => self.statement(envelope.version, stream, envelope.tracing, request),
+        }
+        Ok(())
+    }
+
+    /// Runs a statement on a worker thread; its response is queued when it finishes.
+    fn statement(&self, version: ProtocolVersion, stream: i16, _tracing: bool, request: Request) {
+        let shared = self.shared.clone();
+        let session = self.session.clone();
+        let tx = self.tx.clone();
+        tokio::spawn(async move {
+            let worker_shared = shared.clone();
+            let worker_session = session.clone();
+            let outcome = tokio::task::spawn_blocking(move || {
+                let coordinator = &worker_shared.coordinator;
+                let session = worker_session.lock().clone();
+                match request {
+                    Request::Query(q) => coordinator.query(&session, &q.query, &q.params),
+                    Request::Prepare(p) => coordinator
+                        .prepare(&session, &p.query, p.keyspace.as_deref())
+                        .map(ResultBody::Prepared),
+                    Request::Execute(e) => coordinator.execute(&e.id, &e.params),
+                    Request::Batch(_) => Err(coordinator::Error::Invalid {
+                        message: "BATCH is not supported by this Ilion build yet (the data path)"
+                            .into(),
+                    }),
+                    _ => Err(coordinator::Error::Server {
+                        message: "unexpected request".into(),
+                    }),
+                }
+            })
+            .await;
+            let response = match outcome {
+                Ok(Ok(result)) => {
+                    match &result {
+                        ResultBody::SetKeyspace(ks) => session.lock().keyspace = Some(ks.clone()),
+                        ResultBody::SchemaChange(change) => {
+                            // No subscriber is fine: nobody registered.
+                            let _ = shared.events.send(Event::SchemaChange(change.clone()));
+                        }
+                        _ => {}
+                    }
+                    Response::Result(result)
+                }
+                Ok(Err(e)) => Response::Error(e.to_response()),
+                Err(join) => Response::Error(ErrorResponse {
+                    message: format!("statement execution failed: {join}"),
+                    kind: ErrorKind::ServerError,
+                }),
+            };
+            let envelope = ResponseEnvelope::new(version, stream, response);
+            let _ = tx.send(Outbound::Response {
+                envelope,
+                then: None,
+            });
+        });
+    }
+}
+
+fn supported() -> Supported {
+    let list = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+    Supported {
+        options: vec![
+            ("CQL_VERSION".to_owned(), list(&[coordinator::CQL_VERSION])),
+            ("COMPRESSION".to_owned(), list(&["lz4", "snappy"])),
+            ("PROTOCOL_VERSIONS".to_owned(), list(&["4/v4", "5/v5"])),
+        ],
+    }
+}
+
+/// Encodes one response with the current framing.
+fn encode(
+    envelope: &ResponseEnvelope,
+    framing: Framing,
+    out: &mut BytesMut,
+) -> Result<(), ProtocolError> {
+    let mut frame = BytesMut::with_capacity(envelope.encoded_len());
+    envelope.write(&mut frame)?;
+    match framing {
+        Framing::Plain => out.extend_from_slice(&frame),
+        Framing::Compressed(c) => {
+            let raw: [u8; 9] = frame.get(..9).and_then(|h| h.try_into().ok()).ok_or(
+                ProtocolError::Unencodable {
+                    what: "frame",
+                    reason: "shorter than its header",
+                },
+            )?;
+            let header = Header::parse(&raw)?;
+            let body = Bytes::from(frame).slice(9..);
+            Frame { header, body }.compressed(c)?.write(out)?;
+        }
+        Framing::Segments(codec) => codec.encode_frames(&frame, out)?,
+    }
+    Ok(())
+}
+
+async fn write_loop(
+    mut wr: OwnedWriteHalf,
+    mut rx: mpsc::UnboundedReceiver<Outbound>,
+    events: broadcast::Sender<Event>,
+) {
+    let mut framing = Framing::Plain;
+    let mut version = ProtocolVersion::V4;
+    let mut subscription: Option<(broadcast::Receiver<Event>, Vec<String>)> = None;
+    let mut out = BytesMut::with_capacity(64 * 1024);
+    loop {
+        let mut close = false;
+        tokio::select! {
+            msg = rx.recv() => {
+                let Some(msg) = msg else { break };
+                let mut next = Some(msg);
+                // Batch whatever else is queued into the same write.
+                while let Some(m) = next.take() {
+                    match m {
+                        Outbound::Response { envelope, then } => {
+                            version = envelope.version;
+                            if let Err(e) = encode(&envelope, framing, &mut out) {
+                                tracing::warn!(error = %e, "cannot encode a cql response");
+                                let err = ResponseEnvelope::new(envelope.version, envelope.stream, Response::Error(ErrorResponse {
+                                    message: format!("cannot encode the response: {e}"),
+                                    kind: ErrorKind::ServerError,
+                                }));
+                                let _ = encode(&err, framing, &mut out);
+                            }
+                            if let Some(f) = then {
+                                framing = f;
+                            }
+                        }
+                        Outbound::Raw(bytes) => out.extend_from_slice(&bytes),
+                        Outbound::Register { types, ready } => {
+                            version = ready.version;
+                            subscription = Some((events.subscribe(), types));
+                            let _ = encode(&ready, framing, &mut out);
+                        }
+                        Outbound::Close => close = true,
+                    }
+                    if close {
+                        break;
+                    }
+                    next = rx.try_recv().ok();
+                }
+            }
+            event = next_event(&mut subscription) => {
+                if let Some(event) = event {
+                    let envelope = ResponseEnvelope::new(version, -1, Response::Event(event));
+                    let _ = encode(&envelope, framing, &mut out);
+                }
+            }
+        }
+        if !out.is_empty() {
+            if let Err(e) = wr.write_all(&out).await {
+                tracing::debug!(error = %e, "cql connection write failed");
+                break;
+            }
+            out.clear();
+        }
+        if close {
+            break;
+        }
+    }
+    let _ = wr.shutdown().await;
+}
+
+/// The next event of a registered type; pending forever without a subscription.
+async fn next_event(
+    subscription: &mut Option<(broadcast::Receiver<Event>, Vec<String>)>,
+) -> Option<Event> {
+    let Some((rx, types)) = subscription else {
+        return std::future::pending().await;
+    };
+    loop {
+        match rx.recv().await {
+            Ok(e) if types.iter().any(|t| t == e.type_name()) => return Some(e),
+            Ok(_) => {}
+            Err(broadcast::error::RecvError::Lagged(n)) => {
+                tracing::warn!(missed = n, "cql connection missed pushed events");
+            }
+            Err(broadcast::error::RecvError::Closed) => {
+                *subscription = None;
+                return None;
+            }
+        }
+    }
+}

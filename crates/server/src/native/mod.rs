@@ -1,0 +1,54 @@
+//! The CQL native protocol listener: accepts connections and runs one task per connection
+//! (see [`connection`]). On shutdown it stops accepting, tells every connection to close, and
+//! waits for them.
+
+mod connection;
+
+use std::sync::Arc;
+
+use coordinator::Coordinator;
+use cql::protocol::Event;
+use tokio::net::TcpListener;
+use tokio::sync::{broadcast, watch};
+use tokio::task::JoinSet;
+
+/// What every connection shares.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub coordinator: Arc<Coordinator>,
+    /// Pushed events (SCHEMA_CHANGE, ...) for connections that REGISTERed for them.
+    pub events: broadcast::Sender<Event>,
+    /// Largest accepted frame body, in bytes (`native_transport_max_frame_size_mb`).
+    pub max_frame_body: u32,
+}
+
+/// Serves connections from `listener` until `shutdown` turns true, then closes them all.
+pub(crate) async fn serve(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut connections = JoinSet::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    if let Err(e) = stream.set_nodelay(true) {
+                        tracing::debug!(%peer, error = %e, "cannot set TCP_NODELAY");
+                    }
+                    tracing::debug!(%peer, "cql connection accepted");
+                    connections.spawn(connection::run(stream, peer, shared.clone(), shutdown.clone()));
+                }
+                Err(e) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::warn!(error = %e, "cannot accept a cql connection");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+            },
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            _ = shutdown.changed() => break,
+        }
+    }
+    drop(listener);
+    while connections.join_next().await.is_some() {}
+}

@@ -1,0 +1,122 @@
+"""Fixtures that run real `ilion` processes for the compatibility tests.
+
+The binary comes from $ILION_BIN (CI: target/release/ilion). Each node gets a fresh temporary
+data directory and free ports on 127.0.0.1, and is killed after its test module.
+"""
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+
+import pytest
+
+
+def _free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Node:
+    """One ilion process: start, wait for its CQL port, stop, restart on the same data."""
+
+    def __init__(self, binary, data_dir):
+        self.binary = binary
+        self.data_dir = data_dir
+        self.host = "127.0.0.1"
+        self.port = _free_port()
+        self.storage_port = _free_port()
+        while self.storage_port == self.port:
+            self.storage_port = _free_port()
+        self.proc = None
+        self.log_path = os.path.join(os.path.dirname(data_dir), "ilion.log")
+
+    def start(self, timeout=30):
+        log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(
+            [
+                self.binary,
+                "--data-dir", self.data_dir,
+                "--listen-address", self.host,
+                "--native-port", str(self.port),
+                "--storage-port", str(self.storage_port),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"ilion exited with {self.proc.returncode}: {self.log()}")
+            try:
+                with socket.create_connection((self.host, self.port), timeout=0.5):
+                    return self
+            except OSError:
+                time.sleep(0.05)
+        self.kill()
+        raise RuntimeError(f"ilion did not accept CQL connections in {timeout}s: {self.log()}")
+
+    def stop(self, timeout=30):
+        """SIGTERM and wait: the clean shutdown path."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=timeout)
+        return self.proc.returncode if self.proc else None
+
+    def kill(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def log(self):
+        try:
+            with open(self.log_path, "rb") as f:
+                return f.read().decode(errors="replace")[-4000:]
+        except OSError:
+            return ""
+
+
+def _binary():
+    binary = os.environ.get("ILION_BIN", "target/release/ilion")
+    if not os.path.isabs(binary):
+        root = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+        binary = os.path.join(root, binary)
+    if not os.path.exists(binary):
+        pytest.fail(f"ilion binary not found at {binary}; build it or set ILION_BIN")
+    return binary
+
+
+@pytest.fixture(scope="module")
+def node():
+    """A running single node, shared by the tests of one module."""
+    tmp = tempfile.mkdtemp(prefix="ilion-compat-")
+    n = Node(_binary(), os.path.join(tmp, "data")).start()
+    try:
+        yield n
+    finally:
+        n.kill()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+@pytest.fixture
+def fresh_node():
+    """A node of its own for one test (restarts, shutdown)."""
+    tmp = tempfile.mkdtemp(prefix="ilion-compat-")
+    n = Node(_binary(), os.path.join(tmp, "data")).start()
+    try:
+        yield n
+    finally:
+        n.kill()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def cluster_for(node, protocol_version=None, **kwargs):
+    """A driver Cluster aimed at `node`; protocol_version None lets the driver negotiate."""
+    from cassandra.cluster import Cluster
+
+    if protocol_version is not None:
+        kwargs["protocol_version"] = protocol_version
+    return Cluster([node.host], port=node.port, connect_timeout=10, control_connection_timeout=10, **kwargs)
