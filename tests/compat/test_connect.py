@@ -1,0 +1,108 @@
+"""Connecting with the real Python driver: negotiation, system tables, cluster metadata."""
+
+import uuid
+
+import pytest
+from cassandra.cluster import Cluster
+
+from conftest import cluster_for
+
+
+@pytest.mark.parametrize("protocol_version", [4, 5])
+def test_driver_connects_with_an_explicit_protocol_version(node, protocol_version):
+    cluster = cluster_for(node, protocol_version)
+    try:
+        session = cluster.connect()
+        row = session.execute("SELECT release_version, cql_version FROM system.local WHERE key='local'").one()
+        assert row.release_version.startswith("4.")
+        assert row.cql_version.startswith("3.4")
+        assert cluster.protocol_version == protocol_version
+    finally:
+        cluster.shutdown()
+
+
+def test_driver_without_a_version_steps_down_to_v5(node):
+    cluster = cluster_for(node)
+    try:
+        cluster.connect()
+        assert cluster.protocol_version == 5
+    finally:
+        cluster.shutdown()
+
+
+def test_system_local_describes_this_node(node):
+    cluster = cluster_for(node, 5)
+    try:
+        session = cluster.connect()
+        local = session.execute("SELECT * FROM system.local WHERE key='local'").one()
+        assert local.key == "local"
+        assert local.partitioner == "org.apache.cassandra.dht.Murmur3Partitioner"
+        assert local.data_center == "datacenter1"
+        assert local.rack == "rack1"
+        assert local.rpc_port == node.port
+        assert local.rpc_address == "127.0.0.1"
+        assert isinstance(local.host_id, uuid.UUID)
+        assert isinstance(local.schema_version, uuid.UUID)
+        assert len(local.tokens) == 16
+        for t in local.tokens:
+            assert -(2**63) <= int(t) < 2**63
+        host = cluster.metadata.get_host(node.host)
+        assert host.host_id == local.host_id
+        assert host.release_version == local.release_version
+    finally:
+        cluster.shutdown()
+
+
+def test_peers_tables_are_empty_on_one_node_with_their_columns(node):
+    cluster = cluster_for(node, 5)
+    try:
+        session = cluster.connect()
+        peers = session.execute("SELECT * FROM system.peers")
+        assert list(peers) == []
+        assert "rpc_address" in peers.column_names and "tokens" in peers.column_names
+        v2 = session.execute("SELECT * FROM system.peers_v2")
+        assert list(v2) == []
+        assert "native_port" in v2.column_names and "peer_port" in v2.column_names
+        est = session.execute("SELECT * FROM system.size_estimates")
+        assert "partitions_count" in est.column_names
+    finally:
+        cluster.shutdown()
+
+
+def test_metadata_lists_system_keyspaces_and_builds_a_token_map(node):
+    cluster = cluster_for(node, 5)
+    try:
+        cluster.connect()
+        md = cluster.metadata
+        assert "system" in md.keyspaces
+        assert "system_schema" in md.keyspaces
+        assert "local" in md.keyspaces["system"].tables
+        assert "columns" in md.keyspaces["system_schema"].tables
+        assert md.cluster_name == "Ilion Cluster"
+        assert md.token_map is not None
+        assert len(md.token_map.ring) == 16
+    finally:
+        cluster.shutdown()
+
+
+def test_count_star_and_limit_on_system_tables(node):
+    cluster = cluster_for(node, 4)
+    try:
+        session = cluster.connect()
+        n = session.execute("SELECT count(*) FROM system_schema.keyspaces").one()[0]
+        assert n >= 2
+        rows = list(session.execute("SELECT keyspace_name FROM system_schema.keyspaces LIMIT 1"))
+        assert len(rows) == 1
+    finally:
+        cluster.shutdown()
+
+
+def test_prepared_system_query_binds_markers(node):
+    cluster = cluster_for(node, 5)
+    try:
+        session = cluster.connect()
+        stmt = session.prepare("SELECT table_name FROM system_schema.tables WHERE keyspace_name = ?")
+        names = {r.table_name for r in session.execute(stmt, ["system"])}
+        assert {"local", "peers", "peers_v2", "size_estimates"} <= names
+    finally:
+        cluster.shutdown()
