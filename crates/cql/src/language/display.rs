@@ -30,11 +30,14 @@ fn list<T: Display>(f: &mut Formatter<'_>, items: &[T]) -> R {
 
 /// Whether `s` lexes as one lowercase word on its own.
 fn lexes_as_word(s: &str) -> bool {
-    let lower_ascii = !s.is_empty()
-        && s.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
-    lower_ascii
-        && matches!(tokenize(s).as_deref(), Ok([t, e]) if t.kind == TokenKind::Word && e.kind == TokenKind::Eof)
+    let mut bytes = s.bytes();
+    let starts_with_letter = bytes.next().is_some_and(|b| b.is_ascii_lowercase());
+    let plain = starts_with_letter
+        && bytes.all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+    // Words like `p1d` lex as ISO durations; ask the lexer about those (rare) ones.
+    plain
+        && (!s.starts_with('p')
+            || matches!(tokenize(s).as_deref(), Ok([t, e]) if t.kind == TokenKind::Word && e.kind == TokenKind::Eof))
 }
 
 fn quoted(f: &mut Formatter<'_>, s: &str, q: char) -> R {

@@ -173,7 +173,9 @@ pub(crate) const UNRESERVED: &[&str] = &[
     "boolean",
     "called",
     "cast",
+    "cluster",
     "clustering",
+    "columnfamilies",
     "compact",
     "contains",
     "count",
@@ -230,6 +232,7 @@ pub(crate) const UNRESERVED: &[&str] = &[
     "stype",
     "sum",
     "superuser",
+    "tables",
     "text",
     "time",
     "timestamp",
@@ -248,15 +251,48 @@ pub(crate) const UNRESERVED: &[&str] = &[
     "varint",
     "vector",
     "writetime",
-    "cluster",
-    "tables",
-    "columnfamilies",
 ];
 
-pub(crate) fn is_reserved(lower: &str) -> bool {
-    RESERVED.contains(&lower)
+/// Looks `word` up case-insensitively in a sorted keyword list, without allocating.
+fn contains_ci(sorted: &[&str], word: &str) -> bool {
+    let mut buf = [0u8; 16];
+    let Some(dst) = buf.get_mut(..word.len()) else {
+        return false;
+    };
+    dst.copy_from_slice(word.as_bytes());
+    dst.make_ascii_lowercase();
+    sorted.binary_search_by(|k| k.as_bytes().cmp(dst)).is_ok()
 }
 
-pub(crate) fn is_keyword(lower: &str) -> bool {
-    is_reserved(lower) || UNRESERVED.contains(&lower)
+/// Whether `word` (any case) is a reserved keyword.
+pub(crate) fn is_reserved(word: &str) -> bool {
+    contains_ci(RESERVED, word)
+}
+
+/// Whether `word` (any case) is a keyword, reserved or not.
+pub(crate) fn is_keyword(word: &str) -> bool {
+    is_reserved(word) || contains_ci(UNRESERVED, word)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keyword_lists_are_sorted_lowercase_and_disjoint() {
+        for list in [RESERVED, UNRESERVED] {
+            assert!(list.windows(2).all(|w| w[0] < w[1]));
+            assert!(
+                list.iter()
+                    .all(|k| k.len() <= 16 && *k == k.to_ascii_lowercase())
+            );
+        }
+        assert!(UNRESERVED.iter().all(|k| !RESERVED.contains(k)));
+        assert!(
+            is_reserved("SeLeCt")
+                && !is_reserved("key")
+                && is_keyword("KEY")
+                && !is_keyword("users_table")
+        );
+    }
 }

@@ -303,7 +303,7 @@ impl<'a> Parser<'a> {
         let t = self.peek_at(n);
         match &t.kind {
             TokenKind::QuotedName(_) => true,
-            TokenKind::Word => !is_reserved(&self.text(t).to_ascii_lowercase()),
+            TokenKind::Word => !is_reserved(self.text(t)),
             _ => false,
         }
     }

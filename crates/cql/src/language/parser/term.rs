@@ -18,10 +18,12 @@ impl Parser<'_> {
             | TokenKind::Hex
             | TokenKind::Uuid
             | TokenKind::Duration => true,
-            TokenKind::Word => matches!(
-                self.peek_word().as_deref(),
-                Some("true" | "false" | "null" | "nan" | "infinity")
-            ),
+            TokenKind::Word => {
+                let w = self.text(self.peek());
+                ["true", "false", "null", "nan", "infinity"]
+                    .iter()
+                    .any(|k| w.eq_ignore_ascii_case(k))
+            }
             TokenKind::Sym(Sym::Minus) => true,
             _ => false,
         }
