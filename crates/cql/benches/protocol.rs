@@ -4,12 +4,12 @@
 use std::hint::black_box;
 
 use bytes::{Bytes, BytesMut};
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use cql::protocol::{
     ColumnSpec, ColumnType, Consistency, Decoded, Execute, FrameDecoder, ProtocolVersion, Query,
     QueryParameters, RawValue, Request, RequestEnvelope, Response, ResponseEnvelope, ResultBody,
     Rows, RowsMetadata, TableSpec, Values,
 };
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
 fn query() -> RequestEnvelope {
     let mut params = QueryParameters::new(Consistency::LocalQuorum);
@@ -38,18 +38,32 @@ fn execute(version: ProtocolVersion) -> RequestEnvelope {
     params.skip_metadata = true;
     params.page_size = Some(5000);
     params.default_timestamp = Some(1_700_000_000_000_000);
-    let result_metadata_id =
-        if version == ProtocolVersion::V5 { Bytes::from_static(&[9; 16]) } else { Bytes::new() };
+    let result_metadata_id = if version == ProtocolVersion::V5 {
+        Bytes::from_static(&[9; 16])
+    } else {
+        Bytes::new()
+    };
     RequestEnvelope::new(
         version,
         2,
-        Request::Execute(Execute { id: Bytes::from_static(&[1; 16]), result_metadata_id, params }),
+        Request::Execute(Execute {
+            id: Bytes::from_static(&[1; 16]),
+            result_metadata_id,
+            params,
+        }),
     )
 }
 
 fn rows_result() -> ResponseEnvelope {
-    let table = TableSpec { keyspace: "app".into(), table: "users".into() };
-    let col = |name: &str, ty| ColumnSpec { table: table.clone(), name: name.into(), ty };
+    let table = TableSpec {
+        keyspace: "app".into(),
+        table: "users".into(),
+    };
+    let col = |name: &str, ty| ColumnSpec {
+        table: table.clone(),
+        name: name.into(),
+        ty,
+    };
     let metadata = RowsMetadata::new(vec![
         col("id", ColumnType::Int),
         col("name", ColumnType::Varchar),
@@ -63,10 +77,20 @@ fn rows_result() -> ResponseEnvelope {
         cells.push(Some(Bytes::from(format!("user number {i}"))));
         cells.push(Some(Bytes::copy_from_slice(&i64::from(i).to_be_bytes())));
         cells.push(Some(Bytes::copy_from_slice(&[i as u8; 16])));
-        cells.push(Some(Bytes::copy_from_slice(&(f64::from(i) * 1.5).to_be_bytes())));
+        cells.push(Some(Bytes::copy_from_slice(
+            &(f64::from(i) * 1.5).to_be_bytes(),
+        )));
     }
-    let rows = Rows { metadata, rows_count: 100, cells };
-    ResponseEnvelope::new(ProtocolVersion::V4, 3, Response::Result(ResultBody::Rows(rows)))
+    let rows = Rows {
+        metadata,
+        rows_count: 100,
+        cells,
+    };
+    ResponseEnvelope::new(
+        ProtocolVersion::V4,
+        3,
+        Response::Result(ResultBody::Rows(rows)),
+    )
 }
 
 fn encoded_request(env: &RequestEnvelope) -> Bytes {
@@ -114,7 +138,9 @@ fn bench(c: &mut Criterion) {
     g.bench_function("decode_result_100_rows_5_columns", |b| {
         b.iter(|| {
             let mut buf = black_box(&wire).clone();
-            let Ok(Decoded::Complete(frame)) = decoder.decode_bytes(&mut buf) else { panic!("frame") };
+            let Ok(Decoded::Complete(frame)) = decoder.decode_bytes(&mut buf) else {
+                panic!("frame")
+            };
             black_box(ResponseEnvelope::decode(frame).expect("decodes"))
         })
     });

@@ -10,9 +10,7 @@
 pub mod language;
 pub mod protocol;
 
-pub use language::{
-    ParsedStatement, Statement, SyntaxError, parse_statement, parse_statements,
-};
+pub use language::{ParsedStatement, Statement, SyntaxError, parse_statement, parse_statements};
 pub use protocol::{
     Decoded, Frame, FrameDecoder, ProtocolError, ProtocolVersion, RequestEnvelope,
     ResponseEnvelope, SegmentCodec, V5FrameDecoder,

@@ -4,8 +4,8 @@
 use bytes::{Bytes, BytesMut};
 use cql::protocol::segment::SegmentCodec;
 use cql::protocol::{
-    BatchKind, BatchQuery, Consistency, Decoded, Direction, FrameDecoder, ProtocolVersion, RawValue,
-    Request, RequestEnvelope, V5FrameDecoder, Values,
+    BatchKind, BatchQuery, Consistency, Decoded, Direction, FrameDecoder, ProtocolVersion,
+    RawValue, Request, RequestEnvelope, V5FrameDecoder, Values,
 };
 
 fn golden(name: &str) -> BytesMut {
@@ -16,7 +16,11 @@ fn golden(name: &str) -> BytesMut {
 /// A frame as sent before READY (and always in v4).
 fn plain(name: &str) -> RequestEnvelope {
     let mut buf = golden(name);
-    let Decoded::Complete(frame) = FrameDecoder::new().expect(Direction::Request).decode(&mut buf).unwrap() else {
+    let Decoded::Complete(frame) = FrameDecoder::new()
+        .expect(Direction::Request)
+        .decode(&mut buf)
+        .unwrap()
+    else {
         panic!("{name}: incomplete")
     };
     assert!(buf.is_empty(), "{name}: bytes left after the frame");
@@ -27,7 +31,9 @@ fn plain(name: &str) -> RequestEnvelope {
 fn segmented(name: &str) -> RequestEnvelope {
     let mut buf = golden(name);
     let mut dec = V5FrameDecoder::new(SegmentCodec::uncompressed(), FrameDecoder::new());
-    let Decoded::Complete(frame) = dec.decode(&mut buf).unwrap() else { panic!("{name}: incomplete") };
+    let Decoded::Complete(frame) = dec.decode(&mut buf).unwrap() else {
+        panic!("{name}: incomplete")
+    };
     assert!(buf.is_empty(), "{name}: bytes left after the segments");
     RequestEnvelope::decode(frame).unwrap()
 }
@@ -39,12 +45,18 @@ fn reencodes_to(env: &RequestEnvelope, name: &str, v5_segments: bool) {
     assert_eq!(frame.len(), env.encoded_len(), "{name}: encoded_len");
     let bytes = if v5_segments {
         let mut out = BytesMut::new();
-        SegmentCodec::uncompressed().encode_frames(&frame, &mut out).unwrap();
+        SegmentCodec::uncompressed()
+            .encode_frames(&frame, &mut out)
+            .unwrap();
         out
     } else {
         frame
     };
-    assert_eq!(&bytes[..], &golden(name)[..], "{name}: re-encoded bytes differ");
+    assert_eq!(
+        &bytes[..],
+        &golden(name)[..],
+        "{name}: re-encoded bytes differ"
+    );
 }
 
 fn int(n: i32) -> RawValue {
@@ -58,9 +70,14 @@ fn driver_options_and_startup_decode_in_both_versions() {
         assert_eq!(options.version, version);
         assert_eq!(options.request, Request::Options);
         let startup = plain(&format!("v{v}_startup.bin"));
-        let Request::Startup(s) = &startup.request else { panic!("not a STARTUP") };
+        let Request::Startup(s) = &startup.request else {
+            panic!("not a STARTUP")
+        };
         assert_eq!(s.option("CQL_VERSION"), Some("3.4.7"));
-        assert_eq!(s.option("DRIVER_NAME"), Some("Apache Cassandra Python Driver"));
+        assert_eq!(
+            s.option("DRIVER_NAME"),
+            Some("Apache Cassandra Python Driver")
+        );
         assert!(s.option("COMPRESSION").is_none());
         reencodes_to(&startup, &format!("v{v}_startup.bin"), false);
     }
@@ -70,7 +87,9 @@ fn driver_options_and_startup_decode_in_both_versions() {
 fn driver_v4_query_carries_every_parameter() {
     let env = plain("v4_query.bin");
     assert_eq!(env.version, ProtocolVersion::V4);
-    let Request::Query(q) = &env.request else { panic!("not a QUERY") };
+    let Request::Query(q) = &env.request else {
+        panic!("not a QUERY")
+    };
     assert_eq!(q.query, "SELECT k, v FROM ks.t WHERE k = ?");
     let p = &q.params;
     assert_eq!(p.consistency, Consistency::LocalQuorum);
@@ -87,7 +106,9 @@ fn driver_v4_query_carries_every_parameter() {
 fn driver_v5_query_has_int_flags_and_the_keyspace() {
     let env = segmented("v5_query.bin");
     assert_eq!(env.version, ProtocolVersion::V5);
-    let Request::Query(q) = &env.request else { panic!("not a QUERY") };
+    let Request::Query(q) = &env.request else {
+        panic!("not a QUERY")
+    };
     assert_eq!(q.params.keyspace.as_deref(), Some("ks"));
     assert_eq!(q.params.consistency, Consistency::LocalQuorum);
     assert_eq!(q.params.values, Values::Positional(vec![int(42)]));
@@ -98,12 +119,16 @@ fn driver_v5_query_has_int_flags_and_the_keyspace() {
 #[test]
 fn driver_prepare_has_flags_and_keyspace_only_in_v5() {
     let v4 = plain("v4_prepare.bin");
-    let Request::Prepare(p) = &v4.request else { panic!("not a PREPARE") };
+    let Request::Prepare(p) = &v4.request else {
+        panic!("not a PREPARE")
+    };
     assert_eq!(p.query, "INSERT INTO ks.t (k, v) VALUES (?, ?)");
     assert_eq!(p.keyspace, None);
     reencodes_to(&v4, "v4_prepare.bin", false);
     let v5 = segmented("v5_prepare.bin");
-    let Request::Prepare(p) = &v5.request else { panic!("not a PREPARE") };
+    let Request::Prepare(p) = &v5.request else {
+        panic!("not a PREPARE")
+    };
     assert_eq!(p.keyspace.as_deref(), Some("ks"));
     reencodes_to(&v5, "v5_prepare.bin", true);
 }
@@ -118,17 +143,26 @@ fn driver_execute_carries_tracing_custom_payload_and_null_values() {
             Some(vec![("key".to_owned(), Some(Bytes::from_static(b"value")))]),
             "{name}"
         );
-        let Request::Execute(e) = &env.request else { panic!("not an EXECUTE") };
+        let Request::Execute(e) = &env.request else {
+            panic!("not an EXECUTE")
+        };
         assert_eq!(&e.id[..], &(0..16).collect::<Vec<u8>>()[..]);
         if v5 {
-            assert_eq!(&e.result_metadata_id[..], &(100..116).collect::<Vec<u8>>()[..]);
+            assert_eq!(
+                &e.result_metadata_id[..],
+                &(100..116).collect::<Vec<u8>>()[..]
+            );
         } else {
             assert!(e.result_metadata_id.is_empty());
         }
         assert_eq!(e.params.consistency, Consistency::One);
         assert_eq!(
             e.params.values,
-            Values::Positional(vec![int(7), RawValue::Bytes(Bytes::from_static(b"hello")), RawValue::Null])
+            Values::Positional(vec![
+                int(7),
+                RawValue::Bytes(Bytes::from_static(b"hello")),
+                RawValue::Null
+            ])
         );
         assert_eq!(e.params.page_size, Some(100));
         assert_eq!(e.params.default_timestamp, Some(1_700_000_000_000_002));
@@ -140,7 +174,9 @@ fn driver_execute_carries_tracing_custom_payload_and_null_values() {
 fn driver_batch_mixes_query_text_and_prepared_ids() {
     for (name, v5) in [("v4_batch.bin", false), ("v5_batch.bin", true)] {
         let env = if v5 { segmented(name) } else { plain(name) };
-        let Request::Batch(b) = &env.request else { panic!("not a BATCH") };
+        let Request::Batch(b) = &env.request else {
+            panic!("not a BATCH")
+        };
         assert_eq!(b.kind, BatchKind::Unlogged);
         assert_eq!(b.statements.len(), 2);
         assert_eq!(
@@ -148,7 +184,10 @@ fn driver_batch_mixes_query_text_and_prepared_ids() {
             BatchQuery::Text("INSERT INTO ks.t (k, v) VALUES (1, 'a')".into())
         );
         assert_eq!(b.statements[0].values, Values::Positional(vec![]));
-        assert_eq!(b.statements[1].query, BatchQuery::Prepared((0..16).collect::<Vec<u8>>().into()));
+        assert_eq!(
+            b.statements[1].query,
+            BatchQuery::Prepared((0..16).collect::<Vec<u8>>().into())
+        );
         assert_eq!(
             b.statements[1].values,
             Values::Positional(vec![int(2), RawValue::Bytes(Bytes::from_static(b"b"))])
@@ -165,8 +204,13 @@ fn driver_batch_mixes_query_text_and_prepared_ids() {
 fn driver_register_lists_the_three_event_types() {
     for (name, v5) in [("v4_register.bin", false), ("v5_register.bin", true)] {
         let env = if v5 { segmented(name) } else { plain(name) };
-        let Request::Register(r) = &env.request else { panic!("not a REGISTER") };
-        assert_eq!(r.events, ["TOPOLOGY_CHANGE", "STATUS_CHANGE", "SCHEMA_CHANGE"]);
+        let Request::Register(r) = &env.request else {
+            panic!("not a REGISTER")
+        };
+        assert_eq!(
+            r.events,
+            ["TOPOLOGY_CHANGE", "STATUS_CHANGE", "SCHEMA_CHANGE"]
+        );
     }
 }
 
@@ -181,8 +225,13 @@ fn driver_large_v5_query_spans_segments_that_are_not_self_contained() {
     assert!(!seg.self_contained);
     assert_eq!(seg.payload.len(), 128 * 1024 - 1);
     let env = segmented("v5_large_query.bin");
-    let Request::Query(q) = &env.request else { panic!("not a QUERY") };
-    assert_eq!(q.query.len(), "SELECT * FROM ks.t WHERE v = ''".len() + 140_000);
+    let Request::Query(q) = &env.request else {
+        panic!("not a QUERY")
+    };
+    assert_eq!(
+        q.query.len(),
+        "SELECT * FROM ks.t WHERE v = ''".len() + 140_000
+    );
     reencodes_to(&env, "v5_large_query.bin", true);
 }
 

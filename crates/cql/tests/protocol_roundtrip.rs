@@ -5,6 +5,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use bytes::{Bytes, BytesMut};
+use cql::protocol::message::{AuthChallenge, AuthResponse, AuthSuccess};
 use cql::protocol::segment::SegmentCodec;
 use cql::protocol::{
     Authenticate, Batch, BatchKind, BatchQuery, BatchStatement, ChangeType, ColumnSpec, ColumnType,
@@ -14,7 +15,6 @@ use cql::protocol::{
     ResultBody, Rows, RowsMetadata, SchemaChange, SchemaTarget, Startup, StatusChange, Supported,
     TableSpec, TopologyChange, UdtType, V5FrameDecoder, Value, Values, WriteType,
 };
-use cql::protocol::message::{AuthChallenge, AuthResponse, AuthSuccess};
 use proptest::collection::vec;
 use proptest::option;
 use proptest::prelude::*;
@@ -69,16 +69,34 @@ fn v5_only<T: std::fmt::Debug + Clone + 'static>(
     v: ProtocolVersion,
     s: impl Strategy<Value = T> + 'static,
 ) -> BoxedStrategy<Option<T>> {
-    if v == ProtocolVersion::V5 { option::of(s).boxed() } else { Just(None).boxed() }
+    if v == ProtocolVersion::V5 {
+        option::of(s).boxed()
+    } else {
+        Just(None).boxed()
+    }
 }
 
 fn params(v: ProtocolVersion) -> impl Strategy<Value = QueryParameters> {
     (
-        (consistency(), values(), any::<bool>(), option::of(any::<i32>()), option::of(bytes(16))),
-        (option::of(consistency()), option::of(any::<i64>()), v5_only(v, name()), v5_only(v, any::<i32>())),
+        (
+            consistency(),
+            values(),
+            any::<bool>(),
+            option::of(any::<i32>()),
+            option::of(bytes(16)),
+        ),
+        (
+            option::of(consistency()),
+            option::of(any::<i64>()),
+            v5_only(v, name()),
+            v5_only(v, any::<i32>()),
+        ),
     )
         .prop_map(
-            |((consistency, values, skip_metadata, page_size, paging_state), (serial, ts, ks, now))| {
+            |(
+                (consistency, values, skip_metadata, page_size, paging_state),
+                (serial, ts, ks, now),
+            )| {
                 QueryParameters {
                     consistency,
                     values,
@@ -101,13 +119,19 @@ fn batch(v: ProtocolVersion) -> impl Strategy<Value = Batch> {
             bytes(16).prop_map(BatchQuery::Prepared),
         ];
         let vals = if named {
-            vec((name(), raw_value()), 0..4).prop_map(Values::Named).boxed()
+            vec((name(), raw_value()), 0..4)
+                .prop_map(Values::Named)
+                .boxed()
         } else {
             vec(raw_value(), 0..4).prop_map(Values::Positional).boxed()
         };
         (query, vals).prop_map(|(query, values)| BatchStatement { query, values })
     };
-    let kind = prop_oneof![Just(BatchKind::Logged), Just(BatchKind::Unlogged), Just(BatchKind::Counter)];
+    let kind = prop_oneof![
+        Just(BatchKind::Logged),
+        Just(BatchKind::Unlogged),
+        Just(BatchKind::Counter)
+    ];
     (
         kind,
         prop_oneof![vec(statement(false), 0..4), vec(statement(true), 1..4)],
@@ -117,27 +141,38 @@ fn batch(v: ProtocolVersion) -> impl Strategy<Value = Batch> {
         v5_only(v, name()),
         v5_only(v, any::<i32>()),
     )
-        .prop_map(|(kind, statements, consistency, serial, ts, keyspace, now)| Batch {
-            kind,
-            statements,
-            consistency,
-            serial_consistency: serial,
-            default_timestamp: ts,
-            keyspace,
-            now_in_seconds: now,
-        })
+        .prop_map(
+            |(kind, statements, consistency, serial, ts, keyspace, now)| Batch {
+                kind,
+                statements,
+                consistency,
+                serial_consistency: serial,
+                default_timestamp: ts,
+                keyspace,
+                now_in_seconds: now,
+            },
+        )
 }
 
 fn request(v: ProtocolVersion) -> impl Strategy<Value = Request> {
-    let execute_meta = if v == ProtocolVersion::V5 { bytes(16).boxed() } else { Just(Bytes::new()).boxed() };
+    let execute_meta = if v == ProtocolVersion::V5 {
+        bytes(16).boxed()
+    } else {
+        Just(Bytes::new()).boxed()
+    };
     prop_oneof![
         vec((name(), text()), 0..4).prop_map(|options| Request::Startup(Startup { options })),
         option::of(bytes(32)).prop_map(|token| Request::AuthResponse(AuthResponse { token })),
         Just(Request::Options),
         (text(), params(v)).prop_map(|(query, params)| Request::Query(Query { query, params })),
-        (text(), v5_only(v, name())).prop_map(|(query, keyspace)| Request::Prepare(Prepare { query, keyspace })),
+        (text(), v5_only(v, name()))
+            .prop_map(|(query, keyspace)| Request::Prepare(Prepare { query, keyspace })),
         (bytes(16), execute_meta, params(v)).prop_map(|(id, result_metadata_id, params)| {
-            Request::Execute(Execute { id, result_metadata_id, params })
+            Request::Execute(Execute {
+                id,
+                result_metadata_id,
+                params,
+            })
         }),
         batch(v).prop_map(Request::Batch),
         vec(name(), 0..4).prop_map(|events| Request::Register(Register { events })),
@@ -150,16 +185,23 @@ fn custom_payload() -> impl Strategy<Value = Option<Vec<(String, Option<Bytes>)>
 
 fn request_envelope() -> impl Strategy<Value = RequestEnvelope> {
     version().prop_flat_map(|v| {
-        (any::<i16>(), any::<bool>(), any::<bool>(), custom_payload(), request(v)).prop_map(
-            move |(stream, tracing, beta, custom_payload, request)| RequestEnvelope {
-                version: v,
-                stream,
-                tracing,
-                beta,
-                custom_payload,
-                request,
-            },
+        (
+            any::<i16>(),
+            any::<bool>(),
+            any::<bool>(),
+            custom_payload(),
+            request(v),
         )
+            .prop_map(move |(stream, tracing, beta, custom_payload, request)| {
+                RequestEnvelope {
+                    version: v,
+                    stream,
+                    tracing,
+                    beta,
+                    custom_payload,
+                    request,
+                }
+            })
     })
 }
 
@@ -197,10 +239,15 @@ fn column_type() -> impl Strategy<Value = ColumnType> {
         prop_oneof![
             inner.clone().prop_map(|t| ColumnType::List(Box::new(t))),
             inner.clone().prop_map(|t| ColumnType::Set(Box::new(t))),
-            (inner.clone(), inner.clone()).prop_map(|(k, v)| ColumnType::Map(Box::new(k), Box::new(v))),
+            (inner.clone(), inner.clone())
+                .prop_map(|(k, v)| ColumnType::Map(Box::new(k), Box::new(v))),
             vec(inner.clone(), 0..4).prop_map(ColumnType::Tuple),
             (name(), name(), vec((name(), inner), 0..4)).prop_map(|(keyspace, name, fields)| {
-                ColumnType::Udt(UdtType { keyspace, name, fields })
+                ColumnType::Udt(UdtType {
+                    keyspace,
+                    name,
+                    fields,
+                })
             }),
         ]
     })
@@ -224,8 +271,18 @@ fn value_of(t: &ColumnType) -> BoxedStrategy<Value> {
         T::Date => fixed(any::<u32>().prop_map(Value::Date).boxed()),
         T::Smallint => fixed(any::<i16>().prop_map(Value::Smallint).boxed()),
         T::Tinyint => fixed(any::<i8>().prop_map(Value::Tinyint).boxed()),
-        T::Double => fixed(any::<f64>().prop_filter("nan", |f| !f.is_nan()).prop_map(Value::Double).boxed()),
-        T::Float => fixed(any::<f32>().prop_filter("nan", |f| !f.is_nan()).prop_map(Value::Float).boxed()),
+        T::Double => fixed(
+            any::<f64>()
+                .prop_filter("nan", |f| !f.is_nan())
+                .prop_map(Value::Double)
+                .boxed(),
+        ),
+        T::Float => fixed(
+            any::<f32>()
+                .prop_filter("nan", |f| !f.is_nan())
+                .prop_map(Value::Float)
+                .boxed(),
+        ),
         T::Uuid => fixed(any::<[u8; 16]>().prop_map(Value::Uuid).boxed()),
         T::Timeuuid => fixed(
             any::<[u8; 16]>()
@@ -243,23 +300,36 @@ fn value_of(t: &ColumnType) -> BoxedStrategy<Value> {
             .prop_map(Value::Inet)
             .boxed(),
         ),
-        T::Varint => fixed(vec(any::<u8>(), 1..12).prop_map(|b| Value::Varint(b.into())).boxed()),
+        T::Varint => fixed(
+            vec(any::<u8>(), 1..12)
+                .prop_map(|b| Value::Varint(b.into()))
+                .boxed(),
+        ),
         T::Decimal => fixed(
             (any::<i32>(), vec(any::<u8>(), 1..12))
-                .prop_map(|(scale, b)| Value::Decimal { scale, unscaled: b.into() })
+                .prop_map(|(scale, b)| Value::Decimal {
+                    scale,
+                    unscaled: b.into(),
+                })
                 .boxed(),
         ),
         T::Duration => fixed(
             (0..=i32::MAX, 0..=i32::MAX, 0..=i64::MAX, any::<bool>())
                 .prop_map(|(m, d, n, neg)| {
                     let s = if neg { -1 } else { 1 };
-                    Value::Duration(Duration { months: m * s, days: d * s, nanoseconds: n * i64::from(s) })
+                    Value::Duration(Duration {
+                        months: m * s,
+                        days: d * s,
+                        nanoseconds: n * i64::from(s),
+                    })
                 })
                 .boxed(),
         ),
         T::List(e) => vec(value_of(e), 0..4).prop_map(Value::List).boxed(),
         T::Set(e) => vec(value_of(e), 0..4).prop_map(Value::Set).boxed(),
-        T::Map(k, v) => vec((value_of(k), value_of(v)), 0..4).prop_map(Value::Map).boxed(),
+        T::Map(k, v) => vec((value_of(k), value_of(v)), 0..4)
+            .prop_map(Value::Map)
+            .boxed(),
         T::Tuple(types) => {
             let parts: Vec<_> = types.iter().map(|t| option::of(value_of(t))).collect();
             parts.prop_map(Value::Tuple).boxed()
@@ -286,37 +356,52 @@ fn table_spec() -> impl Strategy<Value = TableSpec> {
 
 /// Column specs, with a global table spec (every column in it) or one per column.
 fn columns() -> impl Strategy<Value = (Option<TableSpec>, Vec<ColumnSpec>)> {
-    (option::of(table_spec()), vec((table_spec(), name(), column_type()), 0..4)).prop_map(|(global, cols)| {
-        let cols = cols
-            .into_iter()
-            .map(|(t, name, ty)| ColumnSpec { table: global.clone().unwrap_or(t), name, ty })
-            .collect();
-        (global, cols)
-    })
+    (
+        option::of(table_spec()),
+        vec((table_spec(), name(), column_type()), 0..4),
+    )
+        .prop_map(|(global, cols)| {
+            let cols = cols
+                .into_iter()
+                .map(|(t, name, ty)| ColumnSpec {
+                    table: global.clone().unwrap_or(t),
+                    name,
+                    ty,
+                })
+                .collect();
+            (global, cols)
+        })
 }
 
 fn rows_metadata(v: ProtocolVersion) -> impl Strategy<Value = RowsMetadata> {
-    (any::<bool>(), columns(), 0usize..4, option::of(bytes(12)), v5_only(v, bytes(16))).prop_map(
-        |(no_metadata, (global, cols), count, paging_state, new_id)| {
-            if no_metadata {
-                RowsMetadata {
-                    column_count: count,
-                    paging_state,
-                    new_metadata_id: new_id,
-                    global_table_spec: None,
-                    columns: None,
-                }
-            } else {
-                RowsMetadata {
-                    column_count: cols.len(),
-                    paging_state,
-                    new_metadata_id: new_id,
-                    global_table_spec: global,
-                    columns: Some(cols),
-                }
-            }
-        },
+    (
+        any::<bool>(),
+        columns(),
+        0usize..4,
+        option::of(bytes(12)),
+        v5_only(v, bytes(16)),
     )
+        .prop_map(
+            |(no_metadata, (global, cols), count, paging_state, new_id)| {
+                if no_metadata {
+                    RowsMetadata {
+                        column_count: count,
+                        paging_state,
+                        new_metadata_id: new_id,
+                        global_table_spec: None,
+                        columns: None,
+                    }
+                } else {
+                    RowsMetadata {
+                        column_count: cols.len(),
+                        paging_state,
+                        new_metadata_id: new_id,
+                        global_table_spec: global,
+                        columns: Some(cols),
+                    }
+                }
+            },
+        )
 }
 
 fn rows(v: ProtocolVersion) -> impl Strategy<Value = Rows> {
@@ -331,35 +416,64 @@ fn rows(v: ProtocolVersion) -> impl Strategy<Value = Rows> {
 }
 
 fn schema_change() -> impl Strategy<Value = SchemaChange> {
-    let change = prop_oneof![Just(ChangeType::Created), Just(ChangeType::Updated), Just(ChangeType::Dropped)];
+    let change = prop_oneof![
+        Just(ChangeType::Created),
+        Just(ChangeType::Updated),
+        Just(ChangeType::Dropped)
+    ];
     let target = prop_oneof![
         name().prop_map(|keyspace| SchemaTarget::Keyspace { keyspace }),
         (name(), name()).prop_map(|(keyspace, name)| SchemaTarget::Table { keyspace, name }),
         (name(), name()).prop_map(|(keyspace, name)| SchemaTarget::Type { keyspace, name }),
-        (name(), name(), vec(name(), 0..3))
-            .prop_map(|(keyspace, name, arg_types)| SchemaTarget::Function { keyspace, name, arg_types }),
-        (name(), name(), vec(name(), 0..3))
-            .prop_map(|(keyspace, name, arg_types)| SchemaTarget::Aggregate { keyspace, name, arg_types }),
+        (name(), name(), vec(name(), 0..3)).prop_map(|(keyspace, name, arg_types)| {
+            SchemaTarget::Function {
+                keyspace,
+                name,
+                arg_types,
+            }
+        }),
+        (name(), name(), vec(name(), 0..3)).prop_map(|(keyspace, name, arg_types)| {
+            SchemaTarget::Aggregate {
+                keyspace,
+                name,
+                arg_types,
+            }
+        }),
     ];
     (change, target).prop_map(|(change, target)| SchemaChange { change, target })
 }
 
 fn result_body(v: ProtocolVersion) -> impl Strategy<Value = ResultBody> {
-    let meta_id = if v == ProtocolVersion::V5 { bytes(16).boxed() } else { Just(Bytes::new()).boxed() };
+    let meta_id = if v == ProtocolVersion::V5 {
+        bytes(16).boxed()
+    } else {
+        Just(Bytes::new()).boxed()
+    };
     prop_oneof![
         Just(ResultBody::Void),
         rows(v).prop_map(ResultBody::Rows),
         name().prop_map(ResultBody::SetKeyspace),
-        (bytes(16), meta_id, vec(any::<u16>(), 0..3), columns(), rows_metadata(v)).prop_map(
-            |(id, result_metadata_id, pk_indexes, (global, cols), result_metadata)| {
-                ResultBody::Prepared(Prepared {
-                    id,
-                    result_metadata_id,
-                    metadata: PreparedMetadata { pk_indexes, global_table_spec: global, columns: cols },
-                    result_metadata,
-                })
-            }
-        ),
+        (
+            bytes(16),
+            meta_id,
+            vec(any::<u16>(), 0..3),
+            columns(),
+            rows_metadata(v)
+        )
+            .prop_map(
+                |(id, result_metadata_id, pk_indexes, (global, cols), result_metadata)| {
+                    ResultBody::Prepared(Prepared {
+                        id,
+                        result_metadata_id,
+                        metadata: PreparedMetadata {
+                            pk_indexes,
+                            global_table_spec: global,
+                            columns: cols,
+                        },
+                        result_metadata,
+                    })
+                }
+            ),
         schema_change().prop_map(ResultBody::SchemaChange),
     ]
 }
@@ -387,7 +501,9 @@ fn ip() -> impl Strategy<Value = IpAddr> {
 fn failures(v: ProtocolVersion) -> BoxedStrategy<FailureInfo> {
     match v {
         ProtocolVersion::V4 => any::<i32>().prop_map(FailureInfo::Count).boxed(),
-        ProtocolVersion::V5 => vec((ip(), any::<u16>()), 0..3).prop_map(FailureInfo::Reasons).boxed(),
+        ProtocolVersion::V5 => vec((ip(), any::<u16>()), 0..3)
+            .prop_map(FailureInfo::Reasons)
+            .boxed(),
     }
 }
 
@@ -408,13 +524,31 @@ fn error_kind(v: ProtocolVersion) -> impl Strategy<Value = ErrorKind> {
             E::Invalid,
             E::ConfigError,
         ]),
-        counts().prop_map(|(consistency, required, alive)| E::Unavailable { consistency, required, alive }),
-        (counts(), write_type(), any::<u16>()).prop_map(move |((consistency, received, block_for), write_type, n)| {
-            let contentions = (v == ProtocolVersion::V5 && write_type == WriteType::Cas).then_some(n);
-            E::WriteTimeout { consistency, received, block_for, write_type, contentions }
+        counts().prop_map(|(consistency, required, alive)| E::Unavailable {
+            consistency,
+            required,
+            alive
         }),
+        (counts(), write_type(), any::<u16>()).prop_map(
+            move |((consistency, received, block_for), write_type, n)| {
+                let contentions =
+                    (v == ProtocolVersion::V5 && write_type == WriteType::Cas).then_some(n);
+                E::WriteTimeout {
+                    consistency,
+                    received,
+                    block_for,
+                    write_type,
+                    contentions,
+                }
+            }
+        ),
         (counts(), any::<bool>()).prop_map(|((consistency, received, block_for), data_present)| {
-            E::ReadTimeout { consistency, received, block_for, data_present }
+            E::ReadTimeout {
+                consistency,
+                received,
+                block_for,
+                data_present,
+            }
         }),
         (counts(), failures(v), any::<bool>()).prop_map(
             |((consistency, received, block_for), failures, data_present)| E::ReadFailure {
@@ -425,8 +559,13 @@ fn error_kind(v: ProtocolVersion) -> impl Strategy<Value = ErrorKind> {
                 data_present,
             }
         ),
-        (name(), name(), vec(name(), 0..3))
-            .prop_map(|(keyspace, function, arg_types)| E::FunctionFailure { keyspace, function, arg_types }),
+        (name(), name(), vec(name(), 0..3)).prop_map(|(keyspace, function, arg_types)| {
+            E::FunctionFailure {
+                keyspace,
+                function,
+                arg_types,
+            }
+        }),
         (counts(), failures(v), write_type()).prop_map(
             |((consistency, received, block_for), failures, write_type)| E::WriteFailure {
                 consistency,
@@ -436,7 +575,11 @@ fn error_kind(v: ProtocolVersion) -> impl Strategy<Value = ErrorKind> {
                 write_type,
             }
         ),
-        counts().prop_map(|(consistency, received, block_for)| E::CasWriteUnknown { consistency, received, block_for }),
+        counts().prop_map(|(consistency, received, block_for)| E::CasWriteUnknown {
+            consistency,
+            received,
+            block_for
+        }),
         (name(), name()).prop_map(|(keyspace, table)| E::AlreadyExists { keyspace, table }),
         bytes(16).prop_map(|id| E::Unprepared { id }),
     ]
@@ -449,11 +592,18 @@ fn socket() -> impl Strategy<Value = SocketAddr> {
 fn event() -> impl Strategy<Value = Event> {
     prop_oneof![
         (
-            prop_oneof![Just(TopologyChange::NewNode), Just(TopologyChange::RemovedNode), Just(TopologyChange::MovedNode)],
+            prop_oneof![
+                Just(TopologyChange::NewNode),
+                Just(TopologyChange::RemovedNode),
+                Just(TopologyChange::MovedNode)
+            ],
             socket()
         )
             .prop_map(|(change, address)| Event::TopologyChange { change, address }),
-        (prop_oneof![Just(StatusChange::Up), Just(StatusChange::Down)], socket())
+        (
+            prop_oneof![Just(StatusChange::Up), Just(StatusChange::Down)],
+            socket()
+        )
             .prop_map(|(change, address)| Event::StatusChange { change, address }),
         schema_change().prop_map(Event::SchemaChange),
     ]
@@ -461,10 +611,12 @@ fn event() -> impl Strategy<Value = Event> {
 
 fn response(v: ProtocolVersion) -> impl Strategy<Value = Response> {
     prop_oneof![
-        (text(), error_kind(v)).prop_map(|(message, kind)| Response::Error(ErrorResponse { message, kind })),
+        (text(), error_kind(v))
+            .prop_map(|(message, kind)| Response::Error(ErrorResponse { message, kind })),
         Just(Response::Ready),
         name().prop_map(|authenticator| Response::Authenticate(Authenticate { authenticator })),
-        vec((name(), vec(text(), 0..3)), 0..3).prop_map(|options| Response::Supported(Supported { options })),
+        vec((name(), vec(text(), 0..3)), 0..3)
+            .prop_map(|options| Response::Supported(Supported { options })),
         result_body(v).prop_map(Response::Result),
         event().prop_map(Response::Event),
         option::of(bytes(16)).prop_map(|token| Response::AuthChallenge(AuthChallenge { token })),
@@ -481,14 +633,16 @@ fn response_envelope() -> impl Strategy<Value = ResponseEnvelope> {
             custom_payload(),
             response(v),
         )
-            .prop_map(move |(stream, tracing_id, warnings, custom_payload, response)| ResponseEnvelope {
-                version: v,
-                stream,
-                tracing_id,
-                warnings,
-                custom_payload,
-                response,
-            })
+            .prop_map(
+                move |(stream, tracing_id, warnings, custom_payload, response)| ResponseEnvelope {
+                    version: v,
+                    stream,
+                    tracing_id,
+                    warnings,
+                    custom_payload,
+                    response,
+                },
+            )
     })
 }
 
@@ -608,7 +762,10 @@ fn a_large_frame_spans_segments_and_reassembles() {
     let env = RequestEnvelope::new(
         ProtocolVersion::V5,
         7,
-        Request::Query(Query { query: "x".repeat(300_000), params: QueryParameters::new(Consistency::One) }),
+        Request::Query(Query {
+            query: "x".repeat(300_000),
+            params: QueryParameters::new(Consistency::One),
+        }),
     );
     for codec in [SegmentCodec::uncompressed(), SegmentCodec::lz4()] {
         let mut frame = BytesMut::new();
@@ -616,7 +773,9 @@ fn a_large_frame_spans_segments_and_reassembles() {
         let mut wire = BytesMut::new();
         codec.encode_frames(&frame, &mut wire).unwrap();
         let mut dec = V5FrameDecoder::new(codec, FrameDecoder::new());
-        let Decoded::Complete(f) = dec.decode(&mut wire).unwrap() else { panic!("incomplete") };
+        let Decoded::Complete(f) = dec.decode(&mut wire).unwrap() else {
+            panic!("incomplete")
+        };
         assert_eq!(RequestEnvelope::decode(f).unwrap(), env);
     }
 }

@@ -44,13 +44,17 @@ impl Compression {
                     what: "lz4 body",
                     reason: "longer than 4 GiB",
                 })?;
-                let mut out = Vec::with_capacity(4 + lz4_flex::block::get_maximum_output_size(body.len()));
+                let mut out =
+                    Vec::with_capacity(4 + lz4_flex::block::get_maximum_output_size(body.len()));
                 out.extend_from_slice(&len.to_be_bytes());
                 out.extend_from_slice(&lz4_flex::block::compress(body));
                 Ok(out)
             }
             Compression::Snappy => snap::raw::Encoder::new().compress_vec(body).map_err(|e| {
-                ProtocolError::Decompression { algorithm: "snappy", reason: e.to_string() }
+                ProtocolError::Decompression {
+                    algorithm: "snappy",
+                    reason: e.to_string(),
+                }
             }),
         }
     }
@@ -72,18 +76,24 @@ impl Compression {
                 lz4_block(block, len, max_len).map(Bytes::from)
             }
             Compression::Snappy => {
-                let len = snap::raw::decompress_len(body).map_err(|e| {
-                    ProtocolError::Decompression { algorithm: "snappy", reason: e.to_string() }
-                })?;
+                let len =
+                    snap::raw::decompress_len(body).map_err(|e| ProtocolError::Decompression {
+                        algorithm: "snappy",
+                        reason: e.to_string(),
+                    })?;
                 if len > max_len as usize {
                     return Err(ProtocolError::Decompression {
                         algorithm: "snappy",
                         reason: format!("uncompressed length {len} exceeds the limit {max_len}"),
                     });
                 }
-                snap::raw::Decoder::new().decompress_vec(body).map(Bytes::from).map_err(|e| {
-                    ProtocolError::Decompression { algorithm: "snappy", reason: e.to_string() }
-                })
+                snap::raw::Decoder::new()
+                    .decompress_vec(body)
+                    .map(Bytes::from)
+                    .map_err(|e| ProtocolError::Decompression {
+                        algorithm: "snappy",
+                        reason: e.to_string(),
+                    })
             }
         }
     }
@@ -97,8 +107,12 @@ pub(crate) fn lz4_block(block: &[u8], len: u32, max_len: u32) -> Result<Vec<u8>,
             reason: format!("uncompressed length {len} exceeds the limit {max_len}"),
         });
     }
-    let out = lz4_flex::block::decompress(block, len as usize)
-        .map_err(|e| ProtocolError::Decompression { algorithm: "lz4", reason: e.to_string() })?;
+    let out = lz4_flex::block::decompress(block, len as usize).map_err(|e| {
+        ProtocolError::Decompression {
+            algorithm: "lz4",
+            reason: e.to_string(),
+        }
+    })?;
     if out.len() != len as usize {
         return Err(ProtocolError::Decompression {
             algorithm: "lz4",
@@ -127,12 +141,18 @@ mod tests {
         let packed = Compression::Lz4.compress(&[0u8; 4096]).unwrap();
         assert!(matches!(
             Compression::Lz4.decompress(&packed, 100),
-            Err(ProtocolError::Decompression { algorithm: "lz4", .. })
+            Err(ProtocolError::Decompression {
+                algorithm: "lz4",
+                ..
+            })
         ));
         let packed = Compression::Snappy.compress(&[0u8; 4096]).unwrap();
         assert!(matches!(
             Compression::Snappy.decompress(&packed, 100),
-            Err(ProtocolError::Decompression { algorithm: "snappy", .. })
+            Err(ProtocolError::Decompression {
+                algorithm: "snappy",
+                ..
+            })
         ));
     }
 }

@@ -127,10 +127,18 @@ impl Header {
         let [v, flags, s0, s1, op, l0, l1, l2, l3] = *raw;
         let stream = i16::from_be_bytes([s0, s1]);
         let version = ProtocolVersion::from_number(v & 0x7f).ok_or_else(|| {
-            ProtocolError::UnsupportedVersion { version: v, stream: unsupported_stream(raw).unwrap_or(stream) }
+            ProtocolError::UnsupportedVersion {
+                version: v,
+                stream: unsupported_stream(raw).unwrap_or(stream),
+            }
         })?;
-        let direction = if v & 0x80 != 0 { Direction::Response } else { Direction::Request };
-        let opcode = Opcode::from_byte(op).ok_or(ProtocolError::UnknownOpcode { opcode: op, stream })?;
+        let direction = if v & 0x80 != 0 {
+            Direction::Response
+        } else {
+            Direction::Request
+        };
+        let opcode =
+            Opcode::from_byte(op).ok_or(ProtocolError::UnknownOpcode { opcode: op, stream })?;
         Ok(Header {
             version,
             direction,
@@ -175,10 +183,16 @@ impl Frame {
 
     /// Writes header and body; the header's length is taken from the body.
     pub fn write(&self, out: &mut BytesMut) -> Result<(), ProtocolError> {
-        let length = u32::try_from(self.body.len())
-            .map_err(|_| ProtocolError::Unencodable { what: "frame", reason: "body over 4 GiB" })?;
+        let length = u32::try_from(self.body.len()).map_err(|_| ProtocolError::Unencodable {
+            what: "frame",
+            reason: "body over 4 GiB",
+        })?;
         out.reserve(self.encoded_len());
-        Header { length, ..self.header }.write(out);
+        Header {
+            length,
+            ..self.header
+        }
+        .write(out);
         out.put_slice(&self.body);
         Ok(())
     }
@@ -193,7 +207,9 @@ impl Frame {
         if !self.header.flags.has(Flags::COMPRESSION) {
             return Ok(self);
         }
-        let c = compression.ok_or(ProtocolError::CompressionNotNegotiated { stream: self.header.stream })?;
+        let c = compression.ok_or(ProtocolError::CompressionNotNegotiated {
+            stream: self.header.stream,
+        })?;
         let body = c.decompress(&self.body, max_body_len)?;
         let mut header = self.header;
         header.flags.0 &= !Flags::COMPRESSION;
@@ -227,7 +243,10 @@ pub struct FrameDecoder {
 
 impl Default for FrameDecoder {
     fn default() -> Self {
-        FrameDecoder { max_body_len: DEFAULT_MAX_BODY_LEN, direction: None }
+        FrameDecoder {
+            max_body_len: DEFAULT_MAX_BODY_LEN,
+            direction: None,
+        }
     }
 }
 
@@ -327,7 +346,9 @@ fn unsupported_stream(raw: &[u8]) -> Option<i16> {
     if v <= 2 {
         raw.get(2).map(|&s| i16::from(s as i8))
     } else {
-        raw.get(2..4).and_then(|s| <[u8; 2]>::try_from(s).ok()).map(i16::from_be_bytes)
+        raw.get(2..4)
+            .and_then(|s| <[u8; 2]>::try_from(s).ok())
+            .map(i16::from_be_bytes)
     }
 }
 

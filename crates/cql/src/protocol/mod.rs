@@ -14,6 +14,34 @@
 //!
 //! Decoders borrow from the input [`bytes::Bytes`]: a bound value or a cell is a slice of the
 //! frame body, not a copy.
+//!
+//! ```
+//! use bytes::BytesMut;
+//! use cql::protocol::{
+//!     Consistency, Decoded, Direction, FrameDecoder, ProtocolVersion, Query, QueryParameters,
+//!     Request, RequestEnvelope,
+//! };
+//!
+//! let query = Query { query: "SELECT * FROM ks.t".into(), params: QueryParameters::new(Consistency::One) };
+//! let sent = RequestEnvelope::new(ProtocolVersion::V4, 1, Request::Query(query));
+//! let mut wire = BytesMut::new();
+//! sent.write(&mut wire)?;
+//! assert_eq!(wire.len(), sent.encoded_len());
+//!
+//! // A server reads requests; half a frame is not an error, just not enough bytes yet.
+//! let decoder = FrameDecoder::new().expect(Direction::Request);
+//! let mut partial = wire.split_to(5);
+//! assert!(matches!(decoder.decode(&mut partial)?, Decoded::Incomplete { .. }));
+//! partial.unsplit(wire);
+//! let Decoded::Complete(frame) = decoder.decode(&mut partial)? else { unreachable!() };
+//! assert_eq!(RequestEnvelope::decode(frame)?, sent);
+//! # Ok::<(), cql::protocol::ProtocolError>(())
+//! ```
+//!
+//! The golden fixtures under `crates/cql/tests/golden/` are the bytes the Python driver
+//! (cassandra-driver) sends; regenerate them with `cargo xtask venv` then
+//! `target/py/bin/python crates/cql/tests/golden/capture.py`. Byte layouts and what is supported:
+//! `docs/native-protocol.md`.
 
 pub mod compression;
 pub(crate) mod crc;
@@ -83,25 +111,40 @@ pub enum ProtocolError {
     UnsupportedVersion { version: u8, stream: i16 },
     /// The frame's direction bit is not the one the decoder expects.
     #[error("frame on stream {stream} has direction {actual:?}, expected {expected:?}")]
-    WrongDirection { expected: Direction, actual: Direction, stream: i16 },
+    WrongDirection {
+        expected: Direction,
+        actual: Direction,
+        stream: i16,
+    },
     /// A frame whose opcode is not defined by the protocol.
     #[error("unknown opcode {opcode:#04x} on stream {stream}")]
     UnknownOpcode { opcode: u8, stream: i16 },
     /// A message whose opcode is valid but not in this direction (a RESULT sent as a request).
     #[error("opcode {opcode:#04x} is not a {direction:?} on stream {stream}")]
-    OpcodeNotInDirection { opcode: u8, direction: Direction, stream: i16 },
+    OpcodeNotInDirection {
+        opcode: u8,
+        direction: Direction,
+        stream: i16,
+    },
     /// The header announces a body larger than the configured limit.
     #[error("frame body of {length} bytes on stream {stream} exceeds the limit of {max} bytes")]
     BodyTooLarge { length: u32, max: u32, stream: i16 },
     /// A message body (or a value) ended before a field did.
     #[error("truncated {what}: needed {needed} bytes, {available} available")]
-    Truncated { what: &'static str, needed: usize, available: usize },
+    Truncated {
+        what: &'static str,
+        needed: usize,
+        available: usize,
+    },
     /// A length field that is negative where the protocol forbids it, or absurd.
     #[error("invalid length {length} for {what}")]
     InvalidLength { what: &'static str, length: i64 },
     /// Text that is not valid UTF-8 (or not ASCII for the `ascii` type).
     #[error("{what} is not valid {encoding}")]
-    InvalidText { what: &'static str, encoding: &'static str },
+    InvalidText {
+        what: &'static str,
+        encoding: &'static str,
+    },
     /// A consistency level code that is not defined.
     #[error("unknown consistency level {0:#06x}")]
     UnknownConsistency(u16),
@@ -135,33 +178,55 @@ pub enum ProtocolError {
     InvalidVint { what: &'static str },
     /// A value whose byte length does not fit its type.
     #[error("{type_name} value of {actual} bytes (expected {expected})")]
-    ValueLength { type_name: &'static str, expected: &'static str, actual: usize },
+    ValueLength {
+        type_name: &'static str,
+        expected: &'static str,
+        actual: usize,
+    },
     /// A value whose content is out of its type's range (a `time` past midnight, a `duration`
     /// with mixed signs, a `boolean` that is not one byte).
     #[error("invalid {type_name} value: {reason}")]
-    InvalidValue { type_name: &'static str, reason: &'static str },
+    InvalidValue {
+        type_name: &'static str,
+        reason: &'static str,
+    },
     /// A value does not match the type it is encoded as.
     #[error("a {value} value cannot be encoded as {column_type}")]
-    TypeMismatch { column_type: String, value: &'static str },
+    TypeMismatch {
+        column_type: String,
+        value: &'static str,
+    },
     /// A null or unset element inside a collection, tuple is fine but a list/set/map is not.
     #[error("null or unset element inside a {0}")]
     NullInCollection(&'static str),
     /// Bytes left over inside a value after its last element.
     #[error("{count} trailing bytes after a {type_name} value")]
-    TrailingBytes { type_name: &'static str, count: usize },
+    TrailingBytes {
+        type_name: &'static str,
+        count: usize,
+    },
     /// A field or flag that does not exist in the connection's protocol version.
     #[error("{feature} is not part of protocol {version}")]
-    NotInVersion { feature: &'static str, version: ProtocolVersion },
+    NotInVersion {
+        feature: &'static str,
+        version: ProtocolVersion,
+    },
     /// A message that cannot be encoded as given (e.g. a global table spec that does not match
     /// a column's table).
     #[error("cannot encode {what}: {reason}")]
-    Unencodable { what: &'static str, reason: &'static str },
+    Unencodable {
+        what: &'static str,
+        reason: &'static str,
+    },
     /// A compressed frame on a connection without negotiated compression.
     #[error("compressed frame on stream {stream} but no compression was negotiated")]
     CompressionNotNegotiated { stream: i16 },
     /// A compressed body or segment that does not decompress.
     #[error("{algorithm} decompression failed: {reason}")]
-    Decompression { algorithm: &'static str, reason: String },
+    Decompression {
+        algorithm: &'static str,
+        reason: String,
+    },
     /// A v5 segment header whose CRC24 does not match.
     #[error("segment header crc24 mismatch: expected {expected:#08x}, computed {actual:#08x}")]
     SegmentHeaderCrc { expected: u32, actual: u32 },

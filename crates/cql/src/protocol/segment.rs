@@ -71,7 +71,9 @@ impl SegmentCodec {
     pub fn decode(&self, buf: &mut BytesMut) -> Result<Decoded<Segment>, ProtocolError> {
         let hl = self.header_len();
         let Some(head) = buf.get(..hl + CRC24_LEN) else {
-            return Ok(Decoded::Incomplete { needed: hl + CRC24_LEN - buf.len() });
+            return Ok(Decoded::Incomplete {
+                needed: hl + CRC24_LEN - buf.len(),
+            });
         };
         let (header_bytes, crc_bytes) = head.split_at(hl);
         let header = le(header_bytes);
@@ -82,13 +84,18 @@ impl SegmentCodec {
         }
         let payload_len = (header & MAX_PAYLOAD_LEN as u64) as usize;
         let (uncompressed_len, self_contained) = if self.lz4 {
-            ((header >> 17) & MAX_PAYLOAD_LEN as u64, header & (1 << 34) != 0)
+            (
+                (header >> 17) & MAX_PAYLOAD_LEN as u64,
+                header & (1 << 34) != 0,
+            )
         } else {
             (0, header & (1 << 17) != 0)
         };
         let total = hl + CRC24_LEN + payload_len + CRC32_LEN;
         if buf.len() < total {
-            return Ok(Decoded::Incomplete { needed: total - buf.len() });
+            return Ok(Decoded::Incomplete {
+                needed: total - buf.len(),
+            });
         }
         let mut segment = buf.split_to(total).freeze();
         let _ = segment.split_to(hl + CRC24_LEN);
@@ -99,11 +106,18 @@ impl SegmentCodec {
             return Err(ProtocolError::SegmentPayloadCrc { expected, actual });
         }
         let payload = if uncompressed_len > 0 {
-            Bytes::from(lz4_block(&segment, uncompressed_len as u32, MAX_PAYLOAD_LEN as u32)?)
+            Bytes::from(lz4_block(
+                &segment,
+                uncompressed_len as u32,
+                MAX_PAYLOAD_LEN as u32,
+            )?)
         } else {
             segment
         };
-        Ok(Decoded::Complete(Segment { self_contained, payload }))
+        Ok(Decoded::Complete(Segment {
+            self_contained,
+            payload,
+        }))
     }
 
     /// Writes one segment. With LZ4 the payload is stored uncompressed when compressing does
@@ -120,7 +134,11 @@ impl SegmentCodec {
                 reason: "payload longer than 128 KiB - 1",
             });
         }
-        let compressed = if self.lz4 { Some(lz4_flex::block::compress(payload)) } else { None };
+        let compressed = if self.lz4 {
+            Some(lz4_flex::block::compress(payload))
+        } else {
+            None
+        };
         let (stored, uncompressed_len): (&[u8], u64) = match &compressed {
             Some(c) if c.len() < payload.len() => (c, payload.len() as u64),
             _ => (payload, 0),
@@ -158,7 +176,9 @@ impl SegmentCodec {
 }
 
 fn le(raw: &[u8]) -> u64 {
-    raw.iter().rev().fold(0u64, |acc, b| (acc << 8) | u64::from(*b))
+    raw.iter()
+        .rev()
+        .fold(0u64, |acc, b| (acc << 8) | u64::from(*b))
 }
 
 /// Decodes frames out of v5 segments: whole frames out of self-contained segments, and one
@@ -175,7 +195,12 @@ impl V5FrameDecoder {
     /// Decodes segments with `codec` and the frames inside them with `frames` (its body limit
     /// bounds the reassembly of a large frame).
     pub fn new(codec: SegmentCodec, frames: FrameDecoder) -> V5FrameDecoder {
-        V5FrameDecoder { codec, frames, ready: VecDeque::new(), partial: BytesMut::new() }
+        V5FrameDecoder {
+            codec,
+            frames,
+            ready: VecDeque::new(),
+            partial: BytesMut::new(),
+        }
     }
 
     /// Takes the next frame, reading as many segments off `buf` as that needs. `Incomplete`
@@ -228,7 +253,9 @@ mod tests {
     #[test]
     fn a_flipped_header_bit_fails_the_crc24() {
         let mut out = BytesMut::new();
-        SegmentCodec::uncompressed().encode_segment(b"hello", true, &mut out).unwrap();
+        SegmentCodec::uncompressed()
+            .encode_segment(b"hello", true, &mut out)
+            .unwrap();
         let mut bad = out.clone();
         if let Some(b) = bad.first_mut() {
             *b ^= 1;
@@ -251,7 +278,9 @@ mod tests {
     fn an_incompressible_lz4_payload_is_stored_plain() {
         let payload: Vec<u8> = (0..64u8).map(|i| i.wrapping_mul(97) ^ 0x5a).collect();
         let mut out = BytesMut::new();
-        SegmentCodec::lz4().encode_segment(&payload, true, &mut out).unwrap();
+        SegmentCodec::lz4()
+            .encode_segment(&payload, true, &mut out)
+            .unwrap();
         assert_eq!(out.len(), 5 + 3 + payload.len() + 4);
         let Decoded::Complete(seg) = SegmentCodec::lz4().decode(&mut out).unwrap() else {
             panic!("incomplete")

@@ -113,7 +113,11 @@ impl Reader {
 
     fn need(&self, n: usize, what: &'static str) -> Result<()> {
         if self.buf.len() < n {
-            Err(ProtocolError::Truncated { what, needed: n, available: self.buf.len() })
+            Err(ProtocolError::Truncated {
+                what,
+                needed: n,
+                available: self.buf.len(),
+            })
         } else {
             Ok(())
         }
@@ -166,8 +170,10 @@ impl Reader {
     /// A `[long string]`.
     pub(crate) fn long_string(&mut self, what: &'static str) -> Result<String> {
         let n = self.i32(what)?;
-        let n = usize::try_from(n)
-            .map_err(|_| ProtocolError::InvalidLength { what, length: i64::from(n) })?;
+        let n = usize::try_from(n).map_err(|_| ProtocolError::InvalidLength {
+            what,
+            length: i64::from(n),
+        })?;
         let raw = self.take(n, what)?;
         utf8(raw.to_vec(), what)
     }
@@ -187,8 +193,13 @@ impl Reader {
         match n {
             -1 => Ok(RawValue::Null),
             -2 => Ok(RawValue::Unset),
-            n if n < 0 => Err(ProtocolError::InvalidLength { what, length: i64::from(n) }),
-            n => self.take(n.unsigned_abs() as usize, what).map(RawValue::Bytes),
+            n if n < 0 => Err(ProtocolError::InvalidLength {
+                what,
+                length: i64::from(n),
+            }),
+            n => self
+                .take(n.unsigned_abs() as usize, what)
+                .map(RawValue::Bytes),
         }
     }
 
@@ -259,8 +270,10 @@ impl Reader {
     pub(crate) fn inet(&mut self, what: &'static str) -> Result<SocketAddr> {
         let ip = self.inetaddr(what)?;
         let port = self.i32(what)?;
-        let port = u16::try_from(port)
-            .map_err(|_| ProtocolError::InvalidLength { what: "inet port", length: i64::from(port) })?;
+        let port = u16::try_from(port).map_err(|_| ProtocolError::InvalidLength {
+            what: "inet port",
+            length: i64::from(port),
+        })?;
         Ok(SocketAddr::new(ip, port))
     }
 
@@ -270,7 +283,10 @@ impl Reader {
 }
 
 pub(crate) fn utf8(raw: Vec<u8>, what: &'static str) -> Result<String> {
-    String::from_utf8(raw).map_err(|_| ProtocolError::InvalidText { what, encoding: "UTF-8" })
+    String::from_utf8(raw).map_err(|_| ProtocolError::InvalidText {
+        what,
+        encoding: "UTF-8",
+    })
 }
 
 pub(crate) fn ip_from_slice(raw: &[u8]) -> Result<IpAddr> {
@@ -284,11 +300,17 @@ pub(crate) fn ip_from_slice(raw: &[u8]) -> Result<IpAddr> {
 }
 
 fn len_u16(n: usize, what: &'static str) -> Result<u16> {
-    u16::try_from(n).map_err(|_| ProtocolError::InvalidLength { what, length: n as i64 })
+    u16::try_from(n).map_err(|_| ProtocolError::InvalidLength {
+        what,
+        length: n as i64,
+    })
 }
 
 pub(crate) fn len_i32(n: usize, what: &'static str) -> Result<i32> {
-    i32::try_from(n).map_err(|_| ProtocolError::InvalidLength { what, length: n as i64 })
+    i32::try_from(n).map_err(|_| ProtocolError::InvalidLength {
+        what,
+        length: n as i64,
+    })
 }
 
 /// Writers for the notations; each has a matching `*_len` for `encoded_len()`.
@@ -351,7 +373,11 @@ pub(crate) trait WriteExt: BufMut {
         Ok(())
     }
 
-    fn put_string_multimap(&mut self, m: &[(String, Vec<String>)], what: &'static str) -> Result<()> {
+    fn put_string_multimap(
+        &mut self,
+        m: &[(String, Vec<String>)],
+        what: &'static str,
+    ) -> Result<()> {
         self.put_u16(len_u16(m.len(), what)?);
         for (k, v) in m {
             self.put_string(k, what)?;
@@ -407,15 +433,24 @@ pub(crate) fn string_list_len(l: &[String]) -> usize {
 }
 
 pub(crate) fn string_map_len(m: &[(String, String)]) -> usize {
-    2 + m.iter().map(|(k, v)| string_len(k) + string_len(v)).sum::<usize>()
+    2 + m
+        .iter()
+        .map(|(k, v)| string_len(k) + string_len(v))
+        .sum::<usize>()
 }
 
 pub(crate) fn string_multimap_len(m: &[(String, Vec<String>)]) -> usize {
-    2 + m.iter().map(|(k, v)| string_len(k) + string_list_len(v)).sum::<usize>()
+    2 + m
+        .iter()
+        .map(|(k, v)| string_len(k) + string_list_len(v))
+        .sum::<usize>()
 }
 
 pub(crate) fn bytes_map_len(m: &[(String, Option<Bytes>)]) -> usize {
-    2 + m.iter().map(|(k, v)| string_len(k) + 4 + v.as_ref().map_or(0, |b| b.len())).sum::<usize>()
+    2 + m
+        .iter()
+        .map(|(k, v)| string_len(k) + 4 + v.as_ref().map_or(0, |b| b.len()))
+        .sum::<usize>()
 }
 
 pub(crate) fn inetaddr_len(ip: &IpAddr) -> usize {
@@ -427,12 +462,18 @@ pub(crate) fn inetaddr_len(ip: &IpAddr) -> usize {
 
 /// Reads an `[unsigned vint]` from the front of `raw`, returning it and the bytes used.
 pub(crate) fn read_unsigned_vint(raw: &[u8], what: &'static str) -> Result<(u64, usize)> {
-    let first = *raw.first().ok_or(ProtocolError::Truncated { what, needed: 1, available: 0 })?;
+    let first = *raw.first().ok_or(ProtocolError::Truncated {
+        what,
+        needed: 1,
+        available: 0,
+    })?;
     let extra = first.leading_ones() as usize;
     let total = extra + 1;
-    let tail = raw
-        .get(1..total)
-        .ok_or(ProtocolError::Truncated { what, needed: total, available: raw.len() })?;
+    let tail = raw.get(1..total).ok_or(ProtocolError::Truncated {
+        what,
+        needed: total,
+        available: raw.len(),
+    })?;
     // The first byte keeps its low (8 - extra - 1) bits; with 8 extra bytes it keeps none.
     let mut v = u64::from(first & 0xffu8.checked_shr(extra as u32 + 1).unwrap_or(0));
     for b in tail {
@@ -461,7 +502,11 @@ pub(crate) fn put_unsigned_vint(out: &mut impl BufMut, v: u64) {
 pub(crate) fn unsigned_vint_len(v: u64) -> usize {
     // Each byte holds 7 payload bits; 9 bytes hold all 64.
     let bits = 64 - v.leading_zeros() as usize;
-    if bits <= 7 { 1 } else { ((bits - 1) / 7 + 1).min(9) }
+    if bits <= 7 {
+        1
+    } else {
+        ((bits - 1) / 7 + 1).min(9)
+    }
 }
 
 pub(crate) fn zigzag(v: i64) -> u64 {
@@ -491,7 +536,11 @@ mod tests {
                 let mut out = Vec::new();
                 put_unsigned_vint(&mut out, v);
                 assert_eq!(out.len(), unsigned_vint_len(v), "{v}");
-                assert_eq!(read_unsigned_vint(&out, "t").unwrap(), (v, out.len()), "{v}");
+                assert_eq!(
+                    read_unsigned_vint(&out, "t").unwrap(),
+                    (v, out.len()),
+                    "{v}"
+                );
             }
         }
         assert_eq!(unzigzag(zigzag(-3)), -3);

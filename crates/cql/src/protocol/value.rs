@@ -130,7 +130,9 @@ impl ColumnType {
 
     pub(crate) fn read(r: &mut Reader, depth: usize) -> Result<ColumnType> {
         if depth >= MAX_TYPE_DEPTH {
-            return Err(ProtocolError::TypeTooDeep { max: MAX_TYPE_DEPTH });
+            return Err(ProtocolError::TypeTooDeep {
+                max: MAX_TYPE_DEPTH,
+            });
         }
         let id = r.u16("type id")?;
         let inner = |r: &mut Reader| ColumnType::read(r, depth + 1).map(Box::new);
@@ -171,7 +173,11 @@ impl ColumnType {
                     let field = r.string("udt field name")?;
                     fields.push((field, ColumnType::read(r, depth + 1)?));
                 }
-                ColumnType::Udt(UdtType { keyspace, name, fields })
+                ColumnType::Udt(UdtType {
+                    keyspace,
+                    name,
+                    fields,
+                })
             }
             0x0031 => {
                 let n = usize::from(r.u16("tuple arity")?);
@@ -225,7 +231,10 @@ impl ColumnType {
                 string_len(&u.keyspace)
                     + string_len(&u.name)
                     + 2
-                    + u.fields.iter().map(|(n, t)| string_len(n) + t.option_len()).sum::<usize>()
+                    + u.fields
+                        .iter()
+                        .map(|(n, t)| string_len(n) + t.option_len())
+                        .sum::<usize>()
             }
             ColumnType::Tuple(types) => 2 + types.iter().map(ColumnType::option_len).sum::<usize>(),
             _ => 0,
@@ -245,7 +254,10 @@ impl ColumnType {
 }
 
 fn count_u16(n: usize, what: &'static str) -> Result<u16> {
-    u16::try_from(n).map_err(|_| ProtocolError::InvalidLength { what, length: n as i64 })
+    u16::try_from(n).map_err(|_| ProtocolError::InvalidLength {
+        what,
+        length: n as i64,
+    })
 }
 
 impl fmt::Display for ColumnType {
@@ -311,7 +323,10 @@ pub enum Value {
     Boolean(bool),
     Counter(i64),
     /// `unscaled * 10^-scale`; `unscaled` is a varint (two's complement BE).
-    Decimal { scale: i32, unscaled: Bytes },
+    Decimal {
+        scale: i32,
+        unscaled: Bytes,
+    },
     Double(f64),
     Float(f32),
     Int(i32),
@@ -445,7 +460,10 @@ fn decode_value(ty: &ColumnType, raw: &Bytes) -> Result<Value> {
         T::Custom(_) => Value::Custom(raw.clone()),
         T::Ascii => {
             if !raw.is_ascii() {
-                return Err(ProtocolError::InvalidText { what: "ascii value", encoding: "ASCII" });
+                return Err(ProtocolError::InvalidText {
+                    what: "ascii value",
+                    encoding: "ASCII",
+                });
             }
             Value::Ascii(utf8(raw.to_vec(), "ascii value")?)
         }
@@ -499,7 +517,10 @@ fn decode_value(ty: &ColumnType, raw: &Bytes) -> Result<Value> {
                     actual: raw.len(),
                 });
             }
-            Value::Decimal { scale: i32::from_be_bytes(*scale), unscaled }
+            Value::Decimal {
+                scale: i32::from_be_bytes(*scale),
+                unscaled,
+            }
         }
         T::Duration => {
             let mut at = 0usize;
@@ -518,11 +539,17 @@ fn decode_value(ty: &ColumnType, raw: &Bytes) -> Result<Value> {
                     count: raw.len() - at,
                 });
             }
-            let months = i32::try_from(months)
-                .map_err(|_| ProtocolError::InvalidVint { what: "duration months" })?;
-            let days =
-                i32::try_from(days).map_err(|_| ProtocolError::InvalidVint { what: "duration days" })?;
-            let d = Duration { months, days, nanoseconds };
+            let months = i32::try_from(months).map_err(|_| ProtocolError::InvalidVint {
+                what: "duration months",
+            })?;
+            let days = i32::try_from(days).map_err(|_| ProtocolError::InvalidVint {
+                what: "duration days",
+            })?;
+            let d = Duration {
+                months,
+                days,
+                nanoseconds,
+            };
             if !same_sign(&d) {
                 return Err(ProtocolError::InvalidValue {
                     type_name: "duration",
@@ -584,7 +611,10 @@ fn same_sign(d: &Duration) -> bool {
 
 fn collection_len(r: &mut Reader, what: &'static str) -> Result<usize> {
     let n = r.i32("collection size")?;
-    usize::try_from(n).map_err(|_| ProtocolError::InvalidLength { what, length: i64::from(n) })
+    usize::try_from(n).map_err(|_| ProtocolError::InvalidLength {
+        what,
+        length: i64::from(n),
+    })
 }
 
 fn element(r: &mut Reader, ty: &ColumnType, what: &'static str) -> Result<Value> {
@@ -614,7 +644,10 @@ fn decode_elements(ty: &ColumnType, raw: &Bytes, what: &'static str) -> Result<V
 }
 
 fn mismatch(ty: &ColumnType, v: &Value) -> ProtocolError {
-    ProtocolError::TypeMismatch { column_type: ty.to_string(), value: v.kind() }
+    ProtocolError::TypeMismatch {
+        column_type: ty.to_string(),
+        value: v.kind(),
+    }
 }
 
 fn put_element(ty: &ColumnType, v: &Value, out: &mut BytesMut) -> Result<()> {
@@ -635,7 +668,10 @@ fn encode_value(ty: &ColumnType, v: &Value, out: &mut BytesMut) -> Result<()> {
         (T::Custom(_), Value::Custom(b)) | (T::Blob, Value::Blob(b)) => out.put_slice(b),
         (T::Ascii, Value::Ascii(s)) => {
             if !s.is_ascii() {
-                return Err(ProtocolError::InvalidText { what: "ascii value", encoding: "ASCII" });
+                return Err(ProtocolError::InvalidText {
+                    what: "ascii value",
+                    encoding: "ASCII",
+                });
             }
             out.put_slice(s.as_bytes());
         }

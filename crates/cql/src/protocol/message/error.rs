@@ -70,7 +70,10 @@ impl WriteType {
 
     /// The wire name.
     pub fn name(self) -> &'static str {
-        WriteType::NAMES.iter().find(|(w, _)| *w == self).map_or("SIMPLE", |(_, n)| n)
+        WriteType::NAMES
+            .iter()
+            .find(|(w, _)| *w == self)
+            .map_or("SIMPLE", |(_, n)| n)
     }
 
     fn from_name(name: String) -> Result<WriteType> {
@@ -78,7 +81,10 @@ impl WriteType {
             .iter()
             .find(|(_, n)| *n == name)
             .map(|(w, _)| *w)
-            .ok_or(ProtocolError::UnknownName { what: "write type", value: name })
+            .ok_or(ProtocolError::UnknownName {
+                what: "write type",
+                value: name,
+            })
     }
 }
 
@@ -161,7 +167,11 @@ pub enum ErrorKind {
     ServerError,
     ProtocolError,
     BadCredentials,
-    Unavailable { consistency: Consistency, required: i32, alive: i32 },
+    Unavailable {
+        consistency: Consistency,
+        required: i32,
+        alive: i32,
+    },
     Overloaded,
     IsBootstrapping,
     TruncateError,
@@ -173,7 +183,12 @@ pub enum ErrorKind {
         /// v5, CAS writes only: how many contentions the Paxos round met.
         contentions: Option<u16>,
     },
-    ReadTimeout { consistency: Consistency, received: i32, block_for: i32, data_present: bool },
+    ReadTimeout {
+        consistency: Consistency,
+        received: i32,
+        block_for: i32,
+        data_present: bool,
+    },
     ReadFailure {
         consistency: Consistency,
         received: i32,
@@ -181,7 +196,11 @@ pub enum ErrorKind {
         failures: FailureInfo,
         data_present: bool,
     },
-    FunctionFailure { keyspace: String, function: String, arg_types: Vec<String> },
+    FunctionFailure {
+        keyspace: String,
+        function: String,
+        arg_types: Vec<String>,
+    },
     WriteFailure {
         consistency: Consistency,
         received: i32,
@@ -190,13 +209,22 @@ pub enum ErrorKind {
         write_type: WriteType,
     },
     CdcWriteFailure,
-    CasWriteUnknown { consistency: Consistency, received: i32, block_for: i32 },
+    CasWriteUnknown {
+        consistency: Consistency,
+        received: i32,
+        block_for: i32,
+    },
     SyntaxError,
     Unauthorized,
     Invalid,
     ConfigError,
-    AlreadyExists { keyspace: String, table: String },
-    Unprepared { id: Bytes },
+    AlreadyExists {
+        keyspace: String,
+        table: String,
+    },
+    Unprepared {
+        id: Bytes,
+    },
 }
 
 impl ErrorKind {
@@ -265,7 +293,13 @@ impl ErrorResponse {
                 } else {
                     None
                 };
-                ErrorKind::WriteTimeout { consistency, received, block_for, write_type, contentions }
+                ErrorKind::WriteTimeout {
+                    consistency,
+                    received,
+                    block_for,
+                    write_type,
+                    contentions,
+                }
             }
             0x1200 => ErrorKind::ReadTimeout {
                 consistency: r.consistency("consistency")?,
@@ -306,7 +340,9 @@ impl ErrorResponse {
                 keyspace: r.string("keyspace")?,
                 table: r.string("table")?,
             },
-            0x2500 => ErrorKind::Unprepared { id: r.short_bytes("unprepared id")? },
+            0x2500 => ErrorKind::Unprepared {
+                id: r.short_bytes("unprepared id")?,
+            },
             other => return Err(ProtocolError::UnknownErrorCode(other)),
         };
         Ok(ErrorResponse { message, kind })
@@ -316,12 +352,22 @@ impl ErrorResponse {
         out.put_i32(self.kind.code());
         out.put_string(&self.message, "error message")?;
         match &self.kind {
-            ErrorKind::Unavailable { consistency, required, alive } => {
+            ErrorKind::Unavailable {
+                consistency,
+                required,
+                alive,
+            } => {
                 out.put_consistency(*consistency);
                 out.put_i32(*required);
                 out.put_i32(*alive);
             }
-            ErrorKind::WriteTimeout { consistency, received, block_for, write_type, contentions } => {
+            ErrorKind::WriteTimeout {
+                consistency,
+                received,
+                block_for,
+                write_type,
+                contentions,
+            } => {
                 out.put_consistency(*consistency);
                 out.put_i32(*received);
                 out.put_i32(*block_for);
@@ -343,32 +389,57 @@ impl ErrorResponse {
                     }
                 }
             }
-            ErrorKind::ReadTimeout { consistency, received, block_for, data_present } => {
+            ErrorKind::ReadTimeout {
+                consistency,
+                received,
+                block_for,
+                data_present,
+            } => {
                 out.put_consistency(*consistency);
                 out.put_i32(*received);
                 out.put_i32(*block_for);
                 out.put_u8(u8::from(*data_present));
             }
-            ErrorKind::ReadFailure { consistency, received, block_for, failures, data_present } => {
+            ErrorKind::ReadFailure {
+                consistency,
+                received,
+                block_for,
+                failures,
+                data_present,
+            } => {
                 out.put_consistency(*consistency);
                 out.put_i32(*received);
                 out.put_i32(*block_for);
                 failures.write(out, version)?;
                 out.put_u8(u8::from(*data_present));
             }
-            ErrorKind::FunctionFailure { keyspace, function, arg_types } => {
+            ErrorKind::FunctionFailure {
+                keyspace,
+                function,
+                arg_types,
+            } => {
                 out.put_string(keyspace, "keyspace")?;
                 out.put_string(function, "function")?;
                 out.put_string_list(arg_types, "argument types")?;
             }
-            ErrorKind::WriteFailure { consistency, received, block_for, failures, write_type } => {
+            ErrorKind::WriteFailure {
+                consistency,
+                received,
+                block_for,
+                failures,
+                write_type,
+            } => {
                 out.put_consistency(*consistency);
                 out.put_i32(*received);
                 out.put_i32(*block_for);
                 failures.write(out, version)?;
                 out.put_string(write_type.name(), "write type")?;
             }
-            ErrorKind::CasWriteUnknown { consistency, received, block_for } => {
+            ErrorKind::CasWriteUnknown {
+                consistency,
+                received,
+                block_for,
+            } => {
                 out.put_consistency(*consistency);
                 out.put_i32(*received);
                 out.put_i32(*block_for);
@@ -398,19 +469,29 @@ impl ErrorResponse {
         4 + string_len(&self.message)
             + match &self.kind {
                 ErrorKind::Unavailable { .. } => counts,
-                ErrorKind::WriteTimeout { write_type, contentions, .. } => {
-                    counts + string_len(write_type.name()) + contentions.map_or(0, |_| 2)
-                }
+                ErrorKind::WriteTimeout {
+                    write_type,
+                    contentions,
+                    ..
+                } => counts + string_len(write_type.name()) + contentions.map_or(0, |_| 2),
                 ErrorKind::ReadTimeout { .. } => counts + 1,
-                ErrorKind::ReadFailure { failures, .. } => counts + failures.encoded_len(version) + 1,
-                ErrorKind::FunctionFailure { keyspace, function, arg_types } => {
-                    string_len(keyspace) + string_len(function) + string_list_len(arg_types)
+                ErrorKind::ReadFailure { failures, .. } => {
+                    counts + failures.encoded_len(version) + 1
                 }
-                ErrorKind::WriteFailure { failures, write_type, .. } => {
-                    counts + failures.encoded_len(version) + string_len(write_type.name())
-                }
+                ErrorKind::FunctionFailure {
+                    keyspace,
+                    function,
+                    arg_types,
+                } => string_len(keyspace) + string_len(function) + string_list_len(arg_types),
+                ErrorKind::WriteFailure {
+                    failures,
+                    write_type,
+                    ..
+                } => counts + failures.encoded_len(version) + string_len(write_type.name()),
                 ErrorKind::CasWriteUnknown { .. } => counts,
-                ErrorKind::AlreadyExists { keyspace, table } => string_len(keyspace) + string_len(table),
+                ErrorKind::AlreadyExists { keyspace, table } => {
+                    string_len(keyspace) + string_len(table)
+                }
                 ErrorKind::Unprepared { id } => 2 + id.len(),
                 _ => 0,
             }

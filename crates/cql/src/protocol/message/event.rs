@@ -21,8 +21,14 @@ type Result<T> = std::result::Result<T, ProtocolError>;
 /// A pushed event (stream -1).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
-    TopologyChange { change: TopologyChange, address: SocketAddr },
-    StatusChange { change: StatusChange, address: SocketAddr },
+    TopologyChange {
+        change: TopologyChange,
+        address: SocketAddr,
+    },
+    StatusChange {
+        change: StatusChange,
+        address: SocketAddr,
+    },
     SchemaChange(SchemaChange),
 }
 
@@ -52,11 +58,27 @@ pub enum ChangeType {
 /// What a schema change touched.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum SchemaTarget {
-    Keyspace { keyspace: String },
-    Table { keyspace: String, name: String },
-    Type { keyspace: String, name: String },
-    Function { keyspace: String, name: String, arg_types: Vec<String> },
-    Aggregate { keyspace: String, name: String, arg_types: Vec<String> },
+    Keyspace {
+        keyspace: String,
+    },
+    Table {
+        keyspace: String,
+        name: String,
+    },
+    Type {
+        keyspace: String,
+        name: String,
+    },
+    Function {
+        keyspace: String,
+        name: String,
+        arg_types: Vec<String>,
+    },
+    Aggregate {
+        keyspace: String,
+        name: String,
+        arg_types: Vec<String>,
+    },
 }
 
 /// A schema change (EVENT SCHEMA_CHANGE, RESULT Schema_change).
@@ -82,8 +104,14 @@ impl SchemaChange {
         let keyspace = r.string("keyspace")?;
         let target = match target.as_str() {
             "KEYSPACE" => SchemaTarget::Keyspace { keyspace },
-            "TABLE" => SchemaTarget::Table { keyspace, name: r.string("table")? },
-            "TYPE" => SchemaTarget::Type { keyspace, name: r.string("type")? },
+            "TABLE" => SchemaTarget::Table {
+                keyspace,
+                name: r.string("table")?,
+            },
+            "TYPE" => SchemaTarget::Type {
+                keyspace,
+                name: r.string("type")?,
+            },
             "FUNCTION" => SchemaTarget::Function {
                 keyspace,
                 name: r.string("function")?,
@@ -112,13 +140,25 @@ impl SchemaChange {
                 out.put_string(keyspace, "keyspace")?;
             }
             SchemaTarget::Table { keyspace, name } | SchemaTarget::Type { keyspace, name } => {
-                let t = if matches!(self.target, SchemaTarget::Table { .. }) { "TABLE" } else { "TYPE" };
+                let t = if matches!(self.target, SchemaTarget::Table { .. }) {
+                    "TABLE"
+                } else {
+                    "TYPE"
+                };
                 out.put_string(t, "target")?;
                 out.put_string(keyspace, "keyspace")?;
                 out.put_string(name, "name")?;
             }
-            SchemaTarget::Function { keyspace, name, arg_types }
-            | SchemaTarget::Aggregate { keyspace, name, arg_types } => {
+            SchemaTarget::Function {
+                keyspace,
+                name,
+                arg_types,
+            }
+            | SchemaTarget::Aggregate {
+                keyspace,
+                name,
+                arg_types,
+            } => {
                 let t = if matches!(self.target, SchemaTarget::Function { .. }) {
                     "FUNCTION"
                 } else {
@@ -137,20 +177,30 @@ impl SchemaChange {
         // CREATED, UPDATED and DROPPED are all 7 bytes.
         string_len("CREATED")
             + match &self.target {
-                SchemaTarget::Keyspace { keyspace } => string_len("KEYSPACE") + string_len(keyspace),
+                SchemaTarget::Keyspace { keyspace } => {
+                    string_len("KEYSPACE") + string_len(keyspace)
+                }
                 SchemaTarget::Table { keyspace, name } => {
                     string_len("TABLE") + string_len(keyspace) + string_len(name)
                 }
                 SchemaTarget::Type { keyspace, name } => {
                     string_len("TYPE") + string_len(keyspace) + string_len(name)
                 }
-                SchemaTarget::Function { keyspace, name, arg_types } => {
+                SchemaTarget::Function {
+                    keyspace,
+                    name,
+                    arg_types,
+                } => {
                     string_len("FUNCTION")
                         + string_len(keyspace)
                         + string_len(name)
                         + string_list_len(arg_types)
                 }
-                SchemaTarget::Aggregate { keyspace, name, arg_types } => {
+                SchemaTarget::Aggregate {
+                    keyspace,
+                    name,
+                    arg_types,
+                } => {
                     string_len("AGGREGATE")
                         + string_len(keyspace)
                         + string_len(name)
@@ -171,7 +221,10 @@ impl Event {
                     "MOVED_NODE" => TopologyChange::MovedNode,
                     other => return Err(unknown("topology change", other.to_owned())),
                 };
-                Event::TopologyChange { change, address: r.inet("node address")? }
+                Event::TopologyChange {
+                    change,
+                    address: r.inet("node address")?,
+                }
             }
             "STATUS_CHANGE" => {
                 let change = match r.string("status change")?.as_str() {
@@ -179,7 +232,10 @@ impl Event {
                     "DOWN" => StatusChange::Down,
                     other => return Err(unknown("status change", other.to_owned())),
                 };
-                Event::StatusChange { change, address: r.inet("node address")? }
+                Event::StatusChange {
+                    change,
+                    address: r.inet("node address")?,
+                }
             }
             "SCHEMA_CHANGE" => Event::SchemaChange(SchemaChange::read(r)?),
             _ => return Err(unknown("event type", kind)),

@@ -19,7 +19,9 @@ pub use request::{
     QueryParameters, Register, Startup, Values,
 };
 pub use response::{AuthChallenge, AuthSuccess, Authenticate, Supported};
-pub use result::{ColumnSpec, Prepared, PreparedMetadata, ResultBody, Rows, RowsMetadata, TableSpec};
+pub use result::{
+    ColumnSpec, Prepared, PreparedMetadata, ResultBody, Rows, RowsMetadata, TableSpec,
+};
 
 use super::frame::{Flags, Frame, HEADER_LEN, Header, Opcode};
 use super::types::{Reader, WriteExt, bytes_map_len, string_list_len};
@@ -208,7 +210,14 @@ pub struct RequestEnvelope {
 impl RequestEnvelope {
     /// A request on `stream` without tracing or payload.
     pub fn new(version: ProtocolVersion, stream: i16, request: Request) -> RequestEnvelope {
-        RequestEnvelope { version, stream, tracing: false, beta: false, custom_payload: None, request }
+        RequestEnvelope {
+            version,
+            stream,
+            tracing: false,
+            beta: false,
+            custom_payload: None,
+            request,
+        }
     }
 
     /// Decodes a (decompressed) request frame. Errors carry no stream: take it from
@@ -337,10 +346,16 @@ impl ResponseEnvelope {
             return Err(ProtocolError::CompressionNotNegotiated { stream: h.stream });
         }
         let mut r = Reader::new(frame.body);
-        let tracing_id =
-            if h.flags.has(Flags::TRACING) { Some(r.uuid("tracing id")?) } else { None };
-        let warnings =
-            if h.flags.has(Flags::WARNING) { Some(r.string_list("warnings")?) } else { None };
+        let tracing_id = if h.flags.has(Flags::TRACING) {
+            Some(r.uuid("tracing id")?)
+        } else {
+            None
+        };
+        let warnings = if h.flags.has(Flags::WARNING) {
+            Some(r.string_list("warnings")?)
+        } else {
+            None
+        };
         let custom_payload = if h.flags.has(Flags::CUSTOM_PAYLOAD) {
             Some(r.bytes_map("custom payload")?)
         } else {
@@ -421,7 +436,10 @@ fn write_framed(
     let length = out.len() - start - HEADER_LEN;
     let Ok(length) = u32::try_from(length) else {
         out.truncate(start);
-        return Err(ProtocolError::Unencodable { what: "frame", reason: "body over 4 GiB" });
+        return Err(ProtocolError::Unencodable {
+            what: "frame",
+            reason: "body over 4 GiB",
+        });
     };
     if let Some(slot) = out.get_mut(start + 5..start + HEADER_LEN) {
         slot.copy_from_slice(&length.to_be_bytes());

@@ -21,11 +21,16 @@ pub struct Startup {
 impl Startup {
     /// The value of an option, by exact key.
     pub fn option(&self, key: &str) -> Option<&str> {
-        self.options.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+        self.options
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
     }
 
     pub(crate) fn read(r: &mut Reader) -> Result<Startup> {
-        Ok(Startup { options: r.string_map("startup options")? })
+        Ok(Startup {
+            options: r.string_map("startup options")?,
+        })
     }
 
     pub(crate) fn write(&self, out: &mut BytesMut) -> Result<()> {
@@ -45,7 +50,9 @@ pub struct AuthResponse {
 
 impl AuthResponse {
     pub(crate) fn read(r: &mut Reader) -> Result<AuthResponse> {
-        Ok(AuthResponse { token: r.bytes("auth token")? })
+        Ok(AuthResponse {
+            token: r.bytes("auth token")?,
+        })
     }
 
     pub(crate) fn write(&self, out: &mut BytesMut) -> Result<()> {
@@ -65,7 +72,9 @@ pub struct Register {
 
 impl Register {
     pub(crate) fn read(r: &mut Reader) -> Result<Register> {
-        Ok(Register { events: r.string_list("event types")? })
+        Ok(Register {
+            events: r.string_list("event types")?,
+        })
     }
 
     pub(crate) fn write(&self, out: &mut BytesMut) -> Result<()> {
@@ -125,8 +134,10 @@ impl Values {
     }
 
     fn write(&self, out: &mut BytesMut) -> Result<()> {
-        let n = u16::try_from(self.len())
-            .map_err(|_| ProtocolError::InvalidLength { what: "value count", length: self.len() as i64 })?;
+        let n = u16::try_from(self.len()).map_err(|_| ProtocolError::InvalidLength {
+            what: "value count",
+            length: self.len() as i64,
+        })?;
         out.put_u16(n);
         match self {
             Values::None => {}
@@ -222,7 +233,11 @@ impl QueryParameters {
             }
         }
         v5_only(version, self.keyspace.is_some(), "the keyspace flag")?;
-        v5_only(version, self.now_in_seconds.is_some(), "the now_in_seconds flag")?;
+        v5_only(
+            version,
+            self.now_in_seconds.is_some(),
+            "the now_in_seconds flag",
+        )?;
         Ok(f)
     }
 
@@ -230,17 +245,42 @@ impl QueryParameters {
         let consistency = r.consistency("consistency")?;
         let flags = read_flags(r, version)?;
         let has = |bit: u32| flags & bit != 0;
-        let values = if has(VALUES) { Values::read(r, has(NAMES_FOR_VALUES))? } else { Values::None };
-        let page_size = if has(PAGE_SIZE) { Some(r.i32("page size")?) } else { None };
-        let paging_state = if has(PAGING_STATE) { r.bytes("paging state")? } else { None };
-        let serial_consistency =
-            if has(SERIAL_CONSISTENCY) { Some(r.consistency("serial consistency")?) } else { None };
-        let default_timestamp =
-            if has(DEFAULT_TIMESTAMP) { Some(r.i64("default timestamp")?) } else { None };
+        let values = if has(VALUES) {
+            Values::read(r, has(NAMES_FOR_VALUES))?
+        } else {
+            Values::None
+        };
+        let page_size = if has(PAGE_SIZE) {
+            Some(r.i32("page size")?)
+        } else {
+            None
+        };
+        let paging_state = if has(PAGING_STATE) {
+            r.bytes("paging state")?
+        } else {
+            None
+        };
+        let serial_consistency = if has(SERIAL_CONSISTENCY) {
+            Some(r.consistency("serial consistency")?)
+        } else {
+            None
+        };
+        let default_timestamp = if has(DEFAULT_TIMESTAMP) {
+            Some(r.i64("default timestamp")?)
+        } else {
+            None
+        };
         let v5 = version >= ProtocolVersion::V5;
-        let keyspace = if v5 && has(KEYSPACE) { Some(r.string("keyspace")?) } else { None };
-        let now_in_seconds =
-            if v5 && has(NOW_IN_SECONDS) { Some(r.i32("now in seconds")?) } else { None };
+        let keyspace = if v5 && has(KEYSPACE) {
+            Some(r.string("keyspace")?)
+        } else {
+            None
+        };
+        let now_in_seconds = if v5 && has(NOW_IN_SECONDS) {
+            Some(r.i32("now in seconds")?)
+        } else {
+            None
+        };
         Ok(QueryParameters {
             consistency,
             values,
@@ -284,7 +324,11 @@ impl QueryParameters {
 
     pub(crate) fn encoded_len(&self, version: ProtocolVersion) -> usize {
         2 + flags_len(version)
-            + if matches!(self.values, Values::None) { 0 } else { self.values.encoded_len() }
+            + if matches!(self.values, Values::None) {
+                0
+            } else {
+                self.values.encoded_len()
+            }
             + self.page_size.map_or(0, |_| 4)
             + self.paging_state.as_ref().map_or(0, |p| 4 + p.len())
             + self.serial_consistency.map_or(0, |_| 2)
@@ -312,7 +356,10 @@ pub struct Query {
 impl Query {
     pub(crate) fn read(r: &mut Reader, version: ProtocolVersion) -> Result<Query> {
         let query = r.long_string("query")?;
-        Ok(Query { query, params: QueryParameters::read(r, version)? })
+        Ok(Query {
+            query,
+            params: QueryParameters::read(r, version)?,
+        })
     }
 
     pub(crate) fn write(&self, out: &mut BytesMut, version: ProtocolVersion) -> Result<()> {
@@ -386,11 +433,19 @@ impl Execute {
         } else {
             Bytes::new()
         };
-        Ok(Execute { id, result_metadata_id, params: QueryParameters::read(r, version)? })
+        Ok(Execute {
+            id,
+            result_metadata_id,
+            params: QueryParameters::read(r, version)?,
+        })
     }
 
     pub(crate) fn write(&self, out: &mut BytesMut, version: ProtocolVersion) -> Result<()> {
-        v5_only(version, !self.result_metadata_id.is_empty(), "EXECUTE's result metadata id")?;
+        v5_only(
+            version,
+            !self.result_metadata_id.is_empty(),
+            "EXECUTE's result metadata id",
+        )?;
         out.put_short_bytes(&self.id, "prepared id")?;
         if version >= ProtocolVersion::V5 {
             out.put_short_bytes(&self.result_metadata_id, "result metadata id")?;
@@ -400,7 +455,11 @@ impl Execute {
 
     pub(crate) fn encoded_len(&self, version: ProtocolVersion) -> usize {
         2 + self.id.len()
-            + if version >= ProtocolVersion::V5 { 2 + self.result_metadata_id.len() } else { 0 }
+            + if version >= ProtocolVersion::V5 {
+                2 + self.result_metadata_id.len()
+            } else {
+                0
+            }
             + self.params.encoded_len(version)
     }
 }
@@ -445,7 +504,11 @@ pub struct Batch {
 
 impl Batch {
     fn named(&self) -> Result<bool> {
-        let named = self.statements.iter().filter(|s| matches!(s.values, Values::Named(_))).count();
+        let named = self
+            .statements
+            .iter()
+            .filter(|s| matches!(s.values, Values::Named(_)))
+            .count();
         if named != 0 && named != self.statements.len() {
             return Err(ProtocolError::Unencodable {
                 what: "batch",
@@ -473,7 +536,11 @@ impl Batch {
         }
     }
 
-    fn read_assuming(r: &mut Reader, version: ProtocolVersion, named: bool) -> Result<(Batch, bool)> {
+    fn read_assuming(
+        r: &mut Reader,
+        version: ProtocolVersion,
+        named: bool,
+    ) -> Result<(Batch, bool)> {
         let kind = match r.u8("batch type")? {
             0 => BatchKind::Logged,
             1 => BatchKind::Unlogged,
@@ -488,19 +555,35 @@ impl Batch {
                 1 => BatchQuery::Prepared(r.short_bytes("batch prepared id")?),
                 other => return Err(ProtocolError::UnknownBatchStatementKind(other)),
             };
-            statements.push(BatchStatement { query, values: Values::read(r, named)? });
+            statements.push(BatchStatement {
+                query,
+                values: Values::read(r, named)?,
+            });
         }
         let consistency = r.consistency("consistency")?;
         let flags = read_flags(r, version)?;
         let has = |bit: u32| flags & bit != 0;
-        let serial_consistency =
-            if has(SERIAL_CONSISTENCY) { Some(r.consistency("serial consistency")?) } else { None };
-        let default_timestamp =
-            if has(DEFAULT_TIMESTAMP) { Some(r.i64("default timestamp")?) } else { None };
+        let serial_consistency = if has(SERIAL_CONSISTENCY) {
+            Some(r.consistency("serial consistency")?)
+        } else {
+            None
+        };
+        let default_timestamp = if has(DEFAULT_TIMESTAMP) {
+            Some(r.i64("default timestamp")?)
+        } else {
+            None
+        };
         let v5 = version >= ProtocolVersion::V5;
-        let keyspace = if v5 && has(KEYSPACE) { Some(r.string("keyspace")?) } else { None };
-        let now_in_seconds =
-            if v5 && has(NOW_IN_SECONDS) { Some(r.i32("now in seconds")?) } else { None };
+        let keyspace = if v5 && has(KEYSPACE) {
+            Some(r.string("keyspace")?)
+        } else {
+            None
+        };
+        let now_in_seconds = if v5 && has(NOW_IN_SECONDS) {
+            Some(r.i32("now in seconds")?)
+        } else {
+            None
+        };
         let batch = Batch {
             kind,
             statements,
@@ -515,7 +598,11 @@ impl Batch {
 
     pub(crate) fn write(&self, out: &mut BytesMut, version: ProtocolVersion) -> Result<()> {
         v5_only(version, self.keyspace.is_some(), "the keyspace flag")?;
-        v5_only(version, self.now_in_seconds.is_some(), "the now_in_seconds flag")?;
+        v5_only(
+            version,
+            self.now_in_seconds.is_some(),
+            "the now_in_seconds flag",
+        )?;
         let named = self.named()?;
         out.put_u8(self.kind as u8);
         let n = u16::try_from(self.statements.len()).map_err(|_| ProtocolError::InvalidLength {

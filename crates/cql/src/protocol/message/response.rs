@@ -17,7 +17,9 @@ pub struct Authenticate {
 
 impl Authenticate {
     pub(crate) fn read(r: &mut Reader) -> Result<Authenticate> {
-        Ok(Authenticate { authenticator: r.string("authenticator")? })
+        Ok(Authenticate {
+            authenticator: r.string("authenticator")?,
+        })
     }
 
     pub(crate) fn write(&self, out: &mut BytesMut) -> Result<()> {
@@ -38,7 +40,9 @@ pub struct Supported {
 
 impl Supported {
     pub(crate) fn read(r: &mut Reader) -> Result<Supported> {
-        Ok(Supported { options: r.string_multimap("supported options")? })
+        Ok(Supported {
+            options: r.string_multimap("supported options")?,
+        })
     }
 
     pub(crate) fn write(&self, out: &mut BytesMut) -> Result<()> {
@@ -66,7 +70,9 @@ macro_rules! token_body {
     ($t:ident) => {
         impl $t {
             pub(crate) fn read(r: &mut Reader) -> Result<$t> {
-                Ok($t { token: r.bytes("auth token")? })
+                Ok($t {
+                    token: r.bytes("auth token")?,
+                })
             }
 
             pub(crate) fn write(&self, out: &mut BytesMut) -> Result<()> {

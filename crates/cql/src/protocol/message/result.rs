@@ -46,12 +46,18 @@ pub struct ColumnSpec {
 }
 
 fn read_table_spec(r: &mut Reader) -> Result<TableSpec> {
-    Ok(TableSpec { keyspace: r.string("keyspace")?, table: r.string("table")? })
+    Ok(TableSpec {
+        keyspace: r.string("keyspace")?,
+        table: r.string("table")?,
+    })
 }
 
 fn count(r: &mut Reader, what: &'static str) -> Result<usize> {
     let n = r.i32(what)?;
-    usize::try_from(n).map_err(|_| ProtocolError::InvalidLength { what, length: i64::from(n) })
+    usize::try_from(n).map_err(|_| ProtocolError::InvalidLength {
+        what,
+        length: i64::from(n),
+    })
 }
 
 fn read_columns(r: &mut Reader, n: usize, global: Option<&TableSpec>) -> Result<Vec<ColumnSpec>> {
@@ -69,7 +75,11 @@ fn read_columns(r: &mut Reader, n: usize, global: Option<&TableSpec>) -> Result<
     Ok(out)
 }
 
-fn write_columns(out: &mut BytesMut, columns: &[ColumnSpec], global: Option<&TableSpec>) -> Result<()> {
+fn write_columns(
+    out: &mut BytesMut,
+    columns: &[ColumnSpec],
+    global: Option<&TableSpec>,
+) -> Result<()> {
     if let Some(g) = global {
         out.put_string(&g.keyspace, "keyspace")?;
         out.put_string(&g.table, "table")?;
@@ -100,7 +110,9 @@ fn columns_len(columns: &[ColumnSpec], global: Option<&TableSpec>) -> usize {
         + columns
             .iter()
             .map(|c| {
-                (if global.is_some() { 0 } else { spec(&c.table) }) + string_len(&c.name) + c.ty.option_len()
+                (if global.is_some() { 0 } else { spec(&c.table) })
+                    + string_len(&c.name)
+                    + c.ty.option_len()
             })
             .sum::<usize>()
 }
@@ -141,8 +153,11 @@ impl RowsMetadata {
     pub(crate) fn read(r: &mut Reader, version: ProtocolVersion) -> Result<RowsMetadata> {
         let flags = r.i32("rows metadata flags")?;
         let column_count = count(r, "column count")?;
-        let paging_state =
-            if flags & HAS_MORE_PAGES != 0 { r.bytes("paging state")? } else { None };
+        let paging_state = if flags & HAS_MORE_PAGES != 0 {
+            r.bytes("paging state")?
+        } else {
+            None
+        };
         let new_metadata_id = if version >= ProtocolVersion::V5 && flags & METADATA_CHANGED != 0 {
             Some(r.short_bytes("new metadata id")?)
         } else {
@@ -151,17 +166,29 @@ impl RowsMetadata {
         let (global_table_spec, columns) = if flags & NO_METADATA != 0 {
             (None, None)
         } else {
-            let global =
-                if flags & GLOBAL_TABLES_SPEC != 0 { Some(read_table_spec(r)?) } else { None };
+            let global = if flags & GLOBAL_TABLES_SPEC != 0 {
+                Some(read_table_spec(r)?)
+            } else {
+                None
+            };
             let columns = read_columns(r, column_count, global.as_ref())?;
             (global, Some(columns))
         };
-        Ok(RowsMetadata { column_count, paging_state, new_metadata_id, global_table_spec, columns })
+        Ok(RowsMetadata {
+            column_count,
+            paging_state,
+            new_metadata_id,
+            global_table_spec,
+            columns,
+        })
     }
 
     pub(crate) fn write(&self, out: &mut BytesMut, version: ProtocolVersion) -> Result<()> {
         if self.new_metadata_id.is_some() && version < ProtocolVersion::V5 {
-            return Err(ProtocolError::NotInVersion { feature: "the metadata_changed flag", version });
+            return Err(ProtocolError::NotInVersion {
+                feature: "the metadata_changed flag",
+                version,
+            });
         }
         if let Some(c) = &self.columns {
             if c.len() != self.column_count {
@@ -206,7 +233,10 @@ impl RowsMetadata {
     pub(crate) fn encoded_len(&self) -> usize {
         8 + self.paging_state.as_ref().map_or(0, |p| 4 + p.len())
             + self.new_metadata_id.as_ref().map_or(0, |id| 2 + id.len())
-            + self.columns.as_ref().map_or(0, |c| columns_len(c, self.global_table_spec.as_ref()))
+            + self
+                .columns
+                .as_ref()
+                .map_or(0, |c| columns_len(c, self.global_table_spec.as_ref()))
     }
 }
 
@@ -230,9 +260,13 @@ impl Rows {
     fn read(r: &mut Reader, version: ProtocolVersion) -> Result<Rows> {
         let metadata = RowsMetadata::read(r, version)?;
         let rows_count = count(r, "rows count")?;
-        let n = rows_count
-            .checked_mul(metadata.column_count)
-            .ok_or(ProtocolError::InvalidLength { what: "rows", length: rows_count as i64 })?;
+        let n =
+            rows_count
+                .checked_mul(metadata.column_count)
+                .ok_or(ProtocolError::InvalidLength {
+                    what: "rows",
+                    length: rows_count as i64,
+                })?;
         // Each cell takes at least its 4-byte length: bound the allocation by the input.
         if n > r.remaining() / 4 {
             return Err(ProtocolError::Truncated {
@@ -245,7 +279,11 @@ impl Rows {
         for _ in 0..n {
             cells.push(r.bytes("cell")?);
         }
-        Ok(Rows { metadata, rows_count, cells })
+        Ok(Rows {
+            metadata,
+            rows_count,
+            cells,
+        })
     }
 
     fn write(&self, out: &mut BytesMut, version: ProtocolVersion) -> Result<()> {
@@ -266,7 +304,11 @@ impl Rows {
     fn encoded_len(&self) -> usize {
         self.metadata.encoded_len()
             + 4
-            + self.cells.iter().map(|c| 4 + c.as_ref().map_or(0, Bytes::len)).sum::<usize>()
+            + self
+                .cells
+                .iter()
+                .map(|c| 4 + c.as_ref().map_or(0, Bytes::len))
+                .sum::<usize>()
     }
 }
 
@@ -288,13 +330,25 @@ impl PreparedMetadata {
         for _ in 0..pk_count {
             pk_indexes.push(r.u16("pk index")?);
         }
-        let global = if flags & GLOBAL_TABLES_SPEC != 0 { Some(read_table_spec(r)?) } else { None };
+        let global = if flags & GLOBAL_TABLES_SPEC != 0 {
+            Some(read_table_spec(r)?)
+        } else {
+            None
+        };
         let columns = read_columns(r, column_count, global.as_ref())?;
-        Ok(PreparedMetadata { pk_indexes, global_table_spec: global, columns })
+        Ok(PreparedMetadata {
+            pk_indexes,
+            global_table_spec: global,
+            columns,
+        })
     }
 
     fn write(&self, out: &mut BytesMut) -> Result<()> {
-        out.put_i32(if self.global_table_spec.is_some() { GLOBAL_TABLES_SPEC } else { 0 });
+        out.put_i32(if self.global_table_spec.is_some() {
+            GLOBAL_TABLES_SPEC
+        } else {
+            0
+        });
         out.put_i32(len_i32(self.columns.len(), "column count")?);
         out.put_i32(len_i32(self.pk_indexes.len(), "pk count")?);
         for i in &self.pk_indexes {
@@ -354,7 +408,12 @@ impl ResultBody {
                 };
                 let metadata = PreparedMetadata::read(r)?;
                 let result_metadata = RowsMetadata::read(r, version)?;
-                ResultBody::Prepared(Prepared { id, result_metadata_id, metadata, result_metadata })
+                ResultBody::Prepared(Prepared {
+                    id,
+                    result_metadata_id,
+                    metadata,
+                    result_metadata,
+                })
             }
             5 => ResultBody::SchemaChange(SchemaChange::read(r)?),
             other => return Err(ProtocolError::UnknownResultKind(other)),
@@ -391,7 +450,11 @@ impl ResultBody {
             ResultBody::SetKeyspace(k) => string_len(k),
             ResultBody::Prepared(p) => {
                 2 + p.id.len()
-                    + if version >= ProtocolVersion::V5 { 2 + p.result_metadata_id.len() } else { 0 }
+                    + if version >= ProtocolVersion::V5 {
+                        2 + p.result_metadata_id.len()
+                    } else {
+                        0
+                    }
                     + p.metadata.encoded_len()
                     + p.result_metadata.encoded_len()
             }
