@@ -19,8 +19,10 @@ use crate::read::{
 };
 use crate::schema::{ColumnKind, TableSchema};
 
-/// Entries fetched from the engine per scan call.
-const CHUNK: usize = 256;
+/// Entries fetched by the first scan call of a cursor; each refill doubles, up to `MAX_CHUNK`,
+/// so short reads stay cheap and long scans create few engine iterators.
+const FIRST_CHUNK: usize = 64;
+const MAX_CHUNK: usize = 8192;
 
 /// A set of tables sharing one engine and one clock.
 #[derive(Debug)]
@@ -494,6 +496,7 @@ struct Cursor<'a> {
     reverse: bool,
     buf: VecDeque<(Vec<u8>, Vec<u8>)>,
     done: bool,
+    chunk: usize,
 }
 
 impl<'a> Cursor<'a> {
@@ -504,6 +507,7 @@ impl<'a> Cursor<'a> {
             end,
             reverse,
             buf: VecDeque::new(),
+            chunk: FIRST_CHUNK,
             done: false,
         }
     }
@@ -512,8 +516,8 @@ impl<'a> Cursor<'a> {
         if self.buf.is_empty() && !self.done {
             let chunk = self
                 .kv
-                .scan(&self.start, self.end.as_deref(), self.reverse, CHUNK)?;
-            if chunk.len() < CHUNK {
+                .scan(&self.start, self.end.as_deref(), self.reverse, self.chunk)?;
+            if chunk.len() < self.chunk {
                 self.done = true;
             }
             if let Some((last, _)) = chunk.last() {
@@ -525,6 +529,7 @@ impl<'a> Cursor<'a> {
                 }
             }
             self.buf.extend(chunk);
+            self.chunk = (self.chunk * 2).min(MAX_CHUNK);
         }
         Ok(self.buf.pop_front())
     }
@@ -673,8 +678,15 @@ impl ReadState<'_> {
             let parsed = match &entry {
                 Some((k, v)) => {
                     let rest = k.get(header..).ok_or_else(|| table.corrupt("short key"))?;
-                    let (_, used) = key::decode_clustering(schema, rest, schema.clustering_len())
-                        .map_err(|r| table.corrupt(r))?;
+                    // Entries of the row being assembled share its clustering bytes (a full
+                    // clustering is self-delimiting); only a new row is decoded.
+                    let used = if !group.is_empty() && rest.starts_with(&group_clustering) {
+                        group_clustering.len()
+                    } else {
+                        key::decode_clustering(schema, rest, schema.clustering_len())
+                            .map_err(|r| table.corrupt(r))?
+                            .1
+                    };
                     let rec = Record::decode(v).ok_or_else(|| table.corrupt("bad record"))?;
                     Some((rest.split_at(used), rec))
                 }
