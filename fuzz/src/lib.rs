@@ -6,6 +6,7 @@
 
 pub mod cql_language;
 pub mod cql_protocol;
+pub mod lsm_table;
 
 /// A fuzz target: takes arbitrary bytes, panics only on a bug.
 pub type Target = fn(&[u8]);
@@ -18,5 +19,6 @@ pub fn targets() -> Vec<(&'static str, Target)> {
     all.push(("cql_frame", cql_protocol::cql_frame));
     all.push(("cql_value", cql_protocol::cql_value));
     all.push(("cql_parse", cql_language::cql_parse));
+    all.push(("lsm_table", lsm_table::lsm_table));
     all
 }

@@ -144,6 +144,33 @@ impl BenchTable {
     }
 }
 
+/// The bytes of a table file holding `(user key, value)` pairs (sorted, distinct) as `Put`s
+/// with sequence 1 (fuzz seeds, fixtures).
+pub fn table_file<'a>(
+    entries: impl Iterator<Item = (&'a [u8], &'a [u8])>,
+    block_size: usize,
+    zstd_level: Option<i32>,
+    bloom_bits_per_key: u32,
+) -> Result<Vec<u8>> {
+    let vfs = MemVfs::new();
+    let path = Path::new("t.sst");
+    let file = vfs.create(path).map_err(|e| crate::Error::io(path, e))?;
+    let opts = TableOptions {
+        block_size,
+        compression: zstd_level.map_or(Compression::None, Compression::Zstd),
+        bloom_bits_per_key,
+    };
+    let mut w = TableWriter::new(file, path.to_owned(), &opts);
+    let mut ik = Vec::new();
+    for (k, v) in entries {
+        ik.clear();
+        key::encode_into(&mut ik, k, 1, Kind::Put);
+        w.add(&ik, v)?;
+    }
+    w.finish()?;
+    Ok(vfs.contents(path).unwrap_or_default())
+}
+
 /// Fuzz entry: `data` as a table file. Opening, iterating both ways, seeking and point reads
 /// must return errors, never panic; entries read must come out in order.
 pub fn fuzz_table_bytes(data: &[u8]) {
