@@ -15,7 +15,7 @@ use uuid::Uuid;
 use crate::schema::{Schema, ddl, is_system_keyspace, store};
 use crate::system::{self, LocalInfo};
 use crate::values::Bound;
-use crate::{Error, Result, select};
+use crate::{Error, Result, describe, select};
 
 /// What the coordinator needs to know about its node.
 #[derive(Debug, Clone)]
@@ -302,7 +302,10 @@ impl Coordinator {
             Statement::CreateTrigger(_) | Statement::DropTrigger(_) => {
                 Err(Error::not_supported("Triggers"))
             }
-            Statement::Describe(_) => Err(Error::not_supported("Server-side DESCRIBE")),
+            Statement::Describe(d) => {
+                let schema = self.schema.read();
+                describe::describe(d, &schema, &self.system, &self.local, keyspace)
+            }
             other => Err(Error::not_supported(&format!(
                 "{} (roles, users and permissions)",
                 other.kind_name()

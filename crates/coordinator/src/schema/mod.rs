@@ -4,7 +4,7 @@
 pub(crate) mod ddl;
 pub(crate) mod options;
 pub(crate) mod store;
-mod types;
+pub(crate) mod types;
 
 use std::collections::BTreeMap;
 
