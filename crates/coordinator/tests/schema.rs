@@ -1,0 +1,337 @@
+//! Schema statements and system tables through the coordinator's public API.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use coordinator::{Coordinator, CoordinatorConfig, Error, Session};
+use cql::protocol::{ColumnType, Consistency, QueryParameters, ResultBody, Value};
+use proptest::prelude::*;
+
+fn open(dir: &Path) -> Coordinator {
+    Coordinator::open(CoordinatorConfig {
+        cluster_name: "test".into(),
+        listen_address: [127, 0, 0, 1].into(),
+        native_address: [127, 0, 0, 1].into(),
+        native_port: 9042,
+        storage_port: 7000,
+        data_center: "dc1".into(),
+        rack: "r1".into(),
+        num_tokens: 4,
+        data_dir: dir.to_owned(),
+    })
+    .unwrap()
+}
+
+fn run(c: &Coordinator, text: &str) -> Result<ResultBody, Error> {
+    c.query(
+        &Session::default(),
+        text,
+        &QueryParameters::new(Consistency::One),
+    )
+}
+
+/// The rows of a SELECT, decoded.
+fn select(c: &Coordinator, text: &str) -> Vec<Vec<Option<Value>>> {
+    let ResultBody::Rows(rows) = run(c, text).unwrap() else {
+        panic!("{text}: not rows")
+    };
+    let types: Vec<ColumnType> = rows
+        .metadata
+        .columns
+        .as_ref()
+        .unwrap()
+        .iter()
+        .map(|c| c.ty.clone())
+        .collect();
+    rows.rows()
+        .map(|r| {
+            r.iter()
+                .zip(&types)
+                .map(|(v, t)| v.as_ref().map(|b| t.decode(b).unwrap()))
+                .collect()
+        })
+        .collect()
+}
+
+fn text(s: &str) -> Option<Value> {
+    Some(Value::Text(s.to_owned()))
+}
+
+const RF1: &str = "{'class': 'SimpleStrategy', 'replication_factor': 1}";
+
+#[test]
+fn creating_an_existing_keyspace_is_already_exists_unless_if_not_exists() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = open(dir.path());
+    run(&c, &format!("CREATE KEYSPACE ks WITH replication = {RF1}")).unwrap();
+    let err = run(&c, &format!("CREATE KEYSPACE ks WITH replication = {RF1}")).unwrap_err();
+    assert!(
+        matches!(err, Error::AlreadyExists { ref keyspace, ref table, .. } if keyspace == "ks" && table.is_empty())
+    );
+    let again = run(
+        &c,
+        &format!("CREATE KEYSPACE IF NOT EXISTS ks WITH replication = {RF1}"),
+    )
+    .unwrap();
+    assert_eq!(again, ResultBody::Void);
+}
+
+#[test]
+fn replication_options_are_validated_and_stored_as_cassandra_shows_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = open(dir.path());
+    for bad in [
+        "{'class': 'SimpleStrategy'}",
+        "{'class': 'SimpleStrategy', 'replication_factor': 'x'}",
+        "{'class': 'SimpleStrategy', 'replication_factor': 1, 'dc1': 1}",
+        "{'class': 'NetworkTopologyStrategy', 'dc1': -2}",
+        "{'class': 'EverywhereStrategy'}",
+    ] {
+        let err = run(&c, &format!("CREATE KEYSPACE bad WITH replication = {bad}")).unwrap_err();
+        assert!(matches!(err, Error::Config { .. }), "{bad}: {err:?}");
+    }
+    run(&c, "CREATE KEYSPACE nts WITH replication = {'class': 'NetworkTopologyStrategy', 'replication_factor': 3}")
+        .unwrap();
+    let rows = select(
+        &c,
+        "SELECT replication FROM system_schema.keyspaces WHERE keyspace_name = 'nts'",
+    );
+    assert_eq!(
+        rows,
+        vec![vec![Some(Value::Map(vec![
+            (
+                Value::Text("class".into()),
+                Value::Text("org.apache.cassandra.locator.NetworkTopologyStrategy".into())
+            ),
+            (Value::Text("dc1".into()), Value::Text("3".into())),
+        ]))]]
+    );
+}
+
+#[test]
+fn table_definitions_are_validated() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = open(dir.path());
+    run(&c, &format!("CREATE KEYSPACE ks WITH replication = {RF1}")).unwrap();
+    for (bad, expect) in [
+        ("CREATE TABLE ks.t (k int, v int)", "No PRIMARY KEY"),
+        (
+            "CREATE TABLE ks.t (k list<int> PRIMARY KEY)",
+            "non-frozen collection",
+        ),
+        (
+            "CREATE TABLE ks.t (k int PRIMARY KEY, s int static)",
+            "Static columns",
+        ),
+        (
+            "CREATE TABLE ks.t (k int, c int, PRIMARY KEY (k, x))",
+            "Unknown column",
+        ),
+        (
+            "CREATE TABLE ks.t (k int, k text, PRIMARY KEY (k))",
+            "Duplicate column",
+        ),
+        (
+            "CREATE TABLE ks.t (k int PRIMARY KEY, n counter)",
+            "Counter",
+        ),
+        (
+            "CREATE TABLE ks.t (k int PRIMARY KEY, a frozen<nosuchtype>)",
+            "Unknown type",
+        ),
+        (
+            "CREATE TABLE nosuch.t (k int PRIMARY KEY)",
+            "does not exist",
+        ),
+        ("CREATE TABLE t (k int PRIMARY KEY)", "No keyspace"),
+    ] {
+        let err = run(&c, bad).unwrap_err();
+        assert!(matches!(err, Error::Invalid { .. }), "{bad}: {err:?}");
+        assert!(err.to_string().contains(expect), "{bad}: {err}");
+    }
+    let err = run(
+        &c,
+        "CREATE TABLE ks.t (k int PRIMARY KEY) WITH nosuchoption = 1",
+    )
+    .unwrap_err();
+    assert!(matches!(err, Error::Syntax { .. }), "{err:?}");
+}
+
+#[test]
+fn system_schema_columns_describe_a_created_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = open(dir.path());
+    run(&c, &format!("CREATE KEYSPACE ks WITH replication = {RF1}")).unwrap();
+    run(
+        &c,
+        "CREATE TABLE ks.t (a int, b text, c timeuuid, s set<int> static, m map<text, frozen<list<int>>>, \
+         PRIMARY KEY ((a, b), c)) WITH CLUSTERING ORDER BY (c DESC)",
+    )
+    .unwrap();
+    let rows = select(
+        &c,
+        "SELECT column_name, kind, position, clustering_order, type FROM system_schema.columns \
+         WHERE keyspace_name = 'ks' AND table_name = 't'",
+    );
+    let int = |i| Some(Value::Int(i));
+    assert_eq!(
+        rows,
+        vec![
+            vec![
+                text("a"),
+                text("partition_key"),
+                int(0),
+                text("none"),
+                text("int")
+            ],
+            vec![
+                text("b"),
+                text("partition_key"),
+                int(1),
+                text("none"),
+                text("text")
+            ],
+            vec![
+                text("c"),
+                text("clustering"),
+                int(0),
+                text("desc"),
+                text("timeuuid")
+            ],
+            vec![
+                text("m"),
+                text("regular"),
+                int(-1),
+                text("none"),
+                text("map<text, frozen<list<int>>>")
+            ],
+            vec![
+                text("s"),
+                text("static"),
+                int(-1),
+                text("none"),
+                text("set<int>")
+            ],
+        ]
+    );
+}
+
+#[test]
+fn schema_and_node_identity_survive_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let (version, host, tokens) = {
+        let c = open(dir.path());
+        run(&c, &format!("CREATE KEYSPACE ks WITH replication = {RF1}")).unwrap();
+        run(&c, "CREATE TYPE ks.p (x int)").unwrap();
+        run(&c, "CREATE TABLE ks.t (k int PRIMARY KEY, p frozen<p>)").unwrap();
+        let tokens = select(&c, "SELECT tokens FROM system.local");
+        (c.schema_version(), c.host_id(), tokens)
+    };
+    let c = open(dir.path());
+    assert_eq!(c.schema_version(), version);
+    assert_eq!(c.host_id(), host);
+    assert_eq!(select(&c, "SELECT tokens FROM system.local"), tokens);
+    assert!(c.schema().table("ks", "t").is_ok());
+}
+
+#[test]
+fn every_schema_change_changes_the_schema_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = open(dir.path());
+    let mut previous = c.schema_version();
+    for stmt in [
+        format!("CREATE KEYSPACE ks WITH replication = {RF1}"),
+        "CREATE TABLE ks.t (k int PRIMARY KEY, v int)".to_owned(),
+        "ALTER TABLE ks.t ADD w text".to_owned(),
+        "ALTER TABLE ks.t WITH comment = 'x'".to_owned(),
+        "ALTER TABLE ks.t DROP w".to_owned(),
+        "DROP TABLE ks.t".to_owned(),
+        "ALTER KEYSPACE ks WITH durable_writes = false".to_owned(),
+    ] {
+        run(&c, &stmt).unwrap();
+        let now = c.schema_version();
+        assert_ne!(now, previous, "{stmt} left the version unchanged");
+        previous = now;
+    }
+}
+
+#[test]
+fn statements_that_are_not_built_yet_say_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = open(dir.path());
+    run(&c, &format!("CREATE KEYSPACE ks WITH replication = {RF1}")).unwrap();
+    run(&c, "CREATE TABLE ks.t (k int PRIMARY KEY, v int)").unwrap();
+    for (stmt, feature) in [
+        ("INSERT INTO ks.t (k, v) VALUES (1, 2)", "INSERT"),
+        ("SELECT * FROM ks.t", "SELECT"),
+        ("CREATE INDEX ON ks.t (v)", "Secondary indexes"),
+        (
+            "CREATE MATERIALIZED VIEW ks.v AS SELECT * FROM ks.t WHERE k IS NOT NULL PRIMARY KEY (k)",
+            "Materialized views",
+        ),
+        (
+            "CREATE FUNCTION ks.f (a int) RETURNS NULL ON NULL INPUT RETURNS int LANGUAGE java AS 'return a;'",
+            "functions",
+        ),
+    ] {
+        let err = run(&c, stmt).unwrap_err();
+        assert!(matches!(err, Error::Invalid { .. }), "{stmt}: {err:?}");
+        assert!(err.to_string().contains(feature), "{stmt}: {err}");
+    }
+    // A missing table is reported as missing, before anything about the data path.
+    let err = run(&c, "INSERT INTO ks.nosuch (k) VALUES (1)").unwrap_err();
+    assert!(err.to_string().contains("does not exist"), "{err}");
+}
+
+#[test]
+fn execute_of_an_unknown_id_is_unprepared_and_prepare_is_deterministic() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = open(dir.path());
+    let params = QueryParameters::new(Consistency::One);
+    let err = c.execute(&[9, 9], &params).unwrap_err();
+    assert_eq!(err, Error::Unprepared { id: vec![9, 9] });
+    let text = "SELECT keyspace_name FROM system_schema.keyspaces WHERE keyspace_name = ?";
+    let a = c.prepare(&Session::default(), text, None).unwrap();
+    assert_eq!(a.metadata.columns.len(), 1);
+    assert_eq!(a.metadata.columns[0].ty, ColumnType::Varchar);
+    // Another node (or this one after a restart) gives the same id.
+    let other = tempfile::tempdir().unwrap();
+    let b = open(other.path())
+        .prepare(&Session::default(), text, None)
+        .unwrap();
+    assert_eq!(a.id, b.id);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    /// Random CREATE/DROP KEYSPACE sequences, against a set of names: the keyspaces listed by
+    /// system_schema are exactly the model's, and two nodes that applied the same statements
+    /// report the same schema version.
+    #[test]
+    fn keyspace_listing_follows_a_set_model(ops in proptest::collection::vec((any::<bool>(), 0u8..4), 1..12)) {
+        let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let (a, b) = (open(d1.path()), open(d2.path()));
+        let mut model = BTreeSet::new();
+        for (create, n) in ops {
+            let name = format!("k{n}");
+            let stmt = if create {
+                format!("CREATE KEYSPACE IF NOT EXISTS {name} WITH replication = {RF1}")
+            } else {
+                format!("DROP KEYSPACE IF EXISTS {name}")
+            };
+            run(&a, &stmt).unwrap();
+            run(&b, &stmt).unwrap();
+            if create { model.insert(name); } else { model.remove(&name); }
+        }
+        let listed: BTreeSet<String> = select(&a, "SELECT keyspace_name FROM system_schema.keyspaces")
+            .into_iter()
+            .filter_map(|r| match r.into_iter().next().flatten() {
+                Some(Value::Text(s)) if !s.starts_with("system") => Some(s),
+                _ => None,
+            })
+            .collect();
+        prop_assert_eq!(listed, model);
+        prop_assert_eq!(a.schema_version(), b.schema_version());
+    }
+}
