@@ -115,7 +115,10 @@ fn status() -> Result<()> {
             Some(p) if alive(p) => format!("UP   pid {p}"),
             _ => "DOWN".to_owned(),
         };
-        println!("node{i}  127.0.0.{i}  {state}  log {}", node_dir(i).join("ilion.log").display());
+        println!(
+            "node{i}  127.0.0.{i}  {state}  log {}",
+            node_dir(i).join("ilion.log").display()
+        );
     }
     Ok(())
 }
@@ -162,7 +165,11 @@ fn start(n: u8, debug: bool, dcs: Option<Vec<String>>, keep_data: bool) -> Resul
             .spawn()
             .with_context(|| format!("cannot start {}", bin.display()))?;
         fs::write(dir.join("pid"), child.id().to_string())?;
-        println!("node{i}: 127.0.0.{i} pid {} log {}", child.id(), dir.join("ilion.log").display());
+        println!(
+            "node{i}: 127.0.0.{i} pid {} log {}",
+            child.id(),
+            dir.join("ilion.log").display()
+        );
     }
     // A node that dies at start (bad config, port in use) should fail the command, not be
     // discovered later by a test.

@@ -37,9 +37,7 @@ enum Task {
         action: cluster::Action,
     },
     /// Run benchmarks: `lsm`, `ring`, `gossip`, `cql`, `storage`, `node`, `cluster`, or all.
-    Bench {
-        area: Option<String>,
-    },
+    Bench { area: Option<String> },
     /// Run a fuzz target (cargo-fuzz, libFuzzer) for a while.
     Fuzz {
         /// Target name (see `fuzz/Cargo.toml`); all targets when absent.
@@ -63,7 +61,9 @@ pub(crate) fn run(cmd: &mut Command) -> Result<()> {
     cmd.current_dir(root());
     let shown = format!("{cmd:?}");
     eprintln!("xtask: running {shown}");
-    let status = cmd.status().with_context(|| format!("cannot start {shown}"))?;
+    let status = cmd
+        .status()
+        .with_context(|| format!("cannot start {shown}"))?;
     if !status.success() {
         bail!("{shown} failed with {status}");
     }
@@ -92,7 +92,9 @@ fn ci(no_compat: bool) -> Result<()> {
         Ok(())
     };
 
-    step("fmt", &mut || run(cargo().args(["fmt", "--all", "--", "--check"])))?;
+    step("fmt", &mut || {
+        run(cargo().args(["fmt", "--all", "--", "--check"]))
+    })?;
     step("clippy", &mut || {
         run(cargo().args([
             "clippy",
@@ -117,7 +119,9 @@ fn ci(no_compat: bool) -> Result<()> {
             run(cargo().args(["test", "--workspace", "--no-fail-fast"]))
         }
     })?;
-    step("doc tests", &mut || run(cargo().args(["test", "--workspace", "--doc"])))?;
+    step("doc tests", &mut || {
+        run(cargo().args(["test", "--workspace", "--doc"]))
+    })?;
     if !no_compat {
         step("real clients", &mut || python::compat_tests())?;
     }
@@ -127,7 +131,11 @@ fn ci(no_compat: bool) -> Result<()> {
     for (name, secs) in &steps {
         eprintln!("  {name:<14} {secs:>7.1} s");
     }
-    eprintln!("  {:<14} {:>7.1} s", "total", started.elapsed().as_secs_f64());
+    eprintln!(
+        "  {:<14} {:>7.1} s",
+        "total",
+        started.elapsed().as_secs_f64()
+    );
     Ok(())
 }
 
@@ -188,28 +196,100 @@ fn fuzz(target: Option<String>, seconds: u64) -> Result<()> {
     Ok(())
 }
 
-fn bench(area: Option<String>) -> Result<()> {
-    let packages: &[(&str, &str)] = &[
-        ("lsm", "ilion-lsm"),
-        ("ring", "ilion-ring"),
-        ("gossip", "ilion-gossip"),
-        ("cql", "ilion-cql"),
-    ];
-    let chosen: Vec<&(&str, &str)> = match area.as_deref() {
-        None | Some("all") => packages.iter().collect(),
-        Some(a) => {
-            let found: Vec<_> = packages.iter().filter(|(n, _)| *n == a).collect();
-            if found.is_empty() {
-                bail!(
-                    "no benchmarks for `{a}` yet; known: {}",
-                    packages.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
-                );
+/// One benchmark area: what `cargo xtask bench AREA` runs.
+struct BenchArea {
+    name: &'static str,
+    what: &'static str,
+    run: fn() -> Result<()>,
+}
+
+fn criterion(package: &str) -> Result<()> {
+    run(cargo().args(["bench", "--package", package]))
+}
+
+const BENCH_AREAS: &[BenchArea] = &[
+    BenchArea {
+        name: "lsm",
+        what: "criterion (memtable, block seek, bloom) and the db_bench comparison with fjall",
+        run: || {
+            criterion("ilion-lsm")?;
+            // The comparison: same workloads, same tuning, engines alternated in one run.
+            // RocksDB joins with `cargo run --release -p ilion-benches --features rocksdb`.
+            let num = std::env::var("ILION_BENCH_KEYS").unwrap_or_else(|_| "2000000".to_owned());
+            for engine in ["ilion", "fjall"] {
+                run(cargo().args([
+                    "run",
+                    "--release",
+                    "--package",
+                    "ilion-benches",
+                    "--bin",
+                    "db_bench",
+                    "--",
+                    "--engine",
+                    engine,
+                    "--num",
+                    &num,
+                ]))?;
             }
-            found
-        }
+            Ok(())
+        },
+    },
+    BenchArea {
+        name: "ring",
+        what: "criterion: replica lookup for 1,000 nodes x 16 vnodes, NTS RF 3 in 3 dcs",
+        run: || criterion("ilion-ring"),
+    },
+    BenchArea {
+        name: "gossip",
+        what: "simulated clusters of 100, 500 and 1,000 nodes (convergence, conviction, bytes)",
+        run: || {
+            for nodes in ["100", "500", "1000"] {
+                run(cargo().args([
+                    "run",
+                    "--release",
+                    "--package",
+                    "ilion-gossip",
+                    "--example",
+                    "simulate",
+                    "--",
+                    "--nodes",
+                    nodes,
+                ]))?;
+            }
+            Ok(())
+        },
+    },
+    BenchArea {
+        name: "cql",
+        what: "criterion: frame and message codecs, CQL parsing",
+        run: || criterion("ilion-cql"),
+    },
+    BenchArea {
+        name: "storage",
+        what: "criterion: row mutation, 100-row slice, partition scan",
+        run: || criterion("ilion-storage"),
+    },
+];
+
+fn bench(area: Option<String>) -> Result<()> {
+    let chosen: Vec<&BenchArea> = match area.as_deref() {
+        None | Some("all") => BENCH_AREAS.iter().collect(),
+        Some(a) => BENCH_AREAS.iter().filter(|b| b.name == a).collect(),
     };
-    for (_, package) in chosen {
-        run(cargo().args(["bench", "--package", package]))?;
+    if chosen.is_empty() {
+        let known: Vec<String> = BENCH_AREAS
+            .iter()
+            .map(|b| format!("  {:<8} {}", b.name, b.what))
+            .collect();
+        bail!(
+            "no benchmark area `{}`; known areas:\n{}\n(node and cluster load with latte arrive with the CQL server and the cluster)",
+            area.unwrap_or_default(),
+            known.join("\n")
+        );
+    }
+    for b in chosen {
+        eprintln!("xtask bench: {} ({})", b.name, b.what);
+        (b.run)()?;
     }
     Ok(())
 }
