@@ -136,12 +136,10 @@ impl<'a> Parser<'a> {
         self.tokens.get(i).unwrap_or(&EOF)
     }
 
-    fn advance(&mut self) -> Token {
-        let t = self.peek().clone();
-        if t.kind != TokenKind::Eof {
+    fn advance(&mut self) {
+        if self.peek().kind != TokenKind::Eof {
             self.pos += 1;
         }
-        t
     }
 
     fn at_eof(&self) -> bool {
@@ -309,14 +307,15 @@ impl<'a> Parser<'a> {
     }
 
     pub(crate) fn ident(&mut self) -> Result<Ident, SyntaxError> {
-        let t = self.peek().clone();
-        match t.kind {
+        let t = self.peek();
+        match &t.kind {
             TokenKind::QuotedName(name) => {
+                let name = name.clone();
                 self.advance();
                 Ok(Ident::new(name))
             }
             TokenKind::Word => {
-                let lower = self.text(&t).to_ascii_lowercase();
+                let lower = self.text(t).to_ascii_lowercase();
                 if is_reserved(&lower) {
                     return Err(self.expected("an identifier"));
                 }

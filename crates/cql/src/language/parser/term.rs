@@ -32,8 +32,8 @@ impl Parser<'_> {
     /// A constant, with an optional leading `-` on numbers and durations.
     pub(crate) fn literal(&mut self) -> Result<Literal, SyntaxError> {
         let negative = self.eat_sym(Sym::Minus);
-        let t = self.peek().clone();
-        let text = self.text(&t);
+        let t = self.peek();
+        let text = self.text(t);
         let sign = if negative { "-" } else { "" };
         let lit = match &t.kind {
             TokenKind::Integer => Literal::Integer(format!("{sign}{text}")),
