@@ -149,7 +149,13 @@ impl Db {
             let orphan = manifest::parse_table_name(name).is_some_and(|id| !live.contains(&id));
             if orphan || name == "MANIFEST.tmp" {
                 let p = dir.join(name);
-                vfs.remove_file(&p).map_err(|e| Error::io(&p, e))?;
+                match vfs.remove_file(&p) {
+                    // Already gone is what we wanted.
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                        return Err(Error::io(&p, e));
+                    }
+                    _ => {}
+                }
             }
         }
         let cache = Arc::new(BlockCache::new(opts.block_cache_size));

@@ -27,7 +27,10 @@ pub(crate) trait Cursor: Send {
     fn status(&self) -> Result<()>;
 }
 
-const CHUNK: usize = 64;
+/// Entries copied per memtable chunk: small first (a seek often reads a few entries), growing
+/// while a scan keeps going.
+const FIRST_CHUNK: usize = 8;
+const MAX_CHUNK: usize = 256;
 
 /// A cursor over a memtable that copies out a chunk of entries at a time.
 pub(crate) struct MemCursor {
@@ -36,6 +39,7 @@ pub(crate) struct MemCursor {
     pos: usize,
     /// Whether `buf` holds ascending entries (else descending).
     forward: bool,
+    chunk: usize,
 }
 
 impl MemCursor {
@@ -45,6 +49,7 @@ impl MemCursor {
             buf: Vec::new(),
             pos: 0,
             forward: true,
+            chunk: FIRST_CHUNK,
         }
     }
 
@@ -55,22 +60,26 @@ impl MemCursor {
 
 impl Cursor for MemCursor {
     fn seek(&mut self, target: &[u8]) {
-        self.buf = self.mem.chunk_after(Some(target), true, CHUNK);
+        self.chunk = FIRST_CHUNK;
+        self.buf = self.mem.chunk_after(Some(target), true, FIRST_CHUNK);
         self.pos = 0;
         self.forward = true;
     }
     fn seek_for_prev(&mut self, target: &[u8]) {
-        self.buf = self.mem.chunk_before(Some(target), true, CHUNK);
+        self.chunk = FIRST_CHUNK;
+        self.buf = self.mem.chunk_before(Some(target), true, FIRST_CHUNK);
         self.pos = 0;
         self.forward = false;
     }
     fn seek_to_first(&mut self) {
-        self.buf = self.mem.chunk_after(None, false, CHUNK);
+        self.chunk = FIRST_CHUNK;
+        self.buf = self.mem.chunk_after(None, false, FIRST_CHUNK);
         self.pos = 0;
         self.forward = true;
     }
     fn seek_to_last(&mut self) {
-        self.buf = self.mem.chunk_before(None, false, CHUNK);
+        self.chunk = FIRST_CHUNK;
+        self.buf = self.mem.chunk_before(None, false, FIRST_CHUNK);
         self.pos = 0;
         self.forward = false;
     }
@@ -81,7 +90,8 @@ impl Cursor for MemCursor {
             return;
         }
         let k = k.clone();
-        self.buf = self.mem.chunk_after(Some(&k), false, CHUNK);
+        self.chunk = (self.chunk * 2).min(MAX_CHUNK);
+        self.buf = self.mem.chunk_after(Some(&k), false, self.chunk);
         self.pos = 0;
         self.forward = true;
     }
@@ -92,7 +102,8 @@ impl Cursor for MemCursor {
             return;
         }
         let k = k.clone();
-        self.buf = self.mem.chunk_before(Some(&k), false, CHUNK);
+        self.chunk = (self.chunk * 2).min(MAX_CHUNK);
+        self.buf = self.mem.chunk_before(Some(&k), false, self.chunk);
         self.pos = 0;
         self.forward = false;
     }
