@@ -257,3 +257,41 @@ fn driver_segments_fed_byte_by_byte_decode_the_same() {
     assert_eq!(frames.len(), 1);
     assert!(buf.is_empty());
 }
+
+#[test]
+fn driver_lz4_compressed_v4_frames_decode_to_the_same_requests() {
+    for label in ["query", "execute"] {
+        let mut buf = golden(&format!("v4_lz4_{label}.bin"));
+        let Decoded::Complete(frame) = FrameDecoder::new().decode(&mut buf).unwrap() else {
+            panic!("incomplete")
+        };
+        assert!(frame.header.flags.has(cql::protocol::Flags::COMPRESSION));
+        let frame = frame
+            .decompressed(Some(cql::protocol::Compression::Lz4), 1 << 20)
+            .unwrap();
+        let env = RequestEnvelope::decode(frame).unwrap();
+        assert_eq!(
+            env.request,
+            plain(&format!("v4_{label}.bin")).request,
+            "{label}"
+        );
+    }
+}
+
+#[test]
+fn driver_lz4_v5_segments_decode_to_the_same_requests() {
+    for label in ["query", "execute", "large_query"] {
+        let mut buf = golden(&format!("v5_lz4_{label}.bin"));
+        let mut dec = V5FrameDecoder::new(SegmentCodec::lz4(), FrameDecoder::new());
+        let Decoded::Complete(frame) = dec.decode(&mut buf).unwrap() else {
+            panic!("incomplete")
+        };
+        assert!(buf.is_empty());
+        let env = RequestEnvelope::decode(frame).unwrap();
+        assert_eq!(
+            env.request,
+            segmented(&format!("v5_{label}.bin")).request,
+            "{label}"
+        );
+    }
+}

@@ -6,11 +6,12 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use bytes::{Bytes, BytesMut};
+use cql::protocol::segment::SegmentCodec;
 use cql::protocol::{
-    Authenticate, ChangeType, ColumnSpec, ColumnType, Consistency, Duration, ErrorKind,
-    ErrorResponse, Event, FailureInfo, Prepared, PreparedMetadata, ProtocolVersion, Response,
-    ResponseEnvelope, ResultBody, Rows, RowsMetadata, SchemaChange, SchemaTarget, StatusChange,
-    Supported, TableSpec, UdtType, Value, WriteType,
+    Authenticate, ChangeType, ColumnSpec, ColumnType, Compression, Consistency, Decoded, Duration,
+    ErrorKind, ErrorResponse, Event, FailureInfo, FrameDecoder, Prepared, PreparedMetadata,
+    ProtocolVersion, Response, ResponseEnvelope, ResultBody, Rows, RowsMetadata, SchemaChange,
+    SchemaTarget, StatusChange, Supported, TableSpec, UdtType, Value, WriteType,
 };
 
 fn cell(ty: &ColumnType, v: Value) -> Option<Bytes> {
@@ -321,17 +322,49 @@ fn encoded_responses_match_the_committed_fixtures() {
             let mut out = BytesMut::new();
             env.write(&mut out).unwrap();
             assert_eq!(out.len(), env.encoded_len(), "{name}");
-            let path = format!("{dir}/v{}_{name}.bin", version.number());
-            if bless {
-                std::fs::create_dir_all(&dir).unwrap();
-                std::fs::write(&path, &out).unwrap();
-            } else {
-                let committed = std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-                assert_eq!(
-                    &out[..],
-                    &committed[..],
-                    "{path} differs: re-bless and re-verify"
-                );
+            let mut files = vec![(
+                format!("{dir}/v{}_{name}.bin", version.number()),
+                out.clone(),
+            )];
+            if name == "rows" {
+                // The same frame compressed: an LZ4 body in v4, an LZ4 segment in v5.
+                let compressed = match version {
+                    ProtocolVersion::V4 => {
+                        let mut b = out.clone();
+                        let Decoded::Complete(f) = FrameDecoder::new().decode(&mut b).unwrap()
+                        else {
+                            panic!("incomplete")
+                        };
+                        let mut c = BytesMut::new();
+                        f.compressed(Compression::Lz4)
+                            .unwrap()
+                            .write(&mut c)
+                            .unwrap();
+                        c
+                    }
+                    ProtocolVersion::V5 => {
+                        let mut c = BytesMut::new();
+                        SegmentCodec::lz4().encode_frames(&out, &mut c).unwrap();
+                        c
+                    }
+                };
+                files.push((
+                    format!("{dir}/v{}_lz4_rows.bin", version.number()),
+                    compressed,
+                ));
+            }
+            for (path, out) in files {
+                if bless {
+                    std::fs::create_dir_all(&dir).unwrap();
+                    std::fs::write(&path, &out).unwrap();
+                } else {
+                    let committed = std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+                    assert_eq!(
+                        &out[..],
+                        &committed[..],
+                        "{path} differs: re-bless and re-verify"
+                    );
+                }
             }
         }
     }

@@ -12,7 +12,9 @@ Regenerate (from the workspace root):
     cargo xtask venv
     target/py/bin/python crates/cql/tests/golden/capture.py
 
-Writes crates/cql/tests/golden/<version>_<label>.bin and a MANIFEST listing them.
+Writes crates/cql/tests/golden/<version>_<label>.bin and a MANIFEST listing them. With the `lz4`
+package installed in the venv (`target/py/bin/pip install lz4`) it also captures LZ4-compressed
+v4 frames and v5 LZ4 segments (<version>_lz4_<label>.bin).
 """
 
 import io
@@ -32,10 +34,10 @@ from cassandra.protocol import (
     RegisterMessage,
 )
 from cassandra.query import BatchType
+from cassandra.connection import segment_codec_lz4
 from cassandra.segment import SegmentCodec
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-CODEC = SegmentCodec()
 
 
 def frame(version, stream, opcode, body):
@@ -55,9 +57,11 @@ def string_multimap(m):
 class FakeServer(threading.Thread):
     """Serves one connection; records (label, raw bytes) per request in arrival order."""
 
-    def __init__(self, version, labels):
+    def __init__(self, version, labels, lz4=False):
         super().__init__(daemon=True)
         self.version = version
+        self.lz4 = lz4
+        self.codec = segment_codec_lz4 if lz4 else SegmentCodec()
         self.labels = list(labels)
         self.records = []
         self.sock = socket.socket()
@@ -84,12 +88,16 @@ class FakeServer(threading.Thread):
                     # Collect segments until they hold one whole frame.
                     raw, payload = b"", b""
                     while len(payload) < 9 or len(payload) < 9 + struct.unpack(">I", payload[5:9])[0]:
-                        need(6)
-                        header = CODEC.decode_header(io.BytesIO(buf[:6]))
-                        need(header.segment_length)
-                        seg = CODEC.decode(io.BytesIO(buf[6:header.segment_length]), header)
-                        raw += buf[:header.segment_length]
-                        buf = buf[header.segment_length:]
+                        hl = self.codec.header_length_with_crc
+                        need(hl)
+                        header = self.codec.decode_header(io.BytesIO(buf[:hl]))
+                        # Not header.segment_length: with LZ4 it counts a 3-byte header for
+                        # payloads stored uncompressed, where the header is still 5 bytes.
+                        total = hl + header.payload_length + 4
+                        need(total)
+                        seg = self.codec.decode(io.BytesIO(buf[hl:total]), header)
+                        raw += buf[:total]
+                        buf = buf[total:]
                         payload += seg.payload
                     msg = payload
                 else:
@@ -104,7 +112,7 @@ class FakeServer(threading.Thread):
                 if opcode == 0x05:  # OPTIONS
                     reply = frame(self.version, stream, 0x06, string_multimap({
                         "CQL_VERSION": ["3.4.7"],
-                        "COMPRESSION": [],
+                        "COMPRESSION": ["lz4"] if self.lz4 else [],
                         "PROTOCOL_VERSIONS": ["4/v4", "5/v5"],
                     }))
                 elif opcode in (0x01, 0x0B):  # STARTUP, REGISTER
@@ -113,7 +121,7 @@ class FakeServer(threading.Thread):
                     reply = frame(self.version, stream, 0x08, struct.pack(">i", 1))
                 if segments:
                     out = io.BytesIO()
-                    CODEC.encode(out, reply)
+                    self.codec.encode(out, reply)
                     reply = out.getvalue()
                 conn.sendall(reply)
                 if opcode == 0x01 and self.version >= 5:
@@ -122,7 +130,7 @@ class FakeServer(threading.Thread):
             pass
 
 
-def capture(version):
+def capture(version, lz4=False):
     v5 = version >= 5
     prepared_id = bytes(range(16))
     metadata_id = bytes(range(100, 116)) if v5 else None
@@ -169,10 +177,14 @@ def capture(version):
         big = QueryMessage("SELECT * FROM ks.t WHERE v = '" + "x" * 140000 + "'", ConsistencyLevel.ONE)
         messages.append(("large_query", big))
 
-    server = FakeServer(version, ["options", "startup"] + [label for label, _ in messages])
+    if lz4:
+        # Compressed: v4 LZ4 frame bodies, v5 LZ4 segments.
+        messages = [m for m in messages if m[0] in ("query", "execute", "large_query")]
+    server = FakeServer(version, ["options", "startup"] + [label for label, _ in messages], lz4)
     server.start()
     conn = AsyncoreConnection.factory(
-        DefaultEndPoint("127.0.0.1", server.port), timeout=10, protocol_version=version
+        DefaultEndPoint("127.0.0.1", server.port), timeout=10, protocol_version=version,
+        compression="lz4" if lz4 else False,
     )
     for _, msg in messages:
         conn.wait_for_response(msg, timeout=10)
@@ -180,7 +192,9 @@ def capture(version):
     server.join(timeout=10)
     names = []
     for label, raw in server.records:
-        name = "v%d_%s.bin" % (version, label)
+        if lz4 and label in ("options", "startup"):
+            continue
+        name = "v%d_%s%s.bin" % (version, "lz4_" if lz4 else "", label)
         with open(os.path.join(HERE, name), "wb") as f:
             f.write(raw)
         names.append("%s %d" % (name, len(raw)))
@@ -190,6 +204,11 @@ def capture(version):
 def main():
     AsyncoreConnection.initialize_reactor()
     names = capture(4) + capture(5)
+    try:
+        import lz4.block  # noqa: F401  (optional: pip install lz4 into target/py)
+        names += capture(4, lz4=True) + capture(5, lz4=True)
+    except ImportError:
+        print("lz4 not installed: skipping the compressed captures")
     with open(os.path.join(HERE, "MANIFEST"), "w") as f:
         f.write("# Written by capture.py with cassandra-driver; name and byte length.\n")
         f.write("\n".join(names) + "\n")
