@@ -369,3 +369,18 @@ fn encoded_responses_match_the_committed_fixtures() {
         }
     }
 }
+
+#[test]
+fn rows_cells_decode_to_typed_values_with_their_column_types() {
+    let Response::Result(ResultBody::Rows(rows)) = rows() else {
+        panic!("not rows")
+    };
+    assert_eq!(rows.value(0, 1).unwrap(), Some(Value::Text("Ada".into())));
+    assert_eq!(
+        rows.value(0, 2).unwrap(),
+        Some(Value::List(vec![Value::Int(1), Value::Int(2)]))
+    );
+    assert_eq!(rows.value(1, 0).unwrap(), None);
+    assert!(rows.value(2, 0).is_err());
+    assert_eq!(rows.rows().count(), 2);
+}

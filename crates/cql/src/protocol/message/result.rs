@@ -257,6 +257,33 @@ impl Rows {
         self.cells.chunks(width).take(self.rows_count)
     }
 
+    /// The typed value of a cell, decoded with its column's type. `Ok(None)` for a null cell;
+    /// an error when the cell is out of range, the metadata was skipped, or the bytes do not
+    /// fit the type.
+    pub fn value(&self, row: usize, column: usize) -> Result<Option<crate::protocol::Value>> {
+        let out_of_range = || ProtocolError::Unencodable {
+            what: "cell",
+            reason: "row or column out of range",
+        };
+        if row >= self.rows_count || column >= self.metadata.column_count {
+            return Err(out_of_range());
+        }
+        let spec = self
+            .metadata
+            .columns
+            .as_ref()
+            .and_then(|c| c.get(column))
+            .ok_or(ProtocolError::Unencodable {
+                what: "cell",
+                reason: "rows without metadata have no column types",
+            })?;
+        let cell = self
+            .cells
+            .get(row * self.metadata.column_count + column)
+            .ok_or_else(out_of_range)?;
+        cell.as_ref().map(|b| spec.ty.decode(b)).transpose()
+    }
+
     fn read(r: &mut Reader, version: ProtocolVersion) -> Result<Rows> {
         let metadata = RowsMetadata::read(r, version)?;
         let rows_count = count(r, "rows count")?;
