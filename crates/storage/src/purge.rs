@@ -43,6 +43,7 @@ struct Walk {
     partition_deletion: Option<Deletion>,
     ranges: Vec<(Vec<u8>, Option<Vec<u8>>, Deletion)>,
     row: Vec<u8>,
+    /// The current row's own deletion (partition and range deletions are added per entry).
     row_deletion: Option<Deletion>,
     collection: Option<(u16, Deletion)>,
 }
@@ -161,24 +162,27 @@ impl PurgeFilter {
                 let (clustering, sub) = tail.split_at(used);
                 if walk.row != clustering {
                     walk.row = clustering.to_vec();
-                    walk.row_deletion =
-                        Deletion::max(walk.partition_deletion, walk.covering_ranges(clustering));
+                    walk.row_deletion = None;
                     walk.collection = None;
                 }
+                // Recomputed for every entry: the partition and range deletions may have been
+                // learnt after this row was first seen (state carried between compactions).
+                let outer =
+                    Deletion::max(walk.partition_deletion, walk.covering_ranges(clustering));
                 let (&kind, cell) = sub.split_first()?;
                 match kind {
                     key::ROW_DELETION => {
-                        let cover = walk.row_deletion;
                         walk.row_deletion = Deletion::max(walk.row_deletion, own);
-                        Some(cover)
+                        Some(outer)
                     }
-                    key::ROW_MARKER => Some(walk.row_deletion),
+                    key::ROW_MARKER => Some(Deletion::max(outer, walk.row_deletion)),
                     key::ROW_CELL => {
                         let name = key::parse_cell_suffix(schema, cell).ok()?;
                         let multi = schema.cell_column(name.column)?.ty.is_multi_cell();
+                        let base = Deletion::max(outer, walk.row_deletion);
                         Some(self.cell_cover(
                             walk,
-                            walk.row_deletion,
+                            base,
                             name.column,
                             name.path.is_none() && multi,
                             own,

@@ -725,7 +725,17 @@ fn run_case(case: &Case, backend: Backend) -> Result<(), TestCaseError> {
     Ok(())
 }
 
+/// Runs `cases` cases from the fixed `seed`. `ILION_MODEL_CASES` and `ILION_MODEL_SEED` override
+/// both for longer hunts; a failing seed becomes a named regression test below.
 fn run(backend: Backend, cases: u32, seed: u8) {
+    let cases = std::env::var("ILION_MODEL_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(cases);
+    let seed = std::env::var("ILION_MODEL_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(seed);
     let mut runner = TestRunner::new_with_rng(
         Config {
             cases,
@@ -734,7 +744,9 @@ fn run(backend: Backend, cases: u32, seed: u8) {
         },
         TestRng::from_seed(proptest::test_runner::RngAlgorithm::ChaCha, &[seed; 32]),
     );
-    runner.run(&case(), |c| run_case(&c, backend)).unwrap();
+    if let Err(e) = runner.run(&case(), |c| run_case(&c, backend)) {
+        panic!("{backend:?} model test failed with seed {seed}: {e}");
+    }
 }
 
 #[test]
@@ -745,4 +757,39 @@ fn in_memory_store_matches_the_model_under_any_arrival_order_and_maintenance() {
 #[test]
 fn lsm_store_matches_the_model_under_any_arrival_order_flushes_compactions_and_restarts() {
     run(Backend::Lsm, 48, 11);
+}
+
+/// Found by `ILION_MODEL_SEED=1` (in memory, 600 cases): the purge filter kept a row's derived
+/// deletion from an earlier compaction, so a partition deletion learnt later was purged while
+/// the element it shadowed stayed and came back.
+#[test]
+fn regression_seed_1_a_purged_partition_deletion_takes_the_cells_it_shadows() {
+    let mut pd = Mutation::new(-1, b"a".to_vec(), START);
+    pd.partition_deletion = Some(Deletion::new(0, START));
+    let mut elem = Mutation::new(-1, b"a".to_vec(), START);
+    elem.row(vec![0i32.to_be_bytes().to_vec(), Vec::new()])
+        .cells
+        .push(CellWrite {
+            column: SC,
+            path: Some(b"e".to_vec()),
+            op: CellOp::Set {
+                timestamp: 0,
+                value: Vec::new(),
+                ttl: None,
+            },
+        });
+    let case = Case {
+        mutations: vec![pd, elem],
+        schedule: vec![
+            Step::Apply(1),
+            Step::Compact,
+            Step::Apply(0),
+            Step::Flush,
+            Step::Reopen,
+        ],
+        reads: vec![ReadCommand::partition(-1, b"a".to_vec())],
+    };
+    for backend in [Backend::Memory, Backend::Lsm] {
+        run_case(&case, backend).unwrap();
+    }
 }
