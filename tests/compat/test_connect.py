@@ -106,3 +106,25 @@ def test_prepared_system_query_binds_markers(node):
         assert {"local", "peers", "peers_v2", "size_estimates"} <= names
     finally:
         cluster.shutdown()
+
+
+def test_system_tables_page_and_resume_on_another_connection(node):
+    from cassandra.query import SimpleStatement
+
+    cluster = cluster_for(node, 5)
+    other = cluster_for(node, 4)
+    try:
+        session = cluster.connect()
+        everything = list(session.execute("SELECT keyspace_name, table_name, column_name FROM system_schema.columns"))
+        assert len(everything) > 20
+        stmt = SimpleStatement("SELECT keyspace_name, table_name, column_name FROM system_schema.columns", fetch_size=7)
+        first = session.execute(stmt)
+        assert first.has_more_pages
+        assert len(first.current_rows) == 7
+        # Resume from the paging state on another connection (another protocol version even).
+        rest = list(other.connect().execute(stmt, paging_state=first.paging_state))
+        assert list(first.current_rows) + rest == everything
+        assert list(session.execute(stmt)) == everything
+    finally:
+        cluster.shutdown()
+        other.shutdown()

@@ -254,7 +254,7 @@ impl Coordinator {
                 let schema = self.schema.read();
                 let (ks, table) = self.resolve_table(&schema, &s.table, keyspace)?;
                 match system::rows(table, &self.local, &schema, &self.system) {
-                    Some(rows) => select::run(s, table, ks, rows, bound, params.skip_metadata),
+                    Some(rows) => select::run(s, table, ks, rows, bound, params),
                     None => Err(not_built_data_path("SELECT")),
                 }
             }

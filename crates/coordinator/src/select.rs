@@ -6,7 +6,9 @@ use bytes::Bytes;
 use cql::language::ast::{
     InValues, Operator, Relation, RelationTarget, Select, Selection, Selector, Term,
 };
-use cql::protocol::{ColumnSpec, ColumnType, ResultBody, Rows, RowsMetadata, TableSpec, Value};
+use cql::protocol::{
+    ColumnSpec, ColumnType, QueryParameters, ResultBody, Rows, RowsMetadata, TableSpec, Value,
+};
 
 use crate::schema::{Keyspace, Table};
 use crate::values::{Bound, encode, term_value};
@@ -175,8 +177,9 @@ pub(crate) fn run(
     keyspace: &Keyspace,
     rows: Vec<Vec<Option<Value>>>,
     bound: &Bound,
-    skip_metadata: bool,
+    params: &QueryParameters,
 ) -> Result<ResultBody> {
+    let skip_metadata = params.skip_metadata;
     if select.json || select.distinct || !select.group_by.is_empty() || !select.order_by.is_empty()
     {
         return Err(Error::invalid(
@@ -260,6 +263,7 @@ pub(crate) fn run(
     }
 
     let aggregate = outputs.iter().any(|(o, _)| matches!(o, Output::CountStar));
+    let mut next_page = None;
     let mut cells = Vec::new();
     let rows_count;
     if aggregate {
@@ -273,6 +277,21 @@ pub(crate) fn run(
         rows_count = 1;
     } else {
         matched.truncate(limit);
+        // Paging: the state is the offset of the next row, so a page can be resumed on any
+        // connection (the rows are recomputed in the same order from the live schema).
+        let offset = match &params.paging_state {
+            None => 0,
+            Some(state) => decode_paging_state(state)?,
+        };
+        let page = params
+            .page_size
+            .filter(|n| *n > 0)
+            .map_or(usize::MAX, |n| n as usize);
+        let end = offset.saturating_add(page).min(matched.len());
+        if end < matched.len() {
+            next_page = Some(encode_paging_state(end));
+        }
+        let matched: Vec<_> = matched.into_iter().take(end).skip(offset).collect();
         rows_count = matched.len();
         for row in &matched {
             for (o, _) in &outputs {
@@ -285,6 +304,7 @@ pub(crate) fn run(
     }
     let specs: Vec<ColumnSpec> = outputs.into_iter().map(|(_, s)| s).collect();
     let mut metadata = RowsMetadata::new(specs);
+    metadata.paging_state = next_page;
     if skip_metadata {
         metadata.columns = None;
         metadata.global_table_spec = None;
@@ -294,4 +314,23 @@ pub(crate) fn run(
         rows_count,
         cells,
     }))
+}
+
+/// Paging state of an in-memory result: a version byte (1) and the next row's offset
+/// (u64 big-endian).
+fn encode_paging_state(offset: usize) -> Bytes {
+    let mut out = Vec::with_capacity(9);
+    out.push(1u8);
+    out.extend_from_slice(&(offset as u64).to_be_bytes());
+    Bytes::from(out)
+}
+
+fn decode_paging_state(state: &[u8]) -> Result<usize> {
+    match state {
+        [1, rest @ ..] => <[u8; 8]>::try_from(rest)
+            .ok()
+            .and_then(|b| usize::try_from(u64::from_be_bytes(b)).ok())
+            .ok_or_else(|| Error::invalid("Invalid paging state")),
+        _ => Err(Error::invalid("Invalid paging state")),
+    }
 }
