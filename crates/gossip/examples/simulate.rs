@@ -1,7 +1,10 @@
 //! Runs the gossip scenarios on a simulated cluster and prints the figures.
 //!
 //! `cargo run --release -p ilion-gossip --example simulate -- --nodes 1000 [--seed N]
-//!  [--minutes 10] [--loss 0.2] [--phi 8]`
+//!  [--minutes 10] [--loss 0.2] [--phi 8] [--fanout 1] [--settle 30] [--split 60] [--form]`
+//!
+//! `--form` starts every node empty and measures cluster formation through shadow rounds and
+//! gossip; without it the cluster starts converged (faster, for the other scenarios).
 
 use std::time::{Duration, Instant};
 
@@ -19,11 +22,14 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let nodes: usize = arg(&args, "--nodes", 100);
     let seed: u64 = arg(&args, "--seed", 1);
-    let minutes: u64 = arg(&args, "--minutes", 10);
+    let minutes: f64 = arg(&args, "--minutes", 10.0);
     let loss: f64 = arg(&args, "--loss", 0.2);
     let phi: f64 = arg(&args, "--phi", 8.0);
     let fanout: usize = arg(&args, "--fanout", 1);
+    let settle = Duration::from_secs(arg(&args, "--settle", 30));
+    let split = Duration::from_secs(arg(&args, "--split", 60));
     let wall = Instant::now();
+    let lap = |what: &str| eprintln!("[{what} done, wall {:.1} s]", wall.elapsed().as_secs_f64());
 
     let mut cfg = SimConfig::new(nodes, seed);
     cfg.gossip.failure_detector.phi_convict_threshold = phi;
@@ -33,15 +39,24 @@ fn main() {
         cfg.gossip.max_message_bytes
     );
 
-    let (mut s, form) = sim::scenario_form(
-        cfg.clone(),
-        Duration::from_secs(600),
-        Duration::from_secs(60),
-    );
-    println!(
-        "form: every node sees every node up after {:?} s ({:?} rounds)",
-        form.formed_after, form.rounds
-    );
+    let mut s = if args.iter().any(|a| a == "--form") {
+        let (s, form) = sim::scenario_form(cfg.clone(), Duration::from_secs(600), settle);
+        println!(
+            "form: every node sees every node up after {:?} s ({:?} rounds)",
+            form.formed_after, form.rounds
+        );
+        s
+    } else {
+        let mut s = sim::Simulation::new_converged(cfg.clone());
+        s.run_until(settle, &mut |_, _, _| {});
+        println!(
+            "start: pre-converged cluster settled {} s; every node up everywhere: {}",
+            settle.as_secs(),
+            s.fully_converged()
+        );
+        s
+    };
+    lap("start");
 
     for k in 0..3 {
         let origin = (k * 7919 + 11) % nodes;
@@ -56,6 +71,7 @@ fn main() {
         let t = s.now();
         s.run_until(t + Duration::from_secs(5), &mut |_, _, _| {});
     }
+    lap("spread");
 
     let victim = nodes / 2;
     let c = sim::scenario_convict(&mut s, victim, Duration::from_secs(120));
@@ -65,15 +81,19 @@ fn main() {
     );
     s.start(victim);
     let t = s.now();
-    let back = s.run_while(t + Duration::from_secs(120), &mut |_, _, _| {}, &mut |s| {
-        s.fully_converged()
-    });
+    let back = s.run_while(
+        t + Duration::from_secs(120),
+        Duration::from_millis(100),
+        &mut |_, _, _| {},
+        &mut |s| s.fully_converged(),
+    );
     println!(
         "restart: restarted node seen up by all after {:.1} s: {back}",
         (s.now() - t).as_secs_f64()
     );
+    lap("convict");
 
-    let l = sim::scenario_loss(&mut s, loss, Duration::from_secs(60 * minutes));
+    let l = sim::scenario_loss(&mut s, loss, Duration::from_secs_f64(60.0 * minutes));
     println!(
         "loss {loss}: {minutes} min, false convictions {}, max phi at arrival {:.2}, mean arrival interval {:.3} s, bytes/node/round {:.0}, messages sent {} lost {}",
         l.false_convictions,
@@ -83,11 +103,15 @@ fn main() {
         l.messages.0,
         l.messages.1
     );
+    lap("loss");
 
-    let p = sim::scenario_partition(&mut s, Duration::from_secs(60), Duration::from_secs(300));
+    let p = sim::scenario_partition(&mut s, split, Duration::from_secs(300));
     println!(
-        "partition 60 s: sides convicted each other {}, false convictions {}, healed (all up everywhere) after {:?} s",
-        p.sides_convicted_each_other, p.false_convictions, p.healed_after
+        "partition {} s: sides convicted each other {}, false convictions {}, healed (all up everywhere) after {:?} s",
+        split.as_secs(),
+        p.sides_convicted_each_other,
+        p.false_convictions,
+        p.healed_after
     );
     let (sent, lost, bad) = s.message_counts();
     println!(

@@ -187,6 +187,20 @@ pub(crate) fn state_len(ep: Endpoint, s: &EndpointState) -> usize {
         + s.states.values().map(app_state_len).sum::<usize>()
 }
 
+/// `state_len(ep, &s.delta_above(above))` without building the delta.
+pub(crate) fn delta_len(ep: Endpoint, s: &EndpointState, above: u64) -> usize {
+    let (mut n, mut bytes) = (0u64, 0usize);
+    for v in s.states.values().filter(|v| v.version > above) {
+        n += 1;
+        bytes += app_state_len(v);
+    }
+    endpoint_len(ep)
+        + varint_len(s.heartbeat.generation)
+        + varint_len(s.heartbeat.version)
+        + varint_len(n)
+        + bytes
+}
+
 pub(crate) fn app_state_len(v: &VersionedValue) -> usize {
     1 + varint_len(v.version) + str_len(&v.value)
 }

@@ -233,9 +233,8 @@ impl FailureDetector {
             self.last_pause = Some(now);
             return false;
         }
-        !self
-            .last_pause
-            .is_some_and(|p| now.saturating_sub(p) < self.cfg.max_local_pause)
+        self.last_pause
+            .is_none_or(|p| now.saturating_sub(p) >= self.cfg.max_local_pause)
     }
 
     /// True when `ep` should be convicted at `now`.

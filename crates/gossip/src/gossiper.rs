@@ -18,6 +18,8 @@ use crate::state::{
 const MAX_GENERATION_DIFFERENCE: u64 = 86_400 * 365;
 /// Slack for the varint counts at the front of lists when filling a message up to its limit.
 const COUNT_SLACK: usize = 20;
+/// Below this many bytes left, no further state is worth trying to fit.
+const MIN_USEFUL_STATE: usize = 16;
 
 /// Gossip settings. Defaults are Cassandra's where it has one.
 #[derive(Debug, Clone, PartialEq)]
@@ -695,16 +697,19 @@ impl Gossiper {
         }
         let mut out = Vec::new();
         for (ep, above) in sends {
+            if budget < MIN_USEFUL_STATE {
+                break;
+            }
             let Some(p) = self.peers.get(&ep) else {
                 continue;
             };
-            let delta = p.state.delta_above(above);
-            let len = codec::state_len(ep, &delta);
+            let len = codec::delta_len(ep, &p.state, above);
             if len <= budget {
                 budget -= len;
-                out.push((ep, delta));
+                out.push((ep, p.state.delta_above(above)));
                 continue;
             }
+            let delta = p.state.delta_above(above);
             let mut entries: Vec<(ApplicationState, VersionedValue)> =
                 delta.states.into_iter().collect();
             entries.sort_by_key(|(_, v)| v.version);
