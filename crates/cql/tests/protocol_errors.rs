@@ -358,3 +358,23 @@ fn a_value_of_the_wrong_kind_cannot_be_encoded() {
         Err(ProtocolError::TypeMismatch { .. })
     ));
 }
+
+#[test]
+fn a_frame_of_another_version_than_the_connection_is_refused() {
+    let decoder = FrameDecoder::new().expect_version(ProtocolVersion::V5);
+    let err = decoder
+        .decode(&mut BytesMut::from(&frame(0x04, 0, 8, 0x05, &[])[..]))
+        .unwrap_err();
+    assert_eq!(
+        err,
+        ProtocolError::VersionMismatch {
+            expected: ProtocolVersion::V5,
+            actual: ProtocolVersion::V4,
+            stream: 8
+        }
+    );
+    assert!(matches!(
+        decoder.decode(&mut BytesMut::from(&frame(0x05, 0, 8, 0x05, &[])[..])),
+        Ok(Decoded::Complete(_))
+    ));
+}

@@ -239,6 +239,7 @@ impl Frame {
 pub struct FrameDecoder {
     max_body_len: u32,
     direction: Option<Direction>,
+    version: Option<ProtocolVersion>,
 }
 
 impl Default for FrameDecoder {
@@ -246,6 +247,7 @@ impl Default for FrameDecoder {
         FrameDecoder {
             max_body_len: DEFAULT_MAX_BODY_LEN,
             direction: None,
+            version: None,
         }
     }
 }
@@ -265,6 +267,13 @@ impl FrameDecoder {
     /// Accepts only frames of this direction (a server expects requests).
     pub fn expect(mut self, direction: Direction) -> FrameDecoder {
         self.direction = Some(direction);
+        self
+    }
+
+    /// Accepts only frames of this version: STARTUP fixes a connection's version, and a frame
+    /// of another supported version afterwards is [`ProtocolError::VersionMismatch`].
+    pub fn expect_version(mut self, version: ProtocolVersion) -> FrameDecoder {
+        self.version = Some(version);
         self
     }
 
@@ -321,6 +330,15 @@ impl FrameDecoder {
             return Err(ProtocolError::WrongDirection {
                 expected,
                 actual: header.direction,
+                stream: header.stream,
+            });
+        }
+        if let Some(expected) = self.version
+            && header.version != expected
+        {
+            return Err(ProtocolError::VersionMismatch {
+                expected,
+                actual: header.version,
                 stream: header.stream,
             });
         }

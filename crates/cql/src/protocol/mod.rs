@@ -109,6 +109,13 @@ pub enum ProtocolError {
     /// ERROR (code 0x000A) whose message is [`unsupported_version_message`].
     #[error("{}", unsupported_version_message(*version))]
     UnsupportedVersion { version: u8, stream: i16 },
+    /// A frame of a supported version other than the one the connection started with.
+    #[error("frame on stream {stream} has version {actual}, but the connection uses {expected}")]
+    VersionMismatch {
+        expected: ProtocolVersion,
+        actual: ProtocolVersion,
+        stream: i16,
+    },
     /// The frame's direction bit is not the one the decoder expects.
     #[error("frame on stream {stream} has direction {actual:?}, expected {expected:?}")]
     WrongDirection {
@@ -245,6 +252,7 @@ impl ProtocolError {
         match self {
             ProtocolError::UnsupportedVersion { stream, .. }
             | ProtocolError::WrongDirection { stream, .. }
+            | ProtocolError::VersionMismatch { stream, .. }
             | ProtocolError::UnknownOpcode { stream, .. }
             | ProtocolError::OpcodeNotInDirection { stream, .. }
             | ProtocolError::BodyTooLarge { stream, .. }
