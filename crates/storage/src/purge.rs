@@ -10,7 +10,11 @@
 //!   collection deletion seen earlier in the same partition) is removed: it can never be read
 //!   again, and removing it together with the deletion is what makes purging the deletion safe;
 //! - a tombstone (or expired cell) whose local deletion time is older than
-//!   `now - gc_grace_seconds` is removed.
+//!   `now - gc_grace_seconds` is removed, in major compactions only ([`major`]: every file of
+//!   the tree in one job). A partial compaction cannot know whether a newer file outside it
+//!   holds data with an older timestamp that the tombstone still shadows (writes arrive in any
+//!   order); Cassandra checks the other files' minimum timestamps, which the engine does not
+//!   expose, so purging waits for a compaction that sees everything.
 //!
 //! The filter sees entries in key order, and the key layout puts every deletion before what it
 //! covers (partition deletion, then range deletions, then statics, then per row: row deletion,
@@ -18,6 +22,7 @@
 //! per compacting thread; a deletion remembered from an earlier compaction of the same tree is
 //! still true (what it shadowed stays shadowed), so carrying it over is safe.
 
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::thread::ThreadId;
@@ -28,6 +33,24 @@ use crate::cell::{Deletion, Record, State};
 use crate::clock::Clock;
 use crate::key;
 use crate::schema::TableSchema;
+
+thread_local! {
+    /// Set while this thread runs a major compaction (every file of the tree in one job).
+    static MAJOR: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Runs `f` (a major compaction on this thread) with tombstone purging allowed.
+pub(crate) fn major<R>(f: impl FnOnce() -> R) -> R {
+    struct Reset;
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            MAJOR.with(|m| m.set(false));
+        }
+    }
+    MAJOR.with(|m| m.set(true));
+    let _reset = Reset;
+    f()
+}
 
 /// What to do with one entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -107,7 +130,7 @@ impl PurgeFilter {
         if cover.is_some_and(|d| record.timestamp <= d.timestamp) {
             return Decision::Remove;
         }
-        if own.is_some_and(|d| d.local_deletion_time < gc_before) {
+        if MAJOR.with(Cell::get) && own.is_some_and(|d| d.local_deletion_time < gc_before) {
             return Decision::Remove;
         }
         match &record.state {

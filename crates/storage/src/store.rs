@@ -357,7 +357,7 @@ impl Table {
     /// Major compaction: everything into one sorted run, expiring TTLs and purging tombstones
     /// past `gc_grace_seconds`.
     pub fn compact(&self) -> Result<()> {
-        self.inner.kv.compact()
+        crate::purge::major(|| self.inner.kv.compact())
     }
 
     /// Answers a read at the clock's current time.
