@@ -51,6 +51,9 @@ pub enum Error {
     /// The table already exists with another description.
     #[error("table {0} already exists")]
     TableExists(String),
+    /// [`crate::Store::close`] was called while table handles were still alive.
+    #[error("table handles are still in use")]
+    TablesInUse,
     /// The key-value engine failed.
     #[error("engine: {0}")]
     Engine(String),

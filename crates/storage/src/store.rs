@@ -187,6 +187,23 @@ impl Store {
         Ok(table)
     }
 
+    /// Flushes, stops background work and releases the files. Every [`Table`] handle must be
+    /// dropped first: the engine stays open while one is alive.
+    pub fn close(self) -> Result<()> {
+        let Store {
+            backend, tables, ..
+        } = self;
+        drop(tables);
+        match backend {
+            Backend::Memory => Ok(()),
+            Backend::Lsm { db, .. } => {
+                let db = Arc::try_unwrap(db).map_err(|_| Error::TablesInUse)?;
+                db.flush().map_err(|e| Error::Engine(e.to_string()))?;
+                db.close().map_err(|e| Error::Engine(e.to_string()))
+            }
+        }
+    }
+
     /// Writes every table's in-memory data to files.
     pub fn flush(&self) -> Result<()> {
         match &self.backend {

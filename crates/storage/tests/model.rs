@@ -623,9 +623,9 @@ impl Harness {
         if self.backend == Backend::Memory {
             return;
         }
-        self.store.take().unwrap().flush().unwrap();
         let placeholder = Harness::new(Backend::Memory);
         drop(std::mem::replace(&mut self.table, placeholder.table));
+        self.store.take().unwrap().close().unwrap();
         let store = open(self.backend, &self.clock, &self.vfs);
         self.table = store.table("ks", "model").unwrap();
         self.store = Some(store);

@@ -495,6 +495,7 @@ fn data_survives_a_restart_on_disk_with_every_compaction_strategy() {
                 t.flush().unwrap();
             }
         }
+        store.close().unwrap();
     }
     let store = open();
     for (name, ..) in &strategies {
