@@ -128,3 +128,25 @@ def test_system_tables_page_and_resume_on_another_connection(node):
     finally:
         cluster.shutdown()
         other.shutdown()
+
+
+def test_size_estimates_list_the_primary_ranges_of_each_user_table(node):
+    cluster = cluster_for(node, 5)
+    try:
+        session = cluster.connect()
+        session.execute(
+            "CREATE KEYSPACE IF NOT EXISTS sizes WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 1}"
+        )
+        session.execute("CREATE TABLE IF NOT EXISTS sizes.t (k int PRIMARY KEY)")
+        rows = list(session.execute(
+            "SELECT range_start, range_end, partitions_count FROM system.size_estimates "
+            "WHERE keyspace_name = 'sizes' AND table_name = 't'"
+        ))
+        tokens = sorted(int(t) for t in session.execute("SELECT tokens FROM system.local").one().tokens)
+        # 16 tokens: 15 ranges between them, and the wrapping one split at the minimum token.
+        assert len(rows) == len(tokens) + 1
+        ends = sorted(int(r.range_end) for r in rows)
+        assert ends == sorted(tokens + [-(2**63)])
+        assert all(r.partitions_count == 0 for r in rows)
+    finally:
+        cluster.shutdown()

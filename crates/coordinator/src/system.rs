@@ -160,7 +160,9 @@ pub(crate) fn rows(
 ) -> Option<Vec<Vec<Option<Value>>>> {
     let rows: Vec<Row> = match (table.keyspace.as_str(), table.name.as_str()) {
         ("system", "local") => vec![local_row(local, user)],
-        ("system", "peers" | "peers_v2" | "size_estimates") => Vec::new(),
+        // One node: no peers.
+        ("system", "peers" | "peers_v2") => Vec::new(),
+        ("system", "size_estimates") => size_estimates(local, user),
         ("system_schema", name) => schema_rows(name, user, system),
         _ => return None,
     };
@@ -203,6 +205,45 @@ fn local_row(local: &LocalInfo, user: &Schema) -> Row {
     tokens.sort();
     r.insert("tokens", Value::Set(tokens.into_iter().map(text).collect()));
     r
+}
+
+/// This node's primary ranges, unwrapped at the minimum token as Cassandra records them:
+/// `(t[i-1], t[i]]` for consecutive tokens, and the wrapping range `(t[n-1], t[0]]` split into
+/// `(t[n-1], MIN]` and `(MIN, t[0]]`.
+fn primary_ranges(tokens: &[i64]) -> Vec<(i64, i64)> {
+    let mut sorted = tokens.to_vec();
+    sorted.sort_unstable();
+    let (Some(&first), Some(&last)) = (sorted.first(), sorted.last()) else {
+        return Vec::new();
+    };
+    let mut out: Vec<(i64, i64)> = sorted.windows(2).map(|w| (w[0], w[1])).collect();
+    out.push((last, i64::MIN));
+    if first != i64::MIN {
+        out.push((i64::MIN, first));
+    }
+    out
+}
+
+/// One row per user table and primary range. The data path is not built yet, so every user
+/// table is empty and its estimates are zero.
+fn size_estimates(local: &LocalInfo, user: &Schema) -> Vec<Row> {
+    let ranges = primary_ranges(&local.tokens);
+    let mut out = Vec::new();
+    for ks in user.keyspaces.values() {
+        for t in ks.tables.values() {
+            for (start, end) in &ranges {
+                let mut r = Row::new();
+                r.insert("keyspace_name", text(ks.name.clone()));
+                r.insert("table_name", text(t.name.clone()));
+                r.insert("range_start", text(start.to_string()));
+                r.insert("range_end", text(end.to_string()));
+                r.insert("mean_partition_size", Value::Bigint(0));
+                r.insert("partitions_count", Value::Bigint(0));
+                out.push(r);
+            }
+        }
+    }
+    out
 }
 
 fn schema_rows(name: &str, user: &Schema, system: &Schema) -> Vec<Row> {
@@ -295,4 +336,23 @@ fn schema_rows(name: &str, user: &Schema, system: &Schema) -> Vec<Row> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn primary_ranges_cover_the_ring_once_unwrapped_at_the_minimum_token() {
+        let ranges = primary_ranges(&[10, -5, 300]);
+        assert_eq!(
+            ranges,
+            vec![(-5, 10), (10, 300), (300, i64::MIN), (i64::MIN, -5)]
+        );
+        assert_eq!(
+            primary_ranges(&[i64::MIN, 0]),
+            vec![(i64::MIN, 0), (0, i64::MIN)]
+        );
+        assert!(primary_ranges(&[]).is_empty());
+    }
 }
