@@ -130,6 +130,14 @@ struct Entry {
 }
 
 impl BlockCursor {
+    /// An unpositioned cursor whose key buffer starts with room for `n` bytes.
+    pub(crate) fn with_key_capacity(n: usize) -> BlockCursor {
+        BlockCursor {
+            key: Vec::with_capacity(n),
+            ..BlockCursor::default()
+        }
+    }
+
     /// Reads the restart array of `data` and leaves the cursor unpositioned.
     pub(crate) fn reset(&mut self, data: &[u8]) -> Result<(), BlockError> {
         let len = data.len();

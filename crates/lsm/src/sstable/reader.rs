@@ -334,7 +334,7 @@ impl Table {
             return Ok(None);
         }
         let target = seek_key(user_key, snapshot);
-        let mut c = Cursor::default();
+        let mut c = Cursor::with_key_capacity(target.len() + 32);
         c.seek(self, &target)?;
         if !c.valid() || key::user_key(c.cursor.key()) != user_key {
             return Ok(None);
@@ -349,7 +349,7 @@ impl Table {
             return Ok(out);
         }
         let target = seek_key(user_key, snapshot);
-        let mut c = Cursor::default();
+        let mut c = Cursor::with_key_capacity(target.len() + 32);
         c.seek(self, &target)?;
         while c.valid() && key::user_key(c.cursor.key()) == user_key {
             out.push((c.cursor.key().to_vec(), c.value(self).to_vec()));
@@ -362,7 +362,7 @@ impl Table {
     pub fn iter(self: &Arc<Self>) -> TableIter {
         TableIter {
             table: Arc::clone(self),
-            cursor: Cursor::default(),
+            cursor: Cursor::with_key_capacity(64),
             status: None,
         }
     }
@@ -468,6 +468,13 @@ struct Cursor {
 }
 
 impl Cursor {
+    fn with_key_capacity(n: usize) -> Cursor {
+        Cursor {
+            cursor: BlockCursor::with_key_capacity(n),
+            ..Cursor::default()
+        }
+    }
+
     #[inline]
     fn valid(&self) -> bool {
         self.buf.is_some() && self.cursor.valid()

@@ -495,3 +495,32 @@ fn a_table_without_a_filter_may_contain_everything() {
     assert!(t.may_contain(b"anything"));
     assert_eq!(t.get(b"anything", MAX_SEQ).unwrap(), None);
 }
+
+#[test]
+fn a_table_cut_short_by_a_power_loss_fails_to_open_and_a_finished_one_survives() {
+    use crate::vfs::MemVfs;
+    let vfs = MemVfs::new();
+    let path = Path::new("t.sst");
+    let entries = sample(200);
+    let o = opts(256, Compression::None, 10);
+    let mut w = TableWriter::new(vfs.create(path).unwrap(), path.to_owned(), &o);
+    for (k, v) in &entries {
+        w.add(k, v).unwrap();
+    }
+    assert!(w.estimated_size() > 1000, "several blocks were appended");
+    vfs.crash();
+    let cache = Arc::new(BlockCache::new(1 << 20));
+    let e = Table::open(&vfs, path, 1, Arc::clone(&cache)).unwrap_err();
+    assert!(names_file(&e, path), "{e}");
+    drop(w);
+
+    let mut w = TableWriter::new(vfs.create(path).unwrap(), path.to_owned(), &o);
+    for (k, v) in &entries {
+        w.add(k, v).unwrap();
+    }
+    let meta = w.finish().unwrap();
+    vfs.crash();
+    let t = Arc::new(Table::open(&vfs, path, 1, cache).unwrap());
+    assert_eq!(t.meta(), &meta);
+    assert_eq!(scan_forward(&t).unwrap(), points(&entries));
+}
