@@ -418,3 +418,45 @@ async fn execute_of_an_unknown_id_is_unprepared() {
     );
     node.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_response_larger_than_one_segment_is_split_and_reassembled() {
+    let node = TestNode::start(256).await;
+    for compression in [None, Some("lz4")] {
+        let mut c = Client::connect(node.addr, ProtocolVersion::V5).await;
+        c.startup(compression).await;
+        if compression.is_none() {
+            c.query(1, "CREATE KEYSPACE wide WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 1}")
+                .await;
+            c.recv().await;
+            let columns: Vec<String> = (0..1500)
+                .map(|i| format!("column_with_a_long_name_{i} text"))
+                .collect();
+            c.query(
+                2,
+                &format!(
+                    "CREATE TABLE wide.t (k int PRIMARY KEY, {})",
+                    columns.join(", ")
+                ),
+            )
+            .await;
+            assert!(matches!(
+                c.recv().await.response,
+                Response::Result(ResultBody::SchemaChange(_))
+            ));
+        }
+        c.query(
+            3,
+            "SELECT * FROM system_schema.columns WHERE keyspace_name = 'wide'",
+        )
+        .await;
+        let r = c.recv().await;
+        assert_eq!(rows(&r).rows_count, 1501);
+        assert!(
+            r.encoded_len() > 128 * 1024,
+            "{} bytes fit in one segment",
+            r.encoded_len()
+        );
+    }
+    node.stop().await;
+}
