@@ -330,7 +330,24 @@ fn schema_rows(name: &str, user: &Schema, system: &Schema) -> Vec<Row> {
                     out.push(r);
                 }
             }
-            // No triggers, views, functions, aggregates, indexes or dropped-column records:
+            "dropped_columns" => {
+                for t in ks.tables.values() {
+                    for d in &t.dropped {
+                        let mut r = Row::new();
+                        r.insert("keyspace_name", ks_text());
+                        r.insert("table_name", text(t.name.clone()));
+                        r.insert("column_name", text(d.name.clone()));
+                        r.insert(
+                            "dropped_time",
+                            Value::Timestamp(d.dropped_at_micros.div_euclid(1000)),
+                        );
+                        r.insert("kind", text(d.kind.name()));
+                        r.insert("type", text(d.ty.to_string()));
+                        out.push(r);
+                    }
+                }
+            }
+            // No triggers, views, functions, aggregates or indexes:
             // creating them is refused (see the coordinator), so these are truly empty.
             _ => {}
         }

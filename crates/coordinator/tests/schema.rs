@@ -335,3 +335,41 @@ proptest! {
         prop_assert_eq!(a.schema_version(), b.schema_version());
     }
 }
+
+#[test]
+fn dropped_columns_are_recorded_with_their_time_and_type() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = open(dir.path());
+    run(&c, &format!("CREATE KEYSPACE ks WITH replication = {RF1}")).unwrap();
+    run(
+        &c,
+        "CREATE TABLE ks.t (k int PRIMARY KEY, v list<int>, w text)",
+    )
+    .unwrap();
+    run(
+        &c,
+        "ALTER TABLE ks.t DROP v USING TIMESTAMP 1700000000000000",
+    )
+    .unwrap();
+    let err = run(&c, "ALTER TABLE ks.t DROP k").unwrap_err();
+    assert!(err.to_string().contains("PRIMARY KEY"), "{err}");
+    let rows = select(
+        &c,
+        "SELECT column_name, dropped_time, kind, type FROM system_schema.dropped_columns \
+         WHERE keyspace_name = 'ks' AND table_name = 't'",
+    );
+    assert_eq!(
+        rows,
+        vec![vec![
+            text("v"),
+            Some(Value::Timestamp(1_700_000_000_000)),
+            text("regular"),
+            text("list<int>")
+        ]]
+    );
+    let columns = select(
+        &c,
+        "SELECT column_name FROM system_schema.columns WHERE table_name = 't'",
+    );
+    assert_eq!(columns, vec![vec![text("k")], vec![text("w")]]);
+}

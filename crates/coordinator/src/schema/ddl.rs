@@ -5,15 +5,15 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use cql::language::ast::{
     AlterKeyspace, AlterTable, AlterTableOp, AlterType, AlterTypeOp, CreateKeyspace, CreateTable,
-    CreateType, Drop, DropKeyspace, Ident, Order, QualifiedName,
+    CreateType, Drop, DropKeyspace, Ident, Literal, Order, QualifiedName,
 };
 use cql::protocol::{ChangeType, SchemaChange, SchemaTarget};
 use uuid::Uuid;
 
 use super::options::{TableParams, keyspace_options};
 use super::{
-    ClusteringOrder, Column, ColumnKind, DataType, Keyspace, Schema, Table, UserType,
-    is_system_keyspace,
+    ClusteringOrder, Column, ColumnKind, DataType, DroppedColumn, Keyspace, Schema, Table,
+    UserType, is_system_keyspace,
 };
 use crate::{Error, Result};
 
@@ -309,6 +309,7 @@ fn create_table_in(
         id: Uuid::new_v4(),
         columns,
         params,
+        dropped: Vec::new(),
     };
     table.sort_columns();
     ks.tables.insert(name.to_owned(), table);
@@ -384,8 +385,21 @@ pub(crate) fn alter_table(
             table.sort_columns();
         }
         AlterTableOp::Drop {
-            if_exists, columns, ..
+            if_exists,
+            columns,
+            timestamp,
         } => {
+            let dropped_at_micros = match timestamp {
+                None => now_micros(),
+                Some(Literal::Integer(n)) => n.parse::<i64>().map_err(|_| {
+                    Error::invalid(format!("Invalid timestamp {n} for ALTER TABLE DROP"))
+                })?,
+                Some(other) => {
+                    return Err(Error::invalid(format!(
+                        "Invalid timestamp {other} for ALTER TABLE DROP"
+                    )));
+                }
+            };
             for c in columns {
                 let cname = c.as_str();
                 match table.column(cname) {
@@ -405,7 +419,17 @@ pub(crate) fn alter_table(
                             "Cannot drop PRIMARY KEY column {cname}"
                         )));
                     }
-                    Some(_) => table.columns.retain(|x| x.name != cname),
+                    Some(col) => {
+                        let record = DroppedColumn {
+                            name: cname.to_owned(),
+                            dropped_at_micros,
+                            kind: col.kind,
+                            ty: col.ty.clone(),
+                        };
+                        table.dropped.retain(|d| d.name != cname);
+                        table.dropped.push(record);
+                        table.columns.retain(|x| x.name != cname);
+                    }
                 }
             }
         }
@@ -663,4 +687,10 @@ pub(crate) fn drop_type(
     }
     ks.types.remove(name);
     Ok(change(ChangeType::Dropped, type_target(&ks_name, name)))
+}
+
+fn now_micros() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
 }

@@ -109,6 +109,20 @@ pub struct Table {
     /// name (the order of `SELECT *`).
     pub columns: Vec<Column>,
     pub params: TableParams,
+    /// Columns dropped by ALTER TABLE, with when: data written before that time must never
+    /// show again, even if a column of the same name is added back.
+    #[serde(default)]
+    pub dropped: Vec<DroppedColumn>,
+}
+
+/// A record of `system_schema.dropped_columns`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DroppedColumn {
+    pub name: String,
+    /// Microseconds since the epoch (the statement's `USING TIMESTAMP`, or the time of the drop).
+    pub dropped_at_micros: i64,
+    pub kind: ColumnKind,
+    pub ty: DataType,
 }
 
 impl Table {
