@@ -80,6 +80,29 @@ fn benches(c: &mut Criterion) {
         })
     });
 
+    // The same read on the in-memory engine: what the store itself costs.
+    let mem = Store::builder(Arc::new(ManualClock::new(1_700_000_000)))
+        .table(table.schema().clone())
+        .in_memory()
+        .unwrap();
+    let mem_table = mem.table("bench", "t").unwrap();
+    for c in 0..10_000 {
+        mem_table.apply(&row_mutation(1, c, 1)).unwrap();
+    }
+    g.bench_function("read_100_row_slice_in_memory_engine", |b| {
+        b.iter(|| {
+            start = (start + 997) % 9_900;
+            let cmd = ReadCommand {
+                slice: Slice {
+                    start: Bound::Inclusive(vec![start.to_be_bytes().to_vec()]),
+                    end: Bound::Exclusive(vec![(start + 100).to_be_bytes().to_vec()]),
+                },
+                ..ReadCommand::partition(1, 1i64.to_be_bytes().to_vec())
+            };
+            black_box(mem_table.read(&cmd).unwrap());
+        })
+    });
+
     g.throughput(Throughput::Elements(10_000));
     g.sample_size(10);
     g.bench_function("scan_10000_row_partition", |b| {

@@ -519,3 +519,76 @@ fn data_survives_a_restart_on_disk_with_every_compaction_strategy() {
         );
     }
 }
+
+#[test]
+fn list_elements_read_in_timeuuid_order_and_udt_fields_by_index() {
+    let clock = Arc::new(ManualClock::new(1_000));
+    let store = Store::in_memory(clock);
+    let schema = TableSchema::builder("ks", "coll")
+        .partition_key("k", CqlType::Int)
+        .clustering(
+            "c",
+            CqlType::Tuple(vec![CqlType::Int, CqlType::Text]),
+            Order::Desc,
+        )
+        .regular("l", CqlType::list(CqlType::Text))
+        .regular(
+            "u",
+            CqlType::Udt {
+                name: "addr".into(),
+                fields: vec![("a".into(), CqlType::Text), ("b".into(), CqlType::Int)],
+                frozen: false,
+            },
+        )
+        .build()
+        .unwrap();
+    let t = store.create_table(schema).unwrap();
+    // Version-1 uuids whose time order differs from their byte order (time_low comes first).
+    let tu = |time_low: u32, time_hi: u16| {
+        let mut b = [0u8; 16];
+        b[..4].copy_from_slice(&time_low.to_be_bytes());
+        b[6..8].copy_from_slice(&(0x1000 | time_hi).to_be_bytes());
+        b.to_vec()
+    };
+    let tuple = |i: i32, s: &str| {
+        let mut v = 4i32.to_be_bytes().to_vec();
+        v.extend_from_slice(&i.to_be_bytes());
+        v.extend_from_slice(&(s.len() as i32).to_be_bytes());
+        v.extend_from_slice(s.as_bytes());
+        v
+    };
+    let mut m = Mutation::new(1, pk(1), 1_000);
+    let set = |column: u16, path: Vec<u8>, v: &str| CellWrite {
+        column,
+        path: Some(path),
+        op: CellOp::Set {
+            timestamp: 1,
+            value: v.into(),
+            ttl: None,
+        },
+    };
+    m.row(vec![tuple(1, "a")]).cells.extend([
+        set(0, tu(0xFFFF_FFFF, 1), "second"),
+        set(0, tu(0, 2), "third"),
+        set(0, tu(5, 0), "first"),
+        set(1, 1u16.to_be_bytes().to_vec(), "b-field"),
+    ]);
+    m.row(vec![tuple(2, "a")]).set(1, 1, b"x".to_vec());
+    // A UDT field path must be a 2-byte index.
+    let mut bad = Mutation::new(1, pk(1), 1_000);
+    bad.row(vec![tuple(1, "a")])
+        .cells
+        .push(set(1, vec![1], "x"));
+    assert!(matches!(t.apply(&bad), Err(Error::InvalidColumn { .. })));
+    m.rows[1].cells[0].path = Some(0u16.to_be_bytes().to_vec());
+    t.apply(&m).unwrap();
+    let r = t.read(&ReadCommand::partition(1, pk(1))).unwrap();
+    let rows = &r.partitions[0].rows;
+    assert_eq!(
+        rows[0].clustering,
+        vec![tuple(2, "a")],
+        "DESC tuple clustering"
+    );
+    let values: Vec<&[u8]> = rows[1].cells.iter().map(|c| c.value.as_slice()).collect();
+    assert_eq!(values, vec![&b"first"[..], b"second", b"third", b"b-field"]);
+}
