@@ -182,6 +182,34 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn an_authenticator_that_is_not_built_stops_the_node_instead_of_running_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config {
+            data_dir: dir.path().to_owned(),
+            native_port: free_port(),
+            authenticator: "PasswordAuthenticator".to_owned(),
+            ..Config::default()
+        };
+        assert!(matches!(
+            run(config, async {}).await,
+            Err(NodeError::Unsupported(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_port_in_use_is_an_error_naming_the_address() {
+        let dir = tempfile::tempdir().unwrap();
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let config = Config {
+            data_dir: dir.path().to_owned(),
+            native_port: taken.local_addr().unwrap().port(),
+            ..Config::default()
+        };
+        let err = run(config, async {}).await.unwrap_err();
+        assert!(matches!(err, NodeError::Bind { .. }), "{err}");
+    }
+
+    #[tokio::test]
     async fn invalid_config_is_an_error_not_a_panic() {
         let config = Config {
             num_tokens: 0,
