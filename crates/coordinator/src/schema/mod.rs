@@ -1,5 +1,6 @@
 //! The schema: keyspaces, tables, columns and user types, as the coordinator keeps them and as
-//! the `system_schema` tables show them. Persisted as one JSON document (see [`store`]).
+//! the `system_schema` tables show them. Persisted as one JSON document (`schema.json` in the
+//! data directory).
 
 pub(crate) mod ddl;
 pub(crate) mod options;
