@@ -6,6 +6,8 @@
 
 pub mod cql_language;
 pub mod cql_protocol;
+pub mod gossip;
+pub mod lsm_engine;
 pub mod lsm_table;
 
 /// A fuzz target: takes arbitrary bytes, panics only on a bug.
@@ -19,6 +21,9 @@ pub fn targets() -> Vec<(&'static str, Target)> {
     all.push(("cql_frame", cql_protocol::cql_frame));
     all.push(("cql_value", cql_protocol::cql_value));
     all.push(("cql_parse", cql_language::cql_parse));
+    all.push(("gossip_message", gossip::gossip_message));
     all.push(("lsm_table", lsm_table::lsm_table));
+    all.push(("lsm_commitlog", lsm_engine::lsm_commitlog));
+    all.push(("lsm_ops", lsm_engine::lsm_ops));
     all
 }
