@@ -145,6 +145,13 @@ impl Record {
             _ => &[],
         }
     }
+    /// The value bytes, moved out; empty for dead states.
+    pub fn into_value(self) -> Vec<u8> {
+        match self.state {
+            State::Live { value } | State::Expiring { value, .. } => value,
+            _ => Vec::new(),
+        }
+    }
     pub fn ttl(&self) -> Option<Ttl> {
         match &self.state {
             State::Expiring { ttl, .. } | State::Expired { ttl } => Some(*ttl),

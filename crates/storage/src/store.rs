@@ -692,6 +692,7 @@ impl ReadState<'_> {
         let header = p.len() + 1;
         loop {
             let entry = cursor.next()?;
+            // (clustering length, record) of the entry; the key itself is reused below.
             let parsed = match &entry {
                 Some((k, v)) => {
                     let rest = k.get(header..).ok_or_else(|| table.corrupt("short key"))?;
@@ -705,12 +706,16 @@ impl ReadState<'_> {
                             .1
                     };
                     let rec = Record::decode(v).ok_or_else(|| table.corrupt("bad record"))?;
-                    Some((rest.split_at(used), rec))
+                    Some((used, rec))
                 }
                 None => None,
             };
-            let same_row =
-                matches!(&parsed, Some(((c, _), _)) if *c == group_clustering.as_slice());
+            let same_row = match (&entry, &parsed) {
+                (Some((k, _)), Some((used, _))) => {
+                    k.get(header..header + used) == Some(group_clustering.as_slice())
+                }
+                _ => false,
+            };
             if !same_row && !group.is_empty() {
                 if rows_in_partition >= per_partition || self.limit_reached() {
                     break;
@@ -733,11 +738,15 @@ impl ReadState<'_> {
                     self.total += 1;
                 }
             }
-            let Some(((c, sub), rec)) = parsed else { break };
+            let (Some((mut k, _)), Some((used, rec))) = (entry, parsed) else {
+                break;
+            };
             if !same_row {
-                group_clustering = c.to_vec();
+                group_clustering = k.get(header..header + used).unwrap_or_default().to_vec();
             }
-            group.push((sub.to_vec(), rec));
+            // Keep only the row suffix, in place.
+            k.drain(..header + used);
+            group.push((k, rec));
         }
         let resumed_mid_partition = resume.is_some();
         let static_only = rows.is_empty() && !static_cells.is_empty() && !resumed_mid_partition;
@@ -804,7 +813,11 @@ impl ReadState<'_> {
                         self.tombstone()?;
                     }
                 }
-                Some((&key::ROW_CELL, tail)) => cells.push((tail.to_vec(), rec)),
+                Some((&key::ROW_CELL, _)) => {
+                    let mut suffix = sub;
+                    suffix.drain(..1);
+                    cells.push((suffix, rec));
+                }
                 _ => return Err(table.corrupt("unknown row entry")),
             }
         }
@@ -861,9 +874,9 @@ impl ReadState<'_> {
             out.push(CellData {
                 column: name.column,
                 path: name.path,
-                value: rec.value().to_vec(),
                 timestamp: rec.timestamp,
                 ttl: rec.ttl(),
+                value: rec.into_value(),
             });
         }
         Ok(out)
