@@ -86,6 +86,9 @@ fn replication_options_are_validated_and_stored_as_cassandra_shows_them() {
         "{'class': 'SimpleStrategy', 'replication_factor': 1, 'dc1': 1}",
         "{'class': 'NetworkTopologyStrategy', 'dc1': -2}",
         "{'class': 'EverywhereStrategy'}",
+        "{'class': 'LocalStrategy'}",
+        "{'class': 'SimpleStrategy', 'replication_factor': 0}",
+        "{'class': 'NetworkTopologyStrategy', 'nosuchdc': 3}",
     ] {
         let err = run(&c, &format!("CREATE KEYSPACE bad WITH replication = {bad}")).unwrap_err();
         assert!(matches!(err, Error::Config { .. }), "{bad}: {err:?}");

@@ -277,82 +277,29 @@ pub(crate) fn keyspace_options(
     Ok(out)
 }
 
-fn replication_factor(value: &str) -> Result<()> {
-    // "3" or the transient form "3/1" (not supported: transient replication is experimental).
-    match value.parse::<i64>() {
-        Ok(n) if n >= 0 => Ok(()),
-        Ok(n) => Err(Error::config(format!(
-            "Replication factor must be non-negative; found {n}"
-        ))),
-        Err(_) => Err(Error::config(format!(
-            "Replication factor must be numeric; found {value}"
-        ))),
-    }
-}
-
+/// Validates a replication map with the ring crate (the same code that places replicas), in a
+/// topology of this node alone, and returns it as `system_schema.keyspaces` stores it.
 fn replication(
     keyspace: &str,
     given: &BTreeMap<String, String>,
     local_dc: &str,
 ) -> Result<BTreeMap<String, String>> {
-    let class = given
-        .get("class")
-        .ok_or_else(|| Error::config("Missing replication strategy class"))?;
-    let short = class.rsplit('.').next().unwrap_or(class);
-    let mut out = BTreeMap::new();
-    match short {
-        "SimpleStrategy" => {
-            out.insert(
-                "class".to_owned(),
-                "org.apache.cassandra.locator.SimpleStrategy".to_owned(),
-            );
-            for (k, v) in given {
-                match k.as_str() {
-                    "class" => {}
-                    "replication_factor" => {
-                        replication_factor(v)?;
-                        out.insert(k.clone(), v.clone());
-                    }
-                    other => {
-                        return Err(Error::config(format!(
-                            "Unrecognized strategy option {{{other}}} passed to SimpleStrategy for keyspace {keyspace}"
-                        )));
-                    }
-                }
-            }
-            if !out.contains_key("replication_factor") {
-                return Err(Error::config(
-                    "SimpleStrategy requires a replication_factor strategy option.",
-                ));
-            }
-        }
-        "NetworkTopologyStrategy" => {
-            out.insert(
-                "class".to_owned(),
-                "org.apache.cassandra.locator.NetworkTopologyStrategy".to_owned(),
-            );
-            for (k, v) in given {
-                match k.as_str() {
-                    "class" => {}
-                    "replication_factor" => {
-                        replication_factor(v)?;
-                        // The shorthand sets every known data center that is not named.
-                        if !given.contains_key(local_dc) {
-                            out.insert(local_dc.to_owned(), v.clone());
-                        }
-                    }
-                    dc => {
-                        replication_factor(v)?;
-                        out.insert(dc.to_owned(), v.clone());
-                    }
-                }
-            }
-        }
-        _ => {
-            return Err(Error::config(format!(
-                "Unable to find replication strategy class '{class}'"
-            )));
-        }
+    let class = given.get("class").map(String::as_str).unwrap_or_default();
+    if class.rsplit('.').next() == Some("LocalStrategy") {
+        return Err(Error::config(
+            "Unable to use given strategy class: LocalStrategy is reserved for internal use.",
+        ));
     }
-    Ok(out)
+    let mut topology = ring::TokenMetadata::new();
+    topology
+        .add_node(
+            ring::NodeId::from_u128(1),
+            local_dc,
+            "rack",
+            [ring::Token::from(0i64)],
+        )
+        .map_err(|e| Error::server(format!("cannot build the local topology: {e}")))?;
+    let strategy = ring::ReplicationStrategy::from_replication_map(given, Some(&topology))
+        .map_err(|e| Error::config(format!("{e} (keyspace {keyspace})")))?;
+    Ok(strategy.replication_map())
 }
