@@ -150,3 +150,20 @@ def test_size_estimates_list_the_primary_ranges_of_each_user_table(node):
         assert all(r.partitions_count == 0 for r in rows)
     finally:
         cluster.shutdown()
+
+
+@pytest.mark.parametrize("protocol_version", [4, 5])
+def test_lz4_compressed_connections_work_with_the_driver(node, protocol_version):
+    cluster = cluster_for(node, protocol_version, compression="lz4")
+    try:
+        session = cluster.connect()
+        conn = cluster.control_connection._connection
+        assert conn.compressor is not None
+        if protocol_version == 5:
+            # v5 compresses whole segments instead of frame bodies.
+            from cassandra.connection import segment_codec_lz4
+            assert conn._segment_codec is segment_codec_lz4
+        rows = list(session.execute("SELECT keyspace_name, table_name, column_name FROM system_schema.columns"))
+        assert len(rows) > 20
+    finally:
+        cluster.shutdown()
