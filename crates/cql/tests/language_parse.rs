@@ -513,3 +513,53 @@ fn functions_named_like_keywords_print_quoted_where_the_keyword_would_win() {
         assert_eq!(parse(&s.to_string()), s, "{s}");
     }
 }
+
+#[test]
+fn a_user_type_in_a_keyspace_named_like_a_native_type_stays_a_user_type() {
+    let Statement::CreateTable(t) =
+        parse("CREATE TABLE a (k int PRIMARY KEY, v list<text.address>)")
+    else {
+        panic!()
+    };
+    let udt = CqlType::Udt(QualifiedName {
+        keyspace: Some(id("text")),
+        name: id("address"),
+    });
+    assert_eq!(t.columns[1].ty, CqlType::List(Box::new(udt)));
+    let s = Statement::CreateTable(t);
+    assert_eq!(parse(&s.to_string()), s);
+}
+
+#[test]
+fn contains_followed_by_a_function_of_keyspace_key_is_not_contains_key() {
+    let Statement::Delete(d) = parse("DELETE FROM a WHERE a CONTAINS key.f()") else {
+        panic!()
+    };
+    assert!(matches!(
+        &d.where_clause[0],
+        Relation::Compare {
+            op: Operator::Contains,
+            value: Term::Function { .. },
+            ..
+        }
+    ));
+    assert!(matches!(
+        parse("SELECT * FROM a WHERE m CONTAINS KEY (text) 'k'"),
+        Statement::Select(s) if matches!(s.where_clause[0], Relation::Compare { op: Operator::ContainsKey, .. })
+    ));
+}
+
+#[test]
+fn names_spelled_like_modifier_sensitive_keywords_print_quoted_and_common_ones_bare() {
+    let Statement::Select(s) = parse(r#"SELECT DISTINCT "as"[0], key, time, users FROM "json""#)
+    else {
+        panic!()
+    };
+    assert!(s.distinct);
+    let printed = s.to_string();
+    assert_eq!(
+        printed,
+        r#"SELECT DISTINCT "as"[0], key, time, users FROM "json""#
+    );
+    assert_eq!(parse(&printed), Statement::Select(s));
+}

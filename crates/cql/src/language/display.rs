@@ -5,7 +5,7 @@ use std::fmt::{self, Display, Formatter, Write as _};
 
 use super::ast::*;
 use super::lexer::tokenize;
-use super::token::{TokenKind, is_keyword};
+use super::token::{TokenKind, is_keyword, is_reserved};
 
 type R = fmt::Result;
 
@@ -51,10 +51,32 @@ fn quoted(f: &mut Formatter<'_>, s: &str, q: char) -> R {
     f.write_char(q)
 }
 
+/// Unreserved keywords that the grammar would read as keywords in some name position, so
+/// names spelled like them are printed quoted: the SELECT modifiers, `IF EXISTS`, the DESCRIBE
+/// targets, `GRANT ALL` and `AS` (after `SELECT DISTINCT`). Other unreserved keywords (`key`, `ttl`, `time`, `users`, ...)
+/// print bare, as Cassandra users write them.
+const QUOTED_UNRESERVED: &[&str] = &[
+    "aggregate",
+    "aggregates",
+    "all",
+    "as",
+    "cluster",
+    "distinct",
+    "exists",
+    "function",
+    "functions",
+    "json",
+    "keyspaces",
+    "only",
+    "tables",
+    "type",
+    "types",
+];
+
 impl Display for Ident {
     fn fmt(&self, f: &mut Formatter<'_>) -> R {
         let s = self.as_str();
-        if lexes_as_word(s) && !is_keyword(s) {
+        if lexes_as_word(s) && !is_reserved(s) && !QUOTED_UNRESERVED.contains(&s) {
             f.write_str(s)
         } else {
             quoted(f, s, '"')
@@ -172,6 +194,11 @@ impl Display for CqlType {
             }
             CqlType::Frozen(t) => write!(f, "frozen<{t}>"),
             CqlType::Vector(t, n) => write!(f, "vector<{t}, {n}>"),
+            // A user type named like a native type must be quoted to stay a user type.
+            CqlType::Udt(QualifiedName {
+                keyspace: None,
+                name,
+            }) if NativeType::from_name(name.as_str()).is_some() => quoted(f, name.as_str(), '"'),
             CqlType::Udt(n) => write!(f, "{n}"),
             CqlType::Custom(s) => quoted(f, s, '\''),
         }

@@ -277,7 +277,9 @@ impl Parser<'_> {
                 self.expect_sym(Sym::Gt)?;
                 return Ok(ty);
             }
-            if let Some(native) = NativeType::from_name(w) {
+            // `text.address` is the type `address` of keyspace `text`.
+            let native = NativeType::from_name(w).filter(|_| !self.is_sym_at(1, Sym::Dot));
+            if let Some(native) = native {
                 self.advance();
                 return Ok(CqlType::Native(native));
             }
@@ -349,7 +351,12 @@ impl Parser<'_> {
             _ if self.is_kw("like") => Operator::Like,
             _ if self.is_kw("contains") => {
                 self.advance();
-                return Ok(if self.eat_kw("key") {
+                // `CONTAINS key.f()` compares with a function of keyspace `key`.
+                let key = self.is_kw("key") && !self.is_sym_at(1, Sym::Dot);
+                if key {
+                    self.advance();
+                }
+                return Ok(if key {
                     Operator::ContainsKey
                 } else {
                     Operator::Contains
