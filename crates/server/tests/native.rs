@@ -460,3 +460,23 @@ async fn a_response_larger_than_one_segment_is_split_and_reassembled() {
     }
     node.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn more_requests_than_the_in_flight_limit_are_all_answered() {
+    let node = TestNode::start(256).await;
+    let mut c = Client::connect(node.addr, ProtocolVersion::V4).await;
+    c.startup(None).await;
+    // Written without reading any answer: the node stops reading at its in-flight limit
+    // and resumes as statements finish.
+    for stream in 1..=3000i16 {
+        c.query(stream, "SELECT key FROM system.local").await;
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for _ in 1..=3000 {
+        let r = c.recv().await;
+        assert_eq!(rows(&r).rows_count, 1);
+        seen.insert(r.stream);
+    }
+    assert_eq!(seen.len(), 3000);
+    node.stop().await;
+}

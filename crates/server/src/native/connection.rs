@@ -28,7 +28,7 @@ use parking_lot::Mutex;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::net::tcp::OwnedWriteHalf;
-use tokio::sync::{broadcast, mpsc, watch};
+use tokio::sync::{Semaphore, broadcast, mpsc, watch};
 
 use super::Shared;
 
@@ -80,7 +80,13 @@ struct Reader {
     compression: Option<Compression>,
     started: bool,
     session: Arc<Mutex<Session>>,
+    /// Statements running for this connection; when all permits are taken the reader stops
+    /// reading the socket until one finishes (backpressure instead of unbounded queues).
+    in_flight: Arc<Semaphore>,
 }
+
+/// Statements one connection may have running at once before its socket stops being read.
+const MAX_IN_FLIGHT: usize = 1024;
 
 pub(crate) async fn run(
     stream: TcpStream,
@@ -104,12 +110,21 @@ pub(crate) async fn run(
         compression: None,
         started: false,
         session: Arc::new(Mutex::new(Session::default())),
+        in_flight: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
     };
     let mut buf = BytesMut::with_capacity(64 * 1024);
     let stop = loop {
         match reader.drain(&mut buf) {
             Ok(()) => {}
             Err(stop) => break stop,
+        }
+        if reader.in_flight.available_permits() == 0 {
+            // Wait until a statement finishes before reading more requests.
+            let sem = reader.in_flight.clone();
+            tokio::select! {
+                permit = sem.acquire() => drop(permit),
+                _ = shutdown.changed() => break Stop::Done,
+            }
         }
         tokio::select! {
             n = rd.read_buf(&mut buf) => match n {
@@ -304,7 +319,10 @@ impl Reader {
         let shared = self.shared.clone();
         let session = self.session.clone();
         let tx = self.tx.clone();
+        // At most one read buffer's worth of statements can start beyond the limit.
+        let permit = self.in_flight.clone().try_acquire_owned().ok();
         tokio::spawn(async move {
+            let _permit = permit;
             let worker_shared = shared.clone();
             let worker_session = session.clone();
             let outcome = tokio::task::spawn_blocking(move || {
