@@ -55,10 +55,18 @@ fn demo(dir: &Path) -> Result<()> {
     for c in 0..100u32 {
         let mut batch = WriteBatch::new();
         let customer = format!("customer:{c:04}");
-        batch.put(&customers, customer.as_bytes(), format!("name {c}").as_bytes());
+        batch.put(
+            &customers,
+            customer.as_bytes(),
+            format!("name {c}").as_bytes(),
+        );
         for o in 0..5u32 {
             let order = format!("{customer}/order:{o:02}");
-            batch.put(&orders, order.as_bytes(), format!("{} EUR", c * 10 + o).as_bytes());
+            batch.put(
+                &orders,
+                order.as_bytes(),
+                format!("{} EUR", c * 10 + o).as_bytes(),
+            );
         }
         db.write(batch)?;
     }
@@ -69,13 +77,19 @@ fn demo(dir: &Path) -> Result<()> {
         .range(b"customer:0010".as_slice()..b"customer:0015".as_slice())
         .map(|r| r.map(|(k, _)| text(&k)))
         .collect::<Result<_, _>>()?;
-    ensure!(range.len() == 5 && range[0] == "customer:0010", "forward range: {range:?}");
+    ensure!(
+        range.len() == 5 && range[0] == "customer:0010",
+        "forward range: {range:?}"
+    );
     let backwards: Vec<String> = customers
         .range(b"customer:0010".as_slice()..b"customer:0015".as_slice())
         .rev()
         .map(|r| r.map(|(k, _)| text(&k)))
         .collect::<Result<_, _>>()?;
-    ensure!(backwards.first().map(String::as_str) == Some("customer:0014"), "{backwards:?}");
+    ensure!(
+        backwards.first().map(String::as_str) == Some("customer:0014"),
+        "{backwards:?}"
+    );
     let of_42: Vec<(String, String)> = orders
         .prefix(b"customer:0042/")
         .map(|r| r.map(|(k, v)| (text(&k), text(&v))))
@@ -89,7 +103,10 @@ fn demo(dir: &Path) -> Result<()> {
     let snapshot = db.snapshot();
     customers.delete(b"customer:0000")?;
     customers.put(b"customer:0001", b"renamed")?;
-    ensure!(customers.get(b"customer:0000")?.is_none(), "delete not visible");
+    ensure!(
+        customers.get(b"customer:0000")?.is_none(),
+        "delete not visible"
+    );
     ensure!(
         snapshot.get(&customers, b"customer:0000")?.as_deref() == Some(b"name 0".as_slice()),
         "snapshot changed"
@@ -113,12 +130,21 @@ fn demo(dir: &Path) -> Result<()> {
     {
         let copy = open(&checkpoint)?;
         let copy_customers = copy.tree("customers")?;
-        ensure!(copy_customers.get(b"customer:0042")?.is_some(), "checkpoint lacks data");
-        ensure!(copy_customers.get(b"customer:9999")?.is_none(), "checkpoint saw a later write");
+        ensure!(
+            copy_customers.get(b"customer:0042")?.is_some(),
+            "checkpoint lacks data"
+        );
+        ensure!(
+            copy_customers.get(b"customer:9999")?.is_none(),
+            "checkpoint saw a later write"
+        );
         drop(copy_customers);
         copy.close()?;
     }
-    println!("checkpoint at {} opens with the data as it was", checkpoint.display());
+    println!(
+        "checkpoint at {} opens with the data as it was",
+        checkpoint.display()
+    );
 
     let stats = db.stats();
     println!(

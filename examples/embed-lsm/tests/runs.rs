@@ -13,5 +13,8 @@ fn the_embed_lsm_example_runs_and_every_check_holds() {
         "{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(stdout.contains("all of them are there after reopening"), "{stdout}");
+    assert!(
+        stdout.contains("all of them are there after reopening"),
+        "{stdout}"
+    );
 }
