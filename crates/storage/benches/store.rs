@@ -82,7 +82,7 @@ fn benches(c: &mut Criterion) {
 
     // The same read on the in-memory engine: what the store itself costs.
     let mem = Store::builder(Arc::new(ManualClock::new(1_700_000_000)))
-        .table(table.schema().clone())
+        .table((*table.schema()).clone())
         .in_memory()
         .unwrap();
     let mem_table = mem.table("bench", "t").unwrap();

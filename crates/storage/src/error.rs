@@ -54,6 +54,9 @@ pub enum Error {
     /// [`crate::Store::close`] was called while table handles were still alive.
     #[error("table handles are still in use")]
     TablesInUse,
+    /// The store's catalogue file could not be read or written.
+    #[error("catalogue {file}: {reason}")]
+    Catalog { file: String, reason: String },
     /// The key-value engine failed.
     #[error("engine: {0}")]
     Engine(String),

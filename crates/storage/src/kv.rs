@@ -32,6 +32,10 @@ pub(crate) trait Kv: Send + Sync + std::fmt::Debug {
     fn flush(&self) -> Result<()>;
     /// Compacts everything into the bottom level, running the purge filter.
     fn compact(&self) -> Result<()>;
+    /// Deletes every entry (a dropped or truncated incarnation of a table).
+    fn clear(&self) -> Result<()>;
+    /// Replaces the purge filter (the schema changed).
+    fn set_filter(&self, filter: Arc<PurgeFilter>);
 }
 
 /// Reconciles an existing value with merge operands: the greatest record wins (cell.rs).
@@ -68,14 +72,14 @@ pub(crate) fn merge_records(existing: Option<&[u8]>, operands: &[&[u8]]) -> Vec<
 #[derive(Debug)]
 pub(crate) struct MemKv {
     map: Mutex<BTreeMap<Vec<u8>, Vec<u8>>>,
-    filter: Arc<PurgeFilter>,
+    filter: Mutex<Arc<PurgeFilter>>,
 }
 
 impl MemKv {
     pub(crate) fn new(filter: Arc<PurgeFilter>) -> MemKv {
         MemKv {
             map: Mutex::new(BTreeMap::new()),
-            filter,
+            filter: Mutex::new(filter),
         }
     }
 }
@@ -118,8 +122,9 @@ impl Kv for MemKv {
     fn compact(&self) -> Result<()> {
         let mut map = self.map.lock();
         let old = std::mem::take(&mut *map);
+        let filter = self.filter.lock().clone();
         for (k, v) in old {
-            match self.filter.decide(true, &k, &v) {
+            match filter.decide(true, &k, &v) {
                 Decision::Keep => {
                     map.insert(k, v);
                 }
@@ -130,5 +135,14 @@ impl Kv for MemKv {
             }
         }
         Ok(())
+    }
+
+    fn clear(&self) -> Result<()> {
+        self.map.lock().clear();
+        Ok(())
+    }
+
+    fn set_filter(&self, filter: Arc<PurgeFilter>) {
+        *self.filter.lock() = filter;
     }
 }

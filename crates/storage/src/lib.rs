@@ -33,6 +33,7 @@
 //! # Ok::<(), storage::Error>(())
 //! ```
 
+mod catalog;
 mod cell;
 mod clock;
 mod error;
@@ -55,7 +56,7 @@ pub use read::{
     RowData, Slice, TableStats, TombstoneThresholds,
 };
 pub use schema::{
-    Column, ColumnId, ColumnKind, CompactionStrategy, Compression, CqlType, Order, TableOptions,
-    TableSchema, TableSchemaBuilder,
+    Column, ColumnId, ColumnKind, CompactionStrategy, Compression, CqlType, Order, SchemaChange,
+    TableOptions, TableSchema, TableSchemaBuilder,
 };
 pub use store::{Store, StoreBuilder, Table};

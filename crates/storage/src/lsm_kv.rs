@@ -39,6 +39,10 @@ impl Filters {
     pub(crate) fn register(&self, tree: &str, filter: Arc<PurgeFilter>) {
         self.by_tree.write().insert(tree.to_owned(), filter);
     }
+
+    pub(crate) fn unregister(&self, tree: &str) {
+        self.by_tree.write().remove(tree);
+    }
 }
 
 impl lsm::CompactionFilter for Filters {
@@ -105,6 +109,7 @@ pub(crate) fn tree_options(schema: &TableSchema, filters: &Arc<Filters>) -> lsm:
 pub(crate) struct LsmKv {
     pub(crate) db: Arc<lsm::Db>,
     pub(crate) tree: lsm::Tree,
+    pub(crate) filters: Arc<Filters>,
 }
 
 impl std::fmt::Debug for LsmKv {
@@ -152,5 +157,21 @@ impl Kv for LsmKv {
 
     fn compact(&self) -> Result<()> {
         self.tree.compact_range(None, None).map_err(engine)
+    }
+
+    /// The engine has no way to drop a tree: one range deletion covers every key (from the
+    /// empty key to just past the last one); compaction reclaims the space later.
+    fn clear(&self) -> Result<()> {
+        self.filters.unregister(self.tree.name());
+        let last = self.tree.iter().next_back().transpose().map_err(engine)?;
+        if let Some((mut k, _)) = last {
+            k.push(0);
+            self.tree.delete_range(&[], &k).map_err(engine)?;
+        }
+        Ok(())
+    }
+
+    fn set_filter(&self, filter: Arc<PurgeFilter>) {
+        self.filters.register(self.tree.name(), filter);
     }
 }

@@ -84,6 +84,21 @@ impl Walk {
     }
 }
 
+/// A deletion covering every version of a cell whose column id was retired by a column drop
+/// (`cell` = the cell suffix, starting with the column id): such a key can never be read again.
+fn retired(schema: &TableSchema, cell: &[u8]) -> Option<Deletion> {
+    let (id, _) = cell.split_first_chunk::<2>()?;
+    schema
+        .is_dropped_id(u16::from_be_bytes(*id))
+        .then_some(Deletion::new(i64::MAX, 0))
+}
+
+/// The cover of a column dropped and re-added under the same name: cells written at or before
+/// the drop are dead.
+fn dropped(schema: &TableSchema, name: &str) -> Option<Deletion> {
+    schema.dropped_at(name).map(|ts| Deletion::new(ts, 0))
+}
+
 /// The table's compaction filter.
 #[derive(Debug)]
 pub(crate) struct PurgeFilter {
@@ -169,15 +184,20 @@ impl PurgeFilter {
                 Some(walk.partition_deletion)
             }
             key::STATIC => {
+                if let Some(d) = retired(schema, tail) {
+                    return Some(Some(d));
+                }
                 let name = key::parse_cell_suffix(schema, tail).ok()?;
-                let multi = schema.cell_column(name.column)?.ty.is_multi_cell();
-                Some(self.cell_cover(
+                let col = schema.cell_column(name.column)?;
+                let multi = col.ty.is_multi_cell();
+                let cover = self.cell_cover(
                     walk,
                     walk.partition_deletion,
                     name.column,
                     name.path.is_none() && multi,
                     own,
-                ))
+                );
+                Some(Deletion::max(cover, dropped(schema, &col.name)))
             }
             key::ROWS => {
                 let (_, used) =
@@ -200,16 +220,21 @@ impl PurgeFilter {
                     }
                     key::ROW_MARKER => Some(Deletion::max(outer, walk.row_deletion)),
                     key::ROW_CELL => {
+                        if let Some(d) = retired(schema, cell) {
+                            return Some(Some(d));
+                        }
                         let name = key::parse_cell_suffix(schema, cell).ok()?;
-                        let multi = schema.cell_column(name.column)?.ty.is_multi_cell();
+                        let col = schema.cell_column(name.column)?;
+                        let multi = col.ty.is_multi_cell();
                         let base = Deletion::max(outer, walk.row_deletion);
-                        Some(self.cell_cover(
+                        let cover = self.cell_cover(
                             walk,
                             base,
                             name.column,
                             name.path.is_none() && multi,
                             own,
-                        ))
+                        );
+                        Some(Deletion::max(cover, dropped(schema, &col.name)))
                     }
                     _ => None,
                 }

@@ -1,17 +1,21 @@
 //! The table description the store needs: key columns, clustering order, column types and the
 //! per-table options that change how data is kept (TTL, gc grace, compaction, compression).
 //!
-//! This is "schema-lite": no names resolution, no ALTER history. Column ids are assigned in
-//! declaration order and must stay stable for the life of the table's data (a column added later
-//! gets the next id; ids are what the on-disk keys carry).
+//! This is "schema-lite": no name resolution. Column ids are assigned in declaration order and
+//! stay stable for the life of the table's data: ids are what the on-disk keys carry, so a column
+//! added by [`SchemaChange::AddColumn`] gets the next unused id and a dropped column's id is
+//! never reused (its slot stays, empty).
 
+use std::collections::BTreeMap;
 use std::fmt;
+
+use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 
 /// A CQL type, as far as storage cares: how values order and whether a column is stored per
 /// element.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[non_exhaustive]
 pub enum CqlType {
     Ascii,
@@ -187,7 +191,7 @@ impl fmt::Display for CqlType {
 }
 
 /// Clustering order of one clustering column.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 pub enum Order {
     #[default]
     Asc,
@@ -195,7 +199,7 @@ pub enum Order {
 }
 
 /// The role of a column in its table.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum ColumnKind {
     PartitionKey,
     Clustering(Order),
@@ -207,7 +211,7 @@ pub enum ColumnKind {
 pub type ColumnId = u16;
 
 /// One column of a table.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Column {
     pub name: String,
     pub ty: CqlType,
@@ -215,7 +219,7 @@ pub struct Column {
 }
 
 /// Compaction strategy of a table (Cassandra's `compaction = {'class': ...}`).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub enum CompactionStrategy {
     /// SizeTieredCompactionStrategy: merge similar-sized files; good for write-heavy tables.
@@ -240,7 +244,7 @@ impl Default for CompactionStrategy {
 }
 
 /// Block compression of a table's files.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[non_exhaustive]
 pub enum Compression {
     None,
@@ -252,7 +256,7 @@ pub enum Compression {
 }
 
 /// Per-table options that change what storage does.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TableOptions {
     /// Seconds a tombstone is kept before compaction may purge it. Default 864000 (10 days,
     /// Cassandra's): long enough for repair to spread every deletion before it is forgotten.
@@ -275,16 +279,38 @@ impl Default for TableOptions {
 }
 
 /// A validated table description.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TableSchema {
     keyspace: String,
     name: String,
     columns: Vec<Column>,
     partition_key: Vec<usize>,
     clustering: Vec<usize>,
-    /// Static and regular columns by [`ColumnId`].
-    cells: Vec<usize>,
+    /// Static and regular columns by [`ColumnId`]; `None`: a dropped column's retired id.
+    cells: Vec<Option<usize>>,
     options: TableOptions,
+    /// Dropped column name -> drop timestamp (micros): cells of a column with that name and a
+    /// timestamp `<=` it are ignored (Cassandra's `dropped_columns`).
+    #[serde(default)]
+    dropped_columns: BTreeMap<String, i64>,
+}
+
+/// One ALTER TABLE step ([`crate::Store::alter_table`]).
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum SchemaChange {
+    /// A new regular (or static) column; it gets the next unused [`ColumnId`].
+    AddColumn {
+        name: String,
+        ty: CqlType,
+        is_static: bool,
+    },
+    /// Drops a static or regular column at `timestamp` (micros): its cells are no longer read
+    /// and are purged by compaction; a column re-added with the same name ignores cells written
+    /// at or before `timestamp`.
+    DropColumn { name: String, timestamp: i64 },
+    /// New table options (validated as at creation).
+    Options(TableOptions),
 }
 
 impl TableSchema {
@@ -329,19 +355,107 @@ impl TableSchema {
     pub fn cell_column(&self, id: ColumnId) -> Option<&Column> {
         self.cells
             .get(usize::from(id))
-            .and_then(|&i| self.columns.get(i))
+            .copied()
+            .flatten()
+            .and_then(|i| self.columns.get(i))
+    }
+    /// True when `id` belonged to a column that was dropped (its cells are ignored).
+    pub fn is_dropped_id(&self, id: ColumnId) -> bool {
+        matches!(self.cells.get(usize::from(id)), Some(None))
+    }
+    /// Dropped column names and their drop timestamps (micros).
+    pub fn dropped_columns(&self) -> &BTreeMap<String, i64> {
+        &self.dropped_columns
+    }
+    /// The drop timestamp shadowing cells of the column named `name`, if it was ever dropped.
+    pub(crate) fn dropped_at(&self, name: &str) -> Option<i64> {
+        self.dropped_columns.get(name).copied()
     }
     /// Id of the static or regular column named `name`.
     pub fn column_id(&self, name: &str) -> Option<ColumnId> {
         self.cells
             .iter()
-            .position(|&i| self.columns.get(i).is_some_and(|c| c.name == name))
+            .position(|&i| {
+                i.and_then(|i| self.columns.get(i))
+                    .is_some_and(|c| c.name == name)
+            })
             .and_then(|p| ColumnId::try_from(p).ok())
     }
-    /// Number of static and regular columns (ids are `0..count`).
+    /// Number of static and regular column ids, dropped ones included (ids are `0..count`).
     pub fn cell_column_count(&self) -> usize {
         self.cells.len()
     }
+    /// This schema after `change`; existing column ids keep their meaning.
+    pub(crate) fn altered(&self, change: &SchemaChange) -> Result<TableSchema> {
+        let err = |reason| Error::InvalidSchema {
+            table: self.qualified_name(),
+            reason,
+        };
+        let mut s = self.clone();
+        match change {
+            SchemaChange::AddColumn {
+                name,
+                ty,
+                is_static,
+            } => {
+                if s.columns.iter().any(|c| c.name == *name) {
+                    return Err(err("a column with this name exists"));
+                }
+                if *is_static && s.clustering.is_empty() {
+                    return Err(err("static columns need clustering columns"));
+                }
+                if s.cells.len() >= usize::from(u16::MAX) {
+                    return Err(err("too many columns"));
+                }
+                s.columns.push(Column {
+                    name: name.clone(),
+                    ty: ty.clone(),
+                    kind: if *is_static {
+                        ColumnKind::Static
+                    } else {
+                        ColumnKind::Regular
+                    },
+                });
+                s.cells.push(Some(s.columns.len() - 1));
+            }
+            SchemaChange::DropColumn { name, timestamp } => {
+                let idx = s
+                    .columns
+                    .iter()
+                    .position(|c| c.name == *name)
+                    .ok_or_else(|| err("no column with this name"))?;
+                if !matches!(
+                    s.columns.get(idx).map(|c| c.kind),
+                    Some(ColumnKind::Static | ColumnKind::Regular)
+                ) {
+                    return Err(err("a primary key column cannot be dropped"));
+                }
+                s.columns.remove(idx);
+                let shift = |i: &mut usize| {
+                    if *i > idx {
+                        *i -= 1;
+                    }
+                };
+                s.partition_key.iter_mut().for_each(shift);
+                s.clustering.iter_mut().for_each(shift);
+                for slot in &mut s.cells {
+                    match slot {
+                        Some(i) if *i == idx => *slot = None,
+                        Some(i) => shift(i),
+                        None => {}
+                    }
+                }
+                let at = s.dropped_columns.entry(name.clone()).or_insert(*timestamp);
+                *at = (*at).max(*timestamp);
+            }
+            SchemaChange::Options(o) => {
+                validate_options(&self.qualified_name(), o)?;
+                s.options = o.clone();
+            }
+        }
+        Ok(s)
+    }
+
     /// Types and orders of the clustering columns.
     pub(crate) fn clustering_types(&self) -> impl Iterator<Item = (&CqlType, Order)> {
         self.clustering_columns().map(|c| match c.kind {
@@ -417,7 +531,7 @@ impl TableSchemaBuilder {
                         clustering.push(i);
                     }
                 }
-                ColumnKind::Static | ColumnKind::Regular => cells.push(i),
+                ColumnKind::Static | ColumnKind::Regular => cells.push(Some(i)),
             }
         }
         if partition_key.is_empty() {
@@ -430,10 +544,32 @@ impl TableSchemaBuilder {
         if cells.len() > usize::from(u16::MAX) {
             return err("too many columns");
         }
-        if self.options.default_time_to_live > crate::cell::MAX_TTL_SECONDS {
+        validate_options(&table, &self.options)?;
+        Ok(TableSchema {
+            keyspace: self.keyspace,
+            name: self.name,
+            columns: self.columns,
+            partition_key,
+            clustering,
+            cells,
+            options: self.options,
+            dropped_columns: BTreeMap::new(),
+        })
+    }
+}
+
+fn validate_options(table: &str, options: &TableOptions) -> Result<()> {
+    let err = |reason| {
+        Err(Error::InvalidSchema {
+            table: table.to_owned(),
+            reason,
+        })
+    };
+    {
+        if options.default_time_to_live > crate::cell::MAX_TTL_SECONDS {
             return err("default_time_to_live exceeds 20 years");
         }
-        match self.options.compaction {
+        match options.compaction {
             CompactionStrategy::SizeTiered {
                 min_threshold,
                 max_threshold,
@@ -448,19 +584,11 @@ impl TableSchemaBuilder {
             }
             _ => {}
         }
-        if let Compression::Zstd(level) = self.options.compression
+        if let Compression::Zstd(level) = options.compression
             && !(1..=22).contains(&level)
         {
             return err("zstd level must be in 1..=22");
         }
-        Ok(TableSchema {
-            keyspace: self.keyspace,
-            name: self.name,
-            columns: self.columns,
-            partition_key,
-            clustering,
-            cells,
-            options: self.options,
-        })
+        Ok(())
     }
 }

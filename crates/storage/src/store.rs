@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use parking_lot::RwLock;
 
+use crate::catalog::{Catalog, CatalogFile, Entry, tree_name};
 use crate::cell::{Deletion, Record, Ttl};
 use crate::clock::Clock;
 use crate::error::{Error, Result};
@@ -17,7 +18,7 @@ use crate::read::{
     CellData, PagingPosition, PartitionData, PartitionRange, ReadCommand, ReadResult, ReadWarning,
     RowData, TableStats, TombstoneThresholds,
 };
-use crate::schema::{ColumnKind, TableSchema};
+use crate::schema::{ColumnKind, SchemaChange, TableSchema};
 
 /// Entries fetched by the first scan call of a cursor; each refill doubles, up to `MAX_CHUNK`,
 /// so short reads stay cheap and long scans create few engine iterators.
@@ -30,7 +31,14 @@ pub struct Store {
     backend: Backend,
     clock: Arc<dyn Clock>,
     thresholds: TombstoneThresholds,
-    tables: RwLock<HashMap<String, Table>>,
+    tables: RwLock<Tables>,
+}
+
+/// The catalogue and a handle per live table; DDL holds the write lock throughout.
+#[derive(Debug, Default)]
+struct Tables {
+    catalog: Catalog,
+    handles: HashMap<String, Table>,
 }
 
 enum Backend {
@@ -38,6 +46,7 @@ enum Backend {
     Lsm {
         db: Arc<lsm::Db>,
         filters: Arc<Filters>,
+        catalog: CatalogFile,
     },
 }
 
@@ -61,9 +70,9 @@ pub struct StoreBuilder {
 }
 
 impl StoreBuilder {
-    /// Declares a table whose engine options (compaction strategy, compression) are set at
-    /// open. Tables created later with [`Store::create_table`] get the engine's defaults for
-    /// those two options until the next open declares them.
+    /// Declares a table: created if the store's catalogue does not have it, accepted if it has
+    /// exactly this schema, [`Error::TableExists`] otherwise. Tables in the catalogue need not
+    /// be declared again: they are opened with their stored schema and engine options.
     pub fn table(mut self, schema: TableSchema) -> StoreBuilder {
         self.tables.push(schema);
         self
@@ -84,16 +93,34 @@ impl StoreBuilder {
         self
     }
 
-    /// Opens (or creates) the store in `path` with its declared tables.
+    /// Opens (or creates) the store in `path`: the tables of its catalogue, then the declared
+    /// ones.
     pub fn open(self, path: impl AsRef<std::path::Path>) -> Result<Store> {
+        let path = path.as_ref();
+        let vfs: Arc<dyn lsm::Vfs> = self.vfs.clone().unwrap_or_else(|| Arc::new(lsm::StdVfs));
+        let file = CatalogFile {
+            vfs,
+            dir: path.to_path_buf(),
+        };
+        let catalog = file.load()?;
         let filters = Arc::new(Filters::default());
         let mut engine = self.engine.default_tree_options(lsm::TreeOptions {
             merge_operator: Some(Arc::new(Reconcile)),
             compaction_filter: Some(filters.clone()),
             ..lsm::TreeOptions::default()
         });
+        for (name, e) in &catalog.tables {
+            engine = engine.tree_options(
+                &tree_name(name, e.generation),
+                tree_options(&e.schema, &filters),
+            );
+        }
         for t in &self.tables {
-            engine = engine.tree_options(&t.qualified_name(), tree_options(t, &filters));
+            let q = t.qualified_name();
+            if !catalog.tables.contains_key(&q) {
+                let tree = tree_name(&q, catalog.next_generation(&q));
+                engine = engine.tree_options(&tree, tree_options(t, &filters));
+            }
         }
         let db = match self.vfs {
             Some(vfs) => engine.open_with_vfs(vfs, path),
@@ -104,11 +131,25 @@ impl StoreBuilder {
             backend: Backend::Lsm {
                 db: Arc::new(db),
                 filters,
+                catalog: file,
             },
             clock: self.clock,
             thresholds: self.thresholds,
-            tables: RwLock::new(HashMap::new()),
+            tables: RwLock::new(Tables::default()),
         };
+        {
+            let mut tables = store.tables.write();
+            for (name, e) in &catalog.tables {
+                let view = store.view(Arc::new(e.schema.clone()), e.generation)?;
+                tables.handles.insert(
+                    name.clone(),
+                    Table {
+                        shared: Arc::new(RwLock::new(view)),
+                    },
+                );
+            }
+            tables.catalog = catalog;
+        }
         for t in self.tables {
             store.create_table(t)?;
         }
@@ -121,7 +162,7 @@ impl StoreBuilder {
             backend: Backend::Memory,
             clock: self.clock,
             thresholds: self.thresholds,
-            tables: RwLock::new(HashMap::new()),
+            tables: RwLock::new(Tables::default()),
         };
         for t in self.tables {
             store.create_table(t)?;
@@ -148,43 +189,179 @@ impl Store {
             backend: Backend::Memory,
             clock,
             thresholds: TombstoneThresholds::default(),
-            tables: RwLock::new(HashMap::new()),
+            tables: RwLock::new(Tables::default()),
         }
     }
 
-    /// Creates a table (one engine tree per table, named `keyspace.table`).
+    /// Creates a table (one engine tree per incarnation of a table, see [`Store::truncate`]).
+    /// Creating a table that exists with the same schema returns it; with another schema it
+    /// is [`Error::TableExists`] (change it with [`Store::alter_table`]).
     pub fn create_table(&self, schema: TableSchema) -> Result<Table> {
         let name = schema.qualified_name();
         let mut tables = self.tables.write();
-        if let Some(t) = tables.get(&name) {
+        if let Some(t) = tables.handles.get(&name) {
             if *t.schema() == schema {
                 return Ok(t.clone());
             }
             return Err(Error::TableExists(name));
         }
-        let schema = Arc::new(schema);
+        let generation = tables.catalog.next_generation(&name);
+        let mut catalog = tables.catalog.clone();
+        catalog.generations.insert(name.clone(), generation);
+        catalog.tables.insert(
+            name.clone(),
+            Entry {
+                schema: schema.clone(),
+                generation,
+            },
+        );
+        let view = self.view(Arc::new(schema), generation)?;
+        self.save(&catalog)?;
+        tables.catalog = catalog;
+        let table = Table {
+            shared: Arc::new(RwLock::new(view)),
+        };
+        tables.handles.insert(name, table.clone());
+        Ok(table)
+    }
+
+    /// Drops table `keyspace.name` and all its data. Every handle of it fails with
+    /// [`Error::UnknownTable`] afterwards; a table created later under the same name starts
+    /// empty (it gets a new incarnation, never the dropped one's tree).
+    pub fn drop_table(&self, keyspace: &str, name: &str) -> Result<()> {
+        let q = format!("{keyspace}.{name}");
+        let mut tables = self.tables.write();
+        let table = tables
+            .handles
+            .get(&q)
+            .cloned()
+            .ok_or_else(|| Error::UnknownTable(q.clone()))?;
+        let mut catalog = tables.catalog.clone();
+        catalog.tables.remove(&q);
+        self.save(&catalog)?;
+        tables.catalog = catalog;
+        tables.handles.remove(&q);
+        let old = {
+            let mut view = table.shared.write();
+            let old = view.clone();
+            *view = View {
+                inner: Arc::new(TableInner {
+                    dropped: true,
+                    schema: old.inner.schema.clone(),
+                    kv: old.inner.kv.clone(),
+                    clock: old.inner.clock.clone(),
+                    thresholds: old.inner.thresholds,
+                }),
+            };
+            old
+        };
+        old.inner.kv.clear()
+    }
+
+    /// Removes every row of table `keyspace.name` and keeps the table (schema, options, dropped
+    /// columns). The table moves to a new, empty incarnation: writes applied after `truncate`
+    /// returns are kept whatever their timestamps, everything applied before is gone.
+    pub fn truncate(&self, keyspace: &str, name: &str) -> Result<()> {
+        let q = format!("{keyspace}.{name}");
+        let mut tables = self.tables.write();
+        let table = tables
+            .handles
+            .get(&q)
+            .cloned()
+            .ok_or_else(|| Error::UnknownTable(q.clone()))?;
+        let generation = tables.catalog.next_generation(&q);
+        let mut catalog = tables.catalog.clone();
+        catalog.generations.insert(q.clone(), generation);
+        let schema = table.schema();
+        catalog.tables.insert(
+            q,
+            Entry {
+                schema: (*schema).clone(),
+                generation,
+            },
+        );
+        let view = self.view(schema, generation)?;
+        self.save(&catalog)?;
+        tables.catalog = catalog;
+        let old = std::mem::replace(&mut *table.shared.write(), view);
+        old.inner.kv.clear()
+    }
+
+    /// Changes the schema of table `keyspace.name` (ALTER TABLE) and returns it; every handle
+    /// sees the new schema. Column ids of existing columns do not change.
+    ///
+    /// Options: `gc_grace_seconds` and `default_time_to_live` apply at once; the compaction
+    /// strategy and compression are engine tree options fixed when the engine opens, so they
+    /// apply from the next [`StoreBuilder::open`] (the catalogue keeps them).
+    pub fn alter_table(&self, keyspace: &str, name: &str, change: &SchemaChange) -> Result<Table> {
+        let q = format!("{keyspace}.{name}");
+        let mut tables = self.tables.write();
+        let table = tables
+            .handles
+            .get(&q)
+            .cloned()
+            .ok_or_else(|| Error::UnknownTable(q.clone()))?;
+        let current = table.shared.read().clone();
+        let schema = Arc::new(current.inner.schema.altered(change)?);
+        let mut catalog = tables.catalog.clone();
+        if let Some(e) = catalog.tables.get_mut(&q) {
+            e.schema = (*schema).clone();
+        }
+        self.save(&catalog)?;
+        tables.catalog = catalog;
+        current.inner.kv.set_filter(Arc::new(PurgeFilter::new(
+            schema.clone(),
+            self.clock.clone(),
+        )));
+        *table.shared.write() = View {
+            inner: Arc::new(TableInner {
+                schema,
+                kv: current.inner.kv.clone(),
+                clock: self.clock.clone(),
+                thresholds: self.thresholds,
+                dropped: false,
+            }),
+        };
+        Ok(table)
+    }
+
+    /// Names (`keyspace.table`) of the tables, sorted.
+    pub fn table_names(&self) -> Vec<String> {
+        self.tables.read().catalog.tables.keys().cloned().collect()
+    }
+
+    fn save(&self, catalog: &Catalog) -> Result<()> {
+        match &self.backend {
+            Backend::Memory => Ok(()),
+            Backend::Lsm { catalog: file, .. } => file.store(catalog),
+        }
+    }
+
+    /// A view of incarnation `generation` of a table.
+    fn view(&self, schema: Arc<TableSchema>, generation: u64) -> Result<View> {
         let filter = Arc::new(PurgeFilter::new(schema.clone(), self.clock.clone()));
         let kv: Arc<dyn Kv> = match &self.backend {
             Backend::Memory => Arc::new(MemKv::new(filter)),
-            Backend::Lsm { db, filters } => {
+            Backend::Lsm { db, filters, .. } => {
+                let name = tree_name(&schema.qualified_name(), generation);
                 filters.register(&name, filter);
                 let tree = db.tree(&name).map_err(|e| Error::Engine(e.to_string()))?;
                 Arc::new(LsmKv {
                     db: db.clone(),
                     tree,
+                    filters: filters.clone(),
                 })
             }
         };
-        let table = Table {
+        Ok(View {
             inner: Arc::new(TableInner {
                 schema,
                 kv,
                 clock: self.clock.clone(),
                 thresholds: self.thresholds,
+                dropped: false,
             }),
-        };
-        tables.insert(name, table.clone());
-        Ok(table)
+        })
     }
 
     /// Flushes, stops background work and releases the files. Every [`Table`] handle must be
@@ -217,15 +394,67 @@ impl Store {
         let q = format!("{keyspace}.{name}");
         self.tables
             .read()
+            .handles
             .get(&q)
             .cloned()
             .ok_or(Error::UnknownTable(q))
     }
 }
 
-/// A handle to one table; cheap to clone.
+/// A handle to one table; cheap to clone. Every handle of a table follows its schema changes
+/// and truncations; after [`Store::drop_table`] its operations fail with
+/// [`Error::UnknownTable`].
 #[derive(Debug, Clone)]
 pub struct Table {
+    shared: Arc<RwLock<View>>,
+}
+
+impl Table {
+    /// The current schema.
+    pub fn schema(&self) -> Arc<TableSchema> {
+        self.shared.read().inner.schema.clone()
+    }
+
+    /// The current incarnation; an error once the table is dropped.
+    fn view(&self) -> Result<View> {
+        let v = self.shared.read().clone();
+        if v.inner.dropped {
+            return Err(Error::UnknownTable(v.inner.schema.qualified_name()));
+        }
+        Ok(v)
+    }
+
+    /// Applies a mutation atomically. Every entry is a merge operand, so applying the same
+    /// mutations in any order, any number of times, gives the same table.
+    pub fn apply(&self, m: &Mutation) -> Result<()> {
+        self.view()?.apply(m)
+    }
+
+    /// Writes in-memory data to files (a no-op in memory).
+    pub fn flush(&self) -> Result<()> {
+        self.view()?.flush()
+    }
+
+    /// Major compaction: everything into one sorted run, expiring TTLs and purging tombstones
+    /// past `gc_grace_seconds` and the cells of dropped columns.
+    pub fn compact(&self) -> Result<()> {
+        self.view()?.compact()
+    }
+
+    /// Answers a read at the clock's current time.
+    pub fn read(&self, cmd: &ReadCommand) -> Result<ReadResult> {
+        self.view()?.read(cmd)
+    }
+
+    /// Counts over the whole table at the clock's current time (a full scan).
+    pub fn statistics(&self) -> Result<TableStats> {
+        self.view()?.statistics()
+    }
+}
+
+/// One table incarnation under one schema version.
+#[derive(Debug, Clone)]
+struct View {
     inner: Arc<TableInner>,
 }
 
@@ -235,10 +464,12 @@ struct TableInner {
     kv: Arc<dyn Kv>,
     clock: Arc<dyn Clock>,
     thresholds: TombstoneThresholds,
+    /// Set on the last view of a dropped table.
+    dropped: bool,
 }
 
-impl Table {
-    pub fn schema(&self) -> &TableSchema {
+impl View {
+    fn schema(&self) -> &TableSchema {
         &self.inner.schema
     }
 
@@ -251,7 +482,7 @@ impl Table {
 
     /// Applies a mutation atomically. Every entry is a merge operand, so applying the same
     /// mutations in any order, any number of times, gives the same table.
-    pub fn apply(&self, m: &Mutation) -> Result<()> {
+    fn apply(&self, m: &Mutation) -> Result<()> {
         let batch = self.encode_mutation(m)?;
         self.inner.kv.merge_batch(&batch)
     }
@@ -367,18 +598,18 @@ impl Table {
     }
 
     /// Writes in-memory data to files (a no-op in memory).
-    pub fn flush(&self) -> Result<()> {
+    fn flush(&self) -> Result<()> {
         self.inner.kv.flush()
     }
 
     /// Major compaction: everything into one sorted run, expiring TTLs and purging tombstones
     /// past `gc_grace_seconds`.
-    pub fn compact(&self) -> Result<()> {
+    fn compact(&self) -> Result<()> {
         crate::purge::major(|| self.inner.kv.compact())
     }
 
     /// Answers a read at the clock's current time.
-    pub fn read(&self, cmd: &ReadCommand) -> Result<ReadResult> {
+    fn read(&self, cmd: &ReadCommand) -> Result<ReadResult> {
         let now = self.inner.clock.now_seconds();
         let mut st = ReadState {
             table: self,
@@ -454,7 +685,7 @@ impl Table {
     }
 
     /// Counts over the whole table at the clock's current time (a full scan).
-    pub fn statistics(&self) -> Result<TableStats> {
+    fn statistics(&self) -> Result<TableStats> {
         let mut stats = TableStats::default();
         let mut cursor = Cursor::new(&*self.inner.kv, Vec::new(), None, false);
         while let Some((k, v)) = cursor.next()? {
@@ -490,7 +721,7 @@ impl Table {
 
     /// A read without the tombstone failure threshold (statistics, repair).
     fn read_unchecked(&self, cmd: &ReadCommand) -> Result<ReadResult> {
-        let t = Table {
+        let t = View {
             inner: Arc::new(TableInner {
                 schema: self.inner.schema.clone(),
                 kv: self.inner.kv.clone(),
@@ -499,6 +730,7 @@ impl Table {
                     warn: u64::MAX,
                     fail: u64::MAX,
                 },
+                dropped: false,
             }),
         };
         t.read(cmd)
@@ -553,7 +785,7 @@ impl<'a> Cursor<'a> {
 }
 
 struct ReadState<'a> {
-    table: &'a Table,
+    table: &'a View,
     now: i64,
     cmd: &'a ReadCommand,
     tombstones: u64,
@@ -845,10 +1077,23 @@ impl ReadState<'_> {
         let mut out = Vec::new();
         let mut collection: Option<(u16, Deletion)> = None;
         for (suffix, rec) in entries {
+            // A dropped column's retired id: its cells are gone whatever they hold.
+            if let Some(id) = suffix.first_chunk::<2>()
+                && schema.is_dropped_id(u16::from_be_bytes(*id))
+            {
+                continue;
+            }
             let name = key::parse_cell_suffix(schema, &suffix).map_err(|r| table.corrupt(r))?;
             let col = schema
                 .cell_column(name.column)
                 .ok_or_else(|| table.corrupt("unknown column"))?;
+            // A column dropped then re-added ignores what was written up to the drop.
+            if schema
+                .dropped_at(&col.name)
+                .is_some_and(|at| rec.timestamp <= at)
+            {
+                continue;
+            }
             let dead = rec.as_deletion(self.now);
             if dead.is_some() {
                 self.tombstone()?;
