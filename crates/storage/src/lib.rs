@@ -7,6 +7,10 @@
 //! caller (the coordinator) computes tokens, validates values and builds [`Mutation`]s and
 //! [`ReadCommand`]s. See docs/storage-model.md for the key layout.
 //!
+//! Table lifecycle: [`Store::create_table`], [`Store::alter_table`] (add or drop columns with
+//! stable [`ColumnId`]s, change options), [`Store::truncate`] and [`Store::drop_table`]; the
+//! store's catalogue survives restarts.
+//!
 //! ```
 //! use std::sync::Arc;
 //! use storage::{CqlType, ManualClock, Mutation, Order, ReadCommand, Store, TableSchema};

@@ -160,13 +160,15 @@ impl Kv for LsmKv {
     }
 
     /// The engine has no way to drop a tree: one range deletion covers every key (from the
-    /// empty key to just past the last one); compaction reclaims the space later.
+    /// empty key to just past the last one), then a full compaction of the tree drops the
+    /// covered entries and their files. The (empty) tree itself stays in the engine's manifest.
     fn clear(&self) -> Result<()> {
         self.filters.unregister(self.tree.name());
         let last = self.tree.iter().next_back().transpose().map_err(engine)?;
         if let Some((mut k, _)) = last {
             k.push(0);
             self.tree.delete_range(&[], &k).map_err(engine)?;
+            self.tree.compact_range(None, None).map_err(engine)?;
         }
         Ok(())
     }

@@ -78,6 +78,15 @@ fn a_dropped_table_recreated_under_the_same_name_starts_empty() {
     write(&old, 1, V, 10, "old").unwrap();
     old.flush().unwrap();
     write(&old, 2, V, 10, "in memtable").unwrap();
+    let table_bytes = || -> u64 {
+        std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap())
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".sst"))
+            .map(|e| e.metadata().unwrap().len())
+            .sum()
+    };
+    assert!(table_bytes() > 0);
     store.drop_table("ks", "t").unwrap();
     assert!(matches!(
         store.table("ks", "t"),
@@ -96,6 +105,7 @@ fn a_dropped_table_recreated_under_the_same_name_starts_empty() {
         Err(Error::UnknownTable(_))
     ));
 
+    assert_eq!(table_bytes(), 0, "the dropped table's files are gone");
     let new = store.create_table(schema("t")).unwrap();
     assert_eq!(cells(&new), vec![]);
     write(&new, 5, V, 1, "new").unwrap();
