@@ -1,5 +1,5 @@
 //! The table store against a naive model of DESIGN.md §2: random mutations applied in random
-//! orders, interleaved with flushes, compactions and clock moves, then reads of every shape.
+//! orders, interleaved with flushes, compactions and clock moves, then a column drop, then reads of every shape.
 //! Every difference is a failure; permutations of one set of mutations must read the same.
 
 use std::cmp::Ordering;
@@ -11,7 +11,7 @@ use proptest::test_runner::{Config, TestRng, TestRunner};
 use storage::{
     Bound, CellData, CellOp, CellWrite, CqlType, Deletion, Liveness, ManualClock, Mutation, Order,
     PagingPosition, PartitionData, PartitionRange, RangeDeletion, ReadCommand, RowData, RowWrite,
-    Slice, Store, Table, TableOptions, TableSchema, Ttl,
+    SchemaChange, Slice, Store, Table, TableOptions, TableSchema, Ttl,
 };
 
 const GC_GRACE: u32 = 1_000;
@@ -231,6 +231,20 @@ impl Model {
             }
             apply_cells(row, &rw.cells);
         }
+    }
+
+    /// The model after `ALTER TABLE DROP` of `column`: none of its cells exists any more.
+    fn without(&self, column: u16) -> Model {
+        let mut m = self.clone();
+        let strip = |row: &mut ModelRow| {
+            row.cells.retain(|(c, _), _| *c != column);
+            row.collection_deletions.remove(&column);
+        };
+        for p in m.partitions.values_mut() {
+            strip(&mut p.statics);
+            p.rows.iter_mut().for_each(|(_, r)| strip(r));
+        }
+        m
     }
 
     /// Live cells of a row under a deletion timestamp.
@@ -654,6 +668,15 @@ fn read_all_pages(table: &Table, cmd: &ReadCommand) -> Vec<PartitionData> {
     panic!("paging did not terminate");
 }
 
+/// Rows of the table with a live row marker.
+fn marker_count(table: &Table) -> u64 {
+    read_all_pages(table, &ReadCommand::token_range(None, None))
+        .iter()
+        .flat_map(|p| p.rows.iter())
+        .filter(|r| r.marker.is_some())
+        .count() as u64
+}
+
 fn check_reads(h: &Harness, model: &Model, reads: &[ReadCommand]) -> Result<(), TestCaseError> {
     let now = h.clock_now();
     for cmd in reads {
@@ -712,6 +735,24 @@ fn run_case(case: &Case, backend: Backend) -> Result<(), TestCaseError> {
     });
     check_reads(&plain, &model, &reads)?;
     check_reads(&shuffled, &model, &reads)?;
+    // ALTER TABLE DROP of one column (chosen from the case): its cells vanish from every read,
+    // and the purge below must remove them too.
+    let dropped = [S, V, T, SC, MC][case.mutations.len() % 5];
+    let name = schema().cell_column(dropped).unwrap().name.clone();
+    for h in [&plain, &shuffled] {
+        let change = SchemaChange::DropColumn {
+            name: name.clone(),
+            timestamp: i64::MAX / 2,
+        };
+        h.store
+            .as_ref()
+            .unwrap()
+            .alter_table("ks", "model", &change)
+            .unwrap();
+    }
+    let model = model.without(dropped);
+    check_reads(&plain, &model, &reads)?;
+    check_reads(&shuffled, &model, &reads)?;
     // Later: every TTL has expired and every tombstone is past gc grace. A compaction purges
     // them all and must not bring anything back.
     for h in [&plain, &shuffled] {
@@ -722,6 +763,11 @@ fn run_case(case: &Case, backend: Backend) -> Result<(), TestCaseError> {
     }
     let stats = shuffled.table.statistics().unwrap();
     prop_assert_eq!(stats.tombstones, 0, "everything purgeable was purged");
+    prop_assert_eq!(
+        stats.entries,
+        stats.live_cells + marker_count(&shuffled.table),
+        "only live cells and row markers remain (the dropped column's cells are purged)"
+    );
     Ok(())
 }
 
