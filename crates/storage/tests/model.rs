@@ -1,5 +1,6 @@
 //! The table store against a naive model of DESIGN.md §2: random mutations applied in random
-//! orders, interleaved with flushes, compactions and clock moves, then a column drop, then reads of every shape.
+//! orders, interleaved with flushes, compactions and clock moves, then reads of every shape,
+//! before and after a column drop.
 //! Every difference is a failure; permutations of one set of mutations must read the same.
 
 use std::cmp::Ordering;
