@@ -6,18 +6,26 @@
 pub fn cql_parse(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
     let _ = cql::parse_statement(&text);
-    let Ok(statements) = cql::parse_statements(&text) else { return };
+    let Ok(statements) = cql::parse_statements(&text) else {
+        return;
+    };
     for parsed in statements {
         let printed = parsed.statement.to_string();
         let again = match cql::parse_statement(&printed) {
             Ok(again) => again,
-            Err(e) => panic!("printed statement does not parse: {e}\n  source:  {}\n  printed: {printed}", parsed.text),
+            Err(e) => panic!(
+                "printed statement does not parse: {e}\n  source:  {}\n  printed: {printed}",
+                parsed.text
+            ),
         };
         assert_eq!(
             again.statement, parsed.statement,
             "round trip changed the AST\n  source:  {}\n  printed: {printed}",
             parsed.text
         );
-        assert_eq!(again.bind_markers, parsed.bind_markers, "printed: {printed}");
+        assert_eq!(
+            again.bind_markers, parsed.bind_markers,
+            "printed: {printed}"
+        );
     }
 }

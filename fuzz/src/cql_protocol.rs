@@ -1,23 +1,29 @@
 //! Fuzz targets for the CQL native protocol decoders (`ilion-cql`'s `protocol` module).
 
+use bytes::{Bytes, BytesMut};
 use cql::protocol::segment::SegmentCodec;
 use cql::protocol::{
     ColumnType, Compression, Decoded, Frame, FrameDecoder, RequestEnvelope, ResponseEnvelope,
     V5FrameDecoder,
 };
-use bytes::{Bytes, BytesMut};
 
 /// Frames out of arbitrary bytes. The first byte picks the framing: 0 v4 frames (bodies
 /// decompressed with LZ4 when flagged), 1 v4 frames with Snappy, 2 v5 segments, 3 v5 LZ4
 /// segments. Every frame is decoded as a request and as a response; whatever decodes must
 /// re-encode and decode to the same message.
 pub fn cql_frame(data: &[u8]) {
-    let Some((&mode, rest)) = data.split_first() else { return };
+    let Some((&mode, rest)) = data.split_first() else {
+        return;
+    };
     let mut buf = BytesMut::from(rest);
     let frames = FrameDecoder::new().max_body_len(1 << 20);
     match mode % 4 {
         m @ (0 | 1) => {
-            let c = if m == 0 { Compression::Lz4 } else { Compression::Snappy };
+            let c = if m == 0 {
+                Compression::Lz4
+            } else {
+                Compression::Snappy
+            };
             while let Ok(Decoded::Complete(f)) = frames.decode(&mut buf) {
                 if let Ok(f) = f.decompressed(Some(c), 1 << 20) {
                     check_frame(f);
@@ -25,7 +31,11 @@ pub fn cql_frame(data: &[u8]) {
             }
         }
         m => {
-            let codec = if m == 2 { SegmentCodec::uncompressed() } else { SegmentCodec::lz4() };
+            let codec = if m == 2 {
+                SegmentCodec::uncompressed()
+            } else {
+                SegmentCodec::lz4()
+            };
             let mut dec = V5FrameDecoder::new(codec, frames);
             while let Ok(Decoded::Complete(f)) = dec.decode(&mut buf) {
                 check_frame(f);
@@ -51,7 +61,10 @@ fn check_frame(f: Frame) {
         let Ok(Decoded::Complete(again)) = FrameDecoder::new().decode(&mut out) else {
             panic!("a re-encoded response is one whole frame")
         };
-        assert_eq!(ResponseEnvelope::decode(again).expect("decodes again"), resp);
+        assert_eq!(
+            ResponseEnvelope::decode(again).expect("decodes again"),
+            resp
+        );
     }
 }
 
@@ -59,13 +72,18 @@ fn check_frame(f: Frame) {
 /// Whatever decodes must re-encode to bytes that decode and re-encode to the same bytes
 /// (compared as bytes, so that a NaN double does not count as a difference).
 pub fn cql_value(data: &[u8]) {
-    let Ok((ty, used)) = ColumnType::decode_option(data) else { return };
+    let Ok((ty, used)) = ColumnType::decode_option(data) else {
+        return;
+    };
     let raw = Bytes::copy_from_slice(data.get(used..).unwrap_or_default());
     let Ok(value) = ty.decode(&raw) else { return };
     let mut first = BytesMut::new();
-    ty.encode(&value, &mut first).expect("a decoded value re-encodes");
+    ty.encode(&value, &mut first)
+        .expect("a decoded value re-encodes");
     assert_eq!(first.len(), value.encoded_len(), "value encoded_len");
-    let again = ty.decode(&first.clone().freeze()).expect("a re-encoded value decodes");
+    let again = ty
+        .decode(&first.clone().freeze())
+        .expect("a re-encoded value decodes");
     let mut second = BytesMut::new();
     ty.encode(&again, &mut second).expect("re-encodes again");
     assert_eq!(first, second);

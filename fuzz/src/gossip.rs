@@ -7,7 +7,11 @@ pub fn gossip_message(data: &[u8]) {
     if let Ok(env) = gossip::codec::decode(data, 1 << 20) {
         let bytes = gossip::codec::encode(&env);
         assert_eq!(bytes, data, "re-encoding differs");
-        assert_eq!(bytes.len(), gossip::codec::envelope_len(&env), "predicted length differs");
+        assert_eq!(
+            bytes.len(),
+            gossip::codec::envelope_len(&env),
+            "predicted length differs"
+        );
         let again = gossip::codec::decode(&bytes, 1 << 20).expect("re-encoded message must decode");
         assert_eq!(again, env, "round trip differs");
     }

@@ -15,15 +15,13 @@ pub type Target = fn(&[u8]);
 
 /// Every target, by the name of its `fuzz_targets/<name>.rs` binary.
 pub fn targets() -> Vec<(&'static str, Target)> {
-    #[allow(unused_mut)]
-    let mut all: Vec<(&'static str, Target)> = Vec::new();
-    // Each layer registers its targets here.
-    all.push(("cql_frame", cql_protocol::cql_frame));
-    all.push(("cql_value", cql_protocol::cql_value));
-    all.push(("cql_parse", cql_language::cql_parse));
-    all.push(("gossip_message", gossip::gossip_message));
-    all.push(("lsm_table", lsm_table::lsm_table));
-    all.push(("lsm_commitlog", lsm_engine::lsm_commitlog));
-    all.push(("lsm_ops", lsm_engine::lsm_ops));
-    all
+    vec![
+        ("cql_frame", cql_protocol::cql_frame),
+        ("cql_value", cql_protocol::cql_value),
+        ("cql_parse", cql_language::cql_parse),
+        ("gossip_message", gossip::gossip_message),
+        ("lsm_table", lsm_table::lsm_table),
+        ("lsm_commitlog", lsm_engine::lsm_commitlog),
+        ("lsm_ops", lsm_engine::lsm_ops),
+    ]
 }

@@ -21,11 +21,15 @@ fn open(vfs: &MemVfs) -> lsm::Result<Db> {
 /// in front of the rest, anything else uses the bytes as the whole file). Recovery must return
 /// Ok or an error, never panic; what it recovers must read back without panicking.
 pub fn lsm_commitlog(data: &[u8]) {
-    let Some((&mode, rest)) = data.split_first() else { return };
+    let Some((&mode, rest)) = data.split_first() else {
+        return;
+    };
     let vfs = MemVfs::new();
     let Ok(db) = open(&vfs) else { return };
     drop(db);
-    let Some(fresh) = vfs.contents(Path::new(SEGMENT)) else { return };
+    let Some(fresh) = vfs.contents(Path::new(SEGMENT)) else {
+        return;
+    };
     let bytes = if mode == 0 {
         let mut b = fresh.get(..24).unwrap_or_default().to_vec();
         b.extend_from_slice(rest);
@@ -89,14 +93,22 @@ pub fn lsm_ops(data: &[u8]) {
                 let (x, y) = (a % 32, b % 32);
                 let (lo, hi) = (key(x.min(y)), key(x.max(y)));
                 let got: Vec<_> = if op & 0x10 == 0 {
-                    tree.range(lo.clone()..hi.clone()).map(|r| r.expect("scan")).collect()
+                    tree.range(lo.clone()..hi.clone())
+                        .map(|r| r.expect("scan"))
+                        .collect()
                 } else {
-                    let mut v: Vec<_> =
-                        tree.range(lo.clone()..hi.clone()).rev().map(|r| r.expect("scan")).collect();
+                    let mut v: Vec<_> = tree
+                        .range(lo.clone()..hi.clone())
+                        .rev()
+                        .map(|r| r.expect("scan"))
+                        .collect();
                     v.reverse();
                     v
                 };
-                let want: Vec<_> = model.range(lo..hi).map(|(k, v)| (k.clone(), v.clone())).collect();
+                let want: Vec<_> = model
+                    .range(lo..hi)
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect();
                 assert_eq!(got, want);
             }
             6 => db.flush().expect("flush"),

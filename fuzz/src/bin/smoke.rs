@@ -17,12 +17,18 @@ impl Rng {
         self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
     }
     fn below(&mut self, n: usize) -> usize {
-        if n == 0 { 0 } else { (self.next() % n as u64) as usize }
+        if n == 0 {
+            0
+        } else {
+            (self.next() % n as u64) as usize
+        }
     }
 }
 
 fn seeds(target: &str) -> Vec<Vec<u8>> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("seeds").join(target);
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("seeds")
+        .join(target);
     let mut out = Vec::new();
     if let Ok(entries) = std::fs::read_dir(dir) {
         let mut paths: Vec<_> = entries.flatten().map(|e| e.path()).collect();
@@ -80,7 +86,12 @@ fn main() -> ExitCode {
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
-            "--iterations" => iterations = args.next().and_then(|v| v.parse().ok()).unwrap_or(iterations),
+            "--iterations" => {
+                iterations = args
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(iterations)
+            }
             "--seed" => seed = args.next().and_then(|v| v.parse().ok()).unwrap_or(seed),
             other => only = Some(other.to_owned()),
         }
@@ -97,9 +108,12 @@ fn main() -> ExitCode {
         }
         let corpus = seeds(name);
         let mut rng = Rng(seed ^ 0x9E37_79B9_7F4A_7C15);
-        let mut run = |input: &[u8]| -> bool {
+        let run = |input: &[u8]| -> bool {
             if catch_unwind(AssertUnwindSafe(|| target(input))).is_err() {
-                eprintln!("fuzz smoke: target {name} panicked (seed {seed}); input: {}", hex(input));
+                eprintln!(
+                    "fuzz smoke: target {name} panicked (seed {seed}); input: {}",
+                    hex(input)
+                );
                 return false;
             }
             true
@@ -121,7 +135,10 @@ fn main() -> ExitCode {
                 return ExitCode::FAILURE;
             }
         }
-        println!("fuzz smoke: {name}: {} seeds + {iterations} generated inputs, no panic", corpus.len());
+        println!(
+            "fuzz smoke: {name}: {} seeds + {iterations} generated inputs, no panic",
+            corpus.len()
+        );
     }
     ExitCode::SUCCESS
 }
