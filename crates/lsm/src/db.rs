@@ -838,7 +838,15 @@ impl DbInner {
             children.push(Box::new(LevelCursor::new(files)));
         }
         let mut cursor = MergingCursor::new(children);
-        let alloc = || self.alloc_file_id();
+        // The ids this job allocates: on failure exactly these files are removed. (Sweeping
+        // the directory for files the manifest does not list would also delete a concurrent
+        // flush's output before that flush installs it.)
+        let created = std::cell::RefCell::new(Vec::new());
+        let alloc = || {
+            let id = self.alloc_file_id();
+            created.borrow_mut().push(id);
+            id
+        };
         let spec = JobSpec {
             vfs: &self.vfs,
             dir: &self.dir,
@@ -856,7 +864,7 @@ impl DbInner {
         let out = match job::run(&spec, &mut cursor, tombstones) {
             Ok(out) => out,
             Err(e) => {
-                self.remove_unused_outputs(ids);
+                self.remove_job_outputs(&created.borrow());
                 return Err(e);
             }
         };
@@ -921,25 +929,14 @@ impl DbInner {
         Ok(())
     }
 
-    /// Removes table files on disk that the manifest does not list (after a failed job).
-    fn remove_unused_outputs(&self, _inputs: &HashSet<u64>) {
-        let live: HashSet<u64> = self
-            .manifest
-            .lock()
-            .trees
-            .iter()
-            .flat_map(|t| t.levels.iter().flatten().map(|f| f.id))
-            .collect();
-        let Ok(names) = self.vfs.list_dir(&self.dir) else {
-            return;
-        };
-        let floor = self.next_file_id.load(Ordering::Acquire);
-        for name in names {
-            if let Some(id) = manifest::parse_table_name(&name)
-                && !live.contains(&id)
-                && id < floor
+    /// Removes the files a failed job wrote; none of them is in the manifest.
+    fn remove_job_outputs(&self, ids: &[u64]) {
+        for id in ids {
+            let path = self.dir.join(manifest::table_name(*id));
+            if let Err(e) = self.vfs.remove_file(&path)
+                && e.kind() != std::io::ErrorKind::NotFound
             {
-                let _ = self.vfs.remove_file(&self.dir.join(&name));
+                tracing::warn!(file = %path.display(), error = %e, "cannot remove a failed job's output");
             }
         }
     }
