@@ -91,6 +91,16 @@ fn now_micros() -> u64 {
         .map_or(0, |d| d.as_micros() as u64)
 }
 
+/// When a compaction's outputs were "created": the newest data among the inputs, so compacting
+/// an old time window keeps its outputs in that window.
+fn output_created_micros(inputs: &[(usize, Arc<TableFile>)]) -> u64 {
+    inputs
+        .iter()
+        .map(|(_, f)| f.entry.created_micros)
+        .max()
+        .unwrap_or_else(now_micros)
+}
+
 impl Db {
     /// Options for a new [`Db`]; finish with [`Builder::open`].
     pub fn builder() -> Builder {
@@ -663,7 +673,7 @@ impl DbInner {
             filter: None,
             merge: tree.opts.merge_operator.as_deref(),
             next_file_id: &alloc,
-            now_micros: now_micros(),
+            created_micros: now_micros(),
         };
         let out = job::run(&spec, &mut cursor, tombstones)?;
         let mut new_files = Vec::new();
@@ -851,7 +861,7 @@ impl DbInner {
             filter: tree.opts.compaction_filter.as_deref(),
             merge: tree.opts.merge_operator.as_deref(),
             next_file_id: &alloc,
-            now_micros: now_micros(),
+            created_micros: output_created_micros(inputs),
         };
         let out = match job::run(&spec, &mut cursor, tombstones) {
             Ok(out) => out,
@@ -1104,6 +1114,79 @@ fn spawn(
         Err(e) => {
             tracing::error!(error = %e, "could not start a background thread");
             std::thread::spawn(|| {})
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::compaction::CompactionConfig;
+    use crate::options::TreeOptions;
+    use crate::vfs::MemVfs;
+
+    const HOUR: u64 = 3_600_000_000;
+
+    /// Sets the creation time of the tree's L0 files (newest first) as if written long ago.
+    fn backdate(tree: &TreeInner, created: &[Option<u64>]) {
+        let _g = tree.compaction_lock.lock();
+        let mut v = tree.version.write();
+        let mut levels = v.levels.clone();
+        for (f, c) in levels[0].iter_mut().zip(created) {
+            if let Some(c) = c {
+                let mut entry = f.entry.clone();
+                entry.created_micros = *c;
+                *f = Arc::new(TableFile {
+                    entry,
+                    table: f.table.clone(),
+                    path: f.path.clone(),
+                    obsolete: AtomicBool::new(false),
+                    vfs: f.vfs.clone(),
+                });
+            }
+        }
+        *v = Arc::new(Version { levels });
+    }
+
+    #[test]
+    fn compacting_an_old_time_window_keeps_its_output_in_that_window() {
+        let db = Db::builder()
+            .default_tree_options(TreeOptions {
+                compaction: CompactionConfig::time_window(HOUR),
+                ..TreeOptions::default()
+            })
+            .open_with_vfs(Arc::new(MemVfs::new()), Path::new("/db"))
+            .unwrap();
+        let t = db.tree(DEFAULT_TREE).unwrap();
+        for i in 0..3u8 {
+            t.put(&[i], b"v").unwrap();
+            db.flush().unwrap();
+        }
+        // L0, newest first: one file of now, two of the 5h window.
+        backdate(&t.inner, &[None, Some(5 * HOUR + 2), Some(5 * HOUR + 1)]);
+        db.inner.compact_all();
+
+        let v = t.inner.version.read().clone();
+        let created: Vec<u64> = v.levels[0].iter().map(|f| f.entry.created_micros).collect();
+        assert_eq!(
+            created.len(),
+            2,
+            "the old window became one file: {created:?}"
+        );
+        assert!(created[0] / HOUR > 5, "the newest file is untouched");
+        assert_eq!(
+            created[1],
+            5 * HOUR + 2,
+            "the output carries its newest input's time"
+        );
+        let m = db.inner.manifest.lock().clone();
+        let l0 = &m.trees[0].levels[0];
+        assert!(l0.iter().any(|f| f.created_micros == 5 * HOUR + 2));
+        // Nothing more to do: the old window is one file, the newest holds one file.
+        let infos = v.file_infos(&HashSet::new());
+        assert_eq!(t.inner.strategy.pick(&infos), None);
+        for i in 0..3u8 {
+            assert_eq!(t.get(&[i]).unwrap(), Some(b"v".to_vec()));
         }
     }
 }
