@@ -186,7 +186,9 @@ impl Db {
                 }
                 levels.push(files);
             }
-            trees.push(Arc::new(new_tree(&opts, t.id, &t.name, levels)));
+            let tree = new_tree(&opts, t.id, &t.name, levels);
+            tree.dropped.store(t.is_dropped(), Ordering::Release);
+            trees.push(Arc::new(tree));
         }
         // Replay the log into the memtables.
         let mem_limit = opts.memtable_size;
@@ -266,8 +268,18 @@ impl Db {
             .trees
             .read()
             .iter()
+            .filter(|t| !t.is_dropped())
             .map(|t| t.name.clone())
             .collect()
+    }
+
+    /// Removes the tree called `name`: its table files, its manifest entry and its memtable
+    /// contents. The drop is one manifest rewrite, so after a crash the tree is either whole or
+    /// gone; commit log records for it are ignored on replay. Handles to it fail with
+    /// [`Error::TreeDropped`] afterwards, and [`Db::tree`] with the same name creates a fresh,
+    /// empty tree.
+    pub fn drop_tree(&self, name: &str) -> Result<()> {
+        self.inner.drop_tree(name)
     }
 
     /// Applies a batch atomically (all of it or, after a crash, none of it).
@@ -389,6 +401,7 @@ fn new_tree(
         compacting: Mutex::new(HashSet::new()),
         flush_lock: Mutex::new(()),
         compaction_lock: Mutex::new(()),
+        dropped: AtomicBool::new(false),
     }
 }
 
@@ -483,13 +496,24 @@ impl DbInner {
         self.visible.fetch_max(upto, Ordering::AcqRel);
     }
 
+    fn live_tree(&self, name: &str) -> Option<Arc<TreeInner>> {
+        self.trees
+            .read()
+            .iter()
+            .find(|t| t.name == name && !t.is_dropped())
+            .cloned()
+    }
+
     fn tree_by_name(&self, name: &str) -> Result<Arc<TreeInner>> {
-        if let Some(t) = self.trees.read().iter().find(|t| t.name == name) {
-            return Ok(t.clone());
+        if let Some(t) = self.live_tree(name) {
+            return Ok(t);
         }
         let mut m = self.manifest.lock();
         let mut trees_guard = self.trees.write();
-        if let Some(t) = trees_guard.iter().find(|t| t.name == name) {
+        if let Some(t) = trees_guard
+            .iter()
+            .find(|t| t.name == name && !t.is_dropped())
+        {
             return Ok(t.clone());
         }
         let id = trees_guard.len() as u32;
@@ -508,6 +532,45 @@ impl DbInner {
         all.push(tree.clone());
         *trees_guard = Arc::new(all);
         Ok(tree)
+    }
+
+    fn drop_tree(&self, name: &str) -> Result<()> {
+        self.check_writable()?;
+        let tree = self
+            .live_tree(name)
+            .ok_or_else(|| Error::UnknownTree(name.to_owned()))?;
+        // No flush or compaction of the tree runs while it is dropped (each installs into the
+        // manifest under these locks), and no write reaches its memtable (write lock).
+        let _f = tree.flush_lock.lock();
+        let _c = tree.compaction_lock.lock();
+        {
+            let next_seq = self.write_lock.lock();
+            tree.check_live()?;
+            let mut m = self.manifest.lock();
+            let mut next = m.clone();
+            let Some(ts) = next.trees.get_mut(tree.id as usize) else {
+                return Err(Error::UnknownTree(name.to_owned()));
+            };
+            ts.flushed_seq = manifest::DROPPED_SEQ;
+            ts.levels.clear();
+            next.last_seq = next.last_seq.max(*next_seq - 1);
+            next.next_file_id = self.next_file_id.load(Ordering::Acquire);
+            next.store(self.vfs.as_ref(), &self.dir)?;
+            *m = next;
+            tree.dropped.store(true, Ordering::Release);
+            *tree.mem.write() = Arc::new(MemSet::default());
+            let mut v = tree.version.write();
+            for f in v.levels.iter().flatten() {
+                // Deleted from disk once the last reader lets go (at once when none reads).
+                f.obsolete.store(true, Ordering::Release);
+            }
+            let nlevels = v.levels.len();
+            *v = Arc::new(Version {
+                levels: vec![Vec::new(); nlevels],
+            });
+        }
+        self.stall_cv.notify_all();
+        self.delete_obsolete_logs()
     }
 
     fn tree_stalled(&self, t: &TreeInner) -> bool {
@@ -560,6 +623,11 @@ impl DbInner {
         let (lsn, froze) = {
             let mut next = self.write_lock.lock();
             self.check_writable()?;
+            for id in &ids {
+                if let Some(t) = trees.get(*id as usize) {
+                    t.check_live()?;
+                }
+            }
             let seq = *next;
             let lsn = self.log.append(seq, &ops)?;
             *next += n;
@@ -610,7 +678,7 @@ impl DbInner {
 
     fn flush_all_pending(&self) {
         let trees = self.trees.read().clone();
-        for t in trees.iter() {
+        for t in trees.iter().filter(|t| !t.is_dropped()) {
             if let Err(e) = self.flush_tree(t, false) {
                 self.stop(&e);
                 return;
@@ -748,7 +816,7 @@ impl DbInner {
 
     fn compact_all(&self) {
         let trees = self.trees.read().clone();
-        for t in trees.iter() {
+        for t in trees.iter().filter(|t| !t.is_dropped()) {
             loop {
                 if self.closed.load(Ordering::Acquire) || self.stopped.lock().is_some() {
                     return;
@@ -999,7 +1067,7 @@ impl DbInner {
         let mut trees = Vec::new();
         let mut total_table = 0u64;
         let mut bottom = 0u64;
-        for t in self.trees.read().iter() {
+        for t in self.trees.read().iter().filter(|t| !t.is_dropped()) {
             let v = t.version.read().clone();
             let ms = t.mem.read().clone();
             let levels: Vec<LevelStats> = v
