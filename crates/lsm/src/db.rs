@@ -91,6 +91,16 @@ fn now_micros() -> u64 {
         .map_or(0, |d| d.as_micros() as u64)
 }
 
+/// When a compaction's outputs were "created": the newest data among the inputs, so compacting
+/// an old time window keeps its outputs in that window.
+fn output_created_micros(inputs: &[(usize, Arc<TableFile>)]) -> u64 {
+    inputs
+        .iter()
+        .map(|(_, f)| f.entry.created_micros)
+        .max()
+        .unwrap_or_else(now_micros)
+}
+
 impl Db {
     /// Options for a new [`Db`]; finish with [`Builder::open`].
     pub fn builder() -> Builder {
@@ -176,7 +186,9 @@ impl Db {
                 }
                 levels.push(files);
             }
-            trees.push(Arc::new(new_tree(&opts, t.id, &t.name, levels)));
+            let tree = new_tree(&opts, t.id, &t.name, levels);
+            tree.dropped.store(t.is_dropped(), Ordering::Release);
+            trees.push(Arc::new(tree));
         }
         // Replay the log into the memtables.
         let mem_limit = opts.memtable_size;
@@ -256,8 +268,18 @@ impl Db {
             .trees
             .read()
             .iter()
+            .filter(|t| !t.is_dropped())
             .map(|t| t.name.clone())
             .collect()
+    }
+
+    /// Removes the tree called `name`: its table files, its manifest entry and its memtable
+    /// contents. The drop is one manifest rewrite, so after a crash the tree is either whole or
+    /// gone; commit log records for it are ignored on replay. Handles to it fail with
+    /// [`Error::TreeDropped`] afterwards, and [`Db::tree`] with the same name creates a fresh,
+    /// empty tree.
+    pub fn drop_tree(&self, name: &str) -> Result<()> {
+        self.inner.drop_tree(name)
     }
 
     /// Applies a batch atomically (all of it or, after a crash, none of it).
@@ -379,6 +401,7 @@ fn new_tree(
         compacting: Mutex::new(HashSet::new()),
         flush_lock: Mutex::new(()),
         compaction_lock: Mutex::new(()),
+        dropped: AtomicBool::new(false),
     }
 }
 
@@ -473,13 +496,24 @@ impl DbInner {
         self.visible.fetch_max(upto, Ordering::AcqRel);
     }
 
+    fn live_tree(&self, name: &str) -> Option<Arc<TreeInner>> {
+        self.trees
+            .read()
+            .iter()
+            .find(|t| t.name == name && !t.is_dropped())
+            .cloned()
+    }
+
     fn tree_by_name(&self, name: &str) -> Result<Arc<TreeInner>> {
-        if let Some(t) = self.trees.read().iter().find(|t| t.name == name) {
-            return Ok(t.clone());
+        if let Some(t) = self.live_tree(name) {
+            return Ok(t);
         }
         let mut m = self.manifest.lock();
         let mut trees_guard = self.trees.write();
-        if let Some(t) = trees_guard.iter().find(|t| t.name == name) {
+        if let Some(t) = trees_guard
+            .iter()
+            .find(|t| t.name == name && !t.is_dropped())
+        {
             return Ok(t.clone());
         }
         let id = trees_guard.len() as u32;
@@ -498,6 +532,45 @@ impl DbInner {
         all.push(tree.clone());
         *trees_guard = Arc::new(all);
         Ok(tree)
+    }
+
+    fn drop_tree(&self, name: &str) -> Result<()> {
+        self.check_writable()?;
+        let tree = self
+            .live_tree(name)
+            .ok_or_else(|| Error::UnknownTree(name.to_owned()))?;
+        // No flush or compaction of the tree runs while it is dropped (each installs into the
+        // manifest under these locks), and no write reaches its memtable (write lock).
+        let _f = tree.flush_lock.lock();
+        let _c = tree.compaction_lock.lock();
+        {
+            let next_seq = self.write_lock.lock();
+            tree.check_live()?;
+            let mut m = self.manifest.lock();
+            let mut next = m.clone();
+            let Some(ts) = next.trees.get_mut(tree.id as usize) else {
+                return Err(Error::UnknownTree(name.to_owned()));
+            };
+            ts.flushed_seq = manifest::DROPPED_SEQ;
+            ts.levels.clear();
+            next.last_seq = next.last_seq.max(*next_seq - 1);
+            next.next_file_id = self.next_file_id.load(Ordering::Acquire);
+            next.store(self.vfs.as_ref(), &self.dir)?;
+            *m = next;
+            tree.dropped.store(true, Ordering::Release);
+            *tree.mem.write() = Arc::new(MemSet::default());
+            let mut v = tree.version.write();
+            for f in v.levels.iter().flatten() {
+                // Deleted from disk once the last reader lets go (at once when none reads).
+                f.obsolete.store(true, Ordering::Release);
+            }
+            let nlevels = v.levels.len();
+            *v = Arc::new(Version {
+                levels: vec![Vec::new(); nlevels],
+            });
+        }
+        self.stall_cv.notify_all();
+        self.delete_obsolete_logs()
     }
 
     fn tree_stalled(&self, t: &TreeInner) -> bool {
@@ -550,6 +623,11 @@ impl DbInner {
         let (lsn, froze) = {
             let mut next = self.write_lock.lock();
             self.check_writable()?;
+            for id in &ids {
+                if let Some(t) = trees.get(*id as usize) {
+                    t.check_live()?;
+                }
+            }
             let seq = *next;
             let lsn = self.log.append(seq, &ops)?;
             *next += n;
@@ -600,7 +678,7 @@ impl DbInner {
 
     fn flush_all_pending(&self) {
         let trees = self.trees.read().clone();
-        for t in trees.iter() {
+        for t in trees.iter().filter(|t| !t.is_dropped()) {
             if let Err(e) = self.flush_tree(t, false) {
                 self.stop(&e);
                 return;
@@ -663,7 +741,7 @@ impl DbInner {
             filter: None,
             merge: tree.opts.merge_operator.as_deref(),
             next_file_id: &alloc,
-            now_micros: now_micros(),
+            created_micros: now_micros(),
         };
         let out = job::run(&spec, &mut cursor, tombstones)?;
         let mut new_files = Vec::new();
@@ -738,7 +816,7 @@ impl DbInner {
 
     fn compact_all(&self) {
         let trees = self.trees.read().clone();
-        for t in trees.iter() {
+        for t in trees.iter().filter(|t| !t.is_dropped()) {
             loop {
                 if self.closed.load(Ordering::Acquire) || self.stopped.lock().is_some() {
                     return;
@@ -859,7 +937,7 @@ impl DbInner {
             filter: tree.opts.compaction_filter.as_deref(),
             merge: tree.opts.merge_operator.as_deref(),
             next_file_id: &alloc,
-            now_micros: now_micros(),
+            created_micros: output_created_micros(inputs),
         };
         let out = match job::run(&spec, &mut cursor, tombstones) {
             Ok(out) => out,
@@ -986,7 +1064,7 @@ impl DbInner {
         let mut trees = Vec::new();
         let mut total_table = 0u64;
         let mut bottom = 0u64;
-        for t in self.trees.read().iter() {
+        for t in self.trees.read().iter().filter(|t| !t.is_dropped()) {
             let v = t.version.read().clone();
             let ms = t.mem.read().clone();
             let levels: Vec<LevelStats> = v
@@ -1101,6 +1179,79 @@ fn spawn(
         Err(e) => {
             tracing::error!(error = %e, "could not start a background thread");
             std::thread::spawn(|| {})
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::compaction::CompactionConfig;
+    use crate::options::TreeOptions;
+    use crate::vfs::MemVfs;
+
+    const HOUR: u64 = 3_600_000_000;
+
+    /// Sets the creation time of the tree's L0 files (newest first) as if written long ago.
+    fn backdate(tree: &TreeInner, created: &[Option<u64>]) {
+        let _g = tree.compaction_lock.lock();
+        let mut v = tree.version.write();
+        let mut levels = v.levels.clone();
+        for (f, c) in levels[0].iter_mut().zip(created) {
+            if let Some(c) = c {
+                let mut entry = f.entry.clone();
+                entry.created_micros = *c;
+                *f = Arc::new(TableFile {
+                    entry,
+                    table: f.table.clone(),
+                    path: f.path.clone(),
+                    obsolete: AtomicBool::new(false),
+                    vfs: f.vfs.clone(),
+                });
+            }
+        }
+        *v = Arc::new(Version { levels });
+    }
+
+    #[test]
+    fn compacting_an_old_time_window_keeps_its_output_in_that_window() {
+        let db = Db::builder()
+            .default_tree_options(TreeOptions {
+                compaction: CompactionConfig::time_window(HOUR),
+                ..TreeOptions::default()
+            })
+            .open_with_vfs(Arc::new(MemVfs::new()), Path::new("/db"))
+            .unwrap();
+        let t = db.tree(DEFAULT_TREE).unwrap();
+        for i in 0..3u8 {
+            t.put(&[i], b"v").unwrap();
+            db.flush().unwrap();
+        }
+        // L0, newest first: one file of now, two of the 5h window.
+        backdate(&t.inner, &[None, Some(5 * HOUR + 2), Some(5 * HOUR + 1)]);
+        db.inner.compact_all();
+
+        let v = t.inner.version.read().clone();
+        let created: Vec<u64> = v.levels[0].iter().map(|f| f.entry.created_micros).collect();
+        assert_eq!(
+            created.len(),
+            2,
+            "the old window became one file: {created:?}"
+        );
+        assert!(created[0] / HOUR > 5, "the newest file is untouched");
+        assert_eq!(
+            created[1],
+            5 * HOUR + 2,
+            "the output carries its newest input's time"
+        );
+        let m = db.inner.manifest.lock().clone();
+        let l0 = &m.trees[0].levels[0];
+        assert!(l0.iter().any(|f| f.created_micros == 5 * HOUR + 2));
+        // Nothing more to do: the old window is one file, the newest holds one file.
+        let infos = v.file_infos(&HashSet::new());
+        assert_eq!(t.inner.strategy.pick(&infos), None);
+        for i in 0..3u8 {
+            assert_eq!(t.get(&[i]).unwrap(), Some(b"v".to_vec()));
         }
     }
 }

@@ -49,6 +49,9 @@ pub enum Error {
     /// No tree has this name.
     #[error("no tree named `{0}`")]
     UnknownTree(String),
+    /// The tree was dropped ([`crate::Db::drop_tree`]); handles to it no longer work.
+    #[error("tree `{0}` was dropped")]
+    TreeDropped(String),
     /// The database directory is locked by another process.
     #[error("database {0} is in use by another process")]
     Locked(PathBuf),

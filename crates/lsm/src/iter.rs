@@ -577,6 +577,8 @@ pub struct Iter {
     last_front: Option<Vec<u8>>,
     last_back: Option<Vec<u8>>,
     done: bool,
+    /// Returned by the first call when the iterator could not start (a dropped tree).
+    pending: Option<Error>,
 }
 
 impl std::fmt::Debug for Iter {
@@ -612,7 +614,26 @@ impl Iter {
             last_front: None,
             last_back: None,
             done: false,
+            pending: None,
         }
+    }
+
+    /// An iterator that yields `e` once, then nothing.
+    pub(crate) fn failed(e: Error, guard: Arc<SnapshotGuard>) -> Iter {
+        let mut it = Iter::new(
+            Sources {
+                mems: Vec::new(),
+                l0: Vec::new(),
+                levels: Vec::new(),
+            },
+            0,
+            guard,
+            None,
+            Bound::Unbounded,
+            Bound::Unbounded,
+        );
+        it.pending = Some(e);
+        it
     }
 
     fn below_hi(hi: &Bound<Vec<u8>>, uk: &[u8]) -> bool {
@@ -750,6 +771,9 @@ impl Iterator for Iter {
     type Item = Result<(Vec<u8>, Vec<u8>)>;
 
     fn next(&mut self) -> Option<Self::Item> {
+        if let Some(e) = self.pending.take() {
+            return self.fail(e);
+        }
         if self.done {
             return None;
         }
@@ -759,6 +783,9 @@ impl Iterator for Iter {
 
 impl DoubleEndedIterator for Iter {
     fn next_back(&mut self) -> Option<Self::Item> {
+        if let Some(e) = self.pending.take() {
+            return self.fail(e);
+        }
         if self.done {
             return None;
         }

@@ -12,6 +12,10 @@
 //!     per level: file count u32
 //!       per file: file id u64 | created_micros u64 | meta length u32 | TableMeta encoding
 //! ```
+//!
+//! A dropped tree keeps its id slot (commit log records name trees by id, and ids stay dense)
+//! with `flushed_seq = u64::MAX` and no levels: replay skips every record for it, and lookups by
+//! name ignore it. Dropping is one manifest rewrite, so a crash leaves the tree or nothing.
 
 use std::path::{Path, PathBuf};
 
@@ -44,6 +48,15 @@ pub(crate) struct TreeState {
     pub(crate) flushed_seq: SeqNo,
     /// `levels[0]` newest first; deeper levels sorted by smallest key.
     pub(crate) levels: Vec<Vec<FileEntry>>,
+}
+
+/// `flushed_seq` of a dropped tree's slot.
+pub(crate) const DROPPED_SEQ: SeqNo = u64::MAX;
+
+impl TreeState {
+    pub(crate) fn is_dropped(&self) -> bool {
+        self.flushed_seq == DROPPED_SEQ
+    }
 }
 
 /// The database's durable state besides the commit log.

@@ -124,6 +124,9 @@ pub(crate) struct TreeInner {
     pub(crate) flush_lock: Mutex<()>,
     /// Held while running a compaction of this tree.
     pub(crate) compaction_lock: Mutex<()>,
+    /// Set (with the write lock held) once the tree is dropped; never cleared after the drop
+    /// is in the manifest.
+    pub(crate) dropped: AtomicBool,
 }
 
 impl std::fmt::Debug for TreeInner {
@@ -136,6 +139,18 @@ impl std::fmt::Debug for TreeInner {
 }
 
 impl TreeInner {
+    pub(crate) fn is_dropped(&self) -> bool {
+        self.dropped.load(AtomicOrdering::Acquire)
+    }
+
+    /// `Err(TreeDropped)` once the tree is dropped.
+    pub(crate) fn check_live(&self) -> Result<()> {
+        if self.is_dropped() {
+            return Err(Error::TreeDropped(self.name.clone()));
+        }
+        Ok(())
+    }
+
     pub(crate) fn sources(&self) -> Sources {
         // Memtables before the version: a flush installs its table before it drops the frozen
         // memtable, so reading in this order never misses data.
@@ -320,11 +335,13 @@ impl Tree {
     /// The current value of `key`.
     pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
         self.db.check_open()?;
+        self.inner.check_live()?;
         self.inner.get_at(key, self.db.visible_seq())
     }
 
     pub(crate) fn get_at(&self, key: &[u8], seq: SeqNo) -> Result<Option<Vec<u8>>> {
         self.db.check_open()?;
+        self.inner.check_live()?;
         self.inner.get_at(key, seq)
     }
 
@@ -334,6 +351,9 @@ impl Tree {
         seq: SeqNo,
         guard: Arc<SnapshotGuard>,
     ) -> Iter {
+        if let Err(e) = self.inner.check_live() {
+            return Iter::failed(e, guard);
+        }
         Iter::new(
             self.inner.sources(),
             seq,
@@ -371,12 +391,14 @@ impl Tree {
     /// Flushes this tree's memtable and compacts every file overlapping `[start, end]`
     /// (`None` = unbounded) into the last level.
     pub fn compact_range(&self, start: Option<&[u8]>, end: Option<&[u8]>) -> Result<()> {
+        self.inner.check_live()?;
         self.db.flush_tree(&self.inner, true)?;
         self.db.compact_range(&self.inner, start, end)
     }
 
     /// Flushes this tree's memtable to a table file.
     pub fn flush(&self) -> Result<()> {
+        self.inner.check_live()?;
         self.db.flush_tree(&self.inner, true)
     }
 }

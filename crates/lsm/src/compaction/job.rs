@@ -28,7 +28,9 @@ pub(crate) struct JobSpec<'a> {
     pub(crate) merge: Option<&'a dyn MergeOperator>,
     /// Allocates file ids for outputs.
     pub(crate) next_file_id: &'a dyn Fn() -> u64,
-    pub(crate) now_micros: u64,
+    /// The `created_micros` every output gets: the time of the newest data it holds (now for a
+    /// flush; the largest of the inputs' for a compaction, so old windows stay old).
+    pub(crate) created_micros: u64,
 }
 
 /// The result of a job: finished output files (not yet in the manifest).
@@ -73,7 +75,7 @@ impl OutputSet<'_, '_> {
             self.out.bytes_written += meta.file_size;
             self.out.files.push(FileEntry {
                 id,
-                created_micros: self.spec.now_micros,
+                created_micros: self.spec.created_micros,
                 meta,
             });
         }

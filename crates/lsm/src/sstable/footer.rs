@@ -3,7 +3,7 @@
 //! Every block is followed by a 9-byte trailer:
 //!
 //! ```text
-//! compression type: u8 (0 = none, 1 = zstd)
+//! compression type: u8 (0 = none, 1 = zstd, 2 = lz4)
 //! checksum:         u64 LE = xxh3_64_with_seed(stored block bytes, seed = compression type)
 //! ```
 //!
@@ -31,6 +31,7 @@ pub(crate) const FORMAT_VERSION: u32 = 1;
 
 pub(crate) const COMPRESSION_NONE: u8 = 0;
 pub(crate) const COMPRESSION_ZSTD: u8 = 1;
+pub(crate) const COMPRESSION_LZ4: u8 = 2;
 
 /// Where a block is stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -237,10 +237,10 @@ pub fn fuzz_table_round_trip(data: &[u8]) {
     let vfs = MemVfs::new();
     let path = Path::new("fuzz.sst");
     let Ok(file) = vfs.create(path) else { return };
-    let compression = if flips.first().is_some_and(|b| b & 1 == 1) {
-        Compression::Zstd(1)
-    } else {
-        Compression::None
+    let compression = match flips.first().map(|b| b % 3) {
+        Some(1) => Compression::Zstd(1),
+        Some(2) => Compression::Lz4,
+        _ => Compression::None,
     };
     let opts = TableOptions {
         block_size: 64,

@@ -39,6 +39,9 @@ pub enum Compression {
     None,
     /// zstd at the given level, per data block, kept only when it saves at least 1/8 of the block.
     Zstd(i32),
+    /// LZ4 (block format, `lz4_flex`), per data block, kept only when it saves at least 1/8 of
+    /// the block. Faster than zstd, compresses less.
+    Lz4,
 }
 
 /// How a table is written.

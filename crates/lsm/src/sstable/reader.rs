@@ -14,8 +14,8 @@ use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 use super::block::{BlockCursor, BlockError};
 use super::filter::{self, FilterParams};
 use super::footer::{
-    BlockHandle, COMPRESSION_NONE, COMPRESSION_ZSTD, FOOTER_LEN, FORMAT_VERSION, Footer,
-    FooterError, block_checksum,
+    BlockHandle, COMPRESSION_LZ4, COMPRESSION_NONE, COMPRESSION_ZSTD, FOOTER_LEN, FORMAT_VERSION,
+    Footer, FooterError, block_checksum,
 };
 use super::index::Index;
 use super::{RangeTombstone, TableMeta, copy_error, get_u64_le, get_varint};
@@ -398,7 +398,7 @@ impl Table {
                 len: stored.len(),
             });
         }
-        if ctype == COMPRESSION_ZSTD
+        if (ctype == COMPRESSION_ZSTD || ctype == COMPRESSION_LZ4)
             && let Some(b) = self.cache.get(self.id, handle.offset)
         {
             return Ok(BlockBuf::Owned(b));
@@ -423,6 +423,27 @@ impl Table {
                 let raw = zstd::bulk::decompress(frame, raw_len as usize)
                     .map_err(|_| bad("zstd could not decompress the block"))?;
                 if raw.len() as u64 != raw_len {
+                    return Err(bad("decompressed block has the wrong length"));
+                }
+                let raw: Arc<[u8]> = raw.into();
+                self.cache.insert(self.id, handle.offset, Arc::clone(&raw));
+                Ok(BlockBuf::Owned(raw))
+            }
+            COMPRESSION_LZ4 => {
+                let bad = |reason| corruption(&self.path, handle.offset, reason);
+                let (raw_len, p) =
+                    get_varint(stored, 0).ok_or_else(|| bad("truncated compressed block"))?;
+                let body = stored.get(p..).unwrap_or_default();
+                // LZ4 expands at most ~255x (a match of 255+ bytes per 1-byte token extension),
+                // so a claimed length beyond that is corrupt: allocation stays bounded by the
+                // stored size as well as by MAX_BLOCK_LEN.
+                if raw_len > MAX_BLOCK_LEN || raw_len > (body.len() as u64) * 255 + 64 {
+                    return Err(bad("compressed block claims an absurd length"));
+                }
+                let mut raw = vec![0u8; raw_len as usize];
+                let n = lz4_flex::block::decompress_into(body, &mut raw)
+                    .map_err(|_| bad("lz4 could not decompress the block"))?;
+                if n as u64 != raw_len {
                     return Err(bad("decompressed block has the wrong length"));
                 }
                 let raw: Arc<[u8]> = raw.into();

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use proptest::prelude::*;
 
+use super::footer::{COMPRESSION_LZ4, TRAILER_LEN, trailer};
 use super::*;
 use crate::cache::BlockCache;
 use crate::key::{self, Kind, MAX_SEQ};
@@ -130,7 +131,11 @@ fn entry_strategy() -> impl Strategy<Value = Vec<Entry>> {
 }
 
 fn compression_strategy() -> impl Strategy<Value = Compression> {
-    prop_oneof![Just(Compression::None), Just(Compression::Zstd(1))]
+    prop_oneof![
+        Just(Compression::None),
+        Just(Compression::Zstd(1)),
+        Just(Compression::Lz4)
+    ]
 }
 
 proptest! {
@@ -277,6 +282,7 @@ fn flipping_any_byte_gives_an_error_naming_the_file_or_still_correct_data() {
     for (name, o) in [
         ("plain.sst", opts(256, Compression::None, 10)),
         ("zstd.sst", opts(512, Compression::Zstd(3), 10)),
+        ("lz4.sst", opts(512, Compression::Lz4, 10)),
         ("nofilter.sst", opts(256, Compression::None, 0)),
     ] {
         let (path, _) = write(dir.path(), name, &entries, &o);
@@ -523,4 +529,116 @@ fn a_table_cut_short_by_a_power_loss_fails_to_open_and_a_finished_one_survives()
     let t = Arc::new(Table::open(&vfs, path, 1, cache).unwrap());
     assert_eq!(t.meta(), &meta);
     assert_eq!(scan_forward(&t).unwrap(), points(&entries));
+}
+
+/// Entries that fill one compressible data block.
+fn one_compressible_block() -> Vec<Entry> {
+    (0..30u32)
+        .map(|i| {
+            (
+                key::encode(format!("k{i:06}").as_bytes(), 1, Kind::Put),
+                vec![b'x'; 100],
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn lz4_blocks_are_stored_compressed_read_back_and_cached() {
+    let dir = tempfile::tempdir().unwrap();
+    let entries: Vec<Entry> = (0..2000u32)
+        .map(|i| {
+            (
+                key::encode(format!("k{i:06}").as_bytes(), 1, Kind::Put),
+                vec![b'x'; 100],
+            )
+        })
+        .collect();
+    let (_, pm) = write(
+        dir.path(),
+        "p.sst",
+        &entries,
+        &opts(4096, Compression::None, 10),
+    );
+    let (lz4, lm) = write(
+        dir.path(),
+        "l.sst",
+        &entries,
+        &opts(4096, Compression::Lz4, 10),
+    );
+    assert!(
+        lm.file_size * 4 < pm.file_size,
+        "{} vs {}",
+        lm.file_size,
+        pm.file_size
+    );
+    let cache = Arc::new(BlockCache::new(1 << 20));
+    let t = Arc::new(Table::open(&StdVfs, &lz4, 1, Arc::clone(&cache)).unwrap());
+    assert_eq!(
+        t.get(b"k000500", MAX_SEQ).unwrap().unwrap().1,
+        vec![b'x'; 100]
+    );
+    assert_eq!(
+        t.get(b"k000501", MAX_SEQ).unwrap().unwrap().1,
+        vec![b'x'; 100]
+    );
+    assert_eq!((cache.stats().hits, cache.stats().misses), (1, 1));
+    let got: Vec<Entry> = scan_forward(&t).unwrap();
+    assert_eq!(got, entries);
+}
+
+/// The first data block of `bytes` (an LZ4 table): its stored length, found by its trailer.
+fn first_lz4_block_len(bytes: &[u8]) -> usize {
+    (1..bytes.len() - TRAILER_LEN)
+        .find(|&n| {
+            bytes[n] == COMPRESSION_LZ4
+                && bytes[n..n + TRAILER_LEN] == trailer(&bytes[..n], COMPRESSION_LZ4)
+        })
+        .expect("an lz4 data block at offset 0")
+}
+
+#[test]
+fn a_forged_lz4_block_with_a_valid_checksum_is_an_error_not_a_panic_or_a_huge_allocation() {
+    let dir = tempfile::tempdir().unwrap();
+    let entries = one_compressible_block();
+    let (path, _) = write(
+        dir.path(),
+        "l.sst",
+        &entries,
+        &opts(4096, Compression::Lz4, 0),
+    );
+    let good = std::fs::read(&path).unwrap();
+    let n = first_lz4_block_len(&good);
+    let (raw_len, p) = get_varint(&good, 0).unwrap();
+    let body = good[p..n].to_vec();
+    let users: Vec<Vec<u8>> = vec![b"k000003".to_vec()];
+
+    let mut forged: Vec<Vec<u8>> = Vec::new();
+    // Lengths: absurd (bounded before any allocation), too long, too short.
+    for len in [1u64 << 29, u64::MAX, raw_len + 1, raw_len - 1] {
+        let mut stored = Vec::new();
+        put_varint(&mut stored, len);
+        let room = n - stored.len();
+        stored.extend_from_slice(&body[..room.min(body.len())]);
+        stored.resize(n, 0);
+        forged.push(stored);
+    }
+    // Garbage bodies of every pattern under the right length.
+    for fill in [0x00u8, 0xff, 0x0f, 0xf0] {
+        let mut stored = good[..p].to_vec();
+        stored.resize(n, fill);
+        forged.push(stored);
+    }
+    for stored in forged {
+        let mut bytes = good.clone();
+        bytes[..n].copy_from_slice(&stored);
+        bytes[n..n + TRAILER_LEN].copy_from_slice(&trailer(&stored, COMPRESSION_LZ4));
+        let damaged = dir.path().join("forged.sst");
+        let e = match open_bytes(&damaged, bytes) {
+            Err(e) => e,
+            Ok(t) => read_all(&t, &users).unwrap_err(),
+        };
+        assert!(matches!(e, Error::Corruption { .. }), "{e}");
+        assert!(names_file(&e, &damaged), "{e}");
+    }
 }

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use super::block::BlockBuilder;
 use super::filter::{FilterBuilder, key_hash};
 use super::footer::{
-    BlockHandle, COMPRESSION_NONE, COMPRESSION_ZSTD, Footer, TRAILER_LEN, trailer,
+    BlockHandle, COMPRESSION_LZ4, COMPRESSION_NONE, COMPRESSION_ZSTD, Footer, TRAILER_LEN, trailer,
 };
 use super::{Compression, TableMeta, TableOptions, put_varint};
 use crate::error::{Error, Result};
@@ -161,6 +161,18 @@ impl TableWriter {
         let last = data.last_key().to_vec();
         let raw = data.finish();
         let handle = match self.opts.compression {
+            Compression::Lz4 => {
+                let compressed = self.compress_lz4(raw);
+                // Keep compression only when it saves at least 1/8 of the block.
+                if compressed && self.scratch.len() < raw.len() - raw.len() / 8 {
+                    let stored = std::mem::take(&mut self.scratch);
+                    let h = self.write_raw(&stored, COMPRESSION_LZ4);
+                    self.scratch = stored;
+                    h?
+                } else {
+                    self.write_raw(raw, COMPRESSION_NONE)?
+                }
+            }
             Compression::Zstd(level) => {
                 let compressed = self.compress(raw, level)?;
                 // Keep compression only when it saves at least 1/8 of the block.
@@ -204,6 +216,28 @@ impl TableWriter {
                 Ok(true)
             }
             Err(_) => Ok(false),
+        }
+    }
+
+    /// Compresses `raw` into `scratch` as `varint raw_len ++ lz4 block`; false when lz4 fails
+    /// (the block is then stored uncompressed).
+    fn compress_lz4(&mut self, raw: &[u8]) -> bool {
+        self.scratch.clear();
+        put_varint(&mut self.scratch, raw.len() as u64);
+        let head = self.scratch.len();
+        self.scratch.resize(
+            head + lz4_flex::block::get_maximum_output_size(raw.len()),
+            0,
+        );
+        let Some(dst) = self.scratch.get_mut(head..) else {
+            return false;
+        };
+        match lz4_flex::block::compress_into(raw, dst) {
+            Ok(n) => {
+                self.scratch.truncate(head + n);
+                true
+            }
+            Err(_) => false,
         }
     }
 
