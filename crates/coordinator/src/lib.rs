@@ -36,6 +36,7 @@
 //! error naming the missing feature), other replicas, consistency levels.
 
 mod coordinator;
+mod data;
 mod describe;
 mod error;
 pub mod schema;

@@ -1,0 +1,175 @@
+//! The single-node data path: writes and reads on user tables through the coordinator.
+
+use std::path::Path;
+
+use coordinator::{Coordinator, CoordinatorConfig, Error, Session};
+use cql::protocol::{ColumnType, Consistency, QueryParameters, ResultBody, Value};
+
+fn open(dir: &Path) -> Coordinator {
+    Coordinator::open(CoordinatorConfig {
+        cluster_name: "test".into(),
+        listen_address: [127, 0, 0, 1].into(),
+        native_address: [127, 0, 0, 1].into(),
+        native_port: 9042,
+        storage_port: 7000,
+        data_center: "dc1".into(),
+        rack: "r1".into(),
+        num_tokens: 4,
+        data_dir: dir.to_owned(),
+    })
+    .unwrap()
+}
+
+fn run(c: &Coordinator, text: &str) -> Result<ResultBody, Error> {
+    c.query(
+        &Session::default(),
+        text,
+        &QueryParameters::new(Consistency::One),
+    )
+}
+
+fn select(c: &Coordinator, text: &str) -> Vec<Vec<Option<Value>>> {
+    let ResultBody::Rows(rows) = run(c, text).unwrap() else {
+        panic!("{text}: not rows")
+    };
+    let types: Vec<ColumnType> = rows
+        .metadata
+        .columns
+        .as_ref()
+        .unwrap()
+        .iter()
+        .map(|c| c.ty.clone())
+        .collect();
+    rows.rows()
+        .map(|r| {
+            r.iter()
+                .zip(&types)
+                .map(|(v, t)| v.as_ref().map(|b| t.decode(b).unwrap()))
+                .collect()
+        })
+        .collect()
+}
+
+const RF1: &str = "{'class': 'SimpleStrategy', 'replication_factor': 1}";
+
+fn setup(c: &Coordinator) {
+    run(c, &format!("CREATE KEYSPACE ks WITH replication = {RF1}")).unwrap();
+    run(
+        c,
+        "CREATE TABLE ks.t (k int, c int, v text, PRIMARY KEY (k, c)) \
+         WITH CLUSTERING ORDER BY (c DESC)",
+    )
+    .unwrap();
+}
+
+fn ints(rows: &[Vec<Option<Value>>]) -> Vec<i32> {
+    rows.iter()
+        .map(|r| match r.first() {
+            Some(Some(Value::Int(i))) => *i,
+            other => panic!("not an int: {other:?}"),
+        })
+        .collect()
+}
+
+#[test]
+fn rows_written_are_read_back_in_clustering_order_and_sliced() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = open(dir.path());
+    setup(&c);
+    for i in 0..6 {
+        run(
+            &c,
+            &format!("INSERT INTO ks.t (k, c, v) VALUES (1, {i}, 'v{i}')"),
+        )
+        .unwrap();
+    }
+    run(&c, "INSERT INTO ks.t (k, c, v) VALUES (2, 0, 'other')").unwrap();
+    let all = select(&c, "SELECT c FROM ks.t WHERE k = 1");
+    assert_eq!(ints(&all), vec![5, 4, 3, 2, 1, 0]);
+    let slice = select(&c, "SELECT c FROM ks.t WHERE k = 1 AND c > 1 AND c <= 4");
+    assert_eq!(ints(&slice), vec![4, 3, 2]);
+    let limited = select(&c, "SELECT c FROM ks.t WHERE k = 1 AND c < 5 LIMIT 2");
+    assert_eq!(ints(&limited), vec![4, 3]);
+    let one = select(&c, "SELECT * FROM ks.t WHERE k = 1 AND c = 3");
+    assert_eq!(
+        one,
+        vec![vec![
+            Some(Value::Int(1)),
+            Some(Value::Int(3)),
+            Some(Value::Text("v3".into()))
+        ]]
+    );
+}
+
+#[test]
+fn the_newest_timestamp_wins_and_deletes_respect_timestamps() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = open(dir.path());
+    setup(&c);
+    run(
+        &c,
+        "INSERT INTO ks.t (k, c, v) VALUES (1, 1, 'new') USING TIMESTAMP 20",
+    )
+    .unwrap();
+    run(
+        &c,
+        "INSERT INTO ks.t (k, c, v) VALUES (1, 1, 'old') USING TIMESTAMP 10",
+    )
+    .unwrap();
+    let q = "SELECT v FROM ks.t WHERE k = 1 AND c = 1";
+    assert_eq!(select(&c, q), vec![vec![Some(Value::Text("new".into()))]]);
+    run(
+        &c,
+        "DELETE FROM ks.t USING TIMESTAMP 15 WHERE k = 1 AND c = 1",
+    )
+    .unwrap();
+    assert_eq!(select(&c, q), vec![vec![Some(Value::Text("new".into()))]]);
+    run(&c, "DELETE FROM ks.t WHERE k = 1").unwrap();
+    assert!(select(&c, q).is_empty());
+}
+
+#[test]
+fn drop_and_recreate_start_empty_and_data_survives_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let c = open(dir.path());
+        setup(&c);
+        run(&c, "INSERT INTO ks.t (k, c, v) VALUES (1, 1, 'kept')").unwrap();
+        run(&c, "CREATE TABLE ks.gone (k int PRIMARY KEY, v int)").unwrap();
+        run(&c, "INSERT INTO ks.gone (k, v) VALUES (1, 1)").unwrap();
+        run(&c, "DROP TABLE ks.gone").unwrap();
+        run(&c, "CREATE TABLE ks.gone (k int PRIMARY KEY, v int)").unwrap();
+        assert!(select(&c, "SELECT * FROM ks.gone WHERE k = 1").is_empty());
+        run(&c, "ALTER TABLE ks.t ADD w int").unwrap();
+        run(&c, "UPDATE ks.t SET w = 7 WHERE k = 1 AND c = 1").unwrap();
+    }
+    let c = open(dir.path());
+    assert_eq!(
+        select(&c, "SELECT v, w FROM ks.t WHERE k = 1"),
+        vec![vec![Some(Value::Text("kept".into())), Some(Value::Int(7))]]
+    );
+    run(&c, "TRUNCATE ks.t").unwrap();
+    assert!(select(&c, "SELECT * FROM ks.t WHERE k = 1").is_empty());
+}
+
+#[test]
+fn unsupported_reads_and_writes_are_invalid_and_name_the_feature() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = open(dir.path());
+    setup(&c);
+    for (stmt, feature) in [
+        (
+            "SELECT * FROM ks.t WHERE v = 'x' ALLOW FILTERING",
+            "ALLOW FILTERING",
+        ),
+        ("SELECT count(*) FROM ks.t WHERE k = 1", "aggregates"),
+        ("SELECT * FROM ks.t WHERE k IN (1, 2)", "IN"),
+        ("SELECT * FROM ks.t WHERE k = 1 AND v = 'x'", "filtering"),
+        ("INSERT INTO ks.t JSON '{}'", "JSON"),
+        ("UPDATE ks.t SET v = 'a' WHERE k = 1", "clustering"),
+    ] {
+        let err = run(&c, stmt).unwrap_err();
+        assert!(matches!(err, Error::Invalid { .. }), "{stmt}: {err:?}");
+        assert!(err.to_string().contains(feature), "{stmt}: {err}");
+    }
+}
