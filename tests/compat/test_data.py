@@ -57,6 +57,11 @@ def test_prepared_statements_bind_values_and_page(session):
     ins = session.prepare("INSERT INTO events (id, at, what) VALUES (?, ?, ?)")
     for at in range(30):
         session.execute(ins, [20, at, f"p{at}"])
+    # An unset value leaves the column as it is.
+    from cassandra.query import UNSET_VALUE
+
+    session.execute(ins, [20, 0, UNSET_VALUE])
+    assert session.execute("SELECT what FROM events WHERE id = 20 AND at = 0").one().what == "p0"
     sel = session.prepare("SELECT at, what FROM events WHERE id = ? AND at >= ?")
     sel.fetch_size = 7
     rows = list(session.execute(sel, [20, 10]))

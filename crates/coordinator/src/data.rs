@@ -449,6 +449,9 @@ pub(crate) fn insert(
             continue;
         }
         refuse_collections(c)?;
+        if bound.is_unset(term) {
+            continue;
+        }
         let id = schema
             .column_id(name)
             .ok_or_else(|| Error::server(format!("column {name} missing from storage")))?;
@@ -517,6 +520,9 @@ pub(crate) fn update(
             )));
         }
         refuse_collections(c)?;
+        if bound.is_unset(value) {
+            continue;
+        }
         let id = schema
             .column_id(&c.name)
             .ok_or_else(|| Error::server(format!("column {} missing from storage", c.name)))?;

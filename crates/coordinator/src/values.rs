@@ -42,6 +42,15 @@ impl Bound {
         Ok(Bound { values })
     }
 
+    /// Whether `term` is a bind marker bound to "unset" (the column is left as it is).
+    pub(crate) fn is_unset(&self, term: &Term) -> bool {
+        match term {
+            Term::Bind(m) => matches!(self.values.get(m.index), Some(RawValue::Unset)),
+            Term::TypeHint { term, .. } => self.is_unset(term),
+            _ => false,
+        }
+    }
+
     fn get(&self, m: &BindMarker) -> Result<&RawValue> {
         self.values
             .get(m.index)

@@ -173,3 +173,51 @@ fn unsupported_reads_and_writes_are_invalid_and_name_the_feature() {
         assert!(err.to_string().contains(feature), "{stmt}: {err}");
     }
 }
+
+#[test]
+fn a_range_after_an_equality_prefix_on_ascending_columns_selects_the_right_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = open(dir.path());
+    run(&c, &format!("CREATE KEYSPACE ks WITH replication = {RF1}")).unwrap();
+    run(
+        &c,
+        "CREATE TABLE ks.m (k text, a int, b int, v int, PRIMARY KEY ((k), a, b))",
+    )
+    .unwrap();
+    for a in 0..3 {
+        for b in 0..4 {
+            run(
+                &c,
+                &format!(
+                    "INSERT INTO ks.m (k, a, b, v) VALUES ('p', {a}, {b}, {})",
+                    a * 10 + b
+                ),
+            )
+            .unwrap();
+        }
+    }
+    let v = |q: &str| -> Vec<i32> {
+        select(&c, q)
+            .iter()
+            .map(|r| match r.first() {
+                Some(Some(Value::Int(i))) => *i,
+                other => panic!("{other:?}"),
+            })
+            .collect()
+    };
+    assert_eq!(
+        v("SELECT v FROM ks.m WHERE k = 'p' AND a = 1"),
+        vec![10, 11, 12, 13]
+    );
+    assert_eq!(
+        v("SELECT v FROM ks.m WHERE k = 'p' AND a = 1 AND b >= 1 AND b < 3"),
+        vec![11, 12]
+    );
+    assert_eq!(
+        v("SELECT v FROM ks.m WHERE k = 'p' AND a > 1"),
+        vec![20, 21, 22, 23]
+    );
+    // Like Cassandra: no restriction after a range (it would need filtering).
+    let err = run(&c, "SELECT v FROM ks.m WHERE k = 'p' AND a <= 0 AND b > 2").unwrap_err();
+    assert!(matches!(err, Error::Invalid { .. }), "{err:?}");
+}
