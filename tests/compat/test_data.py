@@ -115,6 +115,15 @@ def test_every_native_type_round_trips(session):
         "x", 5, b"\xca\xfe", False, 2.5, 1.5, 3, "y", 4, "z"
     )
     assert row.u == uuid.UUID("8d2c4a4e-6b3e-4d1c-9d34-6c47a1e0b1f2")
+    session.execute(
+        "INSERT INTO types (k, vi, de, d, tm) VALUES (3, -170141183460469231731687303715884105728,"
+        " -12.345, '2024-02-29', '01:00:00.000000123')"
+    )
+    row = session.execute("SELECT vi, de, d, tm FROM types WHERE k = 3").one()
+    assert row.vi == -(2**127)
+    assert row.de == decimal.Decimal("-12.345")
+    assert row.d == Date(datetime.date(2024, 2, 29))
+    assert row.tm == Time(3_600_000_000_123)
 
 
 def test_an_older_timestamp_does_not_overwrite_a_newer_write(session):
