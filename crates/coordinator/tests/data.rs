@@ -221,3 +221,84 @@ fn a_range_after_an_equality_prefix_on_ascending_columns_selects_the_right_rows(
     let err = run(&c, "SELECT v FROM ks.m WHERE k = 'p' AND a <= 0 AND b > 2").unwrap_err();
     assert!(matches!(err, Error::Invalid { .. }), "{err:?}");
 }
+
+#[derive(Debug, Clone)]
+enum Op {
+    Insert { k: i32, c: i32, v: i32 },
+    DeleteRow { k: i32, c: i32 },
+    DeletePartition { k: i32 },
+}
+
+fn op() -> impl proptest::strategy::Strategy<Value = (Op, i64)> {
+    use proptest::prelude::*;
+    let op = prop_oneof![
+        4 => (0..3i32, 0..5i32, 0..100i32).prop_map(|(k, c, v)| Op::Insert { k, c, v }),
+        1 => (0..3i32, 0..5i32).prop_map(|(k, c)| Op::DeleteRow { k, c }),
+        1 => (0..3i32).prop_map(|k| Op::DeletePartition { k }),
+    ];
+    (op, 1..1000i64)
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig {
+        cases: 24,
+        rng_seed: proptest::test_runner::RngSeed::Fixed(0x11_10_4e),
+        failure_persistence: None,
+        ..proptest::prelude::ProptestConfig::default()
+    })]
+
+    /// Writes with timestamps in any order read back as the model says: a row is live when its
+    /// newest insert is newer than every deletion covering it, with that insert's value.
+    #[test]
+    fn reads_match_a_model_of_timestamped_writes_and_deletions(
+        ops in proptest::collection::vec(op(), 1..40)
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let c = open(dir.path());
+        run(&c, &format!("CREATE KEYSPACE ks WITH replication = {RF1}")).unwrap();
+        run(&c, "CREATE TABLE ks.t (k int, c int, v int, PRIMARY KEY (k, c))").unwrap();
+        // Unique timestamps (the random part orders them, the index breaks ties).
+        let mut inserts: std::collections::BTreeMap<(i32, i32), (i64, i32)> = Default::default();
+        let mut deletions: Vec<(i32, Option<i32>, i64)> = Vec::new();
+        for (i, (o, t)) in ops.iter().enumerate() {
+            let ts = t * 100 + i as i64;
+            match o {
+                Op::Insert { k, c: ck, v } => {
+                    run(&c, &format!(
+                        "INSERT INTO ks.t (k, c, v) VALUES ({k}, {ck}, {v}) USING TIMESTAMP {ts}"
+                    )).unwrap();
+                    let e = inserts.entry((*k, *ck)).or_insert((ts, *v));
+                    if ts > e.0 {
+                        *e = (ts, *v);
+                    }
+                }
+                Op::DeleteRow { k, c: ck } => {
+                    run(&c, &format!(
+                        "DELETE FROM ks.t USING TIMESTAMP {ts} WHERE k = {k} AND c = {ck}"
+                    )).unwrap();
+                    deletions.push((*k, Some(*ck), ts));
+                }
+                Op::DeletePartition { k } => {
+                    run(&c, &format!("DELETE FROM ks.t USING TIMESTAMP {ts} WHERE k = {k}"))
+                        .unwrap();
+                    deletions.push((*k, None, ts));
+                }
+            }
+        }
+        for k in 0..3 {
+            let expected: Vec<Vec<Option<Value>>> = inserts
+                .iter()
+                .filter(|((pk, _), _)| *pk == k)
+                .filter(|((pk, ck), (ts, _))| {
+                    deletions
+                        .iter()
+                        .filter(|(dk, dc, _)| dk == pk && dc.is_none_or(|d| d == *ck))
+                        .all(|(_, _, dts)| ts > dts)
+                })
+                .map(|((_, ck), (_, v))| vec![Some(Value::Int(*ck)), Some(Value::Int(*v))])
+                .collect();
+            let got = select(&c, &format!("SELECT c, v FROM ks.t WHERE k = {k}"));
+            proptest::prop_assert_eq!(got, expected, "partition {}", k);
+        }
+    }
+}
