@@ -63,6 +63,8 @@ def test_prepared_statements_bind_values_and_page(session):
     session.execute(ins, [20, 0, UNSET_VALUE])
     assert session.execute("SELECT what FROM events WHERE id = 20 AND at = 0").one().what == "p0"
     sel = session.prepare("SELECT at, what FROM events WHERE id = ? AND at >= ?")
+    assert sel.routing_key_indexes == [0]
+    assert ins.routing_key_indexes == [0]
     sel.fetch_size = 7
     rows = list(session.execute(sel, [20, 10]))
     assert [(r.at, r.what) for r in rows] == [(at, f"p{at}") for at in range(29, 9, -1)]

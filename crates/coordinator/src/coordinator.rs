@@ -181,7 +181,7 @@ impl Coordinator {
             &xxhash_rust::xxh3::xxh3_128(format!("{result:?}").as_bytes()).to_be_bytes(),
         );
         let global = markers.first().map(|c| c.table.clone());
-        let pk_indexes = Vec::new();
+        let pk_indexes = self.pk_indexes(&markers);
         let metadata = PreparedMetadata {
             pk_indexes,
             global_table_spec: global.filter(|g| markers.iter().all(|c| &c.table == g)),
@@ -251,6 +251,39 @@ impl Coordinator {
                 other.kind_name()
             ))),
         }
+    }
+
+    /// The positions of the markers giving the partition key columns, in key order, when every
+    /// key column of a user table has one (drivers route by them); otherwise empty.
+    fn pk_indexes(&self, markers: &[cql::protocol::ColumnSpec]) -> Vec<u16> {
+        let Some(first) = markers.first() else {
+            return Vec::new();
+        };
+        let spec = &first.table;
+        if is_system_keyspace(&spec.keyspace) || markers.iter().any(|m| m.table != *spec) {
+            return Vec::new();
+        }
+        let schema = self.schema.read();
+        let Ok(table) = schema.table(&spec.keyspace, &spec.table) else {
+            return Vec::new();
+        };
+        let mut keys: Vec<&crate::schema::Column> = table
+            .columns
+            .iter()
+            .filter(|c| c.kind == crate::schema::ColumnKind::PartitionKey)
+            .collect();
+        keys.sort_by_key(|c| c.position);
+        let found: Option<Vec<u16>> = keys
+            .iter()
+            .map(|k| {
+                let mut at = markers.iter().enumerate().filter(|(_, m)| m.name == k.name);
+                match (at.next(), at.next()) {
+                    (Some((i, _)), None) => u16::try_from(i).ok(),
+                    _ => None,
+                }
+            })
+            .collect();
+        found.unwrap_or_default()
     }
 
     fn resolve_table<'a>(
