@@ -161,7 +161,11 @@ pub(crate) fn ensure_table(store: &Store, t: &Table, ks: &Keyspace) -> Result<()
 
 fn alter(store: &Store, old: &Table, new: &Table, ks: &Keyspace) -> Result<()> {
     use storage::SchemaChange;
-    for c in &old.columns {
+    // Key columns are stored by position: a RENAME of one changes nothing in storage.
+    let is_key = |c: &&crate::schema::Column| {
+        matches!(c.kind, ColumnKind::PartitionKey | ColumnKind::Clustering)
+    };
+    for c in old.columns.iter().filter(|c| !is_key(c)) {
         if new.column(&c.name).is_none_or(|n| n.ty != c.ty) {
             let timestamp = new
                 .dropped
@@ -182,7 +186,7 @@ fn alter(store: &Store, old: &Table, new: &Table, ks: &Keyspace) -> Result<()> {
                 .map_err(storage_error)?;
         }
     }
-    for c in &new.columns {
+    for c in new.columns.iter().filter(|c| !is_key(c)) {
         if old.column(&c.name).is_none_or(|o| o.ty != c.ty) {
             store
                 .alter_table(

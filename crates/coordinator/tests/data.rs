@@ -148,6 +148,18 @@ fn drop_and_recreate_start_empty_and_data_survives_reopening() {
         select(&c, "SELECT v, w FROM ks.t WHERE k = 1"),
         vec![vec![Some(Value::Text("kept".into())), Some(Value::Int(7))]]
     );
+    run(&c, "ALTER TABLE ks.t RENAME c TO cc").unwrap();
+    assert_eq!(
+        select(&c, "SELECT cc, v FROM ks.t WHERE k = 1 AND cc = 1"),
+        vec![vec![Some(Value::Int(1)), Some(Value::Text("kept".into()))]]
+    );
+    run(&c, "ALTER TABLE ks.t DROP w").unwrap();
+    run(&c, "ALTER TABLE ks.t ADD w int").unwrap();
+    assert_eq!(
+        select(&c, "SELECT w FROM ks.t WHERE k = 1"),
+        vec![vec![None]],
+        "a re-added column does not show the dropped one's data"
+    );
     run(&c, "TRUNCATE ks.t").unwrap();
     assert!(select(&c, "SELECT * FROM ks.t WHERE k = 1").is_empty());
 }
