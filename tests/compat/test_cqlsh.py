@@ -58,3 +58,17 @@ def test_cqlsh_reports_errors(node):
     code, out, err = cqlsh(node, "SELECT * FROM nosuchks.nosuchtable")
     assert code != 0
     assert "does not exist" in err
+
+
+def test_cqlsh_inserts_and_selects_rows(node):
+    code, out, err = cqlsh(
+        node,
+        "CREATE KEYSPACE shelldata WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 1};"
+        "CREATE TABLE shelldata.t (k int, c int, v text, PRIMARY KEY (k, c));"
+        "INSERT INTO shelldata.t (k, c, v) VALUES (1, 1, 'first');"
+        "INSERT INTO shelldata.t (k, c, v) VALUES (1, 2, 'second');"
+        "SELECT * FROM shelldata.t WHERE k = 1",
+    )
+    assert code == 0, err
+    assert "first" in out and "second" in out
+    assert "(2 rows)" in out

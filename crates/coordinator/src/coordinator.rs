@@ -15,7 +15,7 @@ use uuid::Uuid;
 use crate::schema::{Schema, ddl, is_system_keyspace, store};
 use crate::system::{self, LocalInfo};
 use crate::values::Bound;
-use crate::{Error, Result, describe, select};
+use crate::{Error, Result, data, describe, select};
 
 /// What the coordinator needs to know about its node.
 #[derive(Debug, Clone)]
@@ -64,10 +64,21 @@ pub struct Coordinator {
     /// Serialises schema changes, so each is applied to the latest schema and saved in order.
     ddl: Mutex<()>,
     prepared: RwLock<HashMap<Bytes, PreparedStatement>>,
+    /// The replica-local data of the user tables (`data_dir/data`).
+    store: storage::Store,
+}
+
+impl Drop for Coordinator {
+    fn drop(&mut self) {
+        if let Err(e) = self.store.flush() {
+            tracing::warn!(error = %e, "flushing the store on shutdown failed");
+        }
+    }
 }
 
 const SCHEMA_FILE: &str = "schema.json";
 const LOCAL_FILE: &str = "local.json";
+const DATA_DIR: &str = "data";
 
 impl Coordinator {
     /// Opens the coordinator: loads (or on first start creates) the node identity and the
@@ -89,6 +100,16 @@ impl Coordinator {
             }
         };
         let schema = store::load::<Schema>(&config.data_dir.join(SCHEMA_FILE))?.unwrap_or_default();
+        let data_store = storage::Store::builder(std::sync::Arc::new(storage::SystemClock))
+            .open(config.data_dir.join(DATA_DIR))
+            .map_err(|e| Error::server(format!("cannot open the data store: {e}")))?;
+        // Tables of the schema the store lacks (created before the store existed, or a crash
+        // between saving the schema and creating the table) are created now.
+        for ks in schema.keyspaces.values() {
+            for t in ks.tables.values() {
+                data::ensure_table(&data_store, t, ks)?;
+            }
+        }
         let local = LocalInfo {
             cluster_name: config.cluster_name,
             listen_address: config.listen_address,
@@ -107,6 +128,7 @@ impl Coordinator {
             schema: RwLock::new(schema),
             ddl: Mutex::new(()),
             prepared: RwLock::new(HashMap::new()),
+            store: data_store,
         })
     }
 
@@ -159,7 +181,7 @@ impl Coordinator {
             &xxhash_rust::xxh3::xxh3_128(format!("{result:?}").as_bytes()).to_be_bytes(),
         );
         let global = markers.first().map(|c| c.table.clone());
-        let pk_indexes = Vec::new();
+        let pk_indexes = self.pk_indexes(&markers);
         let metadata = PreparedMetadata {
             pk_indexes,
             global_table_spec: global.filter(|g| markers.iter().all(|c| &c.table == g)),
@@ -201,13 +223,27 @@ impl Coordinator {
             Statement::Select(s) => {
                 let schema = self.schema.read();
                 let (ks, table) = self.resolve_table(&schema, &s.table, keyspace)?;
-                if !is_system_keyspace(&ks.name) {
-                    return Err(not_built_data_path("SELECT"));
-                }
                 Ok((
                     select::marker_columns(s, table, ks)?,
                     select::result_columns(s, table, ks)?,
                 ))
+            }
+            Statement::Insert(_) | Statement::Update(_) | Statement::Delete(_) => {
+                let name = match &parsed.statement {
+                    Statement::Insert(s) => &s.table,
+                    Statement::Update(s) => &s.table,
+                    Statement::Delete(s) => &s.table,
+                    _ => return Err(Error::server("unreachable statement kind")),
+                };
+                let schema = self.schema.read();
+                let (ks, table) = self.resolve_table(&schema, name, keyspace)?;
+                let markers = data::write_marker_columns(ks, table, &parsed.statement)?;
+                if markers.len() != parsed.bind_markers.len() {
+                    return Err(Error::not_supported(
+                        "Bind markers outside values, USING and = restrictions",
+                    ));
+                }
+                Ok((markers, Vec::new()))
             }
             _ if parsed.bind_markers.is_empty() => Ok((Vec::new(), Vec::new())),
             other => Err(Error::not_supported(&format!(
@@ -215,6 +251,39 @@ impl Coordinator {
                 other.kind_name()
             ))),
         }
+    }
+
+    /// The positions of the markers giving the partition key columns, in key order, when every
+    /// key column of a user table has one (drivers route by them); otherwise empty.
+    fn pk_indexes(&self, markers: &[cql::protocol::ColumnSpec]) -> Vec<u16> {
+        let Some(first) = markers.first() else {
+            return Vec::new();
+        };
+        let spec = &first.table;
+        if is_system_keyspace(&spec.keyspace) || markers.iter().any(|m| m.table != *spec) {
+            return Vec::new();
+        }
+        let schema = self.schema.read();
+        let Ok(table) = schema.table(&spec.keyspace, &spec.table) else {
+            return Vec::new();
+        };
+        let mut keys: Vec<&crate::schema::Column> = table
+            .columns
+            .iter()
+            .filter(|c| c.kind == crate::schema::ColumnKind::PartitionKey)
+            .collect();
+        keys.sort_by_key(|c| c.position);
+        let found: Option<Vec<u16>> = keys
+            .iter()
+            .map(|k| {
+                let mut at = markers.iter().enumerate().filter(|(_, m)| m.name == k.name);
+                match (at.next(), at.next()) {
+                    (Some((i, _)), None) => u16::try_from(i).ok(),
+                    _ => None,
+                }
+            })
+            .collect();
+        found.unwrap_or_default()
     }
 
     fn resolve_table<'a>(
@@ -255,12 +324,25 @@ impl Coordinator {
                 let (ks, table) = self.resolve_table(&schema, &s.table, keyspace)?;
                 match system::rows(table, &self.local, &schema, &self.system) {
                     Some(rows) => select::run(s, table, ks, rows, bound, params),
-                    None => Err(not_built_data_path("SELECT")),
+                    None if is_system_keyspace(&ks.name) => Err(not_built_data_path("SELECT")),
+                    None => data::select(&self.store, ks, table, s, bound, params),
                 }
             }
-            Statement::Insert(s) => self.data_statement("INSERT", &s.table, keyspace),
-            Statement::Update(s) => self.data_statement("UPDATE", &s.table, keyspace),
-            Statement::Delete(s) => self.data_statement("DELETE", &s.table, keyspace),
+            Statement::Insert(s) => {
+                let schema = self.schema.read();
+                let (ks, table) = self.user_table(&schema, &s.table, keyspace)?;
+                data::insert(&self.store, ks, table, s, bound, params)
+            }
+            Statement::Update(s) => {
+                let schema = self.schema.read();
+                let (ks, table) = self.user_table(&schema, &s.table, keyspace)?;
+                data::update(&self.store, ks, table, s, bound, params)
+            }
+            Statement::Delete(s) => {
+                let schema = self.schema.read();
+                let (ks, table) = self.user_table(&schema, &s.table, keyspace)?;
+                data::delete(&self.store, ks, table, s, bound, params)
+            }
             Statement::Batch(_) => Err(not_built_data_path("BATCH")),
             Statement::Truncate(name) => {
                 let schema = self.schema.read();
@@ -271,7 +353,11 @@ impl Coordinator {
                         ks.name
                     )));
                 }
-                // No data path yet: a user table holds no rows, so there is nothing to remove.
+                let (ks, t) = (ks.name.clone(), name.name.as_str().to_owned());
+                drop(schema);
+                self.store
+                    .truncate(&ks, &t)
+                    .map_err(|e| Error::server(format!("truncate failed: {e}")))?;
                 Ok(ResultBody::Void)
             }
             Statement::CreateKeyspace(s) => {
@@ -313,21 +399,20 @@ impl Coordinator {
         }
     }
 
-    /// A data statement: its table must exist; the data path itself is not built yet.
-    fn data_statement(
-        &self,
-        kind: &str,
+    /// The table a write names: it must exist and not be a system table.
+    fn user_table<'a>(
+        &'a self,
+        schema: &'a Schema,
         table: &QualifiedName,
         keyspace: Option<&str>,
-    ) -> Result<ResultBody> {
-        let schema = self.schema.read();
-        let (ks, _) = self.resolve_table(&schema, table, keyspace)?;
+    ) -> Result<(&'a crate::schema::Keyspace, &'a crate::schema::Table)> {
+        let (ks, t) = self.resolve_table(schema, table, keyspace)?;
         if is_system_keyspace(&ks.name) {
             return Err(Error::Invalid {
                 message: format!("{} keyspace is not user-modifiable", ks.name),
             });
         }
-        Err(not_built_data_path(kind))
+        Ok((ks, t))
     }
 
     /// Applies a schema change to a copy of the schema, saves it durably, then publishes it.
@@ -341,7 +426,8 @@ impl Coordinator {
             return Ok(ResultBody::Void);
         };
         store::save(&self.data_dir.join(SCHEMA_FILE), &next)?;
-        *self.schema.write() = next;
+        let previous = std::mem::replace(&mut *self.schema.write(), next);
+        data::sync_store(&self.store, &previous, &self.schema.read())?;
         tracing::info!(change = ?event, "schema changed");
         Ok(ResultBody::SchemaChange(event))
     }

@@ -32,10 +32,13 @@
 //! # Ok::<(), coordinator::Error>(())
 //! ```
 //!
-//! Not here yet: the data path (INSERT/UPDATE/DELETE/SELECT on user tables answer an Invalid
-//! error naming the missing feature), other replicas, consistency levels.
+//! User tables live in an `ilion-storage` store under the data directory: INSERT, UPDATE,
+//! DELETE and SELECT by partition key (with clustering slices) run on it, single node. Not here
+//! yet: other replicas, consistency levels, filtering and range scans (refused with an Invalid
+//! error naming the feature).
 
 mod coordinator;
+mod data;
 mod describe;
 mod error;
 pub mod schema;

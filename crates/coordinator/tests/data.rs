@@ -1,0 +1,316 @@
+//! The single-node data path: writes and reads on user tables through the coordinator.
+
+use std::path::Path;
+
+use coordinator::{Coordinator, CoordinatorConfig, Error, Session};
+use cql::protocol::{ColumnType, Consistency, QueryParameters, ResultBody, Value};
+
+fn open(dir: &Path) -> Coordinator {
+    Coordinator::open(CoordinatorConfig {
+        cluster_name: "test".into(),
+        listen_address: [127, 0, 0, 1].into(),
+        native_address: [127, 0, 0, 1].into(),
+        native_port: 9042,
+        storage_port: 7000,
+        data_center: "dc1".into(),
+        rack: "r1".into(),
+        num_tokens: 4,
+        data_dir: dir.to_owned(),
+    })
+    .unwrap()
+}
+
+fn run(c: &Coordinator, text: &str) -> Result<ResultBody, Error> {
+    c.query(
+        &Session::default(),
+        text,
+        &QueryParameters::new(Consistency::One),
+    )
+}
+
+fn select(c: &Coordinator, text: &str) -> Vec<Vec<Option<Value>>> {
+    let ResultBody::Rows(rows) = run(c, text).unwrap() else {
+        panic!("{text}: not rows")
+    };
+    let types: Vec<ColumnType> = rows
+        .metadata
+        .columns
+        .as_ref()
+        .unwrap()
+        .iter()
+        .map(|c| c.ty.clone())
+        .collect();
+    rows.rows()
+        .map(|r| {
+            r.iter()
+                .zip(&types)
+                .map(|(v, t)| v.as_ref().map(|b| t.decode(b).unwrap()))
+                .collect()
+        })
+        .collect()
+}
+
+const RF1: &str = "{'class': 'SimpleStrategy', 'replication_factor': 1}";
+
+fn setup(c: &Coordinator) {
+    run(c, &format!("CREATE KEYSPACE ks WITH replication = {RF1}")).unwrap();
+    run(
+        c,
+        "CREATE TABLE ks.t (k int, c int, v text, PRIMARY KEY (k, c)) \
+         WITH CLUSTERING ORDER BY (c DESC)",
+    )
+    .unwrap();
+}
+
+fn ints(rows: &[Vec<Option<Value>>]) -> Vec<i32> {
+    rows.iter()
+        .map(|r| match r.first() {
+            Some(Some(Value::Int(i))) => *i,
+            other => panic!("not an int: {other:?}"),
+        })
+        .collect()
+}
+
+#[test]
+fn rows_written_are_read_back_in_clustering_order_and_sliced() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = open(dir.path());
+    setup(&c);
+    for i in 0..6 {
+        run(
+            &c,
+            &format!("INSERT INTO ks.t (k, c, v) VALUES (1, {i}, 'v{i}')"),
+        )
+        .unwrap();
+    }
+    run(&c, "INSERT INTO ks.t (k, c, v) VALUES (2, 0, 'other')").unwrap();
+    let all = select(&c, "SELECT c FROM ks.t WHERE k = 1");
+    assert_eq!(ints(&all), vec![5, 4, 3, 2, 1, 0]);
+    let slice = select(&c, "SELECT c FROM ks.t WHERE k = 1 AND c > 1 AND c <= 4");
+    assert_eq!(ints(&slice), vec![4, 3, 2]);
+    let limited = select(&c, "SELECT c FROM ks.t WHERE k = 1 AND c < 5 LIMIT 2");
+    assert_eq!(ints(&limited), vec![4, 3]);
+    let one = select(&c, "SELECT * FROM ks.t WHERE k = 1 AND c = 3");
+    assert_eq!(
+        one,
+        vec![vec![
+            Some(Value::Int(1)),
+            Some(Value::Int(3)),
+            Some(Value::Text("v3".into()))
+        ]]
+    );
+}
+
+#[test]
+fn the_newest_timestamp_wins_and_deletes_respect_timestamps() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = open(dir.path());
+    setup(&c);
+    run(
+        &c,
+        "INSERT INTO ks.t (k, c, v) VALUES (1, 1, 'new') USING TIMESTAMP 20",
+    )
+    .unwrap();
+    run(
+        &c,
+        "INSERT INTO ks.t (k, c, v) VALUES (1, 1, 'old') USING TIMESTAMP 10",
+    )
+    .unwrap();
+    let q = "SELECT v FROM ks.t WHERE k = 1 AND c = 1";
+    assert_eq!(select(&c, q), vec![vec![Some(Value::Text("new".into()))]]);
+    run(
+        &c,
+        "DELETE FROM ks.t USING TIMESTAMP 15 WHERE k = 1 AND c = 1",
+    )
+    .unwrap();
+    assert_eq!(select(&c, q), vec![vec![Some(Value::Text("new".into()))]]);
+    run(&c, "DELETE FROM ks.t WHERE k = 1").unwrap();
+    assert!(select(&c, q).is_empty());
+}
+
+#[test]
+fn drop_and_recreate_start_empty_and_data_survives_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let c = open(dir.path());
+        setup(&c);
+        run(&c, "INSERT INTO ks.t (k, c, v) VALUES (1, 1, 'kept')").unwrap();
+        run(&c, "CREATE TABLE ks.gone (k int PRIMARY KEY, v int)").unwrap();
+        run(&c, "INSERT INTO ks.gone (k, v) VALUES (1, 1)").unwrap();
+        run(&c, "DROP TABLE ks.gone").unwrap();
+        run(&c, "CREATE TABLE ks.gone (k int PRIMARY KEY, v int)").unwrap();
+        assert!(select(&c, "SELECT * FROM ks.gone WHERE k = 1").is_empty());
+        run(&c, "ALTER TABLE ks.t ADD w int").unwrap();
+        run(&c, "UPDATE ks.t SET w = 7 WHERE k = 1 AND c = 1").unwrap();
+    }
+    let c = open(dir.path());
+    assert_eq!(
+        select(&c, "SELECT v, w FROM ks.t WHERE k = 1"),
+        vec![vec![Some(Value::Text("kept".into())), Some(Value::Int(7))]]
+    );
+    run(&c, "ALTER TABLE ks.t RENAME c TO cc").unwrap();
+    assert_eq!(
+        select(&c, "SELECT cc, v FROM ks.t WHERE k = 1 AND cc = 1"),
+        vec![vec![Some(Value::Int(1)), Some(Value::Text("kept".into()))]]
+    );
+    run(&c, "ALTER TABLE ks.t DROP w").unwrap();
+    run(&c, "ALTER TABLE ks.t ADD w int").unwrap();
+    assert_eq!(
+        select(&c, "SELECT w FROM ks.t WHERE k = 1"),
+        vec![vec![None]],
+        "a re-added column does not show the dropped one's data"
+    );
+    run(&c, "TRUNCATE ks.t").unwrap();
+    assert!(select(&c, "SELECT * FROM ks.t WHERE k = 1").is_empty());
+}
+
+#[test]
+fn unsupported_reads_and_writes_are_invalid_and_name_the_feature() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = open(dir.path());
+    setup(&c);
+    for (stmt, feature) in [
+        (
+            "SELECT * FROM ks.t WHERE v = 'x' ALLOW FILTERING",
+            "ALLOW FILTERING",
+        ),
+        ("SELECT count(*) FROM ks.t WHERE k = 1", "aggregates"),
+        ("SELECT * FROM ks.t WHERE k IN (1, 2)", "IN"),
+        ("SELECT * FROM ks.t WHERE k = 1 AND v = 'x'", "filtering"),
+        ("INSERT INTO ks.t JSON '{}'", "JSON"),
+        ("UPDATE ks.t SET v = 'a' WHERE k = 1", "clustering"),
+    ] {
+        let err = run(&c, stmt).unwrap_err();
+        assert!(matches!(err, Error::Invalid { .. }), "{stmt}: {err:?}");
+        assert!(err.to_string().contains(feature), "{stmt}: {err}");
+    }
+}
+
+#[test]
+fn a_range_after_an_equality_prefix_on_ascending_columns_selects_the_right_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = open(dir.path());
+    run(&c, &format!("CREATE KEYSPACE ks WITH replication = {RF1}")).unwrap();
+    run(
+        &c,
+        "CREATE TABLE ks.m (k text, a int, b int, v int, PRIMARY KEY ((k), a, b))",
+    )
+    .unwrap();
+    for a in 0..3 {
+        for b in 0..4 {
+            run(
+                &c,
+                &format!(
+                    "INSERT INTO ks.m (k, a, b, v) VALUES ('p', {a}, {b}, {})",
+                    a * 10 + b
+                ),
+            )
+            .unwrap();
+        }
+    }
+    let v = |q: &str| -> Vec<i32> {
+        select(&c, q)
+            .iter()
+            .map(|r| match r.first() {
+                Some(Some(Value::Int(i))) => *i,
+                other => panic!("{other:?}"),
+            })
+            .collect()
+    };
+    assert_eq!(
+        v("SELECT v FROM ks.m WHERE k = 'p' AND a = 1"),
+        vec![10, 11, 12, 13]
+    );
+    assert_eq!(
+        v("SELECT v FROM ks.m WHERE k = 'p' AND a = 1 AND b >= 1 AND b < 3"),
+        vec![11, 12]
+    );
+    assert_eq!(
+        v("SELECT v FROM ks.m WHERE k = 'p' AND a > 1"),
+        vec![20, 21, 22, 23]
+    );
+    // Like Cassandra: no restriction after a range (it would need filtering).
+    let err = run(&c, "SELECT v FROM ks.m WHERE k = 'p' AND a <= 0 AND b > 2").unwrap_err();
+    assert!(matches!(err, Error::Invalid { .. }), "{err:?}");
+}
+
+#[derive(Debug, Clone)]
+enum Op {
+    Insert { k: i32, c: i32, v: i32 },
+    DeleteRow { k: i32, c: i32 },
+    DeletePartition { k: i32 },
+}
+
+fn op() -> impl proptest::strategy::Strategy<Value = (Op, i64)> {
+    use proptest::prelude::*;
+    let op = prop_oneof![
+        4 => (0..3i32, 0..5i32, 0..100i32).prop_map(|(k, c, v)| Op::Insert { k, c, v }),
+        1 => (0..3i32, 0..5i32).prop_map(|(k, c)| Op::DeleteRow { k, c }),
+        1 => (0..3i32).prop_map(|k| Op::DeletePartition { k }),
+    ];
+    (op, 1..1000i64)
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig {
+        cases: 24,
+        rng_seed: proptest::test_runner::RngSeed::Fixed(0x11_10_4e),
+        failure_persistence: None,
+        ..proptest::prelude::ProptestConfig::default()
+    })]
+
+    /// Writes with timestamps in any order read back as the model says: a row is live when its
+    /// newest insert is newer than every deletion covering it, with that insert's value.
+    #[test]
+    fn reads_match_a_model_of_timestamped_writes_and_deletions(
+        ops in proptest::collection::vec(op(), 1..40)
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let c = open(dir.path());
+        run(&c, &format!("CREATE KEYSPACE ks WITH replication = {RF1}")).unwrap();
+        run(&c, "CREATE TABLE ks.t (k int, c int, v int, PRIMARY KEY (k, c))").unwrap();
+        // Unique timestamps (the random part orders them, the index breaks ties).
+        let mut inserts: std::collections::BTreeMap<(i32, i32), (i64, i32)> = Default::default();
+        let mut deletions: Vec<(i32, Option<i32>, i64)> = Vec::new();
+        for (i, (o, t)) in ops.iter().enumerate() {
+            let ts = t * 100 + i as i64;
+            match o {
+                Op::Insert { k, c: ck, v } => {
+                    run(&c, &format!(
+                        "INSERT INTO ks.t (k, c, v) VALUES ({k}, {ck}, {v}) USING TIMESTAMP {ts}"
+                    )).unwrap();
+                    let e = inserts.entry((*k, *ck)).or_insert((ts, *v));
+                    if ts > e.0 {
+                        *e = (ts, *v);
+                    }
+                }
+                Op::DeleteRow { k, c: ck } => {
+                    run(&c, &format!(
+                        "DELETE FROM ks.t USING TIMESTAMP {ts} WHERE k = {k} AND c = {ck}"
+                    )).unwrap();
+                    deletions.push((*k, Some(*ck), ts));
+                }
+                Op::DeletePartition { k } => {
+                    run(&c, &format!("DELETE FROM ks.t USING TIMESTAMP {ts} WHERE k = {k}"))
+                        .unwrap();
+                    deletions.push((*k, None, ts));
+                }
+            }
+        }
+        for k in 0..3 {
+            let expected: Vec<Vec<Option<Value>>> = inserts
+                .iter()
+                .filter(|((pk, _), _)| *pk == k)
+                .filter(|((pk, ck), (ts, _))| {
+                    deletions
+                        .iter()
+                        .filter(|(dk, dc, _)| dk == pk && dc.is_none_or(|d| d == *ck))
+                        .all(|(_, _, dts)| ts > dts)
+                })
+                .map(|((_, ck), (_, v))| vec![Some(Value::Int(*ck)), Some(Value::Int(*v))])
+                .collect();
+            let got = select(&c, &format!("SELECT c, v FROM ks.t WHERE k = {k}"));
+            proptest::prop_assert_eq!(got, expected, "partition {}", k);
+        }
+    }
+}
