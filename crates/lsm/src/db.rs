@@ -4,7 +4,7 @@
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -44,7 +44,43 @@ enum Work {
 /// See the crate documentation for an example.
 #[derive(Debug, Clone)]
 pub struct Db {
-    inner: Arc<DbInner>,
+    inner: UserHandle,
+}
+
+/// One of the user's handles (a [`Db`] or a [`Tree`]) on the engine. Background threads hold
+/// the engine too, for the length of a job, so the engine's own `Drop` can come later than the
+/// user's last drop. When the last user handle goes, background work is stopped and joined on
+/// the dropping thread, before that drop returns: once a caller has dropped every handle, no
+/// thread of this instance writes a file again, and the directory can be opened anew.
+#[derive(Debug)]
+pub(crate) struct UserHandle(Arc<DbInner>);
+
+impl UserHandle {
+    fn new(inner: Arc<DbInner>) -> UserHandle {
+        inner.user_handles.fetch_add(1, Ordering::AcqRel);
+        UserHandle(inner)
+    }
+}
+
+impl Clone for UserHandle {
+    fn clone(&self) -> UserHandle {
+        UserHandle::new(Arc::clone(&self.0))
+    }
+}
+
+impl Drop for UserHandle {
+    fn drop(&mut self) {
+        if self.0.user_handles.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.shutdown();
+        }
+    }
+}
+
+impl std::ops::Deref for UserHandle {
+    type Target = Arc<DbInner>;
+    fn deref(&self) -> &Arc<DbInner> {
+        &self.0
+    }
 }
 
 pub(crate) struct DbInner {
@@ -65,6 +101,8 @@ pub(crate) struct DbInner {
     pub(crate) snapshots: Arc<SnapshotList>,
     stopped: Mutex<Option<String>>,
     closed: AtomicBool,
+    /// How many [`UserHandle`]s exist.
+    user_handles: AtomicUsize,
     stall_lock: Mutex<()>,
     stall_cv: Condvar,
     flush_tx: Sender<Work>,
@@ -235,6 +273,7 @@ impl Db {
             snapshots: Arc::new(SnapshotList::default()),
             stopped: Mutex::new(None),
             closed: AtomicBool::new(false),
+            user_handles: AtomicUsize::new(0),
             stall_lock: Mutex::new(()),
             stall_cv: Condvar::new(),
             flush_tx,
@@ -249,7 +288,9 @@ impl Db {
         inner.start_threads(flush_rx, compact_rx);
         let _ = inner.flush_tx.send(Work::Go);
         let _ = inner.compact_tx.send(Work::Go);
-        Ok(Db { inner })
+        Ok(Db {
+            inner: UserHandle::new(inner),
+        })
     }
 
     /// The tree called `name`, created (durably) if it does not exist yet.

@@ -11,7 +11,6 @@ use parking_lot::{Mutex, RwLock};
 
 use crate::batch::Op;
 use crate::compaction::{CompactionStrategy, FileInfo};
-use crate::db::DbInner;
 use crate::error::{Error, Result};
 use crate::iter::{Iter, Sources, prefix_end, resolve};
 use crate::key::{self, Kind, SeqNo};
@@ -269,7 +268,7 @@ fn bound_to_vec<K: AsRef<[u8]>>(b: Bound<&K>) -> Bound<Vec<u8>> {
 /// ```
 #[derive(Clone)]
 pub struct Tree {
-    pub(crate) db: Arc<DbInner>,
+    pub(crate) db: crate::db::UserHandle,
     pub(crate) inner: Arc<TreeInner>,
 }
 
