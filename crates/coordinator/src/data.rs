@@ -441,7 +441,20 @@ pub(crate) fn insert(
     let now = now_seconds();
     let (timestamp, ttl) = t.write_params(&s.using, params, now)?;
     let pk = t.key_from(&eqs, ColumnKind::PartitionKey, false)?;
-    let ck = t.key_from(&eqs, ColumnKind::Clustering, false)?;
+    // Like Cassandra, an INSERT of only static columns may leave out the clustering columns.
+    let kinds: Vec<ColumnKind> = eqs
+        .iter()
+        .map(|(n, _)| t.column(n).map(|c| c.kind))
+        .collect::<Result<_>>()?;
+    let static_only = kinds.contains(&ColumnKind::Static)
+        && kinds
+            .iter()
+            .all(|k| matches!(k, ColumnKind::PartitionKey | ColumnKind::Static));
+    let ck = if static_only {
+        Vec::new()
+    } else {
+        t.key_from(&eqs, ColumnKind::Clustering, false)?
+    };
     let (token, key) = t.partition(&pk)?;
     let handle = table_handle(store, table)?;
     let schema = handle.schema();

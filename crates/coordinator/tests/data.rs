@@ -314,3 +314,44 @@ proptest::proptest! {
         }
     }
 }
+
+#[test]
+fn static_columns_are_shared_by_the_rows_of_a_partition() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = open(dir.path());
+    run(&c, &format!("CREATE KEYSPACE ks WITH replication = {RF1}")).unwrap();
+    run(
+        &c,
+        "CREATE TABLE ks.s (k int, c int, s text static, v int, PRIMARY KEY (k, c))",
+    )
+    .unwrap();
+    run(&c, "INSERT INTO ks.s (k, s) VALUES (1, 'shared')").unwrap();
+    assert_eq!(
+        select(&c, "SELECT * FROM ks.s WHERE k = 1"),
+        vec![vec![
+            Some(Value::Int(1)),
+            None,
+            Some(Value::Text("shared".into())),
+            None
+        ]]
+    );
+    run(&c, "INSERT INTO ks.s (k, c, v) VALUES (1, 1, 10)").unwrap();
+    run(&c, "INSERT INTO ks.s (k, c, v) VALUES (1, 2, 20)").unwrap();
+    assert_eq!(
+        select(&c, "SELECT c, s, v FROM ks.s WHERE k = 1"),
+        vec![
+            vec![
+                Some(Value::Int(1)),
+                Some(Value::Text("shared".into())),
+                Some(Value::Int(10))
+            ],
+            vec![
+                Some(Value::Int(2)),
+                Some(Value::Text("shared".into())),
+                Some(Value::Int(20))
+            ],
+        ]
+    );
+    let err = run(&c, "INSERT INTO ks.s (k, v) VALUES (1, 5)").unwrap_err();
+    assert!(err.to_string().contains("clustering"), "{err}");
+}
