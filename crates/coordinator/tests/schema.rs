@@ -1,63 +1,17 @@
 //! Schema statements and system tables through the coordinator's public API.
 
 use std::collections::BTreeSet;
-use std::path::Path;
 
-use coordinator::{Coordinator, CoordinatorConfig, Error, Session};
+mod common;
+
+use common::{RF1, open, run, select};
+use coordinator::{Error, Session};
 use cql::protocol::{ColumnType, Consistency, QueryParameters, ResultBody, Value};
 use proptest::prelude::*;
-
-fn open(dir: &Path) -> Coordinator {
-    Coordinator::open(CoordinatorConfig {
-        cluster_name: "test".into(),
-        listen_address: [127, 0, 0, 1].into(),
-        native_address: [127, 0, 0, 1].into(),
-        native_port: 9042,
-        storage_port: 7000,
-        data_center: "dc1".into(),
-        rack: "r1".into(),
-        num_tokens: 4,
-        data_dir: dir.to_owned(),
-    })
-    .unwrap()
-}
-
-fn run(c: &Coordinator, text: &str) -> Result<ResultBody, Error> {
-    c.query(
-        &Session::default(),
-        text,
-        &QueryParameters::new(Consistency::One),
-    )
-}
-
-/// The rows of a SELECT, decoded.
-fn select(c: &Coordinator, text: &str) -> Vec<Vec<Option<Value>>> {
-    let ResultBody::Rows(rows) = run(c, text).unwrap() else {
-        panic!("{text}: not rows")
-    };
-    let types: Vec<ColumnType> = rows
-        .metadata
-        .columns
-        .as_ref()
-        .unwrap()
-        .iter()
-        .map(|c| c.ty.clone())
-        .collect();
-    rows.rows()
-        .map(|r| {
-            r.iter()
-                .zip(&types)
-                .map(|(v, t)| v.as_ref().map(|b| t.decode(b).unwrap()))
-                .collect()
-        })
-        .collect()
-}
 
 fn text(s: &str) -> Option<Value> {
     Some(Value::Text(s.to_owned()))
 }
-
-const RF1: &str = "{'class': 'SimpleStrategy', 'replication_factor': 1}";
 
 #[test]
 fn creating_an_existing_keyspace_is_already_exists_unless_if_not_exists() {

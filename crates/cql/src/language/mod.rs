@@ -44,3 +44,5 @@ mod token;
 pub use ast::{ParsedStatement, Statement};
 pub use error::{Position, SYNTAX_ERROR_CODE, SyntaxError};
 pub use parser::{MAX_DEPTH, parse_statement, parse_statements};
+/// Keywords CQL still accepts as identifiers (`key`, `ttl`, `type`, ...); the printer quotes them.
+pub use token::UNRESERVED as UNRESERVED_KEYWORDS;

@@ -160,7 +160,7 @@ pub(crate) const RESERVED: &[&str] = &[
 
 /// Keywords that may still be used as identifiers (Cassandra's `unreserved_keyword`s). The
 /// printer quotes these too, so printed CQL never depends on how a context disambiguates.
-pub(crate) const UNRESERVED: &[&str] = &[
+pub const UNRESERVED: &[&str] = &[
     "access",
     "aggregate",
     "aggregates",
