@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use cql::language::ast::{QualifiedName, Statement};
@@ -12,6 +13,7 @@ use parking_lot::{Mutex, RwLock};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::data::{DataPath, LocalDataPath};
 use crate::schema::{Schema, ddl, is_system_keyspace, store};
 use crate::system::{self, LocalInfo};
 use crate::values::Bound;
@@ -60,12 +62,15 @@ pub struct Coordinator {
     local: LocalInfo,
     data_dir: PathBuf,
     system: Schema,
-    schema: RwLock<Schema>,
+    /// The current schema; statements take a snapshot and hold no lock while they run.
+    schema: RwLock<Arc<Schema>>,
     /// Serialises schema changes, so each is applied to the latest schema and saved in order.
     ddl: Mutex<()>,
     prepared: RwLock<HashMap<Bytes, PreparedStatement>>,
     /// The replica-local data of the user tables (`data_dir/data`).
-    store: storage::Store,
+    store: Arc<storage::Store>,
+    /// Where user-table statements send mutations and reads.
+    data: Arc<dyn DataPath>,
 }
 
 impl Drop for Coordinator {
@@ -103,6 +108,7 @@ impl Coordinator {
         let data_store = storage::Store::builder(std::sync::Arc::new(storage::SystemClock))
             .open(config.data_dir.join(DATA_DIR))
             .map_err(|e| Error::server(format!("cannot open the data store: {e}")))?;
+        let data_store = Arc::new(data_store);
         // Tables of the schema the store lacks (created before the store existed, or a crash
         // between saving the schema and creating the table) are created now.
         for ks in schema.keyspaces.values() {
@@ -125,9 +131,10 @@ impl Coordinator {
             local,
             data_dir: config.data_dir,
             system: system::system_schema()?,
-            schema: RwLock::new(schema),
+            schema: RwLock::new(Arc::new(schema)),
             ddl: Mutex::new(()),
             prepared: RwLock::new(HashMap::new()),
+            data: Arc::new(LocalDataPath::new(data_store.clone())),
             store: data_store,
         })
     }
@@ -137,6 +144,16 @@ impl Coordinator {
         self.local.host_id
     }
 
+    /// The replica-local store of the user tables.
+    pub fn store(&self) -> &Arc<storage::Store> {
+        &self.store
+    }
+
+    /// Replaces the data path (a cluster's replication in place of the local store).
+    pub fn set_data_path(&mut self, data: Arc<dyn DataPath>) {
+        self.data = data;
+    }
+
     /// The current schema version (changes with every DDL).
     pub fn schema_version(&self) -> Uuid {
         self.schema.read().version()
@@ -144,7 +161,7 @@ impl Coordinator {
 
     /// A copy of the current user schema.
     pub fn schema(&self) -> Schema {
-        self.schema.read().clone()
+        (**self.schema.read()).clone()
     }
 
     /// Runs a QUERY.
@@ -221,7 +238,7 @@ impl Coordinator {
     )> {
         match &parsed.statement {
             Statement::Select(s) => {
-                let schema = self.schema.read();
+                let schema = self.schema.read().clone();
                 let (ks, table) = self.resolve_table(&schema, &s.table, keyspace)?;
                 Ok((
                     select::marker_columns(s, table, ks)?,
@@ -235,7 +252,7 @@ impl Coordinator {
                     Statement::Delete(s) => &s.table,
                     _ => return Err(Error::server("unreachable statement kind")),
                 };
-                let schema = self.schema.read();
+                let schema = self.schema.read().clone();
                 let (ks, table) = self.resolve_table(&schema, name, keyspace)?;
                 let markers = data::write_marker_columns(ks, table, &parsed.statement)?;
                 if markers.len() != parsed.bind_markers.len() {
@@ -263,7 +280,7 @@ impl Coordinator {
         if is_system_keyspace(&spec.keyspace) || markers.iter().any(|m| m.table != *spec) {
             return Vec::new();
         }
-        let schema = self.schema.read();
+        let schema = self.schema.read().clone();
         let Ok(table) = schema.table(&spec.keyspace, &spec.table) else {
             return Vec::new();
         };
@@ -320,32 +337,32 @@ impl Coordinator {
                 Ok(ResultBody::SetKeyspace(name.to_owned()))
             }
             Statement::Select(s) => {
-                let schema = self.schema.read();
+                let schema = self.schema.read().clone();
                 let (ks, table) = self.resolve_table(&schema, &s.table, keyspace)?;
                 match system::rows(table, &self.local, &schema, &self.system) {
                     Some(rows) => select::run(s, table, ks, rows, bound, params),
                     None if is_system_keyspace(&ks.name) => Err(not_built_data_path("SELECT")),
-                    None => data::select(&self.store, ks, table, s, bound, params),
+                    None => data::select(&*self.data, ks, table, s, bound, params),
                 }
             }
             Statement::Insert(s) => {
-                let schema = self.schema.read();
+                let schema = self.schema.read().clone();
                 let (ks, table) = self.user_table(&schema, &s.table, keyspace)?;
-                data::insert(&self.store, ks, table, s, bound, params)
+                data::insert(&*self.data, ks, table, s, bound, params)
             }
             Statement::Update(s) => {
-                let schema = self.schema.read();
+                let schema = self.schema.read().clone();
                 let (ks, table) = self.user_table(&schema, &s.table, keyspace)?;
-                data::update(&self.store, ks, table, s, bound, params)
+                data::update(&*self.data, ks, table, s, bound, params)
             }
             Statement::Delete(s) => {
-                let schema = self.schema.read();
+                let schema = self.schema.read().clone();
                 let (ks, table) = self.user_table(&schema, &s.table, keyspace)?;
-                data::delete(&self.store, ks, table, s, bound, params)
+                data::delete(&*self.data, ks, table, s, bound, params)
             }
             Statement::Batch(_) => Err(not_built_data_path("BATCH")),
             Statement::Truncate(name) => {
-                let schema = self.schema.read();
+                let schema = self.schema.read().clone();
                 let (ks, _) = self.resolve_table(&schema, name, keyspace)?;
                 if is_system_keyspace(&ks.name) {
                     return Err(Error::invalid(format!(
@@ -389,7 +406,7 @@ impl Coordinator {
                 Err(Error::not_supported("Triggers"))
             }
             Statement::Describe(d) => {
-                let schema = self.schema.read();
+                let schema = self.schema.read().clone();
                 describe::describe(d, &schema, &self.system, &self.local, keyspace)
             }
             other => Err(Error::not_supported(&format!(
@@ -421,12 +438,12 @@ impl Coordinator {
         change: impl FnOnce(&mut Schema) -> Result<Option<cql::protocol::SchemaChange>>,
     ) -> Result<ResultBody> {
         let _serial = self.ddl.lock();
-        let mut next = self.schema.read().clone();
+        let mut next = (**self.schema.read()).clone();
         let Some(event) = change(&mut next)? else {
             return Ok(ResultBody::Void);
         };
         store::save(&self.data_dir.join(SCHEMA_FILE), &next)?;
-        let previous = std::mem::replace(&mut *self.schema.write(), next);
+        let previous = std::mem::replace(&mut *self.schema.write(), Arc::new(next));
         data::sync_store(&self.store, &previous, &self.schema.read())?;
         tracing::info!(change = ?event, "schema changed");
         Ok(ResultBody::SchemaChange(event))

@@ -38,7 +38,7 @@
 //! error naming the feature).
 
 mod coordinator;
-mod data;
+pub mod data;
 mod describe;
 mod error;
 pub mod schema;
@@ -47,5 +47,6 @@ mod system;
 mod values;
 
 pub use coordinator::{Coordinator, CoordinatorConfig, Session};
+pub use data::{DataPath, LocalDataPath, TableWrite};
 pub use error::{Error, Result};
 pub use system::{CQL_VERSION, RELEASE_VERSION};

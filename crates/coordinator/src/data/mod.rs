@@ -1,0 +1,497 @@
+//! The data path on user tables: statements (INSERT, UPDATE, DELETE in [`write`], SELECT in
+//! [`read`]) become storage mutations and read commands, which go through a [`DataPath`]: the
+//! replica-local store on a single node ([`LocalDataPath`]), the replicas of each key in a
+//! cluster. Also keeps the store's tables in step with the schema. What is not built is refused
+//! with an Invalid error naming it.
+
+mod read;
+mod write;
+
+pub(crate) use read::select;
+pub(crate) use write::{delete, insert, update, write_marker_columns};
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use cql::language::ast::{Operator, Relation, RelationTarget, Term, UsingParam};
+use cql::protocol::{ColumnType, Consistency, QueryParameters, Value};
+use storage::{
+    CellOp, CellWrite, Deletion, Mutation, Order, ReadCommand, ReadResult, Store, TableSchema, Ttl,
+};
+
+use crate::schema::{ClusteringOrder, ColumnKind, DataType, Keyspace, Schema, Table};
+use crate::values::{Bound, encode, term_value};
+use crate::{Error, Result};
+
+/// One partition's changes to one table, as a statement produced them.
+#[derive(Debug, Clone)]
+pub struct TableWrite<'a> {
+    pub keyspace: &'a Keyspace,
+    pub table: &'a Table,
+    pub mutation: Mutation,
+}
+
+/// Where statement execution sends its mutations and reads: the seam between the CQL layer and
+/// replication. Calls block the calling thread (the server runs statements on blocking threads).
+pub trait DataPath: Send + Sync + std::fmt::Debug {
+    /// This node's storage schema of `table`: the column ids mutations and read results use.
+    fn table_schema(&self, table: &Table) -> Result<Arc<TableSchema>>;
+
+    /// Applies `writes` at `consistency`. `logged`: a logged batch, applied all or nothing.
+    fn write(
+        &self,
+        writes: &[TableWrite<'_>],
+        consistency: Consistency,
+        logged: bool,
+    ) -> Result<()>;
+
+    /// Runs `cmd` on `table` at `consistency`.
+    fn read(
+        &self,
+        keyspace: &Keyspace,
+        table: &Table,
+        cmd: &ReadCommand,
+        consistency: Consistency,
+    ) -> Result<ReadResult>;
+}
+
+/// The single-node data path: every write and read goes to this node's store.
+#[derive(Debug, Clone)]
+pub struct LocalDataPath {
+    store: Arc<Store>,
+}
+
+impl LocalDataPath {
+    pub fn new(store: Arc<Store>) -> LocalDataPath {
+        LocalDataPath { store }
+    }
+}
+
+impl DataPath for LocalDataPath {
+    fn table_schema(&self, table: &Table) -> Result<Arc<TableSchema>> {
+        Ok(table_handle(&self.store, table)?.schema())
+    }
+
+    fn write(
+        &self,
+        writes: &[TableWrite<'_>],
+        _consistency: Consistency,
+        _logged: bool,
+    ) -> Result<()> {
+        for w in writes {
+            table_handle(&self.store, w.table)?
+                .apply(&w.mutation)
+                .map_err(storage_error)?;
+        }
+        Ok(())
+    }
+
+    fn read(
+        &self,
+        _keyspace: &Keyspace,
+        table: &Table,
+        cmd: &ReadCommand,
+        _consistency: Consistency,
+    ) -> Result<ReadResult> {
+        table_handle(&self.store, table)?
+            .read(cmd)
+            .map_err(storage_error)
+    }
+}
+
+pub(crate) fn storage_error(e: storage::Error) -> Error {
+    Error::server(format!("storage: {e}"))
+}
+
+/// The storage type of a schema type.
+fn storage_type(ty: &DataType, ks: &Keyspace) -> Result<storage::CqlType> {
+    use storage::CqlType as S;
+    Ok(match ty {
+        DataType::Native(n) => match n.as_str() {
+            "ascii" => S::Ascii,
+            "bigint" => S::Bigint,
+            "blob" => S::Blob,
+            "boolean" => S::Boolean,
+            "counter" => S::Counter,
+            "date" => S::Date,
+            "decimal" => S::Decimal,
+            "double" => S::Double,
+            "duration" => S::Duration,
+            "float" => S::Float,
+            "inet" => S::Inet,
+            "int" => S::Int,
+            "smallint" => S::Smallint,
+            "text" | "varchar" => S::Text,
+            "time" => S::Time,
+            "timestamp" => S::Timestamp,
+            "timeuuid" => S::Timeuuid,
+            "tinyint" => S::Tinyint,
+            "uuid" => S::Uuid,
+            "varint" => S::Varint,
+            other => return Err(Error::not_supported(&format!("The type {other}"))),
+        },
+        DataType::List(t) => S::list(storage_type(t, ks)?),
+        DataType::Set(t) => S::set(storage_type(t, ks)?),
+        DataType::Map(k, v) => S::map(storage_type(k, ks)?, storage_type(v, ks)?),
+        DataType::Tuple(ts) => S::Tuple(
+            ts.iter()
+                .map(|t| storage_type(t, ks))
+                .collect::<Result<_>>()?,
+        ),
+        DataType::Frozen(t) => storage_type(t, ks)?.frozen(),
+        DataType::Udt(name) => {
+            let ut = ks
+                .types
+                .get(name)
+                .ok_or_else(|| Error::invalid(format!("Unknown type {}.{name}", ks.name)))?;
+            S::Udt {
+                name: name.clone(),
+                fields: ut
+                    .fields
+                    .iter()
+                    .map(|(f, t)| Ok((f.clone(), storage_type(t, ks)?)))
+                    .collect::<Result<_>>()?,
+                frozen: false,
+            }
+        }
+    })
+}
+
+fn storage_options(table: &Table) -> storage::TableOptions {
+    storage::TableOptions {
+        gc_grace_seconds: u32::try_from(table.params.gc_grace_seconds).unwrap_or(0),
+        default_time_to_live: u32::try_from(table.params.default_time_to_live).unwrap_or(0),
+        ..storage::TableOptions::default()
+    }
+}
+
+/// The storage description of a schema table.
+fn storage_schema(table: &Table, ks: &Keyspace) -> Result<TableSchema> {
+    let mut b = TableSchema::builder(&table.keyspace, &table.name);
+    for c in &table.columns {
+        let ty = storage_type(&c.ty, ks)?;
+        b = match c.kind {
+            ColumnKind::PartitionKey => b.partition_key(&c.name, ty),
+            ColumnKind::Clustering => {
+                let order = if c.order == ClusteringOrder::Desc {
+                    Order::Desc
+                } else {
+                    Order::Asc
+                };
+                b.clustering(&c.name, ty, order)
+            }
+            ColumnKind::Static => b.static_column(&c.name, ty),
+            ColumnKind::Regular => b.regular(&c.name, ty),
+        };
+    }
+    b.options(storage_options(table))
+        .build()
+        .map_err(storage_error)
+}
+
+/// Brings the store's tables in step with a schema change from `old` to `new`.
+pub(crate) fn sync_store(store: &Store, old: &Schema, new: &Schema) -> Result<()> {
+    let tables = |s: &Schema| -> Vec<(String, String, uuid::Uuid)> {
+        s.keyspaces
+            .values()
+            .flat_map(|k| {
+                k.tables
+                    .values()
+                    .map(|t| (t.keyspace.clone(), t.name.clone(), t.id))
+            })
+            .collect()
+    };
+    let new_tables = tables(new);
+    for (ks, name, id) in tables(old) {
+        if !new_tables
+            .iter()
+            .any(|(k, n, i)| *k == ks && *n == name && *i == id)
+        {
+            match store.drop_table(&ks, &name) {
+                Ok(()) | Err(storage::Error::UnknownTable(_)) => {}
+                Err(e) => return Err(storage_error(e)),
+            }
+        }
+    }
+    for ks in new.keyspaces.values() {
+        for t in ks.tables.values() {
+            let before = old
+                .keyspaces
+                .get(&ks.name)
+                .and_then(|k| k.tables.get(&t.name))
+                .filter(|o| o.id == t.id);
+            match before {
+                None => ensure_table(store, t, ks)?,
+                Some(o) => alter(store, o, t, ks)?,
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Creates the store table of `t` unless it exists.
+pub(crate) fn ensure_table(store: &Store, t: &Table, ks: &Keyspace) -> Result<()> {
+    if store.table(&t.keyspace, &t.name).is_ok() {
+        return Ok(());
+    }
+    store
+        .create_table(storage_schema(t, ks)?)
+        .map_err(storage_error)?;
+    Ok(())
+}
+
+fn alter(store: &Store, old: &Table, new: &Table, ks: &Keyspace) -> Result<()> {
+    use storage::SchemaChange;
+    // Key columns are stored by position: a RENAME of one changes nothing in storage.
+    let is_key = |c: &&crate::schema::Column| {
+        matches!(c.kind, ColumnKind::PartitionKey | ColumnKind::Clustering)
+    };
+    for c in old.columns.iter().filter(|c| !is_key(c)) {
+        if new.column(&c.name).is_none_or(|n| n.ty != c.ty) {
+            let timestamp = new
+                .dropped
+                .iter()
+                .filter(|d| d.name == c.name)
+                .map(|d| d.dropped_at_micros)
+                .max()
+                .unwrap_or_else(now_micros);
+            store
+                .alter_table(
+                    &new.keyspace,
+                    &new.name,
+                    &SchemaChange::DropColumn {
+                        name: c.name.clone(),
+                        timestamp,
+                    },
+                )
+                .map_err(storage_error)?;
+        }
+    }
+    for c in new.columns.iter().filter(|c| !is_key(c)) {
+        if old.column(&c.name).is_none_or(|o| o.ty != c.ty) {
+            store
+                .alter_table(
+                    &new.keyspace,
+                    &new.name,
+                    &SchemaChange::AddColumn {
+                        name: c.name.clone(),
+                        ty: storage_type(&c.ty, ks)?,
+                        is_static: c.kind == ColumnKind::Static,
+                    },
+                )
+                .map_err(storage_error)?;
+        }
+    }
+    if storage_options(old) != storage_options(new) {
+        store
+            .alter_table(
+                &new.keyspace,
+                &new.name,
+                &SchemaChange::Options(storage_options(new)),
+            )
+            .map_err(storage_error)?;
+    }
+    Ok(())
+}
+
+pub(crate) fn now_micros() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
+}
+
+pub(super) fn now_seconds() -> i64 {
+    now_micros() / 1_000_000
+}
+
+/// A statement's key and write parameters, resolved against its table.
+pub(super) struct Target<'a> {
+    pub(super) ks: &'a Keyspace,
+    pub(super) table: &'a Table,
+    pub(super) bound: &'a Bound,
+}
+
+impl Target<'_> {
+    pub(super) fn column(&self, name: &str) -> Result<&crate::schema::Column> {
+        self.table.column(name).ok_or_else(|| {
+            Error::invalid(format!(
+                "Undefined column name {name} in table {}.{}",
+                self.table.keyspace, self.table.name
+            ))
+        })
+    }
+
+    pub(super) fn value(&self, term: &Term, ty: &DataType) -> Result<Option<Bytes>> {
+        let ct = ty.column_type(self.ks);
+        if let Term::Literal(_) | Term::Bind(_) | Term::TypeHint { .. } = term {
+        } else {
+            return Err(Error::not_supported(&format!(
+                "The term {term} (only literals and bind markers are)"
+            )));
+        }
+        match term_value(term, &ct, self.bound)? {
+            None => Ok(None),
+            Some(v) => Ok(Some(encode(&ct, &v)?)),
+        }
+    }
+
+    pub(super) fn key_value(&self, name: &str, term: &Term) -> Result<Bytes> {
+        let c = self.column(name)?;
+        match self.value(term, &c.ty)? {
+            Some(v) if !v.is_empty() || c.kind != ColumnKind::PartitionKey => Ok(v),
+            Some(_) => Err(Error::invalid(format!(
+                "Key may not be empty (column {name})"
+            ))),
+            None => Err(Error::invalid(format!(
+                "Invalid null value for primary key column {name}"
+            ))),
+        }
+    }
+
+    pub(super) fn key_columns(&self, kind: ColumnKind) -> Vec<&crate::schema::Column> {
+        self.table
+            .columns
+            .iter()
+            .filter(|c| c.kind == kind)
+            .collect()
+    }
+
+    /// The serialized partition key and its token.
+    pub(super) fn partition(&self, components: &[Bytes]) -> Result<(i64, Vec<u8>)> {
+        let parts: Vec<&[u8]> = components.iter().map(|b| b.as_ref()).collect();
+        let key = ring::serialize_partition_key(&parts)
+            .map_err(|e| Error::invalid(format!("Invalid partition key: {e}")))?;
+        let token = ring::Murmur3Partitioner.token(&key).value();
+        Ok((token, key))
+    }
+
+    /// `USING TIMESTAMP` / `USING TTL`, the client's timestamp, the table's default TTL.
+    pub(super) fn write_params(
+        &self,
+        using: &[UsingParam],
+        params: &QueryParameters,
+        now: i64,
+    ) -> Result<(i64, Option<Ttl>)> {
+        let mut timestamp = params.default_timestamp.unwrap_or_else(now_micros);
+        let mut ttl = u32::try_from(self.table.params.default_time_to_live).unwrap_or(0);
+        for u in using {
+            match u {
+                UsingParam::Timestamp(t) => {
+                    if let Some(Value::Bigint(v)) = term_value(t, &ColumnType::Bigint, self.bound)?
+                    {
+                        timestamp = v;
+                    }
+                }
+                UsingParam::Ttl(t) => {
+                    if let Some(Value::Int(v)) = term_value(t, &ColumnType::Int, self.bound)? {
+                        ttl = u32::try_from(v).map_err(|_| {
+                            Error::invalid(format!(
+                                "A TTL must be greater or equal to 0, but was {v}"
+                            ))
+                        })?;
+                        if ttl > storage::MAX_TTL_SECONDS {
+                            return Err(Error::invalid(format!(
+                                "ttl is too large. requested ({ttl}) maximum ({})",
+                                storage::MAX_TTL_SECONDS
+                            )));
+                        }
+                    }
+                }
+            }
+        }
+        Ok((timestamp, (ttl > 0).then(|| Ttl::new(ttl, now))))
+    }
+
+    /// The WHERE clause of a write or read as equalities on columns (name -> term).
+    pub(super) fn equalities<'w>(
+        &self,
+        relations: &'w [Relation],
+    ) -> Result<Vec<(String, &'w Term)>> {
+        let mut out = Vec::new();
+        for r in relations {
+            match r {
+                Relation::Compare {
+                    target: RelationTarget::Column(c),
+                    op: Operator::Eq,
+                    value,
+                } => {
+                    self.column(c.as_str())?;
+                    out.push((c.as_str().to_owned(), value));
+                }
+                other => {
+                    return Err(Error::not_supported(&format!(
+                        "The restriction {other} in UPDATE and DELETE (only = on primary key \
+                         columns is)"
+                    )));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The values of `kind` columns from `eqs`; all must be there unless `prefix_ok`.
+    pub(super) fn key_from(
+        &self,
+        eqs: &[(String, &Term)],
+        kind: ColumnKind,
+        prefix_ok: bool,
+    ) -> Result<Vec<Bytes>> {
+        let mut out = Vec::new();
+        for c in self.key_columns(kind) {
+            match eqs.iter().find(|(n, _)| *n == c.name) {
+                Some((_, t)) => out.push(self.key_value(&c.name, t)?),
+                None if prefix_ok && out.is_empty() => break,
+                None => {
+                    return Err(Error::invalid(format!(
+                        "Some {} columns are missing: {}",
+                        if kind == ColumnKind::PartitionKey {
+                            "partition key"
+                        } else {
+                            "clustering"
+                        },
+                        c.name
+                    )));
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+pub(super) fn table_handle(store: &Store, t: &Table) -> Result<storage::Table> {
+    store.table(&t.keyspace, &t.name).map_err(storage_error)
+}
+
+pub(super) fn refuse_collections(c: &crate::schema::Column) -> Result<()> {
+    if c.ty.is_multicell_collection() || matches!(c.ty, DataType::Udt(_)) {
+        return Err(Error::not_supported(&format!(
+            "Writing the non-frozen collection or UDT column {}",
+            c.name
+        )));
+    }
+    if c.ty.is_counter() {
+        return Err(Error::not_supported("Counter columns"));
+    }
+    Ok(())
+}
+
+pub(super) fn cell(
+    column: u16,
+    value: Option<Bytes>,
+    timestamp: i64,
+    ttl: Option<Ttl>,
+    now: i64,
+) -> CellWrite {
+    CellWrite {
+        column,
+        path: None,
+        op: match value {
+            Some(v) => CellOp::Set {
+                timestamp,
+                value: v.to_vec(),
+                ttl,
+            },
+            None => CellOp::Delete(Deletion::new(timestamp, now)),
+        },
+    }
+}
