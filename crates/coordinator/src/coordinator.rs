@@ -348,17 +348,23 @@ impl Coordinator {
             Statement::Insert(s) => {
                 let schema = self.schema.read().clone();
                 let (ks, table) = self.user_table(&schema, &s.table, keyspace)?;
-                data::insert(&*self.data, ks, table, s, bound, params)
+                let writes = data::insert(&*self.data, ks, table, s, bound, params)?;
+                self.data.write(&writes, params.consistency, false)?;
+                Ok(ResultBody::Void)
             }
             Statement::Update(s) => {
                 let schema = self.schema.read().clone();
                 let (ks, table) = self.user_table(&schema, &s.table, keyspace)?;
-                data::update(&*self.data, ks, table, s, bound, params)
+                let writes = data::update(&*self.data, ks, table, s, bound, params)?;
+                self.data.write(&writes, params.consistency, false)?;
+                Ok(ResultBody::Void)
             }
             Statement::Delete(s) => {
                 let schema = self.schema.read().clone();
                 let (ks, table) = self.user_table(&schema, &s.table, keyspace)?;
-                data::delete(&*self.data, ks, table, s, bound, params)
+                let writes = data::delete(&*self.data, ks, table, s, bound, params)?;
+                self.data.write(&writes, params.consistency, false)?;
+                Ok(ResultBody::Void)
             }
             Statement::Batch(_) => Err(not_built_data_path("BATCH")),
             Statement::Truncate(name) => {

@@ -5,7 +5,7 @@ use cql::language::ast::{
     Assignment, Delete, DeleteTarget, Insert, InsertValues, Relation, RelationTarget, Term,
     UsingParam,
 };
-use cql::protocol::{ColumnSpec, ColumnType, QueryParameters, ResultBody, TableSpec};
+use cql::protocol::{ColumnSpec, ColumnType, QueryParameters, TableSpec};
 use storage::{Deletion, Liveness, Mutation};
 
 use super::{DataPath, TableWrite, Target, cell, now_seconds, refuse_collections};
@@ -14,14 +14,14 @@ use crate::values::Bound;
 use crate::{Error, Result};
 
 /// INSERT INTO ... (cols) VALUES (...) [USING ...].
-pub(crate) fn insert(
+pub(crate) fn insert<'a>(
     data: &dyn DataPath,
-    ks: &Keyspace,
-    table: &Table,
+    ks: &'a Keyspace,
+    table: &'a Table,
     s: &Insert,
     bound: &Bound,
     params: &QueryParameters,
-) -> Result<ResultBody> {
+) -> Result<Vec<TableWrite<'a>>> {
     if s.if_not_exists {
         return Err(Error::not_supported(
             "INSERT ... IF NOT EXISTS (lightweight transactions)",
@@ -86,27 +86,22 @@ pub(crate) fn insert(
         row.marker = Some(Liveness { timestamp, ttl });
         row.cells = row_cells;
     }
-    data.write(
-        &[TableWrite {
-            keyspace: ks,
-            table,
-            mutation: m,
-        }],
-        params.consistency,
-        false,
-    )?;
-    Ok(ResultBody::Void)
+    Ok(vec![TableWrite {
+        keyspace: ks,
+        table,
+        mutation: m,
+    }])
 }
 
 /// UPDATE ... SET col = value, ... WHERE <full primary key>.
-pub(crate) fn update(
+pub(crate) fn update<'a>(
     data: &dyn DataPath,
-    ks: &Keyspace,
-    table: &Table,
+    ks: &'a Keyspace,
+    table: &'a Table,
     s: &cql::language::ast::Update,
     bound: &Bound,
     params: &QueryParameters,
-) -> Result<ResultBody> {
+) -> Result<Vec<TableWrite<'a>>> {
     if s.condition.is_some() {
         return Err(Error::not_supported(
             "UPDATE ... IF (lightweight transactions)",
@@ -160,27 +155,22 @@ pub(crate) fn update(
     if !row_cells.is_empty() {
         m.row(ck.iter().map(|b| b.to_vec()).collect()).cells = row_cells;
     }
-    data.write(
-        &[TableWrite {
-            keyspace: ks,
-            table,
-            mutation: m,
-        }],
-        params.consistency,
-        false,
-    )?;
-    Ok(ResultBody::Void)
+    Ok(vec![TableWrite {
+        keyspace: ks,
+        table,
+        mutation: m,
+    }])
 }
 
 /// DELETE [cols] FROM ... WHERE <partition key> [and full clustering key].
-pub(crate) fn delete(
+pub(crate) fn delete<'a>(
     data: &dyn DataPath,
-    ks: &Keyspace,
-    table: &Table,
+    ks: &'a Keyspace,
+    table: &'a Table,
     s: &Delete,
     bound: &Bound,
     params: &QueryParameters,
-) -> Result<ResultBody> {
+) -> Result<Vec<TableWrite<'a>>> {
     if s.condition.is_some() {
         return Err(Error::not_supported(
             "DELETE ... IF (lightweight transactions)",
@@ -249,16 +239,11 @@ pub(crate) fn delete(
             }
         }
     }
-    data.write(
-        &[TableWrite {
-            keyspace: ks,
-            table,
-            mutation: m,
-        }],
-        params.consistency,
-        false,
-    )?;
-    Ok(ResultBody::Void)
+    Ok(vec![TableWrite {
+        keyspace: ks,
+        table,
+        mutation: m,
+    }])
 }
 
 /// The bind markers' columns of a write, in marker order.
