@@ -37,6 +37,7 @@
 //! yet: other replicas, consistency levels, filtering and range scans (refused with an Invalid
 //! error naming the feature).
 
+pub mod cluster;
 mod coordinator;
 pub mod data;
 mod describe;
@@ -46,6 +47,7 @@ mod select;
 mod system;
 mod values;
 
+pub use cluster::{Member, MemberStatus, Membership, MessagingError, Messenger};
 pub use coordinator::{Coordinator, CoordinatorConfig, Session};
 pub use data::{DataPath, LocalDataPath, TableWrite};
 pub use error::{Error, Result};
