@@ -57,6 +57,9 @@ pub enum Error {
     /// The store's catalogue file could not be read or written.
     #[error("catalogue {file}: {reason}")]
     Catalog { file: String, reason: String },
+    /// The operation needs files, and an in-memory store has none.
+    #[error("{operation} needs an on-disk store")]
+    InMemory { operation: &'static str },
     /// The key-value engine failed.
     #[error("engine: {0}")]
     Engine(String),

@@ -50,6 +50,7 @@ mod purge;
 mod read;
 mod schema;
 mod store;
+mod timestamps;
 
 pub use cell::{Deletion, MAX_TTL_SECONDS, Record, State, Ttl};
 pub use clock::{Clock, ManualClock, SystemClock};

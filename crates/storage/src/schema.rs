@@ -248,9 +248,11 @@ impl Default for CompactionStrategy {
 #[non_exhaustive]
 pub enum Compression {
     None,
-    /// zstd at the given level. Default level 1: fast, still ~2-3x on typical rows.
+    /// zstd at the given level (1..=22): smaller files than LZ4, slower to write and read.
     Zstd(i32),
-    /// Cassandra's default LZ4Compressor is served by zstd level 1 (the engine speaks zstd).
+    /// LZ4 (Cassandra's LZ4Compressor).
+    Lz4,
+    /// Cassandra's default, LZ4Compressor: the same as [`Compression::Lz4`].
     #[default]
     Default,
 }

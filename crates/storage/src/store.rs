@@ -290,9 +290,9 @@ impl Store {
     /// Changes the schema of table `keyspace.name` (ALTER TABLE) and returns it; every handle
     /// sees the new schema. Column ids of existing columns do not change.
     ///
-    /// Options: `gc_grace_seconds` and `default_time_to_live` apply at once; the compaction
-    /// strategy and compression are engine tree options fixed when the engine opens, so they
-    /// apply from the next [`StoreBuilder::open`] (the catalogue keeps them).
+    /// Options apply at once: `gc_grace_seconds` to the next compaction, `default_time_to_live`
+    /// to the next write, the compaction strategy to the next compaction pick, compression to
+    /// the files written from now on (existing files keep theirs until compacted).
     pub fn alter_table(&self, keyspace: &str, name: &str, change: &SchemaChange) -> Result<Table> {
         let q = format!("{keyspace}.{name}");
         let mut tables = self.tables.write();
@@ -309,10 +309,10 @@ impl Store {
         }
         self.save(&catalog)?;
         tables.catalog = catalog;
-        current.inner.kv.set_filter(Arc::new(PurgeFilter::new(
-            schema.clone(),
-            self.clock.clone(),
-        )));
+        current.inner.kv.reconfigure(
+            &schema,
+            Arc::new(PurgeFilter::new(schema.clone(), self.clock.clone())),
+        )?;
         *table.shared.write() = View {
             inner: Arc::new(TableInner {
                 schema,
@@ -345,7 +345,11 @@ impl Store {
             Backend::Lsm { db, filters, .. } => {
                 let name = tree_name(&schema.qualified_name(), generation);
                 filters.register(&name, filter);
-                let tree = db.tree(&name).map_err(|e| Error::Engine(e.to_string()))?;
+                // Created with the table's options, or brought in line with them (a tree the
+                // engine opened before the table was known here has the default ones).
+                let tree = db
+                    .tree_with_options(&name, tree_options(&schema, filters))
+                    .map_err(|e| Error::Engine(e.to_string()))?;
                 Arc::new(LsmKv {
                     db: db.clone(),
                     tree,
@@ -377,6 +381,29 @@ impl Store {
                 let db = Arc::try_unwrap(db).map_err(|_| Error::TablesInUse)?;
                 db.flush().map_err(|e| Error::Engine(e.to_string()))?;
                 db.close().map_err(|e| Error::Engine(e.to_string()))
+            }
+        }
+    }
+
+    /// Writes a consistent copy of the store into `dest` (a new or empty directory): the
+    /// engine's checkpoint (table files hard-linked, commit log copied, a manifest) and the
+    /// catalogue, taken while no table is created, altered, truncated or dropped, so the copy
+    /// opens as this store was.
+    pub fn checkpoint(&self, dest: impl AsRef<std::path::Path>) -> Result<()> {
+        let tables = self.tables.read();
+        match &self.backend {
+            Backend::Memory => Err(Error::InMemory {
+                operation: "checkpoint",
+            }),
+            Backend::Lsm { db, catalog, .. } => {
+                let dest = dest.as_ref();
+                db.checkpoint(dest)
+                    .map_err(|e| Error::Engine(e.to_string()))?;
+                CatalogFile {
+                    vfs: catalog.vfs.clone(),
+                    dir: dest.to_path_buf(),
+                }
+                .store(&tables.catalog)
             }
         }
     }
@@ -438,7 +465,15 @@ impl Table {
     /// Major compaction: everything into one sorted run, expiring TTLs and purging tombstones
     /// past `gc_grace_seconds` and the cells of dropped columns.
     pub fn compact(&self) -> Result<()> {
-        self.view()?.compact()
+        self.view()?.inner.kv.compact()
+    }
+
+    /// Runs, on this thread, the compactions the table's strategy picks now (what background
+    /// compaction does on its own; it keeps running too). They purge like any compaction:
+    /// tombstones past `gc_grace_seconds` whose partition holds no older data outside them.
+    /// For tests and tools that need compaction to have happened at a known point.
+    pub fn compact_pending(&self) -> Result<()> {
+        self.view()?.inner.kv.compact_pending()
     }
 
     /// Answers a read at the clock's current time.
@@ -600,12 +635,6 @@ impl View {
     /// Writes in-memory data to files (a no-op in memory).
     fn flush(&self) -> Result<()> {
         self.inner.kv.flush()
-    }
-
-    /// Major compaction: everything into one sorted run, expiring TTLs and purging tombstones
-    /// past `gc_grace_seconds`.
-    fn compact(&self) -> Result<()> {
-        crate::purge::major(|| self.inner.kv.compact())
     }
 
     /// Answers a read at the clock's current time.
