@@ -23,10 +23,10 @@ use crate::key::{Kind, MAX_SEQ, SeqNo};
 use crate::manifest::{self, FileEntry, Manifest, TreeState};
 use crate::memtable::Memtable;
 use crate::options::{Builder, SyncMode, TreeOptions};
+use crate::properties::OutsideView;
 use crate::snapshot::{Snapshot, SnapshotGuard, SnapshotList};
 use crate::sstable::{Table, TableOptions};
 use crate::stats::{LevelStats, Stats, TreeStats};
-use crate::properties::OutsideView;
 use crate::tree::{MemSet, TableFile, Tree, TreeInner, Tuned, Version, by_smallest};
 use crate::vfs::Vfs;
 

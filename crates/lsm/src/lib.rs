@@ -75,8 +75,7 @@ pub use options::{
     Builder, CompactionFilter, Decision, FilterContext, MergeOperator, SyncMode, TreeOptions,
 };
 pub use properties::{
-    EntryKind, MAX_USER_PROPERTIES, OutsideSource, PropertiesCollector,
-    PropertiesCollectorFactory,
+    EntryKind, MAX_USER_PROPERTIES, OutsideSource, PropertiesCollector, PropertiesCollectorFactory,
 };
 pub use snapshot::Snapshot;
 pub use sstable::Compression;

@@ -74,8 +74,7 @@ impl Collecting {
     /// Shows the collector an entry given by its internal key.
     pub(crate) fn add(&mut self, internal_key: &[u8], value: &[u8]) {
         if let Some(p) = key::parse(internal_key) {
-            self.collector
-                .add(p.user_key, EntryKind::of(p.kind), value);
+            self.collector.add(p.user_key, EntryKind::of(p.kind), value);
         }
     }
 

@@ -445,7 +445,8 @@ impl Tree {
     /// The tree's current options.
     pub fn options(&self) -> TreeOptions {
         let mut opts = self.inner.tuned().opts.clone();
-        opts.merge_operator.clone_from(&self.inner.opts.merge_operator);
+        opts.merge_operator
+            .clone_from(&self.inner.opts.merge_operator);
         opts
     }
 }

@@ -202,7 +202,11 @@ fn files_of_format_version_1_open_with_an_unknown_summary_and_compact_into_known
     let vfs = MemVfs::new();
     load_v1_fixture(&vfs);
     let manifest = vfs.open_read(Path::new("/db/MANIFEST")).unwrap().bytes()[4..8].to_vec();
-    assert_eq!(manifest, 1u32.to_le_bytes(), "the fixture is a version-1 database");
+    assert_eq!(
+        manifest,
+        1u32.to_le_bytes(),
+        "the fixture is a version-1 database"
+    );
     let rec = Arc::new(Recorder::default());
     let db = open(&vfs, rec.clone());
     let t = db.tree("t").unwrap();
@@ -314,7 +318,12 @@ struct Max;
 
 impl lsm::MergeOperator for Max {
     fn full_merge(&self, _key: &[u8], existing: Option<&[u8]>, operands: &[&[u8]]) -> Vec<u8> {
-        existing.into_iter().chain(operands.iter().copied()).max().unwrap_or_default().to_vec()
+        existing
+            .into_iter()
+            .chain(operands.iter().copied())
+            .max()
+            .unwrap_or_default()
+            .to_vec()
     }
     fn partial_merge(&self, _key: &[u8], operands: &[&[u8]]) -> Option<Vec<u8>> {
         operands.iter().max().map(|o| o.to_vec())
@@ -331,7 +340,11 @@ impl CompactionFilter for Operands {
     }
     fn filter_merge_operand(&self, _ctx: &FilterContext, _key: &[u8], op: &[u8]) -> Decision {
         self.0.lock().push(op.to_vec());
-        if op == b"9" { Decision::Drop } else { Decision::Keep }
+        if op == b"9" {
+            Decision::Drop
+        } else {
+            Decision::Keep
+        }
     }
 }
 
@@ -362,7 +375,11 @@ fn operands_without_a_base_are_combined_then_shown_to_the_filter_once() {
     })
     .unwrap();
     t.compact_pending().unwrap();
-    assert_eq!(*filter.0.lock(), vec![b"9".to_vec()], "one combined operand");
+    assert_eq!(
+        *filter.0.lock(),
+        vec![b"9".to_vec()],
+        "one combined operand"
+    );
     // The combined operand was dropped; the one below it remains.
     assert_eq!(t.get(b"k").unwrap(), Some(b"1".to_vec()));
 }
@@ -411,7 +428,13 @@ fn tree_options_are_set_at_creation_and_changed_while_open_but_not_the_merge_ope
         })
         .unwrap_err();
     assert!(
-        matches!(err, Error::InvalidOption { option: "merge_operator", .. }),
+        matches!(
+            err,
+            Error::InvalidOption {
+                option: "merge_operator",
+                ..
+            }
+        ),
         "{err}"
     );
     let err = t
@@ -421,7 +444,13 @@ fn tree_options_are_set_at_creation_and_changed_while_open_but_not_the_merge_ope
         })
         .unwrap_err();
     assert!(
-        matches!(err, Error::InvalidOption { option: "compression", .. }),
+        matches!(
+            err,
+            Error::InvalidOption {
+                option: "compression",
+                ..
+            }
+        ),
         "{err}"
     );
 }

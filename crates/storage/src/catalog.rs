@@ -111,7 +111,10 @@ fn verified_json(bytes: &[u8]) -> std::result::Result<(&[u8], bool), String> {
         .and_then(|t| t.strip_suffix(b"\n"))
     else {
         // No checksum line: version 1 (serde checks the version field after this).
-        if bytes.windows(CHECKSUM_PREFIX.len()).any(|w| w == CHECKSUM_PREFIX) {
+        if bytes
+            .windows(CHECKSUM_PREFIX.len())
+            .any(|w| w == CHECKSUM_PREFIX)
+        {
             return Err("damaged checksum line".to_owned());
         }
         return Ok((bytes, false));

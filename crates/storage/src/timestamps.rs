@@ -111,7 +111,11 @@ mod tests {
         use lsm::PropertiesCollectorFactory;
         let mut c = MinTimestampCollector.collector();
         assert_eq!(decode(&c.finish()), Some(i64::MAX));
-        c.add(b"k", lsm::EntryKind::Value, &Record::live(9, b"v".to_vec()).encode());
+        c.add(
+            b"k",
+            lsm::EntryKind::Value,
+            &Record::live(9, b"v".to_vec()).encode(),
+        );
         c.add(
             b"k",
             lsm::EntryKind::MergeOperand,

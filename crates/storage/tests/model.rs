@@ -16,9 +16,10 @@ use std::sync::Arc;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRng, TestRunner};
 use storage::{
-    Bound, CellData, CellOp, CellWrite, CompactionStrategy, CqlType, Deletion, Liveness, ManualClock, Mutation, Order,
-    PagingPosition, PartitionData, PartitionRange, RangeDeletion, ReadCommand, RowData, RowWrite,
-    SchemaChange, Slice, Store, Table, TableOptions, TableSchema, Ttl,
+    Bound, CellData, CellOp, CellWrite, CompactionStrategy, CqlType, Deletion, Liveness,
+    ManualClock, Mutation, Order, PagingPosition, PartitionData, PartitionRange, RangeDeletion,
+    ReadCommand, RowData, RowWrite, SchemaChange, Slice, Store, Table, TableOptions, TableSchema,
+    Ttl,
 };
 
 const GC_GRACE: u32 = 1_000;
@@ -834,19 +835,20 @@ fn run_case(case: &Case, backend: Backend) -> Result<(), TestCaseError> {
     check_reads(&plain, &model, &reads)?;
     check_reads(&shuffled, &model, &reads)?;
     // Second phase: past gc grace of everything so far, compactions purge while more arrives.
-    prop_assert!(shuffled.clock_now() < START + i64::from(GC_GRACE), "no purge in phase one");
+    prop_assert!(
+        shuffled.clock_now() < START + i64::from(GC_GRACE),
+        "no purge in phase one"
+    );
     shuffled.clock.set(JUMP);
     for (i, step) in case.late_schedule.iter().enumerate() {
         shuffled.run(std::slice::from_ref(step), &case.late);
         if matches!(step, Step::Background | Step::Compact) || i + 1 == case.late_schedule.len() {
             // Only what has been applied so far.
             let mut so_far = model.clone();
-            let applied = case.late_schedule[..=i]
-                .iter()
-                .filter_map(|s| match s {
-                    Step::Apply(j) => Some(*j),
-                    _ => None,
-                });
+            let applied = case.late_schedule[..=i].iter().filter_map(|s| match s {
+                Step::Apply(j) => Some(*j),
+                _ => None,
+            });
             for j in applied {
                 so_far.apply(&case.late[j]);
             }

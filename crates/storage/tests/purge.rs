@@ -136,7 +136,11 @@ fn a_tombstone_is_kept_while_a_file_outside_the_compaction_holds_older_data_it_s
     // deletions there would let the cell come back when its file is compacted next.
     set_strategy(&store, pairs());
     t.compact_pending().unwrap();
-    assert_eq!(rows(&t), Vec::<i32>::new(), "the shadowed cell never reappears");
+    assert_eq!(
+        rows(&t),
+        Vec::<i32>::new(),
+        "the shadowed cell never reappears"
+    );
     t.compact().unwrap();
     assert_eq!(rows(&t), Vec::<i32>::new());
     assert_eq!(t.statistics().unwrap().entries, 0, "all purged in the end");
@@ -153,7 +157,10 @@ fn a_tombstone_is_kept_while_a_file_outside_the_compaction_holds_older_data_it_s
     set_strategy(&store, pairs());
     t.compact_pending().unwrap();
     assert_eq!(rows(&t), Vec::<i32>::new());
-    assert!(t.statistics().unwrap().tombstones > 0, "kept for the memtable's cell");
+    assert!(
+        t.statistics().unwrap().tombstones > 0,
+        "kept for the memtable's cell"
+    );
 }
 
 #[test]
@@ -236,7 +243,10 @@ fn a_damaged_catalogue_is_refused_and_a_version_1_catalogue_is_read() {
         .vfs(Arc::new(vfs.clone()))
         .open("/db")
         .unwrap_err();
-    assert!(matches!(err, Error::Catalog { ref reason, .. } if reason.contains("checksum")), "{err}");
+    assert!(
+        matches!(err, Error::Catalog { ref reason, .. } if reason.contains("checksum")),
+        "{err}"
+    );
     // The checksum line cut off: not silently taken for version 1.
     let json = &text[..text.find("\n# xxh3-64 ").unwrap()];
     put(json.as_bytes());

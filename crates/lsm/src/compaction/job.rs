@@ -317,7 +317,11 @@ fn filter_operands(
     if operands.len() > 1
         && let Some(op) = spec.merge
     {
-        let oldest_first: Vec<&[u8]> = operands.iter().rev().map(|(_, _, v)| v.as_slice()).collect();
+        let oldest_first: Vec<&[u8]> = operands
+            .iter()
+            .rev()
+            .map(|(_, _, v)| v.as_slice())
+            .collect();
         if let (Some(m), Some(&(newest, _, _))) =
             (op.partial_merge(uk, &oldest_first), operands.first())
         {
