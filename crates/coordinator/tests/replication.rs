@@ -96,7 +96,8 @@ impl Messenger for TestMessenger {
         match mode {
             Mode::Down | Mode::Silent => Box::pin(std::future::ready(Err(timed_out))),
             Mode::Hung => {
-                let slot = Arc::new(Mutex::new((None, None)));
+                let slot: Arc<Mutex<(Option<Result<Bytes, MessagingError>>, Option<Waker>)>> =
+                    Arc::new(Mutex::new((None, None)));
                 let s2 = slot.clone();
                 std::thread::spawn(move || {
                     std::thread::sleep(timeout);
@@ -187,7 +188,11 @@ fn cluster_with(
             data_center: format!("dc{}", i / per_dc + 1),
             rack: "r1".into(),
             tokens: (0..4)
-                .map(|v| i64::MIN / 2 + (v * n as i64 + i as i64) * (i64::MAX / (2 * n as i64)))
+                .map(|v| {
+                    let step = (u64::MAX / (4 * n as u64)) as i128;
+                    let slot = (v * n + i) as i128;
+                    (i64::MIN as i128 + step * slot + step / 2) as i64
+                })
                 .collect(),
             status: MemberStatus::Normal,
             alive: true,
@@ -263,7 +268,21 @@ fn cluster_with(
 }
 
 const RF3: &str = "{'class': 'SimpleStrategy', 'replication_factor': 3}";
-const NTS33: &str = "{'class': 'NetworkTopologyStrategy', 'dc1': 3, 'dc2': 3}";
+/// NetworkTopologyStrategy with 3 replicas in each of dc1 and dc2. (CREATE KEYSPACE validates
+/// datacenters against this node's own only, so the tests hand the map to the data path.)
+fn nts33() -> std::collections::BTreeMap<String, String> {
+    [
+        (
+            "class",
+            "org.apache.cassandra.locator.NetworkTopologyStrategy",
+        ),
+        ("dc1", "3"),
+        ("dc2", "3"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect()
+}
 
 impl TestCluster {
     fn set(&self, i: usize, mode: Mode) {
@@ -311,9 +330,68 @@ impl TestCluster {
     /// What node `i` alone holds for `key`.
     fn local_value(&self, i: usize, key: i32) -> Option<String> {
         self.isolate(i, true);
-        let v = self.read(i, key, Consistency::One).unwrap();
+        let v = self.read(i, key, Consistency::One);
         self.isolate(i, false);
-        v
+        match v {
+            Ok(v) => v,
+            // Not a replica of `key`.
+            Err(Error::Unavailable { .. }) => None,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    /// A write through the data path, with the keyspace's replication map replaced by `map`.
+    fn dp_write(
+        &self,
+        node: usize,
+        map: &std::collections::BTreeMap<String, String>,
+        key: i32,
+        value: &str,
+        ts: i64,
+        cl: Consistency,
+    ) -> Result<(), Error> {
+        let schema = self.nodes[node].schema();
+        let mut ks = schema.keyspace("ks").unwrap().clone();
+        ks.replication = map.clone();
+        let table = ks.tables.get("kv").unwrap();
+        let data = self.replication(node);
+        let v = data.table_schema(table).unwrap().column_id("v").unwrap();
+        let k = key.to_be_bytes().to_vec();
+        let token = ring::Murmur3Partitioner.token(&k).value();
+        let mut m = storage::Mutation::new(token, k, 1_700_000_000);
+        m.row(Vec::new()).set(v, ts, value.as_bytes().to_vec());
+        data.write(
+            &[TableWrite {
+                keyspace: &ks,
+                table,
+                mutation: m,
+            }],
+            cl,
+            false,
+        )
+    }
+
+    fn dp_read(
+        &self,
+        node: usize,
+        map: &std::collections::BTreeMap<String, String>,
+        key: i32,
+        cl: Consistency,
+    ) -> Result<Option<String>, Error> {
+        let schema = self.nodes[node].schema();
+        let mut ks = schema.keyspace("ks").unwrap().clone();
+        ks.replication = map.clone();
+        let table = ks.tables.get("kv").unwrap();
+        let k = key.to_be_bytes().to_vec();
+        let token = ring::Murmur3Partitioner.token(&k).value();
+        let r = self
+            .replication(node)
+            .read(&ks, table, &ReadCommand::partition(token, k), cl)?;
+        Ok(r.partitions
+            .first()
+            .and_then(|p| p.rows.first())
+            .and_then(|row| row.cells.first())
+            .map(|c| String::from_utf8(c.value.clone()).unwrap()))
     }
 
     fn replication(&self, i: usize) -> &Arc<coordinator::Replication> {
@@ -652,19 +730,22 @@ fn range_reads_merge_every_replica_in_token_order() {
 
 #[test]
 fn two_datacenters_count_local_and_each_quorums_per_datacenter() {
-    let c = cluster_with(2, 3, NTS33, config());
+    let c = cluster_with(2, 3, RF3, config());
+    let nts = nts33();
+    let w = |node, key, value: &str, ts, cl| c.dp_write(node, &nts, key, value, ts, cl);
+    let r = |node, key, cl| c.dp_read(node, &nts, key, cl);
     for i in 3..6 {
         c.set(i, Mode::Down);
     }
-    c.write(0, 30, "local", 1, Consistency::LocalQuorum)
-        .unwrap();
+    w(0, 30, "local", 1, Consistency::LocalQuorum).unwrap();
     assert_eq!(
-        c.read(1, 30, Consistency::LocalQuorum).unwrap(),
+        r(1, 30, Consistency::LocalQuorum).unwrap(),
         Some("local".into())
     );
-    c.write(0, 30, "one", 2, Consistency::LocalOne).unwrap();
+    w(0, 30, "one", 2, Consistency::LocalOne).unwrap();
+    assert_eq!(r(2, 30, Consistency::LocalOne).unwrap(), Some("one".into()));
     assert_eq!(
-        c.write(0, 30, "x", 3, Consistency::EachQuorum),
+        w(0, 30, "x", 3, Consistency::EachQuorum),
         Err(Error::Unavailable {
             consistency: Consistency::EachQuorum,
             required: 2,
@@ -672,10 +753,18 @@ fn two_datacenters_count_local_and_each_quorums_per_datacenter() {
         })
     );
     assert_eq!(
-        c.write(0, 30, "x", 3, Consistency::Quorum),
+        w(0, 30, "x", 3, Consistency::Quorum),
         Err(Error::Unavailable {
             consistency: Consistency::Quorum,
             required: 4,
+            alive: 3
+        })
+    );
+    assert_eq!(
+        r(0, 30, Consistency::All),
+        Err(Error::Unavailable {
+            consistency: Consistency::All,
+            required: 6,
             alive: 3
         })
     );
@@ -685,9 +774,9 @@ fn two_datacenters_count_local_and_each_quorums_per_datacenter() {
     c.set(0, Mode::Down);
     c.set(1, Mode::Down);
     // From dc2, dc1 has one live replica: LOCAL_QUORUM in dc2 works, EACH_QUORUM does not.
-    c.write(3, 31, "dc2", 1, Consistency::LocalQuorum).unwrap();
+    w(3, 31, "dc2", 1, Consistency::LocalQuorum).unwrap();
     assert_eq!(
-        c.write(3, 31, "x", 2, Consistency::EachQuorum),
+        w(3, 31, "x", 2, Consistency::EachQuorum),
         Err(Error::Unavailable {
             consistency: Consistency::EachQuorum,
             required: 2,
@@ -695,21 +784,31 @@ fn two_datacenters_count_local_and_each_quorums_per_datacenter() {
         })
     );
     c.set(0, Mode::Up);
-    c.write(3, 31, "each", 3, Consistency::EachQuorum).unwrap();
+    w(3, 31, "each", 3, Consistency::EachQuorum).unwrap();
     assert_eq!(
-        c.read(4, 31, Consistency::EachQuorum).unwrap(),
+        r(4, 31, Consistency::EachQuorum).unwrap(),
         Some("each".into())
     );
+    assert_eq!(r(1, 31, Consistency::Quorum).unwrap(), Some("each".into()));
     // Silent remote replicas do not count for LOCAL_QUORUM, and do not stop it.
     c.set(1, Mode::Up);
     for i in 3..6 {
         c.set(i, Mode::Silent);
     }
-    c.write(0, 32, "l", 1, Consistency::LocalQuorum).unwrap();
+    w(0, 32, "l", 1, Consistency::LocalQuorum).unwrap();
     assert_eq!(
-        c.write(0, 32, "l", 1, Consistency::Quorum),
+        w(0, 32, "l", 1, Consistency::Quorum),
         Err(Error::WriteTimeout {
             consistency: Consistency::Quorum,
+            received: 3,
+            block_for: 4,
+            write_type: WriteType::Simple,
+        })
+    );
+    assert_eq!(
+        w(0, 32, "l", 1, Consistency::EachQuorum),
+        Err(Error::WriteTimeout {
+            consistency: Consistency::EachQuorum,
             received: 3,
             block_for: 4,
             write_type: WriteType::Simple,

@@ -474,7 +474,19 @@ impl Replication {
                 }
             }
         }
-        // What is still in flight is finished in the background (failures become hints).
+        // Answers already there are taken now (failures become hints at once)...
+        while let Some(((i, j), answer)) = inflight.poll_ready() {
+            let (Some((_, replicas, _)), Some((_, m))) = (plans.get(i), mutations.get(i)) else {
+                continue;
+            };
+            let Some(e) = replicas.get(j) else { continue };
+            if let Err(err) = answer.and_then(|b| ack_of(e.address, &b))
+                && !matches!(err, MessagingError::Remote { .. })
+            {
+                self.hint(e.host_id, m);
+            }
+        }
+        // ...and what is still in flight is finished in the background.
         let mut rest = Inflight::new();
         let mut rest_mutations = Vec::new();
         let mut index: HashMap<usize, usize> = HashMap::new();
@@ -771,7 +783,22 @@ impl Replication {
                             tracing::debug!(replica = %e.address, "a read answered with an ack");
                         }
                         Err(err) => {
-                            tracing::debug!(replica = %e.address, error = %err, "read failed")
+                            tracing::debug!(replica = %e.address, error = %err, "read failed");
+                            // A replica that failed fast is replaced by the next live one.
+                            if Instant::now() < deadline
+                                && let Some(n) = (0..candidates.len())
+                                    .find(|n| !contacted.get(*n).copied().unwrap_or(true))
+                                && let Some(next) = candidates.get(n)
+                            {
+                                let digest = data.is_some();
+                                inflight.push(
+                                    (n, digest),
+                                    self.send(topo, next, request_for(digest), timeout),
+                                );
+                                if let Some(c) = contacted.get_mut(n) {
+                                    *c = true;
+                                }
+                            }
                         }
                     }
                 }
