@@ -54,9 +54,12 @@ fn index(a: IpAddr) -> usize {
     }
 }
 
+/// An answer to come, and the waker of whoever waits for it.
+type Slot = Arc<Mutex<(Option<Result<Bytes, MessagingError>>, Option<Waker>)>>;
+
 /// A future resolved by another thread after a delay.
 struct Later {
-    slot: Arc<Mutex<(Option<Result<Bytes, MessagingError>>, Option<Waker>)>>,
+    slot: Slot,
 }
 
 impl std::future::Future for Later {
@@ -96,8 +99,7 @@ impl Messenger for TestMessenger {
         match mode {
             Mode::Down | Mode::Silent => Box::pin(std::future::ready(Err(timed_out))),
             Mode::Hung => {
-                let slot: Arc<Mutex<(Option<Result<Bytes, MessagingError>>, Option<Waker>)>> =
-                    Arc::new(Mutex::new((None, None)));
+                let slot: Slot = Arc::new(Mutex::new((None, None)));
                 let s2 = slot.clone();
                 std::thread::spawn(move || {
                     std::thread::sleep(timeout);
