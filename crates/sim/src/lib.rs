@@ -7,7 +7,8 @@
 //! seeded random generator decides, so a seed replays exactly. Between client operations the
 //! simulation crashes and restarts nodes, partitions and heals links, lets the failure
 //! detector catch up, delivers late messages, advances the clocks and runs hint delivery and
-//! batchlog replay.
+//! batchlog replay. Writes are single INSERTs (CQL) and logged batches of two partitions
+//! (through the data path, so through the batchlog).
 //!
 //! The check ([`Sim::run`]): a write acknowledged at QUORUM (or ALL) is never lost, and a
 //! QUORUM read that starts after it finished sees it or something newer (by write timestamp:
@@ -459,6 +460,69 @@ impl Sim {
         ));
     }
 
+    /// A logged batch writing two keys through the coordinator's data path (and its batchlog).
+    fn batch(
+        &mut self,
+        node: usize,
+        keys: [i32; 2],
+        consistency: Consistency,
+    ) -> Result<(), SimError> {
+        use coordinator::DataPath;
+        let Some(c) = self.node(node) else {
+            return Ok(());
+        };
+        let ts = self.next_timestamp;
+        self.next_timestamp += 1;
+        let schema = c.schema();
+        let (Ok(ks), Some(r)) = (schema.keyspace("sim"), c.replication()) else {
+            return Err(self.violation("the sim keyspace or replication is missing".into()));
+        };
+        let Some(table) = ks.tables.get("kv") else {
+            return Err(self.violation("table sim.kv is missing".into()));
+        };
+        let v = r
+            .table_schema(table)
+            .ok()
+            .and_then(|s| s.column_id("v"))
+            .ok_or_else(|| self.violation("column v is missing".into()))?;
+        let now = self.clocks.get(node).map_or(START_SECONDS, |c| {
+            use storage::Clock;
+            c.now_seconds()
+        });
+        let writes: Vec<coordinator::TableWrite<'_>> = keys
+            .iter()
+            .map(|k| {
+                let key = k.to_be_bytes().to_vec();
+                let token = ring::Murmur3Partitioner.token(&key).value();
+                let mut m = storage::Mutation::new(token, key, now);
+                m.row(Vec::new()).set(v, ts, ts.to_be_bytes().to_vec());
+                coordinator::TableWrite {
+                    keyspace: ks,
+                    table,
+                    mutation: m,
+                }
+            })
+            .collect();
+        let outcome = r.write(&writes, consistency, true);
+        match &outcome {
+            Ok(()) => {
+                self.report.acknowledged_writes += 1;
+                if matches!(consistency, Consistency::Quorum | Consistency::All) {
+                    for k in keys {
+                        let e = self.acknowledged.entry(k).or_insert(0);
+                        *e = (*e).max(ts);
+                    }
+                }
+            }
+            Err(_) => self.report.failed_writes += 1,
+        }
+        self.trace(format!(
+            "batch n{node} k{keys:?} ts{ts} {consistency:?} -> {}",
+            outcome.map_or_else(|e| e.to_string(), |()| "ok".into())
+        ));
+        Ok(())
+    }
+
     fn read(&mut self, node: usize, key: i32, consistency: Consistency) -> Result<(), SimError> {
         let Some(c) = self.node(node) else {
             return Ok(());
@@ -599,9 +663,15 @@ impl Sim {
             let key = self.rng.random_range(0..self.config.keys);
             let crash = self.config.crash;
             let partition = self.config.partition;
-            if r < 0.5 {
+            if r < 0.42 {
                 let cl = levels[self.rng.random_range(0..levels.len())];
                 self.write(node, key, cl);
+            } else if r < 0.5 {
+                let other = self.rng.random_range(0..self.config.keys);
+                if other != key {
+                    let cl = levels[self.rng.random_range(0..levels.len())];
+                    self.batch(node, [key, other], cl)?;
+                }
             } else if r < 0.8 {
                 self.read(node, key, Consistency::Quorum)?;
             } else if r < 0.8 + crash {
