@@ -1296,3 +1296,27 @@ impl DataPath for Replication {
             .map_err(|e| Error::server(e.to_string()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_speculation_percentile_needs_enough_samples_and_follows_the_window() {
+        let mut l = Latencies::default();
+        for ms in 1..LATENCY_MIN_SAMPLES as u64 {
+            l.record(Duration::from_millis(ms));
+        }
+        assert_eq!(l.percentile(99.0), None);
+        for ms in 1..=100 {
+            l.record(Duration::from_millis(ms));
+        }
+        // 119 samples (1..=19 twice, then 20..=100): the nearest-rank median is the 60th, 41 ms.
+        assert_eq!(l.percentile(50.0), Some(Duration::from_millis(41)));
+        // A full window of slow reads replaces every fast one.
+        for _ in 0..LATENCY_WINDOW {
+            l.record(Duration::from_millis(500));
+        }
+        assert_eq!(l.percentile(1.0), Some(Duration::from_millis(500)));
+    }
+}
