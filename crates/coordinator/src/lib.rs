@@ -42,6 +42,7 @@ mod coordinator;
 pub mod data;
 mod describe;
 mod error;
+mod json;
 pub mod schema;
 mod select;
 mod system;
