@@ -79,7 +79,6 @@ def session(request, node):
         "CREATE TABLE js (k int PRIMARY KEY, t text, b blob, ts timestamp, u uuid,"
         ' l list<int>, m map<int, text>, fu frozen<addr>, tup tuple<int, text>, "Quoted" int)'
     )
-    s.execute("CREATE TABLE counters (k int PRIMARY KEY, n counter)")
     yield s
     cluster.shutdown()
 
@@ -305,8 +304,6 @@ def test_wrongly_typed_values_are_invalid_requests(session):
         "UPDATE frozen_things SET fl = fl + [1] WHERE k = 9",
         "UPDATE colls SET l = l + {1} WHERE k = 9 AND c = 1",
         "UPDATE colls SET s = [1] + s WHERE k = 9 AND c = 1",
-        "INSERT INTO counters (k, n) VALUES (1, 1)",
-        "UPDATE counters SET n = n + 1 WHERE k = 1",
     ]
     for q in bad:
         with pytest.raises(InvalidRequest):

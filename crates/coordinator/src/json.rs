@@ -23,8 +23,8 @@ use bytes::Bytes;
 use cql::protocol::{ColumnType, Value};
 
 use crate::values::{
-    civil_from_days, normalize, parse_date, parse_decimal, parse_duration, parse_hex, parse_time,
-    parse_timestamp, varint_from_decimal, varint_to_decimal,
+    civil_from_days, normalize, parse_date, parse_decimal, parse_duration, parse_float, parse_hex,
+    parse_time, parse_timestamp, varint_from_decimal, varint_to_decimal,
 };
 use crate::{Error, Result};
 
@@ -315,11 +315,11 @@ pub(crate) fn value_of(j: &Json, ty: &ColumnType) -> Result<Option<Value>> {
         }
         ColumnType::Double => {
             let s = number()?;
-            Value::Double(float_text(s).ok_or_else(|| parse_err(s))?)
+            Value::Double(parse_float::<f64>(s.trim()).ok_or_else(|| parse_err(s))?)
         }
         ColumnType::Float => {
             let s = number()?;
-            Value::Float(float_text(s).ok_or_else(|| parse_err(s))? as f32)
+            Value::Float(parse_float::<f32>(s.trim()).ok_or_else(|| parse_err(s))?)
         }
         ColumnType::Boolean => match j {
             Json::Bool(b) => Value::Boolean(*b),
@@ -485,21 +485,6 @@ fn kind(j: &Json) -> &'static str {
         Json::String(_) => "String",
         Json::Array(_) => "ArrayList",
         Json::Object(_) => "LinkedHashMap",
-    }
-}
-
-fn float_text(s: &str) -> Option<f64> {
-    match s.trim() {
-        "NaN" => Some(f64::NAN),
-        "Infinity" => Some(f64::INFINITY),
-        "-Infinity" => Some(f64::NEG_INFINITY),
-        t if t
-            .bytes()
-            .all(|b| b.is_ascii_digit() || matches!(b, b'-' | b'+' | b'.' | b'e' | b'E')) =>
-        {
-            t.parse().ok()
-        }
-        _ => None,
     }
 }
 

@@ -460,10 +460,10 @@ pub(crate) fn literal_value(l: &Literal, ty: &ColumnType) -> Result<Option<Value
             })?)
         }
         (Literal::Integer(i) | Literal::Float(i), ColumnType::Double) => {
-            Value::Double(parse_float(i).ok_or_else(bad)?)
+            Value::Double(parse_float::<f64>(i).ok_or_else(bad)?)
         }
         (Literal::Integer(i) | Literal::Float(i), ColumnType::Float) => {
-            Value::Float(parse_float(i).ok_or_else(bad)? as f32)
+            Value::Float(parse_float::<f32>(i).ok_or_else(bad)?)
         }
         (Literal::Boolean(b), ColumnType::Boolean) => Value::Boolean(*b),
         (Literal::Uuid(u), ColumnType::Uuid) => Value::Uuid(parse_uuid(u).ok_or_else(bad)?),
@@ -507,11 +507,12 @@ pub(crate) fn literal_value(l: &Literal, ty: &ColumnType) -> Result<Option<Value
     }))
 }
 
-fn parse_float(s: &str) -> Option<f64> {
+/// A float literal (`1.5`, `-2e10`, `NaN`, `Infinity`, `-Infinity`) parsed straight to `F`.
+pub(crate) fn parse_float<F: std::str::FromStr>(s: &str) -> Option<F> {
     match s {
-        "NaN" => Some(f64::NAN),
-        "Infinity" => Some(f64::INFINITY),
-        "-Infinity" => Some(f64::NEG_INFINITY),
+        "NaN" => "NaN".parse().ok(),
+        "Infinity" => "inf".parse().ok(),
+        "-Infinity" => "-inf".parse().ok(),
         _ if s
             .bytes()
             .any(|b| b.is_ascii_alphabetic() && b != b'e' && b != b'E') =>
