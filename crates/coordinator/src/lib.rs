@@ -43,13 +43,15 @@ pub mod data;
 mod describe;
 mod error;
 mod json;
+pub mod replication;
 pub mod schema;
 mod select;
 mod system;
 mod values;
 
 pub use cluster::{Member, MemberStatus, Membership, MessagingError, Messenger};
-pub use coordinator::{Coordinator, CoordinatorConfig, Session};
+pub use coordinator::{Coordinator, CoordinatorBuilder, CoordinatorConfig, Session};
 pub use data::{DataPath, LocalDataPath, TableWrite};
 pub use error::{Error, Result};
+pub use replication::{Background, Cluster, Replication, ReplicationConfig, SpeculativeRetry};
 pub use system::{CQL_VERSION, RELEASE_VERSION};
