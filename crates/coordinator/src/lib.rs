@@ -46,6 +46,7 @@ mod coordinator;
 pub mod data;
 mod describe;
 mod error;
+mod json;
 pub mod replication;
 pub mod schema;
 mod select;

@@ -104,6 +104,17 @@ pub(crate) fn result_columns(
     table: &Table,
     keyspace: &Keyspace,
 ) -> Result<Vec<ColumnSpec>> {
+    if select.json {
+        // SELECT JSON answers one text column (crate::json::rows_as_json).
+        return Ok(vec![ColumnSpec {
+            table: TableSpec {
+                keyspace: table.keyspace.clone(),
+                table: table.name.clone(),
+            },
+            name: "[json]".to_owned(),
+            ty: ColumnType::Varchar,
+        }]);
+    }
     Ok(outputs(select, table, keyspace)?
         .into_iter()
         .map(|(_, s)| s)

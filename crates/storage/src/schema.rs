@@ -110,6 +110,14 @@ impl CqlType {
         }
     }
 
+    /// The order-preserving encoding of `value` (serialized as this type): comparing two keys
+    /// bytewise is Cassandra's comparator of the type (how set elements and map keys sort).
+    pub fn order_key(&self, value: &[u8]) -> crate::Result<Vec<u8>> {
+        let mut out = Vec::with_capacity(value.len() + 4);
+        crate::order::encode(self, value, 0, &mut out)?;
+        Ok(out)
+    }
+
     /// True when the column is stored one cell per element (non-frozen collection or UDT).
     pub fn is_multi_cell(&self) -> bool {
         matches!(

@@ -4,6 +4,7 @@
 //! cluster. Also keeps the store's tables in step with the schema. What is not built is refused
 //! with an Invalid error naming it.
 
+mod cells;
 mod read;
 mod write;
 
@@ -15,9 +16,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use cql::language::ast::{Operator, Relation, RelationTarget, Term, UsingParam};
 use cql::protocol::{ColumnType, Consistency, QueryParameters, Value};
-use storage::{
-    CellOp, CellWrite, Deletion, Mutation, Order, ReadCommand, ReadResult, Store, TableSchema, Ttl,
-};
+use storage::{Mutation, Order, ReadCommand, ReadResult, Store, TableSchema, Ttl};
 
 use crate::schema::{ClusteringOrder, ColumnKind, DataType, Keyspace, Schema, Table};
 use crate::values::{Bound, encode, term_value};
@@ -323,12 +322,6 @@ impl Target<'_> {
 
     pub(super) fn value(&self, term: &Term, ty: &DataType) -> Result<Option<Bytes>> {
         let ct = ty.column_type(self.ks);
-        if let Term::Literal(_) | Term::Bind(_) | Term::TypeHint { .. } = term {
-        } else {
-            return Err(Error::not_supported(&format!(
-                "The term {term} (only literals and bind markers are)"
-            )));
-        }
         match term_value(term, &ct, self.bound)? {
             None => Ok(None),
             Some(v) => Ok(Some(encode(&ct, &v)?)),
@@ -460,38 +453,4 @@ impl Target<'_> {
 
 pub(super) fn table_handle(store: &Store, t: &Table) -> Result<storage::Table> {
     store.table(&t.keyspace, &t.name).map_err(storage_error)
-}
-
-pub(super) fn refuse_collections(c: &crate::schema::Column) -> Result<()> {
-    if c.ty.is_multicell_collection() || matches!(c.ty, DataType::Udt(_)) {
-        return Err(Error::not_supported(&format!(
-            "Writing the non-frozen collection or UDT column {}",
-            c.name
-        )));
-    }
-    if c.ty.is_counter() {
-        return Err(Error::not_supported("Counter columns"));
-    }
-    Ok(())
-}
-
-pub(super) fn cell(
-    column: u16,
-    value: Option<Bytes>,
-    timestamp: i64,
-    ttl: Option<Ttl>,
-    now: i64,
-) -> CellWrite {
-    CellWrite {
-        column,
-        path: None,
-        op: match value {
-            Some(v) => CellOp::Set {
-                timestamp,
-                value: v.to_vec(),
-                ttl,
-            },
-            None => CellOp::Delete(Deletion::new(timestamp, now)),
-        },
-    }
 }

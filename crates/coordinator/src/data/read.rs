@@ -6,7 +6,7 @@ use cql::language::ast::{Operator, Relation, RelationTarget, Select, Selection, 
 use cql::protocol::{ColumnType, QueryParameters, ResultBody, Value};
 use storage::{Bound as SBound, ReadCommand, Slice};
 
-use super::{DataPath, Target};
+use super::{DataPath, Target, cells};
 use crate::schema::{ClusteringOrder, ColumnKind, Keyspace, Table};
 use crate::values::Bound;
 use crate::{Error, Result, select};
@@ -21,6 +21,18 @@ pub(crate) fn select(
     bound: &Bound,
     params: &QueryParameters,
 ) -> Result<ResultBody> {
+    if s.json {
+        let plain = Select {
+            json: false,
+            ..s.clone()
+        };
+        let all_metadata = QueryParameters {
+            skip_metadata: false,
+            ..params.clone()
+        };
+        let body = select(data, ks, table, &plain, bound, &all_metadata)?;
+        return crate::json::rows_as_json(body, params.skip_metadata);
+    }
     check_select_shape(s)?;
     let t = Target { ks, table, bound };
     let mut eqs: Vec<(String, &Term)> = Vec::new();
@@ -161,10 +173,9 @@ pub(crate) fn select(
                 }
                 ColumnKind::Static => {
                     let id = schema.column_id(&c.name);
-                    if let Some(cd) = p.static_cells.iter().find(|cd| Some(cd.column) == id)
-                        && let Some(slot) = base.get_mut(i)
-                    {
-                        *slot = decode(i, &cd.value)?;
+                    let cells = p.static_cells.iter().filter(|cd| Some(cd.column) == id);
+                    if let (Some(slot), Some(ty)) = (base.get_mut(i), types.get(i)) {
+                        *slot = cells::column_value(ty, &c.ty, cells)?;
                     }
                 }
                 _ => {}
@@ -188,12 +199,11 @@ pub(crate) fn select(
                     }
                     ColumnKind::Regular => {
                         let id = schema.column_id(&c.name);
-                        r.cells
-                            .iter()
-                            .find(|cd| Some(cd.column) == id && cd.path.is_none())
-                            .map(|cd| decode(i, &cd.value))
-                            .transpose()?
-                            .flatten()
+                        let cells = r.cells.iter().filter(|cd| Some(cd.column) == id);
+                        match types.get(i) {
+                            Some(ty) => cells::column_value(ty, &c.ty, cells)?,
+                            None => None,
+                        }
                     }
                     _ => continue,
                 };
@@ -213,9 +223,6 @@ fn check_select_shape(s: &Select) -> Result<()> {
     let refuse = |what: &str| Err(Error::not_supported(&format!("{what} on user tables")));
     if s.allow_filtering {
         return refuse("ALLOW FILTERING");
-    }
-    if s.json {
-        return refuse("SELECT JSON");
     }
     if s.distinct {
         return refuse("SELECT DISTINCT");

@@ -351,7 +351,13 @@ impl Reader {
                     Request::Query(q) => coordinator.query(&session, &q.query, &q.params),
                     Request::Prepare(p) => coordinator
                         .prepare(&session, &p.query, p.keyspace.as_deref())
-                        .map(ResultBody::Prepared),
+                        .map(|mut prepared| {
+                            // The result metadata id is a v5 field; v4 has no place for it.
+                            if version < ProtocolVersion::V5 {
+                                prepared.result_metadata_id = bytes::Bytes::new();
+                            }
+                            ResultBody::Prepared(prepared)
+                        }),
                     Request::Execute(e) => coordinator.execute(&e.id, &e.params),
                     Request::Batch(_) => Err(coordinator::Error::Invalid {
                         message: "BATCH is not supported by this Ilion build yet (the data path)"
