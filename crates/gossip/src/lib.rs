@@ -59,9 +59,9 @@ mod state;
 mod transport;
 
 pub use error::{Error, Result};
-pub use failure_detector::{FailureDetector, FailureDetectorConfig, PHI_FACTOR};
+pub use failure_detector::{FailureDetector, FailureDetectorConfig};
 pub use gossiper::{Config, Event, Gossiper, Input, Output};
-pub use messages::{Ack, Ack2, Digest, Envelope, Message, Syn};
+pub use messages::{Ack, Ack2, Delta, Digest, Envelope, Message, Syn};
 pub use rng::SeededRng;
 pub use state::{
     ApplicationState, Endpoint, EndpointState, HeartbeatState, NodeStatus, VersionedValue,
