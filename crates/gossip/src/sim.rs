@@ -629,10 +629,10 @@ pub fn scenario_loss(sim: &mut Simulation, loss: f64, duration: Duration) -> Los
     let start = sim.now();
     let (sent0, lost0, _) = sim.message_counts();
     let bytes_before: u64 = sim.bytes_sent().iter().sum();
-    let mut false_convictions = 0;
+    let false_convictions = Cell::new(0usize);
     let mut on_event = |_: Duration, _: usize, e: &Event| {
         if matches!(e, Event::Down { .. }) {
-            false_convictions += 1;
+            false_convictions.set(false_convictions.get() + 1);
         }
     };
     for i in 0..sim.len() {
@@ -640,7 +640,32 @@ pub fn scenario_loss(sim: &mut Simulation, loss: f64, duration: Duration) -> Los
             g.failure_detector_mut().reset_max_phi();
         }
     }
-    sim.run_until(start + duration, &mut on_event);
+    // In steps of a simulated minute, with a progress line when GOSSIP_SIM_PROGRESS is set (a
+    // long run then reports what it has measured so far).
+    let progress = std::env::var_os("GOSSIP_SIM_PROGRESS").is_some();
+    let wall = std::time::Instant::now();
+    let end = start + duration;
+    while sim.now() < end {
+        let next = (sim.now() + Duration::from_secs(60)).min(end);
+        sim.run_until(next, &mut on_event);
+        if progress {
+            let phi = (0..sim.len())
+                .filter_map(|i| sim.node(i))
+                .map(|g| g.failure_detector().max_phi_at_arrival())
+                .fold(0.0, f64::max);
+            let age = (0..sim.len())
+                .filter_map(|i| sim.node(i))
+                .map(|g| g.failure_detector().max_sample().as_secs_f64())
+                .fold(0.0, f64::max);
+            eprintln!(
+                "loss: {:.0} of {:.0} s, false convictions {}, max phi at arrival {phi:.2}, max heartbeat age {age:.2} s, wall {:.0} s",
+                secs(sim.now() - start),
+                secs(duration),
+                false_convictions.get(),
+                wall.elapsed().as_secs_f64()
+            );
+        }
+    }
     let max_phi = (0..sim.len())
         .filter_map(|i| sim.node(i))
         .map(|g| g.failure_detector().max_phi_at_arrival())
@@ -665,7 +690,7 @@ pub fn scenario_loss(sim: &mut Simulation, loss: f64, duration: Duration) -> Los
     let bytes: u64 = sim.bytes_sent().iter().sum::<u64>() - bytes_before;
     let (sent, lost, _) = sim.message_counts();
     LossReport {
-        false_convictions,
+        false_convictions: false_convictions.get(),
         max_phi,
         max_heartbeat_age,
         mean_arrival_interval: sum / n.max(1) as f64,
