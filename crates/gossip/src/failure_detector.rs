@@ -449,7 +449,10 @@ mod tests {
         }
         let mean = fd.mean_interval(ep()).unwrap().as_secs_f64();
         let sd = fd.std_deviation(ep()).unwrap().as_secs_f64();
-        assert!((mean - 2.0).abs() < 0.01 && (sd - 1.0).abs() < 0.01, "{mean} {sd}");
+        assert!(
+            (mean - 2.0).abs() < 0.01 && (sd - 1.0).abs() < 0.01,
+            "{mean} {sd}"
+        );
         // 2 s + 3 s pause + 5.61 x 1 s = 10.61 s.
         assert!(!fd.convicts(ep(), secs(t + 10.5)));
         assert!(fd.convicts(ep(), secs(t + 10.7)));

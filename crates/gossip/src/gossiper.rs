@@ -912,8 +912,7 @@ impl Gossiper {
             } else {
                 local.dead_since = None;
                 // News of a restart can itself be old: up only while the heartbeat is fresh.
-                let up =
-                    local.status != Some(NodeStatus::Shutdown) && !self.fd.convicts(ep, now);
+                let up = local.status != Some(NodeStatus::Shutdown) && !self.fd.convicts(ep, now);
                 local.alive = up;
                 if up && !was_alive {
                     out.events.push(Event::Up { endpoint: ep });

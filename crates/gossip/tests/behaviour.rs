@@ -299,7 +299,10 @@ fn a_relayed_heartbeat_is_judged_by_its_age_and_an_old_one_does_not_revive_a_dea
         secs(66),
         &mut rng,
     );
-    let age = g.failure_detector().heartbeat_age(addr(2), secs(66)).unwrap();
+    let age = g
+        .failure_detector()
+        .heartbeat_age(addr(2), secs(66))
+        .unwrap();
     assert_eq!(age, secs(4));
     // Silence: it is convicted once its heartbeat is older than mean + pause + 5.6 sd (about
     // 1 + 3 + 2.9 s), counted from when it was produced (62 s), not from when it arrived (66 s).
