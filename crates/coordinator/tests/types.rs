@@ -400,7 +400,7 @@ fn setup(c: &Coordinator) {
 proptest::proptest! {
     #![proptest_config(proptest::prelude::ProptestConfig {
         cases: 40,
-        rng_seed: proptest::test_runner::RngSeed::Fixed(0x7e_57_ca11),
+        rng_seed: proptest::test_runner::RngSeed::Fixed(0x7e57_ca11),
         failure_persistence: None,
         ..proptest::prelude::ProptestConfig::default()
     })]

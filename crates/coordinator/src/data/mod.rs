@@ -156,11 +156,26 @@ fn storage_type(ty: &DataType, ks: &Keyspace) -> Result<storage::CqlType> {
     })
 }
 
+/// The storage options of a table: gc grace, default TTL, and its `compaction` and
+/// `compression` maps as the engine serves them. A map storage cannot read (validated at DDL
+/// time, so only from an older schema file) keeps the engine default, with a warning.
 fn storage_options(table: &Table) -> storage::TableOptions {
+    let defaults = storage::TableOptions::default();
+    let compaction = storage::CompactionStrategy::from_cql_options(&table.params.compaction)
+        .unwrap_or_else(|e| {
+            tracing::warn!(table = %table.name, error = %e, "compaction options not served");
+            defaults.compaction.clone()
+        });
+    let compression = storage::Compression::from_cql_options(&table.params.compression)
+        .unwrap_or_else(|e| {
+            tracing::warn!(table = %table.name, error = %e, "compression options not served");
+            defaults.compression
+        });
     storage::TableOptions {
         gc_grace_seconds: u32::try_from(table.params.gc_grace_seconds).unwrap_or(0),
         default_time_to_live: u32::try_from(table.params.default_time_to_live).unwrap_or(0),
-        ..storage::TableOptions::default()
+        compaction,
+        compression,
     }
 }
 
