@@ -36,6 +36,11 @@ pub(crate) trait Kv: Send + Sync + std::fmt::Debug {
     fn clear(&self) -> Result<()>;
     /// Replaces the purge filter (the schema changed).
     fn set_filter(&self, filter: Arc<PurgeFilter>);
+    /// The engine and tree behind this table, when it is an ilion-lsm tree (so writes to
+    /// several tables can go in one engine batch).
+    fn lsm(&self) -> Option<(&Arc<lsm::Db>, &lsm::Tree)> {
+        None
+    }
 }
 
 /// Reconciles an existing value with merge operands: the greatest record wins (cell.rs).

@@ -176,4 +176,8 @@ impl Kv for LsmKv {
     fn set_filter(&self, filter: Arc<PurgeFilter>) {
         self.filters.register(self.tree.name(), filter);
     }
+
+    fn lsm(&self) -> Option<(&Arc<lsm::Db>, &lsm::Tree)> {
+        Some((&self.db, &self.tree))
+    }
 }
