@@ -21,6 +21,13 @@ use crate::system::{self, LocalInfo};
 use crate::values::Bound;
 use crate::{Error, Result, data, describe, select};
 
+mod batch;
+
+pub use batch::{
+    BATCH_SIZE_FAIL_THRESHOLD, BATCH_SIZE_WARN_THRESHOLD, Executed,
+    UNLOGGED_BATCH_PARTITIONS_WARN_THRESHOLD,
+};
+
 /// What the coordinator needs to know about its node.
 #[derive(Debug, Clone)]
 pub struct CoordinatorConfig {
@@ -97,6 +104,7 @@ pub struct CoordinatorBuilder {
     config: CoordinatorConfig,
     clock: Arc<dyn storage::Clock>,
     in_memory: bool,
+    engine: lsm::Builder,
 }
 
 impl CoordinatorBuilder {
@@ -113,8 +121,15 @@ impl CoordinatorBuilder {
         self
     }
 
+    /// The storage engine's options of the on-disk stores (the commit log sync mode,
+    /// memtable size, ...).
+    pub fn engine(mut self, engine: lsm::Builder) -> CoordinatorBuilder {
+        self.engine = engine;
+        self
+    }
+
     pub fn open(self) -> Result<Coordinator> {
-        Coordinator::open_with(self.config, self.clock, self.in_memory)
+        Coordinator::open_with(self.config, self.clock, self.in_memory, self.engine)
     }
 }
 
@@ -136,6 +151,7 @@ impl Coordinator {
             config,
             clock: Arc::new(storage::SystemClock),
             in_memory: false,
+            engine: lsm::Builder::default(),
         }
     }
 
@@ -143,6 +159,7 @@ impl Coordinator {
         config: CoordinatorConfig,
         clock: Arc<dyn storage::Clock>,
         in_memory: bool,
+        engine: lsm::Builder,
     ) -> Result<Coordinator> {
         std::fs::create_dir_all(&config.data_dir).map_err(|e| {
             Error::server(format!("cannot create {}: {e}", config.data_dir.display()))
@@ -168,6 +185,7 @@ impl Coordinator {
         } else {
             let open = |dir: &str| {
                 storage::Store::builder(clock.clone())
+                    .engine(engine.clone())
                     .open(config.data_dir.join(dir))
                     .map_err(|e| Error::server(format!("cannot open the {dir} store: {e}")))
             };
@@ -274,10 +292,20 @@ impl Coordinator {
         text: &str,
         params: &QueryParameters,
     ) -> Result<ResultBody> {
+        self.query_warned(session, text, params).map(|e| e.result)
+    }
+
+    /// Runs a QUERY and returns the warnings its response carries with its result.
+    pub fn query_warned(
+        &self,
+        session: &Session,
+        text: &str,
+        params: &QueryParameters,
+    ) -> Result<Executed> {
         let parsed = parse(text)?;
         let keyspace = params.keyspace.clone().or_else(|| session.keyspace.clone());
         let bound = Bound::new(&params.values, &parsed.bind_markers)?;
-        self.run(&parsed, keyspace.as_deref(), &bound, params)
+        self.run_warned(&parsed, keyspace.as_deref(), &bound, params)
     }
 
     /// PREPAREs a statement: its id is a digest of the keyspace and the text, so every node
@@ -302,6 +330,14 @@ impl Coordinator {
         );
         let global = markers.first().map(|c| c.table.clone());
         let pk_indexes = self.pk_indexes(&markers);
+        // A `:name` marker is known to the client by its name (drivers bind values by it),
+        // not by its column's.
+        let mut markers = markers;
+        for (spec, marker) in markers.iter_mut().zip(&parsed.bind_markers) {
+            if let Some(name) = &marker.name {
+                spec.name = name.as_str().to_owned();
+            }
+        }
         let metadata = PreparedMetadata {
             pk_indexes,
             global_table_spec: global.filter(|g| markers.iter().all(|c| &c.table == g)),
@@ -321,6 +357,12 @@ impl Coordinator {
     /// EXECUTEs a prepared statement; an unknown id is [`Error::Unprepared`], which drivers
     /// answer by preparing again.
     pub fn execute(&self, id: &[u8], params: &QueryParameters) -> Result<ResultBody> {
+        self.execute_warned(id, params).map(|e| e.result)
+    }
+
+    /// EXECUTEs a prepared statement and returns the warnings its response carries with its
+    /// result.
+    pub fn execute_warned(&self, id: &[u8], params: &QueryParameters) -> Result<Executed> {
         let stmt = self
             .prepared
             .read()
@@ -328,7 +370,23 @@ impl Coordinator {
             .cloned()
             .ok_or_else(|| Error::Unprepared { id: id.to_vec() })?;
         let bound = Bound::new(&params.values, &stmt.parsed.bind_markers)?;
-        self.run(&stmt.parsed, stmt.keyspace.as_deref(), &bound, params)
+        self.run_warned(&stmt.parsed, stmt.keyspace.as_deref(), &bound, params)
+    }
+
+    /// [`Coordinator::run`], with the warnings of the statements that have some (BATCH).
+    fn run_warned(
+        &self,
+        parsed: &ParsedStatement,
+        keyspace: Option<&str>,
+        bound: &Bound,
+        params: &QueryParameters,
+    ) -> Result<Executed> {
+        match &parsed.statement {
+            Statement::Batch(b) => self.text_batch(b, keyspace, bound, params),
+            _ => self
+                .run(parsed, keyspace, bound, params)
+                .map(Executed::quiet),
+        }
     }
 
     fn prepared_metadata(
@@ -365,6 +423,7 @@ impl Coordinator {
                 }
                 Ok((markers, Vec::new()))
             }
+            Statement::Batch(b) => Ok((self.batch_marker_columns(b, keyspace)?, Vec::new())),
             _ if parsed.bind_markers.is_empty() => Ok((Vec::new(), Vec::new())),
             other => Err(Error::not_supported(&format!(
                 "Preparing {} with bind markers",
@@ -469,7 +528,9 @@ impl Coordinator {
                 self.data.write(&writes, params.consistency, false)?;
                 Ok(ResultBody::Void)
             }
-            Statement::Batch(_) => Err(not_built_data_path("BATCH")),
+            Statement::Batch(b) => self
+                .text_batch(b, keyspace, bound, params)
+                .map(|e| e.result),
             Statement::Truncate(name) => {
                 let schema = self.schema.read().clone();
                 let (ks, _) = self.resolve_table(&schema, name, keyspace)?;

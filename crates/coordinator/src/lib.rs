@@ -54,7 +54,10 @@ mod system;
 mod values;
 
 pub use cluster::{Member, MemberStatus, Membership, MessagingError, Messenger};
-pub use coordinator::{Coordinator, CoordinatorBuilder, CoordinatorConfig, Session};
+pub use coordinator::{
+    BATCH_SIZE_FAIL_THRESHOLD, BATCH_SIZE_WARN_THRESHOLD, Coordinator, CoordinatorBuilder,
+    CoordinatorConfig, Executed, Session, UNLOGGED_BATCH_PARTITIONS_WARN_THRESHOLD,
+};
 pub use data::{DataPath, LocalDataPath, TableWrite};
 pub use error::{Error, Result};
 pub use replication::{Background, Cluster, Replication, ReplicationConfig, SpeculativeRetry};

@@ -97,17 +97,28 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     if config.authenticator != "AllowAllAuthenticator" {
         return Err(NodeError::Unsupported(config.authenticator.clone()));
     }
-    let coordinator = Arc::new(Coordinator::open(CoordinatorConfig {
-        cluster_name: config.cluster_name.clone(),
-        listen_address: config.listen_address,
-        native_address: config.native_address(),
-        native_port: config.native_port,
-        storage_port: config.storage_port,
-        data_center: config.dc.clone(),
-        rack: config.rack.clone(),
-        num_tokens: config.num_tokens,
-        data_dir: config.data_dir.clone(),
-    })?);
+    let sync = match config.commitlog_sync {
+        crate::config::CommitLogSync::Periodic => lsm::SyncMode::Periodic(
+            std::time::Duration::from_millis(config.commitlog_sync_period_ms),
+        ),
+        crate::config::CommitLogSync::Batch => lsm::SyncMode::Batch,
+    };
+    let engine = lsm::Builder::default().sync_mode(sync);
+    let coordinator = Arc::new(
+        Coordinator::builder(CoordinatorConfig {
+            cluster_name: config.cluster_name.clone(),
+            listen_address: config.listen_address,
+            native_address: config.native_address(),
+            native_port: config.native_port,
+            storage_port: config.storage_port,
+            data_center: config.dc.clone(),
+            rack: config.rack.clone(),
+            num_tokens: config.num_tokens,
+            data_dir: config.data_dir.clone(),
+        })
+        .engine(engine)
+        .open()?,
+    );
     let address = SocketAddr::new(config.native_address(), config.native_port);
     let listener = TcpListener::bind(address)
         .await

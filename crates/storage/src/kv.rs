@@ -42,6 +42,11 @@ pub(crate) trait Kv: Send + Sync + std::fmt::Debug {
     /// Applies a changed schema: its purge filter and its engine options (compaction strategy,
     /// compression).
     fn reconfigure(&self, schema: &TableSchema, filter: Arc<PurgeFilter>) -> Result<()>;
+    /// The engine and tree behind this table, when it is an ilion-lsm tree (so writes to
+    /// several tables can go in one engine batch).
+    fn lsm(&self) -> Option<(&Arc<lsm::Db>, &lsm::Tree)> {
+        None
+    }
 }
 
 /// Reconciles an existing value with merge operands: the greatest record wins (cell.rs).

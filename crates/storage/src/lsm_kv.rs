@@ -212,4 +212,8 @@ impl Kv for LsmKv {
             .set_options(tree_options(schema, &self.filters))
             .map_err(engine)
     }
+
+    fn lsm(&self) -> Option<(&Arc<lsm::Db>, &lsm::Tree)> {
+        Some((&self.db, &self.tree))
+    }
 }

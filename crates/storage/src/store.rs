@@ -416,6 +416,49 @@ impl Store {
         }
     }
 
+    /// Applies mutations to several tables of this store all or nothing: every mutation is
+    /// checked and encoded first (an invalid one fails the call before anything is written),
+    /// then all go to the engine in one write batch, which the commit log makes atomic across
+    /// a crash. This is what a logged batch needs on one replica.
+    pub fn apply_all(&self, writes: &[(&Table, &Mutation)]) -> Result<()> {
+        let mut encoded = Vec::with_capacity(writes.len());
+        for (table, m) in writes {
+            let view = table.view()?;
+            let entries = view.encode_mutation(m)?;
+            encoded.push((view, entries));
+        }
+        match &self.backend {
+            // Encoding was the only step that can fail: the in-memory merges cannot.
+            Backend::Memory => {
+                for (view, entries) in &encoded {
+                    view.inner.kv.merge_batch(entries)?;
+                }
+                Ok(())
+            }
+            Backend::Lsm { db, .. } => {
+                let mut batch = lsm::WriteBatch::new();
+                for (view, entries) in &encoded {
+                    let (table_db, tree) = view.inner.kv.lsm().ok_or_else(|| {
+                        Error::Engine(format!(
+                            "table {} is not stored in this store's engine",
+                            view.schema().qualified_name()
+                        ))
+                    })?;
+                    if !Arc::ptr_eq(table_db, db) {
+                        return Err(Error::Engine(format!(
+                            "table {} belongs to another store",
+                            view.schema().qualified_name()
+                        )));
+                    }
+                    for (k, v) in entries {
+                        batch.merge(tree, k, v);
+                    }
+                }
+                db.write(batch).map_err(|e| Error::Engine(e.to_string()))
+            }
+        }
+    }
+
     /// The table `keyspace.name`.
     pub fn table(&self, keyspace: &str, name: &str) -> Result<Table> {
         let q = format!("{keyspace}.{name}");

@@ -71,12 +71,26 @@ impl DataPath for LocalDataPath {
         Ok(table_handle(&self.store, table)?.schema())
     }
 
+    /// A logged batch of several mutations goes to the store in one atomic engine write;
+    /// otherwise each mutation is applied on its own (each one atomic).
     fn write(
         &self,
         writes: &[TableWrite<'_>],
         _consistency: Consistency,
-        _logged: bool,
+        logged: bool,
     ) -> Result<()> {
+        if logged && writes.len() > 1 {
+            let tables = writes
+                .iter()
+                .map(|w| table_handle(&self.store, w.table))
+                .collect::<Result<Vec<_>>>()?;
+            let pairs: Vec<(&storage::Table, &Mutation)> = tables
+                .iter()
+                .zip(writes)
+                .map(|(t, w)| (t, &w.mutation))
+                .collect();
+            return self.store.apply_all(&pairs).map_err(storage_error);
+        }
         for w in writes {
             table_handle(&self.store, w.table)?
                 .apply(&w.mutation)
