@@ -771,3 +771,36 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn multi_column_slices_compare_tuples_by_value_over_mixed_clustering_orders() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = open(dir.path());
+    run(&c, &format!("CREATE KEYSPACE ks WITH replication = {RF1}")).unwrap();
+    run(
+        &c,
+        "CREATE TABLE ks.x (k int, a int, b int, PRIMARY KEY (k, a, b)) \
+         WITH CLUSTERING ORDER BY (a ASC, b DESC)",
+    )
+    .unwrap();
+    for a in 0..3 {
+        for b in 0..3 {
+            run(&c, &format!("INSERT INTO ks.x (k, a, b) VALUES (1, {a}, {b})")).unwrap();
+        }
+    }
+    let rows = select(
+        &c,
+        "SELECT a, b FROM ks.x WHERE k = 1 AND (a, b) > (0, 1) AND (a, b) <= (2, 0)",
+    );
+    // Clustering order: a ascending, b descending; the tuple bounds compare values.
+    let expected: Rows = [(0, 2), (1, 2), (1, 1), (1, 0), (2, 0)]
+        .iter()
+        .map(|(a, b)| vec![int(*a), int(*b)])
+        .collect();
+    assert_eq!(rows, expected);
+    let desc = select(
+        &c,
+        "SELECT b FROM ks.x WHERE k = 1 AND a = 1 AND b < 2 ORDER BY a DESC, b ASC",
+    );
+    assert_eq!(desc, vec![vec![int(0)], vec![int(1)]]);
+}

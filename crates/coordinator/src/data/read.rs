@@ -506,6 +506,7 @@ fn plan(t: &Target<'_>, s: &Select, selection: &Selection) -> Result<Plan> {
     let mut range: (Option<(Vec<Value>, bool)>, Option<(Vec<Value>, bool)>) = (None, None);
     let mut range_desc = false;
     let mut ck_filters: Vec<Filter> = Vec::new();
+    let mut tuple_filters: Vec<Filter> = Vec::new();
     let mut leftover = false;
     if tuples.is_empty() {
         let mut stopped = false;
@@ -592,14 +593,21 @@ fn plan(t: &Target<'_>, s: &Select, selection: &Selection) -> Result<Plan> {
                         op: *op,
                         values: vals.clone(),
                     });
-                    let all_desc = idx.iter().all(|i| desc(*i));
-                    if !all_desc && idx.iter().any(|i| desc(*i)) {
-                        return Err(Error::not_supported(
-                            "A multi-column slice over clustering columns of mixed ASC and DESC \
-                             order",
-                        ));
-                    }
-                    range_desc = all_desc;
+                    // Tuples compare value by value. With mixed ASC/DESC columns that is no
+                    // single slice: read the slice of the first column, then filter.
+                    let first = idx.first().copied().unwrap_or_default();
+                    let mixed = idx.iter().any(|i| desc(*i) != desc(first));
+                    range_desc = desc(first);
+                    let (vals, inclusive) = if mixed {
+                        tuple_filters.push(Filter::Tuple {
+                            cols: idx.clone(),
+                            op: *op,
+                            values: vals.clone(),
+                        });
+                        (vals.into_iter().take(1).collect(), true)
+                    } else {
+                        (vals, matches!(op, Operator::Ge | Operator::Le))
+                    };
                     let lower = matches!(op, Operator::Gt | Operator::Ge);
                     let slot = if lower { &mut range.0 } else { &mut range.1 };
                     if slot.is_some() || prefixes.iter().any(|p| !p.is_empty()) {
@@ -608,7 +616,7 @@ fn plan(t: &Target<'_>, s: &Select, selection: &Selection) -> Result<Plan> {
                             if lower { "start" } else { "end" }
                         )));
                     }
-                    *slot = Some((vals, matches!(op, Operator::Ge | Operator::Le)));
+                    *slot = Some((vals, inclusive));
                 }
             }
         }
@@ -616,6 +624,7 @@ fn plan(t: &Target<'_>, s: &Select, selection: &Selection) -> Result<Plan> {
     if leftover {
         needs_filtering = true;
     }
+    filters.extend(tuple_filters);
     // Prefixes in clustering order, without repeats.
     let ck_desc: Vec<bool> = ck_cols.iter().map(|(i, _)| desc(*i)).collect();
     let order_prefix = |a: &Vec<Value>, b: &Vec<Value>| -> Ordering {
