@@ -170,7 +170,7 @@ fn in_on_partition_and_clustering_keys_and_multi_column_slices() {
         &c,
         "SELECT k, c1, c2 FROM ks.m WHERE k IN (3, 1, 3) AND c1 IN (2, 0) AND c2 = 1",
     );
-    let mut keys = vec![1, 3];
+    let mut keys = [1, 3];
     keys.sort_by_key(|k| token_of(*k));
     let expected: Rows = keys
         .iter()
@@ -261,15 +261,22 @@ fn contains_and_contains_key_filter_frozen_collections() {
     let map = |k: &str, v: i32| Value::Map(vec![(Value::Text(k.into()), Value::Int(v))]);
     let set_ty = ColumnType::Set(Box::new(ColumnType::Varchar));
     let map_ty = ColumnType::Map(Box::new(ColumnType::Varchar), Box::new(ColumnType::Int));
-    for (k, tags, m) in [(1, set(&["a", "b"]), map("x", 1)), (2, set(&["b"]), map("y", 2))] {
+    for (k, tags, m) in [
+        (1, set(&["a", "b"]), map("x", 1)),
+        (2, set(&["b"]), map("y", 2)),
+    ] {
         let mut params = QueryParameters::new(Consistency::One);
         params.values = Values::Positional(vec![
             raw(&ColumnType::Int, &Value::Int(k)),
             raw(&set_ty, &tags),
             raw(&map_ty, &m),
         ]);
-        c.query(&Session::default(), "INSERT INTO ks.f (k, tags, m) VALUES (?, ?, ?)", &params)
-            .unwrap();
+        c.query(
+            &Session::default(),
+            "INSERT INTO ks.f (k, tags, m) VALUES (?, ?, ?)",
+            &params,
+        )
+        .unwrap();
     }
     let ks = |q: &str| -> Vec<i32> {
         let mut v: Vec<i32> = select(&c, q)
@@ -785,7 +792,11 @@ fn multi_column_slices_compare_tuples_by_value_over_mixed_clustering_orders() {
     .unwrap();
     for a in 0..3 {
         for b in 0..3 {
-            run(&c, &format!("INSERT INTO ks.x (k, a, b) VALUES (1, {a}, {b})")).unwrap();
+            run(
+                &c,
+                &format!("INSERT INTO ks.x (k, a, b) VALUES (1, {a}, {b})"),
+            )
+            .unwrap();
         }
     }
     let rows = select(

@@ -171,6 +171,11 @@ struct Plan {
     key_in: bool,
 }
 
+/// A bound on clustering values: the values and whether it is inclusive.
+type TupleBound = Option<(Vec<Value>, bool)>;
+/// Values of one result row (or of its sort key).
+type ResultRow = Vec<Option<Value>>;
+
 /// The restrictions of one clustering column.
 #[derive(Debug, Default)]
 struct ColumnRestriction {
@@ -503,7 +508,7 @@ fn plan(t: &Target<'_>, s: &Select, selection: &Selection) -> Result<Plan> {
             .is_some_and(|c| c.order == ClusteringOrder::Desc)
     };
     let mut prefixes: Vec<Vec<Value>> = vec![Vec::new()];
-    let mut range: (Option<(Vec<Value>, bool)>, Option<(Vec<Value>, bool)>) = (None, None);
+    let mut range: (TupleBound, TupleBound) = (None, None);
     let mut range_desc = false;
     let mut ck_filters: Vec<Filter> = Vec::new();
     let mut tuple_filters: Vec<Filter> = Vec::new();
@@ -649,7 +654,7 @@ fn plan(t: &Target<'_>, s: &Select, selection: &Selection) -> Result<Plan> {
     let mut slices = Vec::new();
     for p in &prefixes {
         let pb = to_bytes(p)?;
-        let side = |b: &Option<(Vec<Value>, bool)>| -> Result<SBound> {
+        let side = |b: &TupleBound| -> Result<SBound> {
             Ok(match b {
                 Some((vals, incl)) => {
                     let mut at = pb.clone();
@@ -1373,8 +1378,7 @@ fn execute(
     };
     let mut out = std::mem::take(&mut exec.out);
     if let Some(sort) = &plan.sort {
-        let mut keyed: Vec<(Vec<Option<Value>>, Vec<Option<Value>>)> =
-            exec.sort_keys.drain(..).zip(out).collect();
+        let mut keyed: Vec<(ResultRow, ResultRow)> = exec.sort_keys.drain(..).zip(out).collect();
         keyed.sort_by(|(a, _), (b, _)| {
             for ((x, y), (_, desc)) in a.iter().zip(b).zip(sort) {
                 let o = opt_seq_cmp(std::iter::once(x.as_ref()), std::iter::once(y.as_ref()))
