@@ -332,7 +332,13 @@ impl Reader {
                     Request::Query(q) => coordinator.query(&session, &q.query, &q.params),
                     Request::Prepare(p) => coordinator
                         .prepare(&session, &p.query, p.keyspace.as_deref())
-                        .map(ResultBody::Prepared),
+                        .map(|mut prepared| {
+                            // The result metadata id exists from v5 on only.
+                            if version < ProtocolVersion::V5 {
+                                prepared.result_metadata_id = Bytes::new();
+                            }
+                            ResultBody::Prepared(prepared)
+                        }),
                     Request::Execute(e) => coordinator.execute(&e.id, &e.params),
                     Request::Batch(_) => Err(coordinator::Error::Invalid {
                         message: "BATCH is not supported by this Ilion build yet (the data path)"
