@@ -239,6 +239,13 @@ fn filtering_needs_allow_filtering_and_then_filters() {
             .map(|a| vec![int(2), int(a), int(2)])
             .collect::<Rows>()
     );
+    // Regression (found by the driver test): a clustering restriction after an unrestricted
+    // column in a full scan was dropped instead of filtered.
+    let rows = select(
+        &c,
+        "SELECT v FROM ks.m WHERE v >= 200 AND c2 = 2 ALLOW FILTERING",
+    );
+    assert_eq!(rows, vec![vec![int(202)], vec![int(212)], vec![int(222)]]);
     let rows = paged(
         &c,
         "SELECT v FROM ks.m WHERE c1 = 1 AND c2 = 0 ALLOW FILTERING",
@@ -619,6 +626,8 @@ struct Query {
     keys: Option<Vec<i32>>,
     c1_eq: Option<i32>,
     c2_gt: Option<i32>,
+    /// `c2 = x` without a restriction on c1 (a filter after a gap).
+    c2_eq: Option<i32>,
     v_ge: Option<i32>,
     desc: bool,
     ppl: Option<u32>,
@@ -638,6 +647,8 @@ impl Query {
             if let Some(b) = self.c2_gt {
                 w.push(format!("c2 > {b}"));
             }
+        } else if let Some(b) = self.c2_eq {
+            w.push(format!("c2 = {b}"));
         }
         if let Some(v) = self.v_ge {
             w.push(format!("v >= {v}"));
@@ -655,7 +666,10 @@ impl Query {
         if let Some(l) = self.limit {
             q += &format!(" LIMIT {l}");
         }
-        if self.v_ge.is_some() || (self.keys.is_none() && self.c1_eq.is_some()) {
+        if self.v_ge.is_some()
+            || self.c2_eq.is_some()
+            || (self.keys.is_none() && self.c1_eq.is_some())
+        {
             q += " ALLOW FILTERING";
         }
         q
@@ -678,6 +692,9 @@ impl Query {
                 {
                     continue;
                 }
+                if self.c1_eq.is_none() && self.c2_eq.is_some_and(|x| x != b) {
+                    continue;
+                }
                 if self.v_ge.is_some_and(|x| v.is_none_or(|v| v < x)) {
                     continue;
                 }
@@ -689,7 +706,12 @@ impl Query {
                     p.s.map(Value::Int),
                 ]);
             }
-            if p.rows.is_empty() && p.s.is_some() && self.c1_eq.is_none() && self.v_ge.is_none() {
+            if p.rows.is_empty()
+                && p.s.is_some()
+                && self.c1_eq.is_none()
+                && self.c2_eq.is_none()
+                && self.v_ge.is_none()
+            {
                 in_part.push(vec![int(k), None, None, None, p.s.map(Value::Int)]);
             }
             if self.desc {
@@ -709,23 +731,27 @@ fn query_strategy() -> impl Strategy<Value = Query> {
         prop::option::of(prop::collection::vec(0..6i32, 1..3)),
         prop::option::of(0..3i32),
         prop::option::of(0..3i32),
+        prop::option::of(0..3i32),
         prop::option::of(0..60i32),
         any::<bool>(),
         prop::option::of(1..4u32),
         prop::option::of(1..12u32),
         1..6i32,
     )
-        .prop_map(|(keys, c1_eq, c2_gt, v_ge, desc, ppl, limit, page)| Query {
-            // ORDER BY needs one partition (a key IN sorts in memory and cannot page).
-            desc: desc && keys.as_ref().is_some_and(|k| k.len() == 1),
-            keys,
-            c1_eq,
-            c2_gt,
-            v_ge,
-            ppl,
-            limit,
-            page,
-        })
+        .prop_map(
+            |(keys, c1_eq, c2_gt, c2_eq, v_ge, desc, ppl, limit, page)| Query {
+                // ORDER BY needs one partition (a key IN sorts in memory and cannot page).
+                desc: desc && keys.as_ref().is_some_and(|k| k.len() == 1),
+                keys,
+                c1_eq,
+                c2_gt,
+                c2_eq,
+                v_ge,
+                ppl,
+                limit,
+                page,
+            },
+        )
 }
 
 type Writes = Vec<(i32, i32, i32, Option<i32>, Option<i32>)>;

@@ -679,13 +679,16 @@ fn plan(t: &Target<'_>, s: &Select, selection: &Selection) -> Result<Plan> {
     }
 
     // A range scan restricted on clustering columns filters.
+    // A range scan restricted on clustering columns filters; so do restrictions the slices
+    // cannot express (after a gap or a range), and several slices in a scan.
     if !by_key && has_ck_restrictions {
         needs_filtering = true;
-        if slices.len() > 1 {
-            slices = vec![Slice::all()];
-            filters.extend(ck_filters);
-        }
-    } else if leftover {
+    }
+    let many_scan_slices = !by_key && slices.len() > 1;
+    if many_scan_slices {
+        slices = vec![Slice::all()];
+    }
+    if leftover || many_scan_slices {
         filters.extend(ck_filters);
     }
     if needs_filtering && !s.allow_filtering {
