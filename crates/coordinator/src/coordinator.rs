@@ -501,7 +501,7 @@ impl Coordinator {
             Statement::Select(s) => {
                 let schema = self.schema.read().clone();
                 let (ks, table) = self.resolve_table(&schema, &s.table, keyspace)?;
-                match system::rows(table, &self.local, &schema, &self.system) {
+                match system::rows(table, &self.local, &schema, &self.system, &self.store) {
                     Some(rows) => select::run(s, table, ks, rows, bound, params),
                     None if is_system_keyspace(&ks.name) => Err(not_built_data_path("SELECT")),
                     None => data::select(&*self.data, ks, table, s, bound, params),

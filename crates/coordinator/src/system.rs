@@ -157,12 +157,13 @@ pub(crate) fn rows(
     local: &LocalInfo,
     user: &Schema,
     system: &Schema,
+    store: &storage::Store,
 ) -> Option<Vec<Vec<Option<Value>>>> {
     let rows: Vec<Row> = match (table.keyspace.as_str(), table.name.as_str()) {
         ("system", "local") => vec![local_row(local, user)],
         // One node: no peers.
         ("system", "peers" | "peers_v2") => Vec::new(),
-        ("system", "size_estimates") => size_estimates(local, user),
+        ("system", "size_estimates") => size_estimates(local, user, store),
         ("system_schema", name) => schema_rows(name, user, system),
         _ => return None,
     };
@@ -224,26 +225,47 @@ fn primary_ranges(tokens: &[i64]) -> Vec<(i64, i64)> {
     out
 }
 
-/// One row per user table and primary range. The data path is not built yet, so every user
-/// table is empty and its estimates are zero.
-fn size_estimates(local: &LocalInfo, user: &Schema) -> Vec<Row> {
+/// One row per user table and primary range of this node: the table's partitions (from the
+/// store's statistics) shared among the ranges by the share of the ring each covers (Murmur3
+/// spreads keys uniformly, so this is the expected count, as Cassandra's own estimates from
+/// sstable key counts are estimates), and the mean partition size in bytes as stored.
+fn size_estimates(local: &LocalInfo, user: &Schema, store: &storage::Store) -> Vec<Row> {
     let ranges = primary_ranges(&local.tokens);
     let mut out = Vec::new();
     for ks in user.keyspaces.values() {
         for t in ks.tables.values() {
+            let stats = store
+                .table(&ks.name, &t.name)
+                .and_then(|h| h.statistics())
+                .unwrap_or_default();
+            let mean = stats.bytes.checked_div(stats.partitions).unwrap_or(0);
             for (start, end) in &ranges {
                 let mut r = Row::new();
                 r.insert("keyspace_name", text(ks.name.clone()));
                 r.insert("table_name", text(t.name.clone()));
                 r.insert("range_start", text(start.to_string()));
                 r.insert("range_end", text(end.to_string()));
-                r.insert("mean_partition_size", Value::Bigint(0));
-                r.insert("partitions_count", Value::Bigint(0));
+                r.insert(
+                    "mean_partition_size",
+                    Value::Bigint(i64::try_from(mean).unwrap_or(i64::MAX)),
+                );
+                r.insert(
+                    "partitions_count",
+                    Value::Bigint(range_share(stats.partitions, *start, *end)),
+                );
                 out.push(r);
             }
         }
     }
     out
+}
+
+/// `total` scaled by the fraction of the ring in `(start, end]` (`end` = MIN: up to the end).
+fn range_share(total: u64, start: i64, end: i64) -> i64 {
+    let width = (end as i128 - start as i128).rem_euclid(1i128 << 64);
+    let width = if width == 0 { 1i128 << 64 } else { width };
+    let share = (i128::from(total) * width + (1i128 << 63)) >> 64;
+    i64::try_from(share).unwrap_or(i64::MAX)
 }
 
 fn schema_rows(name: &str, user: &Schema, system: &Schema) -> Vec<Row> {
@@ -358,6 +380,19 @@ fn schema_rows(name: &str, user: &Schema, system: &Schema) -> Vec<Row> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn range_shares_split_a_table_by_the_ring_fraction_each_range_covers() {
+        assert_eq!(range_share(1000, i64::MIN, 0), 500);
+        assert_eq!(range_share(1000, 0, i64::MIN), 500);
+        let ranges = primary_ranges(&[10, -5, 300, 4_000_000_000_000_000_000]);
+        let total: i64 = ranges
+            .iter()
+            .map(|(s, e)| range_share(10_000, *s, *e))
+            .sum();
+        assert!((9_998..=10_002).contains(&total), "{total}");
+        assert_eq!(range_share(0, 1, 2), 0);
+    }
 
     #[test]
     fn primary_ranges_cover_the_ring_once_unwrapped_at_the_minimum_token() {

@@ -223,7 +223,6 @@ fn statements_that_are_not_built_yet_say_so() {
             "INSERT INTO ks.t (k, v) VALUES (1, 2) IF NOT EXISTS",
             "lightweight transactions",
         ),
-        ("SELECT * FROM ks.t", "range scans"),
         ("CREATE INDEX ON ks.t (v)", "Secondary indexes"),
         (
             "CREATE MATERIALIZED VIEW ks.v AS SELECT * FROM ks.t WHERE k IS NOT NULL PRIMARY KEY (k)",
