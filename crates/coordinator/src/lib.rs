@@ -48,7 +48,7 @@ mod system;
 mod values;
 
 pub use cluster::{Member, MemberStatus, Membership, MessagingError, Messenger};
-pub use coordinator::{Coordinator, CoordinatorConfig, Session};
+pub use coordinator::{Coordinator, CoordinatorConfig, SchemaListener, Session};
 pub use data::{DataPath, LocalDataPath, TableWrite};
 pub use error::{Error, Result};
 pub use system::{CQL_VERSION, RELEASE_VERSION};

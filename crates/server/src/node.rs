@@ -5,11 +5,13 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use coordinator::{Coordinator, CoordinatorConfig};
 use tokio::net::TcpListener;
 use tokio::sync::{broadcast, watch};
 
+use crate::cluster::{self, Cluster, ClusterError, ClusterSettings, ClusterView};
 use crate::config::{Config, ConfigError};
 use crate::native;
 
@@ -40,6 +42,8 @@ pub enum NodeError {
     },
     #[error("authenticator {0} is not built yet; use AllowAllAuthenticator")]
     Unsupported(String),
+    #[error(transparent)]
+    Cluster(#[from] ClusterError),
 }
 
 /// Holds the data directory for as long as the node runs; dropping it releases the lock.
@@ -97,7 +101,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     if config.authenticator != "AllowAllAuthenticator" {
         return Err(NodeError::Unsupported(config.authenticator.clone()));
     }
-    let coordinator = Arc::new(Coordinator::open(CoordinatorConfig {
+    let mut coordinator = Coordinator::open(CoordinatorConfig {
         cluster_name: config.cluster_name.clone(),
         listen_address: config.listen_address,
         native_address: config.native_address(),
@@ -107,8 +111,18 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         rack: config.rack.clone(),
         num_tokens: config.num_tokens,
         data_dir: config.data_dir.clone(),
-    })?);
+    })?;
     let address = SocketAddr::new(config.native_address(), config.native_port);
+    let view = Arc::new(ClusterView::new(cluster::local_member(
+        &coordinator,
+        config.listen_address,
+        address,
+        &config.dc,
+        &config.rack,
+        coordinator.tokens().to_vec(),
+    )));
+    coordinator.set_membership(view.clone());
+    let coordinator = Arc::new(coordinator);
     let listener = TcpListener::bind(address)
         .await
         .map_err(|source| NodeError::Bind { address, source })?;
@@ -120,12 +134,44 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
             .native_transport_max_frame_size_mb
             .saturating_mul(1024 * 1024),
     });
+    let client_events = shared.events.clone();
     let (stop, stopped) = watch::channel(false);
     let server = tokio::spawn(native::serve(listener, shared, stopped));
     println!("CQL native protocol listening on {address}");
+    let cluster = Cluster::start(
+        ClusterSettings {
+            cluster_name: config.cluster_name.clone(),
+            listen_address: config.listen_address,
+            storage_port: config.storage_port,
+            seeds: config.effective_seeds(),
+            data_dir: config.data_dir.clone(),
+            phi_convict_threshold: config.phi_convict_threshold,
+            gossip_fanout: config.gossip_fanout,
+            rpc_timeout: Duration::from_millis(config.write_request_timeout_ms.max(2_000)),
+        },
+        coordinator.clone(),
+        view,
+        client_events,
+    )
+    .await;
+    let cluster = match cluster {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = stop.send(true);
+            let _ = server.await;
+            return Err(e.into());
+        }
+    };
     println!(
-        "node-to-node gRPC on {}:{}: not served yet by this build; the port is left unbound",
-        config.listen_address, config.storage_port
+        "node-to-node gRPC listening on {}:{} (seeds: {})",
+        config.listen_address,
+        config.storage_port,
+        config
+            .effective_seeds()
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
     );
     println!("running; stop with Ctrl-C or SIGTERM");
 
@@ -138,6 +184,8 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     if let Err(e) = server.await {
         tracing::warn!(error = %e, "cql listener task failed");
     }
+    // Tell the other nodes we are going (they mark us down at once), then stop serving them.
+    cluster.stop().await;
     drop(coordinator);
     drop(lock);
     println!("stopped cleanly");
@@ -170,6 +218,7 @@ mod tests {
         let config = Config {
             data_dir: dir.path().join("nested"),
             native_port: free_port(),
+            storage_port: free_port(),
             ..Config::default()
         };
         run(config, async {}).await.unwrap();
