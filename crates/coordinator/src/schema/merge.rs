@@ -335,3 +335,166 @@ pub fn changes(
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::schema::DataType;
+
+    fn keyspace(name: &str, rf: u8) -> Keyspace {
+        let mut replication = BTreeMap::new();
+        replication.insert("class".to_owned(), "SimpleStrategy".to_owned());
+        replication.insert("replication_factor".to_owned(), rf.to_string());
+        Keyspace {
+            name: name.to_owned(),
+            durable_writes: true,
+            replication,
+            tables: BTreeMap::new(),
+            types: BTreeMap::new(),
+        }
+    }
+
+    /// One schema change a node makes, on keyspace `k{ks}` or type `k{ks}.u{ty}`.
+    #[derive(Debug, Clone)]
+    enum Op {
+        CreateKeyspace { ks: u8, rf: u8 },
+        DropKeyspace { ks: u8 },
+        CreateType { ks: u8, ty: u8, fields: u8 },
+        DropType { ks: u8, ty: u8 },
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            (0u8..3, 1u8..4).prop_map(|(ks, rf)| Op::CreateKeyspace { ks, rf }),
+            (0u8..3).prop_map(|ks| Op::DropKeyspace { ks }),
+            (0u8..3, 0u8..2, 1u8..3).prop_map(|(ks, ty, fields)| Op::CreateType { ks, ty, fields }),
+            (0u8..3, 0u8..2).prop_map(|(ks, ty)| Op::DropType { ks, ty }),
+        ]
+    }
+
+    /// Applies `op` as a schema statement would (a no-op when it does not apply), recording
+    /// it at `now`.
+    fn apply(schema: &mut Schema, op: &Op, now: i64) {
+        let old = schema.keyspaces.clone();
+        let mut new = old.clone();
+        match *op {
+            Op::CreateKeyspace { ks, rf } => {
+                let name = format!("k{ks}");
+                new.entry(name.clone()).or_insert_with(|| keyspace(&name, rf));
+            }
+            Op::DropKeyspace { ks } => {
+                new.remove(&format!("k{ks}"));
+            }
+            Op::CreateType { ks, ty, fields } => {
+                if let Some(k) = new.get_mut(&format!("k{ks}")) {
+                    let name = format!("u{ty}");
+                    k.types.insert(
+                        name.clone(),
+                        UserType {
+                            keyspace: k.name.clone(),
+                            name,
+                            fields: (0..fields)
+                                .map(|i| (format!("f{i}"), DataType::Native("int".into())))
+                                .collect(),
+                        },
+                    );
+                }
+            }
+            Op::DropType { ks, ty } => {
+                if let Some(k) = new.get_mut(&format!("k{ks}")) {
+                    k.types.remove(&format!("u{ty}"));
+                }
+            }
+        }
+        schema.history.record(&old, &new, now);
+        schema.keyspaces = new;
+    }
+
+    #[test]
+    fn a_drop_is_a_tombstone_that_beats_an_older_definition() {
+        let mut a = Schema::default();
+        apply(&mut a, &Op::CreateKeyspace { ks: 0, rf: 1 }, 10);
+        let mut b = a.clone();
+        apply(&mut b, &Op::DropKeyspace { ks: 0 }, 20);
+        assert!(merge(&a, &b).keyspaces.is_empty());
+        assert!(merge(&b, &a).keyspaces.is_empty());
+        // A later re-creation beats the drop.
+        apply(&mut a, &Op::DropKeyspace { ks: 0 }, 21);
+        apply(&mut a, &Op::CreateKeyspace { ks: 0, rf: 3 }, 30);
+        let m = merge(&b, &a);
+        assert_eq!(m.keyspaces.get("k0"), Some(&keyspace("k0", 3)));
+    }
+
+    #[test]
+    fn a_type_made_before_its_keyspace_was_recreated_elsewhere_stays_dropped() {
+        let mut a = Schema::default();
+        apply(&mut a, &Op::CreateKeyspace { ks: 0, rf: 1 }, 10);
+        let mut b = a.clone();
+        // a adds a type while b drops and recreates the keyspace without having seen it.
+        apply(&mut a, &Op::CreateType { ks: 0, ty: 0, fields: 1 }, 15);
+        apply(&mut b, &Op::DropKeyspace { ks: 0 }, 12);
+        apply(&mut b, &Op::CreateKeyspace { ks: 0, rf: 2 }, 20);
+        let m = merge(&a, &b);
+        assert_eq!(m.keyspaces.get("k0"), Some(&keyspace("k0", 2)));
+        assert_eq!(m, merge(&b, &a));
+    }
+
+    #[test]
+    fn the_history_survives_its_json_form() {
+        let mut a = Schema::default();
+        apply(&mut a, &Op::CreateKeyspace { ks: 1, rf: 2 }, 5);
+        apply(&mut a, &Op::CreateType { ks: 1, ty: 1, fields: 2 }, 6);
+        apply(&mut a, &Op::DropType { ks: 1, ty: 1 }, 7);
+        let json = serde_json::to_string(&a).unwrap();
+        let back: Schema = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, a);
+        assert_eq!(back.history.materialize(), a.keyspaces);
+    }
+
+    #[test]
+    fn recording_never_goes_back_in_time() {
+        let mut a = Schema::default();
+        apply(&mut a, &Op::CreateKeyspace { ks: 0, rf: 1 }, 100);
+        apply(&mut a, &Op::CreateKeyspace { ks: 1, rf: 1 }, 50);
+        assert_eq!(a.history.max_at(), 101);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig {
+            cases: 64,
+            failure_persistence: None,
+            rng_seed: proptest::test_runner::RngSeed::Fixed(0x5eed),
+            ..ProptestConfig::default()
+        })]
+
+        /// Three nodes make changes (each at its own times), then their schemas are merged in
+        /// every order and grouping: always the same result, which is also what the history
+        /// materializes to, and merging again changes nothing.
+        #[test]
+        fn merge_is_commutative_associative_and_idempotent(
+            ops in proptest::collection::vec((0usize..3, op(), 0i64..40), 1..24)
+        ) {
+            let mut nodes = vec![Schema::default(), Schema::default(), Schema::default()];
+            for (node, op, at) in &ops {
+                // A node sometimes learns another's schema first.
+                if *at % 7 == 0 {
+                    let other = nodes[(node + 1) % 3].clone();
+                    nodes[*node] = merge(&nodes[*node], &other);
+                }
+                apply(&mut nodes[*node], op, *at);
+                prop_assert_eq!(nodes[*node].history.materialize(), nodes[*node].keyspaces.clone());
+            }
+            let [a, b, c] = [&nodes[0], &nodes[1], &nodes[2]];
+            let abc = merge(&merge(a, b), c);
+            prop_assert_eq!(&abc, &merge(a, &merge(b, c)));
+            prop_assert_eq!(&abc, &merge(&merge(c, a), b));
+            prop_assert_eq!(&abc, &merge(&merge(b, c), a));
+            prop_assert_eq!(&merge(a, b), &merge(b, a));
+            prop_assert_eq!(&abc, &merge(&abc, a));
+            prop_assert_eq!(&abc, &merge(&abc, &abc));
+            prop_assert_eq!(abc.history.materialize(), abc.keyspaces.clone());
+        }
+    }
+}

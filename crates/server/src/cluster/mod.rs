@@ -16,6 +16,7 @@ mod view;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use coordinator::{Coordinator, Member, MemberStatus, SchemaListener};
@@ -106,6 +107,8 @@ pub struct Cluster {
     replica: ReplicaService,
     stop: watch::Sender<bool>,
     gossip: JoinHandle<()>,
+    gossip_in_flight: Arc<AtomicUsize>,
+    server: JoinHandle<()>,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -165,6 +168,7 @@ impl Cluster {
         let peers = Arc::new(Peers::new(settings.rpc_timeout));
         let (transport, gossip_service) =
             grpc_transport(peers.clone(), settings.rpc_timeout, max_message_bytes);
+        let gossip_in_flight = transport.in_flight();
         let (commands, commands_rx) = mpsc::unbounded_channel();
         let (events_tx, mut events_rx) = mpsc::unbounded_channel();
         let (stop, stopped) = watch::channel(false);
@@ -210,14 +214,14 @@ impl Cluster {
                     .max_encoding_message_size(usize::MAX),
             );
         let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
-        tasks.push(tokio::spawn(async move {
+        let server = tokio::spawn(async move {
             let shutdown = async move {
                 let _ = server_stop.wait_for(|s| *s).await;
             };
             if let Err(e) = router.serve_with_incoming_shutdown(incoming, shutdown).await {
                 tracing::error!(error = %e, "node-to-node gRPC server failed");
             }
-        }));
+        });
 
         // Gossip.
         let mut gossip_stop = stopped.clone();
@@ -296,6 +300,8 @@ impl Cluster {
             replica,
             stop,
             gossip,
+            gossip_in_flight,
+            server,
             tasks,
         })
     }
@@ -321,8 +327,23 @@ impl Cluster {
         if let Err(e) = self.gossip.await {
             tracing::warn!(error = %e, "gossip task failed");
         }
+        // Let the shutdown announcement leave (bounded: a dead peer must not hold us up).
+        let _ = tokio::time::timeout(Duration::from_secs(2), async {
+            while self.gossip_in_flight.load(Ordering::SeqCst) > 0 {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await;
         for t in self.tasks {
             let _ = t.await;
+        }
+        // Graceful: in-flight calls finish; peers' idle connections are told to go away.
+        let mut server = self.server;
+        if tokio::time::timeout(Duration::from_secs(5), &mut server)
+            .await
+            .is_err()
+        {
+            server.abort();
         }
     }
 }
@@ -366,7 +387,7 @@ mod tests {
     #[test]
     fn every_generation_is_higher_than_the_last_even_if_the_clock_went_back() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("gossip_generation"), u64::MAX / 2 .to_string()).unwrap();
+        std::fs::write(dir.path().join("gossip_generation"), (u64::MAX / 2).to_string()).unwrap();
         let a = next_generation(dir.path()).unwrap();
         assert_eq!(a, u64::MAX / 2 + 1);
         let b = next_generation(dir.path()).unwrap();

@@ -71,11 +71,10 @@ impl Messenger for GrpcMessenger {
             let mut client = ReplicaClient::new(channel)
                 .max_decoding_message_size(usize::MAX)
                 .max_encoding_message_size(usize::MAX);
-            let mut request = Request::new(Envelope {
+            let request = Request::new(Envelope {
                 from,
                 payload,
             });
-            request.set_timeout(timeout);
             match tokio::time::timeout(timeout, client.call(request)).await {
                 Err(_) => Err(MessagingError::Timeout {
                     address: to,

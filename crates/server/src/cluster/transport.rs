@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use tokio::sync::mpsc;
@@ -23,6 +24,7 @@ pub struct GrpcTransport {
     peers: Arc<Peers>,
     inbox: mpsc::Receiver<Vec<u8>>,
     timeout: Duration,
+    in_flight: Arc<AtomicUsize>,
 }
 
 /// The receiving half: the `Gossip` gRPC service, feeding a [`GrpcTransport`].
@@ -45,12 +47,20 @@ pub fn grpc_transport(
             peers,
             inbox: rx,
             timeout,
+            in_flight: Arc::new(AtomicUsize::new(0)),
         },
         GossipService {
             inbox: tx,
             max_message_bytes,
         },
     )
+}
+
+impl GrpcTransport {
+    /// Sends not finished yet (a stopping node waits for its shutdown announcement).
+    pub fn in_flight(&self) -> Arc<AtomicUsize> {
+        self.in_flight.clone()
+    }
 }
 
 impl gossip::Transport for GrpcTransport {
@@ -65,6 +75,8 @@ impl gossip::Transport for GrpcTransport {
             }
         };
         let timeout = self.timeout;
+        let in_flight = self.in_flight.clone();
+        in_flight.fetch_add(1, Ordering::SeqCst);
         tokio::spawn(async move {
             let mut client = GossipClient::new(channel);
             let call = client.send(GossipMessage {
@@ -75,6 +87,7 @@ impl gossip::Transport for GrpcTransport {
                 Ok(Err(status)) => tracing::trace!(%to, %status, "gossip send failed"),
                 Err(_) => tracing::trace!(%to, "gossip send timed out"),
             }
+            in_flight.fetch_sub(1, Ordering::SeqCst);
         });
         Ok(())
     }
