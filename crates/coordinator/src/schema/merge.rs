@@ -62,11 +62,7 @@ impl Entry {
     fn precedence(&self, other: &Entry) -> Ordering {
         self.at
             .cmp(&other.at)
-            .then_with(|| {
-                self.definition
-                    .is_none()
-                    .cmp(&other.definition.is_none())
-            })
+            .then_with(|| self.definition.is_none().cmp(&other.definition.is_none()))
             .then_with(|| self.canonical().cmp(&other.canonical()))
     }
 
@@ -131,7 +127,11 @@ impl History {
 
     /// The latest timestamp recorded.
     pub fn max_at(&self) -> i64 {
-        self.entries.values().map(|e| e.at).max().unwrap_or(i64::MIN)
+        self.entries
+            .values()
+            .map(|e| e.at)
+            .max()
+            .unwrap_or(i64::MIN)
     }
 
     /// Keeps `entry` for `key` if it takes precedence over the one held.
@@ -382,7 +382,8 @@ mod tests {
         match *op {
             Op::CreateKeyspace { ks, rf } => {
                 let name = format!("k{ks}");
-                new.entry(name.clone()).or_insert_with(|| keyspace(&name, rf));
+                new.entry(name.clone())
+                    .or_insert_with(|| keyspace(&name, rf));
             }
             Op::DropKeyspace { ks } => {
                 new.remove(&format!("k{ks}"));
@@ -433,7 +434,15 @@ mod tests {
         apply(&mut a, &Op::CreateKeyspace { ks: 0, rf: 1 }, 10);
         let mut b = a.clone();
         // a adds a type while b drops and recreates the keyspace without having seen it.
-        apply(&mut a, &Op::CreateType { ks: 0, ty: 0, fields: 1 }, 15);
+        apply(
+            &mut a,
+            &Op::CreateType {
+                ks: 0,
+                ty: 0,
+                fields: 1,
+            },
+            15,
+        );
         apply(&mut b, &Op::DropKeyspace { ks: 0 }, 12);
         apply(&mut b, &Op::CreateKeyspace { ks: 0, rf: 2 }, 20);
         let m = merge(&a, &b);
@@ -445,7 +454,15 @@ mod tests {
     fn the_history_survives_its_json_form() {
         let mut a = Schema::default();
         apply(&mut a, &Op::CreateKeyspace { ks: 1, rf: 2 }, 5);
-        apply(&mut a, &Op::CreateType { ks: 1, ty: 1, fields: 2 }, 6);
+        apply(
+            &mut a,
+            &Op::CreateType {
+                ks: 1,
+                ty: 1,
+                fields: 2,
+            },
+            6,
+        );
         apply(&mut a, &Op::DropType { ks: 1, ty: 1 }, 7);
         let json = serde_json::to_string(&a).unwrap();
         let back: Schema = serde_json::from_str(&json).unwrap();

@@ -125,7 +125,11 @@ fn ownership(members: &[ProtoMember]) -> BTreeMap<String, f64> {
     let mut out = BTreeMap::new();
     let n = ring.len();
     for (i, (token, owner)) in ring.iter().enumerate() {
-        let previous = if i == 0 { ring.get(n - 1) } else { ring.get(i - 1) };
+        let previous = if i == 0 {
+            ring.get(n - 1)
+        } else {
+            ring.get(i - 1)
+        };
         let Some((prev, _)) = previous else { continue };
         // Range (prev, token] on the ring of 2^64 tokens; one token alone owns it all.
         let width = (*token as u64).wrapping_sub(*prev as u64);
@@ -176,10 +180,8 @@ pub fn format_status(status: &StatusResponse) -> String {
                 ]
             })
             .collect();
-        let head = [
-            "--", "Address", "Load", "Tokens", "Owns", "Host ID", "Rack",
-        ]
-        .map(str::to_owned);
+        let head =
+            ["--", "Address", "Load", "Tokens", "Owns", "Host ID", "Rack"].map(str::to_owned);
         let mut widths = head.clone().map(|h| h.len());
         for r in &rows {
             for (w, c) in widths.iter_mut().zip(r.iter()) {
@@ -235,7 +237,10 @@ mod tests {
         assert_eq!(lines[0], "Datacenter: datacenter1");
         assert_eq!(lines[1], "=".repeat("Datacenter: datacenter1".len()));
         assert!(lines[4].starts_with("--  Address"), "{text}");
-        assert!(lines[5].starts_with("UN  127.0.0.1  70.72 KiB  2"), "{text}");
+        assert!(
+            lines[5].starts_with("UN  127.0.0.1  70.72 KiB  2"),
+            "{text}"
+        );
         assert!(lines[6].starts_with("DN  127.0.0.2"), "{text}");
         // Tokens at MIN/2, 0 and MAX/2: the first owner has (MIN/2, 0] and (0, MAX/2].
         assert!(lines[5].contains("50.0%"), "{text}");

@@ -208,17 +208,17 @@ impl Cluster {
                 .max_decoding_message_size(usize::MAX),
             )
             .add_service(proto::admin_server::AdminServer::new(admin))
-            .add_service(
-                proto::replica_server::ReplicaServer::new(replica.clone())
-                    .max_decoding_message_size(usize::MAX)
-                    .max_encoding_message_size(usize::MAX),
-            );
-        let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
+            .add_service(replica.clone().into_server());
+        let incoming =
+            tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
         let server = tokio::spawn(async move {
             let shutdown = async move {
                 let _ = server_stop.wait_for(|s| *s).await;
             };
-            if let Err(e) = router.serve_with_incoming_shutdown(incoming, shutdown).await {
+            if let Err(e) = router
+                .serve_with_incoming_shutdown(incoming, shutdown)
+                .await
+            {
                 tracing::error!(error = %e, "node-to-node gRPC server failed");
             }
         });
@@ -387,7 +387,11 @@ mod tests {
     #[test]
     fn every_generation_is_higher_than_the_last_even_if_the_clock_went_back() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("gossip_generation"), (u64::MAX / 2).to_string()).unwrap();
+        std::fs::write(
+            dir.path().join("gossip_generation"),
+            (u64::MAX / 2).to_string(),
+        )
+        .unwrap();
         let a = next_generation(dir.path()).unwrap();
         assert_eq!(a, u64::MAX / 2 + 1);
         let b = next_generation(dir.path()).unwrap();

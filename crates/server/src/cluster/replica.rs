@@ -8,14 +8,14 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use coordinator::cluster::BoxFuture;
-use coordinator::{Messenger, MessagingError};
+use coordinator::{MessagingError, Messenger};
 use parking_lot::RwLock;
 use tonic::{Code, Request, Response, Status};
 
 use super::peers::Peers;
 use super::proto::Envelope;
 use super::proto::replica_client::ReplicaClient;
-use super::proto::replica_server::Replica;
+use super::proto::replica_server::{Replica, ReplicaServer};
 
 /// Handles a message from another node's coordinator (`from` is its listen address) and
 /// returns the answer; an `Err` reaches the sender as [`MessagingError::Remote`]. It runs on
@@ -71,10 +71,7 @@ impl Messenger for GrpcMessenger {
             let mut client = ReplicaClient::new(channel)
                 .max_decoding_message_size(usize::MAX)
                 .max_encoding_message_size(usize::MAX);
-            let request = Request::new(Envelope {
-                from,
-                payload,
-            });
+            let request = Request::new(Envelope { from, payload });
             match tokio::time::timeout(timeout, client.call(request)).await {
                 Err(_) => Err(MessagingError::Timeout {
                     address: to,
@@ -107,6 +104,14 @@ impl ReplicaService {
         ReplicaService {
             handler: Arc::new(RwLock::new(None)),
         }
+    }
+
+    /// The gRPC service, with no message size limit (replica messages carry whole
+    /// partitions; the coordinator bounds them).
+    pub fn into_server(self) -> ReplicaServer<ReplicaService> {
+        ReplicaServer::new(self)
+            .max_decoding_message_size(usize::MAX)
+            .max_encoding_message_size(usize::MAX)
     }
 
     /// Sets (or replaces) the handler.

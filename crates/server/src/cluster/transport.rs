@@ -93,7 +93,10 @@ impl gossip::Transport for GrpcTransport {
     }
 
     async fn recv(&mut self) -> gossip::Result<Vec<u8>> {
-        self.inbox.recv().await.ok_or(gossip::Error::TransportClosed)
+        self.inbox
+            .recv()
+            .await
+            .ok_or(gossip::Error::TransportClosed)
     }
 }
 

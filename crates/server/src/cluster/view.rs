@@ -23,7 +23,8 @@ impl Peer {
     }
 
     fn status(&self) -> Option<NodeStatus> {
-        self.get(ApplicationState::Status).and_then(NodeStatus::parse)
+        self.get(ApplicationState::Status)
+            .and_then(NodeStatus::parse)
     }
 
     /// The member this peer is, once it has gossiped enough to be one (host id and status).
@@ -42,8 +43,14 @@ impl Peer {
         Some(Member {
             address,
             host_id,
-            data_center: self.get(ApplicationState::Dc).unwrap_or_default().to_owned(),
-            rack: self.get(ApplicationState::Rack).unwrap_or_default().to_owned(),
+            data_center: self
+                .get(ApplicationState::Dc)
+                .unwrap_or_default()
+                .to_owned(),
+            rack: self
+                .get(ApplicationState::Rack)
+                .unwrap_or_default()
+                .to_owned(),
             tokens: self
                 .get(ApplicationState::Tokens)
                 .map(|s| s.split(',').filter_map(|t| t.trim().parse().ok()).collect())
@@ -191,8 +198,7 @@ impl ClusterView {
                     let addr = native_endpoint(peer, ip, native_port);
                     match (before, after, addr) {
                         (b, Some(NodeStatus::Normal), Some(address))
-                            if b != Some(NodeStatus::Normal)
-                                && b != Some(NodeStatus::Shutdown) =>
+                            if b != Some(NodeStatus::Normal) && b != Some(NodeStatus::Shutdown) =>
                         {
                             out.push(Event::TopologyChange {
                                 change: TopologyChange::NewNode,
