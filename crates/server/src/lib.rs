@@ -11,6 +11,7 @@
 
 pub mod cluster;
 pub mod config;
+mod metrics;
 mod native;
 mod node;
 

@@ -13,7 +13,7 @@ use tokio::sync::{broadcast, watch};
 
 use crate::cluster::{self, Cluster, ClusterError, ClusterSettings, ClusterView};
 use crate::config::{Config, ConfigError};
-use crate::native;
+use crate::{metrics, native};
 
 /// Why a node could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -35,7 +35,7 @@ pub enum NodeError {
     },
     #[error("cannot open the node's schema and state: {0}")]
     Coordinator(#[from] coordinator::Error),
-    #[error("cannot listen for CQL clients on {address}: {source}")]
+    #[error("cannot listen on {address}: {source}")]
     Bind {
         address: SocketAddr,
         source: std::io::Error,
@@ -122,12 +122,30 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         coordinator.tokens().to_vec(),
     )));
     coordinator.set_membership(view.clone());
+    // Replicated reads and writes: the coordinator's messages to other nodes go over gRPC.
+    let rpc_timeout = Duration::from_millis(config.write_request_timeout_ms.max(2_000));
+    let peers = Arc::new(cluster::Peers::new(rpc_timeout));
+    let messenger =
+        cluster::GrpcMessenger::new(peers.clone(), config.listen_address, config.storage_port);
+    let replication = coordinator
+        .enable_replication(coordinator::Cluster::new(view.clone(), Arc::new(messenger)));
+    let background = replication.spawn_background(Duration::from_secs(10));
     let coordinator = Arc::new(coordinator);
     let listener = TcpListener::bind(address)
         .await
         .map_err(|source| NodeError::Bind { address, source })?;
+    let admin_address = SocketAddr::new(config.listen_address, config.admin_port);
+    let admin_listener =
+        TcpListener::bind(admin_address)
+            .await
+            .map_err(|source| NodeError::Bind {
+                address: admin_address,
+                source,
+            })?;
+    let metrics = Arc::new(metrics::Metrics::default());
     let (events, _) = broadcast::channel(1024);
     let shared = Arc::new(native::Shared {
+        metrics: metrics.clone(),
         coordinator: coordinator.clone(),
         events,
         max_frame_body: config
@@ -136,8 +154,10 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     });
     let client_events = shared.events.clone();
     let (stop, stopped) = watch::channel(false);
+    let admin = tokio::spawn(metrics::serve(admin_listener, metrics, stopped.clone()));
     let server = tokio::spawn(native::serve(listener, shared, stopped));
     println!("CQL native protocol listening on {address}");
+    println!("metrics (Prometheus) on http://{admin_address}/metrics");
     let cluster = Cluster::start(
         ClusterSettings {
             cluster_name: config.cluster_name.clone(),
@@ -147,7 +167,8 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
             data_dir: config.data_dir.clone(),
             phi_convict_threshold: config.phi_convict_threshold,
             gossip_fanout: config.gossip_fanout,
-            rpc_timeout: Duration::from_millis(config.write_request_timeout_ms.max(2_000)),
+            rpc_timeout,
+            peers,
         },
         coordinator.clone(),
         view,
@@ -155,7 +176,15 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     )
     .await;
     let cluster = match cluster {
-        Ok(c) => c,
+        Ok(c) => {
+            let replica = coordinator.clone();
+            c.set_replica_handler(Arc::new(move |from, payload| {
+                replica
+                    .handle_message(from, payload)
+                    .map_err(|e| e.to_string())
+            }));
+            c
+        }
         Err(e) => {
             let _ = stop.send(true);
             let _ = server.await;
@@ -184,8 +213,12 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     if let Err(e) = server.await {
         tracing::warn!(error = %e, "cql listener task failed");
     }
+    if let Err(e) = admin.await {
+        tracing::warn!(error = %e, "metrics listener task failed");
+    }
     // Tell the other nodes we are going (they mark us down at once), then stop serving them.
     cluster.stop().await;
+    drop(background);
     drop(coordinator);
     drop(lock);
     println!("stopped cleanly");
@@ -219,6 +252,7 @@ mod tests {
             data_dir: dir.path().join("nested"),
             native_port: free_port(),
             storage_port: free_port(),
+            admin_port: free_port(),
             ..Config::default()
         };
         run(config, async {}).await.unwrap();
@@ -236,6 +270,7 @@ mod tests {
         let config = Config {
             data_dir: dir.path().to_owned(),
             native_port: free_port(),
+            admin_port: free_port(),
             authenticator: "PasswordAuthenticator".to_owned(),
             ..Config::default()
         };

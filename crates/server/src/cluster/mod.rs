@@ -54,6 +54,8 @@ pub struct ClusterSettings {
     pub gossip_fanout: usize,
     /// Timeout of node-to-node calls that are not the coordinator's (gossip, schema).
     pub rpc_timeout: Duration,
+    /// The connections to other nodes (shared with the coordinator's [`GrpcMessenger`]).
+    pub peers: Arc<Peers>,
 }
 
 /// Why the cluster service could not start.
@@ -165,7 +167,7 @@ impl Cluster {
         }
         gossiper.set_status(NodeStatus::Normal);
 
-        let peers = Arc::new(Peers::new(settings.rpc_timeout));
+        let peers = settings.peers.clone();
         let (transport, gossip_service) =
             grpc_transport(peers.clone(), settings.rpc_timeout, max_message_bytes);
         let gossip_in_flight = transport.in_flight();
