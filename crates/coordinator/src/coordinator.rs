@@ -13,10 +13,11 @@ use parking_lot::{Mutex, RwLock};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::cluster::Membership;
 use crate::data::{DataPath, LocalDataPath};
 use crate::replication::local::LocalReplica;
 use crate::replication::{Cluster, Replication};
-use crate::schema::{Schema, ddl, is_system_keyspace, store};
+use crate::schema::{Schema, ddl, is_system_keyspace, merge, store};
 use crate::system::{self, LocalInfo};
 use crate::values::Bound;
 use crate::{Error, Result, data, describe, select};
@@ -85,6 +86,20 @@ pub struct Coordinator {
     replica: Arc<LocalReplica>,
     /// The distributed data path, once [`Coordinator::enable_replication`] ran.
     replication: Option<Arc<Replication>>,
+    /// The cluster as gossip shows it (`system.peers`); `None` for a node on its own.
+    membership: Option<Arc<dyn Membership>>,
+    /// Told the new schema version after every local schema change (the cluster pushes it).
+    schema_listener: RwLock<Option<SchemaListener>>,
+}
+
+/// Called with the new schema version after a schema statement changed the schema.
+#[derive(Clone)]
+pub struct SchemaListener(pub Arc<dyn Fn(Uuid) + Send + Sync>);
+
+impl std::fmt::Debug for SchemaListener {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SchemaListener")
+    }
 }
 
 impl Drop for Coordinator {
@@ -176,7 +191,11 @@ impl Coordinator {
                 s
             }
         };
-        let schema = store::load::<Schema>(&config.data_dir.join(SCHEMA_FILE))?.unwrap_or_default();
+        let mut schema =
+            store::load::<Schema>(&config.data_dir.join(SCHEMA_FILE))?.unwrap_or_default();
+        // A schema saved before definitions carried their change times.
+        let keyspaces = schema.keyspaces.clone();
+        schema.history.backfill(&keyspaces);
         let (data_store, system_store) = if in_memory {
             (
                 storage::Store::in_memory(clock.clone()),
@@ -224,6 +243,8 @@ impl Coordinator {
             prepared: RwLock::new(HashMap::new()),
             data: Arc::new(LocalDataPath::new(data_store.clone())),
             store: data_store,
+            membership: None,
+            schema_listener: RwLock::new(None),
             replica,
             replication: None,
         })
@@ -265,6 +286,11 @@ impl Coordinator {
         self.local.host_id
     }
 
+    /// The node's tokens.
+    pub fn tokens(&self) -> &[i64] {
+        &self.local.tokens
+    }
+
     /// The replica-local store of the user tables.
     pub fn store(&self) -> &Arc<storage::Store> {
         &self.store
@@ -273,6 +299,42 @@ impl Coordinator {
     /// Replaces the data path (a cluster's replication in place of the local store).
     pub fn set_data_path(&mut self, data: Arc<dyn DataPath>) {
         self.data = data;
+    }
+
+    /// Shows the cluster (`system.peers`, `system.peers_v2`) as `membership` sees it.
+    pub fn set_membership(&mut self, membership: Arc<dyn Membership>) {
+        self.membership = Some(membership);
+    }
+
+    /// The cluster view, when the node runs in a cluster.
+    pub fn membership(&self) -> Option<&Arc<dyn Membership>> {
+        self.membership.as_ref()
+    }
+
+    /// Calls `listener` with the new version after every local schema change.
+    pub fn set_schema_listener(&self, listener: SchemaListener) {
+        *self.schema_listener.write() = Some(listener);
+    }
+
+    /// Merges a schema received from another node into this node's (see
+    /// `docs/cluster-schema.md`): saves and publishes the result, creates, alters and drops
+    /// the store's tables to match, and returns the changes as SCHEMA_CHANGE events for
+    /// this node's clients (empty when the remote schema taught nothing new).
+    pub fn merge_schema(&self, remote: &Schema) -> Result<Vec<cql::protocol::SchemaChange>> {
+        let _serial = self.ddl.lock();
+        let current = self.schema.read().clone();
+        let next = merge::merge(&current, remote);
+        if next == *current {
+            return Ok(Vec::new());
+        }
+        store::save(&self.data_dir.join(SCHEMA_FILE), &next)?;
+        let events = merge::changes(&current.keyspaces, &next.keyspaces);
+        *self.schema.write() = Arc::new(next);
+        data::sync_store(&self.store, &current, &self.schema.read())?;
+        if !events.is_empty() {
+            tracing::info!(changes = events.len(), "schema merged from another node");
+        }
+        Ok(events)
     }
 
     /// The current schema version (changes with every DDL).
@@ -501,7 +563,15 @@ impl Coordinator {
             Statement::Select(s) => {
                 let schema = self.schema.read().clone();
                 let (ks, table) = self.resolve_table(&schema, &s.table, keyspace)?;
-                match system::rows(table, &self.local, &schema, &self.system, &self.store) {
+                let membership = self.membership.as_deref();
+                match system::rows(
+                    table,
+                    &self.local,
+                    &schema,
+                    &self.system,
+                    &self.store,
+                    membership,
+                ) {
                     Some(rows) => select::run(s, table, ks, rows, bound, params),
                     None if is_system_keyspace(&ks.name) => Err(not_built_data_path("SELECT")),
                     None => data::select(&*self.data, ks, table, s, bound, params),
@@ -612,10 +682,18 @@ impl Coordinator {
         let Some(event) = change(&mut next)? else {
             return Ok(ResultBody::Void);
         };
+        let previous_keyspaces = self.schema.read().keyspaces.clone();
+        next.history
+            .record(&previous_keyspaces, &next.keyspaces, data::now_micros());
         store::save(&self.data_dir.join(SCHEMA_FILE), &next)?;
+        let version = next.version();
         let previous = std::mem::replace(&mut *self.schema.write(), Arc::new(next));
         data::sync_store(&self.store, &previous, &self.schema.read())?;
         tracing::info!(change = ?event, "schema changed");
+        let listener = self.schema_listener.read().clone();
+        if let Some(listener) = listener {
+            (listener.0)(version);
+        }
         Ok(ResultBody::SchemaChange(event))
     }
 }

@@ -56,7 +56,7 @@ mod values;
 pub use cluster::{Member, MemberStatus, Membership, MessagingError, Messenger};
 pub use coordinator::{
     BATCH_SIZE_FAIL_THRESHOLD, BATCH_SIZE_WARN_THRESHOLD, Coordinator, CoordinatorBuilder,
-    CoordinatorConfig, Executed, Session, UNLOGGED_BATCH_PARTITIONS_WARN_THRESHOLD,
+    CoordinatorConfig, Executed, SchemaListener, Session, UNLOGGED_BATCH_PARTITIONS_WARN_THRESHOLD,
 };
 pub use data::{DataPath, LocalDataPath, TableWrite};
 pub use error::{Error, Result};

@@ -10,6 +10,7 @@ use cql::language::ast::Statement;
 use cql::protocol::Value;
 use uuid::Uuid;
 
+use crate::cluster::{Member, MemberStatus, Membership};
 use crate::schema::{Keyspace, Schema, Table, ddl};
 use crate::{Error, Result};
 
@@ -151,18 +152,22 @@ fn uuid(u: Uuid) -> Value {
 }
 
 /// The rows of the system table `keyspace.table` in `table.columns` order, or `None` when it
-/// is not a table this node serves rows for.
+/// is not a table this node serves rows for. The peers tables list `membership`'s members
+/// other than this node (none for a node on its own).
 pub(crate) fn rows(
     table: &Table,
     local: &LocalInfo,
     user: &Schema,
     system: &Schema,
     store: &storage::Store,
+    membership: Option<&dyn Membership>,
 ) -> Option<Vec<Vec<Option<Value>>>> {
     let rows: Vec<Row> = match (table.keyspace.as_str(), table.name.as_str()) {
         ("system", "local") => vec![local_row(local, user)],
-        // One node: no peers.
-        ("system", "peers" | "peers_v2") => Vec::new(),
+        ("system", name @ ("peers" | "peers_v2")) => peers(membership)
+            .iter()
+            .map(|m| peer_row(m, name == "peers_v2", local.storage_port))
+            .collect(),
         ("system", "size_estimates") => size_estimates(local, user, store),
         ("system_schema", name) => schema_rows(name, user, system),
         _ => return None,
@@ -205,6 +210,44 @@ fn local_row(local: &LocalInfo, user: &Schema) -> Row {
     let mut tokens: Vec<String> = local.tokens.iter().map(i64::to_string).collect();
     tokens.sort();
     r.insert("tokens", Value::Set(tokens.into_iter().map(text).collect()));
+    r
+}
+
+/// The members other than this node that still belong to the ring (not LEFT), by address.
+fn peers(membership: Option<&dyn Membership>) -> Vec<Member> {
+    let Some(m) = membership else {
+        return Vec::new();
+    };
+    let me = m.local_address();
+    let mut out: Vec<Member> = m
+        .members()
+        .into_iter()
+        .filter(|p| p.address != me && p.status != MemberStatus::Left)
+        .collect();
+    out.sort_by_key(|p| p.address);
+    out
+}
+
+/// A row of `system.peers` (or `system.peers_v2` when `v2`).
+fn peer_row(m: &Member, v2: bool, storage_port: u16) -> Row {
+    let mut r = Row::new();
+    r.insert("peer", Value::Inet(m.address));
+    r.insert("data_center", text(m.data_center.clone()));
+    r.insert("host_id", uuid(m.host_id));
+    r.insert("rack", text(m.rack.clone()));
+    r.insert("release_version", text(m.release_version.clone()));
+    r.insert("schema_version", uuid(m.schema_version));
+    let mut tokens: Vec<String> = m.tokens.iter().map(i64::to_string).collect();
+    tokens.sort();
+    r.insert("tokens", Value::Set(tokens.into_iter().map(text).collect()));
+    if v2 {
+        // Every node of a cluster uses the same storage port.
+        r.insert("peer_port", Value::Int(i32::from(storage_port)));
+        r.insert("native_address", Value::Inet(m.native_address));
+        r.insert("native_port", Value::Int(i32::from(m.native_port)));
+    } else {
+        r.insert("rpc_address", Value::Inet(m.native_address));
+    }
     r
 }
 
