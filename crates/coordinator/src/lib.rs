@@ -56,5 +56,7 @@ pub use cluster::{Member, MemberStatus, Membership, MessagingError, Messenger};
 pub use coordinator::{Coordinator, CoordinatorBuilder, CoordinatorConfig, Session};
 pub use data::{DataPath, LocalDataPath, TableWrite};
 pub use error::{Error, Result};
-pub use replication::{Background, Cluster, Replication, ReplicationConfig, SpeculativeRetry};
+pub use replication::{
+    Background, Cluster, Replication, ReplicationConfig, ReplicationStats, SpeculativeRetry,
+};
 pub use system::{CQL_VERSION, RELEASE_VERSION};
