@@ -681,10 +681,18 @@ fn a_deletion_missed_by_a_replica_wins_the_quorum_read_and_is_repaired_onto_it()
     assert_eq!(c.local_value(2, 30), Some("doomed".into()));
     // Node 2 coordinates (its own stale data first): the newer deletion wins.
     assert_eq!(c.read(2, 30, Consistency::Quorum).unwrap(), None);
-    assert_eq!(c.local_value(2, 30), None, "read repair carried the deletion");
+    assert_eq!(
+        c.local_value(2, 30),
+        None,
+        "read repair carried the deletion"
+    );
     assert!(c.replication(2).stats().read_repairs >= 1);
     let s0 = c.replication(0).stats();
-    assert_eq!((s0.hints_stored, s0.hints_pending), (1, 1), "the deletion's hint for node 2");
+    assert_eq!(
+        (s0.hints_stored, s0.hints_pending),
+        (1, 1),
+        "the deletion's hint for node 2"
+    );
     assert_eq!(c.replication(0).deliver_hints().unwrap(), 1);
     let s0 = c.replication(0).stats();
     assert_eq!((s0.hints_delivered, s0.hints_pending), (1, 0));

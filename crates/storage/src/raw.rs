@@ -102,7 +102,10 @@ pub(crate) fn read(
             if let Some(last) = part.rows.last()
                 && n.saturating_add(before) >= ppl
             {
-                cuts.push((p, Cut::After(key::full_clustering(schema, &last.clustering)?)));
+                cuts.push((
+                    p,
+                    Cut::After(key::full_clustering(schema, &last.clustering)?),
+                ));
             }
         }
     }
@@ -215,7 +218,9 @@ fn partition(
     let mut rows: Vec<(Vec<u8>, Vec<(Vec<u8>, Record)>)> = Vec::new();
     let header = p.len() + 1;
     for (k, v) in entries {
-        let rest = k.get(p.len()..).ok_or_else(|| corrupt(schema, "short key"))?;
+        let rest = k
+            .get(p.len()..)
+            .ok_or_else(|| corrupt(schema, "short key"))?;
         let rec = Record::decode(&v).ok_or_else(|| corrupt(schema, "bad record"))?;
         match rest.split_first() {
             Some((&key::PARTITION_DELETION, [])) => {
@@ -239,7 +244,9 @@ fn partition(
             }
             Some((&key::STATIC, tail)) => statics.push((tail.to_vec(), rec)),
             Some((&key::ROWS, _)) => {
-                let after = k.get(header..).ok_or_else(|| corrupt(schema, "short key"))?;
+                let after = k
+                    .get(header..)
+                    .ok_or_else(|| corrupt(schema, "short key"))?;
                 let (_, used) = key::decode_clustering(schema, after, schema.clustering_len())
                     .map_err(|r| corrupt(schema, r))?;
                 let c = after.get(..used).unwrap_or_default();

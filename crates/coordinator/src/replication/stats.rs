@@ -54,16 +54,56 @@ impl ReplicationStats {
     /// the `ilion_hints_pending` gauge).
     pub fn metrics(&self) -> [(&'static str, &'static str, u64); 10] {
         [
-            ("ilion_hints_stored_total", "Hints stored for unreachable replicas", self.hints_stored),
-            ("ilion_hints_delivered_total", "Hints delivered to returning replicas", self.hints_delivered),
-            ("ilion_hints_dropped_total", "Hints that could not be stored", self.hints_dropped),
-            ("ilion_hints_pending", "Hints waiting for their target", self.hints_pending),
-            ("ilion_batchlog_replays_total", "Batchlog entries replayed", self.batchlog_replays),
-            ("ilion_read_repairs_total", "Replicas repaired by reads", self.read_repairs),
-            ("ilion_speculative_retries_total", "Speculative read requests", self.speculative_retries),
-            ("ilion_unavailables_total", "Requests refused as Unavailable", self.unavailables),
-            ("ilion_read_timeouts_total", "Reads that timed out", self.read_timeouts),
-            ("ilion_write_timeouts_total", "Writes that timed out", self.write_timeouts),
+            (
+                "ilion_hints_stored_total",
+                "Hints stored for unreachable replicas",
+                self.hints_stored,
+            ),
+            (
+                "ilion_hints_delivered_total",
+                "Hints delivered to returning replicas",
+                self.hints_delivered,
+            ),
+            (
+                "ilion_hints_dropped_total",
+                "Hints that could not be stored",
+                self.hints_dropped,
+            ),
+            (
+                "ilion_hints_pending",
+                "Hints waiting for their target",
+                self.hints_pending,
+            ),
+            (
+                "ilion_batchlog_replays_total",
+                "Batchlog entries replayed",
+                self.batchlog_replays,
+            ),
+            (
+                "ilion_read_repairs_total",
+                "Replicas repaired by reads",
+                self.read_repairs,
+            ),
+            (
+                "ilion_speculative_retries_total",
+                "Speculative read requests",
+                self.speculative_retries,
+            ),
+            (
+                "ilion_unavailables_total",
+                "Requests refused as Unavailable",
+                self.unavailables,
+            ),
+            (
+                "ilion_read_timeouts_total",
+                "Reads that timed out",
+                self.read_timeouts,
+            ),
+            (
+                "ilion_write_timeouts_total",
+                "Writes that timed out",
+                self.write_timeouts,
+            ),
         ]
     }
 }

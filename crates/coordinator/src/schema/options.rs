@@ -297,8 +297,7 @@ fn replication(
     let mut dcs = vec![local_dc];
     if class.rsplit('.').next() == Some("NetworkTopologyStrategy") {
         for dc in given.keys() {
-            if dc != "class" && !dc.eq_ignore_ascii_case("replication_factor") && dc != local_dc
-            {
+            if dc != "class" && !dc.eq_ignore_ascii_case("replication_factor") && dc != local_dc {
                 tracing::warn!(
                     keyspace,
                     datacenter = %dc,
