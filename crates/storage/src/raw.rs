@@ -175,6 +175,9 @@ fn corrupt(schema: &TableSchema, reason: &'static str) -> crate::Error {
     }
 }
 
+/// A stored entry: the key's suffix within its scope, and its record.
+type Entry = (Vec<u8>, Record);
+
 fn deletion_of(rec: &Record) -> Option<Deletion> {
     match rec.state {
         State::Tombstone {
@@ -215,7 +218,7 @@ fn partition(
     let mut ranges: Vec<(Vec<u8>, Option<Vec<u8>>, RangeDeletion)> = Vec::new();
     let mut statics: Vec<(Vec<u8>, Record)> = Vec::new();
     // Rows as (encoded clustering, entries after it).
-    let mut rows: Vec<(Vec<u8>, Vec<(Vec<u8>, Record)>)> = Vec::new();
+    let mut rows: Vec<(Vec<u8>, Vec<Entry>)> = Vec::new();
     let header = p.len() + 1;
     for (k, v) in entries {
         let rest = k
