@@ -60,5 +60,7 @@ pub use coordinator::{
 };
 pub use data::{DataPath, LocalDataPath, TableWrite};
 pub use error::{Error, Result};
-pub use replication::{Background, Cluster, Replication, ReplicationConfig, SpeculativeRetry};
+pub use replication::{
+    Background, Cluster, Replication, ReplicationConfig, ReplicationStats, SpeculativeRetry,
+};
 pub use system::{CQL_VERSION, RELEASE_VERSION};

@@ -47,6 +47,7 @@ mod lsm_kv;
 mod mutation;
 mod order;
 mod purge;
+mod raw;
 mod read;
 mod schema;
 mod store;

@@ -524,6 +524,21 @@ impl Table {
         self.view()?.read(cmd)
     }
 
+    /// What is stored in the extent `cmd` reads, deletions included, as mutations that
+    /// reproduce it (see the `raw` module): for reconciling replicas and read repair. The
+    /// limits count live rows, as [`Table::read`] does; no tombstone threshold applies.
+    pub fn read_raw(&self, cmd: &ReadCommand) -> Result<Vec<Mutation>> {
+        let v = self.view()?;
+        let live = v.read_unchecked(cmd)?;
+        crate::raw::read(
+            &v.inner.schema,
+            &*v.inner.kv,
+            v.inner.clock.now_seconds(),
+            cmd,
+            &live,
+        )
+    }
+
     /// Counts over the whole table at the clock's current time (a full scan).
     pub fn statistics(&self) -> Result<TableStats> {
         self.view()?.statistics()
@@ -569,6 +584,7 @@ impl View {
         let schema = &*self.inner.schema;
         let default_ttl = schema.options().default_time_to_live;
         let ttl_or_default = |ttl: Option<Ttl>| match ttl {
+            Some(t) if t.seconds == 0 => None,
             Some(t) => Some(t),
             None if default_ttl > 0 => Some(Ttl::new(default_ttl, m.now)),
             None => None,
