@@ -105,7 +105,6 @@ impl Metrics {
     }
 
     /// Adds the replication counters (hints, repairs, timeouts, ...) to the exposition.
-    #[allow(dead_code)] // Wired by the node when it enables replication.
     pub(crate) fn set_replication(&self, replication: std::sync::Arc<coordinator::Replication>) {
         let _ = self.replication.set(replication);
     }

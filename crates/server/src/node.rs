@@ -152,6 +152,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
                 source,
             })?;
     let metrics = Arc::new(metrics::Metrics::default());
+    metrics.set_replication(replication.clone());
     let (events, _) = broadcast::channel(1024);
     let shared = Arc::new(native::Shared {
         metrics: metrics.clone(),

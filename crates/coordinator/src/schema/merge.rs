@@ -39,7 +39,7 @@ pub enum Definition {
         durable_writes: bool,
         replication: BTreeMap<String, String>,
     },
-    Table(Table),
+    Table(Box<Table>),
     Type(UserType),
 }
 
@@ -188,7 +188,7 @@ impl History {
             }
             match &e.definition {
                 Some(Definition::Table(t)) if k.kind == ItemKind::Table => {
-                    ks.tables.insert(k.name.clone(), t.clone());
+                    ks.tables.insert(k.name.clone(), (**t).clone());
                 }
                 Some(Definition::Type(u)) if k.kind == ItemKind::Type => {
                     ks.types.insert(k.name.clone(), u.clone());
@@ -270,7 +270,7 @@ fn definitions(keyspaces: &BTreeMap<String, Keyspace>) -> BTreeMap<ItemKey, Defi
                     keyspace: ks.name.clone(),
                     name: t.name.clone(),
                 },
-                Definition::Table(t.clone()),
+                Definition::Table(Box::new(t.clone())),
             );
         }
         for u in ks.types.values() {
@@ -493,7 +493,7 @@ mod tests {
         fn merge_is_commutative_associative_and_idempotent(
             ops in proptest::collection::vec((0usize..3, op(), 0i64..40), 1..24)
         ) {
-            let mut nodes = vec![Schema::default(), Schema::default(), Schema::default()];
+            let mut nodes = [Schema::default(), Schema::default(), Schema::default()];
             for (node, op, at) in &ops {
                 // A node sometimes learns another's schema first.
                 if *at % 7 == 0 {

@@ -34,7 +34,7 @@ impl Peers {
     /// A channel to `addr` (the pool's channels are used in turn).
     pub fn channel(&self, addr: SocketAddr) -> Result<Channel, tonic::transport::Error> {
         let mut map = self.channels.lock();
-        if !map.contains_key(&addr) {
+        if let std::collections::hash_map::Entry::Vacant(slot) = map.entry(addr) {
             let endpoint = Endpoint::from_shared(format!("http://{addr}"))?
                 .connect_timeout(self.connect_timeout)
                 .tcp_nodelay(true)
@@ -43,7 +43,7 @@ impl Peers {
             let pool = (0..CHANNELS_PER_PEER)
                 .map(|_| endpoint.connect_lazy())
                 .collect();
-            map.insert(addr, pool);
+            slot.insert(pool);
         }
         let pool = map.get(&addr).map(Vec::as_slice).unwrap_or_default();
         let i = self.next.fetch_add(1, Ordering::Relaxed);
