@@ -4,7 +4,11 @@ import os
 import subprocess
 import sys
 
-from conftest import _binary
+import os as _os
+import sys as _sys
+
+_sys.path.insert(0, _os.path.join(_os.path.dirname(__file__), "..", "..", "tests", "compat"))
+from conftest import _binary  # noqa: E402
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 SCRIPT = os.path.join(ROOT, "examples", "local-cluster", "local_cluster.py")
