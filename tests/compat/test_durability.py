@@ -8,8 +8,6 @@ failure replays; ILION_DURABILITY_CYCLES sets the number of kill/restart cycles 
 import os
 import random
 import shutil
-import socket
-import subprocess
 import tempfile
 import threading
 import time
@@ -26,37 +24,11 @@ MAX_WRITE_SECONDS = 1.5
 
 
 class ConfiguredNode(Node):
-    """A node started with a config file (the conftest node takes only flags)."""
+    """A node started with a config file as well as the conftest node's flags."""
 
     def __init__(self, binary, data_dir, config_path):
-        super().__init__(binary, data_dir)
+        super().__init__(binary, data_dir, ["--config", config_path])
         self.config_path = config_path
-
-    def start(self, timeout=30):
-        log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(
-            [
-                self.binary,
-                "--config", self.config_path,
-                "--data-dir", self.data_dir,
-                "--listen-address", self.host,
-                "--native-port", str(self.port),
-                "--storage-port", str(self.storage_port),
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"ilion exited with {self.proc.returncode}: {self.log()}")
-            try:
-                with socket.create_connection((self.host, self.port), timeout=0.5):
-                    return self
-            except OSError:
-                time.sleep(0.05)
-        self.kill()
-        raise RuntimeError(f"ilion did not accept CQL connections in {timeout}s: {self.log()}")
 
 
 @pytest.fixture
