@@ -486,12 +486,11 @@ impl Replication {
                 }
                 Err(err) => {
                     tracing::debug!(replica = %e.address, error = %err, "write failed");
-                    if !matches!(err, MessagingError::Remote { .. }) {
-                        if self.hint(e.host_id, m)
-                            && let Some(h) = hinted.get_mut(i)
-                        {
-                            *h += 1;
-                        }
+                    if !matches!(err, MessagingError::Remote { .. })
+                        && self.hint(e.host_id, m)
+                        && let Some(h) = hinted.get_mut(i)
+                    {
+                        *h += 1;
                     }
                 }
             }
