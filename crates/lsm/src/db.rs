@@ -12,7 +12,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use crossbeam::channel::{self, Receiver, RecvTimeoutError, Sender};
 use parking_lot::{Condvar, Mutex, RwLock};
 
-use crate::batch::{Op, WriteBatch};
+use crate::batch::{Op, OpRef, WriteBatch};
 use crate::cache::BlockCache;
 use crate::commitlog::{self, CommitLog};
 use crate::compaction::CompactionTask;
@@ -100,6 +100,8 @@ pub(crate) struct DbInner {
     next_file_id: AtomicU64,
     pub(crate) snapshots: Arc<SnapshotList>,
     stopped: Mutex<Option<String>>,
+    /// Set once `stopped` holds a reason (the write path checks this without locking).
+    has_stopped: AtomicBool,
     closed: AtomicBool,
     /// How many [`UserHandle`]s exist.
     user_handles: AtomicUsize,
@@ -272,6 +274,7 @@ impl Db {
             next_file_id,
             snapshots: Arc::new(SnapshotList::default()),
             stopped: Mutex::new(None),
+            has_stopped: AtomicBool::new(false),
             closed: AtomicBool::new(false),
             user_handles: AtomicUsize::new(0),
             stall_lock: Mutex::new(()),
@@ -336,7 +339,8 @@ impl Db {
                 });
             }
         }
-        self.inner.write_ops(batch.ops, batch.user_bytes)
+        let ops: Vec<OpRef<'_>> = batch.ops.iter().map(Op::as_ref).collect();
+        self.inner.write_ops(&ops, batch.user_bytes)
     }
 
     /// A consistent view of every tree as of now.
@@ -504,7 +508,9 @@ impl DbInner {
 
     fn check_writable(&self) -> Result<()> {
         self.check_open()?;
-        if let Some(reason) = &*self.stopped.lock() {
+        if self.has_stopped.load(Ordering::Acquire)
+            && let Some(reason) = &*self.stopped.lock()
+        {
             return Err(Error::WritesStopped {
                 reason: reason.clone(),
             });
@@ -519,6 +525,7 @@ impl DbInner {
         if s.is_none() {
             *s = Some(e.to_string());
         }
+        self.has_stopped.store(true, Ordering::Release);
         self.stall_cv.notify_all();
     }
 
@@ -644,14 +651,14 @@ impl DbInner {
         }
     }
 
-    pub(crate) fn write_ops(&self, ops: Vec<Op>, user_bytes: u64) -> Result<()> {
+    pub(crate) fn write_ops(&self, ops: &[OpRef<'_>], user_bytes: u64) -> Result<()> {
         self.check_writable()?;
         if ops.is_empty() {
             return Ok(());
         }
         let trees = self.trees.read().clone();
         let mut ids: Vec<u32> = Vec::with_capacity(2);
-        for op in &ops {
+        for op in ops {
             if trees.get(op.tree as usize).is_none() {
                 return Err(Error::UnknownTree(format!("#{}", op.tree)));
             }
@@ -670,13 +677,12 @@ impl DbInner {
                 }
             }
             let seq = *next;
-            let lsn = self.log.append(seq, &ops)?;
+            let lsn = self.log.append(seq, ops)?;
             *next += n;
             for (i, op) in ops.iter().enumerate() {
                 if let Some(t) = trees.get(op.tree as usize) {
                     let mem = t.mem.read().clone();
-                    mem.active
-                        .insert(&op.key, seq + i as u64, op.kind, &op.value);
+                    mem.active.insert(op.key, seq + i as u64, op.kind, op.value);
                 }
             }
             let last = seq + n - 1;

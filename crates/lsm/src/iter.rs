@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::key::{self, Kind, MAX_SEQ, SeqNo};
-use crate::memtable::Memtable;
+use crate::memtable::{MemEntry, Memtable};
 use crate::options::MergeOperator;
 use crate::snapshot::SnapshotGuard;
 use crate::sstable::{RangeTombstone, TableIter};
@@ -35,7 +35,7 @@ const MAX_CHUNK: usize = 256;
 /// A cursor over a memtable that copies out a chunk of entries at a time.
 pub(crate) struct MemCursor {
     mem: Arc<Memtable>,
-    buf: Vec<(Vec<u8>, Vec<u8>)>,
+    buf: Vec<MemEntry>,
     pos: usize,
     /// Whether `buf` holds ascending entries (else descending).
     forward: bool,
@@ -53,7 +53,7 @@ impl MemCursor {
         }
     }
 
-    fn current(&self) -> Option<&(Vec<u8>, Vec<u8>)> {
+    fn current(&self) -> Option<&MemEntry> {
         self.buf.get(self.pos)
     }
 }
@@ -84,26 +84,26 @@ impl Cursor for MemCursor {
         self.forward = false;
     }
     fn next(&mut self) {
-        let Some((k, _)) = self.current() else { return };
+        let Some(e) = self.current() else { return };
         if self.forward && self.pos + 1 < self.buf.len() {
             self.pos += 1;
             return;
         }
-        let k = k.clone();
+        let e = e.clone();
         self.chunk = (self.chunk * 2).min(MAX_CHUNK);
-        self.buf = self.mem.chunk_after(Some(&k), false, self.chunk);
+        self.buf = self.mem.chunk_after(Some(e.key()), false, self.chunk);
         self.pos = 0;
         self.forward = true;
     }
     fn prev(&mut self) {
-        let Some((k, _)) = self.current() else { return };
+        let Some(e) = self.current() else { return };
         if !self.forward && self.pos + 1 < self.buf.len() {
             self.pos += 1;
             return;
         }
-        let k = k.clone();
+        let e = e.clone();
         self.chunk = (self.chunk * 2).min(MAX_CHUNK);
-        self.buf = self.mem.chunk_before(Some(&k), false, self.chunk);
+        self.buf = self.mem.chunk_before(Some(e.key()), false, self.chunk);
         self.pos = 0;
         self.forward = false;
     }
@@ -111,10 +111,10 @@ impl Cursor for MemCursor {
         self.pos < self.buf.len()
     }
     fn key(&self) -> &[u8] {
-        self.current().map_or(&[], |(k, _)| k)
+        self.current().map_or(&[], MemEntry::key)
     }
     fn value(&self) -> &[u8] {
-        self.current().map_or(&[], |(_, v)| v)
+        self.current().map_or(&[], MemEntry::value)
     }
     fn status(&self) -> Result<()> {
         Ok(())

@@ -6,6 +6,7 @@
 
 use std::cmp::Ordering;
 use std::ops::Bound;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering as AtomicOrdering};
 
 use crossbeam_skiplist::SkipMap;
@@ -14,17 +15,60 @@ use parking_lot::RwLock;
 use crate::key::{self, Kind, SeqNo};
 use crate::sstable::RangeTombstone;
 
-/// An internal key ordered by [`key::compare`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct InternalKey(pub(crate) Vec<u8>);
+/// One memtable entry: its internal key followed by its value, in one shared allocation
+/// (an insert allocates once; cursors copy entries out by bumping a reference count). Ordered
+/// by the internal key with [`key::compare`].
+#[derive(Debug, Clone)]
+pub(crate) struct MemEntry {
+    buf: Arc<[u8]>,
+    key_len: usize,
+}
 
-impl Ord for InternalKey {
-    fn cmp(&self, other: &Self) -> Ordering {
-        key::compare(&self.0, &other.0)
+impl MemEntry {
+    fn new(user_key: &[u8], seq: SeqNo, kind: Kind, value: &[u8]) -> MemEntry {
+        let mut v = Vec::with_capacity(user_key.len() + key::TAG_LEN + value.len());
+        key::encode_into(&mut v, user_key, seq, kind);
+        let key_len = v.len();
+        v.extend_from_slice(value);
+        MemEntry {
+            buf: v.into(),
+            key_len,
+        }
+    }
+
+    /// A probe for lookups: a key with no value.
+    fn probe(internal_key: &[u8]) -> MemEntry {
+        MemEntry {
+            buf: internal_key.into(),
+            key_len: internal_key.len(),
+        }
+    }
+
+    /// The internal key.
+    pub(crate) fn key(&self) -> &[u8] {
+        self.buf.get(..self.key_len).unwrap_or_default()
+    }
+
+    pub(crate) fn value(&self) -> &[u8] {
+        self.buf.get(self.key_len..).unwrap_or_default()
     }
 }
 
-impl PartialOrd for InternalKey {
+impl PartialEq for MemEntry {
+    fn eq(&self, other: &Self) -> bool {
+        self.key() == other.key()
+    }
+}
+
+impl Eq for MemEntry {}
+
+impl Ord for MemEntry {
+    fn cmp(&self, other: &Self) -> Ordering {
+        key::compare(self.key(), other.key())
+    }
+}
+
+impl PartialOrd for MemEntry {
     fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
         Some(self.cmp(other))
     }
@@ -35,7 +79,7 @@ const ENTRY_OVERHEAD: usize = 64;
 
 #[derive(Debug)]
 pub(crate) struct Memtable {
-    map: SkipMap<InternalKey, Vec<u8>>,
+    map: SkipMap<MemEntry, ()>,
     range_dels: RwLock<Vec<RangeTombstone>>,
     size: AtomicUsize,
     /// Lowest and highest sequence numbers inserted (u64::MAX / 0 while empty).
@@ -74,10 +118,7 @@ impl Memtable {
         );
         self.min_seq.fetch_min(seq, AtomicOrdering::Relaxed);
         self.max_seq.fetch_max(seq, AtomicOrdering::Relaxed);
-        self.map.insert(
-            InternalKey(key::encode(user_key, seq, kind)),
-            value.to_vec(),
-        );
+        self.map.insert(MemEntry::new(user_key, seq, kind, value), ());
     }
 
     pub(crate) fn approximate_size(&self) -> usize {
@@ -101,9 +142,9 @@ impl Memtable {
         snapshot: SeqNo,
         out: &mut Vec<(Vec<u8>, Vec<u8>)>,
     ) {
-        let start = InternalKey(key::encode(user_key, snapshot, Kind::RangeDelete));
+        let start = MemEntry::probe(&key::encode(user_key, snapshot, Kind::RangeDelete));
         for e in self.map.range((Bound::Included(start), Bound::Unbounded)) {
-            let ik = &e.key().0;
+            let ik = e.key().key();
             let Some(p) = key::parse(ik) else { continue };
             if p.user_key != user_key {
                 break;
@@ -111,7 +152,7 @@ impl Memtable {
             if p.kind == Kind::RangeDelete {
                 continue;
             }
-            out.push((ik.clone(), e.value().clone()));
+            out.push((ik.to_vec(), e.key().value().to_vec()));
             if p.kind != Kind::Merge {
                 break;
             }
@@ -139,16 +180,16 @@ impl Memtable {
         from: Option<&[u8]>,
         inclusive: bool,
         n: usize,
-    ) -> Vec<(Vec<u8>, Vec<u8>)> {
+    ) -> Vec<MemEntry> {
         let lo = match from {
             None => Bound::Unbounded,
-            Some(k) if inclusive => Bound::Included(InternalKey(k.to_vec())),
-            Some(k) => Bound::Excluded(InternalKey(k.to_vec())),
+            Some(k) if inclusive => Bound::Included(MemEntry::probe(k)),
+            Some(k) => Bound::Excluded(MemEntry::probe(k)),
         };
         self.map
             .range((lo, Bound::Unbounded))
             .take(n)
-            .map(|e| (e.key().0.clone(), e.value().clone()))
+            .map(|e| e.key().clone())
             .collect()
     }
 
@@ -158,17 +199,17 @@ impl Memtable {
         to: Option<&[u8]>,
         inclusive: bool,
         n: usize,
-    ) -> Vec<(Vec<u8>, Vec<u8>)> {
+    ) -> Vec<MemEntry> {
         let hi = match to {
             None => Bound::Unbounded,
-            Some(k) if inclusive => Bound::Included(InternalKey(k.to_vec())),
-            Some(k) => Bound::Excluded(InternalKey(k.to_vec())),
+            Some(k) if inclusive => Bound::Included(MemEntry::probe(k)),
+            Some(k) => Bound::Excluded(MemEntry::probe(k)),
         };
         self.map
             .range((Bound::Unbounded, hi))
             .rev()
             .take(n)
-            .map(|e| (e.key().0.clone(), e.value().clone()))
+            .map(|e| e.key().clone())
             .collect()
     }
 }
@@ -215,11 +256,12 @@ mod tests {
             m.insert(*k, i as u64 + 1, Kind::Put, b"v");
         }
         let first = m.chunk_after(None, false, 2);
-        assert_eq!(key::user_key(&first[1].0), b"b");
-        let rest = m.chunk_after(Some(&first[1].0), false, 10);
+        assert_eq!(key::user_key(first[1].key()), b"b");
+        let rest = m.chunk_after(Some(first[1].key()), false, 10);
         assert_eq!(rest.len(), 2);
-        let back = m.chunk_before(Some(&rest[0].0), false, 10);
-        assert_eq!(key::user_key(&back[0].0), b"b");
+        let back = m.chunk_before(Some(rest[0].key()), false, 10);
+        assert_eq!(key::user_key(back[0].key()), b"b");
+        assert_eq!(back[0].value(), b"v");
         assert_eq!(back.len(), 2);
     }
 }

@@ -14,11 +14,11 @@ pub(crate) mod segment;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use parking_lot::{Condvar, Mutex};
 
-use crate::batch::{self, Op};
+use crate::batch::{self, Op, OpRef};
 use crate::error::{Error, Result};
 use crate::key::SeqNo;
 use crate::vfs::{Vfs, WritableFile};
@@ -75,6 +75,8 @@ pub(crate) struct CommitLog {
     durable: Mutex<Durable>,
     synced: Condvar,
     bytes_written: AtomicU64,
+    /// Set once `durable.error` holds a reason (appends check this without locking).
+    failed: AtomicBool,
 }
 
 /// What recovery found.
@@ -167,12 +169,16 @@ impl CommitLog {
             }),
             synced: Condvar::new(),
             bytes_written: AtomicU64::new(segment::HEADER_LEN as u64),
+            failed: AtomicBool::new(false),
         };
         Ok(Recovered { log, last_seq })
     }
 
     /// Fails with the sticky error once a write or sync has failed.
     pub(crate) fn check(&self) -> Result<()> {
+        if !self.failed.load(Ordering::Acquire) {
+            return Ok(());
+        }
         match &self.durable.lock().error {
             Some(reason) => Err(Error::WritesStopped {
                 reason: reason.clone(),
@@ -183,7 +189,7 @@ impl CommitLog {
 
     /// Appends one batch record (ops numbered from `seq`). Returns the log position that a
     /// `sync_to` must reach for the record to be durable. Call with sequence numbers increasing.
-    pub(crate) fn append(&self, seq: SeqNo, ops: &[Op]) -> Result<u64> {
+    pub(crate) fn append(&self, seq: SeqNo, ops: &[OpRef<'_>]) -> Result<u64> {
         self.check()?;
         let (lsn, full) = {
             let mut p = self.pending.lock();
@@ -238,6 +244,7 @@ impl CommitLog {
                 Err(e) => {
                     if d.error.is_none() {
                         d.error = Some(e.to_string());
+                        self.failed.store(true, Ordering::Release);
                     }
                 }
             }
@@ -255,6 +262,7 @@ impl CommitLog {
         let mut d = self.durable.lock();
         if d.error.is_none() {
             d.error = Some(e.to_string());
+            self.failed.store(true, Ordering::Release);
         }
         self.synced.notify_all();
         e
@@ -371,7 +379,7 @@ mod tests {
         let r = CommitLog::recover(Arc::new(StdVfs), dir.path(), 64, 0, |_, _| Ok(())).unwrap();
         let log = r.log;
         for i in 0..10u64 {
-            let lsn = log.append(i * 2 + 1, &[op("a"), op("b")]).unwrap();
+            let lsn = log.append(i * 2 + 1, &[op("a").as_ref(), op("b").as_ref()]).unwrap();
             log.sync_to(lsn).unwrap();
         }
         assert!(log.segment_names().len() > 2, "small segments roll");
@@ -397,7 +405,7 @@ mod tests {
                         let lsn = {
                             let mut s = seq.lock();
                             *s += 1;
-                            log.append(*s, &[op("k")]).unwrap()
+                            log.append(*s, &[op("k").as_ref()]).unwrap()
                         };
                         log.sync_to(lsn).unwrap();
                     }
@@ -416,7 +424,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let r = CommitLog::recover(Arc::new(StdVfs), dir.path(), 64, 0, |_, _| Ok(())).unwrap();
         for i in 1..=5 {
-            let lsn = r.log.append(i, &[op("a")]).unwrap();
+            let lsn = r.log.append(i, &[op("a").as_ref()]).unwrap();
             r.log.sync_to(lsn).unwrap();
         }
         let before = r.log.segment_names().len();

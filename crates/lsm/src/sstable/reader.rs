@@ -333,6 +333,15 @@ impl Table {
         if !self.may_contain(user_key) {
             return Ok(None);
         }
+        self.get_unfiltered(user_key, snapshot)
+    }
+
+    /// [`Table::get`] for a caller that already checked the bloom filter.
+    pub(crate) fn get_unfiltered(
+        &self,
+        user_key: &[u8],
+        snapshot: SeqNo,
+    ) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
         let target = seek_key(user_key, snapshot);
         let mut c = Cursor::with_key_capacity(target.len() + 32);
         c.seek(self, &target)?;
