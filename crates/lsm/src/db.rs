@@ -769,8 +769,10 @@ impl DbInner {
         mem: &Arc<Memtable>,
         switch_seq: SeqNo,
     ) -> Result<()> {
-        // The table must not hold writes the log could still lose.
-        let durable = self.log.sync_all()?;
+        // The table must not hold writes the log could still lose. Rolling the log here lets
+        // the segment holding this memtable's writes be deleted once they are flushed, instead
+        // of waiting for the segment to fill.
+        let durable = self.log.sync_and_roll()?;
         self.publish(durable);
         let mut cursor = MemCursor::new(mem.clone());
         let mut tombstones = Vec::new();

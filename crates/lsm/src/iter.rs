@@ -697,14 +697,24 @@ impl Iter {
                 continue;
             }
             let covered = self.range_dels.covering_seq(&uk);
-            let value = resolve(
-                &uk,
-                versions.iter().map(|(s, k, v)| (*s, *k, v.as_slice())),
-                covered,
-                self.merge.as_deref(),
-            );
+            let value = match versions.as_slice() {
+                // The common case, one live put: hand its value over without another copy.
+                [(seq, Kind::Put, _)] if *seq >= covered => versions.pop().map(|(_, _, v)| v),
+                _ => resolve(
+                    &uk,
+                    versions.iter().map(|(s, k, v)| (*s, *k, v.as_slice())),
+                    covered,
+                    self.merge.as_deref(),
+                ),
+            };
             if let Some(v) = value {
-                self.last_front = Some(uk.clone());
+                match &mut self.last_front {
+                    Some(last) => {
+                        last.clear();
+                        last.extend_from_slice(&uk);
+                    }
+                    None => self.last_front = Some(uk.clone()),
+                }
                 return Some(Ok((uk, v)));
             }
         }

@@ -8,7 +8,7 @@
 //! refuses everything afterwards.
 //!
 //! Segments are named `wal-<id>.log` (id zero-padded to 10 digits) and rolled once they pass the
-//! configured size; a segment is deleted once every tree has flushed every write it holds.
+//! configured size or when a memtable flush starts; a segment is deleted once every tree has flushed every write it holds.
 
 pub(crate) mod segment;
 
@@ -77,6 +77,8 @@ pub(crate) struct CommitLog {
     bytes_written: AtomicU64,
     /// Set once `durable.error` holds a reason (appends check this without locking).
     failed: AtomicBool,
+    /// The next write-out starts a new segment (so a flushed segment can be deleted).
+    roll_requested: AtomicBool,
 }
 
 /// What recovery found.
@@ -170,6 +172,7 @@ impl CommitLog {
             synced: Condvar::new(),
             bytes_written: AtomicU64::new(segment::HEADER_LEN as u64),
             failed: AtomicBool::new(false),
+            roll_requested: AtomicBool::new(false),
         };
         Ok(Recovered { log, last_seq })
     }
@@ -224,7 +227,7 @@ impl CommitLog {
                     reason: reason.clone(),
                 });
             }
-            if d.lsn >= lsn {
+            if d.lsn >= lsn && !self.roll_requested.load(Ordering::Acquire) {
                 return Ok(d.seq);
             }
             if d.syncing {
@@ -250,6 +253,13 @@ impl CommitLog {
             }
             self.synced.notify_all();
         }
+    }
+
+    /// Syncs everything appended so far and starts a new segment (when the active one holds
+    /// records), so that the finished one can be deleted once every tree has flushed past it.
+    pub(crate) fn sync_and_roll(&self) -> Result<SeqNo> {
+        self.roll_requested.store(true, Ordering::Release);
+        self.sync_all()
     }
 
     /// Syncs everything appended so far.
@@ -286,7 +296,9 @@ impl CommitLog {
                 .fetch_add(buf.len() as u64, Ordering::Relaxed);
             a.max_seq = a.max_seq.max(seq);
         }
-        let roll = a.writer.len() >= self.segment_bytes;
+        let requested = self.roll_requested.swap(false, Ordering::AcqRel);
+        let roll = a.writer.len() >= self.segment_bytes
+            || (requested && a.writer.len() > segment::HEADER_LEN as u64);
         if (sync || roll)
             && let Err(e) = a.writer.sync()
         {
