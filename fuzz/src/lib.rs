@@ -4,6 +4,7 @@
 //! A target must never panic on any input: a panic is a bug in the decoder under test.
 //! Targets that check a model panic on a divergence, which is also a bug.
 
+pub mod coordinator;
 pub mod cql_language;
 pub mod cql_protocol;
 pub mod gossip;
@@ -23,5 +24,6 @@ pub fn targets() -> Vec<(&'static str, Target)> {
         ("lsm_table", lsm_table::lsm_table),
         ("lsm_commitlog", lsm_engine::lsm_commitlog),
         ("lsm_ops", lsm_engine::lsm_ops),
+        ("replica_message", coordinator::replica_message),
     ]
 }

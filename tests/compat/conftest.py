@@ -31,6 +31,9 @@ class Node:
         self.storage_port = _free_port()
         while self.storage_port == self.port:
             self.storage_port = _free_port()
+        self.admin_port = _free_port()
+        while self.admin_port in (self.port, self.storage_port):
+            self.admin_port = _free_port()
         self.proc = None
         self.log_path = os.path.join(os.path.dirname(data_dir), "ilion.log")
 
@@ -43,6 +46,7 @@ class Node:
                 "--listen-address", self.host,
                 "--native-port", str(self.port),
                 "--storage-port", str(self.storage_port),
+                "--admin-port", str(self.admin_port),
             ],
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -70,6 +74,19 @@ class Node:
         if self.proc and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
+
+    def metrics(self):
+        """The node's Prometheus metrics as {name{labels}: value}."""
+        import urllib.request
+
+        with urllib.request.urlopen(f"http://{self.host}:{self.admin_port}/metrics", timeout=10) as r:
+            text = r.read().decode()
+        out = {}
+        for line in text.splitlines():
+            if line and not line.startswith("#"):
+                name, _, value = line.rpartition(" ")
+                out[name] = float(value)
+        return out
 
     def log(self):
         try:

@@ -7,6 +7,7 @@
 //! - `venv`: the Python environment with the real clients (cassandra-driver, cqlsh).
 
 mod cluster;
+mod latte;
 mod python;
 
 use std::path::{Path, PathBuf};
@@ -265,6 +266,11 @@ const BENCH_AREAS: &[BenchArea] = &[
         run: || criterion("ilion-cql"),
     },
     BenchArea {
+        name: "node",
+        what: "latte against one real node: writes, point reads, system.local (the protocol ceiling)",
+        run: latte::node,
+    },
+    BenchArea {
         name: "storage",
         what: "criterion: row mutation, 100-row slice, partition scan",
         run: || criterion("ilion-storage"),
@@ -282,7 +288,7 @@ fn bench(area: Option<String>) -> Result<()> {
             .map(|b| format!("  {:<8} {}", b.name, b.what))
             .collect();
         bail!(
-            "no benchmark area `{}`; known areas:\n{}\n(node and cluster load with latte arrive with the CQL server and the cluster)",
+            "no benchmark area `{}`; known areas:\n{}",
             area.unwrap_or_default(),
             known.join("\n")
         );

@@ -14,6 +14,8 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::data::{DataPath, LocalDataPath};
+use crate::replication::local::LocalReplica;
+use crate::replication::{Cluster, Replication};
 use crate::schema::{Schema, ddl, is_system_keyspace, store};
 use crate::system::{self, LocalInfo};
 use crate::values::Bound;
@@ -62,8 +64,9 @@ pub struct Coordinator {
     local: LocalInfo,
     data_dir: PathBuf,
     system: Schema,
-    /// The current schema; statements take a snapshot and hold no lock while they run.
-    schema: RwLock<Arc<Schema>>,
+    /// The current schema; statements take a snapshot and hold no lock while they run. Shared
+    /// with the replication path (batch replay looks keyspaces up).
+    schema: Arc<RwLock<Arc<Schema>>>,
     /// Serialises schema changes, so each is applied to the latest schema and saved in order.
     ddl: Mutex<()>,
     prepared: RwLock<HashMap<Bytes, PreparedStatement>>,
@@ -71,6 +74,10 @@ pub struct Coordinator {
     store: Arc<storage::Store>,
     /// Where user-table statements send mutations and reads.
     data: Arc<dyn DataPath>,
+    /// This node as a replica (the user tables, hints and batchlog).
+    replica: Arc<LocalReplica>,
+    /// The distributed data path, once [`Coordinator::enable_replication`] ran.
+    replication: Option<Arc<Replication>>,
 }
 
 impl Drop for Coordinator {
@@ -78,17 +85,65 @@ impl Drop for Coordinator {
         if let Err(e) = self.store.flush() {
             tracing::warn!(error = %e, "flushing the store on shutdown failed");
         }
+        if let Err(e) = self.replica.flush() {
+            tracing::warn!(error = %e, "flushing the hints and batchlog on shutdown failed");
+        }
+    }
+}
+
+/// Opens a [`Coordinator`] with a chosen clock or in-memory stores (tests, the simulator).
+#[derive(Debug)]
+pub struct CoordinatorBuilder {
+    config: CoordinatorConfig,
+    clock: Arc<dyn storage::Clock>,
+    in_memory: bool,
+}
+
+impl CoordinatorBuilder {
+    /// The time source of the stores, hints and batchlog (default: the system clock).
+    pub fn clock(mut self, clock: Arc<dyn storage::Clock>) -> CoordinatorBuilder {
+        self.clock = clock;
+        self
+    }
+
+    /// Keeps user data, hints and the batchlog in memory (the schema and identity files are
+    /// still written to the data directory).
+    pub fn in_memory(mut self) -> CoordinatorBuilder {
+        self.in_memory = true;
+        self
+    }
+
+    pub fn open(self) -> Result<Coordinator> {
+        Coordinator::open_with(self.config, self.clock, self.in_memory)
     }
 }
 
 const SCHEMA_FILE: &str = "schema.json";
 const LOCAL_FILE: &str = "local.json";
 const DATA_DIR: &str = "data";
+const SYSTEM_DATA_DIR: &str = "system_data";
 
 impl Coordinator {
     /// Opens the coordinator: loads (or on first start creates) the node identity and the
     /// schema from `config.data_dir`.
     pub fn open(config: CoordinatorConfig) -> Result<Coordinator> {
+        Coordinator::builder(config).open()
+    }
+
+    /// Starts a coordinator with options ([`CoordinatorBuilder`]).
+    pub fn builder(config: CoordinatorConfig) -> CoordinatorBuilder {
+        CoordinatorBuilder {
+            config,
+            clock: Arc::new(storage::SystemClock),
+            in_memory: false,
+        }
+    }
+
+    fn open_with(
+        config: CoordinatorConfig,
+        clock: Arc<dyn storage::Clock>,
+        in_memory: bool,
+    ) -> Result<Coordinator> {
         std::fs::create_dir_all(&config.data_dir).map_err(|e| {
             Error::server(format!("cannot create {}: {e}", config.data_dir.display()))
         })?;
@@ -105,10 +160,25 @@ impl Coordinator {
             }
         };
         let schema = store::load::<Schema>(&config.data_dir.join(SCHEMA_FILE))?.unwrap_or_default();
-        let data_store = storage::Store::builder(std::sync::Arc::new(storage::SystemClock))
-            .open(config.data_dir.join(DATA_DIR))
-            .map_err(|e| Error::server(format!("cannot open the data store: {e}")))?;
+        let (data_store, system_store) = if in_memory {
+            (
+                storage::Store::in_memory(clock.clone()),
+                storage::Store::in_memory(clock.clone()),
+            )
+        } else {
+            let open = |dir: &str| {
+                storage::Store::builder(clock.clone())
+                    .open(config.data_dir.join(dir))
+                    .map_err(|e| Error::server(format!("cannot open the {dir} store: {e}")))
+            };
+            (open(DATA_DIR)?, open(SYSTEM_DATA_DIR)?)
+        };
         let data_store = Arc::new(data_store);
+        let replica = Arc::new(LocalReplica::new(
+            data_store.clone(),
+            Arc::new(system_store),
+            clock,
+        )?);
         // Tables of the schema the store lacks (created before the store existed, or a crash
         // between saving the schema and creating the table) are created now.
         for ks in schema.keyspaces.values() {
@@ -131,11 +201,44 @@ impl Coordinator {
             local,
             data_dir: config.data_dir,
             system: system::system_schema()?,
-            schema: RwLock::new(Arc::new(schema)),
+            schema: Arc::new(RwLock::new(Arc::new(schema))),
             ddl: Mutex::new(()),
             prepared: RwLock::new(HashMap::new()),
             data: Arc::new(LocalDataPath::new(data_store.clone())),
             store: data_store,
+            replica,
+            replication: None,
+        })
+    }
+
+    /// Joins a cluster: from now on statements on user tables go to the replicas of each
+    /// partition at the client's consistency level ([`Replication`]). Returns the replication
+    /// path, whose [`Replication::spawn_background`] (or periodic calls of
+    /// [`Replication::deliver_hints`] and [`Replication::replay_batchlog`]) delivers hints and
+    /// replays the batchlog.
+    pub fn enable_replication(&mut self, cluster: Cluster) -> Arc<Replication> {
+        let r = Arc::new(Replication::new(
+            self.replica.clone(),
+            self.schema.clone(),
+            cluster,
+            self.local.data_center.clone(),
+        ));
+        self.data = r.clone();
+        self.replication = Some(r.clone());
+        r
+    }
+
+    /// The replication path, when [`Coordinator::enable_replication`] ran.
+    pub fn replication(&self) -> Option<&Arc<Replication>> {
+        self.replication.as_ref()
+    }
+
+    /// Answers a message another node's coordinator sent this node as a replica (a mutation,
+    /// read, digest read, hint or batchlog request; see `replication::messages`). The transport
+    /// carries the returned bytes back; an error is the remote failure the sender sees.
+    pub fn handle_message(&self, from: IpAddr, payload: Bytes) -> Result<Bytes> {
+        self.replica.handle(&payload).inspect_err(|e| {
+            tracing::debug!(%from, error = %e, "replica request failed");
         })
     }
 

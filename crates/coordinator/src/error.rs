@@ -29,6 +29,37 @@ pub enum Error {
     /// `Server_error` (0x0000): a failure inside the node (I/O on the schema file, ...).
     #[error("{message}")]
     Server { message: String },
+    /// `Unavailable` (0x1000): fewer live replicas than the consistency level needs; nothing
+    /// was tried.
+    #[error(
+        "Cannot achieve consistency level {consistency:?}: {required} replicas required, {alive} alive"
+    )]
+    Unavailable {
+        consistency: cql::protocol::Consistency,
+        required: i32,
+        alive: i32,
+    },
+    /// `Write_timeout` (0x1100): too few replicas acknowledged the write in time.
+    #[error(
+        "Operation timed out - received only {received} responses (write at {consistency:?}, {block_for} required)"
+    )]
+    WriteTimeout {
+        consistency: cql::protocol::Consistency,
+        received: i32,
+        block_for: i32,
+        write_type: cql::protocol::WriteType,
+    },
+    /// `Read_timeout` (0x1200): too few replicas answered the read in time. `data_present`:
+    /// the replica asked for data answered.
+    #[error(
+        "Operation timed out - received only {received} responses (read at {consistency:?}, {block_for} required)"
+    )]
+    ReadTimeout {
+        consistency: cql::protocol::Consistency,
+        received: i32,
+        block_for: i32,
+        data_present: bool,
+    },
 }
 
 impl Error {
@@ -75,6 +106,38 @@ impl Error {
                 id: bytes::Bytes::copy_from_slice(id),
             },
             Error::Server { .. } => ErrorKind::ServerError,
+            Error::Unavailable {
+                consistency,
+                required,
+                alive,
+            } => ErrorKind::Unavailable {
+                consistency: *consistency,
+                required: *required,
+                alive: *alive,
+            },
+            Error::WriteTimeout {
+                consistency,
+                received,
+                block_for,
+                write_type,
+            } => ErrorKind::WriteTimeout {
+                consistency: *consistency,
+                received: *received,
+                block_for: *block_for,
+                write_type: *write_type,
+                contentions: None,
+            },
+            Error::ReadTimeout {
+                consistency,
+                received,
+                block_for,
+                data_present,
+            } => ErrorKind::ReadTimeout {
+                consistency: *consistency,
+                received: *received,
+                block_for: *block_for,
+                data_present: *data_present,
+            },
         };
         ErrorResponse {
             message: self.to_string(),

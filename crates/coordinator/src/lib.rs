@@ -33,22 +33,28 @@
 //! ```
 //!
 //! User tables live in an `ilion-storage` store under the data directory: INSERT, UPDATE,
-//! DELETE and SELECT by partition key (with clustering slices) run on it, single node. Not here
-//! yet: other replicas, consistency levels, filtering and range scans (refused with an Invalid
-//! error naming the feature).
+//! DELETE and SELECT by partition key (with clustering slices). On a single node they run on
+//! that store ([`LocalDataPath`]); in a cluster, [`Coordinator::enable_replication`] switches to
+//! [`Replication`]: replicas from the keyspace's strategy, consistency levels, hints, read
+//! repair, the batchlog (see the [`replication`] module), with [`Coordinator::handle_message`]
+//! as the receiving end. Not here yet: lightweight transactions (SERIAL), counters, pending
+//! ranges while nodes join or leave, filtering (refused with an Invalid error naming the
+//! feature).
 
 pub mod cluster;
 mod coordinator;
 pub mod data;
 mod describe;
 mod error;
+pub mod replication;
 pub mod schema;
 mod select;
 mod system;
 mod values;
 
 pub use cluster::{Member, MemberStatus, Membership, MessagingError, Messenger};
-pub use coordinator::{Coordinator, CoordinatorConfig, Session};
+pub use coordinator::{Coordinator, CoordinatorBuilder, CoordinatorConfig, Session};
 pub use data::{DataPath, LocalDataPath, TableWrite};
 pub use error::{Error, Result};
+pub use replication::{Background, Cluster, Replication, ReplicationConfig, SpeculativeRetry};
 pub use system::{CQL_VERSION, RELEASE_VERSION};

@@ -9,6 +9,7 @@
 //! starts rather than binding a port it would not answer on.
 
 pub mod config;
+mod metrics;
 mod native;
 mod node;
 

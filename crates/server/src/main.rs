@@ -36,6 +36,9 @@ struct Args {
     /// Node-to-node gRPC port.
     #[arg(long)]
     storage_port: Option<u16>,
+    /// Admin and Prometheus metrics HTTP port.
+    #[arg(long)]
+    admin_port: Option<u16>,
 }
 
 impl Args {
@@ -67,6 +70,9 @@ impl Args {
         }
         if let Some(v) = self.storage_port {
             config.storage_port = v;
+        }
+        if let Some(v) = self.admin_port {
+            config.admin_port = v;
         }
         config.validate()?;
         Ok(config)

@@ -11,7 +11,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{broadcast, watch};
 
 use crate::config::{Config, ConfigError};
-use crate::native;
+use crate::{metrics, native};
 
 /// Why a node could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -33,7 +33,7 @@ pub enum NodeError {
     },
     #[error("cannot open the node's schema and state: {0}")]
     Coordinator(#[from] coordinator::Error),
-    #[error("cannot listen for CQL clients on {address}: {source}")]
+    #[error("cannot listen on {address}: {source}")]
     Bind {
         address: SocketAddr,
         source: std::io::Error,
@@ -112,8 +112,18 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     let listener = TcpListener::bind(address)
         .await
         .map_err(|source| NodeError::Bind { address, source })?;
+    let admin_address = SocketAddr::new(config.listen_address, config.admin_port);
+    let admin_listener =
+        TcpListener::bind(admin_address)
+            .await
+            .map_err(|source| NodeError::Bind {
+                address: admin_address,
+                source,
+            })?;
+    let metrics = Arc::new(metrics::Metrics::default());
     let (events, _) = broadcast::channel(1024);
     let shared = Arc::new(native::Shared {
+        metrics: metrics.clone(),
         coordinator: coordinator.clone(),
         events,
         max_frame_body: config
@@ -121,8 +131,10 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
             .saturating_mul(1024 * 1024),
     });
     let (stop, stopped) = watch::channel(false);
+    let admin = tokio::spawn(metrics::serve(admin_listener, metrics, stopped.clone()));
     let server = tokio::spawn(native::serve(listener, shared, stopped));
     println!("CQL native protocol listening on {address}");
+    println!("metrics (Prometheus) on http://{admin_address}/metrics");
     println!(
         "node-to-node gRPC on {}:{}: not served yet by this build; the port is left unbound",
         config.listen_address, config.storage_port
@@ -137,6 +149,9 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     let _ = stop.send(true);
     if let Err(e) = server.await {
         tracing::warn!(error = %e, "cql listener task failed");
+    }
+    if let Err(e) = admin.await {
+        tracing::warn!(error = %e, "metrics listener task failed");
     }
     drop(coordinator);
     drop(lock);
@@ -170,6 +185,7 @@ mod tests {
         let config = Config {
             data_dir: dir.path().join("nested"),
             native_port: free_port(),
+            admin_port: free_port(),
             ..Config::default()
         };
         run(config, async {}).await.unwrap();
@@ -187,6 +203,7 @@ mod tests {
         let config = Config {
             data_dir: dir.path().to_owned(),
             native_port: free_port(),
+            admin_port: free_port(),
             authenticator: "PasswordAuthenticator".to_owned(),
             ..Config::default()
         };

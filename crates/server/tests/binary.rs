@@ -30,6 +30,7 @@ fn run_until_signal(sig: &str, native_port: u16) -> (std::process::ExitStatus, S
         .arg(dir.path().join("data"))
         .args(["--native-port", &native_port.to_string()])
         .args(["--storage-port", &free_port().to_string()])
+        .args(["--admin-port", &free_port().to_string()])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()

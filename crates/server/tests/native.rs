@@ -37,6 +37,7 @@ impl TestNode {
             data_dir: dir.path().join("data"),
             native_port: port,
             storage_port: free_port(),
+            admin_port: free_port(),
             native_transport_max_frame_size_mb: max_frame_mb,
             ..Config::default()
         };

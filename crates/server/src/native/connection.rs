@@ -31,6 +31,7 @@ use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::{Semaphore, broadcast, mpsc, watch};
 
 use super::Shared;
+use crate::metrics::RequestKind;
 
 /// How outgoing frames are put on the wire.
 #[derive(Debug, Clone, Copy)]
@@ -88,12 +89,23 @@ struct Reader {
 /// Statements one connection may have running at once before its socket stops being read.
 const MAX_IN_FLIGHT: usize = 1024;
 
+/// Counts the connection closed however its task ends.
+struct ClosedOnDrop(Arc<Shared>);
+
+impl Drop for ClosedOnDrop {
+    fn drop(&mut self) {
+        self.0.metrics.connection_closed();
+    }
+}
+
 pub(crate) async fn run(
     stream: TcpStream,
     peer: SocketAddr,
     shared: Arc<Shared>,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    shared.metrics.connection_opened();
+    let _closed = ClosedOnDrop(shared.clone());
     let (mut rd, wr) = stream.into_split();
     let (tx, rx) = mpsc::unbounded_channel();
     let writer = tokio::spawn(write_loop(wr, rx, shared.events.clone()));
@@ -321,6 +333,13 @@ impl Reader {
         let tx = self.tx.clone();
         // At most one read buffer's worth of statements can start beyond the limit.
         let permit = self.in_flight.clone().try_acquire_owned().ok();
+        let started = std::time::Instant::now();
+        let kind = match &request {
+            Request::Prepare(_) => RequestKind::Prepare,
+            Request::Execute(_) => RequestKind::Execute,
+            Request::Batch(_) => RequestKind::Batch,
+            _ => RequestKind::Query,
+        };
         tokio::spawn(async move {
             let _permit = permit;
             let worker_shared = shared.clone();
@@ -362,6 +381,11 @@ impl Reader {
                     kind: ErrorKind::ServerError,
                 }),
             };
+            shared.metrics.request(
+                kind,
+                started.elapsed(),
+                matches!(response, Response::Error(_)),
+            );
             let envelope = ResponseEnvelope::new(version, stream, response);
             let _ = tx.send(Outbound::Response {
                 envelope,

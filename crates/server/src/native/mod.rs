@@ -20,6 +20,8 @@ pub(crate) struct Shared {
     pub events: broadcast::Sender<Event>,
     /// Largest accepted frame body, in bytes (`native_transport_max_frame_size_mb`).
     pub max_frame_body: u32,
+    /// Request and connection counters (served on the admin port).
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// Serves connections from `listener` until `shutdown` turns true, then closes them all.

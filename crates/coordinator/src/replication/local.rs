@@ -1,0 +1,328 @@
+//! This node as a replica: applies mutations, answers reads and digests, and keeps the hints
+//! and batchlog entries other nodes (or this one) hand it, in a store of its own (`system.hints`
+//! and `system.batchlog`, under the data directory, so they survive restarts).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use bytes::Bytes;
+use prost::Message;
+use storage::{Clock, CqlType, Mutation, Order, ReadCommand, Store, TableSchema, Ttl};
+use uuid::Uuid;
+
+use super::messages::{
+    Ack, BatchlogEntry, BatchlogKey, MutationRequest, Response, WireMutation, WireReadCommand,
+    WireResult, decode_request, request, response,
+};
+use crate::data::storage_error;
+use crate::{Error, Result};
+
+const SYSTEM: &str = "system";
+const HINTS: &str = "hints";
+const BATCHLOG: &str = "batchlog";
+
+/// A stored hint: a mutation waiting for `target` to come back.
+#[derive(Debug, Clone)]
+pub(crate) struct Hint {
+    pub(crate) target: Uuid,
+    pub(crate) created: i64,
+    pub(crate) id: Vec<u8>,
+    pub(crate) mutation: WireMutation,
+}
+
+/// This node's replica-local state: the user tables' store and the hint and batchlog tables.
+#[derive(Debug)]
+pub(crate) struct LocalReplica {
+    pub(crate) store: Arc<Store>,
+    system: Arc<Store>,
+    hints: storage::Table,
+    batchlog: storage::Table,
+    pub(crate) clock: Arc<dyn Clock>,
+    last_micros: AtomicI64,
+}
+
+fn hints_schema() -> Result<TableSchema> {
+    TableSchema::builder(SYSTEM, HINTS)
+        .partition_key("target", CqlType::Uuid)
+        .clustering("created", CqlType::Bigint, Order::Asc)
+        .clustering("id", CqlType::Blob, Order::Asc)
+        .regular("mutation", CqlType::Blob)
+        .build()
+        .map_err(storage_error)
+}
+
+fn batchlog_schema() -> Result<TableSchema> {
+    TableSchema::builder(SYSTEM, BATCHLOG)
+        .partition_key("bucket", CqlType::Int)
+        .clustering("written_at", CqlType::Bigint, Order::Asc)
+        .clustering("id", CqlType::Blob, Order::Asc)
+        .regular("mutations", CqlType::Blob)
+        .build()
+        .map_err(storage_error)
+}
+
+fn token_of(key: &[u8]) -> i64 {
+    ring::Murmur3Partitioner.token(key).value()
+}
+
+const BATCH_BUCKET: [u8; 4] = 0i32.to_be_bytes();
+
+impl LocalReplica {
+    /// `system` is the store of the hint and batchlog tables (created if missing).
+    pub(crate) fn new(
+        store: Arc<Store>,
+        system: Arc<Store>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<LocalReplica> {
+        let open = |schema: TableSchema| -> Result<storage::Table> {
+            match system.table(SYSTEM, schema.name()) {
+                Ok(t) => Ok(t),
+                Err(_) => system.create_table(schema).map_err(storage_error),
+            }
+        };
+        Ok(LocalReplica {
+            hints: open(hints_schema()?)?,
+            batchlog: open(batchlog_schema()?)?,
+            store,
+            system,
+            clock,
+            last_micros: AtomicI64::new(0),
+        })
+    }
+
+    pub(crate) fn flush(&self) -> Result<()> {
+        self.system.flush().map_err(storage_error)
+    }
+
+    /// A write timestamp from this node's clock, strictly increasing.
+    pub(crate) fn micros(&self) -> i64 {
+        let now = self.clock.now_seconds().saturating_mul(1_000_000);
+        let mut prev = self.last_micros.load(Ordering::SeqCst);
+        loop {
+            let next = now.max(prev + 1);
+            match self
+                .last_micros
+                .compare_exchange(prev, next, Ordering::SeqCst, Ordering::SeqCst)
+            {
+                Ok(_) => return next,
+                Err(p) => prev = p,
+            }
+        }
+    }
+
+    fn table(&self, keyspace: &str, table: &str) -> Result<storage::Table> {
+        self.store.table(keyspace, table).map_err(storage_error)
+    }
+
+    /// Applies mutations named by column name to this node's tables.
+    pub(crate) fn apply(&self, mutations: &[WireMutation]) -> Result<()> {
+        for w in mutations {
+            let table = self.table(&w.keyspace, &w.table)?;
+            let m = w
+                .to_mutation(&table.schema())
+                .map_err(|e| Error::server(e.to_string()))?;
+            table.apply(&m).map_err(storage_error)?;
+        }
+        Ok(())
+    }
+
+    /// Runs a read on this node, the result named by column name.
+    pub(crate) fn read(
+        &self,
+        keyspace: &str,
+        table: &str,
+        cmd: &ReadCommand,
+    ) -> Result<WireResult> {
+        let table = self.table(keyspace, table)?;
+        let r = table.read(cmd).map_err(storage_error)?;
+        WireResult::from_result(&table.schema(), &r).map_err(|e| Error::server(e.to_string()))
+    }
+
+    /// The entry point for messages from other coordinators.
+    pub(crate) fn handle(&self, payload: &[u8]) -> Result<Bytes> {
+        let body = decode_request(payload).map_err(|e| Error::server(e.to_string()))?;
+        let ack = || Response::new(response::Body::Ack(Ack {})).to_bytes();
+        match body {
+            request::Body::Mutation(MutationRequest { mutations })
+            | request::Body::Hint(MutationRequest { mutations }) => {
+                self.apply(&mutations)?;
+                Ok(ack())
+            }
+            request::Body::Read(r) => {
+                let wire: WireReadCommand = r
+                    .command
+                    .ok_or_else(|| Error::server("read without a command"))?;
+                let cmd = wire
+                    .to_command()
+                    .map_err(|e| Error::server(e.to_string()))?;
+                let result = self.read(&wire.keyspace, &wire.table, &cmd)?;
+                let body = if r.digest {
+                    response::Body::Digest(result.digest())
+                } else {
+                    response::Body::Data(result)
+                };
+                Ok(Response::new(body).to_bytes())
+            }
+            request::Body::BatchlogStore(entry) => {
+                self.store_batch(&entry)?;
+                Ok(ack())
+            }
+            request::Body::BatchlogRemove(key) => {
+                self.remove_batch(&key)?;
+                Ok(ack())
+            }
+        }
+    }
+
+    // ---- hints ----
+
+    /// Keeps `mutation` for `target` for `window_seconds` (then it expires).
+    pub(crate) fn store_hint(
+        &self,
+        target: Uuid,
+        mutation: &WireMutation,
+        window_seconds: u32,
+    ) -> Result<()> {
+        let schema = self.hints.schema();
+        let col = schema
+            .column_id("mutation")
+            .ok_or_else(|| Error::server("hints table without its mutation column"))?;
+        let key = target.as_bytes().to_vec();
+        let now = self.clock.now_seconds();
+        let ts = self.micros();
+        let mut m = Mutation::new(token_of(&key), key, now);
+        let ttl = Some(Ttl::new(window_seconds.max(1), now));
+        let row = m.row(vec![
+            now.to_be_bytes().to_vec(),
+            Uuid::new_v4().as_bytes().to_vec(),
+        ]);
+        row.marker = Some(storage::Liveness { timestamp: ts, ttl });
+        row.cells.push(storage::CellWrite {
+            column: col,
+            path: None,
+            op: storage::CellOp::Set {
+                timestamp: ts,
+                value: mutation.encode_to_vec(),
+                ttl,
+            },
+        });
+        self.hints.apply(&m).map_err(storage_error)
+    }
+
+    /// Every unexpired hint, by target then age.
+    pub(crate) fn hints(&self) -> Result<Vec<Hint>> {
+        let r = self
+            .hints
+            .read(&ReadCommand::token_range(None, None))
+            .map_err(storage_error)?;
+        let mut out = Vec::new();
+        for p in r.partitions {
+            let Ok(target) = Uuid::from_slice(&p.key) else {
+                continue;
+            };
+            for row in p.rows {
+                let (Some(created), Some(id)) = (row.clustering.first(), row.clustering.get(1))
+                else {
+                    continue;
+                };
+                let Some(cell) = row.cells.first() else {
+                    continue;
+                };
+                let Ok(created) = <[u8; 8]>::try_from(created.as_slice()) else {
+                    continue;
+                };
+                match WireMutation::decode(cell.value.as_slice()) {
+                    Ok(mutation) => out.push(Hint {
+                        target,
+                        created: i64::from_be_bytes(created),
+                        id: id.clone(),
+                        mutation,
+                    }),
+                    Err(e) => tracing::warn!(error = %e, "dropping an undecodable hint"),
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    pub(crate) fn delete_hint(&self, hint: &Hint) -> Result<()> {
+        let key = hint.target.as_bytes().to_vec();
+        let now = self.clock.now_seconds();
+        let mut m = Mutation::new(token_of(&key), key, now);
+        m.row(vec![hint.created.to_be_bytes().to_vec(), hint.id.clone()])
+            .deletion = Some(storage::Deletion::new(self.micros(), now));
+        self.hints.apply(&m).map_err(storage_error)
+    }
+
+    // ---- batchlog ----
+
+    pub(crate) fn store_batch(&self, entry: &BatchlogEntry) -> Result<()> {
+        let key = entry
+            .key
+            .as_ref()
+            .ok_or_else(|| Error::server("batchlog entry without a key"))?;
+        let schema = self.batchlog.schema();
+        let col = schema
+            .column_id("mutations")
+            .ok_or_else(|| Error::server("batchlog table without its mutations column"))?;
+        let now = self.clock.now_seconds();
+        let mut m = Mutation::new(token_of(&BATCH_BUCKET), BATCH_BUCKET.to_vec(), now);
+        let body = MutationRequest {
+            mutations: entry.mutations.clone(),
+        };
+        m.row(vec![key.written_at.to_be_bytes().to_vec(), key.id.clone()])
+            .set(col, key.written_at, body.encode_to_vec());
+        self.batchlog.apply(&m).map_err(storage_error)
+    }
+
+    pub(crate) fn remove_batch(&self, key: &BatchlogKey) -> Result<()> {
+        let now = self.clock.now_seconds();
+        let mut m = Mutation::new(token_of(&BATCH_BUCKET), BATCH_BUCKET.to_vec(), now);
+        m.row(vec![key.written_at.to_be_bytes().to_vec(), key.id.clone()])
+            .deletion = Some(storage::Deletion::new(
+            self.micros().max(key.written_at + 1),
+            now,
+        ));
+        self.batchlog.apply(&m).map_err(storage_error)
+    }
+
+    /// Batchlog entries written before `before` (micros).
+    pub(crate) fn batches_before(&self, before: i64) -> Result<Vec<BatchlogEntry>> {
+        let r = self
+            .batchlog
+            .read(&ReadCommand::partition(
+                token_of(&BATCH_BUCKET),
+                BATCH_BUCKET.to_vec(),
+            ))
+            .map_err(storage_error)?;
+        let mut out = Vec::new();
+        for p in r.partitions {
+            for row in p.rows {
+                let (Some(at), Some(id)) = (row.clustering.first(), row.clustering.get(1)) else {
+                    continue;
+                };
+                let Ok(at) = <[u8; 8]>::try_from(at.as_slice()) else {
+                    continue;
+                };
+                let written_at = i64::from_be_bytes(at);
+                if written_at >= before {
+                    continue;
+                }
+                let Some(cell) = row.cells.first() else {
+                    continue;
+                };
+                match MutationRequest::decode(cell.value.as_slice()) {
+                    Ok(body) => out.push(BatchlogEntry {
+                        key: Some(BatchlogKey {
+                            id: id.clone(),
+                            written_at,
+                        }),
+                        mutations: body.mutations,
+                    }),
+                    Err(e) => tracing::warn!(error = %e, "dropping an undecodable batch"),
+                }
+            }
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,956 @@
+//! The distributed data path on in-memory clusters (3 nodes, and 2 datacenters of 3): every
+//! consistency level, Unavailable and timeout counts, hints, read repair, range reads,
+//! speculative retry and the batchlog.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::{Poll, Waker};
+use std::time::Duration;
+
+use bytes::Bytes;
+use coordinator::cluster::BoxFuture;
+use coordinator::{
+    Cluster, Coordinator, CoordinatorConfig, DataPath, Error, Member, MemberStatus, Membership,
+    MessagingError, Messenger, ReplicationConfig, Session, SpeculativeRetry, TableWrite,
+};
+use cql::protocol::{Consistency, QueryParameters, ResultBody, WriteType};
+use parking_lot::Mutex;
+use storage::{ManualClock, ReadCommand};
+use uuid::Uuid;
+
+/// How node `i` treats requests sent to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Up,
+    /// Down, and every failure detector knows it.
+    Down,
+    /// Believed alive, never answers: requests time out at once.
+    Silent,
+    /// Believed alive, answers only when the request's timeout has passed (a real wait).
+    Hung,
+    /// Answers everything but mutations, which time out.
+    DropsMutations,
+}
+
+#[derive(Debug)]
+struct Net {
+    nodes: Mutex<Vec<Option<Arc<Coordinator>>>>,
+    modes: Mutex<Vec<Mode>>,
+    /// Per node: which others it believes down regardless of their mode (an isolated view).
+    isolated: Mutex<Vec<bool>>,
+    members: Vec<Member>,
+    sent: AtomicUsize,
+}
+
+fn addr(i: usize) -> IpAddr {
+    IpAddr::from([127, 0, 0, u8::try_from(i + 1).unwrap()])
+}
+
+fn index(a: IpAddr) -> usize {
+    match a {
+        IpAddr::V4(v) => usize::from(v.octets()[3]) - 1,
+        IpAddr::V6(_) => unreachable!(),
+    }
+}
+
+/// An answer to come, and the waker of whoever waits for it.
+type Slot = Arc<Mutex<(Option<Result<Bytes, MessagingError>>, Option<Waker>)>>;
+
+/// A future resolved by another thread after a delay.
+struct Later {
+    slot: Slot,
+}
+
+impl std::future::Future for Later {
+    type Output = Result<Bytes, MessagingError>;
+    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Self::Output> {
+        let mut s = self.slot.lock();
+        match s.0.take() {
+            Some(r) => Poll::Ready(r),
+            None => {
+                s.1 = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        }
+    }
+}
+
+#[derive(Debug)]
+struct TestMessenger {
+    net: Arc<Net>,
+    me: usize,
+}
+
+impl Messenger for TestMessenger {
+    fn request(
+        &self,
+        to: IpAddr,
+        payload: Bytes,
+        timeout: Duration,
+    ) -> BoxFuture<Result<Bytes, MessagingError>> {
+        self.net.sent.fetch_add(1, Ordering::SeqCst);
+        let i = index(to);
+        let mode = self.net.modes.lock()[i];
+        let timed_out = MessagingError::Timeout {
+            address: to,
+            timeout,
+        };
+        match mode {
+            Mode::Down | Mode::Silent => Box::pin(std::future::ready(Err(timed_out))),
+            Mode::Hung => {
+                let slot: Slot = Arc::new(Mutex::new((None, None)));
+                let s2 = slot.clone();
+                std::thread::spawn(move || {
+                    std::thread::sleep(timeout);
+                    let mut s = s2.lock();
+                    s.0 = Some(Err(timed_out));
+                    if let Some(w) = s.1.take() {
+                        w.wake();
+                    }
+                });
+                Box::pin(Later { slot })
+            }
+            Mode::DropsMutations
+                if matches!(
+                    coordinator::replication::messages::Request::decode_bytes(&payload),
+                    Ok(coordinator::replication::messages::request::Body::Mutation(
+                        _
+                    ))
+                ) =>
+            {
+                Box::pin(std::future::ready(Err(timed_out)))
+            }
+            Mode::Up | Mode::DropsMutations => {
+                let node = self.net.nodes.lock()[i].clone().unwrap();
+                let answer = node.handle_message(addr(self.me), payload).map_err(|e| {
+                    MessagingError::Remote {
+                        address: to,
+                        reason: e.to_string(),
+                    }
+                });
+                Box::pin(std::future::ready(answer))
+            }
+        }
+    }
+}
+
+#[derive(Debug)]
+struct TestMembership {
+    net: Arc<Net>,
+    me: usize,
+}
+
+impl Membership for TestMembership {
+    fn local_address(&self) -> IpAddr {
+        addr(self.me)
+    }
+    fn members(&self) -> Vec<Member> {
+        self.net.members.clone()
+    }
+    fn topology_version(&self) -> u64 {
+        1
+    }
+    fn is_alive(&self, a: IpAddr) -> bool {
+        let i = index(a);
+        i == self.me
+            || (!self.net.isolated.lock()[self.me] && self.net.modes.lock()[i] != Mode::Down)
+    }
+}
+
+struct TestCluster {
+    net: Arc<Net>,
+    nodes: Vec<Arc<Coordinator>>,
+    clocks: Vec<Arc<ManualClock>>,
+    _dirs: Vec<tempfile::TempDir>,
+}
+
+fn config() -> ReplicationConfig {
+    ReplicationConfig {
+        write_request_timeout: Duration::from_millis(300),
+        read_request_timeout: Duration::from_millis(300),
+        range_request_timeout: Duration::from_millis(300),
+        speculative_retry: SpeculativeRetry::None,
+        ..ReplicationConfig::default()
+    }
+}
+
+/// `dcs` datacenters of `per_dc` nodes; node i has tokens spread evenly, interleaved.
+fn cluster_with(
+    dcs: usize,
+    per_dc: usize,
+    replication: &str,
+    cfg: ReplicationConfig,
+) -> TestCluster {
+    let n = dcs * per_dc;
+    let members: Vec<Member> = (0..n)
+        .map(|i| Member {
+            address: addr(i),
+            host_id: Uuid::from_u128(i as u128 + 1),
+            data_center: format!("dc{}", i / per_dc + 1),
+            rack: "r1".into(),
+            tokens: (0..4)
+                .map(|v| {
+                    let step = (u64::MAX / (4 * n as u64)) as i128;
+                    let slot = (v * n + i) as i128;
+                    (i64::MIN as i128 + step * slot + step / 2) as i64
+                })
+                .collect(),
+            status: MemberStatus::Normal,
+            alive: true,
+            native_address: addr(i),
+            native_port: 9042,
+            release_version: "4.1.0".into(),
+            schema_version: Uuid::nil(),
+            load: 0.0,
+        })
+        .collect();
+    let net = Arc::new(Net {
+        nodes: Mutex::new(vec![None; n]),
+        modes: Mutex::new(vec![Mode::Up; n]),
+        isolated: Mutex::new(vec![false; n]),
+        members: members.clone(),
+        sent: AtomicUsize::new(0),
+    });
+    let mut nodes = Vec::new();
+    let mut clocks = Vec::new();
+    let mut dirs = Vec::new();
+    for (i, m) in members.iter().enumerate() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Arc::new(ManualClock::new(1_700_000_000));
+        let mut c = Coordinator::builder(CoordinatorConfig {
+            cluster_name: "test".into(),
+            listen_address: addr(i),
+            native_address: addr(i),
+            native_port: 9042,
+            storage_port: 7000,
+            data_center: m.data_center.clone(),
+            rack: "r1".into(),
+            num_tokens: 4,
+            data_dir: dir.path().to_owned(),
+        })
+        .clock(clock.clone())
+        .in_memory()
+        .open()
+        .unwrap();
+        c.enable_replication(Cluster {
+            membership: Arc::new(TestMembership {
+                net: net.clone(),
+                me: i,
+            }),
+            messenger: Arc::new(TestMessenger {
+                net: net.clone(),
+                me: i,
+            }),
+            config: cfg.clone(),
+        });
+        for stmt in [
+            format!("CREATE KEYSPACE ks WITH replication = {replication}"),
+            "CREATE TABLE ks.kv (k int PRIMARY KEY, v text)".to_owned(),
+        ] {
+            c.query(
+                &Session::default(),
+                &stmt,
+                &QueryParameters::new(Consistency::One),
+            )
+            .unwrap();
+        }
+        let c = Arc::new(c);
+        net.nodes.lock()[i] = Some(c.clone());
+        nodes.push(c);
+        clocks.push(clock);
+        dirs.push(dir);
+    }
+    TestCluster {
+        net,
+        nodes,
+        clocks,
+        _dirs: dirs,
+    }
+}
+
+const RF3: &str = "{'class': 'SimpleStrategy', 'replication_factor': 3}";
+/// NetworkTopologyStrategy with 3 replicas in each of dc1 and dc2. (CREATE KEYSPACE validates
+/// datacenters against this node's own only, so the tests hand the map to the data path.)
+fn nts33() -> std::collections::BTreeMap<String, String> {
+    [
+        (
+            "class",
+            "org.apache.cassandra.locator.NetworkTopologyStrategy",
+        ),
+        ("dc1", "3"),
+        ("dc2", "3"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect()
+}
+
+impl TestCluster {
+    fn set(&self, i: usize, mode: Mode) {
+        self.net.modes.lock()[i] = mode;
+    }
+
+    /// Node `i` believes every other node down (so it reads and writes only itself).
+    fn isolate(&self, i: usize, on: bool) {
+        self.net.isolated.lock()[i] = on;
+    }
+
+    fn write(
+        &self,
+        node: usize,
+        key: i32,
+        value: &str,
+        ts: i64,
+        cl: Consistency,
+    ) -> Result<(), Error> {
+        self.nodes[node]
+            .query(
+                &Session::default(),
+                &format!("INSERT INTO ks.kv (k, v) VALUES ({key}, '{value}') USING TIMESTAMP {ts}"),
+                &QueryParameters::new(cl),
+            )
+            .map(|_| ())
+    }
+
+    fn read(&self, node: usize, key: i32, cl: Consistency) -> Result<Option<String>, Error> {
+        let r = self.nodes[node].query(
+            &Session::default(),
+            &format!("SELECT v FROM ks.kv WHERE k = {key}"),
+            &QueryParameters::new(cl),
+        )?;
+        let ResultBody::Rows(rows) = r else {
+            panic!("not rows")
+        };
+        Ok(rows
+            .rows()
+            .next()
+            .and_then(|r| r[0].clone())
+            .map(|b| String::from_utf8(b.to_vec()).unwrap()))
+    }
+
+    /// What node `i` alone holds for `key`.
+    fn local_value(&self, i: usize, key: i32) -> Option<String> {
+        self.isolate(i, true);
+        let v = self.read(i, key, Consistency::One);
+        self.isolate(i, false);
+        match v {
+            Ok(v) => v,
+            // Not a replica of `key`.
+            Err(Error::Unavailable { .. }) => None,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    /// A write through the data path, with the keyspace's replication map replaced by `map`.
+    fn dp_write(
+        &self,
+        node: usize,
+        map: &std::collections::BTreeMap<String, String>,
+        key: i32,
+        value: &str,
+        ts: i64,
+        cl: Consistency,
+    ) -> Result<(), Error> {
+        let schema = self.nodes[node].schema();
+        let mut ks = schema.keyspace("ks").unwrap().clone();
+        ks.replication = map.clone();
+        let table = ks.tables.get("kv").unwrap();
+        let data = self.replication(node);
+        let v = data.table_schema(table).unwrap().column_id("v").unwrap();
+        let k = key.to_be_bytes().to_vec();
+        let token = ring::Murmur3Partitioner.token(&k).value();
+        let mut m = storage::Mutation::new(token, k, 1_700_000_000);
+        m.row(Vec::new()).set(v, ts, value.as_bytes().to_vec());
+        data.write(
+            &[TableWrite {
+                keyspace: &ks,
+                table,
+                mutation: m,
+            }],
+            cl,
+            false,
+        )
+    }
+
+    fn dp_read(
+        &self,
+        node: usize,
+        map: &std::collections::BTreeMap<String, String>,
+        key: i32,
+        cl: Consistency,
+    ) -> Result<Option<String>, Error> {
+        let schema = self.nodes[node].schema();
+        let mut ks = schema.keyspace("ks").unwrap().clone();
+        ks.replication = map.clone();
+        let table = ks.tables.get("kv").unwrap();
+        let k = key.to_be_bytes().to_vec();
+        let token = ring::Murmur3Partitioner.token(&k).value();
+        let r = self
+            .replication(node)
+            .read(&ks, table, &ReadCommand::partition(token, k), cl)?;
+        Ok(r.partitions
+            .first()
+            .and_then(|p| p.rows.first())
+            .and_then(|row| row.cells.first())
+            .map(|c| String::from_utf8(c.value.clone()).unwrap()))
+    }
+
+    fn replication(&self, i: usize) -> &Arc<coordinator::Replication> {
+        self.nodes[i].replication().unwrap()
+    }
+}
+
+#[test]
+fn every_level_writes_and_reads_when_all_replicas_are_up() {
+    let c = cluster_with(1, 3, RF3, config());
+    let levels = [
+        Consistency::Any,
+        Consistency::One,
+        Consistency::Two,
+        Consistency::Three,
+        Consistency::Quorum,
+        Consistency::All,
+        Consistency::LocalOne,
+        Consistency::LocalQuorum,
+        Consistency::EachQuorum,
+    ];
+    for (n, cl) in levels.into_iter().enumerate() {
+        let key = n as i32;
+        c.write(n % 3, key, &format!("v{n}"), 10, cl).unwrap();
+        if cl != Consistency::Any {
+            assert_eq!(
+                c.read((n + 1) % 3, key, cl).unwrap(),
+                Some(format!("v{n}")),
+                "{cl:?}"
+            );
+        }
+        for i in 0..3 {
+            assert_eq!(
+                c.local_value(i, key),
+                Some(format!("v{n}")),
+                "{cl:?} on node {i}"
+            );
+        }
+    }
+    assert!(matches!(
+        c.read(0, 0, Consistency::Any),
+        Err(Error::Invalid { .. })
+    ));
+    assert!(matches!(
+        c.write(0, 0, "x", 1, Consistency::Serial),
+        Err(Error::Invalid { .. })
+    ));
+}
+
+#[test]
+fn too_few_live_replicas_is_unavailable_with_required_and_alive_counts() {
+    let c = cluster_with(1, 3, RF3, config());
+    c.set(1, Mode::Down);
+    assert_eq!(
+        c.write(0, 1, "x", 1, Consistency::All),
+        Err(Error::Unavailable {
+            consistency: Consistency::All,
+            required: 3,
+            alive: 2
+        })
+    );
+    c.write(0, 1, "x", 1, Consistency::Quorum).unwrap();
+    c.set(2, Mode::Down);
+    assert_eq!(
+        c.write(0, 1, "x", 1, Consistency::Quorum),
+        Err(Error::Unavailable {
+            consistency: Consistency::Quorum,
+            required: 2,
+            alive: 1
+        })
+    );
+    assert_eq!(
+        c.read(0, 1, Consistency::Two),
+        Err(Error::Unavailable {
+            consistency: Consistency::Two,
+            required: 2,
+            alive: 1
+        })
+    );
+    let e = c.write(0, 1, "x", 1, Consistency::Three).unwrap_err();
+    let response = e.to_response();
+    assert!(matches!(
+        response.kind,
+        cql::protocol::ErrorKind::Unavailable {
+            consistency: Consistency::Three,
+            required: 3,
+            alive: 1
+        }
+    ));
+}
+
+#[test]
+fn silent_replicas_give_write_and_read_timeouts_with_received_counts() {
+    let c = cluster_with(1, 3, RF3, config());
+    c.write(0, 5, "old", 1, Consistency::All).unwrap();
+    c.set(1, Mode::Silent);
+    c.set(2, Mode::Silent);
+    assert_eq!(
+        c.write(0, 5, "new", 2, Consistency::Quorum),
+        Err(Error::WriteTimeout {
+            consistency: Consistency::Quorum,
+            received: 1,
+            block_for: 2,
+            write_type: WriteType::Simple,
+        })
+    );
+    assert_eq!(
+        c.read(0, 5, Consistency::Quorum),
+        Err(Error::ReadTimeout {
+            consistency: Consistency::Quorum,
+            received: 1,
+            block_for: 2,
+            data_present: true,
+        })
+    );
+    // ONE was met by the coordinator's own replica.
+    assert_eq!(c.read(0, 5, Consistency::One).unwrap(), Some("new".into()));
+}
+
+/// A key whose replicas (RF 1) do not include node 0.
+fn key_not_on(c: &TestCluster, node: usize) -> i32 {
+    (0..1000)
+        .find(|k| {
+            c.write(0, *k, "probe", 1, Consistency::One).unwrap();
+            c.local_value(node, *k).is_none()
+        })
+        .unwrap()
+}
+
+#[test]
+fn any_succeeds_with_only_a_hint_and_the_hint_arrives_later() {
+    let c = cluster_with(
+        1,
+        3,
+        "{'class': 'SimpleStrategy', 'replication_factor': 1}",
+        config(),
+    );
+    let key = key_not_on(&c, 0);
+    let owner = (1..3).find(|i| c.local_value(*i, key).is_some()).unwrap();
+    c.set(owner, Mode::Down);
+    assert!(matches!(
+        c.write(0, key, "hinted", 5, Consistency::One),
+        Err(Error::Unavailable { .. })
+    ));
+    c.write(0, key, "hinted", 5, Consistency::Any).unwrap();
+    assert_eq!(
+        c.replication(0).deliver_hints().unwrap(),
+        0,
+        "the owner is still down"
+    );
+    c.set(owner, Mode::Up);
+    assert_eq!(c.replication(0).deliver_hints().unwrap(), 1);
+    assert_eq!(c.local_value(owner, key), Some("hinted".into()));
+    assert_eq!(
+        c.replication(0).deliver_hints().unwrap(),
+        0,
+        "delivered hints are deleted"
+    );
+}
+
+#[test]
+fn hints_for_a_down_replica_are_replayed_when_it_returns() {
+    let c = cluster_with(1, 3, RF3, config());
+    c.set(2, Mode::Down);
+    c.write(0, 7, "while-down", 3, Consistency::Quorum).unwrap();
+    c.set(2, Mode::Up);
+    assert_eq!(c.local_value(2, 7), None);
+    assert_eq!(c.replication(0).deliver_hints().unwrap(), 1);
+    assert_eq!(c.local_value(2, 7), Some("while-down".into()));
+}
+
+#[test]
+fn timed_out_replicas_get_hints_too() {
+    let c = cluster_with(1, 3, RF3, config());
+    c.set(2, Mode::Silent);
+    c.write(0, 8, "late", 3, Consistency::One).unwrap();
+    c.set(2, Mode::Up);
+    assert_eq!(c.replication(0).deliver_hints().unwrap(), 1);
+    assert_eq!(c.local_value(2, 8), Some("late".into()));
+}
+
+#[test]
+fn hints_expire_after_the_hint_window() {
+    let c = cluster_with(1, 3, RF3, config());
+    c.set(2, Mode::Down);
+    c.write(0, 9, "too-late", 3, Consistency::Quorum).unwrap();
+    c.clocks[0].advance(3 * 3600 + 1);
+    c.set(2, Mode::Up);
+    assert_eq!(c.replication(0).deliver_hints().unwrap(), 0);
+    assert_eq!(c.local_value(2, 9), None);
+}
+
+#[test]
+fn hints_survive_a_coordinator_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(1_700_000_000));
+    let cfg = CoordinatorConfig {
+        cluster_name: "test".into(),
+        listen_address: addr(0),
+        native_address: addr(0),
+        native_port: 9042,
+        storage_port: 7000,
+        data_center: "dc1".into(),
+        rack: "r1".into(),
+        num_tokens: 4,
+        data_dir: dir.path().to_owned(),
+    };
+    // A cluster of 3 whose node 0 is on disk: built by hand around the in-memory others.
+    let c = cluster_with(1, 3, RF3, config());
+    let open = || {
+        let mut node = Coordinator::builder(cfg.clone())
+            .clock(clock.clone())
+            .open()
+            .unwrap();
+        node.enable_replication(Cluster {
+            membership: Arc::new(TestMembership {
+                net: c.net.clone(),
+                me: 0,
+            }),
+            messenger: Arc::new(TestMessenger {
+                net: c.net.clone(),
+                me: 0,
+            }),
+            config: config(),
+        });
+        node
+    };
+    let node = open();
+    for stmt in [
+        format!("CREATE KEYSPACE ks WITH replication = {RF3}"),
+        "CREATE TABLE ks.kv (k int PRIMARY KEY, v text)".to_owned(),
+    ] {
+        node.query(
+            &Session::default(),
+            &stmt,
+            &QueryParameters::new(Consistency::One),
+        )
+        .unwrap();
+    }
+    c.set(2, Mode::Down);
+    node.query(
+        &Session::default(),
+        "INSERT INTO ks.kv (k, v) VALUES (11, 'durable') USING TIMESTAMP 4",
+        &QueryParameters::new(Consistency::Quorum),
+    )
+    .unwrap();
+    drop(node);
+    let node = open();
+    c.set(2, Mode::Up);
+    assert_eq!(node.replication().unwrap().deliver_hints().unwrap(), 1);
+    assert_eq!(c.local_value(2, 11), Some("durable".into()));
+}
+
+#[test]
+fn read_repair_leaves_every_replica_with_the_newest_data() {
+    let c = cluster_with(1, 3, RF3, config());
+    c.write(0, 20, "old", 1, Consistency::All).unwrap();
+    c.set(1, Mode::Silent);
+    c.set(2, Mode::Silent);
+    c.write(0, 20, "new", 2, Consistency::One).unwrap();
+    c.set(1, Mode::Up);
+    c.set(2, Mode::Up);
+    // No hint delivery: only the read can fix replicas 1 and 2.
+    assert_eq!(c.local_value(1, 20), Some("old".into()));
+    assert_eq!(c.read(1, 20, Consistency::All).unwrap(), Some("new".into()));
+    for i in 0..3 {
+        assert_eq!(c.local_value(i, 20), Some("new".into()), "replica {i}");
+    }
+}
+
+#[test]
+fn a_quorum_read_after_a_quorum_write_sees_it_from_any_coordinator() {
+    let c = cluster_with(1, 3, RF3, config());
+    c.set(2, Mode::Silent);
+    c.write(0, 21, "q", 5, Consistency::Quorum).unwrap();
+    c.set(2, Mode::Up);
+    c.set(0, Mode::Silent);
+    // Node 2 (stale) coordinates; it must reach node 1 and reconcile.
+    assert_eq!(
+        c.read(2, 21, Consistency::Quorum).unwrap(),
+        Some("q".into())
+    );
+    assert_eq!(c.local_value(2, 21), Some("q".into()));
+}
+
+#[test]
+fn range_reads_merge_every_replica_in_token_order() {
+    let c = cluster_with(1, 3, RF3, config());
+    for k in 0..20 {
+        c.write(k as usize % 3, k, &format!("v{k}"), 1, Consistency::All)
+            .unwrap();
+    }
+    c.set(2, Mode::Silent);
+    c.write(0, 3, "newer", 2, Consistency::One).unwrap();
+    c.set(2, Mode::Up);
+    let schema = c.nodes[2].schema();
+    let ks = schema.keyspace("ks").unwrap();
+    let table = ks.tables.get("kv").unwrap();
+    let r = c
+        .replication(2)
+        .read(
+            ks,
+            table,
+            &ReadCommand::token_range(None, None),
+            Consistency::All,
+        )
+        .unwrap();
+    assert_eq!(r.partitions.len(), 20);
+    let tokens: Vec<i64> = r.partitions.iter().map(|p| p.token).collect();
+    let mut sorted = tokens.clone();
+    sorted.sort();
+    assert_eq!(tokens, sorted);
+    let key3 = r
+        .partitions
+        .iter()
+        .find(|p| p.key == 3i32.to_be_bytes())
+        .unwrap();
+    assert_eq!(key3.rows[0].cells[0].value, b"newer");
+    assert_eq!(
+        c.local_value(2, 3),
+        Some("newer".into()),
+        "repaired by the range read"
+    );
+    // A limit stops the scan and says where to resume.
+    let limited = ReadCommand {
+        limit: Some(5),
+        ..ReadCommand::token_range(None, None)
+    };
+    let r = c
+        .replication(0)
+        .read(ks, table, &limited, Consistency::Quorum)
+        .unwrap();
+    assert_eq!(r.partitions.len(), 5);
+    assert!(r.next_page.is_some());
+}
+
+#[test]
+fn two_datacenters_count_local_and_each_quorums_per_datacenter() {
+    let c = cluster_with(2, 3, RF3, config());
+    let nts = nts33();
+    let w = |node, key, value: &str, ts, cl| c.dp_write(node, &nts, key, value, ts, cl);
+    let r = |node, key, cl| c.dp_read(node, &nts, key, cl);
+    for i in 3..6 {
+        c.set(i, Mode::Down);
+    }
+    w(0, 30, "local", 1, Consistency::LocalQuorum).unwrap();
+    assert_eq!(
+        r(1, 30, Consistency::LocalQuorum).unwrap(),
+        Some("local".into())
+    );
+    w(0, 30, "one", 2, Consistency::LocalOne).unwrap();
+    assert_eq!(r(2, 30, Consistency::LocalOne).unwrap(), Some("one".into()));
+    assert_eq!(
+        w(0, 30, "x", 3, Consistency::EachQuorum),
+        Err(Error::Unavailable {
+            consistency: Consistency::EachQuorum,
+            required: 2,
+            alive: 0
+        })
+    );
+    assert_eq!(
+        w(0, 30, "x", 3, Consistency::Quorum),
+        Err(Error::Unavailable {
+            consistency: Consistency::Quorum,
+            required: 4,
+            alive: 3
+        })
+    );
+    assert_eq!(
+        r(0, 30, Consistency::All),
+        Err(Error::Unavailable {
+            consistency: Consistency::All,
+            required: 6,
+            alive: 3
+        })
+    );
+    for i in 3..6 {
+        c.set(i, Mode::Up);
+    }
+    c.set(0, Mode::Down);
+    c.set(1, Mode::Down);
+    // From dc2, dc1 has one live replica: LOCAL_QUORUM in dc2 works, EACH_QUORUM does not.
+    w(3, 31, "dc2", 1, Consistency::LocalQuorum).unwrap();
+    assert_eq!(
+        w(3, 31, "x", 2, Consistency::EachQuorum),
+        Err(Error::Unavailable {
+            consistency: Consistency::EachQuorum,
+            required: 2,
+            alive: 1
+        })
+    );
+    c.set(0, Mode::Up);
+    w(3, 31, "each", 3, Consistency::EachQuorum).unwrap();
+    assert_eq!(
+        r(4, 31, Consistency::EachQuorum).unwrap(),
+        Some("each".into())
+    );
+    assert_eq!(r(1, 31, Consistency::Quorum).unwrap(), Some("each".into()));
+    // Silent remote replicas do not count for LOCAL_QUORUM, and do not stop it.
+    c.set(1, Mode::Up);
+    for i in 3..6 {
+        c.set(i, Mode::Silent);
+    }
+    w(0, 32, "l", 1, Consistency::LocalQuorum).unwrap();
+    assert_eq!(
+        w(0, 32, "l", 1, Consistency::Quorum),
+        Err(Error::WriteTimeout {
+            consistency: Consistency::Quorum,
+            received: 3,
+            block_for: 4,
+            write_type: WriteType::Simple,
+        })
+    );
+    assert_eq!(
+        w(0, 32, "l", 1, Consistency::EachQuorum),
+        Err(Error::WriteTimeout {
+            consistency: Consistency::EachQuorum,
+            received: 3,
+            block_for: 4,
+            write_type: WriteType::Simple,
+        })
+    );
+}
+
+#[test]
+fn a_hung_replica_is_overtaken_by_a_speculative_read() {
+    let cfg = ReplicationConfig {
+        read_request_timeout: Duration::from_secs(5),
+        speculative_retry: SpeculativeRetry::Fixed(Duration::from_millis(20)),
+        ..config()
+    };
+    let c = cluster_with(
+        1,
+        3,
+        "{'class': 'SimpleStrategy', 'replication_factor': 2}",
+        cfg,
+    );
+    let key = (0..1000)
+        .find(|k| {
+            c.write(1, *k, "spec", 1, Consistency::All).unwrap();
+            c.local_value(0, *k).is_none()
+        })
+        .unwrap();
+    // Whichever replica node 0 asks first hangs; the speculative request to the other answers
+    // long before the 5 s read timeout.
+    for hung in [1, 2] {
+        c.set(hung, Mode::Hung);
+        assert_eq!(
+            c.read(0, key, Consistency::One).unwrap(),
+            Some("spec".into()),
+            "{hung} hung"
+        );
+        c.set(hung, Mode::Up);
+    }
+}
+
+fn logged_batch(
+    c: &TestCluster,
+    node: usize,
+    keys: &[i32],
+    value: &str,
+    ts: i64,
+    cl: Consistency,
+) -> Result<(), Error> {
+    let schema = c.nodes[node].schema();
+    let ks = schema.keyspace("ks").unwrap();
+    let table = ks.tables.get("kv").unwrap();
+    let data = c.replication(node);
+    let ts_schema = data.table_schema(table).unwrap();
+    let v = ts_schema.column_id("v").unwrap();
+    let writes: Vec<TableWrite<'_>> = keys
+        .iter()
+        .map(|k| {
+            let key = k.to_be_bytes().to_vec();
+            let token = ring::Murmur3Partitioner.token(&key).value();
+            let mut m = storage::Mutation::new(token, key, 1_700_000_000);
+            m.row(Vec::new()).set(v, ts, value.as_bytes().to_vec());
+            TableWrite {
+                keyspace: ks,
+                table,
+                mutation: m,
+            }
+        })
+        .collect();
+    data.write(&writes, cl, true)
+}
+
+#[test]
+fn a_logged_batch_is_applied_and_its_batchlog_removed() {
+    let c = cluster_with(1, 3, RF3, config());
+    logged_batch(&c, 0, &[40, 41, 42], "b", 1, Consistency::Quorum).unwrap();
+    for i in 0..3 {
+        for k in [40, 41, 42] {
+            assert_eq!(c.local_value(i, k), Some("b".into()));
+        }
+        c.clocks[i].advance(60);
+    }
+    for i in 0..3 {
+        assert_eq!(
+            c.replication(i).replay_batchlog().unwrap(),
+            0,
+            "node {i} kept a batch"
+        );
+    }
+}
+
+#[test]
+fn a_batch_whose_mutations_failed_is_replayed_from_the_batchlog() {
+    let c = cluster_with(1, 3, RF3, config());
+    // Node 2 keeps the batchlog entry but loses the batch's mutations: ALL cannot be met.
+    c.set(2, Mode::DropsMutations);
+    assert_eq!(
+        logged_batch(&c, 0, &[50, 51], "replayed", 7, Consistency::All),
+        Err(Error::WriteTimeout {
+            consistency: Consistency::All,
+            received: 2,
+            block_for: 3,
+            write_type: WriteType::Batch,
+        })
+    );
+    c.set(2, Mode::Up);
+    assert_eq!(c.local_value(2, 50), None);
+    // Too young to replay: its coordinator may still be working on it.
+    let young: usize = (1..3)
+        .map(|i| c.replication(i).replay_batchlog().unwrap())
+        .sum();
+    assert_eq!(young, 0);
+    for clock in &c.clocks {
+        clock.advance(60);
+    }
+    // No hint delivery: only the batchlog replay (on the nodes holding it) can fix node 2.
+    let replayed: usize = (1..3)
+        .map(|i| c.replication(i).replay_batchlog().unwrap())
+        .sum();
+    assert!(replayed >= 1);
+    for k in [50, 51] {
+        assert_eq!(c.local_value(2, k), Some("replayed".into()));
+    }
+    let again: usize = (0..3)
+        .map(|i| c.replication(i).replay_batchlog().unwrap())
+        .sum();
+    assert_eq!(again, 0, "replayed entries are removed");
+}
+
+#[test]
+fn a_logged_batch_with_too_few_live_replicas_is_unavailable_before_anything_is_stored() {
+    let c = cluster_with(1, 3, RF3, config());
+    c.set(1, Mode::Down);
+    c.set(2, Mode::Down);
+    assert_eq!(
+        logged_batch(&c, 0, &[60, 61], "x", 1, Consistency::Quorum),
+        Err(Error::Unavailable {
+            consistency: Consistency::Quorum,
+            required: 2,
+            alive: 1
+        })
+    );
+    c.clocks[0].advance(60);
+    assert_eq!(c.replication(0).replay_batchlog().unwrap(), 0);
+}

@@ -1,0 +1,731 @@
+//! `ilion-sim`: whole-cluster scenarios of Ilion on a seeded, simulated network.
+//!
+//! A [`Sim`] runs N real [`Coordinator`]s (each with its own in-memory store and
+//! [`ManualClock`]) joined by a simulated network that implements the coordinator's
+//! [`Messenger`] and [`Membership`] seams. Everything runs on the calling thread: a request is
+//! delivered (or dropped, or queued for later, or its answer lost) the moment it is sent, as a
+//! seeded random generator decides, so a seed replays exactly. Between client operations the
+//! simulation crashes and restarts nodes, partitions and heals links, lets the failure
+//! detector catch up, delivers late messages, advances the clocks and runs hint delivery and
+//! batchlog replay. Writes are single INSERTs (CQL) and logged batches of two partitions
+//! (through the data path, so through the batchlog).
+//!
+//! The check ([`Sim::run`]): a write acknowledged at QUORUM (or ALL) is never lost, and a
+//! QUORUM read that starts after it finished sees it or something newer (by write timestamp:
+//! every write has a unique timestamp and writes it as its value).
+//!
+//! ```
+//! let report = sim::Sim::new(sim::SimConfig { seed: 7, operations: 60, ..sim::SimConfig::default() })?
+//!     .run()?;
+//! assert!(report.acknowledged_writes > 0);
+//! # Ok::<(), sim::SimError>(())
+//! ```
+//!
+//! What it is not: a model of concurrent clients (operations run one at a time), of disk
+//! failures (a crashed node keeps its store, as with a synced commit log), or of time-based
+//! behaviour such as speculative retry (delays are "delivered later", not durations).
+
+use std::collections::{BTreeMap, VecDeque};
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use coordinator::cluster::BoxFuture;
+use coordinator::{
+    Cluster, Coordinator, CoordinatorConfig, Member, MemberStatus, Membership, MessagingError,
+    Messenger, ReplicationConfig, Session, SpeculativeRetry,
+};
+use cql::protocol::{Consistency, QueryParameters, ResultBody};
+use parking_lot::Mutex;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use storage::ManualClock;
+use uuid::Uuid;
+
+/// What went wrong in a simulation: a broken invariant names the seed to replay.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SimError {
+    #[error("seed {seed}: {what}")]
+    Violation { seed: u64, what: String },
+    #[error("seed {seed}: setting the cluster up failed: {reason}")]
+    Setup { seed: u64, reason: String },
+}
+
+/// A scenario's knobs.
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    pub seed: u64,
+    pub nodes: usize,
+    pub replication_factor: usize,
+    /// Client operations to run.
+    pub operations: usize,
+    /// Distinct partition keys written and read.
+    pub keys: i32,
+    /// Probability that a request is lost.
+    pub drop: f64,
+    /// Probability that a request arrives only later (the sender sees a timeout).
+    pub delay: f64,
+    /// Probability that a delivered request's answer is lost.
+    pub drop_answer: f64,
+    /// Probability, per operation, of a crash, a restart, a partition, a heal.
+    pub crash: f64,
+    pub partition: f64,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        SimConfig {
+            seed: 1,
+            nodes: 3,
+            replication_factor: 3,
+            operations: 300,
+            keys: 8,
+            drop: 0.05,
+            delay: 0.05,
+            drop_answer: 0.05,
+            crash: 0.03,
+            partition: 0.03,
+        }
+    }
+}
+
+/// What a run did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Report {
+    pub acknowledged_writes: usize,
+    pub failed_writes: usize,
+    pub reads_checked: usize,
+    pub failed_reads: usize,
+    pub messages: usize,
+    pub crashes: usize,
+    pub hints_delivered: usize,
+    /// Every event and outcome, in order: equal for equal seeds.
+    pub trace: Vec<String>,
+}
+
+#[derive(Debug)]
+struct NetState {
+    rng: StdRng,
+    /// Truth: crashed nodes.
+    crashed: Vec<bool>,
+    /// Cut links (both directions), as (low, high) node indexes.
+    cut: Vec<(usize, usize)>,
+    /// Each node's failure-detector view of every node, refreshed by `gossip`.
+    view: Vec<Vec<bool>>,
+    /// Requests that will arrive later: (from, to, payload).
+    late: VecDeque<(usize, usize, Bytes)>,
+    messages: usize,
+    drop: f64,
+    delay: f64,
+    drop_answer: f64,
+}
+
+impl NetState {
+    fn linked(&self, a: usize, b: usize) -> bool {
+        a == b || !self.cut.contains(&(a.min(b), a.max(b)))
+    }
+    fn reachable(&self, from: usize, to: usize) -> bool {
+        !self.crashed.get(to).copied().unwrap_or(true) && self.linked(from, to)
+    }
+}
+
+/// The simulated network shared by every node.
+#[derive(Debug)]
+struct Net {
+    state: Mutex<NetState>,
+    nodes: Mutex<Vec<Option<Arc<Coordinator>>>>,
+    members: Vec<Member>,
+}
+
+fn address(i: usize) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(127, 0, 0, u8::try_from(i + 1).unwrap_or(255)))
+}
+
+fn index_of(a: IpAddr) -> Option<usize> {
+    match a {
+        IpAddr::V4(v4) => usize::from(v4.octets()[3]).checked_sub(1),
+        IpAddr::V6(_) => None,
+    }
+}
+
+enum Fate {
+    Lost,
+    Late,
+    Deliver { lose_answer: bool },
+}
+
+impl Net {
+    fn deliver(&self, from: usize, to: usize, payload: Bytes) -> Result<Bytes, String> {
+        let node = self.nodes.lock().get(to).cloned().flatten();
+        match node {
+            Some(n) => n
+                .handle_message(address(from), payload)
+                .map_err(|e| e.to_string()),
+            None => Err("node is down".into()),
+        }
+    }
+
+    fn request(
+        &self,
+        from: usize,
+        to: usize,
+        payload: Bytes,
+        timeout: Duration,
+    ) -> Result<Bytes, MessagingError> {
+        let to_addr = address(to);
+        let fate = {
+            let mut s = self.state.lock();
+            s.messages += 1;
+            if !s.reachable(from, to) {
+                Fate::Lost
+            } else {
+                let r: f64 = s.rng.random();
+                if r < s.drop {
+                    Fate::Lost
+                } else if r < s.drop + s.delay {
+                    s.late.push_back((from, to, payload.clone()));
+                    Fate::Late
+                } else {
+                    let lose_answer = s.rng.random::<f64>() < s.drop_answer;
+                    Fate::Deliver { lose_answer }
+                }
+            }
+        };
+        let timed_out = MessagingError::Timeout {
+            address: to_addr,
+            timeout,
+        };
+        match fate {
+            Fate::Lost | Fate::Late => Err(timed_out),
+            Fate::Deliver { lose_answer } => match self.deliver(from, to, payload) {
+                Ok(_) if lose_answer => Err(timed_out),
+                Ok(b) => Ok(b),
+                Err(reason) => Err(MessagingError::Remote {
+                    address: to_addr,
+                    reason,
+                }),
+            },
+        }
+    }
+}
+
+#[derive(Debug)]
+struct SimMessenger {
+    net: Arc<Net>,
+    me: usize,
+}
+
+impl Messenger for SimMessenger {
+    fn request(
+        &self,
+        to: IpAddr,
+        payload: Bytes,
+        timeout: Duration,
+    ) -> BoxFuture<Result<Bytes, MessagingError>> {
+        let answer = match index_of(to) {
+            Some(i) => self.net.request(self.me, i, payload, timeout),
+            None => Err(MessagingError::Unreachable {
+                address: to,
+                reason: "not in the simulation".into(),
+            }),
+        };
+        Box::pin(std::future::ready(answer))
+    }
+}
+
+#[derive(Debug)]
+struct SimMembership {
+    net: Arc<Net>,
+    me: usize,
+}
+
+impl Membership for SimMembership {
+    fn local_address(&self) -> IpAddr {
+        address(self.me)
+    }
+    fn members(&self) -> Vec<Member> {
+        let s = self.net.state.lock();
+        self.net
+            .members
+            .iter()
+            .enumerate()
+            .map(|(i, m)| Member {
+                alive: i == self.me
+                    || s.view
+                        .get(self.me)
+                        .and_then(|v| v.get(i))
+                        .copied()
+                        .unwrap_or(false),
+                ..m.clone()
+            })
+            .collect()
+    }
+    fn topology_version(&self) -> u64 {
+        1
+    }
+    fn is_alive(&self, a: IpAddr) -> bool {
+        let s = self.net.state.lock();
+        index_of(a).is_some_and(|i| {
+            i == self.me
+                || s.view
+                    .get(self.me)
+                    .and_then(|v| v.get(i))
+                    .copied()
+                    .unwrap_or(false)
+        })
+    }
+}
+
+/// A simulated cluster.
+#[derive(Debug)]
+pub struct Sim {
+    config: SimConfig,
+    net: Arc<Net>,
+    clocks: Vec<Arc<ManualClock>>,
+    /// Stopped nodes keep their coordinator (and store) here until they restart.
+    parked: Vec<Option<Arc<Coordinator>>>,
+    rng: StdRng,
+    _dirs: Vec<tempfile::TempDir>,
+    next_timestamp: i64,
+    /// Per key: the newest timestamp acknowledged at QUORUM or ALL.
+    acknowledged: BTreeMap<i32, i64>,
+    report: Report,
+}
+
+const START_SECONDS: i64 = 1_700_000_000;
+
+impl Sim {
+    /// Builds the cluster: nodes with seeded tokens, a keyspace `sim` with the configured
+    /// replication factor and a table `sim.kv (k int PRIMARY KEY, v bigint)` on every node.
+    pub fn new(config: SimConfig) -> Result<Sim, SimError> {
+        let seed = config.seed;
+        let setup = |reason: String| SimError::Setup { seed, reason };
+        let mut rng = StdRng::seed_from_u64(seed);
+        let n = config.nodes;
+        let mut members = Vec::new();
+        for i in 0..n {
+            let mut tokens: Vec<i64> = (0..8).map(|_| rng.random::<i64>()).collect();
+            tokens.sort_unstable();
+            tokens.dedup();
+            members.push(Member {
+                address: address(i),
+                host_id: Uuid::from_u128(i as u128 + 1),
+                data_center: "datacenter1".into(),
+                rack: "rack1".into(),
+                tokens,
+                status: MemberStatus::Normal,
+                alive: true,
+                native_address: address(i),
+                native_port: 9042,
+                release_version: coordinator::RELEASE_VERSION.into(),
+                schema_version: Uuid::nil(),
+                load: 0.0,
+            });
+        }
+        let net = Arc::new(Net {
+            state: Mutex::new(NetState {
+                rng: StdRng::seed_from_u64(seed ^ 0x5eed),
+                crashed: vec![false; n],
+                cut: Vec::new(),
+                view: vec![vec![true; n]; n],
+                late: VecDeque::new(),
+                messages: 0,
+                drop: config.drop,
+                delay: config.delay,
+                drop_answer: config.drop_answer,
+            }),
+            nodes: Mutex::new(vec![None; n]),
+            members,
+        });
+        let mut clocks = Vec::new();
+        let mut dirs = Vec::new();
+        let mut nodes = Vec::new();
+        let ddl = [
+            format!(
+                "CREATE KEYSPACE sim WITH replication = {{'class': 'SimpleStrategy', \
+                 'replication_factor': {}}}",
+                config.replication_factor
+            ),
+            "CREATE TABLE sim.kv (k int PRIMARY KEY, v bigint)".to_owned(),
+        ];
+        for i in 0..n {
+            let dir = tempfile::tempdir().map_err(|e| setup(e.to_string()))?;
+            let clock = Arc::new(ManualClock::new(START_SECONDS));
+            let mut c = Coordinator::builder(CoordinatorConfig {
+                cluster_name: "sim".into(),
+                listen_address: address(i),
+                native_address: address(i),
+                native_port: 9042,
+                storage_port: 7000,
+                data_center: "datacenter1".into(),
+                rack: "rack1".into(),
+                num_tokens: 8,
+                data_dir: dir.path().to_owned(),
+            })
+            .clock(clock.clone())
+            .in_memory()
+            .open()
+            .map_err(|e| setup(e.to_string()))?;
+            c.enable_replication(Cluster {
+                membership: Arc::new(SimMembership {
+                    net: net.clone(),
+                    me: i,
+                }),
+                messenger: Arc::new(SimMessenger {
+                    net: net.clone(),
+                    me: i,
+                }),
+                config: ReplicationConfig {
+                    // Simulated time is not wall time: nothing here may depend on it.
+                    write_request_timeout: Duration::from_secs(3600),
+                    read_request_timeout: Duration::from_secs(3600),
+                    range_request_timeout: Duration::from_secs(3600),
+                    speculative_retry: SpeculativeRetry::None,
+                    batchlog_replay_after: Duration::from_secs(4),
+                    ..ReplicationConfig::default()
+                },
+            });
+            for stmt in &ddl {
+                c.query(
+                    &Session::default(),
+                    stmt,
+                    &QueryParameters::new(Consistency::One),
+                )
+                .map_err(|e| setup(e.to_string()))?;
+            }
+            clocks.push(clock);
+            dirs.push(dir);
+            nodes.push(Some(Arc::new(c)));
+        }
+        *net.nodes.lock() = nodes.clone();
+        Ok(Sim {
+            rng,
+            net,
+            clocks,
+            parked: vec![None; n],
+            _dirs: dirs,
+            next_timestamp: 1,
+            acknowledged: BTreeMap::new(),
+            report: Report::default(),
+            config,
+        })
+    }
+
+    fn violation(&self, what: String) -> SimError {
+        SimError::Violation {
+            seed: self.config.seed,
+            what,
+        }
+    }
+
+    fn node(&self, i: usize) -> Option<Arc<Coordinator>> {
+        self.net.nodes.lock().get(i).cloned().flatten()
+    }
+
+    fn live_nodes(&self) -> Vec<usize> {
+        (0..self.config.nodes)
+            .filter(|i| self.node(*i).is_some())
+            .collect()
+    }
+
+    fn trace(&mut self, line: String) {
+        self.report.trace.push(line);
+    }
+
+    fn write(&mut self, node: usize, key: i32, consistency: Consistency) {
+        let Some(c) = self.node(node) else { return };
+        let ts = self.next_timestamp;
+        self.next_timestamp += 1;
+        let text = format!("INSERT INTO sim.kv (k, v) VALUES ({key}, {ts}) USING TIMESTAMP {ts}");
+        let outcome = c.query(
+            &Session::default(),
+            &text,
+            &QueryParameters::new(consistency),
+        );
+        match &outcome {
+            Ok(_) => {
+                self.report.acknowledged_writes += 1;
+                if matches!(consistency, Consistency::Quorum | Consistency::All) {
+                    let e = self.acknowledged.entry(key).or_insert(0);
+                    *e = (*e).max(ts);
+                }
+            }
+            Err(_) => self.report.failed_writes += 1,
+        }
+        self.trace(format!(
+            "write n{node} k{key} ts{ts} {consistency:?} -> {}",
+            outcome.map_or_else(|e| e.to_string(), |_| "ok".into())
+        ));
+    }
+
+    /// A logged batch writing two keys through the coordinator's data path (and its batchlog).
+    fn batch(
+        &mut self,
+        node: usize,
+        keys: [i32; 2],
+        consistency: Consistency,
+    ) -> Result<(), SimError> {
+        use coordinator::DataPath;
+        let Some(c) = self.node(node) else {
+            return Ok(());
+        };
+        let ts = self.next_timestamp;
+        self.next_timestamp += 1;
+        let schema = c.schema();
+        let (Ok(ks), Some(r)) = (schema.keyspace("sim"), c.replication()) else {
+            return Err(self.violation("the sim keyspace or replication is missing".into()));
+        };
+        let Some(table) = ks.tables.get("kv") else {
+            return Err(self.violation("table sim.kv is missing".into()));
+        };
+        let v = r
+            .table_schema(table)
+            .ok()
+            .and_then(|s| s.column_id("v"))
+            .ok_or_else(|| self.violation("column v is missing".into()))?;
+        let now = self.clocks.get(node).map_or(START_SECONDS, |c| {
+            use storage::Clock;
+            c.now_seconds()
+        });
+        let writes: Vec<coordinator::TableWrite<'_>> = keys
+            .iter()
+            .map(|k| {
+                let key = k.to_be_bytes().to_vec();
+                let token = ring::Murmur3Partitioner.token(&key).value();
+                let mut m = storage::Mutation::new(token, key, now);
+                m.row(Vec::new()).set(v, ts, ts.to_be_bytes().to_vec());
+                coordinator::TableWrite {
+                    keyspace: ks,
+                    table,
+                    mutation: m,
+                }
+            })
+            .collect();
+        let outcome = r.write(&writes, consistency, true);
+        match &outcome {
+            Ok(()) => {
+                self.report.acknowledged_writes += 1;
+                if matches!(consistency, Consistency::Quorum | Consistency::All) {
+                    for k in keys {
+                        let e = self.acknowledged.entry(k).or_insert(0);
+                        *e = (*e).max(ts);
+                    }
+                }
+            }
+            Err(_) => self.report.failed_writes += 1,
+        }
+        self.trace(format!(
+            "batch n{node} k{keys:?} ts{ts} {consistency:?} -> {}",
+            outcome.map_or_else(|e| e.to_string(), |()| "ok".into())
+        ));
+        Ok(())
+    }
+
+    fn read(&mut self, node: usize, key: i32, consistency: Consistency) -> Result<(), SimError> {
+        let Some(c) = self.node(node) else {
+            return Ok(());
+        };
+        let text = format!("SELECT v FROM sim.kv WHERE k = {key}");
+        let outcome = c.query(
+            &Session::default(),
+            &text,
+            &QueryParameters::new(consistency),
+        );
+        let seen = match outcome {
+            Ok(ResultBody::Rows(rows)) => rows
+                .rows()
+                .next()
+                .and_then(|r| r.first().cloned().flatten())
+                .and_then(|b| <[u8; 8]>::try_from(b.as_ref()).ok())
+                .map(i64::from_be_bytes),
+            Ok(other) => return Err(self.violation(format!("a SELECT answered {other:?}"))),
+            Err(e) => {
+                self.report.failed_reads += 1;
+                self.trace(format!("read n{node} k{key} {consistency:?} -> {e}"));
+                return Ok(());
+            }
+        };
+        self.report.reads_checked += 1;
+        self.trace(format!("read n{node} k{key} {consistency:?} -> {seen:?}"));
+        if let Some(acked) = self.acknowledged.get(&key).copied()
+            && matches!(consistency, Consistency::Quorum | Consistency::All)
+            && seen.is_none_or(|s| s < acked)
+        {
+            return Err(self.violation(format!(
+                "read of k{key} at {consistency:?} on node {node} saw {seen:?}, but the write \
+                 at timestamp {acked} was acknowledged"
+            )));
+        }
+        Ok(())
+    }
+
+    fn crash(&mut self, i: usize) {
+        let taken = self.net.nodes.lock().get_mut(i).and_then(Option::take);
+        if let Some(c) = taken {
+            self.parked[i] = Some(c);
+            let mut s = self.net.state.lock();
+            if let Some(x) = s.crashed.get_mut(i) {
+                *x = true;
+            }
+            s.late.retain(|(_, to, _)| *to != i);
+            self.report.crashes += 1;
+        }
+        self.trace(format!("crash n{i}"));
+    }
+
+    fn restart(&mut self, i: usize) {
+        if let Some(c) = self.parked.get_mut(i).and_then(Option::take) {
+            if let Some(slot) = self.net.nodes.lock().get_mut(i) {
+                *slot = Some(c);
+            }
+            if let Some(x) = self.net.state.lock().crashed.get_mut(i) {
+                *x = false;
+            }
+        }
+        self.trace(format!("restart n{i}"));
+    }
+
+    /// Every failure detector learns the truth.
+    fn gossip(&mut self) {
+        let mut s = self.net.state.lock();
+        let n = s.crashed.len();
+        for me in 0..n {
+            for other in 0..n {
+                let up = s.reachable(me, other);
+                if let Some(v) = s.view.get_mut(me).and_then(|v| v.get_mut(other)) {
+                    *v = up;
+                }
+            }
+        }
+        drop(s);
+        self.trace("gossip".into());
+    }
+
+    fn deliver_late(&mut self, all: bool) {
+        loop {
+            let next = {
+                let mut s = self.net.state.lock();
+                if s.late.is_empty() {
+                    None
+                } else {
+                    let len = s.late.len();
+                    let at = s.rng.random_range(0..len);
+                    s.late.remove(at)
+                }
+            };
+            let Some((from, to, payload)) = next else {
+                break;
+            };
+            let outcome = self.net.deliver(from, to, payload);
+            self.trace(format!("late n{from}->n{to}: {}", outcome.is_ok()));
+            if !all {
+                break;
+            }
+        }
+    }
+
+    fn tick(&mut self) -> Result<(), SimError> {
+        for c in &self.clocks {
+            c.advance(1);
+        }
+        for i in self.live_nodes() {
+            let Some(c) = self.node(i) else { continue };
+            let Some(r) = c.replication() else { continue };
+            let delivered = r
+                .deliver_hints()
+                .map_err(|e| self.violation(format!("hint delivery on n{i}: {e}")))?;
+            let replayed = r
+                .replay_batchlog()
+                .map_err(|e| self.violation(format!("batchlog replay on n{i}: {e}")))?;
+            self.report.hints_delivered += delivered;
+            self.trace(format!("tick n{i}: {delivered} hints, {replayed} batches"));
+        }
+        Ok(())
+    }
+
+    /// Runs the scenario and checks the invariants; the report's trace replays with the seed.
+    pub fn run(mut self) -> Result<Report, SimError> {
+        let n = self.config.nodes;
+        let levels = [
+            Consistency::Quorum,
+            Consistency::Quorum,
+            Consistency::Quorum,
+            Consistency::All,
+            Consistency::One,
+            Consistency::Two,
+            Consistency::Any,
+        ];
+        for _ in 0..self.config.operations {
+            let r: f64 = self.rng.random();
+            let node = self.rng.random_range(0..n);
+            let key = self.rng.random_range(0..self.config.keys);
+            let crash = self.config.crash;
+            let partition = self.config.partition;
+            if r < 0.42 {
+                let cl = levels[self.rng.random_range(0..levels.len())];
+                self.write(node, key, cl);
+            } else if r < 0.5 {
+                let other = self.rng.random_range(0..self.config.keys);
+                if other != key {
+                    let cl = levels[self.rng.random_range(0..levels.len())];
+                    self.batch(node, [key, other], cl)?;
+                }
+            } else if r < 0.8 {
+                self.read(node, key, Consistency::Quorum)?;
+            } else if r < 0.8 + crash {
+                if self.parked.iter().all(Option::is_none) {
+                    self.crash(node);
+                }
+            } else if r < 0.8 + crash + 0.05 {
+                self.restart(node);
+            } else if r < 0.8 + crash + 0.05 + partition {
+                let other = self.rng.random_range(0..n);
+                if other != node {
+                    self.net
+                        .state
+                        .lock()
+                        .cut
+                        .push((node.min(other), node.max(other)));
+                    self.trace(format!("cut n{node}-n{other}"));
+                }
+            } else if r < 0.8 + crash + 0.05 + partition + 0.03 {
+                self.net.state.lock().cut.clear();
+                self.trace("heal".into());
+            } else if r < 0.95 {
+                self.gossip();
+            } else if r < 0.98 {
+                self.deliver_late(false);
+            } else {
+                self.tick()?;
+            }
+        }
+        // Heal everything, let hints and late messages arrive, then every acknowledged write
+        // must be readable at ALL.
+        for i in 0..n {
+            self.restart(i);
+        }
+        self.net.state.lock().cut.clear();
+        self.gossip();
+        self.deliver_late(true);
+        let saved = {
+            let mut s = self.net.state.lock();
+            let saved = (s.drop, s.delay, s.drop_answer);
+            s.drop = 0.0;
+            s.delay = 0.0;
+            s.drop_answer = 0.0;
+            saved
+        };
+        self.tick()?;
+        for key in 0..self.config.keys {
+            self.read(0, key, Consistency::All)?;
+        }
+        {
+            let mut s = self.net.state.lock();
+            (s.drop, s.delay, s.drop_answer) = saved;
+            self.report.messages = s.messages;
+        }
+        Ok(self.report)
+    }
+}
