@@ -156,9 +156,7 @@ impl Fjall {
             fjall::KeyspaceCreateOptions::default()
                 .max_memtable_size(64 << 20)
                 .data_block_size_policy(BlockSizePolicy::all(4096))
-                .data_block_compression_policy(CompressionPolicy::all(
-                    fjall::CompressionType::Lz4,
-                ))
+                .data_block_compression_policy(CompressionPolicy::all(fjall::CompressionType::Lz4))
                 .filter_policy(FilterPolicy::all(FilterPolicyEntry::Bloom(
                     BloomConstructionPolicy::BitsPerKey(10.0),
                 )))
@@ -683,7 +681,12 @@ fn compare(args: &Args) -> Result<()> {
         let mut order = engines.clone();
         order.rotate_left(run % engines.len().max(1));
         for engine in order {
-            eprintln!("== run {} of {}: {engine} (load {})", run + 1, args.runs, loadavg());
+            eprintln!(
+                "== run {} of {}: {engine} (load {})",
+                run + 1,
+                args.runs,
+                loadavg()
+            );
             let mut child = Command::new(&exe)
                 .args(["--child", "--engine", engine, "--num"])
                 .arg(args.num.to_string())
@@ -742,7 +745,9 @@ fn compare(args: &Args) -> Result<()> {
             );
         }
     }
-    println!("\nWrite amplification over the whole suite (engine bytes / user bytes, median of runs):");
+    println!(
+        "\nWrite amplification over the whole suite (engine bytes / user bytes, median of runs):"
+    );
     for engine in &engines {
         let per_run: Vec<f64> = (0..args.runs)
             .map(|run| {

@@ -25,7 +25,7 @@ pub(crate) struct Op {
 }
 
 impl Op {
-    pub(crate) fn as_ref(&self) -> OpRef<'_> {
+    pub(crate) fn borrowed(&self) -> OpRef<'_> {
         OpRef {
             kind: self.kind,
             tree: self.tree,
@@ -118,7 +118,10 @@ impl WriteBatch {
 }
 
 pub(crate) fn encode_ops(ops: &[OpRef<'_>], out: &mut Vec<u8>) {
-    let need: usize = ops.iter().map(|op| 13 + op.key.len() + op.value.len()).sum();
+    let need: usize = ops
+        .iter()
+        .map(|op| 13 + op.key.len() + op.value.len())
+        .sum();
     out.reserve(4 + need);
     out.extend_from_slice(&(ops.len() as u32).to_le_bytes());
     for op in ops {
@@ -208,7 +211,7 @@ mod tests {
             },
         ];
         let mut p = Vec::new();
-        let refs: Vec<OpRef<'_>> = ops.iter().map(Op::as_ref).collect();
+        let refs: Vec<OpRef<'_>> = ops.iter().map(Op::borrowed).collect();
         encode_ops(&refs, &mut p);
         assert_eq!(decode(&p, Path::new("x"), 0).unwrap(), ops);
         for cut in 0..p.len() {

@@ -339,7 +339,7 @@ impl Db {
                 });
             }
         }
-        let ops: Vec<OpRef<'_>> = batch.ops.iter().map(Op::as_ref).collect();
+        let ops: Vec<OpRef<'_>> = batch.ops.iter().map(Op::borrowed).collect();
         self.inner.write_ops(&ops, batch.user_bytes)
     }
 

@@ -118,7 +118,8 @@ impl Memtable {
         );
         self.min_seq.fetch_min(seq, AtomicOrdering::Relaxed);
         self.max_seq.fetch_max(seq, AtomicOrdering::Relaxed);
-        self.map.insert(MemEntry::new(user_key, seq, kind, value), ());
+        self.map
+            .insert(MemEntry::new(user_key, seq, kind, value), ());
     }
 
     pub(crate) fn approximate_size(&self) -> usize {

@@ -173,14 +173,12 @@ impl TreeInner {
         let mem = self.mem.read().clone();
         let version = self.version.read().clone();
         let mems = || std::iter::once(&mem.active).chain(mem.frozen.iter().map(|(m, _)| m));
-        let candidates = || {
-            (0..version.levels.len()).flat_map(|level| version.files_for(level, user_key))
-        };
+        let candidates =
+            || (0..version.levels.len()).flat_map(|level| version.files_for(level, user_key));
         // The newest range deletion covering the key decides which versions are deleted.
         let mut covered = 0;
         let mut cover = |t: &crate::sstable::RangeTombstone| {
-            if t.seq <= snapshot && t.start.as_slice() <= user_key && user_key < t.end.as_slice()
-            {
+            if t.seq <= snapshot && t.start.as_slice() <= user_key && user_key < t.end.as_slice() {
                 covered = covered.max(t.seq);
             }
         };

@@ -391,7 +391,9 @@ mod tests {
         let r = CommitLog::recover(Arc::new(StdVfs), dir.path(), 64, 0, |_, _| Ok(())).unwrap();
         let log = r.log;
         for i in 0..10u64 {
-            let lsn = log.append(i * 2 + 1, &[op("a").as_ref(), op("b").as_ref()]).unwrap();
+            let lsn = log
+                .append(i * 2 + 1, &[op("a").borrowed(), op("b").borrowed()])
+                .unwrap();
             log.sync_to(lsn).unwrap();
         }
         assert!(log.segment_names().len() > 2, "small segments roll");
@@ -417,7 +419,7 @@ mod tests {
                         let lsn = {
                             let mut s = seq.lock();
                             *s += 1;
-                            log.append(*s, &[op("k").as_ref()]).unwrap()
+                            log.append(*s, &[op("k").borrowed()]).unwrap()
                         };
                         log.sync_to(lsn).unwrap();
                     }
@@ -436,7 +438,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let r = CommitLog::recover(Arc::new(StdVfs), dir.path(), 64, 0, |_, _| Ok(())).unwrap();
         for i in 1..=5 {
-            let lsn = r.log.append(i, &[op("a").as_ref()]).unwrap();
+            let lsn = r.log.append(i, &[op("a").borrowed()]).unwrap();
             r.log.sync_to(lsn).unwrap();
         }
         let before = r.log.segment_names().len();
