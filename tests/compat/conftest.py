@@ -23,8 +23,9 @@ def _free_port():
 class Node:
     """One ilion process: start, wait for its CQL port, stop, restart on the same data."""
 
-    def __init__(self, binary, data_dir):
+    def __init__(self, binary, data_dir, extra_args=()):
         self.binary = binary
+        self.extra_args = list(extra_args)
         self.data_dir = data_dir
         self.host = "127.0.0.1"
         self.port = _free_port()
@@ -42,6 +43,7 @@ class Node:
         self.proc = subprocess.Popen(
             [
                 self.binary,
+                *self.extra_args,
                 "--data-dir", self.data_dir,
                 "--listen-address", self.host,
                 "--native-port", str(self.port),

@@ -167,3 +167,15 @@ def test_lz4_compressed_connections_work_with_the_driver(node, protocol_version)
         assert len(rows) > 20
     finally:
         cluster.shutdown()
+
+
+def test_prepared_statements_work_on_protocol_v4(node):
+    # v4 PREPARE results carry no result metadata id (a v5 field); drivers speaking v4 only
+    # (the scylla crate, latte) must get a well-formed answer.
+    cluster = cluster_for(node, 4)
+    session = cluster.connect()
+    try:
+        stmt = session.prepare("SELECT release_version FROM system.local WHERE key = ?")
+        assert session.execute(stmt, ["local"]).one().release_version.startswith("4.")
+    finally:
+        cluster.shutdown()

@@ -2,8 +2,9 @@
 //!
 //! Node `i` (1-based) listens on 127.0.0.i with the default ports, keeps its data under
 //! `target/cluster/node<i>/data`, logs to `target/cluster/node<i>/ilion.log`, and its pid is in
-//! `target/cluster/node<i>/pid`. Node 1 is the seed. Every developer and test starts clusters
-//! this way.
+//! `target/cluster/node<i>/pid`. Node 1 is the seed: the nodes find each other by gossip
+//! (node-to-node gRPC on port 7000) and form one cluster; `start` waits until node 1 sees
+//! every node up and prints `ilion status`. Every developer and test starts clusters this way.
 
 use std::fs;
 use std::path::PathBuf;
@@ -180,7 +181,28 @@ fn start(n: u8, debug: bool, dcs: Option<Vec<String>>, keep_data: bool) -> Resul
             bail!("node{i} exited at start:\n{log}");
         }
     }
-    Ok(())
+    wait_for_cluster(&bin, n)
+}
+
+/// Waits (up to 60 s) until node 1 reports `n` nodes up and normal, then prints its status.
+fn wait_for_cluster(bin: &std::path::Path, n: u8) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut last = String::new();
+    while Instant::now() < deadline {
+        let out = Command::new(bin)
+            .args(["status", "--host", "127.0.0.1:7000", "--timeout", "2"])
+            .output();
+        if let Ok(out) = out {
+            last = String::from_utf8_lossy(&out.stdout).into_owned();
+            let up = last.lines().filter(|l| l.starts_with("UN ")).count();
+            if out.status.success() && up == usize::from(n) {
+                print!("{last}");
+                return Ok(());
+            }
+        }
+        sleep(Duration::from_millis(500));
+    }
+    bail!("the nodes did not form one cluster of {n} within 60 s; node 1 reports:\n{last}")
 }
 
 pub(crate) fn run_action(action: Action) -> Result<()> {

@@ -13,13 +13,21 @@ use parking_lot::{Mutex, RwLock};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::cluster::Membership;
 use crate::data::{DataPath, LocalDataPath};
 use crate::replication::local::LocalReplica;
 use crate::replication::{Cluster, Replication};
-use crate::schema::{Schema, ddl, is_system_keyspace, store};
+use crate::schema::{Schema, ddl, is_system_keyspace, merge, store};
 use crate::system::{self, LocalInfo};
 use crate::values::Bound;
 use crate::{Error, Result, data, describe, select};
+
+mod batch;
+
+pub use batch::{
+    BATCH_SIZE_FAIL_THRESHOLD, BATCH_SIZE_WARN_THRESHOLD, Executed,
+    UNLOGGED_BATCH_PARTITIONS_WARN_THRESHOLD,
+};
 
 /// What the coordinator needs to know about its node.
 #[derive(Debug, Clone)]
@@ -78,6 +86,20 @@ pub struct Coordinator {
     replica: Arc<LocalReplica>,
     /// The distributed data path, once [`Coordinator::enable_replication`] ran.
     replication: Option<Arc<Replication>>,
+    /// The cluster as gossip shows it (`system.peers`); `None` for a node on its own.
+    membership: Option<Arc<dyn Membership>>,
+    /// Told the new schema version after every local schema change (the cluster pushes it).
+    schema_listener: RwLock<Option<SchemaListener>>,
+}
+
+/// Called with the new schema version after a schema statement changed the schema.
+#[derive(Clone)]
+pub struct SchemaListener(pub Arc<dyn Fn(Uuid) + Send + Sync>);
+
+impl std::fmt::Debug for SchemaListener {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SchemaListener")
+    }
 }
 
 impl Drop for Coordinator {
@@ -97,6 +119,7 @@ pub struct CoordinatorBuilder {
     config: CoordinatorConfig,
     clock: Arc<dyn storage::Clock>,
     in_memory: bool,
+    engine: lsm::Builder,
 }
 
 impl CoordinatorBuilder {
@@ -113,8 +136,15 @@ impl CoordinatorBuilder {
         self
     }
 
+    /// The storage engine's options of the on-disk stores (the commit log sync mode,
+    /// memtable size, ...).
+    pub fn engine(mut self, engine: lsm::Builder) -> CoordinatorBuilder {
+        self.engine = engine;
+        self
+    }
+
     pub fn open(self) -> Result<Coordinator> {
-        Coordinator::open_with(self.config, self.clock, self.in_memory)
+        Coordinator::open_with(self.config, self.clock, self.in_memory, self.engine)
     }
 }
 
@@ -136,6 +166,7 @@ impl Coordinator {
             config,
             clock: Arc::new(storage::SystemClock),
             in_memory: false,
+            engine: lsm::Builder::default(),
         }
     }
 
@@ -143,6 +174,7 @@ impl Coordinator {
         config: CoordinatorConfig,
         clock: Arc<dyn storage::Clock>,
         in_memory: bool,
+        engine: lsm::Builder,
     ) -> Result<Coordinator> {
         std::fs::create_dir_all(&config.data_dir).map_err(|e| {
             Error::server(format!("cannot create {}: {e}", config.data_dir.display()))
@@ -159,7 +191,11 @@ impl Coordinator {
                 s
             }
         };
-        let schema = store::load::<Schema>(&config.data_dir.join(SCHEMA_FILE))?.unwrap_or_default();
+        let mut schema =
+            store::load::<Schema>(&config.data_dir.join(SCHEMA_FILE))?.unwrap_or_default();
+        // A schema saved before definitions carried their change times.
+        let keyspaces = schema.keyspaces.clone();
+        schema.history.backfill(&keyspaces);
         let (data_store, system_store) = if in_memory {
             (
                 storage::Store::in_memory(clock.clone()),
@@ -168,6 +204,7 @@ impl Coordinator {
         } else {
             let open = |dir: &str| {
                 storage::Store::builder(clock.clone())
+                    .engine(engine.clone())
                     .open(config.data_dir.join(dir))
                     .map_err(|e| Error::server(format!("cannot open the {dir} store: {e}")))
             };
@@ -206,6 +243,8 @@ impl Coordinator {
             prepared: RwLock::new(HashMap::new()),
             data: Arc::new(LocalDataPath::new(data_store.clone())),
             store: data_store,
+            membership: None,
+            schema_listener: RwLock::new(None),
             replica,
             replication: None,
         })
@@ -247,6 +286,11 @@ impl Coordinator {
         self.local.host_id
     }
 
+    /// The node's tokens.
+    pub fn tokens(&self) -> &[i64] {
+        &self.local.tokens
+    }
+
     /// The replica-local store of the user tables.
     pub fn store(&self) -> &Arc<storage::Store> {
         &self.store
@@ -255,6 +299,42 @@ impl Coordinator {
     /// Replaces the data path (a cluster's replication in place of the local store).
     pub fn set_data_path(&mut self, data: Arc<dyn DataPath>) {
         self.data = data;
+    }
+
+    /// Shows the cluster (`system.peers`, `system.peers_v2`) as `membership` sees it.
+    pub fn set_membership(&mut self, membership: Arc<dyn Membership>) {
+        self.membership = Some(membership);
+    }
+
+    /// The cluster view, when the node runs in a cluster.
+    pub fn membership(&self) -> Option<&Arc<dyn Membership>> {
+        self.membership.as_ref()
+    }
+
+    /// Calls `listener` with the new version after every local schema change.
+    pub fn set_schema_listener(&self, listener: SchemaListener) {
+        *self.schema_listener.write() = Some(listener);
+    }
+
+    /// Merges a schema received from another node into this node's (see
+    /// `docs/cluster-schema.md`): saves and publishes the result, creates, alters and drops
+    /// the store's tables to match, and returns the changes as SCHEMA_CHANGE events for
+    /// this node's clients (empty when the remote schema taught nothing new).
+    pub fn merge_schema(&self, remote: &Schema) -> Result<Vec<cql::protocol::SchemaChange>> {
+        let _serial = self.ddl.lock();
+        let current = self.schema.read().clone();
+        let next = merge::merge(&current, remote);
+        if next == *current {
+            return Ok(Vec::new());
+        }
+        store::save(&self.data_dir.join(SCHEMA_FILE), &next)?;
+        let events = merge::changes(&current.keyspaces, &next.keyspaces);
+        *self.schema.write() = Arc::new(next);
+        data::sync_store(&self.store, &current, &self.schema.read())?;
+        if !events.is_empty() {
+            tracing::info!(changes = events.len(), "schema merged from another node");
+        }
+        Ok(events)
     }
 
     /// The current schema version (changes with every DDL).
@@ -274,10 +354,20 @@ impl Coordinator {
         text: &str,
         params: &QueryParameters,
     ) -> Result<ResultBody> {
+        self.query_warned(session, text, params).map(|e| e.result)
+    }
+
+    /// Runs a QUERY and returns the warnings its response carries with its result.
+    pub fn query_warned(
+        &self,
+        session: &Session,
+        text: &str,
+        params: &QueryParameters,
+    ) -> Result<Executed> {
         let parsed = parse(text)?;
         let keyspace = params.keyspace.clone().or_else(|| session.keyspace.clone());
         let bound = Bound::new(&params.values, &parsed.bind_markers)?;
-        self.run(&parsed, keyspace.as_deref(), &bound, params)
+        self.run_warned(&parsed, keyspace.as_deref(), &bound, params)
     }
 
     /// PREPAREs a statement: its id is a digest of the keyspace and the text, so every node
@@ -302,6 +392,14 @@ impl Coordinator {
         );
         let global = markers.first().map(|c| c.table.clone());
         let pk_indexes = self.pk_indexes(&markers);
+        // A `:name` marker is known to the client by its name (drivers bind values by it),
+        // not by its column's.
+        let mut markers = markers;
+        for (spec, marker) in markers.iter_mut().zip(&parsed.bind_markers) {
+            if let Some(name) = &marker.name {
+                spec.name = name.as_str().to_owned();
+            }
+        }
         let metadata = PreparedMetadata {
             pk_indexes,
             global_table_spec: global.filter(|g| markers.iter().all(|c| &c.table == g)),
@@ -321,6 +419,12 @@ impl Coordinator {
     /// EXECUTEs a prepared statement; an unknown id is [`Error::Unprepared`], which drivers
     /// answer by preparing again.
     pub fn execute(&self, id: &[u8], params: &QueryParameters) -> Result<ResultBody> {
+        self.execute_warned(id, params).map(|e| e.result)
+    }
+
+    /// EXECUTEs a prepared statement and returns the warnings its response carries with its
+    /// result.
+    pub fn execute_warned(&self, id: &[u8], params: &QueryParameters) -> Result<Executed> {
         let stmt = self
             .prepared
             .read()
@@ -328,7 +432,23 @@ impl Coordinator {
             .cloned()
             .ok_or_else(|| Error::Unprepared { id: id.to_vec() })?;
         let bound = Bound::new(&params.values, &stmt.parsed.bind_markers)?;
-        self.run(&stmt.parsed, stmt.keyspace.as_deref(), &bound, params)
+        self.run_warned(&stmt.parsed, stmt.keyspace.as_deref(), &bound, params)
+    }
+
+    /// [`Coordinator::run`], with the warnings of the statements that have some (BATCH).
+    fn run_warned(
+        &self,
+        parsed: &ParsedStatement,
+        keyspace: Option<&str>,
+        bound: &Bound,
+        params: &QueryParameters,
+    ) -> Result<Executed> {
+        match &parsed.statement {
+            Statement::Batch(b) => self.text_batch(b, keyspace, bound, params),
+            _ => self
+                .run(parsed, keyspace, bound, params)
+                .map(Executed::quiet),
+        }
     }
 
     fn prepared_metadata(
@@ -365,6 +485,7 @@ impl Coordinator {
                 }
                 Ok((markers, Vec::new()))
             }
+            Statement::Batch(b) => Ok((self.batch_marker_columns(b, keyspace)?, Vec::new())),
             _ if parsed.bind_markers.is_empty() => Ok((Vec::new(), Vec::new())),
             other => Err(Error::not_supported(&format!(
                 "Preparing {} with bind markers",
@@ -442,7 +563,15 @@ impl Coordinator {
             Statement::Select(s) => {
                 let schema = self.schema.read().clone();
                 let (ks, table) = self.resolve_table(&schema, &s.table, keyspace)?;
-                match system::rows(table, &self.local, &schema, &self.system) {
+                let membership = self.membership.as_deref();
+                match system::rows(
+                    table,
+                    &self.local,
+                    &schema,
+                    &self.system,
+                    &self.store,
+                    membership,
+                ) {
                     Some(rows) => select::run(s, table, ks, rows, bound, params),
                     None if is_system_keyspace(&ks.name) => Err(not_built_data_path("SELECT")),
                     None => data::select(&*self.data, ks, table, s, bound, params),
@@ -469,7 +598,9 @@ impl Coordinator {
                 self.data.write(&writes, params.consistency, false)?;
                 Ok(ResultBody::Void)
             }
-            Statement::Batch(_) => Err(not_built_data_path("BATCH")),
+            Statement::Batch(b) => self
+                .text_batch(b, keyspace, bound, params)
+                .map(|e| e.result),
             Statement::Truncate(name) => {
                 let schema = self.schema.read().clone();
                 let (ks, _) = self.resolve_table(&schema, name, keyspace)?;
@@ -551,10 +682,18 @@ impl Coordinator {
         let Some(event) = change(&mut next)? else {
             return Ok(ResultBody::Void);
         };
+        let previous_keyspaces = self.schema.read().keyspaces.clone();
+        next.history
+            .record(&previous_keyspaces, &next.keyspaces, data::now_micros());
         store::save(&self.data_dir.join(SCHEMA_FILE), &next)?;
+        let version = next.version();
         let previous = std::mem::replace(&mut *self.schema.write(), Arc::new(next));
         data::sync_store(&self.store, &previous, &self.schema.read())?;
         tracing::info!(change = ?event, "schema changed");
+        let listener = self.schema_listener.read().clone();
+        if let Some(listener) = listener {
+            (listener.0)(version);
+        }
         Ok(ResultBody::SchemaChange(event))
     }
 }

@@ -46,6 +46,7 @@ mod coordinator;
 pub mod data;
 mod describe;
 mod error;
+mod json;
 pub mod replication;
 pub mod schema;
 mod select;
@@ -53,8 +54,13 @@ mod system;
 mod values;
 
 pub use cluster::{Member, MemberStatus, Membership, MessagingError, Messenger};
-pub use coordinator::{Coordinator, CoordinatorBuilder, CoordinatorConfig, Session};
+pub use coordinator::{
+    BATCH_SIZE_FAIL_THRESHOLD, BATCH_SIZE_WARN_THRESHOLD, Coordinator, CoordinatorBuilder,
+    CoordinatorConfig, Executed, SchemaListener, Session, UNLOGGED_BATCH_PARTITIONS_WARN_THRESHOLD,
+};
 pub use data::{DataPath, LocalDataPath, TableWrite};
 pub use error::{Error, Result};
-pub use replication::{Background, Cluster, Replication, ReplicationConfig, SpeculativeRetry};
+pub use replication::{
+    Background, Cluster, Replication, ReplicationConfig, ReplicationStats, SpeculativeRetry,
+};
 pub use system::{CQL_VERSION, RELEASE_VERSION};

@@ -10,6 +10,7 @@ use cql::language::ast::Statement;
 use cql::protocol::Value;
 use uuid::Uuid;
 
+use crate::cluster::{Member, MemberStatus, Membership};
 use crate::schema::{Keyspace, Schema, Table, ddl};
 use crate::{Error, Result};
 
@@ -151,18 +152,23 @@ fn uuid(u: Uuid) -> Value {
 }
 
 /// The rows of the system table `keyspace.table` in `table.columns` order, or `None` when it
-/// is not a table this node serves rows for.
+/// is not a table this node serves rows for. The peers tables list `membership`'s members
+/// other than this node (none for a node on its own).
 pub(crate) fn rows(
     table: &Table,
     local: &LocalInfo,
     user: &Schema,
     system: &Schema,
+    store: &storage::Store,
+    membership: Option<&dyn Membership>,
 ) -> Option<Vec<Vec<Option<Value>>>> {
     let rows: Vec<Row> = match (table.keyspace.as_str(), table.name.as_str()) {
         ("system", "local") => vec![local_row(local, user)],
-        // One node: no peers.
-        ("system", "peers" | "peers_v2") => Vec::new(),
-        ("system", "size_estimates") => size_estimates(local, user),
+        ("system", name @ ("peers" | "peers_v2")) => peers(membership)
+            .iter()
+            .map(|m| peer_row(m, name == "peers_v2", local.storage_port))
+            .collect(),
+        ("system", "size_estimates") => size_estimates(local, user, store),
         ("system_schema", name) => schema_rows(name, user, system),
         _ => return None,
     };
@@ -207,6 +213,44 @@ fn local_row(local: &LocalInfo, user: &Schema) -> Row {
     r
 }
 
+/// The members other than this node that still belong to the ring (not LEFT), by address.
+fn peers(membership: Option<&dyn Membership>) -> Vec<Member> {
+    let Some(m) = membership else {
+        return Vec::new();
+    };
+    let me = m.local_address();
+    let mut out: Vec<Member> = m
+        .members()
+        .into_iter()
+        .filter(|p| p.address != me && p.status != MemberStatus::Left)
+        .collect();
+    out.sort_by_key(|p| p.address);
+    out
+}
+
+/// A row of `system.peers` (or `system.peers_v2` when `v2`).
+fn peer_row(m: &Member, v2: bool, storage_port: u16) -> Row {
+    let mut r = Row::new();
+    r.insert("peer", Value::Inet(m.address));
+    r.insert("data_center", text(m.data_center.clone()));
+    r.insert("host_id", uuid(m.host_id));
+    r.insert("rack", text(m.rack.clone()));
+    r.insert("release_version", text(m.release_version.clone()));
+    r.insert("schema_version", uuid(m.schema_version));
+    let mut tokens: Vec<String> = m.tokens.iter().map(i64::to_string).collect();
+    tokens.sort();
+    r.insert("tokens", Value::Set(tokens.into_iter().map(text).collect()));
+    if v2 {
+        // Every node of a cluster uses the same storage port.
+        r.insert("peer_port", Value::Int(i32::from(storage_port)));
+        r.insert("native_address", Value::Inet(m.native_address));
+        r.insert("native_port", Value::Int(i32::from(m.native_port)));
+    } else {
+        r.insert("rpc_address", Value::Inet(m.native_address));
+    }
+    r
+}
+
 /// This node's primary ranges, unwrapped at the minimum token as Cassandra records them:
 /// `(t[i-1], t[i]]` for consecutive tokens, and the wrapping range `(t[n-1], t[0]]` split into
 /// `(t[n-1], MIN]` and `(MIN, t[0]]`.
@@ -224,26 +268,47 @@ fn primary_ranges(tokens: &[i64]) -> Vec<(i64, i64)> {
     out
 }
 
-/// One row per user table and primary range. The data path is not built yet, so every user
-/// table is empty and its estimates are zero.
-fn size_estimates(local: &LocalInfo, user: &Schema) -> Vec<Row> {
+/// One row per user table and primary range of this node: the table's partitions (from the
+/// store's statistics) shared among the ranges by the share of the ring each covers (Murmur3
+/// spreads keys uniformly, so this is the expected count, as Cassandra's own estimates from
+/// sstable key counts are estimates), and the mean partition size in bytes as stored.
+fn size_estimates(local: &LocalInfo, user: &Schema, store: &storage::Store) -> Vec<Row> {
     let ranges = primary_ranges(&local.tokens);
     let mut out = Vec::new();
     for ks in user.keyspaces.values() {
         for t in ks.tables.values() {
+            let stats = store
+                .table(&ks.name, &t.name)
+                .and_then(|h| h.statistics())
+                .unwrap_or_default();
+            let mean = stats.bytes.checked_div(stats.partitions).unwrap_or(0);
             for (start, end) in &ranges {
                 let mut r = Row::new();
                 r.insert("keyspace_name", text(ks.name.clone()));
                 r.insert("table_name", text(t.name.clone()));
                 r.insert("range_start", text(start.to_string()));
                 r.insert("range_end", text(end.to_string()));
-                r.insert("mean_partition_size", Value::Bigint(0));
-                r.insert("partitions_count", Value::Bigint(0));
+                r.insert(
+                    "mean_partition_size",
+                    Value::Bigint(i64::try_from(mean).unwrap_or(i64::MAX)),
+                );
+                r.insert(
+                    "partitions_count",
+                    Value::Bigint(range_share(stats.partitions, *start, *end)),
+                );
                 out.push(r);
             }
         }
     }
     out
+}
+
+/// `total` scaled by the fraction of the ring in `(start, end]` (`end` = MIN: up to the end).
+fn range_share(total: u64, start: i64, end: i64) -> i64 {
+    let width = (end as i128 - start as i128).rem_euclid(1i128 << 64);
+    let width = if width == 0 { 1i128 << 64 } else { width };
+    let share = (i128::from(total) * width + (1i128 << 63)) >> 64;
+    i64::try_from(share).unwrap_or(i64::MAX)
 }
 
 fn schema_rows(name: &str, user: &Schema, system: &Schema) -> Vec<Row> {
@@ -358,6 +423,19 @@ fn schema_rows(name: &str, user: &Schema, system: &Schema) -> Vec<Row> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn range_shares_split_a_table_by_the_ring_fraction_each_range_covers() {
+        assert_eq!(range_share(1000, i64::MIN, 0), 500);
+        assert_eq!(range_share(1000, 0, i64::MIN), 500);
+        let ranges = primary_ranges(&[10, -5, 300, 4_000_000_000_000_000_000]);
+        let total: i64 = ranges
+            .iter()
+            .map(|(s, e)| range_share(10_000, *s, *e))
+            .sum();
+        assert!((9_998..=10_002).contains(&total), "{total}");
+        assert_eq!(range_share(0, 1, 2), 0);
+    }
 
     #[test]
     fn primary_ranges_cover_the_ring_once_unwrapped_at_the_minimum_token() {

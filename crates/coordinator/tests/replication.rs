@@ -665,6 +665,61 @@ fn read_repair_leaves_every_replica_with_the_newest_data() {
 }
 
 #[test]
+fn a_deletion_missed_by_a_replica_wins_the_quorum_read_and_is_repaired_onto_it() {
+    let c = cluster_with(1, 3, RF3, config());
+    c.write(0, 30, "doomed", 1, Consistency::All).unwrap();
+    c.set(2, Mode::Down);
+    c.nodes[0]
+        .query(
+            &Session::default(),
+            "DELETE FROM ks.kv USING TIMESTAMP 2 WHERE k = 30",
+            &QueryParameters::new(Consistency::Quorum),
+        )
+        .unwrap();
+    c.set(2, Mode::Up);
+    // No hint delivery: node 2 still holds the deleted value.
+    assert_eq!(c.local_value(2, 30), Some("doomed".into()));
+    // Node 2 coordinates (its own stale data first): the newer deletion wins.
+    assert_eq!(c.read(2, 30, Consistency::Quorum).unwrap(), None);
+    assert_eq!(
+        c.local_value(2, 30),
+        None,
+        "read repair carried the deletion"
+    );
+    assert!(c.replication(2).stats().read_repairs >= 1);
+    let s0 = c.replication(0).stats();
+    assert_eq!(
+        (s0.hints_stored, s0.hints_pending),
+        (1, 1),
+        "the deletion's hint for node 2"
+    );
+    assert_eq!(c.replication(0).deliver_hints().unwrap(), 1);
+    let s0 = c.replication(0).stats();
+    assert_eq!((s0.hints_delivered, s0.hints_pending), (1, 0));
+    for i in 0..3 {
+        assert_eq!(c.read(i, 30, Consistency::All).unwrap(), None, "from {i}");
+    }
+}
+
+#[test]
+fn a_coordinator_that_is_a_replica_reads_one_from_itself_without_messages() {
+    let c = cluster_with(1, 3, RF3, config());
+    c.write(0, 31, "here", 1, Consistency::All).unwrap();
+    let before = c.net.sent.load(Ordering::SeqCst);
+    for _ in 0..5 {
+        assert_eq!(
+            c.read(1, 31, Consistency::One).unwrap(),
+            Some("here".into())
+        );
+        assert_eq!(
+            c.read(1, 31, Consistency::LocalOne).unwrap(),
+            Some("here".into())
+        );
+    }
+    assert_eq!(c.net.sent.load(Ordering::SeqCst), before, "no remote read");
+}
+
+#[test]
 fn a_quorum_read_after_a_quorum_write_sees_it_from_any_coordinator() {
     let c = cluster_with(1, 3, RF3, config());
     c.set(2, Mode::Silent);

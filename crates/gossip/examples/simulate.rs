@@ -1,7 +1,7 @@
 //! Runs the gossip scenarios on a simulated cluster and prints the figures.
 //!
 //! `cargo run --release -p ilion-gossip --example simulate -- --nodes 1000 [--seed N]
-//!  [--minutes 10] [--loss 0.2] [--phi 8] [--fanout 1] [--settle 30] [--split 60] [--form]`
+//!  [--minutes 10] [--loss 0.2] [--phi 8] [--fanout F] [--settle 30] [--split 60] [--form] [--loss-only]`
 //!
 //! `--form` starts every node empty and measures cluster formation through shadow rounds and
 //! gossip; without it the cluster starts converged (faster, for the other scenarios).
@@ -24,8 +24,13 @@ fn main() {
     let seed: u64 = arg(&args, "--seed", 1);
     let minutes: f64 = arg(&args, "--minutes", 10.0);
     let loss: f64 = arg(&args, "--loss", 0.2);
-    let phi: f64 = arg(&args, "--phi", 8.0);
-    let fanout: usize = arg(&args, "--fanout", 1);
+    let defaults = gossip::Config::new("sim", Vec::new());
+    let phi: f64 = arg(
+        &args,
+        "--phi",
+        defaults.failure_detector.phi_convict_threshold,
+    );
+    let fanout: usize = arg(&args, "--fanout", defaults.fanout);
     let settle = Duration::from_secs(arg(&args, "--settle", 30));
     let split = Duration::from_secs(arg(&args, "--split", 60));
     let wall = Instant::now();
@@ -58,7 +63,9 @@ fn main() {
     };
     lap("start");
 
-    for k in 0..3 {
+    // `--loss-only`: just the loss scenario (and its progress lines), for long runs.
+    let loss_only = args.iter().any(|a| a == "--loss-only");
+    for k in 0..if loss_only { 0 } else { 3 } {
         let origin = (k * 7919 + 11) % nodes;
         let r = sim::scenario_spread(&mut s, origin, 100);
         println!(
@@ -74,10 +81,22 @@ fn main() {
     lap("spread");
 
     let victim = nodes / 2;
+    if loss_only {
+        let l = sim::scenario_loss(&mut s, loss, Duration::from_secs_f64(60.0 * minutes));
+        println!(
+            "loss {loss}: {minutes} min, false convictions {}, max phi at arrival {:.2}, max heartbeat age {:.2} s, bytes/node/round {:.0}; wall {:.1} s",
+            l.false_convictions,
+            l.max_phi,
+            l.max_heartbeat_age,
+            l.bytes_per_node_per_round,
+            wall.elapsed().as_secs_f64()
+        );
+        return;
+    }
     let c = sim::scenario_convict(&mut s, victim, Duration::from_secs(120));
     println!(
-        "convict: all {} live nodes convicted the stopped node after {:?} s (mean {:.1} s), false convictions {}",
-        c.convicted, c.all_convicted_after, c.mean_after, c.false_convictions
+        "convict: all {} live nodes convicted the stopped node after {:?} s (median {:.2} s, mean {:.2} s), false convictions {}",
+        c.convicted, c.all_convicted_after, c.median_after, c.mean_after, c.false_convictions
     );
     s.start(victim);
     let t = s.now();
@@ -95,9 +114,10 @@ fn main() {
 
     let l = sim::scenario_loss(&mut s, loss, Duration::from_secs_f64(60.0 * minutes));
     println!(
-        "loss {loss}: {minutes} min, false convictions {}, max phi at arrival {:.2}, mean arrival interval {:.3} s, bytes/node/round {:.0}, messages sent {} lost {}",
+        "loss {loss}: {minutes} min, false convictions {}, max phi at arrival {:.2}, max heartbeat age {:.2} s, mean arrival interval {:.3} s, bytes/node/round {:.0}, messages sent {} lost {}",
         l.false_convictions,
         l.max_phi,
+        l.max_heartbeat_age,
         l.mean_arrival_interval,
         l.bytes_per_node_per_round,
         l.messages.0,

@@ -6,7 +6,8 @@
 //! varint    := unsigned LEB128 (7 bits per byte, least significant group first, at most 10 bytes)
 //! string    := varint byte_length | UTF-8 bytes
 //! digest    := endpoint | varint generation | varint max_version
-//! state     := endpoint | varint generation | varint heartbeat_version | varint count
+//! state     := endpoint | varint generation | varint heartbeat_version | varint heartbeat_age_ms
+//!              | varint count
 //!              | count x (u8 key | varint version | string value)   (keys strictly ascending)
 //! SYN body  := string cluster_name | varint count | count x digest
 //! ACK body  := varint count | count x digest | varint count | count x state
@@ -22,11 +23,11 @@ use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use crate::error::{Error, Result};
-use crate::messages::{Ack, Ack2, Digest, Envelope, Message, Syn};
+use crate::messages::{Ack, Ack2, Delta, Digest, Envelope, Message, Syn};
 use crate::state::{ApplicationState, Endpoint, EndpointState, HeartbeatState, VersionedValue};
 
 /// The codec version this build writes and reads.
-pub const CODEC_VERSION: u8 = 1;
+pub const CODEC_VERSION: u8 = 2;
 
 const KIND_SYN: u8 = 1;
 const KIND_ACK: u8 = 2;
@@ -35,7 +36,7 @@ const KIND_ACK2: u8 = 3;
 /// Smallest encodings, used to bound counts before allocating.
 const MIN_ENDPOINT: usize = 1 + 4 + 2;
 const MIN_DIGEST: usize = MIN_ENDPOINT + 2;
-const MIN_STATE: usize = MIN_ENDPOINT + 3;
+const MIN_STATE: usize = MIN_ENDPOINT + 4;
 const MIN_APP_STATE: usize = 3;
 
 /// Encodes an envelope.
@@ -179,16 +180,26 @@ pub(crate) fn digest_len(d: &Digest) -> usize {
     endpoint_len(d.endpoint) + varint_len(d.generation) + varint_len(d.max_version)
 }
 
-pub(crate) fn state_len(ep: Endpoint, s: &EndpointState) -> usize {
+pub(crate) fn state_len(d: &Delta) -> usize {
+    endpoint_len(d.endpoint)
+        + varint_len(d.state.heartbeat.generation)
+        + varint_len(d.state.heartbeat.version)
+        + varint_len(d.heartbeat_age_ms)
+        + varint_len(d.state.states.len() as u64)
+        + d.state.states.values().map(app_state_len).sum::<usize>()
+}
+
+/// The encoded size of a delta of `s` with no application states (yet).
+pub(crate) fn empty_delta_len(ep: Endpoint, s: &EndpointState, age_ms: u64) -> usize {
     endpoint_len(ep)
         + varint_len(s.heartbeat.generation)
         + varint_len(s.heartbeat.version)
-        + varint_len(s.states.len() as u64)
-        + s.states.values().map(app_state_len).sum::<usize>()
+        + varint_len(age_ms)
+        + 1
 }
 
-/// `state_len(ep, &s.delta_above(above))` without building the delta.
-pub(crate) fn delta_len(ep: Endpoint, s: &EndpointState, above: u64) -> usize {
+/// `state_len` of the delta of `s` above `above`, without building it.
+pub(crate) fn delta_len(ep: Endpoint, s: &EndpointState, above: u64, age_ms: u64) -> usize {
     let (mut n, mut bytes) = (0u64, 0usize);
     for v in s.states.values().filter(|v| v.version > above) {
         n += 1;
@@ -197,6 +208,7 @@ pub(crate) fn delta_len(ep: Endpoint, s: &EndpointState, above: u64) -> usize {
     endpoint_len(ep)
         + varint_len(s.heartbeat.generation)
         + varint_len(s.heartbeat.version)
+        + varint_len(age_ms)
         + varint_len(n)
         + bytes
 }
@@ -205,8 +217,8 @@ pub(crate) fn app_state_len(v: &VersionedValue) -> usize {
     1 + varint_len(v.version) + str_len(&v.value)
 }
 
-fn states_len(states: &[(Endpoint, EndpointState)]) -> usize {
-    varint_len(states.len() as u64) + states.iter().map(|(e, s)| state_len(*e, s)).sum::<usize>()
+fn states_len(states: &[Delta]) -> usize {
+    varint_len(states.len() as u64) + states.iter().map(state_len).sum::<usize>()
 }
 
 fn put_varint(out: &mut Vec<u8>, mut v: u64) {
@@ -242,14 +254,15 @@ fn put_digest(out: &mut Vec<u8>, d: &Digest) {
     put_varint(out, d.max_version);
 }
 
-fn put_states(out: &mut Vec<u8>, states: &[(Endpoint, EndpointState)]) {
+fn put_states(out: &mut Vec<u8>, states: &[Delta]) {
     put_varint(out, states.len() as u64);
-    for (ep, s) in states {
-        put_endpoint(out, *ep);
-        put_varint(out, s.heartbeat.generation);
-        put_varint(out, s.heartbeat.version);
-        put_varint(out, s.states.len() as u64);
-        for (k, v) in &s.states {
+    for d in states {
+        put_endpoint(out, d.endpoint);
+        put_varint(out, d.state.heartbeat.generation);
+        put_varint(out, d.state.heartbeat.version);
+        put_varint(out, d.heartbeat_age_ms);
+        put_varint(out, d.state.states.len() as u64);
+        for (k, v) in &d.state.states {
             out.push(k.code());
             put_varint(out, v.version);
             put_str(out, &v.value);
@@ -389,7 +402,7 @@ impl Reader<'_> {
         })
     }
 
-    fn states(&mut self) -> Result<Vec<(Endpoint, EndpointState)>> {
+    fn states(&mut self) -> Result<Vec<Delta>> {
         let n = self.count(MIN_STATE)?;
         let mut out = Vec::with_capacity(n);
         for _ in 0..n {
@@ -398,6 +411,7 @@ impl Reader<'_> {
                 generation: self.varint()?,
                 version: self.varint()?,
             };
+            let heartbeat_age_ms = self.varint()?;
             let m = self.count(MIN_APP_STATE)?;
             let mut states = BTreeMap::new();
             let mut last: Option<ApplicationState> = None;
@@ -418,7 +432,11 @@ impl Reader<'_> {
                 let value = self.string()?;
                 states.insert(key, VersionedValue { value, version });
             }
-            out.push((ep, EndpointState { heartbeat, states }));
+            out.push(Delta {
+                endpoint: ep,
+                state: EndpointState { heartbeat, states },
+                heartbeat_age_ms,
+            });
         }
         Ok(out)
     }
@@ -453,6 +471,14 @@ mod tests {
         s
     }
 
+    fn delta(last: u8, state: EndpointState) -> Delta {
+        Delta {
+            endpoint: ep(last),
+            state,
+            heartbeat_age_ms: 1234,
+        }
+    }
+
     #[test]
     fn every_message_kind_round_trips_and_its_length_is_predicted() {
         let msgs = vec![
@@ -470,10 +496,10 @@ mod tests {
                     generation: 0,
                     max_version: 0,
                 }],
-                states: vec![(ep(2), sample_state())],
+                states: vec![delta(2, sample_state())],
             }),
             Message::Ack2(Ack2 {
-                states: vec![(ep(3), sample_state()), (ep(4), EndpointState::new(9))],
+                states: vec![delta(3, sample_state()), delta(4, EndpointState::new(9))],
             }),
         ];
         for m in msgs {
@@ -492,7 +518,7 @@ mod tests {
         let env = Envelope {
             from: ep(1),
             message: Message::Ack2(Ack2 {
-                states: vec![(ep(2), sample_state())],
+                states: vec![delta(2, sample_state())],
             }),
         };
         let bytes = encode(&env);
@@ -505,7 +531,7 @@ mod tests {
         let env = Envelope {
             from: ep(1),
             message: Message::Ack2(Ack2 {
-                states: vec![(ep(2), sample_state())],
+                states: vec![delta(2, sample_state())],
             }),
         };
         let bytes = encode(&env);
@@ -536,8 +562,8 @@ mod tests {
             })
         ));
         assert!(matches!(
-            decode(&[2, 1], usize::MAX),
-            Err(Error::UnsupportedVersion { version: 2 })
+            decode(&[1, 1], usize::MAX),
+            Err(Error::UnsupportedVersion { version: 1 })
         ));
     }
 }

@@ -2,16 +2,17 @@
 //! events for the layers above. No I/O, no clock, no global randomness:
 //! `(state, input, now, rng) -> (state', Output)`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use crate::codec;
 use crate::error::{Error, Result};
 use crate::failure_detector::{FailureDetector, FailureDetectorConfig};
-use crate::messages::{Ack, Ack2, Digest, Envelope, Message, Syn};
+use crate::messages::{Ack, Ack2, Delta, Digest, Envelope, Message, Syn};
 use crate::rng::SeededRng;
 use crate::state::{
-    ApplicationState, Endpoint, EndpointState, HeartbeatState, NodeStatus, VersionedValue,
+    ApplicationState, Endpoint, EndpointHasher, EndpointState, HeartbeatState, NodeStatus,
+    VersionedValue,
 };
 
 /// A generation this far above the one we know is rejected as corrupt (Cassandra: one year).
@@ -31,9 +32,10 @@ pub struct Config {
     /// Time between rounds (default 1 s). The core does not read it; drivers and the simulator
     /// tick at this rate.
     pub gossip_interval: Duration,
-    /// Random live nodes sent a SYN each round (default 1, as Cassandra). More spreads
-    /// heartbeats faster, which shortens the gaps the failure detector sees, at the cost of one
-    /// digest list (about 12 bytes per known node) per extra target; see docs/gossip.md.
+    /// Random live nodes sent a SYN each round (default 3; Cassandra: 1). Fresh heartbeats then
+    /// reach every node within a few rounds even under loss, which is what lets the detector
+    /// convict within 10 s without convicting live nodes; each extra target costs one digest
+    /// list (about 14 bytes per known node) per round. See docs/gossip.md.
     pub fanout: usize,
     /// Failure detector settings.
     pub failure_detector: FailureDetectorConfig,
@@ -56,7 +58,7 @@ impl Config {
             cluster_name: cluster_name.into(),
             seeds,
             gossip_interval: Duration::from_secs(1),
-            fanout: 1,
+            fanout: 3,
             failure_detector: FailureDetectorConfig::default(),
             max_message_bytes: 64 * 1024,
             quarantine_delay: Duration::from_secs(60),
@@ -166,10 +168,53 @@ pub enum Input {
 
 #[derive(Debug, Clone)]
 struct Peer {
+    endpoint: Endpoint,
     state: EndpointState,
+    /// `state.max_version()`, kept current: every digest of every round needs it.
+    max_version: u64,
+    /// The highest application state version: deltas above it are heartbeat-only.
+    app_max: u64,
+    /// `state.status()`, kept current.
+    status: Option<NodeStatus>,
+    /// When the endpoint produced the heartbeat in `state`, on the local clock: the time it
+    /// arrived minus the age it came with. Sent on as the heartbeat's age.
+    beat_at: Duration,
     alive: bool,
     /// When a dead state (LEFT, removed) was first seen, for eviction.
     dead_since: Option<Duration>,
+}
+
+impl Peer {
+    fn new(endpoint: Endpoint, state: EndpointState, beat_at: Duration) -> Peer {
+        Peer {
+            endpoint,
+            max_version: state.max_version(),
+            app_max: app_max(&state),
+            status: state.status(),
+            state,
+            beat_at,
+            alive: false,
+            dead_since: None,
+        }
+    }
+
+    fn refresh(&mut self) {
+        self.max_version = self.state.max_version();
+        self.app_max = app_max(&self.state);
+        self.status = self.state.status();
+    }
+
+    fn is_dead_state(&self) -> bool {
+        self.status.is_some_and(NodeStatus::is_dead_state)
+    }
+
+    fn age_ms(&self, now: Duration) -> u64 {
+        u64::try_from(now.saturating_sub(self.beat_at).as_millis()).unwrap_or(u64::MAX)
+    }
+}
+
+fn app_max(state: &EndpointState) -> u64 {
+    state.states.values().map(|v| v.version).max().unwrap_or(0)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -185,8 +230,10 @@ pub struct Gossiper {
     local: Endpoint,
     /// The local version counter: the heartbeat and all local application states draw from it.
     version: u64,
-    /// Everything known, including the local node.
-    peers: BTreeMap<Endpoint, Peer>,
+    /// Everything known, the local node first, the others in the order they were learned (a
+    /// round walks them all, so a vector; `index` finds one).
+    peers: Vec<Peer>,
+    index: HashMap<Endpoint, usize, EndpointHasher>,
     fd: FailureDetector,
     /// Removed endpoints and when they were quarantined.
     quarantine: BTreeMap<Endpoint, Duration>,
@@ -199,15 +246,8 @@ impl Gossiper {
     /// round; a seed gossips at once.
     pub fn new(cfg: Config, local: Endpoint, generation: u64, now: Duration) -> Result<Gossiper> {
         cfg.validate()?;
-        let mut peers = BTreeMap::new();
-        peers.insert(
-            local,
-            Peer {
-                state: EndpointState::new(generation),
-                alive: true,
-                dead_since: None,
-            },
-        );
+        let mut me = Peer::new(local, EndpointState::new(generation), now);
+        me.alive = true;
         // Seeds are the cluster's memory and start gossiping at once; everyone else first
         // learns the cluster from a seed (Cassandra's shadow round).
         let phase = if !cfg.seeds.is_empty() && !cfg.seeds.contains(&local) {
@@ -217,12 +257,15 @@ impl Gossiper {
         } else {
             Phase::Normal
         };
+        let mut index = HashMap::default();
+        index.insert(local, 0);
         Ok(Gossiper {
             fd: FailureDetector::new(cfg.failure_detector.clone()),
             cfg,
             local,
             version: 0,
-            peers,
+            peers: vec![me],
+            index,
             quarantine: BTreeMap::new(),
             phase,
         })
@@ -243,27 +286,50 @@ impl Gossiper {
         matches!(self.phase, Phase::Shadow { .. })
     }
 
-    /// What this node knows of `ep` (including itself).
-    pub fn endpoint_state(&self, ep: Endpoint) -> Option<&EndpointState> {
-        self.peers.get(&ep).map(|p| &p.state)
+    fn peer(&self, ep: Endpoint) -> Option<&Peer> {
+        self.index.get(&ep).and_then(|i| self.peers.get(*i))
     }
 
-    /// Every known endpoint and its state, the local node included.
+    fn insert_peer(&mut self, peer: Peer) {
+        self.index.insert(peer.endpoint, self.peers.len());
+        self.peers.push(peer);
+    }
+
+    fn remove_peer(&mut self, ep: Endpoint) -> Option<Peer> {
+        let i = self.index.remove(&ep)?;
+        if i >= self.peers.len() {
+            return None;
+        }
+        let removed = self.peers.swap_remove(i);
+        if let Some(moved) = self.peers.get(i) {
+            self.index.insert(moved.endpoint, i);
+        }
+        Some(removed)
+    }
+
+    /// What this node knows of `ep` (including itself).
+    pub fn endpoint_state(&self, ep: Endpoint) -> Option<&EndpointState> {
+        self.peer(ep).map(|p| &p.state)
+    }
+
+    /// Every known endpoint and its state: the local node first, then the others in the order
+    /// they were learned.
     pub fn endpoint_states(&self) -> impl Iterator<Item = (Endpoint, &EndpointState)> {
-        self.peers.iter().map(|(e, p)| (*e, &p.state))
+        self.peers.iter().map(|p| (p.endpoint, &p.state))
     }
 
     /// True when `ep` is considered up (the local node always is).
     pub fn is_alive(&self, ep: Endpoint) -> bool {
-        self.peers.get(&ep).is_some_and(|p| p.alive)
+        self.peer(ep).is_some_and(|p| p.alive)
     }
 
     /// Up endpoints other than the local one.
     pub fn live_endpoints(&self) -> Vec<Endpoint> {
         self.peers
             .iter()
-            .filter(|(e, p)| **e != self.local && p.alive)
-            .map(|(e, _)| *e)
+            .skip(1)
+            .filter(|p| p.alive)
+            .map(|p| p.endpoint)
             .collect()
     }
 
@@ -295,7 +361,7 @@ impl Gossiper {
     /// Sets a local application state; it spreads with the next rounds.
     pub fn set_local(&mut self, key: ApplicationState, value: impl Into<String>) {
         let version = self.next_version();
-        if let Some(me) = self.peers.get_mut(&self.local) {
+        if let Some(me) = self.peers.first_mut() {
             me.state.states.insert(
                 key,
                 VersionedValue {
@@ -303,6 +369,7 @@ impl Gossiper {
                     version,
                 },
             );
+            me.refresh();
         }
     }
 
@@ -319,7 +386,7 @@ impl Gossiper {
         }
     }
 
-    /// Runs one gossip round: beat the heartbeat, send a SYN to a live node, maybe to an
+    /// Runs one gossip round: beat the heartbeat, send a SYN to `fanout` live nodes, maybe to an
     /// unreachable one and maybe to a seed (Cassandra's `GossipTask`), then check every
     /// endpoint's phi.
     pub fn tick(&mut self, now: Duration, rng: &mut SeededRng) -> Output {
@@ -344,8 +411,10 @@ impl Gossiper {
         }
 
         let hb = self.next_version();
-        if let Some(me) = self.peers.get_mut(&self.local) {
+        if let Some(me) = self.peers.first_mut() {
             me.state.heartbeat.version = hb;
+            me.max_version = me.max_version.max(hb);
+            me.beat_at = now;
         }
 
         let syn = Envelope {
@@ -354,14 +423,14 @@ impl Gossiper {
         };
         let mut live = Vec::new();
         let mut unreachable = Vec::new();
-        for (ep, p) in &self.peers {
-            if *ep == self.local || p.dead_since.is_some() {
+        for p in self.peers.iter().skip(1) {
+            if p.dead_since.is_some() {
                 continue;
             }
             if p.alive {
-                live.push(*ep);
+                live.push(p.endpoint);
             } else {
-                unreachable.push(*ep);
+                unreachable.push(p.endpoint);
             }
         }
         let mut gossiped_to_seed = false;
@@ -408,19 +477,18 @@ impl Gossiper {
     fn status_check(&mut self, now: Duration, out: &mut Output) {
         let may_convict = self.fd.begin_check(now);
         let mut evict = Vec::new();
-        for (ep, p) in self.peers.iter_mut() {
-            if *ep == self.local {
-                continue;
-            }
+        for p in self.peers.iter_mut().skip(1) {
             if let Some(since) = p.dead_since {
                 if now.saturating_sub(since) >= self.cfg.dead_state_retention {
-                    evict.push(*ep);
+                    evict.push(p.endpoint);
                 }
                 continue;
             }
-            if may_convict && p.alive && self.fd.convicts(*ep, now) {
+            if may_convict && p.alive && self.fd.convicts(p.endpoint, now) {
                 p.alive = false;
-                out.events.push(Event::Down { endpoint: *ep });
+                out.events.push(Event::Down {
+                    endpoint: p.endpoint,
+                });
             }
         }
         for ep in evict {
@@ -432,7 +500,7 @@ impl Gossiper {
     }
 
     fn evict(&mut self, ep: Endpoint, now: Duration, out: &mut Output) {
-        if self.peers.remove(&ep).is_some() {
+        if ep != self.local && self.remove_peer(ep).is_some() {
             self.fd.remove(ep);
             self.quarantine.insert(ep, now);
             out.events.push(Event::Evicted { endpoint: ep });
@@ -444,7 +512,7 @@ impl Gossiper {
     pub fn remove_endpoint(&mut self, ep: Endpoint, now: Duration) -> Output {
         let mut out = Output::default();
         if ep != self.local {
-            if self.peers.get(&ep).is_some_and(|p| p.alive) {
+            if self.peer(ep).is_some_and(|p| p.alive) {
                 out.events.push(Event::Down { endpoint: ep });
             }
             self.evict(ep, now, &mut out);
@@ -460,7 +528,7 @@ impl Gossiper {
         if ep == self.local {
             return out;
         }
-        let Some(peer) = self.peers.get(&ep) else {
+        let Some(peer) = self.peer(ep) else {
             return out;
         };
         let mut state = EndpointState::new(peer.state.heartbeat.generation + 1);
@@ -481,7 +549,12 @@ impl Gossiper {
                 version: 2,
             },
         );
-        self.apply(ep, state, now, &mut out);
+        let delta = Delta {
+            endpoint: ep,
+            state,
+            heartbeat_age_ms: 0,
+        };
+        self.apply(delta, now, &mut out);
         out
     }
 
@@ -491,15 +564,19 @@ impl Gossiper {
         self.set_status(NodeStatus::Shutdown);
         let hb = self.next_version();
         let mut out = Output::default();
-        let Some(me) = self.peers.get_mut(&self.local) else {
+        let Some(me) = self.peers.first_mut() else {
             return out;
         };
         me.state.heartbeat.version = hb;
-        let state = me.state.clone();
+        me.max_version = me.max_version.max(hb);
         let msg = Envelope {
             from: self.local,
             message: Message::Ack2(Ack2 {
-                states: vec![(self.local, state)],
+                states: vec![Delta {
+                    endpoint: self.local,
+                    state: me.state.clone(),
+                    heartbeat_age_ms: 0,
+                }],
             }),
         };
         for ep in self.live_endpoints() {
@@ -516,24 +593,16 @@ impl Gossiper {
         let mut digests: Vec<Digest> = self
             .peers
             .iter()
-            .filter(|(e, _)| **e != self.local)
-            .map(|(e, p)| Digest {
-                endpoint: *e,
+            .map(|p| Digest {
+                endpoint: p.endpoint,
                 generation: p.state.heartbeat.generation,
-                max_version: p.state.max_version(),
+                max_version: p.max_version,
             })
             .collect();
-        // Cassandra shuffles the digests; when the limit binds, a random subset goes each round.
-        rng.shuffle(&mut digests);
-        if let Some(me) = self.peers.get(&self.local) {
-            digests.insert(
-                0,
-                Digest {
-                    endpoint: self.local,
-                    generation: me.state.heartbeat.generation,
-                    max_version: me.state.max_version(),
-                },
-            );
+        // Our own digest first; Cassandra shuffles the rest: when the limit binds, a random
+        // subset goes each round.
+        if let Some(others) = digests.get_mut(1..) {
+            rng.shuffle(others);
         }
         let mut keep = 0;
         for d in &digests {
@@ -564,7 +633,7 @@ impl Gossiper {
                 if self.in_shadow_round() {
                     return out;
                 }
-                let ack = self.ack_for(&syn.digests, rng);
+                let ack = self.ack_for(&syn.digests, now, rng);
                 out.messages.push((
                     from,
                     Envelope {
@@ -578,18 +647,18 @@ impl Gossiper {
                     if !self.cfg.seeds.contains(&from) {
                         return out;
                     }
-                    for (ep, state) in ack.states {
-                        self.apply(ep, state, now, &mut out);
+                    for delta in ack.states {
+                        self.apply(delta, now, &mut out);
                     }
                     self.phase = Phase::Normal;
                     out.events.push(Event::ShadowRoundComplete { seed: from });
                     return out;
                 }
-                for (ep, state) in ack.states {
-                    self.apply(ep, state, now, &mut out);
+                for delta in ack.states {
+                    self.apply(delta, now, &mut out);
                 }
                 if !ack.requests.is_empty() {
-                    let ack2 = self.ack2_for(&ack.requests, rng);
+                    let ack2 = self.ack2_for(&ack.requests, now, rng);
                     out.messages.push((
                         from,
                         Envelope {
@@ -600,8 +669,8 @@ impl Gossiper {
                 }
             }
             Message::Ack2(ack2) => {
-                for (ep, state) in ack2.states {
-                    self.apply(ep, state, now, &mut out);
+                for delta in ack2.states {
+                    self.apply(delta, now, &mut out);
                 }
             }
         }
@@ -609,42 +678,45 @@ impl Gossiper {
     }
 
     /// Cassandra's `examineGossiper`: compare the sender's digests with ours.
-    fn ack_for(&self, digests: &[Digest], rng: &mut SeededRng) -> Ack {
+    fn ack_for(&self, digests: &[Digest], now: Duration, rng: &mut SeededRng) -> Ack {
         let mut requests = Vec::new();
-        // (endpoint, send state above this version)
-        let mut sends: Vec<(Endpoint, u64)> = Vec::new();
+        // (peer index, send state above this version)
+        let mut sends: Vec<(usize, u64)> = Vec::new();
         if digests.is_empty() {
             // Shadow round: everything we know.
-            sends.extend(self.peers.keys().map(|e| (*e, 0)));
+            sends.extend((0..self.peers.len()).map(|i| (i, 0)));
         }
         for d in digests {
-            if self.quarantine.contains_key(&d.endpoint) {
+            if !self.quarantine.is_empty() && self.quarantine.contains_key(&d.endpoint) {
                 continue;
             }
-            match self.peers.get(&d.endpoint) {
-                None => requests.push(Digest {
+            let Some((i, p)) = self
+                .index
+                .get(&d.endpoint)
+                .and_then(|i| self.peers.get(*i).map(|p| (*i, p)))
+            else {
+                requests.push(Digest {
                     max_version: 0,
                     ..*d
-                }),
-                Some(p) => {
-                    let local_gen = p.state.heartbeat.generation;
-                    let local_max = p.state.max_version();
-                    if d.generation > local_gen {
-                        requests.push(Digest {
-                            max_version: 0,
-                            ..*d
-                        });
-                    } else if d.generation < local_gen {
-                        sends.push((d.endpoint, 0));
-                    } else if d.max_version > local_max {
-                        requests.push(Digest {
-                            max_version: local_max,
-                            ..*d
-                        });
-                    } else if d.max_version < local_max {
-                        sends.push((d.endpoint, d.max_version));
-                    }
-                }
+                });
+                continue;
+            };
+            let local_gen = p.state.heartbeat.generation;
+            let local_max = p.max_version;
+            if d.generation > local_gen {
+                requests.push(Digest {
+                    max_version: 0,
+                    ..*d
+                });
+            } else if d.generation < local_gen {
+                sends.push((i, 0));
+            } else if d.max_version > local_max {
+                requests.push(Digest {
+                    max_version: local_max,
+                    ..*d
+                });
+            } else if d.max_version < local_max {
+                sends.push((i, d.max_version));
             }
         }
         let mut budget = self.cfg.max_message_bytes - codec::header_len(self.local) - COUNT_SLACK;
@@ -658,55 +730,81 @@ impl Gossiper {
             keep += 1;
         }
         requests.truncate(keep);
-        let states = self.fill(sends, budget, rng);
+        let states = self.fill(sends, budget, now, rng);
         Ack { requests, states }
     }
 
-    fn ack2_for(&self, requests: &[Digest], rng: &mut SeededRng) -> Ack2 {
+    fn ack2_for(&self, requests: &[Digest], now: Duration, rng: &mut SeededRng) -> Ack2 {
         let mut sends = Vec::new();
         for r in requests {
-            if let Some(p) = self.peers.get(&r.endpoint) {
+            let Some(&i) = self.index.get(&r.endpoint) else {
+                continue;
+            };
+            if let Some(p) = self.peers.get(i) {
                 let local_gen = p.state.heartbeat.generation;
                 if r.generation < local_gen {
-                    sends.push((r.endpoint, 0));
+                    sends.push((i, 0));
                 } else if r.generation == local_gen {
-                    sends.push((r.endpoint, r.max_version));
+                    sends.push((i, r.max_version));
                 }
             }
         }
         let budget = self.cfg.max_message_bytes - codec::header_len(self.local) - COUNT_SLACK;
         Ack2 {
-            states: self.fill(sends, budget, rng),
+            states: self.fill(sends, budget, now, rng),
         }
     }
 
-    /// Deltas for `sends` that fit in `budget` bytes: our own state first, the rest in random
-    /// order so that what does not fit this round gets its turn in later ones. A delta that does
-    /// not fit whole is cut after its oldest application states, with its heartbeat version
-    /// lowered to the newest version sent, so the receiver asks for the rest next round.
+    /// Deltas for `sends` (peer index, above version) that fit in `budget` bytes: our own state
+    /// first, the rest in random order so that what does not fit this round gets its turn in
+    /// later ones. A delta that does not fit whole is cut after its oldest application states,
+    /// with its heartbeat version lowered to the newest version sent, so the receiver asks for
+    /// the rest next round.
     fn fill(
         &self,
-        mut sends: Vec<(Endpoint, u64)>,
+        mut sends: Vec<(usize, u64)>,
         mut budget: usize,
+        now: Duration,
         rng: &mut SeededRng,
-    ) -> Vec<(Endpoint, EndpointState)> {
+    ) -> Vec<Delta> {
         rng.shuffle(&mut sends);
-        if let Some(i) = sends.iter().position(|(e, _)| *e == self.local) {
-            let me = sends.remove(i);
-            sends.insert(0, me);
+        if let Some(i) = sends.iter().position(|(p, _)| *p == 0) {
+            sends.swap(0, i);
         }
         let mut out = Vec::new();
-        for (ep, above) in sends {
+        for (i, above) in sends {
             if budget < MIN_USEFUL_STATE {
                 break;
             }
-            let Some(p) = self.peers.get(&ep) else {
+            let Some(p) = self.peers.get(i) else {
                 continue;
             };
-            let len = codec::delta_len(ep, &p.state, above);
+            let ep = p.endpoint;
+            let age = p.age_ms(now);
+            if above >= p.app_max {
+                // The common case every round: only the heartbeat is newer.
+                let len = codec::empty_delta_len(ep, &p.state, age);
+                if len <= budget {
+                    budget -= len;
+                    out.push(Delta {
+                        endpoint: ep,
+                        state: EndpointState {
+                            heartbeat: p.state.heartbeat,
+                            states: BTreeMap::new(),
+                        },
+                        heartbeat_age_ms: age,
+                    });
+                }
+                continue;
+            }
+            let len = codec::delta_len(ep, &p.state, above, age);
             if len <= budget {
                 budget -= len;
-                out.push((ep, p.state.delta_above(above)));
+                out.push(Delta {
+                    endpoint: ep,
+                    state: p.state.delta_above(above),
+                    heartbeat_age_ms: age,
+                });
                 continue;
             }
             let delta = p.state.delta_above(above);
@@ -720,7 +818,8 @@ impl Gossiper {
                 },
                 states: BTreeMap::new(),
             };
-            let mut len = codec::state_len(ep, &partial) + 2;
+            // An upper bound: the lowered heartbeat version is no longer than the real one.
+            let mut len = codec::empty_delta_len(ep, &p.state, age);
             for (k, v) in entries {
                 let add = codec::app_state_len(&v);
                 if len + add > budget {
@@ -732,38 +831,47 @@ impl Gossiper {
             }
             if !partial.states.is_empty() {
                 budget -= len;
-                out.push((ep, partial));
+                out.push(Delta {
+                    endpoint: ep,
+                    state: partial,
+                    heartbeat_age_ms: age,
+                });
             }
         }
         out
     }
 
     /// Cassandra's `applyStateLocally` with `notifyFailureDetector`: merge a remote state.
-    fn apply(&mut self, ep: Endpoint, remote: EndpointState, now: Duration, out: &mut Output) {
+    fn apply(&mut self, delta: Delta, now: Duration, out: &mut Output) {
+        let Delta {
+            endpoint: ep,
+            state: remote,
+            heartbeat_age_ms,
+        } = delta;
         if ep == self.local || self.quarantine.contains_key(&ep) {
             return;
         }
-        let Some(local) = self.peers.get_mut(&ep) else {
-            let dead = remote.is_dead_state();
-            self.fd.report(ep, now);
-            self.peers.insert(
-                ep,
-                Peer {
-                    state: remote,
-                    alive: false,
-                    dead_since: dead.then_some(now),
-                },
-            );
-            out.events.push(Event::Joined { endpoint: ep });
-            if let Some(p) = self.peers.get(&ep) {
-                for (k, v) in &p.state.states {
-                    out.events.push(Event::Changed {
-                        endpoint: ep,
-                        key: *k,
-                        value: v.value.clone(),
-                    });
-                }
+        // When the endpoint produced this heartbeat, on our clock.
+        let produced_at = now.saturating_sub(Duration::from_millis(heartbeat_age_ms));
+        let Some(&i) = self.index.get(&ep) else {
+            let mut peer = Peer::new(ep, remote, produced_at);
+            if peer.is_dead_state() {
+                peer.dead_since = Some(now);
+            } else {
+                self.fd.report_heartbeat(ep, now, produced_at);
             }
+            out.events.push(Event::Joined { endpoint: ep });
+            for (k, v) in &peer.state.states {
+                out.events.push(Event::Changed {
+                    endpoint: ep,
+                    key: *k,
+                    value: v.value.clone(),
+                });
+            }
+            self.insert_peer(peer);
+            return;
+        };
+        let Some(local) = self.peers.get_mut(i) else {
             return;
         };
         let local_gen = local.state.heartbeat.generation;
@@ -773,14 +881,16 @@ impl Gossiper {
                 tracing::warn!(%ep, local_gen, remote_gen, "ignoring implausible generation");
                 return;
             }
-            // A restart: the new generation replaces everything. The old arrival intervals
-            // describe the previous incarnation only if the node never looked dead.
+            // A restart: the new generation replaces everything. The old samples describe the
+            // previous incarnation only if the node never looked dead.
             if !local.alive {
                 self.fd.remove(ep);
             }
-            self.fd.report(ep, now);
+            self.fd.report_heartbeat(ep, now, produced_at);
             let was_alive = local.alive;
             local.state = remote;
+            local.beat_at = produced_at;
+            local.refresh();
             out.events.push(Event::Restarted {
                 endpoint: ep,
                 generation: remote_gen,
@@ -792,8 +902,7 @@ impl Gossiper {
                     value: v.value.clone(),
                 });
             }
-            let status = local.state.status();
-            if status.is_some_and(NodeStatus::is_dead_state) {
+            if local.is_dead_state() {
                 local.dead_since.get_or_insert(now);
                 local.alive = false;
                 self.fd.remove(ep);
@@ -802,7 +911,8 @@ impl Gossiper {
                 }
             } else {
                 local.dead_since = None;
-                let up = status != Some(NodeStatus::Shutdown);
+                // News of a restart can itself be old: up only while the heartbeat is fresh.
+                let up = local.status != Some(NodeStatus::Shutdown) && !self.fd.convicts(ep, now);
                 local.alive = up;
                 if up && !was_alive {
                     out.events.push(Event::Up { endpoint: ep });
@@ -818,10 +928,13 @@ impl Gossiper {
         let beat = remote.heartbeat.version > local.state.heartbeat.version;
         if beat {
             local.state.heartbeat.version = remote.heartbeat.version;
+            local.max_version = local.max_version.max(remote.heartbeat.version);
+            local.beat_at = local.beat_at.max(produced_at);
             if local.dead_since.is_none() {
-                self.fd.report(ep, now);
+                self.fd.report_heartbeat(ep, now, produced_at);
             }
         }
+        let mut changed = false;
         for (k, v) in remote.states {
             let newer = local
                 .state
@@ -835,10 +948,13 @@ impl Gossiper {
                     value: v.value.clone(),
                 });
                 local.state.states.insert(k, v);
+                changed = true;
             }
         }
-        let status = local.state.status();
-        if status.is_some_and(NodeStatus::is_dead_state) {
+        if changed {
+            local.refresh();
+        }
+        if local.is_dead_state() {
             if local.dead_since.is_none() {
                 local.dead_since = Some(now);
                 self.fd.remove(ep);
@@ -847,12 +963,14 @@ impl Gossiper {
                     out.events.push(Event::Down { endpoint: ep });
                 }
             }
-        } else if status == Some(NodeStatus::Shutdown) {
+        } else if local.status == Some(NodeStatus::Shutdown) {
             if local.alive {
                 local.alive = false;
                 out.events.push(Event::Down { endpoint: ep });
             }
-        } else if beat && !local.alive {
+        } else if beat && !local.alive && !self.fd.convicts(ep, now) {
+            // A heartbeat that is already too old (relayed after the endpoint died) does not
+            // bring it back.
             local.alive = true;
             out.events.push(Event::Up { endpoint: ep });
         }

@@ -2,10 +2,11 @@
 //!
 //! Every node keeps an [`EndpointState`] per known node: a heartbeat (generation, version) and
 //! versioned application states (status, tokens, dc, rack, schema version, ...). Each round
-//! ([`Gossiper::tick`], every second) a node sends a digest [`Syn`] to a random live node (plus,
-//! with Cassandra's probabilities, to a seed and to an unreachable node); the receiver answers
-//! with an [`Ack`] carrying newer states and requests, and the round closes with an [`Ack2`].
-//! A phi-accrual [`FailureDetector`] over heartbeat arrival intervals marks nodes down and up.
+//! ([`Gossiper::tick`], every second) a node sends a digest [`Syn`] to `fanout` (3) random live
+//! nodes (plus, with Cassandra's probabilities, to a seed and to an unreachable node); the
+//! receiver answers with an [`Ack`] carrying newer states and requests, and the round closes with
+//! an [`Ack2`]. A phi-accrual [`FailureDetector`] over the age of each node's freshest heartbeat
+//! (carried on the wire) marks nodes down and up.
 //!
 //! The core is pure: [`Gossiper`] is a state machine of (state, input, now, rng) -> [`Output`]
 //! (messages to send and [`Event`]s). [`driver::run`] runs it with tokio against a
@@ -59,9 +60,9 @@ mod state;
 mod transport;
 
 pub use error::{Error, Result};
-pub use failure_detector::{FailureDetector, FailureDetectorConfig, PHI_FACTOR};
+pub use failure_detector::{FailureDetector, FailureDetectorConfig};
 pub use gossiper::{Config, Event, Gossiper, Input, Output};
-pub use messages::{Ack, Ack2, Digest, Envelope, Message, Syn};
+pub use messages::{Ack, Ack2, Delta, Digest, Envelope, Message, Syn};
 pub use rng::SeededRng;
 pub use state::{
     ApplicationState, Endpoint, EndpointState, HeartbeatState, NodeStatus, VersionedValue,

@@ -32,20 +32,33 @@ pub struct Syn {
     pub digests: Vec<Digest>,
 }
 
+/// The part of one endpoint's state that the receiver lacks, with the age of its heartbeat.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delta {
+    /// The endpoint described.
+    pub endpoint: Endpoint,
+    /// The heartbeat (always) and the application states newer than what the receiver has.
+    pub state: EndpointState,
+    /// How long ago, in milliseconds, the endpoint produced this heartbeat, as far as the sender
+    /// knows: the age it arrived with plus how long the sender has held it (0 for the sender's
+    /// own). The failure detector measures heartbeat age, not arrival time (docs/gossip.md).
+    pub heartbeat_age_ms: u64,
+}
+
 /// Answers a SYN: states the SYN's sender lacks, and requests for states it has newer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ack {
     /// Requests: send me `endpoint`'s state above `max_version` (in `generation`).
     pub requests: Vec<Digest>,
     /// Deltas for the SYN's sender.
-    pub states: Vec<(Endpoint, EndpointState)>,
+    pub states: Vec<Delta>,
 }
 
 /// Closes a round: the states the ACK requested.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ack2 {
     /// Deltas for the ACK's sender.
-    pub states: Vec<(Endpoint, EndpointState)>,
+    pub states: Vec<Delta>,
 }
 
 /// One gossip message.

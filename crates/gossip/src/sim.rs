@@ -129,15 +129,19 @@ impl Simulation {
     /// heartbeats advance during the first rounds.
     pub fn new_converged(cfg: SimConfig) -> Simulation {
         let mut sim = Simulation::new(cfg);
-        let states: Vec<(Endpoint, crate::state::EndpointState)> = (0..sim.len())
+        let now = sim.now;
+        let states: Vec<crate::messages::Delta> = (0..sim.len())
             .filter_map(|i| {
                 sim.node(i)
                     .and_then(|g| g.endpoint_state(node_addr(i)))
-                    .map(|s| (node_addr(i), s.clone()))
+                    .map(|s| crate::messages::Delta {
+                        endpoint: node_addr(i),
+                        state: s.clone(),
+                        heartbeat_age_ms: 0,
+                    })
             })
             .collect();
         let seed = node_addr(0);
-        let now = sim.now;
         for n in &mut sim.nodes {
             if let Some(g) = n.gossiper.as_mut() {
                 let ack = crate::messages::Envelope {
@@ -541,6 +545,8 @@ pub struct ConvictReport {
     pub all_convicted_after: Option<f64>,
     /// Mean seconds from the stop to a node's conviction.
     pub mean_after: f64,
+    /// Median seconds from the stop to a node's conviction.
+    pub median_after: f64,
     /// Nodes that convicted.
     pub convicted: usize,
     /// Live nodes wrongly convicted meanwhile.
@@ -575,11 +581,13 @@ pub fn scenario_convict(sim: &mut Simulation, victim: usize, limit: Duration) ->
         let next = sim.now() + Duration::from_millis(10);
         sim.run_until(next, &mut on_event);
     }
-    let times: Vec<f64> = convicted_at
+    let mut times: Vec<f64> = convicted_at
         .iter()
         .flatten()
         .map(|t| secs(*t - start))
         .collect();
+    times.sort_by(f64::total_cmp);
+    let median = times.get(times.len() / 2).copied().unwrap_or(0.0);
     let mean = if times.is_empty() {
         0.0
     } else {
@@ -589,6 +597,7 @@ pub fn scenario_convict(sim: &mut Simulation, victim: usize, limit: Duration) ->
         all_convicted_after: (count.get() >= running)
             .then(|| times.iter().copied().fold(0.0, f64::max)),
         mean_after: mean,
+        median_after: median,
         convicted: count.get(),
         false_convictions,
     }
@@ -601,6 +610,9 @@ pub struct LossReport {
     pub false_convictions: usize,
     /// Highest phi any node reached for any endpoint before its next heartbeat arrived.
     pub max_phi: f64,
+    /// The oldest any node's known heartbeat of a live endpoint got before a fresher one
+    /// arrived (seconds).
+    pub max_heartbeat_age: f64,
     /// Mean heartbeat arrival interval in the detectors' windows (seconds), over a sample of
     /// observers, at the end.
     pub mean_arrival_interval: f64,
@@ -617,10 +629,10 @@ pub fn scenario_loss(sim: &mut Simulation, loss: f64, duration: Duration) -> Los
     let start = sim.now();
     let (sent0, lost0, _) = sim.message_counts();
     let bytes_before: u64 = sim.bytes_sent().iter().sum();
-    let mut false_convictions = 0;
+    let false_convictions = Cell::new(0usize);
     let mut on_event = |_: Duration, _: usize, e: &Event| {
         if matches!(e, Event::Down { .. }) {
-            false_convictions += 1;
+            false_convictions.set(false_convictions.get() + 1);
         }
     };
     for i in 0..sim.len() {
@@ -628,10 +640,39 @@ pub fn scenario_loss(sim: &mut Simulation, loss: f64, duration: Duration) -> Los
             g.failure_detector_mut().reset_max_phi();
         }
     }
-    sim.run_until(start + duration, &mut on_event);
+    // In steps of a simulated minute, with a progress line when GOSSIP_SIM_PROGRESS is set (a
+    // long run then reports what it has measured so far).
+    let progress = std::env::var_os("GOSSIP_SIM_PROGRESS").is_some();
+    let wall = std::time::Instant::now();
+    let end = start + duration;
+    while sim.now() < end {
+        let next = (sim.now() + Duration::from_secs(60)).min(end);
+        sim.run_until(next, &mut on_event);
+        if progress {
+            let phi = (0..sim.len())
+                .filter_map(|i| sim.node(i))
+                .map(|g| g.failure_detector().max_phi_at_arrival())
+                .fold(0.0, f64::max);
+            let age = (0..sim.len())
+                .filter_map(|i| sim.node(i))
+                .map(|g| g.failure_detector().max_sample().as_secs_f64())
+                .fold(0.0, f64::max);
+            eprintln!(
+                "loss: {:.0} of {:.0} s, false convictions {}, max phi at arrival {phi:.2}, max heartbeat age {age:.2} s, wall {:.0} s",
+                secs(sim.now() - start),
+                secs(duration),
+                false_convictions.get(),
+                wall.elapsed().as_secs_f64()
+            );
+        }
+    }
     let max_phi = (0..sim.len())
         .filter_map(|i| sim.node(i))
         .map(|g| g.failure_detector().max_phi_at_arrival())
+        .fold(0.0, f64::max);
+    let max_heartbeat_age = (0..sim.len())
+        .filter_map(|i| sim.node(i))
+        .map(|g| g.failure_detector().max_sample().as_secs_f64())
         .fold(0.0, f64::max);
     let (mut sum, mut n) = (0.0, 0usize);
     for obs in (0..sim.len()).step_by((sim.len() / 10).max(1)) {
@@ -649,8 +690,9 @@ pub fn scenario_loss(sim: &mut Simulation, loss: f64, duration: Duration) -> Los
     let bytes: u64 = sim.bytes_sent().iter().sum::<u64>() - bytes_before;
     let (sent, lost, _) = sim.message_counts();
     LossReport {
-        false_convictions,
+        false_convictions: false_convictions.get(),
         max_phi,
+        max_heartbeat_age,
         mean_arrival_interval: sum / n.max(1) as f64,
         bytes_per_node_per_round: bytes as f64 / running as f64 / (secs(duration) / secs(interval)),
         messages: (sent - sent0, lost - lost0),

@@ -168,7 +168,20 @@ fn state(generation: u64, version: u64, kv: &[(ApplicationState, &str, u64)]) ->
     s
 }
 
+/// An ACK2 from `from` carrying `states`, their heartbeats produced just now.
 fn push(from: Endpoint, states: Vec<(Endpoint, EndpointState)>) -> Envelope {
+    push_aged(from, states, 0)
+}
+
+fn push_aged(from: Endpoint, states: Vec<(Endpoint, EndpointState)>, age_ms: u64) -> Envelope {
+    let states = states
+        .into_iter()
+        .map(|(endpoint, state)| gossip::Delta {
+            endpoint,
+            state,
+            heartbeat_age_ms: age_ms,
+        })
+        .collect();
     Envelope {
         from,
         message: Message::Ack2(gossip::Ack2 { states }),
@@ -261,6 +274,66 @@ fn a_silent_node_is_convicted_and_marked_up_when_its_heartbeat_returns() {
             .iter()
             .any(|(who, e)| *who == addr(1) && *e == Event::Up { endpoint: addr(3) })
     );
+}
+
+#[test]
+fn a_relayed_heartbeat_is_judged_by_its_age_and_an_old_one_does_not_revive_a_dead_node() {
+    let cfg = Config::new("c", vec![]);
+    let mut g = Gossiper::new(cfg, addr(1), 1, Duration::ZERO).unwrap();
+    let mut rng = SeededRng::new(1);
+    let normal = [(ApplicationState::Status, "NORMAL", 1)];
+    // Node 2 beats every second for a minute, heard directly.
+    for v in 2..62 {
+        let s = state(10, v, &normal);
+        g.handle(push(addr(3), vec![(addr(2), s)]), secs(v), &mut rng);
+        g.tick(secs(v), &mut rng);
+    }
+    assert!(g.is_alive(addr(2)));
+    // The local node keeps its rounds going (a gap of over 5 s would look like a local pause).
+    for t in 62..66 {
+        g.tick(secs(t), &mut rng);
+    }
+    // Its heartbeat 62 (produced at 62 s) arrives through a relay at 66 s, already 4 s old.
+    g.handle(
+        push_aged(addr(3), vec![(addr(2), state(10, 62, &normal))], 4_000),
+        secs(66),
+        &mut rng,
+    );
+    let age = g
+        .failure_detector()
+        .heartbeat_age(addr(2), secs(66))
+        .unwrap();
+    assert_eq!(age, secs(4));
+    // Silence: it is convicted once its heartbeat is older than mean + pause + 5.6 sd (about
+    // 1 + 3 + 2.9 s), counted from when it was produced (62 s), not from when it arrived (66 s).
+    let limit = g.failure_detector().conviction_age(addr(2)).unwrap();
+    assert!(limit > secs(6) && limit < secs(8), "{limit:?}");
+    let expected = (67..80).find(|t| secs(*t) - secs(62) > limit);
+    let mut down_at = None;
+    for t in 67..80 {
+        let out = g.tick(secs(t), &mut rng);
+        if out.events.contains(&Event::Down { endpoint: addr(2) }) {
+            down_at = Some(t);
+            break;
+        }
+    }
+    assert_eq!(down_at, expected);
+    assert!(down_at.is_some_and(|t| secs(t) < secs(66) + limit));
+    // Its last heartbeat, relayed late and 20 s old, does not mark it up again.
+    let out = g.handle(
+        push_aged(addr(3), vec![(addr(2), state(10, 63, &normal))], 20_000),
+        secs(84),
+        &mut rng,
+    );
+    assert!(!out.events.contains(&Event::Up { endpoint: addr(2) }));
+    assert!(!g.is_alive(addr(2)));
+    // A fresh one does.
+    let out = g.handle(
+        push(addr(3), vec![(addr(2), state(10, 64, &normal))]),
+        secs(85),
+        &mut rng,
+    );
+    assert!(out.events.contains(&Event::Up { endpoint: addr(2) }));
 }
 
 #[test]

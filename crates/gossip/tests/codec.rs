@@ -3,8 +3,8 @@
 use std::net::{IpAddr, SocketAddr};
 
 use gossip::{
-    Ack, Ack2, ApplicationState, Digest, EndpointState, Envelope, HeartbeatState, Message, Syn,
-    VersionedValue, codec,
+    Ack, Ack2, ApplicationState, Delta, Digest, EndpointState, Envelope, HeartbeatState, Message,
+    Syn, VersionedValue, codec,
 };
 use proptest::prelude::*;
 
@@ -46,7 +46,16 @@ fn endpoint_state() -> impl Strategy<Value = EndpointState> {
 }
 
 fn envelope() -> impl Strategy<Value = Envelope> {
-    let states = || proptest::collection::vec((endpoint(), endpoint_state()), 0..4);
+    let delta = || {
+        (endpoint(), endpoint_state(), any::<u64>()).prop_map(
+            |(endpoint, state, heartbeat_age_ms)| Delta {
+                endpoint,
+                state,
+                heartbeat_age_ms,
+            },
+        )
+    };
+    let states = move || proptest::collection::vec(delta(), 0..4);
     let message = prop_oneof![
         ("\\PC{0,20}", proptest::collection::vec(digest(), 0..6)).prop_map(
             |(cluster_name, digests)| Message::Syn(Syn {

@@ -22,11 +22,12 @@ use crate::iter::{Cursor, LevelCursor, MemCursor, MergingCursor};
 use crate::key::{Kind, MAX_SEQ, SeqNo};
 use crate::manifest::{self, FileEntry, Manifest, TreeState};
 use crate::memtable::Memtable;
-use crate::options::{Builder, SyncMode};
+use crate::options::{Builder, SyncMode, TreeOptions};
+use crate::properties::OutsideView;
 use crate::snapshot::{Snapshot, SnapshotGuard, SnapshotList};
 use crate::sstable::{Table, TableOptions};
 use crate::stats::{LevelStats, Stats, TreeStats};
-use crate::tree::{MemSet, TableFile, Tree, TreeInner, Version, by_smallest};
+use crate::tree::{MemSet, TableFile, Tree, TreeInner, Tuned, Version, by_smallest};
 use crate::vfs::Vfs;
 
 const LOCK_NAME: &str = "LOCK";
@@ -226,7 +227,7 @@ impl Db {
                 }
                 levels.push(files);
             }
-            let tree = new_tree(&opts, t.id, &t.name, levels);
+            let tree = new_tree(opts.options_for(&t.name), t.id, &t.name, levels);
             tree.dropped.store(t.is_dropped(), Ordering::Release);
             trees.push(Arc::new(tree));
         }
@@ -296,14 +297,30 @@ impl Db {
         })
     }
 
-    /// The tree called `name`, created (durably) if it does not exist yet.
+    /// The tree called `name`, created (durably) if it does not exist yet, with the options
+    /// the [`Builder`] gave for it.
     pub fn tree(&self, name: &str) -> Result<Tree> {
         self.inner.check_open()?;
-        let inner = self.inner.tree_by_name(name)?;
+        let inner = self.inner.tree_by_name(name, None)?;
         Ok(Tree {
             db: self.inner.clone(),
             inner,
         })
+    }
+
+    /// The tree called `name` with options `opts`: created with them if it does not exist yet,
+    /// otherwise changed to them as [`Tree::set_options`] does (the merge operator of an
+    /// existing tree stays).
+    pub fn tree_with_options(&self, name: &str, opts: TreeOptions) -> Result<Tree> {
+        self.inner.check_open()?;
+        opts.validate()?;
+        let inner = self.inner.tree_by_name(name, Some(opts.clone()))?;
+        let tree = Tree {
+            db: self.inner.clone(),
+            inner,
+        };
+        tree.set_options(opts)?;
+        Ok(tree)
     }
 
     /// Names of the trees, in creation order.
@@ -427,20 +444,19 @@ fn open_table(
 }
 
 fn new_tree(
-    opts: &Builder,
+    topts: TreeOptions,
     id: u32,
     name: &str,
     mut levels: Vec<Vec<Arc<TableFile>>>,
 ) -> TreeInner {
-    let topts = opts.options_for(name);
-    let strategy = topts.compaction.build();
-    let n = strategy.num_levels().max(levels.len()).max(2);
+    let tuned = Tuned::new(topts.clone());
+    let n = tuned.strategy.num_levels().max(levels.len()).max(2);
     levels.resize_with(n, Vec::new);
     TreeInner {
         id,
         name: name.to_owned(),
         opts: topts,
-        strategy,
+        tuned: RwLock::new(Arc::new(tuned)),
         mem: RwLock::new(Arc::new(MemSet::default())),
         version: RwLock::new(Arc::new(Version { levels })),
         compacting: Mutex::new(HashSet::new()),
@@ -552,7 +568,8 @@ impl DbInner {
             .cloned()
     }
 
-    fn tree_by_name(&self, name: &str) -> Result<Arc<TreeInner>> {
+    /// The live tree called `name`, created with `opts` (or the builder's options for it).
+    fn tree_by_name(&self, name: &str, opts: Option<TreeOptions>) -> Result<Arc<TreeInner>> {
         if let Some(t) = self.live_tree(name) {
             return Ok(t);
         }
@@ -575,7 +592,8 @@ impl DbInner {
         next.next_file_id = self.next_file_id.load(Ordering::Acquire);
         next.store(self.vfs.as_ref(), &self.dir)?;
         *m = next;
-        let tree = Arc::new(new_tree(&self.opts, id, name, Vec::new()));
+        let opts = opts.unwrap_or_else(|| self.opts.options_for(name));
+        let tree = Arc::new(new_tree(opts, id, name, Vec::new()));
         let mut all: Vec<Arc<TreeInner>> = trees_guard.iter().cloned().collect();
         all.push(tree.clone());
         *trees_guard = Arc::new(all);
@@ -631,7 +649,7 @@ impl DbInner {
         }
         // Only while compaction can make progress: some strategies leave L0 alone.
         let infos = v.file_infos(&t.compacting.lock());
-        t.strategy.pick(&infos).is_some()
+        t.tuned().strategy.pick(&infos).is_some()
     }
 
     fn maybe_stall(&self, trees: &[Arc<TreeInner>], ids: &[u32]) -> Result<()> {
@@ -714,7 +732,7 @@ impl DbInner {
     fn table_options(&self, tree: &TreeInner) -> TableOptions {
         TableOptions {
             block_size: self.opts.block_size,
-            compression: tree.opts.compression,
+            compression: tree.tuned().opts.compression,
             bloom_bits_per_key: self.opts.bloom_bits_per_key,
         }
     }
@@ -775,6 +793,7 @@ impl DbInner {
         let durable = self.log.sync_and_roll()?;
         self.publish(durable);
         let mut cursor = MemCursor::new(mem.clone());
+        let tuned = tree.tuned();
         let mut tombstones = Vec::new();
         mem.range_deletes(MAX_SEQ, &mut tombstones);
         let alloc = || self.alloc_file_id();
@@ -789,6 +808,8 @@ impl DbInner {
             tree_name: &tree.name,
             filter: None,
             merge: tree.opts.merge_operator.as_deref(),
+            collector: tuned.opts.properties_collector.as_deref(),
+            outside: None,
             next_file_id: &alloc,
             created_micros: now_micros(),
         };
@@ -870,12 +891,7 @@ impl DbInner {
                 if self.closed.load(Ordering::Acquire) || self.stopped.lock().is_some() {
                     return;
                 }
-                let task = {
-                    let _g = t.compaction_lock.lock();
-                    let v = t.version.read().clone();
-                    let infos = v.file_infos(&t.compacting.lock());
-                    t.strategy.pick(&infos).map(|task| self.run_task(t, &task))
-                };
+                let task = self.compact_one(t);
                 match task {
                     None => break,
                     Some(Ok(())) => {
@@ -890,9 +906,65 @@ impl DbInner {
         }
     }
 
+    /// Runs the next compaction the tree's strategy picks, if any.
+    fn compact_one(&self, t: &Arc<TreeInner>) -> Option<Result<()>> {
+        let _g = t.compaction_lock.lock();
+        let v = t.version.read().clone();
+        let infos = v.file_infos(&t.compacting.lock());
+        let task = t.tuned().strategy.pick(&infos);
+        task.map(|task| self.run_task(t, &task))
+    }
+
+    /// Runs picked compactions of `tree` on this thread until none is picked.
+    pub(crate) fn compact_pending(&self, tree: &Arc<TreeInner>) -> Result<()> {
+        self.check_writable()?;
+        while let Some(r) = self.compact_one(tree) {
+            r?;
+            self.stall_cv.notify_all();
+            tree.check_live()?;
+        }
+        Ok(())
+    }
+
+    /// Replaces the alterable options of `tree`.
+    pub(crate) fn set_tree_options(&self, tree: &Arc<TreeInner>, opts: TreeOptions) -> Result<()> {
+        self.check_open()?;
+        opts.validate()?;
+        if opts.merge_operator.is_some() != tree.opts.merge_operator.is_some() {
+            return Err(Error::InvalidOption {
+                option: "merge_operator",
+                reason: format!(
+                    "tree `{}` was opened {} a merge operator; it cannot change while open",
+                    tree.name,
+                    if tree.opts.merge_operator.is_some() {
+                        "with"
+                    } else {
+                        "without"
+                    }
+                ),
+            });
+        }
+        let tuned = Tuned::new(opts);
+        {
+            // Under the compaction lock: no job runs with half of the old options, and the
+            // version gets the levels the new strategy uses.
+            let _g = tree.compaction_lock.lock();
+            let n = tuned.strategy.num_levels();
+            let mut v = tree.version.write();
+            if v.levels.len() < n {
+                let mut levels = v.levels.clone();
+                levels.resize_with(n, Vec::new);
+                *v = Arc::new(Version { levels });
+            }
+            *tree.tuned.write() = Arc::new(tuned);
+        }
+        let _ = self.compact_tx.send(Work::Go);
+        Ok(())
+    }
+
     pub(crate) fn compact_range(
         &self,
-        tree: &TreeInner,
+        tree: &Arc<TreeInner>,
         start: Option<&[u8]>,
         end: Option<&[u8]>,
     ) -> Result<()> {
@@ -901,7 +973,7 @@ impl DbInner {
         for _ in 0..2 {
             let v = tree.version.read().clone();
             let infos = v.file_infos(&tree.compacting.lock());
-            let Some(task) = tree.strategy.pick_range(&infos, start, end) else {
+            let Some(task) = tree.tuned().strategy.pick_range(&infos, start, end) else {
                 break;
             };
             let in_place = task.inputs.iter().all(|(l, _)| *l == task.output_level);
@@ -915,7 +987,7 @@ impl DbInner {
     }
 
     /// Runs a picked task and installs its outputs. Call with the tree's compaction lock held.
-    fn run_task(&self, tree: &TreeInner, task: &CompactionTask) -> Result<()> {
+    fn run_task(&self, tree: &Arc<TreeInner>, task: &CompactionTask) -> Result<()> {
         let version = tree.version.read().clone();
         let mut inputs: Vec<(usize, Arc<TableFile>)> = Vec::new();
         for (level, ids) in &task.inputs {
@@ -944,7 +1016,7 @@ impl DbInner {
 
     fn run_task_inner(
         &self,
-        tree: &TreeInner,
+        tree: &Arc<TreeInner>,
         task: &CompactionTask,
         inputs: &[(usize, Arc<TableFile>)],
         ids: &HashSet<u64>,
@@ -965,6 +1037,7 @@ impl DbInner {
             children.push(Box::new(LevelCursor::new(files)));
         }
         let mut cursor = MergingCursor::new(children);
+        let tuned = tree.tuned();
         // The ids this job allocates: on failure exactly these files are removed. (Sweeping
         // the directory for files the manifest does not list would also delete a concurrent
         // flush's output before that flush installs it.)
@@ -983,8 +1056,14 @@ impl DbInner {
             bottommost: task.bottommost,
             output_level: task.output_level,
             tree_name: &tree.name,
-            filter: tree.opts.compaction_filter.as_deref(),
+            filter: tuned.opts.compaction_filter.as_deref(),
             merge: tree.opts.merge_operator.as_deref(),
+            collector: tuned.opts.properties_collector.as_deref(),
+            outside: Some(Arc::new(OutsideView {
+                tree: tree.clone(),
+                inputs: ids.clone(),
+                collector: tuned.opts.properties_collector.clone(),
+            })),
             next_file_id: &alloc,
             created_micros: output_created_micros(inputs),
         };
@@ -1298,7 +1377,7 @@ mod tests {
         assert!(l0.iter().any(|f| f.created_micros == 5 * HOUR + 2));
         // Nothing more to do: the old window is one file, the newest holds one file.
         let infos = v.file_infos(&HashSet::new());
-        assert_eq!(t.inner.strategy.pick(&infos), None);
+        assert_eq!(t.inner.tuned().strategy.pick(&infos), None);
         for i in 0..3u8 {
             assert_eq!(t.get(&[i]).unwrap(), Some(b"v".to_vec()));
         }

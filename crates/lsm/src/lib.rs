@@ -39,8 +39,8 @@
 //!
 //! What it is not: a database server, a SQL or CQL engine, or a distributed store. Keys and
 //! values are byte strings; the data model, TTLs and tombstone rules of a wide-column store
-//! belong to the layer above (which plugs in through [`CompactionFilter`] and
-//! [`MergeOperator`]). There is no async API: calls block, and background work runs on plain
+//! belong to the layer above (which plugs in through [`CompactionFilter`], [`MergeOperator`]
+//! and [`PropertiesCollectorFactory`]). There is no async API: calls block, and background work runs on plain
 //! threads.
 //!
 //! File formats are described in `docs/lsm-commitlog-and-manifest.md` and beside the types
@@ -58,6 +58,7 @@ mod key;
 mod manifest;
 mod memtable;
 mod options;
+mod properties;
 mod snapshot;
 mod sstable;
 mod stats;
@@ -72,6 +73,9 @@ pub use error::{Error, Result};
 pub use iter::Iter;
 pub use options::{
     Builder, CompactionFilter, Decision, FilterContext, MergeOperator, SyncMode, TreeOptions,
+};
+pub use properties::{
+    EntryKind, MAX_USER_PROPERTIES, OutsideSource, PropertiesCollector, PropertiesCollectorFactory,
 };
 pub use snapshot::Snapshot;
 pub use sstable::Compression;

@@ -5,13 +5,17 @@
 //! either the old or the new manifest, never a mix. Byte layout (little-endian):
 //!
 //! ```text
-//! magic u32 = 0x464d_4c49 ("ILMF") | version u32 = 1 | body length u64 | body | xxh3-64(body) u64
+//! magic u32 = 0x464d_4c49 ("ILMF") | version u32 = 2 | body length u64 | body | xxh3-64(body) u64
 //! body:
 //!   next_file_id u64 | last_seq u64 | tree count u32
 //!   per tree: id u32 | name length u32 | name (UTF-8) | flushed_seq u64 | level count u32
 //!     per level: file count u32
 //!       per file: file id u64 | created_micros u64 | meta length u32 | TableMeta encoding
 //! ```
+//!
+//! Version 2 is version 1 whose `TableMeta` encodings may be version 2 (with the file's user
+//! properties); both are read, 2 is written, so an older build refuses a newer manifest with
+//! `UnsupportedVersion` instead of misreading it.
 //!
 //! A dropped tree keeps its id slot (commit log records name trees by id, and ids stay dense)
 //! with `flushed_seq = u64::MAX` and no levels: replay skips every record for it, and lookups by
@@ -29,7 +33,8 @@ use crate::vfs::Vfs;
 pub(crate) const FILE_NAME: &str = "MANIFEST";
 const TMP_NAME: &str = "MANIFEST.tmp";
 const MAGIC: u32 = 0x464d_4c49;
-const VERSION: u32 = 1;
+const VERSION: u32 = 2;
+const OLDEST_VERSION: u32 = 1;
 
 /// One live table file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -128,7 +133,7 @@ impl Manifest {
         let version = r
             .u32()
             .ok_or_else(|| corrupt(4, "manifest shorter than its header"))?;
-        if version != VERSION {
+        if !(OLDEST_VERSION..=VERSION).contains(&version) {
             return Err(Error::UnsupportedVersion {
                 file: file.to_owned(),
                 found: version,

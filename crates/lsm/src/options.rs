@@ -9,6 +9,7 @@ use std::time::Duration;
 use crate::compaction::CompactionConfig;
 use crate::db::Db;
 use crate::error::{Error, Result};
+use crate::properties::{OutsideSource, OutsideView, PropertiesCollectorFactory};
 use crate::sstable::Compression;
 use crate::vfs::{StdVfs, Vfs};
 
@@ -28,6 +29,14 @@ pub trait MergeOperator: Send + Sync {
     /// `existing` is the value under the operands (none when absent or deleted); `operands` are
     /// oldest first. Returns the new value.
     fn full_merge(&self, key: &[u8], existing: Option<&[u8]>, operands: &[&[u8]]) -> Vec<u8>;
+
+    /// Combines operands (oldest first) into one operand that stands for all of them, when the
+    /// operator can do so without the base value (it is associative). Compaction uses it for
+    /// operands with no base value in reach; `None` (the default) keeps them apart.
+    fn partial_merge(&self, key: &[u8], operands: &[&[u8]]) -> Option<Vec<u8>> {
+        let _ = (key, operands);
+        None
+    }
 }
 
 /// What compaction asks a [`CompactionFilter`] about.
@@ -40,14 +49,46 @@ pub struct FilterContext {
     pub output_level: usize,
     /// The tree being compacted.
     pub tree: String,
+    /// Identifies the compaction (or flush) job; unique within the process. A filter that keeps
+    /// state across the entries of one job resets it when this changes.
+    pub job_id: u64,
+    /// The tree's sources outside this job; `None` when the job cannot tell.
+    pub(crate) outside: Option<Arc<OutsideView>>,
+}
+
+impl FilterContext {
+    /// The places outside this compaction that may hold user keys in `[start, end]`
+    /// (inclusive): the tree's table files that are not inputs of the compaction and whose key
+    /// range meets it, and its memtables that hold a key in it (or a range deletion reaching
+    /// it), with the summaries the tree's [`PropertiesCollectorFactory`] made of them (see
+    /// [`OutsideSource`]). Answered from the manifest and the memtables; no file is read.
+    ///
+    /// A filter uses it to decide whether dropping an entry could expose older data kept
+    /// elsewhere. When the job has no view of its tree, one source of unknown content is
+    /// reported, so a careful filter keeps what it would otherwise drop.
+    pub fn outside(&self, start: &[u8], end: &[u8]) -> Vec<OutsideSource> {
+        match &self.outside {
+            Some(view) => view.sources(start, end),
+            None => vec![OutsideSource {
+                level: None,
+                properties: None,
+            }],
+        }
+    }
 }
 
 /// What to do with an entry seen by a compaction filter.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
     Keep,
-    /// Drop the entry (a tombstone takes its place unless the compaction is bottommost).
+    /// Drop the entry (a tombstone takes its place unless the compaction is bottommost, so
+    /// older versions of the key below the compaction stay hidden).
     Remove,
+    /// Drop only this version and leave nothing in its place: older versions of the key in
+    /// files outside the compaction become visible again. For layers whose versions carry
+    /// their own order (a write timestamp) rather than the engine's; in a bottommost compaction
+    /// it is the same as [`Decision::Remove`].
+    Drop,
     /// Replace the value.
     Change(Vec<u8>),
 }
@@ -56,9 +97,21 @@ pub enum Decision {
 /// (tombstone purge, TTL expiry). Sees the newest value of a key that every snapshot sees.
 pub trait CompactionFilter: Send + Sync {
     fn filter(&self, ctx: &FilterContext, key: &[u8], value: &[u8]) -> Decision;
+
+    /// A merge operand the compaction cannot combine with a base value (none is among its
+    /// inputs and it is not bottommost); called for each such operand of a key, newest first.
+    /// [`Decision::Change`] rewrites the operand, [`Decision::Drop`] drops it alone,
+    /// [`Decision::Remove`] drops it and every older version (a tombstone takes their place).
+    /// The default keeps every operand.
+    fn filter_merge_operand(&self, ctx: &FilterContext, key: &[u8], operand: &[u8]) -> Decision {
+        let _ = (ctx, key, operand);
+        Decision::Keep
+    }
 }
 
 /// Options of one tree (column family). Not persisted: pass the same options at every open.
+/// [`crate::Tree::set_options`] changes them while the database is open (all but the merge
+/// operator).
 #[derive(Clone)]
 pub struct TreeOptions {
     /// Data block compression. Default none (fastest reads; zstd level 3 halves typical data).
@@ -68,6 +121,9 @@ pub struct TreeOptions {
     /// Required for [`crate::Tree::merge`].
     pub merge_operator: Option<Arc<dyn MergeOperator>>,
     pub compaction_filter: Option<Arc<dyn CompactionFilter>>,
+    /// Summarises each table file written (flush or compaction) into its user properties.
+    /// Default none.
+    pub properties_collector: Option<Arc<dyn PropertiesCollectorFactory>>,
 }
 
 impl Default for TreeOptions {
@@ -77,6 +133,7 @@ impl Default for TreeOptions {
             compaction: CompactionConfig::default(),
             merge_operator: None,
             compaction_filter: None,
+            properties_collector: None,
         }
     }
 }
@@ -88,12 +145,13 @@ impl fmt::Debug for TreeOptions {
             .field("compaction", &self.compaction)
             .field("merge_operator", &self.merge_operator.is_some())
             .field("compaction_filter", &self.compaction_filter.is_some())
+            .field("properties_collector", &self.properties_collector.is_some())
             .finish()
     }
 }
 
 impl TreeOptions {
-    fn validate(&self) -> Result<()> {
+    pub(crate) fn validate(&self) -> Result<()> {
         self.compaction.validate()?;
         if let Compression::Zstd(level) = self.compression
             && !(1..=22).contains(&level)

@@ -118,8 +118,11 @@ pub(crate) struct MemSet {
 pub(crate) struct TreeInner {
     pub(crate) id: u32,
     pub(crate) name: String,
+    /// The options the tree was opened (or created) with. Only its merge operator is read
+    /// from here: it is fixed for the tree's life. The rest can change, see `tuned`.
     pub(crate) opts: TreeOptions,
-    pub(crate) strategy: Box<dyn CompactionStrategy>,
+    /// The current options and the strategy built from them ([`Tree::set_options`]).
+    pub(crate) tuned: RwLock<Arc<Tuned>>,
     pub(crate) mem: RwLock<Arc<MemSet>>,
     pub(crate) version: RwLock<Arc<Version>>,
     /// Ids of files an ongoing compaction reads.
@@ -142,7 +145,27 @@ impl std::fmt::Debug for TreeInner {
     }
 }
 
+/// A tree's alterable options with the compaction strategy they describe.
+pub(crate) struct Tuned {
+    pub(crate) opts: TreeOptions,
+    pub(crate) strategy: Box<dyn CompactionStrategy>,
+}
+
+impl Tuned {
+    pub(crate) fn new(opts: TreeOptions) -> Tuned {
+        Tuned {
+            strategy: opts.compaction.build(),
+            opts,
+        }
+    }
+}
+
 impl TreeInner {
+    /// The current alterable options.
+    pub(crate) fn tuned(&self) -> Arc<Tuned> {
+        self.tuned.read().clone()
+    }
+
     pub(crate) fn is_dropped(&self) -> bool {
         self.dropped.load(AtomicOrdering::Acquire)
     }
@@ -411,6 +434,32 @@ impl Tree {
     pub fn flush(&self) -> Result<()> {
         self.inner.check_live()?;
         self.db.flush_tree(&self.inner, true)
+    }
+
+    /// Runs, on this thread, the compactions the tree's strategy picks now, until it picks no
+    /// more: the work background compaction would do (which keeps running too; the two take
+    /// turns). For tests and tools that need compaction to have happened at a known point.
+    pub fn compact_pending(&self) -> Result<()> {
+        self.inner.check_live()?;
+        self.db.compact_pending(&self.inner)
+    }
+
+    /// Changes the tree's options while the database is open: compression (for files written
+    /// from now on), compaction strategy, compaction filter and properties collector. The merge
+    /// operator cannot change (a tree without one cannot get one, and the reverse): the tree
+    /// keeps the operator it was opened with. Not persisted, like every tree option: pass the
+    /// new options at the next open.
+    pub fn set_options(&self, opts: TreeOptions) -> Result<()> {
+        self.inner.check_live()?;
+        self.db.set_tree_options(&self.inner, opts)
+    }
+
+    /// The tree's current options.
+    pub fn options(&self) -> TreeOptions {
+        let mut opts = self.inner.tuned().opts.clone();
+        opts.merge_operator
+            .clone_from(&self.inner.opts.merge_operator);
+        opts
     }
 }
 

@@ -5,9 +5,11 @@
 //! test or the simulator controls the node's life without signals.
 //!
 //! The CQL listener speaks protocol v4 and v5 (see `cql`); statements run on the
-//! [`coordinator`]. Not yet here: the cluster service (issue #9); the node says so when it
-//! starts rather than binding a port it would not answer on.
+//! [`coordinator`]. The [`cluster`] module is the node-to-node side: gRPC (gossip, schema,
+//! admin, replica messages), the cluster view the coordinator reads, schema agreement and
+//! the topology and status events pushed to clients.
 
+pub mod cluster;
 pub mod config;
 mod metrics;
 mod native;

@@ -4,13 +4,16 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
 use server::Config;
 
 /// A masterless, Cassandra-compatible wide-column database node.
 #[derive(Debug, Parser)]
 #[command(name = "ilion", version)]
 struct Args {
+    /// Without a command: run a node.
+    #[command(subcommand)]
+    command: Option<Admin>,
     /// YAML configuration file; flags below override it.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
@@ -39,6 +42,20 @@ struct Args {
     /// Admin and Prometheus metrics HTTP port.
     #[arg(long)]
     admin_port: Option<u16>,
+}
+
+/// Operator commands, asking a running node over its node-to-node gRPC port.
+#[derive(Debug, Subcommand)]
+enum Admin {
+    /// The cluster as a node sees it, as `nodetool status` prints it.
+    Status {
+        /// The node's gRPC address (listen address and storage port).
+        #[arg(long, default_value = "127.0.0.1:7000")]
+        host: String,
+        /// Give up after this many seconds.
+        #[arg(long, default_value_t = 10)]
+        timeout: u64,
+    },
 }
 
 impl Args {
@@ -114,7 +131,11 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let config = match Args::parse().into_config() {
+    let mut args = Args::parse();
+    if let Some(command) = args.command.take() {
+        return admin(command);
+    }
+    let config = match args.into_config() {
         Ok(c) => c,
         Err(e) => {
             eprintln!("ilion: {e:#}");
@@ -139,6 +160,35 @@ fn main() -> ExitCode {
         Err(e) => {
             eprintln!("ilion: {e}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs an operator command.
+fn admin(command: Admin) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("ilion: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match command {
+        Admin::Status { host, timeout } => {
+            let timeout = std::time::Duration::from_secs(timeout.max(1));
+            match runtime.block_on(server::cluster::fetch_status(&host, timeout)) {
+                Ok(status) => {
+                    print!("{}", server::cluster::format_status(&status));
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("ilion status: {e}");
+                    ExitCode::FAILURE
+                }
+            }
         }
     }
 }

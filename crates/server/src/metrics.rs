@@ -76,6 +76,8 @@ pub(crate) struct Metrics {
     latency: [Histogram; 4],
     connections_opened: AtomicU64,
     connections_closed: AtomicU64,
+    /// The distributed data path, when replication is enabled: its counters are rendered too.
+    replication: std::sync::OnceLock<std::sync::Arc<coordinator::Replication>>,
 }
 
 fn index(kind: RequestKind) -> usize {
@@ -100,6 +102,11 @@ impl Metrics {
         if let Some(h) = self.latency.get(i) {
             h.record(took);
         }
+    }
+
+    /// Adds the replication counters (hints, repairs, timeouts, ...) to the exposition.
+    pub(crate) fn set_replication(&self, replication: std::sync::Arc<coordinator::Replication>) {
+        let _ = self.replication.set(replication);
     }
 
     pub(crate) fn connection_opened(&self) {
@@ -182,6 +189,19 @@ impl Metrics {
         out.push_str("# HELP ilion_cql_connections_total CQL client connections accepted.\n");
         out.push_str("# TYPE ilion_cql_connections_total counter\n");
         let _ = writeln!(out, "ilion_cql_connections_total {opened}");
+        if let Some(r) = self.replication.get() {
+            for (name, help, value) in r.stats().metrics() {
+                let kind = if name.ends_with("_total") {
+                    "counter"
+                } else {
+                    "gauge"
+                };
+                let _ = writeln!(
+                    out,
+                    "# HELP {name} {help}.\n# TYPE {name} {kind}\n{name} {value}"
+                );
+            }
+        }
         out
     }
 }

@@ -5,11 +5,13 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use coordinator::{Coordinator, CoordinatorConfig};
 use tokio::net::TcpListener;
 use tokio::sync::{broadcast, watch};
 
+use crate::cluster::{self, Cluster, ClusterError, ClusterSettings, ClusterView};
 use crate::config::{Config, ConfigError};
 use crate::{metrics, native};
 
@@ -40,6 +42,8 @@ pub enum NodeError {
     },
     #[error("authenticator {0} is not built yet; use AllowAllAuthenticator")]
     Unsupported(String),
+    #[error(transparent)]
+    Cluster(#[from] ClusterError),
 }
 
 /// Holds the data directory for as long as the node runs; dropping it releases the lock.
@@ -97,7 +101,14 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     if config.authenticator != "AllowAllAuthenticator" {
         return Err(NodeError::Unsupported(config.authenticator.clone()));
     }
-    let coordinator = Arc::new(Coordinator::open(CoordinatorConfig {
+    let sync = match config.commitlog_sync {
+        crate::config::CommitLogSync::Periodic => lsm::SyncMode::Periodic(
+            std::time::Duration::from_millis(config.commitlog_sync_period_ms),
+        ),
+        crate::config::CommitLogSync::Batch => lsm::SyncMode::Batch,
+    };
+    let engine = lsm::Builder::default().sync_mode(sync);
+    let mut coordinator = Coordinator::builder(CoordinatorConfig {
         cluster_name: config.cluster_name.clone(),
         listen_address: config.listen_address,
         native_address: config.native_address(),
@@ -107,8 +118,28 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         rack: config.rack.clone(),
         num_tokens: config.num_tokens,
         data_dir: config.data_dir.clone(),
-    })?);
+    })
+    .engine(engine)
+    .open()?;
     let address = SocketAddr::new(config.native_address(), config.native_port);
+    let view = Arc::new(ClusterView::new(cluster::local_member(
+        &coordinator,
+        config.listen_address,
+        address,
+        &config.dc,
+        &config.rack,
+        coordinator.tokens().to_vec(),
+    )));
+    coordinator.set_membership(view.clone());
+    // Replicated reads and writes: the coordinator's messages to other nodes go over gRPC.
+    let rpc_timeout = Duration::from_millis(config.write_request_timeout_ms.max(2_000));
+    let peers = Arc::new(cluster::Peers::new(rpc_timeout));
+    let messenger =
+        cluster::GrpcMessenger::new(peers.clone(), config.listen_address, config.storage_port);
+    let replication = coordinator
+        .enable_replication(coordinator::Cluster::new(view.clone(), Arc::new(messenger)));
+    let background = replication.spawn_background(Duration::from_secs(10));
+    let coordinator = Arc::new(coordinator);
     let listener = TcpListener::bind(address)
         .await
         .map_err(|source| NodeError::Bind { address, source })?;
@@ -121,6 +152,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
                 source,
             })?;
     let metrics = Arc::new(metrics::Metrics::default());
+    metrics.set_replication(replication.clone());
     let (events, _) = broadcast::channel(1024);
     let shared = Arc::new(native::Shared {
         metrics: metrics.clone(),
@@ -130,14 +162,55 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
             .native_transport_max_frame_size_mb
             .saturating_mul(1024 * 1024),
     });
+    let client_events = shared.events.clone();
     let (stop, stopped) = watch::channel(false);
     let admin = tokio::spawn(metrics::serve(admin_listener, metrics, stopped.clone()));
     let server = tokio::spawn(native::serve(listener, shared, stopped));
     println!("CQL native protocol listening on {address}");
     println!("metrics (Prometheus) on http://{admin_address}/metrics");
+    let cluster = Cluster::start(
+        ClusterSettings {
+            cluster_name: config.cluster_name.clone(),
+            listen_address: config.listen_address,
+            storage_port: config.storage_port,
+            seeds: config.effective_seeds(),
+            data_dir: config.data_dir.clone(),
+            phi_convict_threshold: config.phi_convict_threshold,
+            gossip_fanout: config.gossip_fanout,
+            rpc_timeout,
+            peers,
+        },
+        coordinator.clone(),
+        view,
+        client_events,
+    )
+    .await;
+    let cluster = match cluster {
+        Ok(c) => {
+            let replica = coordinator.clone();
+            c.set_replica_handler(Arc::new(move |from, payload| {
+                replica
+                    .handle_message(from, payload)
+                    .map_err(|e| e.to_string())
+            }));
+            c
+        }
+        Err(e) => {
+            let _ = stop.send(true);
+            let _ = server.await;
+            return Err(e.into());
+        }
+    };
     println!(
-        "node-to-node gRPC on {}:{}: not served yet by this build; the port is left unbound",
-        config.listen_address, config.storage_port
+        "node-to-node gRPC listening on {}:{} (seeds: {})",
+        config.listen_address,
+        config.storage_port,
+        config
+            .effective_seeds()
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
     );
     println!("running; stop with Ctrl-C or SIGTERM");
 
@@ -153,6 +226,9 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     if let Err(e) = admin.await {
         tracing::warn!(error = %e, "metrics listener task failed");
     }
+    // Tell the other nodes we are going (they mark us down at once), then stop serving them.
+    cluster.stop().await;
+    drop(background);
     drop(coordinator);
     drop(lock);
     println!("stopped cleanly");
@@ -185,6 +261,7 @@ mod tests {
         let config = Config {
             data_dir: dir.path().join("nested"),
             native_port: free_port(),
+            storage_port: free_port(),
             admin_port: free_port(),
             ..Config::default()
         };

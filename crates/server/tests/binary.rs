@@ -59,7 +59,7 @@ fn run_until_signal(sig: &str, native_port: u16) -> (std::process::ExitStatus, S
 }
 
 #[test]
-fn node_says_where_it_listens_and_what_it_does_not_serve_yet() {
+fn node_says_where_it_listens_for_clients_and_for_other_nodes() {
     let port = free_port();
     let (status, printed) = run_until_signal("-INT", port);
     assert!(status.success(), "{printed}");
@@ -70,7 +70,7 @@ fn node_says_where_it_listens_and_what_it_does_not_serve_yet() {
         "{printed}"
     );
     assert!(
-        printed.contains("node-to-node gRPC on 127.0.0.1"),
+        printed.contains("node-to-node gRPC listening on 127.0.0.1"),
         "{printed}"
     );
     assert!(printed.contains("stopped cleanly"), "{printed}");

@@ -36,6 +36,14 @@ pub struct Ttl {
 }
 
 impl Ttl {
+    /// Explicitly no TTL (zero seconds, like CQL's `USING TTL 0`): a write carrying it is
+    /// stored without expiry even in a table with a `default_time_to_live`, where `None`
+    /// would take the default.
+    pub const NONE: Ttl = Ttl {
+        seconds: 0,
+        local_expiry: i64::MAX,
+    };
+
     /// A TTL of `seconds` starting at `now` (seconds since the epoch).
     pub fn new(seconds: u32, now: i64) -> Ttl {
         Ttl {

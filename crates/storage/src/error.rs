@@ -57,6 +57,15 @@ pub enum Error {
     /// The store's catalogue file could not be read or written.
     #[error("catalogue {file}: {reason}")]
     Catalog { file: String, reason: String },
+    /// A table option (a CQL option map) is not valid or not supported.
+    #[error("invalid option `{option}`: {reason}")]
+    InvalidOption {
+        option: &'static str,
+        reason: String,
+    },
+    /// The operation needs files, and an in-memory store has none.
+    #[error("{operation} needs an on-disk store")]
+    InMemory { operation: &'static str },
     /// The key-value engine failed.
     #[error("engine: {0}")]
     Engine(String),

@@ -8,12 +8,14 @@
 use std::collections::BTreeMap;
 use std::ops::Bound as RangeBound;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use parking_lot::Mutex;
 
 use crate::cell::Record;
 use crate::error::Result;
 use crate::purge::{Decision, PurgeFilter};
+use crate::schema::TableSchema;
 
 /// An ordered key-value engine with merge semantics.
 pub(crate) trait Kv: Send + Sync + std::fmt::Debug {
@@ -32,10 +34,19 @@ pub(crate) trait Kv: Send + Sync + std::fmt::Debug {
     fn flush(&self) -> Result<()>;
     /// Compacts everything into the bottom level, running the purge filter.
     fn compact(&self) -> Result<()>;
+    /// Runs the compactions the engine would run in the background now (each runs the purge
+    /// filter), on this thread.
+    fn compact_pending(&self) -> Result<()>;
     /// Deletes every entry (a dropped or truncated incarnation of a table).
     fn clear(&self) -> Result<()>;
-    /// Replaces the purge filter (the schema changed).
-    fn set_filter(&self, filter: Arc<PurgeFilter>);
+    /// Applies a changed schema: its purge filter and its engine options (compaction strategy,
+    /// compression).
+    fn reconfigure(&self, schema: &TableSchema, filter: Arc<PurgeFilter>) -> Result<()>;
+    /// The engine and tree behind this table, when it is an ilion-lsm tree (so writes to
+    /// several tables can go in one engine batch).
+    fn lsm(&self) -> Option<(&Arc<lsm::Db>, &lsm::Tree)> {
+        None
+    }
 }
 
 /// Reconciles an existing value with merge operands: the greatest record wins (cell.rs).
@@ -67,12 +78,13 @@ pub(crate) fn merge_records(existing: Option<&[u8]>, operands: &[&[u8]]) -> Vec<
     }
 }
 
-/// A `BTreeMap` engine: merges on write, compaction = one pass of the purge filter as a
-/// bottommost compaction. Flush is a no-op.
+/// A `BTreeMap` engine: merges on write, compaction = one pass of the purge filter over
+/// everything (nothing lies outside it). Flush is a no-op.
 #[derive(Debug)]
 pub(crate) struct MemKv {
     map: Mutex<BTreeMap<Vec<u8>, Vec<u8>>>,
     filter: Mutex<Arc<PurgeFilter>>,
+    compactions: AtomicU64,
 }
 
 impl MemKv {
@@ -80,6 +92,7 @@ impl MemKv {
         MemKv {
             map: Mutex::new(BTreeMap::new()),
             filter: Mutex::new(filter),
+            compactions: AtomicU64::new(0),
         }
     }
 }
@@ -123,8 +136,9 @@ impl Kv for MemKv {
         let mut map = self.map.lock();
         let old = std::mem::take(&mut *map);
         let filter = self.filter.lock().clone();
+        let job = self.compactions.fetch_add(1, Ordering::Relaxed) + 1;
         for (k, v) in old {
-            match filter.decide(true, &k, &v) {
+            match filter.decide(job, &k, &v, &mut |_, _| i64::MAX) {
                 Decision::Keep => {
                     map.insert(k, v);
                 }
@@ -137,12 +151,18 @@ impl Kv for MemKv {
         Ok(())
     }
 
+    /// Nothing is ever pending: there are no files.
+    fn compact_pending(&self) -> Result<()> {
+        Ok(())
+    }
+
     fn clear(&self) -> Result<()> {
         self.map.lock().clear();
         Ok(())
     }
 
-    fn set_filter(&self, filter: Arc<PurgeFilter>) {
+    fn reconfigure(&self, _schema: &TableSchema, filter: Arc<PurgeFilter>) -> Result<()> {
         *self.filter.lock() = filter;
+        Ok(())
     }
 }

@@ -47,9 +47,11 @@ mod lsm_kv;
 mod mutation;
 mod order;
 mod purge;
+mod raw;
 mod read;
 mod schema;
 mod store;
+mod timestamps;
 
 pub use cell::{Deletion, MAX_TTL_SECONDS, Record, State, Ttl};
 pub use clock::{Clock, ManualClock, SystemClock};

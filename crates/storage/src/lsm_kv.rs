@@ -15,6 +15,7 @@ use crate::error::{Error, Result};
 use crate::kv::{Kv, merge_records};
 use crate::purge::{Decision, PurgeFilter};
 use crate::schema::{CompactionStrategy, Compression, TableSchema};
+use crate::timestamps::{self, MinTimestampCollector};
 
 fn engine(e: lsm::Error) -> Error {
     Error::Engine(e.to_string())
@@ -26,6 +27,12 @@ pub(crate) struct Reconcile;
 impl lsm::MergeOperator for Reconcile {
     fn full_merge(&self, _key: &[u8], existing: Option<&[u8]>, operands: &[&[u8]]) -> Vec<u8> {
         merge_records(existing, operands)
+    }
+
+    /// Reconciliation picks the greatest record: associative, so operands combine without
+    /// their base.
+    fn partial_merge(&self, _key: &[u8], operands: &[&[u8]]) -> Option<Vec<u8>> {
+        Some(merge_records(None, operands))
     }
 }
 
@@ -45,16 +52,37 @@ impl Filters {
     }
 }
 
-impl lsm::CompactionFilter for Filters {
-    fn filter(&self, ctx: &lsm::FilterContext, key: &[u8], value: &[u8]) -> lsm::Decision {
+impl Filters {
+    fn decide(&self, ctx: &lsm::FilterContext, key: &[u8], value: &[u8]) -> lsm::Decision {
         let Some(f) = self.by_tree.read().get(&ctx.tree).cloned() else {
             return lsm::Decision::Keep;
         };
-        match f.decide(ctx.bottommost, key, value) {
+        let mut outside_min =
+            |start: &[u8], end: &[u8]| timestamps::min_outside(&ctx.outside(start, end));
+        match f.decide(ctx.job_id, key, value, &mut outside_min) {
             Decision::Keep => lsm::Decision::Keep,
-            Decision::Remove => lsm::Decision::Remove,
+            // Never an engine tombstone: older engine versions of the key may carry newer
+            // timestamps (purge.rs).
+            Decision::Remove => lsm::Decision::Drop,
             Decision::Change(v) => lsm::Decision::Change(v),
         }
+    }
+}
+
+impl lsm::CompactionFilter for Filters {
+    fn filter(&self, ctx: &lsm::FilterContext, key: &[u8], value: &[u8]) -> lsm::Decision {
+        self.decide(ctx, key, value)
+    }
+
+    /// Operands reach here already reconciled into one ([`Reconcile::partial_merge`]), so the
+    /// rules are those of a value.
+    fn filter_merge_operand(
+        &self,
+        ctx: &lsm::FilterContext,
+        key: &[u8],
+        operand: &[u8],
+    ) -> lsm::Decision {
+        self.decide(ctx, key, operand)
     }
 }
 
@@ -95,13 +123,14 @@ pub(crate) fn tree_options(schema: &TableSchema, filters: &Arc<Filters>) -> lsm:
     let compression = match o.compression {
         Compression::None => lsm::Compression::None,
         Compression::Zstd(level) => lsm::Compression::Zstd(level),
-        Compression::Default => lsm::Compression::Zstd(1),
+        Compression::Lz4 | Compression::Default => lsm::Compression::Lz4,
     };
     lsm::TreeOptions {
         compression,
         compaction,
         merge_operator: Some(Arc::new(Reconcile)),
         compaction_filter: Some(filters.clone()),
+        properties_collector: Some(Arc::new(MinTimestampCollector)),
     }
 }
 
@@ -173,7 +202,18 @@ impl Kv for LsmKv {
         Ok(())
     }
 
-    fn set_filter(&self, filter: Arc<PurgeFilter>) {
+    fn compact_pending(&self) -> Result<()> {
+        self.tree.compact_pending().map_err(engine)
+    }
+
+    fn reconfigure(&self, schema: &TableSchema, filter: Arc<PurgeFilter>) -> Result<()> {
         self.filters.register(self.tree.name(), filter);
+        self.tree
+            .set_options(tree_options(schema, &self.filters))
+            .map_err(engine)
+    }
+
+    fn lsm(&self) -> Option<(&Arc<lsm::Db>, &lsm::Tree)> {
+        Some((&self.db, &self.tree))
     }
 }

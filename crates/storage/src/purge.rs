@@ -1,31 +1,32 @@
 //! What compaction does to a table's entries: expired cells become tombstones, data shadowed by
 //! a deletion disappears, and tombstones older than `gc_grace_seconds` are purged.
 //!
-//! Rules (applied only in bottommost compactions, where no older version of a key can remain
-//! below the output; elsewhere the engine would turn a removal into a point delete that hides
-//! older versions of the key, which may carry *newer* timestamps):
+//! Rules, applied by every compaction (background or major, bottommost or not):
 //! - an expiring cell past its expiry is rewritten as `Expired` (no value, same place in the
 //!   reconciliation order);
 //! - an entry whose timestamp is `<=` a deletion covering it (partition, range, row or
-//!   collection deletion seen earlier in the same partition) is removed: it can never be read
-//!   again, and removing it together with the deletion is what makes purging the deletion safe;
+//!   collection deletion seen earlier in the same partition in this compaction) is removed: it
+//!   can never be read again, and removing it together with the deletion is what makes purging
+//!   the deletion safe;
 //! - a tombstone (or expired cell) whose local deletion time is older than
-//!   `now - gc_grace_seconds` is removed, in major compactions only ([`major`]: every file of
-//!   the tree in one job). A partial compaction cannot know whether a newer file outside it
-//!   holds data with an older timestamp that the tombstone still shadows (writes arrive in any
-//!   order); Cassandra checks the other files' minimum timestamps, which the engine does not
-//!   expose, so purging waits for a compaction that sees everything.
+//!   `now - gc_grace_seconds` is removed when its timestamp is below the minimum timestamp of
+//!   everything outside the compaction that overlaps its partition (the other files, from
+//!   their user properties, and the memtables; see [`crate::timestamps`]). Writes arrive in any
+//!   order, so a newer file may hold data with an older timestamp that the tombstone still
+//!   shadows; the minimum timestamp says no such data exists. This is Cassandra's rule.
+//!
+//! A removal drops the entry without leaving an engine tombstone ([`lsm::Decision::Drop`]):
+//! versions of the same key in files outside the compaction stay visible and are reconciled by
+//! timestamp as before, which is right because each of them either wins over the removed one
+//! anyway or is shadowed by the same deletion, which stays until it is purgeable too.
 //!
 //! The filter sees entries in key order, and the key layout puts every deletion before what it
 //! covers (partition deletion, then range deletions, then statics, then per row: row deletion,
 //! marker, cells; per collection: its deletion, then elements). Deletions seen are remembered
-//! per compacting thread; a deletion remembered from an earlier compaction of the same tree is
-//! still true (what it shadowed stays shadowed), so carrying it over is safe.
+//! for the length of one compaction job and forgotten at the next: a deletion purged by an
+//! earlier job must not remove data written after it was purged.
 
-use std::cell::Cell;
-use std::collections::HashMap;
 use std::sync::Arc;
-use std::thread::ThreadId;
 
 use parking_lot::Mutex;
 
@@ -33,24 +34,6 @@ use crate::cell::{Deletion, Record, State};
 use crate::clock::Clock;
 use crate::key;
 use crate::schema::TableSchema;
-
-thread_local! {
-    /// Set while this thread runs a major compaction (every file of the tree in one job).
-    static MAJOR: Cell<bool> = const { Cell::new(false) };
-}
-
-/// Runs `f` (a major compaction on this thread) with tombstone purging allowed.
-pub(crate) fn major<R>(f: impl FnOnce() -> R) -> R {
-    struct Reset;
-    impl Drop for Reset {
-        fn drop(&mut self) {
-            MAJOR.with(|m| m.set(false));
-        }
-    }
-    MAJOR.with(|m| m.set(true));
-    let _reset = Reset;
-    f()
-}
 
 /// What to do with one entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,7 +45,11 @@ pub(crate) enum Decision {
 
 #[derive(Debug, Default)]
 struct Walk {
+    /// The compaction job this walk belongs to.
+    job: u64,
     partition: Vec<u8>,
+    /// The minimum timestamp outside the compaction for this partition, once asked.
+    outside_min: Option<i64>,
     partition_deletion: Option<Deletion>,
     ranges: Vec<(Vec<u8>, Option<Vec<u8>>, Deletion)>,
     row: Vec<u8>,
@@ -104,7 +91,9 @@ fn dropped(schema: &TableSchema, name: &str) -> Option<Deletion> {
 pub(crate) struct PurgeFilter {
     schema: Arc<TableSchema>,
     clock: Arc<dyn Clock>,
-    walks: Mutex<HashMap<ThreadId, Walk>>,
+    /// Jobs of one table run one at a time (the engine's per-tree compaction lock), so one walk
+    /// serves them all; a new job id resets it.
+    walk: Mutex<Walk>,
 }
 
 impl PurgeFilter {
@@ -112,14 +101,20 @@ impl PurgeFilter {
         PurgeFilter {
             schema,
             clock,
-            walks: Mutex::new(HashMap::new()),
+            walk: Mutex::new(Walk::default()),
         }
     }
 
-    pub(crate) fn decide(&self, bottommost: bool, k: &[u8], value: &[u8]) -> Decision {
-        if !bottommost {
-            return Decision::Keep;
-        }
+    /// What compaction job `job` does with entry `k`: `outside_min(start, end)` gives the
+    /// minimum timestamp of the data outside the job with keys in `[start, end]` (asked at most
+    /// once per partition, only when a tombstone is old enough to purge).
+    pub(crate) fn decide(
+        &self,
+        job: u64,
+        k: &[u8],
+        value: &[u8],
+        outside_min: &mut dyn FnMut(&[u8], &[u8]) -> i64,
+    ) -> Decision {
         let Some(record) = Record::decode(value) else {
             return Decision::Keep;
         };
@@ -129,24 +124,33 @@ impl PurgeFilter {
         let (partition, rest) = k.split_at(used);
         let now = self.clock.now_seconds();
         let gc_before = now.saturating_sub(i64::from(self.schema.options().gc_grace_seconds));
-        let mut walks = self.walks.lock();
-        let walk = walks.entry(std::thread::current().id()).or_default();
-        if walk.partition != partition {
+        let mut walk = self.walk.lock();
+        if walk.job != job || walk.partition != partition {
             *walk = Walk {
+                job,
                 partition: partition.to_vec(),
                 ..Walk::default()
             };
         }
         let own = record.as_deletion(now);
-        let cover = match self.cover(walk, rest, own) {
+        let cover = match self.cover(&mut walk, rest, own) {
             Some(c) => c,
             None => return Decision::Keep,
         };
         if cover.is_some_and(|d| record.timestamp <= d.timestamp) {
             return Decision::Remove;
         }
-        if MAJOR.with(Cell::get) && own.is_some_and(|d| d.local_deletion_time < gc_before) {
-            return Decision::Remove;
+        if let Some(d) = own
+            && d.local_deletion_time < gc_before
+        {
+            let min = *walk.outside_min.get_or_insert_with(|| {
+                let mut end = partition.to_vec();
+                end.push(u8::MAX);
+                outside_min(partition, &end)
+            });
+            if d.timestamp < min {
+                return Decision::Remove;
+            }
         }
         match &record.state {
             State::Expiring { ttl, .. } if !record.is_live(now) => Decision::Change(

@@ -110,6 +110,14 @@ impl CqlType {
         }
     }
 
+    /// The order-preserving encoding of `value` (serialized as this type): comparing two keys
+    /// bytewise is Cassandra's comparator of the type (how set elements and map keys sort).
+    pub fn order_key(&self, value: &[u8]) -> crate::Result<Vec<u8>> {
+        let mut out = Vec::with_capacity(value.len() + 4);
+        crate::order::encode(self, value, 0, &mut out)?;
+        Ok(out)
+    }
+
     /// True when the column is stored one cell per element (non-frozen collection or UDT).
     pub fn is_multi_cell(&self) -> bool {
         matches!(
@@ -243,14 +251,111 @@ impl Default for CompactionStrategy {
     }
 }
 
+/// A Java class name's last component (`org.apache...SizeTieredCompactionStrategy` or the short
+/// name).
+fn short_class(options: &BTreeMap<String, String>, option: &'static str) -> Result<String> {
+    let class = options.get("class").ok_or_else(|| Error::InvalidOption {
+        option,
+        reason: "missing sub-option 'class'".to_owned(),
+    })?;
+    Ok(class.rsplit('.').next().unwrap_or(class).to_owned())
+}
+
+fn number<T: std::str::FromStr>(
+    options: &BTreeMap<String, String>,
+    key: &str,
+    option: &'static str,
+    default: T,
+) -> Result<T> {
+    match options.get(key) {
+        None => Ok(default),
+        Some(v) => v.trim().parse().map_err(|_| Error::InvalidOption {
+            option,
+            reason: format!("{key} = '{v}' is not a valid number"),
+        }),
+    }
+}
+
+impl CompactionStrategy {
+    /// The strategy of a CQL `compaction = {...}` map (`class` plus Cassandra's sub-options:
+    /// `min_threshold`/`max_threshold`, `sstable_size_in_mb`, `compaction_window_unit` and
+    /// `compaction_window_size`). UnifiedCompactionStrategy is served size-tiered; sub-options
+    /// this store has no use for are ignored.
+    pub fn from_cql_options(options: &BTreeMap<String, String>) -> Result<CompactionStrategy> {
+        const O: &str = "compaction";
+        let class = short_class(options, O)?;
+        let strategy = match class.as_str() {
+            "SizeTieredCompactionStrategy" | "UnifiedCompactionStrategy" => {
+                CompactionStrategy::SizeTiered {
+                    min_threshold: number(options, "min_threshold", O, 4)?,
+                    max_threshold: number(options, "max_threshold", O, 32)?,
+                }
+            }
+            "LeveledCompactionStrategy" => CompactionStrategy::Leveled {
+                sstable_size_mb: number(options, "sstable_size_in_mb", O, 160)?,
+            },
+            "TimeWindowCompactionStrategy" => {
+                let unit = match options.get("compaction_window_unit").map(String::as_str) {
+                    None | Some("DAYS") => 86_400,
+                    Some("HOURS") => 3_600,
+                    Some("MINUTES") => 60,
+                    Some(other) => {
+                        return Err(Error::InvalidOption {
+                            option: O,
+                            reason: format!("unknown compaction_window_unit '{other}'"),
+                        });
+                    }
+                };
+                let size: u64 = number(options, "compaction_window_size", O, 1)?;
+                CompactionStrategy::TimeWindow {
+                    window_seconds: size.saturating_mul(unit),
+                }
+            }
+            other => {
+                return Err(Error::InvalidOption {
+                    option: O,
+                    reason: format!("unsupported compaction strategy class '{other}'"),
+                });
+            }
+        };
+        Ok(strategy)
+    }
+}
+
+impl Compression {
+    /// The compression of a CQL `compression = {...}` map: `enabled: false` (or an empty
+    /// `class`) is none, LZ4Compressor is LZ4, ZstdCompressor is zstd at `compression_level`
+    /// (default 3). Snappy and Deflate, which the engine does not have, are served by LZ4.
+    pub fn from_cql_options(options: &BTreeMap<String, String>) -> Result<Compression> {
+        const O: &str = "compression";
+        if options.get("enabled").is_some_and(|v| v == "false")
+            || options.get("class").is_some_and(String::is_empty)
+        {
+            return Ok(Compression::None);
+        }
+        Ok(match short_class(options, O)?.as_str() {
+            "LZ4Compressor" | "SnappyCompressor" | "DeflateCompressor" => Compression::Lz4,
+            "ZstdCompressor" => Compression::Zstd(number(options, "compression_level", O, 3)?),
+            other => {
+                return Err(Error::InvalidOption {
+                    option: O,
+                    reason: format!("unsupported compression class '{other}'"),
+                });
+            }
+        })
+    }
+}
+
 /// Block compression of a table's files.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[non_exhaustive]
 pub enum Compression {
     None,
-    /// zstd at the given level. Default level 1: fast, still ~2-3x on typical rows.
+    /// zstd at the given level (1..=22): smaller files than LZ4, slower to write and read.
     Zstd(i32),
-    /// Cassandra's default LZ4Compressor is served by zstd level 1 (the engine speaks zstd).
+    /// LZ4 (Cassandra's LZ4Compressor).
+    Lz4,
+    /// Cassandra's default, LZ4Compressor: the same as [`Compression::Lz4`].
     #[default]
     Default,
 }
@@ -590,5 +695,85 @@ fn validate_options(table: &str, options: &TableOptions) -> Result<()> {
             return err("zstd level must be in 1..=22");
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn cassandra_option_maps_become_strategies_and_compressions() {
+        let c = |p: &[(&str, &str)]| CompactionStrategy::from_cql_options(&map(p));
+        assert_eq!(
+            c(&[
+                (
+                    "class",
+                    "org.apache.cassandra.db.compaction.SizeTieredCompactionStrategy"
+                ),
+                ("min_threshold", "6"),
+            ])
+            .unwrap(),
+            CompactionStrategy::SizeTiered {
+                min_threshold: 6,
+                max_threshold: 32
+            }
+        );
+        assert_eq!(
+            c(&[
+                ("class", "LeveledCompactionStrategy"),
+                ("sstable_size_in_mb", "80")
+            ])
+            .unwrap(),
+            CompactionStrategy::Leveled {
+                sstable_size_mb: 80
+            }
+        );
+        assert_eq!(
+            c(&[
+                ("class", "TimeWindowCompactionStrategy"),
+                ("compaction_window_unit", "HOURS"),
+                ("compaction_window_size", "6"),
+            ])
+            .unwrap(),
+            CompactionStrategy::TimeWindow {
+                window_seconds: 6 * 3600
+            }
+        );
+        assert!(matches!(
+            c(&[("class", "Nope")]),
+            Err(Error::InvalidOption {
+                option: "compaction",
+                ..
+            })
+        ));
+        assert!(matches!(
+            c(&[
+                ("class", "LeveledCompactionStrategy"),
+                ("sstable_size_in_mb", "x")
+            ]),
+            Err(Error::InvalidOption { .. })
+        ));
+        let z = |p: &[(&str, &str)]| Compression::from_cql_options(&map(p));
+        assert_eq!(
+            z(&[("class", "org.apache.cassandra.io.compress.LZ4Compressor")]).unwrap(),
+            Compression::Lz4
+        );
+        assert_eq!(
+            z(&[("class", "ZstdCompressor"), ("compression_level", "7")]).unwrap(),
+            Compression::Zstd(7)
+        );
+        assert_eq!(
+            z(&[("class", "LZ4Compressor"), ("enabled", "false")]).unwrap(),
+            Compression::None
+        );
+        assert!(z(&[]).is_err());
     }
 }

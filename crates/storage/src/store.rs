@@ -290,9 +290,9 @@ impl Store {
     /// Changes the schema of table `keyspace.name` (ALTER TABLE) and returns it; every handle
     /// sees the new schema. Column ids of existing columns do not change.
     ///
-    /// Options: `gc_grace_seconds` and `default_time_to_live` apply at once; the compaction
-    /// strategy and compression are engine tree options fixed when the engine opens, so they
-    /// apply from the next [`StoreBuilder::open`] (the catalogue keeps them).
+    /// Options apply at once: `gc_grace_seconds` to the next compaction, `default_time_to_live`
+    /// to the next write, the compaction strategy to the next compaction pick, compression to
+    /// the files written from now on (existing files keep theirs until compacted).
     pub fn alter_table(&self, keyspace: &str, name: &str, change: &SchemaChange) -> Result<Table> {
         let q = format!("{keyspace}.{name}");
         let mut tables = self.tables.write();
@@ -309,10 +309,10 @@ impl Store {
         }
         self.save(&catalog)?;
         tables.catalog = catalog;
-        current.inner.kv.set_filter(Arc::new(PurgeFilter::new(
-            schema.clone(),
-            self.clock.clone(),
-        )));
+        current.inner.kv.reconfigure(
+            &schema,
+            Arc::new(PurgeFilter::new(schema.clone(), self.clock.clone())),
+        )?;
         *table.shared.write() = View {
             inner: Arc::new(TableInner {
                 schema,
@@ -345,7 +345,11 @@ impl Store {
             Backend::Lsm { db, filters, .. } => {
                 let name = tree_name(&schema.qualified_name(), generation);
                 filters.register(&name, filter);
-                let tree = db.tree(&name).map_err(|e| Error::Engine(e.to_string()))?;
+                // Created with the table's options, or brought in line with them (a tree the
+                // engine opened before the table was known here has the default ones).
+                let tree = db
+                    .tree_with_options(&name, tree_options(&schema, filters))
+                    .map_err(|e| Error::Engine(e.to_string()))?;
                 Arc::new(LsmKv {
                     db: db.clone(),
                     tree,
@@ -381,11 +385,77 @@ impl Store {
         }
     }
 
+    /// Writes a consistent copy of the store into `dest` (a new or empty directory): the
+    /// engine's checkpoint (table files hard-linked, commit log copied, a manifest) and the
+    /// catalogue, taken while no table is created, altered, truncated or dropped, so the copy
+    /// opens as this store was.
+    pub fn checkpoint(&self, dest: impl AsRef<std::path::Path>) -> Result<()> {
+        let tables = self.tables.read();
+        match &self.backend {
+            Backend::Memory => Err(Error::InMemory {
+                operation: "checkpoint",
+            }),
+            Backend::Lsm { db, catalog, .. } => {
+                let dest = dest.as_ref();
+                db.checkpoint(dest)
+                    .map_err(|e| Error::Engine(e.to_string()))?;
+                CatalogFile {
+                    vfs: catalog.vfs.clone(),
+                    dir: dest.to_path_buf(),
+                }
+                .store(&tables.catalog)
+            }
+        }
+    }
+
     /// Writes every table's in-memory data to files.
     pub fn flush(&self) -> Result<()> {
         match &self.backend {
             Backend::Memory => Ok(()),
             Backend::Lsm { db, .. } => db.flush().map_err(|e| Error::Engine(e.to_string())),
+        }
+    }
+
+    /// Applies mutations to several tables of this store all or nothing: every mutation is
+    /// checked and encoded first (an invalid one fails the call before anything is written),
+    /// then all go to the engine in one write batch, which the commit log makes atomic across
+    /// a crash. This is what a logged batch needs on one replica.
+    pub fn apply_all(&self, writes: &[(&Table, &Mutation)]) -> Result<()> {
+        let mut encoded = Vec::with_capacity(writes.len());
+        for (table, m) in writes {
+            let view = table.view()?;
+            let entries = view.encode_mutation(m)?;
+            encoded.push((view, entries));
+        }
+        match &self.backend {
+            // Encoding was the only step that can fail: the in-memory merges cannot.
+            Backend::Memory => {
+                for (view, entries) in &encoded {
+                    view.inner.kv.merge_batch(entries)?;
+                }
+                Ok(())
+            }
+            Backend::Lsm { db, .. } => {
+                let mut batch = lsm::WriteBatch::new();
+                for (view, entries) in &encoded {
+                    let (table_db, tree) = view.inner.kv.lsm().ok_or_else(|| {
+                        Error::Engine(format!(
+                            "table {} is not stored in this store's engine",
+                            view.schema().qualified_name()
+                        ))
+                    })?;
+                    if !Arc::ptr_eq(table_db, db) {
+                        return Err(Error::Engine(format!(
+                            "table {} belongs to another store",
+                            view.schema().qualified_name()
+                        )));
+                    }
+                    for (k, v) in entries {
+                        batch.merge(tree, k, v);
+                    }
+                }
+                db.write(batch).map_err(|e| Error::Engine(e.to_string()))
+            }
         }
     }
 
@@ -438,12 +508,35 @@ impl Table {
     /// Major compaction: everything into one sorted run, expiring TTLs and purging tombstones
     /// past `gc_grace_seconds` and the cells of dropped columns.
     pub fn compact(&self) -> Result<()> {
-        self.view()?.compact()
+        self.view()?.inner.kv.compact()
+    }
+
+    /// Runs, on this thread, the compactions the table's strategy picks now (what background
+    /// compaction does on its own; it keeps running too). They purge like any compaction:
+    /// tombstones past `gc_grace_seconds` whose partition holds no older data outside them.
+    /// For tests and tools that need compaction to have happened at a known point.
+    pub fn compact_pending(&self) -> Result<()> {
+        self.view()?.inner.kv.compact_pending()
     }
 
     /// Answers a read at the clock's current time.
     pub fn read(&self, cmd: &ReadCommand) -> Result<ReadResult> {
         self.view()?.read(cmd)
+    }
+
+    /// What is stored in the extent `cmd` reads, deletions included, as mutations that
+    /// reproduce it (see the `raw` module): for reconciling replicas and read repair. The
+    /// limits count live rows, as [`Table::read`] does; no tombstone threshold applies.
+    pub fn read_raw(&self, cmd: &ReadCommand) -> Result<Vec<Mutation>> {
+        let v = self.view()?;
+        let live = v.read_unchecked(cmd)?;
+        crate::raw::read(
+            &v.inner.schema,
+            &*v.inner.kv,
+            v.inner.clock.now_seconds(),
+            cmd,
+            &live,
+        )
     }
 
     /// Counts over the whole table at the clock's current time (a full scan).
@@ -491,6 +584,7 @@ impl View {
         let schema = &*self.inner.schema;
         let default_ttl = schema.options().default_time_to_live;
         let ttl_or_default = |ttl: Option<Ttl>| match ttl {
+            Some(t) if t.seconds == 0 => None,
             Some(t) => Some(t),
             None if default_ttl > 0 => Some(Ttl::new(default_ttl, m.now)),
             None => None,
@@ -600,12 +694,6 @@ impl View {
     /// Writes in-memory data to files (a no-op in memory).
     fn flush(&self) -> Result<()> {
         self.inner.kv.flush()
-    }
-
-    /// Major compaction: everything into one sorted run, expiring TTLs and purging tombstones
-    /// past `gc_grace_seconds`.
-    fn compact(&self) -> Result<()> {
-        crate::purge::major(|| self.inner.kv.compact())
     }
 
     /// Answers a read at the clock's current time.

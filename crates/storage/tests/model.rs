@@ -2,6 +2,12 @@
 //! orders, interleaved with flushes, compactions and clock moves, then reads of every shape,
 //! before and after a column drop.
 //! Every difference is a failure; permutations of one set of mutations must read the same.
+//!
+//! A second phase moves the clock past `gc_grace_seconds` of every tombstone of the first, then
+//! applies more mutations (with later timestamps, so whether an old tombstone was purged before
+//! they arrived cannot matter) interleaved with flushes, background and major compactions,
+//! restarts and clock moves: compactions now purge, and a purged tombstone must never let the
+//! data it shadowed reappear. The model never purges anything.
 
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
@@ -10,14 +16,19 @@ use std::sync::Arc;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRng, TestRunner};
 use storage::{
-    Bound, CellData, CellOp, CellWrite, CqlType, Deletion, Liveness, ManualClock, Mutation, Order,
-    PagingPosition, PartitionData, PartitionRange, RangeDeletion, ReadCommand, RowData, RowWrite,
-    SchemaChange, Slice, Store, Table, TableOptions, TableSchema, Ttl,
+    Bound, CellData, CellOp, CellWrite, CompactionStrategy, CqlType, Deletion, Liveness,
+    ManualClock, Mutation, Order, PagingPosition, PartitionData, PartitionRange, RangeDeletion,
+    ReadCommand, RowData, RowWrite, SchemaChange, Slice, Store, Table, TableOptions, TableSchema,
+    Ttl,
 };
 
 const GC_GRACE: u32 = 1_000;
 const START: i64 = 100;
 const LATE: i64 = 10_000;
+/// When the second phase starts: every first-phase tombstone and expiry is past gc grace.
+const JUMP: i64 = START + 100 + GC_GRACE as i64;
+/// Second-phase timestamps are above every first-phase one (those are below 6).
+const LATER_TS: i64 = 6;
 const PARTITIONS: [(i64, &[u8]); 3] = [(-1, b"a"), (5, b"b"), (5, b"c\x00")];
 // Columns: 0 s (static int), 1 v (int), 2 t (text), 3 sc (set<text>), 4 mc (map<text, int>).
 const S: u16 = 0;
@@ -38,6 +49,12 @@ fn schema() -> TableSchema {
         .regular("mc", CqlType::map(CqlType::Text, CqlType::Int))
         .options(TableOptions {
             gc_grace_seconds: GC_GRACE,
+            // Background compactions of two or three files at a time: partial ones, with
+            // files of the same partitions outside them.
+            compaction: CompactionStrategy::SizeTiered {
+                min_threshold: 2,
+                max_threshold: 3,
+            },
             ..TableOptions::default()
         })
         .build()
@@ -507,7 +524,10 @@ fn mutation() -> impl Strategy<Value = Mutation> {
 enum Step {
     Apply(usize),
     Flush,
+    /// Major compaction.
     Compact,
+    /// The compactions the table's strategy picks now (what background compaction does).
+    Background,
     Reopen,
     Tick(i64),
 }
@@ -518,6 +538,54 @@ struct Case {
     /// A permutation of the mutations with maintenance steps interleaved.
     schedule: Vec<Step>,
     reads: Vec<ReadCommand>,
+    /// Second phase (from [`JUMP`]): mutations with timestamps from [`LATER_TS`] and their
+    /// schedule (`Apply(i)` indexes `late`).
+    late: Vec<Mutation>,
+    late_schedule: Vec<Step>,
+}
+
+/// A first-phase mutation moved to the second phase: timestamps up by [`LATER_TS`], local
+/// times (deletion times, expiries, `now`) up by `JUMP - START`.
+fn later(mut m: Mutation) -> Mutation {
+    let dt = JUMP - START;
+    let del = |d: &mut Deletion| {
+        d.timestamp += LATER_TS;
+        d.local_deletion_time += dt;
+    };
+    let cells = |cs: &mut Vec<CellWrite>| {
+        for c in cs {
+            match &mut c.op {
+                CellOp::Set { timestamp, ttl, .. } => {
+                    *timestamp += LATER_TS;
+                    if let Some(t) = ttl {
+                        t.local_expiry += dt;
+                    }
+                }
+                CellOp::Delete(d) | CellOp::DeleteCollection(d) => del(d),
+            }
+        }
+    };
+    m.now += dt;
+    if let Some(d) = &mut m.partition_deletion {
+        del(d);
+    }
+    for r in &mut m.range_deletions {
+        del(&mut r.deletion);
+    }
+    cells(&mut m.static_cells);
+    for r in &mut m.rows {
+        if let Some(l) = &mut r.marker {
+            l.timestamp += LATER_TS;
+            if let Some(t) = &mut l.ttl {
+                t.local_expiry += dt;
+            }
+        }
+        if let Some(d) = &mut r.deletion {
+            del(d);
+        }
+        cells(&mut r.cells);
+    }
+    m
 }
 
 fn read_command() -> impl Strategy<Value = ReadCommand> {
@@ -556,8 +624,9 @@ fn case() -> impl Strategy<Value = Case> {
         proptest::collection::vec(mutation(), 1..10),
         any::<u64>(),
         proptest::collection::vec(read_command(), 4),
+        proptest::collection::vec(mutation().prop_map(later), 0..6),
     )
-        .prop_map(|(mutations, seed, reads)| {
+        .prop_map(|(mutations, seed, reads, late)| {
             // A deterministic shuffle and interleaving from the seed.
             let mut order: Vec<usize> = (0..mutations.len()).collect();
             let mut x = seed | 1;
@@ -578,13 +647,32 @@ fn case() -> impl Strategy<Value = Case> {
                     1 => schedule.push(Step::Compact),
                     2 => schedule.push(Step::Reopen),
                     3 => schedule.push(Step::Tick((rnd() % 5) as i64)),
+                    4 => schedule.push(Step::Background),
                     _ => {}
                 }
             }
+            // Second phase: flushes first, so the files to purge from are partly compacted.
+            let mut late_schedule = vec![Step::Flush, Step::Background];
+            for i in 0..late.len() {
+                late_schedule.push(Step::Apply(i));
+                match rnd() % 6 {
+                    0 | 1 => late_schedule.push(Step::Flush),
+                    2 => late_schedule.push(Step::Background),
+                    3 => late_schedule.push(Step::Reopen),
+                    4 => late_schedule.push(Step::Tick((rnd() % 5) as i64)),
+                    _ => {}
+                }
+                if rnd() % 10 == 0 {
+                    late_schedule.push(Step::Compact);
+                }
+            }
+            late_schedule.extend([Step::Flush, Step::Background]);
             Case {
                 mutations,
                 schedule,
                 reads,
+                late,
+                late_schedule,
             }
         })
 }
@@ -700,6 +788,20 @@ fn check_reads(h: &Harness, model: &Model, reads: &[ReadCommand]) -> Result<(), 
 }
 
 impl Harness {
+    /// Runs `steps`; `Apply(i)` applies `mutations[i]`.
+    fn run(&mut self, steps: &[Step], mutations: &[Mutation]) {
+        for step in steps {
+            match step {
+                Step::Apply(i) => self.table.apply(&mutations[*i]).unwrap(),
+                Step::Flush => self.table.flush().unwrap(),
+                Step::Compact => self.table.compact().unwrap(),
+                Step::Background => self.table.compact_pending().unwrap(),
+                Step::Reopen => self.reopen(),
+                Step::Tick(s) => self.clock.advance(*s),
+            }
+        }
+    }
+
     fn clock_now(&self) -> i64 {
         use storage::Clock;
         self.clock.now_seconds()
@@ -711,6 +813,10 @@ fn run_case(case: &Case, backend: Backend) -> Result<(), TestCaseError> {
     for m in &case.mutations {
         model.apply(m);
     }
+    let mut late_model = model.clone();
+    for m in &case.late {
+        late_model.apply(m);
+    }
     // In the given order, without maintenance.
     let plain = Harness::new(backend);
     for m in &case.mutations {
@@ -718,15 +824,7 @@ fn run_case(case: &Case, backend: Backend) -> Result<(), TestCaseError> {
     }
     // In the shuffled order with flushes, compactions, reopens and clock moves.
     let mut shuffled = Harness::new(backend);
-    for step in &case.schedule {
-        match step {
-            Step::Apply(i) => shuffled.table.apply(&case.mutations[*i]).unwrap(),
-            Step::Flush => shuffled.table.flush().unwrap(),
-            Step::Compact => shuffled.table.compact().unwrap(),
-            Step::Reopen => shuffled.reopen(),
-            Step::Tick(s) => shuffled.clock.advance(*s),
-        }
-    }
+    shuffled.run(&case.schedule, &case.mutations);
     plain.clock.set(shuffled.clock_now());
     let mut reads = case.reads.clone();
     reads.push(ReadCommand::token_range(None, None));
@@ -734,6 +832,34 @@ fn run_case(case: &Case, backend: Backend) -> Result<(), TestCaseError> {
         reversed: true,
         ..ReadCommand::token_range(None, None)
     });
+    check_reads(&plain, &model, &reads)?;
+    check_reads(&shuffled, &model, &reads)?;
+    // Second phase: past gc grace of everything so far, compactions purge while more arrives.
+    prop_assert!(
+        shuffled.clock_now() < START + i64::from(GC_GRACE),
+        "no purge in phase one"
+    );
+    shuffled.clock.set(JUMP);
+    for (i, step) in case.late_schedule.iter().enumerate() {
+        shuffled.run(std::slice::from_ref(step), &case.late);
+        if matches!(step, Step::Background | Step::Compact) || i + 1 == case.late_schedule.len() {
+            // Only what has been applied so far.
+            let mut so_far = model.clone();
+            let applied = case.late_schedule[..=i].iter().filter_map(|s| match s {
+                Step::Apply(j) => Some(*j),
+                _ => None,
+            });
+            for j in applied {
+                so_far.apply(&case.late[j]);
+            }
+            check_reads(&shuffled, &so_far, &reads)?;
+        }
+    }
+    for m in &case.late {
+        plain.table.apply(m).unwrap();
+    }
+    plain.clock.set(shuffled.clock_now());
+    let model = late_model;
     check_reads(&plain, &model, &reads)?;
     check_reads(&shuffled, &model, &reads)?;
     // ALTER TABLE DROP of one column (chosen from the case): its cells vanish from every read,
@@ -835,6 +961,8 @@ fn regression_seed_1_a_purged_partition_deletion_takes_the_cells_it_shadows() {
             Step::Reopen,
         ],
         reads: vec![ReadCommand::partition(-1, b"a".to_vec())],
+        late: Vec::new(),
+        late_schedule: Vec::new(),
     };
     for backend in [Backend::Memory, Backend::Lsm] {
         run_case(&case, backend).unwrap();

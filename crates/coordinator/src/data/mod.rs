@@ -4,6 +4,7 @@
 //! cluster. Also keeps the store's tables in step with the schema. What is not built is refused
 //! with an Invalid error naming it.
 
+mod cells;
 mod read;
 mod write;
 
@@ -15,9 +16,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use cql::language::ast::{Operator, Relation, RelationTarget, Term, UsingParam};
 use cql::protocol::{ColumnType, Consistency, QueryParameters, Value};
-use storage::{
-    CellOp, CellWrite, Deletion, Mutation, Order, ReadCommand, ReadResult, Store, TableSchema, Ttl,
-};
+use storage::{Mutation, Order, ReadCommand, ReadResult, Store, TableSchema, Ttl};
 
 use crate::schema::{ClusteringOrder, ColumnKind, DataType, Keyspace, Schema, Table};
 use crate::values::{Bound, encode, term_value};
@@ -72,12 +71,26 @@ impl DataPath for LocalDataPath {
         Ok(table_handle(&self.store, table)?.schema())
     }
 
+    /// A logged batch of several mutations goes to the store in one atomic engine write;
+    /// otherwise each mutation is applied on its own (each one atomic).
     fn write(
         &self,
         writes: &[TableWrite<'_>],
         _consistency: Consistency,
-        _logged: bool,
+        logged: bool,
     ) -> Result<()> {
+        if logged && writes.len() > 1 {
+            let tables = writes
+                .iter()
+                .map(|w| table_handle(&self.store, w.table))
+                .collect::<Result<Vec<_>>>()?;
+            let pairs: Vec<(&storage::Table, &Mutation)> = tables
+                .iter()
+                .zip(writes)
+                .map(|(t, w)| (t, &w.mutation))
+                .collect();
+            return self.store.apply_all(&pairs).map_err(storage_error);
+        }
         for w in writes {
             table_handle(&self.store, w.table)?
                 .apply(&w.mutation)
@@ -157,11 +170,26 @@ fn storage_type(ty: &DataType, ks: &Keyspace) -> Result<storage::CqlType> {
     })
 }
 
+/// The storage options of a table: gc grace, default TTL, and its `compaction` and
+/// `compression` maps as the engine serves them. A map storage cannot read (validated at DDL
+/// time, so only from an older schema file) keeps the engine default, with a warning.
 fn storage_options(table: &Table) -> storage::TableOptions {
+    let defaults = storage::TableOptions::default();
+    let compaction = storage::CompactionStrategy::from_cql_options(&table.params.compaction)
+        .unwrap_or_else(|e| {
+            tracing::warn!(table = %table.name, error = %e, "compaction options not served");
+            defaults.compaction.clone()
+        });
+    let compression = storage::Compression::from_cql_options(&table.params.compression)
+        .unwrap_or_else(|e| {
+            tracing::warn!(table = %table.name, error = %e, "compression options not served");
+            defaults.compression
+        });
     storage::TableOptions {
         gc_grace_seconds: u32::try_from(table.params.gc_grace_seconds).unwrap_or(0),
         default_time_to_live: u32::try_from(table.params.default_time_to_live).unwrap_or(0),
-        ..storage::TableOptions::default()
+        compaction,
+        compression,
     }
 }
 
@@ -323,12 +351,6 @@ impl Target<'_> {
 
     pub(super) fn value(&self, term: &Term, ty: &DataType) -> Result<Option<Bytes>> {
         let ct = ty.column_type(self.ks);
-        if let Term::Literal(_) | Term::Bind(_) | Term::TypeHint { .. } = term {
-        } else {
-            return Err(Error::not_supported(&format!(
-                "The term {term} (only literals and bind markers are)"
-            )));
-        }
         match term_value(term, &ct, self.bound)? {
             None => Ok(None),
             Some(v) => Ok(Some(encode(&ct, &v)?)),
@@ -460,38 +482,4 @@ impl Target<'_> {
 
 pub(super) fn table_handle(store: &Store, t: &Table) -> Result<storage::Table> {
     store.table(&t.keyspace, &t.name).map_err(storage_error)
-}
-
-pub(super) fn refuse_collections(c: &crate::schema::Column) -> Result<()> {
-    if c.ty.is_multicell_collection() || matches!(c.ty, DataType::Udt(_)) {
-        return Err(Error::not_supported(&format!(
-            "Writing the non-frozen collection or UDT column {}",
-            c.name
-        )));
-    }
-    if c.ty.is_counter() {
-        return Err(Error::not_supported("Counter columns"));
-    }
-    Ok(())
-}
-
-pub(super) fn cell(
-    column: u16,
-    value: Option<Bytes>,
-    timestamp: i64,
-    ttl: Option<Ttl>,
-    now: i64,
-) -> CellWrite {
-    CellWrite {
-        column,
-        path: None,
-        op: match value {
-            Some(v) => CellOp::Set {
-                timestamp,
-                value: v.to_vec(),
-                ttl,
-            },
-            None => CellOp::Delete(Deletion::new(timestamp, now)),
-        },
-    }
 }

@@ -39,6 +39,7 @@ pub(crate) struct LocalReplica {
     batchlog: storage::Table,
     pub(crate) clock: Arc<dyn Clock>,
     last_micros: AtomicI64,
+    pub(crate) counters: super::stats::Counters,
 }
 
 fn hints_schema() -> Result<TableSchema> {
@@ -87,6 +88,7 @@ impl LocalReplica {
             system,
             clock,
             last_micros: AtomicI64::new(0),
+            counters: super::stats::Counters::default(),
         })
     }
 
@@ -135,7 +137,11 @@ impl LocalReplica {
     ) -> Result<WireResult> {
         let table = self.table(keyspace, table)?;
         let r = table.read(cmd).map_err(storage_error)?;
-        WireResult::from_result(&table.schema(), &r).map_err(|e| Error::server(e.to_string()))
+        let schema = table.schema();
+        let mut out =
+            WireResult::from_result(&schema, &r).map_err(|e| Error::server(e.to_string()))?;
+        out.raw = raw(&schema, &table, cmd)?;
+        Ok(out)
     }
 
     /// The entry point for messages from other coordinators.
@@ -206,7 +212,17 @@ impl LocalReplica {
                 ttl,
             },
         });
-        self.hints.apply(&m).map_err(storage_error)
+        let stored = self.hints.apply(&m).map_err(storage_error);
+        let c = &self.counters;
+        super::stats::Counters::add(
+            if stored.is_ok() {
+                &c.hints_stored
+            } else {
+                &c.hints_dropped
+            },
+            1,
+        );
+        stored
     }
 
     /// Every unexpired hint, by target then age.
@@ -325,4 +341,22 @@ impl LocalReplica {
         }
         Ok(out)
     }
+}
+
+/// What `table` stores in the extent of `cmd`, deletions included, cells in canonical order.
+pub(crate) fn raw(
+    schema: &storage::TableSchema,
+    table: &storage::Table,
+    cmd: &ReadCommand,
+) -> Result<Vec<WireMutation>> {
+    table
+        .read_raw(cmd)
+        .map_err(storage_error)?
+        .iter()
+        .map(|m| {
+            WireMutation::from_mutation(schema, m)
+                .map(WireMutation::canonical)
+                .map_err(|e| Error::server(e.to_string()))
+        })
+        .collect()
 }

@@ -290,6 +290,10 @@ pub struct WireResult {
     pub next_page: Option<Vec<u8>>,
     #[prost(uint64, tag = "3")]
     pub tombstones_scanned: u64,
+    /// What the replica stores in the read's extent, deletions included (storage's
+    /// `read_raw`), cells in canonical order: what reconciliation and read repair use.
+    #[prost(message, repeated, tag = "4")]
+    pub raw: Vec<WireMutation>,
 }
 
 /// Size limit of one message (a hostile length cannot make a decoder allocate more).
@@ -480,6 +484,18 @@ fn cell_write(schema: &TableSchema, w: &WireCellWrite) -> Result<CellWrite, Mess
 }
 
 impl WireMutation {
+    /// The mutation with its cells in a replica-independent order (column name, element key).
+    pub(crate) fn canonical(mut self) -> WireMutation {
+        let key = |c: &WireCellWrite| (c.column.clone(), c.path.clone());
+        // Each replica's clock; every TTL in a raw answer is explicit, so it is not needed.
+        self.now = 0;
+        self.static_cells.sort_by_key(key);
+        for r in &mut self.rows {
+            r.cells.sort_by_key(key);
+        }
+        self
+    }
+
     /// `m` (with the column ids of `schema`) as a message.
     pub fn from_mutation(schema: &TableSchema, m: &Mutation) -> Result<WireMutation, MessageError> {
         Ok(WireMutation {
@@ -679,6 +695,7 @@ impl WireResult {
                 .collect::<Result<_, MessageError>>()?,
             next_page: r.next_page.as_ref().map(PagingPosition::encode),
             tombstones_scanned: r.tombstones_scanned,
+            raw: Vec::new(),
         })
     }
 
@@ -726,13 +743,15 @@ impl WireResult {
         })
     }
 
-    /// The digest replicas compare: xxh3-128 of the partitions (data only, not the paging
+    /// The digest replicas compare: xxh3-128 of the partitions and the raw mutations
+    /// (tombstones included, so a replica missing a deletion mismatches; not the paging
     /// position or counters), cells in canonical order.
     pub fn digest(&self) -> Vec<u8> {
         let data = WireResult {
             partitions: self.partitions.clone(),
             next_page: None,
             tombstones_scanned: 0,
+            raw: self.raw.clone(),
         };
         xxhash_rust::xxh3::xxh3_128(&data.encode_to_vec())
             .to_be_bytes()

@@ -23,7 +23,10 @@ mod consistency;
 pub(crate) mod local;
 pub mod messages;
 mod reconcile;
+mod stats;
 mod wait;
+
+pub use stats::ReplicationStats;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
@@ -49,6 +52,7 @@ use messages::{
     BatchlogEntry, BatchlogKey, MutationRequest, ReadRequest, Request, Response, WireMutation,
     WireReadCommand, WireResult, request, response,
 };
+use stats::Counters;
 use wait::{Answer, Inflight};
 
 /// When to send a read to one more replica because the first ones are slow (a table's
@@ -815,6 +819,7 @@ impl Replication {
                         {
                             let digest = data.is_some();
                             tracing::debug!(replica = %e.address, "speculative read");
+                            Counters::add(&self.local.counters.speculative_retries, 1);
                             inflight.push(
                                 (i, digest),
                                 self.send(topo, e, request_for(digest), timeout),
@@ -928,6 +933,7 @@ impl Replication {
                 continue;
             }
             tracing::debug!(replica = %e.address, partitions = diff.len(), "read repair");
+            Counters::add(&self.local.counters.read_repairs, 1);
             let payload =
                 Request::new(request::Body::Mutation(MutationRequest { mutations: diff }))
                     .to_bytes();
@@ -1066,6 +1072,7 @@ impl Replication {
                 Ok(()) => {
                     self.local.delete_hint(&h)?;
                     delivered += 1;
+                    Counters::add(&self.local.counters.hints_delivered, 1);
                 }
                 Err(err) => {
                     tracing::debug!(target = %e.address, error = %err, "hint delivery failed");
@@ -1107,8 +1114,42 @@ impl Replication {
                 self.local.remove_batch(key)?;
             }
             replayed += 1;
+            Counters::add(&self.local.counters.batchlog_replays, 1);
         }
         Ok(replayed)
+    }
+
+    /// The counters of this node's data path since it started, with the hints pending now
+    /// (a scan of the hint table).
+    pub fn stats(&self) -> ReplicationStats {
+        let c = &self.local.counters;
+        let get = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+        ReplicationStats {
+            hints_stored: get(&c.hints_stored),
+            hints_delivered: get(&c.hints_delivered),
+            hints_dropped: get(&c.hints_dropped),
+            hints_pending: self.local.hints().map_or(0, |h| h.len() as u64),
+            batchlog_replays: get(&c.batchlog_replays),
+            read_repairs: get(&c.read_repairs),
+            speculative_retries: get(&c.speculative_retries),
+            unavailables: get(&c.unavailables),
+            read_timeouts: get(&c.read_timeouts),
+            write_timeouts: get(&c.write_timeouts),
+        }
+    }
+
+    /// Counts the failure kinds operators watch.
+    fn count<T>(&self, r: Result<T>) -> Result<T> {
+        if let Err(e) = &r {
+            let c = &self.local.counters;
+            match e {
+                Error::Unavailable { .. } => Counters::add(&c.unavailables, 1),
+                Error::ReadTimeout { .. } => Counters::add(&c.read_timeouts, 1),
+                Error::WriteTimeout { .. } => Counters::add(&c.write_timeouts, 1),
+                _ => {}
+            }
+        }
+        r
     }
 
     /// Runs [`Replication::deliver_hints`] and [`Replication::replay_batchlog`] every
@@ -1263,14 +1304,14 @@ impl DataPath for Replication {
         }
         let mutations = self.wire_writes(writes)?;
         if logged && mutations.len() > 1 {
-            return self.write_logged(&mutations, consistency);
+            return self.count(self.write_logged(&mutations, consistency));
         }
         let write_type = if mutations.len() > 1 {
             WriteType::UnloggedBatch
         } else {
             WriteType::Simple
         };
-        self.write_mutations(&mutations, consistency, write_type, WriteMode::Level)
+        self.count(self.write_mutations(&mutations, consistency, write_type, WriteMode::Level))
     }
 
     fn read(
@@ -1280,16 +1321,16 @@ impl DataPath for Replication {
         cmd: &ReadCommand,
         consistency: Consistency,
     ) -> Result<ReadResult> {
-        let result = match &cmd.partitions {
+        let result = self.count(match &cmd.partitions {
             PartitionRange::Single { token, .. } => {
                 let topo = self.topology();
                 let replicas = self.replicas(&topo, keyspace, *token)?;
-                self.read_replicas(&topo, keyspace, table, cmd, consistency, replicas)?
+                self.read_replicas(&topo, keyspace, table, cmd, consistency, replicas)
             }
             PartitionRange::Tokens { start, end } => {
-                self.read_range(keyspace, table, cmd, consistency, *start, *end)?
+                self.read_range(keyspace, table, cmd, consistency, *start, *end)
             }
-        };
+        })?;
         let schema = self.table_schema(table)?;
         result
             .to_result(&schema)

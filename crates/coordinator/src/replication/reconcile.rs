@@ -2,8 +2,9 @@
 //! answers are applied to a scratch in-memory table and read back with the same command), and
 //! working out what each replica lacks (read repair).
 //!
-//! Replicas answer with live data only (storage reads do not return tombstones), so a deletion
-//! newer than another replica's live cell is not seen here: the live cell wins the merge.
+//! Replicas answer with their live data and with what they store in the read's extent,
+//! deletions included (`WireResult::raw`), so a deletion newer than another replica's live
+//! cell wins the merge and read repair carries it to the replicas that missed it.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -78,9 +79,25 @@ pub(crate) fn merge(
             }
             table.apply(&m).map_err(storage_error)?;
         }
+        // What the replica stores, deletions included: a newer tombstone beats older data.
+        for w in &r.raw {
+            let m = w
+                .to_mutation(&table.schema())
+                .map_err(|e| Error::server(e.to_string()))?;
+            table.apply(&m).map_err(storage_error)?;
+        }
     }
     let merged = table.read(cmd).map_err(storage_error)?;
-    WireResult::from_result(&table.schema(), &merged).map_err(|e| Error::server(e.to_string()))
+    let schema = table.schema();
+    let mut out =
+        WireResult::from_result(&schema, &merged).map_err(|e| Error::server(e.to_string()))?;
+    out.raw = super::local::raw(&schema, &table, cmd)?;
+    for w in &mut out.raw {
+        // The scratch table is named like the real one; keep the names the replicas use.
+        w.keyspace = schema.keyspace().to_owned();
+        w.table = schema.name().to_owned();
+    }
+    Ok(out)
 }
 
 fn write_of(c: &WireCell) -> WireCellWrite {
@@ -110,6 +127,26 @@ pub(crate) fn diff(
         .map(|p| (p.key.as_slice(), p))
         .collect();
     let mut out = Vec::new();
+    // Deletions included: every partition whose stored content differs from the merge gets
+    // the merge's (applying it is idempotent; what the replica already has is a no-op).
+    if !merged.raw.is_empty() {
+        let theirs: HashMap<&[u8], &WireMutation> = replica
+            .raw
+            .iter()
+            .map(|m| (m.partition_key.as_slice(), m))
+            .collect();
+        for m in &merged.raw {
+            if theirs.get(m.partition_key.as_slice()) != Some(&m) {
+                out.push(WireMutation {
+                    keyspace: keyspace.to_owned(),
+                    table: table.to_owned(),
+                    now,
+                    ..m.clone()
+                });
+            }
+        }
+        return out;
+    }
     for p in &merged.partitions {
         let other = theirs.get(p.key.as_slice());
         let mut m = WireMutation {

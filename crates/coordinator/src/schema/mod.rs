@@ -3,6 +3,7 @@
 //! data directory).
 
 pub(crate) mod ddl;
+pub mod merge;
 pub(crate) mod options;
 pub(crate) mod store;
 pub(crate) mod types;
@@ -30,10 +31,14 @@ pub fn is_system_keyspace(name: &str) -> bool {
     SYSTEM_KEYSPACES.contains(&name)
 }
 
-/// All user keyspaces, by name.
+/// All user keyspaces, by name, with the history the cluster merges them by.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Schema {
     pub keyspaces: BTreeMap<String, Keyspace>,
+    /// When each definition last changed, drops included (see [`merge`]); the keyspaces are
+    /// its materialization.
+    #[serde(default)]
+    pub history: merge::History,
 }
 
 /// A keyspace and everything in it.
@@ -171,8 +176,17 @@ impl Schema {
 
     /// The schema version: a UUID derived from a digest of the canonical encoding, so every
     /// node with the same schema reports the same version and any DDL changes it.
+    /// Only the definitions count, not when they were made: nodes that reached the same
+    /// definitions by different histories agree (their next exchange joins the histories).
     pub fn version(&self) -> Uuid {
-        let canonical = serde_json::to_vec(self).unwrap_or_default();
+        #[derive(Serialize)]
+        struct Definitions<'a> {
+            keyspaces: &'a BTreeMap<String, Keyspace>,
+        }
+        let canonical = serde_json::to_vec(&Definitions {
+            keyspaces: &self.keyspaces,
+        })
+        .unwrap_or_default();
         let digest = xxhash_rust::xxh3::xxh3_128(&canonical);
         let mut bytes = digest.to_be_bytes();
         // A name-based (version 3) UUID of the RFC 4122 variant, as Cassandra's MD5-derived

@@ -278,7 +278,10 @@ pub(crate) fn keyspace_options(
 }
 
 /// Validates a replication map with the ring crate (the same code that places replicas), in a
-/// topology of this node alone, and returns it as `system_schema.keyspaces` stores it.
+/// topology of this node's datacenter plus every datacenter the map names, and returns it as
+/// `system_schema.keyspaces` stores it. A NetworkTopologyStrategy datacenter this node does
+/// not know is accepted (Cassandra accepts it with a warning: the datacenter may join later),
+/// and logged.
 fn replication(
     keyspace: &str,
     given: &BTreeMap<String, String>,
@@ -291,14 +294,31 @@ fn replication(
         ));
     }
     let mut topology = ring::TokenMetadata::new();
-    topology
-        .add_node(
-            ring::NodeId::from_u128(1),
-            local_dc,
-            "rack",
-            [ring::Token::from(0i64)],
-        )
-        .map_err(|e| Error::server(format!("cannot build the local topology: {e}")))?;
+    let mut dcs = vec![local_dc];
+    if class.rsplit('.').next() == Some("NetworkTopologyStrategy") {
+        for dc in given.keys() {
+            if dc != "class" && !dc.eq_ignore_ascii_case("replication_factor") && dc != local_dc {
+                tracing::warn!(
+                    keyspace,
+                    datacenter = %dc,
+                    "replication names a datacenter this node is not in"
+                );
+                dcs.push(dc);
+            }
+        }
+    }
+    for (i, dc) in dcs.into_iter().enumerate() {
+        let n = u128::try_from(i).unwrap_or(u128::MAX).saturating_add(1);
+        let token = i64::try_from(i).unwrap_or(i64::MAX);
+        topology
+            .add_node(
+                ring::NodeId::from_u128(n),
+                dc,
+                "rack",
+                [ring::Token::from(token)],
+            )
+            .map_err(|e| Error::server(format!("cannot build the validation topology: {e}")))?;
+    }
     let strategy = ring::ReplicationStrategy::from_replication_map(given, Some(&topology))
         .map_err(|e| Error::config(format!("{e} (keyspace {keyspace})")))?;
     Ok(strategy.replication_map())

@@ -4,12 +4,14 @@
 
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::error::Result;
 use crate::iter::{Cursor, RangeDelSet};
 use crate::key::{self, Kind, SeqNo};
 use crate::manifest::{FileEntry, table_name};
 use crate::options::{CompactionFilter, Decision, FilterContext, MergeOperator};
+use crate::properties::{Collecting, OutsideView, PropertiesCollectorFactory};
 use crate::sstable::{RangeTombstone, TableOptions, TableWriter};
 use crate::vfs::Vfs;
 
@@ -26,6 +28,10 @@ pub(crate) struct JobSpec<'a> {
     pub(crate) tree_name: &'a str,
     pub(crate) filter: Option<&'a dyn CompactionFilter>,
     pub(crate) merge: Option<&'a dyn MergeOperator>,
+    /// Summarises each output file into its user properties.
+    pub(crate) collector: Option<&'a dyn PropertiesCollectorFactory>,
+    /// The tree's other files and memtables, for the filter (compactions only).
+    pub(crate) outside: Option<Arc<OutsideView>>,
     /// Allocates file ids for outputs.
     pub(crate) next_file_id: &'a dyn Fn() -> u64,
     /// The `created_micros` every output gets: the time of the newest data it holds (now for a
@@ -43,6 +49,8 @@ pub(crate) struct JobOutput {
 struct OutputSet<'a, 'b> {
     spec: &'b JobSpec<'a>,
     writer: Option<(TableWriter, u64)>,
+    /// The collector of the current output file.
+    collecting: Option<Collecting>,
     out: JobOutput,
     /// Highest range-deletion end written to the current file: no cut below it.
     max_rd_end: Option<Vec<u8>>,
@@ -59,17 +67,26 @@ impl OutputSet<'_, '_> {
                 .create(&path)
                 .map_err(|e| crate::Error::io(&path, e))?;
             self.writer = Some((TableWriter::new(file, path, &self.spec.table_opts), id));
+            self.collecting = self.spec.collector.map(Collecting::new);
         }
         if let Some((w, _)) = &mut self.writer {
             w.add(ik, value)?;
+        }
+        if let Some(c) = &mut self.collecting {
+            c.add(ik, value);
         }
         Ok(())
     }
 
     fn finish_current(&mut self) -> Result<()> {
-        if let Some((w, id)) = self.writer.take() {
+        let collecting = self.collecting.take();
+        if let Some((mut w, id)) = self.writer.take() {
             if w.is_empty() {
                 return Ok(());
+            }
+            if let Some(c) = collecting {
+                let path = self.spec.dir.join(table_name(id));
+                w.set_user_properties(c.finish(&path));
             }
             let meta = w.finish()?;
             self.out.bytes_written += meta.file_size;
@@ -92,6 +109,9 @@ impl OutputSet<'_, '_> {
     }
 }
 
+/// Ids of [`FilterContext::job_id`].
+static NEXT_JOB_ID: AtomicU64 = AtomicU64::new(1);
+
 /// Runs a job over `input` (point entries in internal-key order) and `tombstones`.
 pub(crate) fn run(
     spec: &JobSpec<'_>,
@@ -109,6 +129,7 @@ pub(crate) fn run(
     let mut outs = OutputSet {
         spec,
         writer: None,
+        collecting: None,
         out: JobOutput::default(),
         max_rd_end: None,
     };
@@ -116,6 +137,8 @@ pub(crate) fn run(
         bottommost: spec.bottommost,
         output_level: spec.output_level,
         tree: spec.tree_name.to_owned(),
+        job_id: NEXT_JOB_ID.fetch_add(1, Ordering::Relaxed),
+        outside: spec.outside.clone(),
     };
 
     input.seek_to_first();
@@ -307,17 +330,12 @@ fn decide(
                         apply_filter(spec, ctx, uk, *seq, &merged, &mut kept);
                     }
                     _ => {
-                        // No base in reach (or no operator): keep every operand and what
-                        // lies under them for the reader to combine.
-                        for (s, k, v) in group.iter().skip(i) {
-                            if *s < covered {
-                                break;
-                            }
-                            kept.push((*s, *k, v.clone()));
-                            if *k != Kind::Merge {
-                                break;
-                            }
-                        }
+                        // No base in reach (or no operator): keep the operands (combined when
+                        // the operator can) and what lies under them for the reader, as the
+                        // filter says.
+                        filter_operands(spec, ctx, uk, group.get(i..).unwrap_or(&[]), covered)
+                            .into_iter()
+                            .for_each(|e| kept.push(e));
                     }
                 }
             }
@@ -325,6 +343,64 @@ fn decide(
         }
         break;
     }
+    kept
+}
+
+/// The versions of `versions` (newest first, from the first operand visible to every snapshot)
+/// that survive when no base value is in reach: the operands (merged into one when the merge
+/// operator can), each as the filter decides, then a terminal non-merge version if one is there.
+fn filter_operands(
+    spec: &JobSpec<'_>,
+    ctx: &FilterContext,
+    uk: &[u8],
+    versions: &[(SeqNo, Kind, Vec<u8>)],
+    covered: SeqNo,
+) -> Vec<(SeqNo, Kind, Vec<u8>)> {
+    let mut operands: Vec<(SeqNo, Kind, Vec<u8>)> = Vec::new();
+    let mut terminal = None;
+    for (s, k, v) in versions {
+        if *s < covered {
+            break;
+        }
+        if *k != Kind::Merge {
+            terminal = Some((*s, *k, v.clone()));
+            break;
+        }
+        operands.push((*s, *k, v.clone()));
+    }
+    if operands.len() > 1
+        && let Some(op) = spec.merge
+    {
+        let oldest_first: Vec<&[u8]> = operands
+            .iter()
+            .rev()
+            .map(|(_, _, v)| v.as_slice())
+            .collect();
+        if let (Some(m), Some(&(newest, _, _))) =
+            (op.partial_merge(uk, &oldest_first), operands.first())
+        {
+            operands = vec![(newest, Kind::Merge, m)];
+        }
+    }
+    let mut kept = Vec::new();
+    for (s, k, v) in operands {
+        let decision = spec
+            .filter
+            .map_or(Decision::Keep, |f| f.filter_merge_operand(ctx, uk, &v));
+        match decision {
+            Decision::Keep => kept.push((s, k, v)),
+            Decision::Change(nv) => kept.push((s, k, nv)),
+            Decision::Drop => {}
+            Decision::Remove => {
+                // This operand and everything older are gone.
+                if !spec.bottommost {
+                    kept.push((s, Kind::Delete, Vec::new()));
+                }
+                return kept;
+            }
+        }
+    }
+    kept.extend(terminal);
     kept
 }
 
@@ -347,5 +423,6 @@ fn apply_filter(
                 kept.push((seq, Kind::Delete, Vec::new()));
             }
         }
+        Decision::Drop => {}
     }
 }

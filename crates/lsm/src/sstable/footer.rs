@@ -15,7 +15,7 @@
 //! 32  range-delete handle
 //! 48  properties handle
 //! 64  reserved            u32 LE, 0
-//! 68  format version      u32 LE, 1
+//! 68  format version      u32 LE, 2 (1 is read too)
 //! 72  footer checksum     u64 LE = xxh3_64 of bytes 0..72
 //! 80  magic               8 bytes "ILNSST01" (u64 LE 0x3130_5453_534e_4c49)
 //! ```
@@ -27,7 +27,11 @@ use super::{get_u32_le, get_u64_le, get_varint, put_varint};
 pub(crate) const TRAILER_LEN: usize = 9;
 pub(crate) const FOOTER_LEN: usize = 88;
 pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"ILNSST01");
-pub(crate) const FORMAT_VERSION: u32 = 1;
+/// Written by this build. Version 1 (read too) differs only in its properties block, whose
+/// encoding carries its own version byte (1: no user properties).
+pub(crate) const FORMAT_VERSION: u32 = 2;
+/// Oldest version this build reads.
+pub(crate) const OLDEST_FORMAT_VERSION: u32 = 1;
 
 pub(crate) const COMPRESSION_NONE: u8 = 0;
 pub(crate) const COMPRESSION_ZSTD: u8 = 1;
@@ -121,7 +125,7 @@ impl Footer {
             return Err(FooterError::BadMagic);
         }
         let version = get_u32_le(buf, 68).unwrap_or_default();
-        if version != FORMAT_VERSION {
+        if !(OLDEST_FORMAT_VERSION..=FORMAT_VERSION).contains(&version) {
             return Err(FooterError::Version(version));
         }
         let expected = u64_at(72);
@@ -187,7 +191,7 @@ mod tests {
             properties: BlockHandle::default(),
         };
         let mut b = f.encode();
-        b[68] = 2;
-        assert_eq!(Footer::decode(&b), Err(FooterError::Version(2)));
+        b[68] = 3;
+        assert_eq!(Footer::decode(&b), Err(FooterError::Version(3)));
     }
 }

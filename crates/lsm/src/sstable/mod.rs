@@ -87,15 +87,21 @@ pub(crate) struct TableMeta {
     pub raw_key_bytes: u64,
     /// Sum of the value lengths of all entries.
     pub raw_value_bytes: u64,
+    /// The tree's properties collector's summary of the entries (`crate::properties`); `None`
+    /// when none was collected (no collector, encoding version 1, or too large).
+    pub user_properties: Option<Vec<u8>>,
 }
 
-/// Version byte that starts an encoded [`TableMeta`].
-const META_ENCODING_VERSION: u8 = 1;
+/// Version byte that starts an encoded [`TableMeta`]: 1 without user properties, 2 with the
+/// user-properties field. Both decode; 2 is written.
+const META_ENCODING_VERSION: u8 = 2;
+const META_ENCODING_V1: u8 = 1;
 
 impl TableMeta {
-    /// Appends the encoding: `u8 version (1)`, then `file_size, entry_count` as LEB128 varints,
+    /// Appends the encoding: `u8 version (2)`, then `file_size, entry_count` as LEB128 varints,
     /// `smallest` and `largest` as varint length + bytes, then `min_seq, max_seq,
-    /// tombstone_count, raw_key_bytes, raw_value_bytes` as varints.
+    /// tombstone_count, raw_key_bytes, raw_value_bytes` as varints, then the user properties:
+    /// `u8 0` (none) or `u8 1, varint length, bytes` (version 1 ends before this field).
     pub fn encode_into(&self, out: &mut Vec<u8>) {
         out.push(META_ENCODING_VERSION);
         put_varint(out, self.file_size);
@@ -107,16 +113,24 @@ impl TableMeta {
         put_varint(out, self.tombstone_count);
         put_varint(out, self.raw_key_bytes);
         put_varint(out, self.raw_value_bytes);
+        match &self.user_properties {
+            None => out.push(0),
+            Some(p) => {
+                out.push(1);
+                put_bytes(out, p);
+            }
+        }
     }
 
     /// Decodes what [`TableMeta::encode_into`] wrote; `None` when malformed. Returns the meta
     /// and the number of bytes it used.
     pub fn decode(bytes: &[u8]) -> Option<(TableMeta, usize)> {
         let mut r = Reader::new(bytes);
-        if r.u8()? != META_ENCODING_VERSION {
+        let version = r.u8()?;
+        if version != META_ENCODING_VERSION && version != META_ENCODING_V1 {
             return None;
         }
-        let meta = TableMeta {
+        let mut meta = TableMeta {
             file_size: r.varint()?,
             entry_count: r.varint()?,
             smallest: r.bytes()?.to_vec(),
@@ -126,7 +140,15 @@ impl TableMeta {
             tombstone_count: r.varint()?,
             raw_key_bytes: r.varint()?,
             raw_value_bytes: r.varint()?,
+            user_properties: None,
         };
+        if version == META_ENCODING_VERSION {
+            meta.user_properties = match r.u8()? {
+                0 => None,
+                1 => Some(r.bytes()?.to_vec()),
+                _ => return None,
+            };
+        }
         Some((meta, r.pos))
     }
 }
@@ -288,11 +310,12 @@ mod encoding_tests {
             a in any::<u64>(), b in any::<u64>(),
             s in proptest::collection::vec(any::<u8>(), 0..20),
             l in proptest::collection::vec(any::<u8>(), 0..20),
+            user in proptest::option::of(proptest::collection::vec(any::<u8>(), 0..20)),
         ) {
             let meta = TableMeta {
                 file_size: a, entry_count: b, smallest: s, largest: l,
                 min_seq: 1, max_seq: a >> 8, tombstone_count: 3,
-                raw_key_bytes: b / 2, raw_value_bytes: 7,
+                raw_key_bytes: b / 2, raw_value_bytes: 7, user_properties: user,
             };
             let mut out = vec![9, 9];
             meta.encode_into(&mut out);
@@ -304,6 +327,45 @@ mod encoding_tests {
                 prop_assert!(TableMeta::decode(&out[2..2 + cut]).is_none());
             }
         }
+    }
+
+    #[test]
+    fn a_version_1_meta_decodes_without_user_properties_and_unknown_versions_do_not() {
+        let meta = TableMeta {
+            file_size: 10,
+            entry_count: 2,
+            smallest: b"a".to_vec(),
+            largest: b"b".to_vec(),
+            min_seq: 1,
+            max_seq: 2,
+            tombstone_count: 0,
+            raw_key_bytes: 18,
+            raw_value_bytes: 2,
+            user_properties: Some(b"p".to_vec()),
+        };
+        let mut v2 = Vec::new();
+        meta.encode_into(&mut v2);
+        // Version 1 is version 2 without the trailing user-properties field.
+        let mut v1 = v2[..v2.len() - 3].to_vec();
+        v1[0] = 1;
+        let (back, used) = TableMeta::decode(&v1).unwrap();
+        assert_eq!(used, v1.len());
+        assert_eq!(
+            back,
+            TableMeta {
+                user_properties: None,
+                ..meta.clone()
+            }
+        );
+        for version in [0u8, 3, 255] {
+            let mut bad = v2.clone();
+            bad[0] = version;
+            assert_eq!(TableMeta::decode(&bad), None, "version {version}");
+        }
+        let mut bad_flag = v2.clone();
+        let at = bad_flag.len() - 3;
+        bad_flag[at] = 2;
+        assert_eq!(TableMeta::decode(&bad_flag), None);
     }
 
     #[test]

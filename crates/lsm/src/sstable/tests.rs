@@ -361,7 +361,7 @@ fn a_newer_format_version_is_reported_as_unsupported() {
             e,
             Error::UnsupportedVersion {
                 found: 9,
-                supported: 1,
+                supported: 2,
                 ..
             }
         ),

@@ -142,6 +142,11 @@ impl TableWriter {
         self.offset + self.data.size_estimate() as u64
     }
 
+    /// Sets the user properties stored with the table (see [`crate::properties`]).
+    pub fn set_user_properties(&mut self, properties: Option<Vec<u8>>) {
+        self.meta.user_properties = properties;
+    }
+
     /// Whether no entry has been added.
     pub fn is_empty(&self) -> bool {
         self.meta.entry_count == 0

@@ -17,7 +17,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
-use coordinator::Session;
+use coordinator::{Executed, Session};
 use cql::protocol::frame::unsupported_version_response;
 use cql::protocol::{
     Compression, Decoded, Direction, ErrorKind, ErrorResponse, Event, Frame, FrameDecoder, Header,
@@ -348,23 +348,31 @@ impl Reader {
                 let coordinator = &worker_shared.coordinator;
                 let session = worker_session.lock().clone();
                 match request {
-                    Request::Query(q) => coordinator.query(&session, &q.query, &q.params),
+                    Request::Query(q) => coordinator.query_warned(&session, &q.query, &q.params),
                     Request::Prepare(p) => coordinator
                         .prepare(&session, &p.query, p.keyspace.as_deref())
-                        .map(ResultBody::Prepared),
-                    Request::Execute(e) => coordinator.execute(&e.id, &e.params),
-                    Request::Batch(_) => Err(coordinator::Error::Invalid {
-                        message: "BATCH is not supported by this Ilion build yet (the data path)"
-                            .into(),
-                    }),
+                        .map(|mut p| {
+                            // The result metadata id exists from v5 on.
+                            if version < ProtocolVersion::V5 {
+                                p.result_metadata_id = Bytes::new();
+                            }
+                            Executed::quiet(ResultBody::Prepared(p))
+                        }),
+                    Request::Execute(e) => coordinator.execute_warned(&e.id, &e.params),
+                    Request::Batch(b) => coordinator.batch(&session, &b),
                     _ => Err(coordinator::Error::Server {
                         message: "unexpected request".into(),
                     }),
                 }
             })
             .await;
+            let mut warnings = Vec::new();
             let response = match outcome {
-                Ok(Ok(result)) => {
+                Ok(Ok(Executed {
+                    result,
+                    warnings: w,
+                })) => {
+                    warnings = w;
                     match &result {
                         ResultBody::SetKeyspace(ks) => session.lock().keyspace = Some(ks.clone()),
                         ResultBody::SchemaChange(change) => {
@@ -386,7 +394,10 @@ impl Reader {
                 started.elapsed(),
                 matches!(response, Response::Error(_)),
             );
-            let envelope = ResponseEnvelope::new(version, stream, response);
+            let mut envelope = ResponseEnvelope::new(version, stream, response);
+            if !warnings.is_empty() {
+                envelope.warnings = Some(warnings);
+            }
             let _ = tx.send(Outbound::Response {
                 envelope,
                 then: None,

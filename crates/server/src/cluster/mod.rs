@@ -1,0 +1,402 @@
+//! The node in a cluster: the node-to-node gRPC server (`proto/ilion.proto`: Gossip, Schema,
+//! Admin, Replica) on the listen address and storage port, the gossiper with its failure
+//! detector, the [`ClusterView`] the coordinator reads as its `Membership`, schema agreement,
+//! and the STATUS_CHANGE / TOPOLOGY_CHANGE events pushed to registered clients.
+//!
+//! Every node of a cluster uses the same storage port, so a member's listen address names its
+//! gRPC endpoint (as in Cassandra).
+
+mod admin;
+mod peers;
+mod replica;
+mod schema;
+mod transport;
+mod view;
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use coordinator::{Coordinator, Member, MemberStatus, SchemaListener};
+use cql::protocol::Event;
+use gossip::driver::Command;
+use gossip::{ApplicationState, NodeStatus, SeededRng};
+use tokio::net::TcpListener;
+use tokio::sync::{broadcast, mpsc, watch};
+use tokio::task::JoinHandle;
+
+pub use admin::{AdminClientError, fetch_status, format_status};
+pub use peers::{CHANNELS_PER_PEER, Peers};
+pub use replica::{GrpcMessenger, ReplicaHandler, ReplicaService};
+pub use transport::{GossipService, GrpcTransport, grpc_transport};
+pub use view::ClusterView;
+
+/// The generated gRPC code of `proto/ilion.proto`.
+#[allow(missing_docs, missing_debug_implementations, clippy::all)]
+pub mod proto {
+    tonic::include_proto!("ilion.v1");
+}
+
+/// Cluster settings of a node.
+#[derive(Debug, Clone)]
+pub struct ClusterSettings {
+    pub cluster_name: String,
+    pub listen_address: IpAddr,
+    pub storage_port: u16,
+    pub seeds: Vec<IpAddr>,
+    /// Where the last gossip generation is kept.
+    pub data_dir: PathBuf,
+    /// Failure detector conviction threshold (Cassandra: 8).
+    pub phi_convict_threshold: f64,
+    /// Live nodes sent a SYN per round (Cassandra: 1).
+    pub gossip_fanout: usize,
+    /// Timeout of node-to-node calls that are not the coordinator's (gossip, schema).
+    pub rpc_timeout: Duration,
+    /// The connections to other nodes (shared with the coordinator's [`GrpcMessenger`]).
+    pub peers: Arc<Peers>,
+}
+
+/// Why the cluster service could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClusterError {
+    #[error("cannot listen for node-to-node traffic on {address}: {source}")]
+    Bind {
+        address: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("cannot keep the gossip generation in {path}: {source}")]
+    Generation {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("invalid gossip settings: {0}")]
+    Gossip(#[from] gossip::Error),
+}
+
+/// This node as a [`Member`], for the view, before any gossip.
+pub fn local_member(
+    coordinator: &Coordinator,
+    listen_address: IpAddr,
+    native: SocketAddr,
+    data_center: &str,
+    rack: &str,
+    tokens: Vec<i64>,
+) -> Member {
+    Member {
+        address: listen_address,
+        host_id: coordinator.host_id(),
+        data_center: data_center.to_owned(),
+        rack: rack.to_owned(),
+        tokens,
+        status: MemberStatus::Normal,
+        alive: true,
+        native_address: native.ip(),
+        native_port: native.port(),
+        release_version: coordinator::RELEASE_VERSION.to_owned(),
+        schema_version: coordinator.schema_version(),
+        load: 0.0,
+    }
+}
+
+/// The running cluster service; [`Cluster::stop`] announces the shutdown to the other nodes.
+#[derive(Debug)]
+pub struct Cluster {
+    view: Arc<ClusterView>,
+    messenger: GrpcMessenger,
+    replica: ReplicaService,
+    stop: watch::Sender<bool>,
+    gossip: JoinHandle<()>,
+    gossip_in_flight: Arc<AtomicUsize>,
+    server: JoinHandle<()>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Cluster {
+    /// Binds the gRPC port and starts gossip and schema agreement. `view` must be the
+    /// coordinator's membership; `client_events` reach registered CQL clients.
+    pub async fn start(
+        settings: ClusterSettings,
+        coordinator: Arc<Coordinator>,
+        view: Arc<ClusterView>,
+        client_events: broadcast::Sender<Event>,
+    ) -> Result<Cluster, ClusterError> {
+        let address = SocketAddr::new(settings.listen_address, settings.storage_port);
+        let listener = TcpListener::bind(address)
+            .await
+            .map_err(|source| ClusterError::Bind { address, source })?;
+        let generation = next_generation(&settings.data_dir)?;
+        let mut config = gossip::Config::new(
+            settings.cluster_name.clone(),
+            settings
+                .seeds
+                .iter()
+                .map(|ip| SocketAddr::new(*ip, settings.storage_port))
+                .collect(),
+        );
+        config.fanout = settings.gossip_fanout;
+        config.failure_detector.phi_convict_threshold = settings.phi_convict_threshold;
+        let max_message_bytes = config.max_message_bytes;
+        let mut gossiper = gossip::Gossiper::new(config, address, generation, Duration::ZERO)?;
+        let local = view.local();
+        for (key, value) in [
+            (ApplicationState::HostId, local.host_id.to_string()),
+            (ApplicationState::Dc, local.data_center.clone()),
+            (ApplicationState::Rack, local.rack.clone()),
+            (
+                ApplicationState::Tokens,
+                gossip::format_tokens(&local.tokens),
+            ),
+            (
+                ApplicationState::NativeAddress,
+                SocketAddr::new(local.native_address, local.native_port).to_string(),
+            ),
+            (
+                ApplicationState::ReleaseVersion,
+                local.release_version.clone(),
+            ),
+            (
+                ApplicationState::SchemaVersion,
+                coordinator.schema_version().to_string(),
+            ),
+            (ApplicationState::Load, "0".to_owned()),
+        ] {
+            gossiper.set_local(key, value);
+        }
+        gossiper.set_status(NodeStatus::Normal);
+
+        let peers = settings.peers.clone();
+        let (transport, gossip_service) =
+            grpc_transport(peers.clone(), settings.rpc_timeout, max_message_bytes);
+        let gossip_in_flight = transport.in_flight();
+        let (commands, commands_rx) = mpsc::unbounded_channel();
+        let (events_tx, mut events_rx) = mpsc::unbounded_channel();
+        let (stop, stopped) = watch::channel(false);
+        let (check_tx, check_rx) = mpsc::unbounded_channel();
+        let (local_tx, local_rx) = mpsc::unbounded_channel();
+
+        let sync = schema::SchemaSync {
+            coordinator: coordinator.clone(),
+            view: view.clone(),
+            client_events: client_events.clone(),
+            gossip: commands.clone(),
+            peers: peers.clone(),
+            port: settings.storage_port,
+            timeout: settings.rpc_timeout,
+        };
+        coordinator.set_schema_listener(SchemaListener(Arc::new(move |version| {
+            let _ = local_tx.send(version);
+        })));
+        let replica = ReplicaService::new();
+        let admin = admin::AdminService {
+            view: view.clone(),
+            cluster_name: settings.cluster_name.clone(),
+        };
+        let mut tasks = Vec::new();
+
+        // The gRPC server.
+        let mut server_stop = stopped.clone();
+        let router = tonic::transport::Server::builder()
+            .add_service(
+                proto::gossip_server::GossipServer::new(gossip_service)
+                    .max_decoding_message_size(max_message_bytes + 1024),
+            )
+            .add_service(
+                proto::schema_server::SchemaServer::new(schema::SchemaService {
+                    sync: sync.clone(),
+                })
+                .max_decoding_message_size(usize::MAX),
+            )
+            .add_service(proto::admin_server::AdminServer::new(admin))
+            .add_service(replica.clone().into_server());
+        let incoming =
+            tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
+        let server = tokio::spawn(async move {
+            let shutdown = async move {
+                let _ = server_stop.wait_for(|s| *s).await;
+            };
+            if let Err(e) = router
+                .serve_with_incoming_shutdown(incoming, shutdown)
+                .await
+            {
+                tracing::error!(error = %e, "node-to-node gRPC server failed");
+            }
+        });
+
+        // Gossip.
+        let mut gossip_stop = stopped.clone();
+        let rng = SeededRng::new(rand::random());
+        let gossip = tokio::spawn(async move {
+            let shutdown = async move {
+                let _ = gossip_stop.wait_for(|s| *s).await;
+            };
+            if let Err(e) =
+                gossip::driver::run(gossiper, transport, rng, commands_rx, events_tx, shutdown)
+                    .await
+            {
+                tracing::error!(error = %e, "gossip stopped");
+            }
+        });
+
+        // Gossip events: the view, client events, schema checks.
+        let event_view = view.clone();
+        let event_clients = client_events.clone();
+        tasks.push(tokio::spawn(async move {
+            while let Some(event) = events_rx.recv().await {
+                tracing::debug!(?event, "gossip");
+                for e in event_view.apply(&event) {
+                    tracing::info!(event = ?e, "cluster event");
+                    let _ = event_clients.send(e);
+                }
+                if matches!(
+                    event,
+                    gossip::Event::Up { .. }
+                        | gossip::Event::Changed {
+                            key: ApplicationState::SchemaVersion,
+                            ..
+                        }
+                ) {
+                    let _ = check_tx.send(());
+                }
+            }
+        }));
+
+        // Schema agreement.
+        tasks.push(tokio::spawn(schema::run(
+            sync,
+            local_rx,
+            check_rx,
+            stopped.clone(),
+        )));
+
+        // Load: the size of the data directory, gossiped every minute.
+        let load_dir = settings.data_dir.clone();
+        let load_view = view.clone();
+        let load_commands = commands.clone();
+        let mut load_stop = stopped.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut interval = tokio::time::interval(Duration::from_secs(60));
+            loop {
+                tokio::select! {
+                    _ = load_stop.changed() => return,
+                    _ = interval.tick() => {
+                        let dir = load_dir.clone();
+                        let bytes = tokio::task::spawn_blocking(move || dir_size(&dir))
+                            .await
+                            .unwrap_or(0);
+                        #[allow(clippy::cast_precision_loss)]
+                        let load = bytes as f64;
+                        load_view.set_local_load(load);
+                        let _ = load_commands.send(Command::Set(ApplicationState::Load, bytes.to_string()));
+                    }
+                }
+            }
+        }));
+
+        tracing::info!(%address, generation, "node-to-node gRPC and gossip running");
+        Ok(Cluster {
+            messenger: GrpcMessenger::new(peers, settings.listen_address, settings.storage_port),
+            view,
+            replica,
+            stop,
+            gossip,
+            gossip_in_flight,
+            server,
+            tasks,
+        })
+    }
+
+    /// The cluster view (the coordinator's `Membership`).
+    pub fn view(&self) -> &Arc<ClusterView> {
+        &self.view
+    }
+
+    /// The coordinator's `Messenger` to the other nodes.
+    pub fn messenger(&self) -> &GrpcMessenger {
+        &self.messenger
+    }
+
+    /// Sets what answers other nodes' replica messages.
+    pub fn set_replica_handler(&self, handler: ReplicaHandler) {
+        self.replica.set_handler(handler);
+    }
+
+    /// Announces the shutdown to the live nodes, then stops serving.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        if let Err(e) = self.gossip.await {
+            tracing::warn!(error = %e, "gossip task failed");
+        }
+        // Let the shutdown announcement leave (bounded: a dead peer must not hold us up).
+        let _ = tokio::time::timeout(Duration::from_secs(2), async {
+            while self.gossip_in_flight.load(Ordering::SeqCst) > 0 {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await;
+        for t in self.tasks {
+            let _ = t.await;
+        }
+        // Graceful: in-flight calls finish; peers' idle connections are told to go away.
+        let mut server = self.server;
+        if tokio::time::timeout(Duration::from_secs(5), &mut server)
+            .await
+            .is_err()
+        {
+            server.abort();
+        }
+    }
+}
+
+/// A generation higher than any this node used before: the time in seconds, or one more
+/// than the last one if the clock went back. Kept in `gossip_generation` in the data dir.
+fn next_generation(data_dir: &Path) -> Result<u64, ClusterError> {
+    let path = data_dir.join("gossip_generation");
+    let last = std::fs::read_to_string(&path)
+        .ok()
+        .and_then(|s| s.trim().parse::<u64>().ok())
+        .unwrap_or(0);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let generation = now.max(last + 1);
+    std::fs::write(&path, generation.to_string())
+        .map_err(|source| ClusterError::Generation { path, source })?;
+    Ok(generation)
+}
+
+/// Bytes in the files under `dir`.
+fn dir_size(dir: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| match e.file_type() {
+            Ok(t) if t.is_dir() => dir_size(&e.path()),
+            Ok(_) => e.metadata().map_or(0, |m| m.len()),
+            Err(_) => 0,
+        })
+        .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_generation_is_higher_than_the_last_even_if_the_clock_went_back() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("gossip_generation"),
+            (u64::MAX / 2).to_string(),
+        )
+        .unwrap();
+        let a = next_generation(dir.path()).unwrap();
+        assert_eq!(a, u64::MAX / 2 + 1);
+        let b = next_generation(dir.path()).unwrap();
+        assert_eq!(b, a + 1);
+    }
+}

@@ -1,0 +1,153 @@
+//! The coordinator's messages between nodes: [`GrpcMessenger`] (the coordinator's
+//! [`Messenger`], one `Replica.Call` per request) and [`ReplicaService`] (the receiving side,
+//! which hands each payload to the node's [`ReplicaHandler`]).
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use coordinator::cluster::BoxFuture;
+use coordinator::{MessagingError, Messenger};
+use parking_lot::RwLock;
+use tonic::{Code, Request, Response, Status};
+
+use super::peers::Peers;
+use super::proto::Envelope;
+use super::proto::replica_client::ReplicaClient;
+use super::proto::replica_server::{Replica, ReplicaServer};
+
+/// Handles a message from another node's coordinator (`from` is its listen address) and
+/// returns the answer; an `Err` reaches the sender as [`MessagingError::Remote`]. It runs on
+/// a blocking thread, so it may do storage I/O.
+pub type ReplicaHandler = Arc<dyn Fn(IpAddr, Bytes) -> Result<Bytes, String> + Send + Sync>;
+
+/// [`Messenger`] over the peers' `Replica` gRPC services. Every node of a cluster listens on
+/// the same storage port, so a member's address names its service.
+#[derive(Debug, Clone)]
+pub struct GrpcMessenger {
+    peers: Arc<Peers>,
+    local: IpAddr,
+    port: u16,
+}
+
+impl GrpcMessenger {
+    /// Sends as `local`, to peers listening on `port`.
+    pub fn new(peers: Arc<Peers>, local: IpAddr, port: u16) -> GrpcMessenger {
+        GrpcMessenger { peers, local, port }
+    }
+}
+
+/// The messaging error for a failed call.
+fn messaging_error(address: IpAddr, timeout: Duration, status: &Status) -> MessagingError {
+    match status.code() {
+        Code::DeadlineExceeded => MessagingError::Timeout { address, timeout },
+        // Connection refused, reset, or the peer's server going away.
+        Code::Unavailable => MessagingError::Unreachable {
+            address,
+            reason: status.message().to_owned(),
+        },
+        _ => MessagingError::Remote {
+            address,
+            reason: status.message().to_owned(),
+        },
+    }
+}
+
+impl Messenger for GrpcMessenger {
+    fn request(
+        &self,
+        to: IpAddr,
+        payload: Bytes,
+        timeout: Duration,
+    ) -> BoxFuture<Result<Bytes, MessagingError>> {
+        let channel = self.peers.channel(SocketAddr::new(to, self.port));
+        let from = self.local.to_string();
+        Box::pin(async move {
+            let channel = channel.map_err(|e| MessagingError::Unreachable {
+                address: to,
+                reason: e.to_string(),
+            })?;
+            let mut client = ReplicaClient::new(channel)
+                .max_decoding_message_size(usize::MAX)
+                .max_encoding_message_size(usize::MAX);
+            let request = Request::new(Envelope { from, payload });
+            match tokio::time::timeout(timeout, client.call(request)).await {
+                Err(_) => Err(MessagingError::Timeout {
+                    address: to,
+                    timeout,
+                }),
+                Ok(Err(status)) => Err(messaging_error(to, timeout, &status)),
+                Ok(Ok(response)) => Ok(response.into_inner().payload),
+            }
+        })
+    }
+}
+
+/// The `Replica` gRPC service.
+#[derive(Clone)]
+pub struct ReplicaService {
+    handler: Arc<RwLock<Option<ReplicaHandler>>>,
+}
+
+impl std::fmt::Debug for ReplicaService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReplicaService")
+            .field("handler", &self.handler.read().is_some())
+            .finish()
+    }
+}
+
+impl ReplicaService {
+    /// A service without a handler: calls fail with `UNIMPLEMENTED` until one is set.
+    pub fn new() -> ReplicaService {
+        ReplicaService {
+            handler: Arc::new(RwLock::new(None)),
+        }
+    }
+
+    /// The gRPC service, with no message size limit (replica messages carry whole
+    /// partitions; the coordinator bounds them).
+    pub fn into_server(self) -> ReplicaServer<ReplicaService> {
+        ReplicaServer::new(self)
+            .max_decoding_message_size(usize::MAX)
+            .max_encoding_message_size(usize::MAX)
+    }
+
+    /// Sets (or replaces) the handler.
+    pub fn set_handler(&self, handler: ReplicaHandler) {
+        *self.handler.write() = Some(handler);
+    }
+}
+
+impl Default for ReplicaService {
+    fn default() -> Self {
+        ReplicaService::new()
+    }
+}
+
+#[tonic::async_trait]
+impl Replica for ReplicaService {
+    async fn call(&self, request: Request<Envelope>) -> Result<Response<Envelope>, Status> {
+        let envelope = request.into_inner();
+        let from: IpAddr = envelope.from.parse().map_err(|_| {
+            Status::invalid_argument(format!("bad sender address '{}'", envelope.from))
+        })?;
+        let Some(handler) = self.handler.read().clone() else {
+            return Err(Status::unimplemented(
+                "this node does not handle replica messages (no data path is attached)",
+            ));
+        };
+        let payload = envelope.payload;
+        let answer = tokio::task::spawn_blocking(move || handler(from, payload))
+            .await
+            .map_err(|e| Status::internal(format!("replica handler failed: {e}")))?;
+        match answer {
+            Ok(bytes) => Ok(Response::new(Envelope {
+                from: String::new(),
+                payload: bytes,
+            })),
+            Err(reason) => Err(Status::internal(reason)),
+        }
+    }
+}

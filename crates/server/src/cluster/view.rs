@@ -1,0 +1,287 @@
+//! The cluster as this node sees it, kept from the gossiper's events: the coordinator's
+//! [`Membership`], and the STATUS_CHANGE / TOPOLOGY_CHANGE events clients registered for.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+
+use coordinator::{Member, MemberStatus, Membership};
+use cql::protocol::{Event, StatusChange, TopologyChange};
+use gossip::{ApplicationState, NodeStatus};
+use parking_lot::RwLock;
+use uuid::Uuid;
+
+/// What gossip told us about one peer.
+#[derive(Debug, Clone, Default)]
+struct Peer {
+    states: BTreeMap<ApplicationState, String>,
+    alive: bool,
+}
+
+impl Peer {
+    fn get(&self, key: ApplicationState) -> Option<&str> {
+        self.states.get(&key).map(String::as_str)
+    }
+
+    fn status(&self) -> Option<NodeStatus> {
+        self.get(ApplicationState::Status)
+            .and_then(NodeStatus::parse)
+    }
+
+    /// The member this peer is, once it has gossiped enough to be one (host id and status).
+    fn member(&self, address: IpAddr, default_native_port: u16) -> Option<Member> {
+        let host_id = self.get(ApplicationState::HostId)?.parse::<Uuid>().ok()?;
+        let status = match self.status()? {
+            NodeStatus::Boot => MemberStatus::Joining,
+            NodeStatus::Normal | NodeStatus::Shutdown => MemberStatus::Normal,
+            NodeStatus::Leaving => MemberStatus::Leaving,
+            NodeStatus::Left | NodeStatus::Removed => MemberStatus::Left,
+        };
+        let (native_address, native_port) = self
+            .get(ApplicationState::NativeAddress)
+            .and_then(|s| s.parse::<SocketAddr>().ok())
+            .map_or((address, default_native_port), |a| (a.ip(), a.port()));
+        Some(Member {
+            address,
+            host_id,
+            data_center: self
+                .get(ApplicationState::Dc)
+                .unwrap_or_default()
+                .to_owned(),
+            rack: self
+                .get(ApplicationState::Rack)
+                .unwrap_or_default()
+                .to_owned(),
+            tokens: self
+                .get(ApplicationState::Tokens)
+                .map(|s| s.split(',').filter_map(|t| t.trim().parse().ok()).collect())
+                .unwrap_or_default(),
+            status,
+            alive: self.alive,
+            native_address,
+            native_port,
+            release_version: self
+                .get(ApplicationState::ReleaseVersion)
+                .unwrap_or_default()
+                .to_owned(),
+            schema_version: self
+                .get(ApplicationState::SchemaVersion)
+                .and_then(|s| s.parse().ok())
+                .unwrap_or_default(),
+            load: self
+                .get(ApplicationState::Load)
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(0.0),
+        })
+    }
+}
+
+#[derive(Debug)]
+struct Inner {
+    local: Member,
+    peers: BTreeMap<IpAddr, Peer>,
+    topology_version: u64,
+}
+
+/// The cluster view: this node (from its own facts) and every peer gossip told us about.
+#[derive(Debug)]
+pub struct ClusterView {
+    inner: RwLock<Inner>,
+}
+
+impl ClusterView {
+    /// A view holding only the local node.
+    pub fn new(local: Member) -> ClusterView {
+        ClusterView {
+            inner: RwLock::new(Inner {
+                local,
+                peers: BTreeMap::new(),
+                topology_version: 1,
+            }),
+        }
+    }
+
+    /// The local node as the view shows it.
+    pub fn local(&self) -> Member {
+        self.inner.read().local.clone()
+    }
+
+    /// Updates the local node's schema version.
+    pub fn set_local_schema_version(&self, version: Uuid) {
+        self.inner.write().local.schema_version = version;
+    }
+
+    /// Updates the local node's load.
+    pub fn set_local_load(&self, load: f64) {
+        self.inner.write().local.load = load;
+    }
+
+    /// Live peers (not this node) and the schema version they gossip.
+    pub fn live_peer_schema_versions(&self) -> Vec<(IpAddr, Option<Uuid>)> {
+        self.inner
+            .read()
+            .peers
+            .iter()
+            .filter(|(_, p)| p.alive)
+            .map(|(a, p)| {
+                (
+                    *a,
+                    p.get(ApplicationState::SchemaVersion)
+                        .and_then(|s| s.parse().ok()),
+                )
+            })
+            .collect()
+    }
+
+    /// Applies one gossip event; returns the events to push to registered clients.
+    pub fn apply(&self, event: &gossip::Event) -> Vec<Event> {
+        let mut inner = self.inner.write();
+        let native_port = inner.local.native_port;
+        let mut out = Vec::new();
+        match event {
+            gossip::Event::Joined { endpoint } => {
+                inner.peers.insert(endpoint.ip(), Peer::default());
+                inner.topology_version += 1;
+            }
+            gossip::Event::Restarted { endpoint, .. } => {
+                let ip = endpoint.ip();
+                let peer = inner.peers.entry(ip).or_default();
+                let was_alive = peer.alive;
+                // The new incarnation's states follow as Changed events; the old ones stay
+                // until then, so a restart is not mistaken for a new node.
+                if was_alive {
+                    // Cassandra's onRestart: clients learn of the restart as a DOWN, then an
+                    // UP once the new incarnation's state is in (below, or at its Up event).
+                    peer.alive = false;
+                    if let Some(addr) = native_endpoint(peer, ip, native_port) {
+                        out.push(Event::StatusChange {
+                            change: StatusChange::Down,
+                            address: addr,
+                        });
+                    }
+                }
+                inner.topology_version += 1;
+            }
+            gossip::Event::Up { endpoint } => {
+                let ip = endpoint.ip();
+                let peer = inner.peers.entry(ip).or_default();
+                peer.alive = true;
+                if let Some(addr) = native_endpoint(peer, ip, native_port) {
+                    out.push(Event::StatusChange {
+                        change: StatusChange::Up,
+                        address: addr,
+                    });
+                }
+            }
+            gossip::Event::Down { endpoint } => {
+                let ip = endpoint.ip();
+                if let Some(peer) = inner.peers.get_mut(&ip) {
+                    peer.alive = false;
+                    if let Some(addr) = native_endpoint(peer, ip, native_port) {
+                        out.push(Event::StatusChange {
+                            change: StatusChange::Down,
+                            address: addr,
+                        });
+                    }
+                }
+            }
+            gossip::Event::Changed {
+                endpoint,
+                key,
+                value,
+            } => {
+                let ip = endpoint.ip();
+                let peer = inner.peers.entry(ip).or_default();
+                let before = peer.status();
+                peer.states.insert(*key, value.clone());
+                if *key == ApplicationState::Status {
+                    let after = peer.status();
+                    let addr = native_endpoint(peer, ip, native_port);
+                    match (before, after, addr) {
+                        (b, Some(NodeStatus::Normal), Some(address))
+                            if b != Some(NodeStatus::Normal) && b != Some(NodeStatus::Shutdown) =>
+                        {
+                            out.push(Event::TopologyChange {
+                                change: TopologyChange::NewNode,
+                                address,
+                            });
+                        }
+                        (b, Some(s), Some(address))
+                            if s.is_dead_state() && !b.is_some_and(NodeStatus::is_dead_state) =>
+                        {
+                            out.push(Event::TopologyChange {
+                                change: TopologyChange::RemovedNode,
+                                address,
+                            });
+                        }
+                        _ => {}
+                    }
+                }
+                if matches!(
+                    key,
+                    ApplicationState::Status
+                        | ApplicationState::Tokens
+                        | ApplicationState::Dc
+                        | ApplicationState::Rack
+                ) {
+                    inner.topology_version += 1;
+                }
+            }
+            gossip::Event::Evicted { endpoint } => {
+                let ip = endpoint.ip();
+                if let Some(peer) = inner.peers.remove(&ip) {
+                    let dead = peer.status().is_some_and(NodeStatus::is_dead_state);
+                    if let (false, Some(address)) = (dead, native_endpoint(&peer, ip, native_port))
+                    {
+                        out.push(Event::TopologyChange {
+                            change: TopologyChange::RemovedNode,
+                            address,
+                        });
+                    }
+                }
+                inner.topology_version += 1;
+            }
+            _ => {}
+        }
+        out
+    }
+}
+
+/// Where clients reach a peer, once it has told us.
+fn native_endpoint(peer: &Peer, ip: IpAddr, default_port: u16) -> Option<SocketAddr> {
+    match peer.get(ApplicationState::NativeAddress) {
+        Some(s) => s.parse().ok(),
+        None if peer.get(ApplicationState::HostId).is_some() => {
+            Some(SocketAddr::new(ip, default_port))
+        }
+        None => None,
+    }
+}
+
+impl Membership for ClusterView {
+    fn local_address(&self) -> IpAddr {
+        self.inner.read().local.address
+    }
+
+    fn members(&self) -> Vec<Member> {
+        let inner = self.inner.read();
+        let native_port = inner.local.native_port;
+        let mut out = vec![inner.local.clone()];
+        out.extend(
+            inner
+                .peers
+                .iter()
+                .filter(|(a, _)| **a != inner.local.address)
+                .filter_map(|(a, p)| p.member(*a, native_port)),
+        );
+        out
+    }
+
+    fn topology_version(&self) -> u64 {
+        self.inner.read().topology_version
+    }
+
+    fn is_alive(&self, address: IpAddr) -> bool {
+        let inner = self.inner.read();
+        address == inner.local.address || inner.peers.get(&address).is_some_and(|p| p.alive)
+    }
+}
