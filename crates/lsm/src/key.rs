@@ -68,6 +68,30 @@ pub(crate) fn encode(user_key: &[u8], seq: SeqNo, kind: Kind) -> Vec<u8> {
     v
 }
 
+/// Runs `f` on `user_key ++ tag`, assembled on the stack when it is short (lookups build one
+/// probe key per call; this keeps the common case free of allocations).
+pub(crate) fn with_internal<R>(
+    user_key: &[u8],
+    tag: [u8; TAG_LEN],
+    f: impl FnOnce(&[u8]) -> R,
+) -> R {
+    let mut stack = [0u8; 64];
+    match stack.get_mut(..user_key.len() + TAG_LEN) {
+        Some(buf) => {
+            let (uk, t) = buf.split_at_mut(user_key.len());
+            uk.copy_from_slice(user_key);
+            t.copy_from_slice(&tag);
+            f(buf)
+        }
+        None => {
+            let mut v = Vec::with_capacity(user_key.len() + TAG_LEN);
+            v.extend_from_slice(user_key);
+            v.extend_from_slice(&tag);
+            f(&v)
+        }
+    }
+}
+
 /// A decoded internal key borrowing its user key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Parsed<'a> {

@@ -4,6 +4,7 @@
 //! never lock. Range deletions are kept twice: as entries (so a flush writes them to the table)
 //! and in a small side list that reads consult.
 
+use std::borrow::Borrow;
 use std::cmp::Ordering;
 use std::ops::Bound;
 use std::sync::Arc;
@@ -26,22 +27,19 @@ pub(crate) struct MemEntry {
 
 impl MemEntry {
     fn new(user_key: &[u8], seq: SeqNo, kind: Kind, value: &[u8]) -> MemEntry {
-        let mut v = Vec::with_capacity(user_key.len() + key::TAG_LEN + value.len());
-        key::encode_into(&mut v, user_key, seq, kind);
-        let key_len = v.len();
-        v.extend_from_slice(value);
-        MemEntry {
-            buf: v.into(),
-            key_len,
-        }
-    }
-
-    /// A probe for lookups: a key with no value.
-    fn probe(internal_key: &[u8]) -> MemEntry {
-        MemEntry {
-            buf: internal_key.into(),
-            key_len: internal_key.len(),
-        }
+        // Assembled in a reused per-thread buffer, then copied once into the shared
+        // allocation (building a `Vec` and converting it would allocate and copy twice).
+        SCRATCH.with_borrow_mut(|v| {
+            v.clear();
+            key::encode_into(v, user_key, seq, kind);
+            let key_len = v.len();
+            v.extend_from_slice(value);
+            let buf = Arc::from(v.as_slice());
+            if v.capacity() > SCRATCH_KEEP {
+                *v = Vec::new();
+            }
+            MemEntry { buf, key_len }
+        })
     }
 
     /// The internal key.
@@ -51,6 +49,60 @@ impl MemEntry {
 
     pub(crate) fn value(&self) -> &[u8] {
         self.buf.get(self.key_len..).unwrap_or_default()
+    }
+}
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// A scratch buffer that grew past this (a huge value) is given back rather than kept.
+const SCRATCH_KEEP: usize = 64 << 10;
+
+/// Anything that can be ordered as an internal key: memtable entries and borrowed probes.
+/// Lookups borrow entries as `dyn AsInternalKey`, so a probe needs no allocation.
+pub(crate) trait AsInternalKey {
+    fn internal_key(&self) -> &[u8];
+}
+
+impl AsInternalKey for MemEntry {
+    fn internal_key(&self) -> &[u8] {
+        self.key()
+    }
+}
+
+/// A borrowed internal key to position a lookup.
+struct Probe<'a>(&'a [u8]);
+
+impl AsInternalKey for Probe<'_> {
+    fn internal_key(&self) -> &[u8] {
+        self.0
+    }
+}
+
+impl<'a> Borrow<dyn AsInternalKey + 'a> for MemEntry {
+    fn borrow(&self) -> &(dyn AsInternalKey + 'a) {
+        self
+    }
+}
+
+impl PartialEq for dyn AsInternalKey + '_ {
+    fn eq(&self, other: &Self) -> bool {
+        self.internal_key() == other.internal_key()
+    }
+}
+
+impl Eq for dyn AsInternalKey + '_ {}
+
+impl Ord for dyn AsInternalKey + '_ {
+    fn cmp(&self, other: &Self) -> Ordering {
+        key::compare(self.internal_key(), other.internal_key())
+    }
+}
+
+impl PartialOrd for dyn AsInternalKey + '_ {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
     }
 }
 
@@ -135,25 +187,37 @@ impl Memtable {
         (s != u64::MAX).then_some(s)
     }
 
-    /// Versions of `user_key` with seq <= `snapshot`, newest first, appended to `out`.
-    /// Stops after the first Put or Delete (older versions cannot matter).
+    /// Versions of `user_key` with seq <= `snapshot`, newest first, appended to `out` as
+    /// (seq, kind, value). Stops after the first Put or Delete (older versions cannot matter).
     pub(crate) fn get_versions(
         &self,
         user_key: &[u8],
         snapshot: SeqNo,
-        out: &mut Vec<(Vec<u8>, Vec<u8>)>,
+        out: &mut Vec<(SeqNo, Kind, Vec<u8>)>,
     ) {
-        let start = MemEntry::probe(&key::encode(user_key, snapshot, Kind::RangeDelete));
-        for e in self.map.range((Bound::Included(start), Bound::Unbounded)) {
-            let ik = e.key().key();
-            let Some(p) = key::parse(ik) else { continue };
+        // The probe sorts before every version of the key at or below the snapshot.
+        key::with_internal(user_key, key::tag(snapshot, Kind::RangeDelete), |ik| {
+            self.versions_from(ik, user_key, out);
+        });
+    }
+
+    fn versions_from(&self, ik: &[u8], user_key: &[u8], out: &mut Vec<(SeqNo, Kind, Vec<u8>)>) {
+        let probe = Probe(ik);
+        let start: &dyn AsInternalKey = &probe;
+        for e in self
+            .map
+            .range::<dyn AsInternalKey, _>((Bound::Included(start), Bound::Unbounded))
+        {
+            let Some(p) = key::parse(e.key().key()) else {
+                continue;
+            };
             if p.user_key != user_key {
                 break;
             }
             if p.kind == Kind::RangeDelete {
                 continue;
             }
-            out.push((ik.to_vec(), e.key().value().to_vec()));
+            out.push((p.seq, p.kind, e.key().value().to_vec()));
             if p.kind != Kind::Merge {
                 break;
             }
@@ -182,13 +246,14 @@ impl Memtable {
         inclusive: bool,
         n: usize,
     ) -> Vec<MemEntry> {
-        let lo = match from {
+        let probe = from.map(Probe);
+        let lo = match &probe {
             None => Bound::Unbounded,
-            Some(k) if inclusive => Bound::Included(MemEntry::probe(k)),
-            Some(k) => Bound::Excluded(MemEntry::probe(k)),
+            Some(p) if inclusive => Bound::Included(p as &dyn AsInternalKey),
+            Some(p) => Bound::Excluded(p as &dyn AsInternalKey),
         };
         self.map
-            .range((lo, Bound::Unbounded))
+            .range::<dyn AsInternalKey, _>((lo, Bound::Unbounded))
             .take(n)
             .map(|e| e.key().clone())
             .collect()
@@ -201,13 +266,14 @@ impl Memtable {
         inclusive: bool,
         n: usize,
     ) -> Vec<MemEntry> {
-        let hi = match to {
+        let probe = to.map(Probe);
+        let hi = match &probe {
             None => Bound::Unbounded,
-            Some(k) if inclusive => Bound::Included(MemEntry::probe(k)),
-            Some(k) => Bound::Excluded(MemEntry::probe(k)),
+            Some(p) if inclusive => Bound::Included(p as &dyn AsInternalKey),
+            Some(p) => Bound::Excluded(p as &dyn AsInternalKey),
         };
         self.map
-            .range((Bound::Unbounded, hi))
+            .range::<dyn AsInternalKey, _>((Bound::Unbounded, hi))
             .rev()
             .take(n)
             .map(|e| e.key().clone())
@@ -228,14 +294,30 @@ mod tests {
         let mut out = Vec::new();
         m.get_versions(b"k", 2, &mut out);
         assert_eq!(out.len(), 1);
-        assert_eq!(out[0].1, b"one");
+        assert_eq!(out[0].2, b"one");
         out.clear();
         m.get_versions(b"k", 10, &mut out);
-        assert_eq!(out[0].1, b"three");
+        assert_eq!(out[0].2, b"three");
         out.clear();
         m.get_versions(b"k", 0, &mut out);
         assert!(out.is_empty());
         assert_eq!(m.min_seq(), Some(1));
+    }
+
+    #[test]
+    fn keys_too_long_for_the_stack_probe_are_found_too() {
+        let m = Memtable::new();
+        let long = vec![b'x'; 300];
+        let mut longer = long.clone();
+        longer.push(b'y');
+        m.insert(&long, 1, Kind::Put, b"long");
+        m.insert(&longer, 2, Kind::Put, b"longer");
+        let mut out = Vec::new();
+        m.get_versions(&long, 10, &mut out);
+        assert_eq!(out, vec![(1, Kind::Put, b"long".to_vec())]);
+        out.clear();
+        m.get_versions(&longer, 1, &mut out);
+        assert!(out.is_empty());
     }
 
     #[test]
@@ -246,7 +328,7 @@ mod tests {
         m.insert(b"k", 3, Kind::Merge, b"c");
         let mut out = Vec::new();
         m.get_versions(b"k", 10, &mut out);
-        let vals: Vec<_> = out.iter().map(|(_, v)| v.clone()).collect();
+        let vals: Vec<_> = out.iter().map(|(_, _, v)| v.clone()).collect();
         assert_eq!(vals, vec![b"c".to_vec(), b"b".to_vec(), b"a".to_vec()]);
     }
 

@@ -215,11 +215,12 @@ impl TreeInner {
         for f in candidates() {
             f.table.range_deletes().iter().for_each(&mut cover);
         }
-        let mut versions: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
-        let done = |versions: &Vec<(Vec<u8>, Vec<u8>)>| {
-            versions.last().is_some_and(|(k, _)| {
-                key::parse(k).is_some_and(|p| p.kind != Kind::Merge || p.seq < covered)
-            })
+        // (seq, kind, value) of the versions found, newest first.
+        let mut versions: Vec<(SeqNo, Kind, Vec<u8>)> = Vec::new();
+        let done = |versions: &Vec<(SeqNo, Kind, Vec<u8>)>| {
+            versions
+                .last()
+                .is_some_and(|(seq, kind, _)| *kind != Kind::Merge || *seq < covered)
         };
         for m in mems() {
             if m.is_empty() {
@@ -236,22 +237,18 @@ impl TreeInner {
                 if !f.table.may_contain_hash(hash) {
                     continue;
                 }
-                match f.table.get_unfiltered(user_key, snapshot)? {
+                match f.table.get_version(user_key, snapshot)? {
                     None => continue,
-                    Some((k, v)) => {
-                        if key::parse(&k).is_some_and(|p| p.kind == Kind::Merge) {
-                            for (k, v) in f.table.get_all(user_key, snapshot)? {
-                                let terminal =
-                                    key::parse(&k).is_some_and(|p| p.kind != Kind::Merge);
-                                versions.push((k, v));
-                                if terminal {
-                                    break;
-                                }
+                    Some((_, Kind::Merge, _)) => {
+                        for (k, v) in f.table.get_all(user_key, snapshot)? {
+                            let Some(p) = key::parse(&k) else { continue };
+                            versions.push((p.seq, p.kind, v));
+                            if p.kind != Kind::Merge {
+                                break;
                             }
-                        } else {
-                            versions.push((k, v));
                         }
                     }
+                    Some(found) => versions.push(found),
                 }
                 if done(&versions) {
                     break;
@@ -259,15 +256,14 @@ impl TreeInner {
             }
         }
         // The common case, one live put: hand its value over without another copy.
-        if let [(k, _)] = versions.as_slice()
-            && key::parse(k).is_some_and(|p| p.kind == Kind::Put && p.seq >= covered)
+        if let [(seq, Kind::Put, _)] = versions.as_slice()
+            && *seq >= covered
         {
-            return Ok(versions.pop().map(|(_, v)| v));
+            return Ok(versions.pop().map(|(_, _, v)| v));
         }
-        let parsed = versions.iter().filter_map(|(k, v)| {
-            let p = key::parse(k)?;
-            Some((p.seq, p.kind, v.as_slice()))
-        });
+        let parsed = versions
+            .iter()
+            .map(|(seq, kind, v)| (*seq, *kind, v.as_slice()));
         Ok(resolve(
             user_key,
             parsed,
