@@ -675,21 +675,33 @@ impl DbInner {
             return Ok(());
         }
         let trees = self.trees.read().clone();
-        let mut ids: Vec<u32> = Vec::with_capacity(2);
-        for op in ops {
-            if trees.get(op.tree as usize).is_none() {
-                return Err(Error::UnknownTree(format!("#{}", op.tree)));
+        // The trees the batch writes to; a batch for one tree (every single put) needs no
+        // allocation for this.
+        let first = ops.first().map_or(0, |op| op.tree);
+        let many: Vec<u32>;
+        let ids: &[u32] = if ops.iter().all(|op| op.tree == first) {
+            std::slice::from_ref(&first)
+        } else {
+            let mut v: Vec<u32> = Vec::with_capacity(2);
+            for op in ops {
+                if !v.contains(&op.tree) {
+                    v.push(op.tree);
+                }
             }
-            if !ids.contains(&op.tree) {
-                ids.push(op.tree);
+            many = v;
+            &many
+        };
+        for id in ids {
+            if trees.get(*id as usize).is_none() {
+                return Err(Error::UnknownTree(format!("#{id}")));
             }
         }
-        self.maybe_stall(&trees, &ids)?;
+        self.maybe_stall(&trees, ids)?;
         let n = ops.len() as u64;
         let (lsn, froze) = {
             let mut next = self.write_lock.lock();
             self.check_writable()?;
-            for id in &ids {
+            for id in ids {
                 if let Some(t) = trees.get(*id as usize) {
                     t.check_live()?;
                 }
@@ -697,16 +709,19 @@ impl DbInner {
             let seq = *next;
             let lsn = self.log.append(seq, ops)?;
             *next += n;
+            // The memtable set cannot change meanwhile: freezing needs the write lock.
             for (i, op) in ops.iter().enumerate() {
                 if let Some(t) = trees.get(op.tree as usize) {
-                    let mem = t.mem.read().clone();
-                    mem.active.insert(op.key, seq + i as u64, op.kind, op.value);
+                    t.mem
+                        .read()
+                        .active
+                        .insert(op.key, seq + i as u64, op.kind, op.value);
                 }
             }
             let last = seq + n - 1;
             self.inserted.store(last, Ordering::Release);
             let mut froze = false;
-            for id in &ids {
+            for id in ids {
                 if let Some(t) = trees.get(*id as usize)
                     && t.mem.read().active.approximate_size() >= self.opts.memtable_size
                 {

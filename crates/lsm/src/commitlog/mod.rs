@@ -54,6 +54,8 @@ struct Active {
     max_seq: SeqNo,
     /// Finished segments: (id, highest sequence number in it).
     closed: Vec<(u64, SeqNo)>,
+    /// The buffer the next write-out hands to appenders (empty).
+    spare: Vec<u8>,
 }
 
 #[derive(Debug, Default)]
@@ -164,6 +166,7 @@ impl CommitLog {
                 path,
                 max_seq: last_seq,
                 closed,
+                spare: Vec::with_capacity(BUFFER_LIMIT),
             }),
             durable: Mutex::new(Durable {
                 seq: last_seq,
@@ -202,8 +205,10 @@ impl CommitLog {
             p.last_seq = seq + (ops.len() as u64).saturating_sub(1);
             (p.end_lsn, p.buf.len() >= BUFFER_LIMIT)
         };
-        if full {
-            self.write_out(false)?;
+        // A writer never waits here for a sync in progress (the syncer holds the segment
+        // while it fsyncs): the buffer keeps growing and the next append writes it out.
+        if full && let Some(a) = self.active.try_lock() {
+            self.write_out_locked(a, false)?;
         }
         Ok(lsn)
     }
@@ -281,10 +286,20 @@ impl CommitLog {
     /// Writes the buffer to the active segment, fsyncs it when `sync`, and rolls the segment
     /// when it is full. Returns the (lsn, seq) written.
     fn write_out(&self, sync: bool) -> Result<(u64, SeqNo)> {
-        let mut a = self.active.lock();
+        self.write_out_locked(self.active.lock(), sync)
+    }
+
+    /// [`CommitLog::write_out`] with the active segment already locked.
+    fn write_out_locked(
+        &self,
+        mut a: parking_lot::MutexGuard<'_, Active>,
+        sync: bool,
+    ) -> Result<(u64, SeqNo)> {
         let (buf, lsn, seq) = {
             let mut p = self.pending.lock();
-            let buf = std::mem::replace(&mut p.buf, Vec::with_capacity(BUFFER_LIMIT));
+            // The buffer written last time is reused (two buffers alternate).
+            let spare = std::mem::take(&mut a.spare);
+            let buf = std::mem::replace(&mut p.buf, spare);
             (buf, p.end_lsn, p.last_seq)
         };
         if !buf.is_empty() {
@@ -295,6 +310,11 @@ impl CommitLog {
             self.bytes_written
                 .fetch_add(buf.len() as u64, Ordering::Relaxed);
             a.max_seq = a.max_seq.max(seq);
+        }
+        let mut buf = buf;
+        buf.clear();
+        if buf.capacity() <= 4 * BUFFER_LIMIT {
+            a.spare = buf;
         }
         let requested = self.roll_requested.swap(false, Ordering::AcqRel);
         let roll = a.writer.len() >= self.segment_bytes
