@@ -579,6 +579,9 @@ pub struct Iter {
     done: bool,
     /// Returned by the first call when the iterator could not start (a dropped tree).
     pending: Option<Error>,
+    /// Scratch for the versions of the key being stepped over (kept to avoid an allocation
+    /// per key).
+    versions: Vec<(SeqNo, Kind, Vec<u8>)>,
 }
 
 impl std::fmt::Debug for Iter {
@@ -615,6 +618,7 @@ impl Iter {
             last_back: None,
             done: false,
             pending: None,
+            versions: Vec::new(),
         }
     }
 
@@ -679,13 +683,18 @@ impl Iter {
                 self.done = true;
                 return None;
             }
-            // Gather this key's versions (newest first) and step past them.
-            let mut versions: Vec<(SeqNo, Kind, Vec<u8>)> = Vec::new();
+            // Gather this key's versions (newest first) into the kept buffer and step past
+            // them. Versions older than the first put or delete cannot matter: not copied.
+            let mut versions = std::mem::take(&mut self.versions);
+            versions.clear();
+            let mut settled = false;
             while c.valid() && key::user_key(c.key()) == uk.as_slice() {
-                if let Some(p) = key::parse(c.key())
+                if !settled
+                    && let Some(p) = key::parse(c.key())
                     && p.seq <= self.snapshot
                     && p.kind != Kind::RangeDelete
                 {
+                    settled = p.kind != Kind::Merge;
                     versions.push((p.seq, p.kind, c.value().to_vec()));
                 }
                 c.next();
@@ -694,6 +703,8 @@ impl Iter {
                 return self.fail(e);
             }
             if !Self::above_lo(&self.lo, &uk) {
+                versions.clear();
+                self.versions = versions;
                 continue;
             }
             let covered = self.range_dels.covering_seq(&uk);
@@ -707,6 +718,8 @@ impl Iter {
                     self.merge.as_deref(),
                 ),
             };
+            versions.clear();
+            self.versions = versions;
             if let Some(v) = value {
                 match &mut self.last_front {
                     Some(last) => {
