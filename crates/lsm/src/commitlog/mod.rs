@@ -54,7 +54,8 @@ struct Active {
     max_seq: SeqNo,
     /// Finished segments: (id, highest sequence number in it).
     closed: Vec<(u64, SeqNo)>,
-    /// The buffer the next write-out hands to appenders (empty).
+    /// The buffer the last write-out emptied, swapped in for the next one (no allocation
+    /// per write-out).
     spare: Vec<u8>,
 }
 
@@ -81,6 +82,9 @@ pub(crate) struct CommitLog {
     failed: AtomicBool,
     /// The next write-out starts a new segment (so a flushed segment can be deleted).
     roll_requested: AtomicBool,
+    /// The log position up to which records are in the operating system (written, maybe not
+    /// fsynced).
+    written: AtomicU64,
 }
 
 /// What recovery found.
@@ -176,6 +180,7 @@ impl CommitLog {
             bytes_written: AtomicU64::new(segment::HEADER_LEN as u64),
             failed: AtomicBool::new(false),
             roll_requested: AtomicBool::new(false),
+            written: AtomicU64::new(0),
         };
         Ok(Recovered { log, last_seq })
     }
@@ -205,8 +210,9 @@ impl CommitLog {
             p.last_seq = seq + (ops.len() as u64).saturating_sub(1);
             (p.end_lsn, p.buf.len() >= BUFFER_LIMIT)
         };
-        // A writer never waits here for a sync in progress (the syncer holds the segment
-        // while it fsyncs): the buffer keeps growing and the next append writes it out.
+        // Under the database's write lock, never wait for a sync in progress (the syncer holds
+        // the segment while it fsyncs): the buffer keeps growing and a later write-out (this
+        // writer's `write_to`/`sync_to` after the lock, or the next append) takes it.
         if full && let Some(a) = self.active.try_lock() {
             self.write_out_locked(a, false)?;
         }
@@ -267,6 +273,17 @@ impl CommitLog {
         self.sync_all()
     }
 
+    /// Returns once everything up to `lsn` is in the operating system, without an fsync:
+    /// periodic mode's promise, as Cassandra's memory-mapped segments, that a crash of the
+    /// process loses no acknowledged write (a crash of the machine loses at most a period).
+    /// Concurrent callers share one write.
+    pub(crate) fn write_to(&self, lsn: u64) -> Result<()> {
+        if self.written.load(Ordering::Acquire) >= lsn {
+            return Ok(());
+        }
+        self.write_out(false).map(|_| ())
+    }
+
     /// Syncs everything appended so far.
     pub(crate) fn sync_all(&self) -> Result<SeqNo> {
         let lsn = self.end_lsn();
@@ -295,12 +312,12 @@ impl CommitLog {
         mut a: parking_lot::MutexGuard<'_, Active>,
         sync: bool,
     ) -> Result<(u64, SeqNo)> {
-        let (buf, lsn, seq) = {
+        let mut buf = std::mem::take(&mut a.spare);
+        buf.clear();
+        let (lsn, seq) = {
             let mut p = self.pending.lock();
-            // The buffer written last time is reused (two buffers alternate).
-            let spare = std::mem::take(&mut a.spare);
-            let buf = std::mem::replace(&mut p.buf, spare);
-            (buf, p.end_lsn, p.last_seq)
+            std::mem::swap(&mut p.buf, &mut buf);
+            (p.end_lsn, p.last_seq)
         };
         if !buf.is_empty() {
             if let Err(e) = a.writer.append(&buf) {
@@ -311,20 +328,23 @@ impl CommitLog {
                 .fetch_add(buf.len() as u64, Ordering::Relaxed);
             a.max_seq = a.max_seq.max(seq);
         }
-        let mut buf = buf;
-        buf.clear();
-        if buf.capacity() <= 4 * BUFFER_LIMIT {
+        // A buffer that grew for one huge batch is not kept.
+        if buf.capacity() <= 2 * BUFFER_LIMIT {
             a.spare = buf;
         }
         let requested = self.roll_requested.swap(false, Ordering::AcqRel);
         let roll = a.writer.len() >= self.segment_bytes
             || (requested && a.writer.len() > segment::HEADER_LEN as u64);
-        if (sync || roll)
-            && let Err(e) = a.writer.sync()
-        {
+        let handed = if sync || roll {
+            a.writer.sync()
+        } else {
+            a.writer.flush()
+        };
+        if let Err(e) = handed {
             let path = a.path.clone();
             return Err(self.fail(Error::io(path, e)));
         }
+        self.written.fetch_max(lsn, Ordering::AcqRel);
         if roll {
             let next = a.id + 1;
             let (writer, path) = match create_segment(self.vfs.as_ref(), &self.dir, next) {
