@@ -211,28 +211,28 @@ fn criterion(package: &str) -> Result<()> {
 const BENCH_AREAS: &[BenchArea] = &[
     BenchArea {
         name: "lsm",
-        what: "criterion (memtable, block seek, bloom) and the db_bench comparison with fjall",
+        what: "criterion (memtable, block seek, bloom) and the db_bench comparison with fjall \
+               (and RocksDB when ILION_BENCH_ROCKSDB=1: needs clang, ~16 min of C++)",
         run: || {
             criterion("ilion-lsm")?;
-            // The comparison: same workloads, same tuning, engines alternated in one run.
-            // RocksDB joins with `cargo run --release -p ilion-benches --features rocksdb`.
+            // The comparison: same workloads, same tuning, each engine in its own child
+            // process, engines alternated over 3 runs; prints a table of medians.
             let num = std::env::var("ILION_BENCH_KEYS").unwrap_or_else(|_| "2000000".to_owned());
-            for engine in ["ilion", "fjall"] {
-                run(cargo().args([
-                    "run",
-                    "--release",
-                    "--package",
-                    "ilion-benches",
-                    "--bin",
-                    "db_bench",
-                    "--",
-                    "--engine",
-                    engine,
-                    "--num",
-                    &num,
-                ]))?;
+            let rocksdb = std::env::var("ILION_BENCH_ROCKSDB").is_ok_and(|v| v == "1");
+            let mut cmd = cargo();
+            // RocksDB needs target-cpu=native for hardware CRC32C; every engine gets the same.
+            cmd.env("RUSTFLAGS", "-C target-cpu=native").args([
+                "run",
+                "--release",
+                "--package",
+                "ilion-benches",
+                "--bin",
+                "db_bench",
+            ]);
+            if rocksdb {
+                cmd.args(["--features", "rocksdb"]);
             }
-            Ok(())
+            run(cmd.args(["--", "--runs", "3", "--num", &num]))
         },
     },
     BenchArea {

@@ -24,6 +24,27 @@ pub(crate) struct Op {
     pub(crate) value: Vec<u8>,
 }
 
+impl Op {
+    pub(crate) fn borrowed(&self) -> OpRef<'_> {
+        OpRef {
+            kind: self.kind,
+            tree: self.tree,
+            key: &self.key,
+            value: &self.value,
+        }
+    }
+}
+
+/// An operation borrowing its key and value: what the write path takes, so a single put does
+/// not copy its key and value before they reach the log and the memtable.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct OpRef<'a> {
+    pub(crate) kind: Kind,
+    pub(crate) tree: u32,
+    pub(crate) key: &'a [u8],
+    pub(crate) value: &'a [u8],
+}
+
 /// Writes applied together: after a crash either all of them are there or none.
 ///
 /// ```
@@ -96,15 +117,20 @@ impl WriteBatch {
     }
 }
 
-pub(crate) fn encode_ops(ops: &[Op], out: &mut Vec<u8>) {
+pub(crate) fn encode_ops(ops: &[OpRef<'_>], out: &mut Vec<u8>) {
+    let need: usize = ops
+        .iter()
+        .map(|op| 13 + op.key.len() + op.value.len())
+        .sum();
+    out.reserve(4 + need);
     out.extend_from_slice(&(ops.len() as u32).to_le_bytes());
     for op in ops {
         out.push(op.kind as u8);
         out.extend_from_slice(&op.tree.to_le_bytes());
         out.extend_from_slice(&(op.key.len() as u32).to_le_bytes());
-        out.extend_from_slice(&op.key);
+        out.extend_from_slice(op.key);
         out.extend_from_slice(&(op.value.len() as u32).to_le_bytes());
-        out.extend_from_slice(&op.value);
+        out.extend_from_slice(op.value);
     }
 }
 
@@ -185,7 +211,8 @@ mod tests {
             },
         ];
         let mut p = Vec::new();
-        encode_ops(&ops, &mut p);
+        let refs: Vec<OpRef<'_>> = ops.iter().map(Op::borrowed).collect();
+        encode_ops(&refs, &mut p);
         assert_eq!(decode(&p, Path::new("x"), 0).unwrap(), ops);
         for cut in 0..p.len() {
             assert!(decode(&p[..cut], Path::new("x"), 0).is_err());

@@ -12,7 +12,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use crossbeam::channel::{self, Receiver, RecvTimeoutError, Sender};
 use parking_lot::{Condvar, Mutex, RwLock};
 
-use crate::batch::{Op, WriteBatch};
+use crate::batch::{Op, OpRef, WriteBatch};
 use crate::cache::BlockCache;
 use crate::commitlog::{self, CommitLog};
 use crate::compaction::CompactionTask;
@@ -101,6 +101,8 @@ pub(crate) struct DbInner {
     next_file_id: AtomicU64,
     pub(crate) snapshots: Arc<SnapshotList>,
     stopped: Mutex<Option<String>>,
+    /// Set once `stopped` holds a reason (the write path checks this without locking).
+    has_stopped: AtomicBool,
     closed: AtomicBool,
     /// How many [`UserHandle`]s exist.
     user_handles: AtomicUsize,
@@ -273,6 +275,7 @@ impl Db {
             next_file_id,
             snapshots: Arc::new(SnapshotList::default()),
             stopped: Mutex::new(None),
+            has_stopped: AtomicBool::new(false),
             closed: AtomicBool::new(false),
             user_handles: AtomicUsize::new(0),
             stall_lock: Mutex::new(()),
@@ -353,7 +356,8 @@ impl Db {
                 });
             }
         }
-        self.inner.write_ops(batch.ops, batch.user_bytes)
+        let ops: Vec<OpRef<'_>> = batch.ops.iter().map(Op::borrowed).collect();
+        self.inner.write_ops(&ops, batch.user_bytes)
     }
 
     /// A consistent view of every tree as of now.
@@ -520,7 +524,9 @@ impl DbInner {
 
     fn check_writable(&self) -> Result<()> {
         self.check_open()?;
-        if let Some(reason) = &*self.stopped.lock() {
+        if self.has_stopped.load(Ordering::Acquire)
+            && let Some(reason) = &*self.stopped.lock()
+        {
             return Err(Error::WritesStopped {
                 reason: reason.clone(),
             });
@@ -535,6 +541,7 @@ impl DbInner {
         if s.is_none() {
             *s = Some(e.to_string());
         }
+        self.has_stopped.store(true, Ordering::Release);
         self.stall_cv.notify_all();
     }
 
@@ -662,45 +669,59 @@ impl DbInner {
         }
     }
 
-    pub(crate) fn write_ops(&self, ops: Vec<Op>, user_bytes: u64) -> Result<()> {
+    pub(crate) fn write_ops(&self, ops: &[OpRef<'_>], user_bytes: u64) -> Result<()> {
         self.check_writable()?;
         if ops.is_empty() {
             return Ok(());
         }
         let trees = self.trees.read().clone();
-        let mut ids: Vec<u32> = Vec::with_capacity(2);
-        for op in &ops {
-            if trees.get(op.tree as usize).is_none() {
-                return Err(Error::UnknownTree(format!("#{}", op.tree)));
+        // The trees the batch writes to; a batch for one tree (every single put) needs no
+        // allocation for this.
+        let first = ops.first().map_or(0, |op| op.tree);
+        let many: Vec<u32>;
+        let ids: &[u32] = if ops.iter().all(|op| op.tree == first) {
+            std::slice::from_ref(&first)
+        } else {
+            let mut v: Vec<u32> = Vec::with_capacity(2);
+            for op in ops {
+                if !v.contains(&op.tree) {
+                    v.push(op.tree);
+                }
             }
-            if !ids.contains(&op.tree) {
-                ids.push(op.tree);
+            many = v;
+            &many
+        };
+        for id in ids {
+            if trees.get(*id as usize).is_none() {
+                return Err(Error::UnknownTree(format!("#{id}")));
             }
         }
-        self.maybe_stall(&trees, &ids)?;
+        self.maybe_stall(&trees, ids)?;
         let n = ops.len() as u64;
         let (lsn, froze) = {
             let mut next = self.write_lock.lock();
             self.check_writable()?;
-            for id in &ids {
+            for id in ids {
                 if let Some(t) = trees.get(*id as usize) {
                     t.check_live()?;
                 }
             }
             let seq = *next;
-            let lsn = self.log.append(seq, &ops)?;
+            let lsn = self.log.append(seq, ops)?;
             *next += n;
+            // The memtable set cannot change meanwhile: freezing needs the write lock.
             for (i, op) in ops.iter().enumerate() {
                 if let Some(t) = trees.get(op.tree as usize) {
-                    let mem = t.mem.read().clone();
-                    mem.active
-                        .insert(&op.key, seq + i as u64, op.kind, &op.value);
+                    t.mem
+                        .read()
+                        .active
+                        .insert(op.key, seq + i as u64, op.kind, op.value);
                 }
             }
             let last = seq + n - 1;
             self.inserted.store(last, Ordering::Release);
             let mut froze = false;
-            for id in &ids {
+            for id in ids {
                 if let Some(t) = trees.get(*id as usize)
                     && t.mem.read().active.approximate_size() >= self.opts.memtable_size
                 {
@@ -783,8 +804,10 @@ impl DbInner {
         mem: &Arc<Memtable>,
         switch_seq: SeqNo,
     ) -> Result<()> {
-        // The table must not hold writes the log could still lose.
-        let durable = self.log.sync_all()?;
+        // The table must not hold writes the log could still lose. Rolling the log here lets
+        // the segment holding this memtable's writes be deleted once they are flushed, instead
+        // of waiting for the segment to fill.
+        let durable = self.log.sync_and_roll()?;
         self.publish(durable);
         let mut cursor = MemCursor::new(mem.clone());
         let tuned = tree.tuned();

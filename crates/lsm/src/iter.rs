@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::key::{self, Kind, MAX_SEQ, SeqNo};
-use crate::memtable::Memtable;
+use crate::memtable::{MemEntry, Memtable};
 use crate::options::MergeOperator;
 use crate::snapshot::SnapshotGuard;
 use crate::sstable::{RangeTombstone, TableIter};
@@ -35,7 +35,7 @@ const MAX_CHUNK: usize = 256;
 /// A cursor over a memtable that copies out a chunk of entries at a time.
 pub(crate) struct MemCursor {
     mem: Arc<Memtable>,
-    buf: Vec<(Vec<u8>, Vec<u8>)>,
+    buf: Vec<MemEntry>,
     pos: usize,
     /// Whether `buf` holds ascending entries (else descending).
     forward: bool,
@@ -53,7 +53,7 @@ impl MemCursor {
         }
     }
 
-    fn current(&self) -> Option<&(Vec<u8>, Vec<u8>)> {
+    fn current(&self) -> Option<&MemEntry> {
         self.buf.get(self.pos)
     }
 }
@@ -84,26 +84,26 @@ impl Cursor for MemCursor {
         self.forward = false;
     }
     fn next(&mut self) {
-        let Some((k, _)) = self.current() else { return };
+        let Some(e) = self.current() else { return };
         if self.forward && self.pos + 1 < self.buf.len() {
             self.pos += 1;
             return;
         }
-        let k = k.clone();
+        let e = e.clone();
         self.chunk = (self.chunk * 2).min(MAX_CHUNK);
-        self.buf = self.mem.chunk_after(Some(&k), false, self.chunk);
+        self.buf = self.mem.chunk_after(Some(e.key()), false, self.chunk);
         self.pos = 0;
         self.forward = true;
     }
     fn prev(&mut self) {
-        let Some((k, _)) = self.current() else { return };
+        let Some(e) = self.current() else { return };
         if !self.forward && self.pos + 1 < self.buf.len() {
             self.pos += 1;
             return;
         }
-        let k = k.clone();
+        let e = e.clone();
         self.chunk = (self.chunk * 2).min(MAX_CHUNK);
-        self.buf = self.mem.chunk_before(Some(&k), false, self.chunk);
+        self.buf = self.mem.chunk_before(Some(e.key()), false, self.chunk);
         self.pos = 0;
         self.forward = false;
     }
@@ -111,10 +111,10 @@ impl Cursor for MemCursor {
         self.pos < self.buf.len()
     }
     fn key(&self) -> &[u8] {
-        self.current().map_or(&[], |(k, _)| k)
+        self.current().map_or(&[], MemEntry::key)
     }
     fn value(&self) -> &[u8] {
-        self.current().map_or(&[], |(_, v)| v)
+        self.current().map_or(&[], MemEntry::value)
     }
     fn status(&self) -> Result<()> {
         Ok(())
@@ -579,6 +579,9 @@ pub struct Iter {
     done: bool,
     /// Returned by the first call when the iterator could not start (a dropped tree).
     pending: Option<Error>,
+    /// Scratch for the versions of the key being stepped over (kept to avoid an allocation
+    /// per key).
+    versions: Vec<(SeqNo, Kind, Vec<u8>)>,
 }
 
 impl std::fmt::Debug for Iter {
@@ -615,6 +618,7 @@ impl Iter {
             last_back: None,
             done: false,
             pending: None,
+            versions: Vec::new(),
         }
     }
 
@@ -679,13 +683,18 @@ impl Iter {
                 self.done = true;
                 return None;
             }
-            // Gather this key's versions (newest first) and step past them.
-            let mut versions: Vec<(SeqNo, Kind, Vec<u8>)> = Vec::new();
+            // Gather this key's versions (newest first) into the kept buffer and step past
+            // them. Versions older than the first put or delete cannot matter: not copied.
+            let mut versions = std::mem::take(&mut self.versions);
+            versions.clear();
+            let mut settled = false;
             while c.valid() && key::user_key(c.key()) == uk.as_slice() {
-                if let Some(p) = key::parse(c.key())
+                if !settled
+                    && let Some(p) = key::parse(c.key())
                     && p.seq <= self.snapshot
                     && p.kind != Kind::RangeDelete
                 {
+                    settled = p.kind != Kind::Merge;
                     versions.push((p.seq, p.kind, c.value().to_vec()));
                 }
                 c.next();
@@ -694,17 +703,31 @@ impl Iter {
                 return self.fail(e);
             }
             if !Self::above_lo(&self.lo, &uk) {
+                versions.clear();
+                self.versions = versions;
                 continue;
             }
             let covered = self.range_dels.covering_seq(&uk);
-            let value = resolve(
-                &uk,
-                versions.iter().map(|(s, k, v)| (*s, *k, v.as_slice())),
-                covered,
-                self.merge.as_deref(),
-            );
+            let value = match versions.as_slice() {
+                // The common case, one live put: hand its value over without another copy.
+                [(seq, Kind::Put, _)] if *seq >= covered => versions.pop().map(|(_, _, v)| v),
+                _ => resolve(
+                    &uk,
+                    versions.iter().map(|(s, k, v)| (*s, *k, v.as_slice())),
+                    covered,
+                    self.merge.as_deref(),
+                ),
+            };
+            versions.clear();
+            self.versions = versions;
             if let Some(v) = value {
-                self.last_front = Some(uk.clone());
+                match &mut self.last_front {
+                    Some(last) => {
+                        last.clear();
+                        last.extend_from_slice(&uk);
+                    }
+                    None => self.last_front = Some(uk.clone()),
+                }
                 return Some(Ok((uk, v)));
             }
         }

@@ -4,8 +4,10 @@
 //! never lock. Range deletions are kept twice: as entries (so a flush writes them to the table)
 //! and in a small side list that reads consult.
 
+use std::borrow::Borrow;
 use std::cmp::Ordering;
 use std::ops::Bound;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering as AtomicOrdering};
 
 use crossbeam_skiplist::SkipMap;
@@ -14,17 +16,111 @@ use parking_lot::RwLock;
 use crate::key::{self, Kind, SeqNo};
 use crate::sstable::RangeTombstone;
 
-/// An internal key ordered by [`key::compare`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct InternalKey(pub(crate) Vec<u8>);
+/// One memtable entry: its internal key followed by its value, in one shared allocation
+/// (an insert allocates once; cursors copy entries out by bumping a reference count). Ordered
+/// by the internal key with [`key::compare`].
+#[derive(Debug, Clone)]
+pub(crate) struct MemEntry {
+    buf: Arc<[u8]>,
+    key_len: usize,
+}
 
-impl Ord for InternalKey {
-    fn cmp(&self, other: &Self) -> Ordering {
-        key::compare(&self.0, &other.0)
+impl MemEntry {
+    fn new(user_key: &[u8], seq: SeqNo, kind: Kind, value: &[u8]) -> MemEntry {
+        // Assembled in a reused per-thread buffer, then copied once into the shared
+        // allocation (building a `Vec` and converting it would allocate and copy twice).
+        SCRATCH.with_borrow_mut(|v| {
+            v.clear();
+            key::encode_into(v, user_key, seq, kind);
+            let key_len = v.len();
+            v.extend_from_slice(value);
+            let buf = Arc::from(v.as_slice());
+            if v.capacity() > SCRATCH_KEEP {
+                *v = Vec::new();
+            }
+            MemEntry { buf, key_len }
+        })
+    }
+
+    /// The internal key.
+    pub(crate) fn key(&self) -> &[u8] {
+        self.buf.get(..self.key_len).unwrap_or_default()
+    }
+
+    pub(crate) fn value(&self) -> &[u8] {
+        self.buf.get(self.key_len..).unwrap_or_default()
     }
 }
 
-impl PartialOrd for InternalKey {
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// A scratch buffer that grew past this (a huge value) is given back rather than kept.
+const SCRATCH_KEEP: usize = 64 << 10;
+
+/// Anything that can be ordered as an internal key: memtable entries and borrowed probes.
+/// Lookups borrow entries as `dyn AsInternalKey`, so a probe needs no allocation.
+pub(crate) trait AsInternalKey {
+    fn internal_key(&self) -> &[u8];
+}
+
+impl AsInternalKey for MemEntry {
+    fn internal_key(&self) -> &[u8] {
+        self.key()
+    }
+}
+
+/// A borrowed internal key to position a lookup.
+struct Probe<'a>(&'a [u8]);
+
+impl AsInternalKey for Probe<'_> {
+    fn internal_key(&self) -> &[u8] {
+        self.0
+    }
+}
+
+impl<'a> Borrow<dyn AsInternalKey + 'a> for MemEntry {
+    fn borrow(&self) -> &(dyn AsInternalKey + 'a) {
+        self
+    }
+}
+
+impl PartialEq for dyn AsInternalKey + '_ {
+    fn eq(&self, other: &Self) -> bool {
+        self.internal_key() == other.internal_key()
+    }
+}
+
+impl Eq for dyn AsInternalKey + '_ {}
+
+impl Ord for dyn AsInternalKey + '_ {
+    fn cmp(&self, other: &Self) -> Ordering {
+        key::compare(self.internal_key(), other.internal_key())
+    }
+}
+
+impl PartialOrd for dyn AsInternalKey + '_ {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl PartialEq for MemEntry {
+    fn eq(&self, other: &Self) -> bool {
+        self.key() == other.key()
+    }
+}
+
+impl Eq for MemEntry {}
+
+impl Ord for MemEntry {
+    fn cmp(&self, other: &Self) -> Ordering {
+        key::compare(self.key(), other.key())
+    }
+}
+
+impl PartialOrd for MemEntry {
     fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
         Some(self.cmp(other))
     }
@@ -35,7 +131,7 @@ const ENTRY_OVERHEAD: usize = 64;
 
 #[derive(Debug)]
 pub(crate) struct Memtable {
-    map: SkipMap<InternalKey, Vec<u8>>,
+    map: SkipMap<MemEntry, ()>,
     range_dels: RwLock<Vec<RangeTombstone>>,
     size: AtomicUsize,
     /// Lowest and highest sequence numbers inserted (u64::MAX / 0 while empty).
@@ -74,10 +170,8 @@ impl Memtable {
         );
         self.min_seq.fetch_min(seq, AtomicOrdering::Relaxed);
         self.max_seq.fetch_max(seq, AtomicOrdering::Relaxed);
-        self.map.insert(
-            InternalKey(key::encode(user_key, seq, kind)),
-            value.to_vec(),
-        );
+        self.map
+            .insert(MemEntry::new(user_key, seq, kind, value), ());
     }
 
     pub(crate) fn approximate_size(&self) -> usize {
@@ -93,25 +187,37 @@ impl Memtable {
         (s != u64::MAX).then_some(s)
     }
 
-    /// Versions of `user_key` with seq <= `snapshot`, newest first, appended to `out`.
-    /// Stops after the first Put or Delete (older versions cannot matter).
+    /// Versions of `user_key` with seq <= `snapshot`, newest first, appended to `out` as
+    /// (seq, kind, value). Stops after the first Put or Delete (older versions cannot matter).
     pub(crate) fn get_versions(
         &self,
         user_key: &[u8],
         snapshot: SeqNo,
-        out: &mut Vec<(Vec<u8>, Vec<u8>)>,
+        out: &mut Vec<(SeqNo, Kind, Vec<u8>)>,
     ) {
-        let start = InternalKey(key::encode(user_key, snapshot, Kind::RangeDelete));
-        for e in self.map.range((Bound::Included(start), Bound::Unbounded)) {
-            let ik = &e.key().0;
-            let Some(p) = key::parse(ik) else { continue };
+        // The probe sorts before every version of the key at or below the snapshot.
+        key::with_internal(user_key, key::tag(snapshot, Kind::RangeDelete), |ik| {
+            self.versions_from(ik, user_key, out);
+        });
+    }
+
+    fn versions_from(&self, ik: &[u8], user_key: &[u8], out: &mut Vec<(SeqNo, Kind, Vec<u8>)>) {
+        let probe = Probe(ik);
+        let start: &dyn AsInternalKey = &probe;
+        for e in self
+            .map
+            .range::<dyn AsInternalKey, _>((Bound::Included(start), Bound::Unbounded))
+        {
+            let Some(p) = key::parse(e.key().key()) else {
+                continue;
+            };
             if p.user_key != user_key {
                 break;
             }
             if p.kind == Kind::RangeDelete {
                 continue;
             }
-            out.push((ik.clone(), e.value().clone()));
+            out.push((p.seq, p.kind, e.key().value().to_vec()));
             if p.kind != Kind::Merge {
                 break;
             }
@@ -139,16 +245,17 @@ impl Memtable {
         from: Option<&[u8]>,
         inclusive: bool,
         n: usize,
-    ) -> Vec<(Vec<u8>, Vec<u8>)> {
-        let lo = match from {
+    ) -> Vec<MemEntry> {
+        let probe = from.map(Probe);
+        let lo = match &probe {
             None => Bound::Unbounded,
-            Some(k) if inclusive => Bound::Included(InternalKey(k.to_vec())),
-            Some(k) => Bound::Excluded(InternalKey(k.to_vec())),
+            Some(p) if inclusive => Bound::Included(p as &dyn AsInternalKey),
+            Some(p) => Bound::Excluded(p as &dyn AsInternalKey),
         };
         self.map
-            .range((lo, Bound::Unbounded))
+            .range::<dyn AsInternalKey, _>((lo, Bound::Unbounded))
             .take(n)
-            .map(|e| (e.key().0.clone(), e.value().clone()))
+            .map(|e| e.key().clone())
             .collect()
     }
 
@@ -158,17 +265,18 @@ impl Memtable {
         to: Option<&[u8]>,
         inclusive: bool,
         n: usize,
-    ) -> Vec<(Vec<u8>, Vec<u8>)> {
-        let hi = match to {
+    ) -> Vec<MemEntry> {
+        let probe = to.map(Probe);
+        let hi = match &probe {
             None => Bound::Unbounded,
-            Some(k) if inclusive => Bound::Included(InternalKey(k.to_vec())),
-            Some(k) => Bound::Excluded(InternalKey(k.to_vec())),
+            Some(p) if inclusive => Bound::Included(p as &dyn AsInternalKey),
+            Some(p) => Bound::Excluded(p as &dyn AsInternalKey),
         };
         self.map
-            .range((Bound::Unbounded, hi))
+            .range::<dyn AsInternalKey, _>((Bound::Unbounded, hi))
             .rev()
             .take(n)
-            .map(|e| (e.key().0.clone(), e.value().clone()))
+            .map(|e| e.key().clone())
             .collect()
     }
 }
@@ -186,14 +294,30 @@ mod tests {
         let mut out = Vec::new();
         m.get_versions(b"k", 2, &mut out);
         assert_eq!(out.len(), 1);
-        assert_eq!(out[0].1, b"one");
+        assert_eq!(out[0].2, b"one");
         out.clear();
         m.get_versions(b"k", 10, &mut out);
-        assert_eq!(out[0].1, b"three");
+        assert_eq!(out[0].2, b"three");
         out.clear();
         m.get_versions(b"k", 0, &mut out);
         assert!(out.is_empty());
         assert_eq!(m.min_seq(), Some(1));
+    }
+
+    #[test]
+    fn keys_too_long_for_the_stack_probe_are_found_too() {
+        let m = Memtable::new();
+        let long = vec![b'x'; 300];
+        let mut longer = long.clone();
+        longer.push(b'y');
+        m.insert(&long, 1, Kind::Put, b"long");
+        m.insert(&longer, 2, Kind::Put, b"longer");
+        let mut out = Vec::new();
+        m.get_versions(&long, 10, &mut out);
+        assert_eq!(out, vec![(1, Kind::Put, b"long".to_vec())]);
+        out.clear();
+        m.get_versions(&longer, 1, &mut out);
+        assert!(out.is_empty());
     }
 
     #[test]
@@ -204,7 +328,7 @@ mod tests {
         m.insert(b"k", 3, Kind::Merge, b"c");
         let mut out = Vec::new();
         m.get_versions(b"k", 10, &mut out);
-        let vals: Vec<_> = out.iter().map(|(_, v)| v.clone()).collect();
+        let vals: Vec<_> = out.iter().map(|(_, _, v)| v.clone()).collect();
         assert_eq!(vals, vec![b"c".to_vec(), b"b".to_vec(), b"a".to_vec()]);
     }
 
@@ -215,11 +339,12 @@ mod tests {
             m.insert(*k, i as u64 + 1, Kind::Put, b"v");
         }
         let first = m.chunk_after(None, false, 2);
-        assert_eq!(key::user_key(&first[1].0), b"b");
-        let rest = m.chunk_after(Some(&first[1].0), false, 10);
+        assert_eq!(key::user_key(first[1].key()), b"b");
+        let rest = m.chunk_after(Some(first[1].key()), false, 10);
         assert_eq!(rest.len(), 2);
-        let back = m.chunk_before(Some(&rest[0].0), false, 10);
-        assert_eq!(key::user_key(&back[0].0), b"b");
+        let back = m.chunk_before(Some(rest[0].key()), false, 10);
+        assert_eq!(key::user_key(back[0].key()), b"b");
+        assert_eq!(back[0].value(), b"v");
         assert_eq!(back.len(), 2);
     }
 }

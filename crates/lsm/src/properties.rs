@@ -140,18 +140,18 @@ impl OutsideView {
             'scan: loop {
                 let chunk = m.chunk_after(Some(&from), inclusive, MEM_CHUNK);
                 let full = chunk.len() == MEM_CHUNK;
-                for (ik, v) in &chunk {
-                    if key::user_key(ik) > end {
+                for e in &chunk {
+                    if key::user_key(e.key()) > end {
                         break 'scan;
                     }
                     found = true;
                     if let Some(c) = &mut collecting {
-                        c.add(ik, v);
+                        c.add(e.key(), e.value());
                     }
                 }
-                match chunk.into_iter().last() {
-                    Some((ik, _)) if full => {
-                        from = ik;
+                match chunk.last() {
+                    Some(e) if full => {
+                        from = e.key().to_vec();
                         inclusive = false;
                     }
                     _ => break,

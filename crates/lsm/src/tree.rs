@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
 
 use parking_lot::{Mutex, RwLock};
 
-use crate::batch::Op;
+use crate::batch::OpRef;
 use crate::compaction::{CompactionStrategy, FileInfo};
 use crate::error::{Error, Result};
 use crate::iter::{Iter, Sources, prefix_end, resolve};
@@ -62,20 +62,25 @@ pub(crate) struct Version {
 
 impl Version {
     /// Files of `level` that may hold `user_key`, in read order.
-    fn files_for<'a>(&'a self, level: usize, user_key: &'a [u8]) -> Vec<&'a Arc<TableFile>> {
-        let Some(files) = self.levels.get(level) else {
-            return Vec::new();
+    fn files_for<'a>(
+        &'a self,
+        level: usize,
+        user_key: &'a [u8],
+    ) -> impl Iterator<Item = &'a Arc<TableFile>> + 'a {
+        let files = self.levels.get(level).map_or(&[][..], Vec::as_slice);
+        // L0 files may overlap: every one is a candidate; deeper levels are sorted and
+        // disjoint, so at most the files from the first whose range ends at or after the key.
+        let start = if level == 0 {
+            0
+        } else {
+            files.partition_point(|f| f.largest_user_key() < user_key)
         };
-        if level == 0 {
-            return files.iter().filter(|f| f.may_hold(user_key)).collect();
-        }
-        let start = files.partition_point(|f| f.largest_user_key() < user_key);
         files
             .get(start..)
             .unwrap_or(&[])
             .iter()
-            .take_while(|f| f.smallest_user_key() <= user_key)
-            .collect()
+            .take_while(move |f| level == 0 || f.smallest_user_key() <= user_key)
+            .filter(move |f| f.may_hold(user_key))
     }
 
     pub(crate) fn file_infos(&self, compacting: &HashSet<u64>) -> Vec<Vec<FileInfo>> {
@@ -190,72 +195,75 @@ impl TreeInner {
     pub(crate) fn get_at(&self, user_key: &[u8], snapshot: SeqNo) -> Result<Option<Vec<u8>>> {
         let mem = self.mem.read().clone();
         let version = self.version.read().clone();
-        let mems: Vec<&Arc<Memtable>> = std::iter::once(&mem.active)
-            .chain(mem.frozen.iter().map(|(m, _)| m))
-            .collect();
+        let mems = || std::iter::once(&mem.active).chain(mem.frozen.iter().map(|(m, _)| m));
+        let candidates =
+            || (0..version.levels.len()).flat_map(|level| version.files_for(level, user_key));
         // The newest range deletion covering the key decides which versions are deleted.
         let mut covered = 0;
-        let mut rds = Vec::new();
-        for m in &mems {
-            if m.has_range_deletes() {
-                m.range_deletes(snapshot, &mut rds);
-            }
-        }
-        let mut candidates: Vec<&Arc<TableFile>> = Vec::new();
-        for level in 0..version.levels.len() {
-            candidates.extend(version.files_for(level, user_key));
-        }
-        for f in &candidates {
-            rds.extend(f.table.range_deletes().iter().cloned());
-        }
-        for t in &rds {
+        let mut cover = |t: &crate::sstable::RangeTombstone| {
             if t.seq <= snapshot && t.start.as_slice() <= user_key && user_key < t.end.as_slice() {
                 covered = covered.max(t.seq);
             }
-        }
-        let mut versions: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
-        let done = |versions: &Vec<(Vec<u8>, Vec<u8>)>| {
-            versions.last().is_some_and(|(k, _)| {
-                key::parse(k).is_some_and(|p| p.kind != Kind::Merge || p.seq < covered)
-            })
         };
-        for m in &mems {
+        for m in mems() {
+            if m.has_range_deletes() {
+                let mut rds = Vec::new();
+                m.range_deletes(snapshot, &mut rds);
+                rds.iter().for_each(&mut cover);
+            }
+        }
+        for f in candidates() {
+            f.table.range_deletes().iter().for_each(&mut cover);
+        }
+        // (seq, kind, value) of the versions found, newest first.
+        let mut versions: Vec<(SeqNo, Kind, Vec<u8>)> = Vec::new();
+        let done = |versions: &Vec<(SeqNo, Kind, Vec<u8>)>| {
+            versions
+                .last()
+                .is_some_and(|(seq, kind, _)| *kind != Kind::Merge || *seq < covered)
+        };
+        for m in mems() {
+            if m.is_empty() {
+                continue;
+            }
             m.get_versions(user_key, snapshot, &mut versions);
             if done(&versions) {
                 break;
             }
         }
         if !done(&versions) {
-            for f in candidates {
-                if !f.table.may_contain(user_key) {
+            let hash = crate::sstable::filter::key_hash(user_key);
+            for f in candidates() {
+                if !f.table.may_contain_hash(hash) {
                     continue;
                 }
-                match f.table.get(user_key, snapshot)? {
+                match f.table.get_version(user_key, snapshot)? {
                     None => continue,
-                    Some((k, v)) => {
-                        if key::parse(&k).is_some_and(|p| p.kind == Kind::Merge) {
-                            for (k, v) in f.table.get_all(user_key, snapshot)? {
-                                let terminal =
-                                    key::parse(&k).is_some_and(|p| p.kind != Kind::Merge);
-                                versions.push((k, v));
-                                if terminal {
-                                    break;
-                                }
+                    Some((_, Kind::Merge, _)) => {
+                        for (k, v) in f.table.get_all(user_key, snapshot)? {
+                            let Some(p) = key::parse(&k) else { continue };
+                            versions.push((p.seq, p.kind, v));
+                            if p.kind != Kind::Merge {
+                                break;
                             }
-                        } else {
-                            versions.push((k, v));
                         }
                     }
+                    Some(found) => versions.push(found),
                 }
                 if done(&versions) {
                     break;
                 }
             }
         }
-        let parsed = versions.iter().filter_map(|(k, v)| {
-            let p = key::parse(k)?;
-            Some((p.seq, p.kind, v.as_slice()))
-        });
+        // The common case, one live put: hand its value over without another copy.
+        if let [(seq, Kind::Put, _)] = versions.as_slice()
+            && *seq >= covered
+        {
+            return Ok(versions.pop().map(|(_, _, v)| v));
+        }
+        let parsed = versions
+            .iter()
+            .map(|(seq, kind, v)| (*seq, *kind, v.as_slice()));
         Ok(resolve(
             user_key,
             parsed,
@@ -315,11 +323,11 @@ impl Tree {
     fn write_one(&self, kind: Kind, key: &[u8], value: &[u8]) -> Result<()> {
         let user_bytes = (key.len() + value.len()) as u64;
         self.db.write_ops(
-            vec![Op {
+            &[OpRef {
                 kind,
                 tree: self.inner.id,
-                key: key.to_vec(),
-                value: value.to_vec(),
+                key,
+                value,
             }],
             user_bytes,
         )

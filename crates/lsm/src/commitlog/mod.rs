@@ -8,17 +8,17 @@
 //! refuses everything afterwards.
 //!
 //! Segments are named `wal-<id>.log` (id zero-padded to 10 digits) and rolled once they pass the
-//! configured size; a segment is deleted once every tree has flushed every write it holds.
+//! configured size or when a memtable flush starts; a segment is deleted once every tree has flushed every write it holds.
 
 pub(crate) mod segment;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use parking_lot::{Condvar, Mutex};
 
-use crate::batch::{self, Op};
+use crate::batch::{self, Op, OpRef};
 use crate::error::{Error, Result};
 use crate::key::SeqNo;
 use crate::vfs::{Vfs, WritableFile};
@@ -78,6 +78,10 @@ pub(crate) struct CommitLog {
     durable: Mutex<Durable>,
     synced: Condvar,
     bytes_written: AtomicU64,
+    /// Set once `durable.error` holds a reason (appends check this without locking).
+    failed: AtomicBool,
+    /// The next write-out starts a new segment (so a flushed segment can be deleted).
+    roll_requested: AtomicBool,
     /// The log position up to which records are in the operating system (written, maybe not
     /// fsynced).
     written: AtomicU64,
@@ -174,6 +178,8 @@ impl CommitLog {
             }),
             synced: Condvar::new(),
             bytes_written: AtomicU64::new(segment::HEADER_LEN as u64),
+            failed: AtomicBool::new(false),
+            roll_requested: AtomicBool::new(false),
             written: AtomicU64::new(0),
         };
         Ok(Recovered { log, last_seq })
@@ -181,6 +187,9 @@ impl CommitLog {
 
     /// Fails with the sticky error once a write or sync has failed.
     pub(crate) fn check(&self) -> Result<()> {
+        if !self.failed.load(Ordering::Acquire) {
+            return Ok(());
+        }
         match &self.durable.lock().error {
             Some(reason) => Err(Error::WritesStopped {
                 reason: reason.clone(),
@@ -191,7 +200,7 @@ impl CommitLog {
 
     /// Appends one batch record (ops numbered from `seq`). Returns the log position that a
     /// `sync_to` must reach for the record to be durable. Call with sequence numbers increasing.
-    pub(crate) fn append(&self, seq: SeqNo, ops: &[Op]) -> Result<u64> {
+    pub(crate) fn append(&self, seq: SeqNo, ops: &[OpRef<'_>]) -> Result<u64> {
         self.check()?;
         let (lsn, full) = {
             let mut p = self.pending.lock();
@@ -201,8 +210,11 @@ impl CommitLog {
             p.last_seq = seq + (ops.len() as u64).saturating_sub(1);
             (p.end_lsn, p.buf.len() >= BUFFER_LIMIT)
         };
-        if full {
-            self.write_out(false)?;
+        // Under the database's write lock, never wait for a sync in progress (the syncer holds
+        // the segment while it fsyncs): the buffer keeps growing and a later write-out (this
+        // writer's `write_to`/`sync_to` after the lock, or the next append) takes it.
+        if full && let Some(a) = self.active.try_lock() {
+            self.write_out_locked(a, false)?;
         }
         Ok(lsn)
     }
@@ -226,7 +238,7 @@ impl CommitLog {
                     reason: reason.clone(),
                 });
             }
-            if d.lsn >= lsn {
+            if d.lsn >= lsn && !self.roll_requested.load(Ordering::Acquire) {
                 return Ok(d.seq);
             }
             if d.syncing {
@@ -246,11 +258,19 @@ impl CommitLog {
                 Err(e) => {
                     if d.error.is_none() {
                         d.error = Some(e.to_string());
+                        self.failed.store(true, Ordering::Release);
                     }
                 }
             }
             self.synced.notify_all();
         }
+    }
+
+    /// Syncs everything appended so far and starts a new segment (when the active one holds
+    /// records), so that the finished one can be deleted once every tree has flushed past it.
+    pub(crate) fn sync_and_roll(&self) -> Result<SeqNo> {
+        self.roll_requested.store(true, Ordering::Release);
+        self.sync_all()
     }
 
     /// Returns once everything up to `lsn` is in the operating system, without an fsync:
@@ -274,6 +294,7 @@ impl CommitLog {
         let mut d = self.durable.lock();
         if d.error.is_none() {
             d.error = Some(e.to_string());
+            self.failed.store(true, Ordering::Release);
         }
         self.synced.notify_all();
         e
@@ -282,7 +303,15 @@ impl CommitLog {
     /// Writes the buffer to the active segment, fsyncs it when `sync`, and rolls the segment
     /// when it is full. Returns the (lsn, seq) written.
     fn write_out(&self, sync: bool) -> Result<(u64, SeqNo)> {
-        let mut a = self.active.lock();
+        self.write_out_locked(self.active.lock(), sync)
+    }
+
+    /// [`CommitLog::write_out`] with the active segment already locked.
+    fn write_out_locked(
+        &self,
+        mut a: parking_lot::MutexGuard<'_, Active>,
+        sync: bool,
+    ) -> Result<(u64, SeqNo)> {
         let mut buf = std::mem::take(&mut a.spare);
         buf.clear();
         let (lsn, seq) = {
@@ -303,7 +332,9 @@ impl CommitLog {
         if buf.capacity() <= 2 * BUFFER_LIMIT {
             a.spare = buf;
         }
-        let roll = a.writer.len() >= self.segment_bytes;
+        let requested = self.roll_requested.swap(false, Ordering::AcqRel);
+        let roll = a.writer.len() >= self.segment_bytes
+            || (requested && a.writer.len() > segment::HEADER_LEN as u64);
         let handed = if sync || roll {
             a.writer.sync()
         } else {
@@ -400,7 +431,9 @@ mod tests {
         let r = CommitLog::recover(Arc::new(StdVfs), dir.path(), 64, 0, |_, _| Ok(())).unwrap();
         let log = r.log;
         for i in 0..10u64 {
-            let lsn = log.append(i * 2 + 1, &[op("a"), op("b")]).unwrap();
+            let lsn = log
+                .append(i * 2 + 1, &[op("a").borrowed(), op("b").borrowed()])
+                .unwrap();
             log.sync_to(lsn).unwrap();
         }
         assert!(log.segment_names().len() > 2, "small segments roll");
@@ -426,7 +459,7 @@ mod tests {
                         let lsn = {
                             let mut s = seq.lock();
                             *s += 1;
-                            log.append(*s, &[op("k")]).unwrap()
+                            log.append(*s, &[op("k").borrowed()]).unwrap()
                         };
                         log.sync_to(lsn).unwrap();
                     }
@@ -445,7 +478,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let r = CommitLog::recover(Arc::new(StdVfs), dir.path(), 64, 0, |_, _| Ok(())).unwrap();
         for i in 1..=5 {
-            let lsn = r.log.append(i, &[op("a")]).unwrap();
+            let lsn = r.log.append(i, &[op("a").borrowed()]).unwrap();
             r.log.sync_to(lsn).unwrap();
         }
         let before = r.log.segment_names().len();

@@ -143,13 +143,50 @@ pub(crate) fn run(
 
     input.seek_to_first();
     let mut group: Vec<(SeqNo, Kind, Vec<u8>)> = Vec::new();
+    // The first version of the current key, copied into buffers reused across keys.
+    let (mut first_key, mut first_value) = (Vec::new(), Vec::new());
     loop {
         input.status()?;
         if !input.valid() {
             break;
         }
-        let uk = key::user_key(input.key()).to_vec();
+        first_key.clear();
+        first_key.extend_from_slice(input.key());
+        first_value.clear();
+        first_value.extend_from_slice(input.value());
+        input.next();
+        let first = key::parse(&first_key);
+        let uk_ref = key::user_key(&first_key);
+        let single = !(input.valid() && key::user_key(input.key()) == uk_ref);
+        // The common case: one version of the key and no tombstone starting at it. Whether
+        // it survives is decided here and it is copied to the output as it is.
+        if single
+            && let Some(p) = first
+            && let Some(keep) = decide_single(spec, p, settled.covering_seq(uk_ref), o)
+        {
+            while let Some(t) = tombstones.get(rd_next)
+                && t.start.as_slice() < uk_ref
+            {
+                add_tombstone(&mut outs, t)?;
+                rd_next += 1;
+            }
+            if tombstones.get(rd_next).is_none_or(|t| t.start != uk_ref) {
+                if outs.may_cut_before(uk_ref) {
+                    outs.finish_current()?;
+                }
+                if keep {
+                    outs.add(&first_key, &first_value)?;
+                }
+                continue;
+            }
+        }
+        let uk = uk_ref.to_vec();
         group.clear();
+        if let Some(p) = first
+            && p.kind != Kind::RangeDelete
+        {
+            group.push((p.seq, p.kind, first_value.clone()));
+        }
         while input.valid() && key::user_key(input.key()) == uk.as_slice() {
             if let Some(p) = key::parse(input.key())
                 && p.kind != Kind::RangeDelete
@@ -211,6 +248,23 @@ fn add_tombstone(outs: &mut OutputSet<'_, '_>, t: &RangeTombstone) -> Result<()>
     outs.add(&key::encode(&t.start, t.seq, Kind::RangeDelete), &t.end)?;
     note_rd_end(outs, &t.end);
     Ok(())
+}
+
+/// Whether the only version of a key survives unchanged (`None`: the general path decides).
+fn decide_single(
+    spec: &JobSpec<'_>,
+    p: key::Parsed<'_>,
+    covered: SeqNo,
+    oldest: SeqNo,
+) -> Option<bool> {
+    match p.kind {
+        Kind::RangeDelete | Kind::Merge => None,
+        // Some snapshot may read exactly this version.
+        _ if p.seq > oldest => Some(true),
+        _ if p.seq < covered => Some(false),
+        Kind::Put => spec.filter.is_none().then_some(true),
+        Kind::Delete => Some(!spec.bottommost),
+    }
 }
 
 /// Which versions of one key (newest first) survive, possibly rewritten.

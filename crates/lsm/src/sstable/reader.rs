@@ -128,11 +128,16 @@ fn block_bytes<'a>(table: &'a Table, buf: &'a BlockBuf) -> &'a [u8] {
     }
 }
 
+/// The tag that, after a user key, sorts just before every version with seq <= `snapshot`.
+fn seek_tag(snapshot: SeqNo) -> [u8; key::TAG_LEN] {
+    (!((snapshot.min(MAX_SEQ) << 8) | 0xff)).to_be_bytes()
+}
+
 /// The key that sorts just before every version of `user_key` with seq <= `snapshot`.
 fn seek_key(user_key: &[u8], snapshot: SeqNo) -> Vec<u8> {
     let mut k = Vec::with_capacity(user_key.len() + key::TAG_LEN);
     k.extend_from_slice(user_key);
-    k.extend_from_slice(&(!((snapshot.min(MAX_SEQ) << 8) | 0xff)).to_be_bytes());
+    k.extend_from_slice(&seek_tag(snapshot));
     k
 }
 
@@ -333,6 +338,15 @@ impl Table {
         if !self.may_contain(user_key) {
             return Ok(None);
         }
+        self.get_unfiltered(user_key, snapshot)
+    }
+
+    /// [`Table::get`] for a caller that already checked the bloom filter.
+    pub(crate) fn get_unfiltered(
+        &self,
+        user_key: &[u8],
+        snapshot: SeqNo,
+    ) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
         let target = seek_key(user_key, snapshot);
         let mut c = Cursor::with_key_capacity(target.len() + 32);
         c.seek(self, &target)?;
@@ -340,6 +354,23 @@ impl Table {
             return Ok(None);
         }
         Ok(Some((c.cursor.key().to_vec(), c.value(self).to_vec())))
+    }
+
+    /// [`Table::get_unfiltered`] without copying the key out: (seq, kind, value).
+    pub(crate) fn get_version(
+        &self,
+        user_key: &[u8],
+        snapshot: SeqNo,
+    ) -> Result<Option<(SeqNo, key::Kind, Vec<u8>)>> {
+        let mut c = Cursor::with_key_capacity(user_key.len() + key::TAG_LEN + 32);
+        key::with_internal(user_key, seek_tag(snapshot), |target| c.seek(self, target))?;
+        if !c.valid() {
+            return Ok(None);
+        }
+        match key::parse(c.cursor.key()) {
+            Some(p) if p.user_key == user_key => Ok(Some((p.seq, p.kind, c.value(self).to_vec()))),
+            _ => Ok(None),
+        }
     }
 
     /// Every point entry of `user_key` with seq <= `snapshot`, newest first.
@@ -440,13 +471,16 @@ impl Table {
                 if raw_len > MAX_BLOCK_LEN || raw_len > (body.len() as u64) * 255 + 64 {
                     return Err(bad("compressed block claims an absurd length"));
                 }
-                let mut raw = vec![0u8; raw_len as usize];
-                let n = lz4_flex::block::decompress_into(body, &mut raw)
+                // Decompressed straight into the shared allocation the cache keeps (a `Vec`
+                // converted to `Arc<[u8]>` would be allocated and copied a second time).
+                let mut raw: Arc<[u8]> = std::iter::repeat_n(0u8, raw_len as usize).collect();
+                let out =
+                    Arc::get_mut(&mut raw).ok_or_else(|| bad("decompression buffer is shared"))?;
+                let n = lz4_flex::block::decompress_into(body, out)
                     .map_err(|_| bad("lz4 could not decompress the block"))?;
                 if n as u64 != raw_len {
                     return Err(bad("decompressed block has the wrong length"));
                 }
-                let raw: Arc<[u8]> = raw.into();
                 self.cache.insert(self.id, handle.offset, Arc::clone(&raw));
                 Ok(BlockBuf::Owned(raw))
             }

@@ -118,7 +118,8 @@ impl TableWriter {
         if self.meta.largest.is_empty()
             || key::compare(largest_candidate, &self.meta.largest) == Ordering::Greater
         {
-            self.meta.largest = largest_candidate.to_vec();
+            self.meta.largest.clear();
+            self.meta.largest.extend_from_slice(largest_candidate);
         }
         if let Some(filter) = &mut self.filter {
             let user = parsed.user_key;
