@@ -322,7 +322,9 @@ fn prepared_single_partition_statements_are_quick_and_scans_and_schema_changes_a
     assert!(quick("DELETE FROM ks.t WHERE k = ?"));
     assert!(quick("SELECT v FROM ks.t WHERE k = ?"));
     assert!(quick("SELECT v FROM ks.t WHERE k = 1 AND c > ?"));
-    assert!(quick("SELECT release_version FROM system.local WHERE key = 'local'"));
+    assert!(quick(
+        "SELECT release_version FROM system.local WHERE key = 'local'"
+    ));
     assert!(!quick("SELECT v FROM ks.t"));
     assert!(!quick("SELECT v FROM ks.t WHERE c = ? ALLOW FILTERING"));
     assert!(!quick("SELECT v FROM ks.t WHERE token(k) > ?"));

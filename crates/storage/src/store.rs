@@ -1020,7 +1020,6 @@ impl ReadState<'_> {
         }
         let static_cells = self.cells(statics, partition_deletion)?;
 
-
         // Rows.
         let mut rows = Vec::new();
         let mut cursor = if one_scan {

@@ -1324,7 +1324,8 @@ impl Replication {
         if !self.is_local(topo, only) {
             return false;
         }
-        let Ok(req) = strategy_of(ks).and_then(|s| Requirement::new(consistency, &s, &self.local_dc))
+        let Ok(req) =
+            strategy_of(ks).and_then(|s| Requirement::new(consistency, &s, &self.local_dc))
         else {
             return false;
         };

@@ -432,8 +432,7 @@ impl Reader {
             })
             .await
             .map_err(|join| join.to_string());
-            let envelope =
-                respond_to(&shared, &session, version, stream, kind, started, outcome);
+            let envelope = respond_to(&shared, &session, version, stream, kind, started, outcome);
             let _ = tx.send(Outbound::Response {
                 envelope,
                 then: None,
