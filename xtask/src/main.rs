@@ -242,8 +242,11 @@ const BENCH_AREAS: &[BenchArea] = &[
     },
     BenchArea {
         name: "gossip",
-        what: "simulated clusters of 100, 500 and 1,000 nodes (convergence, conviction, bytes)",
+        what: "simulated clusters of 100, 500 and 1,000 nodes: spread rounds, conviction, restart, \
+               partition and heal, 10 min of 20% loss, bytes (about 20 CPU-minutes; \
+               figures in docs/gossip.md)",
         run: || {
+            // Seeded, so every run gives the same figures; only wall time depends on the load.
             for nodes in ["100", "500", "1000"] {
                 run(cargo().args([
                     "run",
@@ -255,6 +258,12 @@ const BENCH_AREAS: &[BenchArea] = &[
                     "--",
                     "--nodes",
                     nodes,
+                    "--seed",
+                    "1",
+                    "--minutes",
+                    "10",
+                    "--loss",
+                    "0.2",
                 ]))?;
             }
             Ok(())

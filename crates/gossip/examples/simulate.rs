@@ -18,6 +18,28 @@ fn arg<T: std::str::FromStr>(args: &[String], name: &str, default: T) -> T {
         .unwrap_or(default)
 }
 
+/// The machine's load averages (1, 5, 15 min), for the record: figures from a loaded machine
+/// take longer in wall time, never differ in simulated time.
+fn load() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|| "unknown".to_owned())
+}
+
+/// CPU seconds this process used (user + system), from /proc (Linux; 0 elsewhere).
+fn cpu_seconds() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return 0.0;
+    };
+    // Fields after the command name (which may hold spaces, so split after its ')').
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    // utime and stime are fields 14 and 15 of the whole line: 11 and 12 after the state.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let nodes: usize = arg(&args, "--nodes", 100);
@@ -34,14 +56,22 @@ fn main() {
     let settle = Duration::from_secs(arg(&args, "--settle", 30));
     let split = Duration::from_secs(arg(&args, "--split", 60));
     let wall = Instant::now();
-    let lap = |what: &str| eprintln!("[{what} done, wall {:.1} s]", wall.elapsed().as_secs_f64());
+    let lap = |what: &str| {
+        eprintln!(
+            "[{what} done, wall {:.1} s, cpu {:.1} s, load {}]",
+            wall.elapsed().as_secs_f64(),
+            cpu_seconds(),
+            load()
+        )
+    };
 
     let mut cfg = SimConfig::new(nodes, seed);
     cfg.gossip.failure_detector.phi_convict_threshold = phi;
     cfg.gossip.fanout = fanout;
     println!(
-        "nodes={nodes} seed={seed} phi_convict_threshold={phi} fanout={fanout} interval=1s max_message_bytes={}",
-        cfg.gossip.max_message_bytes
+        "nodes={nodes} seed={seed} phi_convict_threshold={phi} fanout={fanout} interval=1s max_message_bytes={} load {}",
+        cfg.gossip.max_message_bytes,
+        load()
     );
 
     let mut s = if args.iter().any(|a| a == "--form") {
@@ -65,7 +95,28 @@ fn main() {
 
     // `--loss-only`: just the loss scenario (and its progress lines), for long runs.
     let loss_only = args.iter().any(|a| a == "--loss-only");
-    for k in 0..if loss_only { 0 } else { 3 } {
+    let loss_run = |s: &mut sim::Simulation| {
+        let l = sim::scenario_loss(s, loss, Duration::from_secs_f64(60.0 * minutes));
+        println!(
+            "loss {loss}: {minutes} min, false convictions {}, max phi at arrival {:.2}, max heartbeat age {:.2} s, mean arrival interval {:.3} s, bytes/node/round {:.0}, messages sent {} lost {}",
+            l.false_convictions,
+            l.max_phi,
+            l.max_heartbeat_age,
+            l.mean_arrival_interval,
+            l.bytes_per_node_per_round,
+            l.messages.0,
+            l.messages.1
+        );
+        lap("loss");
+        l
+    };
+    if loss_only {
+        loss_run(&mut s);
+        return;
+    }
+
+    let (mut spread_min, mut spread_max, mut spread_bytes) = (f64::MAX, 0.0f64, 0.0f64);
+    for k in 0..3 {
         let origin = (k * 7919 + 11) % nodes;
         let r = sim::scenario_spread(&mut s, origin, 100);
         println!(
@@ -75,24 +126,16 @@ fn main() {
             (nodes as f64).log2() + 5.0,
             r.bytes_per_node_per_round
         );
+        let rounds = r.rounds.unwrap_or(f64::INFINITY);
+        spread_min = spread_min.min(rounds);
+        spread_max = spread_max.max(rounds);
+        spread_bytes = spread_bytes.max(r.bytes_per_node_per_round);
         let t = s.now();
         s.run_until(t + Duration::from_secs(5), &mut |_, _, _| {});
     }
     lap("spread");
 
     let victim = nodes / 2;
-    if loss_only {
-        let l = sim::scenario_loss(&mut s, loss, Duration::from_secs_f64(60.0 * minutes));
-        println!(
-            "loss {loss}: {minutes} min, false convictions {}, max phi at arrival {:.2}, max heartbeat age {:.2} s, bytes/node/round {:.0}; wall {:.1} s",
-            l.false_convictions,
-            l.max_phi,
-            l.max_heartbeat_age,
-            l.bytes_per_node_per_round,
-            wall.elapsed().as_secs_f64()
-        );
-        return;
-    }
     let c = sim::scenario_convict(&mut s, victim, Duration::from_secs(120));
     println!(
         "convict: all {} live nodes convicted the stopped node after {:?} s (median {:.2} s, mean {:.2} s), false convictions {}",
@@ -106,24 +149,9 @@ fn main() {
         &mut |_, _, _| {},
         &mut |s| s.fully_converged(),
     );
-    println!(
-        "restart: restarted node seen up by all after {:.1} s: {back}",
-        (s.now() - t).as_secs_f64()
-    );
+    let restart = back.then(|| (s.now() - t).as_secs_f64());
+    println!("restart: restarted node (new generation) seen up by every node after {restart:?} s");
     lap("convict");
-
-    let l = sim::scenario_loss(&mut s, loss, Duration::from_secs_f64(60.0 * minutes));
-    println!(
-        "loss {loss}: {minutes} min, false convictions {}, max phi at arrival {:.2}, max heartbeat age {:.2} s, mean arrival interval {:.3} s, bytes/node/round {:.0}, messages sent {} lost {}",
-        l.false_convictions,
-        l.max_phi,
-        l.max_heartbeat_age,
-        l.mean_arrival_interval,
-        l.bytes_per_node_per_round,
-        l.messages.0,
-        l.messages.1
-    );
-    lap("loss");
 
     let p = sim::scenario_partition(&mut s, split, Duration::from_secs(300));
     println!(
@@ -133,9 +161,36 @@ fn main() {
         p.false_convictions,
         p.healed_after
     );
+    // Let the detectors forget the partition's long gaps before the loss run.
+    let t = s.now();
+    s.run_until(t + settle, &mut |_, _, _| {});
+    lap("partition");
+
+    let l = loss_run(&mut s);
     let (sent, lost, bad) = s.message_counts();
     println!(
-        "total messages {sent}, lost {lost}, undecodable {bad}; wall {:.1} s",
-        wall.elapsed().as_secs_f64()
+        "total messages {sent}, lost {lost}, undecodable {bad}; wall {:.1} s, cpu {:.1} s, load {}",
+        wall.elapsed().as_secs_f64(),
+        cpu_seconds(),
+        load()
+    );
+    let opt = |v: Option<f64>| v.map_or_else(|| "none".to_owned(), |v| format!("{v:.2} s"));
+    println!(
+        "| nodes | spread rounds (log2 N + 5) | conviction median / all | restart seen up | {:.0}% loss, {minutes} min: false convictions, max phi, max age | partition {} s: healed after, false convictions | bytes/node/round |",
+        loss * 100.0,
+        split.as_secs()
+    );
+    println!(
+        "| {nodes} | {spread_min:.1}-{spread_max:.1} ({:.1}) | {:.2} s / {} | {} | {}, {:.2}, {:.2} s | {}, {} | {:.1} KB |",
+        (nodes as f64).log2() + 5.0,
+        c.median_after,
+        opt(c.all_convicted_after),
+        opt(restart),
+        l.false_convictions,
+        l.max_phi,
+        l.max_heartbeat_age,
+        opt(p.healed_after),
+        p.false_convictions + c.false_convictions,
+        spread_bytes / 1000.0
     );
 }

@@ -1,7 +1,7 @@
 //! The binary encoding of [`Envelope`]s: compact, versioned, explicit byte order.
 //!
 //! ```text
-//! envelope  := u8 codec_version (=1) | u8 kind (1 SYN, 2 ACK, 3 ACK2) | endpoint from | body
+//! envelope  := u8 codec_version (=2) | u8 kind (1 SYN, 2 ACK, 3 ACK2) | endpoint from | body
 //! endpoint  := u8 family (4 | 6) | 4 or 16 address bytes | u16 port, big-endian
 //! varint    := unsigned LEB128 (7 bits per byte, least significant group first, at most 10 bytes)
 //! string    := varint byte_length | UTF-8 bytes

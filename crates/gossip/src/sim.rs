@@ -32,6 +32,9 @@ pub struct SimConfig {
     pub latency: (Duration, Duration),
     /// Template for every node's gossip settings (cluster name and seeds are filled in).
     pub gossip: Config,
+    /// Threads that step nodes in parallel (default: the machine's cores, at most 4, or
+    /// `GOSSIP_SIM_THREADS`). Results do not depend on it: see [`Simulation::run_until`].
+    pub threads: usize,
 }
 
 impl SimConfig {
@@ -44,7 +47,72 @@ impl SimConfig {
             loss: 0.0,
             latency: (Duration::from_millis(1), Duration::from_millis(10)),
             gossip: Config::new("sim", Vec::new()),
+            threads: default_threads(),
         }
+    }
+}
+
+fn default_threads() -> usize {
+    std::env::var("GOSSIP_SIM_THREADS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map_or(1, |n| n.get())
+                .min(4)
+        })
+        .max(1)
+}
+
+/// Below this many nodes a window's steps are too cheap to be worth a thread.
+const PARALLEL_MIN_NODES: usize = 200;
+
+/// What stepping one node for one action produced, before the network sees it.
+#[derive(Debug)]
+enum Stepped {
+    /// The action found no running node (or a stale tick): nothing happened.
+    Nothing,
+    /// The delivered bytes did not decode.
+    Undecodable,
+    /// The node ticked (its next tick is due) or handled a message: its output, each message
+    /// already encoded.
+    Ran {
+        ticked: bool,
+        events: Vec<Event>,
+        messages: Vec<(Endpoint, Vec<u8>)>,
+    },
+}
+
+/// Runs one action on one node: the part of a step that touches only that node.
+fn step_node(n: &mut SimNode, action: Action, now: Duration, max_bytes: usize) -> Stepped {
+    let (ticked, out) = match action {
+        Action::Tick { generation, .. } => {
+            if n.generation != generation {
+                return Stepped::Nothing;
+            }
+            let Some(g) = n.gossiper.as_mut() else {
+                return Stepped::Nothing;
+            };
+            (true, g.tick(now, &mut n.rng))
+        }
+        Action::Deliver { bytes, .. } => {
+            let Some(g) = n.gossiper.as_mut() else {
+                return Stepped::Nothing;
+            };
+            match codec::decode(&bytes, max_bytes) {
+                Ok(env) => (false, g.handle(env, now, &mut n.rng)),
+                Err(_) => return Stepped::Undecodable,
+            }
+        }
+    };
+    Stepped::Ran {
+        ticked,
+        events: out.events,
+        messages: out
+            .messages
+            .into_iter()
+            .map(|(to, env)| (to, codec::encode(&env)))
+            .collect(),
     }
 }
 
@@ -279,24 +347,161 @@ impl Simulation {
     }
 
     /// Runs until `until`, passing every event to `on_event(now, node, event)`.
+    ///
+    /// Events are taken in windows as long as the shortest latency: nothing that happens in a
+    /// window can cause another event in it (a message arrives at least that much later, a
+    /// node's next tick a gossip interval later). So the nodes of a window step in parallel,
+    /// each on its own state and random stream, and their outputs then meet the network (loss
+    /// and latency draws, sequence numbers, `on_event`) one by one in (time, sequence) order:
+    /// exactly what stepping them one at a time would do. The thread count never changes a
+    /// result.
     pub fn run_until(
         &mut self,
         until: Duration,
         on_event: &mut dyn FnMut(Duration, usize, &Event),
     ) {
-        while let Some(Reverse((at, _, _))) = self.queue.peek() {
-            if *at > until {
+        let lookahead = self.cfg.latency.0;
+        let parallel =
+            self.cfg.threads > 1 && !lookahead.is_zero() && self.nodes.len() >= PARALLEL_MIN_NODES;
+        let mut batch: Vec<(Duration, u64, Action)> = Vec::new();
+        while let Some(Reverse((first, _, _))) = self.queue.peek() {
+            if *first > until {
                 break;
             }
-            let Some(Reverse((at, _, action))) = self.queue.pop() else {
-                break;
-            };
-            self.now = at;
-            self.run_action(action, on_event);
+            if !parallel {
+                let Some(Reverse((at, _, action))) = self.queue.pop() else {
+                    break;
+                };
+                self.now = at;
+                let node = match &action {
+                    Action::Tick { node, .. } => *node,
+                    Action::Deliver { to, .. } => *to,
+                };
+                let max = self.cfg.gossip.max_message_bytes;
+                let stepped = match self.nodes.get_mut(node) {
+                    Some(n) => step_node(n, action, at, max),
+                    None => Stepped::Nothing,
+                };
+                self.settle(at, node, stepped, on_event);
+                continue;
+            }
+            let end = *first + lookahead;
+            batch.clear();
+            while let Some(Reverse((at, _, _))) = self.queue.peek() {
+                if *at >= end || *at > until {
+                    break;
+                }
+                let Some(Reverse(item)) = self.queue.pop() else {
+                    break;
+                };
+                batch.push(item);
+            }
+            let results = self.step_parallel(&mut batch);
+            for ((at, node), stepped) in results {
+                self.now = at;
+                self.settle(at, node, stepped, on_event);
+            }
         }
         self.now = until;
     }
 
+    /// Steps every action of a window, the nodes split in contiguous ranges over the threads;
+    /// returns the results in the window's order.
+    fn step_parallel(
+        &mut self,
+        batch: &mut Vec<(Duration, u64, Action)>,
+    ) -> Vec<((Duration, usize), Stepped)> {
+        let threads = self.cfg.threads.min(batch.len()).max(1);
+        let chunk = self.nodes.len().div_ceil(threads).max(1);
+        let max = self.cfg.gossip.max_message_bytes;
+        let len = batch.len();
+        // Per range: (position in the window, time, node, action).
+        let mut work: Vec<Vec<(usize, Duration, usize, Action)>> =
+            (0..threads).map(|_| Vec::new()).collect();
+        for (pos, (at, _, action)) in batch.drain(..).enumerate() {
+            let node = match &action {
+                Action::Tick { node, .. } => *node,
+                Action::Deliver { to, .. } => *to,
+            };
+            if let Some(w) = work.get_mut(node / chunk) {
+                w.push((pos, at, node, action));
+            }
+        }
+        let mut results: Vec<Option<((Duration, usize), Stepped)>> =
+            (0..len).map(|_| None).collect();
+        let run =
+            |nodes: &mut [SimNode], base: usize, items: Vec<(usize, Duration, usize, Action)>| {
+                items
+                    .into_iter()
+                    .map(|(pos, at, node, action)| {
+                        let stepped = match nodes.get_mut(node - base) {
+                            Some(n) => step_node(n, action, at, max),
+                            None => Stepped::Nothing,
+                        };
+                        (pos, (at, node), stepped)
+                    })
+                    .collect::<Vec<_>>()
+            };
+        let outputs: Vec<Vec<_>> = std::thread::scope(|scope| {
+            let mut handles = Vec::new();
+            let mut mine = None;
+            for (k, (nodes, items)) in self.nodes.chunks_mut(chunk).zip(work).enumerate() {
+                if items.is_empty() {
+                    continue;
+                }
+                if mine.is_none() {
+                    // The calling thread takes the first busy range itself.
+                    mine = Some((nodes, k * chunk, items));
+                    continue;
+                }
+                handles.push(scope.spawn(move || run(nodes, k * chunk, items)));
+            }
+            let mut all = Vec::new();
+            if let Some((nodes, base, items)) = mine {
+                all.push(run(nodes, base, items));
+            }
+            for h in handles {
+                match h.join() {
+                    Ok(v) => all.push(v),
+                    Err(panic) => std::panic::resume_unwind(panic),
+                }
+            }
+            all
+        });
+        for (pos, key, stepped) in outputs.into_iter().flatten() {
+            if let Some(slot) = results.get_mut(pos) {
+                *slot = Some((key, stepped));
+            }
+        }
+        results.into_iter().flatten().collect()
+    }
+
+    /// The network's part of a step, in event order: schedule the next tick, report events,
+    /// count, lose or delay every message.
+    fn settle(
+        &mut self,
+        at: Duration,
+        node: usize,
+        stepped: Stepped,
+        on_event: &mut dyn FnMut(Duration, usize, &Event),
+    ) {
+        match stepped {
+            Stepped::Nothing => {}
+            Stepped::Undecodable => self.decode_errors += 1,
+            Stepped::Ran {
+                ticked,
+                events,
+                messages,
+            } => {
+                if ticked && let Some(n) = self.nodes.get(node) {
+                    let generation = n.generation;
+                    let interval = self.cfg.gossip.gossip_interval;
+                    self.schedule(at + interval, Action::Tick { node, generation });
+                }
+                self.dispatch(node, events, messages, on_event);
+            }
+        }
+    }
     /// Runs until `done` holds (checked every `check_every` of simulated time) or until
     /// `deadline`; returns whether `done` held.
     pub fn run_while(
@@ -317,51 +522,18 @@ impl Simulation {
         false
     }
 
-    fn run_action(&mut self, action: Action, on_event: &mut dyn FnMut(Duration, usize, &Event)) {
-        let now = self.now;
-        match action {
-            Action::Tick { node, generation } => {
-                let interval = self.cfg.gossip.gossip_interval;
-                let Some(n) = self.nodes.get_mut(node) else {
-                    return;
-                };
-                if n.generation != generation {
-                    return;
-                }
-                let Some(g) = n.gossiper.as_mut() else { return };
-                let out = g.tick(now, &mut n.rng);
-                self.schedule(now + interval, Action::Tick { node, generation });
-                self.dispatch(node, out, on_event);
-            }
-            Action::Deliver { to, bytes } => {
-                let max = self.cfg.gossip.max_message_bytes;
-                let Some(n) = self.nodes.get_mut(to) else {
-                    return;
-                };
-                let Some(g) = n.gossiper.as_mut() else { return };
-                match codec::decode(&bytes, max) {
-                    Ok(env) => {
-                        let out = g.handle(env, now, &mut n.rng);
-                        self.dispatch(to, out, on_event);
-                    }
-                    Err(_) => self.decode_errors += 1,
-                }
-            }
-        }
-    }
-
     fn dispatch(
         &mut self,
         from: usize,
-        out: crate::gossiper::Output,
+        events: Vec<Event>,
+        messages: Vec<(Endpoint, Vec<u8>)>,
         on_event: &mut dyn FnMut(Duration, usize, &Event),
     ) {
-        for e in &out.events {
+        for e in &events {
             on_event(self.now, from, e);
         }
         let from_group = self.nodes.get(from).map_or(0, |n| n.group);
-        for (to_addr, env) in out.messages {
-            let bytes = codec::encode(&env);
+        for (to_addr, bytes) in messages {
             if let Some(b) = self.bytes_sent.get_mut(from) {
                 *b += bytes.len() as u64;
             }

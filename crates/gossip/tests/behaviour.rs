@@ -277,6 +277,54 @@ fn a_silent_node_is_convicted_and_marked_up_when_its_heartbeat_returns() {
 }
 
 #[test]
+fn a_restarted_node_comes_back_with_a_new_generation_and_replaces_its_old_state_everywhere() {
+    let cfg = Config::new("c", vec![addr(1)]);
+    let mut c = Cluster::new(4, &cfg);
+    c.rounds(20);
+    // Node 4 crashes; the others convict it.
+    let old = c.nodes.pop().unwrap();
+    c.rounds(20);
+    for g in &c.nodes {
+        assert!(!g.is_alive(addr(4)), "{} still sees it up", g.local());
+    }
+    // It restarts with a higher generation (the node keeps the last one; see the server's
+    // `next_generation`), a new load, and first learns the cluster in a shadow round.
+    let generation = old.endpoint_state(addr(4)).unwrap().heartbeat.generation + 1;
+    let mut restarted = Gossiper::new(cfg, addr(4), generation, c.now).unwrap();
+    restarted.set_status(NodeStatus::Normal);
+    restarted.set_local(ApplicationState::Load, "777");
+    assert!(restarted.in_shadow_round());
+    c.nodes.push(restarted);
+    c.events.clear();
+    c.rounds(10);
+    for g in &c.nodes[..3] {
+        let who = g.local();
+        let st = g.endpoint_state(addr(4)).unwrap();
+        assert_eq!(st.heartbeat.generation, generation, "{who}");
+        assert_eq!(st.get(ApplicationState::Load), Some("777"), "{who}");
+        // Nothing of the old incarnation survives: it never set a host id this time.
+        assert_eq!(st.get(ApplicationState::HostId), None, "{who}");
+        assert!(g.is_alive(addr(4)), "{who} does not see it up");
+        assert!(c.events.contains(&(
+            who,
+            Event::Restarted {
+                endpoint: addr(4),
+                generation
+            }
+        )));
+        assert!(c.events.contains(&(who, Event::Up { endpoint: addr(4) })));
+    }
+    // The old incarnation's state, gossiped late by a stale peer, changes nothing.
+    let stale = old.endpoint_state(addr(4)).unwrap().clone();
+    let mut rng = SeededRng::new(5);
+    let now = c.now;
+    c.nodes[0].handle(push(addr(9), vec![(addr(4), stale)]), now, &mut rng);
+    let st = c.nodes[0].endpoint_state(addr(4)).unwrap();
+    assert_eq!(st.heartbeat.generation, generation);
+    assert_eq!(st.get(ApplicationState::Load), Some("777"));
+}
+
+#[test]
 fn a_relayed_heartbeat_is_judged_by_its_age_and_an_old_one_does_not_revive_a_dead_node() {
     let cfg = Config::new("c", vec![]);
     let mut g = Gossiper::new(cfg, addr(1), 1, Duration::ZERO).unwrap();

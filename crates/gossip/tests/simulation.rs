@@ -151,3 +151,23 @@ fn a_run_replays_exactly_from_its_seed() {
     assert!(!a.0.is_empty());
     assert_eq!(a, b);
 }
+
+#[test]
+fn stepping_nodes_on_several_threads_gives_exactly_the_single_threaded_run() {
+    let run = |threads: usize| {
+        let mut cfg = SimConfig::new(210, 10);
+        cfg.threads = threads;
+        let mut s = Simulation::new_converged(cfg);
+        s.set_loss(0.2);
+        s.stop(5);
+        if let Some(g) = s.node_mut(100) {
+            g.set_local(gossip::ApplicationState::Load, "42");
+        }
+        let mut events = Vec::new();
+        s.run_until(secs(6), &mut |t, node, e| events.push((t, node, e.clone())));
+        (events, s.message_counts(), s.bytes_sent().to_vec())
+    };
+    let (one, three) = (run(1), run(3));
+    assert!(one.0.len() > 1000, "only {} events", one.0.len());
+    assert!(one == three, "3 threads differ from 1");
+}

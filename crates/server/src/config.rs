@@ -81,6 +81,9 @@ pub struct Config {
     pub read_request_timeout_ms: u64,
     pub write_request_timeout_ms: u64,
     pub range_request_timeout_ms: u64,
+    /// Whether writes a replica missed are kept as hints and replayed when it is back.
+    /// Default true (Cassandra's).
+    pub hinted_handoff_enabled: bool,
     /// `AllowAllAuthenticator` (default) or `PasswordAuthenticator`.
     pub authenticator: String,
     /// Largest accepted native protocol frame, in MiB. Default 256 (Cassandra's
@@ -114,6 +117,7 @@ impl Default for Config {
             read_request_timeout_ms: 5_000,
             write_request_timeout_ms: 2_000,
             range_request_timeout_ms: 10_000,
+            hinted_handoff_enabled: true,
             authenticator: "AllowAllAuthenticator".to_owned(),
             native_transport_max_frame_size_mb: 256,
             phi_convict_threshold: 8.0,

@@ -136,8 +136,15 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     let peers = Arc::new(cluster::Peers::new(rpc_timeout));
     let messenger =
         cluster::GrpcMessenger::new(peers.clone(), config.listen_address, config.storage_port);
-    let replication = coordinator
-        .enable_replication(coordinator::Cluster::new(view.clone(), Arc::new(messenger)));
+    let mut cluster = coordinator::Cluster::new(view.clone(), Arc::new(messenger));
+    cluster.config.read_request_timeout = Duration::from_millis(config.read_request_timeout_ms);
+    cluster.config.write_request_timeout = Duration::from_millis(config.write_request_timeout_ms);
+    cluster.config.range_request_timeout = Duration::from_millis(config.range_request_timeout_ms);
+    // Cassandra replays a batchlog entry after twice the write timeout.
+    cluster.config.batchlog_replay_after =
+        Duration::from_millis(config.write_request_timeout_ms.saturating_mul(2));
+    cluster.config.hinted_handoff_enabled = config.hinted_handoff_enabled;
+    let replication = coordinator.enable_replication(cluster);
     let background = replication.spawn_background(Duration::from_secs(10));
     let coordinator = Arc::new(coordinator);
     let listener = TcpListener::bind(address)
