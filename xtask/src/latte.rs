@@ -120,7 +120,10 @@ impl Node {
         }
         fs::create_dir_all(&dir)?;
         let log = fs::File::create(dir.join("ilion.log"))?;
-        let child = Command::new(root().join("target/release/ilion"))
+        // The binary the build above made: under CARGO_TARGET_DIR when it is set.
+        let target = std::env::var_os("CARGO_TARGET_DIR")
+            .map_or_else(|| root().join("target"), PathBuf::from);
+        let child = Command::new(target.join("release/ilion"))
             .arg("--listen-address")
             .arg("127.0.0.1")
             .arg("--data-dir")

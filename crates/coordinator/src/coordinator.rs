@@ -59,11 +59,14 @@ pub struct Session {
     pub keyspace: Option<String>,
 }
 
-/// A prepared statement as this node remembers it.
-#[derive(Debug, Clone)]
+/// A prepared statement as this node remembers it (shared, so an EXECUTE copies nothing).
+#[derive(Debug)]
 struct PreparedStatement {
     parsed: ParsedStatement,
     keyspace: Option<String>,
+    /// Touches one partition (or a system table computed in memory): see
+    /// [`Coordinator::is_quick`].
+    single_partition: bool,
 }
 
 /// Runs statements against the node's schema (and, as it lands, its data).
@@ -77,7 +80,7 @@ pub struct Coordinator {
     schema: Arc<RwLock<Arc<Schema>>>,
     /// Serialises schema changes, so each is applied to the latest schema and saved in order.
     ddl: Mutex<()>,
-    prepared: RwLock<HashMap<Bytes, PreparedStatement>>,
+    prepared: RwLock<HashMap<Bytes, Arc<PreparedStatement>>>,
     /// The replica-local data of the user tables (`data_dir/data`).
     store: Arc<storage::Store>,
     /// Where user-table statements send mutations and reads.
@@ -405,9 +408,15 @@ impl Coordinator {
             global_table_spec: global.filter(|g| markers.iter().all(|c| &c.table == g)),
             columns: markers,
         };
-        self.prepared
-            .write()
-            .insert(id.clone(), PreparedStatement { parsed, keyspace });
+        let single_partition = self.single_partition(&parsed, keyspace.as_deref());
+        self.prepared.write().insert(
+            id.clone(),
+            Arc::new(PreparedStatement {
+                parsed,
+                keyspace,
+                single_partition,
+            }),
+        );
         Ok(Prepared {
             id,
             result_metadata_id,
@@ -433,6 +442,53 @@ impl Coordinator {
             .ok_or_else(|| Error::Unprepared { id: id.to_vec() })?;
         let bound = Bound::new(&params.values, &stmt.parsed.bind_markers)?;
         self.run_warned(&stmt.parsed, stmt.keyspace.as_deref(), &bound, params)
+    }
+
+    /// Whether EXECUTE of prepared statement `id` finishes without waiting on anything but
+    /// this node's CPU and memory, so a server may run it on its I/O threads instead of
+    /// handing it to a blocking pool: the statement is an INSERT, UPDATE or DELETE, or a
+    /// SELECT of one partition (every partition key column restricted by `=`) or of a system
+    /// table computed in memory; and this node holds every replica (it is alone in its
+    /// cluster, so no request goes to another node). What the commit log's sync mode costs
+    /// is the caller's to judge (in `batch` mode a write waits for an fsync).
+    pub fn is_quick(&self, id: &[u8]) -> bool {
+        let single = self
+            .prepared
+            .read()
+            .get(id)
+            .is_some_and(|p| p.single_partition);
+        single && self.replication.as_ref().is_none_or(|r| r.is_alone())
+    }
+
+    /// See [`Coordinator::is_quick`]: the statement's part of the answer.
+    fn single_partition(&self, parsed: &ParsedStatement, keyspace: Option<&str>) -> bool {
+        match &parsed.statement {
+            Statement::Insert(_) | Statement::Update(_) | Statement::Delete(_) => true,
+            Statement::Select(s) => {
+                let schema = self.schema.read().clone();
+                let Ok((ks, table)) = self.resolve_table(&schema, &s.table, keyspace) else {
+                    return false;
+                };
+                if is_system_keyspace(&ks.name) {
+                    return ks.name == "system"
+                        && matches!(table.name.as_str(), "local" | "peers" | "peers_v2");
+                }
+                table
+                    .columns
+                    .iter()
+                    .filter(|c| c.kind == crate::schema::ColumnKind::PartitionKey)
+                    .all(|c| {
+                        s.where_clause.iter().any(|r| {
+                            matches!(r, cql::language::ast::Relation::Compare {
+                                target: cql::language::ast::RelationTarget::Column(name),
+                                op: cql::language::ast::Operator::Eq,
+                                ..
+                            } if name.as_str() == c.name)
+                        })
+                    })
+            }
+            _ => false,
+        }
     }
 
     /// [`Coordinator::run`], with the warnings of the statements that have some (BATCH).

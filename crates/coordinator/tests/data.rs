@@ -308,6 +308,32 @@ fn static_columns_are_shared_by_the_rows_of_a_partition() {
 }
 
 #[test]
+fn prepared_single_partition_statements_are_quick_and_scans_and_schema_changes_are_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = open(dir.path());
+    setup(&c);
+    let session = coordinator::Session::default();
+    let quick = |text: &str| {
+        let p = c.prepare(&session, text, None).unwrap();
+        c.is_quick(&p.id)
+    };
+    assert!(quick("INSERT INTO ks.t (k, c, v) VALUES (?, ?, ?)"));
+    assert!(quick("UPDATE ks.t SET v = ? WHERE k = ? AND c = ?"));
+    assert!(quick("DELETE FROM ks.t WHERE k = ?"));
+    assert!(quick("SELECT v FROM ks.t WHERE k = ?"));
+    assert!(quick("SELECT v FROM ks.t WHERE k = 1 AND c > ?"));
+    assert!(quick(
+        "SELECT release_version FROM system.local WHERE key = 'local'"
+    ));
+    assert!(!quick("SELECT v FROM ks.t"));
+    assert!(!quick("SELECT v FROM ks.t WHERE c = ? ALLOW FILTERING"));
+    assert!(!quick("SELECT v FROM ks.t WHERE token(k) > ?"));
+    assert!(!quick("SELECT * FROM system_schema.tables"));
+    assert!(!quick("CREATE TABLE ks.u (k int PRIMARY KEY)"));
+    assert!(!c.is_quick(b"not a prepared id"));
+}
+
+#[test]
 fn update_and_delete_with_in_touch_every_key_named() {
     let dir = tempfile::tempdir().unwrap();
     let c = open(dir.path());

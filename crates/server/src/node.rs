@@ -168,6 +168,11 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         max_frame_body: config
             .native_transport_max_frame_size_mb
             .saturating_mul(1024 * 1024),
+        // In batch mode a write waits for its group's fsync: never on an I/O thread.
+        quick_inline: matches!(
+            config.commitlog_sync,
+            crate::config::CommitLogSync::Periodic
+        ),
     });
     let client_events = shared.events.clone();
     let (stop, stopped) = watch::channel(false);

@@ -870,6 +870,11 @@ impl<'a> Cursor<'a> {
         }
         Ok(self.buf.pop_front())
     }
+
+    /// Puts back the entry [`Cursor::next`] just returned: it comes out again next.
+    fn unread(&mut self, entry: (Vec<u8>, Vec<u8>)) {
+        self.buf.push_front(entry);
+    }
 }
 
 struct ReadState<'a> {
@@ -936,6 +941,40 @@ impl ReadState<'_> {
         if resume.is_some_and(|r| r.clustering.is_none()) {
             return Ok(());
         }
+        // The rows' bounds.
+        let mut lo = slice_lo.to_vec();
+        let mut hi = slice_hi.map(<[u8]>::to_vec);
+        let mut rows_in_partition = 0u32;
+        if let Some(c) = resume.and_then(|r| r.clustering.as_ref()) {
+            let enc = key::full_clustering(schema, c)?;
+            rows_in_partition = resume.map_or(0, |r| r.rows_in_partition);
+            if cmd.reversed {
+                if hi.as_ref().is_none_or(|h| enc < *h) {
+                    hi = Some(enc);
+                }
+            } else {
+                let after = key::after_prefix(enc);
+                if after > lo {
+                    lo = after;
+                }
+            }
+        }
+        let mut rstart = p.to_vec();
+        rstart.push(key::ROWS);
+        rstart.extend_from_slice(&lo);
+        let rend = match &hi {
+            Some(h) => {
+                let mut e = p.to_vec();
+                e.push(key::ROWS);
+                e.extend_from_slice(h);
+                e
+            }
+            None => {
+                let mut e = p.to_vec();
+                e.push(key::ROWS_END);
+                e
+            }
+        };
         // Header: partition deletion, range deletions, static cells.
         let mut start = p.to_vec();
         start.push(key::PARTITION_DELETION);
@@ -944,9 +983,20 @@ impl ReadState<'_> {
         let mut partition_deletion = None;
         let mut ranges: Vec<(Vec<u8>, Option<Vec<u8>>, Deletion)> = Vec::new();
         let mut statics = Vec::new();
-        let mut cursor = Cursor::new(kv, start, Some(end), false);
+        // A forward read from the first row reads the header and the rows with one scan (one
+        // engine iterator instead of two: half the cost of a point read).
+        let one_scan = !cmd.reversed && lo.is_empty();
+        let mut cursor = if one_scan {
+            Cursor::new(kv, start, Some(rend.clone()), false)
+        } else {
+            Cursor::new(kv, start, Some(end), false)
+        };
         while let Some((k, v)) = cursor.next()? {
             let rest = k.get(p.len()..).ok_or_else(|| table.corrupt("short key"))?;
+            if one_scan && rest.first().is_some_and(|s| *s >= key::ROWS) {
+                cursor.unread((k, v));
+                break;
+            }
             let rec = Record::decode(&v).ok_or_else(|| table.corrupt("bad record"))?;
             match rest.split_first() {
                 Some((&key::PARTITION_DELETION, [])) => {
@@ -971,42 +1021,13 @@ impl ReadState<'_> {
         let static_cells = self.cells(statics, partition_deletion)?;
 
         // Rows.
-        let mut lo = slice_lo.to_vec();
-        let mut hi = slice_hi.map(<[u8]>::to_vec);
-        let mut rows_in_partition = 0u32;
-        if let Some(c) = resume.and_then(|r| r.clustering.as_ref()) {
-            let enc = key::full_clustering(schema, c)?;
-            rows_in_partition = resume.map_or(0, |r| r.rows_in_partition);
-            if cmd.reversed {
-                if hi.as_ref().is_none_or(|h| enc < *h) {
-                    hi = Some(enc);
-                }
-            } else {
-                let after = key::after_prefix(enc);
-                if after > lo {
-                    lo = after;
-                }
-            }
-        }
         let mut rows = Vec::new();
-        let mut rstart = p.to_vec();
-        rstart.push(key::ROWS);
-        rstart.extend_from_slice(&lo);
-        let rend = match &hi {
-            Some(h) => {
-                let mut e = p.to_vec();
-                e.push(key::ROWS);
-                e.extend_from_slice(h);
-                e
-            }
-            None => {
-                let mut e = p.to_vec();
-                e.push(key::ROWS_END);
-                e
-            }
+        let mut cursor = if one_scan {
+            cursor
+        } else {
+            Cursor::new(kv, rstart, Some(rend), cmd.reversed)
         };
         let per_partition = cmd.per_partition_limit.unwrap_or(u32::MAX);
-        let mut cursor = Cursor::new(kv, rstart, Some(rend), cmd.reversed);
         let mut group: Vec<(Vec<u8>, Record)> = Vec::new();
         let mut group_clustering: Vec<u8> = Vec::new();
         let header = p.len() + 1;

@@ -125,7 +125,7 @@ impl Coordinator {
                         .get(id.as_ref())
                         .cloned()
                         .ok_or_else(|| Error::Unprepared { id: id.to_vec() })?;
-                    parsed.push((stmt.parsed, stmt.keyspace));
+                    parsed.push((stmt.parsed.clone(), stmt.keyspace.clone()));
                 }
             }
         }

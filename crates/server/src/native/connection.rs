@@ -3,7 +3,11 @@
 //! The reader (this task) decodes frames and answers the connection-level messages itself
 //! (OPTIONS, STARTUP, REGISTER), in order, because they change how the following bytes are
 //! framed. Statements (QUERY, PREPARE, EXECUTE, BATCH) run on blocking worker threads, several
-//! at once; their responses go out as they finish, each on its request's stream.
+//! at once; their responses go out as they finish, each on its request's stream. The
+//! exception are EXECUTEs the coordinator calls quick (one partition, every replica on this
+//! node, no fsync to wait for): they run right here, because handing a statement of a few
+//! microseconds to another thread and back cost more than the statement. What the reader
+//! answers while it handles one read of the socket goes to the writer in one message.
 //!
 //! A writer task owns the socket's write half and the outgoing framing: plain frames, v4
 //! frames with LZ4/Snappy bodies, or v5 segments. The framing switches right after READY is
@@ -54,6 +58,8 @@ enum Outbound {
     },
     /// Bytes already encoded (the answer to an unsupported version).
     Raw(Vec<u8>),
+    /// Several of these, in order (what the reader produced from one read of the socket).
+    Many(Vec<Outbound>),
     /// REGISTER: push events of these types from now on, then write READY.
     Register {
         types: Vec<String>,
@@ -84,10 +90,16 @@ struct Reader {
     /// Statements running for this connection; when all permits are taken the reader stops
     /// reading the socket until one finishes (backpressure instead of unbounded queues).
     in_flight: Arc<Semaphore>,
+    /// What the reader answered since it last handed the writer its output.
+    pending: Vec<Outbound>,
 }
 
 /// Statements one connection may have running at once before its socket stops being read.
 const MAX_IN_FLIGHT: usize = 1024;
+
+/// Answers the reader hands the writer at once at most (a quick statement takes some 10 to
+/// 20 µs, so the first of a batch waits at most a few hundred µs for the writer).
+const FLUSH_EVERY: usize = 16;
 
 /// Counts the connection closed however its task ends.
 struct ClosedOnDrop(Arc<Shared>);
@@ -123,6 +135,7 @@ pub(crate) async fn run(
         started: false,
         session: Arc::new(Mutex::new(Session::default())),
         in_flight: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
+        pending: Vec::new(),
     };
     let mut buf = BytesMut::with_capacity(64 * 1024);
     let stop = loop {
@@ -160,26 +173,54 @@ pub(crate) async fn run(
 }
 
 impl Reader {
-    /// Handles every whole frame in `buf`.
+    /// Handles every whole frame in `buf`, then hands the writer what they answered.
     fn drain(&mut self, buf: &mut BytesMut) -> Result<(), Stop> {
-        loop {
+        let outcome = loop {
             let decoded = match &mut self.v5 {
                 Some(d) => d.decode(buf),
                 None => self.frames.decode(buf),
             };
             match decoded {
-                Ok(Decoded::Complete(frame)) => self.frame(frame)?,
-                Ok(Decoded::Incomplete { .. }) => return Ok(()),
-                Err(e) => return Err(self.malformed(&e)),
+                Ok(Decoded::Complete(frame)) => {
+                    if let Err(stop) = self.frame(frame) {
+                        break Err(stop);
+                    }
+                }
+                Ok(Decoded::Incomplete { .. }) => break Ok(()),
+                Err(e) => break Err(self.malformed(&e)),
             }
+        };
+        self.flush();
+        outcome
+    }
+
+    /// Queues `msg` for the writer (sent by [`Reader::flush`], or now when enough are
+    /// queued: the first answers of a long read of the socket need not wait for the last).
+    fn queue(&mut self, msg: Outbound) {
+        self.pending.push(msg);
+        if self.pending.len() >= FLUSH_EVERY {
+            self.flush();
         }
     }
 
+    /// Hands the writer everything queued, in one message.
+    fn flush(&mut self) {
+        let msg = match self.pending.len() {
+            0 => return,
+            1 => match self.pending.pop() {
+                Some(m) => m,
+                None => return,
+            },
+            _ => Outbound::Many(std::mem::take(&mut self.pending)),
+        };
+        let _ = self.tx.send(msg);
+    }
+
     /// Queues the ERROR for a malformed frame.
-    fn malformed(&self, e: &ProtocolError) -> Stop {
+    fn malformed(&mut self, e: &ProtocolError) -> Stop {
         tracing::debug!(peer = %self.peer, error = %e, "malformed cql frame");
         if let ProtocolError::UnsupportedVersion { version, stream } = e {
-            let _ = self.tx.send(Outbound::Raw(unsupported_version_response(
+            self.queue(Outbound::Raw(unsupported_version_response(
                 *version, *stream,
             )));
             return Stop::Protocol;
@@ -195,16 +236,16 @@ impl Reader {
         Stop::Protocol
     }
 
-    fn respond(&self, stream: i16, response: Response) {
+    fn respond(&mut self, stream: i16, response: Response) {
         let version = self.version.unwrap_or(ProtocolVersion::V4);
         let envelope = ResponseEnvelope::new(version, stream, response);
-        let _ = self.tx.send(Outbound::Response {
+        self.queue(Outbound::Response {
             envelope,
             then: None,
         });
     }
 
-    fn error(&self, stream: i16, kind: ErrorKind, message: String) {
+    fn error(&mut self, stream: i16, kind: ErrorKind, message: String) {
         self.respond(stream, Response::Error(ErrorResponse { message, kind }));
     }
 
@@ -283,7 +324,7 @@ impl Reader {
                     Framing::Plain => {}
                 }
                 let envelope = ResponseEnvelope::new(version, stream, Response::Ready);
-                let _ = self.tx.send(Outbound::Response {
+                self.queue(Outbound::Response {
                     envelope,
                     then: Some(framing),
                 });
@@ -316,7 +357,7 @@ impl Reader {
                     return Ok(());
                 }
                 let ready = ResponseEnvelope::new(envelope.version, stream, Response::Ready);
-                let _ = self.tx.send(Outbound::Register {
+                self.queue(Outbound::Register {
                     types: register.events,
                     ready,
                 });
@@ -326,13 +367,15 @@ impl Reader {
         Ok(())
     }
 
-    /// Runs a statement on a worker thread; its response is queued when it finishes.
-    fn statement(&self, version: ProtocolVersion, stream: i16, _tracing: bool, request: Request) {
-        let shared = self.shared.clone();
-        let session = self.session.clone();
-        let tx = self.tx.clone();
-        // At most one read buffer's worth of statements can start beyond the limit.
-        let permit = self.in_flight.clone().try_acquire_owned().ok();
+    /// Runs a statement: a quick EXECUTE here, anything else on a worker thread; its response
+    /// is queued when it finishes.
+    fn statement(
+        &mut self,
+        version: ProtocolVersion,
+        stream: i16,
+        _tracing: bool,
+        request: Request,
+    ) {
         let started = std::time::Instant::now();
         let kind = match &request {
             Request::Prepare(_) => RequestKind::Prepare,
@@ -340,6 +383,36 @@ impl Reader {
             Request::Batch(_) => RequestKind::Batch,
             _ => RequestKind::Query,
         };
+        if let Request::Execute(e) = &request
+            && self.shared.quick_inline
+            && self.shared.coordinator.is_quick(&e.id)
+        {
+            let coordinator = &self.shared.coordinator;
+            // A panic is the statement's failure, not the connection's (as on a worker).
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                coordinator.execute_warned(&e.id, &e.params)
+            }))
+            .map_err(|_| "the statement panicked".to_owned());
+            let envelope = respond_to(
+                &self.shared,
+                &self.session,
+                version,
+                stream,
+                kind,
+                started,
+                outcome,
+            );
+            self.queue(Outbound::Response {
+                envelope,
+                then: None,
+            });
+            return;
+        }
+        let shared = self.shared.clone();
+        let session = self.session.clone();
+        let tx = self.tx.clone();
+        // At most one read buffer's worth of statements can start beyond the limit.
+        let permit = self.in_flight.clone().try_acquire_owned().ok();
         tokio::spawn(async move {
             let _permit = permit;
             let worker_shared = shared.clone();
@@ -365,45 +438,61 @@ impl Reader {
                     }),
                 }
             })
-            .await;
-            let mut warnings = Vec::new();
-            let response = match outcome {
-                Ok(Ok(Executed {
-                    result,
-                    warnings: w,
-                })) => {
-                    warnings = w;
-                    match &result {
-                        ResultBody::SetKeyspace(ks) => session.lock().keyspace = Some(ks.clone()),
-                        ResultBody::SchemaChange(change) => {
-                            // No subscriber is fine: nobody registered.
-                            let _ = shared.events.send(Event::SchemaChange(change.clone()));
-                        }
-                        _ => {}
-                    }
-                    Response::Result(result)
-                }
-                Ok(Err(e)) => Response::Error(e.to_response()),
-                Err(join) => Response::Error(ErrorResponse {
-                    message: format!("statement execution failed: {join}"),
-                    kind: ErrorKind::ServerError,
-                }),
-            };
-            shared.metrics.request(
-                kind,
-                started.elapsed(),
-                matches!(response, Response::Error(_)),
-            );
-            let mut envelope = ResponseEnvelope::new(version, stream, response);
-            if !warnings.is_empty() {
-                envelope.warnings = Some(warnings);
-            }
+            .await
+            .map_err(|join| join.to_string());
+            let envelope = respond_to(&shared, &session, version, stream, kind, started, outcome);
             let _ = tx.send(Outbound::Response {
                 envelope,
                 then: None,
             });
         });
     }
+}
+
+/// The response to a statement that ran (`Err`: it failed to run, e.g. panicked), after its
+/// effects on the connection (USE) and the node (SCHEMA_CHANGE events, metrics).
+fn respond_to(
+    shared: &Shared,
+    session: &Mutex<Session>,
+    version: ProtocolVersion,
+    stream: i16,
+    kind: RequestKind,
+    started: std::time::Instant,
+    outcome: Result<coordinator::Result<Executed>, String>,
+) -> ResponseEnvelope {
+    let mut warnings = Vec::new();
+    let response = match outcome {
+        Ok(Ok(Executed {
+            result,
+            warnings: w,
+        })) => {
+            warnings = w;
+            match &result {
+                ResultBody::SetKeyspace(ks) => session.lock().keyspace = Some(ks.clone()),
+                ResultBody::SchemaChange(change) => {
+                    // No subscriber is fine: nobody registered.
+                    let _ = shared.events.send(Event::SchemaChange(change.clone()));
+                }
+                _ => {}
+            }
+            Response::Result(result)
+        }
+        Ok(Err(e)) => Response::Error(e.to_response()),
+        Err(failure) => Response::Error(ErrorResponse {
+            message: format!("statement execution failed: {failure}"),
+            kind: ErrorKind::ServerError,
+        }),
+    };
+    shared.metrics.request(
+        kind,
+        started.elapsed(),
+        matches!(response, Response::Error(_)),
+    );
+    let mut envelope = ResponseEnvelope::new(version, stream, response);
+    if !warnings.is_empty() {
+        envelope.warnings = Some(warnings);
+    }
+    envelope
 }
 
 fn supported() -> Supported {
@@ -423,6 +512,10 @@ fn encode(
     framing: Framing,
     out: &mut BytesMut,
 ) -> Result<(), ProtocolError> {
+    if let Framing::Plain = framing {
+        // Straight into the write buffer (which the frame leaves as it was on failure).
+        return envelope.write(out);
+    }
     let mut frame = BytesMut::with_capacity(envelope.encoded_len());
     envelope.write(&mut frame)?;
     match framing {
@@ -460,29 +553,7 @@ async fn write_loop(
                 let mut next = Some(msg);
                 // Batch whatever else is queued into the same write.
                 while let Some(m) = next.take() {
-                    match m {
-                        Outbound::Response { envelope, then } => {
-                            version = envelope.version;
-                            if let Err(e) = encode(&envelope, framing, &mut out) {
-                                tracing::warn!(error = %e, "cannot encode a cql response");
-                                let err = ResponseEnvelope::new(envelope.version, envelope.stream, Response::Error(ErrorResponse {
-                                    message: format!("cannot encode the response: {e}"),
-                                    kind: ErrorKind::ServerError,
-                                }));
-                                let _ = encode(&err, framing, &mut out);
-                            }
-                            if let Some(f) = then {
-                                framing = f;
-                            }
-                        }
-                        Outbound::Raw(bytes) => out.extend_from_slice(&bytes),
-                        Outbound::Register { types, ready } => {
-                            version = ready.version;
-                            subscription = Some((events.subscribe(), types));
-                            let _ = encode(&ready, framing, &mut out);
-                        }
-                        Outbound::Close => close = true,
-                    }
+                    close = put(m, &mut framing, &mut version, &mut subscription, &events, &mut out);
                     if close {
                         break;
                     }
@@ -508,6 +579,53 @@ async fn write_loop(
         }
     }
     let _ = wr.shutdown().await;
+}
+
+/// Encodes one message of the reader or a worker into `out` (or takes its effect on the
+/// writer's state); true when the connection is to close after what is in `out`.
+fn put(
+    msg: Outbound,
+    framing: &mut Framing,
+    version: &mut ProtocolVersion,
+    subscription: &mut Option<(broadcast::Receiver<Event>, Vec<String>)>,
+    events: &broadcast::Sender<Event>,
+    out: &mut BytesMut,
+) -> bool {
+    match msg {
+        Outbound::Response { envelope, then } => {
+            *version = envelope.version;
+            if let Err(e) = encode(&envelope, *framing, out) {
+                tracing::warn!(error = %e, "cannot encode a cql response");
+                let err = ResponseEnvelope::new(
+                    envelope.version,
+                    envelope.stream,
+                    Response::Error(ErrorResponse {
+                        message: format!("cannot encode the response: {e}"),
+                        kind: ErrorKind::ServerError,
+                    }),
+                );
+                let _ = encode(&err, *framing, out);
+            }
+            if let Some(f) = then {
+                *framing = f;
+            }
+        }
+        Outbound::Raw(bytes) => out.extend_from_slice(&bytes),
+        Outbound::Many(all) => {
+            for m in all {
+                if put(m, framing, version, subscription, events, out) {
+                    return true;
+                }
+            }
+        }
+        Outbound::Register { types, ready } => {
+            *version = ready.version;
+            *subscription = Some((events.subscribe(), types));
+            let _ = encode(&ready, *framing, out);
+        }
+        Outbound::Close => return true,
+    }
+    false
 }
 
 /// The next event of a registered type; pending forever without a subscription.

@@ -22,6 +22,10 @@ pub(crate) struct Shared {
     pub max_frame_body: u32,
     /// Request and connection counters (served on the admin port).
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// Run the EXECUTEs the coordinator calls quick ([`Coordinator::is_quick`]) on the
+    /// connection's own task instead of a blocking thread: true unless a write waits for an
+    /// fsync (commit log `batch` mode).
+    pub quick_inline: bool,
 }
 
 /// Serves connections from `listener` until `shutdown` turns true, then closes them all.
