@@ -13,6 +13,7 @@ use parking_lot::RwLock;
 use tonic::{Code, Request, Response, Status};
 
 use super::peers::Peers;
+use super::view::ClusterView;
 use super::proto::Envelope;
 use super::proto::replica_client::ReplicaClient;
 use super::proto::replica_server::{Replica, ReplicaServer};
@@ -22,19 +23,49 @@ use super::proto::replica_server::{Replica, ReplicaServer};
 /// a blocking thread, so it may do storage I/O.
 pub type ReplicaHandler = Arc<dyn Fn(IpAddr, Bytes) -> Result<Bytes, String> + Send + Sync>;
 
-/// [`Messenger`] over the peers' `Replica` gRPC services. Every node of a cluster listens on
-/// the same storage port, so a member's address names its service.
+/// [`Messenger`] over the peers' `Replica` gRPC services. A member's address names the node;
+/// its storage port is the one it gossips from ([`ClusterView::storage_endpoint`]), or one
+/// port for every node.
 #[derive(Debug, Clone)]
 pub struct GrpcMessenger {
     peers: Arc<Peers>,
     local: IpAddr,
-    port: u16,
+    ports: Ports,
+}
+
+/// Where a peer's gRPC service listens.
+#[derive(Debug, Clone)]
+enum Ports {
+    /// Every node on the same port.
+    Same(u16),
+    /// Each node on the port it gossips from.
+    Gossiped(Arc<ClusterView>),
 }
 
 impl GrpcMessenger {
-    /// Sends as `local`, to peers listening on `port`.
+    /// Sends as `local`, to peers that all listen on `port`.
     pub fn new(peers: Arc<Peers>, local: IpAddr, port: u16) -> GrpcMessenger {
-        GrpcMessenger { peers, local, port }
+        GrpcMessenger {
+            peers,
+            local,
+            ports: Ports::Same(port),
+        }
+    }
+
+    /// Sends as the view's local node, to each peer at the storage endpoint the view knows.
+    pub fn with_view(peers: Arc<Peers>, view: Arc<ClusterView>) -> GrpcMessenger {
+        GrpcMessenger {
+            peers,
+            local: view.local().address,
+            ports: Ports::Gossiped(view),
+        }
+    }
+
+    fn endpoint(&self, to: IpAddr) -> SocketAddr {
+        match &self.ports {
+            Ports::Same(port) => SocketAddr::new(to, *port),
+            Ports::Gossiped(view) => view.storage_endpoint(to),
+        }
     }
 }
 
@@ -61,7 +92,7 @@ impl Messenger for GrpcMessenger {
         payload: Bytes,
         timeout: Duration,
     ) -> BoxFuture<Result<Bytes, MessagingError>> {
-        let channel = self.peers.channel(SocketAddr::new(to, self.port));
+        let channel = self.peers.channel(self.endpoint(to));
         let from = self.local.to_string();
         Box::pin(async move {
             let channel = channel.map_err(|e| MessagingError::Unreachable {
