@@ -124,12 +124,7 @@ fn status() -> Result<()> {
     Ok(())
 }
 
-pub(crate) fn start(
-    n: u8,
-    debug: bool,
-    dcs: Option<Vec<String>>,
-    keep_data: bool,
-) -> Result<()> {
+pub(crate) fn start(n: u8, debug: bool, dcs: Option<Vec<String>>, keep_data: bool) -> Result<()> {
     if n == 0 || n > 254 {
         bail!("--nodes must be between 1 and 254");
     }

@@ -311,11 +311,17 @@ pub(crate) fn cluster() -> Result<()> {
 
     print_table(
         "one node, replication factor 1, QUORUM, client and server on this machine",
-        &[("write", write1.0, write1.1), ("point read", read1.0, read1.1)],
+        &[
+            ("write", write1.0, write1.1),
+            ("point read", read1.0, read1.1),
+        ],
     );
     print_table(
         "three nodes on 127.0.0.1..3, replication factor 3, QUORUM, all on this machine",
-        &[("write", write3.0, write3.1), ("point read", read3.0, read3.1)],
+        &[
+            ("write", write3.0, write3.1),
+            ("point read", read3.0, read3.1),
+        ],
     );
     println!(
         "\nratio three nodes / one node at saturation: writes {:.2}, reads {:.2}",

@@ -300,9 +300,18 @@ impl Config {
             );
         }
         for (name, ms) in [
-            ("read_request_timeout_in_ms", self.read_request_timeout_in_ms),
-            ("write_request_timeout_in_ms", self.write_request_timeout_in_ms),
-            ("range_request_timeout_in_ms", self.range_request_timeout_in_ms),
+            (
+                "read_request_timeout_in_ms",
+                self.read_request_timeout_in_ms,
+            ),
+            (
+                "write_request_timeout_in_ms",
+                self.write_request_timeout_in_ms,
+            ),
+            (
+                "range_request_timeout_in_ms",
+                self.range_request_timeout_in_ms,
+            ),
             (
                 "truncate_request_timeout_in_ms",
                 self.truncate_request_timeout_in_ms,

@@ -13,10 +13,10 @@ use parking_lot::RwLock;
 use tonic::{Code, Request, Response, Status};
 
 use super::peers::Peers;
-use super::view::ClusterView;
 use super::proto::Envelope;
 use super::proto::replica_client::ReplicaClient;
 use super::proto::replica_server::{Replica, ReplicaServer};
+use super::view::ClusterView;
 
 /// Handles a message from another node's coordinator (`from` is its listen address) and
 /// returns the answer; an `Err` reaches the sender as [`MessagingError::Remote`]. It runs on

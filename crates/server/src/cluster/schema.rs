@@ -3,7 +3,7 @@
 //! merged by the coordinator (an order-independent merge), so every node converges on the
 //! same schema and version.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
