@@ -52,8 +52,9 @@ def test_nodes_on_different_storage_ports_form_one_cluster_and_replicate(nodes):
     try:
         def both_up():
             hosts = session.cluster.metadata.all_hosts()
-            return len(hosts) == 2 and all(h.is_up for h in hosts)
-        wait_until("the driver to see both nodes up", both_up, 60)
+            pools = [p for p in session.get_pool_state().values() if p["open_count"] > 0]
+            return len(hosts) == 2 and all(h.is_up for h in hosts) and len(pools) == 2
+        wait_until("the driver to see both nodes up with a connection pool each", both_up, 60)
         h1, h2 = (next(h for h in session.cluster.metadata.all_hosts() if h.address == a)
                   for a in ADDRESSES[:2])
         for h, other in ((h1, ADDRESSES[1]), (h2, ADDRESSES[0])):
