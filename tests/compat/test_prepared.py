@@ -56,6 +56,23 @@ def test_named_markers_bind_by_name_in_any_order(session):
     assert (row.v, row.w) == ("renamed", 7)
 
 
+def test_update_and_delete_bind_in_lists_on_the_key(session):
+    for k in (20, 21, 22):
+        for c in (1, 2):
+            session.execute("INSERT INTO t (k, c, v) VALUES (%s, %s, 'old')", (k, c))
+    upd = session.prepare("UPDATE t SET v = ? WHERE k IN ? AND c = ?")
+    assert [c.name for c in upd.column_metadata] == ["v", "in(k)", "c"]
+    session.execute(upd, ("new", [20, 22], 2))
+    rows = session.execute("SELECT k, c, v FROM t WHERE k IN (20, 21, 22)")
+    assert sorted((r.k, r.c, r.v) for r in rows) == [
+        (20, 1, "old"), (20, 2, "new"), (21, 1, "old"), (21, 2, "old"),
+        (22, 1, "old"), (22, 2, "new")]
+    dele = session.prepare("DELETE FROM t WHERE k = ? AND c IN ?")
+    session.execute(dele, (21, [1, 2]))
+    assert list(session.execute("SELECT c FROM t WHERE k = 21")) == []
+    assert len(list(session.execute("SELECT c FROM t WHERE k = 20"))) == 2
+
+
 def test_unset_values_leave_columns_as_they_are(session):
     ins = session.prepare("INSERT INTO t (k, c, v, w) VALUES (?, ?, ?, ?)")
     session.execute(ins, (3, 1, "kept", 1))

@@ -306,3 +306,63 @@ fn static_columns_are_shared_by_the_rows_of_a_partition() {
     let err = run(&c, "INSERT INTO ks.s (k, v) VALUES (1, 5)").unwrap_err();
     assert!(err.to_string().contains("clustering"), "{err}");
 }
+
+#[test]
+fn update_and_delete_with_in_touch_every_key_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = open(dir.path());
+    setup(&c);
+    for k in 1..=3 {
+        for ck in 1..=3 {
+            run(
+                &c,
+                &format!("INSERT INTO ks.t (k, c, v) VALUES ({k}, {ck}, 'old')"),
+            )
+            .unwrap();
+        }
+    }
+    // IN on the partition key and on the clustering column: the cartesian product.
+    run(
+        &c,
+        "UPDATE ks.t SET v = 'new' WHERE k IN (1, 2, 2) AND c IN (1, 3)",
+    )
+    .unwrap();
+    let v = |k: i32| -> Vec<String> {
+        select(&c, &format!("SELECT v FROM ks.t WHERE k = {k}"))
+            .into_iter()
+            .map(|r| match r.first() {
+                Some(Some(Value::Text(s))) => s.clone(),
+                other => panic!("{other:?}"),
+            })
+            .collect()
+    };
+    // Clustering order is DESC: c = 3, 2, 1.
+    assert_eq!(v(1), vec!["new", "old", "new"]);
+    assert_eq!(v(2), vec!["new", "old", "new"]);
+    assert_eq!(v(3), vec!["old", "old", "old"]);
+
+    run(&c, "DELETE FROM ks.t WHERE k = 1 AND c IN (2, 3)").unwrap();
+    assert_eq!(ints(&select(&c, "SELECT c FROM ks.t WHERE k = 1")), vec![1]);
+    run(&c, "DELETE v FROM ks.t WHERE k IN (2, 3) AND c = 1").unwrap();
+    assert_eq!(
+        select(&c, "SELECT v FROM ks.t WHERE k = 3 AND c = 1"),
+        vec![vec![None]]
+    );
+    run(&c, "DELETE FROM ks.t WHERE k IN (2, 3)").unwrap();
+    assert!(select(&c, "SELECT * FROM ks.t WHERE k IN (2, 3)").is_empty());
+    assert_eq!(ints(&select(&c, "SELECT c FROM ks.t WHERE k = 1")), vec![1]);
+
+    // The cartesian product is bounded, as Cassandra bounds it.
+    let many: Vec<String> = (0..101).map(|i| i.to_string()).collect();
+    let list = many.join(", ");
+    let err = run(
+        &c,
+        &format!("UPDATE ks.t SET v = 'x' WHERE k IN ({list}) AND c IN ({list})"),
+    )
+    .unwrap_err();
+    assert!(matches!(err, Error::Invalid { .. }), "{err:?}");
+    assert!(err.to_string().contains("10201"), "{err}");
+    // IN on a regular column is not a key restriction.
+    let err = run(&c, "DELETE FROM ks.t WHERE k = 1 AND v IN ('a')").unwrap_err();
+    assert!(err.to_string().contains("Non PRIMARY KEY"), "{err}");
+}

@@ -531,6 +531,46 @@ fn writetime_and_ttl_come_from_the_cells() {
 }
 
 #[test]
+fn a_table_default_ttl_applies_unless_the_write_says_ttl_0() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = open(dir.path());
+    run(&c, &format!("CREATE KEYSPACE ks WITH replication = {RF1}")).unwrap();
+    run(
+        &c,
+        "CREATE TABLE ks.d (k int PRIMARY KEY, v int) WITH default_time_to_live = 5000",
+    )
+    .unwrap();
+    run(&c, "INSERT INTO ks.d (k, v) VALUES (1, 1)").unwrap();
+    run(&c, "INSERT INTO ks.d (k, v) VALUES (2, 2) USING TTL 0").unwrap();
+    run(&c, "INSERT INTO ks.d (k, v) VALUES (3, 3) USING TTL 100").unwrap();
+    run(&c, "UPDATE ks.d USING TTL 0 SET v = 4 WHERE k = 4").unwrap();
+    let ttl = |k: i32| {
+        let rows = select(&c, &format!("SELECT ttl(v) FROM ks.d WHERE k = {k}"));
+        match rows.first().and_then(|r| r.first()) {
+            Some(Some(Value::Int(t))) => Some(*t),
+            Some(None) => None,
+            other => panic!("{other:?}"),
+        }
+    };
+    assert!(
+        ttl(1).is_some_and(|t| (4990..=5000).contains(&t)),
+        "{:?}",
+        ttl(1)
+    );
+    assert_eq!(ttl(2), None, "USING TTL 0 overrides the table's default");
+    assert!(
+        ttl(3).is_some_and(|t| (90..=100).contains(&t)),
+        "{:?}",
+        ttl(3)
+    );
+    assert_eq!(
+        ttl(4),
+        None,
+        "UPDATE USING TTL 0 overrides the table's default"
+    );
+}
+
+#[test]
 fn native_functions_and_casts_compute_values() {
     let dir = tempfile::tempdir().unwrap();
     let c = open(dir.path());

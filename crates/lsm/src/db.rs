@@ -719,6 +719,8 @@ impl DbInner {
         if self.opts.sync == SyncMode::Batch {
             let durable = self.log.sync_to(lsn)?;
             self.publish(durable);
+        } else {
+            self.log.write_to(lsn)?;
         }
         Ok(())
     }

@@ -16,8 +16,9 @@ use crate::vfs::{StdVfs, Vfs};
 /// When commit log writes become durable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SyncMode {
-    /// A write returns once it is in the log buffer; a background thread writes and fsyncs the
-    /// log every period. A crash loses at most about one period of acknowledged writes.
+    /// A write returns once its log record is written to the operating system (no fsync); a
+    /// background thread fsyncs the log every period. A crash of the process loses no
+    /// acknowledged write; a crash of the machine loses at most about one period of them.
     Periodic(Duration),
     /// A write returns only after an fsync covering it. Concurrent writers share one fsync
     /// (group commit), so throughput grows with the number of writers.

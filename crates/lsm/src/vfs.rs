@@ -15,6 +15,11 @@ pub trait WritableFile: Send + Debug {
     fn append(&mut self, buf: &[u8]) -> io::Result<()>;
     /// Makes everything appended so far durable (`fdatasync`).
     fn sync(&mut self) -> io::Result<()>;
+    /// Hands everything appended so far to the operating system without making it durable:
+    /// afterwards a crash of this process loses none of it (a crash of the machine may).
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
     /// Bytes appended so far, including what was in the file when it was opened for append.
     fn len(&self) -> u64;
     /// Whether nothing has been appended and the file was empty.
@@ -72,6 +77,10 @@ impl WritableFile for StdWritable {
     fn sync(&mut self) -> io::Result<()> {
         self.file.flush()?;
         self.file.get_ref().sync_data()
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.file.flush()
     }
 
     fn len(&self) -> u64 {

@@ -106,22 +106,23 @@ fn batch_mode_never_loses_an_acknowledged_write_across_50_kills() {
 }
 
 #[test]
-fn periodic_mode_loses_nothing_older_than_the_last_sync() {
+fn periodic_mode_loses_no_acknowledged_write_when_the_process_is_killed() {
+    // Periodic mode hands each record to the operating system before acknowledging it, as
+    // Cassandra's memory-mapped commit log does: a killed process loses nothing acknowledged
+    // (only a machine crash can lose up to one sync period).
     let dir = tempfile::tempdir().unwrap();
     let mut rng = 0x2545_f491_4f6c_dd1du64;
+    let mut acked_total = 0;
     for cycle in 0..12u64 {
         let wait = Duration::from_millis(20 + xorshift(&mut rng) % 60);
         let c = run_child(dir.path(), "periodic", cycle * 1_000_000_000, wait);
+        acked_total += c.acked.len();
         let all = contents(dir.path());
-        // Every write acknowledged before a completed `sync` survived.
-        if let Some(&last_durable) = c.durable.last() {
-            let pos = c.acked.iter().position(|k| *k == last_durable).unwrap();
-            for k in &c.acked[..=pos] {
-                assert!(
-                    all.contains_key(k),
-                    "cycle {cycle}: key {k} acknowledged before a sync was lost"
-                );
-            }
+        for k in &c.acked {
+            assert!(
+                all.contains_key(k),
+                "cycle {cycle}: acknowledged key {k} was lost"
+            );
         }
         // Per writer thread, what survived is a prefix of what it wrote.
         for t in 0..4 {
@@ -133,4 +134,5 @@ fn periodic_mode_loses_nothing_older_than_the_last_sync() {
             );
         }
     }
+    assert!(acked_total > 0, "the child never acknowledged a write");
 }

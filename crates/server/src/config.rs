@@ -157,6 +157,9 @@ pub struct Config {
     /// percentile of this node's recent read latencies), `Nms` (a fixed delay), `ALWAYS` or
     /// `NONE`, as Cassandra's table option `speculative_retry`. Default `99p`.
     pub speculative_retry: String,
+    /// Whether writes a replica missed are kept as hints and replayed when it is back.
+    /// Default true (Cassandra's).
+    pub hinted_handoff_enabled: bool,
     /// `AllowAllAuthenticator` (default) or `PasswordAuthenticator`.
     pub authenticator: String,
     /// Largest accepted native protocol frame, in MiB. Default 256 (Cassandra's
@@ -193,6 +196,7 @@ impl Default for Config {
             truncate_request_timeout_in_ms: 60_000,
             max_hint_window_in_ms: 3 * 3600 * 1000,
             speculative_retry: "99p".to_owned(),
+            hinted_handoff_enabled: true,
             authenticator: "AllowAllAuthenticator".to_owned(),
             native_transport_max_frame_size_mb: 256,
             phi_convict_threshold: 8.0,
@@ -254,6 +258,7 @@ impl Config {
             // Cassandra replays a batch its coordinator did not remove after twice the write
             // timeout: by then the coordinator has either finished it or failed.
             batchlog_replay_after: write.saturating_mul(2),
+            hinted_handoff_enabled: self.hinted_handoff_enabled,
         }
     }
 
@@ -437,6 +442,7 @@ mod tests {
         assert_eq!(r.max_hint_window, d.max_hint_window);
         assert_eq!(r.speculative_retry, d.speculative_retry);
         assert_eq!(r.batchlog_replay_after, d.batchlog_replay_after);
+        assert_eq!(r.hinted_handoff_enabled, d.hinted_handoff_enabled);
     }
 
     #[test]

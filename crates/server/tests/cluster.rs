@@ -128,6 +128,26 @@ async fn two_gossipers_over_grpc_learn_each_other_and_a_clean_stop_marks_the_nod
     b.server.abort();
 }
 
+/// Polls a future to completion on the calling thread, parking it between wake-ups (as the
+/// coordinator's background threads do), with no tokio runtime around.
+fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    struct Unpark(std::thread::Thread);
+    impl std::task::Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = std::task::Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut cx = std::task::Context::from_waker(&waker);
+    let mut future = std::pin::pin!(future);
+    loop {
+        if let std::task::Poll::Ready(out) = future.as_mut().poll(&mut cx) {
+            return out;
+        }
+        std::thread::park();
+    }
+}
+
 async fn replica_server(service: ReplicaService) -> (SocketAddr, JoinHandle<()>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -208,6 +228,21 @@ async fn the_messenger_carries_payloads_both_ways_and_names_each_failure() {
             timeout: short
         }
     );
+
+    // Hint delivery and batchlog replay poll the messenger from the coordinator's own
+    // threads, outside the runtime; a fresh messenger also makes its first channel there.
+    let from_a_plain_thread = GrpcMessenger::new(
+        Arc::new(Peers::new(Duration::from_secs(2))),
+        local,
+        addr.port(),
+    );
+    let answer = std::thread::spawn(move || {
+        block_on(from_a_plain_thread.request(to, Bytes::from_static(b"hint"), timeout))
+    })
+    .join()
+    .unwrap()
+    .unwrap();
+    assert_eq!(answer.as_ref(), b"127.0.0.9|tnih");
 
     server.abort();
 

@@ -14,7 +14,7 @@ pub(crate) use write::{delete, insert, update, write_marker_columns};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use cql::language::ast::{Operator, Relation, RelationTarget, Term, UsingParam};
+use cql::language::ast::{InValues, Operator, Relation, RelationTarget, Term, UsingParam};
 use cql::protocol::{ColumnType, Consistency, QueryParameters, Value};
 use storage::{Mutation, Order, ReadCommand, ReadResult, Store, TableSchema, Ttl};
 
@@ -332,6 +332,55 @@ pub(super) fn now_seconds() -> i64 {
     now_micros() / 1_000_000
 }
 
+/// A primary key column's restriction in UPDATE or DELETE: one value, or IN.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum KeyTerm<'w> {
+    Eq(&'w Term),
+    In(&'w InValues),
+}
+
+/// The most primary keys (partition keys times clustering prefixes) the IN restrictions of
+/// one UPDATE or DELETE may expand to: a bound on the memory one statement can ask for.
+pub(super) const MAX_IN_KEYS: usize = 10_000;
+
+/// Refuses an UPDATE or DELETE whose INs name more than [`MAX_IN_KEYS`] rows.
+pub(super) fn check_in_keys(partitions: usize, rows_each: usize) -> Result<()> {
+    let count = partitions.saturating_mul(rows_each);
+    if count > MAX_IN_KEYS {
+        return Err(Error::invalid(format!(
+            "The IN restrictions select {count} primary keys; at most {MAX_IN_KEYS} are allowed"
+        )));
+    }
+    Ok(())
+}
+
+/// Every combination of one value per column, in order (the cartesian product); refused
+/// beyond [`MAX_IN_KEYS`].
+pub(super) fn combinations(per_column: Vec<Vec<Bytes>>, what: &str) -> Result<Vec<Vec<Bytes>>> {
+    let count = per_column
+        .iter()
+        .try_fold(1usize, |n, v| n.checked_mul(v.len()))
+        .unwrap_or(usize::MAX);
+    if count > MAX_IN_KEYS {
+        return Err(Error::invalid(format!(
+            "The IN restrictions on the {what} columns select {count} keys; at most              {MAX_IN_KEYS} are allowed"
+        )));
+    }
+    let mut out: Vec<Vec<Bytes>> = vec![Vec::new()];
+    for values in per_column {
+        let mut next = Vec::with_capacity(out.len() * values.len());
+        for prefix in &out {
+            for v in &values {
+                let mut key = prefix.clone();
+                key.push(v.clone());
+                next.push(key);
+            }
+        }
+        out = next;
+    }
+    Ok(out)
+}
+
 /// A statement's key and write parameters, resolved against its table.
 pub(super) struct Target<'a> {
     pub(super) ks: &'a Keyspace,
@@ -370,6 +419,59 @@ impl Target<'_> {
         }
     }
 
+    /// The values a key column is restricted to, without repeats, in the order given.
+    pub(super) fn key_values(&self, name: &str, restriction: KeyTerm<'_>) -> Result<Vec<Bytes>> {
+        let values = match restriction {
+            KeyTerm::Eq(term) => return Ok(vec![self.key_value(name, term)?]),
+            KeyTerm::In(InValues::List(terms)) => terms
+                .iter()
+                .map(|term| self.key_value(name, term))
+                .collect::<Result<Vec<_>>>()?,
+            KeyTerm::In(InValues::Marker(marker)) => {
+                let c = self.column(name)?;
+                let ty = c.ty.column_type(self.ks);
+                let list = ColumnType::List(Box::new(ty.clone()));
+                let term = Term::Bind(marker.clone());
+                if self.bound.is_unset(&term) {
+                    return Err(Error::invalid(format!(
+                        "Invalid unset value for column {name}"
+                    )));
+                }
+                match term_value(&term, &list, self.bound)? {
+                    Some(Value::List(items)) => items
+                        .iter()
+                        .map(|v| {
+                            let b = encode(&ty, v)?;
+                            if b.is_empty() && c.kind == ColumnKind::PartitionKey {
+                                return Err(Error::invalid(format!(
+                                    "Key may not be empty (column {name})"
+                                )));
+                            }
+                            Ok(b)
+                        })
+                        .collect::<Result<Vec<_>>>()?,
+                    Some(_) => {
+                        return Err(Error::invalid(format!(
+                            "Invalid IN value for column {name}"
+                        )));
+                    }
+                    None => {
+                        return Err(Error::invalid(format!(
+                            "Invalid null value for column {name}"
+                        )));
+                    }
+                }
+            }
+        };
+        let mut out: Vec<Bytes> = Vec::with_capacity(values.len());
+        for v in values {
+            if !out.contains(&v) {
+                out.push(v);
+            }
+        }
+        Ok(out)
+    }
+
     pub(super) fn key_columns(&self, kind: ColumnKind) -> Vec<&crate::schema::Column> {
         self.table
             .columns
@@ -396,6 +498,8 @@ impl Target<'_> {
     ) -> Result<(i64, Option<Ttl>)> {
         let mut timestamp = params.default_timestamp.unwrap_or_else(now_micros);
         let mut ttl = u32::try_from(self.table.params.default_time_to_live).unwrap_or(0);
+        // `USING TTL 0` means no expiry even where the table has a default TTL.
+        let mut explicit = false;
         for u in using {
             match u {
                 UsingParam::Timestamp(t) => {
@@ -406,6 +510,7 @@ impl Target<'_> {
                 }
                 UsingParam::Ttl(t) => {
                     if let Some(Value::Int(v)) = term_value(t, &ColumnType::Int, self.bound)? {
+                        explicit = true;
                         ttl = u32::try_from(v).map_err(|_| {
                             Error::invalid(format!(
                                 "A TTL must be greater or equal to 0, but was {v}"
@@ -421,14 +526,19 @@ impl Target<'_> {
                 }
             }
         }
-        Ok((timestamp, (ttl > 0).then(|| Ttl::new(ttl, now))))
+        let ttl = match ttl {
+            0 if explicit => Some(Ttl::NONE),
+            0 => None,
+            ttl => Some(Ttl::new(ttl, now)),
+        };
+        Ok((timestamp, ttl))
     }
 
-    /// The WHERE clause of a write or read as equalities on columns (name -> term).
+    /// The WHERE clause of an UPDATE as restrictions on columns (name -> = or IN).
     pub(super) fn equalities<'w>(
         &self,
         relations: &'w [Relation],
-    ) -> Result<Vec<(String, &'w Term)>> {
+    ) -> Result<Vec<(String, KeyTerm<'w>)>> {
         let mut out = Vec::new();
         for r in relations {
             match r {
@@ -438,12 +548,19 @@ impl Target<'_> {
                     value,
                 } => {
                     self.column(c.as_str())?;
-                    out.push((c.as_str().to_owned(), value));
+                    out.push((c.as_str().to_owned(), KeyTerm::Eq(value)));
+                }
+                Relation::In {
+                    target: RelationTarget::Column(c),
+                    values,
+                } => {
+                    self.column(c.as_str())?;
+                    out.push((c.as_str().to_owned(), KeyTerm::In(values)));
                 }
                 other => {
                     return Err(Error::not_supported(&format!(
-                        "The restriction {other} in UPDATE and DELETE (only = on primary key \
-                         columns is)"
+                        "The restriction {other} in UPDATE and DELETE (only = and IN on \
+                         primary key columns are)"
                     )));
                 }
             }
@@ -451,17 +568,18 @@ impl Target<'_> {
         Ok(out)
     }
 
-    /// The values of `kind` columns from `eqs`; all must be there unless `prefix_ok`.
+    /// Every key of `kind` columns `eqs` selects (one per combination of IN values); all
+    /// columns must be restricted unless `prefix_ok`.
     pub(super) fn key_from(
         &self,
-        eqs: &[(String, &Term)],
+        eqs: &[(String, KeyTerm<'_>)],
         kind: ColumnKind,
         prefix_ok: bool,
-    ) -> Result<Vec<Bytes>> {
+    ) -> Result<Vec<Vec<Bytes>>> {
         let mut out = Vec::new();
         for c in self.key_columns(kind) {
             match eqs.iter().find(|(n, _)| *n == c.name) {
-                Some((_, t)) => out.push(self.key_value(&c.name, t)?),
+                Some((_, t)) => out.push(self.key_values(&c.name, *t)?),
                 None if prefix_ok && out.is_empty() => break,
                 None => {
                     return Err(Error::invalid(format!(
@@ -476,7 +594,12 @@ impl Target<'_> {
                 }
             }
         }
-        Ok(out)
+        let what = if kind == ColumnKind::PartitionKey {
+            "partition key"
+        } else {
+            "clustering"
+        };
+        combinations(out, what)
     }
 }
 

@@ -21,7 +21,7 @@ use storage::{
 };
 
 use super::cells::{is_multi_cell, list_elements};
-use super::{DataPath, TableWrite, Target, now_seconds};
+use super::{DataPath, KeyTerm, TableWrite, Target, check_in_keys, combinations, now_seconds};
 use crate::json;
 use crate::schema::{ClusteringOrder, Column, ColumnKind, DataType, Keyspace, Table};
 use crate::values::{Bound, append_timeuuids, encode, prepend_timeuuids, term_value};
@@ -689,7 +689,7 @@ pub(crate) fn update<'a>(
     let eqs = t.equalities(&s.where_clause)?;
     let now = now_seconds();
     let (timestamp, ttl) = t.write_params(&s.using, params, now)?;
-    let pk = t.key_from(&eqs, ColumnKind::PartitionKey, false)?;
+    let pks = t.key_from(&eqs, ColumnKind::PartitionKey, false)?;
     for (n, _) in &eqs {
         let c = t.column(n)?;
         if !matches!(c.kind, ColumnKind::PartitionKey | ColumnKind::Clustering) {
@@ -707,50 +707,67 @@ pub(crate) fn update<'a>(
     let ck_given = eqs
         .iter()
         .any(|(n, _)| t.column(n).is_ok_and(|c| c.kind == ColumnKind::Clustering));
-    let ck = if static_only && !ck_given {
-        Vec::new()
+    let cks = if static_only && !ck_given {
+        vec![Vec::new()]
     } else {
         t.key_from(&eqs, ColumnKind::Clustering, false)?
     };
-    let (token, key) = t.partition(&pk)?;
-    let w = Writer {
-        data,
-        schema: data.table_schema(table)?,
-        t: Target { ks, table, bound },
-        timestamp,
-        ttl,
-        now,
-        consistency: params.consistency,
-        token,
-        key: key.clone(),
-        clustering: ck.iter().map(|b| b.to_vec()).collect(),
-    };
-    let mut m = Mutation::new(token, key, now);
-    let mut row_cells = Vec::new();
-    for a in &s.assignments {
-        let c = w.t.column(assignment_column(a).0.as_str())?;
-        if c.kind == ColumnKind::Static {
-            w.assign(a, &mut m.static_cells)?;
-        } else {
-            if static_only {
-                continue;
+    check_in_keys(pks.len(), cks.len())?;
+    let schema = data.table_schema(table)?;
+    let mut writes = Vec::with_capacity(pks.len());
+    // One mutation per partition key; IN on the clustering columns gives it several rows.
+    for pk in &pks {
+        let (token, key) = t.partition(pk)?;
+        let mut m = Mutation::new(token, key.clone(), now);
+        for ck in &cks {
+            let w = Writer {
+                data,
+                schema: schema.clone(),
+                t: Target { ks, table, bound },
+                timestamp,
+                ttl,
+                now,
+                consistency: params.consistency,
+                token,
+                key: key.clone(),
+                clustering: ck.iter().map(|b| b.to_vec()).collect(),
+            };
+            let mut static_cells = Vec::new();
+            let mut row_cells = Vec::new();
+            for a in &s.assignments {
+                let c = w.t.column(assignment_column(a).0.as_str())?;
+                if c.kind == ColumnKind::Static {
+                    w.assign(a, &mut static_cells)?;
+                } else {
+                    if static_only {
+                        continue;
+                    }
+                    w.assign(a, &mut row_cells)?;
+                }
             }
-            w.assign(a, &mut row_cells)?;
+            // Static cells belong to the partition: set once, whichever rows the IN names.
+            if m.static_cells.is_empty() {
+                m.static_cells = static_cells;
+            }
+            if !row_cells.is_empty() {
+                m.row(w.clustering.clone()).cells = row_cells;
+            }
         }
+        writes.push(TableWrite {
+            keyspace: ks,
+            table,
+            mutation: m,
+        });
     }
-    if !row_cells.is_empty() {
-        m.row(w.clustering.clone()).cells = row_cells;
-    }
-    Ok(vec![TableWrite {
-        keyspace: ks,
-        table,
-        mutation: m,
-    }])
+    Ok(writes)
 }
 
-/// The WHERE clause of a DELETE: equalities (name -> term) and at most ranges on the
-/// clustering column after the equality prefix.
-type Where<'w> = (Vec<(String, &'w Term)>, Vec<(String, Operator, &'w Term)>);
+/// The WHERE clause of a DELETE: equalities or INs (name -> restriction) and at most ranges
+/// on the clustering column after the equality prefix.
+type Where<'w> = (
+    Vec<(String, KeyTerm<'w>)>,
+    Vec<(String, Operator, &'w Term)>,
+);
 
 fn delete_where<'w>(t: &Target<'_>, relations: &'w [Relation]) -> Result<Where<'w>> {
     let mut eqs = Vec::new();
@@ -765,7 +782,7 @@ fn delete_where<'w>(t: &Target<'_>, relations: &'w [Relation]) -> Result<Where<'
                 let col = t.column(c.as_str())?;
                 match (op, col.kind) {
                     (Operator::Eq, ColumnKind::PartitionKey | ColumnKind::Clustering) => {
-                        eqs.push((col.name.clone(), value));
+                        eqs.push((col.name.clone(), KeyTerm::Eq(value)));
                     }
                     (Operator::Eq, _) => {
                         return Err(Error::invalid(format!(
@@ -785,10 +802,23 @@ fn delete_where<'w>(t: &Target<'_>, relations: &'w [Relation]) -> Result<Where<'
                     }
                 }
             }
+            Relation::In {
+                target: RelationTarget::Column(c),
+                values,
+            } => {
+                let col = t.column(c.as_str())?;
+                if !matches!(col.kind, ColumnKind::PartitionKey | ColumnKind::Clustering) {
+                    return Err(Error::invalid(format!(
+                        "Non PRIMARY KEY columns found in where clause: {}",
+                        col.name
+                    )));
+                }
+                eqs.push((col.name.clone(), KeyTerm::In(values)));
+            }
             other => {
                 return Err(Error::not_supported(&format!(
-                    "The restriction {other} in DELETE (only = on primary key columns and \
-                     clustering ranges are)"
+                    "The restriction {other} in DELETE (only = and IN on primary key columns \
+                     and clustering ranges are)"
                 )));
             }
         }
@@ -817,14 +847,14 @@ pub(crate) fn delete<'a>(
         return Err(Error::invalid("A TTL is not allowed on DELETE statements"));
     }
     let (timestamp, _) = t.write_params(&s.using, params, now)?;
-    let pk = t.key_from(&eqs, ColumnKind::PartitionKey, false)?;
+    let pks = t.key_from(&eqs, ColumnKind::PartitionKey, false)?;
     let ck_cols = t.key_columns(ColumnKind::Clustering);
-    // The clustering equality prefix, then the column a range may restrict.
-    let mut prefix: Vec<Vec<u8>> = Vec::new();
+    // The clustering equality (or IN) prefix, then the column a range may restrict.
+    let mut prefix_values: Vec<Vec<Bytes>> = Vec::new();
     let mut range_col: Option<&Column> = None;
     for c in &ck_cols {
         match eqs.iter().find(|(n, _)| *n == c.name) {
-            Some((_, term)) => prefix.push(t.key_value(&c.name, term)?.to_vec()),
+            Some((_, restriction)) => prefix_values.push(t.key_values(&c.name, *restriction)?),
             None => {
                 range_col = Some(c);
                 break;
@@ -835,36 +865,70 @@ pub(crate) fn delete<'a>(
         .iter()
         .filter(|(n, _)| ck_cols.iter().any(|c| c.name == *n))
         .count();
-    if restricted != prefix.len() {
+    if restricted != prefix_values.len() {
         let missing = range_col.map_or("", |c| c.name.as_str());
         return Err(Error::invalid(format!(
             "PRIMARY KEY column \"{missing}\" cannot be restricted as preceding column is not \
              restricted"
         )));
     }
-    let full_row = prefix.len() == ck_cols.len();
-    let (token, key) = t.partition(&pk)?;
-    let w = Writer {
-        data,
-        schema: data.table_schema(table)?,
-        t: Target { ks, table, bound },
-        timestamp,
-        ttl: None,
-        now,
-        consistency: params.consistency,
-        token,
-        key: key.clone(),
-        clustering: prefix.clone(),
-    };
-    let mut m = Mutation::new(token, key, now);
+    let full_row = prefix_values.len() == ck_cols.len();
+    let prefixes: Vec<Vec<Vec<u8>>> = combinations(prefix_values, "clustering")?
+        .into_iter()
+        .map(|p| p.iter().map(|b| b.to_vec()).collect())
+        .collect();
+    if !ranges.is_empty() && !s.targets.is_empty() {
+        return Err(Error::invalid(
+            "Range deletions are not supported for specific columns",
+        ));
+    }
+    check_in_keys(pks.len(), prefixes.len())?;
+    let schema = data.table_schema(table)?;
     let deletion = Deletion::new(timestamp, now);
-    if !ranges.is_empty() {
-        if !s.targets.is_empty() {
-            return Err(Error::invalid(
-                "Range deletions are not supported for specific columns",
-            ));
+    let mut writes = Vec::with_capacity(pks.len());
+    for pk in &pks {
+        let (token, key) = t.partition(pk)?;
+        let mut m = Mutation::new(token, key.clone(), now);
+        for prefix in &prefixes {
+            let w = Writer {
+                data,
+                schema: schema.clone(),
+                t: Target { ks, table, bound },
+                timestamp,
+                ttl: None,
+                now,
+                consistency: params.consistency,
+                token,
+                key: key.clone(),
+                clustering: prefix.clone(),
+            };
+            delete_in_partition(
+                &w, s, &mut m, prefix, range_col, &ranges, full_row, deletion,
+            )?;
         }
-        let (start, end) = range_bounds(&w.t, &prefix, range_col, &ranges)?;
+        writes.push(TableWrite {
+            keyspace: ks,
+            table,
+            mutation: m,
+        });
+    }
+    Ok(writes)
+}
+
+/// Adds to `m` what DELETE `s` removes under one clustering `prefix` of its partition.
+#[allow(clippy::too_many_arguments)]
+fn delete_in_partition(
+    w: &Writer<'_>,
+    s: &Delete,
+    m: &mut Mutation,
+    prefix: &[Vec<u8>],
+    range_col: Option<&Column>,
+    ranges: &[(String, Operator, &Term)],
+    full_row: bool,
+    deletion: Deletion,
+) -> Result<()> {
+    if !ranges.is_empty() {
+        let (start, end) = range_bounds(&w.t, prefix, range_col, ranges)?;
         m.range_deletions.push(RangeDeletion {
             start,
             end,
@@ -874,11 +938,11 @@ pub(crate) fn delete<'a>(
         if prefix.is_empty() {
             m.partition_deletion = Some(deletion);
         } else if full_row {
-            m.row(prefix).deletion = Some(deletion);
+            m.row(prefix.to_vec()).deletion = Some(deletion);
         } else {
             m.range_deletions.push(RangeDeletion {
-                start: SBound::Inclusive(prefix.clone()),
-                end: SBound::Inclusive(prefix),
+                start: SBound::Inclusive(prefix.to_vec()),
+                end: SBound::Inclusive(prefix.to_vec()),
                 deletion,
             });
         }
@@ -903,16 +967,15 @@ pub(crate) fn delete<'a>(
                 )));
             }
         }
-        m.static_cells = statics;
+        // Static cells belong to the partition: deleted once, whichever rows the IN names.
+        if m.static_cells.is_empty() {
+            m.static_cells = statics;
+        }
         if !row.is_empty() {
-            m.row(prefix).cells = row;
+            m.row(prefix.to_vec()).cells = row;
         }
     }
-    Ok(vec![TableWrite {
-        keyspace: ks,
-        table,
-        mutation: m,
-    }])
+    Ok(())
 }
 
 /// The bounds (in clustering order) of `prefix` narrowed by `ranges` on `range_col`.

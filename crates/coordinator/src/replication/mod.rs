@@ -109,6 +109,9 @@ pub struct ReplicationConfig {
     /// A batchlog entry older than this whose coordinator did not remove it is replayed
     /// (Cassandra: twice the write timeout).
     pub batchlog_replay_after: Duration,
+    /// `hinted_handoff_enabled` (true): when false, writes a replica missed are not hinted
+    /// (ANY then needs a replica's acknowledgement; read repair and repair reconcile).
+    pub hinted_handoff_enabled: bool,
 }
 
 impl Default for ReplicationConfig {
@@ -121,6 +124,7 @@ impl Default for ReplicationConfig {
             max_hint_window: Duration::from_secs(3 * 3600),
             speculative_retry: SpeculativeRetry::Percentile(99.0),
             batchlog_replay_after: Duration::from_millis(4000),
+            hinted_handoff_enabled: true,
         }
     }
 }
@@ -363,12 +367,20 @@ impl Replication {
         u32::try_from(self.config.max_hint_window.as_secs()).unwrap_or(u32::MAX)
     }
 
-    fn hint(&self, target: Uuid, mutation: &WireMutation) {
-        if let Err(e) = self
+    /// Stores a hint for `target`; false when hinted handoff is off or storing failed.
+    fn hint(&self, target: Uuid, mutation: &WireMutation) -> bool {
+        if !self.config.hinted_handoff_enabled {
+            return false;
+        }
+        match self
             .local
             .store_hint(target, mutation, self.window_seconds())
         {
-            tracing::warn!(%target, error = %e, "storing a hint failed");
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!(%target, error = %e, "storing a hint failed");
+                false
+            }
         }
     }
 
@@ -390,6 +402,10 @@ impl Replication {
 
     fn followup(&self, f: Followup) {
         let mut slot = self.followups.lock();
+        if !self.config.hinted_handoff_enabled {
+            // The follow-up's only job is hinting the replicas that answer late or fail.
+            return;
+        }
         if slot.is_none() {
             let (tx, rx) = mpsc::channel::<Followup>();
             let local = Arc::downgrade(&self.local);
@@ -471,8 +487,9 @@ impl Replication {
                         *o += 1;
                     }
                 } else {
-                    self.hint(e.host_id, m);
-                    if let Some(h) = hinted.get_mut(i) {
+                    if self.hint(e.host_id, m)
+                        && let Some(h) = hinted.get_mut(i)
+                    {
                         *h += 1;
                     }
                 }
@@ -506,11 +523,11 @@ impl Replication {
                 }
                 Err(err) => {
                     tracing::debug!(replica = %e.address, error = %err, "write failed");
-                    if !matches!(err, MessagingError::Remote { .. }) {
-                        self.hint(e.host_id, m);
-                        if let Some(h) = hinted.get_mut(i) {
-                            *h += 1;
-                        }
+                    if !matches!(err, MessagingError::Remote { .. })
+                        && self.hint(e.host_id, m)
+                        && let Some(h) = hinted.get_mut(i)
+                    {
+                        *h += 1;
                     }
                 }
             }
@@ -1263,11 +1280,17 @@ impl Replication {
                         break;
                     }
                     let Some(r) = weak.upgrade() else { break };
-                    if let Err(e) = r.deliver_hints() {
-                        tracing::warn!(error = %e, "hint delivery failed");
-                    }
-                    if let Err(e) = r.replay_batchlog() {
-                        tracing::warn!(error = %e, "batchlog replay failed");
+                    // A bug in one round must not end hint delivery for the node's lifetime.
+                    let round = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        if let Err(e) = r.deliver_hints() {
+                            tracing::warn!(error = %e, "hint delivery failed");
+                        }
+                        if let Err(e) = r.replay_batchlog() {
+                            tracing::warn!(error = %e, "batchlog replay failed");
+                        }
+                    }));
+                    if round.is_err() {
+                        tracing::error!("hint delivery or batchlog replay panicked; next round");
                     }
                 }
             })

@@ -54,6 +54,9 @@ struct Active {
     max_seq: SeqNo,
     /// Finished segments: (id, highest sequence number in it).
     closed: Vec<(u64, SeqNo)>,
+    /// The buffer the last write-out emptied, swapped in for the next one (no allocation
+    /// per write-out).
+    spare: Vec<u8>,
 }
 
 #[derive(Debug, Default)]
@@ -75,6 +78,9 @@ pub(crate) struct CommitLog {
     durable: Mutex<Durable>,
     synced: Condvar,
     bytes_written: AtomicU64,
+    /// The log position up to which records are in the operating system (written, maybe not
+    /// fsynced).
+    written: AtomicU64,
 }
 
 /// What recovery found.
@@ -160,6 +166,7 @@ impl CommitLog {
                 path,
                 max_seq: last_seq,
                 closed,
+                spare: Vec::with_capacity(BUFFER_LIMIT),
             }),
             durable: Mutex::new(Durable {
                 seq: last_seq,
@@ -167,6 +174,7 @@ impl CommitLog {
             }),
             synced: Condvar::new(),
             bytes_written: AtomicU64::new(segment::HEADER_LEN as u64),
+            written: AtomicU64::new(0),
         };
         Ok(Recovered { log, last_seq })
     }
@@ -245,6 +253,17 @@ impl CommitLog {
         }
     }
 
+    /// Returns once everything up to `lsn` is in the operating system, without an fsync:
+    /// periodic mode's promise, as Cassandra's memory-mapped segments, that a crash of the
+    /// process loses no acknowledged write (a crash of the machine loses at most a period).
+    /// Concurrent callers share one write.
+    pub(crate) fn write_to(&self, lsn: u64) -> Result<()> {
+        if self.written.load(Ordering::Acquire) >= lsn {
+            return Ok(());
+        }
+        self.write_out(false).map(|_| ())
+    }
+
     /// Syncs everything appended so far.
     pub(crate) fn sync_all(&self) -> Result<SeqNo> {
         let lsn = self.end_lsn();
@@ -264,10 +283,12 @@ impl CommitLog {
     /// when it is full. Returns the (lsn, seq) written.
     fn write_out(&self, sync: bool) -> Result<(u64, SeqNo)> {
         let mut a = self.active.lock();
-        let (buf, lsn, seq) = {
+        let mut buf = std::mem::take(&mut a.spare);
+        buf.clear();
+        let (lsn, seq) = {
             let mut p = self.pending.lock();
-            let buf = std::mem::replace(&mut p.buf, Vec::with_capacity(BUFFER_LIMIT));
-            (buf, p.end_lsn, p.last_seq)
+            std::mem::swap(&mut p.buf, &mut buf);
+            (p.end_lsn, p.last_seq)
         };
         if !buf.is_empty() {
             if let Err(e) = a.writer.append(&buf) {
@@ -278,13 +299,21 @@ impl CommitLog {
                 .fetch_add(buf.len() as u64, Ordering::Relaxed);
             a.max_seq = a.max_seq.max(seq);
         }
+        // A buffer that grew for one huge batch is not kept.
+        if buf.capacity() <= 2 * BUFFER_LIMIT {
+            a.spare = buf;
+        }
         let roll = a.writer.len() >= self.segment_bytes;
-        if (sync || roll)
-            && let Err(e) = a.writer.sync()
-        {
+        let handed = if sync || roll {
+            a.writer.sync()
+        } else {
+            a.writer.flush()
+        };
+        if let Err(e) = handed {
             let path = a.path.clone();
             return Err(self.fail(Error::io(path, e)));
         }
+        self.written.fetch_max(lsn, Ordering::AcqRel);
         if roll {
             let next = a.id + 1;
             let (writer, path) = match create_segment(self.vfs.as_ref(), &self.dir, next) {

@@ -230,6 +230,10 @@ impl WritableFile for FaultyWritable {
         self.inner.sync()
     }
 
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+
     fn len(&self) -> u64 {
         self.inner.len()
     }

@@ -26,11 +26,17 @@ pub type ReplicaHandler = Arc<dyn Fn(IpAddr, Bytes) -> Result<Bytes, String> + S
 /// [`Messenger`] over the peers' `Replica` gRPC services. A member's address names the node;
 /// its storage port is the one it gossips from ([`ClusterView::storage_endpoint`]), or one
 /// port for every node.
+///
+/// Each call runs as a task on the tokio runtime the messenger was made in, and the returned
+/// future only waits for that task's answer: the coordinator may poll it from any thread,
+/// including its own background threads (hint delivery, batchlog replay) that are not part
+/// of the runtime.
 #[derive(Debug, Clone)]
 pub struct GrpcMessenger {
     peers: Arc<Peers>,
     local: IpAddr,
     ports: Ports,
+    runtime: Option<tokio::runtime::Handle>,
 }
 
 /// Where a peer's gRPC service listens.
@@ -43,12 +49,15 @@ enum Ports {
 }
 
 impl GrpcMessenger {
-    /// Sends as `local`, to peers that all listen on `port`.
+    /// Sends as `local`, to peers that all listen on `port`. Made inside a tokio runtime,
+    /// calls run on that runtime; made outside one, each call needs the poller to be inside
+    /// a runtime.
     pub fn new(peers: Arc<Peers>, local: IpAddr, port: u16) -> GrpcMessenger {
         GrpcMessenger {
             peers,
             local,
             ports: Ports::Same(port),
+            runtime: tokio::runtime::Handle::try_current().ok(),
         }
     }
 
@@ -58,6 +67,7 @@ impl GrpcMessenger {
             peers,
             local: view.local().address,
             ports: Ports::Gossiped(view),
+            runtime: tokio::runtime::Handle::try_current().ok(),
         }
     }
 
@@ -92,9 +102,11 @@ impl Messenger for GrpcMessenger {
         payload: Bytes,
         timeout: Duration,
     ) -> BoxFuture<Result<Bytes, MessagingError>> {
+        // Making a peer's first channel spawns its connection task: inside the runtime too.
+        let _entered = self.runtime.as_ref().map(tokio::runtime::Handle::enter);
         let channel = self.peers.channel(self.endpoint(to));
         let from = self.local.to_string();
-        Box::pin(async move {
+        let call = async move {
             let channel = channel.map_err(|e| MessagingError::Unreachable {
                 address: to,
                 reason: e.to_string(),
@@ -111,6 +123,22 @@ impl Messenger for GrpcMessenger {
                 Ok(Err(status)) => Err(messaging_error(to, timeout, &status)),
                 Ok(Ok(response)) => Ok(response.into_inner().payload),
             }
+        };
+        let Some(runtime) = &self.runtime else {
+            return Box::pin(call);
+        };
+        let (answer, wait) = tokio::sync::oneshot::channel();
+        runtime.spawn(async move {
+            // The caller may have given up waiting; then nobody needs the answer.
+            let _ = answer.send(call.await);
+        });
+        Box::pin(async move {
+            wait.await.unwrap_or_else(|_| {
+                Err(MessagingError::Unreachable {
+                    address: to,
+                    reason: "the node's runtime is shutting down".to_owned(),
+                })
+            })
         })
     }
 }

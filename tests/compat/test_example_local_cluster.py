@@ -4,20 +4,22 @@ import os
 import subprocess
 import sys
 
-import os as _os
-import sys as _sys
-
-_sys.path.insert(0, _os.path.join(_os.path.dirname(__file__), "..", "..", "tests", "compat"))
-from conftest import _binary  # noqa: E402
+from conftest import _binary
+from test_cluster import _port_free_everywhere
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 SCRIPT = os.path.join(ROOT, "examples", "local-cluster", "local_cluster.py")
 
 
 def test_local_cluster_example_replays_hints_to_the_restarted_node():
+    ports = set()
+    while len(ports) < 3:
+        ports.add(_port_free_everywhere())
+    native, storage, admin = sorted(ports)
     out = subprocess.run(
         [sys.executable, SCRIPT, "--bin", _binary(), "--rows", "60",
-         "--native-port", "19042", "--storage-port", "17000", "--admin-port", "17199"],
+         "--native-port", str(native), "--storage-port", str(storage),
+         "--admin-port", str(admin)],
         capture_output=True, text=True, timeout=600,
     )
     assert out.returncode == 0, out.stdout + out.stderr
