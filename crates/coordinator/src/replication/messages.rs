@@ -30,7 +30,7 @@ fn malformed(what: impl Into<String>) -> MessageError {
 /// A request from a coordinator to a replica.
 #[derive(Clone, PartialEq, Message)]
 pub struct Request {
-    #[prost(oneof = "request::Body", tags = "1, 2, 3, 4, 5")]
+    #[prost(oneof = "request::Body", tags = "1, 2, 3, 4, 5, 6")]
     pub body: Option<request::Body>,
 }
 
