@@ -79,16 +79,7 @@ class Node:
 
     def metrics(self):
         """The node's Prometheus metrics as {name{labels}: value}."""
-        import urllib.request
-
-        with urllib.request.urlopen(f"http://{self.host}:{self.admin_port}/metrics", timeout=10) as r:
-            text = r.read().decode()
-        out = {}
-        for line in text.splitlines():
-            if line and not line.startswith("#"):
-                name, _, value = line.rpartition(" ")
-                out[name] = float(value)
-        return out
+        return fetch_metrics(self.host, self.admin_port)
 
     def log(self):
         try:
@@ -96,6 +87,20 @@ class Node:
                 return f.read().decode(errors="replace")[-4000:]
         except OSError:
             return ""
+
+
+def fetch_metrics(host, admin_port):
+    """A node's Prometheus metrics (GET /metrics on its admin port) as {name{labels}: value}."""
+    import urllib.request
+
+    with urllib.request.urlopen(f"http://{host}:{admin_port}/metrics", timeout=10) as r:
+        text = r.read().decode()
+    out = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            out[name] = float(value)
+    return out
 
 
 def _binary():

@@ -17,7 +17,7 @@ import time
 
 import pytest
 
-from conftest import _binary
+from conftest import _binary, fetch_metrics
 
 ADDRESSES = ["127.0.0.1", "127.0.0.2", "127.0.0.3"]
 
@@ -53,17 +53,21 @@ def wait_until(what, predicate, timeout):
 
 
 class ClusterNode:
-    def __init__(self, binary, root, index, native_port, storage_port):
+    def __init__(self, binary, root, index, native_port, storage_port, admin_port=None,
+                 yaml="", seeds=ADDRESSES[0]):
         self.binary = binary
+        self.seeds = seeds
         self.address = ADDRESSES[index]
         self.dir = os.path.join(root, f"node{index + 1}")
         os.makedirs(self.dir, exist_ok=True)
         self.config = os.path.join(self.dir, "ilion.yaml")
         with open(self.config, "w") as f:
             # Fast failure detection (docs/gossip.md) so DOWN arrives in about 10 s.
-            f.write("phi_convict_threshold: 3.5\ngossip_fanout: 3\n")
+            f.write("phi_convict_threshold: 3.5\ngossip_fanout: 3\n" + yaml)
         self.native_port = native_port
         self.storage_port = storage_port
+        # None: the default (7199) on the node's own address.
+        self.admin_port = admin_port
         self.log_path = os.path.join(self.dir, "ilion.log")
         self.proc = None
 
@@ -75,10 +79,11 @@ class ClusterNode:
                 "--config", self.config,
                 "--cluster-name", "compat-cluster",
                 "--listen-address", self.address,
-                "--seeds", ADDRESSES[0],
+                "--seeds", self.seeds,
                 "--data-dir", os.path.join(self.dir, "data"),
                 "--native-port", str(self.native_port),
                 "--storage-port", str(self.storage_port),
+                *(["--admin-port", str(self.admin_port)] if self.admin_port else []),
             ],
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -95,6 +100,10 @@ class ClusterNode:
         if self.proc and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
+
+    def metrics(self):
+        """The node's Prometheus metrics as {name{labels}: value}."""
+        return fetch_metrics(self.address, self.admin_port or 7199)
 
     def log(self):
         try:

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use clap::Subcommand;
 
-use crate::{cargo, root, run};
+use crate::{cargo, root, run, target_dir};
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum Action {
@@ -81,7 +81,7 @@ fn signal(pid: u32, sig: &str) {
         .status();
 }
 
-fn stop() -> Result<()> {
+pub(crate) fn stop() -> Result<()> {
     let running: Vec<(u8, u32)> = nodes()
         .into_iter()
         .filter_map(|(i, pid)| pid.filter(|p| alive(*p)).map(|p| (i, p)))
@@ -124,7 +124,7 @@ fn status() -> Result<()> {
     Ok(())
 }
 
-fn start(n: u8, debug: bool, dcs: Option<Vec<String>>, keep_data: bool) -> Result<()> {
+pub(crate) fn start(n: u8, debug: bool, dcs: Option<Vec<String>>, keep_data: bool) -> Result<()> {
     if n == 0 || n > 254 {
         bail!("--nodes must be between 1 and 254");
     }
@@ -135,8 +135,7 @@ fn start(n: u8, debug: bool, dcs: Option<Vec<String>>, keep_data: bool) -> Resul
         build.arg("--release");
     }
     run(&mut build)?;
-    let bin = root()
-        .join("target")
+    let bin = target_dir()
         .join(if debug { "debug" } else { "release" })
         .join("ilion");
     for i in 1..=n {

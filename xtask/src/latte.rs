@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
-use crate::{cargo, root, run};
+use crate::{cargo, cluster, root, run, target_dir};
 
 const LATTE_VERSION: &str = "0.29.0";
 
@@ -120,10 +120,8 @@ impl Node {
         }
         fs::create_dir_all(&dir)?;
         let log = fs::File::create(dir.join("ilion.log"))?;
-        // The binary the build above made: under CARGO_TARGET_DIR when it is set.
-        let target = std::env::var_os("CARGO_TARGET_DIR")
-            .map_or_else(|| root().join("target"), PathBuf::from);
-        let child = Command::new(target.join("release/ilion"))
+        let bin = target_dir().join("release/ilion");
+        let child = Command::new(&bin)
             .arg("--listen-address")
             .arg("127.0.0.1")
             .arg("--data-dir")
@@ -132,7 +130,7 @@ impl Node {
             .stdout(log.try_clone()?)
             .stderr(log)
             .spawn()
-            .context("cannot start target/release/ilion")?;
+            .with_context(|| format!("cannot start {}", bin.display()))?;
         let node = Node { child };
         wait_for_port("127.0.0.1:9042".parse()?, Duration::from_secs(30))?;
         Ok(node)
@@ -256,6 +254,79 @@ pub(crate) fn node() -> Result<()> {
         "\nratio to the protocol ceiling: writes {:.2}, reads {:.2}",
         write.0.throughput / local.0.throughput,
         read.0.throughput / local.0.throughput
+    );
+    println!("load after: {}", load_average());
+    Ok(())
+}
+
+/// `cargo xtask bench cluster`: latte's write and point-read workloads against three real nodes
+/// on 127.0.0.1..3 (replication factor 3, QUORUM writes and reads, the driver spreading
+/// requests over all three), and against one node (replication factor 1) in the same run, so
+/// the ratio compares like with like on this machine's load.
+pub(crate) fn cluster() -> Result<()> {
+    let settings = Settings::from_env();
+    let latte = latte()?;
+    let rows = settings.rows.to_string();
+    eprintln!("load before: {}", load_average());
+
+    let single = {
+        let _node = Node::start()?;
+        let hosts = ["127.0.0.1"];
+        let params = |extra: &[(&'static str, String)]| {
+            let mut p = vec![("rf", "1".to_owned())];
+            p.extend_from_slice(extra);
+            p
+        };
+        let write = measure(&latte, "write", &params(&[]), "QUORUM", &hosts, &settings)?;
+        let read = measure(
+            &latte,
+            "read",
+            &params(&[("rows", rows.clone())]),
+            "QUORUM",
+            &hosts,
+            &settings,
+        )?;
+        (write, read)
+    };
+
+    cluster::start(3, false, None, false)?;
+    let clustered = (|| -> Result<_> {
+        let hosts = ["127.0.0.1", "127.0.0.2", "127.0.0.3"];
+        let rf = ("rf", "3".to_owned());
+        let write = measure(&latte, "write", &[rf.clone()], "QUORUM", &hosts, &settings)?;
+        let read = measure(
+            &latte,
+            "read",
+            &[rf, ("rows", rows.clone())],
+            "QUORUM",
+            &hosts,
+            &settings,
+        )?;
+        Ok((write, read))
+    })();
+    let stopped = cluster::stop();
+    let (write3, read3) = clustered?;
+    stopped?;
+    let (write1, read1) = single;
+
+    print_table(
+        "one node, replication factor 1, QUORUM, client and server on this machine",
+        &[
+            ("write", write1.0, write1.1),
+            ("point read", read1.0, read1.1),
+        ],
+    );
+    print_table(
+        "three nodes on 127.0.0.1..3, replication factor 3, QUORUM, all on this machine",
+        &[
+            ("write", write3.0, write3.1),
+            ("point read", read3.0, read3.1),
+        ],
+    );
+    println!(
+        "\nratio three nodes / one node at saturation: writes {:.2}, reads {:.2}",
+        write3.0.throughput / write1.0.throughput,
+        read3.0.throughput / read1.0.throughput
     );
     println!("load after: {}", load_average());
     Ok(())

@@ -71,6 +71,15 @@ pub(crate) fn run(cmd: &mut Command) -> Result<()> {
     Ok(())
 }
 
+/// Cargo's target directory: `$CARGO_TARGET_DIR` when set (relative to the workspace root),
+/// else `target/` in the workspace.
+pub(crate) fn target_dir() -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) if !dir.is_empty() => root().join(dir),
+        _ => root().join("target"),
+    }
+}
+
 pub(crate) fn cargo() -> Command {
     Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()))
 }
@@ -278,6 +287,11 @@ const BENCH_AREAS: &[BenchArea] = &[
         name: "node",
         what: "latte against one real node: writes, point reads, system.local (the protocol ceiling)",
         run: latte::node,
+    },
+    BenchArea {
+        name: "cluster",
+        what: "latte against three real nodes (RF 3, QUORUM) and one node in the same run: writes, point reads",
+        run: latte::cluster,
     },
     BenchArea {
         name: "storage",

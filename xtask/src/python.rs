@@ -49,5 +49,5 @@ pub(crate) fn compat_tests() -> Result<()> {
     run(crate::cargo().args(["build", "--release", "--bin", "ilion"]))?;
     run(Command::new(python)
         .args(["-m", "pytest", "-q", "-x", "tests/compat"])
-        .env("ILION_BIN", root().join("target/release/ilion")))
+        .env("ILION_BIN", crate::target_dir().join("release/ilion")))
 }

@@ -13,7 +13,7 @@ use parking_lot::{Mutex, RwLock};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::cluster::Membership;
+use crate::cluster::{MemberStatus, Membership};
 use crate::data::{DataPath, LocalDataPath};
 use crate::replication::local::LocalReplica;
 use crate::replication::{Cluster, Replication};
@@ -279,9 +279,32 @@ impl Coordinator {
     /// read, digest read, hint or batchlog request; see `replication::messages`). The transport
     /// carries the returned bytes back; an error is the remote failure the sender sees.
     pub fn handle_message(&self, from: IpAddr, payload: Bytes) -> Result<Bytes> {
+        crate::replication::count_replica_request(&self.replica);
         self.replica.handle(&payload).inspect_err(|e| {
             tracing::debug!(%from, error = %e, "replica request failed");
         })
+    }
+
+    /// The datacenters of the cluster as gossip shows it (this node's first, then the others
+    /// of every member that has not left), what NetworkTopologyStrategy's
+    /// `replication_factor` shorthand expands to.
+    fn known_datacenters(&self) -> Vec<String> {
+        let mut dcs = vec![self.local.data_center.clone()];
+        let membership = self
+            .membership
+            .as_ref()
+            .or_else(|| self.replication.as_ref().map(|r| r.membership()));
+        if let Some(m) = membership {
+            for member in m.members() {
+                if member.status != MemberStatus::Left
+                    && !member.data_center.is_empty()
+                    && !dcs.contains(&member.data_center)
+                {
+                    dcs.push(member.data_center);
+                }
+            }
+        }
+        dcs
     }
 
     /// The node's host id.
@@ -607,7 +630,6 @@ impl Coordinator {
         bound: &Bound,
         params: &QueryParameters,
     ) -> Result<ResultBody> {
-        let local_dc = self.local.data_center.as_str();
         match &parsed.statement {
             Statement::Use(name) => {
                 let name = name.as_str();
@@ -668,16 +690,23 @@ impl Coordinator {
                 }
                 let (ks, t) = (ks.name.clone(), name.name.as_str().to_owned());
                 drop(schema);
-                self.store
-                    .truncate(&ks, &t)
-                    .map_err(|e| Error::server(format!("truncate failed: {e}")))?;
+                match &self.replication {
+                    // Every node drops its rows.
+                    Some(r) => r.truncate(&ks, &t)?,
+                    None => self
+                        .store
+                        .truncate(&ks, &t)
+                        .map_err(|e| Error::server(format!("truncate failed: {e}")))?,
+                }
                 Ok(ResultBody::Void)
             }
             Statement::CreateKeyspace(s) => {
-                self.alter_schema(|sc| ddl::create_keyspace(sc, s, local_dc))
+                let dcs = self.known_datacenters();
+                self.alter_schema(|sc| ddl::create_keyspace(sc, s, &dcs))
             }
             Statement::AlterKeyspace(s) => {
-                self.alter_schema(|sc| ddl::alter_keyspace(sc, s, local_dc))
+                let dcs = self.known_datacenters();
+                self.alter_schema(|sc| ddl::alter_keyspace(sc, s, &dcs))
             }
             Statement::DropKeyspace(s) => self.alter_schema(|sc| ddl::drop_keyspace(sc, s)),
             Statement::CreateTable(s) => self.alter_schema(|sc| ddl::create_table(sc, s, keyspace)),

@@ -29,6 +29,9 @@ pub enum Error {
     /// `Server_error` (0x0000): a failure inside the node (I/O on the schema file, ...).
     #[error("{message}")]
     Server { message: String },
+    /// `Truncate_error` (0x1003): a node did not confirm a TRUNCATE in time, or failed it.
+    #[error("{message}")]
+    Truncate { message: String },
     /// `Unavailable` (0x1000): fewer live replicas than the consistency level needs; nothing
     /// was tried.
     #[error(
@@ -63,6 +66,12 @@ pub enum Error {
 }
 
 impl Error {
+    pub(crate) fn truncate(message: impl Into<String>) -> Error {
+        Error::Truncate {
+            message: message.into(),
+        }
+    }
+
     pub(crate) fn invalid(message: impl Into<String>) -> Error {
         Error::Invalid {
             message: message.into(),
@@ -106,6 +115,7 @@ impl Error {
                 id: bytes::Bytes::copy_from_slice(id),
             },
             Error::Server { .. } => ErrorKind::ServerError,
+            Error::Truncate { .. } => ErrorKind::TruncateError,
             Error::Unavailable {
                 consistency,
                 required,

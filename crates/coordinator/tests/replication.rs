@@ -1009,3 +1009,109 @@ fn a_logged_batch_with_too_few_live_replicas_is_unavailable_before_anything_is_s
     c.clocks[0].advance(60);
     assert_eq!(c.replication(0).replay_batchlog().unwrap(), 0);
 }
+
+#[test]
+fn network_topology_replication_factor_expands_to_every_datacenter_of_the_cluster() {
+    let c = cluster_with(
+        2,
+        2,
+        "{'class': 'NetworkTopologyStrategy', 'replication_factor': 2}",
+        config(),
+    );
+    let expected: std::collections::BTreeMap<String, String> = [
+        (
+            "class",
+            "org.apache.cassandra.locator.NetworkTopologyStrategy",
+        ),
+        ("dc1", "2"),
+        ("dc2", "2"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    for node in &c.nodes {
+        assert_eq!(node.schema().keyspace("ks").unwrap().replication, expected);
+    }
+    // Two replicas in each datacenter of two nodes: every node holds every key.
+    c.write(3, 7, "both dcs", 10, Consistency::EachQuorum)
+        .unwrap();
+    for i in 0..4 {
+        assert_eq!(c.local_value(i, 7).as_deref(), Some("both dcs"), "node {i}");
+    }
+}
+
+#[test]
+fn a_datacenter_named_next_to_the_replication_factor_shorthand_keeps_its_own_factor() {
+    let c = cluster_with(
+        2,
+        2,
+        "{'class': 'NetworkTopologyStrategy', 'replication_factor': 2, 'dc2': 1}",
+        config(),
+    );
+    let schema = c.nodes[0].schema();
+    let r = &schema.keyspace("ks").unwrap().replication;
+    assert_eq!(r.get("dc1").map(String::as_str), Some("2"));
+    assert_eq!(r.get("dc2").map(String::as_str), Some("1"));
+    assert_eq!(r.len(), 3, "{r:?}");
+}
+
+#[test]
+fn speculative_retry_reads_cassandras_words() {
+    use coordinator::SpeculativeRetry as S;
+    assert_eq!(S::parse("99p"), Some(S::Percentile(99.0)));
+    assert_eq!(S::parse("95PERCENTILE"), Some(S::Percentile(95.0)));
+    assert_eq!(S::parse("50ms"), Some(S::Fixed(Duration::from_millis(50))));
+    assert_eq!(S::parse("NONE"), Some(S::None));
+    assert_eq!(S::parse("ALWAYS"), Some(S::Fixed(Duration::ZERO)));
+    for bad in ["", "0p", "101p", "-5ms", "fast", "99"] {
+        assert_eq!(S::parse(bad), None, "{bad}");
+    }
+}
+
+#[test]
+fn truncate_empties_the_table_on_every_node() {
+    let c = cluster_with(1, 3, RF3, config());
+    for key in 0..10 {
+        c.write(key as usize % 3, key, "v", 1, Consistency::All)
+            .unwrap();
+    }
+    c.nodes[1]
+        .query(
+            &Session::default(),
+            "TRUNCATE ks.kv",
+            &QueryParameters::new(Consistency::One),
+        )
+        .unwrap();
+    for i in 0..3 {
+        for key in 0..10 {
+            assert_eq!(c.local_value(i, key), None, "node {i} key {key}");
+        }
+    }
+}
+
+#[test]
+fn truncate_with_a_node_down_is_unavailable_and_with_a_silent_node_a_truncate_error() {
+    let c = cluster_with(1, 3, RF3, config());
+    c.write(0, 1, "kept", 1, Consistency::All).unwrap();
+    let truncate = |node: usize| {
+        c.nodes[node].query(
+            &Session::default(),
+            "TRUNCATE ks.kv",
+            &QueryParameters::new(Consistency::One),
+        )
+    };
+    c.set(2, Mode::Down);
+    assert_eq!(
+        truncate(0).unwrap_err(),
+        Error::Unavailable {
+            consistency: Consistency::All,
+            required: 3,
+            alive: 2
+        }
+    );
+    c.set(2, Mode::Silent);
+    assert!(matches!(truncate(0), Err(Error::Truncate { .. })));
+    c.set(2, Mode::Up);
+    // The down node kept its rows (nothing was sent to it while it was down).
+    assert_eq!(c.local_value(2, 1).as_deref(), Some("kept"));
+}

@@ -4,9 +4,12 @@
 //! on 127.0.0.1 with its data under `./data`. Unknown keys are rejected so that a typo in a
 //! config file is an error at start-up, not a silently ignored setting.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
 
+use coordinator::{ReplicationConfig, SpeculativeRetry};
 use serde::{Deserialize, Serialize};
 
 /// Why a configuration could not be loaded.
@@ -42,6 +45,58 @@ pub enum CommitLogSync {
     Batch,
 }
 
+/// A seed node: its address, and its storage port when that is not this node's
+/// (`127.0.0.1`, `127.0.0.1:7001`, `[::1]:7001`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Seed {
+    pub address: IpAddr,
+    pub port: Option<u16>,
+}
+
+impl FromStr for Seed {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim();
+        if let Ok(a) = s.parse::<SocketAddr>() {
+            return Ok(Seed {
+                address: a.ip(),
+                port: Some(a.port()),
+            });
+        }
+        s.parse::<IpAddr>()
+            .map(|address| Seed {
+                address,
+                port: None,
+            })
+            .map_err(|_| format!("`{s}` is not an address or address:port"))
+    }
+}
+
+impl TryFrom<String> for Seed {
+    type Error = String;
+
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        s.parse()
+    }
+}
+
+impl From<Seed> for String {
+    fn from(s: Seed) -> String {
+        match s.port {
+            Some(port) => SocketAddr::new(s.address, port).to_string(),
+            None => s.address.to_string(),
+        }
+    }
+}
+
+impl std::fmt::Display for Seed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&String::from(*self))
+    }
+}
+
 /// The whole node configuration. Field docs give the default and the trade-off.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -60,8 +115,9 @@ pub struct Config {
     pub storage_port: u16,
     /// Admin and Prometheus metrics HTTP port. Default 7199.
     pub admin_port: u16,
-    /// Seed nodes contacted to join the cluster. Default: this node alone.
-    pub seeds: Vec<IpAddr>,
+    /// Seed nodes contacted to join the cluster: `address` (at this node's storage port) or
+    /// `address:port`. Default: this node alone.
+    pub seeds: Vec<Seed>,
     /// Data center of this node. Default `datacenter1` (Cassandra's default).
     pub dc: String,
     /// Rack of this node. Default `rack1`.
@@ -77,10 +133,30 @@ pub struct Config {
     pub commitlog_sync_period_ms: u64,
     /// Group window in `batch` mode: writes arriving within it share one fsync. Default 2 ms.
     pub commitlog_sync_group_window_ms: u64,
-    /// Coordinator timeouts in milliseconds (Cassandra's defaults).
-    pub read_request_timeout_ms: u64,
-    pub write_request_timeout_ms: u64,
-    pub range_request_timeout_ms: u64,
+    /// How long a coordinator waits for the replicas of a one-partition read before
+    /// ReadTimeout. Default 5,000 ms (Cassandra's); shorter fails faster when a replica is
+    /// slow, longer rides out pauses.
+    #[serde(alias = "read_request_timeout_ms")]
+    pub read_request_timeout_in_ms: u64,
+    /// How long a coordinator waits for write acknowledgements before WriteTimeout (replicas
+    /// that did not answer get a hint). Default 2,000 ms (Cassandra's). Logged batches are
+    /// replayed from the batchlog after twice this.
+    #[serde(alias = "write_request_timeout_ms")]
+    pub write_request_timeout_in_ms: u64,
+    /// How long a coordinator waits for each piece of a range read (a scan over token
+    /// ranges). Default 10,000 ms (Cassandra's).
+    #[serde(alias = "range_request_timeout_ms")]
+    pub range_request_timeout_in_ms: u64,
+    /// How long a coordinator waits for every replica to truncate a table. Default 60,000 ms
+    /// (Cassandra's): truncation flushes and drops whole tables.
+    pub truncate_request_timeout_in_ms: u64,
+    /// Hints for a replica are kept this long, then dropped (repair must bring it up to date
+    /// after a longer outage). Default 10,800,000 ms, 3 hours (Cassandra's).
+    pub max_hint_window_in_ms: u64,
+    /// When a read asks one more replica because the first are slow: `NPp` (the N-th
+    /// percentile of this node's recent read latencies), `Nms` (a fixed delay), `ALWAYS` or
+    /// `NONE`, as Cassandra's table option `speculative_retry`. Default `99p`.
+    pub speculative_retry: String,
     /// Whether writes a replica missed are kept as hints and replayed when it is back.
     /// Default true (Cassandra's).
     pub hinted_handoff_enabled: bool,
@@ -114,9 +190,12 @@ impl Default for Config {
             commitlog_sync: CommitLogSync::Periodic,
             commitlog_sync_period_ms: 10_000,
             commitlog_sync_group_window_ms: 2,
-            read_request_timeout_ms: 5_000,
-            write_request_timeout_ms: 2_000,
-            range_request_timeout_ms: 10_000,
+            read_request_timeout_in_ms: 5_000,
+            write_request_timeout_in_ms: 2_000,
+            range_request_timeout_in_ms: 10_000,
+            truncate_request_timeout_in_ms: 60_000,
+            max_hint_window_in_ms: 3 * 3600 * 1000,
+            speculative_retry: "99p".to_owned(),
             hinted_handoff_enabled: true,
             authenticator: "AllowAllAuthenticator".to_owned(),
             native_transport_max_frame_size_mb: 256,
@@ -152,12 +231,34 @@ impl Config {
         self.native_address.unwrap_or(self.listen_address)
     }
 
-    /// The seeds, or this node alone when none are configured.
-    pub fn effective_seeds(&self) -> Vec<IpAddr> {
+    /// The seeds' gRPC endpoints, or this node alone when none are configured.
+    pub fn effective_seeds(&self) -> Vec<SocketAddr> {
         if self.seeds.is_empty() {
-            vec![self.listen_address]
+            vec![SocketAddr::new(self.listen_address, self.storage_port)]
         } else {
-            self.seeds.clone()
+            self.seeds
+                .iter()
+                .map(|s| SocketAddr::new(s.address, s.port.unwrap_or(self.storage_port)))
+                .collect()
+        }
+    }
+
+    /// The coordinator's replication timeouts and limits from these settings (call
+    /// [`Config::validate`] first; an unreadable `speculative_retry` falls back to `99p`).
+    pub fn replication(&self) -> ReplicationConfig {
+        let write = Duration::from_millis(self.write_request_timeout_in_ms);
+        ReplicationConfig {
+            write_request_timeout: write,
+            read_request_timeout: Duration::from_millis(self.read_request_timeout_in_ms),
+            range_request_timeout: Duration::from_millis(self.range_request_timeout_in_ms),
+            truncate_request_timeout: Duration::from_millis(self.truncate_request_timeout_in_ms),
+            max_hint_window: Duration::from_millis(self.max_hint_window_in_ms),
+            speculative_retry: SpeculativeRetry::parse(&self.speculative_retry)
+                .unwrap_or(SpeculativeRetry::Percentile(99.0)),
+            // Cassandra replays a batch its coordinator did not remove after twice the write
+            // timeout: by then the coordinator has either finished it or failed.
+            batchlog_replay_after: write.saturating_mul(2),
+            hinted_handoff_enabled: self.hinted_handoff_enabled,
         }
     }
 
@@ -204,13 +305,33 @@ impl Config {
             );
         }
         for (name, ms) in [
-            ("read_request_timeout_ms", self.read_request_timeout_ms),
-            ("write_request_timeout_ms", self.write_request_timeout_ms),
-            ("range_request_timeout_ms", self.range_request_timeout_ms),
+            (
+                "read_request_timeout_in_ms",
+                self.read_request_timeout_in_ms,
+            ),
+            (
+                "write_request_timeout_in_ms",
+                self.write_request_timeout_in_ms,
+            ),
+            (
+                "range_request_timeout_in_ms",
+                self.range_request_timeout_in_ms,
+            ),
+            (
+                "truncate_request_timeout_in_ms",
+                self.truncate_request_timeout_in_ms,
+            ),
+            ("max_hint_window_in_ms", self.max_hint_window_in_ms),
         ] {
             if ms == 0 {
                 return invalid(name, "must be positive");
             }
+        }
+        if SpeculativeRetry::parse(&self.speculative_retry).is_none() {
+            return invalid(
+                "speculative_retry",
+                "must be NONE, ALWAYS, a percentile such as 99p or a delay such as 50ms",
+            );
         }
         match self.authenticator.as_str() {
             "AllowAllAuthenticator" | "PasswordAuthenticator" => {}
@@ -277,6 +398,94 @@ mod tests {
             ..Config::default()
         };
         assert!(c.validate().is_err());
+    }
+
+    #[test]
+    fn cassandra_timeout_keys_reach_the_replication_config() {
+        let c = Config::from_yaml(
+            "read_request_timeout_in_ms: 700\n\
+             write_request_timeout_in_ms: 300\n\
+             range_request_timeout_in_ms: 900\n\
+             truncate_request_timeout_in_ms: 1100\n\
+             max_hint_window_in_ms: 60000\n\
+             speculative_retry: 25ms\n",
+        )
+        .unwrap();
+        c.validate().unwrap();
+        let r = c.replication();
+        assert_eq!(r.read_request_timeout, Duration::from_millis(700));
+        assert_eq!(r.write_request_timeout, Duration::from_millis(300));
+        assert_eq!(r.range_request_timeout, Duration::from_millis(900));
+        assert_eq!(r.truncate_request_timeout, Duration::from_millis(1100));
+        assert_eq!(r.max_hint_window, Duration::from_secs(60));
+        assert_eq!(
+            r.speculative_retry,
+            SpeculativeRetry::Fixed(Duration::from_millis(25))
+        );
+        assert_eq!(r.batchlog_replay_after, Duration::from_millis(600));
+    }
+
+    #[test]
+    fn the_earlier_timeout_key_names_are_still_read() {
+        let c = Config::from_yaml("write_request_timeout_ms: 250\n").unwrap();
+        assert_eq!(c.write_request_timeout_in_ms, 250);
+    }
+
+    #[test]
+    fn the_default_replication_config_is_cassandras() {
+        let r = Config::default().replication();
+        let d = ReplicationConfig::default();
+        assert_eq!(r.read_request_timeout, d.read_request_timeout);
+        assert_eq!(r.write_request_timeout, d.write_request_timeout);
+        assert_eq!(r.range_request_timeout, d.range_request_timeout);
+        assert_eq!(r.truncate_request_timeout, d.truncate_request_timeout);
+        assert_eq!(r.max_hint_window, d.max_hint_window);
+        assert_eq!(r.speculative_retry, d.speculative_retry);
+        assert_eq!(r.batchlog_replay_after, d.batchlog_replay_after);
+        assert_eq!(r.hinted_handoff_enabled, d.hinted_handoff_enabled);
+    }
+
+    #[test]
+    fn bad_timeouts_and_speculative_retry_fail_validation() {
+        for yaml in [
+            "write_request_timeout_in_ms: 0\n",
+            "max_hint_window_in_ms: 0\n",
+            "speculative_retry: sometimes\n",
+        ] {
+            let err = Config::from_yaml(yaml).unwrap().validate().unwrap_err();
+            assert!(matches!(err, ConfigError::Invalid { .. }), "{yaml}: {err}");
+        }
+    }
+
+    #[test]
+    fn seeds_may_carry_their_own_storage_port() {
+        let c = Config::from_yaml(
+            "storage_port: 7000\nseeds: [127.0.0.1, '127.0.0.2:7005', '[::1]:7010']\n",
+        )
+        .unwrap();
+        assert_eq!(
+            c.effective_seeds(),
+            vec![
+                "127.0.0.1:7000".parse::<SocketAddr>().unwrap(),
+                "127.0.0.2:7005".parse().unwrap(),
+                "[::1]:7010".parse().unwrap(),
+            ]
+        );
+        assert!(Config::from_yaml("seeds: ['127.0.0.1:port']\n").is_err());
+        assert_eq!("10.0.0.1".parse::<Seed>().unwrap().to_string(), "10.0.0.1");
+        assert_eq!(
+            "10.0.0.1:7001".parse::<Seed>().unwrap().to_string(),
+            "10.0.0.1:7001"
+        );
+    }
+
+    #[test]
+    fn without_seeds_a_node_seeds_itself_at_its_storage_port() {
+        let c = Config::from_yaml("listen_address: 127.0.0.5\nstorage_port: 7100\n").unwrap();
+        assert_eq!(
+            c.effective_seeds(),
+            vec!["127.0.0.5:7100".parse::<SocketAddr>().unwrap()]
+        );
     }
 
     #[test]

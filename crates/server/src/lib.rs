@@ -15,5 +15,5 @@ mod metrics;
 mod native;
 mod node;
 
-pub use config::{CommitLogSync, Config, ConfigError};
+pub use config::{CommitLogSync, Config, ConfigError, Seed};
 pub use node::{NodeError, run};

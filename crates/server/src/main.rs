@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use server::Config;
+use server::{Config, Seed};
 
 /// A masterless, Cassandra-compatible wide-column database node.
 #[derive(Debug, Parser)]
@@ -20,9 +20,9 @@ struct Args {
     /// Address for node-to-node traffic and (by default) clients.
     #[arg(long)]
     listen_address: Option<IpAddr>,
-    /// Comma-separated seed addresses.
+    /// Comma-separated seeds: `address` (at this node's storage port) or `address:port`.
     #[arg(long, value_delimiter = ',')]
-    seeds: Option<Vec<IpAddr>>,
+    seeds: Option<Vec<Seed>>,
     /// Directory for data, commit log and hints.
     #[arg(long)]
     data_dir: Option<PathBuf>,

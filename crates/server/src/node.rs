@@ -122,29 +122,26 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     .engine(engine)
     .open()?;
     let address = SocketAddr::new(config.native_address(), config.native_port);
-    let view = Arc::new(ClusterView::new(cluster::local_member(
-        &coordinator,
-        config.listen_address,
-        address,
-        &config.dc,
-        &config.rack,
-        coordinator.tokens().to_vec(),
-    )));
+    let view = Arc::new(ClusterView::new(
+        cluster::local_member(
+            &coordinator,
+            config.listen_address,
+            address,
+            &config.dc,
+            &config.rack,
+            coordinator.tokens().to_vec(),
+        ),
+        config.storage_port,
+    ));
     coordinator.set_membership(view.clone());
     // Replicated reads and writes: the coordinator's messages to other nodes go over gRPC.
-    let rpc_timeout = Duration::from_millis(config.write_request_timeout_ms.max(2_000));
+    let rpc_timeout = Duration::from_millis(config.write_request_timeout_in_ms.max(2_000));
     let peers = Arc::new(cluster::Peers::new(rpc_timeout));
-    let messenger =
-        cluster::GrpcMessenger::new(peers.clone(), config.listen_address, config.storage_port);
-    let mut cluster = coordinator::Cluster::new(view.clone(), Arc::new(messenger));
-    cluster.config.read_request_timeout = Duration::from_millis(config.read_request_timeout_ms);
-    cluster.config.write_request_timeout = Duration::from_millis(config.write_request_timeout_ms);
-    cluster.config.range_request_timeout = Duration::from_millis(config.range_request_timeout_ms);
-    // Cassandra replays a batchlog entry after twice the write timeout.
-    cluster.config.batchlog_replay_after =
-        Duration::from_millis(config.write_request_timeout_ms.saturating_mul(2));
-    cluster.config.hinted_handoff_enabled = config.hinted_handoff_enabled;
-    let replication = coordinator.enable_replication(cluster);
+    let messenger = cluster::GrpcMessenger::with_view(peers.clone(), view.clone());
+    let replication = coordinator.enable_replication(coordinator::Cluster {
+        config: config.replication(),
+        ..coordinator::Cluster::new(view.clone(), Arc::new(messenger))
+    });
     let background = replication.spawn_background(Duration::from_secs(10));
     let coordinator = Arc::new(coordinator);
     let listener = TcpListener::bind(address)

@@ -173,6 +173,12 @@ impl LocalReplica {
                 self.store_batch(&entry)?;
                 Ok(ack())
             }
+            request::Body::Truncate(t) => {
+                self.store
+                    .truncate(&t.keyspace, &t.table)
+                    .map_err(|e| Error::server(format!("truncate failed: {e}")))?;
+                Ok(ack())
+            }
             request::Body::BatchlogRemove(key) => {
                 self.remove_batch(&key)?;
                 Ok(ack())

@@ -30,7 +30,7 @@ fn malformed(what: impl Into<String>) -> MessageError {
 /// A request from a coordinator to a replica.
 #[derive(Clone, PartialEq, Message)]
 pub struct Request {
-    #[prost(oneof = "request::Body", tags = "1, 2, 3, 4, 5")]
+    #[prost(oneof = "request::Body", tags = "1, 2, 3, 4, 5, 6")]
     pub body: Option<request::Body>,
 }
 
@@ -54,6 +54,9 @@ pub mod request {
         /// The batch was applied: forget it.
         #[prost(message, tag = "5")]
         BatchlogRemove(BatchlogKey),
+        /// Drop every row of a table (TRUNCATE, sent to every node).
+        #[prost(message, tag = "6")]
+        Truncate(TruncateRequest),
     }
 }
 
@@ -88,6 +91,14 @@ pub struct Ack {}
 pub struct MutationRequest {
     #[prost(message, repeated, tag = "1")]
     pub mutations: Vec<WireMutation>,
+}
+
+#[derive(Clone, PartialEq, Message)]
+pub struct TruncateRequest {
+    #[prost(string, tag = "1")]
+    pub keyspace: String,
+    #[prost(string, tag = "2")]
+    pub table: String,
 }
 
 #[derive(Clone, PartialEq, Message)]

@@ -67,6 +67,30 @@ pub enum SpeculativeRetry {
     Percentile(f64),
 }
 
+impl SpeculativeRetry {
+    /// Reads Cassandra's `speculative_retry` words: `NONE`, `ALWAYS` (at once), `99p` or
+    /// `99PERCENTILE` (a percentile in (0, 100]), `50ms` (a fixed delay); case-insensitive.
+    /// `None` for anything else.
+    pub fn parse(text: &str) -> Option<SpeculativeRetry> {
+        let t = text.trim().to_ascii_lowercase();
+        match t.as_str() {
+            "none" => return Some(SpeculativeRetry::None),
+            "always" => return Some(SpeculativeRetry::Fixed(Duration::ZERO)),
+            _ => {}
+        }
+        if let Some(ms) = t.strip_suffix("ms") {
+            let ms: f64 = ms.trim().parse().ok()?;
+            return (ms.is_finite() && ms >= 0.0)
+                .then(|| SpeculativeRetry::Fixed(Duration::from_secs_f64(ms / 1000.0)));
+        }
+        let p = t
+            .strip_suffix("percentile")
+            .or_else(|| t.strip_suffix('p'))?;
+        let p: f64 = p.trim().parse().ok()?;
+        (p > 0.0 && p <= 100.0).then_some(SpeculativeRetry::Percentile(p))
+    }
+}
+
 /// Timeouts and limits of the distributed data path. The defaults are Cassandra's.
 #[derive(Debug, Clone)]
 pub struct ReplicationConfig {
@@ -76,6 +100,8 @@ pub struct ReplicationConfig {
     pub read_request_timeout: Duration,
     /// `range_request_timeout_in_ms` (10000).
     pub range_request_timeout: Duration,
+    /// `truncate_request_timeout_in_ms` (60000).
+    pub truncate_request_timeout: Duration,
     /// `max_hint_window_in_ms` (3 hours): hints older than this are dropped.
     pub max_hint_window: Duration,
     /// `speculative_retry` (99p).
@@ -94,6 +120,7 @@ impl Default for ReplicationConfig {
             write_request_timeout: Duration::from_millis(2000),
             read_request_timeout: Duration::from_millis(5000),
             range_request_timeout: Duration::from_millis(10000),
+            truncate_request_timeout: Duration::from_millis(60000),
             max_hint_window: Duration::from_secs(3 * 3600),
             speculative_retry: SpeculativeRetry::Percentile(99.0),
             batchlog_replay_after: Duration::from_millis(4000),
@@ -200,6 +227,11 @@ impl Topology {
             .filter_map(|i| self.nodes.get(i).cloned())
             .collect()
     }
+}
+
+/// Counts a message another node's coordinator sent this node as a replica.
+pub(crate) fn count_replica_request(local: &LocalReplica) {
+    Counters::add(&local.counters.replica_requests, 1);
 }
 
 fn strategy_of(ks: &Keyspace) -> Result<ReplicationStrategy> {
@@ -317,6 +349,11 @@ impl Replication {
     /// The configuration in use.
     pub fn config(&self) -> &ReplicationConfig {
         &self.config
+    }
+
+    /// The cluster membership replicas are placed on.
+    pub(crate) fn membership(&self) -> &Arc<dyn Membership> {
+        &self.membership
     }
 
     fn topology(&self) -> Arc<Topology> {
@@ -1171,7 +1208,66 @@ impl Replication {
             unavailables: get(&c.unavailables),
             read_timeouts: get(&c.read_timeouts),
             write_timeouts: get(&c.write_timeouts),
+            replica_requests: get(&c.replica_requests),
         }
+    }
+
+    /// Truncates a table on every node of the ring (Cassandra's `truncateBlocking`): refused
+    /// as Unavailable at ALL unless every node is alive, then every node must confirm within
+    /// `truncate_request_timeout`, else a truncate error. Rows written meanwhile may survive
+    /// on some nodes, as in Cassandra.
+    pub fn truncate(&self, keyspace: &str, table: &str) -> Result<()> {
+        let topo = self.topology();
+        let mut nodes: Vec<Endpoint> = topo.nodes.values().cloned().collect();
+        nodes.sort_by_key(|e| e.address);
+        if nodes.is_empty() {
+            // Not in the ring yet: only this node's data exists.
+            return self
+                .local
+                .store
+                .truncate(keyspace, table)
+                .map_err(|e| Error::server(format!("truncate failed: {e}")));
+        }
+        let alive = nodes.iter().filter(|e| self.alive(&topo, e)).count();
+        if alive < nodes.len() {
+            return self.count(Err(Error::Unavailable {
+                consistency: Consistency::All,
+                required: i32::try_from(nodes.len()).unwrap_or(i32::MAX),
+                alive: i32::try_from(alive).unwrap_or(i32::MAX),
+            }));
+        }
+        let payload = Request::new(request::Body::Truncate(messages::TruncateRequest {
+            keyspace: keyspace.to_owned(),
+            table: table.to_owned(),
+        }))
+        .to_bytes();
+        let timeout = self.config.truncate_request_timeout;
+        let deadline = Instant::now() + timeout;
+        let mut inflight: Inflight<usize> = Inflight::new();
+        for (i, e) in nodes.iter().enumerate() {
+            inflight.push(i, self.send(&topo, e, payload.clone(), timeout));
+        }
+        let mut acked = 0;
+        while acked < nodes.len() {
+            let Some((i, answer)) = inflight.next(deadline) else {
+                break;
+            };
+            let Some(e) = nodes.get(i) else { continue };
+            if let Err(err) = answer.and_then(|b| ack_of(e.address, &b)) {
+                return Err(Error::truncate(format!(
+                    "Error during truncate: {}: {err}",
+                    e.address
+                )));
+            }
+            acked += 1;
+        }
+        if acked < nodes.len() {
+            return Err(Error::truncate(format!(
+                "Truncate timed out - received only {acked} responses of {}",
+                nodes.len()
+            )));
+        }
+        Ok(())
     }
 
     /// Counts the failure kinds operators watch.

@@ -16,6 +16,7 @@ pub(crate) struct Counters {
     pub(crate) unavailables: AtomicU64,
     pub(crate) read_timeouts: AtomicU64,
     pub(crate) write_timeouts: AtomicU64,
+    pub(crate) replica_requests: AtomicU64,
 }
 
 impl Counters {
@@ -47,12 +48,14 @@ pub struct ReplicationStats {
     pub read_timeouts: u64,
     /// Writes that failed with WriteTimeout.
     pub write_timeouts: u64,
+    /// Messages this node answered as a replica for another node's coordinator.
+    pub replica_requests: u64,
 }
 
 impl ReplicationStats {
     /// `(metric name, help, value)` of every counter, Prometheus style (`_total` counters and
     /// the `ilion_hints_pending` gauge).
-    pub fn metrics(&self) -> [(&'static str, &'static str, u64); 10] {
+    pub fn metrics(&self) -> [(&'static str, &'static str, u64); 11] {
         [
             (
                 "ilion_hints_stored_total",
@@ -103,6 +106,11 @@ impl ReplicationStats {
                 "ilion_write_timeouts_total",
                 "Writes that timed out",
                 self.write_timeouts,
+            ),
+            (
+                "ilion_replica_requests_total",
+                "Messages answered as a replica for other coordinators",
+                self.replica_requests,
             ),
         ]
     }

@@ -51,12 +51,12 @@ fn keyspace_mut<'a>(schema: &'a mut Schema, name: &str) -> Result<&'a mut Keyspa
 pub(crate) fn create_keyspace(
     schema: &mut Schema,
     s: &CreateKeyspace,
-    local_dc: &str,
+    datacenters: &[String],
 ) -> Result<Option<SchemaChange>> {
     let name = s.name.as_str();
     validate_name("Keyspace", name)?;
     refuse_system(name)?;
-    let opts = keyspace_options(name, &s.options, local_dc)?;
+    let opts = keyspace_options(name, &s.options, datacenters)?;
     if schema.keyspaces.contains_key(name) {
         if s.if_not_exists {
             return Ok(None);
@@ -91,11 +91,11 @@ pub(crate) fn create_keyspace(
 pub(crate) fn alter_keyspace(
     schema: &mut Schema,
     s: &AlterKeyspace,
-    local_dc: &str,
+    datacenters: &[String],
 ) -> Result<Option<SchemaChange>> {
     let name = s.name.as_str();
     refuse_system(name)?;
-    let opts = keyspace_options(name, &s.options, local_dc)?;
+    let opts = keyspace_options(name, &s.options, datacenters)?;
     let Some(ks) = schema.keyspaces.get_mut(name) else {
         if s.if_exists {
             return Ok(None);

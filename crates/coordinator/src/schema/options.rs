@@ -246,12 +246,13 @@ pub(crate) struct KeyspaceOptions {
     pub durable_writes: Option<bool>,
 }
 
-/// Reads and validates `WITH replication = {...} AND durable_writes = ...`. `local_dc` is the
-/// data center that `NetworkTopologyStrategy`'s `replication_factor` shorthand expands to.
+/// Reads and validates `WITH replication = {...} AND durable_writes = ...`. `datacenters` are
+/// the data centers the cluster knows (this node's first), those that
+/// `NetworkTopologyStrategy`'s `replication_factor` shorthand expands to.
 pub(crate) fn keyspace_options(
     keyspace: &str,
     properties: &[Property],
-    local_dc: &str,
+    datacenters: &[String],
 ) -> Result<KeyspaceOptions> {
     let mut out = KeyspaceOptions {
         replication: None,
@@ -263,7 +264,7 @@ pub(crate) fn keyspace_options(
                 out.replication = Some(replication(
                     keyspace,
                     &literal_map("replication", &p.value)?,
-                    local_dc,
+                    datacenters,
                 )?);
             }
             "durable_writes" => out.durable_writes = Some(parse_bool("durable_writes", &p.value)?),
@@ -278,14 +279,16 @@ pub(crate) fn keyspace_options(
 }
 
 /// Validates a replication map with the ring crate (the same code that places replicas), in a
-/// topology of this node's datacenter plus every datacenter the map names, and returns it as
-/// `system_schema.keyspaces` stores it. A NetworkTopologyStrategy datacenter this node does
-/// not know is accepted (Cassandra accepts it with a warning: the datacenter may join later),
-/// and logged.
+/// topology of the cluster's known datacenters plus every datacenter the map names, and
+/// returns it as `system_schema.keyspaces` stores it: NetworkTopologyStrategy's
+/// `replication_factor` shorthand becomes one entry per known datacenter (Cassandra 4.0's
+/// expansion; datacenters named explicitly keep their own factor). A datacenter the cluster
+/// does not know is accepted (Cassandra accepts it with a warning: the datacenter may join
+/// later), and logged.
 fn replication(
     keyspace: &str,
     given: &BTreeMap<String, String>,
-    local_dc: &str,
+    datacenters: &[String],
 ) -> Result<BTreeMap<String, String>> {
     let class = given.get("class").map(String::as_str).unwrap_or_default();
     if class.rsplit('.').next() == Some("LocalStrategy") {
@@ -294,10 +297,18 @@ fn replication(
         ));
     }
     let mut topology = ring::TokenMetadata::new();
-    let mut dcs = vec![local_dc];
+    let mut dcs: Vec<&str> = Vec::new();
+    for dc in datacenters {
+        if !dcs.contains(&dc.as_str()) {
+            dcs.push(dc);
+        }
+    }
     if class.rsplit('.').next() == Some("NetworkTopologyStrategy") {
         for dc in given.keys() {
-            if dc != "class" && !dc.eq_ignore_ascii_case("replication_factor") && dc != local_dc {
+            if dc != "class"
+                && !dc.eq_ignore_ascii_case("replication_factor")
+                && !dcs.contains(&dc.as_str())
+            {
                 tracing::warn!(
                     keyspace,
                     datacenter = %dc,

@@ -3,8 +3,10 @@
 //! detector, the [`ClusterView`] the coordinator reads as its `Membership`, schema agreement,
 //! and the STATUS_CHANGE / TOPOLOGY_CHANGE events pushed to registered clients.
 //!
-//! Every node of a cluster uses the same storage port, so a member's listen address names its
-//! gRPC endpoint (as in Cassandra).
+//! Each node may have its own storage port: gossip names every node by its gRPC endpoint
+//! (listen address and storage port), seeds may carry a port (`host:port`), and messages to a
+//! member go to the endpoint it gossips from. A member is still one listen address: two nodes
+//! may not share an address.
 
 mod admin;
 mod peers;
@@ -45,7 +47,8 @@ pub struct ClusterSettings {
     pub cluster_name: String,
     pub listen_address: IpAddr,
     pub storage_port: u16,
-    pub seeds: Vec<IpAddr>,
+    /// Seed gRPC endpoints.
+    pub seeds: Vec<SocketAddr>,
     /// Where the last gossip generation is kept.
     pub data_dir: PathBuf,
     /// Failure detector conviction threshold (Cassandra: 8).
@@ -128,14 +131,7 @@ impl Cluster {
             .await
             .map_err(|source| ClusterError::Bind { address, source })?;
         let generation = next_generation(&settings.data_dir)?;
-        let mut config = gossip::Config::new(
-            settings.cluster_name.clone(),
-            settings
-                .seeds
-                .iter()
-                .map(|ip| SocketAddr::new(*ip, settings.storage_port))
-                .collect(),
-        );
+        let mut config = gossip::Config::new(settings.cluster_name.clone(), settings.seeds.clone());
         config.fanout = settings.gossip_fanout;
         config.failure_detector.phi_convict_threshold = settings.phi_convict_threshold;
         let max_message_bytes = config.max_message_bytes;
@@ -183,7 +179,6 @@ impl Cluster {
             client_events: client_events.clone(),
             gossip: commands.clone(),
             peers: peers.clone(),
-            port: settings.storage_port,
             timeout: settings.rpc_timeout,
         };
         coordinator.set_schema_listener(SchemaListener(Arc::new(move |version| {
@@ -297,7 +292,7 @@ impl Cluster {
 
         tracing::info!(%address, generation, "node-to-node gRPC and gossip running");
         Ok(Cluster {
-            messenger: GrpcMessenger::new(peers, settings.listen_address, settings.storage_port),
+            messenger: GrpcMessenger::with_view(peers, view.clone()),
             view,
             replica,
             stop,

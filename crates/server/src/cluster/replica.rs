@@ -16,14 +16,16 @@ use super::peers::Peers;
 use super::proto::Envelope;
 use super::proto::replica_client::ReplicaClient;
 use super::proto::replica_server::{Replica, ReplicaServer};
+use super::view::ClusterView;
 
 /// Handles a message from another node's coordinator (`from` is its listen address) and
 /// returns the answer; an `Err` reaches the sender as [`MessagingError::Remote`]. It runs on
 /// a blocking thread, so it may do storage I/O.
 pub type ReplicaHandler = Arc<dyn Fn(IpAddr, Bytes) -> Result<Bytes, String> + Send + Sync>;
 
-/// [`Messenger`] over the peers' `Replica` gRPC services. Every node of a cluster listens on
-/// the same storage port, so a member's address names its service.
+/// [`Messenger`] over the peers' `Replica` gRPC services. A member's address names the node;
+/// its storage port is the one it gossips from ([`ClusterView::storage_endpoint`]), or one
+/// port for every node.
 ///
 /// Each call runs as a task on the tokio runtime the messenger was made in, and the returned
 /// future only waits for that task's answer: the coordinator may poll it from any thread,
@@ -33,19 +35,46 @@ pub type ReplicaHandler = Arc<dyn Fn(IpAddr, Bytes) -> Result<Bytes, String> + S
 pub struct GrpcMessenger {
     peers: Arc<Peers>,
     local: IpAddr,
-    port: u16,
+    ports: Ports,
     runtime: Option<tokio::runtime::Handle>,
 }
 
+/// Where a peer's gRPC service listens.
+#[derive(Debug, Clone)]
+enum Ports {
+    /// Every node on the same port.
+    Same(u16),
+    /// Each node on the port it gossips from.
+    Gossiped(Arc<ClusterView>),
+}
+
 impl GrpcMessenger {
-    /// Sends as `local`, to peers listening on `port`. Made inside a tokio runtime, calls run
-    /// on that runtime; made outside one, each call needs the poller to be inside a runtime.
+    /// Sends as `local`, to peers that all listen on `port`. Made inside a tokio runtime,
+    /// calls run on that runtime; made outside one, each call needs the poller to be inside
+    /// a runtime.
     pub fn new(peers: Arc<Peers>, local: IpAddr, port: u16) -> GrpcMessenger {
         GrpcMessenger {
             peers,
             local,
-            port,
+            ports: Ports::Same(port),
             runtime: tokio::runtime::Handle::try_current().ok(),
+        }
+    }
+
+    /// Sends as the view's local node, to each peer at the storage endpoint the view knows.
+    pub fn with_view(peers: Arc<Peers>, view: Arc<ClusterView>) -> GrpcMessenger {
+        GrpcMessenger {
+            peers,
+            local: view.local().address,
+            ports: Ports::Gossiped(view),
+            runtime: tokio::runtime::Handle::try_current().ok(),
+        }
+    }
+
+    fn endpoint(&self, to: IpAddr) -> SocketAddr {
+        match &self.ports {
+            Ports::Same(port) => SocketAddr::new(to, *port),
+            Ports::Gossiped(view) => view.storage_endpoint(to),
         }
     }
 }
@@ -75,7 +104,7 @@ impl Messenger for GrpcMessenger {
     ) -> BoxFuture<Result<Bytes, MessagingError>> {
         // Making a peer's first channel spawns its connection task: inside the runtime too.
         let _entered = self.runtime.as_ref().map(tokio::runtime::Handle::enter);
-        let channel = self.peers.channel(SocketAddr::new(to, self.port));
+        let channel = self.peers.channel(self.endpoint(to));
         let from = self.local.to_string();
         let call = async move {
             let channel = channel.map_err(|e| MessagingError::Unreachable {

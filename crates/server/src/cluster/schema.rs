@@ -3,7 +3,7 @@
 //! merged by the coordinator (an order-independent merge), so every node converges on the
 //! same schema and version.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -33,7 +33,6 @@ pub(crate) struct SchemaSync {
     pub client_events: broadcast::Sender<Event>,
     pub gossip: mpsc::UnboundedSender<Command>,
     pub peers: Arc<Peers>,
-    pub port: u16,
     pub timeout: Duration,
 }
 
@@ -76,7 +75,7 @@ impl SchemaSync {
     }
 
     fn client(&self, peer: IpAddr) -> Option<SchemaClient<tonic::transport::Channel>> {
-        let channel = self.peers.channel(SocketAddr::new(peer, self.port)).ok()?;
+        let channel = self.peers.channel(self.view.storage_endpoint(peer)).ok()?;
         Some(
             SchemaClient::new(channel)
                 .max_decoding_message_size(usize::MAX)

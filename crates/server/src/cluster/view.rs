@@ -78,7 +78,11 @@ impl Peer {
 #[derive(Debug)]
 struct Inner {
     local: Member,
+    /// This node's gRPC (storage) port.
+    storage_port: u16,
     peers: BTreeMap<IpAddr, Peer>,
+    /// Each peer's gRPC endpoint as gossip names it (its own storage port).
+    endpoints: BTreeMap<IpAddr, SocketAddr>,
     topology_version: u64,
 }
 
@@ -89,15 +93,28 @@ pub struct ClusterView {
 }
 
 impl ClusterView {
-    /// A view holding only the local node.
-    pub fn new(local: Member) -> ClusterView {
+    /// A view holding only the local node, whose gRPC service listens on `storage_port`.
+    pub fn new(local: Member, storage_port: u16) -> ClusterView {
         ClusterView {
             inner: RwLock::new(Inner {
                 local,
+                storage_port,
                 peers: BTreeMap::new(),
+                endpoints: BTreeMap::new(),
                 topology_version: 1,
             }),
         }
+    }
+
+    /// Where the node at `address` serves gRPC: the endpoint it gossips from (each node has
+    /// its own storage port), or `address` at this node's port when gossip has not named it.
+    pub fn storage_endpoint(&self, address: IpAddr) -> SocketAddr {
+        let inner = self.inner.read();
+        inner
+            .endpoints
+            .get(&address)
+            .copied()
+            .unwrap_or(SocketAddr::new(address, inner.storage_port))
     }
 
     /// The local node as the view shows it.
@@ -137,6 +154,18 @@ impl ClusterView {
         let mut inner = self.inner.write();
         let native_port = inner.local.native_port;
         let mut out = Vec::new();
+        match event {
+            gossip::Event::Evicted { endpoint } => {
+                inner.endpoints.remove(&endpoint.ip());
+            }
+            gossip::Event::Joined { endpoint }
+            | gossip::Event::Restarted { endpoint, .. }
+            | gossip::Event::Up { endpoint }
+            | gossip::Event::Changed { endpoint, .. } => {
+                inner.endpoints.insert(endpoint.ip(), *endpoint);
+            }
+            _ => {}
+        }
         match event {
             gossip::Event::Joined { endpoint } => {
                 inner.peers.insert(endpoint.ip(), Peer::default());
@@ -283,5 +312,49 @@ impl Membership for ClusterView {
     fn is_alive(&self, address: IpAddr) -> bool {
         let inner = self.inner.read();
         address == inner.local.address || inner.peers.get(&address).is_some_and(|p| p.alive)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn local() -> Member {
+        Member {
+            address: IpAddr::from([127, 0, 0, 1]),
+            host_id: Uuid::from_u128(1),
+            data_center: "dc1".into(),
+            rack: "r1".into(),
+            tokens: vec![0],
+            status: MemberStatus::Normal,
+            alive: true,
+            native_address: IpAddr::from([127, 0, 0, 1]),
+            native_port: 9042,
+            release_version: "4.1.0".into(),
+            schema_version: Uuid::nil(),
+            load: 0.0,
+        }
+    }
+
+    #[test]
+    fn a_peer_is_reached_at_the_storage_port_it_gossips_from() {
+        let view = ClusterView::new(local(), 7000);
+        let peer: SocketAddr = "127.0.0.2:7005".parse().unwrap();
+        view.apply(&gossip::Event::Joined { endpoint: peer });
+        assert_eq!(view.storage_endpoint(peer.ip()), peer);
+        // Not (yet) known from gossip: this node's port.
+        assert_eq!(
+            view.storage_endpoint(IpAddr::from([127, 0, 0, 3])),
+            "127.0.0.3:7000".parse().unwrap()
+        );
+        // A restart on another port moves the endpoint.
+        let moved: SocketAddr = "127.0.0.2:7009".parse().unwrap();
+        view.apply(&gossip::Event::Up { endpoint: moved });
+        assert_eq!(view.storage_endpoint(peer.ip()), moved);
+        view.apply(&gossip::Event::Evicted { endpoint: moved });
+        assert_eq!(
+            view.storage_endpoint(peer.ip()),
+            "127.0.0.2:7000".parse().unwrap()
+        );
     }
 }
