@@ -293,7 +293,14 @@ pub(crate) fn cluster() -> Result<()> {
     let clustered = (|| -> Result<_> {
         let hosts = ["127.0.0.1", "127.0.0.2", "127.0.0.3"];
         let rf = ("rf", "3".to_owned());
-        let write = measure(&latte, "write", &[rf.clone()], "QUORUM", &hosts, &settings)?;
+        let write = measure(
+            &latte,
+            "write",
+            std::slice::from_ref(&rf),
+            "QUORUM",
+            &hosts,
+            &settings,
+        )?;
         let read = measure(
             &latte,
             "read",
