@@ -142,26 +142,34 @@ def nodes():
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def formed(nodes):
+    """Whether each node's system.peers lists every other node (the cluster has formed).
+
+    Each query is pinned to the node it asks about: a driver that has discovered the other
+    nodes would otherwise send it to any of them."""
+    from cassandra.cluster import Cluster
+    from cassandra.policies import WhiteListRoundRobinPolicy
+
+    for n in nodes:
+        c = Cluster([n.address], port=n.native_port, connect_timeout=5,
+                    control_connection_timeout=5,
+                    load_balancing_policy=WhiteListRoundRobinPolicy([n.address]))
+        try:
+            s = c.connect()
+            peers = {str(r[0]) for r in s.execute("SELECT peer FROM system.peers")}
+            if peers != {m.address for m in nodes} - {n.address}:
+                return False
+        finally:
+            c.shutdown()
+    return True
+
+
 @pytest.fixture(scope="module")
 def session(nodes):
     from cassandra.cluster import Cluster
 
-    def formed():
-        # Each node's view holds the other two before the driver looks.
-        from cassandra.cluster import Cluster as C
-        for n in nodes:
-            c = C([n.address], port=n.native_port, connect_timeout=5,
-                  control_connection_timeout=5)
-            try:
-                s = c.connect()
-                peers = {str(r[0]) for r in s.execute("SELECT peer FROM system.peers")}
-                if peers != set(ADDRESSES) - {n.address}:
-                    return False
-            finally:
-                c.shutdown()
-        return True
-
-    wait_until("every node to list the other two in system.peers", formed, 60)
+    # Each node's view holds the other two before the driver looks.
+    wait_until("every node to list the other two in system.peers", lambda: formed(nodes), 60)
     cluster = Cluster([ADDRESSES[0]], port=nodes[0].native_port, connect_timeout=10,
                       control_connection_timeout=10)
     s = cluster.connect()

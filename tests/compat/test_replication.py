@@ -25,7 +25,7 @@ import time
 import pytest
 
 from conftest import _binary
-from test_cluster import ADDRESSES, ClusterNode, _port_free_everywhere, wait_until
+from test_cluster import ADDRESSES, ClusterNode, _port_free_everywhere, formed, wait_until
 
 DCS = ["dc1", "dc1", "dc2"]
 WRITE_TIMEOUT_MS = 1000
@@ -78,22 +78,6 @@ def whitelist_session(nodes, address, keyspace=None):
                       control_connection_timeout=10,
                       execution_profiles={EXEC_PROFILE_DEFAULT: profile})
     return cluster, cluster.connect(keyspace)
-
-
-def formed(nodes):
-    from cassandra.cluster import Cluster
-
-    for n in nodes:
-        c = Cluster([n.address], port=n.native_port, connect_timeout=5,
-                    control_connection_timeout=5)
-        try:
-            s = c.connect()
-            peers = {str(r[0]) for r in s.execute("SELECT peer FROM system.peers")}
-            if peers != set(ADDRESSES) - {n.address}:
-                return False
-        finally:
-            c.shutdown()
-    return True
 
 
 @pytest.fixture(scope="class")
