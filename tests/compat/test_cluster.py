@@ -121,16 +121,24 @@ def peers_of(session, host, table="system.peers"):
 
 @pytest.fixture(scope="module")
 def nodes():
-    tmp = tempfile.mkdtemp(prefix="ilion-cluster-")
     native_port = _port_free_everywhere()
     storage_port = _port_free_everywhere()
     while storage_port == native_port:
         storage_port = _port_free_everywhere()
+    yield from running("ilion-cluster-", lambda binary, tmp, i: ClusterNode(
+        binary, tmp, i, native_port, storage_port), 3)
+
+
+def running(prefix, make, count):
+    """A fixture body: starts `count` nodes made by `make(binary, tmp, index)` under a fresh
+    temporary directory, yields them, prints their logs if starting or a test fails, and
+    always kills them and removes the directory."""
+    tmp = tempfile.mkdtemp(prefix=prefix)
     binary = _binary()
     started = []
     try:
-        for i in range(3):
-            started.append(ClusterNode(binary, tmp, i, native_port, storage_port).start())
+        for i in range(count):
+            started.append(make(binary, tmp, i).start())
         yield started
     except Exception:
         for n in started:

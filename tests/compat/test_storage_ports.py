@@ -6,38 +6,21 @@ the schema, and replicate: a write at ALL through node two needs node one's ackn
 node one's own port, and node one alone then serves it. Every wait is bounded.
 """
 
-import shutil
-import tempfile
-
 import pytest
 
-from conftest import _binary
-from test_cluster import ADDRESSES, ClusterNode, _port_free_everywhere, wait_until
+from test_cluster import ADDRESSES, ClusterNode, _port_free_everywhere, running, wait_until
 
 
 @pytest.fixture(scope="module")
 def nodes():
-    tmp = tempfile.mkdtemp(prefix="ilion-ports-")
     ports = set()
     while len(ports) < 4:
         ports.add(_port_free_everywhere())
     native_port, admin_port, storage_one, storage_two = sorted(ports)
     seed = f"{ADDRESSES[0]}:{storage_one}"
-    binary = _binary()
-    started = []
-    try:
-        for i, storage_port in enumerate([storage_one, storage_two]):
-            started.append(ClusterNode(binary, tmp, i, native_port, storage_port, admin_port,
-                                       seeds=seed).start())
-        yield started
-    except Exception:
-        for n in started:
-            print(f"--- {n.address} log ---\n{n.log()}")
-        raise
-    finally:
-        for n in started:
-            n.kill()
-        shutil.rmtree(tmp, ignore_errors=True)
+    storage_ports = [storage_one, storage_two]
+    yield from running("ilion-ports-", lambda binary, tmp, i: ClusterNode(
+        binary, tmp, i, native_port, storage_ports[i], admin_port, seeds=seed), 2)
 
 
 def test_nodes_on_different_storage_ports_form_one_cluster_and_replicate(nodes):

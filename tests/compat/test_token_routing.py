@@ -18,15 +18,12 @@ own timeout, which is shorter than the defaults. Every wait is bounded.
 """
 
 import os
-import shutil
 import signal
-import tempfile
 from collections import Counter
 
 import pytest
 
-from conftest import _binary
-from test_cluster import ADDRESSES, ClusterNode, _port_free_everywhere, wait_until
+from test_cluster import ADDRESSES, ClusterNode, _port_free_everywhere, running, wait_until
 
 KEYS = 300
 EXECUTES = 'ilion_cql_requests_total{kind="execute"}'
@@ -38,27 +35,12 @@ CLIENT_TIMEOUT = 1.8
 
 @pytest.fixture(scope="module")
 def nodes():
-    tmp = tempfile.mkdtemp(prefix="ilion-routing-")
     ports = set()
     while len(ports) < 3:
         ports.add(_port_free_everywhere())
     native_port, storage_port, admin_port = sorted(ports)
-    binary = _binary()
-    started = []
-    try:
-        for i in range(3):
-            started.append(
-                ClusterNode(binary, tmp, i, native_port, storage_port, admin_port,
-                            yaml=TIMEOUTS).start())
-        yield started
-    except Exception:
-        for n in started:
-            print(f"--- {n.address} log ---\n{n.log()}")
-        raise
-    finally:
-        for n in started:
-            n.kill()
-        shutil.rmtree(tmp, ignore_errors=True)
+    yield from running("ilion-routing-", lambda binary, tmp, i: ClusterNode(
+        binary, tmp, i, native_port, storage_port, admin_port, yaml=TIMEOUTS), 3)
 
 
 @pytest.fixture(scope="module")
