@@ -161,6 +161,18 @@ fn main() {
         p.false_convictions,
         p.healed_after
     );
+    for f in &p.false_conviction_details {
+        println!(
+            "  false conviction {:.2} s after the split: node {} convicted node {} (heartbeat age {:.2} s, samples mean {:.3} s, std deviation {:.3} s, conviction age {:.2} s)",
+            f.after_split,
+            f.observer,
+            f.convicted,
+            f.heartbeat_age,
+            f.mean,
+            f.std_deviation,
+            f.conviction_age
+        );
+    }
     // Let the detectors forget the partition's long gaps before the loss run.
     let t = s.now();
     s.run_until(t + settle, &mut |_, _, _| {});

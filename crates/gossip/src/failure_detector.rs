@@ -196,15 +196,16 @@ impl ArrivalWindow {
         now: Duration,
         produced_at: Duration,
         cfg: &FailureDetectorConfig,
+        d: &Derived,
     ) -> (f64, Option<Duration>) {
-        let y_before = self.y(now, cfg);
+        let y_before = self.y(now, d);
         let sample = match self.last {
             None => Some(cfg.initial_interval),
             Some(last) if produced_at <= last => return (y_before, None),
             Some(last) => Some(now.saturating_sub(last)).filter(|i| *i <= cfg.max_interval),
         };
         if let Some(sample) = sample {
-            let q = (sample.as_nanos() as u64 / cfg.quantum_nanos()).min(u64::from(u16::MAX));
+            let q = (sample.as_nanos() as u64 / d.quantum).min(u64::from(u16::MAX));
             let q16 = q as u16;
             if self.samples.len() < cfg.window_size {
                 if self.samples.len() == self.samples.capacity() {
@@ -228,12 +229,12 @@ impl ArrivalWindow {
     }
 
     /// Mean and standard deviation of the samples, in nanoseconds.
-    fn stats(&self, cfg: &FailureDetectorConfig) -> (f64, f64) {
+    fn stats(&self, d: &Derived) -> (f64, f64) {
         let n = self.samples.len() as f64;
         if n == 0.0 {
-            return (cfg.initial_interval.as_nanos() as f64, 0.0);
+            return (d.initial_ns, 0.0);
         }
-        let quantum = cfg.quantum_nanos() as f64;
+        let quantum = d.quantum as f64;
         let mean = self.sum as f64 / n;
         let var = (self.sum_sq as f64 / n - mean * mean).max(0.0);
         (mean * quantum, var.sqrt() * quantum)
@@ -241,32 +242,53 @@ impl ArrivalWindow {
 
     /// The age of the freshest heartbeat in (floored) standard deviations past the mean plus
     /// the acceptable pause: phi is a monotonic function of it.
-    fn y(&self, now: Duration, cfg: &FailureDetectorConfig) -> f64 {
+    fn y(&self, now: Duration, d: &Derived) -> f64 {
         let Some(last) = self.last else {
             return f64::NEG_INFINITY;
         };
-        let age = now.saturating_sub(last).as_nanos() as f64;
-        let (mean, sd) = self.stats(cfg);
-        let mean = mean + cfg.acceptable_pause.as_nanos() as f64;
-        let sd = sd.max(cfg.min_std_deviation.as_nanos() as f64);
+        let age = now.saturating_sub(last).as_secs_f64() * 1e9;
+        let (mean, sd) = self.stats(d);
+        let mean = mean + d.pause_ns;
+        let sd = sd.max(d.min_sd_ns);
         (age - mean) / sd
     }
+}
 
-    fn phi(&self, now: Duration, cfg: &FailureDetectorConfig) -> f64 {
-        if self.last.is_none() {
-            return 0.0;
+/// Settings in the units the hot paths use, computed once.
+#[derive(Debug, Clone)]
+struct Derived {
+    quantum: u64,
+    initial_ns: f64,
+    pause_ns: f64,
+    min_sd_ns: f64,
+}
+
+impl Derived {
+    fn new(cfg: &FailureDetectorConfig) -> Derived {
+        Derived {
+            quantum: cfg.quantum_nanos(),
+            initial_ns: cfg.initial_interval.as_secs_f64() * 1e9,
+            pause_ns: cfg.acceptable_pause.as_secs_f64() * 1e9,
+            min_sd_ns: cfg.min_std_deviation.as_secs_f64() * 1e9,
         }
-        normal_tail_phi(self.y(now, cfg))
     }
 }
 
 /// The detector: one heartbeat history per endpoint.
+///
+/// Histories live in a vector, one slot per endpoint; the gossiper keeps each peer's slot, so
+/// the per-heartbeat and per-round paths find a history without hashing the endpoint.
 #[derive(Debug, Clone)]
 pub struct FailureDetector {
     cfg: FailureDetectorConfig,
+    derived: Derived,
     /// The threshold as a `y` (standard deviations), so that checks need no logarithm.
     threshold_y: f64,
-    windows: HashMap<Endpoint, ArrivalWindow, EndpointHasher>,
+    /// Histories by slot; a history with no heartbeat (`last` None) is no history.
+    windows: Vec<ArrivalWindow>,
+    slots: HashMap<Endpoint, usize, EndpointHasher>,
+    /// Slots released by [`FailureDetector::release`], for reuse.
+    free: Vec<usize>,
     last_check: Option<Duration>,
     last_pause: Option<Duration>,
     max_y_at_arrival: f64,
@@ -278,8 +300,11 @@ impl FailureDetector {
     pub fn new(cfg: FailureDetectorConfig) -> FailureDetector {
         FailureDetector {
             threshold_y: normal_quantile_for_phi(cfg.phi_convict_threshold),
+            derived: Derived::new(&cfg),
             cfg,
-            windows: HashMap::default(),
+            windows: Vec::new(),
+            slots: HashMap::default(),
+            free: Vec::new(),
             last_check: None,
             last_pause: None,
             max_y_at_arrival: f64::NEG_INFINITY,
@@ -301,16 +326,73 @@ impl FailureDetector {
     /// the local clock (`now` minus the age it came with). A heartbeat not fresher than the one
     /// known changes nothing.
     pub fn report_heartbeat(&mut self, ep: Endpoint, now: Duration, produced_at: Duration) {
-        let cfg = &self.cfg;
-        let (y, sample) = self
-            .windows
-            .entry(ep)
-            .or_insert_with(ArrivalWindow::new)
-            .add(now, produced_at.min(now), cfg);
+        let slot = self.slot(ep);
+        self.report_slot(slot, now, produced_at);
+    }
+
+    /// The slot of `ep`'s history, made (empty) if there is none.
+    pub(crate) fn slot(&mut self, ep: Endpoint) -> usize {
+        if let Some(&slot) = self.slots.get(&ep) {
+            return slot;
+        }
+        let slot = match self.free.pop() {
+            Some(slot) => slot,
+            None => {
+                self.windows.push(ArrivalWindow::new());
+                self.windows.len() - 1
+            }
+        };
+        self.slots.insert(ep, slot);
+        slot
+    }
+
+    /// [`FailureDetector::report_heartbeat`] by slot.
+    pub(crate) fn report_slot(&mut self, slot: usize, now: Duration, produced_at: Duration) {
+        let Some(w) = self.windows.get_mut(slot) else {
+            return;
+        };
+        let (y, sample) = w.add(now, produced_at.min(now), &self.cfg, &self.derived);
         self.max_y_at_arrival = self.max_y_at_arrival.max(y);
         if let Some(sample) = sample {
             self.max_sample = self.max_sample.max(sample);
         }
+    }
+
+    /// Forgets the history in `slot`, keeping the slot.
+    pub(crate) fn clear_slot(&mut self, slot: usize) {
+        if let Some(w) = self.windows.get_mut(slot) {
+            *w = ArrivalWindow::new();
+        }
+    }
+
+    /// Forgets `ep` and frees its slot for another endpoint.
+    pub(crate) fn release(&mut self, ep: Endpoint) {
+        if let Some(slot) = self.slots.remove(&ep) {
+            self.clear_slot(slot);
+            self.free.push(slot);
+        }
+    }
+
+    /// [`FailureDetector::convicts`] by slot.
+    pub(crate) fn convicts_slot(&self, slot: usize, now: Duration) -> bool {
+        self.windows
+            .get(slot)
+            .is_some_and(|w| w.last.is_some() && w.y(now, &self.derived) > self.threshold_y)
+    }
+
+    /// True when the heartbeat in `slot` is older than its usual age plus the acceptable pause
+    /// (phi about 0.3): late, not yet convicted.
+    pub(crate) fn overdue_slot(&self, slot: usize, now: Duration) -> bool {
+        self.windows
+            .get(slot)
+            .is_some_and(|w| w.last.is_some() && w.y(now, &self.derived) > 0.0)
+    }
+
+    fn window(&self, ep: Endpoint) -> Option<&ArrivalWindow> {
+        self.slots
+            .get(&ep)
+            .and_then(|slot| self.windows.get(*slot))
+            .filter(|w| w.last.is_some())
     }
 
     /// The highest phi any endpoint reached before a fresher heartbeat arrived (since the start
@@ -335,42 +417,42 @@ impl FailureDetector {
         self.max_sample = Duration::ZERO;
     }
 
-    /// Forgets `ep` (it restarted while down, or left).
+    /// Forgets `ep`'s history (it restarted while down, or left).
     pub fn remove(&mut self, ep: Endpoint) {
-        self.windows.remove(&ep);
+        if let Some(&slot) = self.slots.get(&ep) {
+            self.clear_slot(slot);
+        }
     }
 
     /// Phi of `ep` at `now`, if any heartbeat was recorded.
     pub fn phi(&self, ep: Endpoint, now: Duration) -> Option<f64> {
-        self.windows.get(&ep).map(|w| w.phi(now, &self.cfg))
+        self.window(ep)
+            .map(|w| normal_tail_phi(w.y(now, &self.derived)))
     }
 
     /// Age at `now` of the freshest known heartbeat of `ep`.
     pub fn heartbeat_age(&self, ep: Endpoint, now: Duration) -> Option<Duration> {
-        self.windows
-            .get(&ep)
+        self.window(ep)
             .and_then(|w| w.last)
             .map(|last| now.saturating_sub(last))
     }
 
     /// Mean of the recorded samples of `ep`.
     pub fn mean_interval(&self, ep: Endpoint) -> Option<Duration> {
-        self.windows
-            .get(&ep)
-            .map(|w| Duration::from_nanos(w.stats(&self.cfg).0 as u64))
+        self.window(ep)
+            .map(|w| Duration::from_nanos(w.stats(&self.derived).0 as u64))
     }
 
     /// Observed standard deviation of the recorded samples of `ep` (before the floor).
     pub fn std_deviation(&self, ep: Endpoint) -> Option<Duration> {
-        self.windows
-            .get(&ep)
-            .map(|w| Duration::from_nanos(w.stats(&self.cfg).1 as u64))
+        self.window(ep)
+            .map(|w| Duration::from_nanos(w.stats(&self.derived).1 as u64))
     }
 
     /// The heartbeat age at which `ep` would be convicted, given its samples so far.
     pub fn conviction_age(&self, ep: Endpoint) -> Option<Duration> {
-        let w = self.windows.get(&ep)?;
-        let (mean, sd) = w.stats(&self.cfg);
+        let w = self.window(ep)?;
+        let (mean, sd) = w.stats(&self.derived);
         Some(self.cfg.conviction_age(
             Duration::from_nanos(mean as u64),
             Duration::from_nanos(sd as u64),
@@ -394,9 +476,8 @@ impl FailureDetector {
 
     /// True when `ep` should be convicted at `now`.
     pub fn convicts(&self, ep: Endpoint, now: Duration) -> bool {
-        self.windows
-            .get(&ep)
-            .is_some_and(|w| w.last.is_some() && w.y(now, &self.cfg) > self.threshold_y)
+        self.window(ep)
+            .is_some_and(|w| w.y(now, &self.derived) > self.threshold_y)
     }
 }
 

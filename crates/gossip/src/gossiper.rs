@@ -21,6 +21,9 @@ const MAX_GENERATION_DIFFERENCE: u64 = 86_400 * 365;
 const COUNT_SLACK: usize = 20;
 /// Below this many bytes left, no further state is worth trying to fit.
 const MIN_USEFUL_STATE: usize = 16;
+/// When more than one live node in this many is overdue, gossip targets are drawn from the
+/// others only.
+const OVERDUE_SHARE: usize = 5;
 
 /// Gossip settings. Defaults are Cassandra's where it has one.
 #[derive(Debug, Clone, PartialEq)]
@@ -182,11 +185,14 @@ struct Peer {
     alive: bool,
     /// When a dead state (LEFT, removed) was first seen, for eviction.
     dead_since: Option<Duration>,
+    /// The failure detector's slot for this endpoint (unused for the local node).
+    fd_slot: usize,
 }
 
 impl Peer {
-    fn new(endpoint: Endpoint, state: EndpointState, beat_at: Duration) -> Peer {
+    fn new(endpoint: Endpoint, state: EndpointState, beat_at: Duration, fd_slot: usize) -> Peer {
         Peer {
+            fd_slot,
             endpoint,
             max_version: state.max_version(),
             app_max: app_max(&state),
@@ -246,7 +252,7 @@ impl Gossiper {
     /// round; a seed gossips at once.
     pub fn new(cfg: Config, local: Endpoint, generation: u64, now: Duration) -> Result<Gossiper> {
         cfg.validate()?;
-        let mut me = Peer::new(local, EndpointState::new(generation), now);
+        let mut me = Peer::new(local, EndpointState::new(generation), now, usize::MAX);
         me.alive = true;
         // Seeds are the cluster's memory and start gossiping at once; everyone else first
         // learns the cluster from a seed (Cassandra's shadow round).
@@ -423,20 +429,38 @@ impl Gossiper {
         };
         let mut live = Vec::new();
         let mut unreachable = Vec::new();
+        // Live nodes whose heartbeat is overdue (older than its usual age plus the acceptable
+        // pause, phi about 0.3): not yet convicted, maybe cut off. They go last in `live`.
+        let mut late = Vec::new();
         for p in self.peers.iter().skip(1) {
             if p.dead_since.is_some() {
                 continue;
             }
-            if p.alive {
-                live.push(p.endpoint);
-            } else {
+            if !p.alive {
                 unreachable.push(p.endpoint);
+            } else if self.fd.overdue_slot(p.fd_slot, now) {
+                late.push(p.endpoint);
+            } else {
+                live.push(p.endpoint);
             }
         }
+        let on_time = live.len();
+        live.append(&mut late);
+        // `fanout` distinct random live nodes (Cassandra: one). When many live nodes are overdue
+        // at once, as in the first seconds of a partition before the far side is convicted, the
+        // targets are drawn from the others first: SYNs sent across the cut would be lost, and
+        // the near side must keep hearing every near peer in time (docs/gossip.md,
+        // "Partitions"). A few overdue nodes, as under random loss, are no sign of a cut: they
+        // keep their share of SYNs, which is how their heartbeats catch up.
+        let cut = (live.len() - on_time) * OVERDUE_SHARE > live.len();
         let mut gossiped_to_seed = false;
-        // `fanout` distinct random live nodes (Cassandra: one).
         for k in 0..self.cfg.fanout.min(live.len()) {
-            let j = k + rng.below(live.len() - k);
+            let pool = if cut && k < on_time {
+                on_time
+            } else {
+                live.len()
+            };
+            let j = k + rng.below(pool - k);
             live.swap(k, j);
             if let Some(to) = live.get(k).copied() {
                 gossiped_to_seed |= self.cfg.seeds.contains(&to);
@@ -484,7 +508,7 @@ impl Gossiper {
                 }
                 continue;
             }
-            if may_convict && p.alive && self.fd.convicts(p.endpoint, now) {
+            if may_convict && p.alive && self.fd.convicts_slot(p.fd_slot, now) {
                 p.alive = false;
                 out.events.push(Event::Down {
                     endpoint: p.endpoint,
@@ -501,7 +525,7 @@ impl Gossiper {
 
     fn evict(&mut self, ep: Endpoint, now: Duration, out: &mut Output) {
         if ep != self.local && self.remove_peer(ep).is_some() {
-            self.fd.remove(ep);
+            self.fd.release(ep);
             self.quarantine.insert(ep, now);
             out.events.push(Event::Evicted { endpoint: ep });
         }
@@ -854,11 +878,12 @@ impl Gossiper {
         // When the endpoint produced this heartbeat, on our clock.
         let produced_at = now.saturating_sub(Duration::from_millis(heartbeat_age_ms));
         let Some(&i) = self.index.get(&ep) else {
-            let mut peer = Peer::new(ep, remote, produced_at);
+            let slot = self.fd.slot(ep);
+            let mut peer = Peer::new(ep, remote, produced_at, slot);
             if peer.is_dead_state() {
                 peer.dead_since = Some(now);
             } else {
-                self.fd.report_heartbeat(ep, now, produced_at);
+                self.fd.report_slot(slot, now, produced_at);
             }
             out.events.push(Event::Joined { endpoint: ep });
             for (k, v) in &peer.state.states {
@@ -883,10 +908,11 @@ impl Gossiper {
             }
             // A restart: the new generation replaces everything. The old samples describe the
             // previous incarnation only if the node never looked dead.
+            let slot = local.fd_slot;
             if !local.alive {
-                self.fd.remove(ep);
+                self.fd.clear_slot(slot);
             }
-            self.fd.report_heartbeat(ep, now, produced_at);
+            self.fd.report_slot(slot, now, produced_at);
             let was_alive = local.alive;
             local.state = remote;
             local.beat_at = produced_at;
@@ -905,14 +931,15 @@ impl Gossiper {
             if local.is_dead_state() {
                 local.dead_since.get_or_insert(now);
                 local.alive = false;
-                self.fd.remove(ep);
+                self.fd.clear_slot(slot);
                 if was_alive {
                     out.events.push(Event::Down { endpoint: ep });
                 }
             } else {
                 local.dead_since = None;
                 // News of a restart can itself be old: up only while the heartbeat is fresh.
-                let up = local.status != Some(NodeStatus::Shutdown) && !self.fd.convicts(ep, now);
+                let up =
+                    local.status != Some(NodeStatus::Shutdown) && !self.fd.convicts_slot(slot, now);
                 local.alive = up;
                 if up && !was_alive {
                     out.events.push(Event::Up { endpoint: ep });
@@ -931,7 +958,7 @@ impl Gossiper {
             local.max_version = local.max_version.max(remote.heartbeat.version);
             local.beat_at = local.beat_at.max(produced_at);
             if local.dead_since.is_none() {
-                self.fd.report_heartbeat(ep, now, produced_at);
+                self.fd.report_slot(local.fd_slot, now, produced_at);
             }
         }
         let mut changed = false;
@@ -957,7 +984,7 @@ impl Gossiper {
         if local.is_dead_state() {
             if local.dead_since.is_none() {
                 local.dead_since = Some(now);
-                self.fd.remove(ep);
+                self.fd.clear_slot(local.fd_slot);
                 if local.alive {
                     local.alive = false;
                     out.events.push(Event::Down { endpoint: ep });
@@ -968,7 +995,7 @@ impl Gossiper {
                 local.alive = false;
                 out.events.push(Event::Down { endpoint: ep });
             }
-        } else if beat && !local.alive && !self.fd.convicts(ep, now) {
+        } else if beat && !local.alive && !self.fd.convicts_slot(local.fd_slot, now) {
             // A heartbeat that is already too old (relayed after the endpoint died) does not
             // bring it back.
             local.alive = true;

@@ -880,6 +880,28 @@ pub struct PartitionReport {
     pub healed_after: Option<f64>,
     /// Down events within a side (false convictions).
     pub false_convictions: usize,
+    /// Each false conviction, with what the observer's detector knew of the convicted node at
+    /// most 100 ms later (by then a fresher heartbeat may have arrived and been sampled).
+    pub false_conviction_details: Vec<FalseConviction>,
+}
+
+/// One live node wrongly convicted, and the observer's detector for it just after.
+#[derive(Debug, Clone)]
+pub struct FalseConviction {
+    /// Seconds from the split (more than the split lasted: after the heal).
+    pub after_split: f64,
+    /// The node that convicted.
+    pub observer: usize,
+    /// The node it convicted.
+    pub convicted: usize,
+    /// Age of the freshest heartbeat the observer had of it (seconds).
+    pub heartbeat_age: f64,
+    /// Mean of the observer's samples of it (seconds).
+    pub mean: f64,
+    /// Observed standard deviation (before the floor).
+    pub std_deviation: f64,
+    /// The age at which it is convicted, given those samples (seconds).
+    pub conviction_age: f64,
 }
 
 /// Splits the cluster in two halves for `split`, then heals and measures recovery.
@@ -888,35 +910,82 @@ pub fn scenario_partition(
     split: Duration,
     limit: Duration,
 ) -> PartitionReport {
+    let half = sim.len() / 2;
+    scenario_partition_sides(sim, half, split, limit)
+}
+
+/// Cuts nodes `0..first` off from the rest for `split`, then heals and measures recovery.
+pub fn scenario_partition_sides(
+    sim: &mut Simulation,
+    first: usize,
+    split: Duration,
+    limit: Duration,
+) -> PartitionReport {
     let n = sim.len();
     for i in 0..n {
-        sim.set_group(i, u32::from(i >= n / 2));
+        sim.set_group(i, u32::from(i >= first));
     }
-    let mut false_convictions = 0;
-    let mut on_event = |_: Duration, node: usize, e: &Event| {
+    let found: std::cell::RefCell<Vec<(Duration, usize, usize)>> = Default::default();
+    let mut on_event = |now: Duration, node: usize, e: &Event| {
         if let Event::Down { endpoint } = e
             && let Some(j) = addr_index(*endpoint)
-            && (j >= n / 2) == (node >= n / 2)
+            && (j >= first) == (node >= first)
         {
-            false_convictions += 1;
+            found.borrow_mut().push((now, node, j));
         }
     };
     let t = sim.now();
-    sim.run_until(t + split, &mut on_event);
+    let mut details = Vec::new();
+    // In steps of 100 ms, so that a false conviction's detector state is looked at right after.
+    let describe = |sim: &Simulation, details: &mut Vec<FalseConviction>| {
+        let now = sim.now();
+        for (at, observer, convicted) in found.borrow_mut().drain(..) {
+            let fd = sim.node(observer).map(Gossiper::failure_detector);
+            let ep = node_addr(convicted);
+            let get =
+                |f: &dyn Fn(&crate::failure_detector::FailureDetector) -> Option<Duration>| {
+                    fd.and_then(f).map_or(f64::NAN, secs)
+                };
+            details.push(FalseConviction {
+                after_split: secs(at.saturating_sub(t)),
+                observer,
+                convicted,
+                heartbeat_age: get(&|fd| fd.heartbeat_age(ep, now)),
+                mean: get(&|fd| fd.mean_interval(ep)),
+                std_deviation: get(&|fd| fd.std_deviation(ep)),
+                conviction_age: get(&|fd| fd.conviction_age(ep)),
+            });
+        }
+    };
+    while sim.now() < t + split {
+        let next = (sim.now() + Duration::from_millis(100)).min(t + split);
+        sim.run_until(next, &mut on_event);
+        describe(sim, &mut details);
+    }
     let sides_convicted_each_other = (0..n).all(|i| {
         sim.node(i).is_none_or(|g| {
-            (0..n).all(|j| (j >= n / 2) == (i >= n / 2) || !g.is_alive(node_addr(j)))
+            (0..n).all(|j| (j >= first) == (i >= first) || !g.is_alive(node_addr(j)))
         })
     });
     sim.heal();
     let start = sim.now();
     let check = sim.config().gossip.gossip_interval / 10;
-    let ok = sim.run_while(start + limit, check, &mut on_event, &mut |s| {
-        s.fully_converged()
-    });
+    let mut healed_at = None;
+    let mut quiet_until = start + limit;
+    while sim.now() < quiet_until {
+        let next = (sim.now() + check).min(quiet_until);
+        sim.run_until(next, &mut on_event);
+        describe(sim, &mut details);
+        if healed_at.is_none() && sim.fully_converged() {
+            healed_at = Some(sim.now());
+            // Watch a while longer for late false convictions.
+            quiet_until = quiet_until.min(sim.now() + Duration::from_secs(10));
+        }
+    }
     PartitionReport {
         sides_convicted_each_other,
-        healed_after: ok.then(|| secs(sim.now() - start)),
-        false_convictions,
+        healed_after: healed_at.map(|h| secs(h - start)),
+        false_convictions: details.len(),
+        false_conviction_details: details,
     }
 }
