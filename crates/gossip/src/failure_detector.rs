@@ -175,16 +175,22 @@ pub(crate) struct ArrivalWindow {
     next: usize,
     sum: u64,
     sum_sq: u64,
+    /// `mean + acceptable_pause` and the floored standard deviation, in nanoseconds, as of the
+    /// last sample: every status check needs them.
+    centre_ns: f64,
+    scale_ns: f64,
 }
 
 impl ArrivalWindow {
-    fn new() -> ArrivalWindow {
+    fn new(d: &Derived) -> ArrivalWindow {
         ArrivalWindow {
             last: None,
             samples: Vec::new(),
             next: 0,
             sum: 0,
             sum_sq: 0,
+            centre_ns: d.initial_ns + d.pause_ns,
+            scale_ns: d.min_sd_ns,
         }
     }
 
@@ -198,7 +204,7 @@ impl ArrivalWindow {
         cfg: &FailureDetectorConfig,
         d: &Derived,
     ) -> (f64, Option<Duration>) {
-        let y_before = self.y(now, d);
+        let y_before = self.y(now);
         let sample = match self.last {
             None => Some(cfg.initial_interval),
             Some(last) if produced_at <= last => return (y_before, None),
@@ -223,6 +229,9 @@ impl ArrivalWindow {
             }
             self.sum += q;
             self.sum_sq += q * q;
+            let (mean, sd) = self.stats(d);
+            self.centre_ns = mean + d.pause_ns;
+            self.scale_ns = sd.max(d.min_sd_ns);
         }
         self.last = Some(produced_at);
         (y_before, sample)
@@ -242,15 +251,12 @@ impl ArrivalWindow {
 
     /// The age of the freshest heartbeat in (floored) standard deviations past the mean plus
     /// the acceptable pause: phi is a monotonic function of it.
-    fn y(&self, now: Duration, d: &Derived) -> f64 {
+    fn y(&self, now: Duration) -> f64 {
         let Some(last) = self.last else {
             return f64::NEG_INFINITY;
         };
         let age = now.saturating_sub(last).as_secs_f64() * 1e9;
-        let (mean, sd) = self.stats(d);
-        let mean = mean + d.pause_ns;
-        let sd = sd.max(d.min_sd_ns);
-        (age - mean) / sd
+        (age - self.centre_ns) / self.scale_ns
     }
 }
 
@@ -338,7 +344,7 @@ impl FailureDetector {
         let slot = match self.free.pop() {
             Some(slot) => slot,
             None => {
-                self.windows.push(ArrivalWindow::new());
+                self.windows.push(ArrivalWindow::new(&self.derived));
                 self.windows.len() - 1
             }
         };
@@ -361,7 +367,7 @@ impl FailureDetector {
     /// Forgets the history in `slot`, keeping the slot.
     pub(crate) fn clear_slot(&mut self, slot: usize) {
         if let Some(w) = self.windows.get_mut(slot) {
-            *w = ArrivalWindow::new();
+            *w = ArrivalWindow::new(&self.derived);
         }
     }
 
@@ -377,7 +383,7 @@ impl FailureDetector {
     pub(crate) fn convicts_slot(&self, slot: usize, now: Duration) -> bool {
         self.windows
             .get(slot)
-            .is_some_and(|w| w.last.is_some() && w.y(now, &self.derived) > self.threshold_y)
+            .is_some_and(|w| w.last.is_some() && w.y(now) > self.threshold_y)
     }
 
     /// True when the heartbeat in `slot` is older than its usual age plus the acceptable pause
@@ -385,7 +391,20 @@ impl FailureDetector {
     pub(crate) fn overdue_slot(&self, slot: usize, now: Duration) -> bool {
         self.windows
             .get(slot)
-            .is_some_and(|w| w.last.is_some() && w.y(now, &self.derived) > 0.0)
+            .is_some_and(|w| w.last.is_some() && w.y(now) > 0.0)
+    }
+
+    /// Reads the history in `slot` (to bring it into the cache ahead of its use).
+    pub(crate) fn touch(&self, slot: usize) -> u64 {
+        self.windows.get(slot).map_or(0, |w| {
+            let at = if w.samples.len() < w.samples.capacity() {
+                w.samples.len().saturating_sub(1)
+            } else {
+                w.next
+            };
+            w.sum
+                .wrapping_add(w.samples.get(at).map_or(0, |q| u64::from(*q)))
+        })
     }
 
     fn window(&self, ep: Endpoint) -> Option<&ArrivalWindow> {
@@ -426,8 +445,7 @@ impl FailureDetector {
 
     /// Phi of `ep` at `now`, if any heartbeat was recorded.
     pub fn phi(&self, ep: Endpoint, now: Duration) -> Option<f64> {
-        self.window(ep)
-            .map(|w| normal_tail_phi(w.y(now, &self.derived)))
+        self.window(ep).map(|w| normal_tail_phi(w.y(now)))
     }
 
     /// Age at `now` of the freshest known heartbeat of `ep`.
@@ -476,8 +494,7 @@ impl FailureDetector {
 
     /// True when `ep` should be convicted at `now`.
     pub fn convicts(&self, ep: Endpoint, now: Duration) -> bool {
-        self.window(ep)
-            .is_some_and(|w| w.y(now, &self.derived) > self.threshold_y)
+        self.window(ep).is_some_and(|w| w.y(now) > self.threshold_y)
     }
 }
 
