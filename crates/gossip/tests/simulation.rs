@@ -138,7 +138,7 @@ fn a_change_reaches_all_500_nodes_within_log2_n_plus_5_rounds() {
 
 #[test]
 fn every_live_node_of_500_convicts_a_stopped_node_within_10_seconds() {
-    let mut s = converged(SimConfig::new(500, 7), 10);
+    let mut s = converged(SimConfig::new(500, 7), 5);
     assert_convicts_within_10_s(&mut s, 250);
 }
 
