@@ -883,6 +883,44 @@ impl Gossiper {
         }
     }
 
+    /// A new endpoint, as learned from `remote` (no events).
+    fn add_peer(
+        &mut self,
+        ep: Endpoint,
+        remote: EndpointState,
+        produced_at: Duration,
+        now: Duration,
+    ) {
+        let slot = self.fd.slot(ep);
+        let mut peer = Peer::new(ep, remote, produced_at, slot);
+        if peer.is_dead_state() {
+            peer.dead_since = Some(now);
+        } else {
+            self.fd.report_slot(slot, now, produced_at);
+        }
+        self.insert_peer(peer);
+    }
+
+    /// Learns the states of endpoints not known yet as a completed shadow round would, but
+    /// without the events (for the simulator's pre-converged clusters: a million `Changed` events of 1000
+    /// nodes cost more than the states themselves). Known endpoints are merged as usual.
+    pub(crate) fn learn_quietly(&mut self, deltas: Vec<Delta>, now: Duration) {
+        self.phase = Phase::Normal;
+        let mut out = Output::default();
+        for d in deltas {
+            if d.endpoint == self.local
+                || self.quarantine.contains_key(&d.endpoint)
+                || self.index.contains_key(&d.endpoint)
+            {
+                self.apply(d, None, now, &mut out);
+                out.events.clear();
+                continue;
+            }
+            let produced_at = now.saturating_sub(Duration::from_millis(d.heartbeat_age_ms));
+            self.add_peer(d.endpoint, d.state, produced_at, now);
+        }
+    }
+
     /// Cassandra's `applyStateLocally` with `notifyFailureDetector`: merge a remote state.
     /// `found` is the endpoint's index in `peers` if it was looked up already.
     fn apply(&mut self, delta: Delta, found: Option<usize>, now: Duration, out: &mut Output) {
@@ -899,22 +937,15 @@ impl Gossiper {
         // Indices only change when a peer is evicted, never while a message is applied; an
         // endpoint not found may have been added by an earlier state of the same message.
         let Some(i) = found.or_else(|| self.index.get(&ep).copied()) else {
-            let slot = self.fd.slot(ep);
-            let mut peer = Peer::new(ep, remote, produced_at, slot);
-            if peer.is_dead_state() {
-                peer.dead_since = Some(now);
-            } else {
-                self.fd.report_slot(slot, now, produced_at);
-            }
             out.events.push(Event::Joined { endpoint: ep });
-            for (k, v) in &peer.state.states {
+            for (k, v) in &remote.states {
                 out.events.push(Event::Changed {
                     endpoint: ep,
                     key: *k,
                     value: v.value.clone(),
                 });
             }
-            self.insert_peer(peer);
+            self.add_peer(ep, remote, produced_at, now);
             return;
         };
         let Some(local) = self.peers.get_mut(i) else {
