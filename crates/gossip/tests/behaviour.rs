@@ -544,3 +544,60 @@ fn bad_configuration_is_an_error_not_a_panic() {
         })
     ));
 }
+
+#[test]
+fn when_many_live_nodes_are_overdue_at_once_the_syns_go_to_the_on_time_ones() {
+    let cfg = Config::new("c", vec![]);
+    let mut g = Gossiper::new(cfg, addr(1), 1, Duration::ZERO).unwrap();
+    let mut rng = SeededRng::new(3);
+    let normal = [(ApplicationState::Status, "NORMAL", 1)];
+    let beat = |g: &mut Gossiper, rng: &mut SeededRng, peers: std::ops::RangeInclusive<u8>, t| {
+        let states = peers.map(|i| (addr(i), state(10, t, &normal))).collect();
+        g.handle(push(addr(2), states), secs(t), rng);
+    };
+    let targets = |out: &Output| -> Vec<u8> {
+        out.messages
+            .iter()
+            .filter(|(_, env)| matches!(env.message, Message::Syn(_)))
+            .map(|(to, _)| {
+                to.ip()
+                    .to_string()
+                    .rsplit('.')
+                    .next()
+                    .unwrap()
+                    .parse()
+                    .unwrap()
+            })
+            .collect()
+    };
+    // Ten peers beat every second for 30 s.
+    for t in 2..=30 {
+        beat(&mut g, &mut rng, 2..=11, t);
+        g.tick(secs(t), &mut rng);
+    }
+    // Then half of them fall silent, as the far side of a partition: for a few seconds they
+    // are late but still live, and SYNs to them still go out.
+    let mut early = Vec::new();
+    for t in 31..=32 {
+        beat(&mut g, &mut rng, 2..=6, t);
+        early.extend(targets(&g.tick(secs(t), &mut rng)));
+    }
+    assert!(early.iter().any(|i| *i >= 7), "{early:?}");
+    for t in 33..=34 {
+        beat(&mut g, &mut rng, 2..=6, t);
+        g.tick(secs(t), &mut rng);
+    }
+    // Five seconds on they are overdue (older than their usual age plus the 3 s pause), not
+    // yet convicted: every SYN goes to the on-time half.
+    for t in 35..=36 {
+        beat(&mut g, &mut rng, 2..=6, t);
+        let out = g.tick(secs(t), &mut rng);
+        assert!((7..=11).all(|i| g.is_alive(addr(i))));
+        let sent = targets(&out);
+        assert_eq!(sent.len(), 3);
+        assert!(
+            sent.iter().all(|i| (2..=6).contains(i)),
+            "at {t} s: {sent:?}"
+        );
+    }
+}
