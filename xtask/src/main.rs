@@ -252,8 +252,8 @@ const BENCH_AREAS: &[BenchArea] = &[
     BenchArea {
         name: "gossip",
         what: "simulated clusters of 100, 500 and 1,000 nodes: spread rounds, conviction, restart, \
-               partition and heal, 10 min of 20% loss, bytes (about 20 CPU-minutes; \
-               figures in docs/gossip.md)",
+               partition and heal, 10 min of 20% loss, bytes (about 18 CPU-minutes, \
+               30-45 wall-minutes on a loaded 2-core machine; figures in docs/gossip.md)",
         run: || {
             // Seeded, so every run gives the same figures; only wall time depends on the load.
             for nodes in ["100", "500", "1000"] {
