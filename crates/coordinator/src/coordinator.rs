@@ -23,6 +23,9 @@ use crate::values::Bound;
 use crate::{Error, Result, data, describe, select};
 
 mod batch;
+mod cache;
+
+use cache::PerSchema;
 
 pub use batch::{
     BATCH_SIZE_FAIL_THRESHOLD, BATCH_SIZE_WARN_THRESHOLD, Executed,
@@ -67,6 +70,9 @@ struct PreparedStatement {
     /// Touches one partition (or a system table computed in memory): see
     /// [`Coordinator::is_quick`].
     single_partition: bool,
+    /// A SELECT's compiled selection (its columns, functions and result metadata), compiled
+    /// on the first EXECUTE against each schema rather than on every one.
+    selection: PerSchema<select::Selection>,
 }
 
 /// Runs statements against the node's schema (and, as it lands, its data).
@@ -93,6 +99,10 @@ pub struct Coordinator {
     membership: Option<Arc<dyn Membership>>,
     /// Told the new schema version after every local schema change (the cluster pushes it).
     schema_listener: RwLock<Option<SchemaListener>>,
+    /// The current schema's version (a digest of the whole schema).
+    version: PerSchema<Uuid>,
+    /// The `system.local` row, which changes only with the schema version.
+    local_rows: PerSchema<Vec<Vec<Option<cql::protocol::Value>>>>,
 }
 
 /// Called with the new schema version after a schema statement changed the schema.
@@ -248,6 +258,8 @@ impl Coordinator {
             store: data_store,
             membership: None,
             schema_listener: RwLock::new(None),
+            version: PerSchema::default(),
+            local_rows: PerSchema::default(),
             replica,
             replication: None,
         })
@@ -365,7 +377,10 @@ impl Coordinator {
 
     /// The current schema version (changes with every DDL).
     pub fn schema_version(&self) -> Uuid {
-        self.schema.read().version()
+        let schema = self.schema.read().clone();
+        self.version
+            .get(&schema, || Ok(schema.version()))
+            .map_or_else(|_| schema.version(), |v| *v)
     }
 
     /// A copy of the current user schema.
@@ -393,7 +408,7 @@ impl Coordinator {
         let parsed = parse(text)?;
         let keyspace = params.keyspace.clone().or_else(|| session.keyspace.clone());
         let bound = Bound::new(&params.values, &parsed.bind_markers)?;
-        self.run_warned(&parsed, keyspace.as_deref(), &bound, params)
+        self.run_warned(&parsed, keyspace.as_deref(), &bound, params, None)
     }
 
     /// PREPAREs a statement: its id is a digest of the keyspace and the text, so every node
@@ -438,6 +453,7 @@ impl Coordinator {
                 parsed,
                 keyspace,
                 single_partition,
+                selection: PerSchema::default(),
             }),
         );
         Ok(Prepared {
@@ -464,7 +480,13 @@ impl Coordinator {
             .cloned()
             .ok_or_else(|| Error::Unprepared { id: id.to_vec() })?;
         let bound = Bound::new(&params.values, &stmt.parsed.bind_markers)?;
-        self.run_warned(&stmt.parsed, stmt.keyspace.as_deref(), &bound, params)
+        self.run_warned(
+            &stmt.parsed,
+            stmt.keyspace.as_deref(),
+            &bound,
+            params,
+            Some(&stmt.selection),
+        )
     }
 
     /// Whether EXECUTE of prepared statement `id` finishes without waiting on anything but
@@ -514,19 +536,65 @@ impl Coordinator {
         }
     }
 
-    /// [`Coordinator::run`], with the warnings of the statements that have some (BATCH).
+    /// [`Coordinator::run`], with the warnings of the statements that have some (BATCH, a
+    /// SELECT that scanned many tombstones). `selection` caches a prepared SELECT's compiled
+    /// selection.
     fn run_warned(
         &self,
         parsed: &ParsedStatement,
         keyspace: Option<&str>,
         bound: &Bound,
         params: &QueryParameters,
+        selection: Option<&PerSchema<select::Selection>>,
     ) -> Result<Executed> {
         match &parsed.statement {
             Statement::Batch(b) => self.text_batch(b, keyspace, bound, params),
+            Statement::Select(s) => self.select(s, keyspace, bound, params, selection),
             _ => self
                 .run(parsed, keyspace, bound, params)
                 .map(Executed::quiet),
+        }
+    }
+
+    /// Runs a SELECT: a system table's rows computed in memory, or a user table's read.
+    fn select(
+        &self,
+        s: &cql::language::ast::Select,
+        keyspace: Option<&str>,
+        bound: &Bound,
+        params: &QueryParameters,
+        cached: Option<&PerSchema<select::Selection>>,
+    ) -> Result<Executed> {
+        let schema = self.schema.read().clone();
+        let (ks, table) = self.resolve_table(&schema, &s.table, keyspace)?;
+        let compile = || select::Selection::compile(s, table, ks);
+        let selection = match cached {
+            // JSON selects compile the selection of their plain form.
+            Some(c) if !s.json => c.get(&schema, compile)?,
+            _ => Arc::new(compile()?),
+        };
+        if ks.name == "system" && table.name == "local" {
+            let rows = self.local_rows.get(&schema, || {
+                system::rows(table, &self.local, &schema, &self.system, &self.store, None)
+                    .ok_or_else(|| Error::server("system.local has no rows"))
+            })?;
+            return select::run(s, table, ks, &selection, &rows, bound, params)
+                .map(Executed::quiet);
+        }
+        let membership = self.membership.as_deref();
+        match system::rows(
+            table,
+            &self.local,
+            &schema,
+            &self.system,
+            &self.store,
+            membership,
+        ) {
+            Some(rows) => {
+                select::run(s, table, ks, &selection, &rows, bound, params).map(Executed::quiet)
+            }
+            None if is_system_keyspace(&ks.name) => Err(not_built_data_path("SELECT")),
+            None => data::select(&*self.data, ks, table, s, &selection, bound, params),
         }
     }
 
@@ -638,23 +706,9 @@ impl Coordinator {
                 }
                 Ok(ResultBody::SetKeyspace(name.to_owned()))
             }
-            Statement::Select(s) => {
-                let schema = self.schema.read().clone();
-                let (ks, table) = self.resolve_table(&schema, &s.table, keyspace)?;
-                let membership = self.membership.as_deref();
-                match system::rows(
-                    table,
-                    &self.local,
-                    &schema,
-                    &self.system,
-                    &self.store,
-                    membership,
-                ) {
-                    Some(rows) => select::run(s, table, ks, rows, bound, params),
-                    None if is_system_keyspace(&ks.name) => Err(not_built_data_path("SELECT")),
-                    None => data::select(&*self.data, ks, table, s, bound, params),
-                }
-            }
+            Statement::Select(s) => self
+                .select(s, keyspace, bound, params, None)
+                .map(|e| e.result),
             Statement::Insert(s) => {
                 let schema = self.schema.read().clone();
                 let (ks, table) = self.user_table(&schema, &s.table, keyspace)?;

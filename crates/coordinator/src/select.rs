@@ -1319,13 +1319,14 @@ pub(crate) fn limit_value(t: &Term, bound: &Bound, what: &str) -> Result<u32> {
     }
 }
 
-/// Runs `select` over `rows` held in memory (values in `table.columns` order): the system
-/// tables.
+/// Runs `select` (whose compiled selection is `selection`) over `rows` held in memory (values
+/// in `table.columns` order): the system tables.
 pub(crate) fn run(
     select: &Select,
     table: &Table,
     keyspace: &Keyspace,
-    rows: Vec<Vec<Option<Value>>>,
+    selection: &Selection,
+    rows: &[Vec<Option<Value>>],
     bound: &Bound,
     params: &QueryParameters,
 ) -> Result<ResultBody> {
@@ -1341,8 +1342,6 @@ pub(crate) fn run(
             "PER PARTITION LIMIT is not supported on system tables by this Ilion build yet",
         ));
     }
-    let selection = Selection::compile(select, table, keyspace)?;
-
     // Restrictions: each is a column and the values it may equal.
     let mut filters: Vec<(usize, Vec<Value>)> = Vec::new();
     for r in &select.where_clause {
@@ -1384,7 +1383,7 @@ pub(crate) fn run(
         Some(t) => limit_value(t, bound, "LIMIT")? as usize,
     };
     let matched: Vec<Row> = rows
-        .into_iter()
+        .iter()
         .filter(|row| {
             filters.iter().all(|(i, accepted)| {
                 row.get(*i).and_then(Option::as_ref).is_some_and(|v| {
@@ -1394,13 +1393,13 @@ pub(crate) fn run(
                 })
             })
         })
-        .map(Row::plain)
+        .map(|r| Row::plain(r.clone()))
         .collect();
 
     let mut next_page = None;
     let mut out: Vec<Vec<Option<Value>>> = Vec::new();
     if selection.aggregate {
-        let mut agg = Aggregator::new(&selection);
+        let mut agg = Aggregator::new(selection);
         for r in &matched {
             agg.add(r)?;
         }
@@ -1430,12 +1429,17 @@ pub(crate) fn run(
     for r in &out {
         cells.extend(selection.encode_row(r)?);
     }
-    let mut metadata = RowsMetadata::new(selection.specs.clone());
+    let mut metadata = if skip_metadata {
+        // The specs are not sent: not cloned either.
+        let mut m = RowsMetadata::new(Vec::new());
+        m.column_count = selection.specs.len();
+        m.columns = None;
+        m.global_table_spec = None;
+        m
+    } else {
+        RowsMetadata::new(selection.specs.clone())
+    };
     metadata.paging_state = next_page;
-    if skip_metadata {
-        metadata.columns = None;
-        metadata.global_table_spec = None;
-    }
     Ok(ResultBody::Rows(Rows {
         metadata,
         rows_count: out.len(),

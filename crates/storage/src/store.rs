@@ -38,7 +38,31 @@ pub struct Store {
 #[derive(Debug, Default)]
 struct Tables {
     catalog: Catalog,
-    handles: HashMap<String, Table>,
+    /// Live tables by keyspace, then name (looked up on every statement without building a
+    /// `keyspace.name` string).
+    handles: HashMap<String, HashMap<String, Table>>,
+}
+
+impl Tables {
+    fn get(&self, keyspace: &str, name: &str) -> Option<&Table> {
+        self.handles.get(keyspace)?.get(name)
+    }
+
+    fn insert(&mut self, schema: &TableSchema, table: Table) {
+        self.handles
+            .entry(schema.keyspace().to_owned())
+            .or_default()
+            .insert(schema.name().to_owned(), table);
+    }
+
+    fn remove(&mut self, keyspace: &str, name: &str) {
+        if let Some(in_keyspace) = self.handles.get_mut(keyspace) {
+            in_keyspace.remove(name);
+            if in_keyspace.is_empty() {
+                self.handles.remove(keyspace);
+            }
+        }
+    }
 }
 
 enum Backend {
@@ -139,10 +163,10 @@ impl StoreBuilder {
         };
         {
             let mut tables = store.tables.write();
-            for (name, e) in &catalog.tables {
+            for e in catalog.tables.values() {
                 let view = store.view(Arc::new(e.schema.clone()), e.generation)?;
-                tables.handles.insert(
-                    name.clone(),
+                tables.insert(
+                    &e.schema,
                     Table {
                         shared: Arc::new(RwLock::new(view)),
                     },
@@ -199,7 +223,7 @@ impl Store {
     pub fn create_table(&self, schema: TableSchema) -> Result<Table> {
         let name = schema.qualified_name();
         let mut tables = self.tables.write();
-        if let Some(t) = tables.handles.get(&name) {
+        if let Some(t) = tables.get(schema.keyspace(), schema.name()) {
             if *t.schema() == schema {
                 return Ok(t.clone());
             }
@@ -215,13 +239,14 @@ impl Store {
                 generation,
             },
         );
-        let view = self.view(Arc::new(schema), generation)?;
+        let schema = Arc::new(schema);
+        let view = self.view(schema.clone(), generation)?;
         self.save(&catalog)?;
         tables.catalog = catalog;
         let table = Table {
             shared: Arc::new(RwLock::new(view)),
         };
-        tables.handles.insert(name, table.clone());
+        tables.insert(&schema, table.clone());
         Ok(table)
     }
 
@@ -232,15 +257,14 @@ impl Store {
         let q = format!("{keyspace}.{name}");
         let mut tables = self.tables.write();
         let table = tables
-            .handles
-            .get(&q)
+            .get(keyspace, name)
             .cloned()
             .ok_or_else(|| Error::UnknownTable(q.clone()))?;
         let mut catalog = tables.catalog.clone();
         catalog.tables.remove(&q);
         self.save(&catalog)?;
         tables.catalog = catalog;
-        tables.handles.remove(&q);
+        tables.remove(keyspace, name);
         let old = {
             let mut view = table.shared.write();
             let old = view.clone();
@@ -265,8 +289,7 @@ impl Store {
         let q = format!("{keyspace}.{name}");
         let mut tables = self.tables.write();
         let table = tables
-            .handles
-            .get(&q)
+            .get(keyspace, name)
             .cloned()
             .ok_or_else(|| Error::UnknownTable(q.clone()))?;
         let generation = tables.catalog.next_generation(&q);
@@ -297,8 +320,7 @@ impl Store {
         let q = format!("{keyspace}.{name}");
         let mut tables = self.tables.write();
         let table = tables
-            .handles
-            .get(&q)
+            .get(keyspace, name)
             .cloned()
             .ok_or_else(|| Error::UnknownTable(q.clone()))?;
         let current = table.shared.read().clone();
@@ -461,13 +483,11 @@ impl Store {
 
     /// The table `keyspace.name`.
     pub fn table(&self, keyspace: &str, name: &str) -> Result<Table> {
-        let q = format!("{keyspace}.{name}");
         self.tables
             .read()
-            .handles
-            .get(&q)
+            .get(keyspace, name)
             .cloned()
-            .ok_or(Error::UnknownTable(q))
+            .ok_or_else(|| Error::UnknownTable(format!("{keyspace}.{name}")))
     }
 }
 

@@ -15,15 +15,15 @@ use bytes::Bytes;
 use cql::language::ast::{InValues, Operator, Order, Relation, RelationTarget, Select, Term};
 use cql::protocol::{ColumnType, QueryParameters, ResultBody, Rows, RowsMetadata, Value};
 use storage::{
-    Bound as SBound, CellData, PagingPosition, PartitionData, PartitionRange, ReadCommand, RowData,
-    Slice,
+    Bound as SBound, CellData, PagingPosition, PartitionData, PartitionRange, ReadCommand,
+    ReadWarning, RowData, Slice,
 };
 
 use super::{DataPath, Target, cells};
 use crate::schema::{ClusteringOrder, Column, ColumnKind, Keyspace, Table};
 use crate::select::{Aggregator, CellMeta, Row, Selection, compare, limit_value, opt_seq_cmp};
 use crate::values::{Bound, encode, term_value};
-use crate::{Error, Result};
+use crate::{Error, Executed, Result};
 
 /// Cassandra's answer to a query that needs ALLOW FILTERING.
 pub(crate) const REQUIRES_ALLOW_FILTERING: &str = "Cannot execute this query as it might involve \
@@ -34,15 +34,18 @@ const PAGING_STATE_VERSION: u8 = 2;
 /// Rows asked of storage per internal read when filtering or grouping.
 const SCAN_CHUNK: u32 = 1000;
 
-/// SELECT over a user table.
+/// SELECT over a user table; `selection` is `s`'s compiled selection (a JSON select compiles
+/// its plain form's itself). The result carries the warnings of the reads (a read that
+/// scanned more tombstones than the warning threshold).
 pub(crate) fn select(
     data: &dyn DataPath,
     ks: &Keyspace,
     table: &Table,
     s: &Select,
+    selection: &Selection,
     bound: &Bound,
     params: &QueryParameters,
-) -> Result<ResultBody> {
+) -> Result<Executed> {
     if s.json {
         let plain = Select {
             json: false,
@@ -52,13 +55,38 @@ pub(crate) fn select(
             skip_metadata: false,
             ..params.clone()
         };
-        let body = select(data, ks, table, &plain, bound, &all_metadata)?;
-        return crate::json::rows_as_json(body, params.skip_metadata);
+        let plain_selection = Selection::compile(&plain, table, ks)?;
+        let body = select(
+            data,
+            ks,
+            table,
+            &plain,
+            &plain_selection,
+            bound,
+            &all_metadata,
+        )?;
+        return Ok(Executed {
+            result: crate::json::rows_as_json(body.result, params.skip_metadata)?,
+            warnings: body.warnings,
+        });
     }
     let t = Target { ks, table, bound };
-    let selection = Selection::compile(s, table, ks)?;
-    let plan = plan(&t, s, &selection)?;
-    execute(data, &t, &plan, &selection, params)
+    let plan = plan(&t, s, selection)?;
+    let mut warnings = Vec::new();
+    let result = execute(data, &t, &plan, selection, params, &mut warnings)?;
+    Ok(Executed { result, warnings })
+}
+
+/// The warning a client gets for a read that scanned many tombstones (Cassandra's words).
+fn read_warning(table: &Table, live_rows: usize, w: &ReadWarning) -> String {
+    match w {
+        ReadWarning::TombstoneThreshold { scanned, threshold } => format!(
+            "Read {live_rows} live rows and {scanned} tombstone cells for query on {}.{} \
+             (see tombstone_warn_threshold, {threshold})",
+            table.keyspace, table.name
+        ),
+        other => format!("{other:?} reading {}.{}", table.keyspace, table.name),
+    }
 }
 
 /// Which partitions a SELECT reads.
@@ -1254,6 +1282,7 @@ fn execute(
     plan: &Plan,
     sel: &Selection,
     params: &QueryParameters,
+    warnings: &mut Vec<String>,
 ) -> Result<ResultBody> {
     let paging = params.page_size.filter(|n| *n > 0).map(|n| n as usize);
     if plan.sort.is_some() && plan.key_in && paging.is_some() {
@@ -1351,6 +1380,15 @@ fn execute(
         loop {
             cmd.limit = Some(exec.chunk(exact));
             let result = data.read(t.ks, t.table, &cmd, params.consistency)?;
+            if !result.warnings.is_empty() {
+                let live: usize = result.partitions.iter().map(|p| p.rows.len()).sum();
+                warnings.extend(
+                    result
+                        .warnings
+                        .iter()
+                        .map(|w| read_warning(t.table, live, w)),
+                );
+            }
             for p in &result.partitions {
                 let base = decoder.partition_base(p)?;
                 let at = |clustering: Option<Vec<Vec<u8>>>| PagingPosition {
@@ -1427,12 +1465,17 @@ fn rows_result(
     for r in &out {
         cells.extend(sel.encode_row(r)?);
     }
-    let mut metadata = RowsMetadata::new(sel.specs().to_vec());
+    let mut metadata = if skip_metadata {
+        // The specs are not sent: not cloned either.
+        let mut m = RowsMetadata::new(Vec::new());
+        m.column_count = sel.specs().len();
+        m.columns = None;
+        m.global_table_spec = None;
+        m
+    } else {
+        RowsMetadata::new(sel.specs().to_vec())
+    };
     metadata.paging_state = next_page;
-    if skip_metadata {
-        metadata.columns = None;
-        metadata.global_table_spec = None;
-    }
     Ok(ResultBody::Rows(Rows {
         metadata,
         rows_count: out.len(),

@@ -156,14 +156,22 @@ struct Endpoint {
     dc: String,
 }
 
-/// The ring for one topology version, with the replica maps of the strategies used so far.
+/// A keyspace's replication map parsed, and its replica map on one topology.
+#[derive(Debug)]
+struct Placement {
+    strategy: ReplicationStrategy,
+    map: ReplicaMap,
+}
+
+/// The ring for one topology version, with the placements of the replication maps used so
+/// far (parsing a replication map on every request was a few percent of a point read).
 #[derive(Debug)]
 struct Topology {
     version: u64,
     meta: TokenMetadata,
     nodes: HashMap<NodeId, Endpoint>,
     local: Option<NodeId>,
-    maps: Mutex<HashMap<BTreeMap<String, String>, Arc<ReplicaMap>>>,
+    maps: Mutex<HashMap<BTreeMap<String, String>, Arc<Placement>>>,
 }
 
 impl Topology {
@@ -208,18 +216,19 @@ impl Topology {
         }
     }
 
-    fn map(&self, ks: &Keyspace) -> Result<Arc<ReplicaMap>> {
+    fn placement(&self, ks: &Keyspace) -> Result<Arc<Placement>> {
         if let Some(m) = self.maps.lock().get(&ks.replication) {
             return Ok(m.clone());
         }
         let strategy = strategy_of(ks)?;
-        let map = Arc::new(
-            strategy
-                .replica_map(&self.meta)
-                .map_err(|e| Error::server(format!("replica placement failed: {e}")))?,
-        );
-        self.maps.lock().insert(ks.replication.clone(), map.clone());
-        Ok(map)
+        let map = strategy
+            .replica_map(&self.meta)
+            .map_err(|e| Error::server(format!("replica placement failed: {e}")))?;
+        let placement = Arc::new(Placement { strategy, map });
+        self.maps
+            .lock()
+            .insert(ks.replication.clone(), placement.clone());
+        Ok(placement)
     }
 
     fn endpoints(&self, ids: &[NodeId]) -> Vec<Endpoint> {
@@ -378,8 +387,8 @@ impl Replication {
     }
 
     fn replicas(&self, topo: &Topology, ks: &Keyspace, token: i64) -> Result<Vec<Endpoint>> {
-        let map = topo.map(ks)?;
-        Ok(topo.endpoints(map.replicas(Token::new(token))))
+        let placement = topo.placement(ks)?;
+        Ok(topo.endpoints(placement.map.replicas(Token::new(token))))
     }
 
     fn window_seconds(&self) -> u32 {
@@ -475,8 +484,7 @@ impl Replication {
         let timeout = self.config.write_request_timeout;
         let mut plans = Vec::with_capacity(mutations.len());
         for (ks, m) in mutations {
-            let strategy = strategy_of(ks)?;
-            let req = Requirement::new(consistency, &strategy, &self.local_dc)?;
+            let req = Requirement::new(consistency, &topo.placement(ks)?.strategy, &self.local_dc)?;
             let replicas = self.replicas(&topo, ks, m.token)?;
             let alive: Vec<bool> = replicas.iter().map(|e| self.alive(&topo, e)).collect();
             if mode == WriteMode::Level {
@@ -621,7 +629,7 @@ impl Replication {
         let topo = self.topology();
         // Check availability before anything is stored.
         for (ks, m) in mutations {
-            let req = Requirement::new(consistency, &strategy_of(ks)?, &self.local_dc)?;
+            let req = Requirement::new(consistency, &topo.placement(ks)?.strategy, &self.local_dc)?;
             let replicas = self.replicas(&topo, ks, m.token)?;
             req.check_alive(
                 replicas
@@ -787,13 +795,14 @@ impl Replication {
         let started = Instant::now();
         let timeout = self.read_timeout(cmd);
         let deadline = started + timeout;
-        let strategy = strategy_of(ks)?;
+        let placement = topo.placement(ks)?;
+        let strategy = &placement.strategy;
         if consistency == Consistency::Any {
             return Err(Error::invalid(
                 "ANY ConsistencyLevel is only supported for writes",
             ));
         }
-        let req = Requirement::new(consistency, &strategy, &self.local_dc)?;
+        let req = Requirement::new(consistency, strategy, &self.local_dc)?;
         req.check_alive(
             replicas
                 .iter()
@@ -1046,7 +1055,8 @@ impl Replication {
         end: Option<i64>,
     ) -> Result<WireResult> {
         let topo = self.topology();
-        let map = topo.map(ks)?;
+        let placement = topo.placement(ks)?;
+        let map = &placement.map;
         let s = start.unwrap_or(i64::MIN);
         let e = end.unwrap_or(i64::MAX);
         // A wrapping request is the part up to the end of the ring and the part from its start.
@@ -1443,8 +1453,9 @@ impl Replication {
         if !self.is_local(topo, only) {
             return false;
         }
-        let Ok(req) =
-            strategy_of(ks).and_then(|s| Requirement::new(consistency, &s, &self.local_dc))
+        let Ok(req) = topo
+            .placement(ks)
+            .and_then(|p| Requirement::new(consistency, &p.strategy, &self.local_dc))
         else {
             return false;
         };
