@@ -93,6 +93,9 @@ impl Ilion {
             .block_size(4096)
             .block_cache_size(64 << 20)
             .bloom_bits_per_key(10)
+            // One memtable being written and at most one waiting for its flush, as RocksDB's
+            // default `max_write_buffer_number` of 2 (ilion's default allows two waiting).
+            .max_immutable_memtables(1)
             .default_tree_options(lsm::TreeOptions {
                 compression: lsm::Compression::Lz4,
                 compaction: lsm::CompactionConfig::Leveled {

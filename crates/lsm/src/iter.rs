@@ -28,84 +28,128 @@ pub(crate) trait Cursor: Send {
 }
 
 /// Entries copied per memtable chunk: small first (a seek often reads a few entries), growing
-/// while a scan keeps going.
+/// while a scan keeps going. A chunk never reaches past the cursor's bounds, so a seek for a
+/// short range copies only the entries in it.
 const FIRST_CHUNK: usize = 8;
 const MAX_CHUNK: usize = 256;
 
-/// A cursor over a memtable that copies out a chunk of entries at a time.
+/// A cursor over a memtable that copies out a chunk of entries at a time (walking the
+/// skiplist under one epoch guard per chunk), never past its user-key bounds.
 pub(crate) struct MemCursor {
     mem: Arc<Memtable>,
     buf: Vec<MemEntry>,
     pos: usize,
     /// Whether `buf` holds ascending entries (else descending).
     forward: bool,
+    /// Whether `buf` ends where the memtable or the bound in its direction ends: stepping
+    /// past its last entry needs no further walk.
+    ended: bool,
     chunk: usize,
+    lo: Bound<Vec<u8>>,
+    hi: Bound<Vec<u8>>,
 }
 
 impl MemCursor {
+    /// A cursor over every entry of `mem`.
     pub(crate) fn new(mem: Arc<Memtable>) -> MemCursor {
+        MemCursor::bounded(mem, Bound::Unbounded, Bound::Unbounded)
+    }
+
+    /// A cursor over the entries of `mem` whose user keys lie within `lo` and `hi`.
+    pub(crate) fn bounded(mem: Arc<Memtable>, lo: Bound<Vec<u8>>, hi: Bound<Vec<u8>>) -> MemCursor {
         MemCursor {
             mem,
             buf: Vec::new(),
             pos: 0,
             forward: true,
+            ended: true,
             chunk: FIRST_CHUNK,
+            lo,
+            hi,
         }
     }
 
     fn current(&self) -> Option<&MemEntry> {
         self.buf.get(self.pos)
     }
+
+    fn fill_forward(&mut self, from: Option<&[u8]>, inclusive: bool) {
+        let mut buf = std::mem::take(&mut self.buf);
+        self.ended = self.mem.chunk_after(
+            from,
+            inclusive,
+            self.chunk,
+            as_ref_bound(&self.hi),
+            &mut buf,
+        );
+        self.buf = buf;
+        self.pos = 0;
+        self.forward = true;
+    }
+
+    fn fill_backward(&mut self, to: Option<&[u8]>, inclusive: bool) {
+        let mut buf = std::mem::take(&mut self.buf);
+        self.ended =
+            self.mem
+                .chunk_before(to, inclusive, self.chunk, as_ref_bound(&self.lo), &mut buf);
+        self.buf = buf;
+        self.pos = 0;
+        self.forward = false;
+    }
+
+    /// Moves one entry on in `forward` direction, fetching the next chunk when needed.
+    fn step(&mut self, forward: bool) {
+        let Some(e) = self.current() else { return };
+        if self.forward == forward {
+            if self.pos + 1 < self.buf.len() {
+                self.pos += 1;
+                return;
+            }
+            if self.ended {
+                self.pos = self.buf.len();
+                return;
+            }
+        }
+        let from = e.key().to_vec();
+        self.chunk = (self.chunk * 2).min(MAX_CHUNK);
+        if forward {
+            self.fill_forward(Some(&from), false);
+        } else {
+            self.fill_backward(Some(&from), false);
+        }
+    }
+}
+
+fn as_ref_bound(b: &Bound<Vec<u8>>) -> Bound<&[u8]> {
+    match b {
+        Bound::Unbounded => Bound::Unbounded,
+        Bound::Included(v) => Bound::Included(v.as_slice()),
+        Bound::Excluded(v) => Bound::Excluded(v.as_slice()),
+    }
 }
 
 impl Cursor for MemCursor {
     fn seek(&mut self, target: &[u8]) {
         self.chunk = FIRST_CHUNK;
-        self.buf = self.mem.chunk_after(Some(target), true, FIRST_CHUNK);
-        self.pos = 0;
-        self.forward = true;
+        self.fill_forward(Some(target), true);
     }
     fn seek_for_prev(&mut self, target: &[u8]) {
         self.chunk = FIRST_CHUNK;
-        self.buf = self.mem.chunk_before(Some(target), true, FIRST_CHUNK);
-        self.pos = 0;
-        self.forward = false;
+        self.fill_backward(Some(target), true);
     }
     fn seek_to_first(&mut self) {
         self.chunk = FIRST_CHUNK;
-        self.buf = self.mem.chunk_after(None, false, FIRST_CHUNK);
-        self.pos = 0;
-        self.forward = true;
+        self.fill_forward(None, false);
     }
     fn seek_to_last(&mut self) {
         self.chunk = FIRST_CHUNK;
-        self.buf = self.mem.chunk_before(None, false, FIRST_CHUNK);
-        self.pos = 0;
-        self.forward = false;
+        self.fill_backward(None, false);
     }
     fn next(&mut self) {
-        let Some(e) = self.current() else { return };
-        if self.forward && self.pos + 1 < self.buf.len() {
-            self.pos += 1;
-            return;
-        }
-        let e = e.clone();
-        self.chunk = (self.chunk * 2).min(MAX_CHUNK);
-        self.buf = self.mem.chunk_after(Some(e.key()), false, self.chunk);
-        self.pos = 0;
-        self.forward = true;
+        self.step(true);
     }
     fn prev(&mut self) {
-        let Some(e) = self.current() else { return };
-        if !self.forward && self.pos + 1 < self.buf.len() {
-            self.pos += 1;
-            return;
-        }
-        let e = e.clone();
-        self.chunk = (self.chunk * 2).min(MAX_CHUNK);
-        self.buf = self.mem.chunk_before(Some(e.key()), false, self.chunk);
-        self.pos = 0;
-        self.forward = false;
+        self.step(false);
     }
     fn valid(&self) -> bool {
         self.pos < self.buf.len()
@@ -526,10 +570,16 @@ pub(crate) struct Sources {
 }
 
 impl Sources {
-    pub(crate) fn cursor(&self) -> MergingCursor {
+    /// A cursor over every source; memtable cursors copy nothing outside the user-key bounds
+    /// `lo` and `hi` (the caller still checks them: table cursors are not bounded).
+    pub(crate) fn cursor(&self, lo: &Bound<Vec<u8>>, hi: &Bound<Vec<u8>>) -> MergingCursor {
         let mut children: Vec<Box<dyn Cursor>> = Vec::new();
         for m in &self.mems {
-            children.push(Box::new(MemCursor::new(m.clone())));
+            children.push(Box::new(MemCursor::bounded(
+                m.clone(),
+                lo.clone(),
+                hi.clone(),
+            )));
         }
         for f in &self.l0 {
             children.push(Box::new(f.table.iter()));
@@ -663,7 +713,7 @@ impl Iter {
 
     fn step_front(&mut self) -> Option<Result<(Vec<u8>, Vec<u8>)>> {
         if self.front.is_none() {
-            let mut c = self.sources.cursor();
+            let mut c = self.sources.cursor(&self.lo, &self.hi);
             match &self.lo {
                 Bound::Unbounded => c.seek_to_first(),
                 Bound::Included(l) => c.seek(&key::encode(l, MAX_SEQ, Kind::RangeDelete)),
@@ -735,7 +785,7 @@ impl Iter {
 
     fn step_back(&mut self) -> Option<Result<(Vec<u8>, Vec<u8>)>> {
         if self.back.is_none() {
-            let mut c = self.sources.cursor();
+            let mut c = self.sources.cursor(&self.lo, &self.hi);
             match &self.hi {
                 Bound::Unbounded => c.seek_to_last(),
                 Bound::Included(h) => c.seek_for_prev(&key::encode(h, 0, Kind::Delete)),

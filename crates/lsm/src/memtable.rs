@@ -10,7 +10,8 @@ use std::ops::Bound;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering as AtomicOrdering};
 
-use crossbeam_skiplist::SkipMap;
+use crossbeam::epoch;
+use crossbeam_skiplist::base::SkipList;
 use parking_lot::RwLock;
 
 use crate::key::{self, Kind, SeqNo};
@@ -131,7 +132,10 @@ const ENTRY_OVERHEAD: usize = 64;
 
 #[derive(Debug)]
 pub(crate) struct Memtable {
-    map: SkipMap<MemEntry, ()>,
+    /// The lower-level skiplist (not `SkipMap`): walks borrow nodes under one epoch guard
+    /// instead of taking and releasing a reference count per node, and nothing is ever
+    /// removed from a memtable, so no node is freed while the memtable lives.
+    map: SkipList<MemEntry, ()>,
     range_dels: RwLock<Vec<RangeTombstone>>,
     size: AtomicUsize,
     /// Lowest and highest sequence numbers inserted (u64::MAX / 0 while empty).
@@ -148,7 +152,7 @@ impl Default for Memtable {
 impl Memtable {
     pub(crate) fn new() -> Memtable {
         Memtable {
-            map: SkipMap::new(),
+            map: SkipList::new(epoch::default_collector().clone()),
             range_dels: RwLock::new(Vec::new()),
             size: AtomicUsize::new(0),
             min_seq: AtomicU64::new(u64::MAX),
@@ -170,8 +174,10 @@ impl Memtable {
         );
         self.min_seq.fetch_min(seq, AtomicOrdering::Relaxed);
         self.max_seq.fetch_max(seq, AtomicOrdering::Relaxed);
+        let guard = &epoch::pin();
         self.map
-            .insert(MemEntry::new(user_key, seq, kind, value), ());
+            .insert(MemEntry::new(user_key, seq, kind, value), (), guard)
+            .release(guard);
     }
 
     pub(crate) fn approximate_size(&self) -> usize {
@@ -204,23 +210,25 @@ impl Memtable {
     fn versions_from(&self, ik: &[u8], user_key: &[u8], out: &mut Vec<(SeqNo, Kind, Vec<u8>)>) {
         let probe = Probe(ik);
         let start: &dyn AsInternalKey = &probe;
-        for e in self
+        let guard = &epoch::pin();
+        let mut cur = self
             .map
-            .range::<dyn AsInternalKey, _>((Bound::Included(start), Bound::Unbounded))
-        {
+            .lower_bound::<dyn AsInternalKey>(Bound::Included(start), guard);
+        while let Some(e) = cur {
             let Some(p) = key::parse(e.key().key()) else {
+                cur = e.next();
                 continue;
             };
             if p.user_key != user_key {
                 break;
             }
-            if p.kind == Kind::RangeDelete {
-                continue;
+            if p.kind != Kind::RangeDelete {
+                out.push((p.seq, p.kind, e.key().value().to_vec()));
+                if p.kind != Kind::Merge {
+                    break;
+                }
             }
-            out.push((p.seq, p.kind, e.key().value().to_vec()));
-            if p.kind != Kind::Merge {
-                break;
-            }
+            cur = e.next();
         }
     }
 
@@ -239,51 +247,95 @@ impl Memtable {
         !self.range_dels.read().is_empty()
     }
 
-    /// Up to `n` entries after (or from, when `inclusive`) `from`, in order.
+    /// Replaces `out` with up to `n` entries after (or from, when `inclusive`) `from`, in
+    /// order, none past the user-key bound `hi`. Returns true when the walk reached the end of
+    /// the memtable or the bound (no further entry to fetch in this direction).
     pub(crate) fn chunk_after(
         &self,
         from: Option<&[u8]>,
         inclusive: bool,
         n: usize,
-    ) -> Vec<MemEntry> {
+        hi: Bound<&[u8]>,
+        out: &mut Vec<MemEntry>,
+    ) -> bool {
+        out.clear();
         let probe = from.map(Probe);
         let lo = match &probe {
             None => Bound::Unbounded,
             Some(p) if inclusive => Bound::Included(p as &dyn AsInternalKey),
             Some(p) => Bound::Excluded(p as &dyn AsInternalKey),
         };
-        self.map
-            .range::<dyn AsInternalKey, _>((lo, Bound::Unbounded))
-            .take(n)
-            .map(|e| e.key().clone())
-            .collect()
+        let guard = &epoch::pin();
+        let mut cur = self.map.lower_bound::<dyn AsInternalKey>(lo, guard);
+        while let Some(e) = cur {
+            if !below_hi(hi, key::user_key(e.key().key())) {
+                return true;
+            }
+            if out.len() >= n {
+                return false;
+            }
+            out.push(e.key().clone());
+            cur = e.next();
+        }
+        true
     }
 
-    /// Up to `n` entries before (or up to, when `inclusive`) `to`, in reverse order.
+    /// Replaces `out` with up to `n` entries before (or up to, when `inclusive`) `to`, in
+    /// reverse order, none before the user-key bound `lo`. Returns true when the walk reached
+    /// the start of the memtable or the bound.
     pub(crate) fn chunk_before(
         &self,
         to: Option<&[u8]>,
         inclusive: bool,
         n: usize,
-    ) -> Vec<MemEntry> {
+        lo: Bound<&[u8]>,
+        out: &mut Vec<MemEntry>,
+    ) -> bool {
+        out.clear();
         let probe = to.map(Probe);
         let hi = match &probe {
             None => Bound::Unbounded,
             Some(p) if inclusive => Bound::Included(p as &dyn AsInternalKey),
             Some(p) => Bound::Excluded(p as &dyn AsInternalKey),
         };
-        self.map
-            .range::<dyn AsInternalKey, _>((Bound::Unbounded, hi))
-            .rev()
-            .take(n)
-            .map(|e| e.key().clone())
-            .collect()
+        let guard = &epoch::pin();
+        let mut cur = self.map.upper_bound::<dyn AsInternalKey>(hi, guard);
+        while let Some(e) = cur {
+            if !above_lo(lo, key::user_key(e.key().key())) {
+                return true;
+            }
+            if out.len() >= n {
+                return false;
+            }
+            out.push(e.key().clone());
+            cur = e.prev();
+        }
+        true
+    }
+}
+
+/// Whether `user_key` is within the upper bound `hi`.
+pub(crate) fn below_hi(hi: Bound<&[u8]>, user_key: &[u8]) -> bool {
+    match hi {
+        Bound::Unbounded => true,
+        Bound::Included(h) => user_key <= h,
+        Bound::Excluded(h) => user_key < h,
+    }
+}
+
+/// Whether `user_key` is within the lower bound `lo`.
+pub(crate) fn above_lo(lo: Bound<&[u8]>, user_key: &[u8]) -> bool {
+    match lo {
+        Bound::Unbounded => true,
+        Bound::Included(l) => user_key >= l,
+        Bound::Excluded(l) => user_key > l,
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::key::MAX_SEQ;
 
     #[test]
     fn a_read_sees_the_newest_version_at_its_snapshot() {
@@ -338,13 +390,36 @@ mod tests {
         for (i, k) in [b"a", b"b", b"c", b"d"].iter().enumerate() {
             m.insert(*k, i as u64 + 1, Kind::Put, b"v");
         }
-        let first = m.chunk_after(None, false, 2);
+        let (mut first, mut rest, mut back) = (Vec::new(), Vec::new(), Vec::new());
+        assert!(!m.chunk_after(None, false, 2, Bound::Unbounded, &mut first));
         assert_eq!(key::user_key(first[1].key()), b"b");
-        let rest = m.chunk_after(Some(first[1].key()), false, 10);
+        assert!(m.chunk_after(Some(first[1].key()), false, 10, Bound::Unbounded, &mut rest));
         assert_eq!(rest.len(), 2);
-        let back = m.chunk_before(Some(rest[0].key()), false, 10);
+        assert!(m.chunk_before(Some(rest[0].key()), false, 10, Bound::Unbounded, &mut back));
         assert_eq!(key::user_key(back[0].key()), b"b");
         assert_eq!(back[0].value(), b"v");
         assert_eq!(back.len(), 2);
+    }
+
+    #[test]
+    fn chunks_stop_at_the_bounds_and_say_so() {
+        let m = Memtable::new();
+        for (i, k) in [b"a", b"b", b"c", b"d", b"e"].iter().enumerate() {
+            m.insert(*k, i as u64 + 1, Kind::Put, b"v");
+        }
+        let mut out = Vec::new();
+        let from = key::encode(b"b", MAX_SEQ, Kind::RangeDelete);
+        // Two entries in [b, c]: the walk ends at the bound although `n` allows more.
+        assert!(m.chunk_after(Some(&from), true, 8, Bound::Included(b"c"), &mut out));
+        let keys: Vec<&[u8]> = out.iter().map(|e| key::user_key(e.key())).collect();
+        assert_eq!(keys, vec![&b"b"[..], b"c"]);
+        // Exactly `n` entries before the bound: still reported as ended.
+        assert!(m.chunk_after(Some(&from), true, 2, Bound::Excluded(b"d"), &mut out));
+        // `n` reached with more in range: not ended.
+        assert!(!m.chunk_after(Some(&from), true, 2, Bound::Unbounded, &mut out));
+        let to = key::encode(b"d", 0, Kind::Delete);
+        assert!(m.chunk_before(Some(&to), true, 8, Bound::Excluded(b"b"), &mut out));
+        let keys: Vec<&[u8]> = out.iter().map(|e| key::user_key(e.key())).collect();
+        assert_eq!(keys, vec![&b"d"[..], b"c"]);
     }
 }

@@ -10,6 +10,7 @@
 //! files (and the memtables) hold without reading them.
 
 use std::collections::HashSet;
+use std::ops::Bound;
 use std::sync::Arc;
 
 use crate::key::{self, Kind, MAX_SEQ};
@@ -137,20 +138,23 @@ impl OutsideView {
             let mut found = false;
             let mut from = key::encode(start, MAX_SEQ, Kind::RangeDelete);
             let mut inclusive = true;
-            'scan: loop {
-                let chunk = m.chunk_after(Some(&from), inclusive, MEM_CHUNK);
-                let full = chunk.len() == MEM_CHUNK;
+            let mut chunk = Vec::new();
+            loop {
+                let ended = m.chunk_after(
+                    Some(&from),
+                    inclusive,
+                    MEM_CHUNK,
+                    Bound::Included(end),
+                    &mut chunk,
+                );
                 for e in &chunk {
-                    if key::user_key(e.key()) > end {
-                        break 'scan;
-                    }
                     found = true;
                     if let Some(c) = &mut collecting {
                         c.add(e.key(), e.value());
                     }
                 }
                 match chunk.last() {
-                    Some(e) if full => {
+                    Some(e) if !ended => {
                         from = e.key().to_vec();
                         inclusive = false;
                     }

@@ -232,9 +232,12 @@ impl TreeInner {
             }
         }
         if !done(&versions) {
-            let hash = crate::sstable::filter::key_hash(user_key);
+            // Hashed once, and only when some file's key range holds the key (a key outside
+            // every file, as most missing keys are, costs no hash).
+            let mut hash = None;
             for f in candidates() {
-                if !f.table.may_contain_hash(hash) {
+                let h = *hash.get_or_insert_with(|| crate::sstable::filter::key_hash(user_key));
+                if !f.table.may_contain_hash(h) {
                     continue;
                 }
                 match f.table.get_version(user_key, snapshot)? {

@@ -20,11 +20,31 @@ pub trait WritableFile: Send + Debug {
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
     }
+    /// A handle that makes everything handed to the operating system so far durable without
+    /// borrowing this file (on disk: a duplicated descriptor), so one thread can fsync while
+    /// others keep appending. Call [`WritableFile::flush`] first. `Ok(None)` (the default)
+    /// when the file offers none: callers then use [`WritableFile::sync`].
+    fn sync_handle(&self) -> io::Result<Option<Box<dyn SyncHandle>>> {
+        Ok(None)
+    }
     /// Bytes appended so far, including what was in the file when it was opened for append.
     fn len(&self) -> u64;
     /// Whether nothing has been appended and the file was empty.
     fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+/// Makes a file's data durable from outside the [`WritableFile`] (see
+/// [`WritableFile::sync_handle`]).
+pub trait SyncHandle: Send + Debug {
+    /// `fdatasync`s everything the operating system holds for the file.
+    fn sync(&self) -> io::Result<()>;
+}
+
+impl SyncHandle for File {
+    fn sync(&self) -> io::Result<()> {
+        self.sync_data()
     }
 }
 
@@ -81,6 +101,10 @@ impl WritableFile for StdWritable {
 
     fn flush(&mut self) -> io::Result<()> {
         self.file.flush()
+    }
+
+    fn sync_handle(&self) -> io::Result<Option<Box<dyn SyncHandle>>> {
+        Ok(Some(Box::new(self.file.get_ref().try_clone()?)))
     }
 
     fn len(&self) -> u64 {

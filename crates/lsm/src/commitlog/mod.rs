@@ -335,8 +335,24 @@ impl CommitLog {
         let requested = self.roll_requested.swap(false, Ordering::AcqRel);
         let roll = a.writer.len() >= self.segment_bytes
             || (requested && a.writer.len() > segment::HEADER_LEN as u64);
-        let handed = if sync || roll {
+        // A periodic or group-commit sync that does not roll the segment fsyncs a duplicated
+        // descriptor after releasing the segment: writers appending meanwhile (periodic mode's
+        // `write_to` on every put) do not wait behind the fsync. Files without such a handle
+        // (the test file systems) and rolls sync under the lock.
+        let mut outside: Option<Box<dyn crate::vfs::SyncHandle>> = None;
+        let handed = if roll {
             a.writer.sync()
+        } else if sync {
+            a.writer
+                .flush()
+                .and_then(|()| a.writer.sync_handle())
+                .and_then(|h| match h {
+                    Some(h) => {
+                        outside = Some(h);
+                        Ok(())
+                    }
+                    None => a.writer.sync(),
+                })
         } else {
             a.writer.flush()
         };
@@ -345,6 +361,14 @@ impl CommitLog {
             return Err(self.fail(Error::io(path, e)));
         }
         self.written.fetch_max(lsn, Ordering::AcqRel);
+        if let Some(h) = outside {
+            let path = a.path.clone();
+            drop(a);
+            return match h.sync() {
+                Ok(()) => Ok((lsn, seq)),
+                Err(e) => Err(self.fail(Error::io(path, e))),
+            };
+        }
         if roll {
             let next = a.id + 1;
             let (writer, path) = match create_segment(self.vfs.as_ref(), &self.dir, next) {
