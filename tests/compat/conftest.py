@@ -1,6 +1,7 @@
 """Fixtures that run real `ilion` processes for the compatibility tests.
 
-The binary comes from $ILION_BIN (CI: target/release/ilion). Each node gets a fresh temporary
+The binary comes from $ILION_BIN (`cargo xtask ci` sets it to target/debug/ilion, the build the
+Rust tests made; by hand it defaults to target/release/ilion). Each node gets a fresh temporary
 data directory and free ports on 127.0.0.1, and is killed after its test module.
 """
 

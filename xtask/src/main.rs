@@ -3,7 +3,7 @@
 //! - `ci`: exactly what CI runs (`.ci/run` calls it).
 //! - `cluster start|stop|status`: a local cluster of real `ilion` processes on 127.0.0.x.
 //! - `bench [AREA]`: benchmarks (never part of CI).
-//! - `fuzz [TARGET]`: fuzz campaigns; `ci` runs a short smoke of them.
+//! - `fuzz [TARGET]`: fuzz campaigns (the tests run a short, seeded smoke of every target).
 //! - `venv`: the Python environment with the real clients (cassandra-driver, cqlsh).
 
 mod cluster;
@@ -26,7 +26,7 @@ struct Args {
 
 #[derive(Debug, Subcommand)]
 enum Task {
-    /// Everything CI checks: fmt, clippy, tests, doc tests, real-client tests, fuzz smoke.
+    /// Everything CI checks: fmt, clippy, tests (fuzz smoke included), doc tests, real-client tests.
     Ci {
         /// Skip the real-client (Python) compatibility tests.
         #[arg(long)]
@@ -135,7 +135,6 @@ fn ci(no_compat: bool) -> Result<()> {
     if !no_compat {
         step("real clients", &mut || python::compat_tests())?;
     }
-    step("fuzz smoke", &mut fuzz_smoke)?;
 
     eprintln!("xtask ci: all steps passed");
     for (name, secs) in &steps {
@@ -147,28 +146,6 @@ fn ci(no_compat: bool) -> Result<()> {
         started.elapsed().as_secs_f64()
     );
     Ok(())
-}
-
-/// Each fuzz target is also built as an ordinary binary (`fuzz/src/bin/smoke.rs`) that runs every
-/// target over its seed corpus and a seeded stream of random and mutated inputs. That works on
-/// the stable toolchain, where libFuzzer's sanitizer flags do not.
-fn fuzz_smoke() -> Result<()> {
-    let manifest = root().join("fuzz/Cargo.toml");
-    if !manifest.exists() {
-        eprintln!("xtask: no fuzz crate yet; fuzz smoke skipped");
-        return Ok(());
-    }
-    run(cargo().args([
-        "run",
-        "--release",
-        "--manifest-path",
-        "fuzz/Cargo.toml",
-        "--bin",
-        "smoke",
-        "--",
-        "--iterations",
-        "20000",
-    ]))
 }
 
 fn fuzz(target: Option<String>, seconds: u64) -> Result<()> {

@@ -45,9 +45,18 @@ pub(crate) fn compat_tests() -> Result<()> {
         eprintln!("xtask: no real-client tests in tests/compat yet");
         return Ok(());
     }
-    // The tests start their own nodes from this binary.
-    run(crate::cargo().args(["build", "--release", "--bin", "ilion"]))?;
+    // The tests start their own nodes from this binary: the debug build the Rust tests already
+    // made (dependencies optimized, see the workspace's dev profile), which saves CI a release
+    // build with LTO; the suite judges behaviour, not speed (`cargo xtask bench` does that).
+    // `ILION_BIN` picks another binary, e.g. target/release/ilion.
+    let binary = match std::env::var_os("ILION_BIN") {
+        Some(bin) => PathBuf::from(bin),
+        None => {
+            run(crate::cargo().args(["build", "--bin", "ilion"]))?;
+            crate::target_dir().join("debug/ilion")
+        }
+    };
     run(Command::new(python)
         .args(["-m", "pytest", "-q", "-x", "tests/compat"])
-        .env("ILION_BIN", crate::target_dir().join("release/ilion")))
+        .env("ILION_BIN", binary))
 }

@@ -1,5 +1,7 @@
-//! Fuzz targets for every decoder, as plain functions so that both libFuzzer (`fuzz_targets/`)
-//! and the stable-toolchain smoke runner (`src/bin/smoke.rs`) call the same code.
+//! Fuzz targets for every decoder, as plain functions so that both libFuzzer (the cargo-fuzz
+//! crate in `fuzz/`, one `fuzz_targets/<name>.rs` wrapper per target) and the stable-toolchain
+//! smoke run ([`smoke`], run by `tests/smoke.rs` in every `cargo nextest run`) call the same
+//! code. Seeds live in `fuzz/seeds/<name>/`.
 //!
 //! A target must never panic on any input: a panic is a bug in the decoder under test.
 //! Targets that check a model panic on a divergence, which is also a bug.
@@ -10,6 +12,7 @@ pub mod cql_protocol;
 pub mod gossip;
 pub mod lsm_engine;
 pub mod lsm_table;
+pub mod smoke;
 
 /// A fuzz target: takes arbitrary bytes, panics only on a bug.
 pub type Target = fn(&[u8]);
