@@ -39,6 +39,7 @@ fn start_node() -> Node {
         .arg(dir.path().join("data"))
         .args(["--native-port", &port.to_string()])
         .args(["--storage-port", &free_port().to_string()])
+        .args(["--admin-port", &free_port().to_string()])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
