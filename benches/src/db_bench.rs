@@ -82,13 +82,13 @@ trait Engine: Send + Sync {
 }
 
 struct Ilion {
-    db: lsm::Db,
-    tree: lsm::Tree,
+    db: ilion_lsm::Db,
+    tree: ilion_lsm::Tree,
 }
 
 impl Ilion {
     fn open(path: &Path) -> Result<Ilion> {
-        let db = lsm::Db::builder()
+        let db = ilion_lsm::Db::builder()
             .memtable_size(64 << 20)
             .block_size(4096)
             .block_cache_size(64 << 20)
@@ -96,17 +96,17 @@ impl Ilion {
             // One memtable being written and at most one waiting for its flush, as RocksDB's
             // default `max_write_buffer_number` of 2 (ilion's default allows two waiting).
             .max_immutable_memtables(1)
-            .default_tree_options(lsm::TreeOptions {
-                compression: lsm::Compression::Lz4,
-                compaction: lsm::CompactionConfig::Leveled {
+            .default_tree_options(ilion_lsm::TreeOptions {
+                compression: ilion_lsm::Compression::Lz4,
+                compaction: ilion_lsm::CompactionConfig::Leveled {
                     l0_trigger: 4,
                     level_size_multiplier: 10,
                     base_level_bytes: 256 << 20,
                     target_file_size: 64 << 20,
                 },
-                ..lsm::TreeOptions::default()
+                ..ilion_lsm::TreeOptions::default()
             })
-            .sync_mode(lsm::SyncMode::Periodic(Duration::from_millis(1000)))
+            .sync_mode(ilion_lsm::SyncMode::Periodic(Duration::from_millis(1000)))
             .open(path)?;
         let tree = db.tree("bench")?;
         Ok(Ilion { db, tree })

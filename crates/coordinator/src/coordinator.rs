@@ -6,9 +6,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use cql::language::ast::{QualifiedName, Statement};
-use cql::protocol::{Prepared, PreparedMetadata, QueryParameters, ResultBody, RowsMetadata};
-use cql::{ParsedStatement, parse_statement};
+use ilion_cql::language::ast::{QualifiedName, Statement};
+use ilion_cql::protocol::{Prepared, PreparedMetadata, QueryParameters, ResultBody, RowsMetadata};
+use ilion_cql::{ParsedStatement, parse_statement};
 use parking_lot::{Mutex, RwLock};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -88,7 +88,7 @@ pub struct Coordinator {
     ddl: Mutex<()>,
     prepared: RwLock<HashMap<Bytes, Arc<PreparedStatement>>>,
     /// The replica-local data of the user tables (`data_dir/data`).
-    store: Arc<storage::Store>,
+    store: Arc<ilion_storage::Store>,
     /// Where user-table statements send mutations and reads.
     data: Arc<dyn DataPath>,
     /// This node as a replica (the user tables, hints and batchlog).
@@ -102,7 +102,7 @@ pub struct Coordinator {
     /// The current schema's version (a digest of the whole schema).
     version: PerSchema<Uuid>,
     /// The `system.local` row, which changes only with the schema version.
-    local_rows: PerSchema<Vec<Vec<Option<cql::protocol::Value>>>>,
+    local_rows: PerSchema<Vec<Vec<Option<ilion_cql::protocol::Value>>>>,
 }
 
 /// Called with the new schema version after a schema statement changed the schema.
@@ -130,14 +130,14 @@ impl Drop for Coordinator {
 #[derive(Debug)]
 pub struct CoordinatorBuilder {
     config: CoordinatorConfig,
-    clock: Arc<dyn storage::Clock>,
+    clock: Arc<dyn ilion_storage::Clock>,
     in_memory: bool,
-    engine: lsm::Builder,
+    engine: ilion_lsm::Builder,
 }
 
 impl CoordinatorBuilder {
     /// The time source of the stores, hints and batchlog (default: the system clock).
-    pub fn clock(mut self, clock: Arc<dyn storage::Clock>) -> CoordinatorBuilder {
+    pub fn clock(mut self, clock: Arc<dyn ilion_storage::Clock>) -> CoordinatorBuilder {
         self.clock = clock;
         self
     }
@@ -151,7 +151,7 @@ impl CoordinatorBuilder {
 
     /// The storage engine's options of the on-disk stores (the commit log sync mode,
     /// memtable size, ...).
-    pub fn engine(mut self, engine: lsm::Builder) -> CoordinatorBuilder {
+    pub fn engine(mut self, engine: ilion_lsm::Builder) -> CoordinatorBuilder {
         self.engine = engine;
         self
     }
@@ -177,17 +177,17 @@ impl Coordinator {
     pub fn builder(config: CoordinatorConfig) -> CoordinatorBuilder {
         CoordinatorBuilder {
             config,
-            clock: Arc::new(storage::SystemClock),
+            clock: Arc::new(ilion_storage::SystemClock),
             in_memory: false,
-            engine: lsm::Builder::default(),
+            engine: ilion_lsm::Builder::default(),
         }
     }
 
     fn open_with(
         config: CoordinatorConfig,
-        clock: Arc<dyn storage::Clock>,
+        clock: Arc<dyn ilion_storage::Clock>,
         in_memory: bool,
-        engine: lsm::Builder,
+        engine: ilion_lsm::Builder,
     ) -> Result<Coordinator> {
         std::fs::create_dir_all(&config.data_dir).map_err(|e| {
             Error::server(format!("cannot create {}: {e}", config.data_dir.display()))
@@ -211,12 +211,12 @@ impl Coordinator {
         schema.history.backfill(&keyspaces);
         let (data_store, system_store) = if in_memory {
             (
-                storage::Store::in_memory(clock.clone()),
-                storage::Store::in_memory(clock.clone()),
+                ilion_storage::Store::in_memory(clock.clone()),
+                ilion_storage::Store::in_memory(clock.clone()),
             )
         } else {
             let open = |dir: &str| {
-                storage::Store::builder(clock.clone())
+                ilion_storage::Store::builder(clock.clone())
                     .engine(engine.clone())
                     .open(config.data_dir.join(dir))
                     .map_err(|e| Error::server(format!("cannot open the {dir} store: {e}")))
@@ -330,7 +330,7 @@ impl Coordinator {
     }
 
     /// The replica-local store of the user tables.
-    pub fn store(&self) -> &Arc<storage::Store> {
+    pub fn store(&self) -> &Arc<ilion_storage::Store> {
         &self.store
     }
 
@@ -358,7 +358,7 @@ impl Coordinator {
     /// `docs/cluster-schema.md`): saves and publishes the result, creates, alters and drops
     /// the store's tables to match, and returns the changes as SCHEMA_CHANGE events for
     /// this node's clients (empty when the remote schema taught nothing new).
-    pub fn merge_schema(&self, remote: &Schema) -> Result<Vec<cql::protocol::SchemaChange>> {
+    pub fn merge_schema(&self, remote: &Schema) -> Result<Vec<ilion_cql::protocol::SchemaChange>> {
         let _serial = self.ddl.lock();
         let current = self.schema.read().clone();
         let next = merge::merge(&current, remote);
@@ -524,9 +524,9 @@ impl Coordinator {
                     .filter(|c| c.kind == crate::schema::ColumnKind::PartitionKey)
                     .all(|c| {
                         s.where_clause.iter().any(|r| {
-                            matches!(r, cql::language::ast::Relation::Compare {
-                                target: cql::language::ast::RelationTarget::Column(name),
-                                op: cql::language::ast::Operator::Eq,
+                            matches!(r, ilion_cql::language::ast::Relation::Compare {
+                                target: ilion_cql::language::ast::RelationTarget::Column(name),
+                                op: ilion_cql::language::ast::Operator::Eq,
                                 ..
                             } if name.as_str() == c.name)
                         })
@@ -559,7 +559,7 @@ impl Coordinator {
     /// Runs a SELECT: a system table's rows computed in memory, or a user table's read.
     fn select(
         &self,
-        s: &cql::language::ast::Select,
+        s: &ilion_cql::language::ast::Select,
         keyspace: Option<&str>,
         bound: &Bound,
         params: &QueryParameters,
@@ -603,8 +603,8 @@ impl Coordinator {
         parsed: &ParsedStatement,
         keyspace: Option<&str>,
     ) -> Result<(
-        Vec<cql::protocol::ColumnSpec>,
-        Vec<cql::protocol::ColumnSpec>,
+        Vec<ilion_cql::protocol::ColumnSpec>,
+        Vec<ilion_cql::protocol::ColumnSpec>,
     )> {
         match &parsed.statement {
             Statement::Select(s) => {
@@ -643,7 +643,7 @@ impl Coordinator {
 
     /// The positions of the markers giving the partition key columns, in key order, when every
     /// key column of a user table has one (drivers route by them); otherwise empty.
-    fn pk_indexes(&self, markers: &[cql::protocol::ColumnSpec]) -> Vec<u16> {
+    fn pk_indexes(&self, markers: &[ilion_cql::protocol::ColumnSpec]) -> Vec<u16> {
         let Some(first) = markers.first() else {
             return Vec::new();
         };
@@ -814,7 +814,7 @@ impl Coordinator {
     /// Applies a schema change to a copy of the schema, saves it durably, then publishes it.
     fn alter_schema(
         &self,
-        change: impl FnOnce(&mut Schema) -> Result<Option<cql::protocol::SchemaChange>>,
+        change: impl FnOnce(&mut Schema) -> Result<Option<ilion_cql::protocol::SchemaChange>>,
     ) -> Result<ResultBody> {
         let _serial = self.ddl.lock();
         let mut next = (**self.schema.read()).clone();

@@ -3,8 +3,10 @@
 //! `create_statement`; DESCRIBE CLUSTER has `cluster, partitioner, snitch` and, with a current
 //! keyspace, `range_ownership`.
 
-use cql::language::ast::{Describe, DescribeTarget, QualifiedName};
-use cql::protocol::{ColumnSpec, ColumnType, ResultBody, Rows, RowsMetadata, TableSpec, Value};
+use ilion_cql::language::ast::{Describe, DescribeTarget, QualifiedName};
+use ilion_cql::protocol::{
+    ColumnSpec, ColumnType, ResultBody, Rows, RowsMetadata, TableSpec, Value,
+};
 
 use crate::schema::types::quote_if_needed;
 use crate::schema::{ClusteringOrder, ColumnKind, Keyspace, Schema, Table, UserType};

@@ -38,7 +38,7 @@ pub enum Error {
         "Cannot achieve consistency level {consistency:?}: {required} replicas required, {alive} alive"
     )]
     Unavailable {
-        consistency: cql::protocol::Consistency,
+        consistency: ilion_cql::protocol::Consistency,
         required: i32,
         alive: i32,
     },
@@ -47,10 +47,10 @@ pub enum Error {
         "Operation timed out - received only {received} responses (write at {consistency:?}, {block_for} required)"
     )]
     WriteTimeout {
-        consistency: cql::protocol::Consistency,
+        consistency: ilion_cql::protocol::Consistency,
         received: i32,
         block_for: i32,
-        write_type: cql::protocol::WriteType,
+        write_type: ilion_cql::protocol::WriteType,
     },
     /// `Read_timeout` (0x1200): too few replicas answered the read in time. `data_present`:
     /// the replica asked for data answered.
@@ -58,7 +58,7 @@ pub enum Error {
         "Operation timed out - received only {received} responses (read at {consistency:?}, {block_for} required)"
     )]
     ReadTimeout {
-        consistency: cql::protocol::Consistency,
+        consistency: ilion_cql::protocol::Consistency,
         received: i32,
         block_for: i32,
         data_present: bool,
@@ -99,8 +99,8 @@ impl Error {
 impl Error {
     /// The ERROR message this error is answered with: the one place that maps coordinator
     /// errors to protocol error codes.
-    pub fn to_response(&self) -> cql::protocol::ErrorResponse {
-        use cql::protocol::{ErrorKind, ErrorResponse};
+    pub fn to_response(&self) -> ilion_cql::protocol::ErrorResponse {
+        use ilion_cql::protocol::{ErrorKind, ErrorResponse};
         let kind = match self {
             Error::Syntax { .. } => ErrorKind::SyntaxError,
             Error::Invalid { .. } => ErrorKind::Invalid,

@@ -20,7 +20,7 @@
 use std::fmt::Write as _;
 
 use bytes::Bytes;
-use cql::protocol::{ColumnType, Value};
+use ilion_cql::protocol::{ColumnType, Value};
 
 use crate::values::{
     civil_from_days, normalize, parse_date, parse_decimal, parse_duration, parse_float, parse_hex,
@@ -691,7 +691,7 @@ pub(crate) fn time_text(nanos: i64) -> String {
 }
 
 /// Cassandra's `Duration.toString()`: `1y2mo3d4h5m6s7ms8us9ns`, a leading `-` when negative.
-pub(crate) fn duration_text(d: &cql::protocol::Duration) -> String {
+pub(crate) fn duration_text(d: &ilion_cql::protocol::Duration) -> String {
     let neg = d.months < 0 || d.days < 0 || d.nanoseconds < 0;
     let mut out = String::new();
     if neg {
@@ -721,10 +721,10 @@ pub(crate) fn duration_text(d: &cql::protocol::Duration) -> String {
 /// per row, keyed by the selected names (quoted when not all lowercase). `body` must carry its
 /// column metadata; `skip_metadata` drops it from the answer, as the client asked.
 pub(crate) fn rows_as_json(
-    body: cql::protocol::ResultBody,
+    body: ilion_cql::protocol::ResultBody,
     skip_metadata: bool,
-) -> Result<cql::protocol::ResultBody> {
-    use cql::protocol::{ColumnSpec, ResultBody, Rows, RowsMetadata};
+) -> Result<ilion_cql::protocol::ResultBody> {
+    use ilion_cql::protocol::{ColumnSpec, ResultBody, Rows, RowsMetadata};
     let ResultBody::Rows(rows) = body else {
         return Ok(body);
     };
@@ -754,7 +754,7 @@ pub(crate) fn rows_as_json(
         .first()
         .map(|c| c.table.clone())
         .or_else(|| rows.metadata.global_table_spec.clone())
-        .unwrap_or(cql::protocol::TableSpec {
+        .unwrap_or(ilion_cql::protocol::TableSpec {
             keyspace: String::new(),
             table: String::new(),
         });
@@ -836,7 +836,7 @@ mod tests {
         assert_eq!(decimal_text(4, &Bytes::from_static(&[15])), "0.0015");
         assert_eq!(time_text(3_600_500_000_000), "01:00:00.500000000");
         assert_eq!(
-            duration_text(&cql::protocol::Duration {
+            duration_text(&ilion_cql::protocol::Duration {
                 months: 14,
                 days: 3,
                 nanoseconds: 3_600_000_000_001
@@ -868,7 +868,7 @@ mod tests {
             Value::Timestamp(-86_400_001),
             Value::Date(12),
             Value::Time(86_399_999_999_999),
-            Value::Duration(cql::protocol::Duration {
+            Value::Duration(ilion_cql::protocol::Duration {
                 months: -1,
                 days: -2,
                 nanoseconds: -3,

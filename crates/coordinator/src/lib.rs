@@ -7,8 +7,8 @@
 //! have the shape of CQL error codes ([`Error`]) so the server maps them in one `match`.
 //!
 //! ```
-//! use coordinator::{Coordinator, CoordinatorConfig, Session};
-//! use cql::protocol::{Consistency, QueryParameters, ResultBody};
+//! use ilion_coordinator::{Coordinator, CoordinatorConfig, Session};
+//! use ilion_cql::protocol::{Consistency, QueryParameters, ResultBody};
 //!
 //! let dir = tempfile::tempdir().unwrap();
 //! let node = Coordinator::open(CoordinatorConfig {
@@ -29,7 +29,7 @@
 //!     &params,
 //! )?;
 //! assert!(matches!(created, ResultBody::SchemaChange(_)));
-//! # Ok::<(), coordinator::Error>(())
+//! # Ok::<(), ilion_coordinator::Error>(())
 //! ```
 //!
 //! User tables live in an `ilion-storage` store under the data directory: INSERT, UPDATE,

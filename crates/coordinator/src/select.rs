@@ -10,12 +10,12 @@
 use std::cmp::Ordering;
 
 use bytes::Bytes;
-use cql::language::ast::CqlType as AstType;
-use cql::language::ast::{
+use ilion_cql::language::ast::CqlType as AstType;
+use ilion_cql::language::ast::{
     InValues, Literal, NativeType, Operator, Relation, RelationTarget, Select, Selection as Sel,
     Selector, Term,
 };
-use cql::protocol::{
+use ilion_cql::protocol::{
     ColumnSpec, ColumnType, QueryParameters, ResultBody, Rows, RowsMetadata, TableSpec, Value,
 };
 
@@ -486,7 +486,7 @@ impl Ctx<'_> {
 
     fn function(
         &self,
-        name: &cql::language::ast::QualifiedName,
+        name: &ilion_cql::language::ast::QualifiedName,
         args: &[Selector],
         top: bool,
     ) -> Result<(Expr, ColumnType, String)> {
@@ -1194,7 +1194,7 @@ pub(crate) fn marker_columns(
         name,
         ty,
     };
-    let col = |c: &cql::language::ast::Ident| -> Result<(String, ColumnType)> {
+    let col = |c: &ilion_cql::language::ast::Ident| -> Result<(String, ColumnType)> {
         let col = table
             .column(c.as_str())
             .ok_or_else(|| undefined(c.as_str(), table))?;

@@ -6,8 +6,8 @@
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
-use cql::language::ast::Statement;
-use cql::protocol::Value;
+use ilion_cql::language::ast::Statement;
+use ilion_cql::protocol::Value;
 use uuid::Uuid;
 
 use crate::cluster::{Member, MemberStatus, Membership};
@@ -120,7 +120,7 @@ pub(crate) fn system_schema() -> Result<Schema> {
         );
     }
     for text in SYSTEM_SCHEMA {
-        let parsed = cql::parse_statement(text)
+        let parsed = ilion_cql::parse_statement(text)
             .map_err(|e| Error::server(format!("system table definition does not parse: {e}")))?;
         let Statement::CreateTable(create) = parsed.statement else {
             return Err(Error::server(
@@ -159,7 +159,7 @@ pub(crate) fn rows(
     local: &LocalInfo,
     user: &Schema,
     system: &Schema,
-    store: &storage::Store,
+    store: &ilion_storage::Store,
     membership: Option<&dyn Membership>,
 ) -> Option<Vec<Vec<Option<Value>>>> {
     let rows: Vec<Row> = match (table.keyspace.as_str(), table.name.as_str()) {
@@ -272,7 +272,7 @@ fn primary_ranges(tokens: &[i64]) -> Vec<(i64, i64)> {
 /// store's statistics) shared among the ranges by the share of the ring each covers (Murmur3
 /// spreads keys uniformly, so this is the expected count, as Cassandra's own estimates from
 /// sstable key counts are estimates), and the mean partition size in bytes as stored.
-fn size_estimates(local: &LocalInfo, user: &Schema, store: &storage::Store) -> Vec<Row> {
+fn size_estimates(local: &LocalInfo, user: &Schema, store: &ilion_storage::Store) -> Vec<Row> {
     let ranges = primary_ranges(&local.tokens);
     let mut out = Vec::new();
     for ks in user.keyspaces.values() {

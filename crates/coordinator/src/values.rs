@@ -8,8 +8,8 @@ use std::net::IpAddr;
 use std::sync::atomic::{AtomicI64, Ordering};
 
 use bytes::{Bytes, BytesMut};
-use cql::language::ast::{BindMarker, Literal, QualifiedName, Term};
-use cql::protocol::{ColumnType, Duration, RawValue, Value, Values};
+use ilion_cql::language::ast::{BindMarker, Literal, QualifiedName, Term};
+use ilion_cql::protocol::{ColumnType, Duration, RawValue, Value, Values};
 
 use crate::{Error, Result};
 
@@ -214,8 +214,8 @@ pub(crate) fn normalize(ty: &ColumnType, value: Value) -> Result<Value> {
 }
 
 /// The storage type of a protocol type, frozen at every level (how elements compare).
-pub(crate) fn order_type(ty: &ColumnType) -> storage::CqlType {
-    use storage::CqlType as S;
+pub(crate) fn order_type(ty: &ColumnType) -> ilion_storage::CqlType {
+    use ilion_storage::CqlType as S;
     match ty {
         ColumnType::Custom(_) | ColumnType::Blob => S::Blob,
         ColumnType::Ascii => S::Ascii,

@@ -4,8 +4,8 @@ mod common;
 
 use bytes::Bytes;
 use common::{RF1, open, run, select};
-use coordinator::{Coordinator, Error, Executed, Session};
-use cql::protocol::{
+use ilion_coordinator::{Coordinator, Error, Executed, Session};
+use ilion_cql::protocol::{
     Batch, BatchKind, BatchQuery, BatchStatement, Consistency, QueryParameters, RawValue,
     ResultBody, Value, Values,
 };

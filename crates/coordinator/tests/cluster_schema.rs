@@ -4,7 +4,7 @@
 mod common;
 
 use common::{RF1, open, run, select};
-use cql::protocol::{ChangeType, SchemaTarget, Value};
+use ilion_cql::protocol::{ChangeType, SchemaTarget, Value};
 
 #[test]
 fn a_schema_merged_from_another_node_creates_alters_and_drops_its_tables() {

@@ -3,8 +3,8 @@
 mod common;
 
 use common::{RF1, open, run, select};
-use coordinator::{Coordinator, Error};
-use cql::protocol::Value;
+use ilion_coordinator::{Coordinator, Error};
+use ilion_cql::protocol::Value;
 
 fn setup(c: &Coordinator) {
     run(c, &format!("CREATE KEYSPACE ks WITH replication = {RF1}")).unwrap();
@@ -312,7 +312,7 @@ fn prepared_single_partition_statements_are_quick_and_scans_and_schema_changes_a
     let dir = tempfile::tempdir().unwrap();
     let c = open(dir.path());
     setup(&c);
-    let session = coordinator::Session::default();
+    let session = ilion_coordinator::Session::default();
     let quick = |text: &str| {
         let p = c.prepare(&session, text, None).unwrap();
         c.is_quick(&p.id)

@@ -9,14 +9,14 @@ use std::task::{Poll, Waker};
 use std::time::Duration;
 
 use bytes::Bytes;
-use coordinator::cluster::BoxFuture;
-use coordinator::{
+use ilion_coordinator::cluster::BoxFuture;
+use ilion_coordinator::{
     Cluster, Coordinator, CoordinatorConfig, DataPath, Error, Member, MemberStatus, Membership,
     MessagingError, Messenger, ReplicationConfig, Session, SpeculativeRetry, TableWrite,
 };
-use cql::protocol::{Consistency, QueryParameters, ResultBody, WriteType};
+use ilion_cql::protocol::{Consistency, QueryParameters, ResultBody, WriteType};
+use ilion_storage::{ManualClock, ReadCommand};
 use parking_lot::Mutex;
-use storage::{ManualClock, ReadCommand};
 use uuid::Uuid;
 
 /// How node `i` treats requests sent to it.
@@ -113,10 +113,8 @@ impl Messenger for TestMessenger {
             }
             Mode::DropsMutations
                 if matches!(
-                    coordinator::replication::messages::Request::decode_bytes(&payload),
-                    Ok(coordinator::replication::messages::request::Body::Mutation(
-                        _
-                    ))
+                    ilion_coordinator::replication::messages::Request::decode_bytes(&payload),
+                    Ok(ilion_coordinator::replication::messages::request::Body::Mutation(_))
                 ) =>
             {
                 Box::pin(std::future::ready(Err(timed_out)))
@@ -359,8 +357,8 @@ impl TestCluster {
         let data = self.replication(node);
         let v = data.table_schema(table).unwrap().column_id("v").unwrap();
         let k = key.to_be_bytes().to_vec();
-        let token = ring::Murmur3Partitioner.token(&k).value();
-        let mut m = storage::Mutation::new(token, k, 1_700_000_000);
+        let token = ilion_ring::Murmur3Partitioner.token(&k).value();
+        let mut m = ilion_storage::Mutation::new(token, k, 1_700_000_000);
         m.row(Vec::new()).set(v, ts, value.as_bytes().to_vec());
         data.write(
             &[TableWrite {
@@ -385,7 +383,7 @@ impl TestCluster {
         ks.replication = map.clone();
         let table = ks.tables.get("kv").unwrap();
         let k = key.to_be_bytes().to_vec();
-        let token = ring::Murmur3Partitioner.token(&k).value();
+        let token = ilion_ring::Murmur3Partitioner.token(&k).value();
         let r = self
             .replication(node)
             .read(&ks, table, &ReadCommand::partition(token, k), cl)?;
@@ -396,7 +394,7 @@ impl TestCluster {
             .map(|c| String::from_utf8(c.value.clone()).unwrap()))
     }
 
-    fn replication(&self, i: usize) -> &Arc<coordinator::Replication> {
+    fn replication(&self, i: usize) -> &Arc<ilion_coordinator::Replication> {
         self.nodes[i].replication().unwrap()
     }
 }
@@ -477,7 +475,7 @@ fn too_few_live_replicas_is_unavailable_with_required_and_alive_counts() {
     let response = e.to_response();
     assert!(matches!(
         response.kind,
-        cql::protocol::ErrorKind::Unavailable {
+        ilion_cql::protocol::ErrorKind::Unavailable {
             consistency: Consistency::Three,
             required: 3,
             alive: 1
@@ -923,8 +921,8 @@ fn logged_batch(
         .iter()
         .map(|k| {
             let key = k.to_be_bytes().to_vec();
-            let token = ring::Murmur3Partitioner.token(&key).value();
-            let mut m = storage::Mutation::new(token, key, 1_700_000_000);
+            let token = ilion_ring::Murmur3Partitioner.token(&key).value();
+            let mut m = ilion_storage::Mutation::new(token, key, 1_700_000_000);
             m.row(Vec::new()).set(v, ts, value.as_bytes().to_vec());
             TableWrite {
                 keyspace: ks,
@@ -1057,7 +1055,7 @@ fn a_datacenter_named_next_to_the_replication_factor_shorthand_keeps_its_own_fac
 
 #[test]
 fn speculative_retry_reads_cassandras_words() {
-    use coordinator::SpeculativeRetry as S;
+    use ilion_coordinator::SpeculativeRetry as S;
     assert_eq!(S::parse("99p"), Some(S::Percentile(99.0)));
     assert_eq!(S::parse("95PERCENTILE"), Some(S::Percentile(95.0)));
     assert_eq!(S::parse("50ms"), Some(S::Fixed(Duration::from_millis(50))));

@@ -5,8 +5,8 @@ use std::collections::BTreeSet;
 mod common;
 
 use common::{RF1, open, run, select};
-use coordinator::{Error, Session};
-use cql::protocol::{ColumnType, Consistency, QueryParameters, ResultBody, Value};
+use ilion_coordinator::{Error, Session};
+use ilion_cql::protocol::{ColumnType, Consistency, QueryParameters, ResultBody, Value};
 use proptest::prelude::*;
 
 fn text(s: &str) -> Option<Value> {

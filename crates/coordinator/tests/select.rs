@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 
 use bytes::Bytes;
 use common::{RF1, open, run, select};
-use coordinator::{Coordinator, Error, Session};
-use cql::protocol::{
+use ilion_coordinator::{Coordinator, Error, Session};
+use ilion_cql::protocol::{
     ColumnType, Consistency, QueryParameters, RawValue, ResultBody, Value, Values,
 };
 use proptest::prelude::*;
@@ -66,7 +66,9 @@ fn raw(ty: &ColumnType, v: &Value) -> RawValue {
 }
 
 fn token_of(k: i32) -> i64 {
-    ring::Murmur3Partitioner.token(&k.to_be_bytes()).value()
+    ilion_ring::Murmur3Partitioner
+        .token(&k.to_be_bytes())
+        .value()
 }
 
 fn setup(c: &Coordinator) {

@@ -6,8 +6,8 @@ mod common;
 
 use bytes::{Bytes, BytesMut};
 use common::{RF1, open, run, select};
-use coordinator::{Coordinator, Error, Session};
-use cql::protocol::{
+use ilion_coordinator::{Coordinator, Error, Session};
+use ilion_cql::protocol::{
     ColumnType, Consistency, Duration, QueryParameters, RawValue, ResultBody, Value, Values,
 };
 use proptest::prelude::*;

@@ -32,12 +32,12 @@ fn bench(c: &mut Criterion) {
     ] {
         g.throughput(Throughput::Bytes(text.len() as u64));
         g.bench_function(name, |b| {
-            b.iter(|| cql::parse_statement(black_box(text)).map(|p| p.bind_markers.len()))
+            b.iter(|| ilion_cql::parse_statement(black_box(text)).map(|p| p.bind_markers.len()))
         });
     }
     g.finish();
     let mut g = c.benchmark_group("display");
-    let parsed = cql::parse_statement(SELECT_RANGE).map(|p| p.statement);
+    let parsed = ilion_cql::parse_statement(SELECT_RANGE).map(|p| p.statement);
     if let Ok(stmt) = parsed {
         g.bench_function("select_where_order_limit", |b| {
             b.iter(|| black_box(&stmt).to_string())

@@ -4,12 +4,12 @@
 use std::hint::black_box;
 
 use bytes::{Bytes, BytesMut};
-use cql::protocol::{
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use ilion_cql::protocol::{
     ColumnSpec, ColumnType, Consistency, Decoded, Execute, FrameDecoder, ProtocolVersion, Query,
     QueryParameters, RawValue, Request, RequestEnvelope, Response, ResponseEnvelope, ResultBody,
     Rows, RowsMetadata, TableSpec, Values,
 };
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
 fn query() -> RequestEnvelope {
     let mut params = QueryParameters::new(Consistency::LocalQuorum);

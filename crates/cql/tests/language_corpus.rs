@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use cql::{parse_statement, parse_statements};
+use ilion_cql::{parse_statement, parse_statements};
 
 fn corpus_dir() -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

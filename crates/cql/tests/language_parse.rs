@@ -1,8 +1,8 @@
 //! What the parser produces for the statements a server relies on, and how it fails.
 
-use cql::language::ast::*;
-use cql::language::{MAX_DEPTH, SyntaxError};
-use cql::{parse_statement, parse_statements};
+use ilion_cql::language::ast::*;
+use ilion_cql::language::{MAX_DEPTH, SyntaxError};
+use ilion_cql::{parse_statement, parse_statements};
 
 fn parse(src: &str) -> Statement {
     parse_statement(src)
@@ -341,8 +341,8 @@ fn syntax_errors_carry_the_protocol_code_and_a_cassandra_style_message() {
         err.to_string(),
         "line 1:9 mismatched input 'FORM' expecting FROM"
     );
-    let crate_err: cql::Error = err.into();
-    assert!(matches!(crate_err, cql::Error::Syntax(_)));
+    let crate_err: ilion_cql::Error = err.into();
+    assert!(matches!(crate_err, ilion_cql::Error::Syntax(_)));
 }
 
 #[test]

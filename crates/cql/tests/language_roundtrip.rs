@@ -5,15 +5,15 @@
 //! cannot know them; the printed text (which carries everything but the indices) is compared
 //! instead, and the re-parsed AST must be exactly reproduced by a second round trip.
 
-use cql::language::ast::*;
-use cql::{parse_statement, parse_statements};
+use ilion_cql::language::ast::*;
+use ilion_cql::{parse_statement, parse_statements};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 
 fn ident() -> impl Strategy<Value = Ident> {
     prop_oneof![
         4 => "[a-z][a-z0-9_]{0,6}".prop_map(Ident::new),
-        2 => proptest::sample::select(cql::language::UNRESERVED_KEYWORDS).prop_map(Ident::new),
+        2 => proptest::sample::select(ilion_cql::language::UNRESERVED_KEYWORDS).prop_map(Ident::new),
         1 => "[ -~]{1,6}".prop_map(Ident::new),
         1 => "p[0-9]d|[A-Z][a-z]{0,3}|é[a-z]".prop_map(Ident::new),
     ]

@@ -2,9 +2,9 @@
 //! readable), never a panic; "need more bytes" is not an error.
 
 use bytes::{Bytes, BytesMut};
-use cql::protocol::frame::{negotiation_response_version, unsupported_version_response};
-use cql::protocol::segment::SegmentCodec;
-use cql::protocol::{
+use ilion_cql::protocol::frame::{negotiation_response_version, unsupported_version_response};
+use ilion_cql::protocol::segment::SegmentCodec;
+use ilion_cql::protocol::{
     ColumnType, Compression, Consistency, Decoded, Direction, ErrorKind, Frame, FrameDecoder,
     Prepare, ProtocolError, ProtocolVersion, Query, QueryParameters, Request, RequestEnvelope,
     Response, ResponseEnvelope, V5FrameDecoder, Value, unsupported_version_message,

@@ -2,8 +2,8 @@
 //! `tests/golden/capture.py`, decoded and checked field by field, then re-encoded byte for byte.
 
 use bytes::{Bytes, BytesMut};
-use cql::protocol::segment::SegmentCodec;
-use cql::protocol::{
+use ilion_cql::protocol::segment::SegmentCodec;
+use ilion_cql::protocol::{
     BatchKind, BatchQuery, Consistency, Decoded, Direction, FrameDecoder, ProtocolVersion,
     RawValue, Request, RequestEnvelope, V5FrameDecoder, Values,
 };
@@ -265,9 +265,14 @@ fn driver_lz4_compressed_v4_frames_decode_to_the_same_requests() {
         let Decoded::Complete(frame) = FrameDecoder::new().decode(&mut buf).unwrap() else {
             panic!("incomplete")
         };
-        assert!(frame.header.flags.has(cql::protocol::Flags::COMPRESSION));
+        assert!(
+            frame
+                .header
+                .flags
+                .has(ilion_cql::protocol::Flags::COMPRESSION)
+        );
         let frame = frame
-            .decompressed(Some(cql::protocol::Compression::Lz4), 1 << 20)
+            .decompressed(Some(ilion_cql::protocol::Compression::Lz4), 1 << 20)
             .unwrap();
         let env = RequestEnvelope::decode(frame).unwrap();
         assert_eq!(

@@ -6,8 +6,8 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use bytes::{Bytes, BytesMut};
-use cql::protocol::segment::SegmentCodec;
-use cql::protocol::{
+use ilion_cql::protocol::segment::SegmentCodec;
+use ilion_cql::protocol::{
     Authenticate, ChangeType, ColumnSpec, ColumnType, Compression, Consistency, Decoded, Duration,
     ErrorKind, ErrorResponse, Event, FailureInfo, FrameDecoder, Prepared, PreparedMetadata,
     ProtocolVersion, Response, ResponseEnvelope, ResultBody, Rows, RowsMetadata, SchemaChange,

@@ -5,9 +5,9 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use bytes::{Bytes, BytesMut};
-use cql::protocol::message::{AuthChallenge, AuthResponse, AuthSuccess};
-use cql::protocol::segment::SegmentCodec;
-use cql::protocol::{
+use ilion_cql::protocol::message::{AuthChallenge, AuthResponse, AuthSuccess};
+use ilion_cql::protocol::segment::SegmentCodec;
+use ilion_cql::protocol::{
     Authenticate, Batch, BatchKind, BatchQuery, BatchStatement, ChangeType, ColumnSpec, ColumnType,
     Compression, Consistency, Decoded, Duration, ErrorKind, ErrorResponse, Event, Execute,
     FailureInfo, FrameDecoder, Prepare, Prepared, PreparedMetadata, ProtocolVersion, Query,
@@ -646,7 +646,7 @@ fn response_envelope() -> impl Strategy<Value = ResponseEnvelope> {
     })
 }
 
-fn one_frame(buf: &mut BytesMut) -> cql::protocol::Frame {
+fn one_frame(buf: &mut BytesMut) -> ilion_cql::protocol::Frame {
     match FrameDecoder::new().decode(buf).unwrap() {
         Decoded::Complete(f) => f,
         Decoded::Incomplete { needed } => panic!("incomplete, needs {needed}"),

@@ -1,8 +1,8 @@
-//! The coordinator's replica messages (`coordinator::replication::messages`).
+//! The coordinator's replica messages (`ilion_coordinator::replication::messages`).
 
-use coordinator::replication::messages::{Request, Response, decode_request, request};
+use ilion_coordinator::replication::messages::{Request, Response, decode_request, request};
+use ilion_storage::{CqlType, Order, TableSchema};
 use prost::Message;
-use storage::{CqlType, Order, TableSchema};
 
 /// Decodes arbitrary bytes as a replica request and a response. What decodes must map onto a
 /// table (or fail with an error), and re-encode to a message that decodes to the same value.

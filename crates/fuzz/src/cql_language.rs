@@ -5,13 +5,13 @@
 /// numbering included.
 pub fn cql_parse(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
-    let _ = cql::parse_statement(&text);
-    let Ok(statements) = cql::parse_statements(&text) else {
+    let _ = ilion_cql::parse_statement(&text);
+    let Ok(statements) = ilion_cql::parse_statements(&text) else {
         return;
     };
     for parsed in statements {
         let printed = parsed.statement.to_string();
-        let again = match cql::parse_statement(&printed) {
+        let again = match ilion_cql::parse_statement(&printed) {
             Ok(again) => again,
             Err(e) => panic!(
                 "printed statement does not parse: {e}\n  source:  {}\n  printed: {printed}",

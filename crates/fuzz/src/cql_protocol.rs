@@ -1,8 +1,8 @@
 //! Fuzz targets for the CQL native protocol decoders (`ilion-cql`'s `protocol` module).
 
 use bytes::{Bytes, BytesMut};
-use cql::protocol::segment::SegmentCodec;
-use cql::protocol::{
+use ilion_cql::protocol::segment::SegmentCodec;
+use ilion_cql::protocol::{
     ColumnType, Compression, Decoded, Frame, FrameDecoder, RequestEnvelope, ResponseEnvelope,
     V5FrameDecoder,
 };

@@ -4,15 +4,16 @@
 /// to exactly the same bytes (the codec accepts canonical encodings only) and decode again to
 /// the same value.
 pub fn gossip_message(data: &[u8]) {
-    if let Ok(env) = gossip::codec::decode(data, 1 << 20) {
-        let bytes = gossip::codec::encode(&env);
+    if let Ok(env) = ilion_gossip::codec::decode(data, 1 << 20) {
+        let bytes = ilion_gossip::codec::encode(&env);
         assert_eq!(bytes, data, "re-encoding differs");
         assert_eq!(
             bytes.len(),
-            gossip::codec::envelope_len(&env),
+            ilion_gossip::codec::envelope_len(&env),
             "predicted length differs"
         );
-        let again = gossip::codec::decode(&bytes, 1 << 20).expect("re-encoded message must decode");
+        let again =
+            ilion_gossip::codec::decode(&bytes, 1 << 20).expect("re-encoded message must decode");
         assert_eq!(again, env, "round trip differs");
     }
 }

@@ -5,12 +5,12 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use lsm::vfs::MemVfs;
-use lsm::{Db, SyncMode};
+use ilion_lsm::vfs::MemVfs;
+use ilion_lsm::{Db, SyncMode};
 
 const SEGMENT: &str = "/db/wal-0000000001.log";
 
-fn open(vfs: &MemVfs) -> lsm::Result<Db> {
+fn open(vfs: &MemVfs) -> ilion_lsm::Result<Db> {
     Db::builder()
         .memtable_size(4096)
         .sync_mode(SyncMode::Batch)

@@ -8,8 +8,8 @@ pub fn lsm_table(data: &[u8]) {
     let is_table_file = data.ends_with(b"ILNSST01");
     match data.split_first() {
         Some((mode, rest)) if mode & 1 == 1 && !is_table_file => {
-            lsm::harness::fuzz_table_round_trip(rest)
+            ilion_lsm::harness::fuzz_table_round_trip(rest)
         }
-        _ => lsm::harness::fuzz_table_bytes(data),
+        _ => ilion_lsm::harness::fuzz_table_bytes(data),
     }
 }

@@ -8,7 +8,7 @@
 
 use std::time::{Duration, Instant};
 
-use gossip::sim::{self, SimConfig};
+use ilion_gossip::sim::{self, SimConfig};
 
 fn arg<T: std::str::FromStr>(args: &[String], name: &str, default: T) -> T {
     args.iter()
@@ -46,7 +46,7 @@ fn main() {
     let seed: u64 = arg(&args, "--seed", 1);
     let minutes: f64 = arg(&args, "--minutes", 10.0);
     let loss: f64 = arg(&args, "--loss", 0.2);
-    let defaults = gossip::Config::new("sim", Vec::new());
+    let defaults = ilion_gossip::Config::new("sim", Vec::new());
     let phi: f64 = arg(
         &args,
         "--phi",

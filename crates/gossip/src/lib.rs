@@ -15,7 +15,7 @@
 //!
 //! ```
 //! use std::time::Duration;
-//! use gossip::{codec, ApplicationState, Config, Gossiper, NodeStatus, SeededRng};
+//! use ilion_gossip::{codec, ApplicationState, Config, Gossiper, NodeStatus, SeededRng};
 //!
 //! let a_addr = "10.0.0.1:7000".parse().unwrap();
 //! let b_addr = "10.0.0.2:7000".parse().unwrap();
@@ -30,7 +30,7 @@
 //! let mut now = Duration::ZERO;
 //! for _ in 0..10 {
 //!     now += Duration::from_secs(1);
-//!     let mut queue: Vec<(gossip::Endpoint, gossip::Envelope)> = Vec::new();
+//!     let mut queue: Vec<(ilion_gossip::Endpoint, ilion_gossip::Envelope)> = Vec::new();
 //!     queue.extend(a.tick(now, &mut rng).messages);
 //!     queue.extend(b.tick(now, &mut rng).messages);
 //!     while let Some((to, env)) = queue.pop() {

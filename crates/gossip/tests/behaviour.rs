@@ -4,7 +4,7 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use gossip::{
+use ilion_gossip::{
     ApplicationState, Config, Endpoint, EndpointState, Envelope, Event, Gossiper, Message,
     NodeStatus, Output, SeededRng, VersionedValue, codec,
 };
@@ -176,7 +176,7 @@ fn push(from: Endpoint, states: Vec<(Endpoint, EndpointState)>) -> Envelope {
 fn push_aged(from: Endpoint, states: Vec<(Endpoint, EndpointState)>, age_ms: u64) -> Envelope {
     let states = states
         .into_iter()
-        .map(|(endpoint, state)| gossip::Delta {
+        .map(|(endpoint, state)| ilion_gossip::Delta {
             endpoint,
             state,
             heartbeat_age_ms: age_ms,
@@ -184,7 +184,7 @@ fn push_aged(from: Endpoint, states: Vec<(Endpoint, EndpointState)>, age_ms: u64
         .collect();
     Envelope {
         from,
-        message: Message::Ack2(gossip::Ack2 { states }),
+        message: Message::Ack2(ilion_gossip::Ack2 { states }),
     }
 }
 
@@ -427,9 +427,9 @@ fn a_removed_endpoint_is_quarantined_and_stale_gossip_does_not_bring_it_back() {
     // A digest for it is not even requested.
     let syn = Envelope {
         from: addr(2),
-        message: Message::Syn(gossip::Syn {
+        message: Message::Syn(ilion_gossip::Syn {
             cluster_name: "c".into(),
-            digests: vec![gossip::Digest {
+            digests: vec![ilion_gossip::Digest {
                 endpoint: addr(9),
                 generation: 10,
                 max_version: 50,
@@ -484,9 +484,9 @@ fn gossip_from_another_cluster_is_ignored() {
     let mut rng = SeededRng::new(1);
     let syn = Envelope {
         from: addr(2),
-        message: Message::Syn(gossip::Syn {
+        message: Message::Syn(ilion_gossip::Syn {
             cluster_name: "theirs".into(),
-            digests: vec![gossip::Digest {
+            digests: vec![ilion_gossip::Digest {
                 endpoint: addr(2),
                 generation: 1,
                 max_version: 3,
@@ -512,7 +512,7 @@ fn messages_stay_under_the_size_limit_and_big_state_arrives_over_later_rounds() 
         s.states.insert(
             ApplicationState::Tokens,
             VersionedValue {
-                value: gossip::format_tokens(&tokens),
+                value: ilion_gossip::format_tokens(&tokens),
                 version: 2,
             },
         );
@@ -538,7 +538,7 @@ fn bad_configuration_is_an_error_not_a_panic() {
     cfg.max_message_bytes = 10;
     assert!(matches!(
         Gossiper::new(cfg, addr(1), 1, Duration::ZERO),
-        Err(gossip::Error::InvalidConfig {
+        Err(ilion_gossip::Error::InvalidConfig {
             field: "max_message_bytes",
             ..
         })

@@ -2,7 +2,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use gossip::{
+use ilion_gossip::{
     Ack, Ack2, ApplicationState, Delta, Digest, EndpointState, Envelope, HeartbeatState, Message,
     Syn, VersionedValue, codec,
 };

@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use gossip::driver::{self, Command};
-use gossip::{
+use ilion_gossip::driver::{self, Command};
+use ilion_gossip::{
     ApplicationState, Config, Endpoint, Event, Gossiper, InMemoryNetwork, LinkFaults, NodeStatus,
     SeededRng,
 };
@@ -17,7 +17,7 @@ struct Node {
     commands: mpsc::UnboundedSender<Command>,
     events: mpsc::UnboundedReceiver<Event>,
     stop: oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<gossip::Result<Gossiper>>,
+    task: tokio::task::JoinHandle<ilion_gossip::Result<Gossiper>>,
 }
 
 fn spawn(net: &InMemoryNetwork, i: u8, generation: u64) -> Node {

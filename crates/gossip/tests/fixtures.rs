@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use gossip::{
+use ilion_gossip::{
     Ack, Ack2, ApplicationState, Delta, Digest, EndpointState, Envelope, Error, HeartbeatState,
     Message, Syn, VersionedValue, codec,
 };

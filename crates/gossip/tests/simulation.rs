@@ -1,4 +1,4 @@
-//! Whole-cluster scenarios on the simulated clock and network (`gossip::sim`), with the default
+//! Whole-cluster scenarios on the simulated clock and network (`ilion_gossip::sim`), with the default
 //! settings (fanout 3, phi threshold 8), at 100, 500 and 1,000 nodes. They assert the targets
 //! of docs/gossip.md (a change reaches every node within log2(N) + 5 rounds; every live node
 //! convicts a stopped node within 10 simulated seconds; no live node is convicted under 20%
@@ -10,7 +10,7 @@
 
 use std::time::Duration;
 
-use gossip::sim::{self, SimConfig, Simulation};
+use ilion_gossip::sim::{self, SimConfig, Simulation};
 
 fn secs(s: u64) -> Duration {
     Duration::from_secs(s)
@@ -154,7 +154,7 @@ fn a_run_replays_exactly_from_its_seed() {
         let mut s = converged(SimConfig::new(50, 9), 5);
         s.set_loss(0.2);
         if let Some(g) = s.node_mut(7) {
-            g.set_local(gossip::ApplicationState::Load, "12345");
+            g.set_local(ilion_gossip::ApplicationState::Load, "12345");
         }
         s.stop(3);
         let mut events = Vec::new();
@@ -177,7 +177,7 @@ fn stepping_nodes_on_several_threads_gives_exactly_the_single_threaded_run() {
         s.set_loss(0.2);
         s.stop(5);
         if let Some(g) = s.node_mut(100) {
-            g.set_local(gossip::ApplicationState::Load, "42");
+            g.set_local(ilion_gossip::ApplicationState::Load, "42");
         }
         let mut events = Vec::new();
         s.run_until(secs(6), &mut |t, node, e| events.push((t, node, e.clone())));

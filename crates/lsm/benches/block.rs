@@ -5,7 +5,7 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use lsm::harness::{BenchBlock, BenchTable};
+use ilion_lsm::harness::{BenchBlock, BenchTable};
 
 fn key(i: u64) -> Vec<u8> {
     format!("{:016}", i.wrapping_mul(0x9E37_79B9) % 10_000_000_000).into_bytes()

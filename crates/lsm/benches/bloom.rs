@@ -3,7 +3,7 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use lsm::harness::BenchFilter;
+use ilion_lsm::harness::BenchFilter;
 
 fn bloom_probe(c: &mut Criterion) {
     let n = 1_000_000u64;

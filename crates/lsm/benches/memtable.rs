@@ -21,9 +21,9 @@ fn memtable_insert(c: &mut Criterion) {
         b.iter_batched(
             || {
                 let dir = tempfile::tempdir().unwrap();
-                let db = lsm::Db::builder()
+                let db = ilion_lsm::Db::builder()
                     .memtable_size(256 << 20)
-                    .sync_mode(lsm::SyncMode::Periodic(Duration::from_secs(60)))
+                    .sync_mode(ilion_lsm::SyncMode::Periodic(Duration::from_secs(60)))
                     .open(dir.path())
                     .unwrap();
                 let tree = db.tree("bench").unwrap();

@@ -48,11 +48,11 @@ pub(crate) struct OpRef<'a> {
 /// Writes applied together: after a crash either all of them are there or none.
 ///
 /// ```
-/// # fn main() -> lsm::Result<()> {
+/// # fn main() -> ilion_lsm::Result<()> {
 /// let dir = tempfile::tempdir().unwrap();
-/// let db = lsm::Db::builder().open(dir.path())?;
+/// let db = ilion_lsm::Db::builder().open(dir.path())?;
 /// let (users, index) = (db.tree("users")?, db.tree("index")?);
-/// let mut batch = lsm::WriteBatch::new();
+/// let mut batch = ilion_lsm::WriteBatch::new();
 /// batch.put(&users, b"u1", b"alice");
 /// batch.put(&index, b"alice", b"u1");
 /// db.write(batch)?;

@@ -7,8 +7,8 @@
 //! consistent reads; iterators run forward and backward over ranges and prefixes.
 //!
 //! ```
-//! # fn main() -> lsm::Result<()> {
-//! use lsm::{Db, SyncMode, WriteBatch};
+//! # fn main() -> ilion_lsm::Result<()> {
+//! use ilion_lsm::{Db, SyncMode, WriteBatch};
 //!
 //! let dir = tempfile::tempdir().unwrap();
 //! let db = Db::builder()

@@ -65,9 +65,9 @@ impl Drop for SnapshotGuard {
 /// are invisible through it; compaction keeps what it can see until it is dropped.
 ///
 /// ```
-/// # fn main() -> lsm::Result<()> {
+/// # fn main() -> ilion_lsm::Result<()> {
 /// let dir = tempfile::tempdir().unwrap();
-/// let db = lsm::Db::builder().open(dir.path())?;
+/// let db = ilion_lsm::Db::builder().open(dir.path())?;
 /// let tree = db.tree("t")?;
 /// tree.put(b"k", b"old")?;
 /// let snap = db.snapshot();

@@ -287,9 +287,9 @@ fn bound_to_vec<K: AsRef<[u8]>>(b: Bound<&K>) -> Bound<Vec<u8>> {
 /// A named key space. Cheap to clone; all clones are the same tree.
 ///
 /// ```
-/// # fn main() -> lsm::Result<()> {
+/// # fn main() -> ilion_lsm::Result<()> {
 /// let dir = tempfile::tempdir().unwrap();
-/// let db = lsm::Db::builder().open(dir.path())?;
+/// let db = ilion_lsm::Db::builder().open(dir.path())?;
 /// let t = db.tree("t")?;
 /// for k in [b"a1", b"a2", b"b1"] {
 ///     t.put(k, b"v")?;

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use lsm::{CompactionConfig, Db, SyncMode, TreeOptions, WriteBatch};
+use ilion_lsm::{CompactionConfig, Db, SyncMode, TreeOptions, WriteBatch};
 
 #[test]
 fn concurrent_writers_readers_and_compaction_agree_on_every_key() {

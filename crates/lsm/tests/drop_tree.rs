@@ -4,8 +4,8 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use lsm::vfs::{FaultyVfs, MemVfs};
-use lsm::{Db, Error, SyncMode, Vfs};
+use ilion_lsm::vfs::{FaultyVfs, MemVfs};
+use ilion_lsm::{Db, Error, SyncMode, Vfs};
 
 fn open(vfs: Arc<dyn Vfs>) -> Db {
     Db::builder()
@@ -126,7 +126,7 @@ fn handles_to_a_dropped_tree_return_an_error_on_every_use() {
         db.snapshot().get(&t, b"k000"),
         Err(Error::TreeDropped(_))
     ));
-    let mut batch = lsm::WriteBatch::new();
+    let mut batch = ilion_lsm::WriteBatch::new();
     batch.put(&t, b"a", b"b");
     assert!(matches!(db.write(batch), Err(Error::TreeDropped(_))));
     assert!(matches!(db.drop_tree("t"), Err(Error::UnknownTree(_))));

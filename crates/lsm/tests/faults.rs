@@ -5,10 +5,10 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use lsm::vfs::{FaultyVfs, MemVfs};
-use lsm::{CompactionConfig, Db, Error, SyncMode, TreeOptions};
+use ilion_lsm::vfs::{FaultyVfs, MemVfs};
+use ilion_lsm::{CompactionConfig, Db, Error, SyncMode, TreeOptions};
 
-fn open(vfs: Arc<dyn lsm::Vfs>) -> lsm::Result<Db> {
+fn open(vfs: Arc<dyn ilion_lsm::Vfs>) -> ilion_lsm::Result<Db> {
     Db::builder()
         .memtable_size(8 << 10)
         .block_size(512)

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use lsm::Db;
+use ilion_lsm::Db;
 
 fn child_binary() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_lsm-kill9-child"))

@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use lsm::vfs::{FaultyVfs, MemVfs, Vfs};
-use lsm::{
+use ilion_lsm::vfs::{FaultyVfs, MemVfs, Vfs};
+use ilion_lsm::{
     CompactionConfig, Db, Decision, MergeOperator, Snapshot, SyncMode, Tree, TreeOptions,
     WriteBatch,
 };
@@ -267,8 +267,8 @@ proptest! {
 #[test]
 fn a_compaction_filter_sees_bottommost_and_can_drop_entries() {
     struct DropOdd;
-    impl lsm::CompactionFilter for DropOdd {
-        fn filter(&self, ctx: &lsm::FilterContext, _key: &[u8], value: &[u8]) -> Decision {
+    impl ilion_lsm::CompactionFilter for DropOdd {
+        fn filter(&self, ctx: &ilion_lsm::FilterContext, _key: &[u8], value: &[u8]) -> Decision {
             if ctx.bottommost && value.first().is_some_and(|b| b % 2 == 1) {
                 Decision::Remove
             } else if value == b"rewrite" {
@@ -304,7 +304,7 @@ fn a_merge_without_an_operator_is_refused() {
     let t = db.tree("t").unwrap();
     assert!(matches!(
         t.merge(b"k", b"1"),
-        Err(lsm::Error::InvalidOption { .. })
+        Err(ilion_lsm::Error::InvalidOption { .. })
     ));
 }
 
@@ -336,7 +336,10 @@ fn a_checkpoint_opens_with_the_same_contents() {
 fn a_second_open_of_a_locked_directory_fails() {
     let dir = tempfile::tempdir().unwrap();
     let _db = Db::open(dir.path()).unwrap();
-    assert!(matches!(Db::open(dir.path()), Err(lsm::Error::Locked(_))));
+    assert!(matches!(
+        Db::open(dir.path()),
+        Err(ilion_lsm::Error::Locked(_))
+    ));
 }
 
 #[test]

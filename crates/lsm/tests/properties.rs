@@ -4,8 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use lsm::vfs::MemVfs;
-use lsm::{
+use ilion_lsm::vfs::MemVfs;
+use ilion_lsm::{
     CompactionConfig, CompactionFilter, Db, Decision, EntryKind, Error, FilterContext,
     OutsideSource, PropertiesCollector, PropertiesCollectorFactory, SyncMode, TreeOptions, Vfs,
 };
@@ -75,7 +75,7 @@ fn manual() -> CompactionConfig {
 }
 
 /// Pushes everything of `t` down to the deepest level, then sets `then` as its strategy.
-fn sink(t: &lsm::Tree, then: CompactionConfig) {
+fn sink(t: &ilion_lsm::Tree, then: CompactionConfig) {
     t.compact_range(None, None).unwrap();
     t.set_options(TreeOptions {
         compaction: leveled(1000, 1),
@@ -273,7 +273,7 @@ fn a_manifest_of_a_newer_version_is_refused_by_name() {
 }
 
 /// `old` in a deep level, `new` in L0, then an L0 -> L1 compaction (not bottommost).
-fn shadowed(rec: Arc<Recorder>) -> lsm::Tree {
+fn shadowed(rec: Arc<Recorder>) -> ilion_lsm::Tree {
     let vfs = MemVfs::new();
     let db = open(&vfs, rec);
     let t = db.tree("t").unwrap();
@@ -316,7 +316,7 @@ fn drop_uncovers_older_versions_outside_the_compaction_and_remove_hides_them() {
 /// Max of u64 operands; combines operands without a base.
 struct Max;
 
-impl lsm::MergeOperator for Max {
+impl ilion_lsm::MergeOperator for Max {
     fn full_merge(&self, _key: &[u8], existing: Option<&[u8]>, operands: &[&[u8]]) -> Vec<u8> {
         existing
             .into_iter()
@@ -394,13 +394,13 @@ fn tree_options_are_set_at_creation_and_changed_while_open_but_not_the_merge_ope
             "t",
             TreeOptions {
                 compaction: CompactionConfig::size_tiered(),
-                compression: lsm::Compression::Lz4,
+                compression: ilion_lsm::Compression::Lz4,
                 ..TreeOptions::default()
             },
         )
         .unwrap();
     assert_eq!(t.options().compaction, CompactionConfig::size_tiered());
-    assert_eq!(t.options().compression, lsm::Compression::Lz4);
+    assert_eq!(t.options().compression, ilion_lsm::Compression::Lz4);
     for i in 0..10u32 {
         t.put(&i.to_be_bytes(), b"v").unwrap();
         t.flush().unwrap();
@@ -439,7 +439,7 @@ fn tree_options_are_set_at_creation_and_changed_while_open_but_not_the_merge_ope
     );
     let err = t
         .set_options(TreeOptions {
-            compression: lsm::Compression::Zstd(99),
+            compression: ilion_lsm::Compression::Zstd(99),
             ..TreeOptions::default()
         })
         .unwrap_err();

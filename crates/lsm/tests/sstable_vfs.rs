@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use lsm::vfs::{FaultyVfs, MemVfs, StdVfs, Vfs};
+use ilion_lsm::vfs::{FaultyVfs, MemVfs, StdVfs, Vfs};
 
 fn p(s: &str) -> &Path {
     Path::new(s)

@@ -4,7 +4,7 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use ring::{
+use ilion_ring::{
     DEFAULT_NUM_TOKENS, Murmur3Partitioner, NodeId, ReplicationStrategy, Token, TokenMetadata,
     random_tokens,
 };

@@ -6,7 +6,7 @@
 //!
 //! The table in `docs/token-placement.md` comes from this program.
 
-use ring::{
+use ilion_ring::{
     DEFAULT_NUM_TOKENS, Error, NodeId, ReplicationStrategy, SimpleStrategy, TokenMetadata,
     balanced_tokens, random_tokens,
 };

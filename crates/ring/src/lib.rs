@@ -20,7 +20,7 @@
 //!   ([`TopologyChange`]), the extra nodes each write must reach.
 //!
 //! ```
-//! use ring::{Murmur3Partitioner, NodeId, ReplicationStrategy, Token, TokenMetadata};
+//! use ilion_ring::{Murmur3Partitioner, NodeId, ReplicationStrategy, Token, TokenMetadata};
 //!
 //! // Tokens as Cassandra computes them.
 //! let p = Murmur3Partitioner;
@@ -43,7 +43,7 @@
 //!     replicas.replicas(Token::new(-50)),
 //!     &[NodeId::from_u128(2), NodeId::from_u128(3)]
 //! );
-//! # Ok::<(), ring::Error>(())
+//! # Ok::<(), ilion_ring::Error>(())
 //! ```
 //!
 //! # Test vectors

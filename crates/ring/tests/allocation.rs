@@ -1,6 +1,6 @@
 //! The balanced allocator evens out replicated ownership measurably better than random tokens.
 
-use ring::{
+use ilion_ring::{
     DEFAULT_NUM_TOKENS, NodeId, ReplicationStrategy, SimpleStrategy, TokenMetadata,
     balanced_tokens, random_tokens,
 };

@@ -1,7 +1,9 @@
 //! Every key of `vectors/murmur3_vectors.tsv` (generated with the Python driver, see the crate
 //! docs) hashes and tokenizes exactly as the driver says.
 
-use ring::{Murmur3Partitioner, Token, murmur3, serialize_composite, serialize_partition_key};
+use ilion_ring::{
+    Murmur3Partitioner, Token, murmur3, serialize_composite, serialize_partition_key,
+};
 
 const VECTORS: &str = include_str!("vectors/murmur3_vectors.tsv");
 

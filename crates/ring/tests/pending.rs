@@ -1,6 +1,6 @@
 //! Pending ranges for joins, leaves, replacements and moves on small, hand-checked rings.
 
-use ring::{
+use ilion_ring::{
     NodeId, PendingRanges, ReplicationStrategy, SimpleStrategy, Token, TokenMetadata, TokenRange,
     TopologyChange,
 };

@@ -5,12 +5,12 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use proptest::prelude::*;
-use proptest::test_runner::{Config, RngSeed};
-use ring::{
+use ilion_ring::{
     NetworkTopologyStrategy, NodeId, PendingRanges, ReplicaMap, ReplicationStrategy,
     SimpleStrategy, Token, TokenMetadata, TopologyChange,
 };
+use proptest::prelude::*;
+use proptest::test_runner::{Config, RngSeed};
 
 /// A node of a generated topology: (dc, rack, tokens).
 #[derive(Clone, Debug)]

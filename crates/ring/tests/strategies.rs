@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use ring::{
+use ilion_ring::{
     Error, NetworkTopologyStrategy, NodeId, ReplicationStrategy, SimpleStrategy, Token,
     TokenMetadata,
 };

@@ -1,8 +1,8 @@
 //! Ring arithmetic against a model that works on offsets from the ring's minimum as u128.
 
+use ilion_ring::{Token, TokenRange};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngSeed};
-use ring::{Token, TokenRange};
 
 /// Offset of a token from MIN, in [0, 2^64).
 fn offset(t: Token) -> u128 {

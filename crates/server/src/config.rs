@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
-use coordinator::{ReplicationConfig, SpeculativeRetry};
+use ilion_coordinator::{ReplicationConfig, SpeculativeRetry};
 use serde::{Deserialize, Serialize};
 
 /// Why a configuration could not be loaded.

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use server::{Config, Seed};
+use ilion_server::{Config, Seed};
 
 /// A masterless, Cassandra-compatible wide-column database node.
 #[derive(Debug, Parser)]
@@ -154,7 +154,7 @@ fn main() -> ExitCode {
     };
     match runtime.block_on(async {
         let stop = shutdown_signal();
-        server::run(config, stop).await
+        ilion_server::run(config, stop).await
     }) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -179,9 +179,9 @@ fn admin(command: Admin) -> ExitCode {
     match command {
         Admin::Status { host, timeout } => {
             let timeout = std::time::Duration::from_secs(timeout.max(1));
-            match runtime.block_on(server::cluster::fetch_status(&host, timeout)) {
+            match runtime.block_on(ilion_server::cluster::fetch_status(&host, timeout)) {
                 Ok(status) => {
-                    print!("{}", server::cluster::format_status(&status));
+                    print!("{}", ilion_server::cluster::format_status(&status));
                     ExitCode::SUCCESS
                 }
                 Err(e) => {

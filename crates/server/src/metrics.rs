@@ -77,7 +77,7 @@ pub(crate) struct Metrics {
     connections_opened: AtomicU64,
     connections_closed: AtomicU64,
     /// The distributed data path, when replication is enabled: its counters are rendered too.
-    replication: std::sync::OnceLock<std::sync::Arc<coordinator::Replication>>,
+    replication: std::sync::OnceLock<std::sync::Arc<ilion_coordinator::Replication>>,
 }
 
 fn index(kind: RequestKind) -> usize {
@@ -105,7 +105,10 @@ impl Metrics {
     }
 
     /// Adds the replication counters (hints, repairs, timeouts, ...) to the exposition.
-    pub(crate) fn set_replication(&self, replication: std::sync::Arc<coordinator::Replication>) {
+    pub(crate) fn set_replication(
+        &self,
+        replication: std::sync::Arc<ilion_coordinator::Replication>,
+    ) {
         let _ = self.replication.set(replication);
     }
 

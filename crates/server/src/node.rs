@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use coordinator::{Coordinator, CoordinatorConfig};
+use ilion_coordinator::{Coordinator, CoordinatorConfig};
 use tokio::net::TcpListener;
 use tokio::sync::{broadcast, watch};
 
@@ -34,7 +34,7 @@ pub enum NodeError {
         source: std::io::Error,
     },
     #[error("cannot open the node's schema and state: {0}")]
-    Coordinator(#[from] coordinator::Error),
+    Coordinator(#[from] ilion_coordinator::Error),
     #[error("cannot listen on {address}: {source}")]
     Bind {
         address: SocketAddr,
@@ -102,12 +102,12 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         return Err(NodeError::Unsupported(config.authenticator.clone()));
     }
     let sync = match config.commitlog_sync {
-        crate::config::CommitLogSync::Periodic => lsm::SyncMode::Periodic(
+        crate::config::CommitLogSync::Periodic => ilion_lsm::SyncMode::Periodic(
             std::time::Duration::from_millis(config.commitlog_sync_period_ms),
         ),
-        crate::config::CommitLogSync::Batch => lsm::SyncMode::Batch,
+        crate::config::CommitLogSync::Batch => ilion_lsm::SyncMode::Batch,
     };
-    let engine = lsm::Builder::default().sync_mode(sync);
+    let engine = ilion_lsm::Builder::default().sync_mode(sync);
     let mut coordinator = Coordinator::builder(CoordinatorConfig {
         cluster_name: config.cluster_name.clone(),
         listen_address: config.listen_address,
@@ -138,9 +138,9 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     let rpc_timeout = Duration::from_millis(config.write_request_timeout_in_ms.max(2_000));
     let peers = Arc::new(cluster::Peers::new(rpc_timeout));
     let messenger = cluster::GrpcMessenger::with_view(peers.clone(), view.clone());
-    let replication = coordinator.enable_replication(coordinator::Cluster {
+    let replication = coordinator.enable_replication(ilion_coordinator::Cluster {
         config: config.replication(),
-        ..coordinator::Cluster::new(view.clone(), Arc::new(messenger))
+        ..ilion_coordinator::Cluster::new(view.clone(), Arc::new(messenger))
     });
     let background = replication.spawn_background(Duration::from_secs(10));
     let coordinator = Arc::new(coordinator);

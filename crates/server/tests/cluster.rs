@@ -6,11 +6,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use coordinator::{MessagingError, Messenger};
-use gossip::driver::Command;
-use gossip::{ApplicationState, Event, NodeStatus, SeededRng};
-use server::cluster::proto::gossip_server::GossipServer;
-use server::cluster::{GrpcMessenger, Peers, ReplicaService, grpc_transport};
+use ilion_coordinator::{MessagingError, Messenger};
+use ilion_gossip::driver::Command;
+use ilion_gossip::{ApplicationState, Event, NodeStatus, SeededRng};
+use ilion_server::cluster::proto::gossip_server::GossipServer;
+use ilion_server::cluster::{GrpcMessenger, Peers, ReplicaService, grpc_transport};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -28,9 +28,9 @@ struct GossipNode {
 
 async fn gossip_node(listener: TcpListener, seed: SocketAddr, host_id: &str) -> GossipNode {
     let addr = listener.local_addr().unwrap();
-    let mut cfg = gossip::Config::new("transport-test", vec![seed]);
+    let mut cfg = ilion_gossip::Config::new("transport-test", vec![seed]);
     cfg.gossip_interval = Duration::from_millis(100);
-    let mut g = gossip::Gossiper::new(cfg, addr, 1, Duration::ZERO).unwrap();
+    let mut g = ilion_gossip::Gossiper::new(cfg, addr, 1, Duration::ZERO).unwrap();
     g.set_local(ApplicationState::HostId, host_id);
     g.set_status(NodeStatus::Normal);
     let peers = Arc::new(Peers::new(Duration::from_secs(2)));
@@ -50,7 +50,7 @@ async fn gossip_node(listener: TcpListener, seed: SocketAddr, host_id: &str) -> 
         let shutdown = async move {
             let _ = stopped.await;
         };
-        gossip::driver::run(
+        ilion_gossip::driver::run(
             g,
             transport,
             SeededRng::new(7),

@@ -6,12 +6,12 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use cql::protocol::{
+use ilion_cql::protocol::{
     Compression, Consistency, Decoded, Direction, ErrorKind, Event, Frame, FrameDecoder, Opcode,
     ProtocolVersion, Query, QueryParameters, Register, Request, RequestEnvelope, Response,
     ResponseEnvelope, ResultBody, SegmentCodec, Startup, V5FrameDecoder,
 };
-use server::Config;
+use ilion_server::Config;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
@@ -25,7 +25,7 @@ fn free_port() -> u16 {
 struct TestNode {
     addr: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
-    task: Option<tokio::task::JoinHandle<Result<(), server::NodeError>>>,
+    task: Option<tokio::task::JoinHandle<Result<(), ilion_server::NodeError>>>,
     _dir: tempfile::TempDir,
 }
 
@@ -42,7 +42,7 @@ impl TestNode {
             ..Config::default()
         };
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(server::run(config, async {
+        let task = tokio::spawn(ilion_server::run(config, async {
             let _ = stopped.await;
         }));
         let addr: SocketAddr = ([127, 0, 0, 1], port).into();
@@ -172,7 +172,7 @@ impl Client {
     }
 }
 
-fn rows(r: &ResponseEnvelope) -> &cql::protocol::Rows {
+fn rows(r: &ResponseEnvelope) -> &ilion_cql::protocol::Rows {
     match &r.response {
         Response::Result(ResultBody::Rows(rows)) => rows,
         other => panic!("expected rows, got {other:?}"),
@@ -310,7 +310,7 @@ async fn registered_connections_are_pushed_schema_changes() {
     };
     assert_eq!(
         change.target,
-        cql::protocol::SchemaTarget::Keyspace {
+        ilion_cql::protocol::SchemaTarget::Keyspace {
             keyspace: "pushed".to_owned()
         }
     );
@@ -406,7 +406,7 @@ async fn execute_of_an_unknown_id_is_unprepared() {
     let id = Bytes::from_static(&[1, 2, 3, 4]);
     c.send(
         4,
-        Request::Execute(cql::protocol::Execute {
+        Request::Execute(ilion_cql::protocol::Execute {
             id: id.clone(),
             result_metadata_id: Bytes::new(),
             params: QueryParameters::new(Consistency::One),

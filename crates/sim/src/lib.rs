@@ -15,10 +15,10 @@
 //! every write has a unique timestamp and writes it as its value).
 //!
 //! ```
-//! let report = sim::Sim::new(sim::SimConfig { seed: 7, operations: 60, ..sim::SimConfig::default() })?
+//! let report = ilion_sim::Sim::new(ilion_sim::SimConfig { seed: 7, operations: 60, ..ilion_sim::SimConfig::default() })?
 //!     .run()?;
 //! assert!(report.acknowledged_writes > 0);
-//! # Ok::<(), sim::SimError>(())
+//! # Ok::<(), ilion_sim::SimError>(())
 //! ```
 //!
 //! What it is not: a model of concurrent clients (operations run one at a time), of disk
@@ -31,16 +31,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use coordinator::cluster::BoxFuture;
-use coordinator::{
+use ilion_coordinator::cluster::BoxFuture;
+use ilion_coordinator::{
     Cluster, Coordinator, CoordinatorConfig, Member, MemberStatus, Membership, MessagingError,
     Messenger, ReplicationConfig, Session, SpeculativeRetry,
 };
-use cql::protocol::{Consistency, QueryParameters, ResultBody};
+use ilion_cql::protocol::{Consistency, QueryParameters, ResultBody};
+use ilion_storage::ManualClock;
 use parking_lot::Mutex;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use storage::ManualClock;
 use uuid::Uuid;
 
 /// What went wrong in a simulation: a broken invariant names the seed to replay.
@@ -319,7 +319,7 @@ impl Sim {
                 alive: true,
                 native_address: address(i),
                 native_port: 9042,
-                release_version: coordinator::RELEASE_VERSION.into(),
+                release_version: ilion_coordinator::RELEASE_VERSION.into(),
                 schema_version: Uuid::nil(),
                 load: 0.0,
             });
@@ -467,7 +467,7 @@ impl Sim {
         keys: [i32; 2],
         consistency: Consistency,
     ) -> Result<(), SimError> {
-        use coordinator::DataPath;
+        use ilion_coordinator::DataPath;
         let Some(c) = self.node(node) else {
             return Ok(());
         };
@@ -486,17 +486,17 @@ impl Sim {
             .and_then(|s| s.column_id("v"))
             .ok_or_else(|| self.violation("column v is missing".into()))?;
         let now = self.clocks.get(node).map_or(START_SECONDS, |c| {
-            use storage::Clock;
+            use ilion_storage::Clock;
             c.now_seconds()
         });
-        let writes: Vec<coordinator::TableWrite<'_>> = keys
+        let writes: Vec<ilion_coordinator::TableWrite<'_>> = keys
             .iter()
             .map(|k| {
                 let key = k.to_be_bytes().to_vec();
-                let token = ring::Murmur3Partitioner.token(&key).value();
-                let mut m = storage::Mutation::new(token, key, now);
+                let token = ilion_ring::Murmur3Partitioner.token(&key).value();
+                let mut m = ilion_storage::Mutation::new(token, key, now);
                 m.row(Vec::new()).set(v, ts, ts.to_be_bytes().to_vec());
-                coordinator::TableWrite {
+                ilion_coordinator::TableWrite {
                     keyspace: ks,
                     table,
                     mutation: m,

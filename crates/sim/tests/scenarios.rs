@@ -1,9 +1,9 @@
 //! Seeded whole-cluster scenarios. A few fixed seeds run in CI; `ILION_SIM_SEEDS=<n>` runs n
 //! more (seeds 1000..1000+n). A seed that ever fails becomes a named test below.
 
-use sim::{Sim, SimConfig};
+use ilion_sim::{Sim, SimConfig};
 
-fn run(config: SimConfig) -> sim::Report {
+fn run(config: SimConfig) -> ilion_sim::Report {
     match Sim::new(config).and_then(Sim::run) {
         Ok(r) => r,
         Err(e) => panic!("{e}"),

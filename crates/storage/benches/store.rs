@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use storage::{
+use ilion_storage::{
     Bound, CqlType, ManualClock, Mutation, Order, ReadCommand, Slice, Store, Table, TableSchema,
 };
 
@@ -22,7 +22,8 @@ fn open(dir: &std::path::Path) -> (Store, Table) {
     let store = Store::builder(Arc::new(ManualClock::new(1_700_000_000)))
         .table(schema)
         .engine(
-            lsm::Builder::default().sync_mode(lsm::SyncMode::Periodic(Duration::from_millis(100))),
+            ilion_lsm::Builder::default()
+                .sync_mode(ilion_lsm::SyncMode::Periodic(Duration::from_millis(100))),
         )
         .open(dir)
         .unwrap();

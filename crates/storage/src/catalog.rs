@@ -75,7 +75,7 @@ pub(crate) fn tree_name(qualified: &str, generation: u64) -> String {
 
 /// Where the catalogue lives.
 pub(crate) struct CatalogFile {
-    pub(crate) vfs: Arc<dyn lsm::Vfs>,
+    pub(crate) vfs: Arc<dyn ilion_lsm::Vfs>,
     pub(crate) dir: PathBuf,
 }
 

@@ -44,7 +44,7 @@ pub(crate) trait Kv: Send + Sync + std::fmt::Debug {
     fn reconfigure(&self, schema: &TableSchema, filter: Arc<PurgeFilter>) -> Result<()>;
     /// The engine and tree behind this table, when it is an ilion-lsm tree (so writes to
     /// several tables can go in one engine batch).
-    fn lsm(&self) -> Option<(&Arc<lsm::Db>, &lsm::Tree)> {
+    fn lsm(&self) -> Option<(&Arc<ilion_lsm::Db>, &ilion_lsm::Tree)> {
         None
     }
 }

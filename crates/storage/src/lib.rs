@@ -13,7 +13,7 @@
 //!
 //! ```
 //! use std::sync::Arc;
-//! use storage::{CqlType, ManualClock, Mutation, Order, ReadCommand, Store, TableSchema};
+//! use ilion_storage::{CqlType, ManualClock, Mutation, Order, ReadCommand, Store, TableSchema};
 //!
 //! let clock = Arc::new(ManualClock::new(1_000));
 //! let store = Store::in_memory(clock.clone());
@@ -34,7 +34,7 @@
 //! let rows = &r.partitions[0].rows;
 //! assert_eq!(rows[0].cells[0].value, b"new"); // DESC: the later timestamp first
 //! assert_eq!(rows[1].cells[0].value, b"old");
-//! # Ok::<(), storage::Error>(())
+//! # Ok::<(), ilion_storage::Error>(())
 //! ```
 
 mod catalog;

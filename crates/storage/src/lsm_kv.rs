@@ -17,14 +17,14 @@ use crate::purge::{Decision, PurgeFilter};
 use crate::schema::{CompactionStrategy, Compression, TableSchema};
 use crate::timestamps::{self, MinTimestampCollector};
 
-fn engine(e: lsm::Error) -> Error {
+fn engine(e: ilion_lsm::Error) -> Error {
     Error::Engine(e.to_string())
 }
 
 /// The reconciliation rule as the engine's merge operator (the same for every table).
 pub(crate) struct Reconcile;
 
-impl lsm::MergeOperator for Reconcile {
+impl ilion_lsm::MergeOperator for Reconcile {
     fn full_merge(&self, _key: &[u8], existing: Option<&[u8]>, operands: &[&[u8]]) -> Vec<u8> {
         merge_records(existing, operands)
     }
@@ -53,24 +53,34 @@ impl Filters {
 }
 
 impl Filters {
-    fn decide(&self, ctx: &lsm::FilterContext, key: &[u8], value: &[u8]) -> lsm::Decision {
+    fn decide(
+        &self,
+        ctx: &ilion_lsm::FilterContext,
+        key: &[u8],
+        value: &[u8],
+    ) -> ilion_lsm::Decision {
         let Some(f) = self.by_tree.read().get(&ctx.tree).cloned() else {
-            return lsm::Decision::Keep;
+            return ilion_lsm::Decision::Keep;
         };
         let mut outside_min =
             |start: &[u8], end: &[u8]| timestamps::min_outside(&ctx.outside(start, end));
         match f.decide(ctx.job_id, key, value, &mut outside_min) {
-            Decision::Keep => lsm::Decision::Keep,
+            Decision::Keep => ilion_lsm::Decision::Keep,
             // Never an engine tombstone: older engine versions of the key may carry newer
             // timestamps (purge.rs).
-            Decision::Remove => lsm::Decision::Drop,
-            Decision::Change(v) => lsm::Decision::Change(v),
+            Decision::Remove => ilion_lsm::Decision::Drop,
+            Decision::Change(v) => ilion_lsm::Decision::Change(v),
         }
     }
 }
 
-impl lsm::CompactionFilter for Filters {
-    fn filter(&self, ctx: &lsm::FilterContext, key: &[u8], value: &[u8]) -> lsm::Decision {
+impl ilion_lsm::CompactionFilter for Filters {
+    fn filter(
+        &self,
+        ctx: &ilion_lsm::FilterContext,
+        key: &[u8],
+        value: &[u8],
+    ) -> ilion_lsm::Decision {
         self.decide(ctx, key, value)
     }
 
@@ -78,29 +88,29 @@ impl lsm::CompactionFilter for Filters {
     /// rules are those of a value.
     fn filter_merge_operand(
         &self,
-        ctx: &lsm::FilterContext,
+        ctx: &ilion_lsm::FilterContext,
         key: &[u8],
         operand: &[u8],
-    ) -> lsm::Decision {
+    ) -> ilion_lsm::Decision {
         self.decide(ctx, key, operand)
     }
 }
 
 /// The engine options of a table's tree.
-pub(crate) fn tree_options(schema: &TableSchema, filters: &Arc<Filters>) -> lsm::TreeOptions {
+pub(crate) fn tree_options(schema: &TableSchema, filters: &Arc<Filters>) -> ilion_lsm::TreeOptions {
     const MIB: u64 = 1 << 20;
     let o = schema.options();
     let compaction = match o.compaction {
         CompactionStrategy::SizeTiered {
             min_threshold,
             max_threshold,
-        } => match lsm::CompactionConfig::size_tiered() {
-            lsm::CompactionConfig::SizeTiered {
+        } => match ilion_lsm::CompactionConfig::size_tiered() {
+            ilion_lsm::CompactionConfig::SizeTiered {
                 bucket_low,
                 bucket_high,
                 min_sstable_size,
                 ..
-            } => lsm::CompactionConfig::SizeTiered {
+            } => ilion_lsm::CompactionConfig::SizeTiered {
                 min_threshold,
                 max_threshold,
                 bucket_low,
@@ -109,7 +119,7 @@ pub(crate) fn tree_options(schema: &TableSchema, filters: &Arc<Filters>) -> lsm:
             },
             other => other,
         },
-        CompactionStrategy::Leveled { sstable_size_mb } => lsm::CompactionConfig::Leveled {
+        CompactionStrategy::Leveled { sstable_size_mb } => ilion_lsm::CompactionConfig::Leveled {
             l0_trigger: 4,
             level_size_multiplier: 10,
             // Cassandra's LCS: L1 holds ten files of sstable_size_in_mb.
@@ -117,15 +127,15 @@ pub(crate) fn tree_options(schema: &TableSchema, filters: &Arc<Filters>) -> lsm:
             target_file_size: sstable_size_mb * MIB,
         },
         CompactionStrategy::TimeWindow { window_seconds } => {
-            lsm::CompactionConfig::time_window(window_seconds.saturating_mul(1_000_000))
+            ilion_lsm::CompactionConfig::time_window(window_seconds.saturating_mul(1_000_000))
         }
     };
     let compression = match o.compression {
-        Compression::None => lsm::Compression::None,
-        Compression::Zstd(level) => lsm::Compression::Zstd(level),
-        Compression::Lz4 | Compression::Default => lsm::Compression::Lz4,
+        Compression::None => ilion_lsm::Compression::None,
+        Compression::Zstd(level) => ilion_lsm::Compression::Zstd(level),
+        Compression::Lz4 | Compression::Default => ilion_lsm::Compression::Lz4,
     };
-    lsm::TreeOptions {
+    ilion_lsm::TreeOptions {
         compression,
         compaction,
         merge_operator: Some(Arc::new(Reconcile)),
@@ -136,8 +146,8 @@ pub(crate) fn tree_options(schema: &TableSchema, filters: &Arc<Filters>) -> lsm:
 
 /// A table's tree.
 pub(crate) struct LsmKv {
-    pub(crate) db: Arc<lsm::Db>,
-    pub(crate) tree: lsm::Tree,
+    pub(crate) db: Arc<ilion_lsm::Db>,
+    pub(crate) tree: ilion_lsm::Tree,
     pub(crate) filters: Arc<Filters>,
 }
 
@@ -151,7 +161,7 @@ impl std::fmt::Debug for LsmKv {
 
 impl Kv for LsmKv {
     fn merge_batch(&self, batch: &[(Vec<u8>, Vec<u8>)]) -> Result<()> {
-        let mut b = lsm::WriteBatch::new();
+        let mut b = ilion_lsm::WriteBatch::new();
         for (k, v) in batch {
             b.merge(&self.tree, k, v);
         }
@@ -172,7 +182,7 @@ impl Kv for LsmKv {
         let iter = self
             .tree
             .range::<&[u8], _>((RangeBound::Included(start), upper));
-        let out: lsm::Result<Vec<_>> = if reverse {
+        let out: ilion_lsm::Result<Vec<_>> = if reverse {
             iter.rev().take(max).collect()
         } else {
             iter.take(max).collect()
@@ -213,7 +223,7 @@ impl Kv for LsmKv {
             .map_err(engine)
     }
 
-    fn lsm(&self) -> Option<(&Arc<lsm::Db>, &lsm::Tree)> {
+    fn lsm(&self) -> Option<(&Arc<ilion_lsm::Db>, &ilion_lsm::Tree)> {
         Some((&self.db, &self.tree))
     }
 }

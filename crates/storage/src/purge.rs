@@ -15,7 +15,7 @@
 //!   order, so a newer file may hold data with an older timestamp that the tombstone still
 //!   shadows; the minimum timestamp says no such data exists. This is Cassandra's rule.
 //!
-//! A removal drops the entry without leaving an engine tombstone ([`lsm::Decision::Drop`]):
+//! A removal drops the entry without leaving an engine tombstone ([`ilion_lsm::Decision::Drop`]):
 //! versions of the same key in files outside the compaction stay visible and are reconciled by
 //! timestamp as before, which is right because each of them either wins over the removed one
 //! anyway or is shadowed by the same deletion, which stays until it is purgeable too.

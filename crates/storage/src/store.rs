@@ -68,7 +68,7 @@ impl Tables {
 enum Backend {
     Memory,
     Lsm {
-        db: Arc<lsm::Db>,
+        db: Arc<ilion_lsm::Db>,
         filters: Arc<Filters>,
         catalog: CatalogFile,
     },
@@ -89,8 +89,8 @@ pub struct StoreBuilder {
     clock: Arc<dyn Clock>,
     tables: Vec<TableSchema>,
     thresholds: TombstoneThresholds,
-    engine: lsm::Builder,
-    vfs: Option<Arc<dyn lsm::Vfs>>,
+    engine: ilion_lsm::Builder,
+    vfs: Option<Arc<dyn ilion_lsm::Vfs>>,
 }
 
 impl StoreBuilder {
@@ -107,12 +107,12 @@ impl StoreBuilder {
         self
     }
     /// Engine options (memtable size, sync mode, cache); tree options are set per table.
-    pub fn engine(mut self, engine: lsm::Builder) -> StoreBuilder {
+    pub fn engine(mut self, engine: ilion_lsm::Builder) -> StoreBuilder {
         self.engine = engine;
         self
     }
     /// The file system to use (an in-memory or fault-injecting one in tests).
-    pub fn vfs(mut self, vfs: Arc<dyn lsm::Vfs>) -> StoreBuilder {
+    pub fn vfs(mut self, vfs: Arc<dyn ilion_lsm::Vfs>) -> StoreBuilder {
         self.vfs = Some(vfs);
         self
     }
@@ -121,17 +121,20 @@ impl StoreBuilder {
     /// ones.
     pub fn open(self, path: impl AsRef<std::path::Path>) -> Result<Store> {
         let path = path.as_ref();
-        let vfs: Arc<dyn lsm::Vfs> = self.vfs.clone().unwrap_or_else(|| Arc::new(lsm::StdVfs));
+        let vfs: Arc<dyn ilion_lsm::Vfs> = self
+            .vfs
+            .clone()
+            .unwrap_or_else(|| Arc::new(ilion_lsm::StdVfs));
         let file = CatalogFile {
             vfs,
             dir: path.to_path_buf(),
         };
         let catalog = file.load()?;
         let filters = Arc::new(Filters::default());
-        let mut engine = self.engine.default_tree_options(lsm::TreeOptions {
+        let mut engine = self.engine.default_tree_options(ilion_lsm::TreeOptions {
             merge_operator: Some(Arc::new(Reconcile)),
             compaction_filter: Some(filters.clone()),
-            ..lsm::TreeOptions::default()
+            ..ilion_lsm::TreeOptions::default()
         });
         for (name, e) in &catalog.tables {
             engine = engine.tree_options(
@@ -202,7 +205,7 @@ impl Store {
             clock,
             tables: Vec::new(),
             thresholds: TombstoneThresholds::default(),
-            engine: lsm::Builder::default(),
+            engine: ilion_lsm::Builder::default(),
             vfs: None,
         }
     }
@@ -458,7 +461,7 @@ impl Store {
                 Ok(())
             }
             Backend::Lsm { db, .. } => {
-                let mut batch = lsm::WriteBatch::new();
+                let mut batch = ilion_lsm::WriteBatch::new();
                 for (view, entries) in &encoded {
                     let (table_db, tree) = view.inner.kv.lsm().ok_or_else(|| {
                         Error::Engine(format!(

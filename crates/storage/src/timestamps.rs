@@ -21,24 +21,24 @@ const VERSION: u8 = 1;
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct MinTimestampCollector;
 
-impl lsm::PropertiesCollectorFactory for MinTimestampCollector {
-    fn collector(&self) -> Box<dyn lsm::PropertiesCollector> {
+impl ilion_lsm::PropertiesCollectorFactory for MinTimestampCollector {
+    fn collector(&self) -> Box<dyn ilion_lsm::PropertiesCollector> {
         Box::new(MinTimestamp(i64::MAX))
     }
 }
 
 struct MinTimestamp(i64);
 
-impl lsm::PropertiesCollector for MinTimestamp {
-    fn add(&mut self, _key: &[u8], kind: lsm::EntryKind, value: &[u8]) {
+impl ilion_lsm::PropertiesCollector for MinTimestamp {
+    fn add(&mut self, _key: &[u8], kind: ilion_lsm::EntryKind, value: &[u8]) {
         match kind {
-            lsm::EntryKind::Value | lsm::EntryKind::MergeOperand => {
+            ilion_lsm::EntryKind::Value | ilion_lsm::EntryKind::MergeOperand => {
                 let ts = Record::decode(value).map_or(i64::MIN, |r| r.timestamp);
                 self.0 = self.0.min(ts);
             }
             // The engine's own deletions carry no write timestamp (the store writes them only
             // to clear a dropped incarnation).
-            lsm::EntryKind::Deletion | lsm::EntryKind::RangeDeletion => {}
+            ilion_lsm::EntryKind::Deletion | ilion_lsm::EntryKind::RangeDeletion => {}
             // A kind added later: assume the worst.
             _ => self.0 = i64::MIN,
         }
@@ -68,7 +68,7 @@ pub(crate) fn decode(properties: &[u8]) -> Option<i64> {
 
 /// The minimum timestamp over sources outside a compaction: `i64::MAX` when there are none,
 /// `i64::MIN` when one of them is unknown.
-pub(crate) fn min_outside(sources: &[lsm::OutsideSource]) -> i64 {
+pub(crate) fn min_outside(sources: &[ilion_lsm::OutsideSource]) -> i64 {
     sources
         .iter()
         .map(|s| s.properties.as_deref().and_then(decode).unwrap_or(i64::MIN))
@@ -93,13 +93,13 @@ mod tests {
 
     #[test]
     fn an_unknown_source_blocks_and_no_source_allows_everything() {
-        let known = |ts| lsm::OutsideSource {
+        let known = |ts| ilion_lsm::OutsideSource {
             level: Some(0),
             properties: Some(encode(ts)),
         };
         assert_eq!(min_outside(&[]), i64::MAX);
         assert_eq!(min_outside(&[known(7), known(3)]), 3);
-        let unknown = lsm::OutsideSource {
+        let unknown = ilion_lsm::OutsideSource {
             level: None,
             properties: None,
         };
@@ -108,22 +108,22 @@ mod tests {
 
     #[test]
     fn the_collector_keeps_the_smallest_record_timestamp() {
-        use lsm::PropertiesCollectorFactory;
+        use ilion_lsm::PropertiesCollectorFactory;
         let mut c = MinTimestampCollector.collector();
         assert_eq!(decode(&c.finish()), Some(i64::MAX));
         c.add(
             b"k",
-            lsm::EntryKind::Value,
+            ilion_lsm::EntryKind::Value,
             &Record::live(9, b"v".to_vec()).encode(),
         );
         c.add(
             b"k",
-            lsm::EntryKind::MergeOperand,
+            ilion_lsm::EntryKind::MergeOperand,
             &Record::live(4, Vec::new()).encode(),
         );
-        c.add(b"k", lsm::EntryKind::Deletion, &[]);
+        c.add(b"k", ilion_lsm::EntryKind::Deletion, &[]);
         assert_eq!(decode(&c.finish()), Some(4));
-        c.add(b"x", lsm::EntryKind::Value, b"\xff garbage");
+        c.add(b"x", ilion_lsm::EntryKind::Value, b"\xff garbage");
         assert_eq!(decode(&c.finish()), Some(i64::MIN));
     }
 }

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use storage::{
+use ilion_storage::{
     CqlType, Error, ManualClock, Mutation, Order, ReadCommand, Store, Table, TableSchema,
 };
 

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use storage::{
+use ilion_storage::{
     CellOp, CellWrite, CompactionStrategy, CqlType, Deletion, Error, Liveness, ManualClock,
     Mutation, Order, ReadCommand, SchemaChange, Store, Table, TableOptions, TableSchema,
 };

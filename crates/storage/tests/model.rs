@@ -13,14 +13,14 @@ use std::cmp::Ordering;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use proptest::prelude::*;
-use proptest::test_runner::{Config, TestRng, TestRunner};
-use storage::{
+use ilion_storage::{
     Bound, CellData, CellOp, CellWrite, CompactionStrategy, CqlType, Deletion, Liveness,
     ManualClock, Mutation, Order, PagingPosition, PartitionData, PartitionRange, RangeDeletion,
     ReadCommand, RowData, RowWrite, SchemaChange, Slice, Store, Table, TableOptions, TableSchema,
     Ttl,
 };
+use proptest::prelude::*;
+use proptest::test_runner::{Config, TestRng, TestRunner};
 
 const GC_GRACE: u32 = 1_000;
 const START: i64 = 100;
@@ -687,20 +687,24 @@ enum Backend {
 
 struct Harness {
     clock: Arc<ManualClock>,
-    vfs: lsm::vfs::MemVfs,
+    vfs: ilion_lsm::vfs::MemVfs,
     backend: Backend,
     store: Option<Store>,
     table: Table,
 }
 
-fn open(backend: Backend, clock: &Arc<ManualClock>, vfs: &lsm::vfs::MemVfs) -> Store {
+fn open(backend: Backend, clock: &Arc<ManualClock>, vfs: &ilion_lsm::vfs::MemVfs) -> Store {
     let b = Store::builder(clock.clone()).table(schema());
     match backend {
         Backend::Memory => b.in_memory().unwrap(),
         Backend::Lsm => b
-            .engine(lsm::Builder::default().memtable_size(64 << 10).sync_mode(
-                lsm::SyncMode::Periodic(std::time::Duration::from_secs(3600)),
-            ))
+            .engine(
+                ilion_lsm::Builder::default()
+                    .memtable_size(64 << 10)
+                    .sync_mode(ilion_lsm::SyncMode::Periodic(
+                        std::time::Duration::from_secs(3600),
+                    )),
+            )
             .vfs(Arc::new(vfs.clone()))
             .open("/db")
             .unwrap(),
@@ -710,7 +714,7 @@ fn open(backend: Backend, clock: &Arc<ManualClock>, vfs: &lsm::vfs::MemVfs) -> S
 impl Harness {
     fn new(backend: Backend) -> Harness {
         let clock = Arc::new(ManualClock::new(START));
-        let vfs = lsm::vfs::MemVfs::new();
+        let vfs = ilion_lsm::vfs::MemVfs::new();
         let store = open(backend, &clock, &vfs);
         let table = store.table("ks", "model").unwrap();
         Harness {
@@ -803,7 +807,7 @@ impl Harness {
     }
 
     fn clock_now(&self) -> i64 {
-        use storage::Clock;
+        use ilion_storage::Clock;
         self.clock.now_seconds()
     }
 }

@@ -5,8 +5,8 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use lsm::vfs::MemVfs;
-use storage::{
+use ilion_lsm::vfs::MemVfs;
+use ilion_storage::{
     CompactionStrategy, Compression, CqlType, Deletion, Error, ManualClock, Mutation, Order,
     ReadCommand, SchemaChange, Store, Table, TableOptions, TableSchema,
 };
@@ -51,7 +51,7 @@ fn schema() -> TableSchema {
 
 fn open(vfs: &MemVfs, clock: &Arc<ManualClock>, dir: &str) -> Store {
     Store::builder(clock.clone())
-        .engine(lsm::Builder::default().sync_mode(lsm::SyncMode::Batch))
+        .engine(ilion_lsm::Builder::default().sync_mode(ilion_lsm::SyncMode::Batch))
         .vfs(Arc::new(vfs.clone()))
         .open(dir)
         .unwrap()
@@ -209,7 +209,7 @@ fn options_of_a_table_created_or_altered_while_open_reach_the_engine_and_survive
 
 /// Table files in the store's directory.
 fn table_files(vfs: &MemVfs, _store: &Store) -> usize {
-    use lsm::Vfs;
+    use ilion_lsm::Vfs;
     vfs.list_dir(Path::new("/db"))
         .unwrap()
         .iter()
@@ -219,7 +219,7 @@ fn table_files(vfs: &MemVfs, _store: &Store) -> usize {
 
 #[test]
 fn a_damaged_catalogue_is_refused_and_a_version_1_catalogue_is_read() {
-    use lsm::Vfs;
+    use ilion_lsm::Vfs;
     let clock = Arc::new(ManualClock::new(NOW));
     let vfs = MemVfs::new();
     let store = open(&vfs, &clock, "/db");

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use storage::{
+use ilion_storage::{
     Bound, CellOp, CellWrite, CqlType, Deletion, Liveness, ManualClock, Mutation, Order,
     RangeDeletion, ReadCommand, Store, Table, TableOptions, TableSchema, Ttl,
 };

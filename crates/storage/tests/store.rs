@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use storage::{
+use ilion_storage::{
     Bound, CellOp, CellWrite, CompactionStrategy, Compression, CqlType, Deletion, Error, Liveness,
     ManualClock, Mutation, Order, PartitionRange, RangeDeletion, ReadCommand, ReadWarning, Slice,
     Store, Table, TableOptions, TableSchema, TombstoneThresholds, Ttl,
@@ -366,7 +366,7 @@ fn malformed_writes_are_refused() {
     m.row(ck(1)).set(99, 1, b"x".to_vec());
     assert!(matches!(t.apply(&m), Err(Error::InvalidColumn { .. })));
     let mut m = Mutation::new(1, pk(1), 1_000);
-    m.rows.push(storage::RowWrite {
+    m.rows.push(ilion_storage::RowWrite {
         clustering: vec![],
         ..Default::default()
     });

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use anyhow::{Context, Result, bail, ensure};
-use lsm::{Compression, Db, SyncMode, TreeOptions, WriteBatch};
+use ilion_lsm::{Compression, Db, SyncMode, TreeOptions, WriteBatch};
 
 /// How many writes the crashing child makes before it aborts.
 const CHILD_WRITES: u32 = 2_000;

@@ -10,9 +10,11 @@
 
 use std::collections::BTreeSet;
 
-use cql::language::ast::{self, Delete, Insert, QualifiedName, Statement, Update, UsingParam};
-use cql::protocol::{BatchQuery, ColumnType, QueryParameters, ResultBody, Value};
-use storage::{CellOp, CellWrite, Mutation};
+use ilion_cql::language::ast::{
+    self, Delete, Insert, QualifiedName, Statement, Update, UsingParam,
+};
+use ilion_cql::protocol::{BatchQuery, ColumnType, QueryParameters, ResultBody, Value};
+use ilion_storage::{CellOp, CellWrite, Mutation};
 
 use super::{Coordinator, Session, parse};
 use crate::data::{self, TableWrite, now_micros};
@@ -110,7 +112,7 @@ struct Item<'s> {
 impl Coordinator {
     /// Runs a protocol BATCH: query strings and prepared ids, each with its own values. An
     /// unknown prepared id is [`Error::Unprepared`] (drivers prepare it again and retry).
-    pub fn batch(&self, session: &Session, batch: &cql::protocol::Batch) -> Result<Executed> {
+    pub fn batch(&self, session: &Session, batch: &ilion_cql::protocol::Batch) -> Result<Executed> {
         let mut parsed = Vec::with_capacity(batch.statements.len());
         for s in &batch.statements {
             match &s.query {
@@ -138,9 +140,9 @@ impl Coordinator {
             });
         }
         let kind = match batch.kind {
-            cql::protocol::BatchKind::Logged => ast::BatchKind::Logged,
-            cql::protocol::BatchKind::Unlogged => ast::BatchKind::Unlogged,
-            cql::protocol::BatchKind::Counter => ast::BatchKind::Counter,
+            ilion_cql::protocol::BatchKind::Logged => ast::BatchKind::Logged,
+            ilion_cql::protocol::BatchKind::Unlogged => ast::BatchKind::Unlogged,
+            ilion_cql::protocol::BatchKind::Counter => ast::BatchKind::Counter,
         };
         let mut params = QueryParameters::new(batch.consistency);
         params.serial_consistency = batch.serial_consistency;
@@ -190,7 +192,7 @@ impl Coordinator {
         &self,
         b: &ast::Batch,
         keyspace: Option<&str>,
-    ) -> Result<Vec<cql::protocol::ColumnSpec>> {
+    ) -> Result<Vec<ilion_cql::protocol::ColumnSpec>> {
         let schema = self.schema.read().clone();
         let mut out = Vec::new();
         for s in &b.statements {
@@ -208,9 +210,9 @@ impl Coordinator {
             // `BEGIN BATCH USING TIMESTAMP ?` comes before every statement's markers.
             out.insert(
                 m.index.min(out.len()),
-                cql::protocol::ColumnSpec {
+                ilion_cql::protocol::ColumnSpec {
                     table: out.first().map(|c| c.table.clone()).unwrap_or_else(|| {
-                        cql::protocol::TableSpec {
+                        ilion_cql::protocol::TableSpec {
                             keyspace: keyspace.unwrap_or_default().to_owned(),
                             table: String::new(),
                         }
@@ -395,9 +397,11 @@ fn data_size(m: &Mutation) -> usize {
             CellOp::Delete(_) | CellOp::DeleteCollection(_) => DELETION,
         }
     };
-    let bound_len = |b: &storage::Bound| match b {
-        storage::Bound::Unbounded => 0,
-        storage::Bound::Inclusive(v) | storage::Bound::Exclusive(v) => v.iter().map(Vec::len).sum(),
+    let bound_len = |b: &ilion_storage::Bound| match b {
+        ilion_storage::Bound::Unbounded => 0,
+        ilion_storage::Bound::Inclusive(v) | ilion_storage::Bound::Exclusive(v) => {
+            v.iter().map(Vec::len).sum()
+        }
     };
     let mut size = m.partition_deletion.map_or(0, |_| DELETION);
     size += m

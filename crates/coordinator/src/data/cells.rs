@@ -5,8 +5,8 @@
 //! empty collection reads as null).
 
 use bytes::Bytes;
-use cql::protocol::{ColumnType, Value};
-use storage::CellData;
+use ilion_cql::protocol::{ColumnType, Value};
+use ilion_storage::CellData;
 
 use crate::schema::DataType;
 use crate::{Error, Result};

@@ -14,9 +14,9 @@ pub(crate) use write::{delete, insert, update, write_marker_columns};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use cql::language::ast::{InValues, Operator, Relation, RelationTarget, Term, UsingParam};
-use cql::protocol::{ColumnType, Consistency, QueryParameters, Value};
-use storage::{Mutation, Order, ReadCommand, ReadResult, Store, TableSchema, Ttl};
+use ilion_cql::language::ast::{InValues, Operator, Relation, RelationTarget, Term, UsingParam};
+use ilion_cql::protocol::{ColumnType, Consistency, QueryParameters, Value};
+use ilion_storage::{Mutation, Order, ReadCommand, ReadResult, Store, TableSchema, Ttl};
 
 use crate::schema::{ClusteringOrder, ColumnKind, DataType, Keyspace, Schema, Table};
 use crate::values::{Bound, encode, term_value};
@@ -84,7 +84,7 @@ impl DataPath for LocalDataPath {
                 .iter()
                 .map(|w| table_handle(&self.store, w.table))
                 .collect::<Result<Vec<_>>>()?;
-            let pairs: Vec<(&storage::Table, &Mutation)> = tables
+            let pairs: Vec<(&ilion_storage::Table, &Mutation)> = tables
                 .iter()
                 .zip(writes)
                 .map(|(t, w)| (t, &w.mutation))
@@ -112,13 +112,13 @@ impl DataPath for LocalDataPath {
     }
 }
 
-pub(crate) fn storage_error(e: storage::Error) -> Error {
+pub(crate) fn storage_error(e: ilion_storage::Error) -> Error {
     Error::server(format!("storage: {e}"))
 }
 
 /// The storage type of a schema type.
-fn storage_type(ty: &DataType, ks: &Keyspace) -> Result<storage::CqlType> {
-    use storage::CqlType as S;
+fn storage_type(ty: &DataType, ks: &Keyspace) -> Result<ilion_storage::CqlType> {
+    use ilion_storage::CqlType as S;
     Ok(match ty {
         DataType::Native(n) => match n.as_str() {
             "ascii" => S::Ascii,
@@ -173,19 +173,19 @@ fn storage_type(ty: &DataType, ks: &Keyspace) -> Result<storage::CqlType> {
 /// The storage options of a table: gc grace, default TTL, and its `compaction` and
 /// `compression` maps as the engine serves them. A map storage cannot read (validated at DDL
 /// time, so only from an older schema file) keeps the engine default, with a warning.
-fn storage_options(table: &Table) -> storage::TableOptions {
-    let defaults = storage::TableOptions::default();
-    let compaction = storage::CompactionStrategy::from_cql_options(&table.params.compaction)
+fn storage_options(table: &Table) -> ilion_storage::TableOptions {
+    let defaults = ilion_storage::TableOptions::default();
+    let compaction = ilion_storage::CompactionStrategy::from_cql_options(&table.params.compaction)
         .unwrap_or_else(|e| {
             tracing::warn!(table = %table.name, error = %e, "compaction options not served");
             defaults.compaction.clone()
         });
-    let compression = storage::Compression::from_cql_options(&table.params.compression)
+    let compression = ilion_storage::Compression::from_cql_options(&table.params.compression)
         .unwrap_or_else(|e| {
             tracing::warn!(table = %table.name, error = %e, "compression options not served");
             defaults.compression
         });
-    storage::TableOptions {
+    ilion_storage::TableOptions {
         gc_grace_seconds: u32::try_from(table.params.gc_grace_seconds).unwrap_or(0),
         default_time_to_live: u32::try_from(table.params.default_time_to_live).unwrap_or(0),
         compaction,
@@ -236,7 +236,7 @@ pub(crate) fn sync_store(store: &Store, old: &Schema, new: &Schema) -> Result<()
             .any(|(k, n, i)| *k == ks && *n == name && *i == id)
         {
             match store.drop_table(&ks, &name) {
-                Ok(()) | Err(storage::Error::UnknownTable(_)) => {}
+                Ok(()) | Err(ilion_storage::Error::UnknownTable(_)) => {}
                 Err(e) => return Err(storage_error(e)),
             }
         }
@@ -269,7 +269,7 @@ pub(crate) fn ensure_table(store: &Store, t: &Table, ks: &Keyspace) -> Result<()
 }
 
 fn alter(store: &Store, old: &Table, new: &Table, ks: &Keyspace) -> Result<()> {
-    use storage::SchemaChange;
+    use ilion_storage::SchemaChange;
     // Key columns are stored by position: a RENAME of one changes nothing in storage.
     let is_key = |c: &&crate::schema::Column| {
         matches!(c.kind, ColumnKind::PartitionKey | ColumnKind::Clustering)
@@ -483,9 +483,9 @@ impl Target<'_> {
     /// The serialized partition key and its token.
     pub(super) fn partition(&self, components: &[Bytes]) -> Result<(i64, Vec<u8>)> {
         let parts: Vec<&[u8]> = components.iter().map(|b| b.as_ref()).collect();
-        let key = ring::serialize_partition_key(&parts)
+        let key = ilion_ring::serialize_partition_key(&parts)
             .map_err(|e| Error::invalid(format!("Invalid partition key: {e}")))?;
-        let token = ring::Murmur3Partitioner.token(&key).value();
+        let token = ilion_ring::Murmur3Partitioner.token(&key).value();
         Ok((token, key))
     }
 
@@ -516,10 +516,10 @@ impl Target<'_> {
                                 "A TTL must be greater or equal to 0, but was {v}"
                             ))
                         })?;
-                        if ttl > storage::MAX_TTL_SECONDS {
+                        if ttl > ilion_storage::MAX_TTL_SECONDS {
                             return Err(Error::invalid(format!(
                                 "ttl is too large. requested ({ttl}) maximum ({})",
-                                storage::MAX_TTL_SECONDS
+                                ilion_storage::MAX_TTL_SECONDS
                             )));
                         }
                     }
@@ -603,6 +603,6 @@ impl Target<'_> {
     }
 }
 
-pub(super) fn table_handle(store: &Store, t: &Table) -> Result<storage::Table> {
+pub(super) fn table_handle(store: &Store, t: &Table) -> Result<ilion_storage::Table> {
     store.table(&t.keyspace, &t.name).map_err(storage_error)
 }

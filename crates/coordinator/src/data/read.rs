@@ -12,9 +12,9 @@
 use std::cmp::Ordering;
 
 use bytes::Bytes;
-use cql::language::ast::{InValues, Operator, Order, Relation, RelationTarget, Select, Term};
-use cql::protocol::{ColumnType, QueryParameters, ResultBody, Rows, RowsMetadata, Value};
-use storage::{
+use ilion_cql::language::ast::{InValues, Operator, Order, Relation, RelationTarget, Select, Term};
+use ilion_cql::protocol::{ColumnType, QueryParameters, ResultBody, Rows, RowsMetadata, Value};
+use ilion_storage::{
     Bound as SBound, CellData, PagingPosition, PartitionData, PartitionRange, ReadCommand,
     ReadWarning, RowData, Slice,
 };
@@ -871,7 +871,7 @@ fn key_columns(table: &Table, kind: ColumnKind) -> Vec<(usize, &Column)> {
     cols
 }
 
-fn check_token_columns(t: &Target<'_>, cols: &[cql::language::ast::Ident]) -> Result<()> {
+fn check_token_columns(t: &Target<'_>, cols: &[ilion_cql::language::ast::Ident]) -> Result<()> {
     let pk = key_columns(t.table, ColumnKind::PartitionKey);
     if cols.len() != pk.len() || cols.iter().zip(&pk).any(|(a, (_, c))| a.as_str() != c.name) {
         return Err(Error::invalid(format!(
@@ -910,7 +910,7 @@ fn token_term(t: &Target<'_>, term: &Term) -> Result<i64> {
 
 fn tuple_columns(
     t: &Target<'_>,
-    cols: &[cql::language::ast::Ident],
+    cols: &[ilion_cql::language::ast::Ident],
 ) -> Result<(Vec<usize>, Vec<ColumnType>)> {
     let mut idx = Vec::new();
     let mut tys = Vec::new();
@@ -943,7 +943,7 @@ fn tuple_value(
     t: &Target<'_>,
     term: &Term,
     tys: &[ColumnType],
-    cols: &[cql::language::ast::Ident],
+    cols: &[ilion_cql::language::ast::Ident],
 ) -> Result<Vec<Value>> {
     match term {
         Term::Tuple(items) => {
@@ -984,7 +984,7 @@ struct Decoder {
     types: Vec<ColumnType>,
     /// The schema types (multi-cell collections and UDTs are assembled from their cells).
     schema_types: Vec<crate::schema::DataType>,
-    ids: Vec<Option<storage::ColumnId>>,
+    ids: Vec<Option<ilion_storage::ColumnId>>,
     kinds: Vec<ColumnKind>,
     pk: Vec<usize>,
     ck: Vec<usize>,
@@ -992,7 +992,7 @@ struct Decoder {
 }
 
 impl Decoder {
-    fn new(t: &Target<'_>, schema: &storage::TableSchema) -> Decoder {
+    fn new(t: &Target<'_>, schema: &ilion_storage::TableSchema) -> Decoder {
         let table = t.table;
         Decoder {
             types: table
@@ -1099,7 +1099,7 @@ impl Decoder {
     }
 }
 
-/// The components of a serialized partition key (see `ring::serialize_partition_key`).
+/// The components of a serialized partition key (see `ilion_ring::serialize_partition_key`).
 fn split_partition_key(key: &[u8], n: usize) -> Result<Vec<&[u8]>> {
     if n <= 1 {
         return Ok(vec![key]);
@@ -1543,7 +1543,7 @@ mod tests {
 
     #[test]
     fn composite_partition_keys_split_into_their_components() {
-        let key = ring::serialize_partition_key(&[b"ab", b"", b"c"]).unwrap();
+        let key = ilion_ring::serialize_partition_key(&[b"ab", b"", b"c"]).unwrap();
         assert_eq!(
             split_partition_key(&key, 3).unwrap(),
             vec![&b"ab"[..], &b""[..], &b"c"[..]]

@@ -10,12 +10,12 @@
 //! range deletion.
 
 use bytes::Bytes;
-use cql::language::ast::{
+use ilion_cql::language::ast::{
     Assignment, Delete, DeleteTarget, Ident, InValues, Insert, InsertValues, JsonDefault, Operator,
     Relation, RelationTarget, Term, UsingParam,
 };
-use cql::protocol::{ColumnSpec, ColumnType, Consistency, QueryParameters, TableSpec, Value};
-use storage::{
+use ilion_cql::protocol::{ColumnSpec, ColumnType, Consistency, QueryParameters, TableSpec, Value};
+use ilion_storage::{
     Bound as SBound, CellOp, CellWrite, Deletion, Liveness, Mutation, RangeDeletion, ReadCommand,
     Slice, TableSchema, Ttl,
 };
@@ -448,7 +448,7 @@ fn field_path(i: usize) -> Result<Vec<u8>> {
 }
 
 fn udt_field<'u>(
-    u: &'u cql::protocol::UdtType,
+    u: &'u ilion_cql::protocol::UdtType,
     c: &Column,
     field: &Ident,
 ) -> Result<(usize, &'u ColumnType)> {
@@ -676,7 +676,7 @@ pub(crate) fn update<'a>(
     data: &dyn DataPath,
     ks: &'a Keyspace,
     table: &'a Table,
-    s: &cql::language::ast::Update,
+    s: &ilion_cql::language::ast::Update,
     bound: &Bound,
     params: &QueryParameters,
 ) -> Result<Vec<TableWrite<'a>>> {
@@ -1030,9 +1030,9 @@ fn range_bounds(
 pub(crate) fn write_marker_columns(
     ks: &Keyspace,
     table: &Table,
-    statement: &cql::language::ast::Statement,
+    statement: &ilion_cql::language::ast::Statement,
 ) -> Result<Vec<ColumnSpec>> {
-    use cql::language::ast::Statement;
+    use ilion_cql::language::ast::Statement;
     let spec = TableSpec {
         keyspace: table.keyspace.clone(),
         table: table.name.clone(),

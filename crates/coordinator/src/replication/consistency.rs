@@ -3,8 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use cql::protocol::Consistency;
-use ring::ReplicationStrategy;
+use ilion_cql::protocol::Consistency;
+use ilion_ring::ReplicationStrategy;
 
 use crate::{Error, Result};
 
@@ -158,7 +158,7 @@ impl Tracker {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ring::{NetworkTopologyStrategy, SimpleStrategy};
+    use ilion_ring::{NetworkTopologyStrategy, SimpleStrategy};
 
     fn nts() -> ReplicationStrategy {
         ReplicationStrategy::NetworkTopology(NetworkTopologyStrategy::new(

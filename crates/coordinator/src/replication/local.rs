@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
 use bytes::Bytes;
+use ilion_storage::{Clock, CqlType, Mutation, Order, ReadCommand, Store, TableSchema, Ttl};
 use prost::Message;
-use storage::{Clock, CqlType, Mutation, Order, ReadCommand, Store, TableSchema, Ttl};
 use uuid::Uuid;
 
 use super::messages::{
@@ -35,8 +35,8 @@ pub(crate) struct Hint {
 pub(crate) struct LocalReplica {
     pub(crate) store: Arc<Store>,
     system: Arc<Store>,
-    hints: storage::Table,
-    batchlog: storage::Table,
+    hints: ilion_storage::Table,
+    batchlog: ilion_storage::Table,
     pub(crate) clock: Arc<dyn Clock>,
     last_micros: AtomicI64,
     pub(crate) counters: super::stats::Counters,
@@ -63,7 +63,7 @@ fn batchlog_schema() -> Result<TableSchema> {
 }
 
 fn token_of(key: &[u8]) -> i64 {
-    ring::Murmur3Partitioner.token(key).value()
+    ilion_ring::Murmur3Partitioner.token(key).value()
 }
 
 const BATCH_BUCKET: [u8; 4] = 0i32.to_be_bytes();
@@ -75,7 +75,7 @@ impl LocalReplica {
         system: Arc<Store>,
         clock: Arc<dyn Clock>,
     ) -> Result<LocalReplica> {
-        let open = |schema: TableSchema| -> Result<storage::Table> {
+        let open = |schema: TableSchema| -> Result<ilion_storage::Table> {
             match system.table(SYSTEM, schema.name()) {
                 Ok(t) => Ok(t),
                 Err(_) => system.create_table(schema).map_err(storage_error),
@@ -112,7 +112,7 @@ impl LocalReplica {
         }
     }
 
-    fn table(&self, keyspace: &str, table: &str) -> Result<storage::Table> {
+    fn table(&self, keyspace: &str, table: &str) -> Result<ilion_storage::Table> {
         self.store.table(keyspace, table).map_err(storage_error)
     }
 
@@ -208,11 +208,11 @@ impl LocalReplica {
             now.to_be_bytes().to_vec(),
             Uuid::new_v4().as_bytes().to_vec(),
         ]);
-        row.marker = Some(storage::Liveness { timestamp: ts, ttl });
-        row.cells.push(storage::CellWrite {
+        row.marker = Some(ilion_storage::Liveness { timestamp: ts, ttl });
+        row.cells.push(ilion_storage::CellWrite {
             column: col,
             path: None,
-            op: storage::CellOp::Set {
+            op: ilion_storage::CellOp::Set {
                 timestamp: ts,
                 value: mutation.encode_to_vec(),
                 ttl,
@@ -272,7 +272,7 @@ impl LocalReplica {
         let now = self.clock.now_seconds();
         let mut m = Mutation::new(token_of(&key), key, now);
         m.row(vec![hint.created.to_be_bytes().to_vec(), hint.id.clone()])
-            .deletion = Some(storage::Deletion::new(self.micros(), now));
+            .deletion = Some(ilion_storage::Deletion::new(self.micros(), now));
         self.hints.apply(&m).map_err(storage_error)
     }
 
@@ -301,7 +301,7 @@ impl LocalReplica {
         let now = self.clock.now_seconds();
         let mut m = Mutation::new(token_of(&BATCH_BUCKET), BATCH_BUCKET.to_vec(), now);
         m.row(vec![key.written_at.to_be_bytes().to_vec(), key.id.clone()])
-            .deletion = Some(storage::Deletion::new(
+            .deletion = Some(ilion_storage::Deletion::new(
             self.micros().max(key.written_at + 1),
             now,
         ));
@@ -351,8 +351,8 @@ impl LocalReplica {
 
 /// What `table` stores in the extent of `cmd`, deletions included, cells in canonical order.
 pub(crate) fn raw(
-    schema: &storage::TableSchema,
-    table: &storage::Table,
+    schema: &ilion_storage::TableSchema,
+    table: &ilion_storage::Table,
     cmd: &ReadCommand,
 ) -> Result<Vec<WireMutation>> {
     table

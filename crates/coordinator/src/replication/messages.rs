@@ -6,12 +6,12 @@
 //! ids. Every decoder refuses malformed input with an error, never a panic.
 
 use bytes::Bytes;
-use prost::Message;
-use storage::{
+use ilion_storage::{
     Bound, CellData, CellOp, CellWrite, Deletion, Liveness, Mutation, PagingPosition,
     PartitionData, PartitionRange, RangeDeletion, ReadCommand, ReadResult, RowData, RowWrite,
     Slice, TableSchema, Ttl,
 };
+use prost::Message;
 
 /// Why a message could not be decoded or mapped onto this node's tables.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -785,7 +785,7 @@ pub fn decode_request(bytes: &[u8]) -> Result<request::Body, MessageError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use storage::{CqlType, Order};
+    use ilion_storage::{CqlType, Order};
 
     fn schema() -> TableSchema {
         TableSchema::builder("ks", "t")

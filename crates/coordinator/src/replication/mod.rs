@@ -35,10 +35,10 @@ use std::sync::{Arc, Weak, mpsc};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use cql::protocol::{Consistency, WriteType};
+use ilion_cql::protocol::{Consistency, WriteType};
+use ilion_ring::{NodeId, ReplicaMap, ReplicationStrategy, Token, TokenMetadata};
+use ilion_storage::{PagingPosition, PartitionRange, ReadCommand, ReadResult, TableSchema};
 use parking_lot::{Mutex, RwLock};
-use ring::{NodeId, ReplicaMap, ReplicationStrategy, Token, TokenMetadata};
-use storage::{PagingPosition, PartitionRange, ReadCommand, ReadResult, TableSchema};
 use uuid::Uuid;
 
 use crate::cluster::{MemberStatus, Membership, MessagingError, Messenger};

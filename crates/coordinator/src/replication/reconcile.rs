@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use storage::{
+use ilion_storage::{
     CellOp, CellWrite, Clock, Mutation, ReadCommand, SchemaChange, Store, TableOptions, TableSchema,
 };
 
@@ -55,7 +55,7 @@ pub(crate) fn merge(
             op: CellOp::Set {
                 timestamp: c.timestamp,
                 value: c.value.clone(),
-                ttl: c.ttl.as_ref().map(|t| storage::Ttl {
+                ttl: c.ttl.as_ref().map(|t| ilion_storage::Ttl {
                     seconds: t.seconds,
                     local_expiry: t.local_expiry,
                 }),
@@ -68,9 +68,9 @@ pub(crate) fn merge(
             m.static_cells = p.static_cells.iter().map(cell).collect::<Result<_>>()?;
             for row in &p.rows {
                 let w = m.row(row.clustering.clone());
-                w.marker = row.marker.as_ref().map(|l| storage::Liveness {
+                w.marker = row.marker.as_ref().map(|l| ilion_storage::Liveness {
                     timestamp: l.timestamp,
-                    ttl: l.ttl.as_ref().map(|t| storage::Ttl {
+                    ttl: l.ttl.as_ref().map(|t| ilion_storage::Ttl {
                         seconds: t.seconds,
                         local_expiry: t.local_expiry,
                     }),
@@ -191,8 +191,8 @@ pub(crate) fn diff(
 mod tests {
     use super::*;
     use crate::replication::messages::{WirePartition, WireRow};
+    use ilion_storage::{CqlType, ManualClock, Order};
     use proptest::prelude::*;
-    use storage::{CqlType, ManualClock, Order};
 
     fn schema() -> TableSchema {
         TableSchema::builder("ks", "t")

@@ -3,11 +3,11 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use cql::language::ast::{
+use ilion_cql::language::ast::{
     AlterKeyspace, AlterTable, AlterTableOp, AlterType, AlterTypeOp, CreateKeyspace, CreateTable,
     CreateType, Drop, DropKeyspace, Ident, Literal, Order, QualifiedName,
 };
-use cql::protocol::{ChangeType, SchemaChange, SchemaTarget};
+use ilion_cql::protocol::{ChangeType, SchemaChange, SchemaTarget};
 use uuid::Uuid;
 
 use super::options::{TableParams, keyspace_options};

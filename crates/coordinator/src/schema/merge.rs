@@ -10,7 +10,7 @@
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
 
-use cql::protocol::{ChangeType, SchemaChange, SchemaTarget};
+use ilion_cql::protocol::{ChangeType, SchemaChange, SchemaTarget};
 use serde::{Deserialize, Serialize};
 
 use super::{Keyspace, Schema, Table, UserType};

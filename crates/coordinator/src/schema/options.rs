@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use cql::language::ast::{Literal, Property, PropertyValue};
+use ilion_cql::language::ast::{Literal, Property, PropertyValue};
 use serde::{Deserialize, Serialize};
 
 use crate::{Error, Result};
@@ -296,7 +296,7 @@ fn replication(
             "Unable to use given strategy class: LocalStrategy is reserved for internal use.",
         ));
     }
-    let mut topology = ring::TokenMetadata::new();
+    let mut topology = ilion_ring::TokenMetadata::new();
     let mut dcs: Vec<&str> = Vec::new();
     for dc in datacenters {
         if !dcs.contains(&dc.as_str()) {
@@ -323,14 +323,14 @@ fn replication(
         let token = i64::try_from(i).unwrap_or(i64::MAX);
         topology
             .add_node(
-                ring::NodeId::from_u128(n),
+                ilion_ring::NodeId::from_u128(n),
                 dc,
                 "rack",
-                [ring::Token::from(token)],
+                [ilion_ring::Token::from(token)],
             )
             .map_err(|e| Error::server(format!("cannot build the validation topology: {e}")))?;
     }
-    let strategy = ring::ReplicationStrategy::from_replication_map(given, Some(&topology))
+    let strategy = ilion_ring::ReplicationStrategy::from_replication_map(given, Some(&topology))
         .map_err(|e| Error::config(format!("{e} (keyspace {keyspace})")))?;
     Ok(strategy.replication_map())
 }

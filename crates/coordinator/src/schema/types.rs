@@ -1,8 +1,8 @@
 //! Column types as the schema stores them, and their two outward forms: the text of
 //! `system_schema.columns.type` and the protocol's [`ColumnType`].
 
-use cql::language::ast::{CqlType, NativeType};
-use cql::protocol::{ColumnType, UdtType};
+use ilion_cql::language::ast::{CqlType, NativeType};
+use ilion_cql::protocol::{ColumnType, UdtType};
 use serde::{Deserialize, Serialize};
 
 use super::Keyspace;

@@ -3,8 +3,8 @@
 
 use std::path::Path;
 
-use coordinator::{Coordinator, CoordinatorConfig, Error, Session};
-use cql::protocol::{ColumnType, Consistency, QueryParameters, ResultBody, Value};
+use ilion_coordinator::{Coordinator, CoordinatorConfig, Error, Session};
+use ilion_cql::protocol::{ColumnType, Consistency, QueryParameters, ResultBody, Value};
 
 /// Replication of a single-node keyspace.
 pub const RF1: &str = "{'class': 'SimpleStrategy', 'replication_factor': 1}";

@@ -12,9 +12,9 @@
 //! never a stack overflow.
 //!
 //! ```
-//! use cql::language::ast::{Statement, Selection};
+//! use ilion_cql::language::ast::{Statement, Selection};
 //!
-//! let parsed = cql::parse_statement("SELECT a, b FROM ks.t WHERE k = ? AND c > :low LIMIT 10;")?;
+//! let parsed = ilion_cql::parse_statement("SELECT a, b FROM ks.t WHERE k = ? AND c > :low LIMIT 10;")?;
 //! assert_eq!(parsed.bind_markers.len(), 2);
 //! assert_eq!(parsed.bind_markers[1].name.as_ref().map(|n| n.as_str()), Some("low"));
 //! let Statement::Select(select) = &parsed.statement else { unreachable!() };
@@ -25,9 +25,9 @@
 //!     "SELECT a, b FROM ks.t WHERE k = ? AND c > :low LIMIT 10"
 //! );
 //!
-//! let err = cql::parse_statement("SELECT * FORM t").unwrap_err();
+//! let err = ilion_cql::parse_statement("SELECT * FORM t").unwrap_err();
 //! assert_eq!((err.code(), err.line(), err.column()), (0x2000, 1, 9));
-//! # Ok::<(), cql::SyntaxError>(())
+//! # Ok::<(), ilion_cql::SyntaxError>(())
 //! ```
 //!
 //! It is syntax only: whether a table or column exists, or a statement is valid for the

@@ -17,7 +17,7 @@
 //!
 //! ```
 //! use bytes::BytesMut;
-//! use cql::protocol::{
+//! use ilion_cql::protocol::{
 //!     Consistency, Decoded, Direction, FrameDecoder, ProtocolVersion, Query, QueryParameters,
 //!     Request, RequestEnvelope,
 //! };
@@ -35,7 +35,7 @@
 //! partial.unsplit(wire);
 //! let Decoded::Complete(frame) = decoder.decode(&mut partial)? else { unreachable!() };
 //! assert_eq!(RequestEnvelope::decode(frame)?, sent);
-//! # Ok::<(), cql::protocol::ProtocolError>(())
+//! # Ok::<(), ilion_cql::protocol::ProtocolError>(())
 //! ```
 //!
 //! The golden fixtures under `crates/cql/tests/golden/` are the bytes the Python driver

@@ -103,7 +103,7 @@ impl State {
 /// Clones share the schedule and the counts.
 ///
 /// ```
-/// use lsm::vfs::{FaultyVfs, MemVfs, Vfs};
+/// use ilion_lsm::vfs::{FaultyVfs, MemVfs, Vfs};
 /// let vfs = FaultyVfs::new(MemVfs::new());
 /// vfs.fail_syncs_after(1);
 /// let mut f = vfs.create(std::path::Path::new("f")).unwrap();

@@ -8,7 +8,7 @@ use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
 
-use lsm::{Db, SyncMode};
+use ilion_lsm::{Db, SyncMode};
 
 type Res<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
 
-use coordinator::{MemberStatus, Membership};
+use ilion_coordinator::{MemberStatus, Membership};
 use tonic::{Request, Response, Status};
 
 use super::proto::admin_client::AdminClient;

@@ -21,10 +21,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use coordinator::{Coordinator, Member, MemberStatus, SchemaListener};
-use cql::protocol::Event;
-use gossip::driver::Command;
-use gossip::{ApplicationState, NodeStatus, SeededRng};
+use ilion_coordinator::{Coordinator, Member, MemberStatus, SchemaListener};
+use ilion_cql::protocol::Event;
+use ilion_gossip::driver::Command;
+use ilion_gossip::{ApplicationState, NodeStatus, SeededRng};
 use tokio::net::TcpListener;
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::JoinHandle;
@@ -76,7 +76,7 @@ pub enum ClusterError {
         source: std::io::Error,
     },
     #[error("invalid gossip settings: {0}")]
-    Gossip(#[from] gossip::Error),
+    Gossip(#[from] ilion_gossip::Error),
 }
 
 /// This node as a [`Member`], for the view, before any gossip.
@@ -98,7 +98,7 @@ pub fn local_member(
         alive: true,
         native_address: native.ip(),
         native_port: native.port(),
-        release_version: coordinator::RELEASE_VERSION.to_owned(),
+        release_version: ilion_coordinator::RELEASE_VERSION.to_owned(),
         schema_version: coordinator.schema_version(),
         load: 0.0,
     }
@@ -131,11 +131,13 @@ impl Cluster {
             .await
             .map_err(|source| ClusterError::Bind { address, source })?;
         let generation = next_generation(&settings.data_dir)?;
-        let mut config = gossip::Config::new(settings.cluster_name.clone(), settings.seeds.clone());
+        let mut config =
+            ilion_gossip::Config::new(settings.cluster_name.clone(), settings.seeds.clone());
         config.fanout = settings.gossip_fanout;
         config.failure_detector.phi_convict_threshold = settings.phi_convict_threshold;
         let max_message_bytes = config.max_message_bytes;
-        let mut gossiper = gossip::Gossiper::new(config, address, generation, Duration::ZERO)?;
+        let mut gossiper =
+            ilion_gossip::Gossiper::new(config, address, generation, Duration::ZERO)?;
         let local = view.local();
         for (key, value) in [
             (ApplicationState::HostId, local.host_id.to_string()),
@@ -143,7 +145,7 @@ impl Cluster {
             (ApplicationState::Rack, local.rack.clone()),
             (
                 ApplicationState::Tokens,
-                gossip::format_tokens(&local.tokens),
+                ilion_gossip::format_tokens(&local.tokens),
             ),
             (
                 ApplicationState::NativeAddress,
@@ -227,9 +229,15 @@ impl Cluster {
             let shutdown = async move {
                 let _ = gossip_stop.wait_for(|s| *s).await;
             };
-            if let Err(e) =
-                gossip::driver::run(gossiper, transport, rng, commands_rx, events_tx, shutdown)
-                    .await
+            if let Err(e) = ilion_gossip::driver::run(
+                gossiper,
+                transport,
+                rng,
+                commands_rx,
+                events_tx,
+                shutdown,
+            )
+            .await
             {
                 tracing::error!(error = %e, "gossip stopped");
             }
@@ -247,8 +255,8 @@ impl Cluster {
                 }
                 if matches!(
                     event,
-                    gossip::Event::Up { .. }
-                        | gossip::Event::Changed {
+                    ilion_gossip::Event::Up { .. }
+                        | ilion_gossip::Event::Changed {
                             key: ApplicationState::SchemaVersion,
                             ..
                         }

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use coordinator::cluster::BoxFuture;
-use coordinator::{MessagingError, Messenger};
+use ilion_coordinator::cluster::BoxFuture;
+use ilion_coordinator::{MessagingError, Messenger};
 use parking_lot::RwLock;
 use tonic::{Code, Request, Response, Status};
 

@@ -7,11 +7,11 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use coordinator::Coordinator;
-use coordinator::schema::Schema;
-use cql::protocol::Event;
-use gossip::ApplicationState;
-use gossip::driver::Command;
+use ilion_coordinator::Coordinator;
+use ilion_coordinator::schema::Schema;
+use ilion_cql::protocol::Event;
+use ilion_gossip::ApplicationState;
+use ilion_gossip::driver::Command;
 use tokio::sync::{broadcast, mpsc, watch};
 use tonic::{Request, Response, Status};
 use uuid::Uuid;

@@ -18,7 +18,7 @@ use super::proto::{GossipMessage, GossipReceived};
 /// tolerates loss, and a full inbox means the gossiper is far behind anyway).
 const INBOX: usize = 1024;
 
-/// The sending half: a [`gossip::Transport`] over the peers' gRPC services.
+/// The sending half: a [`ilion_gossip::Transport`] over the peers' gRPC services.
 #[derive(Debug)]
 pub struct GrpcTransport {
     peers: Arc<Peers>,
@@ -63,8 +63,8 @@ impl GrpcTransport {
     }
 }
 
-impl gossip::Transport for GrpcTransport {
-    async fn send(&self, to: SocketAddr, bytes: Vec<u8>) -> gossip::Result<()> {
+impl ilion_gossip::Transport for GrpcTransport {
+    async fn send(&self, to: SocketAddr, bytes: Vec<u8>) -> ilion_gossip::Result<()> {
         // The driver sends one message after another; a slow or dead peer must not hold up
         // the round, so each call runs on its own task and failures are only logged.
         let channel = match self.peers.channel(to) {
@@ -92,11 +92,11 @@ impl gossip::Transport for GrpcTransport {
         Ok(())
     }
 
-    async fn recv(&mut self) -> gossip::Result<Vec<u8>> {
+    async fn recv(&mut self) -> ilion_gossip::Result<Vec<u8>> {
         self.inbox
             .recv()
             .await
-            .ok_or(gossip::Error::TransportClosed)
+            .ok_or(ilion_gossip::Error::TransportClosed)
     }
 }
 

@@ -4,9 +4,9 @@
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 
-use coordinator::{Member, MemberStatus, Membership};
-use cql::protocol::{Event, StatusChange, TopologyChange};
-use gossip::{ApplicationState, NodeStatus};
+use ilion_coordinator::{Member, MemberStatus, Membership};
+use ilion_cql::protocol::{Event, StatusChange, TopologyChange};
+use ilion_gossip::{ApplicationState, NodeStatus};
 use parking_lot::RwLock;
 use uuid::Uuid;
 
@@ -150,28 +150,28 @@ impl ClusterView {
     }
 
     /// Applies one gossip event; returns the events to push to registered clients.
-    pub fn apply(&self, event: &gossip::Event) -> Vec<Event> {
+    pub fn apply(&self, event: &ilion_gossip::Event) -> Vec<Event> {
         let mut inner = self.inner.write();
         let native_port = inner.local.native_port;
         let mut out = Vec::new();
         match event {
-            gossip::Event::Evicted { endpoint } => {
+            ilion_gossip::Event::Evicted { endpoint } => {
                 inner.endpoints.remove(&endpoint.ip());
             }
-            gossip::Event::Joined { endpoint }
-            | gossip::Event::Restarted { endpoint, .. }
-            | gossip::Event::Up { endpoint }
-            | gossip::Event::Changed { endpoint, .. } => {
+            ilion_gossip::Event::Joined { endpoint }
+            | ilion_gossip::Event::Restarted { endpoint, .. }
+            | ilion_gossip::Event::Up { endpoint }
+            | ilion_gossip::Event::Changed { endpoint, .. } => {
                 inner.endpoints.insert(endpoint.ip(), *endpoint);
             }
             _ => {}
         }
         match event {
-            gossip::Event::Joined { endpoint } => {
+            ilion_gossip::Event::Joined { endpoint } => {
                 inner.peers.insert(endpoint.ip(), Peer::default());
                 inner.topology_version += 1;
             }
-            gossip::Event::Restarted { endpoint, .. } => {
+            ilion_gossip::Event::Restarted { endpoint, .. } => {
                 let ip = endpoint.ip();
                 let peer = inner.peers.entry(ip).or_default();
                 let was_alive = peer.alive;
@@ -190,7 +190,7 @@ impl ClusterView {
                 }
                 inner.topology_version += 1;
             }
-            gossip::Event::Up { endpoint } => {
+            ilion_gossip::Event::Up { endpoint } => {
                 let ip = endpoint.ip();
                 let peer = inner.peers.entry(ip).or_default();
                 peer.alive = true;
@@ -201,7 +201,7 @@ impl ClusterView {
                     });
                 }
             }
-            gossip::Event::Down { endpoint } => {
+            ilion_gossip::Event::Down { endpoint } => {
                 let ip = endpoint.ip();
                 if let Some(peer) = inner.peers.get_mut(&ip) {
                     peer.alive = false;
@@ -213,7 +213,7 @@ impl ClusterView {
                     }
                 }
             }
-            gossip::Event::Changed {
+            ilion_gossip::Event::Changed {
                 endpoint,
                 key,
                 value,
@@ -255,7 +255,7 @@ impl ClusterView {
                     inner.topology_version += 1;
                 }
             }
-            gossip::Event::Evicted { endpoint } => {
+            ilion_gossip::Event::Evicted { endpoint } => {
                 let ip = endpoint.ip();
                 if let Some(peer) = inner.peers.remove(&ip) {
                     let dead = peer.status().is_some_and(NodeStatus::is_dead_state);
@@ -340,7 +340,7 @@ mod tests {
     fn a_peer_is_reached_at_the_storage_port_it_gossips_from() {
         let view = ClusterView::new(local(), 7000);
         let peer: SocketAddr = "127.0.0.2:7005".parse().unwrap();
-        view.apply(&gossip::Event::Joined { endpoint: peer });
+        view.apply(&ilion_gossip::Event::Joined { endpoint: peer });
         assert_eq!(view.storage_endpoint(peer.ip()), peer);
         // Not (yet) known from gossip: this node's port.
         assert_eq!(
@@ -349,9 +349,9 @@ mod tests {
         );
         // A restart on another port moves the endpoint.
         let moved: SocketAddr = "127.0.0.2:7009".parse().unwrap();
-        view.apply(&gossip::Event::Up { endpoint: moved });
+        view.apply(&ilion_gossip::Event::Up { endpoint: moved });
         assert_eq!(view.storage_endpoint(peer.ip()), moved);
-        view.apply(&gossip::Event::Evicted { endpoint: moved });
+        view.apply(&ilion_gossip::Event::Evicted { endpoint: moved });
         assert_eq!(
             view.storage_endpoint(peer.ip()),
             "127.0.0.2:7000".parse().unwrap()

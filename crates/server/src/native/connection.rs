@@ -21,9 +21,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
-use coordinator::{Executed, Session};
-use cql::protocol::frame::unsupported_version_response;
-use cql::protocol::{
+use ilion_coordinator::{Executed, Session};
+use ilion_cql::protocol::frame::unsupported_version_response;
+use ilion_cql::protocol::{
     Compression, Decoded, Direction, ErrorKind, ErrorResponse, Event, Frame, FrameDecoder, Header,
     ProtocolError, ProtocolVersion, Request, RequestEnvelope, Response, ResponseEnvelope,
     ResultBody, SegmentCodec, Supported, V5FrameDecoder,
@@ -433,7 +433,7 @@ impl Reader {
                         }),
                     Request::Execute(e) => coordinator.execute_warned(&e.id, &e.params),
                     Request::Batch(b) => coordinator.batch(&session, &b),
-                    _ => Err(coordinator::Error::Server {
+                    _ => Err(ilion_coordinator::Error::Server {
                         message: "unexpected request".into(),
                     }),
                 }
@@ -458,7 +458,7 @@ fn respond_to(
     stream: i16,
     kind: RequestKind,
     started: std::time::Instant,
-    outcome: Result<coordinator::Result<Executed>, String>,
+    outcome: Result<ilion_coordinator::Result<Executed>, String>,
 ) -> ResponseEnvelope {
     let mut warnings = Vec::new();
     let response = match outcome {
@@ -499,7 +499,10 @@ fn supported() -> Supported {
     let list = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
     Supported {
         options: vec![
-            ("CQL_VERSION".to_owned(), list(&[coordinator::CQL_VERSION])),
+            (
+                "CQL_VERSION".to_owned(),
+                list(&[ilion_coordinator::CQL_VERSION]),
+            ),
             ("COMPRESSION".to_owned(), list(&["lz4", "snappy"])),
             ("PROTOCOL_VERSIONS".to_owned(), list(&["4/v4", "5/v5"])),
         ],

@@ -6,8 +6,8 @@ mod connection;
 
 use std::sync::Arc;
 
-use coordinator::Coordinator;
-use cql::protocol::Event;
+use ilion_coordinator::Coordinator;
+use ilion_cql::protocol::Event;
 use tokio::net::TcpListener;
 use tokio::sync::{broadcast, watch};
 use tokio::task::JoinSet;
