@@ -80,8 +80,14 @@ impl SpeculativeRetry {
         }
         if let Some(ms) = t.strip_suffix("ms") {
             let ms: f64 = ms.trim().parse().ok()?;
-            return (ms.is_finite() && ms >= 0.0)
-                .then(|| SpeculativeRetry::Fixed(Duration::from_secs_f64(ms / 1000.0)));
+            // A delay longer than a day never speculates in practice and would overflow
+            // deadlines; NaN, negative and infinite delays are not delays.
+            if !(0.0..=86_400_000.0).contains(&ms) {
+                return None;
+            }
+            return Duration::try_from_secs_f64(ms / 1000.0)
+                .ok()
+                .map(SpeculativeRetry::Fixed);
         }
         let p = t
             .strip_suffix("percentile")
