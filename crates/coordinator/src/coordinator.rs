@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::cluster::{MemberStatus, Membership};
-use crate::data::{DataPath, LocalDataPath};
+use crate::data::{DataPath, LocalDataPath, storage_error};
 use crate::replication::local::LocalReplica;
 use crate::replication::{Cluster, Replication};
 use crate::schema::{Schema, ddl, is_system_keyspace, merge, store};
@@ -133,9 +133,20 @@ pub struct CoordinatorBuilder {
     clock: Arc<dyn ilion_storage::Clock>,
     in_memory: bool,
     engine: ilion_lsm::Builder,
+    tombstones: ilion_storage::TombstoneThresholds,
 }
 
 impl CoordinatorBuilder {
+    /// How many tombstones one read of a user table may scan before it warns the client and
+    /// before it fails with Read_failure (default Cassandra's 1,000 and 100,000).
+    pub fn tombstone_thresholds(
+        mut self,
+        thresholds: ilion_storage::TombstoneThresholds,
+    ) -> CoordinatorBuilder {
+        self.tombstones = thresholds;
+        self
+    }
+
     /// The time source of the stores, hints and batchlog (default: the system clock).
     pub fn clock(mut self, clock: Arc<dyn ilion_storage::Clock>) -> CoordinatorBuilder {
         self.clock = clock;
@@ -157,7 +168,7 @@ impl CoordinatorBuilder {
     }
 
     pub fn open(self) -> Result<Coordinator> {
-        Coordinator::open_with(self.config, self.clock, self.in_memory, self.engine)
+        Coordinator::open_with(self)
     }
 }
 
@@ -180,15 +191,18 @@ impl Coordinator {
             clock: Arc::new(ilion_storage::SystemClock),
             in_memory: false,
             engine: ilion_lsm::Builder::default(),
+            tombstones: ilion_storage::TombstoneThresholds::default(),
         }
     }
 
-    fn open_with(
-        config: CoordinatorConfig,
-        clock: Arc<dyn ilion_storage::Clock>,
-        in_memory: bool,
-        engine: ilion_lsm::Builder,
-    ) -> Result<Coordinator> {
+    fn open_with(builder: CoordinatorBuilder) -> Result<Coordinator> {
+        let CoordinatorBuilder {
+            config,
+            clock,
+            in_memory,
+            engine,
+            tombstones,
+        } = builder;
         std::fs::create_dir_all(&config.data_dir).map_err(|e| {
             Error::server(format!("cannot create {}: {e}", config.data_dir.display()))
         })?;
@@ -211,17 +225,29 @@ impl Coordinator {
         schema.history.backfill(&keyspaces);
         let (data_store, system_store) = if in_memory {
             (
-                ilion_storage::Store::in_memory(clock.clone()),
+                ilion_storage::Store::builder(clock.clone())
+                    .tombstone_thresholds(tombstones)
+                    .in_memory()
+                    .map_err(storage_error)?,
                 ilion_storage::Store::in_memory(clock.clone()),
             )
         } else {
-            let open = |dir: &str| {
+            // User tables get the configured thresholds; the system tables (hints, batchlog)
+            // keep the defaults.
+            let open = |dir: &str, thresholds| {
                 ilion_storage::Store::builder(clock.clone())
                     .engine(engine.clone())
+                    .tombstone_thresholds(thresholds)
                     .open(config.data_dir.join(dir))
                     .map_err(|e| Error::server(format!("cannot open the {dir} store: {e}")))
             };
-            (open(DATA_DIR)?, open(SYSTEM_DATA_DIR)?)
+            (
+                open(DATA_DIR, tombstones)?,
+                open(
+                    SYSTEM_DATA_DIR,
+                    ilion_storage::TombstoneThresholds::default(),
+                )?,
+            )
         };
         let data_store = Arc::new(data_store);
         let replica = Arc::new(LocalReplica::new(
@@ -236,6 +262,7 @@ impl Coordinator {
                 data::ensure_table(&data_store, t, ks)?;
             }
         }
+        let listen_address = config.listen_address;
         let local = LocalInfo {
             cluster_name: config.cluster_name,
             listen_address: config.listen_address,
@@ -254,7 +281,7 @@ impl Coordinator {
             schema: Arc::new(RwLock::new(Arc::new(schema))),
             ddl: Mutex::new(()),
             prepared: RwLock::new(HashMap::new()),
-            data: Arc::new(LocalDataPath::new(data_store.clone())),
+            data: Arc::new(LocalDataPath::new(data_store.clone(), listen_address)),
             store: data_store,
             membership: None,
             schema_listener: RwLock::new(None),

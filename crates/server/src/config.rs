@@ -174,6 +174,13 @@ pub struct Config {
     /// Largest accepted native protocol frame, in MiB. Default 256 (Cassandra's
     /// `native_transport_max_frame_size` is 16 MiB per frame in v5, 256 MiB in v4).
     pub native_transport_max_frame_size_mb: u32,
+    /// A read that scans more tombstones than this is logged and warns the client. Default
+    /// 1,000 (Cassandra's).
+    pub tombstone_warn_threshold: u64,
+    /// A read that scans more tombstones than this fails with Read_failure (reason
+    /// READ_TOO_MANY_TOMBSTONES) instead of using memory without bound. Default 100,000
+    /// (Cassandra's).
+    pub tombstone_failure_threshold: u64,
     /// Failure detector conviction threshold. Default 8 (Cassandra's): a silent node is
     /// marked down after about 20 s. 3.5 with `gossip_fanout: 3` detects in about 10 s
     /// (docs/gossip.md).
@@ -207,6 +214,8 @@ impl Default for Config {
             hinted_handoff_enabled: true,
             authenticator: "AllowAllAuthenticator".to_owned(),
             native_transport_max_frame_size_mb: 256,
+            tombstone_warn_threshold: 1_000,
+            tombstone_failure_threshold: 100_000,
             phi_convict_threshold: 8.0,
             gossip_fanout: 1,
         }
@@ -382,6 +391,23 @@ impl Config {
                 "must be a positive number of at most 100",
             );
         }
+        if self.tombstone_warn_threshold == 0 {
+            return invalid("tombstone_warn_threshold", "must be positive");
+        }
+        if self.tombstone_failure_threshold < self.tombstone_warn_threshold {
+            // Name the one that was changed from its default.
+            return if self.tombstone_warn_threshold != Config::default().tombstone_warn_threshold {
+                invalid(
+                    "tombstone_warn_threshold",
+                    "must be at most tombstone_failure_threshold",
+                )
+            } else {
+                invalid(
+                    "tombstone_failure_threshold",
+                    "must be at least tombstone_warn_threshold",
+                )
+            };
+        }
         if self.gossip_fanout == 0 || self.gossip_fanout > 16 {
             return invalid("gossip_fanout", "must be between 1 and 16");
         }
@@ -426,6 +452,8 @@ mod tests {
             "native_transport_max_frame_size_mb",
             "phi_convict_threshold",
             "gossip_fanout",
+            "tombstone_warn_threshold",
+            "tombstone_failure_threshold",
         ];
         let values = [
             "0",

@@ -120,6 +120,10 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         data_dir: config.data_dir.clone(),
     })
     .engine(engine)
+    .tombstone_thresholds(ilion_storage::TombstoneThresholds {
+        warn: config.tombstone_warn_threshold,
+        fail: config.tombstone_failure_threshold,
+    })
     .open()?;
     let address = SocketAddr::new(config.native_address(), config.native_port);
     let view = Arc::new(ClusterView::new(

@@ -66,9 +66,12 @@ pub enum Error {
     /// The operation needs files, and an in-memory store has none.
     #[error("{operation} needs an on-disk store")]
     InMemory { operation: &'static str },
-    /// The key-value engine failed.
+    /// The key-value engine failed (I/O, corruption, writes stopped after a failed fsync).
     #[error("engine: {0}")]
-    Engine(String),
+    Engine(#[from] ilion_lsm::Error),
+    /// A table handle was used with a store that does not hold it.
+    #[error("table {table} is not stored in this store's engine")]
+    ForeignTable { table: String },
 }
 
 /// `Result` with the crate's [`Error`].

@@ -11,16 +11,17 @@ mod write;
 pub(crate) use read::select;
 pub(crate) use write::{delete, insert, update, write_marker_columns};
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
 use ilion_cql::language::ast::{InValues, Operator, Relation, RelationTarget, Term, UsingParam};
-use ilion_cql::protocol::{ColumnType, Consistency, QueryParameters, Value};
+use ilion_cql::protocol::{ColumnType, Consistency, QueryParameters, Value, WriteType};
 use ilion_storage::{Mutation, Order, ReadCommand, ReadResult, Store, TableSchema, Ttl};
 
 use crate::schema::{ClusteringOrder, ColumnKind, DataType, Keyspace, Schema, Table};
 use crate::values::{Bound, encode, term_value};
-use crate::{Error, Result};
+use crate::{Error, FailureReason, Result};
 
 /// One partition's changes to one table, as a statement produced them.
 #[derive(Debug, Clone)]
@@ -58,11 +59,13 @@ pub trait DataPath: Send + Sync + std::fmt::Debug {
 #[derive(Debug, Clone)]
 pub struct LocalDataPath {
     store: Arc<Store>,
+    /// This node's address: failures name it as the replica that failed.
+    address: IpAddr,
 }
 
 impl LocalDataPath {
-    pub fn new(store: Arc<Store>) -> LocalDataPath {
-        LocalDataPath { store }
+    pub fn new(store: Arc<Store>, address: IpAddr) -> LocalDataPath {
+        LocalDataPath { store, address }
     }
 }
 
@@ -76,9 +79,19 @@ impl DataPath for LocalDataPath {
     fn write(
         &self,
         writes: &[TableWrite<'_>],
-        _consistency: Consistency,
+        consistency: Consistency,
         logged: bool,
     ) -> Result<()> {
+        let failure = |e: ilion_storage::Error| {
+            let write_type = if logged {
+                WriteType::Batch
+            } else if writes.len() > 1 {
+                WriteType::UnloggedBatch
+            } else {
+                WriteType::Simple
+            };
+            write_failure(&e, consistency, self.address, write_type)
+        };
         if logged && writes.len() > 1 {
             let tables = writes
                 .iter()
@@ -89,12 +102,12 @@ impl DataPath for LocalDataPath {
                 .zip(writes)
                 .map(|(t, w)| (t, &w.mutation))
                 .collect();
-            return self.store.apply_all(&pairs).map_err(storage_error);
+            return self.store.apply_all(&pairs).map_err(failure);
         }
         for w in writes {
             table_handle(&self.store, w.table)?
                 .apply(&w.mutation)
-                .map_err(storage_error)?;
+                .map_err(failure)?;
         }
         Ok(())
     }
@@ -104,16 +117,52 @@ impl DataPath for LocalDataPath {
         _keyspace: &Keyspace,
         table: &Table,
         cmd: &ReadCommand,
-        _consistency: Consistency,
+        consistency: Consistency,
     ) -> Result<ReadResult> {
         table_handle(&self.store, table)?
             .read(cmd)
-            .map_err(storage_error)
+            .map_err(|e| read_failure(&e, consistency, self.address))
     }
 }
 
+/// A storage error outside the read and write paths (schema, flush, system tables): the
+/// node's own failure, `Server_error`.
 pub(crate) fn storage_error(e: ilion_storage::Error) -> Error {
     Error::server(format!("storage: {e}"))
+}
+
+/// A storage error of this node's replica on a read: `Read_failure` naming this node and the
+/// reason (too many tombstones...), as Cassandra answers a replica's failed read.
+pub(crate) fn read_failure(
+    e: &ilion_storage::Error,
+    consistency: Consistency,
+    address: IpAddr,
+) -> Error {
+    tracing::debug!(error = %e, "local read failed");
+    Error::ReadFailure {
+        consistency,
+        received: 0,
+        block_for: 1,
+        failures: vec![(address, FailureReason::of_storage(e))],
+        data_present: false,
+    }
+}
+
+/// A storage error of this node's replica on a write: `Write_failure` naming this node.
+pub(crate) fn write_failure(
+    e: &ilion_storage::Error,
+    consistency: Consistency,
+    address: IpAddr,
+    write_type: WriteType,
+) -> Error {
+    tracing::warn!(error = %e, "local write failed");
+    Error::WriteFailure {
+        consistency,
+        received: 0,
+        block_for: 1,
+        failures: vec![(address, FailureReason::of_storage(e))],
+        write_type,
+    }
 }
 
 /// The storage type of a schema type.
