@@ -3,7 +3,7 @@
 use bytes::{Bytes, BytesMut};
 use ilion_cql::protocol::segment::SegmentCodec;
 use ilion_cql::protocol::{
-    ColumnType, Compression, Decoded, Frame, FrameDecoder, RequestEnvelope, ResponseEnvelope,
+    CqlType, Compression, Decoded, Frame, FrameDecoder, RequestEnvelope, ResponseEnvelope,
     V5FrameDecoder,
 };
 
@@ -72,7 +72,7 @@ fn check_frame(f: Frame) {
 /// Whatever decodes must re-encode to bytes that decode and re-encode to the same bytes
 /// (compared as bytes, so that a NaN double does not count as a difference).
 pub fn cql_value(data: &[u8]) {
-    let Ok((ty, used)) = ColumnType::decode_option(data) else {
+    let Ok((ty, used)) = CqlType::decode_option(data) else {
         return;
     };
     let raw = Bytes::copy_from_slice(data.get(used..).unwrap_or_default());

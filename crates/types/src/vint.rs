@@ -69,6 +69,33 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    #[test]
+    fn vint_matches_the_spec_example() {
+        let mut out = Vec::new();
+        put_unsigned_vint(&mut out, 256_000);
+        assert_eq!(out, vec![0b1100_0011, 0b1110_1000, 0]);
+        assert_eq!(read_unsigned_vint(&out, "t").unwrap(), (256_000, 3));
+    }
+
+    #[test]
+    fn vint_round_trips_at_every_width() {
+        for shift in 0..64 {
+            for v in [1u64 << shift, (1u64 << shift) - 1, u64::MAX >> (63 - shift)] {
+                let mut out = Vec::new();
+                put_unsigned_vint(&mut out, v);
+                assert_eq!(out.len(), unsigned_vint_len(v), "{v}");
+                assert_eq!(
+                    read_unsigned_vint(&out, "t").unwrap(),
+                    (v, out.len()),
+                    "{v}"
+                );
+            }
+        }
+        assert_eq!(unzigzag(zigzag(-3)), -3);
+        assert_eq!(zigzag(-1), 1);
+        assert_eq!(zigzag(1), 2);
+    }
+
     proptest! {
         #[test]
         fn vints_round_trip(v: u64, s: i64) {
