@@ -6,7 +6,7 @@ use std::hint::black_box;
 use bytes::{Bytes, BytesMut};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use ilion_cql::protocol::{
-    ColumnSpec, CqlType, Consistency, Decoded, Execute, FrameDecoder, ProtocolVersion, Query,
+    ColumnSpec, Consistency, CqlType, Decoded, Execute, FrameDecoder, ProtocolVersion, Query,
     QueryParameters, RawValue, Request, RequestEnvelope, Response, ResponseEnvelope, ResultBody,
     Rows, RowsMetadata, TableSpec, Values,
 };

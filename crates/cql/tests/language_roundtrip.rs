@@ -6,8 +6,8 @@
 //! instead, and the re-parsed AST must be exactly reproduced by a second round trip.
 
 use ilion_cql::language::ast::*;
-use ilion_types::NATIVE_TYPES;
 use ilion_cql::{parse_statement, parse_statements};
+use ilion_types::NATIVE_TYPES;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 
@@ -63,8 +63,7 @@ fn cql_type() -> impl Strategy<Value = CqlType> {
         prop_oneof![
             inner.clone().prop_map(CqlType::list),
             inner.clone().prop_map(CqlType::set),
-            (inner.clone(), inner.clone())
-                .prop_map(|(k, v)| CqlType::map(k, v)),
+            (inner.clone(), inner.clone()).prop_map(|(k, v)| CqlType::map(k, v)),
             proptest::collection::vec(inner.clone(), 1..3).prop_map(CqlType::Tuple),
             inner.clone().prop_map(CqlType::frozen),
             (inner, 1u32..2000).prop_map(|(t, n)| CqlType::vector(t, n)),

@@ -3,14 +3,14 @@
 
 use bytes::{Bytes, BytesMut};
 use ilion_cql::protocol::TypeOption;
-use ilion_types::Error as ValueError;
 use ilion_cql::protocol::frame::{negotiation_response_version, unsupported_version_response};
 use ilion_cql::protocol::segment::SegmentCodec;
 use ilion_cql::protocol::{
-    CqlType, Compression, Consistency, Decoded, Direction, ErrorKind, Frame, FrameDecoder,
-    Prepare, ProtocolError, ProtocolVersion, Query, QueryParameters, Request, RequestEnvelope,
-    Response, ResponseEnvelope, V5FrameDecoder, Value, unsupported_version_message,
+    Compression, Consistency, CqlType, Decoded, Direction, ErrorKind, Frame, FrameDecoder, Prepare,
+    ProtocolError, ProtocolVersion, Query, QueryParameters, Request, RequestEnvelope, Response,
+    ResponseEnvelope, V5FrameDecoder, Value, unsupported_version_message,
 };
+use ilion_types::Error as ValueError;
 
 fn decode(raw: &[u8]) -> Result<Decoded<Frame>, ProtocolError> {
     FrameDecoder::new().decode(&mut BytesMut::from(raw))

@@ -8,7 +8,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use bytes::{Bytes, BytesMut};
 use ilion_cql::protocol::segment::SegmentCodec;
 use ilion_cql::protocol::{
-    Authenticate, ChangeType, ColumnSpec, CqlType, Compression, Consistency, Decoded, Duration,
+    Authenticate, ChangeType, ColumnSpec, Compression, Consistency, CqlType, Decoded, Duration,
     ErrorKind, ErrorResponse, Event, FailureInfo, FrameDecoder, Prepared, PreparedMetadata,
     ProtocolVersion, Response, ResponseEnvelope, ResultBody, Rows, RowsMetadata, SchemaChange,
     SchemaTarget, StatusChange, Supported, TableSpec, UdtType, Value, WriteType,
@@ -41,15 +41,9 @@ fn rows() -> Response {
         ("k", CqlType::Int),
         ("name", CqlType::Text),
         ("tags", CqlType::list(CqlType::Int)),
-        (
-            "m",
-            CqlType::map(CqlType::Text, CqlType::Bigint),
-        ),
+        ("m", CqlType::map(CqlType::Text, CqlType::Bigint)),
         ("a", udt.clone()),
-        (
-            "tp",
-            CqlType::Tuple(vec![CqlType::Int, CqlType::Text]),
-        ),
+        ("tp", CqlType::Tuple(vec![CqlType::Int, CqlType::Text])),
         ("id", CqlType::Uuid),
         ("ts", CqlType::Timestamp),
         ("d", CqlType::Decimal),

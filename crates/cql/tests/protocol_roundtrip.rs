@@ -8,12 +8,12 @@ use bytes::{Bytes, BytesMut};
 use ilion_cql::protocol::message::{AuthChallenge, AuthResponse, AuthSuccess};
 use ilion_cql::protocol::segment::SegmentCodec;
 use ilion_cql::protocol::{
-    Authenticate, Batch, BatchKind, BatchQuery, BatchStatement, ChangeType, ColumnSpec, CqlType,
-    Compression, Consistency, Decoded, Duration, ErrorKind, ErrorResponse, Event, Execute,
+    Authenticate, Batch, BatchKind, BatchQuery, BatchStatement, ChangeType, ColumnSpec,
+    Compression, Consistency, CqlType, Decoded, Duration, ErrorKind, ErrorResponse, Event, Execute,
     FailureInfo, FrameDecoder, Prepare, Prepared, PreparedMetadata, ProtocolVersion, Query,
-    QueryParameters, RawValue, Register, TypeOption, Request, RequestEnvelope, Response, ResponseEnvelope,
+    QueryParameters, RawValue, Register, Request, RequestEnvelope, Response, ResponseEnvelope,
     ResultBody, Rows, RowsMetadata, SchemaChange, SchemaTarget, Startup, StatusChange, Supported,
-    TableSpec, TopologyChange, UdtType, V5FrameDecoder, Value, Values, WriteType,
+    TableSpec, TopologyChange, TypeOption, UdtType, V5FrameDecoder, Value, Values, WriteType,
 };
 use proptest::collection::vec;
 use proptest::option;
@@ -239,8 +239,7 @@ fn column_type() -> impl Strategy<Value = CqlType> {
         prop_oneof![
             inner.clone().prop_map(CqlType::list),
             inner.clone().prop_map(CqlType::set),
-            (inner.clone(), inner.clone())
-                .prop_map(|(k, v)| CqlType::map(k, v)),
+            (inner.clone(), inner.clone()).prop_map(|(k, v)| CqlType::map(k, v)),
             vec(inner.clone(), 0..4).prop_map(CqlType::Tuple),
             (name(), name(), vec((name(), inner), 0..4)).prop_map(|(keyspace, name, fields)| {
                 CqlType::Udt(UdtType {
@@ -328,7 +327,9 @@ fn value_of(t: &CqlType) -> BoxedStrategy<Value> {
         ),
         T::List { element: e, .. } => vec(value_of(e), 0..4).prop_map(Value::List).boxed(),
         T::Set { element: e, .. } => vec(value_of(e), 0..4).prop_map(Value::Set).boxed(),
-        T::Map { key: k, value: v, .. } => vec((value_of(k), value_of(v)), 0..4)
+        T::Map {
+            key: k, value: v, ..
+        } => vec((value_of(k), value_of(v)), 0..4)
             .prop_map(Value::Map)
             .boxed(),
         T::Vector { element, dimension } => vec(value_of(element), *dimension as usize)

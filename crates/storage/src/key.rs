@@ -21,8 +21,8 @@
 
 use crate::error::{Error, Result};
 use crate::mutation::Bound;
-use ilion_types::order;
 use crate::schema::{ColumnId, ElementKey, Order, TableSchema, element_key_type};
+use ilion_types::order;
 
 pub(crate) const PARTITION_DELETION: u8 = 0x01;
 pub(crate) const RANGE_DELETION: u8 = 0x02;

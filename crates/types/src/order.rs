@@ -12,7 +12,7 @@
 //! | tinyint, smallint, int, bigint, time, timestamp | big-endian with the sign bit flipped |
 //! | date | its 4 bytes (already an unsigned, epoch-at-2^31 day count) |
 //! | float, double | IEEE bits; negatives inverted, positives with the sign bit set; every NaN canonical and greatest, -0.0 < 0.0 (Java's `Double.compare`) |
-//! | text, ascii, blob, inet | bytes with 0x00 escaped as 0x00 0xFF, terminated by 0x00 0x01 |
+//! | text, ascii, blob, inet, custom | bytes with 0x00 escaped as 0x00 0xFF, terminated by 0x00 0x01 |
 //! | uuid | version nibble, then the msb (timestamp-reordered for v1), then the lsb, unsigned (Cassandra's UUIDType) |
 //! | timeuuid | timestamp-reordered msb, then the lsb with each byte's sign bit flipped (TimeUUIDType's signed-byte lsb order) |
 //! | varint | 0x00 + !len (u32) + two's complement for negatives, 0x01 + len + bytes otherwise (minimal form) |
@@ -209,7 +209,7 @@ fn encode_into(ty: &CqlType, v: &[u8], s: &mut Sink<'_>) -> Result<()> {
             };
             s.put(&enc.to_be_bytes());
         }
-        CqlType::Text | CqlType::Ascii | CqlType::Blob => s.escaped(v),
+        CqlType::Text | CqlType::Ascii | CqlType::Blob | CqlType::Custom(_) => s.escaped(v),
         CqlType::Inet => {
             if v.len() != 4 && v.len() != 16 {
                 return Err(invalid(ty, v, "inet must be 4 or 16 bytes"));
@@ -253,7 +253,7 @@ fn encode_into(ty: &CqlType, v: &[u8], s: &mut Sink<'_>) -> Result<()> {
                 minimal_varint(unscaled).ok_or_else(|| invalid(ty, v, "empty unscaled"))?;
             encode_decimal(scale, unscaled, s);
         }
-        CqlType::Counter | CqlType::Duration | CqlType::Custom(_) => {
+        CqlType::Counter | CqlType::Duration => {
             return Err(Error::NotOrderable { ty: ty.to_string() });
         }
         CqlType::Vector { element, dimension } => {
@@ -357,7 +357,9 @@ fn decode_into(ty: &CqlType, s: &mut Source<'_>, out: &mut Vec<u8>) -> Result<()
             };
             out.extend_from_slice(&bits.to_be_bytes());
         }
-        CqlType::Text | CqlType::Ascii | CqlType::Blob | CqlType::Inet => s.escaped(out)?,
+        CqlType::Text | CqlType::Ascii | CqlType::Blob | CqlType::Inet | CqlType::Custom(_) => {
+            s.escaped(out)?
+        }
         CqlType::Uuid => {
             let version = s.byte()?;
             let msb = u64::from_be_bytes(s.take::<8>()?);
@@ -374,9 +376,7 @@ fn decode_into(ty: &CqlType, s: &mut Source<'_>, out: &mut Vec<u8>) -> Result<()
         }
         CqlType::Varint => decode_varint(s, out)?,
         CqlType::Decimal => decode_decimal(s, out)?,
-        CqlType::Counter | CqlType::Duration | CqlType::Custom(_) => {
-            return Err("unorderable type in key");
-        }
+        CqlType::Counter | CqlType::Duration => return Err("unorderable type in key"),
         CqlType::Vector { element, .. } => {
             let fixed = element.fixed_len();
             while s.byte()? == 0x01 {

@@ -195,6 +195,35 @@ impl CqlType {
         }
     }
 
+    /// This type with every level unfrozen: what the native protocol's type descriptors can
+    /// say (they have no frozen flag).
+    pub fn unfrozen_deep(&self) -> CqlType {
+        match self {
+            CqlType::List { element, .. } => CqlType::list(element.unfrozen_deep()),
+            CqlType::Set { element, .. } => CqlType::set(element.unfrozen_deep()),
+            CqlType::Map { key, value, .. } => {
+                CqlType::map(key.unfrozen_deep(), value.unfrozen_deep())
+            }
+            CqlType::Tuple(items) => {
+                CqlType::Tuple(items.iter().map(CqlType::unfrozen_deep).collect())
+            }
+            CqlType::Udt(u) => CqlType::Udt(UdtType {
+                keyspace: u.keyspace.clone(),
+                name: u.name.clone(),
+                fields: u
+                    .fields
+                    .iter()
+                    .map(|(n, t)| (n.clone(), t.unfrozen_deep()))
+                    .collect(),
+                frozen: false,
+            }),
+            CqlType::Vector { element, dimension } => {
+                CqlType::vector(element.unfrozen_deep(), *dimension)
+            }
+            other => other.clone(),
+        }
+    }
+
     /// Whether the type is frozen: a frozen collection or UDT, a tuple or a vector.
     pub fn is_frozen(&self) -> bool {
         match self {
@@ -234,11 +263,11 @@ impl CqlType {
     }
 
     /// Whether values of this type have an order and so can be keys (primary key components,
-    /// set elements, map keys): everything but counters, durations, custom types and what
-    /// contains them.
+    /// set elements, map keys): everything but counters, durations and what contains them.
+    /// (Custom types order by their bytes.)
     pub fn is_orderable(&self) -> bool {
         match self {
-            CqlType::Counter | CqlType::Duration | CqlType::Custom(_) => false,
+            CqlType::Counter | CqlType::Duration => false,
             CqlType::List { element, .. }
             | CqlType::Set { element, .. }
             | CqlType::Vector { element, .. } => element.is_orderable(),

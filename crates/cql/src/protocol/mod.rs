@@ -43,13 +43,13 @@
 //! `target/py/bin/python crates/cql/tests/golden/capture.py`. Byte layouts and what is supported:
 //! `docs/native-protocol.md`.
 
+pub mod column_type;
 pub mod compression;
 pub(crate) mod crc;
 pub mod frame;
 pub mod message;
 pub mod segment;
 pub mod types;
-pub mod column_type;
 
 use std::fmt;
 
@@ -260,8 +260,10 @@ pub enum Decoded<T> {
     Incomplete { needed: usize },
 }
 
+pub use column_type::{MAX_TYPE_DEPTH, TypeOption};
 pub use compression::Compression;
 pub use frame::{Flags, Frame, FrameDecoder, Header, Opcode};
+pub use ilion_types::{CqlType, Duration, UdtType, Value};
 pub use message::{
     Authenticate, Batch, BatchKind, BatchQuery, BatchStatement, ChangeType, ColumnSpec,
     CustomPayload, ErrorKind, ErrorResponse, Event, Execute, FailureInfo, Prepare, Prepared,
@@ -271,5 +273,3 @@ pub use message::{
 };
 pub use segment::{Segment, SegmentCodec, V5FrameDecoder};
 pub use types::{Consistency, RawValue};
-pub use column_type::{MAX_TYPE_DEPTH, TypeOption};
-pub use ilion_types::{CqlType, Duration, UdtType, Value};

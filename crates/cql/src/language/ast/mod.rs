@@ -28,12 +28,12 @@ pub use dml::{
     Assignment, Batch, BatchKind, BatchStatement, Condition, Delete, DeleteTarget, Insert,
     InsertValues, JsonDefault, Update, UsingParam,
 };
-pub use select::{ArithOp, Order, Select, SelectItem, Selection, Selector};
-pub use term::{InValues, Literal, Operator, Relation, RelationTarget, Term};
 /// Types as written in DDL, casts and type hints: the one CQL type of `ilion-types`. A
 /// user-defined type is named only ([`ilion_types::UdtType::is_resolved`] is false) until a
 /// schema resolves it.
 pub use ilion_types::{CqlType, UdtType};
+pub use select::{ArithOp, Order, Select, SelectItem, Selection, Selector};
+pub use term::{InValues, Literal, Operator, Relation, RelationTarget, Term};
 
 /// A name: a keyspace, table, column, type, role, ... Unquoted names are lowercased when
 /// parsed; quoted names keep their case.

@@ -2,8 +2,8 @@
 
 use super::Parser;
 use crate::language::ast::{
-    CqlType, Ident, InValues, Literal, Operator, Property, PropertyValue, UdtType,
-    QualifiedName, Relation, RelationTarget, Term, UsingParam,
+    CqlType, Ident, InValues, Literal, Operator, Property, PropertyValue, QualifiedName, Relation,
+    RelationTarget, Term, UdtType, UsingParam,
 };
 use crate::language::error::SyntaxError;
 use crate::language::token::{Sym, TokenKind, is_reserved};

@@ -19,10 +19,10 @@
 use bytes::{BufMut, Bytes, BytesMut};
 
 use super::event::SchemaChange;
-use crate::protocol::types::{Reader, WriteExt, len_i32, string_len};
 use crate::protocol::column_type::{self, TypeOption};
-use ilion_types::CqlType;
+use crate::protocol::types::{Reader, WriteExt, len_i32, string_len};
 use crate::protocol::{ProtocolError, ProtocolVersion};
+use ilion_types::CqlType;
 
 type Result<T> = std::result::Result<T, ProtocolError>;
 
