@@ -76,3 +76,24 @@ pub enum Error {
 
 /// `Result` with the crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A value the types crate could not order or encode as a key: the value's error kind kept
+/// as storage's ([`Error::NotOrderable`] or [`Error::InvalidValue`]).
+impl From<ilion_types::Error> for Error {
+    fn from(e: ilion_types::Error) -> Error {
+        match e {
+            ilion_types::Error::NotOrderable { ty } => Error::NotOrderable { ty },
+            ilion_types::Error::Malformed { ty, len, reason } => {
+                Error::InvalidValue { ty, len, reason }
+            }
+            other => Error::InvalidValue {
+                ty: String::new(),
+                len: 0,
+                reason: match other {
+                    ilion_types::Error::MalformedKey(r) => r,
+                    _ => "not a value of its type",
+                },
+            },
+        }
+    }
+}

@@ -16,10 +16,11 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use ilion_cql::language::ast::{InValues, Operator, Relation, RelationTarget, Term, UsingParam};
-use ilion_cql::protocol::{ColumnType, Consistency, QueryParameters, Value, WriteType};
+use ilion_cql::protocol::{Consistency, CqlType, QueryParameters, Value, WriteType};
 use ilion_storage::{Mutation, Order, ReadCommand, ReadResult, Store, TableSchema, Ttl};
 
-use crate::schema::{ClusteringOrder, ColumnKind, DataType, Keyspace, Schema, Table};
+use crate::schema::types::SchemaType;
+use crate::schema::{ClusteringOrder, ColumnKind, Keyspace, Schema, Table};
 use crate::values::{Bound, encode, term_value};
 use crate::{Error, FailureReason, Result};
 
@@ -165,58 +166,21 @@ pub(crate) fn write_failure(
     }
 }
 
-/// The storage type of a schema type.
-fn storage_type(ty: &DataType, ks: &Keyspace) -> Result<ilion_storage::CqlType> {
-    use ilion_storage::CqlType as S;
-    Ok(match ty {
-        DataType::Native(n) => match n.as_str() {
-            "ascii" => S::Ascii,
-            "bigint" => S::Bigint,
-            "blob" => S::Blob,
-            "boolean" => S::Boolean,
-            "counter" => S::Counter,
-            "date" => S::Date,
-            "decimal" => S::Decimal,
-            "double" => S::Double,
-            "duration" => S::Duration,
-            "float" => S::Float,
-            "inet" => S::Inet,
-            "int" => S::Int,
-            "smallint" => S::Smallint,
-            "text" | "varchar" => S::Text,
-            "time" => S::Time,
-            "timestamp" => S::Timestamp,
-            "timeuuid" => S::Timeuuid,
-            "tinyint" => S::Tinyint,
-            "uuid" => S::Uuid,
-            "varint" => S::Varint,
-            other => return Err(Error::not_supported(&format!("The type {other}"))),
-        },
-        DataType::List(t) => S::list(storage_type(t, ks)?),
-        DataType::Set(t) => S::set(storage_type(t, ks)?),
-        DataType::Map(k, v) => S::map(storage_type(k, ks)?, storage_type(v, ks)?),
-        DataType::Tuple(ts) => S::Tuple(
-            ts.iter()
-                .map(|t| storage_type(t, ks))
-                .collect::<Result<_>>()?,
-        ),
-        DataType::Frozen(t) => storage_type(t, ks)?.frozen(),
-        DataType::Udt(name) => {
-            let ut = ks
-                .types
-                .get(name)
-                .ok_or_else(|| Error::invalid(format!("Unknown type {}.{name}", ks.name)))?;
-            S::Udt {
-                name: name.clone(),
-                fields: ut
-                    .fields
-                    .iter()
-                    .map(|(f, t)| Ok((f.clone(), storage_type(t, ks)?)))
-                    .collect::<Result<_>>()?,
-                frozen: false,
-            }
+/// The storage type of a schema type: its user types expanded (they must exist).
+fn storage_type(ty: &CqlType, ks: &Keyspace) -> Result<CqlType> {
+    fn check(ty: &CqlType, ks: &Keyspace) -> Result<()> {
+        if let CqlType::Udt(u) = ty
+            && !ks.types.contains_key(&u.name)
+        {
+            return Err(Error::invalid(format!(
+                "Unknown type {}.{}",
+                ks.name, u.name
+            )));
         }
-    })
+        ty.children().into_iter().try_for_each(|t| check(t, ks))
+    }
+    check(ty, ks)?;
+    Ok(crate::schema::types::expand(ty, ks))
 }
 
 /// The storage options of a table: gc grace, default TTL, and its `compaction` and
@@ -447,7 +411,7 @@ impl Target<'_> {
         })
     }
 
-    pub(super) fn value(&self, term: &Term, ty: &DataType) -> Result<Option<Bytes>> {
+    pub(super) fn value(&self, term: &Term, ty: &CqlType) -> Result<Option<Bytes>> {
         let ct = ty.column_type(self.ks);
         match term_value(term, &ct, self.bound)? {
             None => Ok(None),
@@ -479,7 +443,7 @@ impl Target<'_> {
             KeyTerm::In(InValues::Marker(marker)) => {
                 let c = self.column(name)?;
                 let ty = c.ty.column_type(self.ks);
-                let list = ColumnType::List(Box::new(ty.clone()));
+                let list = CqlType::list(ty.clone());
                 let term = Term::Bind(marker.clone());
                 if self.bound.is_unset(&term) {
                     return Err(Error::invalid(format!(
@@ -552,13 +516,12 @@ impl Target<'_> {
         for u in using {
             match u {
                 UsingParam::Timestamp(t) => {
-                    if let Some(Value::Bigint(v)) = term_value(t, &ColumnType::Bigint, self.bound)?
-                    {
+                    if let Some(Value::Bigint(v)) = term_value(t, &CqlType::Bigint, self.bound)? {
                         timestamp = v;
                     }
                 }
                 UsingParam::Ttl(t) => {
-                    if let Some(Value::Int(v)) = term_value(t, &ColumnType::Int, self.bound)? {
+                    if let Some(Value::Int(v)) = term_value(t, &CqlType::Int, self.bound)? {
                         explicit = true;
                         ttl = u32::try_from(v).map_err(|_| {
                             Error::invalid(format!(
