@@ -24,9 +24,11 @@ use crate::{Error, Result, data, describe, select};
 
 mod batch;
 mod cache;
+mod streaming;
 
 use cache::PerSchema;
 
+pub use streaming::StreamPage;
 pub use batch::{
     BATCH_SIZE_FAIL_THRESHOLD, BATCH_SIZE_WARN_THRESHOLD, Executed,
     UNLOGGED_BATCH_PARTITIONS_WARN_THRESHOLD,
@@ -133,9 +135,18 @@ pub struct CoordinatorBuilder {
     clock: Arc<dyn ilion_storage::Clock>,
     in_memory: bool,
     engine: ilion_lsm::Builder,
+    initial_tokens: Option<Vec<i64>>,
 }
 
 impl CoordinatorBuilder {
+    /// The tokens this node takes on its first start instead of random ones (a bootstrap
+    /// chose them from the ring, or `initial_token` named them). Ignored once the node has an
+    /// identity: tokens never change on a restart.
+    pub fn initial_tokens(mut self, tokens: Vec<i64>) -> CoordinatorBuilder {
+        self.initial_tokens = Some(tokens).filter(|t| !t.is_empty());
+        self
+    }
+
     /// The time source of the stores, hints and batchlog (default: the system clock).
     pub fn clock(mut self, clock: Arc<dyn ilion_storage::Clock>) -> CoordinatorBuilder {
         self.clock = clock;
@@ -157,7 +168,13 @@ impl CoordinatorBuilder {
     }
 
     pub fn open(self) -> Result<Coordinator> {
-        Coordinator::open_with(self.config, self.clock, self.in_memory, self.engine)
+        Coordinator::open_with(
+            self.config,
+            self.clock,
+            self.in_memory,
+            self.engine,
+            self.initial_tokens,
+        )
     }
 }
 
@@ -180,6 +197,7 @@ impl Coordinator {
             clock: Arc::new(ilion_storage::SystemClock),
             in_memory: false,
             engine: ilion_lsm::Builder::default(),
+            initial_tokens: None,
         }
     }
 
@@ -188,6 +206,7 @@ impl Coordinator {
         clock: Arc<dyn ilion_storage::Clock>,
         in_memory: bool,
         engine: ilion_lsm::Builder,
+        initial_tokens: Option<Vec<i64>>,
     ) -> Result<Coordinator> {
         std::fs::create_dir_all(&config.data_dir).map_err(|e| {
             Error::server(format!("cannot create {}: {e}", config.data_dir.display()))
@@ -198,7 +217,8 @@ impl Coordinator {
             None => {
                 let s = LocalState {
                     host_id: Uuid::new_v4(),
-                    tokens: random_tokens(config.num_tokens),
+                    tokens: initial_tokens
+                        .unwrap_or_else(|| random_tokens(config.num_tokens)),
                 };
                 store::save(&local_path, &s)?;
                 s
