@@ -28,11 +28,11 @@ mod streaming;
 
 use cache::PerSchema;
 
-pub use streaming::StreamPage;
 pub use batch::{
     BATCH_SIZE_FAIL_THRESHOLD, BATCH_SIZE_WARN_THRESHOLD, Executed,
     UNLOGGED_BATCH_PARTITIONS_WARN_THRESHOLD,
 };
+pub use streaming::StreamPage;
 
 /// What the coordinator needs to know about its node.
 #[derive(Debug, Clone)]
@@ -217,8 +217,7 @@ impl Coordinator {
             None => {
                 let s = LocalState {
                     host_id: Uuid::new_v4(),
-                    tokens: initial_tokens
-                        .unwrap_or_else(|| random_tokens(config.num_tokens)),
+                    tokens: initial_tokens.unwrap_or_else(|| random_tokens(config.num_tokens)),
                 };
                 store::save(&local_path, &s)?;
                 s

@@ -391,7 +391,11 @@ impl Config {
     /// The tokens of `initial_token`, if set: distinct, as many as `num_tokens` (Cassandra
     /// refuses a different count).
     pub fn initial_tokens(&self) -> Result<Option<Vec<i64>>, String> {
-        let Some(text) = self.initial_token.as_deref().filter(|t| !t.trim().is_empty()) else {
+        let Some(text) = self
+            .initial_token
+            .as_deref()
+            .filter(|t| !t.trim().is_empty())
+        else {
             return Ok(None);
         };
         let mut tokens = Vec::new();

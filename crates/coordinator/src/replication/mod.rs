@@ -53,6 +53,7 @@ use messages::{
     BatchlogEntry, BatchlogKey, MutationRequest, ReadRequest, Request, Response, WireMutation,
     WireReadCommand, WireResult, request, response,
 };
+use pending::has_pending;
 use stats::Counters;
 use wait::{Answer, Inflight};
 
@@ -1497,7 +1498,9 @@ impl Replication {
         let topo = self.topology();
         for w in writes {
             let replicas = self.replicas(&topo, w.keyspace, w.mutation.token).ok()?;
-            if !self.only_here(&topo, w.keyspace, consistency, &replicas) {
+            if !self.only_here(&topo, w.keyspace, consistency, &replicas)
+                || has_pending(&topo, w.keyspace, w.mutation.token)
+            {
                 return None;
             }
         }

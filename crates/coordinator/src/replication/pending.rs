@@ -56,6 +56,17 @@ pub(super) fn raise_for_pending(req: &mut Requirement, pending: &[Endpoint]) {
     }
 }
 
+/// Whether a write to `token` of `ks` has pending replicas (then it is never served by this
+/// node alone, even when it is the only natural replica).
+pub(super) fn has_pending(topo: &Topology, ks: &Keyspace, token: i64) -> bool {
+    !topo.joining.is_empty()
+        && topo.placement(ks).is_ok_and(|p| {
+            p.pending
+                .as_ref()
+                .is_some_and(|p| !p.pending_for(Token::new(token)).is_empty())
+        })
+}
+
 impl Replication {
     /// The replicas a write to `token` goes to: the natural ones, then the pending ones
     /// (nodes joining to own the token), with `req` raised for the pending ones.

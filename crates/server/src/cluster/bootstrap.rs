@@ -87,7 +87,7 @@ pub enum BootstrapError {
         table: String,
         range: String,
         peer: IpAddr,
-        source: super::streaming::StreamError,
+        source: Box<super::streaming::StreamError>,
     },
 }
 
@@ -152,6 +152,7 @@ pub async fn prepare(config: &Config) -> Result<Option<Vec<i64>>, BootstrapError
                     tracing::warn!(node = %m.address, error = %e, "member left out of the ring");
                 }
             }
+            tracing::info!(nodes = meta.node_count(), "choosing balanced tokens");
             ilion_ring::balanced_tokens(
                 &meta,
                 &config.dc,
@@ -439,7 +440,7 @@ pub async fn join(
                         table: table.clone(),
                         range: fmt_range(*range),
                         peer: *address,
-                        source,
+                        source: Box::new(source),
                     })?;
                     joined.received.chunks += got.chunks;
                     joined.received.partitions += got.partitions;
@@ -556,8 +557,13 @@ async fn not_yet_seen(
     if ring.is_empty() {
         return Some("no member of the ring is known yet".to_owned());
     }
+    // Every member of the ring must be up and see this node joining: a coordinator that
+    // does not would leave it out of the writes of its ranges.
+    if let Some(down) = ring.iter().find(|m| !m.alive) {
+        return Some(format!("{} is not up (yet)", down.address));
+    }
     let version = coordinator.schema_version();
-    for m in ring.iter().filter(|m| m.alive) {
+    for m in &ring {
         if m.schema_version != version {
             return Some(format!("the schema of {} differs", m.address));
         }

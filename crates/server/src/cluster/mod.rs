@@ -347,9 +347,10 @@ impl Cluster {
             NodeStatus::Normal | NodeStatus::Shutdown => MemberStatus::Normal,
         };
         self.view.set_local_status(member);
-        let _ = self
-            .commands
-            .send(Command::Set(ApplicationState::Status, status.as_str().to_owned()));
+        let _ = self.commands.send(Command::Set(
+            ApplicationState::Status,
+            status.as_str().to_owned(),
+        ));
     }
 
     /// The cluster view (the coordinator's `Membership`).

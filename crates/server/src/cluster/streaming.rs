@@ -186,8 +186,13 @@ impl Streaming for StreamingService {
             let mut seq = 0u64;
             loop {
                 let c = coordinator.clone();
-                let (ks, table, start, end, from) =
-                    (r.keyspace.clone(), r.table.clone(), r.start, r.end, resume.take());
+                let (ks, table, start, end, from) = (
+                    r.keyspace.clone(),
+                    r.table.clone(),
+                    r.start,
+                    r.end,
+                    resume.take(),
+                );
                 let page = tokio::task::spawn_blocking(move || {
                     c.stream_page(&ks, &table, start, end, from.as_deref(), ROWS_PER_PAGE)
                 })
@@ -411,7 +416,222 @@ async fn fetch(
 
 #[cfg(test)]
 mod tests {
+    use ilion_coordinator::{CoordinatorConfig, Session};
+    use ilion_cql::protocol::{Consistency, QueryParameters, ResultBody};
+
+    use super::super::proto::streaming_server::StreamingServer;
     use super::*;
+
+    fn node(dir: &std::path::Path) -> Arc<Coordinator> {
+        let c = Coordinator::builder(CoordinatorConfig {
+            cluster_name: "test".into(),
+            listen_address: IpAddr::from([127, 0, 0, 1]),
+            native_address: IpAddr::from([127, 0, 0, 1]),
+            native_port: 9042,
+            storage_port: 7000,
+            data_center: "dc1".into(),
+            rack: "r1".into(),
+            num_tokens: 4,
+            data_dir: dir.to_owned(),
+        })
+        .in_memory()
+        .open()
+        .unwrap();
+        for stmt in [
+            "CREATE KEYSPACE ks WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 1}",
+            "CREATE TABLE ks.t (k int, c int, v text, PRIMARY KEY (k, c))",
+        ] {
+            run(&c, stmt);
+        }
+        Arc::new(c)
+    }
+
+    fn run(c: &Coordinator, stmt: &str) -> ResultBody {
+        c.query(
+            &Session::default(),
+            stmt,
+            &QueryParameters::new(Consistency::One),
+        )
+        .unwrap()
+    }
+
+    fn keys(c: &Coordinator) -> std::collections::BTreeSet<i32> {
+        let ResultBody::Rows(rows) = run(c, "SELECT k FROM ks.t") else {
+            panic!("not rows")
+        };
+        rows.rows()
+            .map(|r| {
+                let b = r[0].as_ref().unwrap();
+                i32::from_be_bytes([b[0], b[1], b[2], b[3]])
+            })
+            .collect()
+    }
+
+    fn token(k: i32) -> i64 {
+        ilion_ring::Murmur3Partitioner
+            .token(&k.to_be_bytes())
+            .value()
+    }
+
+    async fn serve(source: Arc<Coordinator>, megabits: u32) -> SocketAddr {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let service = StreamingService {
+            coordinator: source,
+            throttle: Arc::new(Throttle::megabits(megabits)),
+            streams: Arc::new(Streams::default()),
+        };
+        tokio::spawn(
+            tonic::transport::Server::builder()
+                .add_service(StreamingServer::new(service))
+                .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
+        );
+        address
+    }
+
+    fn range(start: Option<i64>, end: Option<i64>) -> RangeRequest {
+        RangeRequest {
+            keyspace: "ks".into(),
+            table: "t".into(),
+            start,
+            end,
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_streamed_range_brings_exactly_its_rows_and_their_deletions() {
+        let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+        let source = node(dirs[0].path());
+        // 1,200 rows in 600 partitions: more than one page.
+        for k in 0..600 {
+            for c in 0..2 {
+                run(
+                    &source,
+                    &format!(
+                        "INSERT INTO ks.t (k, c, v) VALUES ({k}, {c}, 'v{k}') USING TIMESTAMP 10"
+                    ),
+                );
+            }
+        }
+        // A row the receiver has in an older version, deleted on the source.
+        run(
+            &source,
+            "DELETE FROM ks.t USING TIMESTAMP 20 WHERE k = 7 AND c = 0",
+        );
+        let peer = serve(source.clone(), 0).await;
+
+        let whole = node(dirs[1].path());
+        run(
+            &whole,
+            "INSERT INTO ks.t (k, c, v) VALUES (7, 0, 'old') USING TIMESTAMP 5",
+        );
+        let streams = Streams::default();
+        let local = IpAddr::from([127, 0, 0, 2]);
+        let got = fetch_range(
+            &whole,
+            &streams,
+            local,
+            peer,
+            &range(None, None),
+            Duration::from_secs(10),
+        )
+        .await
+        .unwrap();
+        // A partition split by a page boundary counts in both pages.
+        assert!((600..=605).contains(&got.partitions), "{got:?}");
+        assert!(got.chunks > 1, "{got:?}");
+        assert_eq!(keys(&whole), (0..600).collect());
+        let ResultBody::Rows(rows) = run(&whole, "SELECT v FROM ks.t WHERE k = 7 AND c = 0") else {
+            panic!("not rows")
+        };
+        assert_eq!(
+            rows.rows().count(),
+            0,
+            "the deletion travelled with the range"
+        );
+        assert!(streams.list().iter().all(|s| s.finished == Some(true)));
+
+        // Only (0, MAX]: the partitions with a token in it, no others.
+        let part = node(dirs[2].path());
+        fetch_range(
+            &part,
+            &streams,
+            local,
+            peer,
+            &range(Some(0), None),
+            Duration::from_secs(10),
+        )
+        .await
+        .unwrap();
+        let want: std::collections::BTreeSet<i32> = (0..600).filter(|k| token(*k) > 0).collect();
+        assert!(!want.is_empty() && want.len() < 600);
+        assert_eq!(keys(&part), want);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_stream_of_an_unknown_table_fails_for_good_and_a_dead_peer_is_transient() {
+        let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+        let source = node(dirs[0].path());
+        let peer = serve(source, 0).await;
+        let dest = node(dirs[1].path());
+        let streams = Streams::default();
+        let local = IpAddr::from([127, 0, 0, 2]);
+        let mut bad = range(None, None);
+        bad.table = "nope".into();
+        let err = fetch_range(&dest, &streams, local, peer, &bad, Duration::from_secs(10))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                StreamError::Remote {
+                    code: Code::NotFound,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(!err.is_transient());
+        let wrapping = range(Some(10), Some(-10));
+        let err = fetch_range(
+            &dest,
+            &streams,
+            local,
+            peer,
+            &wrapping,
+            Duration::from_secs(10),
+        )
+        .await
+        .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                StreamError::Remote {
+                    code: Code::InvalidArgument,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        // Nobody listens there.
+        let closed = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap()
+        };
+        let err = fetch_range(
+            &dest,
+            &streams,
+            local,
+            closed,
+            &range(None, None),
+            Duration::from_secs(2),
+        )
+        .await
+        .unwrap_err();
+        assert!(matches!(err, StreamError::Unreachable { .. }), "{err}");
+        assert!(err.is_transient());
+        assert!(streams.list().iter().all(|s| s.finished == Some(false)));
+    }
 
     #[tokio::test(start_paused = true)]
     async fn the_throttle_spaces_chunks_at_the_configured_rate() {
