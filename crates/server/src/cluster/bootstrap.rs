@@ -10,12 +10,12 @@
 //!    the ranges it will own (writes reach it on top of what the level needs; reads do not).
 //! 3. [`join`] waits until every live peer sees it joining and the schema agrees, then
 //!    streams each range it gains from the node that gives the range up
-//!    ([`fetch_plan`]), retrying transient failures.
+//!    ([`ilion_ring::range_sources`]), retrying transient failures.
 //! 4. Only when every stream finished does it gossip `NORMAL` and own its ranges. When a
 //!    stream fails for good the join fails: the node stops (peers then drop it as a pending
 //!    replica; it owned nothing) and exits non-zero; starting it again retries.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -244,68 +244,6 @@ fn check_no_movement<'a>(
     Ok(())
 }
 
-/// The ranges `me` gains when it joins `now` (giving `future`), each with the node it streams
-/// from: the node that gives the range up (Cassandra's strict source for a consistent range
-/// movement), or, where nobody gives it up, the first current replica. Adjacent ranges with
-/// the same source are merged. In ring order.
-pub fn fetch_plan(
-    now: &TokenMetadata,
-    future: &TokenMetadata,
-    strategy: &ReplicationStrategy,
-    me: NodeId,
-) -> Result<Vec<(TokenRange, NodeId)>, ilion_ring::Error> {
-    if now.is_empty() {
-        return Ok(Vec::new());
-    }
-    let before = strategy.replica_map(now)?;
-    let after = strategy.replica_map(future)?;
-    let ends: Vec<Token> = now
-        .ring()
-        .iter()
-        .chain(future.ring())
-        .map(|&(t, _)| t)
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    let Some(&last) = ends.last() else {
-        return Ok(Vec::new());
-    };
-    let mut out: Vec<(TokenRange, NodeId)> = Vec::new();
-    let mut previous = last;
-    for &end in &ends {
-        let start = std::mem::replace(&mut previous, end);
-        let old = before.replicas(end);
-        let new = after.replicas(end);
-        if !new.contains(&me) || old.contains(&me) {
-            continue;
-        }
-        let Some(source) = old
-            .iter()
-            .find(|n| !new.contains(n))
-            .or_else(|| old.first())
-            .copied()
-        else {
-            continue;
-        };
-        match out.last_mut() {
-            Some((range, s)) if *s == source && range.right == start => range.right = end,
-            _ => out.push((TokenRange::new(start, end), source)),
-        }
-    }
-    // The first and last ranges meet at the ring's end: one range when they share a source.
-    if out.len() > 1
-        && let (Some(&(first, a)), Some(&(lastr, b))) = (out.first(), out.last())
-        && a == b
-        && lastr.right == first.left
-    {
-        out.remove(0);
-        if let Some((r, _)) = out.last_mut() {
-            r.right = first.right;
-        }
-    }
-    Ok(out)
-}
-
 /// A range as the store reads it: `(start, end]` pieces that never wrap.
 fn pieces(r: TokenRange) -> Vec<(Option<i64>, Option<i64>)> {
     let (l, rr) = (r.left.value(), r.right.value());
@@ -391,8 +329,8 @@ pub async fn join(
         };
         let strategy = ReplicationStrategy::from_replication_map(ks.replication.iter(), None)
             .map_err(|e| placement(e.to_string()))?;
-        let plan =
-            fetch_plan(&now, &future, &strategy, me).map_err(|e| placement(e.to_string()))?;
+        let plan = ilion_ring::range_sources(&now, &future, &strategy, me)
+            .map_err(|e| placement(e.to_string()))?;
         // Every source must be there before anything streams: no half-fetched keyspace.
         let mut sources = Vec::with_capacity(plan.len());
         for (range, source) in &plan {
@@ -587,39 +525,7 @@ async fn not_yet_seen(
 
 #[cfg(test)]
 mod tests {
-    use ilion_ring::SimpleStrategy;
-
     use super::*;
-
-    fn node(n: u128) -> NodeId {
-        NodeId::from_u128(n)
-    }
-
-    #[test]
-    fn a_joining_node_fetches_each_gained_range_from_the_node_that_gives_it_up() {
-        let mut now = TokenMetadata::new();
-        now.add_node(node(1), "dc1", "r1", [Token::new(0)]).unwrap();
-        now.add_node(node(2), "dc1", "r1", [Token::new(100)])
-            .unwrap();
-        let mut future = now.clone();
-        future
-            .add_node(node(3), "dc1", "r1", [Token::new(50)])
-            .unwrap();
-        let rf1 = ReplicationStrategy::Simple(SimpleStrategy::new(1));
-        let plan = fetch_plan(&now, &future, &rf1, node(3)).unwrap();
-        // At RF 1 node 3 takes (0, 50] from node 2, which owned (0, 100].
-        assert_eq!(
-            plan,
-            vec![(TokenRange::new(Token::new(0), Token::new(50)), node(2))]
-        );
-        let rf2 = ReplicationStrategy::Simple(SimpleStrategy::new(2));
-        let plan = fetch_plan(&now, &future, &rf2, node(3)).unwrap();
-        // At RF 2: (0, 50] (replicas 2, 1 -> 3, 2: node 1 gives it up) and (100, 0]
-        // (replicas 1, 2 -> 1, 3: node 2 gives it up).
-        assert!(plan.contains(&(TokenRange::new(Token::new(0), Token::new(50)), node(1))));
-        assert!(plan.contains(&(TokenRange::new(Token::new(100), Token::new(0)), node(2))));
-        assert_eq!(plan.len(), 2, "{plan:?}");
-    }
 
     #[test]
     fn a_wrapping_range_is_streamed_as_two_pieces_and_the_whole_ring_as_one() {
