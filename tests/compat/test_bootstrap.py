@@ -187,3 +187,89 @@ def test_a_joining_node_streams_its_ranges_and_hides_no_acknowledged_row():
         for n in (n1, n2):
             n.kill()
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def test_a_second_join_is_refused_naming_the_running_one_and_a_failed_join_can_be_retried():
+    """Node 2 joins slowly (node 1 streams at 1 megabit per second). Meanwhile node 3 tries to
+    join and is refused with a message naming node 2. Then node 1 dies mid-stream: node 2's
+    join fails, it exits non-zero saying why and owns nothing. Node 1 comes back, node 2 is
+    started again and resumes the join; afterwards every row is readable at ALL."""
+    from cassandra import ConsistencyLevel
+
+    native, storage, admin = (_port_free_everywhere() for _ in range(3))
+    assert len({native, storage, admin}) == 3
+    tmp = tempfile.mkdtemp(prefix="ilion-bootstrap-")
+    binary = _binary()
+    slow = "ring_delay_ms: 20000\nstream_throughput_outbound_megabits_per_sec: 1\n"
+    n1 = Node(binary, tmp, 0, native, storage, admin, yaml=slow, seeds=ADDRESSES[0])
+    n2 = Node(binary, tmp, 1, native, storage, admin, yaml="ring_delay_ms: 20000\n",
+              seeds=ADDRESSES[0])
+    n3 = Node(binary, tmp, 2, native, storage, admin, yaml="ring_delay_ms: 2000\n",
+              seeds=ADDRESSES[0])
+    clusters = []
+    rows = 1_500
+    value = "x" * 1_000  # about 1.5 MB in all: node 2's share takes several seconds at 1 Mbit/s
+    try:
+        n1.start()
+        c1, s1 = session_on(n1)
+        clusters.append(c1)
+        s1.execute("CREATE KEYSPACE boot WITH replication = "
+                   "{'class': 'SimpleStrategy', 'replication_factor': 1}")
+        s1.execute("CREATE TABLE boot.t (k int PRIMARY KEY, v text)")
+        insert = s1.prepare("INSERT INTO boot.t (k, v) VALUES (?, ?)")
+        for k in range(rows):
+            s1.execute(insert, (k, value))
+        c1.shutdown()
+        clusters.remove(c1)
+
+        # Node 2 starts joining; its start() would wait for the join, so start it by hand.
+        n2.proc = subprocess.Popen(
+            [n2.binary, "--config", n2.config, "--cluster-name", "compat-bootstrap",
+             "--listen-address", n2.address, "--seeds", n2.seeds,
+             "--data-dir", os.path.join(n2.dir, "data"), "--native-port", str(native),
+             "--storage-port", str(storage), "--admin-port", str(admin)],
+            stdout=open(n2.log_path, "ab"), stderr=subprocess.STDOUT, start_new_session=True)
+        wait_until("node 2 to show as joining", lambda: status(n1).get(ADDRESSES[1]) == "UJ", 30)
+        wait_until("node 2 to stream", lambda: "streaming the ranges this node gains" in n2.log(), 30)
+
+        # A second join is refused while node 2's runs, naming it.
+        n3.proc = subprocess.Popen(
+            [n3.binary, "--config", n3.config, "--cluster-name", "compat-bootstrap",
+             "--listen-address", n3.address, "--seeds", n3.seeds,
+             "--data-dir", os.path.join(n3.dir, "data"), "--native-port", str(native),
+             "--storage-port", str(storage), "--admin-port", str(admin)],
+            stdout=open(n3.log_path, "ab"), stderr=subprocess.STDOUT, start_new_session=True)
+        assert n3.proc.wait(timeout=60) != 0
+        assert "127.0.0.2 is JOINING" in n3.log(), n3.log()
+        assert status(n1).get(ADDRESSES[1]) == "UJ", "node 2's join ended too early for the test"
+
+        # Node 1 dies mid-stream: node 2's join fails cleanly and says why.
+        n1.kill()
+        assert n2.proc.wait(timeout=60) != 0
+        log = n2.log()
+        assert "bootstrap failed" in log and "streaming boot.t" in log, log
+        assert "joined the ring" not in log
+        assert os.path.exists(os.path.join(n2.dir, "data", "bootstrap.json"))
+
+        # Both come back: node 2 resumes its join with the same tokens and finishes it.
+        n1.start()
+        n2.start()
+        wait_until("both nodes up and normal",
+                   lambda: status(n1) == {ADDRESSES[0]: "UN", ADDRESSES[1]: "UN"}, 30)
+        assert not os.path.exists(os.path.join(n2.dir, "data", "bootstrap.json"))
+        c, s = session_on(n1)
+        clusters.append(c)
+        select = s.prepare("SELECT v FROM boot.t WHERE k = ?")
+        select.consistency_level = ConsistencyLevel.ALL
+        missing = [k for k in range(rows) if s.execute(select, (k,)).one() is None]
+        assert not missing, f"{len(missing)} rows unreadable after the retried join: {missing[:10]}"
+    except Exception:
+        for n in (n1, n2, n3):
+            print(f"--- {n.address} log ---\n{n.log()}")
+        raise
+    finally:
+        for c in clusters:
+            c.shutdown()
+        for n in (n1, n2, n3):
+            n.kill()
+        shutil.rmtree(tmp, ignore_errors=True)
