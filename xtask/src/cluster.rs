@@ -170,6 +170,11 @@ pub(crate) fn start(n: u8, debug: bool, dcs: Option<Vec<String>>, keep_data: boo
             child.id(),
             dir.join("ilion.log").display()
         );
+        // One node joins at a time (a join streams its ranges; a second one waits or is
+        // refused), as with Cassandra.
+        if i < n {
+            wait_for_cluster(&bin, i)?;
+        }
     }
     // A node that dies at start (bad config, port in use) should fail the command, not be
     // discovered later by a test.

@@ -24,6 +24,7 @@ use crate::{Error, Result, data, describe, select};
 
 mod batch;
 mod cache;
+mod streaming;
 
 use cache::PerSchema;
 
@@ -31,6 +32,7 @@ pub use batch::{
     BATCH_SIZE_FAIL_THRESHOLD, BATCH_SIZE_WARN_THRESHOLD, Executed,
     UNLOGGED_BATCH_PARTITIONS_WARN_THRESHOLD,
 };
+pub use streaming::StreamPage;
 
 /// What the coordinator needs to know about its node.
 #[derive(Debug, Clone)]
@@ -134,6 +136,7 @@ pub struct CoordinatorBuilder {
     in_memory: bool,
     engine: ilion_lsm::Builder,
     tombstones: ilion_storage::TombstoneThresholds,
+    initial_tokens: Option<Vec<i64>>,
 }
 
 impl CoordinatorBuilder {
@@ -144,6 +147,14 @@ impl CoordinatorBuilder {
         thresholds: ilion_storage::TombstoneThresholds,
     ) -> CoordinatorBuilder {
         self.tombstones = thresholds;
+        self
+    }
+
+    /// The tokens this node takes on its first start instead of random ones (a bootstrap
+    /// chose them from the ring, or `initial_token` named them). Ignored once the node has an
+    /// identity: tokens never change on a restart.
+    pub fn initial_tokens(mut self, tokens: Vec<i64>) -> CoordinatorBuilder {
+        self.initial_tokens = Some(tokens).filter(|t| !t.is_empty());
         self
     }
 
@@ -192,6 +203,7 @@ impl Coordinator {
             in_memory: false,
             engine: ilion_lsm::Builder::default(),
             tombstones: ilion_storage::TombstoneThresholds::default(),
+            initial_tokens: None,
         }
     }
 
@@ -202,6 +214,7 @@ impl Coordinator {
             in_memory,
             engine,
             tombstones,
+            initial_tokens,
         } = builder;
         std::fs::create_dir_all(&config.data_dir).map_err(|e| {
             Error::server(format!("cannot create {}: {e}", config.data_dir.display()))
@@ -212,7 +225,7 @@ impl Coordinator {
             None => {
                 let s = LocalState {
                     host_id: Uuid::new_v4(),
-                    tokens: random_tokens(config.num_tokens),
+                    tokens: initial_tokens.unwrap_or_else(|| random_tokens(config.num_tokens)),
                 };
                 store::save(&local_path, &s)?;
                 s

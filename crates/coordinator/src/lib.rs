@@ -56,7 +56,8 @@ mod values;
 pub use cluster::{Member, MemberStatus, Membership, MessagingError, Messenger};
 pub use coordinator::{
     BATCH_SIZE_FAIL_THRESHOLD, BATCH_SIZE_WARN_THRESHOLD, Coordinator, CoordinatorBuilder,
-    CoordinatorConfig, Executed, SchemaListener, Session, UNLOGGED_BATCH_PARTITIONS_WARN_THRESHOLD,
+    CoordinatorConfig, Executed, SchemaListener, Session, StreamPage,
+    UNLOGGED_BATCH_PARTITIONS_WARN_THRESHOLD,
 };
 pub use data::{DataPath, LocalDataPath, TableWrite};
 pub use error::{Error, FailureReason, Result};

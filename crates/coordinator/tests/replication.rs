@@ -181,12 +181,13 @@ fn cluster_with(
     replication: &str,
     cfg: ReplicationConfig,
 ) -> TestCluster {
-    cluster_with_thresholds(
+    cluster_shaped(
         dcs,
         per_dc,
         replication,
         cfg,
         TombstoneThresholds::default(),
+        |_| {},
     )
 }
 
@@ -198,8 +199,21 @@ fn cluster_with_thresholds(
     cfg: ReplicationConfig,
     thresholds: TombstoneThresholds,
 ) -> TestCluster {
+    cluster_shaped(dcs, per_dc, replication, cfg, thresholds, |_| {})
+}
+
+/// [`cluster_with`], with tombstone thresholds and the members changed by `shape` first (a
+/// joining node, ...).
+fn cluster_shaped(
+    dcs: usize,
+    per_dc: usize,
+    replication: &str,
+    cfg: ReplicationConfig,
+    thresholds: TombstoneThresholds,
+    shape: impl FnOnce(&mut Vec<Member>),
+) -> TestCluster {
     let n = dcs * per_dc;
-    let members: Vec<Member> = (0..n)
+    let mut members: Vec<Member> = (0..n)
         .map(|i| Member {
             address: addr(i),
             host_id: Uuid::from_u128(i as u128 + 1),
@@ -221,6 +235,7 @@ fn cluster_with_thresholds(
             load: 0.0,
         })
         .collect();
+    shape(&mut members);
     let net = Arc::new(Net {
         nodes: Mutex::new(vec![None; n]),
         modes: Mutex::new(vec![Mode::Up; n]),
@@ -1241,4 +1256,77 @@ fn truncate_with_a_node_down_is_unavailable_and_with_a_silent_node_a_truncate_er
     c.set(2, Mode::Up);
     // The down node kept its rows (nothing was sent to it while it was down).
     assert_eq!(c.local_value(2, 1).as_deref(), Some("kept"));
+}
+
+/// What node `i`'s own store holds for `key` (whatever the ring says it owns).
+fn stored(c: &TestCluster, i: usize, key: i32) -> bool {
+    let k = key.to_be_bytes().to_vec();
+    let token = ilion_ring::Murmur3Partitioner.token(&k).value();
+    let table = c.nodes[i].store().table("ks", "kv").unwrap();
+    !table
+        .read(&ReadCommand::partition(token, k))
+        .unwrap()
+        .partitions
+        .is_empty()
+}
+
+#[test]
+fn a_joining_node_gets_the_writes_of_its_pending_ranges_on_top_of_the_level_and_no_reads() {
+    // Three nodes at RF 1; node 3 is joining: a pending replica of the ranges it will own.
+    let rf1 = "{'class': 'SimpleStrategy', 'replication_factor': 1}";
+    let c = cluster_shaped(1, 3, rf1, config(), TombstoneThresholds::default(), |m| {
+        m[2].status = MemberStatus::Joining;
+    });
+    for key in 0..300 {
+        c.write(0, key, "v", 1, Consistency::Quorum).unwrap();
+    }
+    let pending: Vec<i32> = (0..300).filter(|k| stored(&c, 2, *k)).collect();
+    // Node 3's tokens take about a third of the ring.
+    assert!(
+        pending.len() > 50 && pending.len() < 200,
+        "{} keys",
+        pending.len()
+    );
+    for k in 0..300 {
+        // Every write reached its current owner too (nodes 1 or 2, exactly one at RF 1).
+        assert_eq!(
+            u8::from(stored(&c, 0, k)) + u8::from(stored(&c, 1, k)),
+            1,
+            "key {k}"
+        );
+    }
+    // The pending replica raises blockFor: with it down, even ONE needs two live replicas
+    // (Cassandra's Unavailable for a write to a pending range whose new owner is down)...
+    let key = pending[0];
+    c.set(2, Mode::Down);
+    assert_eq!(
+        c.write(0, key, "w", 2, Consistency::One),
+        Err(Error::Unavailable {
+            consistency: Consistency::One,
+            required: 2,
+            alive: 1
+        })
+    );
+    // ...a key outside its pending ranges needs one...
+    let other = (0..300).find(|k| !pending.contains(k)).unwrap();
+    c.write(0, other, "w", 2, Consistency::One).unwrap();
+    // ...and reads never go to it.
+    assert_eq!(
+        c.read(0, key, Consistency::One).unwrap().as_deref(),
+        Some("v")
+    );
+    assert_eq!(
+        c.read(1, key, Consistency::All).unwrap().as_deref(),
+        Some("v")
+    );
+    // A silent pending replica makes the write time out with blockFor counting it.
+    c.set(2, Mode::Silent);
+    assert!(matches!(
+        c.write(0, key, "w", 3, Consistency::Quorum),
+        Err(Error::WriteTimeout {
+            received: 1,
+            block_for: 2,
+            ..
+        })
+    ));
 }

@@ -63,6 +63,68 @@ impl TopologyChange {
     }
 }
 
+/// The ranges `me` gains when the ring changes from `now` to `future` (a join), each with the
+/// node to stream it from: the node that gives the range up (Cassandra's strict source for a consistent range
+/// movement), or, where nobody gives it up, the first current replica. Adjacent ranges with
+/// the same source are merged. In ring order.
+pub fn range_sources(
+    now: &TokenMetadata,
+    future: &TokenMetadata,
+    strategy: &ReplicationStrategy,
+    me: NodeId,
+) -> Result<Vec<(TokenRange, NodeId)>, Error> {
+    if now.is_empty() {
+        return Ok(Vec::new());
+    }
+    let before = strategy.replica_map(now)?;
+    let after = strategy.replica_map(future)?;
+    let ends: Vec<Token> = now
+        .ring()
+        .iter()
+        .chain(future.ring())
+        .map(|&(t, _)| t)
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let Some(&last) = ends.last() else {
+        return Ok(Vec::new());
+    };
+    let mut out: Vec<(TokenRange, NodeId)> = Vec::new();
+    let mut previous = last;
+    for &end in &ends {
+        let start = std::mem::replace(&mut previous, end);
+        let old = before.replicas(end);
+        let new = after.replicas(end);
+        if !new.contains(&me) || old.contains(&me) {
+            continue;
+        }
+        let Some(source) = old
+            .iter()
+            .find(|n| !new.contains(n))
+            .or_else(|| old.first())
+            .copied()
+        else {
+            continue;
+        };
+        match out.last_mut() {
+            Some((range, s)) if *s == source && range.right == start => range.right = end,
+            _ => out.push((TokenRange::new(start, end), source)),
+        }
+    }
+    // The first and last ranges meet at the ring's end: one range when they share a source.
+    if out.len() > 1
+        && let (Some(&(first, a)), Some(&(lastr, b))) = (out.first(), out.last())
+        && a == b
+        && lastr.right == first.left
+    {
+        out.remove(0);
+        if let Some((r, _)) = out.last_mut() {
+            r.right = first.right;
+        }
+    }
+    Ok(out)
+}
+
 /// For one keyspace strategy and a set of changes under way: the ranges whose replica set will
 /// gain nodes, and those nodes. For each range, pending = (replicas after the changes) minus
 /// (replicas now), as Cassandra's `calculatePendingRanges`; a write to a token goes to its
@@ -165,5 +227,41 @@ impl PendingRanges {
             }
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::SimpleStrategy;
+
+    fn node(n: u128) -> NodeId {
+        NodeId::from_u128(n)
+    }
+
+    #[test]
+    fn a_joining_node_fetches_each_gained_range_from_the_node_that_gives_it_up() {
+        let mut now = TokenMetadata::new();
+        now.add_node(node(1), "dc1", "r1", [Token::new(0)]).unwrap();
+        now.add_node(node(2), "dc1", "r1", [Token::new(100)])
+            .unwrap();
+        let mut future = now.clone();
+        future
+            .add_node(node(3), "dc1", "r1", [Token::new(50)])
+            .unwrap();
+        let rf1 = ReplicationStrategy::Simple(SimpleStrategy::new(1));
+        let plan = range_sources(&now, &future, &rf1, node(3)).unwrap();
+        // At RF 1 node 3 takes (0, 50] from node 2, which owned (0, 100].
+        assert_eq!(
+            plan,
+            vec![(TokenRange::new(Token::new(0), Token::new(50)), node(2))]
+        );
+        let rf2 = ReplicationStrategy::Simple(SimpleStrategy::new(2));
+        let plan = range_sources(&now, &future, &rf2, node(3)).unwrap();
+        // At RF 2: (0, 50] (replicas 2, 1 -> 3, 2: node 1 gives it up) and (100, 0]
+        // (replicas 1, 2 -> 1, 3: node 2 gives it up).
+        assert!(plan.contains(&(TokenRange::new(Token::new(0), Token::new(50)), node(1))));
+        assert!(plan.contains(&(TokenRange::new(Token::new(100), Token::new(0)), node(2))));
+        assert_eq!(plan.len(), 2, "{plan:?}");
     }
 }

@@ -187,6 +187,23 @@ pub struct Config {
     pub phi_convict_threshold: f64,
     /// Live nodes each gossip round goes to. Default 1 (Cassandra's).
     pub gossip_fanout: usize,
+    /// Whether a new node that is not a seed streams the data of the ranges it takes from
+    /// their current owners before it serves them (bootstrap). Default true (Cassandra's);
+    /// false joins at once with no data (for a brand-new cluster, or data restored by hand).
+    pub auto_bootstrap: bool,
+    /// The tokens a new node takes, comma-separated (as many as `num_tokens`). Default: none,
+    /// the ring's balanced allocator chooses them. Ignored once the node has joined.
+    pub initial_token: Option<String>,
+    /// The replication factor the balanced token allocator evens ownership for. Default 3
+    /// (Cassandra's `allocate_tokens_for_local_replication_factor`).
+    pub allocate_tokens_for_local_replication_factor: u16,
+    /// Outbound streaming throughput cap per node, in megabits per second; 0 = unthrottled.
+    /// Default 200 (Cassandra's): bootstrap and decommission do not starve client traffic.
+    pub stream_throughput_outbound_megabits_per_sec: u32,
+    /// How long a joining node waits at most for the cluster to learn of it (its peers see it
+    /// joining and the schema agrees) before it streams, and how long it tries to reach a
+    /// seed. Default 30,000 ms (Cassandra's `-Dcassandra.ring_delay_ms`).
+    pub ring_delay_ms: u64,
 }
 
 impl Default for Config {
@@ -218,6 +235,11 @@ impl Default for Config {
             tombstone_failure_threshold: 100_000,
             phi_convict_threshold: 8.0,
             gossip_fanout: 1,
+            auto_bootstrap: true,
+            initial_token: None,
+            allocate_tokens_for_local_replication_factor: 3,
+            stream_throughput_outbound_megabits_per_sec: 200,
+            ring_delay_ms: 30_000,
         }
     }
 }
@@ -411,7 +433,57 @@ impl Config {
         if self.gossip_fanout == 0 || self.gossip_fanout > 16 {
             return invalid("gossip_fanout", "must be between 1 and 16");
         }
+        if let Err(reason) = self.initial_tokens() {
+            return invalid("initial_token", &reason);
+        }
+        if self.allocate_tokens_for_local_replication_factor == 0 {
+            return invalid(
+                "allocate_tokens_for_local_replication_factor",
+                "must be positive",
+            );
+        }
+        if self.ring_delay_ms == 0 || self.ring_delay_ms > MAX_PERIOD_MS {
+            return invalid("ring_delay_ms", "must be between 1 and 86400000 (a day)");
+        }
         Ok(())
+    }
+
+    /// The tokens of `initial_token`, if set: distinct, as many as `num_tokens` (Cassandra
+    /// refuses a different count).
+    pub fn initial_tokens(&self) -> Result<Option<Vec<i64>>, String> {
+        let Some(text) = self
+            .initial_token
+            .as_deref()
+            .filter(|t| !t.trim().is_empty())
+        else {
+            return Ok(None);
+        };
+        let mut tokens = Vec::new();
+        for t in text.split(',') {
+            let t = t.trim();
+            let token: i64 = t
+                .parse()
+                .map_err(|_| format!("{t:?} is not a Murmur3 token (a 64-bit integer)"))?;
+            if tokens.contains(&token) {
+                return Err(format!("token {token} is given twice"));
+            }
+            tokens.push(token);
+        }
+        if tokens.len() != usize::from(self.num_tokens) {
+            return Err(format!(
+                "the number of initial tokens specified ({}) is different from num_tokens value ({})",
+                tokens.len(),
+                self.num_tokens
+            ));
+        }
+        Ok(Some(tokens))
+    }
+
+    /// Whether this node is one of its seeds (seeds never bootstrap, as in Cassandra).
+    pub fn is_seed(&self) -> bool {
+        self.effective_seeds()
+            .iter()
+            .any(|s| s.ip() == self.listen_address)
     }
 }
 
@@ -454,6 +526,9 @@ mod tests {
             "gossip_fanout",
             "tombstone_warn_threshold",
             "tombstone_failure_threshold",
+            "allocate_tokens_for_local_replication_factor",
+            "stream_throughput_outbound_megabits_per_sec",
+            "ring_delay_ms",
         ];
         let values = [
             "0",
@@ -540,6 +615,7 @@ mod tests {
             r.max_hint_window,
             r.batchlog_replay_after,
             Duration::from_millis(config.commitlog_sync_period_ms),
+            Duration::from_millis(config.ring_delay_ms),
         ] {
             assert!(
                 now.checked_add(d).is_some(),
@@ -633,6 +709,19 @@ mod tests {
             let err = Config::from_yaml(yaml).unwrap().validate().unwrap_err();
             assert!(matches!(err, ConfigError::Invalid { .. }), "{yaml}: {err}");
         }
+    }
+
+    #[test]
+    fn initial_token_must_name_num_tokens_distinct_tokens() {
+        let c = Config::from_yaml("num_tokens: 2\ninitial_token: '-5, 7'\n").unwrap();
+        assert_eq!(c.initial_tokens(), Ok(Some(vec![-5, 7])));
+        c.validate().unwrap();
+        let c = Config::from_yaml("num_tokens: 3\ninitial_token: '-5, 7'\n").unwrap();
+        let err = c.validate().unwrap_err().to_string();
+        assert!(err.contains("different from num_tokens"), "{err}");
+        let c = Config::from_yaml("num_tokens: 1\ninitial_token: 'x'\n").unwrap();
+        assert!(c.validate().is_err());
+        assert!(Config::default().auto_bootstrap);
     }
 
     #[test]

@@ -44,6 +44,8 @@ pub enum NodeError {
     Unsupported(String),
     #[error(transparent)]
     Cluster(#[from] ClusterError),
+    #[error("cannot join the cluster: {0}")]
+    Bootstrap(#[from] cluster::bootstrap::BootstrapError),
 }
 
 /// Holds the data directory for as long as the node runs; dropping it releases the lock.
@@ -108,6 +110,12 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         crate::config::CommitLogSync::Batch => ilion_lsm::SyncMode::Batch,
     };
     let engine = ilion_lsm::Builder::default().sync_mode(sync);
+    // A new node that is not a seed streams its ranges before it owns them (bootstrap).
+    let bootstrap = cluster::bootstrap::prepare(&config).await?;
+    let initial_tokens = bootstrap
+        .clone()
+        .or_else(|| config.initial_tokens().ok().flatten())
+        .unwrap_or_default();
     let mut coordinator = Coordinator::builder(CoordinatorConfig {
         cluster_name: config.cluster_name.clone(),
         listen_address: config.listen_address,
@@ -124,19 +132,21 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         warn: config.tombstone_warn_threshold,
         fail: config.tombstone_failure_threshold,
     })
+    .initial_tokens(initial_tokens)
     .open()?;
     let address = SocketAddr::new(config.native_address(), config.native_port);
-    let view = Arc::new(ClusterView::new(
-        cluster::local_member(
-            &coordinator,
-            config.listen_address,
-            address,
-            &config.dc,
-            &config.rack,
-            coordinator.tokens().to_vec(),
-        ),
-        config.storage_port,
-    ));
+    let mut local = cluster::local_member(
+        &coordinator,
+        config.listen_address,
+        address,
+        &config.dc,
+        &config.rack,
+        coordinator.tokens().to_vec(),
+    );
+    if bootstrap.is_some() {
+        local.status = ilion_coordinator::MemberStatus::Joining;
+    }
+    let view = Arc::new(ClusterView::new(local, config.storage_port));
     coordinator.set_membership(view.clone());
     // Replicated reads and writes: the coordinator's messages to other nodes go over gRPC.
     let rpc_timeout = Duration::from_millis(config.write_request_timeout_in_ms.max(2_000));
@@ -148,9 +158,16 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     });
     let background = replication.spawn_background(Duration::from_secs(10));
     let coordinator = Arc::new(coordinator);
-    let listener = TcpListener::bind(address)
-        .await
-        .map_err(|source| NodeError::Bind { address, source })?;
+    // A joining node serves clients only once it has joined (as Cassandra starts its native
+    // transport after the bootstrap): it binds the CQL port then.
+    let early_listener = match bootstrap {
+        None => Some(
+            TcpListener::bind(address)
+                .await
+                .map_err(|source| NodeError::Bind { address, source })?,
+        ),
+        Some(_) => None,
+    };
     let admin_address = SocketAddr::new(config.listen_address, config.admin_port);
     let admin_listener =
         TcpListener::bind(admin_address)
@@ -178,8 +195,11 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     let client_events = shared.events.clone();
     let (stop, stopped) = watch::channel(false);
     let admin = tokio::spawn(metrics::serve(admin_listener, metrics, stopped.clone()));
-    let server = tokio::spawn(native::serve(listener, shared, stopped));
-    println!("CQL native protocol listening on {address}");
+    let mut server = early_listener
+        .map(|listener| tokio::spawn(native::serve(listener, shared.clone(), stopped.clone())));
+    if server.is_some() {
+        println!("CQL native protocol listening on {address}");
+    }
     println!("metrics (Prometheus) on http://{admin_address}/metrics");
     let cluster = Cluster::start(
         ClusterSettings {
@@ -192,6 +212,8 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
             gossip_fanout: config.gossip_fanout,
             rpc_timeout,
             peers,
+            stream_throughput_outbound_megabits_per_sec: config
+                .stream_throughput_outbound_megabits_per_sec,
         },
         coordinator.clone(),
         view,
@@ -210,7 +232,10 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         }
         Err(e) => {
             let _ = stop.send(true);
-            let _ = server.await;
+            if let Some(server) = server {
+                let _ = server.await;
+            }
+            let _ = admin.await;
             return Err(e.into());
         }
     };
@@ -225,15 +250,55 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
             .collect::<Vec<_>>()
             .join(", ")
     );
-    println!("running; stop with Ctrl-C or SIGTERM");
-
-    shutdown.await;
+    tokio::pin!(shutdown);
+    let mut failed = None;
+    if bootstrap.is_some() {
+        println!("joining the cluster (JOINING): streaming the ranges this node takes");
+        tokio::select! {
+            joined = cluster::bootstrap::join(&cluster, &coordinator, &config) => match joined {
+                Ok(j) => {
+                    tracing::info!(ranges = j.ranges, partitions = j.received.partitions,
+                        bytes = j.received.bytes, elapsed = ?j.elapsed, "bootstrap finished");
+                    println!(
+                        "joined the ring (NORMAL): {} ranges, {} partitions, {} bytes streamed in {:.1} s",
+                        j.ranges,
+                        j.received.partitions,
+                        j.received.bytes,
+                        j.elapsed.as_secs_f64()
+                    );
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "bootstrap failed; stopping (start the node again to retry)");
+                    failed = Some(NodeError::Bootstrap(e));
+                }
+            },
+            () = &mut shutdown => {
+                tracing::warn!("stopped while joining; starting the node again resumes the join");
+                failed = Some(NodeError::Bootstrap(cluster::bootstrap::BootstrapError::Interrupted));
+            }
+        }
+        if failed.is_none() {
+            match TcpListener::bind(address).await {
+                Ok(listener) => {
+                    server = Some(tokio::spawn(native::serve(listener, shared, stopped)));
+                    println!("CQL native protocol listening on {address}");
+                }
+                Err(source) => failed = Some(NodeError::Bind { address, source }),
+            }
+        }
+    }
+    if failed.is_none() {
+        println!("running; stop with Ctrl-C or SIGTERM");
+        shutdown.await;
+    }
 
     tracing::info!("node stopping");
     // Stop accepting, close every connection, then let go of the storage (the schema is
     // written durably on every change, so there is nothing left to flush yet).
     let _ = stop.send(true);
-    if let Err(e) = server.await {
+    if let Some(server) = server
+        && let Err(e) = server.await
+    {
         tracing::warn!(error = %e, "cql listener task failed");
     }
     if let Err(e) = admin.await {
@@ -244,6 +309,9 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     drop(background);
     drop(coordinator);
     drop(lock);
+    if let Some(e) = failed {
+        return Err(e);
+    }
     println!("stopped cleanly");
     Ok(())
 }

@@ -72,6 +72,11 @@ pub struct SimConfig {
     /// Probability, per operation, of a crash, a restart, a partition, a heal.
     pub crash: f64,
     pub partition: f64,
+    /// The last node starts JOINING (bootstrapping): a pending replica of the ranges it will
+    /// own, taking writes but no client requests and no reads. A third of the way through
+    /// (or as soon after as the nodes it streams from are up) it streams those ranges from
+    /// the nodes that give them up, with the real streaming code, and becomes NORMAL.
+    pub join: bool,
 }
 
 impl Default for SimConfig {
@@ -87,6 +92,7 @@ impl Default for SimConfig {
             drop_answer: 0.05,
             crash: 0.03,
             partition: 0.03,
+            join: false,
         }
     }
 }
@@ -101,6 +107,8 @@ pub struct Report {
     pub messages: usize,
     pub crashes: usize,
     pub hints_delivered: usize,
+    /// Rows (partitions) a joining node streamed.
+    pub streamed: usize,
     /// Every event and outcome, in order: equal for equal seeds.
     pub trace: Vec<String>,
 }
@@ -136,7 +144,9 @@ impl NetState {
 struct Net {
     state: Mutex<NetState>,
     nodes: Mutex<Vec<Option<Arc<Coordinator>>>>,
-    members: Vec<Member>,
+    members: Mutex<Vec<Member>>,
+    /// Bumped when a member's status changes (a join completes).
+    topology_version: std::sync::atomic::AtomicU64,
 }
 
 fn address(i: usize) -> IpAddr {
@@ -249,6 +259,7 @@ impl Membership for SimMembership {
         let s = self.net.state.lock();
         self.net
             .members
+            .lock()
             .iter()
             .enumerate()
             .map(|(i, m)| Member {
@@ -263,7 +274,9 @@ impl Membership for SimMembership {
             .collect()
     }
     fn topology_version(&self) -> u64 {
-        1
+        self.net
+            .topology_version
+            .load(std::sync::atomic::Ordering::SeqCst)
     }
     fn is_alive(&self, a: IpAddr) -> bool {
         let s = self.net.state.lock();
@@ -292,7 +305,14 @@ pub struct Sim {
     /// Per key: the newest timestamp acknowledged at QUORUM or ALL.
     acknowledged: BTreeMap<i32, i64>,
     report: Report,
+    /// The node still joining, if any, its pieces left to stream and where the first resumes.
+    joining: Option<usize>,
+    join_plan: Option<VecDeque<JoinPiece>>,
+    join_resume: Option<Vec<u8>>,
 }
+
+/// A piece of a range a joining node streams: (source node, start, end), never wrapping.
+type JoinPiece = (usize, Option<i64>, Option<i64>);
 
 const START_SECONDS: i64 = 1_700_000_000;
 
@@ -315,7 +335,11 @@ impl Sim {
                 data_center: "datacenter1".into(),
                 rack: "rack1".into(),
                 tokens,
-                status: MemberStatus::Normal,
+                status: if config.join && i + 1 == n {
+                    MemberStatus::Joining
+                } else {
+                    MemberStatus::Normal
+                },
                 alive: true,
                 native_address: address(i),
                 native_port: 9042,
@@ -337,7 +361,8 @@ impl Sim {
                 drop_answer: config.drop_answer,
             }),
             nodes: Mutex::new(vec![None; n]),
-            members,
+            members: Mutex::new(members),
+            topology_version: std::sync::atomic::AtomicU64::new(1),
         });
         let mut clocks = Vec::new();
         let mut dirs = Vec::new();
@@ -409,6 +434,9 @@ impl Sim {
             next_timestamp: 1,
             acknowledged: BTreeMap::new(),
             report: Report::default(),
+            joining: config.join.then_some(n - 1),
+            join_plan: None,
+            join_resume: None,
             config,
         })
     }
@@ -645,6 +673,105 @@ impl Sim {
         Ok(())
     }
 
+    /// One step of the joining node's bootstrap: the first plans it (each range it gains,
+    /// from the node that gives it up, as the real join does), every later one streams one
+    /// page (one row) with the coordinators' own streaming code, so client writes land
+    /// between pages as they do during a real stream. A step whose source is down waits. When
+    /// every range is in, the node becomes NORMAL. The stream itself is reliable here (the
+    /// real one checksums and retries); the network's faults hit the writes around it.
+    fn join_step(&mut self) -> Result<(), SimError> {
+        let Some(joiner) = self.joining else {
+            return Ok(());
+        };
+        if self.join_plan.is_none() {
+            let plan = self.plan_join(joiner)?;
+            self.trace(format!(
+                "join of n{joiner}: {} ranges to stream",
+                plan.len()
+            ));
+            self.join_plan = Some(plan.into());
+        }
+        let Some(&(source, start, end)) = self.join_plan.as_ref().and_then(|p| p.front()) else {
+            if let Some(m) = self.net.members.lock().get_mut(joiner) {
+                m.status = MemberStatus::Normal;
+            }
+            self.net
+                .topology_version
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            self.joining = None;
+            self.trace(format!(
+                "n{joiner} joined: {} partitions streamed",
+                self.report.streamed
+            ));
+            return Ok(());
+        };
+        let Some(from) = self.node(source) else {
+            self.trace(format!("join of n{joiner} waits: n{source} is down"));
+            return Ok(());
+        };
+        let Some(target) = self
+            .node(joiner)
+            .or_else(|| self.parked.get(joiner).cloned().flatten())
+        else {
+            return Err(self.violation(format!("joining node n{joiner} is missing")));
+        };
+        let page = from
+            .stream_page("sim", "kv", start, end, self.join_resume.as_deref(), 1)
+            .map_err(|e| self.violation(format!("stream page: {e}")))?;
+        let applied = target
+            .apply_stream_page(&page.payload)
+            .map_err(|e| self.violation(format!("apply stream page: {e}")))?;
+        self.report.streamed += applied as usize;
+        self.join_resume = page.next;
+        if self.join_resume.is_none()
+            && let Some(p) = self.join_plan.as_mut()
+        {
+            p.pop_front();
+        }
+        self.trace(format!("stream n{source}->n{joiner}: {applied} partitions"));
+        Ok(())
+    }
+
+    /// The pieces (never wrapping) of every range `joiner` gains, with their source.
+    fn plan_join(&self, joiner: usize) -> Result<Vec<JoinPiece>, SimError> {
+        let members = self.net.members.lock().clone();
+        let mut now = ilion_ring::TokenMetadata::new();
+        let mut future = ilion_ring::TokenMetadata::new();
+        for m in &members {
+            let id = ilion_ring::NodeId::from_u128(m.host_id.as_u128());
+            let tokens = m.tokens.iter().map(|t| ilion_ring::Token::new(*t));
+            if m.status == MemberStatus::Normal {
+                now.add_node(id, &m.data_center, &m.rack, tokens.clone())
+                    .map_err(|e| self.violation(format!("ring: {e}")))?;
+            }
+            future
+                .add_node(id, &m.data_center, &m.rack, tokens)
+                .map_err(|e| self.violation(format!("ring: {e}")))?;
+        }
+        let strategy = ilion_ring::ReplicationStrategy::Simple(ilion_ring::SimpleStrategy::new(
+            self.config.replication_factor,
+        ));
+        let me = ilion_ring::NodeId::from_u128(joiner as u128 + 1);
+        let plan = ilion_ring::range_sources(&now, &future, &strategy, me)
+            .map_err(|e| self.violation(format!("range sources: {e}")))?;
+        let mut out = Vec::new();
+        for (range, source) in plan {
+            let i = usize::try_from(source.as_u128().saturating_sub(1)).unwrap_or(usize::MAX);
+            let (l, r) = (range.left.value(), range.right.value());
+            if l == r {
+                out.push((i, None, None));
+            } else if l < r {
+                out.push((i, Some(l), Some(r)));
+            } else {
+                out.push((i, Some(l), None));
+                if r != i64::MIN {
+                    out.push((i, None, Some(r)));
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// Runs the scenario and checks the invariants; the report's trace replays with the seed.
     pub fn run(mut self) -> Result<Report, SimError> {
         let n = self.config.nodes;
@@ -657,38 +784,47 @@ impl Sim {
             Consistency::Two,
             Consistency::Any,
         ];
-        for _ in 0..self.config.operations {
+        for op in 0..self.config.operations {
+            if self.joining.is_some() && op >= self.config.operations / 3 {
+                self.join_step()?;
+            }
             let r: f64 = self.rng.random();
-            let node = self.rng.random_range(0..n);
+            let drawn = self.rng.random_range(0..n);
+            // A joining node serves no clients (its CQL port opens when it has joined).
+            let client = if Some(drawn) == self.joining {
+                0
+            } else {
+                drawn
+            };
             let key = self.rng.random_range(0..self.config.keys);
             let crash = self.config.crash;
             let partition = self.config.partition;
             if r < 0.42 {
                 let cl = levels[self.rng.random_range(0..levels.len())];
-                self.write(node, key, cl);
+                self.write(client, key, cl);
             } else if r < 0.5 {
                 let other = self.rng.random_range(0..self.config.keys);
                 if other != key {
                     let cl = levels[self.rng.random_range(0..levels.len())];
-                    self.batch(node, [key, other], cl)?;
+                    self.batch(client, [key, other], cl)?;
                 }
             } else if r < 0.8 {
-                self.read(node, key, Consistency::Quorum)?;
+                self.read(client, key, Consistency::Quorum)?;
             } else if r < 0.8 + crash {
                 if self.parked.iter().all(Option::is_none) {
-                    self.crash(node);
+                    self.crash(drawn);
                 }
             } else if r < 0.8 + crash + 0.05 {
-                self.restart(node);
+                self.restart(drawn);
             } else if r < 0.8 + crash + 0.05 + partition {
                 let other = self.rng.random_range(0..n);
-                if other != node {
+                if other != drawn {
                     self.net
                         .state
                         .lock()
                         .cut
-                        .push((node.min(other), node.max(other)));
-                    self.trace(format!("cut n{node}-n{other}"));
+                        .push((drawn.min(other), drawn.max(other)));
+                    self.trace(format!("cut n{drawn}-n{other}"));
                 }
             } else if r < 0.8 + crash + 0.05 + partition + 0.03 {
                 self.net.state.lock().cut.clear();
@@ -708,6 +844,13 @@ impl Sim {
         }
         self.net.state.lock().cut.clear();
         self.gossip();
+        // A join still under way finishes now (bounded: each step streams a page or ends).
+        for _ in 0..100_000 {
+            if self.joining.is_none() {
+                break;
+            }
+            self.join_step()?;
+        }
         self.deliver_late(true);
         let saved = {
             let mut s = self.net.state.lock();

@@ -83,3 +83,61 @@ fn more_seeds_from_the_environment() {
         });
     }
 }
+
+#[test]
+fn quorum_writes_acknowledged_while_a_node_joins_are_seen_by_later_quorum_reads() {
+    for seed in 1..=6 {
+        let r = run(SimConfig {
+            seed,
+            nodes: 4,
+            keys: 24,
+            operations: 400,
+            join: true,
+            ..SimConfig::default()
+        });
+        assert!(
+            r.acknowledged_writes > 0,
+            "seed {seed} acknowledged nothing"
+        );
+        assert!(r.reads_checked > 0, "seed {seed} checked no read");
+        assert!(
+            r.trace.iter().any(|l| l.starts_with("n3 joined")),
+            "seed {seed}: the join never finished"
+        );
+    }
+}
+
+#[test]
+fn a_join_at_rf_1_keeps_every_acknowledged_write_even_under_a_harsh_network() {
+    for seed in 20..=23 {
+        let r = run(SimConfig {
+            seed,
+            nodes: 3,
+            keys: 64,
+            operations: 600,
+            replication_factor: 1,
+            join: true,
+            crash: 0.0,
+            partition: 0.0,
+            ..SimConfig::default()
+        });
+        assert!(r.streamed > 0, "seed {seed}: nothing streamed");
+    }
+    let r = run(SimConfig {
+        seed: 23,
+        nodes: 3,
+        keys: 24,
+        operations: 400,
+        replication_factor: 1,
+        join: true,
+        drop: 0.1,
+        delay: 0.1,
+        drop_answer: 0.1,
+        ..SimConfig::default()
+    });
+    assert!(
+        r.streamed > 0,
+        "nothing streamed: {:?}",
+        r.trace.iter().rev().take(5).collect::<Vec<_>>()
+    );
+}

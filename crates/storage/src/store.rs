@@ -556,6 +556,24 @@ impl Table {
         )
     }
 
+    /// [`Table::read_raw`] with the live read's resume position: one page of what is stored
+    /// in the extent, for streaming a token range page by page (`cmd.limit` rows a page).
+    pub fn read_raw_page(
+        &self,
+        cmd: &ReadCommand,
+    ) -> Result<(Vec<Mutation>, Option<crate::read::PagingPosition>)> {
+        let v = self.view()?;
+        let live = v.read_unchecked(cmd)?;
+        let raw = crate::raw::read(
+            &v.inner.schema,
+            &*v.inner.kv,
+            v.inner.clock.now_seconds(),
+            cmd,
+            &live,
+        )?;
+        Ok((raw, live.next_page))
+    }
+
     /// Counts over the whole table at the clock's current time (a full scan).
     pub fn statistics(&self) -> Result<TableStats> {
         self.view()?.statistics()

@@ -396,3 +396,10 @@ impl From<ilion_storage::Error> for Failure {
         }
     }
 }
+
+/// A failure outside a replica request (a stream page applied here): this node's own error.
+impl From<Failure> for Error {
+    fn from(f: Failure) -> Error {
+        Error::server(format!("{} ({})", f.message, f.reason.name()))
+    }
+}

@@ -22,6 +22,7 @@
 mod consistency;
 pub(crate) mod local;
 pub mod messages;
+mod pending;
 mod reconcile;
 mod stats;
 mod wait;
@@ -52,6 +53,7 @@ use messages::{
     BatchlogEntry, BatchlogKey, MutationRequest, ReadRequest, Request, Response, WireMutation,
     WireReadCommand, WireResult, request, response,
 };
+use pending::has_pending;
 use stats::Counters;
 use wait::{Answer, Inflight};
 
@@ -167,6 +169,8 @@ struct Endpoint {
 struct Placement {
     strategy: ReplicationStrategy,
     map: ReplicaMap,
+    /// Where writes must also go while nodes join (`None` when no node joins).
+    pending: Option<ilion_ring::PendingRanges>,
 }
 
 /// The ring for one topology version, with the placements of the replication maps used so
@@ -177,6 +181,8 @@ struct Topology {
     meta: TokenMetadata,
     nodes: HashMap<NodeId, Endpoint>,
     local: Option<NodeId>,
+    /// Joining (bootstrapping) members: pending replicas of the ranges they will own.
+    joining: Vec<ilion_ring::TopologyChange>,
     maps: Mutex<HashMap<BTreeMap<String, String>, Arc<Placement>>>,
 }
 
@@ -187,17 +193,22 @@ impl Topology {
         let mut meta = TokenMetadata::new();
         let mut nodes = HashMap::new();
         let mut local = None;
+        let mut joining = Vec::new();
         let mut members = membership.members();
         members.sort_by_key(|m| m.address);
         for m in members {
-            if !matches!(m.status, MemberStatus::Normal | MemberStatus::Leaving)
-                || m.tokens.is_empty()
-            {
+            if m.tokens.is_empty() || m.status == MemberStatus::Left {
                 continue;
             }
             let id = NodeId::from_u128(m.host_id.as_u128());
-            let tokens = m.tokens.iter().map(|t| Token::new(*t));
-            if let Err(e) = meta.add_node(id, &m.data_center, &m.rack, tokens) {
+            if m.status == MemberStatus::Joining {
+                joining.push(pending::join_of(id, &m));
+            } else if let Err(e) = meta.add_node(
+                id,
+                &m.data_center,
+                &m.rack,
+                m.tokens.iter().map(|t| Token::new(*t)),
+            ) {
                 tracing::warn!(node = %m.address, error = %e, "member left out of the ring");
                 continue;
             }
@@ -218,6 +229,7 @@ impl Topology {
             meta,
             nodes,
             local,
+            joining,
             maps: Mutex::new(HashMap::new()),
         }
     }
@@ -230,7 +242,12 @@ impl Topology {
         let map = strategy
             .replica_map(&self.meta)
             .map_err(|e| Error::server(format!("replica placement failed: {e}")))?;
-        let placement = Arc::new(Placement { strategy, map });
+        let pending = self.pending_ranges(&strategy);
+        let placement = Arc::new(Placement {
+            strategy,
+            map,
+            pending,
+        });
         self.maps
             .lock()
             .insert(ks.replication.clone(), placement.clone());
@@ -490,8 +507,9 @@ impl Replication {
         let timeout = self.config.write_request_timeout;
         let mut plans = Vec::with_capacity(mutations.len());
         for (ks, m) in mutations {
-            let req = Requirement::new(consistency, &topo.placement(ks)?.strategy, &self.local_dc)?;
-            let replicas = self.replicas(&topo, ks, m.token)?;
+            let mut req =
+                Requirement::new(consistency, &topo.placement(ks)?.strategy, &self.local_dc)?;
+            let replicas = self.write_replicas(&topo, ks, m.token, &mut req)?;
             let alive: Vec<bool> = replicas.iter().map(|e| self.alive(&topo, e)).collect();
             if mode == WriteMode::Level {
                 req.check_alive(
@@ -1557,7 +1575,9 @@ impl Replication {
         let topo = self.topology();
         for w in writes {
             let replicas = self.replicas(&topo, w.keyspace, w.mutation.token).ok()?;
-            if !self.only_here(&topo, w.keyspace, consistency, &replicas) {
+            if !self.only_here(&topo, w.keyspace, consistency, &replicas)
+                || has_pending(&topo, w.keyspace, w.mutation.token)
+            {
                 return None;
             }
         }

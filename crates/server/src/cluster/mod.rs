@@ -9,9 +9,11 @@
 //! may not share an address.
 
 mod admin;
+pub mod bootstrap;
 mod peers;
 mod replica;
 mod schema;
+pub mod streaming;
 mod transport;
 mod view;
 
@@ -59,6 +61,8 @@ pub struct ClusterSettings {
     pub rpc_timeout: Duration,
     /// The connections to other nodes (shared with the coordinator's [`GrpcMessenger`]).
     pub peers: Arc<Peers>,
+    /// Outbound streaming cap (megabits per second, 0 = unthrottled).
+    pub stream_throughput_outbound_megabits_per_sec: u32,
 }
 
 /// Why the cluster service could not start.
@@ -115,6 +119,8 @@ pub struct Cluster {
     gossip_in_flight: Arc<AtomicUsize>,
     server: JoinHandle<()>,
     tasks: Vec<JoinHandle<()>>,
+    commands: mpsc::UnboundedSender<Command>,
+    streams: Arc<streaming::Streams>,
 }
 
 impl Cluster {
@@ -163,7 +169,11 @@ impl Cluster {
         ] {
             gossiper.set_local(key, value);
         }
-        gossiper.set_status(NodeStatus::Normal);
+        // A bootstrapping node joins as BOOT and says NORMAL when its streams finished.
+        gossiper.set_status(match local.status {
+            MemberStatus::Joining => NodeStatus::Boot,
+            _ => NodeStatus::Normal,
+        });
 
         let peers = settings.peers.clone();
         let (transport, gossip_service) =
@@ -187,6 +197,7 @@ impl Cluster {
             let _ = local_tx.send(version);
         })));
         let replica = ReplicaService::new();
+        let streams = Arc::new(streaming::Streams::default());
         let admin = admin::AdminService {
             view: view.clone(),
             cluster_name: settings.cluster_name.clone(),
@@ -207,7 +218,16 @@ impl Cluster {
                 .max_decoding_message_size(usize::MAX),
             )
             .add_service(proto::admin_server::AdminServer::new(admin))
-            .add_service(replica.clone().into_server());
+            .add_service(replica.clone().into_server())
+            .add_service(proto::streaming_server::StreamingServer::new(
+                streaming::StreamingService {
+                    coordinator: coordinator.clone(),
+                    throttle: Arc::new(streaming::Throttle::megabits(
+                        settings.stream_throughput_outbound_megabits_per_sec,
+                    )),
+                    streams: streams.clone(),
+                },
+            ));
         let incoming =
             tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
         let server = tokio::spawn(async move {
@@ -308,7 +328,29 @@ impl Cluster {
             gossip_in_flight,
             server,
             tasks,
+            commands,
+            streams,
         })
+    }
+
+    /// Streams in progress, to and from this node (`ilion netstats`).
+    pub fn streams(&self) -> &Arc<streaming::Streams> {
+        &self.streams
+    }
+
+    /// Announces this node's new status to the cluster (and sets it in the view).
+    pub fn set_status(&self, status: NodeStatus) {
+        let member = match status {
+            NodeStatus::Boot => MemberStatus::Joining,
+            NodeStatus::Leaving => MemberStatus::Leaving,
+            NodeStatus::Left | NodeStatus::Removed => MemberStatus::Left,
+            NodeStatus::Normal | NodeStatus::Shutdown => MemberStatus::Normal,
+        };
+        self.view.set_local_status(member);
+        let _ = self.commands.send(Command::Set(
+            ApplicationState::Status,
+            status.as_str().to_owned(),
+        ));
     }
 
     /// The cluster view (the coordinator's `Membership`).

@@ -15,6 +15,9 @@ use uuid::Uuid;
 struct Peer {
     states: BTreeMap<ApplicationState, String>,
     alive: bool,
+    /// It shut down while joining: it owns nothing and is no pending replica (a failed or
+    /// stopped bootstrap must not leave a half-owned range); it joins again when it restarts.
+    shut_down_joining: bool,
 }
 
 impl Peer {
@@ -32,6 +35,7 @@ impl Peer {
         let host_id = self.get(ApplicationState::HostId)?.parse::<Uuid>().ok()?;
         let status = match self.status()? {
             NodeStatus::Boot => MemberStatus::Joining,
+            NodeStatus::Shutdown if self.shut_down_joining => MemberStatus::Left,
             NodeStatus::Normal | NodeStatus::Shutdown => MemberStatus::Normal,
             NodeStatus::Leaving => MemberStatus::Leaving,
             NodeStatus::Left | NodeStatus::Removed => MemberStatus::Left,
@@ -125,6 +129,15 @@ impl ClusterView {
     /// Updates the local node's schema version.
     pub fn set_local_schema_version(&self, version: Uuid) {
         self.inner.write().local.schema_version = version;
+    }
+
+    /// Updates the local node's status (a bootstrap that finished is NORMAL).
+    pub fn set_local_status(&self, status: MemberStatus) {
+        let mut inner = self.inner.write();
+        if inner.local.status != status {
+            inner.local.status = status;
+            inner.topology_version += 1;
+        }
     }
 
     /// Updates the local node's load.
@@ -224,6 +237,12 @@ impl ClusterView {
                 peer.states.insert(*key, value.clone());
                 if *key == ApplicationState::Status {
                     let after = peer.status();
+                    match after {
+                        Some(NodeStatus::Shutdown) => {
+                            peer.shut_down_joining |= before == Some(NodeStatus::Boot);
+                        }
+                        _ => peer.shut_down_joining = false,
+                    }
                     let addr = native_endpoint(peer, ip, native_port);
                     match (before, after, addr) {
                         (b, Some(NodeStatus::Normal), Some(address))
