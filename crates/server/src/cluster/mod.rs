@@ -31,7 +31,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::JoinHandle;
 
-pub use admin::{AdminClientError, fetch_status, format_status};
+pub use admin::{AdminClientError, fetch_netstats, fetch_status, format_netstats, format_status};
 pub use peers::{CHANNELS_PER_PEER, Peers};
 pub use replica::{GrpcMessenger, ReplicaHandler, ReplicaService};
 pub use transport::{GossipService, GrpcTransport, grpc_transport};
@@ -201,6 +201,7 @@ impl Cluster {
         let admin = admin::AdminService {
             view: view.clone(),
             cluster_name: settings.cluster_name.clone(),
+            streams: streams.clone(),
         };
         let mut tasks = Vec::new();
 

@@ -80,6 +80,8 @@ pub struct StreamInfo {
     pub bytes: u64,
     pub partitions: u64,
     pub started: Instant,
+    /// How long it ran (so far, while running).
+    pub elapsed: Duration,
     /// `None` while running; then whether it succeeded.
     pub finished: Option<bool>,
 }
@@ -106,6 +108,7 @@ impl Streams {
             bytes: 0,
             partitions: 0,
             started: Instant::now(),
+            elapsed: Duration::ZERO,
             finished: None,
         });
         id
@@ -122,6 +125,7 @@ impl Streams {
         let mut inner = self.inner.lock();
         if let Some(s) = inner.1.iter_mut().find(|s| s.id == id) {
             s.finished = Some(ok);
+            s.elapsed = s.started.elapsed();
         }
         let done = inner.1.iter().filter(|s| s.finished.is_some()).count();
         if done > Self::KEEP {
@@ -139,7 +143,11 @@ impl Streams {
 
     /// Every stream kept, oldest first.
     pub fn list(&self) -> Vec<StreamInfo> {
-        self.inner.lock().1.clone()
+        let mut out = self.inner.lock().1.clone();
+        for s in out.iter_mut().filter(|s| s.finished.is_none()) {
+            s.elapsed = s.started.elapsed();
+        }
+        out
     }
 }
 
