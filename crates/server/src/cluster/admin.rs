@@ -12,8 +12,8 @@ use tonic::{Request, Response, Status};
 use super::proto::admin_client::AdminClient;
 use super::proto::admin_server::Admin;
 use super::proto::{
-    MemberStatus as ProtoMember, NetstatsRequest, NetstatsResponse, StatusRequest, StatusResponse,
-    StreamStatus,
+    DecommissionRequest, DecommissionResponse, MemberStatus as ProtoMember, NetstatsRequest,
+    NetstatsResponse, StatusRequest, StatusResponse, StreamStatus,
 };
 use super::streaming::{Direction, Streams};
 use super::view::ClusterView;
@@ -24,6 +24,7 @@ pub(crate) struct AdminService {
     pub view: Arc<ClusterView>,
     pub cluster_name: String,
     pub streams: Arc<Streams>,
+    pub leave: super::decommission::Leave,
 }
 
 fn status_name(s: MemberStatus) -> &'static str {
@@ -65,6 +66,23 @@ impl Admin for AdminService {
             local_address: self.view.local_address().to_string(),
             members,
         }))
+    }
+
+    async fn decommission(
+        &self,
+        _request: Request<DecommissionRequest>,
+    ) -> Result<Response<DecommissionResponse>, Status> {
+        use super::decommission::DecommissionError as E;
+        match self.leave.run().await {
+            Ok(done) => Ok(Response::new(done)),
+            Err(
+                e @ (E::ReplicationFactor { .. }
+                | E::NotNormal { .. }
+                | E::MovementRunning { .. }
+                | E::AlreadyRunning),
+            ) => Err(Status::failed_precondition(e.to_string())),
+            Err(e) => Err(Status::unavailable(e.to_string())),
+        }
     }
 
     async fn netstats(
@@ -126,6 +144,32 @@ pub async fn fetch_netstats(
         .map_err(|s| unreachable(s.message().to_owned()))
 }
 
+/// Asks the node at `host` to leave the ring; answers once it has left.
+pub async fn request_decommission(
+    host: &str,
+    timeout: Duration,
+) -> Result<DecommissionResponse, AdminClientError> {
+    let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{host}"))
+        .map_err(|e| AdminClientError::Address(host.to_owned(), e.to_string()))?
+        .connect_timeout(Duration::from_secs(10))
+        .timeout(timeout);
+    let channel = endpoint
+        .connect()
+        .await
+        .map_err(|e| AdminClientError::Unreachable {
+            address: host.to_owned(),
+            reason: e.to_string(),
+        })?;
+    AdminClient::new(channel)
+        .decommission(DecommissionRequest {})
+        .await
+        .map(Response::into_inner)
+        .map_err(|s| AdminClientError::Refused {
+            address: host.to_owned(),
+            reason: s.message().to_owned(),
+        })
+}
+
 /// `nodetool netstats`'s text: the mode, then each stream with its bytes, rate and state.
 pub fn format_netstats(n: &NetstatsResponse) -> String {
     let mut out = format!("Mode: {}\n", n.mode);
@@ -170,6 +214,8 @@ pub enum AdminClientError {
     Address(String, String),
     #[error("cannot reach the node at {address}: {reason}")]
     Unreachable { address: String, reason: String },
+    #[error("the node at {address} refused: {reason}")]
+    Refused { address: String, reason: String },
 }
 
 /// Asks the node whose gRPC service is at `host` (`ip:port`) for its view of the cluster.
@@ -248,7 +294,8 @@ fn ownership(members: &[ProtoMember]) -> BTreeMap<String, f64> {
 pub fn format_status(status: &StatusResponse) -> String {
     let owns = ownership(&status.members);
     let mut by_dc: BTreeMap<&str, Vec<&ProtoMember>> = BTreeMap::new();
-    for m in &status.members {
+    // Nodes that left the ring are not listed (as nodetool status).
+    for m in status.members.iter().filter(|m| m.status != "LEFT") {
         by_dc.entry(m.data_center.as_str()).or_default().push(m);
     }
     let mut out = String::new();

@@ -18,7 +18,7 @@ use tonic::{Code, Request, Response, Status};
 
 use super::proto::streaming_client::StreamingClient;
 use super::proto::streaming_server::Streaming;
-use super::proto::{StreamChunk, StreamRangeRequest};
+use super::proto::{FetchRequest, FetchResponse, StreamChunk, StreamRangeRequest};
 
 /// Live rows per streamed page: pages of a few hundred KiB for ordinary rows.
 const ROWS_PER_PAGE: u32 = 500;
@@ -157,6 +157,10 @@ pub(crate) struct StreamingService {
     pub coordinator: Arc<Coordinator>,
     pub throttle: Arc<Throttle>,
     pub streams: Arc<Streams>,
+    /// This node's listen address (named in the streams it asks for).
+    pub local: IpAddr,
+    /// How long a fetch waits for each chunk.
+    pub chunk_timeout: Duration,
 }
 
 #[tonic::async_trait]
@@ -240,6 +244,49 @@ impl Streaming for StreamingService {
             streams.finish(id, true);
         });
         Ok(Response::new(ReceiverStream::new(rx)))
+    }
+
+    async fn fetch(
+        &self,
+        request: Request<FetchRequest>,
+    ) -> Result<Response<FetchResponse>, Status> {
+        let r = request.into_inner();
+        let source: SocketAddr = r
+            .source
+            .parse()
+            .map_err(|_| Status::invalid_argument(format!("bad source endpoint {:?}", r.source)))?;
+        let range = RangeRequest {
+            keyspace: r.keyspace,
+            table: r.table,
+            start: r.start,
+            end: r.end,
+        };
+        let mut attempt = 1;
+        loop {
+            match fetch_range(
+                &self.coordinator,
+                &self.streams,
+                self.local,
+                source,
+                &range,
+                self.chunk_timeout,
+            )
+            .await
+            {
+                Ok(got) => {
+                    return Ok(Response::new(FetchResponse {
+                        partitions: got.partitions,
+                        bytes: got.bytes,
+                    }));
+                }
+                Err(e) if e.is_transient() && attempt < 3 => {
+                    tracing::warn!(%source, attempt, error = %e, "fetch failed; retrying");
+                    tokio::time::sleep(Duration::from_millis(500 << attempt)).await;
+                    attempt += 1;
+                }
+                Err(e) => return Err(Status::unavailable(e.to_string())),
+            }
+        }
     }
 }
 
@@ -488,6 +535,8 @@ mod tests {
             coordinator: source,
             throttle: Arc::new(Throttle::megabits(megabits)),
             streams: Arc::new(Streams::default()),
+            local: IpAddr::from([127, 0, 0, 1]),
+            chunk_timeout: Duration::from_secs(10),
         };
         tokio::spawn(
             tonic::transport::Server::builder()
