@@ -232,6 +232,20 @@ def test_a_second_join_is_refused_naming_the_running_one_and_a_failed_join_can_b
         wait_until("node 2 to show as joining", lambda: status(n1).get(ADDRESSES[1]) == "UJ", 30)
         wait_until("node 2 to stream", lambda: "streaming the ranges this node gains" in n2.log(), 30)
 
+        # `ilion netstats` shows the streams on both sides while they run.
+        def netstats(node):
+            out = subprocess.run(
+                [node.binary, "netstats", "--host", f"{node.address}:{node.storage_port}",
+                 "--timeout", "2"], capture_output=True, text=True, timeout=30)
+            assert out.returncode == 0, out.stderr
+            return out.stdout
+
+        text = wait_until("node 2's netstats to show a stream",
+                          lambda: (lambda t: t if "receiving from 127.0.0.1 boot.t" in t else None)(
+                              netstats(n2)), 20)
+        assert text.startswith("Mode: JOINING"), text
+        assert "sending to 127.0.0.2 boot.t" in netstats(n1)
+
         # A second join is refused while node 2's runs, naming it.
         n3.proc = subprocess.Popen(
             [n3.binary, "--config", n3.config, "--cluster-name", "compat-bootstrap",

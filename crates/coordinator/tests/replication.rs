@@ -1330,3 +1330,27 @@ fn a_joining_node_gets_the_writes_of_its_pending_ranges_on_top_of_the_level_and_
         })
     ));
 }
+
+#[test]
+fn a_leaving_nodes_ranges_are_written_to_their_next_owners_too() {
+    // Three nodes at RF 1; node 3 is leaving: the nodes taking its ranges are pending.
+    let rf1 = "{'class': 'SimpleStrategy', 'replication_factor': 1}";
+    let c = cluster_shaped(1, 3, rf1, config(), |m| {
+        m[2].status = MemberStatus::Leaving;
+    });
+    for key in 0..300 {
+        c.write(0, key, "v", 1, Consistency::Quorum).unwrap();
+    }
+    let owned: Vec<i32> = (0..300).filter(|k| stored(&c, 2, *k)).collect();
+    assert!(owned.len() > 50, "{} keys", owned.len());
+    for k in 0..300 {
+        let others = u8::from(stored(&c, 0, k)) + u8::from(stored(&c, 1, k));
+        // Its keys reach their next owner as well; the others only their owner.
+        assert_eq!(others, 1, "key {k}");
+    }
+    // It still serves reads of its ranges until it has left.
+    assert_eq!(
+        c.read(1, owned[0], Consistency::One).unwrap().as_deref(),
+        Some("v")
+    );
+}

@@ -56,6 +56,26 @@ enum Admin {
         #[arg(long, default_value_t = 10)]
         timeout: u64,
     },
+    /// Ask the node to leave the ring: it streams its ranges to their new owners, leaves and
+    /// stops (as `nodetool decommission`). Refused when a keyspace would keep fewer nodes
+    /// than its replication factor.
+    Decommission {
+        /// The node's gRPC address (listen address and storage port).
+        #[arg(long, default_value = "127.0.0.1:7000")]
+        host: String,
+        /// Give up waiting after this many seconds (the node carries on).
+        #[arg(long, default_value_t = 3600)]
+        timeout: u64,
+    },
+    /// The node's mode and its streams (bytes, rate, state), as `nodetool netstats` prints.
+    Netstats {
+        /// The node's gRPC address (listen address and storage port).
+        #[arg(long, default_value = "127.0.0.1:7000")]
+        host: String,
+        /// Give up after this many seconds.
+        #[arg(long, default_value_t = 10)]
+        timeout: u64,
+    },
 }
 
 impl Args {
@@ -186,6 +206,36 @@ fn admin(command: Admin) -> ExitCode {
                 }
                 Err(e) => {
                     eprintln!("ilion status: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Admin::Decommission { host, timeout } => {
+            let timeout = std::time::Duration::from_secs(timeout.max(1));
+            println!("decommissioning {host}: streaming its ranges to their new owners");
+            match runtime.block_on(ilion_server::cluster::request_decommission(&host, timeout)) {
+                Ok(d) => {
+                    println!(
+                        "decommissioned: {} ranges, {} partitions, {} bytes streamed; the node left the ring and stops",
+                        d.ranges, d.partitions, d.bytes
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("ilion decommission: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Admin::Netstats { host, timeout } => {
+            let timeout = std::time::Duration::from_secs(timeout.max(1));
+            match runtime.block_on(ilion_server::cluster::fetch_netstats(&host, timeout)) {
+                Ok(n) => {
+                    print!("{}", ilion_server::cluster::format_netstats(&n));
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("ilion netstats: {e}");
                     ExitCode::FAILURE
                 }
             }

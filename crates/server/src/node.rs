@@ -214,6 +214,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
             peers,
             stream_throughput_outbound_megabits_per_sec: config
                 .stream_throughput_outbound_megabits_per_sec,
+            ring_delay: Duration::from_millis(config.ring_delay_ms),
         },
         coordinator.clone(),
         view,
@@ -289,7 +290,10 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     }
     if failed.is_none() {
         println!("running; stop with Ctrl-C or SIGTERM");
-        shutdown.await;
+        tokio::select! {
+            () = &mut shutdown => {}
+            () = cluster.left() => println!("decommissioned: this node left the ring"),
+        }
     }
 
     tracing::info!("node stopping");

@@ -181,8 +181,9 @@ struct Topology {
     meta: TokenMetadata,
     nodes: HashMap<NodeId, Endpoint>,
     local: Option<NodeId>,
-    /// Joining (bootstrapping) members: pending replicas of the ranges they will own.
-    joining: Vec<ilion_ring::TopologyChange>,
+    /// Ring changes under way: joining members (pending replicas of the ranges they will
+    /// own) and leaving ones (whose ranges are pending on their next owners).
+    changes: Vec<ilion_ring::TopologyChange>,
     maps: Mutex<HashMap<BTreeMap<String, String>, Arc<Placement>>>,
 }
 
@@ -193,7 +194,7 @@ impl Topology {
         let mut meta = TokenMetadata::new();
         let mut nodes = HashMap::new();
         let mut local = None;
-        let mut joining = Vec::new();
+        let mut changes = Vec::new();
         let mut members = membership.members();
         members.sort_by_key(|m| m.address);
         for m in members {
@@ -202,7 +203,7 @@ impl Topology {
             }
             let id = NodeId::from_u128(m.host_id.as_u128());
             if m.status == MemberStatus::Joining {
-                joining.push(pending::join_of(id, &m));
+                changes.push(pending::join_of(id, &m));
             } else if let Err(e) = meta.add_node(
                 id,
                 &m.data_center,
@@ -211,6 +212,8 @@ impl Topology {
             ) {
                 tracing::warn!(node = %m.address, error = %e, "member left out of the ring");
                 continue;
+            } else if m.status == MemberStatus::Leaving {
+                changes.push(ilion_ring::TopologyChange::Leave { id });
             }
             if m.address == local_address {
                 local = Some(id);
@@ -229,7 +232,7 @@ impl Topology {
             meta,
             nodes,
             local,
-            joining,
+            changes,
             maps: Mutex::new(HashMap::new()),
         }
     }

@@ -1,6 +1,7 @@
 //! Pending replicas: while a node joins (bootstraps), it receives the writes of the ranges it
-//! will own, on top of what the consistency level needs, and serves no reads (Cassandra's
-//! consistent range movement). As in Cassandra, each pending replica a write reaches raises
+//! will own, on top of what the consistency level needs, and serves no reads; while a node
+//! leaves (decommissions), the nodes that take its ranges do (Cassandra's consistent range
+//! movement). As in Cassandra, each pending replica a write reaches raises
 //! the number of acknowledgements it needs (`blockFor` grows by the pending replicas that
 //! count for the level), so a write acknowledged at QUORUM during the movement is on a quorum
 //! of the replica set both before and after the movement completes.
@@ -24,14 +25,14 @@ pub(super) fn join_of(id: NodeId, m: &Member) -> TopologyChange {
 }
 
 impl Topology {
-    /// The pending ranges of `strategy` while the ring's joining members join; `None` when
-    /// none joins (or the future ring cannot be built, which is logged: the writes then reach
+    /// The pending ranges of `strategy` while the ring's members join or leave; `None` when
+    /// none does (or the future ring cannot be built, which is logged: the writes then reach
     /// the current replicas only, as before the join was seen).
     pub(super) fn pending_ranges(&self, strategy: &ReplicationStrategy) -> Option<PendingRanges> {
-        if self.joining.is_empty() {
+        if self.changes.is_empty() {
             return None;
         }
-        match PendingRanges::compute(&self.meta, strategy, &self.joining) {
+        match PendingRanges::compute(&self.meta, strategy, &self.changes) {
             Ok(p) if p.is_empty() => None,
             Ok(p) => Some(p),
             Err(e) => {
@@ -59,7 +60,7 @@ pub(super) fn raise_for_pending(req: &mut Requirement, pending: &[Endpoint]) {
 /// Whether a write to `token` of `ks` has pending replicas (then it is never served by this
 /// node alone, even when it is the only natural replica).
 pub(super) fn has_pending(topo: &Topology, ks: &Keyspace, token: i64) -> bool {
-    !topo.joining.is_empty()
+    !topo.changes.is_empty()
         && topo.placement(ks).is_ok_and(|p| {
             p.pending
                 .as_ref()

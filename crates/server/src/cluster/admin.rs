@@ -11,7 +11,11 @@ use tonic::{Request, Response, Status};
 
 use super::proto::admin_client::AdminClient;
 use super::proto::admin_server::Admin;
-use super::proto::{MemberStatus as ProtoMember, StatusRequest, StatusResponse};
+use super::proto::{
+    DecommissionRequest, DecommissionResponse, MemberStatus as ProtoMember, NetstatsRequest,
+    NetstatsResponse, StatusRequest, StatusResponse, StreamStatus,
+};
+use super::streaming::{Direction, Streams};
 use super::view::ClusterView;
 
 /// The `Admin` gRPC service.
@@ -19,6 +23,8 @@ use super::view::ClusterView;
 pub(crate) struct AdminService {
     pub view: Arc<ClusterView>,
     pub cluster_name: String,
+    pub streams: Arc<Streams>,
+    pub leave: super::decommission::Leave,
 }
 
 fn status_name(s: MemberStatus) -> &'static str {
@@ -61,6 +67,143 @@ impl Admin for AdminService {
             members,
         }))
     }
+
+    async fn decommission(
+        &self,
+        _request: Request<DecommissionRequest>,
+    ) -> Result<Response<DecommissionResponse>, Status> {
+        use super::decommission::DecommissionError as E;
+        match self.leave.run().await {
+            Ok(done) => Ok(Response::new(done)),
+            Err(
+                e @ (E::ReplicationFactor { .. }
+                | E::NotNormal { .. }
+                | E::MovementRunning { .. }
+                | E::AlreadyRunning),
+            ) => Err(Status::failed_precondition(e.to_string())),
+            Err(e) => Err(Status::unavailable(e.to_string())),
+        }
+    }
+
+    async fn netstats(
+        &self,
+        _request: Request<NetstatsRequest>,
+    ) -> Result<Response<NetstatsResponse>, Status> {
+        let streams = self
+            .streams
+            .list()
+            .into_iter()
+            .map(|s| StreamStatus {
+                direction: match s.direction {
+                    Direction::Inbound => "receiving",
+                    Direction::Outbound => "sending",
+                }
+                .to_owned(),
+                peer: s.peer,
+                keyspace: s.keyspace,
+                table: s.table,
+                bytes: s.bytes,
+                partitions: s.partitions,
+                elapsed_ms: u64::try_from(s.elapsed.as_millis()).unwrap_or(u64::MAX),
+                state: match s.finished {
+                    None => "running",
+                    Some(true) => "done",
+                    Some(false) => "failed",
+                }
+                .to_owned(),
+            })
+            .collect();
+        Ok(Response::new(NetstatsResponse {
+            mode: status_name(self.view.local().status).to_owned(),
+            streams,
+        }))
+    }
+}
+
+/// Asks the node whose gRPC service is at `host` for its streams (`ilion netstats`).
+pub async fn fetch_netstats(
+    host: &str,
+    timeout: Duration,
+) -> Result<NetstatsResponse, AdminClientError> {
+    let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{host}"))
+        .map_err(|e| AdminClientError::Address(host.to_owned(), e.to_string()))?
+        .connect_timeout(timeout)
+        .timeout(timeout);
+    let unreachable = |reason: String| AdminClientError::Unreachable {
+        address: host.to_owned(),
+        reason,
+    };
+    let channel = endpoint
+        .connect()
+        .await
+        .map_err(|e| unreachable(e.to_string()))?;
+    AdminClient::new(channel)
+        .netstats(NetstatsRequest {})
+        .await
+        .map(Response::into_inner)
+        .map_err(|s| unreachable(s.message().to_owned()))
+}
+
+/// Asks the node at `host` to leave the ring; answers once it has left.
+pub async fn request_decommission(
+    host: &str,
+    timeout: Duration,
+) -> Result<DecommissionResponse, AdminClientError> {
+    let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{host}"))
+        .map_err(|e| AdminClientError::Address(host.to_owned(), e.to_string()))?
+        .connect_timeout(Duration::from_secs(10))
+        .timeout(timeout);
+    let channel = endpoint
+        .connect()
+        .await
+        .map_err(|e| AdminClientError::Unreachable {
+            address: host.to_owned(),
+            reason: e.to_string(),
+        })?;
+    AdminClient::new(channel)
+        .decommission(DecommissionRequest {})
+        .await
+        .map(Response::into_inner)
+        .map_err(|s| AdminClientError::Refused {
+            address: host.to_owned(),
+            reason: s.message().to_owned(),
+        })
+}
+
+/// `nodetool netstats`'s text: the mode, then each stream with its bytes, rate and state.
+pub fn format_netstats(n: &NetstatsResponse) -> String {
+    let mut out = format!("Mode: {}\n", n.mode);
+    if n.streams.is_empty() {
+        out.push_str("Not sending any streams.\n");
+        return out;
+    }
+    for s in &n.streams {
+        #[allow(clippy::cast_precision_loss)]
+        let rate = if s.elapsed_ms == 0 {
+            0.0
+        } else {
+            s.bytes as f64 / (s.elapsed_ms as f64 / 1000.0)
+        };
+        #[allow(clippy::cast_precision_loss)]
+        let _ = writeln!(
+            out,
+            "    {} {} {}.{}: {} ({} partitions) in {:.1} s, {}/s, {}",
+            s.direction,
+            if s.direction == "receiving" {
+                format!("from {}", s.peer)
+            } else {
+                format!("to {}", s.peer)
+            },
+            s.keyspace,
+            s.table,
+            human_size(s.bytes as f64),
+            s.partitions,
+            s.elapsed_ms as f64 / 1000.0,
+            human_size(rate),
+            s.state
+        );
+    }
+    out
 }
 
 /// Why `ilion status` could not get an answer.
@@ -71,6 +214,8 @@ pub enum AdminClientError {
     Address(String, String),
     #[error("cannot reach the node at {address}: {reason}")]
     Unreachable { address: String, reason: String },
+    #[error("the node at {address} refused: {reason}")]
+    Refused { address: String, reason: String },
 }
 
 /// Asks the node whose gRPC service is at `host` (`ip:port`) for its view of the cluster.
@@ -149,7 +294,8 @@ fn ownership(members: &[ProtoMember]) -> BTreeMap<String, f64> {
 pub fn format_status(status: &StatusResponse) -> String {
     let owns = ownership(&status.members);
     let mut by_dc: BTreeMap<&str, Vec<&ProtoMember>> = BTreeMap::new();
-    for m in &status.members {
+    // Nodes that left the ring are not listed (as nodetool status).
+    for m in status.members.iter().filter(|m| m.status != "LEFT") {
         by_dc.entry(m.data_center.as_str()).or_default().push(m);
     }
     let mut out = String::new();
@@ -251,6 +397,33 @@ mod tests {
     fn ownership_of_a_single_token_is_the_whole_ring() {
         let owns = ownership(&[member("127.0.0.1", true, vec![42])]);
         assert_eq!(owns.get("127.0.0.1"), Some(&1.0));
+    }
+
+    #[test]
+    fn netstats_prints_the_mode_and_each_stream_with_its_rate() {
+        let idle = format_netstats(&NetstatsResponse {
+            mode: "NORMAL".into(),
+            streams: Vec::new(),
+        });
+        assert_eq!(idle, "Mode: NORMAL\nNot sending any streams.\n");
+        let busy = format_netstats(&NetstatsResponse {
+            mode: "JOINING".into(),
+            streams: vec![StreamStatus {
+                direction: "receiving".into(),
+                peer: "127.0.0.1".into(),
+                keyspace: "ks".into(),
+                table: "t".into(),
+                bytes: 2 * 1024 * 1024,
+                partitions: 10,
+                elapsed_ms: 2000,
+                state: "running".into(),
+            }],
+        });
+        assert!(busy.starts_with("Mode: JOINING\n"), "{busy}");
+        assert!(
+            busy.contains("receiving from 127.0.0.1 ks.t: 2.00 MiB (10 partitions) in 2.0 s, 1.00 MiB/s, running"),
+            "{busy}"
+        );
     }
 
     #[test]

@@ -245,7 +245,7 @@ fn check_no_movement<'a>(
 }
 
 /// A range as the store reads it: `(start, end]` pieces that never wrap.
-fn pieces(r: TokenRange) -> Vec<(Option<i64>, Option<i64>)> {
+pub(super) fn pieces(r: TokenRange) -> Vec<(Option<i64>, Option<i64>)> {
     let (l, rr) = (r.left.value(), r.right.value());
     if l == rr {
         vec![(None, None)]
@@ -398,7 +398,7 @@ pub async fn join(
     Ok(joined)
 }
 
-fn fmt_range(r: TokenRange) -> String {
+pub(super) fn fmt_range(r: TokenRange) -> String {
     format!("({}, {}]", r.left.value(), r.right.value())
 }
 
@@ -487,7 +487,25 @@ async fn not_yet_seen(
     config: &Config,
     members: &[ilion_coordinator::Member],
 ) -> Option<String> {
-    let local = config.listen_address;
+    not_yet_seen_as(
+        cluster.view(),
+        coordinator,
+        config.listen_address,
+        members,
+        "JOINING",
+    )
+    .await
+}
+
+/// Why the ring does not see this node (`local`) in state `state` yet (every other NORMAL
+/// member up, on this node's schema, listing it so), or `None` when it does.
+pub(super) async fn not_yet_seen_as(
+    view: &super::ClusterView,
+    coordinator: &Arc<Coordinator>,
+    local: IpAddr,
+    members: &[ilion_coordinator::Member],
+    state: &str,
+) -> Option<String> {
     let ring: Vec<_> = members
         .iter()
         .filter(|m| m.address != local && m.status == MemberStatus::Normal)
@@ -505,16 +523,16 @@ async fn not_yet_seen(
         if m.schema_version != version {
             return Some(format!("the schema of {} differs", m.address));
         }
-        let host = cluster.view().storage_endpoint(m.address).to_string();
+        let host = view.storage_endpoint(m.address).to_string();
         match fetch_status(&host, Duration::from_secs(2)).await {
             Ok(s) => {
                 let me = local.to_string();
                 if !s
                     .members
                     .iter()
-                    .any(|p| p.address == me && p.status == "JOINING")
+                    .any(|p| p.address == me && p.status == state)
                 {
-                    return Some(format!("{} does not see this node joining yet", m.address));
+                    return Some(format!("{} does not see this node {state} yet", m.address));
                 }
             }
             Err(e) => return Some(e.to_string()),

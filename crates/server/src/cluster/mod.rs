@@ -10,6 +10,7 @@
 
 mod admin;
 pub mod bootstrap;
+pub mod decommission;
 mod peers;
 mod replica;
 mod schema;
@@ -31,7 +32,10 @@ use tokio::net::TcpListener;
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::JoinHandle;
 
-pub use admin::{AdminClientError, fetch_status, format_status};
+pub use admin::{
+    AdminClientError, fetch_netstats, fetch_status, format_netstats, format_status,
+    request_decommission,
+};
 pub use peers::{CHANNELS_PER_PEER, Peers};
 pub use replica::{GrpcMessenger, ReplicaHandler, ReplicaService};
 pub use transport::{GossipService, GrpcTransport, grpc_transport};
@@ -63,6 +67,8 @@ pub struct ClusterSettings {
     pub peers: Arc<Peers>,
     /// Outbound streaming cap (megabits per second, 0 = unthrottled).
     pub stream_throughput_outbound_megabits_per_sec: u32,
+    /// How long a range movement waits for the cluster to see it (`ring_delay_ms`).
+    pub ring_delay: Duration,
 }
 
 /// Why the cluster service could not start.
@@ -121,6 +127,7 @@ pub struct Cluster {
     tasks: Vec<JoinHandle<()>>,
     commands: mpsc::UnboundedSender<Command>,
     streams: Arc<streaming::Streams>,
+    left: Arc<tokio::sync::Notify>,
 }
 
 impl Cluster {
@@ -198,9 +205,21 @@ impl Cluster {
         })));
         let replica = ReplicaService::new();
         let streams = Arc::new(streaming::Streams::default());
+        let left = Arc::new(tokio::sync::Notify::new());
         let admin = admin::AdminService {
             view: view.clone(),
             cluster_name: settings.cluster_name.clone(),
+            streams: streams.clone(),
+            leave: decommission::Leave {
+                view: view.clone(),
+                coordinator: coordinator.clone(),
+                commands: commands.clone(),
+                endpoint: address,
+                left: left.clone(),
+                running: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+                ring_delay: settings.ring_delay,
+                settle: settings.rpc_timeout.min(Duration::from_secs(2)),
+            },
         };
         let mut tasks = Vec::new();
 
@@ -226,6 +245,8 @@ impl Cluster {
                         settings.stream_throughput_outbound_megabits_per_sec,
                     )),
                     streams: streams.clone(),
+                    local: settings.listen_address,
+                    chunk_timeout: Duration::from_secs(30),
                 },
             ));
         let incoming =
@@ -330,7 +351,13 @@ impl Cluster {
             tasks,
             commands,
             streams,
+            left,
         })
+    }
+
+    /// Completes when this node has left the ring (`ilion decommission`): it should stop.
+    pub async fn left(&self) {
+        self.left.notified().await;
     }
 
     /// Streams in progress, to and from this node (`ilion netstats`).

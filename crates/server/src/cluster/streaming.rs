@@ -18,7 +18,7 @@ use tonic::{Code, Request, Response, Status};
 
 use super::proto::streaming_client::StreamingClient;
 use super::proto::streaming_server::Streaming;
-use super::proto::{StreamChunk, StreamRangeRequest};
+use super::proto::{FetchRequest, FetchResponse, StreamChunk, StreamRangeRequest};
 
 /// Live rows per streamed page: pages of a few hundred KiB for ordinary rows.
 const ROWS_PER_PAGE: u32 = 500;
@@ -80,6 +80,8 @@ pub struct StreamInfo {
     pub bytes: u64,
     pub partitions: u64,
     pub started: Instant,
+    /// How long it ran (so far, while running).
+    pub elapsed: Duration,
     /// `None` while running; then whether it succeeded.
     pub finished: Option<bool>,
 }
@@ -106,6 +108,7 @@ impl Streams {
             bytes: 0,
             partitions: 0,
             started: Instant::now(),
+            elapsed: Duration::ZERO,
             finished: None,
         });
         id
@@ -122,6 +125,7 @@ impl Streams {
         let mut inner = self.inner.lock();
         if let Some(s) = inner.1.iter_mut().find(|s| s.id == id) {
             s.finished = Some(ok);
+            s.elapsed = s.started.elapsed();
         }
         let done = inner.1.iter().filter(|s| s.finished.is_some()).count();
         if done > Self::KEEP {
@@ -139,7 +143,11 @@ impl Streams {
 
     /// Every stream kept, oldest first.
     pub fn list(&self) -> Vec<StreamInfo> {
-        self.inner.lock().1.clone()
+        let mut out = self.inner.lock().1.clone();
+        for s in out.iter_mut().filter(|s| s.finished.is_none()) {
+            s.elapsed = s.started.elapsed();
+        }
+        out
     }
 }
 
@@ -149,6 +157,10 @@ pub(crate) struct StreamingService {
     pub coordinator: Arc<Coordinator>,
     pub throttle: Arc<Throttle>,
     pub streams: Arc<Streams>,
+    /// This node's listen address (named in the streams it asks for).
+    pub local: IpAddr,
+    /// How long a fetch waits for each chunk.
+    pub chunk_timeout: Duration,
 }
 
 #[tonic::async_trait]
@@ -232,6 +244,49 @@ impl Streaming for StreamingService {
             streams.finish(id, true);
         });
         Ok(Response::new(ReceiverStream::new(rx)))
+    }
+
+    async fn fetch(
+        &self,
+        request: Request<FetchRequest>,
+    ) -> Result<Response<FetchResponse>, Status> {
+        let r = request.into_inner();
+        let source: SocketAddr = r
+            .source
+            .parse()
+            .map_err(|_| Status::invalid_argument(format!("bad source endpoint {:?}", r.source)))?;
+        let range = RangeRequest {
+            keyspace: r.keyspace,
+            table: r.table,
+            start: r.start,
+            end: r.end,
+        };
+        let mut attempt = 1;
+        loop {
+            match fetch_range(
+                &self.coordinator,
+                &self.streams,
+                self.local,
+                source,
+                &range,
+                self.chunk_timeout,
+            )
+            .await
+            {
+                Ok(got) => {
+                    return Ok(Response::new(FetchResponse {
+                        partitions: got.partitions,
+                        bytes: got.bytes,
+                    }));
+                }
+                Err(e) if e.is_transient() && attempt < 3 => {
+                    tracing::warn!(%source, attempt, error = %e, "fetch failed; retrying");
+                    tokio::time::sleep(Duration::from_millis(500 << attempt)).await;
+                    attempt += 1;
+                }
+                Err(e) => return Err(Status::unavailable(e.to_string())),
+            }
+        }
     }
 }
 
@@ -480,6 +535,8 @@ mod tests {
             coordinator: source,
             throttle: Arc::new(Throttle::megabits(megabits)),
             streams: Arc::new(Streams::default()),
+            local: IpAddr::from([127, 0, 0, 1]),
+            chunk_timeout: Duration::from_secs(10),
         };
         tokio::spawn(
             tonic::transport::Server::builder()

@@ -239,7 +239,9 @@ impl ClusterView {
                     let after = peer.status();
                     match after {
                         Some(NodeStatus::Shutdown) => {
-                            peer.shut_down_joining |= before == Some(NodeStatus::Boot);
+                            // A node stopping after it left (decommission) stays gone too.
+                            peer.shut_down_joining |=
+                                matches!(before, Some(NodeStatus::Boot | NodeStatus::Left));
                         }
                         _ => peer.shut_down_joining = false,
                     }

@@ -1,0 +1,349 @@
+//! Decommission (`ilion decommission`): a node leaves the ring without losing a row
+//! (Cassandra's consistent range movement, the other way round from a bootstrap).
+//!
+//! 1. Refused unless this node is NORMAL, no other node joins or leaves, and every keyspace
+//!    keeps enough nodes for its replication factor (Cassandra's message).
+//! 2. The node gossips LEAVING: every coordinator makes the nodes that will take its ranges
+//!    pending replicas of them (writes reach them too). It waits until every live peer sees it
+//!    leaving.
+//! 3. Each new owner pulls the ranges it gains from this node (`Streaming.Fetch`).
+//! 4. Only then does it gossip LEFT (its ranges belong to the new owners) and stop. A failed
+//!    stream puts it back to NORMAL: it still owns its ranges, and the decommission can be
+//!    run again.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use ilion_coordinator::{Coordinator, MemberStatus, Membership};
+use ilion_gossip::driver::Command;
+use ilion_gossip::{ApplicationState, NodeStatus};
+use ilion_ring::{
+    NodeId, PendingRanges, ReplicationStrategy, Token, TokenMetadata, TopologyChange,
+};
+use tokio::sync::{Notify, mpsc};
+
+use super::bootstrap::{fmt_range, not_yet_seen_as, pieces};
+use super::proto::streaming_client::StreamingClient;
+use super::proto::{DecommissionResponse, FetchRequest};
+use super::view::ClusterView;
+
+/// Why a node cannot leave.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DecommissionError {
+    /// Cassandra's words.
+    #[error(
+        "Not enough live nodes to maintain replication factor in keyspace {keyspace} \
+         (RF = {rf}, N = {n}). Perform a forceful decommission to ignore."
+    )]
+    ReplicationFactor {
+        keyspace: String,
+        rf: usize,
+        n: usize,
+    },
+    #[error("a decommission of this node is already running")]
+    AlreadyRunning,
+    #[error("this node is {status}: only a NORMAL node can leave the ring")]
+    NotNormal { status: String },
+    #[error(
+        "other bootstrapping/leaving/moving nodes detected, cannot decommission: \
+         {address} is {status}"
+    )]
+    MovementRunning { address: String, status: String },
+    #[error("the cluster did not learn that this node leaves: {reason}")]
+    NotSeen { reason: String },
+    #[error("keyspace {keyspace}: {reason}")]
+    Placement { keyspace: String, reason: String },
+    #[error("streaming {keyspace}.{table} range {range} to {peer} failed: {reason}")]
+    Stream {
+        keyspace: String,
+        table: String,
+        range: String,
+        peer: IpAddr,
+        reason: String,
+    },
+}
+
+/// What a decommission needs of the running node.
+#[derive(Debug, Clone)]
+pub(crate) struct Leave {
+    pub view: Arc<ClusterView>,
+    pub coordinator: Arc<Coordinator>,
+    pub commands: mpsc::UnboundedSender<Command>,
+    /// This node's gRPC endpoint (the new owners stream from it).
+    pub endpoint: SocketAddr,
+    /// Notified once the node has left: the node then stops.
+    pub left: Arc<Notify>,
+    pub running: Arc<AtomicBool>,
+    /// How long to wait for the cluster to see the change (`ring_delay_ms`).
+    pub ring_delay: Duration,
+    /// Writes in flight when the peers learn of the change finish within this.
+    pub settle: Duration,
+}
+
+impl Leave {
+    fn set_status(&self, status: NodeStatus, member: MemberStatus) {
+        self.view.set_local_status(member);
+        let _ = self.commands.send(Command::Set(
+            ApplicationState::Status,
+            status.as_str().to_owned(),
+        ));
+    }
+
+    /// Runs the decommission; the node stops after an `Ok`.
+    pub async fn run(&self) -> Result<DecommissionResponse, DecommissionError> {
+        if self.running.swap(true, Ordering::SeqCst) {
+            return Err(DecommissionError::AlreadyRunning);
+        }
+        let result = self.leave().await;
+        if result.is_err() {
+            // Still the owner of every range it had: back to NORMAL, retryable.
+            self.set_status(NodeStatus::Normal, MemberStatus::Normal);
+        }
+        self.running.store(false, Ordering::SeqCst);
+        result
+    }
+
+    async fn leave(&self) -> Result<DecommissionResponse, DecommissionError> {
+        let local = self.endpoint.ip();
+        let me_member = self.view.local();
+        if me_member.status != MemberStatus::Normal {
+            return Err(DecommissionError::NotNormal {
+                status: format!("{:?}", me_member.status).to_uppercase(),
+            });
+        }
+        let members = self.view.members();
+        for m in &members {
+            if m.address != local
+                && matches!(m.status, MemberStatus::Joining | MemberStatus::Leaving)
+            {
+                return Err(DecommissionError::MovementRunning {
+                    address: m.address.to_string(),
+                    status: format!("{:?}", m.status).to_uppercase(),
+                });
+            }
+        }
+        let mut ring = TokenMetadata::new();
+        let mut addresses = std::collections::BTreeMap::new();
+        for m in &members {
+            if m.status != MemberStatus::Normal || m.tokens.is_empty() {
+                continue;
+            }
+            let id = NodeId::from_u128(m.host_id.as_u128());
+            if ring
+                .add_node(
+                    id,
+                    &m.data_center,
+                    &m.rack,
+                    m.tokens.iter().map(|t| Token::new(*t)),
+                )
+                .is_ok()
+            {
+                addresses.insert(id, m.address);
+            }
+        }
+        let me = NodeId::from_u128(me_member.host_id.as_u128());
+        let schema = self.coordinator.schema();
+        let mut plans = Vec::new();
+        for ks in schema.keyspaces.values() {
+            if ilion_coordinator::schema::is_system_keyspace(&ks.name) {
+                continue;
+            }
+            let placement = |reason: String| DecommissionError::Placement {
+                keyspace: ks.name.clone(),
+                reason,
+            };
+            let strategy = ReplicationStrategy::from_replication_map(ks.replication.iter(), None)
+                .map_err(|e| placement(e.to_string()))?;
+            check_replication_factor(&ks.name, &strategy, &members, local, &me_member)?;
+            let pending =
+                PendingRanges::compute(&ring, &strategy, &[TopologyChange::Leave { id: me }])
+                    .map_err(|e| placement(e.to_string()))?;
+            plans.push((
+                ks.name.clone(),
+                ks.tables.keys().cloned().collect::<Vec<_>>(),
+                pending,
+            ));
+        }
+
+        // LEAVING, and wait until the ring sees it.
+        self.set_status(NodeStatus::Leaving, MemberStatus::Leaving);
+        let deadline = Instant::now() + self.ring_delay;
+        loop {
+            let members = self.view.members();
+            match not_yet_seen_as(&self.view, &self.coordinator, local, &members, "LEAVING").await {
+                None => break,
+                Some(reason) if Instant::now() >= deadline => {
+                    return Err(DecommissionError::NotSeen { reason });
+                }
+                Some(_) => tokio::time::sleep(Duration::from_millis(250)).await,
+            }
+        }
+        tokio::time::sleep(self.settle).await;
+
+        let mut done = DecommissionResponse::default();
+        for (keyspace, tables, pending) in &plans {
+            for (range, nodes) in pending.ranges() {
+                for node in nodes {
+                    let Some(address) = addresses.get(&node).copied() else {
+                        continue;
+                    };
+                    let peer = self.view.storage_endpoint(address);
+                    for table in tables {
+                        for (start, end) in pieces(range) {
+                            let stream_error = |reason: String| DecommissionError::Stream {
+                                keyspace: keyspace.clone(),
+                                table: table.clone(),
+                                range: fmt_range(range),
+                                peer: address,
+                                reason,
+                            };
+                            let got = ask_to_fetch(
+                                peer,
+                                FetchRequest {
+                                    source: self.endpoint.to_string(),
+                                    keyspace: keyspace.clone(),
+                                    table: table.clone(),
+                                    start,
+                                    end,
+                                },
+                            )
+                            .await
+                            .map_err(stream_error)?;
+                            done.partitions += got.partitions;
+                            done.bytes += got.bytes;
+                        }
+                    }
+                    done.ranges += 1;
+                }
+            }
+        }
+
+        // Every range has its new owner: LEFT, then stop once the ring has heard it.
+        self.set_status(NodeStatus::Left, MemberStatus::Left);
+        let deadline = Instant::now() + self.ring_delay.min(Duration::from_secs(10));
+        loop {
+            let members = self.view.members();
+            let seen =
+                not_yet_seen_as(&self.view, &self.coordinator, local, &members, "LEFT").await;
+            if seen.is_none() || Instant::now() >= deadline {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        let left = self.left.clone();
+        tokio::spawn(async move {
+            // The operator's command gets its answer before the node stops.
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            left.notify_one();
+        });
+        tracing::info!(
+            ranges = done.ranges,
+            partitions = done.partitions,
+            bytes = done.bytes,
+            "decommissioned: left the ring"
+        );
+        Ok(done)
+    }
+}
+
+/// Refuses when fewer nodes than the keyspace's replication factor would remain (per
+/// datacenter for NetworkTopologyStrategy), as Cassandra.
+fn check_replication_factor(
+    keyspace: &str,
+    strategy: &ReplicationStrategy,
+    members: &[ilion_coordinator::Member],
+    local: IpAddr,
+    me: &ilion_coordinator::Member,
+) -> Result<(), DecommissionError> {
+    let remaining = |dc: Option<&str>| {
+        members
+            .iter()
+            .filter(|m| m.address != local && m.status == MemberStatus::Normal)
+            .filter(|m| dc.is_none_or(|d| m.data_center == d))
+            .count()
+    };
+    let short = |rf: usize, n: usize| DecommissionError::ReplicationFactor {
+        keyspace: keyspace.to_owned(),
+        rf,
+        n,
+    };
+    match strategy {
+        ReplicationStrategy::Simple(s) => {
+            let n = remaining(None);
+            if s.replication_factor() > n {
+                return Err(short(s.replication_factor(), n));
+            }
+        }
+        ReplicationStrategy::NetworkTopology(nts) => {
+            let rf = nts.replication_factor(&me.data_center);
+            let n = remaining(Some(&me.data_center));
+            if rf > n {
+                return Err(short(rf, n));
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+async fn ask_to_fetch(
+    peer: SocketAddr,
+    request: FetchRequest,
+) -> Result<super::proto::FetchResponse, String> {
+    let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{peer}"))
+        .map_err(|e| e.to_string())?
+        .connect_timeout(Duration::from_secs(10));
+    let channel = endpoint.connect().await.map_err(|e| e.to_string())?;
+    StreamingClient::new(channel)
+        .fetch(request)
+        .await
+        .map(tonic::Response::into_inner)
+        .map_err(|s| s.message().to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use ilion_ring::SimpleStrategy;
+    use uuid::Uuid;
+
+    use super::*;
+
+    fn member(i: u8, status: MemberStatus) -> ilion_coordinator::Member {
+        let address = IpAddr::from([127, 0, 0, i]);
+        ilion_coordinator::Member {
+            address,
+            host_id: Uuid::from_u128(u128::from(i)),
+            data_center: "dc1".into(),
+            rack: "r1".into(),
+            tokens: vec![i64::from(i)],
+            status,
+            alive: true,
+            native_address: address,
+            native_port: 9042,
+            release_version: "4.1.0".into(),
+            schema_version: Uuid::nil(),
+            load: 0.0,
+        }
+    }
+
+    #[test]
+    fn a_decommission_that_would_leave_fewer_nodes_than_the_rf_is_refused_as_cassandra() {
+        let members = vec![
+            member(1, MemberStatus::Normal),
+            member(2, MemberStatus::Normal),
+        ];
+        let rf2 = ReplicationStrategy::Simple(SimpleStrategy::new(2));
+        let err = check_replication_factor("ks", &rf2, &members, members[1].address, &members[1])
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "Not enough live nodes to maintain replication factor in keyspace ks (RF = 2, N = 1). \
+             Perform a forceful decommission to ignore."
+        );
+        let rf1 = ReplicationStrategy::Simple(SimpleStrategy::new(1));
+        check_replication_factor("ks", &rf1, &members, members[1].address, &members[1]).unwrap();
+    }
+}

@@ -1,0 +1,118 @@
+"""A node leaves the ring without losing a row (issue #23, decommission).
+
+Real processes on 127.0.0.1 (the seed) and 127.0.0.2 (joined by bootstrap), in their own
+process groups and always killed. Decommissioning node 2 is refused while a keyspace needs two
+replicas; once that keyspace is gone, node 2 leaves while a bounded writer writes at QUORUM,
+its process exits, node 1 alone is listed, and node 1 alone serves every acknowledged row.
+"""
+
+import re
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+
+from conftest import _binary
+from test_bootstrap import Node, session_on, status
+from test_cluster import ADDRESSES, _port_free_everywhere, wait_until
+
+ROWS = 1_000
+MAX_WRITES = 3_000
+MAX_WRITE_SECONDS = 60
+
+
+def decommission(node):
+    return subprocess.run(
+        [node.binary, "decommission", "--host", f"{node.address}:{node.storage_port}",
+         "--timeout", "120"],
+        capture_output=True, text=True, timeout=180,
+    )
+
+
+def test_a_decommissioned_node_streams_its_ranges_away_and_leaves():
+    from cassandra import ConsistencyLevel
+
+    native, storage, admin = (_port_free_everywhere() for _ in range(3))
+    assert len({native, storage, admin}) == 3
+    tmp = tempfile.mkdtemp(prefix="ilion-decommission-")
+    binary = _binary()
+    yaml = "ring_delay_ms: 20000\n"
+    n1 = Node(binary, tmp, 0, native, storage, admin, yaml=yaml, seeds=ADDRESSES[0])
+    n2 = Node(binary, tmp, 1, native, storage, admin, yaml=yaml, seeds=ADDRESSES[0])
+    clusters = []
+    try:
+        n1.start()
+        n2.start()
+        wait_until("both nodes up and normal",
+                   lambda: status(n1) == {ADDRESSES[0]: "UN", ADDRESSES[1]: "UN"}, 30)
+        c1, s1 = session_on(n1)
+        clusters.append(c1)
+        s1.execute("CREATE KEYSPACE leave WITH replication = "
+                   "{'class': 'SimpleStrategy', 'replication_factor': 1}")
+        s1.execute("CREATE TABLE leave.t (k int PRIMARY KEY, v text)")
+        insert = s1.prepare("INSERT INTO leave.t (k, v) VALUES (?, ?)")
+        insert.consistency_level = ConsistencyLevel.QUORUM
+        for k in range(ROWS):
+            s1.execute(insert, (k, f"v{k}"))
+        acked = set(range(ROWS))
+
+        # Refused while a keyspace needs both nodes, with Cassandra's message; node 2 stays.
+        s1.execute("CREATE KEYSPACE two WITH replication = "
+                   "{'class': 'SimpleStrategy', 'replication_factor': 2}")
+        out = decommission(n2)
+        assert out.returncode != 0
+        assert ("Not enough live nodes to maintain replication factor in keyspace two "
+                "(RF = 2, N = 1)") in out.stderr, out.stderr
+        assert n2.proc.poll() is None
+        assert status(n1) == {ADDRESSES[0]: "UN", ADDRESSES[1]: "UN"}
+        s1.execute("DROP KEYSPACE two")
+
+        stop = threading.Event()
+        errors = []
+
+        def writer():
+            deadline = time.monotonic() + MAX_WRITE_SECONDS
+            for i in range(MAX_WRITES):
+                if stop.is_set() or time.monotonic() > deadline:
+                    return
+                k = ROWS + i
+                try:
+                    s1.execute(insert, (k, f"v{k}"))
+                    acked.add(k)
+                except Exception as e:  # noqa: BLE001 - an unacknowledged write may be lost
+                    errors.append(repr(e))
+
+        t = threading.Thread(target=writer)
+        t.start()
+        try:
+            time.sleep(0.5)
+            out = decommission(n2)
+            assert out.returncode == 0, out.stderr + out.stdout
+            streamed = re.search(r"decommissioned: \d+ ranges, (\d+) partitions", out.stdout)
+            assert streamed and int(streamed.group(1)) > ROWS // 5, out.stdout
+            assert n2.proc.wait(timeout=30) == 0, n2.log()
+            time.sleep(0.5)
+        finally:
+            stop.set()
+            t.join(timeout=MAX_WRITE_SECONDS + 10)
+        assert len(acked) > ROWS, f"no write acknowledged during the decommission: {errors[:3]}"
+        wait_until("node 1 to list itself alone", lambda: status(n1) == {ADDRESSES[0]: "UN"}, 30)
+
+        # Node 1 alone holds every acknowledged row.
+        c, s = session_on(n1)
+        clusters.append(c)
+        select = s.prepare("SELECT v FROM leave.t WHERE k = ?")
+        select.consistency_level = ConsistencyLevel.ALL
+        missing = [k for k in sorted(acked) if s.execute(select, (k,)).one() is None]
+        assert not missing, f"{len(missing)} of {len(acked)} acknowledged rows lost: {missing[:10]}"
+    except Exception:
+        for n in (n1, n2):
+            print(f"--- {n.address} log ---\n{n.log()}")
+        raise
+    finally:
+        for c in clusters:
+            c.shutdown()
+        for n in (n1, n2):
+            n.kill()
+        shutil.rmtree(tmp, ignore_errors=True)
