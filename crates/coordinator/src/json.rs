@@ -22,10 +22,13 @@ use std::fmt::Write as _;
 use bytes::Bytes;
 use ilion_cql::protocol::{CqlType, Value};
 
-use crate::values::{
-    civil_from_days, normalize, parse_date, parse_decimal, parse_duration, parse_float, parse_hex,
-    parse_time, parse_timestamp, varint_from_decimal, varint_to_decimal,
+use ilion_types::text::{
+    date_text, decimal_text, duration_text, java_double, java_float, parse_date, parse_decimal,
+    parse_duration, parse_float, parse_hex, parse_time, parse_timestamp, time_text, timestamp_text,
+    varint_from_decimal, varint_to_decimal,
 };
+
+use crate::values::normalize;
 use crate::{Error, Result};
 
 /// A parsed JSON document; numbers keep their text, objects their key order.
@@ -593,139 +596,6 @@ pub(crate) fn to_json(ty: &CqlType, value: Option<&Value>) -> String {
         // A value that does not match its type cannot come from a decoder; write it plainly.
         (_, other) => quote(&format!("{other:?}")),
     }
-}
-
-/// Java's `BigDecimal.toString()`.
-pub(crate) fn decimal_text(scale: i32, unscaled: &Bytes) -> String {
-    let digits = varint_to_decimal(unscaled);
-    let (neg, coeff) = match digits.strip_prefix('-') {
-        Some(c) => ("-", c.to_owned()),
-        None => ("", digits),
-    };
-    let len = i64::try_from(coeff.len()).unwrap_or(i64::MAX);
-    let adjusted = -i64::from(scale) + (len - 1);
-    if scale >= 0 && adjusted >= -6 {
-        let scale = usize::try_from(scale).unwrap_or(0);
-        if scale == 0 {
-            return format!("{neg}{coeff}");
-        }
-        if coeff.len() > scale {
-            let (a, b) = coeff.split_at(coeff.len() - scale);
-            return format!("{neg}{a}.{b}");
-        }
-        return format!("{neg}0.{}{coeff}", "0".repeat(scale - coeff.len()));
-    }
-    let (first, rest) = coeff.split_at(1.min(coeff.len()));
-    let frac = if rest.is_empty() {
-        String::new()
-    } else {
-        format!(".{rest}")
-    };
-    let sign = if adjusted >= 0 { "+" } else { "" };
-    format!("{neg}{first}{frac}E{sign}{adjusted}")
-}
-
-/// Java's `Double.toString` (near enough: the shortest digits that read back).
-pub(crate) fn java_double(v: f64) -> String {
-    if v.is_nan() {
-        return "NaN".to_owned();
-    }
-    if v.is_infinite() {
-        return if v > 0.0 { "Infinity" } else { "-Infinity" }.to_owned();
-    }
-    let abs = v.abs();
-    if abs == 0.0 || (1e-3..1e7).contains(&abs) {
-        let s = format!("{v}");
-        if s.contains('.') { s } else { format!("{s}.0") }
-    } else {
-        let s = format!("{v:e}");
-        let (m, e) = s.split_once('e').unwrap_or((&s, "0"));
-        let m = if m.contains('.') {
-            m.to_owned()
-        } else {
-            format!("{m}.0")
-        };
-        format!("{m}E{e}")
-    }
-}
-
-fn java_float(v: f32) -> String {
-    if v.is_nan() || v.is_infinite() {
-        return java_double(f64::from(v));
-    }
-    let abs = v.abs();
-    if abs == 0.0 || (1e-3..1e7).contains(&abs) {
-        let s = format!("{v}");
-        if s.contains('.') { s } else { format!("{s}.0") }
-    } else {
-        let s = format!("{v:e}");
-        let (m, e) = s.split_once('e').unwrap_or((&s, "0"));
-        let m = if m.contains('.') {
-            m.to_owned()
-        } else {
-            format!("{m}.0")
-        };
-        format!("{m}E{e}")
-    }
-}
-
-/// `yyyy-mm-dd HH:MM:SS.fffZ` (UTC).
-pub(crate) fn timestamp_text(ms: i64) -> String {
-    let days = ms.div_euclid(86_400_000);
-    let in_day = ms.rem_euclid(86_400_000);
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}.{:03}Z",
-        in_day / 3_600_000,
-        in_day / 60_000 % 60,
-        in_day / 1000 % 60,
-        in_day % 1000
-    )
-}
-
-/// `yyyy-mm-dd` of a CQL date.
-pub(crate) fn date_text(d: u32) -> String {
-    let (y, m, d) = civil_from_days(i64::from(d) - (1i64 << 31));
-    format!("{y:04}-{m:02}-{d:02}")
-}
-
-/// `HH:MM:SS.nnnnnnnnn`.
-pub(crate) fn time_text(nanos: i64) -> String {
-    let s = nanos / 1_000_000_000;
-    format!(
-        "{:02}:{:02}:{:02}.{:09}",
-        s / 3600,
-        s / 60 % 60,
-        s % 60,
-        nanos % 1_000_000_000
-    )
-}
-
-/// Cassandra's `Duration.toString()`: `1y2mo3d4h5m6s7ms8us9ns`, a leading `-` when negative.
-pub(crate) fn duration_text(d: &ilion_cql::protocol::Duration) -> String {
-    let neg = d.months < 0 || d.days < 0 || d.nanoseconds < 0;
-    let mut out = String::new();
-    if neg {
-        out.push('-');
-    }
-    let months = i64::from(d.months).abs();
-    let days = i64::from(d.days).abs();
-    let nanos = d.nanoseconds.unsigned_abs();
-    let mut part = |n: u64, unit: &str| {
-        if n > 0 {
-            let _ = write!(out, "{n}{unit}");
-        }
-    };
-    part((months / 12) as u64, "y");
-    part((months % 12) as u64, "mo");
-    part(days as u64, "d");
-    part(nanos / 3_600_000_000_000, "h");
-    part(nanos / 60_000_000_000 % 60, "m");
-    part(nanos / 1_000_000_000 % 60, "s");
-    part(nanos / 1_000_000 % 1000, "ms");
-    part(nanos / 1000 % 1000, "us");
-    part(nanos % 1000, "ns");
-    out
 }
 
 /// A SELECT's rows as `SELECT JSON` returns them: one `[json]` text column holding an object

@@ -22,7 +22,9 @@ use ilion_storage::{
 use super::{DataPath, Target, cells};
 use crate::schema::types::SchemaType;
 use crate::schema::{ClusteringOrder, Column, ColumnKind, Keyspace, Table};
-use crate::select::{Aggregator, CellMeta, Row, Selection, compare, limit_value, opt_seq_cmp};
+use ilion_types::compare_untyped as compare;
+
+use crate::select::{Aggregator, CellMeta, Row, Selection, limit_value};
 use crate::values::{Bound, encode, term_value};
 use crate::{Error, Executed, Result};
 
@@ -166,12 +168,17 @@ impl Filter {
                 }
             }
             Filter::Tuple { cols, op, values } => {
-                let row_vals = cols.iter().map(get);
-                holds(opt_seq_cmp(row_vals, values.iter().map(Some)), op)
+                let row = Value::Tuple(cols.iter().map(|c| get(c).cloned()).collect());
+                let given = Value::Tuple(values.iter().cloned().map(Some).collect());
+                holds(compare(&row, &given), op)
             }
-            Filter::TupleIn { cols, values } => values.iter().any(|vals| {
-                opt_seq_cmp(cols.iter().map(get), vals.iter().map(Some)) == Some(Ordering::Equal)
-            }),
+            Filter::TupleIn { cols, values } => {
+                let row = Value::Tuple(cols.iter().map(|c| get(c).cloned()).collect());
+                values.iter().any(|vals| {
+                    let given = Value::Tuple(vals.iter().cloned().map(Some).collect());
+                    compare(&row, &given) == Some(Ordering::Equal)
+                })
+            }
         }
     }
 }
@@ -1454,8 +1461,13 @@ fn execute(
         let mut keyed: Vec<(ResultRow, ResultRow)> = exec.sort_keys.drain(..).zip(out).collect();
         keyed.sort_by(|(a, _), (b, _)| {
             for ((x, y), (_, desc)) in a.iter().zip(b).zip(sort) {
-                let o = opt_seq_cmp(std::iter::once(x.as_ref()), std::iter::once(y.as_ref()))
-                    .unwrap_or(Ordering::Equal);
+                // Nulls first.
+                let o = match (x, y) {
+                    (None, None) => Ordering::Equal,
+                    (None, Some(_)) => Ordering::Less,
+                    (Some(_), None) => Ordering::Greater,
+                    (Some(x), Some(y)) => compare(x, y).unwrap_or(Ordering::Equal),
+                };
                 let o = if *desc { o.reverse() } else { o };
                 if o != Ordering::Equal {
                     return o;
