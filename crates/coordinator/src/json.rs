@@ -21,6 +21,7 @@ use std::fmt::Write as _;
 
 use bytes::Bytes;
 use ilion_cql::protocol::{CqlType, Value};
+use serde_json::value::RawValue;
 
 use ilion_types::text::{
     date_text, decimal_text, duration_text, java_double, java_float, parse_date, parse_decimal,
@@ -45,194 +46,74 @@ pub(crate) enum Json {
 /// Nesting deeper than this is refused (hostile input must not exhaust the stack).
 const MAX_DEPTH: usize = 64;
 
-/// Parses a JSON document.
+/// Parses a JSON document with serde_json: each level is read as raw text
+/// ([`RawValue`]) first, so numbers keep their digits and objects their key order.
 pub(crate) fn parse(text: &str) -> Result<Json> {
-    let mut p = Parser {
-        s: text.as_bytes(),
-        pos: 0,
-    };
-    let v = p.value(0)?;
-    p.ws();
-    if p.pos != p.s.len() {
-        return Err(p.error("trailing characters"));
-    }
-    Ok(v)
+    let raw: &RawValue = serde_json::from_str(text).map_err(decode_error)?;
+    from_raw(raw, 0)
 }
 
-struct Parser<'a> {
-    s: &'a [u8],
-    pos: usize,
+fn decode_error(e: serde_json::Error) -> Error {
+    Error::invalid(format!("Could not decode JSON string: {e}"))
 }
 
-impl Parser<'_> {
-    fn error(&self, what: &str) -> Error {
-        Error::invalid(format!(
-            "Could not decode JSON string: {what} at character {}",
-            self.pos
-        ))
+fn from_raw(raw: &RawValue, depth: usize) -> Result<Json> {
+    if depth > MAX_DEPTH {
+        return Err(Error::invalid(
+            "Could not decode JSON string: nesting too deep",
+        ));
     }
-
-    fn ws(&mut self) {
-        while self.s.get(self.pos).is_some_and(u8::is_ascii_whitespace) {
-            self.pos += 1;
+    let text = raw.get();
+    Ok(match text.as_bytes().first() {
+        Some(b'{') => {
+            let Entries(entries) = serde_json::from_str(text).map_err(decode_error)?;
+            Json::Object(
+                entries
+                    .into_iter()
+                    .map(|(k, v)| Ok((k, from_raw(v, depth + 1)?)))
+                    .collect::<Result<_>>()?,
+            )
         }
-    }
-
-    fn peek(&self) -> Option<u8> {
-        self.s.get(self.pos).copied()
-    }
-
-    fn eat(&mut self, word: &str) -> bool {
-        if self.s.get(self.pos..self.pos + word.len()) == Some(word.as_bytes()) {
-            self.pos += word.len();
-            true
-        } else {
-            false
+        Some(b'[') => {
+            let items: Vec<&RawValue> = serde_json::from_str(text).map_err(decode_error)?;
+            Json::Array(
+                items
+                    .into_iter()
+                    .map(|v| from_raw(v, depth + 1))
+                    .collect::<Result<_>>()?,
+            )
         }
-    }
+        Some(b'"') => Json::String(serde_json::from_str(text).map_err(decode_error)?),
+        Some(b't' | b'f') => Json::Bool(serde_json::from_str(text).map_err(decode_error)?),
+        Some(b'n') => Json::Null,
+        // serde_json has checked that this is a number; keep its text.
+        _ => Json::Number(text.to_owned()),
+    })
+}
 
-    fn value(&mut self, depth: usize) -> Result<Json> {
-        if depth > MAX_DEPTH {
-            return Err(self.error("nesting too deep"));
-        }
-        self.ws();
-        match self.peek() {
-            None => Err(self.error("unexpected end")),
-            Some(b'n') if self.eat("null") => Ok(Json::Null),
-            Some(b't') if self.eat("true") => Ok(Json::Bool(true)),
-            Some(b'f') if self.eat("false") => Ok(Json::Bool(false)),
-            Some(b'"') => Ok(Json::String(self.string()?)),
-            Some(b'[') => {
-                self.pos += 1;
-                let mut items = Vec::new();
-                self.ws();
-                if self.peek() == Some(b']') {
-                    self.pos += 1;
-                    return Ok(Json::Array(items));
-                }
-                loop {
-                    items.push(self.value(depth + 1)?);
-                    self.ws();
-                    match self.peek() {
-                        Some(b',') => self.pos += 1,
-                        Some(b']') => {
-                            self.pos += 1;
-                            return Ok(Json::Array(items));
-                        }
-                        _ => return Err(self.error("expected , or ]")),
-                    }
-                }
-            }
-            Some(b'{') => {
-                self.pos += 1;
-                let mut entries = Vec::new();
-                self.ws();
-                if self.peek() == Some(b'}') {
-                    self.pos += 1;
-                    return Ok(Json::Object(entries));
-                }
-                loop {
-                    self.ws();
-                    if self.peek() != Some(b'"') {
-                        return Err(self.error("expected a string key"));
-                    }
-                    let key = self.string()?;
-                    self.ws();
-                    if self.peek() != Some(b':') {
-                        return Err(self.error("expected :"));
-                    }
-                    self.pos += 1;
-                    entries.push((key, self.value(depth + 1)?));
-                    self.ws();
-                    match self.peek() {
-                        Some(b',') => self.pos += 1,
-                        Some(b'}') => {
-                            self.pos += 1;
-                            return Ok(Json::Object(entries));
-                        }
-                        _ => return Err(self.error("expected , or }")),
-                    }
-                }
-            }
-            Some(b'-' | b'0'..=b'9') => {
-                let start = self.pos;
-                while self.peek().is_some_and(|b| {
-                    b.is_ascii_digit() || matches!(b, b'-' | b'+' | b'.' | b'e' | b'E')
-                }) {
-                    self.pos += 1;
-                }
-                let text = std::str::from_utf8(self.s.get(start..self.pos).unwrap_or_default())
-                    .map_err(|_| self.error("bad number"))?;
-                if text.parse::<f64>().is_err() {
-                    return Err(self.error("bad number"));
-                }
-                Ok(Json::Number(text.to_owned()))
-            }
-            Some(_) => Err(self.error("unexpected character")),
-        }
-    }
+/// An object's entries in document order (duplicates kept), values as raw text.
+struct Entries<'a>(Vec<(String, &'a RawValue)>);
 
-    fn string(&mut self) -> Result<String> {
-        self.pos += 1; // the opening quote
-        let mut out = String::new();
-        loop {
-            let start = self.pos;
-            while self.peek().is_some_and(|b| b != b'"' && b != b'\\') {
-                self.pos += 1;
+impl<'de> serde::Deserialize<'de> for Entries<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = Entries<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
             }
-            out.push_str(
-                std::str::from_utf8(self.s.get(start..self.pos).unwrap_or_default())
-                    .map_err(|_| self.error("invalid UTF-8"))?,
-            );
-            match self.peek() {
-                Some(b'"') => {
-                    self.pos += 1;
-                    return Ok(out);
+            fn visit_map<M: serde::de::MapAccess<'de>>(
+                self,
+                mut map: M,
+            ) -> std::result::Result<Entries<'de>, M::Error> {
+                let mut out = Vec::new();
+                while let Some(entry) = map.next_entry::<String, &'de RawValue>()? {
+                    out.push(entry);
                 }
-                Some(b'\\') => {
-                    self.pos += 1;
-                    let c = self
-                        .peek()
-                        .ok_or_else(|| self.error("unterminated escape"))?;
-                    self.pos += 1;
-                    match c {
-                        b'"' => out.push('"'),
-                        b'\\' => out.push('\\'),
-                        b'/' => out.push('/'),
-                        b'b' => out.push('\u{8}'),
-                        b'f' => out.push('\u{c}'),
-                        b'n' => out.push('\n'),
-                        b'r' => out.push('\r'),
-                        b't' => out.push('\t'),
-                        b'u' => {
-                            let mut cp = self.hex4()?;
-                            if (0xD800..0xDC00).contains(&cp) && self.eat("\\u") {
-                                let low = self.hex4()?;
-                                cp = 0x10000
-                                    + ((cp - 0xD800) << 10)
-                                    + (low.wrapping_sub(0xDC00) & 0x3ff);
-                            }
-                            out.push(
-                                char::from_u32(cp).ok_or_else(|| self.error("bad \\u escape"))?,
-                            );
-                        }
-                        _ => return Err(self.error("bad escape")),
-                    }
-                }
-                _ => return Err(self.error("unterminated string")),
+                Ok(Entries(out))
             }
         }
-    }
-
-    fn hex4(&mut self) -> Result<u32> {
-        let digits = self
-            .s
-            .get(self.pos..self.pos + 4)
-            .and_then(|d| std::str::from_utf8(d).ok())
-            .and_then(|d| u32::from_str_radix(d, 16).ok())
-            .ok_or_else(|| self.error("bad \\u escape"))?;
-        self.pos += 4;
-        Ok(digits)
+        d.deserialize_map(Visit)
     }
 }
 
@@ -682,6 +563,23 @@ mod tests {
         }
         let deep = "[".repeat(100) + &"]".repeat(100);
         assert!(parse(&deep).is_err());
+        let very_deep = "[".repeat(100_000) + &"]".repeat(100_000);
+        assert!(parse(&very_deep).is_err(), "an error, not a stack overflow");
+        let big = "[123456789012345678901234567890.000000000000000001]";
+        assert_eq!(
+            parse(big).unwrap(),
+            Json::Array(vec![Json::Number(
+                "123456789012345678901234567890.000000000000000001".into()
+            )]),
+            "numbers keep every digit"
+        );
+        assert_eq!(
+            parse(r#"{"k": 1, "k": 2}"#).unwrap(),
+            Json::Object(vec![
+                ("k".into(), Json::Number("1".into())),
+                ("k".into(), Json::Number("2".into()))
+            ])
+        );
     }
 
     #[test]
