@@ -41,6 +41,18 @@ pub(crate) struct Row {
     pub(crate) values: Vec<Option<Value>>,
     pub(crate) cells: Vec<Option<CellMeta>>,
     pub(crate) token: i64,
+    /// The stored bytes of the columns that are one stored value (key columns, simple and
+    /// frozen cells), by column; empty for rows that were never stored. A selected column is
+    /// answered with these bytes, not re-encoded from its value.
+    pub(crate) stored: Vec<Option<Bytes>>,
+}
+
+/// A result cell before serialization: a computed value, or the bytes of a stored cell that
+/// are returned unchanged.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Projected {
+    Value(Value),
+    Stored(Bytes),
 }
 
 impl Row {
@@ -51,6 +63,7 @@ impl Row {
             values,
             cells: vec![None; n],
             token: 0,
+            stored: Vec::new(),
         }
     }
 }
@@ -176,6 +189,42 @@ impl Selection {
     /// The result row of a non-aggregate selection over `row`.
     pub(crate) fn project(&self, row: &Row) -> Result<Vec<Option<Value>>> {
         self.exprs.iter().map(|e| eval(e, row)).collect()
+    }
+
+    /// The result row of a non-aggregate selection over `row`, a selected stored column as
+    /// its stored bytes.
+    pub(crate) fn project_stored(&self, row: &Row) -> Result<Vec<Option<Projected>>> {
+        self.exprs
+            .iter()
+            .map(|e| {
+                if let Expr::Column(i) = e
+                    && let Some(Some(b)) = row.stored.get(*i)
+                {
+                    return Ok(row
+                        .values
+                        .get(*i)
+                        .and_then(Option::as_ref)
+                        .map(|_| Projected::Stored(b.clone())));
+                }
+                Ok(eval(e, row)?.map(Projected::Value))
+            })
+            .collect()
+    }
+
+    /// The serialized result row of projected cells.
+    pub(crate) fn encode_projected(
+        &self,
+        values: &[Option<Projected>],
+    ) -> Result<Vec<Option<Bytes>>> {
+        values
+            .iter()
+            .zip(&self.specs)
+            .map(|(v, s)| match v {
+                None => Ok(None),
+                Some(Projected::Stored(b)) => Ok(Some(b.clone())),
+                Some(Projected::Value(v)) => encode(&s.ty, v).map(Some),
+            })
+            .collect()
     }
 
     /// The serialized result row.

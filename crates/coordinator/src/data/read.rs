@@ -24,7 +24,7 @@ use crate::schema::types::SchemaType;
 use crate::schema::{ClusteringOrder, Column, ColumnKind, Keyspace, Table};
 use ilion_types::compare_untyped as compare;
 
-use crate::select::{Aggregator, CellMeta, Row, Selection, limit_value};
+use crate::select::{Aggregator, CellMeta, Projected, Row, Selection, limit_value};
 use crate::values::{Bound, encode, term_value};
 use crate::{Error, Executed, Result};
 
@@ -219,7 +219,8 @@ struct Plan {
 /// A bound on clustering values: the values and whether it is inclusive.
 type TupleBound = Option<(Vec<Value>, bool)>;
 /// Values of one result row (or of its sort key).
-type ResultRow = Vec<Option<Value>>;
+type ResultRow = Vec<Option<Projected>>;
+type ValueRow = Vec<Option<Value>>;
 
 /// The restrictions of one clustering column.
 #[derive(Debug, Default)]
@@ -1080,20 +1081,18 @@ impl Decoder {
             values: vec![None; n],
             cells: vec![None; n],
             token: p.token,
+            stored: vec![None; n],
         };
         let parts = split_partition_key(&p.key, self.pk.len())?;
         for (i, part) in self.pk.iter().zip(parts) {
-            if let Some(slot) = row.values.get_mut(*i) {
+            if let (Some(slot), Some(raw)) = (row.values.get_mut(*i), row.stored.get_mut(*i)) {
                 *slot = Some(self.decode(*i, part)?);
+                *raw = Some(Bytes::copy_from_slice(part));
             }
         }
         for (i, kind) in self.kinds.iter().enumerate() {
             if *kind == ColumnKind::Static {
-                let (v, m) = self.cell(i, &p.static_cells)?;
-                if let (Some(vs), Some(ms)) = (row.values.get_mut(i), row.cells.get_mut(i)) {
-                    *vs = v;
-                    *ms = m;
-                }
+                self.fill(&mut row, i, &p.static_cells)?;
             }
         }
         Ok(row)
@@ -1103,21 +1102,52 @@ impl Decoder {
     fn row(&self, base: &Row, r: &RowData) -> Result<Row> {
         let mut row = base.clone();
         for (i, b) in self.ck.iter().zip(&r.clustering) {
-            if let Some(slot) = row.values.get_mut(*i) {
+            if let (Some(slot), Some(raw)) = (row.values.get_mut(*i), row.stored.get_mut(*i)) {
                 *slot = Some(self.decode(*i, b)?);
+                *raw = Some(Bytes::copy_from_slice(b));
             }
         }
         for (i, kind) in self.kinds.iter().enumerate() {
             if *kind == ColumnKind::Regular {
-                let (v, m) = self.cell(i, &r.cells)?;
-                if let (Some(vs), Some(ms)) = (row.values.get_mut(i), row.cells.get_mut(i)) {
-                    *vs = v;
-                    *ms = m;
-                }
+                self.fill(&mut row, i, &r.cells)?;
             }
         }
         Ok(row)
     }
+
+    /// Sets non-key column `i` of `row` from `cells`: its value, write metadata and, for a
+    /// column stored as one cell, the cell's bytes.
+    fn fill(&self, row: &mut Row, i: usize, cells: &[CellData]) -> Result<()> {
+        let (v, m) = self.cell(i, cells)?;
+        let raw = match (&v, self.schema_types.get(i)) {
+            (Some(_), Some(ty)) if !cells::is_multi_cell(ty) => self
+                .ids
+                .get(i)
+                .copied()
+                .flatten()
+                .and_then(|id| cells.iter().find(|cd| cd.column == id && cd.path.is_none()))
+                .map(|cd| Bytes::copy_from_slice(&cd.value)),
+            _ => None,
+        };
+        if let (Some(vs), Some(ms), Some(rs)) = (
+            row.values.get_mut(i),
+            row.cells.get_mut(i),
+            row.stored.get_mut(i),
+        ) {
+            *vs = v;
+            *ms = m;
+            *rs = raw;
+        }
+        Ok(())
+    }
+}
+
+/// A row of computed values as result cells.
+fn computed(values: ValueRow) -> ResultRow {
+    values
+        .into_iter()
+        .map(|v| v.map(Projected::Value))
+        .collect()
 }
 
 /// The components of a serialized partition key (see `ilion_ring::serialize_partition_key`).
@@ -1164,8 +1194,8 @@ struct Exec<'a> {
     per_partition: u32,
     page: usize,
     limit_left: u32,
-    out: Vec<Vec<Option<Value>>>,
-    sort_keys: Vec<Vec<Option<Value>>>,
+    out: Vec<ResultRow>,
+    sort_keys: Vec<ValueRow>,
     sort_cols: Vec<usize>,
     /// The partition of the last row taken, and the result rows (or groups) taken from it.
     part: Option<(i64, Vec<u8>)>,
@@ -1199,7 +1229,7 @@ impl<'a> Exec<'a> {
         self.part_count < self.per_partition
     }
 
-    fn emit(&mut self, values: Vec<Option<Value>>, pos: &PagingPosition, last: bool) {
+    fn emit(&mut self, values: ResultRow, pos: &PagingPosition, last: bool) {
         self.out.push(values);
         self.part_count += 1;
         self.limit_left = self.limit_left.saturating_sub(1);
@@ -1224,7 +1254,7 @@ impl<'a> Exec<'a> {
                             .collect(),
                     );
                 }
-                let values = self.sel.project(&row)?;
+                let values = self.sel.project_stored(&row)?;
                 self.emit(values, &pos, false);
             }
             Mode::Aggregate => {
@@ -1266,7 +1296,7 @@ impl<'a> Exec<'a> {
 
     fn close_group(&mut self, last: bool) -> Result<()> {
         if let Some(g) = self.group.take() {
-            let values = g.agg.finish()?;
+            let values = computed(g.agg.finish()?);
             self.emit(values, &g.last, last);
         }
         Ok(())
@@ -1278,7 +1308,7 @@ impl<'a> Exec<'a> {
             Mode::Plain => {}
             Mode::Aggregate => {
                 let all = std::mem::replace(&mut self.all, Aggregator::new(self.sel));
-                self.out.push(all.finish()?);
+                self.out.push(computed(all.finish()?));
             }
             Mode::Grouped { .. } => self.close_group(true)?,
         }
@@ -1458,7 +1488,7 @@ fn execute(
     };
     let mut out = std::mem::take(&mut exec.out);
     if let Some(sort) = &plan.sort {
-        let mut keyed: Vec<(ResultRow, ResultRow)> = exec.sort_keys.drain(..).zip(out).collect();
+        let mut keyed: Vec<(ValueRow, ResultRow)> = exec.sort_keys.drain(..).zip(out).collect();
         keyed.sort_by(|(a, _), (b, _)| {
             for ((x, y), (_, desc)) in a.iter().zip(b).zip(sort) {
                 // Nulls first.
@@ -1483,13 +1513,13 @@ fn execute(
 
 fn rows_result(
     sel: &Selection,
-    out: Vec<Vec<Option<Value>>>,
+    out: Vec<ResultRow>,
     next_page: Option<Bytes>,
     skip_metadata: bool,
 ) -> Result<ResultBody> {
     let mut cells = Vec::with_capacity(out.len() * sel.specs().len());
     for r in &out {
-        cells.extend(sel.encode_row(r)?);
+        cells.extend(sel.encode_projected(r)?);
     }
     let mut metadata = if skip_metadata {
         // The specs are not sent: not cloned either.
