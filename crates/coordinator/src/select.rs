@@ -191,6 +191,27 @@ impl Selection {
         self.exprs.iter().map(|e| eval(e, row)).collect()
     }
 
+    /// The columns whose decoded values the selection reads (as a function's or an
+    /// aggregate's argument, or any column of an aggregate selection); a column selected
+    /// plainly is answered with its stored bytes and needs no value.
+    pub(crate) fn columns_needing_values(&self) -> Vec<usize> {
+        let aggregate = self.exprs.iter().any(|e| matches!(e, Expr::Agg { .. }));
+        if aggregate {
+            return self.columns_read();
+        }
+        let mut out = Vec::new();
+        for e in &self.exprs {
+            if let Expr::Call { args, .. } = e {
+                let inner = Selection {
+                    exprs: args.iter().map(|(a, _)| a.clone()).collect(),
+                    ..self.clone()
+                };
+                out.extend(inner.columns_read());
+            }
+        }
+        out
+    }
+
     /// The result row of a non-aggregate selection over `row`, a selected stored column as
     /// its stored bytes.
     pub(crate) fn project_stored(&self, row: &Row) -> Result<Vec<Option<Projected>>> {
@@ -200,11 +221,7 @@ impl Selection {
                 if let Expr::Column(i) = e
                     && let Some(Some(b)) = row.stored.get(*i)
                 {
-                    return Ok(row
-                        .values
-                        .get(*i)
-                        .and_then(Option::as_ref)
-                        .map(|_| Projected::Stored(b.clone())));
+                    return Ok(Some(Projected::Stored(b.clone())));
                 }
                 Ok(eval(e, row)?.map(Projected::Value))
             })

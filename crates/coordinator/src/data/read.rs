@@ -136,6 +136,16 @@ enum Filter {
 }
 
 impl Filter {
+    /// The columns whose values the filter reads.
+    fn columns(&self) -> Vec<usize> {
+        match self {
+            Filter::Compare { col, .. } | Filter::In { col, .. } | Filter::Contains { col, .. } => {
+                vec![*col]
+            }
+            Filter::Tuple { cols, .. } | Filter::TupleIn { cols, .. } => cols.clone(),
+        }
+    }
+
     fn matches(&self, row: &Row) -> bool {
         let get = |i: &usize| row.values.get(*i).and_then(Option::as_ref);
         let holds = |o: Option<Ordering>, op: &Operator| {
@@ -1011,6 +1021,9 @@ struct Decoder {
     pk: Vec<usize>,
     ck: Vec<usize>,
     now: i64,
+    /// Columns stored as one value whose value nobody reads (they are only returned, as their
+    /// stored bytes): not decoded; their value is the placeholder `Value::Empty`.
+    undecoded: Vec<bool>,
 }
 
 impl Decoder {
@@ -1038,6 +1051,7 @@ impl Decoder {
                 .map(|(i, _)| i)
                 .collect(),
             now: super::now_seconds(),
+            undecoded: vec![false; table.columns.len()],
         }
     }
 
@@ -1048,6 +1062,36 @@ impl Decoder {
             .ok_or_else(|| Error::server("column index out of range"))?;
         ty.decode(&Bytes::copy_from_slice(bytes))
             .map_err(|e| Error::server(format!("stored value does not decode as {ty}: {e}")))
+    }
+
+    /// The value of column `i` stored as `bytes`: decoded, or the placeholder when nobody
+    /// reads it.
+    fn value(&self, i: usize, bytes: &[u8]) -> Result<Value> {
+        if self.undecoded.get(i) == Some(&true) {
+            return Ok(Value::Empty);
+        }
+        self.decode(i, bytes)
+    }
+
+    /// [`Decoder::cell`] of a single-cell column that is not decoded: the placeholder value
+    /// when the cell is there.
+    fn undecoded_cell(&self, i: usize, cells: &[CellData]) -> (Option<Value>, Option<CellMeta>) {
+        let Some(id) = self.ids.get(i).copied().flatten() else {
+            return (None, None);
+        };
+        match cells.iter().find(|cd| cd.column == id && cd.path.is_none()) {
+            None => (None, None),
+            Some(cd) => (Some(Value::Empty), Some(self.meta(cd))),
+        }
+    }
+
+    fn meta(&self, cd: &CellData) -> CellMeta {
+        CellMeta {
+            timestamp: cd.timestamp,
+            ttl: cd
+                .ttl
+                .map(|t| i32::try_from((t.local_expiry - self.now).max(0)).unwrap_or(i32::MAX)),
+        }
     }
 
     /// The value and write metadata of non-key column `i` from a row's (or the partition's
@@ -1065,13 +1109,7 @@ impl Decoder {
         let Some(cd) = cells.iter().find(|cd| cd.column == id && cd.path.is_none()) else {
             return Ok((value, None));
         };
-        let meta = CellMeta {
-            timestamp: cd.timestamp,
-            ttl: cd
-                .ttl
-                .map(|t| i32::try_from((t.local_expiry - self.now).max(0)).unwrap_or(i32::MAX)),
-        };
-        Ok((value, Some(meta)))
+        Ok((value, Some(self.meta(cd))))
     }
 
     /// The partition's part of every row: key columns and static cells.
@@ -1086,7 +1124,7 @@ impl Decoder {
         let parts = split_partition_key(&p.key, self.pk.len())?;
         for (i, part) in self.pk.iter().zip(parts) {
             if let (Some(slot), Some(raw)) = (row.values.get_mut(*i), row.stored.get_mut(*i)) {
-                *slot = Some(self.decode(*i, part)?);
+                *slot = Some(self.value(*i, part)?);
                 *raw = Some(Bytes::copy_from_slice(part));
             }
         }
@@ -1103,7 +1141,7 @@ impl Decoder {
         let mut row = base.clone();
         for (i, b) in self.ck.iter().zip(&r.clustering) {
             if let (Some(slot), Some(raw)) = (row.values.get_mut(*i), row.stored.get_mut(*i)) {
-                *slot = Some(self.decode(*i, b)?);
+                *slot = Some(self.value(*i, b)?);
                 *raw = Some(Bytes::copy_from_slice(b));
             }
         }
@@ -1118,7 +1156,11 @@ impl Decoder {
     /// Sets non-key column `i` of `row` from `cells`: its value, write metadata and, for a
     /// column stored as one cell, the cell's bytes.
     fn fill(&self, row: &mut Row, i: usize, cells: &[CellData]) -> Result<()> {
-        let (v, m) = self.cell(i, cells)?;
+        let (v, m) = if self.undecoded.get(i) == Some(&true) {
+            self.undecoded_cell(i, cells)
+        } else {
+            self.cell(i, cells)?
+        };
         let raw = match (&v, self.schema_types.get(i)) {
             (Some(_), Some(ty)) if !cells::is_multi_cell(ty) => self
                 .ids
@@ -1379,7 +1421,21 @@ fn execute(
         stop: None,
     };
     let schema = data.table_schema(t.table)?;
-    let decoder = Decoder::new(t, &schema);
+    let mut decoder = Decoder::new(t, &schema);
+    if plan.mode == Mode::Plain {
+        // Columns only returned are copied as stored, never decoded.
+        let mut needed = sel.columns_needing_values();
+        needed.extend(plan.filters.iter().flat_map(Filter::columns));
+        needed.extend(exec.sort_cols.iter().copied());
+        for (i, (slot, ty)) in decoder
+            .undecoded
+            .iter_mut()
+            .zip(&decoder.schema_types)
+            .enumerate()
+        {
+            *slot = !needed.contains(&i) && !cells::is_multi_cell(ty);
+        }
+    }
     // Storage applies PER PARTITION LIMIT itself when every row it returns is a result row.
     let exact = plan.mode == Mode::Plain && plan.filters.is_empty() && plan.static_rows;
     let storage_ppl = if plan.distinct {
