@@ -52,7 +52,8 @@ pub(crate) fn compat_tests() -> Result<()> {
     let binary = match std::env::var_os("ILION_BIN") {
         Some(bin) => PathBuf::from(bin),
         None => {
-            run(crate::cargo().args(["build", "--bin", "ilion"]))?;
+            // The same flags as the test build, so the binary it made is reused.
+            run(crate::ci_cargo().args(["build", "--bin", "ilion", "--features", crate::TESTKIT]))?;
             crate::target_dir().join("debug/ilion")
         }
     };

@@ -21,11 +21,15 @@ use std::fmt::Write as _;
 
 use bytes::Bytes;
 use ilion_cql::protocol::{CqlType, Value};
+use serde_json::value::RawValue;
 
-use crate::values::{
-    civil_from_days, normalize, parse_date, parse_decimal, parse_duration, parse_float, parse_hex,
-    parse_time, parse_timestamp, varint_from_decimal, varint_to_decimal,
+use ilion_types::text::{
+    date_text, decimal_text, duration_text, java_double, java_float, parse_date, parse_decimal,
+    parse_duration, parse_float, parse_hex, parse_time, parse_timestamp, time_text, timestamp_text,
+    varint_from_decimal, varint_to_decimal,
 };
+
+use crate::values::normalize;
 use crate::{Error, Result};
 
 /// A parsed JSON document; numbers keep their text, objects their key order.
@@ -42,194 +46,74 @@ pub(crate) enum Json {
 /// Nesting deeper than this is refused (hostile input must not exhaust the stack).
 const MAX_DEPTH: usize = 64;
 
-/// Parses a JSON document.
+/// Parses a JSON document with serde_json: each level is read as raw text
+/// ([`RawValue`]) first, so numbers keep their digits and objects their key order.
 pub(crate) fn parse(text: &str) -> Result<Json> {
-    let mut p = Parser {
-        s: text.as_bytes(),
-        pos: 0,
-    };
-    let v = p.value(0)?;
-    p.ws();
-    if p.pos != p.s.len() {
-        return Err(p.error("trailing characters"));
-    }
-    Ok(v)
+    let raw: &RawValue = serde_json::from_str(text).map_err(decode_error)?;
+    from_raw(raw, 0)
 }
 
-struct Parser<'a> {
-    s: &'a [u8],
-    pos: usize,
+fn decode_error(e: serde_json::Error) -> Error {
+    Error::invalid(format!("Could not decode JSON string: {e}"))
 }
 
-impl Parser<'_> {
-    fn error(&self, what: &str) -> Error {
-        Error::invalid(format!(
-            "Could not decode JSON string: {what} at character {}",
-            self.pos
-        ))
+fn from_raw(raw: &RawValue, depth: usize) -> Result<Json> {
+    if depth > MAX_DEPTH {
+        return Err(Error::invalid(
+            "Could not decode JSON string: nesting too deep",
+        ));
     }
-
-    fn ws(&mut self) {
-        while self.s.get(self.pos).is_some_and(u8::is_ascii_whitespace) {
-            self.pos += 1;
+    let text = raw.get();
+    Ok(match text.as_bytes().first() {
+        Some(b'{') => {
+            let Entries(entries) = serde_json::from_str(text).map_err(decode_error)?;
+            Json::Object(
+                entries
+                    .into_iter()
+                    .map(|(k, v)| Ok((k, from_raw(v, depth + 1)?)))
+                    .collect::<Result<_>>()?,
+            )
         }
-    }
-
-    fn peek(&self) -> Option<u8> {
-        self.s.get(self.pos).copied()
-    }
-
-    fn eat(&mut self, word: &str) -> bool {
-        if self.s.get(self.pos..self.pos + word.len()) == Some(word.as_bytes()) {
-            self.pos += word.len();
-            true
-        } else {
-            false
+        Some(b'[') => {
+            let items: Vec<&RawValue> = serde_json::from_str(text).map_err(decode_error)?;
+            Json::Array(
+                items
+                    .into_iter()
+                    .map(|v| from_raw(v, depth + 1))
+                    .collect::<Result<_>>()?,
+            )
         }
-    }
+        Some(b'"') => Json::String(serde_json::from_str(text).map_err(decode_error)?),
+        Some(b't' | b'f') => Json::Bool(serde_json::from_str(text).map_err(decode_error)?),
+        Some(b'n') => Json::Null,
+        // serde_json has checked that this is a number; keep its text.
+        _ => Json::Number(text.to_owned()),
+    })
+}
 
-    fn value(&mut self, depth: usize) -> Result<Json> {
-        if depth > MAX_DEPTH {
-            return Err(self.error("nesting too deep"));
-        }
-        self.ws();
-        match self.peek() {
-            None => Err(self.error("unexpected end")),
-            Some(b'n') if self.eat("null") => Ok(Json::Null),
-            Some(b't') if self.eat("true") => Ok(Json::Bool(true)),
-            Some(b'f') if self.eat("false") => Ok(Json::Bool(false)),
-            Some(b'"') => Ok(Json::String(self.string()?)),
-            Some(b'[') => {
-                self.pos += 1;
-                let mut items = Vec::new();
-                self.ws();
-                if self.peek() == Some(b']') {
-                    self.pos += 1;
-                    return Ok(Json::Array(items));
-                }
-                loop {
-                    items.push(self.value(depth + 1)?);
-                    self.ws();
-                    match self.peek() {
-                        Some(b',') => self.pos += 1,
-                        Some(b']') => {
-                            self.pos += 1;
-                            return Ok(Json::Array(items));
-                        }
-                        _ => return Err(self.error("expected , or ]")),
-                    }
-                }
-            }
-            Some(b'{') => {
-                self.pos += 1;
-                let mut entries = Vec::new();
-                self.ws();
-                if self.peek() == Some(b'}') {
-                    self.pos += 1;
-                    return Ok(Json::Object(entries));
-                }
-                loop {
-                    self.ws();
-                    if self.peek() != Some(b'"') {
-                        return Err(self.error("expected a string key"));
-                    }
-                    let key = self.string()?;
-                    self.ws();
-                    if self.peek() != Some(b':') {
-                        return Err(self.error("expected :"));
-                    }
-                    self.pos += 1;
-                    entries.push((key, self.value(depth + 1)?));
-                    self.ws();
-                    match self.peek() {
-                        Some(b',') => self.pos += 1,
-                        Some(b'}') => {
-                            self.pos += 1;
-                            return Ok(Json::Object(entries));
-                        }
-                        _ => return Err(self.error("expected , or }")),
-                    }
-                }
-            }
-            Some(b'-' | b'0'..=b'9') => {
-                let start = self.pos;
-                while self.peek().is_some_and(|b| {
-                    b.is_ascii_digit() || matches!(b, b'-' | b'+' | b'.' | b'e' | b'E')
-                }) {
-                    self.pos += 1;
-                }
-                let text = std::str::from_utf8(self.s.get(start..self.pos).unwrap_or_default())
-                    .map_err(|_| self.error("bad number"))?;
-                if text.parse::<f64>().is_err() {
-                    return Err(self.error("bad number"));
-                }
-                Ok(Json::Number(text.to_owned()))
-            }
-            Some(_) => Err(self.error("unexpected character")),
-        }
-    }
+/// An object's entries in document order (duplicates kept), values as raw text.
+struct Entries<'a>(Vec<(String, &'a RawValue)>);
 
-    fn string(&mut self) -> Result<String> {
-        self.pos += 1; // the opening quote
-        let mut out = String::new();
-        loop {
-            let start = self.pos;
-            while self.peek().is_some_and(|b| b != b'"' && b != b'\\') {
-                self.pos += 1;
+impl<'de> serde::Deserialize<'de> for Entries<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = Entries<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
             }
-            out.push_str(
-                std::str::from_utf8(self.s.get(start..self.pos).unwrap_or_default())
-                    .map_err(|_| self.error("invalid UTF-8"))?,
-            );
-            match self.peek() {
-                Some(b'"') => {
-                    self.pos += 1;
-                    return Ok(out);
+            fn visit_map<M: serde::de::MapAccess<'de>>(
+                self,
+                mut map: M,
+            ) -> std::result::Result<Entries<'de>, M::Error> {
+                let mut out = Vec::new();
+                while let Some(entry) = map.next_entry::<String, &'de RawValue>()? {
+                    out.push(entry);
                 }
-                Some(b'\\') => {
-                    self.pos += 1;
-                    let c = self
-                        .peek()
-                        .ok_or_else(|| self.error("unterminated escape"))?;
-                    self.pos += 1;
-                    match c {
-                        b'"' => out.push('"'),
-                        b'\\' => out.push('\\'),
-                        b'/' => out.push('/'),
-                        b'b' => out.push('\u{8}'),
-                        b'f' => out.push('\u{c}'),
-                        b'n' => out.push('\n'),
-                        b'r' => out.push('\r'),
-                        b't' => out.push('\t'),
-                        b'u' => {
-                            let mut cp = self.hex4()?;
-                            if (0xD800..0xDC00).contains(&cp) && self.eat("\\u") {
-                                let low = self.hex4()?;
-                                cp = 0x10000
-                                    + ((cp - 0xD800) << 10)
-                                    + (low.wrapping_sub(0xDC00) & 0x3ff);
-                            }
-                            out.push(
-                                char::from_u32(cp).ok_or_else(|| self.error("bad \\u escape"))?,
-                            );
-                        }
-                        _ => return Err(self.error("bad escape")),
-                    }
-                }
-                _ => return Err(self.error("unterminated string")),
+                Ok(Entries(out))
             }
         }
-    }
-
-    fn hex4(&mut self) -> Result<u32> {
-        let digits = self
-            .s
-            .get(self.pos..self.pos + 4)
-            .and_then(|d| std::str::from_utf8(d).ok())
-            .and_then(|d| u32::from_str_radix(d, 16).ok())
-            .ok_or_else(|| self.error("bad \\u escape"))?;
-        self.pos += 4;
-        Ok(digits)
+        d.deserialize_map(Visit)
     }
 }
 
@@ -595,139 +479,6 @@ pub(crate) fn to_json(ty: &CqlType, value: Option<&Value>) -> String {
     }
 }
 
-/// Java's `BigDecimal.toString()`.
-pub(crate) fn decimal_text(scale: i32, unscaled: &Bytes) -> String {
-    let digits = varint_to_decimal(unscaled);
-    let (neg, coeff) = match digits.strip_prefix('-') {
-        Some(c) => ("-", c.to_owned()),
-        None => ("", digits),
-    };
-    let len = i64::try_from(coeff.len()).unwrap_or(i64::MAX);
-    let adjusted = -i64::from(scale) + (len - 1);
-    if scale >= 0 && adjusted >= -6 {
-        let scale = usize::try_from(scale).unwrap_or(0);
-        if scale == 0 {
-            return format!("{neg}{coeff}");
-        }
-        if coeff.len() > scale {
-            let (a, b) = coeff.split_at(coeff.len() - scale);
-            return format!("{neg}{a}.{b}");
-        }
-        return format!("{neg}0.{}{coeff}", "0".repeat(scale - coeff.len()));
-    }
-    let (first, rest) = coeff.split_at(1.min(coeff.len()));
-    let frac = if rest.is_empty() {
-        String::new()
-    } else {
-        format!(".{rest}")
-    };
-    let sign = if adjusted >= 0 { "+" } else { "" };
-    format!("{neg}{first}{frac}E{sign}{adjusted}")
-}
-
-/// Java's `Double.toString` (near enough: the shortest digits that read back).
-pub(crate) fn java_double(v: f64) -> String {
-    if v.is_nan() {
-        return "NaN".to_owned();
-    }
-    if v.is_infinite() {
-        return if v > 0.0 { "Infinity" } else { "-Infinity" }.to_owned();
-    }
-    let abs = v.abs();
-    if abs == 0.0 || (1e-3..1e7).contains(&abs) {
-        let s = format!("{v}");
-        if s.contains('.') { s } else { format!("{s}.0") }
-    } else {
-        let s = format!("{v:e}");
-        let (m, e) = s.split_once('e').unwrap_or((&s, "0"));
-        let m = if m.contains('.') {
-            m.to_owned()
-        } else {
-            format!("{m}.0")
-        };
-        format!("{m}E{e}")
-    }
-}
-
-fn java_float(v: f32) -> String {
-    if v.is_nan() || v.is_infinite() {
-        return java_double(f64::from(v));
-    }
-    let abs = v.abs();
-    if abs == 0.0 || (1e-3..1e7).contains(&abs) {
-        let s = format!("{v}");
-        if s.contains('.') { s } else { format!("{s}.0") }
-    } else {
-        let s = format!("{v:e}");
-        let (m, e) = s.split_once('e').unwrap_or((&s, "0"));
-        let m = if m.contains('.') {
-            m.to_owned()
-        } else {
-            format!("{m}.0")
-        };
-        format!("{m}E{e}")
-    }
-}
-
-/// `yyyy-mm-dd HH:MM:SS.fffZ` (UTC).
-pub(crate) fn timestamp_text(ms: i64) -> String {
-    let days = ms.div_euclid(86_400_000);
-    let in_day = ms.rem_euclid(86_400_000);
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}.{:03}Z",
-        in_day / 3_600_000,
-        in_day / 60_000 % 60,
-        in_day / 1000 % 60,
-        in_day % 1000
-    )
-}
-
-/// `yyyy-mm-dd` of a CQL date.
-pub(crate) fn date_text(d: u32) -> String {
-    let (y, m, d) = civil_from_days(i64::from(d) - (1i64 << 31));
-    format!("{y:04}-{m:02}-{d:02}")
-}
-
-/// `HH:MM:SS.nnnnnnnnn`.
-pub(crate) fn time_text(nanos: i64) -> String {
-    let s = nanos / 1_000_000_000;
-    format!(
-        "{:02}:{:02}:{:02}.{:09}",
-        s / 3600,
-        s / 60 % 60,
-        s % 60,
-        nanos % 1_000_000_000
-    )
-}
-
-/// Cassandra's `Duration.toString()`: `1y2mo3d4h5m6s7ms8us9ns`, a leading `-` when negative.
-pub(crate) fn duration_text(d: &ilion_cql::protocol::Duration) -> String {
-    let neg = d.months < 0 || d.days < 0 || d.nanoseconds < 0;
-    let mut out = String::new();
-    if neg {
-        out.push('-');
-    }
-    let months = i64::from(d.months).abs();
-    let days = i64::from(d.days).abs();
-    let nanos = d.nanoseconds.unsigned_abs();
-    let mut part = |n: u64, unit: &str| {
-        if n > 0 {
-            let _ = write!(out, "{n}{unit}");
-        }
-    };
-    part((months / 12) as u64, "y");
-    part((months % 12) as u64, "mo");
-    part(days as u64, "d");
-    part(nanos / 3_600_000_000_000, "h");
-    part(nanos / 60_000_000_000 % 60, "m");
-    part(nanos / 1_000_000_000 % 60, "s");
-    part(nanos / 1_000_000 % 1000, "ms");
-    part(nanos / 1000 % 1000, "us");
-    part(nanos % 1000, "ns");
-    out
-}
-
 /// A SELECT's rows as `SELECT JSON` returns them: one `[json]` text column holding an object
 /// per row, keyed by the selected names (quoted when not all lowercase). `body` must carry its
 /// column metadata; `skip_metadata` drops it from the answer, as the client asked.
@@ -812,6 +563,23 @@ mod tests {
         }
         let deep = "[".repeat(100) + &"]".repeat(100);
         assert!(parse(&deep).is_err());
+        let very_deep = "[".repeat(100_000) + &"]".repeat(100_000);
+        assert!(parse(&very_deep).is_err(), "an error, not a stack overflow");
+        let big = "[123456789012345678901234567890.000000000000000001]";
+        assert_eq!(
+            parse(big).unwrap(),
+            Json::Array(vec![Json::Number(
+                "123456789012345678901234567890.000000000000000001".into()
+            )]),
+            "numbers keep every digit"
+        );
+        assert_eq!(
+            parse(r#"{"k": 1, "k": 2}"#).unwrap(),
+            Json::Object(vec![
+                ("k".into(), Json::Number("1".into())),
+                ("k".into(), Json::Number("2".into()))
+            ])
+        );
     }
 
     #[test]

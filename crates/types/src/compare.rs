@@ -140,6 +140,129 @@ pub fn compare_values(ty: &CqlType, a: &Value, b: &Value) -> Result<Ordering> {
     compare(ty, &ty.to_bytes(a)?, &ty.to_bytes(b)?)
 }
 
+/// Orders two decoded values of one type that is not at hand (rows being filtered, an
+/// aggregate's running extreme): the type is read off the values themselves and the values are
+/// compared with [`compare`]. `None` when the values are of different kinds, when the type has
+/// no order (durations), or when a value does not fit the type its kind implies.
+pub fn compare_untyped(a: &Value, b: &Value) -> Option<Ordering> {
+    let ty = common_type(&[a, b])?;
+    compare_values(&ty, a, b).ok()
+}
+
+/// The type values of one type share, read off their kinds; nulls and [`Value::Empty`] say
+/// nothing (a part with no value at all is typed `blob`, which encodes any null).
+fn common_type(values: &[&Value]) -> Option<CqlType> {
+    use Value as V;
+    let values: Vec<&Value> = values
+        .iter()
+        .copied()
+        .filter(|v| !matches!(v, V::Empty))
+        .collect();
+    let Some(first) = values.first() else {
+        return Some(CqlType::Blob);
+    };
+    if values
+        .iter()
+        .any(|v| std::mem::discriminant(*v) != std::mem::discriminant(*first))
+    {
+        return None;
+    }
+    let parts = |i: usize| -> Vec<&Value> {
+        values
+            .iter()
+            .filter_map(|v| match v {
+                V::Tuple(items) => items.get(i).and_then(Option::as_ref),
+                V::Udt(fields) => fields.get(i).and_then(|(_, v)| v.as_ref()),
+                _ => None,
+            })
+            .collect()
+    };
+    let width = |v: &&Value| match v {
+        V::Tuple(items) => items.len(),
+        V::Udt(fields) => fields.len(),
+        _ => 0,
+    };
+    Some(match first {
+        V::Empty => CqlType::Blob,
+        V::Ascii(_) => CqlType::Ascii,
+        V::Bigint(_) => CqlType::Bigint,
+        V::Blob(_) => CqlType::Blob,
+        V::Boolean(_) => CqlType::Boolean,
+        V::Counter(_) => CqlType::Counter,
+        V::Decimal { .. } => CqlType::Decimal,
+        V::Double(_) => CqlType::Double,
+        V::Float(_) => CqlType::Float,
+        V::Int(_) => CqlType::Int,
+        V::Timestamp(_) => CqlType::Timestamp,
+        V::Uuid(_) => CqlType::Uuid,
+        V::Text(_) => CqlType::Text,
+        V::Varint(_) => CqlType::Varint,
+        V::Timeuuid(_) => CqlType::Timeuuid,
+        V::Inet(_) => CqlType::Inet,
+        V::Date(_) => CqlType::Date,
+        V::Time(_) => CqlType::Time,
+        V::Smallint(_) => CqlType::Smallint,
+        V::Tinyint(_) => CqlType::Tinyint,
+        V::Duration(_) => CqlType::Duration,
+        V::Custom(_) => CqlType::Custom(String::new()),
+        V::List(_) | V::Set(_) => {
+            let elements: Vec<&Value> = values
+                .iter()
+                .flat_map(|v| match v {
+                    V::List(xs) | V::Set(xs) => xs.iter().collect(),
+                    _ => Vec::new(),
+                })
+                .collect();
+            let e = common_type(&elements)?;
+            if matches!(first, V::List(_)) {
+                CqlType::list(e).frozen()
+            } else {
+                CqlType::set(e).frozen()
+            }
+        }
+        V::Map(_) => {
+            let entries: Vec<&(Value, Value)> = values
+                .iter()
+                .flat_map(|v| match v {
+                    V::Map(m) => m.iter().collect(),
+                    _ => Vec::new(),
+                })
+                .collect();
+            let keys: Vec<&Value> = entries.iter().map(|(k, _)| k).collect();
+            let vals: Vec<&Value> = entries.iter().map(|(_, v)| v).collect();
+            CqlType::map(common_type(&keys)?, common_type(&vals)?).frozen()
+        }
+        V::Tuple(_) => {
+            let n = values.iter().map(width).max().unwrap_or(0);
+            CqlType::Tuple(
+                (0..n)
+                    .map(|i| common_type(&parts(i)))
+                    .collect::<Option<_>>()?,
+            )
+        }
+        V::Udt(_) => {
+            let longest = values
+                .iter()
+                .filter_map(|v| match v {
+                    V::Udt(fields) => Some(fields),
+                    _ => None,
+                })
+                .max_by_key(|f| f.len())?;
+            let fields = longest
+                .iter()
+                .enumerate()
+                .map(|(i, (name, _))| Some((name.clone(), common_type(&parts(i))?)))
+                .collect::<Option<_>>()?;
+            CqlType::Udt(crate::ty::UdtType {
+                keyspace: None,
+                name: String::new(),
+                fields,
+                frozen: true,
+            })
+        }
+    })
+}
+
 /// Java's `Double.compare`: every NaN equal and greatest, -0.0 before 0.0.
 fn java_cmp_f64(x: f64, y: f64) -> Ordering {
     match (x.is_nan(), y.is_nan()) {

@@ -51,7 +51,7 @@ mod value;
 pub mod vint;
 
 pub use codec::NANOS_PER_DAY;
-pub use compare::{compare, compare_values};
+pub use compare::{compare, compare_untyped, compare_values};
 pub use error::{Error, Result};
 pub use ty::{CqlType, NATIVE_TYPES, Style, Styled, UdtType, write_ident};
 pub use value::{Duration, Value};

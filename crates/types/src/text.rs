@@ -239,6 +239,11 @@ pub fn days_from_civil_str(s: &str) -> Option<i64> {
 }
 
 pub fn days_from_civil(y: i64, m: u32, d: u32) -> Option<i64> {
+    // Far beyond any date a timestamp (±292 million years) can hold; keeps the arithmetic
+    // below from overflowing on hostile input.
+    if !(-1_000_000_000..=1_000_000_000).contains(&y) {
+        return None;
+    }
     let days_in_month = match m {
         1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
         4 | 6 | 9 | 11 => 30,
@@ -367,7 +372,9 @@ pub fn parse_timestamp(s: &str) -> Option<i64> {
             sign * (h * 60 + m)
         }
     };
-    Some(days * 86_400_000 + millis - offset_minutes * 60_000)
+    days.checked_mul(86_400_000)?
+        .checked_add(millis)?
+        .checked_sub(offset_minutes * 60_000)
 }
 
 /// A duration literal: `1h30m`, `-2d`, ISO 8601 `P1DT2H`, `P2W` or `P0001-02-03T04:05:06`.
@@ -622,4 +629,188 @@ pub fn duration_text(d: &Duration) -> String {
     part(nanos / 1000 % 1000, "us");
     part(nanos % 1000, "ns");
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn varints_are_minimal_twos_complement() {
+        assert_eq!(varint_bytes(0).as_ref(), &[0]);
+        assert_eq!(varint_bytes(127).as_ref(), &[0x7f]);
+        assert_eq!(varint_bytes(128).as_ref(), &[0x00, 0x80]);
+        assert_eq!(varint_bytes(-1).as_ref(), &[0xff]);
+        assert_eq!(varint_bytes(-129).as_ref(), &[0xff, 0x7f]);
+    }
+
+    #[test]
+    fn varints_of_any_size_convert_to_and_from_decimal() {
+        for s in [
+            "0",
+            "1",
+            "-1",
+            "128",
+            "-129",
+            "170141183460469231731687303715884105727",
+            "170141183460469231731687303715884105728",
+            "-170141183460469231731687303715884105729",
+            "123456789012345678901234567890123456789012345678901234567890",
+            "-98765432109876543210987654321098765432109876543210",
+        ] {
+            let bytes = varint_from_decimal(s).unwrap();
+            assert_eq!(varint_to_decimal(&bytes), s);
+            assert_eq!(minimal_twos_complement(&bytes), bytes);
+        }
+        assert_eq!(
+            varint_from_decimal("170141183460469231731687303715884105728")
+                .unwrap()
+                .as_ref(),
+            &[0, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]
+        );
+        assert!(varint_from_decimal("1.5").is_none());
+        assert!(varint_from_decimal("-").is_none());
+    }
+
+    #[test]
+    fn decimal_date_and_time_literals_parse_as_cassandra_reads_them() {
+        assert_eq!(parse_decimal("-12.345"), Some((varint_bytes(-12345), 3)));
+        assert_eq!(parse_decimal("7"), Some((varint_bytes(7), 0)));
+        assert_eq!(parse_decimal("1e3"), Some((varint_bytes(1), -3)));
+        assert_eq!(parse_decimal("1.5E-3"), Some((varint_bytes(15), 4)));
+        assert_eq!(parse_date("1970-01-01"), Some(1 << 31));
+        assert_eq!(parse_date("2024-02-29"), Some((1 << 31) + 19_782));
+        assert_eq!(parse_date("1969-12-31"), Some((1 << 31) - 1));
+        assert_eq!(parse_date("2023-02-29"), None);
+        assert_eq!(parse_time("01:00:00.5"), Some(3_600_500_000_000));
+        assert_eq!(parse_time("24:00:00"), None);
+        for days in [-800_000, -1, 0, 1, 19_782, 2_932_896] {
+            let (y, m, d) = civil_from_days(days);
+            assert_eq!(days_from_civil(y, m, d), Some(days));
+        }
+    }
+
+    #[test]
+    fn timestamp_strings_parse_with_and_without_zones() {
+        assert_eq!(parse_timestamp("1970-01-01"), Some(0));
+        assert_eq!(parse_timestamp("1970-01-01 00:00:01"), Some(1000));
+        assert_eq!(parse_timestamp("1970-01-01T00:00:01.5Z"), Some(1500));
+        assert_eq!(
+            parse_timestamp("2011-02-03 04:05+0000"),
+            Some(1_296_705_900_000)
+        );
+        assert_eq!(
+            parse_timestamp("2011-02-03 04:05:00.000+0100"),
+            Some(1_296_702_300_000)
+        );
+        assert_eq!(parse_timestamp("2011-02-03+0000"), Some(1_296_691_200_000));
+        assert_eq!(parse_timestamp("12345"), Some(12_345));
+        assert_eq!(parse_timestamp("2011-02-30"), None);
+        assert_eq!(parse_timestamp("2011-02-03 25:00"), None);
+    }
+
+    #[test]
+    fn durations_parse_in_all_three_notations() {
+        let d = |months, days, nanoseconds| Duration {
+            months,
+            days,
+            nanoseconds,
+        };
+        assert_eq!(parse_duration("1h30m"), Some(d(0, 0, 5_400_000_000_000)));
+        assert_eq!(
+            parse_duration("1y2mo3w4d5h6m7s8ms9us10ns"),
+            Some(d(14, 25, 18_367_008_009_010))
+        );
+        assert_eq!(parse_duration("-2d"), Some(d(0, -2, 0)));
+        assert_eq!(parse_duration("P1DT2H"), Some(d(0, 1, 7_200_000_000_000)));
+        assert_eq!(parse_duration("P2W"), Some(d(0, 14, 0)));
+        assert_eq!(
+            parse_duration("P0001-02-03T04:05:06"),
+            Some(d(14, 3, 14_706_000_000_000))
+        );
+        assert_eq!(parse_duration("1x"), None);
+        assert_eq!(parse_duration(""), None);
+    }
+
+    #[test]
+    fn timeuuids_carry_their_time() {
+        let ms = 1_700_000_000_123i64;
+        let u = timeuuid_at(ms * 10_000 + GREGORIAN_OFFSET, [0x80, 0, 1, 2, 3, 4, 5, 6]);
+        assert_eq!(u.get(6).map(|b| b >> 4), Some(1), "version 1");
+        assert_eq!(timeuuid_millis(&u), ms);
+        assert_eq!(date_text(date_of_millis(ms)), "2023-11-14");
+        assert_eq!(millis_of_date(date_of_millis(0)), 0);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn parsers_never_panic_on_any_text(s in "\\PC{0,40}", digits in "[-+0-9:. TZPYMWDHS]{0,30}") {
+            for s in [
+                s.as_str(),
+                digits.as_str(),
+                "9223372036854775807-01-01",
+                "-9223372036854775808-12-31 23:59:59.999-2359",
+                "292278994-08-17 07:12:55.808Z",
+                "P9223372036854775807Y",
+                "9223372036854775807mo",
+                "-9223372036854775807d",
+                "1e2147483647",
+                "1.5e-2147483648",
+            ] {
+                let _ = parse_timestamp(s);
+                let _ = parse_date(s);
+                let _ = parse_time(s);
+                let _ = parse_duration(s);
+                let _ = parse_decimal(s);
+                let _ = varint_from_decimal(s);
+                let _ = parse_float::<f64>(s);
+                let _ = parse_hex(s);
+                let _ = parse_uuid(s);
+            }
+        }
+
+        #[test]
+        fn texts_read_back_as_the_values_they_print(
+            ms in -62_135_596_800_000i64..253_402_300_799_999,
+            day in 0u32..u32::MAX,
+            nanos in 0i64..86_400_000_000_000,
+            months in 0i32..100_000,
+            days in 0i32..100_000,
+            dur_nanos in 0i64..1_000_000_000_000_000,
+            negative: bool,
+            unscaled: i64,
+            scale in -20i32..20,
+        ) {
+            let stamp = timestamp_text(ms);
+            proptest::prop_assert_eq!(parse_timestamp(&stamp), Some(ms), "{}", stamp);
+            proptest::prop_assert_eq!(parse_timestamp(&timestamp_iso_text(ms)), Some(ms));
+            let (y, _, _) = civil_from_days(i64::from(day) - DATE_EPOCH);
+            if (0..=9999).contains(&y) {
+                proptest::prop_assert_eq!(parse_date(&date_text(day)), Some(day));
+            }
+            proptest::prop_assert_eq!(parse_time(&time_text(nanos)), Some(nanos));
+            let sign = if negative { -1 } else { 1 };
+            let d = Duration {
+                months: months * sign,
+                days: days * sign,
+                nanoseconds: dur_nanos * i64::from(sign),
+            };
+            if d != (Duration { months: 0, days: 0, nanoseconds: 0 }) {
+                proptest::prop_assert_eq!(parse_duration(&duration_text(&d)), Some(d));
+            }
+            let text = decimal_text(scale, &varint_bytes(i128::from(unscaled)));
+            let (u, s) = parse_decimal(&text).unwrap_or_default();
+            // The same number, perhaps at another scale.
+            let back = varint_i128(&u).unwrap_or_default();
+            let pow = |d: i32| 10i128.checked_pow(d.unsigned_abs());
+            let (a, b) = if s >= scale {
+                (pow(s - scale).and_then(|p| i128::from(unscaled).checked_mul(p)), Some(back))
+            } else {
+                (Some(i128::from(unscaled)), pow(scale - s).and_then(|p| back.checked_mul(p)))
+            };
+            if let (Some(a), Some(b)) = (a, b) {
+                proptest::prop_assert_eq!(a, b, "{}", text);
+            }
+        }
+    }
 }

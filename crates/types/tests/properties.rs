@@ -5,7 +5,9 @@ use std::cmp::Ordering;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use bytes::{Bytes, BytesMut};
-use ilion_types::{CqlType, Duration, NANOS_PER_DAY, UdtType, Value, compare, order};
+use ilion_types::{
+    CqlType, Duration, NANOS_PER_DAY, UdtType, Value, compare, compare_untyped, order,
+};
 use proptest::prelude::*;
 
 /// Native types whose values have an order.
@@ -231,9 +233,11 @@ proptest! {
     }
 
     #[test]
-    fn order_keys_sort_bytewise_as_the_comparator_orders((ty, a, b) in typed_pair()) {
-        let (a, b) = (encode(&ty, &a), encode(&ty, &b));
+    fn order_keys_sort_bytewise_as_the_comparator_orders((ty, va, vb) in typed_pair()) {
+        let (a, b) = (encode(&ty, &va), encode(&ty, &vb));
         let want = compare(&ty, &a, &b).unwrap_or_else(|e| panic!("{ty}: {e}"));
+        // Decoded values compare the same when their type is read off them.
+        prop_assert_eq!(compare_untyped(&va, &vb), Some(want), "{}", ty);
         prop_assert_eq!(compare(&ty, &b, &a).unwrap(), want.reverse());
         let (ka, kb) = (ty.order_key(&a).unwrap(), ty.order_key(&b).unwrap());
         prop_assert_eq!(ka.cmp(&kb), want, "{} {:?} {:?}", ty, a, b);

@@ -22,7 +22,9 @@ use ilion_storage::{
 use super::{DataPath, Target, cells};
 use crate::schema::types::SchemaType;
 use crate::schema::{ClusteringOrder, Column, ColumnKind, Keyspace, Table};
-use crate::select::{Aggregator, CellMeta, Row, Selection, compare, limit_value, opt_seq_cmp};
+use ilion_types::compare_untyped as compare;
+
+use crate::select::{Aggregator, CellMeta, Projected, Row, Selection, limit_value};
 use crate::values::{Bound, encode, term_value};
 use crate::{Error, Executed, Result};
 
@@ -134,6 +136,16 @@ enum Filter {
 }
 
 impl Filter {
+    /// The columns whose values the filter reads.
+    fn columns(&self) -> Vec<usize> {
+        match self {
+            Filter::Compare { col, .. } | Filter::In { col, .. } | Filter::Contains { col, .. } => {
+                vec![*col]
+            }
+            Filter::Tuple { cols, .. } | Filter::TupleIn { cols, .. } => cols.clone(),
+        }
+    }
+
     fn matches(&self, row: &Row) -> bool {
         let get = |i: &usize| row.values.get(*i).and_then(Option::as_ref);
         let holds = |o: Option<Ordering>, op: &Operator| {
@@ -166,12 +178,17 @@ impl Filter {
                 }
             }
             Filter::Tuple { cols, op, values } => {
-                let row_vals = cols.iter().map(get);
-                holds(opt_seq_cmp(row_vals, values.iter().map(Some)), op)
+                let row = Value::Tuple(cols.iter().map(|c| get(c).cloned()).collect());
+                let given = Value::Tuple(values.iter().cloned().map(Some).collect());
+                holds(compare(&row, &given), op)
             }
-            Filter::TupleIn { cols, values } => values.iter().any(|vals| {
-                opt_seq_cmp(cols.iter().map(get), vals.iter().map(Some)) == Some(Ordering::Equal)
-            }),
+            Filter::TupleIn { cols, values } => {
+                let row = Value::Tuple(cols.iter().map(|c| get(c).cloned()).collect());
+                values.iter().any(|vals| {
+                    let given = Value::Tuple(vals.iter().cloned().map(Some).collect());
+                    compare(&row, &given) == Some(Ordering::Equal)
+                })
+            }
         }
     }
 }
@@ -212,7 +229,8 @@ struct Plan {
 /// A bound on clustering values: the values and whether it is inclusive.
 type TupleBound = Option<(Vec<Value>, bool)>;
 /// Values of one result row (or of its sort key).
-type ResultRow = Vec<Option<Value>>;
+type ResultRow = Vec<Option<Projected>>;
+type ValueRow = Vec<Option<Value>>;
 
 /// The restrictions of one clustering column.
 #[derive(Debug, Default)]
@@ -1003,6 +1021,9 @@ struct Decoder {
     pk: Vec<usize>,
     ck: Vec<usize>,
     now: i64,
+    /// Columns stored as one value whose value nobody reads (they are only returned, as their
+    /// stored bytes): not decoded; their value is the placeholder `Value::Empty`.
+    undecoded: Vec<bool>,
 }
 
 impl Decoder {
@@ -1030,6 +1051,7 @@ impl Decoder {
                 .map(|(i, _)| i)
                 .collect(),
             now: super::now_seconds(),
+            undecoded: vec![false; table.columns.len()],
         }
     }
 
@@ -1040,6 +1062,36 @@ impl Decoder {
             .ok_or_else(|| Error::server("column index out of range"))?;
         ty.decode(&Bytes::copy_from_slice(bytes))
             .map_err(|e| Error::server(format!("stored value does not decode as {ty}: {e}")))
+    }
+
+    /// The value of column `i` stored as `bytes`: decoded, or the placeholder when nobody
+    /// reads it.
+    fn value(&self, i: usize, bytes: &[u8]) -> Result<Value> {
+        if self.undecoded.get(i) == Some(&true) {
+            return Ok(Value::Empty);
+        }
+        self.decode(i, bytes)
+    }
+
+    /// [`Decoder::cell`] of a single-cell column that is not decoded: the placeholder value
+    /// when the cell is there.
+    fn undecoded_cell(&self, i: usize, cells: &[CellData]) -> (Option<Value>, Option<CellMeta>) {
+        let Some(id) = self.ids.get(i).copied().flatten() else {
+            return (None, None);
+        };
+        match cells.iter().find(|cd| cd.column == id && cd.path.is_none()) {
+            None => (None, None),
+            Some(cd) => (Some(Value::Empty), Some(self.meta(cd))),
+        }
+    }
+
+    fn meta(&self, cd: &CellData) -> CellMeta {
+        CellMeta {
+            timestamp: cd.timestamp,
+            ttl: cd
+                .ttl
+                .map(|t| i32::try_from((t.local_expiry - self.now).max(0)).unwrap_or(i32::MAX)),
+        }
     }
 
     /// The value and write metadata of non-key column `i` from a row's (or the partition's
@@ -1057,13 +1109,7 @@ impl Decoder {
         let Some(cd) = cells.iter().find(|cd| cd.column == id && cd.path.is_none()) else {
             return Ok((value, None));
         };
-        let meta = CellMeta {
-            timestamp: cd.timestamp,
-            ttl: cd
-                .ttl
-                .map(|t| i32::try_from((t.local_expiry - self.now).max(0)).unwrap_or(i32::MAX)),
-        };
-        Ok((value, Some(meta)))
+        Ok((value, Some(self.meta(cd))))
     }
 
     /// The partition's part of every row: key columns and static cells.
@@ -1073,20 +1119,18 @@ impl Decoder {
             values: vec![None; n],
             cells: vec![None; n],
             token: p.token,
+            stored: vec![None; n],
         };
         let parts = split_partition_key(&p.key, self.pk.len())?;
         for (i, part) in self.pk.iter().zip(parts) {
-            if let Some(slot) = row.values.get_mut(*i) {
-                *slot = Some(self.decode(*i, part)?);
+            if let (Some(slot), Some(raw)) = (row.values.get_mut(*i), row.stored.get_mut(*i)) {
+                *slot = Some(self.value(*i, part)?);
+                *raw = Some(Bytes::copy_from_slice(part));
             }
         }
         for (i, kind) in self.kinds.iter().enumerate() {
             if *kind == ColumnKind::Static {
-                let (v, m) = self.cell(i, &p.static_cells)?;
-                if let (Some(vs), Some(ms)) = (row.values.get_mut(i), row.cells.get_mut(i)) {
-                    *vs = v;
-                    *ms = m;
-                }
+                self.fill(&mut row, i, &p.static_cells)?;
             }
         }
         Ok(row)
@@ -1096,21 +1140,56 @@ impl Decoder {
     fn row(&self, base: &Row, r: &RowData) -> Result<Row> {
         let mut row = base.clone();
         for (i, b) in self.ck.iter().zip(&r.clustering) {
-            if let Some(slot) = row.values.get_mut(*i) {
-                *slot = Some(self.decode(*i, b)?);
+            if let (Some(slot), Some(raw)) = (row.values.get_mut(*i), row.stored.get_mut(*i)) {
+                *slot = Some(self.value(*i, b)?);
+                *raw = Some(Bytes::copy_from_slice(b));
             }
         }
         for (i, kind) in self.kinds.iter().enumerate() {
             if *kind == ColumnKind::Regular {
-                let (v, m) = self.cell(i, &r.cells)?;
-                if let (Some(vs), Some(ms)) = (row.values.get_mut(i), row.cells.get_mut(i)) {
-                    *vs = v;
-                    *ms = m;
-                }
+                self.fill(&mut row, i, &r.cells)?;
             }
         }
         Ok(row)
     }
+
+    /// Sets non-key column `i` of `row` from `cells`: its value, write metadata and, for a
+    /// column stored as one cell, the cell's bytes.
+    fn fill(&self, row: &mut Row, i: usize, cells: &[CellData]) -> Result<()> {
+        let (v, m) = if self.undecoded.get(i) == Some(&true) {
+            self.undecoded_cell(i, cells)
+        } else {
+            self.cell(i, cells)?
+        };
+        let raw = match (&v, self.schema_types.get(i)) {
+            (Some(_), Some(ty)) if !cells::is_multi_cell(ty) => self
+                .ids
+                .get(i)
+                .copied()
+                .flatten()
+                .and_then(|id| cells.iter().find(|cd| cd.column == id && cd.path.is_none()))
+                .map(|cd| Bytes::copy_from_slice(&cd.value)),
+            _ => None,
+        };
+        if let (Some(vs), Some(ms), Some(rs)) = (
+            row.values.get_mut(i),
+            row.cells.get_mut(i),
+            row.stored.get_mut(i),
+        ) {
+            *vs = v;
+            *ms = m;
+            *rs = raw;
+        }
+        Ok(())
+    }
+}
+
+/// A row of computed values as result cells.
+fn computed(values: ValueRow) -> ResultRow {
+    values
+        .into_iter()
+        .map(|v| v.map(Projected::Value))
+        .collect()
 }
 
 /// The components of a serialized partition key (see `ilion_ring::serialize_partition_key`).
@@ -1157,8 +1236,8 @@ struct Exec<'a> {
     per_partition: u32,
     page: usize,
     limit_left: u32,
-    out: Vec<Vec<Option<Value>>>,
-    sort_keys: Vec<Vec<Option<Value>>>,
+    out: Vec<ResultRow>,
+    sort_keys: Vec<ValueRow>,
     sort_cols: Vec<usize>,
     /// The partition of the last row taken, and the result rows (or groups) taken from it.
     part: Option<(i64, Vec<u8>)>,
@@ -1192,7 +1271,7 @@ impl<'a> Exec<'a> {
         self.part_count < self.per_partition
     }
 
-    fn emit(&mut self, values: Vec<Option<Value>>, pos: &PagingPosition, last: bool) {
+    fn emit(&mut self, values: ResultRow, pos: &PagingPosition, last: bool) {
         self.out.push(values);
         self.part_count += 1;
         self.limit_left = self.limit_left.saturating_sub(1);
@@ -1217,7 +1296,7 @@ impl<'a> Exec<'a> {
                             .collect(),
                     );
                 }
-                let values = self.sel.project(&row)?;
+                let values = self.sel.project_stored(&row)?;
                 self.emit(values, &pos, false);
             }
             Mode::Aggregate => {
@@ -1259,7 +1338,7 @@ impl<'a> Exec<'a> {
 
     fn close_group(&mut self, last: bool) -> Result<()> {
         if let Some(g) = self.group.take() {
-            let values = g.agg.finish()?;
+            let values = computed(g.agg.finish()?);
             self.emit(values, &g.last, last);
         }
         Ok(())
@@ -1271,7 +1350,7 @@ impl<'a> Exec<'a> {
             Mode::Plain => {}
             Mode::Aggregate => {
                 let all = std::mem::replace(&mut self.all, Aggregator::new(self.sel));
-                self.out.push(all.finish()?);
+                self.out.push(computed(all.finish()?));
             }
             Mode::Grouped { .. } => self.close_group(true)?,
         }
@@ -1342,7 +1421,21 @@ fn execute(
         stop: None,
     };
     let schema = data.table_schema(t.table)?;
-    let decoder = Decoder::new(t, &schema);
+    let mut decoder = Decoder::new(t, &schema);
+    if plan.mode == Mode::Plain {
+        // Columns only returned are copied as stored, never decoded.
+        let mut needed = sel.columns_needing_values();
+        needed.extend(plan.filters.iter().flat_map(Filter::columns));
+        needed.extend(exec.sort_cols.iter().copied());
+        for (i, (slot, ty)) in decoder
+            .undecoded
+            .iter_mut()
+            .zip(&decoder.schema_types)
+            .enumerate()
+        {
+            *slot = !needed.contains(&i) && !cells::is_multi_cell(ty);
+        }
+    }
     // Storage applies PER PARTITION LIMIT itself when every row it returns is a result row.
     let exact = plan.mode == Mode::Plain && plan.filters.is_empty() && plan.static_rows;
     let storage_ppl = if plan.distinct {
@@ -1451,11 +1544,16 @@ fn execute(
     };
     let mut out = std::mem::take(&mut exec.out);
     if let Some(sort) = &plan.sort {
-        let mut keyed: Vec<(ResultRow, ResultRow)> = exec.sort_keys.drain(..).zip(out).collect();
+        let mut keyed: Vec<(ValueRow, ResultRow)> = exec.sort_keys.drain(..).zip(out).collect();
         keyed.sort_by(|(a, _), (b, _)| {
             for ((x, y), (_, desc)) in a.iter().zip(b).zip(sort) {
-                let o = opt_seq_cmp(std::iter::once(x.as_ref()), std::iter::once(y.as_ref()))
-                    .unwrap_or(Ordering::Equal);
+                // Nulls first.
+                let o = match (x, y) {
+                    (None, None) => Ordering::Equal,
+                    (None, Some(_)) => Ordering::Less,
+                    (Some(_), None) => Ordering::Greater,
+                    (Some(x), Some(y)) => compare(x, y).unwrap_or(Ordering::Equal),
+                };
                 let o = if *desc { o.reverse() } else { o };
                 if o != Ordering::Equal {
                     return o;
@@ -1471,13 +1569,13 @@ fn execute(
 
 fn rows_result(
     sel: &Selection,
-    out: Vec<Vec<Option<Value>>>,
+    out: Vec<ResultRow>,
     next_page: Option<Bytes>,
     skip_metadata: bool,
 ) -> Result<ResultBody> {
     let mut cells = Vec::with_capacity(out.len() * sel.specs().len());
     for r in &out {
-        cells.extend(sel.encode_row(r)?);
+        cells.extend(sel.encode_projected(r)?);
     }
     let mut metadata = if skip_metadata {
         // The specs are not sent: not cloned either.
