@@ -81,6 +81,8 @@ struct PreparedStatement {
 #[derive(Debug)]
 pub struct Coordinator {
     local: LocalInfo,
+    /// The one time source: statements, stores, hints and the batchlog read it.
+    clock: Arc<dyn ilion_storage::Clock>,
     data_dir: PathBuf,
     system: Schema,
     /// The current schema; statements take a snapshot and hold no lock while they run. Shared
@@ -266,7 +268,7 @@ impl Coordinator {
         let replica = Arc::new(LocalReplica::new(
             data_store.clone(),
             Arc::new(system_store),
-            clock,
+            clock.clone(),
         )?);
         // Tables of the schema the store lacks (created before the store existed, or a crash
         // between saving the schema and creating the table) are created now.
@@ -289,6 +291,7 @@ impl Coordinator {
         };
         Ok(Coordinator {
             local,
+            clock,
             data_dir: config.data_dir,
             system: system::system_schema()?,
             schema: Arc::new(RwLock::new(Arc::new(schema))),
@@ -428,6 +431,11 @@ impl Coordinator {
         (**self.schema.read()).clone()
     }
 
+    /// Starts a statement at the injected clock's time (see `statement_time`).
+    pub(crate) fn statement_time(&self) -> crate::statement_time::StatementTime {
+        crate::statement_time::begin(self.clock.now_micros())
+    }
+
     /// Runs a QUERY.
     pub fn query(
         &self,
@@ -448,6 +456,7 @@ impl Coordinator {
         let parsed = parse(text)?;
         let keyspace = params.keyspace.clone().or_else(|| session.keyspace.clone());
         let bound = Bound::new(&params.values, &parsed.bind_markers)?;
+        let _time = self.statement_time();
         self.run_warned(&parsed, keyspace.as_deref(), &bound, params, None)
     }
 
@@ -520,6 +529,7 @@ impl Coordinator {
             .cloned()
             .ok_or_else(|| Error::Unprepared { id: id.to_vec() })?;
         let bound = Bound::new(&params.values, &stmt.parsed.bind_markers)?;
+        let _time = self.statement_time();
         self.run_warned(
             &stmt.parsed,
             stmt.keyspace.as_deref(),

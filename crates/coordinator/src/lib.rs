@@ -50,6 +50,7 @@ mod json;
 pub mod replication;
 pub mod schema;
 mod select;
+mod statement_time;
 mod system;
 mod values;
 

@@ -7,6 +7,12 @@ use std::time::{SystemTime, UNIX_EPOCH};
 pub trait Clock: Send + Sync + std::fmt::Debug {
     /// Seconds since the Unix epoch.
     fn now_seconds(&self) -> i64;
+
+    /// Microseconds since the Unix epoch (write timestamps); by default the start of the
+    /// current second.
+    fn now_micros(&self) -> i64 {
+        self.now_seconds().saturating_mul(1_000_000)
+    }
 }
 
 /// The system clock.
@@ -18,6 +24,12 @@ impl Clock for SystemClock {
         SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs() as i64)
+    }
+
+    fn now_micros(&self) -> i64 {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
     }
 }
 

@@ -113,6 +113,7 @@ impl Coordinator {
     /// Runs a protocol BATCH: query strings and prepared ids, each with its own values. An
     /// unknown prepared id is [`Error::Unprepared`] (drivers prepare it again and retry).
     pub fn batch(&self, session: &Session, batch: &ilion_cql::protocol::Batch) -> Result<Executed> {
+        let _time = self.statement_time();
         let mut parsed = Vec::with_capacity(batch.statements.len());
         for s in &batch.statements {
             match &s.query {

@@ -335,15 +335,7 @@ fn alter(store: &Store, old: &Table, new: &Table, ks: &Keyspace) -> Result<()> {
     Ok(())
 }
 
-pub(crate) fn now_micros() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
-}
-
-pub(super) fn now_seconds() -> i64 {
-    now_micros() / 1_000_000
-}
+pub(crate) use crate::statement_time::{now_micros, now_seconds};
 
 /// A primary key column's restriction in UPDATE or DELETE: one value, or IN.
 #[derive(Debug, Clone, Copy)]

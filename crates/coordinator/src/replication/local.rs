@@ -98,7 +98,7 @@ impl LocalReplica {
 
     /// A write timestamp from this node's clock, strictly increasing.
     pub(crate) fn micros(&self) -> i64 {
-        let now = self.clock.now_seconds().saturating_mul(1_000_000);
+        let now = self.clock.now_micros();
         let mut prev = self.last_micros.load(Ordering::SeqCst);
         loop {
             let next = now.max(prev + 1);

@@ -390,7 +390,7 @@ pub(crate) fn alter_table(
             timestamp,
         } => {
             let dropped_at_micros = match timestamp {
-                None => now_micros(),
+                None => crate::statement_time::now_micros(),
                 Some(Literal::Integer(n)) => n.parse::<i64>().map_err(|_| {
                     Error::invalid(format!("Invalid timestamp {n} for ALTER TABLE DROP"))
                 })?,
@@ -684,10 +684,4 @@ pub(crate) fn drop_type(
     }
     ks.types.remove(name);
     Ok(change(ChangeType::Dropped, type_target(&ks_name, name)))
-}
-
-fn now_micros() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
 }
