@@ -6,8 +6,8 @@ mod common;
 
 use std::sync::Arc;
 
-use common::{RF1, run, select};
-use ilion_coordinator::{Coordinator, CoordinatorConfig};
+use common::{RF1, config, run, select};
+use ilion_coordinator::Coordinator;
 use ilion_cql::protocol::Value;
 use ilion_storage::ManualClock;
 
@@ -15,21 +15,11 @@ use ilion_storage::ManualClock;
 const T: i64 = 1_700_000_000;
 
 fn open(dir: &std::path::Path, clock: Arc<ManualClock>) -> Coordinator {
-    Coordinator::builder(CoordinatorConfig {
-        cluster_name: "test".into(),
-        listen_address: [127, 0, 0, 1].into(),
-        native_address: [127, 0, 0, 1].into(),
-        native_port: 9042,
-        storage_port: 7000,
-        data_center: "dc1".into(),
-        rack: "r1".into(),
-        num_tokens: 4,
-        data_dir: dir.to_owned(),
-    })
-    .clock(clock)
-    .in_memory()
-    .open()
-    .unwrap()
+    Coordinator::builder(config(dir))
+        .clock(clock)
+        .in_memory()
+        .open()
+        .unwrap()
 }
 
 #[test]

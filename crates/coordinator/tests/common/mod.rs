@@ -9,8 +9,9 @@ use ilion_cql::protocol::{Consistency, CqlType, QueryParameters, ResultBody, Val
 /// Replication of a single-node keyspace.
 pub const RF1: &str = "{'class': 'SimpleStrategy', 'replication_factor': 1}";
 
-pub fn open(dir: &Path) -> Coordinator {
-    Coordinator::open(CoordinatorConfig {
+/// A single node on 127.0.0.1 with its data under `dir`.
+pub fn config(dir: &Path) -> CoordinatorConfig {
+    CoordinatorConfig {
         cluster_name: "test".into(),
         listen_address: [127, 0, 0, 1].into(),
         native_address: [127, 0, 0, 1].into(),
@@ -20,8 +21,11 @@ pub fn open(dir: &Path) -> Coordinator {
         rack: "r1".into(),
         num_tokens: 4,
         data_dir: dir.to_owned(),
-    })
-    .unwrap()
+    }
+}
+
+pub fn open(dir: &Path) -> Coordinator {
+    Coordinator::open(config(dir)).unwrap()
 }
 
 pub fn run(c: &Coordinator, text: &str) -> Result<ResultBody, Error> {
