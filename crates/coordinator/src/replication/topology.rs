@@ -1,0 +1,140 @@
+//! The ring as the data path sees it: endpoints, the placement of each replication map on one
+//! topology version (replicas and pending replicas), cached until membership changes.
+
+use super::*;
+
+/// A replica as the ring knows it.
+#[derive(Debug, Clone)]
+pub(super) struct Endpoint {
+    pub(super) host_id: Uuid,
+    pub(super) address: IpAddr,
+    pub(super) dc: String,
+}
+
+/// A keyspace's replication map parsed, and its replica map on one topology.
+#[derive(Debug)]
+pub(super) struct Placement {
+    pub(super) strategy: ReplicationStrategy,
+    pub(super) map: ReplicaMap,
+    /// Where writes must also go while nodes join (`None` when no node joins).
+    pub(super) pending: Option<ilion_ring::PendingRanges>,
+}
+
+/// The ring for one topology version, with the placements of the replication maps used so
+/// far (parsing a replication map on every request was a few percent of a point read).
+#[derive(Debug)]
+pub(super) struct Topology {
+    pub(super) version: u64,
+    pub(super) meta: TokenMetadata,
+    pub(super) nodes: HashMap<NodeId, Endpoint>,
+    pub(super) local: Option<NodeId>,
+    /// Ring changes under way: joining members (pending replicas of the ranges they will
+    /// own) and leaving ones (whose ranges are pending on their next owners).
+    pub(super) changes: Vec<ilion_ring::TopologyChange>,
+    pub(super) maps: Mutex<HashMap<BTreeMap<String, String>, Arc<Placement>>>,
+}
+
+impl Topology {
+    pub(super) fn build(membership: &dyn Membership) -> Topology {
+        let version = membership.topology_version();
+        let local_address = membership.local_address();
+        let mut meta = TokenMetadata::new();
+        let mut nodes = HashMap::new();
+        let mut local = None;
+        let mut changes = Vec::new();
+        let mut members = membership.members();
+        members.sort_by_key(|m| m.address);
+        for m in members {
+            if m.tokens.is_empty() || m.status == MemberStatus::Left {
+                continue;
+            }
+            let id = NodeId::from_u128(m.host_id.as_u128());
+            if m.status == MemberStatus::Joining {
+                changes.push(pending::join_of(id, &m));
+            } else if let Err(e) = meta.add_node(
+                id,
+                &m.data_center,
+                &m.rack,
+                m.tokens.iter().map(|t| Token::new(*t)),
+            ) {
+                tracing::warn!(node = %m.address, error = %e, "member left out of the ring");
+                continue;
+            } else if m.status == MemberStatus::Leaving {
+                changes.push(ilion_ring::TopologyChange::Leave { id });
+            }
+            if m.address == local_address {
+                local = Some(id);
+            }
+            nodes.insert(
+                id,
+                Endpoint {
+                    host_id: m.host_id,
+                    address: m.address,
+                    dc: m.data_center.clone(),
+                },
+            );
+        }
+        Topology {
+            version,
+            meta,
+            nodes,
+            local,
+            changes,
+            maps: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub(super) fn placement(&self, ks: &Keyspace) -> Result<Arc<Placement>> {
+        if let Some(m) = self.maps.lock().get(&ks.replication) {
+            return Ok(m.clone());
+        }
+        let strategy = strategy_of(ks)?;
+        let map = strategy
+            .replica_map(&self.meta)
+            .map_err(|e| Error::server(format!("replica placement failed: {e}")))?;
+        let pending = self.pending_ranges(&strategy);
+        let placement = Arc::new(Placement {
+            strategy,
+            map,
+            pending,
+        });
+        self.maps
+            .lock()
+            .insert(ks.replication.clone(), placement.clone());
+        Ok(placement)
+    }
+
+    pub(super) fn endpoints(&self, ids: &[NodeId]) -> Vec<Endpoint> {
+        ids.iter()
+            .filter_map(|i| self.nodes.get(i).cloned())
+            .collect()
+    }
+}
+
+pub(super) fn strategy_of(ks: &Keyspace) -> Result<ReplicationStrategy> {
+    ReplicationStrategy::from_replication_map(ks.replication.iter(), None)
+        .map_err(|e| Error::config(format!("keyspace {}: {e}", ks.name)))
+}
+
+impl Replication {
+    pub(super) fn topology(&self) -> Arc<Topology> {
+        let version = self.membership.topology_version();
+        let mut cached = self.topology.lock();
+        if let Some(t) = cached.as_ref().filter(|t| t.version == version) {
+            return t.clone();
+        }
+        let t = Arc::new(Topology::build(&*self.membership));
+        *cached = Some(t.clone());
+        t
+    }
+
+    pub(super) fn replicas(
+        &self,
+        topo: &Topology,
+        ks: &Keyspace,
+        token: i64,
+    ) -> Result<Vec<Endpoint>> {
+        let placement = topo.placement(ks)?;
+        Ok(topo.endpoints(placement.map.replicas(Token::new(token))))
+    }
+}
