@@ -1,0 +1,182 @@
+//! Aggregates (`count`, `min`, `max`, `sum`, `avg`): the rows of one group folded into the
+//! aggregate selection's one result row.
+
+use super::*;
+
+/// Aggregate functions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum AggKind {
+    CountStar,
+    Count,
+    Min,
+    Max,
+    Sum,
+    Avg,
+}
+
+/// Folds the rows of one group into the aggregate selection's one result row. Non-aggregate
+/// selectors take their value from the group's first row (as Cassandra does).
+#[derive(Debug)]
+pub(crate) struct Aggregator<'a> {
+    sel: &'a Selection,
+    first: Option<Vec<Option<Value>>>,
+    accs: Vec<Acc>,
+}
+
+#[derive(Debug, Clone)]
+pub(super) enum Acc {
+    None,
+    Count(i64),
+    Extreme(Option<Value>),
+    Sum { int: i128, float: f64, n: i64 },
+}
+
+impl<'a> Aggregator<'a> {
+    pub(crate) fn new(sel: &'a Selection) -> Aggregator<'a> {
+        let accs = sel
+            .exprs
+            .iter()
+            .map(|e| match e {
+                Expr::Agg {
+                    f: AggKind::Count | AggKind::CountStar,
+                    ..
+                } => Acc::Count(0),
+                Expr::Agg {
+                    f: AggKind::Min | AggKind::Max,
+                    ..
+                } => Acc::Extreme(None),
+                Expr::Agg { .. } => Acc::Sum {
+                    int: 0,
+                    float: 0.0,
+                    n: 0,
+                },
+                _ => Acc::None,
+            })
+            .collect();
+        Aggregator {
+            sel,
+            first: None,
+            accs,
+        }
+    }
+
+    pub(crate) fn add(&mut self, row: &Row) -> Result<()> {
+        if self.first.is_none() {
+            let mut first = Vec::with_capacity(self.sel.exprs.len());
+            for e in &self.sel.exprs {
+                first.push(match e {
+                    Expr::Agg { .. } => None,
+                    e => eval(e, row)?,
+                });
+            }
+            self.first = Some(first);
+        }
+        for (e, acc) in self.sel.exprs.iter().zip(self.accs.iter_mut()) {
+            let Expr::Agg { f, arg } = e else { continue };
+            let v = match arg {
+                Some(a) => eval(&a.0, row)?,
+                None => None,
+            };
+            match (f, acc) {
+                (AggKind::CountStar, Acc::Count(n)) => *n += 1,
+                (AggKind::Count, Acc::Count(n)) => *n += i64::from(v.is_some()),
+                (AggKind::Min | AggKind::Max, Acc::Extreme(cur)) => {
+                    if let Some(v) = v {
+                        let replace = match cur {
+                            None => true,
+                            Some(c) => {
+                                let o = compare_untyped(&v, c).ok_or_else(|| uncomparable(&v))?;
+                                (*f == AggKind::Min) == (o == Ordering::Less)
+                                    && o != Ordering::Equal
+                            }
+                        };
+                        if replace {
+                            *cur = Some(v);
+                        }
+                    }
+                }
+                (AggKind::Sum | AggKind::Avg, Acc::Sum { int, float, n }) => {
+                    if let Some(v) = v {
+                        *n += 1;
+                        match number(&v) {
+                            Some(Num::Int(i)) => *int = int.wrapping_add(i),
+                            Some(Num::Float(x)) => *float += x,
+                            None => return Err(Error::invalid(format!("{v:?} is not a number"))),
+                        }
+                    }
+                }
+                _ => return Err(Error::server("aggregate state does not match its function")),
+            }
+        }
+        Ok(())
+    }
+
+    /// The group's result row.
+    pub(crate) fn finish(self) -> Result<Vec<Option<Value>>> {
+        let first = self.first;
+        let mut out = Vec::with_capacity(self.sel.exprs.len());
+        for (i, (acc, spec)) in self.accs.into_iter().zip(&self.sel.specs).enumerate() {
+            out.push(match acc {
+                Acc::None => first.as_ref().and_then(|f| f.get(i).cloned().flatten()),
+                Acc::Count(n) => Some(Value::Bigint(n)),
+                Acc::Extreme(v) => v,
+                Acc::Sum { int, float, n } => {
+                    let avg = matches!(
+                        self.sel.exprs.get(i),
+                        Some(Expr::Agg {
+                            f: AggKind::Avg,
+                            ..
+                        })
+                    );
+                    Some(sum_value(&spec.ty, int, float, n, avg)?)
+                }
+            });
+        }
+        Ok(out)
+    }
+}
+
+pub(super) enum Num {
+    Int(i128),
+    Float(f64),
+}
+
+pub(super) fn number(v: &Value) -> Option<Num> {
+    Some(match v {
+        Value::Int(i) => Num::Int(i128::from(*i)),
+        Value::Bigint(i) | Value::Counter(i) => Num::Int(i128::from(*i)),
+        Value::Smallint(i) => Num::Int(i128::from(*i)),
+        Value::Tinyint(i) => Num::Int(i128::from(*i)),
+        Value::Varint(b) => Num::Int(varint_i128(b)?),
+        Value::Float(f) => Num::Float(f64::from(*f)),
+        Value::Double(f) => Num::Float(*f),
+        _ => return None,
+    })
+}
+
+/// The sum (or average) of `n` values of type `ty`: integers wrap as Cassandra's Java
+/// arithmetic does, the average of integers is an integer, and both are 0 over no rows.
+pub(super) fn sum_value(ty: &CqlType, int: i128, float: f64, n: i64, avg: bool) -> Result<Value> {
+    let count = i128::from(n.max(1));
+    let i = if avg { int / count } else { int };
+    let x = if avg && n > 0 {
+        float / n as f64
+    } else {
+        float
+    };
+    Ok(match ty {
+        CqlType::Int => Value::Int(i as i32),
+        CqlType::Bigint => Value::Bigint(i as i64),
+        CqlType::Counter => Value::Counter(i as i64),
+        CqlType::Smallint => Value::Smallint(i as i16),
+        CqlType::Tinyint => Value::Tinyint(i as i8),
+        CqlType::Varint => Value::Varint(varint_bytes(i)),
+        CqlType::Float => Value::Float(x as f32),
+        CqlType::Double => Value::Double(x),
+        other => {
+            return Err(Error::server(format!(
+                "no sum over {other} values (refused when compiled)"
+            )));
+        }
+    })
+}

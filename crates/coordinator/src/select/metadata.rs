@@ -1,0 +1,147 @@
+//! The metadata PREPARE answers: the result columns and the bind markers' specs.
+
+use super::*;
+
+/// The result metadata of `select` over `table` (for PREPARE).
+pub(crate) fn result_columns(
+    select: &Select,
+    table: &Table,
+    keyspace: &Keyspace,
+) -> Result<Vec<ColumnSpec>> {
+    if select.json {
+        // SELECT JSON answers one text column (crate::json::rows_as_json).
+        return Ok(vec![ColumnSpec {
+            table: TableSpec {
+                keyspace: table.keyspace.clone(),
+                table: table.name.clone(),
+            },
+            name: "[json]".to_owned(),
+            ty: CqlType::Text,
+        }]);
+    }
+    Ok(Selection::compile(select, table, keyspace)?.specs)
+}
+
+/// The bind markers' metadata of `select` over `table`: each marker takes the type (and the
+/// name) Cassandra gives it.
+pub(crate) fn marker_columns(
+    select: &Select,
+    table: &Table,
+    keyspace: &Keyspace,
+) -> Result<Vec<ColumnSpec>> {
+    let spec = TableSpec {
+        keyspace: table.keyspace.clone(),
+        table: table.name.clone(),
+    };
+    let mk = |name: String, ty: CqlType| ColumnSpec {
+        table: spec.clone(),
+        name,
+        ty,
+    };
+    let col = |c: &ilion_cql::language::ast::Ident| -> Result<(String, CqlType)> {
+        let col = table
+            .column(c.as_str())
+            .ok_or_else(|| undefined(c.as_str(), table))?;
+        Ok((col.name.clone(), col.ty.column_type(keyspace)))
+    };
+    let mut out = Vec::new();
+    for r in &select.where_clause {
+        match r {
+            Relation::Compare { target, op, value } => {
+                let (name, ty) = match target {
+                    RelationTarget::Column(c) => {
+                        let (name, ty) = col(c)?;
+                        match (op, &ty) {
+                            (
+                                Operator::Contains,
+                                CqlType::List { element: e, .. } | CqlType::Set { element: e, .. },
+                            ) => (name, (**e).clone()),
+                            (
+                                Operator::Contains,
+                                CqlType::Map {
+                                    key: _, value: v, ..
+                                },
+                            ) => (name, (**v).clone()),
+                            (
+                                Operator::ContainsKey,
+                                CqlType::Map {
+                                    key: k, value: _, ..
+                                },
+                            ) => (name, (**k).clone()),
+                            _ => (name, ty),
+                        }
+                    }
+                    RelationTarget::Token(_) => ("partition key token".to_owned(), CqlType::Bigint),
+                    RelationTarget::Tuple(cols) => {
+                        let cs = cols.iter().map(&col).collect::<Result<Vec<_>>>()?;
+                        if let Term::Tuple(items) = value {
+                            for (t, (n, ty)) in items.iter().zip(&cs) {
+                                if matches!(t, Term::Bind(_)) {
+                                    out.push(mk(n.clone(), ty.clone()));
+                                }
+                            }
+                            continue;
+                        }
+                        tuple_marker(&cs)
+                    }
+                    _ => return Err(unsupported_relation(r)),
+                };
+                if let Term::Bind(_) = value {
+                    out.push(mk(name, ty));
+                }
+            }
+            Relation::In { target, values } => {
+                let (name, ty) = match target {
+                    RelationTarget::Column(c) => col(c)?,
+                    RelationTarget::Tuple(cols) => {
+                        tuple_marker(&cols.iter().map(&col).collect::<Result<Vec<_>>>()?)
+                    }
+                    _ => return Err(unsupported_relation(r)),
+                };
+                match values {
+                    InValues::Marker(_) => out.push(mk(format!("in({name})"), CqlType::list(ty))),
+                    InValues::List(v) => {
+                        for t in v {
+                            match (t, &ty, target) {
+                                (Term::Bind(_), _, _) => out.push(mk(name.clone(), ty.clone())),
+                                (
+                                    Term::Tuple(items),
+                                    CqlType::Tuple(tys),
+                                    RelationTarget::Tuple(cols),
+                                ) => {
+                                    for ((t, ty), c) in items.iter().zip(tys).zip(cols) {
+                                        if matches!(t, Term::Bind(_)) {
+                                            out.push(mk(c.as_str().to_owned(), ty.clone()));
+                                        }
+                                    }
+                                }
+                                _ => {}
+                            }
+                        }
+                    }
+                }
+            }
+            Relation::IsNotNull { .. } => return Err(unsupported_relation(r)),
+        }
+    }
+    if let Some(Term::Bind(_)) = &select.per_partition_limit {
+        out.push(mk("[per_partition_limit]".to_owned(), CqlType::Int));
+    }
+    if let Some(Term::Bind(_)) = &select.limit {
+        out.push(mk("[limit]".to_owned(), CqlType::Int));
+    }
+    Ok(out)
+}
+
+pub(super) fn tuple_marker(cols: &[(String, CqlType)]) -> (String, CqlType) {
+    (
+        format!(
+            "({})",
+            cols.iter()
+                .map(|(n, _)| n.as_str())
+                .collect::<Vec<_>>()
+                .join(",")
+        ),
+        CqlType::Tuple(cols.iter().map(|(_, t)| t.clone()).collect()),
+    )
+}
