@@ -1,0 +1,205 @@
+//! The bind markers' metadata of INSERT, UPDATE and DELETE (what PREPARE answers).
+
+use super::*;
+
+/// The bind markers' columns of a write, in marker order: each marker takes the type of what
+/// it gives (a column, an element, an index, a map key, a field, a JSON document).
+pub(crate) fn write_marker_columns(
+    ks: &Keyspace,
+    table: &Table,
+    statement: &ilion_cql::language::ast::Statement,
+) -> Result<Vec<ColumnSpec>> {
+    use ilion_cql::language::ast::Statement;
+    let spec = TableSpec {
+        keyspace: table.keyspace.clone(),
+        table: table.name.clone(),
+    };
+    let mut out: Vec<(usize, ColumnSpec)> = Vec::new();
+    let column_type = |name: &str| -> Result<CqlType> {
+        table
+            .column(name)
+            .map(|c| c.ty.column_type(ks))
+            .ok_or_else(|| {
+                Error::invalid(format!(
+                    "Undefined column name {name} in table {}.{}",
+                    table.keyspace, table.name
+                ))
+            })
+    };
+    let mut m = Markers {
+        spec: &spec,
+        out: &mut out,
+    };
+    let (using, wheres): (&[UsingParam], &[Relation]) = match statement {
+        Statement::Insert(s) => {
+            match &s.values {
+                InsertValues::Columns { columns, values } => {
+                    for (c, v) in columns.iter().zip(values) {
+                        m.term(v, c.as_str(), &column_type(c.as_str())?);
+                    }
+                }
+                InsertValues::Json { value, .. } => m.term(value, "[json]", &CqlType::Text),
+            }
+            (&s.using, &[])
+        }
+        Statement::Update(s) => {
+            for a in &s.assignments {
+                let (column, _) = assignment_column(a);
+                let name = column.as_str();
+                let ty = column_type(name)?;
+                let (key_ty, value_ty) = match &ty {
+                    CqlType::List { element: e, .. } => (CqlType::Int, (**e).clone()),
+                    CqlType::Map {
+                        key: k, value: v, ..
+                    } => ((**k).clone(), (**v).clone()),
+                    CqlType::Set { element: e, .. } => ((**e).clone(), (**e).clone()),
+                    other => (other.clone(), other.clone()),
+                };
+                let key_name = match &ty {
+                    CqlType::List { .. } => format!("idx({name})"),
+                    _ => format!("key({name})"),
+                };
+                match a {
+                    Assignment::Set { value, .. }
+                    | Assignment::Append { value, .. }
+                    | Assignment::Prepend { value, .. } => m.term(value, name, &ty),
+                    Assignment::Remove { value, .. } => {
+                        let ty = match &ty {
+                            CqlType::Map { key: k, .. } => CqlType::set((**k).clone()),
+                            other => other.clone(),
+                        };
+                        m.term(value, name, &ty);
+                    }
+                    Assignment::SetElement { key, value, .. } => {
+                        m.term(key, &key_name, &key_ty);
+                        m.term(value, &format!("value({name})"), &value_ty);
+                    }
+                    Assignment::SetField { field, value, .. } => {
+                        if let CqlType::Udt(u) = &ty
+                            && let Some((_, fty)) =
+                                u.fields.iter().find(|(n, _)| n == field.as_str())
+                        {
+                            m.term(value, &format!("{name}.{}", field.as_str()), fty);
+                        }
+                    }
+                }
+            }
+            (&s.using, &s.where_clause)
+        }
+        Statement::Delete(s) => {
+            for target in &s.targets {
+                if let DeleteTarget::Element { column, key } = target {
+                    let name = column.as_str();
+                    match column_type(name)? {
+                        CqlType::List { .. } => m.term(key, &format!("idx({name})"), &CqlType::Int),
+                        CqlType::Map {
+                            key: k, value: _, ..
+                        }
+                        | CqlType::Set { element: k, .. } => {
+                            m.term(key, &format!("key({name})"), &k)
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            (&s.using, &s.where_clause)
+        }
+        _ => (&[], &[]),
+    };
+    for u in using {
+        match u {
+            UsingParam::Ttl(t) => m.term(t, "[ttl]", &CqlType::Int),
+            UsingParam::Timestamp(t) => m.term(t, "[timestamp]", &CqlType::Bigint),
+        }
+    }
+    for r in wheres {
+        match r {
+            Relation::Compare {
+                target: RelationTarget::Column(c),
+                value,
+                ..
+            } => m.term(value, c.as_str(), &column_type(c.as_str())?),
+            Relation::In {
+                target: RelationTarget::Column(c),
+                values,
+            } => {
+                let ty = column_type(c.as_str())?;
+                match values {
+                    InValues::List(terms) => {
+                        for v in terms {
+                            m.term(v, c.as_str(), &ty);
+                        }
+                    }
+                    InValues::Marker(b) => m.term(
+                        &Term::Bind(b.clone()),
+                        &format!("in({})", c.as_str()),
+                        &CqlType::list(ty),
+                    ),
+                }
+            }
+            _ => {}
+        }
+    }
+    out.sort_by_key(|(i, _)| *i);
+    Ok(out.into_iter().map(|(_, s)| s).collect())
+}
+
+/// Collects the markers of terms with the types their positions give them.
+pub(super) struct Markers<'s> {
+    spec: &'s TableSpec,
+    out: &'s mut Vec<(usize, ColumnSpec)>,
+}
+
+impl Markers<'_> {
+    pub(super) fn term(&mut self, term: &Term, name: &str, ty: &CqlType) {
+        match (term, ty) {
+            (Term::Bind(m), _) => self.out.push((
+                m.index,
+                ColumnSpec {
+                    table: self.spec.clone(),
+                    name: name.to_owned(),
+                    ty: ty.clone(),
+                },
+            )),
+            (Term::TypeHint { term, .. }, _) => self.term(term, name, ty),
+            (Term::List(items), CqlType::List { element: e, .. })
+            | (Term::Set(items), CqlType::Set { element: e, .. }) => {
+                let name = format!("value({name})");
+                for i in items {
+                    self.term(i, &name, e);
+                }
+            }
+            (
+                Term::Map(pairs),
+                CqlType::Map {
+                    key: k, value: v, ..
+                },
+            ) => {
+                for (kt, vt) in pairs {
+                    self.term(kt, &format!("key({name})"), k);
+                    self.term(vt, &format!("value({name})"), v);
+                }
+            }
+            (Term::Tuple(items), CqlType::Tuple(types)) => {
+                for (i, (item, t)) in items.iter().zip(types).enumerate() {
+                    self.term(item, &format!("{name}[{i}]"), t);
+                }
+            }
+            (Term::Udt(fields), CqlType::Udt(u)) => {
+                for (f, item) in fields {
+                    if let Some((_, t)) = u.fields.iter().find(|(n, _)| n == f.as_str()) {
+                        self.term(item, &format!("{name}.{}", f.as_str()), t);
+                    }
+                }
+            }
+            (Term::Function { name: f, args }, _)
+                if f.name.as_str().eq_ignore_ascii_case("fromjson") =>
+            {
+                for a in args {
+                    self.term(a, &format!("fromjson({name})"), &CqlType::Text);
+                }
+            }
+            _ => {}
+        }
+    }
+}

@@ -1,0 +1,73 @@
+//! INSERT, UPDATE and DELETE: statements turned into storage mutations, sent through the
+//! [`DataPath`](super::DataPath).
+//!
+//! Non-frozen collections and user types are written per element (`CellWrite.path`): a whole
+//! value first deletes the column (a collection tombstone at `timestamp - 1`, as Cassandra) and
+//! then writes one cell per element; `+`, `-`, `c[k] = v`, `c.f = v` and element deletions
+//! touch single elements. List elements are keyed by timeuuids (increasing for appends, before
+//! every existing element for prepends); `l[i] = v`, `DELETE l[i]` and `l = l - [..]` read the
+//! list first. DELETE with a clustering prefix or a range on the next clustering column is a
+//! range deletion.
+
+use bytes::Bytes;
+use ilion_cql::language::ast::{
+    Assignment, Delete, DeleteTarget, Ident, InValues, Insert, InsertValues, JsonDefault, Operator,
+    Relation, RelationTarget, Term, UsingParam,
+};
+use ilion_cql::protocol::{ColumnSpec, Consistency, CqlType, QueryParameters, TableSpec, Value};
+use ilion_storage::{
+    Bound as SBound, CellOp, CellWrite, Deletion, Liveness, Mutation, RangeDeletion, ReadCommand,
+    Slice, TableSchema, Ttl,
+};
+
+use super::cells::{is_multi_cell, list_elements};
+use super::{DataPath, KeyTerm, TableWrite, Target, check_in_keys, combinations, now_seconds};
+use crate::json;
+use crate::schema::types::SchemaType;
+use crate::schema::{ClusteringOrder, Column, ColumnKind, Keyspace, Table};
+use crate::values::{Bound, append_timeuuids, encode, prepend_timeuuids, term_value};
+use crate::{Error, Result};
+
+mod delete;
+mod insert;
+mod markers;
+mod update;
+mod writer;
+
+pub(crate) use delete::delete;
+pub(crate) use insert::insert;
+pub(crate) use markers::write_marker_columns;
+pub(crate) use update::update;
+use writer::{Writer, assignment_column};
+
+/// A value given to a column by an INSERT: unset (left alone) or a value (`None` is null).
+enum Given {
+    Unset,
+    Value(Option<Value>),
+}
+
+/// The serialized value of key column `c`: never null, never unset, a partition key never empty.
+fn key_bytes(t: &Target<'_>, c: &Column, given: &Given) -> Result<Vec<u8>> {
+    let v = match given {
+        Given::Unset => {
+            return Err(Error::invalid(format!(
+                "Invalid unset value for column {}",
+                c.name
+            )));
+        }
+        Given::Value(None) => {
+            return Err(Error::invalid(format!(
+                "Invalid null value for primary key column {}",
+                c.name
+            )));
+        }
+        Given::Value(Some(v)) => encode(&c.ty.column_type(t.ks), v)?,
+    };
+    if v.is_empty() && c.kind == ColumnKind::PartitionKey {
+        return Err(Error::invalid(format!(
+            "Key may not be empty (column {})",
+            c.name
+        )));
+    }
+    Ok(v.to_vec())
+}
