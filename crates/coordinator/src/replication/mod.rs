@@ -19,6 +19,7 @@
 //! Messages are [`messages`] (prost, mirrored in proto/replica.proto); the receiving side is
 //! `Coordinator::handle_message`.
 
+mod cleanup;
 mod consistency;
 pub(crate) mod local;
 pub mod messages;
@@ -27,6 +28,7 @@ mod reconcile;
 mod stats;
 mod wait;
 
+pub use cleanup::Cleaned;
 pub use stats::ReplicationStats;
 
 use std::collections::{BTreeMap, HashMap};

@@ -34,7 +34,7 @@ use tokio::task::JoinHandle;
 
 pub use admin::{
     AdminClientError, fetch_netstats, fetch_status, format_netstats, format_status,
-    request_decommission,
+    request_cleanup, request_decommission,
 };
 pub use peers::{CHANNELS_PER_PEER, Peers};
 pub use replica::{GrpcMessenger, ReplicaHandler, ReplicaService};
