@@ -219,6 +219,7 @@ impl Cluster {
                 running: Arc::new(std::sync::atomic::AtomicBool::new(false)),
                 ring_delay: settings.ring_delay,
                 settle: settings.rpc_timeout.min(Duration::from_secs(2)),
+                data_dir: settings.data_dir.clone(),
             },
         };
         let mut tasks = Vec::new();
