@@ -51,6 +51,10 @@ enum Task {
     Venv,
 }
 
+/// The test-support features CI builds with: the gossip simulator and the fault-injecting file
+/// system, kept out of what nodes and embedders compile.
+const TESTKIT: &str = "ilion-gossip/testkit,ilion-lsm/testkit";
+
 /// The workspace root (xtask lives one level below it).
 pub(crate) fn root() -> PathBuf {
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -110,6 +114,8 @@ fn ci(no_compat: bool) -> Result<()> {
             "clippy",
             "--workspace",
             "--all-targets",
+            "--features",
+            TESTKIT,
             "--",
             "-D",
             "warnings",
@@ -121,16 +127,24 @@ fn ci(no_compat: bool) -> Result<()> {
                 "nextest",
                 "run",
                 "--workspace",
+                "--features",
+                TESTKIT,
                 "--profile",
                 "ci",
                 "--no-fail-fast",
             ]))
         } else {
-            run(cargo().args(["test", "--workspace", "--no-fail-fast"]))
+            run(cargo().args([
+                "test",
+                "--workspace",
+                "--features",
+                TESTKIT,
+                "--no-fail-fast",
+            ]))
         }
     })?;
     step("doc tests", &mut || {
-        run(cargo().args(["test", "--workspace", "--doc"]))
+        run(cargo().args(["test", "--workspace", "--features", TESTKIT, "--doc"]))
     })?;
     if !no_compat {
         step("real clients", &mut || python::compat_tests())?;
@@ -239,6 +253,8 @@ const BENCH_AREAS: &[BenchArea] = &[
                     "--release",
                     "--package",
                     "ilion-gossip",
+                    "--features",
+                    "testkit",
                     "--example",
                     "simulate",
                     "--",

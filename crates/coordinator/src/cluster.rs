@@ -77,6 +77,13 @@ pub enum MessagingError {
     /// The other node answered with an error of its own.
     #[error("{address} failed the request: {reason}")]
     Remote { address: IpAddr, reason: String },
+    /// The replica tried the read or write and failed (its answer was a failure).
+    #[error("{address} failed the request ({}): {message}", reason.name())]
+    Failed {
+        address: IpAddr,
+        reason: crate::FailureReason,
+        message: String,
+    },
 }
 
 /// A boxed future, as [`Messenger`] returns (the trait stays object-safe).

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::cluster::{MemberStatus, Membership};
-use crate::data::{DataPath, LocalDataPath};
+use crate::data::{DataPath, LocalDataPath, storage_error};
 use crate::replication::local::LocalReplica;
 use crate::replication::{Cluster, Replication};
 use crate::schema::{Schema, ddl, is_system_keyspace, merge, store};
@@ -135,10 +135,21 @@ pub struct CoordinatorBuilder {
     clock: Arc<dyn ilion_storage::Clock>,
     in_memory: bool,
     engine: ilion_lsm::Builder,
+    tombstones: ilion_storage::TombstoneThresholds,
     initial_tokens: Option<Vec<i64>>,
 }
 
 impl CoordinatorBuilder {
+    /// How many tombstones one read of a user table may scan before it warns the client and
+    /// before it fails with Read_failure (default Cassandra's 1,000 and 100,000).
+    pub fn tombstone_thresholds(
+        mut self,
+        thresholds: ilion_storage::TombstoneThresholds,
+    ) -> CoordinatorBuilder {
+        self.tombstones = thresholds;
+        self
+    }
+
     /// The tokens this node takes on its first start instead of random ones (a bootstrap
     /// chose them from the ring, or `initial_token` named them). Ignored once the node has an
     /// identity: tokens never change on a restart.
@@ -168,13 +179,7 @@ impl CoordinatorBuilder {
     }
 
     pub fn open(self) -> Result<Coordinator> {
-        Coordinator::open_with(
-            self.config,
-            self.clock,
-            self.in_memory,
-            self.engine,
-            self.initial_tokens,
-        )
+        Coordinator::open_with(self)
     }
 }
 
@@ -197,17 +202,20 @@ impl Coordinator {
             clock: Arc::new(ilion_storage::SystemClock),
             in_memory: false,
             engine: ilion_lsm::Builder::default(),
+            tombstones: ilion_storage::TombstoneThresholds::default(),
             initial_tokens: None,
         }
     }
 
-    fn open_with(
-        config: CoordinatorConfig,
-        clock: Arc<dyn ilion_storage::Clock>,
-        in_memory: bool,
-        engine: ilion_lsm::Builder,
-        initial_tokens: Option<Vec<i64>>,
-    ) -> Result<Coordinator> {
+    fn open_with(builder: CoordinatorBuilder) -> Result<Coordinator> {
+        let CoordinatorBuilder {
+            config,
+            clock,
+            in_memory,
+            engine,
+            tombstones,
+            initial_tokens,
+        } = builder;
         std::fs::create_dir_all(&config.data_dir).map_err(|e| {
             Error::server(format!("cannot create {}: {e}", config.data_dir.display()))
         })?;
@@ -230,17 +238,29 @@ impl Coordinator {
         schema.history.backfill(&keyspaces);
         let (data_store, system_store) = if in_memory {
             (
-                ilion_storage::Store::in_memory(clock.clone()),
+                ilion_storage::Store::builder(clock.clone())
+                    .tombstone_thresholds(tombstones)
+                    .in_memory()
+                    .map_err(storage_error)?,
                 ilion_storage::Store::in_memory(clock.clone()),
             )
         } else {
-            let open = |dir: &str| {
+            // User tables get the configured thresholds; the system tables (hints, batchlog)
+            // keep the defaults.
+            let open = |dir: &str, thresholds| {
                 ilion_storage::Store::builder(clock.clone())
                     .engine(engine.clone())
+                    .tombstone_thresholds(thresholds)
                     .open(config.data_dir.join(dir))
                     .map_err(|e| Error::server(format!("cannot open the {dir} store: {e}")))
             };
-            (open(DATA_DIR)?, open(SYSTEM_DATA_DIR)?)
+            (
+                open(DATA_DIR, tombstones)?,
+                open(
+                    SYSTEM_DATA_DIR,
+                    ilion_storage::TombstoneThresholds::default(),
+                )?,
+            )
         };
         let data_store = Arc::new(data_store);
         let replica = Arc::new(LocalReplica::new(
@@ -255,6 +275,7 @@ impl Coordinator {
                 data::ensure_table(&data_store, t, ks)?;
             }
         }
+        let listen_address = config.listen_address;
         let local = LocalInfo {
             cluster_name: config.cluster_name,
             listen_address: config.listen_address,
@@ -273,7 +294,7 @@ impl Coordinator {
             schema: Arc::new(RwLock::new(Arc::new(schema))),
             ddl: Mutex::new(()),
             prepared: RwLock::new(HashMap::new()),
-            data: Arc::new(LocalDataPath::new(data_store.clone())),
+            data: Arc::new(LocalDataPath::new(data_store.clone(), listen_address)),
             store: data_store,
             membership: None,
             schema_listener: RwLock::new(None),

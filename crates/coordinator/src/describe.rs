@@ -4,9 +4,7 @@
 //! keyspace, `range_ownership`.
 
 use ilion_cql::language::ast::{Describe, DescribeTarget, QualifiedName};
-use ilion_cql::protocol::{
-    ColumnSpec, ColumnType, ResultBody, Rows, RowsMetadata, TableSpec, Value,
-};
+use ilion_cql::protocol::{ColumnSpec, CqlType, ResultBody, Rows, RowsMetadata, TableSpec, Value};
 
 use crate::schema::types::quote_if_needed;
 use crate::schema::{ClusteringOrder, ColumnKind, Keyspace, Schema, Table, UserType};
@@ -14,7 +12,7 @@ use crate::system::LocalInfo;
 use crate::values::encode;
 use crate::{Error, Result};
 
-fn spec(name: &str, ty: ColumnType) -> ColumnSpec {
+fn spec(name: &str, ty: CqlType) -> ColumnSpec {
     ColumnSpec {
         table: TableSpec {
             keyspace: "system".to_owned(),
@@ -48,9 +46,9 @@ type Element = (String, &'static str, String, String);
 
 fn listing(rows: Vec<(String, &'static str, String)>) -> Result<ResultBody> {
     let columns = vec![
-        spec("keyspace_name", ColumnType::Varchar),
-        spec("type", ColumnType::Varchar),
-        spec("name", ColumnType::Varchar),
+        spec("keyspace_name", CqlType::Text),
+        spec("type", CqlType::Text),
+        spec("name", CqlType::Text),
     ];
     result(
         columns,
@@ -62,10 +60,10 @@ fn listing(rows: Vec<(String, &'static str, String)>) -> Result<ResultBody> {
 
 fn elements(rows: Vec<Element>) -> Result<ResultBody> {
     let columns = vec![
-        spec("keyspace_name", ColumnType::Varchar),
-        spec("type", ColumnType::Varchar),
-        spec("name", ColumnType::Varchar),
-        spec("create_statement", ColumnType::Varchar),
+        spec("keyspace_name", CqlType::Text),
+        spec("type", CqlType::Text),
+        spec("name", CqlType::Text),
+        spec("create_statement", CqlType::Text),
     ];
     result(
         columns,
@@ -100,7 +98,7 @@ fn type_cql(u: &UserType) -> String {
     let fields: Vec<String> = u
         .fields
         .iter()
-        .map(|(n, t)| format!("    {} {t}", quote_if_needed(n)))
+        .map(|(n, t)| format!("    {} {}", quote_if_needed(n), t.schema_text()))
         .collect();
     format!(
         "CREATE TYPE {}.{} (\n{}\n);",
@@ -120,7 +118,11 @@ fn table_cql(t: &Table) -> String {
             } else {
                 ""
             };
-            format!("    {} {}{stat}", quote_if_needed(&c.name), c.ty)
+            format!(
+                "    {} {}{stat}",
+                quote_if_needed(&c.name),
+                c.ty.schema_text()
+            )
         })
         .collect();
     let names = |kind| -> Vec<String> {
@@ -341,9 +343,9 @@ pub(crate) fn describe(
         }
         DescribeTarget::Cluster => {
             let mut columns = vec![
-                spec("cluster", ColumnType::Varchar),
-                spec("partitioner", ColumnType::Varchar),
-                spec("snitch", ColumnType::Varchar),
+                spec("cluster", CqlType::Text),
+                spec("partitioner", CqlType::Text),
+                spec("snitch", CqlType::Text),
             ];
             let mut row = vec![
                 text(local.cluster_name.clone()),
@@ -354,10 +356,7 @@ pub(crate) fn describe(
                 // One node owns every range: each token maps to this node.
                 columns.push(spec(
                     "range_ownership",
-                    ColumnType::Map(
-                        Box::new(ColumnType::Varchar),
-                        Box::new(ColumnType::List(Box::new(ColumnType::Varchar))),
-                    ),
+                    CqlType::map(CqlType::Text, CqlType::list(CqlType::Text)),
                 ));
                 let endpoint = format!("{}:{}", local.listen_address, local.storage_port);
                 row.push(Value::Map(

@@ -52,6 +52,31 @@ pub enum Error {
         block_for: i32,
         write_type: ilion_cql::protocol::WriteType,
     },
+    /// `Read_failure` (0x1300): replicas tried the read and failed (too many tombstones, a
+    /// damaged file...), so the level could not be met. `failures` names each failed replica
+    /// with its reason.
+    #[error("Operation failed - received {received} responses and {} failures: {}", failures.len(), describe(failures))]
+    ReadFailure {
+        consistency: ilion_cql::protocol::Consistency,
+        received: i32,
+        block_for: i32,
+        failures: Vec<(std::net::IpAddr, FailureReason)>,
+        data_present: bool,
+    },
+    /// `Write_failure` (0x1500): replicas tried the write and failed (a stopped or failing
+    /// commit log...), so the level could not be met.
+    #[error("Operation failed - received {received} responses and {} failures: {}", failures.len(), describe(failures))]
+    WriteFailure {
+        consistency: ilion_cql::protocol::Consistency,
+        received: i32,
+        block_for: i32,
+        failures: Vec<(std::net::IpAddr, FailureReason)>,
+        write_type: ilion_cql::protocol::WriteType,
+    },
+    /// `Overloaded` (0x1001): the node refuses work it has no room for; drivers retry on
+    /// another node.
+    #[error("{message}")]
+    Overloaded { message: String },
     /// `Read_timeout` (0x1200): too few replicas answered the read in time. `data_present`:
     /// the replica asked for data answered.
     #[error(
@@ -63,6 +88,73 @@ pub enum Error {
         block_for: i32,
         data_present: bool,
     },
+}
+
+/// Why a replica failed a request: the native protocol's failure codes (the v5 reason map),
+/// as Cassandra's `RequestFailureReason` names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum FailureReason {
+    /// 0x0000: any other failure (I/O, corruption, a write refused after a failed fsync).
+    Unknown,
+    /// 0x0001: the read scanned more tombstones than `tombstone_failure_threshold`.
+    ReadTooManyTombstones,
+    /// 0x0005: the replica does not know the table.
+    TableNotFound,
+    /// 0x0006: the replica does not know the keyspace.
+    KeyspaceNotFound,
+}
+
+impl FailureReason {
+    /// The failure code on the wire.
+    pub fn code(self) -> u16 {
+        match self {
+            FailureReason::Unknown => 0x0000,
+            FailureReason::ReadTooManyTombstones => 0x0001,
+            FailureReason::TableNotFound => 0x0005,
+            FailureReason::KeyspaceNotFound => 0x0006,
+        }
+    }
+
+    /// The reason of a failure code; codes this build does not produce are `Unknown`.
+    pub fn from_code(code: u32) -> FailureReason {
+        match code {
+            0x0001 => FailureReason::ReadTooManyTombstones,
+            0x0005 => FailureReason::TableNotFound,
+            0x0006 => FailureReason::KeyspaceNotFound,
+            _ => FailureReason::Unknown,
+        }
+    }
+
+    /// Cassandra's name of the reason, as its error messages print it.
+    pub fn name(self) -> &'static str {
+        match self {
+            FailureReason::Unknown => "UNKNOWN",
+            FailureReason::ReadTooManyTombstones => "READ_TOO_MANY_TOMBSTONES",
+            FailureReason::TableNotFound => "TABLE_NOT_FOUND",
+            FailureReason::KeyspaceNotFound => "KEYSPACE_NOT_FOUND",
+        }
+    }
+
+    /// The reason a replica reports for a storage error on its read or write path.
+    pub fn of_storage(e: &ilion_storage::Error) -> FailureReason {
+        match e {
+            ilion_storage::Error::TombstoneOverwhelming { .. } => {
+                FailureReason::ReadTooManyTombstones
+            }
+            ilion_storage::Error::UnknownTable(_) => FailureReason::TableNotFound,
+            _ => FailureReason::Unknown,
+        }
+    }
+}
+
+/// `READ_TOO_MANY_TOMBSTONES from /127.0.0.1, ...`, as Cassandra words failures.
+fn describe(failures: &[(std::net::IpAddr, FailureReason)]) -> String {
+    failures
+        .iter()
+        .map(|(ip, r)| format!("{} from /{ip}", r.name()))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 impl Error {
@@ -137,6 +229,33 @@ impl Error {
                 write_type: *write_type,
                 contentions: None,
             },
+            Error::ReadFailure {
+                consistency,
+                received,
+                block_for,
+                failures,
+                data_present,
+            } => ErrorKind::ReadFailure {
+                consistency: *consistency,
+                received: *received,
+                block_for: *block_for,
+                failures: failure_info(failures),
+                data_present: *data_present,
+            },
+            Error::WriteFailure {
+                consistency,
+                received,
+                block_for,
+                failures,
+                write_type,
+            } => ErrorKind::WriteFailure {
+                consistency: *consistency,
+                received: *received,
+                block_for: *block_for,
+                failures: failure_info(failures),
+                write_type: *write_type,
+            },
+            Error::Overloaded { .. } => ErrorKind::Overloaded,
             Error::ReadTimeout {
                 consistency,
                 received,
@@ -154,6 +273,15 @@ impl Error {
             kind,
         }
     }
+}
+
+/// The reason map (v5; a v4 client gets its size).
+fn failure_info(
+    failures: &[(std::net::IpAddr, FailureReason)],
+) -> ilion_cql::protocol::FailureInfo {
+    ilion_cql::protocol::FailureInfo::Reasons(
+        failures.iter().map(|(ip, r)| (*ip, r.code())).collect(),
+    )
 }
 
 /// Lowercase hex of `bytes`.

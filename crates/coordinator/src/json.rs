@@ -20,7 +20,7 @@
 use std::fmt::Write as _;
 
 use bytes::Bytes;
-use ilion_cql::protocol::{ColumnType, Value};
+use ilion_cql::protocol::{CqlType, Value};
 
 use crate::values::{
     civil_from_days, normalize, parse_date, parse_decimal, parse_duration, parse_float, parse_hex,
@@ -234,7 +234,7 @@ impl Parser<'_> {
 }
 
 /// The value of the JSON text `text` as `ty` (`fromJson()`); JSON `null` is null.
-pub(crate) fn from_json_text(text: &str, ty: &ColumnType) -> Result<Option<Value>> {
+pub(crate) fn from_json_text(text: &str, ty: &CqlType) -> Result<Option<Value>> {
     value_of(&parse(text)?, ty)
 }
 
@@ -257,7 +257,7 @@ pub(crate) fn name_key(name: &str) -> String {
 }
 
 /// The value of `j` as `ty`.
-pub(crate) fn value_of(j: &Json, ty: &ColumnType) -> Result<Option<Value>> {
+pub(crate) fn value_of(j: &Json, ty: &CqlType) -> Result<Option<Value>> {
     if *j == Json::Null {
         return Ok(None);
     }
@@ -280,7 +280,7 @@ pub(crate) fn value_of(j: &Json, ty: &ColumnType) -> Result<Option<Value>> {
     let parse_err = |s: &str| Error::invalid(format!("Unable to make {ty} from '{s}'"));
     let int = |s: &str| -> Result<i64> { s.trim().parse().map_err(|_| parse_err(s)) };
     Ok(Some(match ty {
-        ColumnType::Ascii => {
+        CqlType::Ascii => {
             let s = text("an ascii string")?;
             if !s.is_ascii() {
                 return Err(Error::invalid(format!(
@@ -289,45 +289,45 @@ pub(crate) fn value_of(j: &Json, ty: &ColumnType) -> Result<Option<Value>> {
             }
             Value::Ascii(s.to_owned())
         }
-        ColumnType::Varchar => Value::Text(text("a UTF-8 string")?.to_owned()),
-        ColumnType::Bigint => Value::Bigint(int(number()?)?),
-        ColumnType::Counter => Value::Counter(int(number()?)?),
-        ColumnType::Int => {
+        CqlType::Text => Value::Text(text("a UTF-8 string")?.to_owned()),
+        CqlType::Bigint => Value::Bigint(int(number()?)?),
+        CqlType::Counter => Value::Counter(int(number()?)?),
+        CqlType::Int => {
             let s = number()?;
             Value::Int(i32::try_from(int(s)?).map_err(|_| parse_err(s))?)
         }
-        ColumnType::Smallint => {
+        CqlType::Smallint => {
             let s = number()?;
             Value::Smallint(i16::try_from(int(s)?).map_err(|_| parse_err(s))?)
         }
-        ColumnType::Tinyint => {
+        CqlType::Tinyint => {
             let s = number()?;
             Value::Tinyint(i8::try_from(int(s)?).map_err(|_| parse_err(s))?)
         }
-        ColumnType::Varint => {
+        CqlType::Varint => {
             let s = number()?;
             Value::Varint(varint_from_decimal(s.trim()).ok_or_else(|| parse_err(s))?)
         }
-        ColumnType::Decimal => {
+        CqlType::Decimal => {
             let s = number()?;
             let (unscaled, scale) = parse_decimal(s.trim()).ok_or_else(|| parse_err(s))?;
             Value::Decimal { scale, unscaled }
         }
-        ColumnType::Double => {
+        CqlType::Double => {
             let s = number()?;
             Value::Double(parse_float::<f64>(s.trim()).ok_or_else(|| parse_err(s))?)
         }
-        ColumnType::Float => {
+        CqlType::Float => {
             let s = number()?;
             Value::Float(parse_float::<f32>(s.trim()).ok_or_else(|| parse_err(s))?)
         }
-        ColumnType::Boolean => match j {
+        CqlType::Boolean => match j {
             Json::Bool(b) => Value::Boolean(*b),
             Json::String(s) if s.eq_ignore_ascii_case("true") => Value::Boolean(true),
             Json::String(s) if s.eq_ignore_ascii_case("false") => Value::Boolean(false),
             _ => return Err(bad("a boolean value")),
         },
-        ColumnType::Blob | ColumnType::Custom(_) => {
+        CqlType::Blob | CqlType::Custom(_) => {
             let s = text("a hex string")?;
             if !s.starts_with("0x") {
                 return Err(Error::invalid(format!(
@@ -337,16 +337,16 @@ pub(crate) fn value_of(j: &Json, ty: &ColumnType) -> Result<Option<Value>> {
             let b = parse_hex(s)
                 .ok_or_else(|| Error::invalid(format!("Unable to make blob from '{s}'")))?;
             match ty {
-                ColumnType::Custom(_) => Value::Custom(b),
+                CqlType::Custom(_) => Value::Custom(b),
                 _ => Value::Blob(b),
             }
         }
-        ColumnType::Uuid | ColumnType::Timeuuid => {
+        CqlType::Uuid | CqlType::Timeuuid => {
             let s = text("a string representation of a uuid")?;
             let u = uuid::Uuid::parse_str(s)
                 .map_err(|_| Error::invalid(format!("Unable to make UUID from '{s}'")))?;
             let b = *u.as_bytes();
-            if *ty == ColumnType::Timeuuid {
+            if *ty == CqlType::Timeuuid {
                 if u.get_version_num() != 1 {
                     return Err(Error::invalid(format!(
                         "Unsupported UUID for timeuuid: {s}"
@@ -357,7 +357,7 @@ pub(crate) fn value_of(j: &Json, ty: &ColumnType) -> Result<Option<Value>> {
                 Value::Uuid(b)
             }
         }
-        ColumnType::Inet => {
+        CqlType::Inet => {
             let s = text("a string representation of an inet value")?;
             Value::Inet(
                 s.parse().map_err(|_| {
@@ -365,7 +365,7 @@ pub(crate) fn value_of(j: &Json, ty: &ColumnType) -> Result<Option<Value>> {
                 })?,
             )
         }
-        ColumnType::Timestamp => {
+        CqlType::Timestamp => {
             let s = match j {
                 Json::Number(n) | Json::String(n) => n,
                 _ => {
@@ -378,19 +378,19 @@ pub(crate) fn value_of(j: &Json, ty: &ColumnType) -> Result<Option<Value>> {
                 Error::invalid(format!("Unable to coerce '{s}' to a formatted date (long)"))
             })?)
         }
-        ColumnType::Date => {
+        CqlType::Date => {
             let s = text("a string representation of a date value")?;
             Value::Date(parse_date(s).ok_or_else(|| {
                 Error::invalid(format!("Unable to coerce '{s}' to a formatted date (long)"))
             })?)
         }
-        ColumnType::Time => {
+        CqlType::Time => {
             let s = text("a string representation of a time value")?;
             Value::Time(parse_time(s).ok_or_else(|| {
                 Error::invalid(format!("Unable to coerce '{s}' to a formatted time (long)"))
             })?)
         }
-        ColumnType::Duration => {
+        CqlType::Duration => {
             let s = text("a string representation of a duration")?;
             Value::Duration(
                 parse_duration(s).ok_or_else(|| {
@@ -398,7 +398,7 @@ pub(crate) fn value_of(j: &Json, ty: &ColumnType) -> Result<Option<Value>> {
                 })?,
             )
         }
-        ColumnType::List(e) | ColumnType::Set(e) => {
+        CqlType::List { element: e, .. } | CqlType::Set { element: e, .. } => {
             let Json::Array(items) = j else {
                 return Err(bad("a list"));
             };
@@ -410,19 +410,21 @@ pub(crate) fn value_of(j: &Json, ty: &ColumnType) -> Result<Option<Value>> {
                 })
                 .collect::<Result<Vec<_>>>()?;
             let v = match ty {
-                ColumnType::Set(_) => Value::Set(values),
+                CqlType::Set { .. } => Value::Set(values),
                 _ => Value::List(values),
             };
             normalize(ty, v)?
         }
-        ColumnType::Map(kt, vt) => {
+        CqlType::Map {
+            key: kt, value: vt, ..
+        } => {
             let Json::Object(entries) = j else {
                 return Err(bad("a map"));
             };
             let mut out = Vec::with_capacity(entries.len());
             for (k, v) in entries {
                 let key = match **kt {
-                    ColumnType::Varchar | ColumnType::Ascii => Json::String(k.clone()),
+                    CqlType::Text | CqlType::Ascii => Json::String(k.clone()),
                     _ => parse(k).unwrap_or_else(|_| Json::String(k.clone())),
                 };
                 let null = || Error::invalid("null is not supported inside collections");
@@ -433,7 +435,7 @@ pub(crate) fn value_of(j: &Json, ty: &ColumnType) -> Result<Option<Value>> {
             }
             normalize(ty, Value::Map(out))?
         }
-        ColumnType::Tuple(types) => {
+        CqlType::Tuple(types) => {
             let Json::Array(items) = j else {
                 return Err(bad("a list representation of a tuple"));
             };
@@ -453,7 +455,7 @@ pub(crate) fn value_of(j: &Json, ty: &ColumnType) -> Result<Option<Value>> {
             }
             Value::Tuple(out)
         }
-        ColumnType::Udt(u) => {
+        CqlType::Udt(u) => {
             let Json::Object(entries) = j else {
                 return Err(bad("a map"));
             };
@@ -473,6 +475,7 @@ pub(crate) fn value_of(j: &Json, ty: &ColumnType) -> Result<Option<Value>> {
             }
             Value::Udt(out)
         }
+        CqlType::Vector { .. } => return Err(Error::not_supported("The vector type")),
     }))
 }
 
@@ -512,7 +515,7 @@ pub(crate) fn quote(s: &str) -> String {
 }
 
 /// The JSON text of a value of `ty` (`None`: null), as Cassandra's `toJSONString` writes it.
-pub(crate) fn to_json(ty: &ColumnType, value: Option<&Value>) -> String {
+pub(crate) fn to_json(ty: &CqlType, value: Option<&Value>) -> String {
     let Some(value) = value else {
         return "null".to_owned();
     };
@@ -537,12 +540,20 @@ pub(crate) fn to_json(ty: &ColumnType, value: Option<&Value>) -> String {
         (_, Value::Date(d)) => quote(&date_text(*d)),
         (_, Value::Time(n)) => quote(&time_text(*n)),
         (_, Value::Duration(d)) => quote(&duration_text(d)),
-        (ColumnType::List(e) | ColumnType::Set(e), Value::List(items) | Value::Set(items)) => join(
+        (
+            CqlType::List { element: e, .. } | CqlType::Set { element: e, .. },
+            Value::List(items) | Value::Set(items),
+        ) => join(
             items.iter().map(|v| to_json(e, Some(v))).collect(),
             '[',
             ']',
         ),
-        (ColumnType::Map(kt, vt), Value::Map(entries)) => join(
+        (
+            CqlType::Map {
+                key: kt, value: vt, ..
+            },
+            Value::Map(entries),
+        ) => join(
             entries
                 .iter()
                 .map(|(k, v)| {
@@ -558,7 +569,7 @@ pub(crate) fn to_json(ty: &ColumnType, value: Option<&Value>) -> String {
             '{',
             '}',
         ),
-        (ColumnType::Tuple(types), Value::Tuple(items)) => join(
+        (CqlType::Tuple(types), Value::Tuple(items)) => join(
             items
                 .iter()
                 .zip(types)
@@ -567,7 +578,7 @@ pub(crate) fn to_json(ty: &ColumnType, value: Option<&Value>) -> String {
             '[',
             ']',
         ),
-        (ColumnType::Udt(u), Value::Udt(fields)) => join(
+        (CqlType::Udt(u), Value::Udt(fields)) => join(
             u.fields
                 .iter()
                 .enumerate()
@@ -761,7 +772,7 @@ pub(crate) fn rows_as_json(
     let mut metadata = RowsMetadata::new(vec![ColumnSpec {
         table,
         name: "[json]".to_owned(),
-        ty: ColumnType::Varchar,
+        ty: CqlType::Text,
     }]);
     metadata.paging_state = rows.metadata.paging_state.clone();
     if skip_metadata {
@@ -805,26 +816,23 @@ mod tests {
 
     #[test]
     fn values_map_to_json_as_cassandra_writes_them() {
-        let map = ColumnType::Map(Box::new(ColumnType::Int), Box::new(ColumnType::Varchar));
+        let map = CqlType::map(CqlType::Int, CqlType::Text);
         let v = Value::Map(vec![(Value::Int(1), Value::Text("a".into()))]);
         assert_eq!(to_json(&map, Some(&v)), r#"{"1": "a"}"#);
         assert_eq!(
-            to_json(&ColumnType::Timestamp, Some(&Value::Timestamp(1500))),
+            to_json(&CqlType::Timestamp, Some(&Value::Timestamp(1500))),
             "\"1970-01-01 00:00:01.500Z\""
         );
         assert_eq!(
             to_json(
-                &ColumnType::Blob,
+                &CqlType::Blob,
                 Some(&Value::Blob(Bytes::from_static(&[0xca, 0xfe])))
             ),
             "\"0xcafe\""
         );
+        assert_eq!(to_json(&CqlType::Double, Some(&Value::Double(1.0))), "1.0");
         assert_eq!(
-            to_json(&ColumnType::Double, Some(&Value::Double(1.0))),
-            "1.0"
-        );
-        assert_eq!(
-            to_json(&ColumnType::Double, Some(&Value::Double(1e10))),
+            to_json(&CqlType::Double, Some(&Value::Double(1e10))),
             "1.0E10"
         );
         assert_eq!(
@@ -849,14 +857,14 @@ mod tests {
     #[test]
     fn json_values_read_back_as_the_values_they_print() {
         let types = [
-            ColumnType::Int,
-            ColumnType::Varint,
-            ColumnType::Decimal,
-            ColumnType::Timestamp,
-            ColumnType::Date,
-            ColumnType::Time,
-            ColumnType::Duration,
-            ColumnType::Set(Box::new(ColumnType::Int)),
+            CqlType::Int,
+            CqlType::Varint,
+            CqlType::Decimal,
+            CqlType::Timestamp,
+            CqlType::Date,
+            CqlType::Time,
+            CqlType::Duration,
+            CqlType::set(CqlType::Int),
         ];
         let values = [
             Value::Int(-5),
@@ -884,10 +892,10 @@ mod tests {
             );
         }
         assert_eq!(
-            from_json_text("[3, 1, 3]", &ColumnType::Set(Box::new(ColumnType::Int))).unwrap(),
+            from_json_text("[3, 1, 3]", &CqlType::set(CqlType::Int)).unwrap(),
             Some(Value::Set(vec![Value::Int(1), Value::Int(3)]))
         );
-        assert!(from_json_text("\"x\"", &ColumnType::Int).is_err());
-        assert!(from_json_text("1", &ColumnType::Varchar).is_err());
+        assert!(from_json_text("\"x\"", &CqlType::Int).is_err());
+        assert!(from_json_text("1", &CqlType::Text).is_err());
     }
 }

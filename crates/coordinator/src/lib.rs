@@ -60,7 +60,7 @@ pub use coordinator::{
     UNLOGGED_BATCH_PARTITIONS_WARN_THRESHOLD,
 };
 pub use data::{DataPath, LocalDataPath, TableWrite};
-pub use error::{Error, Result};
+pub use error::{Error, FailureReason, Result};
 pub use replication::{
     Background, Cluster, Replication, ReplicationConfig, ReplicationStats, SpeculativeRetry,
 };

@@ -10,15 +10,14 @@
 use std::cmp::Ordering;
 
 use bytes::Bytes;
-use ilion_cql::language::ast::CqlType as AstType;
 use ilion_cql::language::ast::{
-    InValues, Literal, NativeType, Operator, Relation, RelationTarget, Select, Selection as Sel,
-    Selector, Term,
+    InValues, Literal, Operator, Relation, RelationTarget, Select, Selection as Sel, Selector, Term,
 };
 use ilion_cql::protocol::{
-    ColumnSpec, ColumnType, QueryParameters, ResultBody, Rows, RowsMetadata, TableSpec, Value,
+    ColumnSpec, CqlType, QueryParameters, ResultBody, Rows, RowsMetadata, TableSpec, Value,
 };
 
+use crate::schema::types::SchemaType;
 use crate::schema::{ColumnKind, Keyspace, Table};
 use crate::values::{Bound, encode, term_value};
 use crate::{Error, Result};
@@ -65,10 +64,10 @@ enum Scalar {
     ToDate,
     ToUnixTimestamp,
     /// `blobAs<type>`: the blob's bytes read as the type.
-    BlobAs(ColumnType),
+    BlobAs(CqlType),
     /// `<type>AsBlob`: the value's bytes as a blob.
     AsBlob,
-    Cast(ColumnType),
+    Cast(CqlType),
 }
 
 /// Aggregate functions.
@@ -92,12 +91,12 @@ enum Expr {
     Const(Option<Value>),
     Call {
         f: Scalar,
-        args: Vec<(Expr, ColumnType)>,
+        args: Vec<(Expr, CqlType)>,
     },
     /// An aggregate; only at the top level of a selector.
     Agg {
         f: AggKind,
-        arg: Option<Box<(Expr, ColumnType)>>,
+        arg: Option<Box<(Expr, CqlType)>>,
     },
 }
 
@@ -328,7 +327,7 @@ fn number(v: &Value) -> Option<Num> {
 
 /// The sum (or average) of `n` values of type `ty`: integers wrap as Cassandra's Java
 /// arithmetic does, the average of integers is an integer, and both are 0 over no rows.
-fn sum_value(ty: &ColumnType, int: i128, float: f64, n: i64, avg: bool) -> Result<Value> {
+fn sum_value(ty: &CqlType, int: i128, float: f64, n: i64, avg: bool) -> Result<Value> {
     let count = i128::from(n.max(1));
     let i = if avg { int / count } else { int };
     let x = if avg && n > 0 {
@@ -337,14 +336,14 @@ fn sum_value(ty: &ColumnType, int: i128, float: f64, n: i64, avg: bool) -> Resul
         float
     };
     Ok(match ty {
-        ColumnType::Int => Value::Int(i as i32),
-        ColumnType::Bigint => Value::Bigint(i as i64),
-        ColumnType::Counter => Value::Counter(i as i64),
-        ColumnType::Smallint => Value::Smallint(i as i16),
-        ColumnType::Tinyint => Value::Tinyint(i as i8),
-        ColumnType::Varint => Value::Varint(varint_bytes(i)),
-        ColumnType::Float => Value::Float(x as f32),
-        ColumnType::Double => Value::Double(x),
+        CqlType::Int => Value::Int(i as i32),
+        CqlType::Bigint => Value::Bigint(i as i64),
+        CqlType::Counter => Value::Counter(i as i64),
+        CqlType::Smallint => Value::Smallint(i as i16),
+        CqlType::Tinyint => Value::Tinyint(i as i8),
+        CqlType::Varint => Value::Varint(varint_bytes(i)),
+        CqlType::Float => Value::Float(x as f32),
+        CqlType::Double => Value::Double(x),
         other => {
             return Err(Error::server(format!(
                 "no sum over {other} values (refused when compiled)"
@@ -384,7 +383,7 @@ struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
-    fn column(&self, name: &str) -> Result<(usize, ColumnType)> {
+    fn column(&self, name: &str) -> Result<(usize, CqlType)> {
         let i = self
             .table
             .columns
@@ -412,7 +411,7 @@ impl Ctx<'_> {
                 "Cannot use selection function {what} on PRIMARY KEY part {name}"
             )));
         }
-        if c.ty.is_multicell_collection() || matches!(c.ty, crate::schema::DataType::Udt(_)) {
+        if c.ty.is_multi_cell() {
             return Err(Error::invalid(format!(
                 "Cannot use selection function {what} on non-frozen collection or UDT {name}"
             )));
@@ -422,7 +421,7 @@ impl Ctx<'_> {
 
     /// The expression, result type and default column name of `s`; `top`: aggregates are
     /// allowed (only as whole selectors).
-    fn compile(&self, s: &Selector, top: bool) -> Result<(Expr, ColumnType, String)> {
+    fn compile(&self, s: &Selector, top: bool) -> Result<(Expr, CqlType, String)> {
         match s {
             Selector::Column(c) => {
                 let (i, ty) = self.column(c.as_str())?;
@@ -437,24 +436,20 @@ impl Ctx<'_> {
                 let i = self.cell_column(c.as_str(), what)?;
                 Ok((
                     Expr::WriteTime(i),
-                    ColumnType::Bigint,
+                    CqlType::Bigint,
                     format!("{what}({})", c.as_str()),
                 ))
             }
             Selector::Ttl(c) => {
                 let i = self.cell_column(c.as_str(), "ttl")?;
-                Ok((
-                    Expr::Ttl(i),
-                    ColumnType::Int,
-                    format!("ttl({})", c.as_str()),
-                ))
+                Ok((Expr::Ttl(i), CqlType::Int, format!("ttl({})", c.as_str())))
             }
             Selector::CountStar if top => Ok((
                 Expr::Agg {
                     f: AggKind::CountStar,
                     arg: None,
                 },
-                ColumnType::Bigint,
+                CqlType::Bigint,
                 "count".to_owned(),
             )),
             Selector::Term(t) => {
@@ -489,7 +484,7 @@ impl Ctx<'_> {
         name: &ilion_cql::language::ast::QualifiedName,
         args: &[Selector],
         top: bool,
-    ) -> Result<(Expr, ColumnType, String)> {
+    ) -> Result<(Expr, CqlType, String)> {
         if let Some(ks) = &name.keyspace
             && !ks.as_str().eq_ignore_ascii_case("system")
         {
@@ -539,20 +534,20 @@ impl Ctx<'_> {
                     "The aggregate {display} inside another function"
                 )));
             }
-            let ty = arg_ty.unwrap_or(ColumnType::Blob);
+            let ty = arg_ty.unwrap_or(CqlType::Blob);
             let out = match f {
-                AggKind::Count => ColumnType::Bigint,
+                AggKind::Count => CqlType::Bigint,
                 AggKind::Sum | AggKind::Avg => {
                     if !matches!(
                         ty,
-                        ColumnType::Int
-                            | ColumnType::Bigint
-                            | ColumnType::Counter
-                            | ColumnType::Smallint
-                            | ColumnType::Tinyint
-                            | ColumnType::Varint
-                            | ColumnType::Float
-                            | ColumnType::Double
+                        CqlType::Int
+                            | CqlType::Bigint
+                            | CqlType::Counter
+                            | CqlType::Smallint
+                            | CqlType::Tinyint
+                            | CqlType::Varint
+                            | CqlType::Float
+                            | CqlType::Double
                     ) {
                         return Err(Error::invalid(format!(
                             "Invalid call to function {fname}: {ty} is not a numeric type this \
@@ -573,7 +568,7 @@ impl Ctx<'_> {
             };
             return Ok((Expr::Agg { f, arg }, out, display));
         }
-        let time_arg = |allowed: &[ColumnType]| -> Result<()> {
+        let time_arg = |allowed: &[CqlType]| -> Result<()> {
             arity(1)?;
             match &arg_ty {
                 Some(t) if allowed.contains(t) => Ok(()),
@@ -586,63 +581,51 @@ impl Ctx<'_> {
         let (f, ty) = match fname.as_str() {
             "now" | "currenttimeuuid" => {
                 arity(0)?;
-                (Scalar::Now, ColumnType::Timeuuid)
+                (Scalar::Now, CqlType::Timeuuid)
             }
             "uuid" => {
                 arity(0)?;
-                (Scalar::Uuid, ColumnType::Uuid)
+                (Scalar::Uuid, CqlType::Uuid)
             }
             "currenttimestamp" => {
                 arity(0)?;
-                (Scalar::CurrentTimestamp, ColumnType::Timestamp)
+                (Scalar::CurrentTimestamp, CqlType::Timestamp)
             }
             "currentdate" => {
                 arity(0)?;
-                (Scalar::CurrentDate, ColumnType::Date)
+                (Scalar::CurrentDate, CqlType::Date)
             }
             "currenttime" => {
                 arity(0)?;
-                (Scalar::CurrentTime, ColumnType::Time)
+                (Scalar::CurrentTime, CqlType::Time)
             }
             "totimestamp" => {
-                time_arg(&[
-                    ColumnType::Timeuuid,
-                    ColumnType::Date,
-                    ColumnType::Timestamp,
-                ])?;
-                (Scalar::ToTimestamp, ColumnType::Timestamp)
+                time_arg(&[CqlType::Timeuuid, CqlType::Date, CqlType::Timestamp])?;
+                (Scalar::ToTimestamp, CqlType::Timestamp)
             }
             "dateof" => {
-                time_arg(&[ColumnType::Timeuuid])?;
-                (Scalar::ToTimestamp, ColumnType::Timestamp)
+                time_arg(&[CqlType::Timeuuid])?;
+                (Scalar::ToTimestamp, CqlType::Timestamp)
             }
             "todate" => {
-                time_arg(&[
-                    ColumnType::Timeuuid,
-                    ColumnType::Timestamp,
-                    ColumnType::Date,
-                ])?;
-                (Scalar::ToDate, ColumnType::Date)
+                time_arg(&[CqlType::Timeuuid, CqlType::Timestamp, CqlType::Date])?;
+                (Scalar::ToDate, CqlType::Date)
             }
             "tounixtimestamp" => {
-                time_arg(&[
-                    ColumnType::Timeuuid,
-                    ColumnType::Timestamp,
-                    ColumnType::Date,
-                ])?;
-                (Scalar::ToUnixTimestamp, ColumnType::Bigint)
+                time_arg(&[CqlType::Timeuuid, CqlType::Timestamp, CqlType::Date])?;
+                (Scalar::ToUnixTimestamp, CqlType::Bigint)
             }
             "unixtimestampof" => {
-                time_arg(&[ColumnType::Timeuuid])?;
-                (Scalar::ToUnixTimestamp, ColumnType::Bigint)
+                time_arg(&[CqlType::Timeuuid])?;
+                (Scalar::ToUnixTimestamp, CqlType::Bigint)
             }
             other => {
                 if let Some(t) = other.strip_prefix("blobas").and_then(native_by_name) {
-                    time_arg(&[ColumnType::Blob])?;
+                    time_arg(&[CqlType::Blob])?;
                     (Scalar::BlobAs(t.clone()), t)
                 } else if let Some(t) = other.strip_suffix("asblob").and_then(native_by_name) {
                     time_arg(std::slice::from_ref(&t))?;
-                    (Scalar::AsBlob, ColumnType::Blob)
+                    (Scalar::AsBlob, CqlType::Blob)
                 } else {
                     return Err(Error::invalid(format!("Unknown function system.{other}")));
                 }
@@ -652,7 +635,7 @@ impl Ctx<'_> {
     }
 
     /// `token(k1, k2)`: the arguments must be the partition key columns in order.
-    fn token(&self, args: &[Selector]) -> Result<(Expr, ColumnType, String)> {
+    fn token(&self, args: &[Selector]) -> Result<(Expr, CqlType, String)> {
         let mut keys: Vec<&crate::schema::Column> = self
             .table
             .columns
@@ -681,23 +664,23 @@ impl Ctx<'_> {
         }
         Ok((
             Expr::Token,
-            ColumnType::Bigint,
+            CqlType::Bigint,
             format!("system.token({})", given.join(", ")),
         ))
     }
 }
 
 /// A literal selector and its type (integers are int, floats double, strings text).
-fn constant(t: &Term) -> Result<(Option<Value>, ColumnType)> {
+fn constant(t: &Term) -> Result<(Option<Value>, CqlType)> {
     let ty = match t {
         Term::TypeHint { ty, .. } => native_type(ty)
             .ok_or_else(|| Error::invalid(format!("Unsupported type hint {ty} in a selector")))?,
-        Term::Literal(Literal::Integer(_)) => ColumnType::Int,
-        Term::Literal(Literal::Float(_)) => ColumnType::Double,
-        Term::Literal(Literal::String(_)) => ColumnType::Varchar,
-        Term::Literal(Literal::Boolean(_)) => ColumnType::Boolean,
-        Term::Literal(Literal::Uuid(_)) => ColumnType::Uuid,
-        Term::Literal(Literal::Hex(_)) => ColumnType::Blob,
+        Term::Literal(Literal::Integer(_)) => CqlType::Int,
+        Term::Literal(Literal::Float(_)) => CqlType::Double,
+        Term::Literal(Literal::String(_)) => CqlType::Text,
+        Term::Literal(Literal::Boolean(_)) => CqlType::Boolean,
+        Term::Literal(Literal::Uuid(_)) => CqlType::Uuid,
+        Term::Literal(Literal::Hex(_)) => CqlType::Blob,
         other => {
             return Err(Error::invalid(format!(
                 "Cannot infer the type of the selector {other}; add a type hint"
@@ -712,94 +695,52 @@ fn constant(t: &Term) -> Result<(Option<Value>, ColumnType)> {
     Ok((term_value(t, &ty, &Bound::default())?, ty))
 }
 
-/// The protocol type of a native type name (as in `blobAsInt`).
-fn native_by_name(name: &str) -> Option<ColumnType> {
-    Some(match name {
-        "ascii" => ColumnType::Ascii,
-        "bigint" => ColumnType::Bigint,
-        "blob" => ColumnType::Blob,
-        "boolean" => ColumnType::Boolean,
-        "date" => ColumnType::Date,
-        "decimal" => ColumnType::Decimal,
-        "double" => ColumnType::Double,
-        "float" => ColumnType::Float,
-        "inet" => ColumnType::Inet,
-        "int" => ColumnType::Int,
-        "smallint" => ColumnType::Smallint,
-        "text" | "varchar" => ColumnType::Varchar,
-        "time" => ColumnType::Time,
-        "timestamp" => ColumnType::Timestamp,
-        "timeuuid" => ColumnType::Timeuuid,
-        "tinyint" => ColumnType::Tinyint,
-        "uuid" => ColumnType::Uuid,
-        "varint" => ColumnType::Varint,
-        _ => return None,
-    })
+/// The native type of a name as in `blobAsInt` (counters and durations have no such
+/// functions).
+fn native_by_name(name: &str) -> Option<CqlType> {
+    CqlType::native(name).filter(|t| !matches!(t, CqlType::Counter | CqlType::Duration))
 }
 
-fn native_type(ty: &AstType) -> Option<ColumnType> {
-    let AstType::Native(n) = ty else { return None };
-    Some(match n {
-        NativeType::Ascii => ColumnType::Ascii,
-        NativeType::Bigint => ColumnType::Bigint,
-        NativeType::Blob => ColumnType::Blob,
-        NativeType::Boolean => ColumnType::Boolean,
-        NativeType::Counter => ColumnType::Counter,
-        NativeType::Date => ColumnType::Date,
-        NativeType::Decimal => ColumnType::Decimal,
-        NativeType::Double => ColumnType::Double,
-        NativeType::Duration => ColumnType::Duration,
-        NativeType::Float => ColumnType::Float,
-        NativeType::Inet => ColumnType::Inet,
-        NativeType::Int => ColumnType::Int,
-        NativeType::Smallint => ColumnType::Smallint,
-        NativeType::Time => ColumnType::Time,
-        NativeType::Timestamp => ColumnType::Timestamp,
-        NativeType::Timeuuid => ColumnType::Timeuuid,
-        NativeType::Tinyint => ColumnType::Tinyint,
-        NativeType::Uuid => ColumnType::Uuid,
-        NativeType::Varint => ColumnType::Varint,
-        _ => ColumnType::Varchar,
-    })
+/// The type of a cast or type hint when it is a native type.
+fn native_type(ty: &CqlType) -> Option<CqlType> {
+    ty.is_native().then(|| ty.clone())
 }
 
-fn is_numeric(t: &ColumnType) -> bool {
+fn is_numeric(t: &CqlType) -> bool {
     matches!(
         t,
-        ColumnType::Int
-            | ColumnType::Bigint
-            | ColumnType::Counter
-            | ColumnType::Smallint
-            | ColumnType::Tinyint
-            | ColumnType::Varint
-            | ColumnType::Float
-            | ColumnType::Double
+        CqlType::Int
+            | CqlType::Bigint
+            | CqlType::Counter
+            | CqlType::Smallint
+            | CqlType::Tinyint
+            | CqlType::Varint
+            | CqlType::Float
+            | CqlType::Double
     )
 }
 
 /// The casts this build performs: numbers to numbers, anything simple to text, and between
 /// the time types.
-fn check_cast(from: &ColumnType, to: &ColumnType) -> Result<()> {
+fn check_cast(from: &CqlType, to: &CqlType) -> Result<()> {
     let ok = from == to
-        || (is_numeric(from) && is_numeric(to) && *to != ColumnType::Counter)
-        || (matches!(to, ColumnType::Varchar | ColumnType::Ascii)
+        || (is_numeric(from) && is_numeric(to) && *to != CqlType::Counter)
+        || (matches!(to, CqlType::Text | CqlType::Ascii)
             && (is_numeric(from)
                 || matches!(
                     from,
-                    ColumnType::Varchar
-                        | ColumnType::Ascii
-                        | ColumnType::Boolean
-                        | ColumnType::Uuid
-                        | ColumnType::Timeuuid
-                        | ColumnType::Inet
-                        | ColumnType::Timestamp
-                        | ColumnType::Date
-                        | ColumnType::Blob
+                    CqlType::Text
+                        | CqlType::Ascii
+                        | CqlType::Boolean
+                        | CqlType::Uuid
+                        | CqlType::Timeuuid
+                        | CqlType::Inet
+                        | CqlType::Timestamp
+                        | CqlType::Date
+                        | CqlType::Blob
                 )))
-        || (matches!(
-            from,
-            ColumnType::Timeuuid | ColumnType::Timestamp | ColumnType::Date
-        ) && matches!(to, ColumnType::Timestamp | ColumnType::Date));
+        || (matches!(from, CqlType::Timeuuid | CqlType::Timestamp | CqlType::Date)
+            && matches!(to, CqlType::Timestamp | CqlType::Date));
     if ok {
         Ok(())
     } else {
@@ -879,7 +820,7 @@ fn date_of_millis(ms: i64) -> Value {
     Value::Date(u32::try_from(ms.div_euclid(DAY_MILLIS) + DATE_EPOCH).unwrap_or(0))
 }
 
-fn call(f: &Scalar, args: &[(Option<Value>, &ColumnType)]) -> Result<Option<Value>> {
+fn call(f: &Scalar, args: &[(Option<Value>, &CqlType)]) -> Result<Option<Value>> {
     let arg = args.first().and_then(|(v, _)| v.as_ref());
     let arg_ty = args.first().map(|(_, t)| *t);
     Ok(match f {
@@ -910,34 +851,34 @@ fn call(f: &Scalar, args: &[(Option<Value>, &ColumnType)]) -> Result<Option<Valu
     })
 }
 
-fn cast(v: &Value, to: &ColumnType) -> Result<Value> {
+fn cast(v: &Value, to: &CqlType) -> Result<Value> {
     if let Some(n) = number(v) {
         let (i, x) = match n {
             Num::Int(i) => (i, i as f64),
             Num::Float(x) => (x as i128, x),
         };
         return Ok(match to {
-            ColumnType::Int => Value::Int(i as i32),
-            ColumnType::Bigint => Value::Bigint(i as i64),
-            ColumnType::Smallint => Value::Smallint(i as i16),
-            ColumnType::Tinyint => Value::Tinyint(i as i8),
-            ColumnType::Varint => Value::Varint(varint_bytes(i)),
-            ColumnType::Float => Value::Float(x as f32),
-            ColumnType::Double => Value::Double(x),
-            ColumnType::Varchar => Value::Text(number_text(v)),
-            ColumnType::Ascii => Value::Ascii(number_text(v)),
+            CqlType::Int => Value::Int(i as i32),
+            CqlType::Bigint => Value::Bigint(i as i64),
+            CqlType::Smallint => Value::Smallint(i as i16),
+            CqlType::Tinyint => Value::Tinyint(i as i8),
+            CqlType::Varint => Value::Varint(varint_bytes(i)),
+            CqlType::Float => Value::Float(x as f32),
+            CqlType::Double => Value::Double(x),
+            CqlType::Text => Value::Text(number_text(v)),
+            CqlType::Ascii => Value::Ascii(number_text(v)),
             other => return Err(Error::invalid(format!("{v:?} cannot be cast to {other}"))),
         });
     }
     let text = |s: String| match to {
-        ColumnType::Ascii => Value::Ascii(s),
+        CqlType::Ascii => Value::Ascii(s),
         _ => Value::Text(s),
     };
     Ok(match (v, to) {
-        (v, ColumnType::Timestamp) if millis_of(v).is_some() => {
+        (v, CqlType::Timestamp) if millis_of(v).is_some() => {
             Value::Timestamp(millis_of(v).unwrap_or_default())
         }
-        (v, ColumnType::Date) if millis_of(v).is_some() => {
+        (v, CqlType::Date) if millis_of(v).is_some() => {
             date_of_millis(millis_of(v).unwrap_or_default())
         }
         (Value::Text(s) | Value::Ascii(s), _) => text(s.clone()),
@@ -1172,7 +1113,7 @@ pub(crate) fn result_columns(
                 table: table.name.clone(),
             },
             name: "[json]".to_owned(),
-            ty: ColumnType::Varchar,
+            ty: CqlType::Text,
         }]);
     }
     Ok(Selection::compile(select, table, keyspace)?.specs)
@@ -1189,12 +1130,12 @@ pub(crate) fn marker_columns(
         keyspace: table.keyspace.clone(),
         table: table.name.clone(),
     };
-    let mk = |name: String, ty: ColumnType| ColumnSpec {
+    let mk = |name: String, ty: CqlType| ColumnSpec {
         table: spec.clone(),
         name,
         ty,
     };
-    let col = |c: &ilion_cql::language::ast::Ident| -> Result<(String, ColumnType)> {
+    let col = |c: &ilion_cql::language::ast::Ident| -> Result<(String, CqlType)> {
         let col = table
             .column(c.as_str())
             .ok_or_else(|| undefined(c.as_str(), table))?;
@@ -1208,17 +1149,26 @@ pub(crate) fn marker_columns(
                     RelationTarget::Column(c) => {
                         let (name, ty) = col(c)?;
                         match (op, &ty) {
-                            (Operator::Contains, ColumnType::List(e) | ColumnType::Set(e)) => {
-                                (name, (**e).clone())
-                            }
-                            (Operator::Contains, ColumnType::Map(_, v)) => (name, (**v).clone()),
-                            (Operator::ContainsKey, ColumnType::Map(k, _)) => (name, (**k).clone()),
+                            (
+                                Operator::Contains,
+                                CqlType::List { element: e, .. } | CqlType::Set { element: e, .. },
+                            ) => (name, (**e).clone()),
+                            (
+                                Operator::Contains,
+                                CqlType::Map {
+                                    key: _, value: v, ..
+                                },
+                            ) => (name, (**v).clone()),
+                            (
+                                Operator::ContainsKey,
+                                CqlType::Map {
+                                    key: k, value: _, ..
+                                },
+                            ) => (name, (**k).clone()),
                             _ => (name, ty),
                         }
                     }
-                    RelationTarget::Token(_) => {
-                        ("partition key token".to_owned(), ColumnType::Bigint)
-                    }
+                    RelationTarget::Token(_) => ("partition key token".to_owned(), CqlType::Bigint),
                     RelationTarget::Tuple(cols) => {
                         let cs = cols.iter().map(&col).collect::<Result<Vec<_>>>()?;
                         if let Term::Tuple(items) = value {
@@ -1246,16 +1196,14 @@ pub(crate) fn marker_columns(
                     _ => return Err(unsupported_relation(r)),
                 };
                 match values {
-                    InValues::Marker(_) => {
-                        out.push(mk(format!("in({name})"), ColumnType::List(Box::new(ty))))
-                    }
+                    InValues::Marker(_) => out.push(mk(format!("in({name})"), CqlType::list(ty))),
                     InValues::List(v) => {
                         for t in v {
                             match (t, &ty, target) {
                                 (Term::Bind(_), _, _) => out.push(mk(name.clone(), ty.clone())),
                                 (
                                     Term::Tuple(items),
-                                    ColumnType::Tuple(tys),
+                                    CqlType::Tuple(tys),
                                     RelationTarget::Tuple(cols),
                                 ) => {
                                     for ((t, ty), c) in items.iter().zip(tys).zip(cols) {
@@ -1274,15 +1222,15 @@ pub(crate) fn marker_columns(
         }
     }
     if let Some(Term::Bind(_)) = &select.per_partition_limit {
-        out.push(mk("[per_partition_limit]".to_owned(), ColumnType::Int));
+        out.push(mk("[per_partition_limit]".to_owned(), CqlType::Int));
     }
     if let Some(Term::Bind(_)) = &select.limit {
-        out.push(mk("[limit]".to_owned(), ColumnType::Int));
+        out.push(mk("[limit]".to_owned(), CqlType::Int));
     }
     Ok(out)
 }
 
-fn tuple_marker(cols: &[(String, ColumnType)]) -> (String, ColumnType) {
+fn tuple_marker(cols: &[(String, CqlType)]) -> (String, CqlType) {
     (
         format!(
             "({})",
@@ -1291,7 +1239,7 @@ fn tuple_marker(cols: &[(String, ColumnType)]) -> (String, ColumnType) {
                 .collect::<Vec<_>>()
                 .join(",")
         ),
-        ColumnType::Tuple(cols.iter().map(|(_, t)| t.clone()).collect()),
+        CqlType::Tuple(cols.iter().map(|(_, t)| t.clone()).collect()),
     )
 }
 
@@ -1310,7 +1258,7 @@ fn unsupported_relation(r: &Relation) -> Error {
 
 /// A strictly positive LIMIT or PER PARTITION LIMIT.
 pub(crate) fn limit_value(t: &Term, bound: &Bound, what: &str) -> Result<u32> {
-    match term_value(t, &ColumnType::Int, bound)? {
+    match term_value(t, &CqlType::Int, bound)? {
         Some(Value::Int(n)) if n > 0 => Ok(n.unsigned_abs()),
         Some(Value::Int(n)) => Err(Error::invalid(format!(
             "{what} must be strictly positive, got {n}"
@@ -1523,15 +1471,15 @@ mod tests {
     #[test]
     fn sums_of_integers_wrap_and_averages_of_integers_are_integers() {
         assert_eq!(
-            sum_value(&ColumnType::Int, i128::from(i32::MAX) + 1, 0.0, 2, false).unwrap(),
+            sum_value(&CqlType::Int, i128::from(i32::MAX) + 1, 0.0, 2, false).unwrap(),
             Value::Int(i32::MIN)
         );
         assert_eq!(
-            sum_value(&ColumnType::Int, 7, 0.0, 2, true).unwrap(),
+            sum_value(&CqlType::Int, 7, 0.0, 2, true).unwrap(),
             Value::Int(3)
         );
         assert_eq!(
-            sum_value(&ColumnType::Double, 0, 0.0, 0, true).unwrap(),
+            sum_value(&CqlType::Double, 0, 0.0, 0, true).unwrap(),
             Value::Double(0.0)
         );
     }

@@ -374,7 +374,7 @@ fn schema_rows(name: &str, user: &Schema, system: &Schema) -> Vec<Row> {
                         );
                         r.insert("kind", text(c.kind.name()));
                         r.insert("position", Value::Int(c.position));
-                        r.insert("type", text(c.ty.to_string()));
+                        r.insert("type", text(c.ty.schema_text()));
                         out.push(r);
                     }
                 }
@@ -390,7 +390,12 @@ fn schema_rows(name: &str, user: &Schema, system: &Schema) -> Vec<Row> {
                     );
                     r.insert(
                         "field_types",
-                        Value::List(u.fields.iter().map(|(_, t)| text(t.to_string())).collect()),
+                        Value::List(
+                            u.fields
+                                .iter()
+                                .map(|(_, t)| text(t.schema_text()))
+                                .collect(),
+                        ),
                     );
                     out.push(r);
                 }
@@ -407,7 +412,7 @@ fn schema_rows(name: &str, user: &Schema, system: &Schema) -> Vec<Row> {
                             Value::Timestamp(d.dropped_at_micros.div_euclid(1000)),
                         );
                         r.insert("kind", text(d.kind.name()));
-                        r.insert("type", text(d.ty.to_string()));
+                        r.insert("type", text(d.ty.schema_text()));
                         out.push(r);
                     }
                 }

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 
 use bytes::{Bytes, BytesMut};
 use ilion_cql::language::ast::{BindMarker, Literal, QualifiedName, Term};
-use ilion_cql::protocol::{ColumnType, Duration, RawValue, Value, Values};
+use ilion_cql::protocol::{CqlType, Duration, RawValue, Value, Values};
 
 use crate::{Error, Result};
 
@@ -64,7 +64,7 @@ impl Bound {
 }
 
 /// The value of `term` as `ty`; `None` is null (or unset).
-pub(crate) fn term_value(term: &Term, ty: &ColumnType, bound: &Bound) -> Result<Option<Value>> {
+pub(crate) fn term_value(term: &Term, ty: &CqlType, bound: &Bound) -> Result<Option<Value>> {
     let bad = || {
         Error::invalid(format!(
             "Invalid {} literal for a value of type {ty}: {term}",
@@ -84,15 +84,19 @@ pub(crate) fn term_value(term: &Term, ty: &ColumnType, bound: &Bound) -> Result<
         },
         Term::TypeHint { term, .. } => return term_value(term, ty, bound),
         Term::List(items) => match ty {
-            ColumnType::List(e) => Value::List(elements(items, e, bound)?),
+            CqlType::List { element: e, .. } => Value::List(elements(items, e, bound)?),
             _ => return Err(bad()),
         },
         Term::Set(items) => match ty {
-            ColumnType::Set(e) => Value::Set(sorted_set(e, elements(items, e, bound)?)?),
+            CqlType::Set { element: e, .. } => {
+                Value::Set(sorted_set(e, elements(items, e, bound)?)?)
+            }
             _ => return Err(bad()),
         },
         Term::Map(pairs) => match ty {
-            ColumnType::Map(kt, vt) => {
+            CqlType::Map {
+                key: kt, value: vt, ..
+            } => {
                 let mut entries = Vec::with_capacity(pairs.len());
                 for (k, v) in pairs {
                     entries.push((element(k, kt, bound)?, element(v, vt, bound)?));
@@ -100,11 +104,11 @@ pub(crate) fn term_value(term: &Term, ty: &ColumnType, bound: &Bound) -> Result<
                 Value::Map(sorted_map(kt, entries)?)
             }
             // `{}` is an empty map to the parser; Cassandra coerces it to an empty set.
-            ColumnType::Set(_) if pairs.is_empty() => Value::Set(Vec::new()),
+            CqlType::Set { .. } if pairs.is_empty() => Value::Set(Vec::new()),
             _ => return Err(bad()),
         },
         Term::Tuple(items) => match ty {
-            ColumnType::Tuple(types) => {
+            CqlType::Tuple(types) => {
                 if items.len() > types.len() {
                     return Err(Error::invalid(format!(
                         "Invalid tuple literal: too many elements. Type {ty} expects {} but got {}",
@@ -124,7 +128,7 @@ pub(crate) fn term_value(term: &Term, ty: &ColumnType, bound: &Bound) -> Result<
             _ => return Err(bad()),
         },
         Term::Udt(fields) => match ty {
-            ColumnType::Udt(u) => {
+            CqlType::Udt(u) => {
                 let mut out: Vec<(String, Option<Value>)> =
                     u.fields.iter().map(|(n, _)| (n.clone(), None)).collect();
                 for (name, term) in fields {
@@ -160,7 +164,7 @@ fn term_kind(term: &Term) -> &'static str {
 }
 
 /// One element of a collection literal: never null.
-fn element(term: &Term, ty: &ColumnType, bound: &Bound) -> Result<Value> {
+fn element(term: &Term, ty: &CqlType, bound: &Bound) -> Result<Value> {
     if bound.is_unset(term) {
         return Err(Error::invalid("Invalid unset value in collection"));
     }
@@ -168,41 +172,46 @@ fn element(term: &Term, ty: &ColumnType, bound: &Bound) -> Result<Value> {
         .ok_or_else(|| Error::invalid("null is not supported inside collections"))
 }
 
-fn elements(items: &[Term], ty: &ColumnType, bound: &Bound) -> Result<Vec<Value>> {
+fn elements(items: &[Term], ty: &CqlType, bound: &Bound) -> Result<Vec<Value>> {
     items.iter().map(|t| element(t, ty, bound)).collect()
 }
 
 /// `value` as Cassandra keeps it: sets and maps (at any depth) sorted and without duplicates.
-pub(crate) fn normalize(ty: &ColumnType, value: Value) -> Result<Value> {
+pub(crate) fn normalize(ty: &CqlType, value: Value) -> Result<Value> {
     Ok(match (ty, value) {
-        (ColumnType::List(e), Value::List(items)) => Value::List(
+        (CqlType::List { element: e, .. }, Value::List(items)) => Value::List(
             items
                 .into_iter()
                 .map(|v| normalize(e, v))
                 .collect::<Result<_>>()?,
         ),
-        (ColumnType::Set(e), Value::Set(items)) => {
+        (CqlType::Set { element: e, .. }, Value::Set(items)) => {
             let items = items
                 .into_iter()
                 .map(|v| normalize(e, v))
                 .collect::<Result<_>>()?;
             Value::Set(sorted_set(e, items)?)
         }
-        (ColumnType::Map(kt, vt), Value::Map(entries)) => {
+        (
+            CqlType::Map {
+                key: kt, value: vt, ..
+            },
+            Value::Map(entries),
+        ) => {
             let entries = entries
                 .into_iter()
                 .map(|(k, v)| Ok((normalize(kt, k)?, normalize(vt, v)?)))
                 .collect::<Result<_>>()?;
             Value::Map(sorted_map(kt, entries)?)
         }
-        (ColumnType::Tuple(types), Value::Tuple(items)) => Value::Tuple(
+        (CqlType::Tuple(types), Value::Tuple(items)) => Value::Tuple(
             items
                 .into_iter()
                 .zip(types)
                 .map(|(v, t)| v.map(|v| normalize(t, v)).transpose())
                 .collect::<Result<_>>()?,
         ),
-        (ColumnType::Udt(u), Value::Udt(fields)) => Value::Udt(
+        (CqlType::Udt(u), Value::Udt(fields)) => Value::Udt(
             fields
                 .into_iter()
                 .zip(&u.fields)
@@ -213,55 +222,14 @@ pub(crate) fn normalize(ty: &ColumnType, value: Value) -> Result<Value> {
     })
 }
 
-/// The storage type of a protocol type, frozen at every level (how elements compare).
-pub(crate) fn order_type(ty: &ColumnType) -> ilion_storage::CqlType {
-    use ilion_storage::CqlType as S;
-    match ty {
-        ColumnType::Custom(_) | ColumnType::Blob => S::Blob,
-        ColumnType::Ascii => S::Ascii,
-        ColumnType::Bigint => S::Bigint,
-        ColumnType::Boolean => S::Boolean,
-        ColumnType::Counter => S::Counter,
-        ColumnType::Decimal => S::Decimal,
-        ColumnType::Double => S::Double,
-        ColumnType::Float => S::Float,
-        ColumnType::Int => S::Int,
-        ColumnType::Timestamp => S::Timestamp,
-        ColumnType::Uuid => S::Uuid,
-        ColumnType::Varchar => S::Text,
-        ColumnType::Varint => S::Varint,
-        ColumnType::Timeuuid => S::Timeuuid,
-        ColumnType::Inet => S::Inet,
-        ColumnType::Date => S::Date,
-        ColumnType::Time => S::Time,
-        ColumnType::Smallint => S::Smallint,
-        ColumnType::Tinyint => S::Tinyint,
-        ColumnType::Duration => S::Duration,
-        ColumnType::List(e) => S::list(order_type(e)).frozen(),
-        ColumnType::Set(e) => S::set(order_type(e)).frozen(),
-        ColumnType::Map(k, v) => S::map(order_type(k), order_type(v)).frozen(),
-        ColumnType::Tuple(ts) => S::Tuple(ts.iter().map(order_type).collect()),
-        ColumnType::Udt(u) => S::Udt {
-            name: u.name.clone(),
-            fields: u
-                .fields
-                .iter()
-                .map(|(n, t)| (n.clone(), order_type(t)))
-                .collect(),
-            frozen: true,
-        },
-    }
-}
-
 /// The key under which `value` sorts among values of `ty` (Cassandra's comparator).
-pub(crate) fn sort_key(ty: &ColumnType, value: &Value) -> Result<Vec<u8>> {
+pub(crate) fn sort_key(ty: &CqlType, value: &Value) -> Result<Vec<u8>> {
     let bytes = encode(ty, value)?;
-    order_type(ty)
-        .order_key(&bytes)
+    ty.order_key(&bytes)
         .map_err(|e| Error::invalid(format!("Invalid {ty} value: {e}")))
 }
 
-fn sorted_set(ty: &ColumnType, items: Vec<Value>) -> Result<Vec<Value>> {
+fn sorted_set(ty: &CqlType, items: Vec<Value>) -> Result<Vec<Value>> {
     let mut keyed = items
         .into_iter()
         .map(|v| Ok((sort_key(ty, &v)?, v)))
@@ -271,7 +239,7 @@ fn sorted_set(ty: &ColumnType, items: Vec<Value>) -> Result<Vec<Value>> {
     Ok(keyed.into_iter().map(|(_, v)| v).collect())
 }
 
-fn sorted_map(kt: &ColumnType, entries: Vec<(Value, Value)>) -> Result<Vec<(Value, Value)>> {
+fn sorted_map(kt: &CqlType, entries: Vec<(Value, Value)>) -> Result<Vec<(Value, Value)>> {
     let mut keyed = entries
         .into_iter()
         .enumerate()
@@ -287,11 +255,11 @@ fn sorted_map(kt: &ColumnType, entries: Vec<(Value, Value)>) -> Result<Vec<(Valu
 fn function_value(
     name: &QualifiedName,
     args: &[Term],
-    ty: &ColumnType,
+    ty: &CqlType,
     bound: &Bound,
 ) -> Result<Option<Value>> {
     let fname = name.name.as_str().to_ascii_lowercase();
-    let no_args = |v: Value, result: ColumnType| -> Result<Option<Value>> {
+    let no_args = |v: Value, result: CqlType| -> Result<Option<Value>> {
         if !args.is_empty() {
             return Err(Error::invalid(format!(
                 "Invalid number of arguments in call to function {fname}: 0 required but {} provided",
@@ -313,32 +281,27 @@ fn function_value(
                     args.len()
                 )));
             };
-            match term_value(arg, &ColumnType::Varchar, bound)? {
+            match term_value(arg, &CqlType::Text, bound)? {
                 Some(Value::Text(text)) => crate::json::from_json_text(&text, ty),
                 _ => Ok(None),
             }
         }
-        "now" | "currenttimeuuid" => {
-            no_args(Value::Timeuuid(next_timeuuid()), ColumnType::Timeuuid)
-        }
-        "uuid" => no_args(
-            Value::Uuid(*uuid::Uuid::new_v4().as_bytes()),
-            ColumnType::Uuid,
-        ),
+        "now" | "currenttimeuuid" => no_args(Value::Timeuuid(next_timeuuid()), CqlType::Timeuuid),
+        "uuid" => no_args(Value::Uuid(*uuid::Uuid::new_v4().as_bytes()), CqlType::Uuid),
         "currenttimestamp" => no_args(
             Value::Timestamp(crate::data::now_micros() / 1000),
-            ColumnType::Timestamp,
+            CqlType::Timestamp,
         ),
         "currentdate" => no_args(
             Value::Date(
                 u32::try_from(crate::data::now_micros().div_euclid(86_400_000_000) + (1 << 31))
                     .unwrap_or(1 << 31),
             ),
-            ColumnType::Date,
+            CqlType::Date,
         ),
         "currenttime" => no_args(
             Value::Time(crate::data::now_micros().rem_euclid(86_400_000_000) * 1000),
-            ColumnType::Time,
+            CqlType::Time,
         ),
         _ => Err(Error::not_supported(&format!(
             "The function {name} in a written value"
@@ -434,71 +397,69 @@ pub(crate) fn prepend_timeuuids(n: usize) -> Vec<[u8; 16]> {
     (0..n).map(|i| timeuuid_at(first + i)).collect()
 }
 
-fn mismatch(l: &Literal, ty: &ColumnType) -> Error {
+fn mismatch(l: &Literal, ty: &CqlType) -> Error {
     Error::invalid(format!("Invalid literal {l} for a value of type {ty}"))
 }
 
 /// The value of a literal as `ty`.
-pub(crate) fn literal_value(l: &Literal, ty: &ColumnType) -> Result<Option<Value>> {
+pub(crate) fn literal_value(l: &Literal, ty: &CqlType) -> Result<Option<Value>> {
     let bad = || mismatch(l, ty);
     Ok(Some(match (l, ty) {
         (Literal::Null, _) => return Ok(None),
-        (Literal::String(s), ColumnType::Varchar) => Value::Text(s.clone()),
-        (Literal::String(s), ColumnType::Ascii) if s.is_ascii() => Value::Ascii(s.clone()),
-        (Literal::Integer(i), ColumnType::Int) => Value::Int(i.parse().map_err(|_| bad())?),
-        (Literal::Integer(i), ColumnType::Bigint) => Value::Bigint(i.parse().map_err(|_| bad())?),
-        (Literal::Integer(i), ColumnType::Smallint) => {
-            Value::Smallint(i.parse().map_err(|_| bad())?)
-        }
-        (Literal::Integer(i), ColumnType::Tinyint) => Value::Tinyint(i.parse().map_err(|_| bad())?),
-        (Literal::Integer(i), ColumnType::Timestamp) => {
+        (Literal::String(s), CqlType::Text) => Value::Text(s.clone()),
+        (Literal::String(s), CqlType::Ascii) if s.is_ascii() => Value::Ascii(s.clone()),
+        (Literal::Integer(i), CqlType::Int) => Value::Int(i.parse().map_err(|_| bad())?),
+        (Literal::Integer(i), CqlType::Bigint) => Value::Bigint(i.parse().map_err(|_| bad())?),
+        (Literal::Integer(i), CqlType::Smallint) => Value::Smallint(i.parse().map_err(|_| bad())?),
+        (Literal::Integer(i), CqlType::Tinyint) => Value::Tinyint(i.parse().map_err(|_| bad())?),
+        (Literal::Integer(i), CqlType::Timestamp) => {
             Value::Timestamp(i.parse().map_err(|_| bad())?)
         }
-        (Literal::String(s), ColumnType::Timestamp) => {
+        (Literal::String(s), CqlType::Timestamp) => {
             Value::Timestamp(parse_timestamp(s).ok_or_else(|| {
                 Error::invalid(format!("Unable to coerce '{s}' to a formatted date (long)"))
             })?)
         }
-        (Literal::Integer(i) | Literal::Float(i), ColumnType::Double) => {
+        (Literal::Integer(i) | Literal::Float(i), CqlType::Double) => {
             Value::Double(parse_float::<f64>(i).ok_or_else(bad)?)
         }
-        (Literal::Integer(i) | Literal::Float(i), ColumnType::Float) => {
+        (Literal::Integer(i) | Literal::Float(i), CqlType::Float) => {
             Value::Float(parse_float::<f32>(i).ok_or_else(bad)?)
         }
-        (Literal::Boolean(b), ColumnType::Boolean) => Value::Boolean(*b),
-        (Literal::Uuid(u), ColumnType::Uuid) => Value::Uuid(parse_uuid(u).ok_or_else(bad)?),
-        (Literal::Uuid(u), ColumnType::Timeuuid) => Value::Timeuuid(parse_timeuuid(u)?),
-        (Literal::String(s), ColumnType::Inet) => Value::Inet(
+        (Literal::Boolean(b), CqlType::Boolean) => Value::Boolean(*b),
+        (Literal::Uuid(u), CqlType::Uuid) => Value::Uuid(parse_uuid(u).ok_or_else(bad)?),
+        (Literal::Uuid(u), CqlType::Timeuuid) => Value::Timeuuid(parse_timeuuid(u)?),
+        (Literal::String(s), CqlType::Inet) => Value::Inet(
             s.parse::<IpAddr>()
                 .map_err(|_| Error::invalid(format!("Unable to make inet address from '{s}'")))?,
         ),
-        (Literal::Hex(h), ColumnType::Blob) => Value::Blob(parse_hex(h).ok_or_else(bad)?),
-        (Literal::Integer(i), ColumnType::Varint) => {
+        (Literal::Hex(h), CqlType::Blob) => Value::Blob(parse_hex(h).ok_or_else(bad)?),
+        (Literal::Integer(i), CqlType::Varint) => {
             Value::Varint(varint_from_decimal(i).ok_or_else(bad)?)
         }
-        (Literal::Integer(i) | Literal::Float(i), ColumnType::Decimal) => {
+        (Literal::Integer(i) | Literal::Float(i), CqlType::Decimal) => {
             let (unscaled, scale) = parse_decimal(i).ok_or_else(bad)?;
             Value::Decimal { scale, unscaled }
         }
-        (Literal::String(s), ColumnType::Date) => Value::Date(parse_date(s).ok_or_else(|| {
+        (Literal::String(s), CqlType::Date) => Value::Date(parse_date(s).ok_or_else(|| {
             Error::invalid(format!("Unable to coerce '{s}' to a formatted date (long)"))
         })?),
-        (Literal::Integer(i), ColumnType::Date) => Value::Date(i.parse().map_err(|_| bad())?),
-        (Literal::String(s), ColumnType::Time) => Value::Time(parse_time(s).ok_or_else(|| {
+        (Literal::Integer(i), CqlType::Date) => Value::Date(i.parse().map_err(|_| bad())?),
+        (Literal::String(s), CqlType::Time) => Value::Time(parse_time(s).ok_or_else(|| {
             Error::invalid(format!("Unable to coerce '{s}' to a formatted time (long)"))
         })?),
-        (Literal::Integer(i), ColumnType::Time) => {
+        (Literal::Integer(i), CqlType::Time) => {
             let nanos: i64 = i.parse().map_err(|_| bad())?;
             if !(0..86_400_000_000_000).contains(&nanos) {
                 return Err(bad());
             }
             Value::Time(nanos)
         }
-        (Literal::Duration(d) | Literal::String(d), ColumnType::Duration) => Value::Duration(
+        (Literal::Duration(d) | Literal::String(d), CqlType::Duration) => Value::Duration(
             parse_duration(d)
                 .ok_or_else(|| Error::invalid(format!("Unable to convert '{d}' to a duration")))?,
         ),
-        (Literal::Integer(_), ColumnType::Counter) => {
+        (Literal::Integer(_), CqlType::Counter) => {
             return Err(Error::invalid(
                 "Cannot set the value of counter column (counters can only be incremented/decremented, not set)",
             ));
@@ -928,7 +889,7 @@ pub(crate) fn parse_hex(h: &str) -> Option<Bytes> {
 }
 
 /// The serialized form of `value` as `ty`.
-pub(crate) fn encode(ty: &ColumnType, value: &Value) -> Result<Bytes> {
+pub(crate) fn encode(ty: &CqlType, value: &Value) -> Result<Bytes> {
     let mut out = BytesMut::with_capacity(value.encoded_len());
     ty.encode(value, &mut out)
         .map_err(|e| Error::invalid(format!("Invalid {ty} value: {e}")))?;
@@ -1038,7 +999,7 @@ mod tests {
 
     #[test]
     fn list_element_timeuuids_increase_and_prepends_come_first() {
-        let key = |u: &[u8; 16]| order_type(&ColumnType::Timeuuid).order_key(u).unwrap();
+        let key = |u: &[u8; 16]| CqlType::Timeuuid.order_key(u).unwrap();
         let a = append_timeuuids(3);
         let b = append_timeuuids(2);
         let p = prepend_timeuuids(2);

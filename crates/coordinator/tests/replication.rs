@@ -11,11 +11,12 @@ use std::time::Duration;
 use bytes::Bytes;
 use ilion_coordinator::cluster::BoxFuture;
 use ilion_coordinator::{
-    Cluster, Coordinator, CoordinatorConfig, DataPath, Error, Member, MemberStatus, Membership,
-    MessagingError, Messenger, ReplicationConfig, Session, SpeculativeRetry, TableWrite,
+    Cluster, Coordinator, CoordinatorConfig, DataPath, Error, FailureReason, Member, MemberStatus,
+    Membership, MessagingError, Messenger, ReplicationConfig, Session, SpeculativeRetry,
+    TableWrite,
 };
 use ilion_cql::protocol::{Consistency, QueryParameters, ResultBody, WriteType};
-use ilion_storage::{ManualClock, ReadCommand};
+use ilion_storage::{ManualClock, ReadCommand, TombstoneThresholds};
 use parking_lot::Mutex;
 use uuid::Uuid;
 
@@ -180,15 +181,35 @@ fn cluster_with(
     replication: &str,
     cfg: ReplicationConfig,
 ) -> TestCluster {
-    cluster_shaped(dcs, per_dc, replication, cfg, |_| {})
+    cluster_shaped(
+        dcs,
+        per_dc,
+        replication,
+        cfg,
+        TombstoneThresholds::default(),
+        |_| {},
+    )
 }
 
-/// [`cluster_with`], the members changed by `shape` first (a joining node, ...).
+/// [`cluster_with`], each node's reads limited to `thresholds` tombstones.
+fn cluster_with_thresholds(
+    dcs: usize,
+    per_dc: usize,
+    replication: &str,
+    cfg: ReplicationConfig,
+    thresholds: TombstoneThresholds,
+) -> TestCluster {
+    cluster_shaped(dcs, per_dc, replication, cfg, thresholds, |_| {})
+}
+
+/// [`cluster_with`], with tombstone thresholds and the members changed by `shape` first (a
+/// joining node, ...).
 fn cluster_shaped(
     dcs: usize,
     per_dc: usize,
     replication: &str,
     cfg: ReplicationConfig,
+    thresholds: TombstoneThresholds,
     shape: impl FnOnce(&mut Vec<Member>),
 ) -> TestCluster {
     let n = dcs * per_dc;
@@ -240,6 +261,7 @@ fn cluster_shaped(
             data_dir: dir.path().to_owned(),
         })
         .clock(clock.clone())
+        .tombstone_thresholds(thresholds)
         .in_memory()
         .open()
         .unwrap();
@@ -521,6 +543,116 @@ fn silent_replicas_give_write_and_read_timeouts_with_received_counts() {
     );
     // ONE was met by the coordinator's own replica.
     assert_eq!(c.read(0, 5, Consistency::One).unwrap(), Some("new".into()));
+}
+
+#[test]
+fn replicas_that_scan_too_many_tombstones_fail_the_read_with_their_reason() {
+    let c = cluster_with_thresholds(
+        1,
+        3,
+        RF3,
+        config(),
+        TombstoneThresholds { warn: 2, fail: 5 },
+    );
+    let session = Session::default();
+    let all = QueryParameters::new(Consistency::All);
+    for k in 0..300 {
+        c.nodes[0]
+            .query(&session, &format!("DELETE FROM ks.kv WHERE k = {k}"), &all)
+            .unwrap();
+    }
+    // Every replica's part of the scan holds more than 5 partition tombstones: each fails it,
+    // and the coordinator answers Read_failure naming them and the reason.
+    let err = c.nodes[0]
+        .query(
+            &session,
+            "SELECT * FROM ks.kv",
+            &QueryParameters::new(Consistency::Quorum),
+        )
+        .unwrap_err();
+    let Error::ReadFailure {
+        consistency,
+        received,
+        block_for,
+        failures,
+        ..
+    } = &err
+    else {
+        panic!("expected Read_failure, got {err:?}");
+    };
+    assert_eq!(
+        (*consistency, *received, *block_for),
+        (Consistency::Quorum, 0, 2)
+    );
+    assert!(failures.len() >= 2, "{failures:?}");
+    assert!(
+        failures
+            .iter()
+            .all(|(_, r)| *r == FailureReason::ReadTooManyTombstones),
+        "{failures:?}"
+    );
+    assert!(
+        err.to_string()
+            .contains("READ_TOO_MANY_TOMBSTONES from /127.0.0."),
+        "{err}"
+    );
+    // The client sees code 0x1300 with the reason map.
+    let response = err.to_response();
+    assert_eq!(response.kind.code(), 0x1300);
+}
+
+#[test]
+fn a_coordinator_that_is_the_only_replica_fails_a_tombstone_heavy_read_as_read_failure() {
+    let c = cluster_with_thresholds(
+        1,
+        3,
+        "{'class': 'SimpleStrategy', 'replication_factor': 1}",
+        config(),
+        TombstoneThresholds { warn: 2, fail: 5 },
+    );
+    let session = Session::default();
+    let one = QueryParameters::new(Consistency::One);
+    for stmt in [
+        "CREATE TABLE ks.wide (k int, c int, v int, PRIMARY KEY (k, c))".to_owned(),
+        "DELETE FROM ks.wide WHERE k = 1 AND c = 0".to_owned(),
+    ] {
+        for node in &c.nodes {
+            node.query(&session, &stmt, &one).unwrap();
+        }
+    }
+    // Ten row tombstones in partition 1, written on every node (each keeps its own copy).
+    for ck in 1..10 {
+        for node in &c.nodes {
+            node.query(
+                &session,
+                &format!("DELETE FROM ks.wide WHERE k = 1 AND c = {ck}"),
+                &one,
+            )
+            .unwrap();
+        }
+    }
+    // Whichever node owns partition 1 reads it from itself, without messages.
+    let owner = (0..3)
+        .find(|i| {
+            let before = c.net.sent.load(Ordering::SeqCst);
+            let r = c.nodes[*i].query(&session, "SELECT * FROM ks.wide WHERE k = 1", &one);
+            let sent = c.net.sent.load(Ordering::SeqCst) - before;
+            sent == 0 && r.is_err()
+        })
+        .expect("the owner of partition 1 fails its own read");
+    let err = c.nodes[owner]
+        .query(&session, "SELECT * FROM ks.wide WHERE k = 1", &one)
+        .unwrap_err();
+    assert_eq!(
+        err,
+        Error::ReadFailure {
+            consistency: Consistency::One,
+            received: 0,
+            block_for: 1,
+            failures: vec![(addr(owner), FailureReason::ReadTooManyTombstones)],
+            data_present: false,
+        }
+    );
 }
 
 /// A key whose replicas (RF 1) do not include node 0.
@@ -1142,7 +1274,7 @@ fn stored(c: &TestCluster, i: usize, key: i32) -> bool {
 fn a_joining_node_gets_the_writes_of_its_pending_ranges_on_top_of_the_level_and_no_reads() {
     // Three nodes at RF 1; node 3 is joining: a pending replica of the ranges it will own.
     let rf1 = "{'class': 'SimpleStrategy', 'replication_factor': 1}";
-    let c = cluster_shaped(1, 3, rf1, config(), |m| {
+    let c = cluster_shaped(1, 3, rf1, config(), TombstoneThresholds::default(), |m| {
         m[2].status = MemberStatus::Joining;
     });
     for key in 0..300 {

@@ -6,7 +6,7 @@ mod common;
 
 use common::{RF1, open, run, select};
 use ilion_coordinator::{Error, Session};
-use ilion_cql::protocol::{ColumnType, Consistency, QueryParameters, ResultBody, Value};
+use ilion_cql::protocol::{Consistency, CqlType, QueryParameters, ResultBody, Value};
 use proptest::prelude::*;
 
 fn text(s: &str) -> Option<Value> {
@@ -254,7 +254,7 @@ fn execute_of_an_unknown_id_is_unprepared_and_prepare_is_deterministic() {
     let text = "SELECT keyspace_name FROM system_schema.keyspaces WHERE keyspace_name = ?";
     let a = c.prepare(&Session::default(), text, None).unwrap();
     assert_eq!(a.metadata.columns.len(), 1);
-    assert_eq!(a.metadata.columns[0].ty, ColumnType::Varchar);
+    assert_eq!(a.metadata.columns[0].ty, CqlType::Text);
     // Another node (or this one after a restart) gives the same id.
     let other = tempfile::tempdir().unwrap();
     let b = open(other.path())

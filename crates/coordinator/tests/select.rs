@@ -10,7 +10,7 @@ use bytes::Bytes;
 use common::{RF1, open, run, select};
 use ilion_coordinator::{Coordinator, Error, Session};
 use ilion_cql::protocol::{
-    ColumnType, Consistency, QueryParameters, RawValue, ResultBody, Value, Values,
+    Consistency, CqlType, QueryParameters, RawValue, ResultBody, Value, Values,
 };
 use proptest::prelude::*;
 
@@ -29,7 +29,7 @@ fn pages(c: &Coordinator, text: &str, page_size: i32) -> Vec<Rows> {
         let ResultBody::Rows(rows) = c.query(&Session::default(), text, &params).unwrap() else {
             panic!("{text}: not rows")
         };
-        let types: Vec<ColumnType> = rows
+        let types: Vec<CqlType> = rows
             .metadata
             .columns
             .as_ref()
@@ -59,7 +59,7 @@ fn paged(c: &Coordinator, text: &str, page_size: i32) -> Rows {
     pages(c, text, page_size).concat()
 }
 
-fn raw(ty: &ColumnType, v: &Value) -> RawValue {
+fn raw(ty: &CqlType, v: &Value) -> RawValue {
     let mut out = bytes::BytesMut::new();
     ty.encode(v, &mut out).unwrap();
     RawValue::Bytes(out.freeze())
@@ -268,15 +268,15 @@ fn contains_and_contains_key_filter_frozen_collections() {
     .unwrap();
     let set = |items: &[&str]| Value::Set(items.iter().map(|s| Value::Text((*s).into())).collect());
     let map = |k: &str, v: i32| Value::Map(vec![(Value::Text(k.into()), Value::Int(v))]);
-    let set_ty = ColumnType::Set(Box::new(ColumnType::Varchar));
-    let map_ty = ColumnType::Map(Box::new(ColumnType::Varchar), Box::new(ColumnType::Int));
+    let set_ty = CqlType::set(CqlType::Text);
+    let map_ty = CqlType::map(CqlType::Text, CqlType::Int);
     for (k, tags, m) in [
         (1, set(&["a", "b"]), map("x", 1)),
         (2, set(&["b"]), map("y", 2)),
     ] {
         let mut params = QueryParameters::new(Consistency::One);
         params.values = Values::Positional(vec![
-            raw(&ColumnType::Int, &Value::Int(k)),
+            raw(&CqlType::Int, &Value::Int(k)),
             raw(&set_ty, &tags),
             raw(&map_ty, &m),
         ]);
@@ -359,8 +359,8 @@ fn aggregates_are_typed_as_cassandra_types_them_and_span_every_page() {
     };
     let specs = r.metadata.columns.unwrap();
     assert_eq!(specs[0].name, "system.max(v)");
-    assert_eq!(specs[1].ty, ColumnType::Bigint);
-    assert_eq!(specs[2].ty, ColumnType::Int);
+    assert_eq!(specs[1].ty, CqlType::Bigint);
+    assert_eq!(specs[2].ty, CqlType::Int);
 }
 
 #[test]

@@ -8,7 +8,7 @@ use bytes::{Bytes, BytesMut};
 use common::{RF1, open, run, select};
 use ilion_coordinator::{Coordinator, Error, Session};
 use ilion_cql::protocol::{
-    ColumnType, Consistency, Duration, QueryParameters, RawValue, ResultBody, Value, Values,
+    Consistency, CqlType, Duration, QueryParameters, RawValue, ResultBody, Value, Values,
 };
 use proptest::prelude::*;
 
@@ -378,7 +378,7 @@ fn params(values: Vec<RawValue>) -> QueryParameters {
     p
 }
 
-fn encode(ty: &ColumnType, v: &Value) -> RawValue {
+fn encode(ty: &CqlType, v: &Value) -> RawValue {
     let mut out = BytesMut::new();
     ty.encode(v, &mut out).unwrap();
     RawValue::Bytes(out.freeze())
@@ -431,7 +431,7 @@ proptest::proptest! {
         let bound = encode(&ty, &v);
         c.execute(
             &prepared.id,
-            &params(vec![encode(&ColumnType::Int, &Value::Int(1)), bound.clone(), bound]),
+            &params(vec![encode(&CqlType::Int, &Value::Int(1)), bound.clone(), bound]),
         )
         .unwrap();
         let got = read(&c, "t", 1);
@@ -596,7 +596,7 @@ fn prepared_markers_take_the_types_of_elements_keys_indexes_and_fields() {
          t tuple<int, blob>, PRIMARY KEY (k, c))",
     )
     .unwrap();
-    let types = |q: &str| -> Vec<(String, ColumnType)> {
+    let types = |q: &str| -> Vec<(String, CqlType)> {
         c.prepare(&Session::default(), q, None)
             .unwrap()
             .metadata
@@ -609,30 +609,30 @@ fn prepared_markers_take_the_types_of_elements_keys_indexes_and_fields() {
         "UPDATE ks.p SET l[?] = ?, m[?] = ?, u.x = ?, l = l + [?], m = m - ? \
          WHERE k = ? AND c > ?",
     );
-    let uuid_set = ColumnType::Set(Box::new(ColumnType::Uuid));
+    let uuid_set = CqlType::set(CqlType::Uuid);
     assert_eq!(
         p,
         vec![
-            ("idx(l)".into(), ColumnType::Int),
-            ("value(l)".into(), ColumnType::Bigint),
-            ("key(m)".into(), ColumnType::Uuid),
-            ("value(m)".into(), ColumnType::Varchar),
-            ("u.x".into(), ColumnType::Int),
-            ("value(l)".into(), ColumnType::Bigint),
+            ("idx(l)".into(), CqlType::Int),
+            ("value(l)".into(), CqlType::Bigint),
+            ("key(m)".into(), CqlType::Uuid),
+            ("value(m)".into(), CqlType::Text),
+            ("u.x".into(), CqlType::Int),
+            ("value(l)".into(), CqlType::Bigint),
             ("m".into(), uuid_set),
-            ("k".into(), ColumnType::Int),
-            ("c".into(), ColumnType::Varchar),
+            ("k".into(), CqlType::Int),
+            ("c".into(), CqlType::Text),
         ]
     );
     let p = types("INSERT INTO ks.p (k, c, t, u) VALUES (?, ?, (?, ?), {y: ?})");
     let names: Vec<&str> = p.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(names, ["k", "c", "t[0]", "t[1]", "u.y"]);
-    assert_eq!(p[3].1, ColumnType::Blob);
-    assert_eq!(p[4].1, ColumnType::Varchar);
+    assert_eq!(p[3].1, CqlType::Blob);
+    assert_eq!(p[4].1, CqlType::Text);
     let p = types("INSERT INTO ks.p JSON ?");
-    assert_eq!(p, vec![("[json]".into(), ColumnType::Varchar)]);
+    assert_eq!(p, vec![("[json]".into(), CqlType::Text)]);
     let p = types("DELETE m[?] FROM ks.p WHERE k = ? AND c = ?");
-    assert_eq!(p[0], ("key(m)".into(), ColumnType::Uuid));
+    assert_eq!(p[0], ("key(m)".into(), CqlType::Uuid));
 }
 
 #[test]

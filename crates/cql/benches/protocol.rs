@@ -6,7 +6,7 @@ use std::hint::black_box;
 use bytes::{Bytes, BytesMut};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use ilion_cql::protocol::{
-    ColumnSpec, ColumnType, Consistency, Decoded, Execute, FrameDecoder, ProtocolVersion, Query,
+    ColumnSpec, Consistency, CqlType, Decoded, Execute, FrameDecoder, ProtocolVersion, Query,
     QueryParameters, RawValue, Request, RequestEnvelope, Response, ResponseEnvelope, ResultBody,
     Rows, RowsMetadata, TableSpec, Values,
 };
@@ -65,11 +65,11 @@ fn rows_result() -> ResponseEnvelope {
         ty,
     };
     let metadata = RowsMetadata::new(vec![
-        col("id", ColumnType::Int),
-        col("name", ColumnType::Varchar),
-        col("age", ColumnType::Bigint),
-        col("token", ColumnType::Uuid),
-        col("score", ColumnType::Double),
+        col("id", CqlType::Int),
+        col("name", CqlType::Text),
+        col("age", CqlType::Bigint),
+        col("token", CqlType::Uuid),
+        col("score", CqlType::Double),
     ]);
     let mut cells = Vec::with_capacity(500);
     for i in 0..100i32 {

@@ -151,7 +151,7 @@ fn partition_and_clustering_keys_are_recorded_as_written() {
         })
     );
     assert!(t.columns[3].is_static);
-    assert_eq!(t.columns[4].ty, CqlType::Native(NativeType::Counter));
+    assert_eq!(t.columns[4].ty, CqlType::Counter);
     assert_eq!(t.options.clustering_order, vec![(id("c"), Order::Desc)]);
     assert!(t.options.compact_storage);
     assert_eq!(
@@ -170,17 +170,13 @@ fn nested_collection_types_parse_to_their_structure() {
     else {
         panic!()
     };
-    let expected = CqlType::Map(
-        Box::new(CqlType::Native(NativeType::Text)),
-        Box::new(CqlType::Frozen(Box::new(CqlType::List(Box::new(
-            CqlType::Tuple(vec![
-                CqlType::Native(NativeType::Int),
-                CqlType::Udt(QualifiedName {
-                    keyspace: None,
-                    name: id("my_udt"),
-                }),
-            ]),
-        ))))),
+    let expected = CqlType::map(
+        CqlType::Text,
+        CqlType::list(CqlType::Tuple(vec![
+            CqlType::Int,
+            CqlType::Udt(UdtType::named(None, "my_udt")),
+        ]))
+        .frozen(),
     );
     assert_eq!(t.columns[1].ty, expected);
 }
@@ -279,7 +275,7 @@ fn selectors_cover_aggregates_casts_and_metadata_functions() {
     assert!(matches!(
         &items[2].selector,
         Selector::Cast {
-            ty: CqlType::Native(NativeType::Text),
+            ty: CqlType::Text,
             ..
         }
     ));
@@ -521,11 +517,8 @@ fn a_user_type_in_a_keyspace_named_like_a_native_type_stays_a_user_type() {
     else {
         panic!()
     };
-    let udt = CqlType::Udt(QualifiedName {
-        keyspace: Some(id("text")),
-        name: id("address"),
-    });
-    assert_eq!(t.columns[1].ty, CqlType::List(Box::new(udt)));
+    let udt = CqlType::Udt(UdtType::named(Some("text".into()), "address"));
+    assert_eq!(t.columns[1].ty, CqlType::list(udt));
     let s = Statement::CreateTable(t);
     assert_eq!(parse(&s.to_string()), s);
 }

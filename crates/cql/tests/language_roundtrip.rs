@@ -7,6 +7,7 @@
 
 use ilion_cql::language::ast::*;
 use ilion_cql::{parse_statement, parse_statements};
+use ilion_types::NATIVE_TYPES;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 
@@ -51,19 +52,21 @@ fn marker() -> impl Strategy<Value = BindMarker> {
 
 fn cql_type() -> impl Strategy<Value = CqlType> {
     let leaf = prop_oneof![
-        4 => proptest::sample::select(NativeType::ALL.to_vec()).prop_map(CqlType::Native),
-        1 => qname().prop_map(CqlType::Udt),
+        4 => proptest::sample::select(NATIVE_TYPES.iter().map(|(_, t)| t.clone()).collect::<Vec<_>>()),
+        1 => qname().prop_map(|q| CqlType::Udt(UdtType::named(
+            q.keyspace.map(|k| k.as_str().to_owned()),
+            q.name.as_str(),
+        ))),
         1 => "[a-zA-Z.]{1,12}".prop_map(CqlType::Custom),
     ];
     leaf.prop_recursive(3, 12, 3, |inner| {
         prop_oneof![
-            inner.clone().prop_map(|t| CqlType::List(Box::new(t))),
-            inner.clone().prop_map(|t| CqlType::Set(Box::new(t))),
-            (inner.clone(), inner.clone())
-                .prop_map(|(k, v)| CqlType::Map(Box::new(k), Box::new(v))),
+            inner.clone().prop_map(CqlType::list),
+            inner.clone().prop_map(CqlType::set),
+            (inner.clone(), inner.clone()).prop_map(|(k, v)| CqlType::map(k, v)),
             proptest::collection::vec(inner.clone(), 1..3).prop_map(CqlType::Tuple),
-            inner.clone().prop_map(|t| CqlType::Frozen(Box::new(t))),
-            (inner, 1u32..2000).prop_map(|(t, n)| CqlType::Vector(Box::new(t), n)),
+            inner.clone().prop_map(CqlType::frozen),
+            (inner, 1u32..2000).prop_map(|(t, n)| CqlType::vector(t, n)),
         ]
     })
 }

@@ -2,13 +2,15 @@
 //! readable), never a panic; "need more bytes" is not an error.
 
 use bytes::{Bytes, BytesMut};
+use ilion_cql::protocol::TypeOption;
 use ilion_cql::protocol::frame::{negotiation_response_version, unsupported_version_response};
 use ilion_cql::protocol::segment::SegmentCodec;
 use ilion_cql::protocol::{
-    ColumnType, Compression, Consistency, Decoded, Direction, ErrorKind, Frame, FrameDecoder,
-    Prepare, ProtocolError, ProtocolVersion, Query, QueryParameters, Request, RequestEnvelope,
-    Response, ResponseEnvelope, V5FrameDecoder, Value, unsupported_version_message,
+    Compression, Consistency, CqlType, Decoded, Direction, ErrorKind, Frame, FrameDecoder, Prepare,
+    ProtocolError, ProtocolVersion, Query, QueryParameters, Request, RequestEnvelope, Response,
+    ResponseEnvelope, V5FrameDecoder, Value, unsupported_version_message,
 };
+use ilion_types::Error as ValueError;
 
 fn decode(raw: &[u8]) -> Result<Decoded<Frame>, ProtocolError> {
     FrameDecoder::new().decode(&mut BytesMut::from(raw))
@@ -262,56 +264,56 @@ fn a_self_contained_segment_that_ends_inside_a_frame_is_malformed() {
 fn malformed_values_are_errors_with_the_reason() {
     let b = |raw: &[u8]| Bytes::copy_from_slice(raw);
     assert!(matches!(
-        ColumnType::Int.decode(&b(&[1, 2, 3])),
-        Err(ProtocolError::ValueLength {
+        CqlType::Int.decode(&b(&[1, 2, 3])),
+        Err(ValueError::ValueLength {
             type_name: "int",
             actual: 3,
             ..
         })
     ));
     assert!(matches!(
-        ColumnType::Inet.decode(&b(&[1, 2, 3, 4, 5])),
-        Err(ProtocolError::InvalidInetLength(5))
+        CqlType::Inet.decode(&b(&[1, 2, 3, 4, 5])),
+        Err(ValueError::InvalidInetLength(5))
     ));
     assert!(matches!(
-        ColumnType::Time.decode(&b(&86_400_000_000_000i64.to_be_bytes())),
-        Err(ProtocolError::InvalidValue {
+        CqlType::Time.decode(&b(&86_400_000_000_000i64.to_be_bytes())),
+        Err(ValueError::InvalidValue {
             type_name: "time",
             ..
         })
     ));
     // months +1 (zigzag 2), days -1 (zigzag 1), nanos 0.
     assert!(matches!(
-        ColumnType::Duration.decode(&b(&[2, 1, 0])),
-        Err(ProtocolError::InvalidValue {
+        CqlType::Duration.decode(&b(&[2, 1, 0])),
+        Err(ValueError::InvalidValue {
             type_name: "duration",
             ..
         })
     ));
     assert!(matches!(
-        ColumnType::Timeuuid.decode(&b(&[0x40; 16])),
-        Err(ProtocolError::InvalidValue {
+        CqlType::Timeuuid.decode(&b(&[0x40; 16])),
+        Err(ValueError::InvalidValue {
             type_name: "timeuuid",
             ..
         })
     ));
     assert!(matches!(
-        ColumnType::Ascii.decode(&b("é".as_bytes())),
-        Err(ProtocolError::InvalidText {
+        CqlType::Ascii.decode(&b("é".as_bytes())),
+        Err(ValueError::InvalidText {
             encoding: "ASCII",
             ..
         })
     ));
-    let list = ColumnType::List(Box::new(ColumnType::Int));
+    let list = CqlType::list(CqlType::Int);
     let null_element = [0, 0, 0, 1, 0xff, 0xff, 0xff, 0xff];
     assert_eq!(
         list.decode(&b(&null_element)).unwrap_err(),
-        ProtocolError::NullInCollection("list")
+        ValueError::NullInCollection("list")
     );
     let trailing = [0, 0, 0, 0, 9];
     assert_eq!(
         list.decode(&b(&trailing)).unwrap_err(),
-        ProtocolError::TrailingBytes {
+        ValueError::TrailingBytes {
             type_name: "list",
             count: 1
         }
@@ -319,15 +321,15 @@ fn malformed_values_are_errors_with_the_reason() {
     // A list claiming two billion elements in 8 bytes does not allocate them.
     assert!(matches!(
         list.decode(&b(&[0x7f, 0xff, 0xff, 0xff, 0, 0, 0, 0])),
-        Err(ProtocolError::Truncated { .. })
+        Err(ValueError::Truncated { .. })
     ));
 }
 
 #[test]
 fn a_zero_length_int_is_the_empty_value() {
-    assert_eq!(ColumnType::Int.decode(&Bytes::new()).unwrap(), Value::Empty);
+    assert_eq!(CqlType::Int.decode(&Bytes::new()).unwrap(), Value::Empty);
     assert_eq!(
-        ColumnType::Varchar.decode(&Bytes::new()).unwrap(),
+        CqlType::Text.decode(&Bytes::new()).unwrap(),
         Value::Text(String::new())
     );
 }
@@ -341,11 +343,11 @@ fn type_descriptors_nested_too_deep_are_refused() {
     }
     raw.extend_from_slice(&[0x00, 0x09]);
     assert!(matches!(
-        ColumnType::decode_option(&raw),
+        CqlType::decode_option(&raw),
         Err(ProtocolError::TypeTooDeep { .. })
     ));
     assert_eq!(
-        ColumnType::decode_option(&[0x00, 0x0A]).unwrap_err(),
+        CqlType::decode_option(&[0x00, 0x0A]).unwrap_err(),
         ProtocolError::UnknownTypeId(0x0A)
     );
 }
@@ -354,8 +356,8 @@ fn type_descriptors_nested_too_deep_are_refused() {
 fn a_value_of_the_wrong_kind_cannot_be_encoded() {
     let mut out = BytesMut::new();
     assert!(matches!(
-        ColumnType::Int.encode(&Value::Text("x".into()), &mut out),
-        Err(ProtocolError::TypeMismatch { .. })
+        CqlType::Int.encode(&Value::Text("x".into()), &mut out),
+        Err(ValueError::TypeMismatch { .. })
     ));
 }
 

@@ -8,13 +8,13 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use bytes::{Bytes, BytesMut};
 use ilion_cql::protocol::segment::SegmentCodec;
 use ilion_cql::protocol::{
-    Authenticate, ChangeType, ColumnSpec, ColumnType, Compression, Consistency, Decoded, Duration,
+    Authenticate, ChangeType, ColumnSpec, Compression, Consistency, CqlType, Decoded, Duration,
     ErrorKind, ErrorResponse, Event, FailureInfo, FrameDecoder, Prepared, PreparedMetadata,
     ProtocolVersion, Response, ResponseEnvelope, ResultBody, Rows, RowsMetadata, SchemaChange,
     SchemaTarget, StatusChange, Supported, TableSpec, UdtType, Value, WriteType,
 };
 
-fn cell(ty: &ColumnType, v: Value) -> Option<Bytes> {
+fn cell(ty: &CqlType, v: Value) -> Option<Bytes> {
     let mut out = BytesMut::new();
     ty.encode(&v, &mut out).unwrap();
     Some(out.freeze())
@@ -28,32 +28,27 @@ fn table() -> TableSpec {
 }
 
 fn rows() -> Response {
-    let udt = ColumnType::Udt(UdtType {
-        keyspace: "ks".into(),
+    let udt = CqlType::Udt(UdtType {
+        keyspace: Some("ks".into()),
         name: "addr".into(),
         fields: vec![
-            ("street".into(), ColumnType::Varchar),
-            ("zip".into(), ColumnType::Int),
+            ("street".into(), CqlType::Text),
+            ("zip".into(), CqlType::Int),
         ],
+        frozen: false,
     });
     let types = vec![
-        ("k", ColumnType::Int),
-        ("name", ColumnType::Varchar),
-        ("tags", ColumnType::List(Box::new(ColumnType::Int))),
-        (
-            "m",
-            ColumnType::Map(Box::new(ColumnType::Varchar), Box::new(ColumnType::Bigint)),
-        ),
+        ("k", CqlType::Int),
+        ("name", CqlType::Text),
+        ("tags", CqlType::list(CqlType::Int)),
+        ("m", CqlType::map(CqlType::Text, CqlType::Bigint)),
         ("a", udt.clone()),
-        (
-            "tp",
-            ColumnType::Tuple(vec![ColumnType::Int, ColumnType::Varchar]),
-        ),
-        ("id", ColumnType::Uuid),
-        ("ts", ColumnType::Timestamp),
-        ("d", ColumnType::Decimal),
-        ("du", ColumnType::Duration),
-        ("ip", ColumnType::Inet),
+        ("tp", CqlType::Tuple(vec![CqlType::Int, CqlType::Text])),
+        ("id", CqlType::Uuid),
+        ("ts", CqlType::Timestamp),
+        ("d", CqlType::Decimal),
+        ("du", CqlType::Duration),
+        ("ip", CqlType::Inet),
     ];
     let columns: Vec<ColumnSpec> = types
         .iter()
@@ -120,12 +115,12 @@ fn prepared(version: ProtocolVersion) -> Response {
         ColumnSpec {
             table: table(),
             name: "k".into(),
-            ty: ColumnType::Int,
+            ty: CqlType::Int,
         },
         ColumnSpec {
             table: table(),
             name: "v".into(),
-            ty: ColumnType::Varchar,
+            ty: CqlType::Text,
         },
     ];
     Response::Result(ResultBody::Prepared(Prepared {

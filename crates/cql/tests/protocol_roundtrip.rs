@@ -8,12 +8,12 @@ use bytes::{Bytes, BytesMut};
 use ilion_cql::protocol::message::{AuthChallenge, AuthResponse, AuthSuccess};
 use ilion_cql::protocol::segment::SegmentCodec;
 use ilion_cql::protocol::{
-    Authenticate, Batch, BatchKind, BatchQuery, BatchStatement, ChangeType, ColumnSpec, ColumnType,
-    Compression, Consistency, Decoded, Duration, ErrorKind, ErrorResponse, Event, Execute,
+    Authenticate, Batch, BatchKind, BatchQuery, BatchStatement, ChangeType, ColumnSpec,
+    Compression, Consistency, CqlType, Decoded, Duration, ErrorKind, ErrorResponse, Event, Execute,
     FailureInfo, FrameDecoder, Prepare, Prepared, PreparedMetadata, ProtocolVersion, Query,
     QueryParameters, RawValue, Register, Request, RequestEnvelope, Response, ResponseEnvelope,
     ResultBody, Rows, RowsMetadata, SchemaChange, SchemaTarget, Startup, StatusChange, Supported,
-    TableSpec, TopologyChange, UdtType, V5FrameDecoder, Value, Values, WriteType,
+    TableSpec, TopologyChange, TypeOption, UdtType, V5FrameDecoder, Value, Values, WriteType,
 };
 use proptest::collection::vec;
 use proptest::option;
@@ -205,8 +205,8 @@ fn request_envelope() -> impl Strategy<Value = RequestEnvelope> {
     })
 }
 
-fn leaf_type() -> impl Strategy<Value = ColumnType> {
-    use ColumnType as T;
+fn leaf_type() -> impl Strategy<Value = CqlType> {
+    use CqlType as T;
     prop_oneof![
         "[a-z.]{1,20}".prop_map(T::Custom),
         proptest::sample::select(vec![
@@ -221,7 +221,7 @@ fn leaf_type() -> impl Strategy<Value = ColumnType> {
             T::Int,
             T::Timestamp,
             T::Uuid,
-            T::Varchar,
+            T::Text,
             T::Varint,
             T::Timeuuid,
             T::Inet,
@@ -234,33 +234,33 @@ fn leaf_type() -> impl Strategy<Value = ColumnType> {
     ]
 }
 
-fn column_type() -> impl Strategy<Value = ColumnType> {
+fn column_type() -> impl Strategy<Value = CqlType> {
     leaf_type().prop_recursive(3, 24, 4, |inner| {
         prop_oneof![
-            inner.clone().prop_map(|t| ColumnType::List(Box::new(t))),
-            inner.clone().prop_map(|t| ColumnType::Set(Box::new(t))),
-            (inner.clone(), inner.clone())
-                .prop_map(|(k, v)| ColumnType::Map(Box::new(k), Box::new(v))),
-            vec(inner.clone(), 0..4).prop_map(ColumnType::Tuple),
+            inner.clone().prop_map(CqlType::list),
+            inner.clone().prop_map(CqlType::set),
+            (inner.clone(), inner.clone()).prop_map(|(k, v)| CqlType::map(k, v)),
+            vec(inner.clone(), 0..4).prop_map(CqlType::Tuple),
             (name(), name(), vec((name(), inner), 0..4)).prop_map(|(keyspace, name, fields)| {
-                ColumnType::Udt(UdtType {
-                    keyspace,
+                CqlType::Udt(UdtType {
+                    keyspace: Some(keyspace),
                     name,
                     fields,
+                    frozen: false,
                 })
             }),
         ]
     })
 }
 
-fn value_of(t: &ColumnType) -> BoxedStrategy<Value> {
-    use ColumnType as T;
+fn value_of(t: &CqlType) -> BoxedStrategy<Value> {
+    use CqlType as T;
     const DAY: i64 = 86_400_000_000_000;
     let fixed = |s: BoxedStrategy<Value>| prop_oneof![9 => s, 1 => Just(Value::Empty)].boxed();
     match t {
         T::Custom(_) => bytes(16).prop_map(Value::Custom).boxed(),
         T::Ascii => "[ -~]{0,16}".prop_map(Value::Ascii).boxed(),
-        T::Varchar => text().prop_map(Value::Text).boxed(),
+        T::Text => text().prop_map(Value::Text).boxed(),
         T::Blob => bytes(16).prop_map(Value::Blob).boxed(),
         T::Bigint => fixed(any::<i64>().prop_map(Value::Bigint).boxed()),
         T::Counter => fixed(any::<i64>().prop_map(Value::Counter).boxed()),
@@ -325,10 +325,15 @@ fn value_of(t: &ColumnType) -> BoxedStrategy<Value> {
                 })
                 .boxed(),
         ),
-        T::List(e) => vec(value_of(e), 0..4).prop_map(Value::List).boxed(),
-        T::Set(e) => vec(value_of(e), 0..4).prop_map(Value::Set).boxed(),
-        T::Map(k, v) => vec((value_of(k), value_of(v)), 0..4)
+        T::List { element: e, .. } => vec(value_of(e), 0..4).prop_map(Value::List).boxed(),
+        T::Set { element: e, .. } => vec(value_of(e), 0..4).prop_map(Value::Set).boxed(),
+        T::Map {
+            key: k, value: v, ..
+        } => vec((value_of(k), value_of(v)), 0..4)
             .prop_map(Value::Map)
+            .boxed(),
+        T::Vector { element, dimension } => vec(value_of(element), *dimension as usize)
+            .prop_map(Value::List)
             .boxed(),
         T::Tuple(types) => {
             let parts: Vec<_> = types.iter().map(|t| option::of(value_of(t))).collect();
@@ -688,7 +693,7 @@ proptest! {
         let mut buf = BytesMut::new();
         ty.write_option(&mut buf).unwrap();
         prop_assert_eq!(buf.len(), ty.option_len());
-        prop_assert_eq!(ColumnType::decode_option(&buf).unwrap(), (ty, buf.len()));
+        prop_assert_eq!(CqlType::decode_option(&buf).unwrap(), (ty, buf.len()));
     }
 
     #[test]
@@ -752,7 +757,7 @@ proptest! {
             let _ = RequestEnvelope::decode(frame.clone());
             let _ = ResponseEnvelope::decode(frame);
         }
-        let _ = ColumnType::decode_option(&raw);
+        let _ = CqlType::decode_option(&raw);
         let _ = ty.decode(&Bytes::from(raw));
     }
 }

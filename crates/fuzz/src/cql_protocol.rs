@@ -3,8 +3,8 @@
 use bytes::{Bytes, BytesMut};
 use ilion_cql::protocol::segment::SegmentCodec;
 use ilion_cql::protocol::{
-    ColumnType, Compression, Decoded, Frame, FrameDecoder, RequestEnvelope, ResponseEnvelope,
-    V5FrameDecoder,
+    Compression, CqlType, Decoded, Frame, FrameDecoder, RequestEnvelope, ResponseEnvelope,
+    TypeOption, V5FrameDecoder,
 };
 
 /// Frames out of arbitrary bytes. The first byte picks the framing: 0 v4 frames (bodies
@@ -68,11 +68,13 @@ fn check_frame(f: Frame) {
     }
 }
 
-/// A value: an `[option]` type descriptor from the first bytes, the value's bytes after it.
-/// Whatever decodes must re-encode to bytes that decode and re-encode to the same bytes
-/// (compared as bytes, so that a NaN double does not count as a difference).
+/// A value: an `[option]` type descriptor from the first bytes, the value's bytes after it,
+/// through `ilion-types`' codec, comparator and order-preserving encoding. Whatever decodes
+/// must re-encode to bytes that decode and re-encode to the same bytes (compared as bytes, so
+/// that a NaN double does not count as a difference); a value with an order key must compare
+/// equal to itself and to what its key decodes to.
 pub fn cql_value(data: &[u8]) {
-    let Ok((ty, used)) = ColumnType::decode_option(data) else {
+    let Ok((ty, used)) = CqlType::decode_option(data) else {
         return;
     };
     let raw = Bytes::copy_from_slice(data.get(used..).unwrap_or_default());
@@ -87,4 +89,15 @@ pub fn cql_value(data: &[u8]) {
     let mut second = BytesMut::new();
     ty.encode(&again, &mut second).expect("re-encodes again");
     assert_eq!(first, second);
+    // Comparison and order keys never panic; where a key exists it decodes to an equal value.
+    let _ = ilion_types::compare(&ty, &raw, &first);
+    if let Ok(key) = ty.order_key(&first) {
+        let (back, used) = ilion_types::order::decode(&ty, &key, 0).expect("a key decodes");
+        assert_eq!(used, key.len(), "a key decodes whole");
+        assert_eq!(
+            ilion_types::compare(&ty, &back, &first).expect("comparable"),
+            std::cmp::Ordering::Equal,
+            "a key decodes to an equal value"
+        );
+    }
 }

@@ -904,6 +904,7 @@ impl Gossiper {
     /// Learns the states of endpoints not known yet as a completed shadow round would, but
     /// without the events (for the simulator's pre-converged clusters: a million `Changed` events of 1000
     /// nodes cost more than the states themselves). Known endpoints are merged as usual.
+    #[cfg(feature = "testkit")]
     pub(crate) fn learn_quietly(&mut self, deltas: Vec<Delta>, now: Duration) {
         self.phase = Phase::Normal;
         let mut out = Output::default();

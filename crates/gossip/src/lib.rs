@@ -10,7 +10,7 @@
 //!
 //! The core is pure: [`Gossiper`] is a state machine of (state, input, now, rng) -> [`Output`]
 //! (messages to send and [`Event`]s). [`driver::run`] runs it with tokio against a
-//! [`Transport`]; [`sim`] runs whole clusters on a simulated clock. Messages cross the wire in the
+//! [`Transport`]; `sim` (feature `testkit`) runs whole clusters on a simulated clock. Messages cross the wire in the
 //! binary format of [`codec`] (see `docs/gossip.md`).
 //!
 //! ```
@@ -55,6 +55,7 @@ mod failure_detector;
 mod gossiper;
 mod messages;
 mod rng;
+#[cfg(feature = "testkit")]
 pub mod sim;
 mod state;
 mod transport;

@@ -250,9 +250,12 @@ mod tests {
     }
 }
 
-// Test file systems (public: tests of downstream crates use them).
+// The in-memory file system (an embedder's in-memory database, and tests), and the
+// fault-injecting one (the `testkit` feature: tests of this and downstream crates).
+#[cfg(any(test, feature = "testkit"))]
 mod faulty;
 mod mem;
 
+#[cfg(any(test, feature = "testkit"))]
 pub use faulty::{FaultCounts, FaultyVfs};
 pub use mem::MemVfs;

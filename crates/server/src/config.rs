@@ -97,6 +97,17 @@ impl std::fmt::Display for Seed {
     }
 }
 
+/// Longest accepted timeout or sync period: a day. Longer values mean a setting error, and
+/// deadlines computed from them must not overflow the clock.
+const MAX_PERIOD_MS: u64 = 86_400_000;
+/// Longest accepted hint window: 30 days (Cassandra's default is 3 hours).
+const MAX_HINT_WINDOW_MS: u64 = 30 * MAX_PERIOD_MS;
+/// Largest accepted frame size in MiB: a frame's length field is a signed 32-bit integer.
+const MAX_FRAME_SIZE_MB: u32 = 2047;
+/// Largest accepted conviction threshold: phi grows with silence, so a huge threshold means a
+/// node is never marked down.
+const MAX_PHI: f64 = 100.0;
+
 /// The whole node configuration. Field docs give the default and the trade-off.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -131,8 +142,6 @@ pub struct Config {
     /// Sync interval in `periodic` mode. Default 10,000 ms (Cassandra's default); lower
     /// bounds what a power loss can take.
     pub commitlog_sync_period_ms: u64,
-    /// Group window in `batch` mode: writes arriving within it share one fsync. Default 2 ms.
-    pub commitlog_sync_group_window_ms: u64,
     /// How long a coordinator waits for the replicas of a one-partition read before
     /// ReadTimeout. Default 5,000 ms (Cassandra's); shorter fails faster when a replica is
     /// slow, longer rides out pauses.
@@ -165,6 +174,13 @@ pub struct Config {
     /// Largest accepted native protocol frame, in MiB. Default 256 (Cassandra's
     /// `native_transport_max_frame_size` is 16 MiB per frame in v5, 256 MiB in v4).
     pub native_transport_max_frame_size_mb: u32,
+    /// A read that scans more tombstones than this is logged and warns the client. Default
+    /// 1,000 (Cassandra's).
+    pub tombstone_warn_threshold: u64,
+    /// A read that scans more tombstones than this fails with Read_failure (reason
+    /// READ_TOO_MANY_TOMBSTONES) instead of using memory without bound. Default 100,000
+    /// (Cassandra's).
+    pub tombstone_failure_threshold: u64,
     /// Failure detector conviction threshold. Default 8 (Cassandra's): a silent node is
     /// marked down after about 20 s. 3.5 with `gossip_fanout: 3` detects in about 10 s
     /// (docs/gossip.md).
@@ -206,7 +222,6 @@ impl Default for Config {
             data_dir: PathBuf::from("./data"),
             commitlog_sync: CommitLogSync::Periodic,
             commitlog_sync_period_ms: 10_000,
-            commitlog_sync_group_window_ms: 2,
             read_request_timeout_in_ms: 5_000,
             write_request_timeout_in_ms: 2_000,
             range_request_timeout_in_ms: 10_000,
@@ -216,6 +231,8 @@ impl Default for Config {
             hinted_handoff_enabled: true,
             authenticator: "AllowAllAuthenticator".to_owned(),
             native_transport_max_frame_size_mb: 256,
+            tombstone_warn_threshold: 1_000,
+            tombstone_failure_threshold: 100_000,
             phi_convict_threshold: 8.0,
             gossip_fanout: 1,
             auto_bootstrap: true,
@@ -326,6 +343,12 @@ impl Config {
                 "must be positive in periodic mode",
             );
         }
+        if self.commitlog_sync_period_ms > MAX_PERIOD_MS {
+            return invalid(
+                "commitlog_sync_period_ms",
+                "must be at most 86400000 (a day)",
+            );
+        }
         for (name, ms) in [
             (
                 "read_request_timeout_in_ms",
@@ -348,6 +371,15 @@ impl Config {
             if ms == 0 {
                 return invalid(name, "must be positive");
             }
+            if name != "max_hint_window_in_ms" && ms > MAX_PERIOD_MS {
+                return invalid(name, "must be at most 86400000 (a day)");
+            }
+        }
+        if self.max_hint_window_in_ms > MAX_HINT_WINDOW_MS {
+            return invalid(
+                "max_hint_window_in_ms",
+                "must be at most 2592000000 (30 days)",
+            );
         }
         if SpeculativeRetry::parse(&self.speculative_retry).is_none() {
             return invalid(
@@ -364,11 +396,39 @@ impl Config {
                 );
             }
         }
-        if self.native_transport_max_frame_size_mb == 0 {
-            return invalid("native_transport_max_frame_size_mb", "must be positive");
+        if self.native_transport_max_frame_size_mb == 0
+            || self.native_transport_max_frame_size_mb > MAX_FRAME_SIZE_MB
+        {
+            return invalid(
+                "native_transport_max_frame_size_mb",
+                "must be between 1 and 2047 (a frame's length is a 32-bit signed integer)",
+            );
         }
-        if !(self.phi_convict_threshold.is_finite() && self.phi_convict_threshold > 0.0) {
-            return invalid("phi_convict_threshold", "must be a positive number");
+        if !(self.phi_convict_threshold.is_finite()
+            && self.phi_convict_threshold > 0.0
+            && self.phi_convict_threshold <= MAX_PHI)
+        {
+            return invalid(
+                "phi_convict_threshold",
+                "must be a positive number of at most 100",
+            );
+        }
+        if self.tombstone_warn_threshold == 0 {
+            return invalid("tombstone_warn_threshold", "must be positive");
+        }
+        if self.tombstone_failure_threshold < self.tombstone_warn_threshold {
+            // Name the one that was changed from its default.
+            return if self.tombstone_warn_threshold != Config::default().tombstone_warn_threshold {
+                invalid(
+                    "tombstone_warn_threshold",
+                    "must be at most tombstone_failure_threshold",
+                )
+            } else {
+                invalid(
+                    "tombstone_failure_threshold",
+                    "must be at least tombstone_warn_threshold",
+                )
+            };
         }
         if self.gossip_fanout == 0 || self.gossip_fanout > 16 {
             return invalid("gossip_fanout", "must be between 1 and 16");
@@ -382,8 +442,8 @@ impl Config {
                 "must be positive",
             );
         }
-        if self.ring_delay_ms == 0 {
-            return invalid("ring_delay_ms", "must be positive");
+        if self.ring_delay_ms == 0 || self.ring_delay_ms > MAX_PERIOD_MS {
+            return invalid("ring_delay_ms", "must be between 1 and 86400000 (a day)");
         }
         Ok(())
     }
@@ -443,6 +503,128 @@ mod tests {
         assert_eq!(c.cluster_name, "prod");
         assert_eq!(c.native_port, 19042);
         assert_eq!(c.storage_port, 7000);
+    }
+
+    /// Every numeric setting, fed values from 0 to far past its type's range: each is refused
+    /// by YAML parsing or by `validate` naming the setting, or accepted and usable (the
+    /// coordinator's timeouts and a deadline computed from each). Nothing panics.
+    #[test]
+    fn extreme_values_are_refused_by_name_or_usable() {
+        let keys = [
+            "native_port",
+            "storage_port",
+            "admin_port",
+            "num_tokens",
+            "commitlog_sync_period_ms",
+            "read_request_timeout_in_ms",
+            "write_request_timeout_in_ms",
+            "range_request_timeout_in_ms",
+            "truncate_request_timeout_in_ms",
+            "max_hint_window_in_ms",
+            "native_transport_max_frame_size_mb",
+            "phi_convict_threshold",
+            "gossip_fanout",
+            "tombstone_warn_threshold",
+            "tombstone_failure_threshold",
+            "allocate_tokens_for_local_replication_factor",
+            "stream_throughput_outbound_megabits_per_sec",
+            "ring_delay_ms",
+        ];
+        let values = [
+            "0",
+            "1",
+            "-1",
+            "65535",
+            "65536",
+            "4294967295",
+            "18446744073709551615",
+            "18446744073709551616",
+            "1e300",
+            "-1e300",
+            ".nan",
+            ".inf",
+            "-.inf",
+        ];
+        let mut accepted = 0;
+        for key in keys {
+            for value in values {
+                let yaml = format!("{key}: {value}\n");
+                let Ok(config) = Config::from_yaml(&yaml) else {
+                    continue;
+                };
+                match config.validate() {
+                    Err(ConfigError::Invalid { setting, .. }) => {
+                        assert_eq!(setting, key, "{yaml} refused under another name");
+                    }
+                    Err(other) => panic!("{yaml}: unexpected error {other}"),
+                    Ok(()) => {
+                        accepted += 1;
+                        assert_usable(&config, &yaml);
+                    }
+                }
+            }
+        }
+        assert!(
+            accepted > 0,
+            "no extreme value was accepted: the test checks nothing"
+        );
+    }
+
+    /// Speculative-retry words whose numbers are out of range are refused, not a panic.
+    #[test]
+    fn extreme_speculative_retry_values_are_refused() {
+        for word in [
+            "1e300ms",
+            "86400001ms",
+            "-5ms",
+            "NaNms",
+            "infms",
+            "1e300p",
+            "0p",
+            "100.5p",
+            "NaNp",
+        ] {
+            let config = Config::from_yaml(&format!("speculative_retry: '{word}'\n")).unwrap();
+            assert!(
+                matches!(
+                    config.validate(),
+                    Err(ConfigError::Invalid {
+                        setting: "speculative_retry",
+                        ..
+                    })
+                ),
+                "{word} was not refused"
+            );
+        }
+        for word in ["86400000ms", "0ms", "100p", "0.1p", "ALWAYS", "NONE"] {
+            let config = Config::from_yaml(&format!("speculative_retry: '{word}'\n")).unwrap();
+            config.validate().unwrap();
+            assert_usable(&config, word);
+        }
+    }
+
+    /// The derived settings of an accepted config: no overflow anywhere a node uses them.
+    fn assert_usable(config: &Config, what: &str) {
+        let r = config.replication();
+        let now = std::time::Instant::now();
+        for d in [
+            r.write_request_timeout,
+            r.read_request_timeout,
+            r.range_request_timeout,
+            r.truncate_request_timeout,
+            r.max_hint_window,
+            r.batchlog_replay_after,
+            Duration::from_millis(config.commitlog_sync_period_ms),
+            Duration::from_millis(config.ring_delay_ms),
+        ] {
+            assert!(
+                now.checked_add(d).is_some(),
+                "{what}: {d:?} overflows a deadline"
+            );
+        }
+        if let SpeculativeRetry::Fixed(d) = r.speculative_retry {
+            assert!(now.checked_add(d).is_some(), "{what}: {d:?} overflows");
+        }
     }
 
     #[test]

@@ -142,6 +142,10 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         data_dir: config.data_dir.clone(),
     })
     .engine(engine)
+    .tombstone_thresholds(ilion_storage::TombstoneThresholds {
+        warn: config.tombstone_warn_threshold,
+        fail: config.tombstone_failure_threshold,
+    })
     .initial_tokens(initial_tokens)
     .open()?;
     let address = SocketAddr::new(config.native_address(), config.native_port);

@@ -66,10 +66,34 @@ pub enum Error {
     /// The operation needs files, and an in-memory store has none.
     #[error("{operation} needs an on-disk store")]
     InMemory { operation: &'static str },
-    /// The key-value engine failed.
+    /// The key-value engine failed (I/O, corruption, writes stopped after a failed fsync).
     #[error("engine: {0}")]
-    Engine(String),
+    Engine(#[from] ilion_lsm::Error),
+    /// A table handle was used with a store that does not hold it.
+    #[error("table {table} is not stored in this store's engine")]
+    ForeignTable { table: String },
 }
 
 /// `Result` with the crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A value the types crate could not order or encode as a key: the value's error kind kept
+/// as storage's ([`Error::NotOrderable`] or [`Error::InvalidValue`]).
+impl From<ilion_types::Error> for Error {
+    fn from(e: ilion_types::Error) -> Error {
+        match e {
+            ilion_types::Error::NotOrderable { ty } => Error::NotOrderable { ty },
+            ilion_types::Error::Malformed { ty, len, reason } => {
+                Error::InvalidValue { ty, len, reason }
+            }
+            other => Error::InvalidValue {
+                ty: String::new(),
+                len: 0,
+                reason: match other {
+                    ilion_types::Error::MalformedKey(r) => r,
+                    _ => "not a value of its type",
+                },
+            },
+        }
+    }
+}

@@ -21,8 +21,8 @@
 
 use crate::error::{Error, Result};
 use crate::mutation::Bound;
-use crate::order;
-use crate::schema::{ColumnId, ElementKey, Order, TableSchema};
+use crate::schema::{ColumnId, ElementKey, Order, TableSchema, element_key_type};
+use ilion_types::order;
 
 pub(crate) const PARTITION_DELETION: u8 = 0x01;
 pub(crate) const RANGE_DELETION: u8 = 0x02;
@@ -115,6 +115,19 @@ pub(crate) fn full_clustering(schema: &TableSchema, values: &[Vec<u8>]) -> Resul
     Ok(out)
 }
 
+/// One order-encoded value from the front of `input`, the reason as a static text when the
+/// bytes are not one.
+fn decode_value(
+    ty: &crate::schema::CqlType,
+    input: &[u8],
+    mask: u8,
+) -> Result<(Vec<u8>, usize), &'static str> {
+    order::decode(ty, input, mask).map_err(|e| match e {
+        ilion_types::Error::MalformedKey(reason) => reason,
+        _ => "malformed order key",
+    })
+}
+
 fn mask(order: Order) -> u8 {
     match order {
         Order::Asc => 0x00,
@@ -135,7 +148,7 @@ pub(crate) fn decode_clustering(
         if input.get(pos) != Some(&COMPONENT) {
             break;
         }
-        let (v, used) = order::decode(ty, input.get(pos + 1..).ok_or("truncated")?, mask(order))?;
+        let (v, used) = decode_value(ty, input.get(pos + 1..).ok_or("truncated")?, mask(order))?;
         values.push(v);
         pos += 1 + used;
     }
@@ -258,7 +271,7 @@ pub(crate) fn cell_suffix(
             reason: "no such column",
         })?;
     out.extend_from_slice(&column.to_be_bytes());
-    match (path, col.ty.element_key_type()) {
+    match (path, element_key_type(&col.ty)) {
         (None, _) => out.push(CELL_SIMPLE),
         (Some(p), Some(ElementKey::Typed(ty))) => {
             out.push(CELL_ELEMENT);
@@ -304,9 +317,9 @@ pub(crate) fn parse_cell_suffix(
     match rest.split_first() {
         Some((&CELL_SIMPLE, [])) => Ok(CellName { column, path: None }),
         Some((&CELL_ELEMENT, elem)) => {
-            let path = match col.ty.element_key_type() {
+            let path = match element_key_type(&col.ty) {
                 Some(ElementKey::Typed(ty)) => {
-                    let (v, used) = order::decode(ty, elem, 0)?;
+                    let (v, used) = decode_value(ty, elem, 0)?;
                     if used != elem.len() {
                         return Err("trailing bytes after element key");
                     }

@@ -45,7 +45,6 @@ mod key;
 mod kv;
 mod lsm_kv;
 mod mutation;
-mod order;
 mod purge;
 mod raw;
 mod read;

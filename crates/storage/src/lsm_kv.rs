@@ -18,7 +18,7 @@ use crate::schema::{CompactionStrategy, Compression, TableSchema};
 use crate::timestamps::{self, MinTimestampCollector};
 
 fn engine(e: ilion_lsm::Error) -> Error {
-    Error::Engine(e.to_string())
+    Error::Engine(e)
 }
 
 /// The reconciliation rule as the engine's merge operator (the same for every table).

@@ -46,7 +46,8 @@ struct Extent<'a> {
 impl Extent<'_> {
     /// Whether a row (encoded clustering `c`) of partition `p` is read, before cuts.
     fn covers(&self, p: &[u8], c: &[u8]) -> bool {
-        if c < self.slice_lo.as_slice() || self.slice_hi.as_ref().is_some_and(|h| c >= h) {
+        if c < self.slice_lo.as_slice() || self.slice_hi.as_ref().is_some_and(|h| c >= h.as_slice())
+        {
             return false;
         }
         match &self.resume {

@@ -7,142 +7,27 @@
 //! never reused (its slot stays, empty).
 
 use std::collections::BTreeMap;
-use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 
-/// A CQL type, as far as storage cares: how values order and whether a column is stored per
-/// element.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[non_exhaustive]
-pub enum CqlType {
-    Ascii,
-    Bigint,
-    Blob,
-    Boolean,
-    Counter,
-    Date,
-    Decimal,
-    Double,
-    Duration,
-    Float,
-    Inet,
-    Int,
-    Smallint,
-    Text,
-    Time,
-    Timestamp,
-    Timeuuid,
-    Tinyint,
-    Uuid,
-    Varint,
-    /// A list; element keys of a non-frozen list are timeuuids chosen by the writer.
-    List {
-        element: Box<CqlType>,
-        frozen: bool,
-    },
-    Set {
-        element: Box<CqlType>,
-        frozen: bool,
-    },
-    Map {
-        key: Box<CqlType>,
-        value: Box<CqlType>,
-        frozen: bool,
-    },
-    /// Tuples are always frozen.
-    Tuple(Vec<CqlType>),
-    /// A user-defined type; a non-frozen UDT is stored per field (element key = field index).
-    Udt {
-        name: String,
-        fields: Vec<(String, CqlType)>,
-        frozen: bool,
-    },
-}
+/// The CQL type of a column: the one definition in `ilion-types`.
+pub use ilion_types::CqlType;
 
-impl CqlType {
-    /// A non-frozen list of `element`.
-    pub fn list(element: CqlType) -> CqlType {
-        CqlType::List {
-            element: Box::new(element),
-            frozen: false,
-        }
-    }
-    /// A non-frozen set of `element`.
-    pub fn set(element: CqlType) -> CqlType {
+/// The type of the element key (cell path) of a multi-cell column of type `ty`.
+pub(crate) fn element_key_type(ty: &CqlType) -> Option<ElementKey<'_>> {
+    match ty {
+        CqlType::List { frozen: false, .. } => Some(ElementKey::Typed(&CqlType::Timeuuid)),
         CqlType::Set {
-            element: Box::new(element),
+            element,
             frozen: false,
-        }
-    }
-    /// A non-frozen map.
-    pub fn map(key: CqlType, value: CqlType) -> CqlType {
+        } => Some(ElementKey::Typed(element)),
         CqlType::Map {
-            key: Box::new(key),
-            value: Box::new(value),
-            frozen: false,
-        }
-    }
-    /// The same type, frozen (collections and UDTs; other types are unchanged).
-    pub fn frozen(self) -> CqlType {
-        match self {
-            CqlType::List { element, .. } => CqlType::List {
-                element,
-                frozen: true,
-            },
-            CqlType::Set { element, .. } => CqlType::Set {
-                element,
-                frozen: true,
-            },
-            CqlType::Map { key, value, .. } => CqlType::Map {
-                key,
-                value,
-                frozen: true,
-            },
-            CqlType::Udt { name, fields, .. } => CqlType::Udt {
-                name,
-                fields,
-                frozen: true,
-            },
-            other => other,
-        }
-    }
-
-    /// The order-preserving encoding of `value` (serialized as this type): comparing two keys
-    /// bytewise is Cassandra's comparator of the type (how set elements and map keys sort).
-    pub fn order_key(&self, value: &[u8]) -> crate::Result<Vec<u8>> {
-        let mut out = Vec::with_capacity(value.len() + 4);
-        crate::order::encode(self, value, 0, &mut out)?;
-        Ok(out)
-    }
-
-    /// True when the column is stored one cell per element (non-frozen collection or UDT).
-    pub fn is_multi_cell(&self) -> bool {
-        matches!(
-            self,
-            CqlType::List { frozen: false, .. }
-                | CqlType::Set { frozen: false, .. }
-                | CqlType::Map { frozen: false, .. }
-                | CqlType::Udt { frozen: false, .. }
-        )
-    }
-
-    /// The type of the element key (cell path) of a multi-cell column.
-    pub(crate) fn element_key_type(&self) -> Option<ElementKey<'_>> {
-        match self {
-            CqlType::List { frozen: false, .. } => Some(ElementKey::Typed(&CqlType::Timeuuid)),
-            CqlType::Set {
-                element,
-                frozen: false,
-            } => Some(ElementKey::Typed(element)),
-            CqlType::Map {
-                key, frozen: false, ..
-            } => Some(ElementKey::Typed(key)),
-            CqlType::Udt { frozen: false, .. } => Some(ElementKey::FieldIndex),
-            _ => None,
-        }
+            key, frozen: false, ..
+        } => Some(ElementKey::Typed(key)),
+        CqlType::Udt(u) if !u.frozen => Some(ElementKey::FieldIndex),
+        _ => None,
     }
 }
 
@@ -152,50 +37,6 @@ pub(crate) enum ElementKey<'a> {
     Typed(&'a CqlType),
     /// A UDT field: the path is the field index as a big-endian u16.
     FieldIndex,
-}
-
-impl fmt::Display for CqlType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let frozen = |f: &mut fmt::Formatter<'_>, frozen: bool, inner: &dyn fmt::Display| {
-            if frozen {
-                write!(f, "frozen<{inner}>")
-            } else {
-                write!(f, "{inner}")
-            }
-        };
-        match self {
-            CqlType::List {
-                element,
-                frozen: fr,
-            } => frozen(f, *fr, &format_args!("list<{element}>")),
-            CqlType::Set {
-                element,
-                frozen: fr,
-            } => frozen(f, *fr, &format_args!("set<{element}>")),
-            CqlType::Map {
-                key,
-                value,
-                frozen: fr,
-            } => frozen(f, *fr, &format_args!("map<{key}, {value}>")),
-            CqlType::Tuple(items) => {
-                write!(f, "tuple<")?;
-                for (i, t) in items.iter().enumerate() {
-                    if i > 0 {
-                        write!(f, ", ")?;
-                    }
-                    write!(f, "{t}")?;
-                }
-                write!(f, ">")
-            }
-            CqlType::Udt {
-                name, frozen: fr, ..
-            } => frozen(f, *fr, name),
-            native => {
-                let s = format!("{native:?}").to_lowercase();
-                write!(f, "{s}")
-            }
-        }
-    }
 }
 
 /// Clustering order of one clustering column.
@@ -627,7 +468,7 @@ impl TableSchemaBuilder {
                     if c.ty.is_multi_cell() {
                         return err("a primary key column cannot be a non-frozen collection");
                     }
-                    if !crate::order::is_orderable(&c.ty) {
+                    if !c.ty.is_orderable() {
                         return err("a primary key column cannot be a counter or duration");
                     }
                     if matches!(c.kind, ColumnKind::PartitionKey) {

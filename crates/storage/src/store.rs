@@ -153,7 +153,7 @@ impl StoreBuilder {
             Some(vfs) => engine.open_with_vfs(vfs, path),
             None => engine.open(path),
         }
-        .map_err(|e| Error::Engine(e.to_string()))?;
+        .map_err(Error::Engine)?;
         let store = Store {
             backend: Backend::Lsm {
                 db: Arc::new(db),
@@ -374,7 +374,7 @@ impl Store {
                 // engine opened before the table was known here has the default ones).
                 let tree = db
                     .tree_with_options(&name, tree_options(&schema, filters))
-                    .map_err(|e| Error::Engine(e.to_string()))?;
+                    .map_err(Error::Engine)?;
                 Arc::new(LsmKv {
                     db: db.clone(),
                     tree,
@@ -404,8 +404,8 @@ impl Store {
             Backend::Memory => Ok(()),
             Backend::Lsm { db, .. } => {
                 let db = Arc::try_unwrap(db).map_err(|_| Error::TablesInUse)?;
-                db.flush().map_err(|e| Error::Engine(e.to_string()))?;
-                db.close().map_err(|e| Error::Engine(e.to_string()))
+                db.flush().map_err(Error::Engine)?;
+                db.close().map_err(Error::Engine)
             }
         }
     }
@@ -422,8 +422,7 @@ impl Store {
             }),
             Backend::Lsm { db, catalog, .. } => {
                 let dest = dest.as_ref();
-                db.checkpoint(dest)
-                    .map_err(|e| Error::Engine(e.to_string()))?;
+                db.checkpoint(dest).map_err(Error::Engine)?;
                 CatalogFile {
                     vfs: catalog.vfs.clone(),
                     dir: dest.to_path_buf(),
@@ -437,7 +436,7 @@ impl Store {
     pub fn flush(&self) -> Result<()> {
         match &self.backend {
             Backend::Memory => Ok(()),
-            Backend::Lsm { db, .. } => db.flush().map_err(|e| Error::Engine(e.to_string())),
+            Backend::Lsm { db, .. } => db.flush().map_err(Error::Engine),
         }
     }
 
@@ -463,23 +462,18 @@ impl Store {
             Backend::Lsm { db, .. } => {
                 let mut batch = ilion_lsm::WriteBatch::new();
                 for (view, entries) in &encoded {
-                    let (table_db, tree) = view.inner.kv.lsm().ok_or_else(|| {
-                        Error::Engine(format!(
-                            "table {} is not stored in this store's engine",
-                            view.schema().qualified_name()
-                        ))
-                    })?;
+                    let foreign = || Error::ForeignTable {
+                        table: view.schema().qualified_name(),
+                    };
+                    let (table_db, tree) = view.inner.kv.lsm().ok_or_else(foreign)?;
                     if !Arc::ptr_eq(table_db, db) {
-                        return Err(Error::Engine(format!(
-                            "table {} belongs to another store",
-                            view.schema().qualified_name()
-                        )));
+                        return Err(foreign());
                     }
                     for (k, v) in entries {
                         batch.merge(tree, k, v);
                     }
                 }
-                db.write(batch).map_err(|e| Error::Engine(e.to_string()))
+                db.write(batch).map_err(Error::Engine)
             }
         }
     }

@@ -534,11 +534,12 @@ fn list_elements_read_in_timeuuid_order_and_udt_fields_by_index() {
         .regular("l", CqlType::list(CqlType::Text))
         .regular(
             "u",
-            CqlType::Udt {
+            CqlType::Udt(ilion_types::UdtType {
+                keyspace: None,
                 name: "addr".into(),
                 fields: vec![("a".into(), CqlType::Text), ("b".into(), CqlType::Int)],
                 frozen: false,
-            },
+            }),
         )
         .build()
         .unwrap();

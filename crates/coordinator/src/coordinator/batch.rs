@@ -13,7 +13,7 @@ use std::collections::BTreeSet;
 use ilion_cql::language::ast::{
     self, Delete, Insert, QualifiedName, Statement, Update, UsingParam,
 };
-use ilion_cql::protocol::{BatchQuery, ColumnType, QueryParameters, ResultBody, Value};
+use ilion_cql::protocol::{BatchQuery, CqlType, QueryParameters, ResultBody, Value};
 use ilion_storage::{CellOp, CellWrite, Mutation};
 
 use super::{Coordinator, Session, parse};
@@ -169,7 +169,7 @@ impl Coordinator {
                         "Global TTL on the BATCH statement is not supported.",
                     ));
                 }
-                UsingParam::Timestamp(t) => match term_value(t, &ColumnType::Bigint, bound)? {
+                UsingParam::Timestamp(t) => match term_value(t, &CqlType::Bigint, bound)? {
                     Some(Value::Bigint(v)) => timestamp = Some(v),
                     _ => return Err(Error::invalid("Invalid null value of timestamp")),
                 },
@@ -218,7 +218,7 @@ impl Coordinator {
                         }
                     }),
                     name: "[timestamp]".into(),
-                    ty: ColumnType::Bigint,
+                    ty: CqlType::Bigint,
                 },
             );
         }

@@ -5,18 +5,17 @@
 //! empty collection reads as null).
 
 use bytes::Bytes;
-use ilion_cql::protocol::{ColumnType, Value};
+use ilion_cql::protocol::{CqlType, Value};
 use ilion_storage::CellData;
 
-use crate::schema::DataType;
 use crate::{Error, Result};
 
 /// Whether a column of `ty` is stored one cell per element.
-pub(crate) fn is_multi_cell(ty: &DataType) -> bool {
-    ty.is_multicell_collection() || matches!(ty, DataType::Udt(_))
+pub(crate) fn is_multi_cell(ty: &CqlType) -> bool {
+    ty.is_multi_cell()
 }
 
-fn decode(ty: &ColumnType, bytes: &[u8]) -> Result<Value> {
+fn decode(ty: &CqlType, bytes: &[u8]) -> Result<Value> {
     ty.decode(&Bytes::copy_from_slice(bytes))
         .map_err(|e| Error::server(format!("stored value does not decode as {ty}: {e}")))
 }
@@ -24,8 +23,8 @@ fn decode(ty: &ColumnType, bytes: &[u8]) -> Result<Value> {
 /// The value of a column of schema type `schema_ty` (protocol type `ty`) from its live cells
 /// (every cell of the column, in the order the read returned them).
 pub(crate) fn column_value<'a>(
-    ty: &ColumnType,
-    schema_ty: &DataType,
+    ty: &CqlType,
+    schema_ty: &CqlType,
     cells: impl IntoIterator<Item = &'a CellData>,
 ) -> Result<Option<Value>> {
     let mut cells = cells.into_iter();
@@ -41,25 +40,27 @@ pub(crate) fn column_value<'a>(
     }
     let path = |c: &CellData| c.path.clone().unwrap_or_default();
     Ok(Some(match ty {
-        ColumnType::List(e) => Value::List(
+        CqlType::List { element: e, .. } => Value::List(
             elements
                 .iter()
                 .map(|c| decode(e, &c.value))
                 .collect::<Result<_>>()?,
         ),
-        ColumnType::Set(e) => Value::Set(
+        CqlType::Set { element: e, .. } => Value::Set(
             elements
                 .iter()
                 .map(|c| decode(e, &path(c)))
                 .collect::<Result<_>>()?,
         ),
-        ColumnType::Map(k, v) => Value::Map(
+        CqlType::Map {
+            key: k, value: v, ..
+        } => Value::Map(
             elements
                 .iter()
                 .map(|c| Ok((decode(k, &path(c))?, decode(v, &c.value)?)))
                 .collect::<Result<_>>()?,
         ),
-        ColumnType::Udt(u) => {
+        CqlType::Udt(u) => {
             let mut fields: Vec<(String, Option<Value>)> =
                 u.fields.iter().map(|(n, _)| (n.clone(), None)).collect();
             for c in &elements {

@@ -11,16 +11,18 @@ mod write;
 pub(crate) use read::select;
 pub(crate) use write::{delete, insert, update, write_marker_columns};
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
 use ilion_cql::language::ast::{InValues, Operator, Relation, RelationTarget, Term, UsingParam};
-use ilion_cql::protocol::{ColumnType, Consistency, QueryParameters, Value};
+use ilion_cql::protocol::{Consistency, CqlType, QueryParameters, Value, WriteType};
 use ilion_storage::{Mutation, Order, ReadCommand, ReadResult, Store, TableSchema, Ttl};
 
-use crate::schema::{ClusteringOrder, ColumnKind, DataType, Keyspace, Schema, Table};
+use crate::schema::types::SchemaType;
+use crate::schema::{ClusteringOrder, ColumnKind, Keyspace, Schema, Table};
 use crate::values::{Bound, encode, term_value};
-use crate::{Error, Result};
+use crate::{Error, FailureReason, Result};
 
 /// One partition's changes to one table, as a statement produced them.
 #[derive(Debug, Clone)]
@@ -58,11 +60,13 @@ pub trait DataPath: Send + Sync + std::fmt::Debug {
 #[derive(Debug, Clone)]
 pub struct LocalDataPath {
     store: Arc<Store>,
+    /// This node's address: failures name it as the replica that failed.
+    address: IpAddr,
 }
 
 impl LocalDataPath {
-    pub fn new(store: Arc<Store>) -> LocalDataPath {
-        LocalDataPath { store }
+    pub fn new(store: Arc<Store>, address: IpAddr) -> LocalDataPath {
+        LocalDataPath { store, address }
     }
 }
 
@@ -76,9 +80,19 @@ impl DataPath for LocalDataPath {
     fn write(
         &self,
         writes: &[TableWrite<'_>],
-        _consistency: Consistency,
+        consistency: Consistency,
         logged: bool,
     ) -> Result<()> {
+        let failure = |e: ilion_storage::Error| {
+            let write_type = if logged {
+                WriteType::Batch
+            } else if writes.len() > 1 {
+                WriteType::UnloggedBatch
+            } else {
+                WriteType::Simple
+            };
+            write_failure(&e, consistency, self.address, write_type)
+        };
         if logged && writes.len() > 1 {
             let tables = writes
                 .iter()
@@ -89,12 +103,12 @@ impl DataPath for LocalDataPath {
                 .zip(writes)
                 .map(|(t, w)| (t, &w.mutation))
                 .collect();
-            return self.store.apply_all(&pairs).map_err(storage_error);
+            return self.store.apply_all(&pairs).map_err(failure);
         }
         for w in writes {
             table_handle(&self.store, w.table)?
                 .apply(&w.mutation)
-                .map_err(storage_error)?;
+                .map_err(failure)?;
         }
         Ok(())
     }
@@ -104,70 +118,69 @@ impl DataPath for LocalDataPath {
         _keyspace: &Keyspace,
         table: &Table,
         cmd: &ReadCommand,
-        _consistency: Consistency,
+        consistency: Consistency,
     ) -> Result<ReadResult> {
         table_handle(&self.store, table)?
             .read(cmd)
-            .map_err(storage_error)
+            .map_err(|e| read_failure(&e, consistency, self.address))
     }
 }
 
+/// A storage error outside the read and write paths (schema, flush, system tables): the
+/// node's own failure, `Server_error`.
 pub(crate) fn storage_error(e: ilion_storage::Error) -> Error {
     Error::server(format!("storage: {e}"))
 }
 
-/// The storage type of a schema type.
-fn storage_type(ty: &DataType, ks: &Keyspace) -> Result<ilion_storage::CqlType> {
-    use ilion_storage::CqlType as S;
-    Ok(match ty {
-        DataType::Native(n) => match n.as_str() {
-            "ascii" => S::Ascii,
-            "bigint" => S::Bigint,
-            "blob" => S::Blob,
-            "boolean" => S::Boolean,
-            "counter" => S::Counter,
-            "date" => S::Date,
-            "decimal" => S::Decimal,
-            "double" => S::Double,
-            "duration" => S::Duration,
-            "float" => S::Float,
-            "inet" => S::Inet,
-            "int" => S::Int,
-            "smallint" => S::Smallint,
-            "text" | "varchar" => S::Text,
-            "time" => S::Time,
-            "timestamp" => S::Timestamp,
-            "timeuuid" => S::Timeuuid,
-            "tinyint" => S::Tinyint,
-            "uuid" => S::Uuid,
-            "varint" => S::Varint,
-            other => return Err(Error::not_supported(&format!("The type {other}"))),
-        },
-        DataType::List(t) => S::list(storage_type(t, ks)?),
-        DataType::Set(t) => S::set(storage_type(t, ks)?),
-        DataType::Map(k, v) => S::map(storage_type(k, ks)?, storage_type(v, ks)?),
-        DataType::Tuple(ts) => S::Tuple(
-            ts.iter()
-                .map(|t| storage_type(t, ks))
-                .collect::<Result<_>>()?,
-        ),
-        DataType::Frozen(t) => storage_type(t, ks)?.frozen(),
-        DataType::Udt(name) => {
-            let ut = ks
-                .types
-                .get(name)
-                .ok_or_else(|| Error::invalid(format!("Unknown type {}.{name}", ks.name)))?;
-            S::Udt {
-                name: name.clone(),
-                fields: ut
-                    .fields
-                    .iter()
-                    .map(|(f, t)| Ok((f.clone(), storage_type(t, ks)?)))
-                    .collect::<Result<_>>()?,
-                frozen: false,
-            }
+/// A storage error of this node's replica on a read: `Read_failure` naming this node and the
+/// reason (too many tombstones...), as Cassandra answers a replica's failed read.
+pub(crate) fn read_failure(
+    e: &ilion_storage::Error,
+    consistency: Consistency,
+    address: IpAddr,
+) -> Error {
+    tracing::debug!(error = %e, "local read failed");
+    Error::ReadFailure {
+        consistency,
+        received: 0,
+        block_for: 1,
+        failures: vec![(address, FailureReason::of_storage(e))],
+        data_present: false,
+    }
+}
+
+/// A storage error of this node's replica on a write: `Write_failure` naming this node.
+pub(crate) fn write_failure(
+    e: &ilion_storage::Error,
+    consistency: Consistency,
+    address: IpAddr,
+    write_type: WriteType,
+) -> Error {
+    tracing::warn!(error = %e, "local write failed");
+    Error::WriteFailure {
+        consistency,
+        received: 0,
+        block_for: 1,
+        failures: vec![(address, FailureReason::of_storage(e))],
+        write_type,
+    }
+}
+
+/// The storage type of a schema type: its user types expanded (they must exist).
+fn storage_type(ty: &CqlType, ks: &Keyspace) -> Result<CqlType> {
+    fn check(ty: &CqlType, ks: &Keyspace) -> Result<()> {
+        if let CqlType::Udt(u) = ty
+            && !ks.types.contains_key(&u.name)
+        {
+            return Err(Error::invalid(format!(
+                "Unknown type {}.{}",
+                ks.name, u.name
+            )));
         }
-    })
+        ty.children().into_iter().try_for_each(|t| check(t, ks))
+    }
+    check(ty, ks)?;
+    Ok(crate::schema::types::expand(ty, ks))
 }
 
 /// The storage options of a table: gc grace, default TTL, and its `compaction` and
@@ -398,7 +411,7 @@ impl Target<'_> {
         })
     }
 
-    pub(super) fn value(&self, term: &Term, ty: &DataType) -> Result<Option<Bytes>> {
+    pub(super) fn value(&self, term: &Term, ty: &CqlType) -> Result<Option<Bytes>> {
         let ct = ty.column_type(self.ks);
         match term_value(term, &ct, self.bound)? {
             None => Ok(None),
@@ -430,7 +443,7 @@ impl Target<'_> {
             KeyTerm::In(InValues::Marker(marker)) => {
                 let c = self.column(name)?;
                 let ty = c.ty.column_type(self.ks);
-                let list = ColumnType::List(Box::new(ty.clone()));
+                let list = CqlType::list(ty.clone());
                 let term = Term::Bind(marker.clone());
                 if self.bound.is_unset(&term) {
                     return Err(Error::invalid(format!(
@@ -503,13 +516,12 @@ impl Target<'_> {
         for u in using {
             match u {
                 UsingParam::Timestamp(t) => {
-                    if let Some(Value::Bigint(v)) = term_value(t, &ColumnType::Bigint, self.bound)?
-                    {
+                    if let Some(Value::Bigint(v)) = term_value(t, &CqlType::Bigint, self.bound)? {
                         timestamp = v;
                     }
                 }
                 UsingParam::Ttl(t) => {
-                    if let Some(Value::Int(v)) = term_value(t, &ColumnType::Int, self.bound)? {
+                    if let Some(Value::Int(v)) = term_value(t, &CqlType::Int, self.bound)? {
                         explicit = true;
                         ttl = u32::try_from(v).map_err(|_| {
                             Error::invalid(format!(

@@ -13,13 +13,14 @@ use std::cmp::Ordering;
 
 use bytes::Bytes;
 use ilion_cql::language::ast::{InValues, Operator, Order, Relation, RelationTarget, Select, Term};
-use ilion_cql::protocol::{ColumnType, QueryParameters, ResultBody, Rows, RowsMetadata, Value};
+use ilion_cql::protocol::{CqlType, QueryParameters, ResultBody, Rows, RowsMetadata, Value};
 use ilion_storage::{
     Bound as SBound, CellData, PagingPosition, PartitionData, PartitionRange, ReadCommand,
     ReadWarning, RowData, Slice,
 };
 
 use super::{DataPath, Target, cells};
+use crate::schema::types::SchemaType;
 use crate::schema::{ClusteringOrder, Column, ColumnKind, Keyspace, Table};
 use crate::select::{Aggregator, CellMeta, Row, Selection, compare, limit_value, opt_seq_cmp};
 use crate::values::{Bound, encode, term_value};
@@ -241,7 +242,7 @@ fn plan(t: &Target<'_>, s: &Select, selection: &Selection) -> Result<Plan> {
             })
     };
     let ty_of = |c: &Column| c.ty.column_type(t.ks);
-    let value = |term: &Term, ty: &ColumnType, name: &str| -> Result<Value> {
+    let value = |term: &Term, ty: &CqlType, name: &str| -> Result<Value> {
         if t.bound.is_unset(term) {
             return Err(Error::invalid(format!(
                 "Invalid unset value for column {name}"
@@ -249,11 +250,11 @@ fn plan(t: &Target<'_>, s: &Select, selection: &Selection) -> Result<Plan> {
         }
         term_value(term, ty, t.bound)?.ok_or_else(|| null_in(name))
     };
-    let in_values = |values: &InValues, ty: &ColumnType, name: &str| -> Result<Vec<Value>> {
+    let in_values = |values: &InValues, ty: &CqlType, name: &str| -> Result<Vec<Value>> {
         match values {
             InValues::List(terms) => terms.iter().map(|x| value(x, ty, name)).collect(),
             InValues::Marker(m) => {
-                let list_ty = ColumnType::List(Box::new(ty.clone()));
+                let list_ty = CqlType::list(ty.clone());
                 match value(&Term::Bind(m.clone()), &list_ty, name)? {
                     Value::List(items) => Ok(items),
                     _ => Err(Error::invalid(format!(
@@ -290,9 +291,22 @@ fn plan(t: &Target<'_>, s: &Select, selection: &Selection) -> Result<Plan> {
                     Operator::Contains | Operator::ContainsKey => {
                         let key = *op == Operator::ContainsKey;
                         let elem = match (&ty, key) {
-                            (ColumnType::List(e) | ColumnType::Set(e), false) => (**e).clone(),
-                            (ColumnType::Map(_, v), false) => (**v).clone(),
-                            (ColumnType::Map(k, _), true) => (**k).clone(),
+                            (
+                                CqlType::List { element: e, .. } | CqlType::Set { element: e, .. },
+                                false,
+                            ) => (**e).clone(),
+                            (
+                                CqlType::Map {
+                                    key: _, value: v, ..
+                                },
+                                false,
+                            ) => (**v).clone(),
+                            (
+                                CqlType::Map {
+                                    key: k, value: _, ..
+                                },
+                                true,
+                            ) => (**k).clone(),
                             _ => {
                                 return Err(Error::invalid(format!(
                                     "Cannot use {} on non-{} column {}",
@@ -318,7 +332,7 @@ fn plan(t: &Target<'_>, s: &Select, selection: &Selection) -> Result<Plan> {
                     }
                     _ => {}
                 }
-                if *op != Operator::Eq && ty == ColumnType::Duration {
+                if *op != Operator::Eq && ty == CqlType::Duration {
                     return Err(Error::invalid(format!(
                         "Slice restrictions are not supported on duration columns: {}",
                         col.name
@@ -438,7 +452,7 @@ fn plan(t: &Target<'_>, s: &Select, selection: &Selection) -> Result<Plan> {
                         .map(|x| tuple_value(t, x, &tys, cols))
                         .collect::<Result<Vec<_>>>()?,
                     InValues::Marker(m) => {
-                        let list = ColumnType::List(Box::new(ColumnType::Tuple(tys.clone())));
+                        let list = CqlType::list(CqlType::Tuple(tys.clone()));
                         match value(&Term::Bind(m.clone()), &list, "tuple")? {
                             Value::List(items) => items
                                 .into_iter()
@@ -681,7 +695,7 @@ fn plan(t: &Target<'_>, s: &Select, selection: &Selection) -> Result<Plan> {
     };
     prefixes.sort_by(order_prefix);
     prefixes.dedup_by(|a, b| order_prefix(a, b) == Ordering::Equal);
-    let ck_types: Vec<ColumnType> = ck_cols.iter().map(|(_, c)| ty_of(c)).collect();
+    let ck_types: Vec<CqlType> = ck_cols.iter().map(|(_, c)| ty_of(c)).collect();
     let to_bytes = |vals: &[Value]| -> Result<Vec<Vec<u8>>> {
         vals.iter()
             .zip(&ck_types)
@@ -902,7 +916,7 @@ fn token_term(t: &Target<'_>, term: &Term) -> Result<i64> {
         }
         return Ok(t.partition(&parts)?.0);
     }
-    match term_value(term, &ColumnType::Bigint, t.bound)? {
+    match term_value(term, &CqlType::Bigint, t.bound)? {
         Some(Value::Bigint(v)) => Ok(v),
         _ => Err(null_in("partition key token")),
     }
@@ -911,7 +925,7 @@ fn token_term(t: &Target<'_>, term: &Term) -> Result<i64> {
 fn tuple_columns(
     t: &Target<'_>,
     cols: &[ilion_cql::language::ast::Ident],
-) -> Result<(Vec<usize>, Vec<ColumnType>)> {
+) -> Result<(Vec<usize>, Vec<CqlType>)> {
     let mut idx = Vec::new();
     let mut tys = Vec::new();
     for c in cols {
@@ -942,7 +956,7 @@ fn tuple_columns(
 fn tuple_value(
     t: &Target<'_>,
     term: &Term,
-    tys: &[ColumnType],
+    tys: &[CqlType],
     cols: &[ilion_cql::language::ast::Ident],
 ) -> Result<Vec<Value>> {
     match term {
@@ -962,7 +976,7 @@ fn tuple_value(
                 .collect()
         }
         other => {
-            let v = term_value(other, &ColumnType::Tuple(tys.to_vec()), t.bound)?
+            let v = term_value(other, &CqlType::Tuple(tys.to_vec()), t.bound)?
                 .ok_or_else(|| null_in("tuple"))?;
             tuple_components(v, tys.len())
         }
@@ -981,9 +995,9 @@ fn tuple_components(v: Value, n: usize) -> Result<Vec<Value>> {
 
 /// How stored cells become typed values: the table's columns, their types and storage ids.
 struct Decoder {
-    types: Vec<ColumnType>,
+    types: Vec<CqlType>,
     /// The schema types (multi-cell collections and UDTs are assembled from their cells).
-    schema_types: Vec<crate::schema::DataType>,
+    schema_types: Vec<ilion_types::CqlType>,
     ids: Vec<Option<ilion_storage::ColumnId>>,
     kinds: Vec<ColumnKind>,
     pk: Vec<usize>,

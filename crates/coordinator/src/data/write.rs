@@ -14,7 +14,7 @@ use ilion_cql::language::ast::{
     Assignment, Delete, DeleteTarget, Ident, InValues, Insert, InsertValues, JsonDefault, Operator,
     Relation, RelationTarget, Term, UsingParam,
 };
-use ilion_cql::protocol::{ColumnSpec, ColumnType, Consistency, QueryParameters, TableSpec, Value};
+use ilion_cql::protocol::{ColumnSpec, Consistency, CqlType, QueryParameters, TableSpec, Value};
 use ilion_storage::{
     Bound as SBound, CellOp, CellWrite, Deletion, Liveness, Mutation, RangeDeletion, ReadCommand,
     Slice, TableSchema, Ttl,
@@ -23,7 +23,8 @@ use ilion_storage::{
 use super::cells::{is_multi_cell, list_elements};
 use super::{DataPath, KeyTerm, TableWrite, Target, check_in_keys, combinations, now_seconds};
 use crate::json;
-use crate::schema::{ClusteringOrder, Column, ColumnKind, DataType, Keyspace, Table};
+use crate::schema::types::SchemaType;
+use crate::schema::{ClusteringOrder, Column, ColumnKind, Keyspace, Table};
 use crate::values::{Bound, append_timeuuids, encode, prepend_timeuuids, term_value};
 use crate::{Error, Result};
 
@@ -68,7 +69,7 @@ impl Writer<'_> {
         }
     }
 
-    fn column_type(&self, c: &Column) -> ColumnType {
+    fn column_type(&self, c: &Column) -> CqlType {
         c.ty.column_type(self.t.ks)
     }
 
@@ -100,14 +101,14 @@ impl Writer<'_> {
     fn add_elements(
         &self,
         c: &Column,
-        ty: &ColumnType,
+        ty: &CqlType,
         v: Value,
         prepend: bool,
         out: &mut Vec<CellWrite>,
     ) -> Result<()> {
         let id = self.id(c)?;
         match (ty, v) {
-            (ColumnType::List(e), Value::List(items)) => {
+            (CqlType::List { element: e, .. }, Value::List(items)) => {
                 let paths = if prepend {
                     prepend_timeuuids(items.len())
                 } else {
@@ -117,17 +118,22 @@ impl Writer<'_> {
                     out.push(self.set_cell(id, Some(path.to_vec()), encode(e, &item)?));
                 }
             }
-            (ColumnType::Set(e), Value::Set(items)) => {
+            (CqlType::Set { element: e, .. }, Value::Set(items)) => {
                 for item in items {
                     out.push(self.set_cell(id, Some(encode(e, &item)?.to_vec()), Bytes::new()));
                 }
             }
-            (ColumnType::Map(kt, vt), Value::Map(entries)) => {
+            (
+                CqlType::Map {
+                    key: kt, value: vt, ..
+                },
+                Value::Map(entries),
+            ) => {
                 for (k, v) in entries {
                     out.push(self.set_cell(id, Some(encode(kt, &k)?.to_vec()), encode(vt, &v)?));
                 }
             }
-            (ColumnType::Udt(u), Value::Udt(fields)) => {
+            (CqlType::Udt(u), Value::Udt(fields)) => {
                 for (i, ((_, v), (_, fty))) in fields.into_iter().zip(&u.fields).enumerate() {
                     if let Some(v) = v {
                         out.push(self.set_cell(id, Some(field_path(i)?), encode(fty, &v)?));
@@ -217,13 +223,15 @@ impl Writer<'_> {
         let ty = self.column_type(c);
         let multi = is_multi_cell(&c.ty);
         let invalid_op = || {
-            let what = match (&c.ty, &ty) {
-                (DataType::Frozen(_), ColumnType::Udt(_)) => "frozen UDT column",
-                (DataType::Frozen(_), _) => "frozen collection column",
-                (_, ColumnType::List(_) | ColumnType::Set(_) | ColumnType::Map(..)) => {
+            // Tuples are frozen too, but not "frozen collections".
+            let frozen = c.ty.is_frozen() && !matches!(c.ty, CqlType::Tuple(_));
+            let what = match (frozen, &ty) {
+                (true, CqlType::Udt(_)) => "frozen UDT column",
+                (true, _) => "frozen collection column",
+                (_, CqlType::List { .. } | CqlType::Set { .. } | CqlType::Map { .. }) => {
                     "collection column"
                 }
-                (_, ColumnType::Udt(_)) => "UDT column",
+                (_, CqlType::Udt(_)) => "UDT column",
                 _ => "non counter column",
             };
             Error::invalid(format!("Invalid operation ({shown}) for {what} {}", c.name))
@@ -240,8 +248,8 @@ impl Writer<'_> {
                 let prepend = matches!(a, Assignment::Prepend { .. });
                 let ok = multi
                     && match ty {
-                        ColumnType::List(_) => true,
-                        ColumnType::Set(_) | ColumnType::Map(..) => !prepend,
+                        CqlType::List { .. } => true,
+                        CqlType::Set { .. } | CqlType::Map { .. } => !prepend,
                         _ => false,
                     };
                 if !ok {
@@ -256,14 +264,14 @@ impl Writer<'_> {
                 }
             }
             Assignment::Remove { value, .. } => {
-                if !multi || matches!(ty, ColumnType::Udt(_)) {
+                if !multi || matches!(ty, CqlType::Udt(_)) {
                     return Err(invalid_op());
                 }
                 if bound.is_unset(value) {
                     return Ok(());
                 }
                 match &ty {
-                    ColumnType::List(e) => {
+                    CqlType::List { element: e, .. } => {
                         let Some(Value::List(items)) = term_value(value, &ty, bound)? else {
                             return Ok(());
                         };
@@ -280,8 +288,11 @@ impl Writer<'_> {
                             }
                         }
                     }
-                    ColumnType::Set(e) | ColumnType::Map(e, _) => {
-                        let keys_ty = ColumnType::Set(e.clone());
+                    CqlType::Set { element: e, .. }
+                    | CqlType::Map {
+                        key: e, value: _, ..
+                    } => {
+                        let keys_ty = CqlType::set((**e).clone());
                         let Some(Value::Set(items)) = term_value(value, &keys_ty, bound)? else {
                             return Ok(());
                         };
@@ -298,7 +309,9 @@ impl Writer<'_> {
                     return Err(invalid_op());
                 }
                 match &ty {
-                    ColumnType::Map(kt, vt) => {
+                    CqlType::Map {
+                        key: kt, value: vt, ..
+                    } => {
                         let Some(k) = term_value(key, kt, bound)? else {
                             return Err(Error::invalid("Invalid null value for map key"));
                         };
@@ -312,11 +325,11 @@ impl Writer<'_> {
                         });
                         Ok(())
                     }
-                    ColumnType::List(e) => {
+                    CqlType::List { element: e, .. } => {
                         if bound.is_unset(value) {
                             return Ok(());
                         }
-                        let index = term_value(key, &ColumnType::Int, bound)?;
+                        let index = term_value(key, &CqlType::Int, bound)?;
                         let v = term_value(value, e, bound)?;
                         let path = Some(self.list_index_path(c, index, "set")?);
                         out.push(match v {
@@ -332,7 +345,7 @@ impl Writer<'_> {
                 }
             }
             Assignment::SetField { field, value, .. } => {
-                let ColumnType::Udt(u) = &ty else {
+                let CqlType::Udt(u) = &ty else {
                     return Err(invalid_op());
                 };
                 if !multi {
@@ -384,7 +397,7 @@ impl Writer<'_> {
                 self.delete_cell(id, None)
             }),
             DeleteTarget::Element { key, .. } => {
-                let (ColumnType::List(_) | ColumnType::Set(_) | ColumnType::Map(..)) = ty else {
+                let (CqlType::List { .. } | CqlType::Set { .. } | CqlType::Map { .. }) = ty else {
                     return Err(Error::invalid(format!(
                         "Invalid deletion operation for non collection column {}",
                         c.name
@@ -403,11 +416,14 @@ impl Writer<'_> {
                     )));
                 }
                 let path = match &ty {
-                    ColumnType::List(_) => {
-                        let index = term_value(key, &ColumnType::Int, bound)?;
+                    CqlType::List { .. } => {
+                        let index = term_value(key, &CqlType::Int, bound)?;
                         self.list_index_path(c, index, "delete")?
                     }
-                    ColumnType::Set(kt) | ColumnType::Map(kt, _) => {
+                    CqlType::Set { element: kt, .. }
+                    | CqlType::Map {
+                        key: kt, value: _, ..
+                    } => {
                         let Some(k) = term_value(key, kt, bound)? else {
                             return Err(Error::invalid(format!(
                                 "Invalid null value for an element of {}",
@@ -421,7 +437,7 @@ impl Writer<'_> {
                 out.push(self.delete_cell(id, Some(path)));
             }
             DeleteTarget::Field { field, .. } => {
-                let ColumnType::Udt(u) = &ty else {
+                let CqlType::Udt(u) = &ty else {
                     return Err(Error::invalid(format!(
                         "Invalid deletion operation for non-UDT column {}",
                         c.name
@@ -451,7 +467,7 @@ fn udt_field<'u>(
     u: &'u ilion_cql::protocol::UdtType,
     c: &Column,
     field: &Ident,
-) -> Result<(usize, &'u ColumnType)> {
+) -> Result<(usize, &'u CqlType)> {
     u.fields
         .iter()
         .enumerate()
@@ -563,7 +579,7 @@ pub(crate) fn insert<'a>(
             }
         }
         InsertValues::Json { value, default } => {
-            let text = match term_value(value, &ColumnType::Varchar, bound)? {
+            let text = match term_value(value, &CqlType::Text, bound)? {
                 Some(Value::Text(text)) => text,
                 _ => return Err(Error::invalid("Got null for INSERT JSON values")),
             };
@@ -1038,7 +1054,7 @@ pub(crate) fn write_marker_columns(
         table: table.name.clone(),
     };
     let mut out: Vec<(usize, ColumnSpec)> = Vec::new();
-    let column_type = |name: &str| -> Result<ColumnType> {
+    let column_type = |name: &str| -> Result<CqlType> {
         table
             .column(name)
             .map(|c| c.ty.column_type(ks))
@@ -1061,7 +1077,7 @@ pub(crate) fn write_marker_columns(
                         m.term(v, c.as_str(), &column_type(c.as_str())?);
                     }
                 }
-                InsertValues::Json { value, .. } => m.term(value, "[json]", &ColumnType::Varchar),
+                InsertValues::Json { value, .. } => m.term(value, "[json]", &CqlType::Text),
             }
             (&s.using, &[])
         }
@@ -1071,13 +1087,15 @@ pub(crate) fn write_marker_columns(
                 let name = column.as_str();
                 let ty = column_type(name)?;
                 let (key_ty, value_ty) = match &ty {
-                    ColumnType::List(e) => (ColumnType::Int, (**e).clone()),
-                    ColumnType::Map(k, v) => ((**k).clone(), (**v).clone()),
-                    ColumnType::Set(e) => ((**e).clone(), (**e).clone()),
+                    CqlType::List { element: e, .. } => (CqlType::Int, (**e).clone()),
+                    CqlType::Map {
+                        key: k, value: v, ..
+                    } => ((**k).clone(), (**v).clone()),
+                    CqlType::Set { element: e, .. } => ((**e).clone(), (**e).clone()),
                     other => (other.clone(), other.clone()),
                 };
                 let key_name = match &ty {
-                    ColumnType::List(_) => format!("idx({name})"),
+                    CqlType::List { .. } => format!("idx({name})"),
                     _ => format!("key({name})"),
                 };
                 match a {
@@ -1086,7 +1104,7 @@ pub(crate) fn write_marker_columns(
                     | Assignment::Prepend { value, .. } => m.term(value, name, &ty),
                     Assignment::Remove { value, .. } => {
                         let ty = match &ty {
-                            ColumnType::Map(k, _) => ColumnType::Set(k.clone()),
+                            CqlType::Map { key: k, .. } => CqlType::set((**k).clone()),
                             other => other.clone(),
                         };
                         m.term(value, name, &ty);
@@ -1096,7 +1114,7 @@ pub(crate) fn write_marker_columns(
                         m.term(value, &format!("value({name})"), &value_ty);
                     }
                     Assignment::SetField { field, value, .. } => {
-                        if let ColumnType::Udt(u) = &ty
+                        if let CqlType::Udt(u) = &ty
                             && let Some((_, fty)) =
                                 u.fields.iter().find(|(n, _)| n == field.as_str())
                         {
@@ -1112,10 +1130,11 @@ pub(crate) fn write_marker_columns(
                 if let DeleteTarget::Element { column, key } = target {
                     let name = column.as_str();
                     match column_type(name)? {
-                        ColumnType::List(_) => {
-                            m.term(key, &format!("idx({name})"), &ColumnType::Int)
+                        CqlType::List { .. } => m.term(key, &format!("idx({name})"), &CqlType::Int),
+                        CqlType::Map {
+                            key: k, value: _, ..
                         }
-                        ColumnType::Map(k, _) | ColumnType::Set(k) => {
+                        | CqlType::Set { element: k, .. } => {
                             m.term(key, &format!("key({name})"), &k)
                         }
                         _ => {}
@@ -1128,8 +1147,8 @@ pub(crate) fn write_marker_columns(
     };
     for u in using {
         match u {
-            UsingParam::Ttl(t) => m.term(t, "[ttl]", &ColumnType::Int),
-            UsingParam::Timestamp(t) => m.term(t, "[timestamp]", &ColumnType::Bigint),
+            UsingParam::Ttl(t) => m.term(t, "[ttl]", &CqlType::Int),
+            UsingParam::Timestamp(t) => m.term(t, "[timestamp]", &CqlType::Bigint),
         }
     }
     for r in wheres {
@@ -1153,7 +1172,7 @@ pub(crate) fn write_marker_columns(
                     InValues::Marker(b) => m.term(
                         &Term::Bind(b.clone()),
                         &format!("in({})", c.as_str()),
-                        &ColumnType::List(Box::new(ty)),
+                        &CqlType::list(ty),
                     ),
                 }
             }
@@ -1171,7 +1190,7 @@ struct Markers<'s> {
 }
 
 impl Markers<'_> {
-    fn term(&mut self, term: &Term, name: &str, ty: &ColumnType) {
+    fn term(&mut self, term: &Term, name: &str, ty: &CqlType) {
         match (term, ty) {
             (Term::Bind(m), _) => self.out.push((
                 m.index,
@@ -1182,24 +1201,30 @@ impl Markers<'_> {
                 },
             )),
             (Term::TypeHint { term, .. }, _) => self.term(term, name, ty),
-            (Term::List(items), ColumnType::List(e)) | (Term::Set(items), ColumnType::Set(e)) => {
+            (Term::List(items), CqlType::List { element: e, .. })
+            | (Term::Set(items), CqlType::Set { element: e, .. }) => {
                 let name = format!("value({name})");
                 for i in items {
                     self.term(i, &name, e);
                 }
             }
-            (Term::Map(pairs), ColumnType::Map(k, v)) => {
+            (
+                Term::Map(pairs),
+                CqlType::Map {
+                    key: k, value: v, ..
+                },
+            ) => {
                 for (kt, vt) in pairs {
                     self.term(kt, &format!("key({name})"), k);
                     self.term(vt, &format!("value({name})"), v);
                 }
             }
-            (Term::Tuple(items), ColumnType::Tuple(types)) => {
+            (Term::Tuple(items), CqlType::Tuple(types)) => {
                 for (i, (item, t)) in items.iter().zip(types).enumerate() {
                     self.term(item, &format!("{name}[{i}]"), t);
                 }
             }
-            (Term::Udt(fields), ColumnType::Udt(u)) => {
+            (Term::Udt(fields), CqlType::Udt(u)) => {
                 for (f, item) in fields {
                     if let Some((_, t)) = u.fields.iter().find(|(n, _)| n == f.as_str()) {
                         self.term(item, &format!("{name}.{}", f.as_str()), t);
@@ -1210,7 +1235,7 @@ impl Markers<'_> {
                 if f.name.as_str().eq_ignore_ascii_case("fromjson") =>
             {
                 for a in args {
-                    self.term(a, &format!("fromjson({name})"), &ColumnType::Varchar);
+                    self.term(a, &format!("fromjson({name})"), &CqlType::Text);
                 }
             }
             _ => {}

@@ -15,7 +15,7 @@ use super::messages::{
     WireResult, decode_request, request, response,
 };
 use crate::data::storage_error;
-use crate::{Error, Result};
+use crate::{Error, FailureReason, Result};
 
 const SYSTEM: &str = "system";
 const HINTS: &str = "hints";
@@ -112,18 +112,12 @@ impl LocalReplica {
         }
     }
 
-    fn table(&self, keyspace: &str, table: &str) -> Result<ilion_storage::Table> {
-        self.store.table(keyspace, table).map_err(storage_error)
-    }
-
     /// Applies mutations named by column name to this node's tables.
-    pub(crate) fn apply(&self, mutations: &[WireMutation]) -> Result<()> {
+    pub(crate) fn apply(&self, mutations: &[WireMutation]) -> Result<(), Failure> {
         for w in mutations {
-            let table = self.table(&w.keyspace, &w.table)?;
-            let m = w
-                .to_mutation(&table.schema())
-                .map_err(|e| Error::server(e.to_string()))?;
-            table.apply(&m).map_err(storage_error)?;
+            let table = self.store.table(&w.keyspace, &w.table)?;
+            let m = w.to_mutation(&table.schema()).map_err(Failure::unknown)?;
+            table.apply(&m)?;
         }
         Ok(())
     }
@@ -134,13 +128,12 @@ impl LocalReplica {
         keyspace: &str,
         table: &str,
         cmd: &ReadCommand,
-    ) -> Result<WireResult> {
-        let table = self.table(keyspace, table)?;
-        let r = table.read(cmd).map_err(storage_error)?;
+    ) -> Result<WireResult, Failure> {
+        let table = self.store.table(keyspace, table)?;
+        let r = table.read(cmd)?;
         let schema = table.schema();
-        let mut out =
-            WireResult::from_result(&schema, &r).map_err(|e| Error::server(e.to_string()))?;
-        out.raw = raw(&schema, &table, cmd)?;
+        let mut out = WireResult::from_result(&schema, &r).map_err(Failure::unknown)?;
+        out.raw = raw(&schema, &table, cmd).map_err(Failure::unknown)?;
         Ok(out)
     }
 
@@ -151,8 +144,10 @@ impl LocalReplica {
         match body {
             request::Body::Mutation(MutationRequest { mutations })
             | request::Body::Hint(MutationRequest { mutations }) => {
-                self.apply(&mutations)?;
-                Ok(ack())
+                Ok(match self.apply(&mutations) {
+                    Ok(()) => ack(),
+                    Err(f) => f.to_bytes(),
+                })
             }
             request::Body::Read(r) => {
                 let wire: WireReadCommand = r
@@ -161,11 +156,10 @@ impl LocalReplica {
                 let cmd = wire
                     .to_command()
                     .map_err(|e| Error::server(e.to_string()))?;
-                let result = self.read(&wire.keyspace, &wire.table, &cmd)?;
-                let body = if r.digest {
-                    response::Body::Digest(result.digest())
-                } else {
-                    response::Body::Data(result)
+                let body = match self.read(&wire.keyspace, &wire.table, &cmd) {
+                    Ok(result) if r.digest => response::Body::Digest(result.digest()),
+                    Ok(result) => response::Body::Data(result),
+                    Err(f) => return Ok(f.to_bytes()),
                 };
                 Ok(Response::new(body).to_bytes())
             }
@@ -365,4 +359,47 @@ pub(crate) fn raw(
                 .map_err(|e| Error::server(e.to_string()))
         })
         .collect()
+}
+
+/// Why this replica failed a read or a write it tried: answered to the coordinator as a
+/// failure (`proto/replica.proto`'s `Failure`), so the client gets Read_failure or
+/// Write_failure with the reason, not a timeout or a server error.
+#[derive(Debug)]
+pub(crate) struct Failure {
+    reason: FailureReason,
+    message: String,
+}
+
+impl Failure {
+    fn unknown(e: impl std::fmt::Display) -> Failure {
+        Failure {
+            reason: FailureReason::Unknown,
+            message: e.to_string(),
+        }
+    }
+
+    fn to_bytes(&self) -> Bytes {
+        tracing::debug!(reason = self.reason.name(), message = %self.message, "replica request failed");
+        Response::new(response::Body::Failure(super::messages::Failure {
+            reason: u32::from(self.reason.code()),
+            message: self.message.clone(),
+        }))
+        .to_bytes()
+    }
+}
+
+impl From<ilion_storage::Error> for Failure {
+    fn from(e: ilion_storage::Error) -> Failure {
+        Failure {
+            reason: FailureReason::of_storage(&e),
+            message: e.to_string(),
+        }
+    }
+}
+
+/// A failure outside a replica request (a stream page applied here): this node's own error.
+impl From<Failure> for Error {
+    fn from(f: Failure) -> Error {
+        Error::server(format!("{} ({})", f.message, f.reason.name()))
+    }
 }

@@ -47,7 +47,7 @@ use uuid::Uuid;
 use crate::cluster::{MemberStatus, Membership, MessagingError, Messenger};
 use crate::data::{DataPath, TableWrite, storage_error};
 use crate::schema::{Keyspace, Schema, Table};
-use crate::{Error, Result};
+use crate::{Error, FailureReason, Result};
 
 use consistency::{Requirement, Tracker};
 use local::LocalReplica;
@@ -84,8 +84,14 @@ impl SpeculativeRetry {
         }
         if let Some(ms) = t.strip_suffix("ms") {
             let ms: f64 = ms.trim().parse().ok()?;
-            return (ms.is_finite() && ms >= 0.0)
-                .then(|| SpeculativeRetry::Fixed(Duration::from_secs_f64(ms / 1000.0)));
+            // A delay longer than a day never speculates in practice and would overflow
+            // deadlines; NaN, negative and infinite delays are not delays.
+            if !(0.0..=86_400_000.0).contains(&ms) {
+                return None;
+            }
+            return Duration::try_from_secs_f64(ms / 1000.0)
+                .ok()
+                .map(SpeculativeRetry::Fixed);
         }
         let p = t
             .strip_suffix("percentile")
@@ -525,6 +531,7 @@ impl Replication {
         let mut trackers: Vec<Tracker> = plans.iter().map(|(r, _, _)| r.tracker()).collect();
         let mut hinted = vec![0usize; plans.len()];
         let mut outstanding = vec![0usize; plans.len()];
+        let mut failures: Vec<Vec<(IpAddr, FailureReason)>> = vec![Vec::new(); plans.len()];
         for (i, ((_, m), (_, replicas, alive))) in mutations.iter().zip(&plans).enumerate() {
             let payload = Request::new(request::Body::Mutation(MutationRequest {
                 mutations: vec![m.clone()],
@@ -573,7 +580,12 @@ impl Replication {
                 }
                 Err(err) => {
                     tracing::debug!(replica = %e.address, error = %err, "write failed");
-                    if !matches!(err, MessagingError::Remote { .. })
+                    if let Some(f) = failure_of(&err)
+                        && let Some(fs) = failures.get_mut(i)
+                    {
+                        fs.push(f);
+                    }
+                    if hintable(&err)
                         && self.hint(e.host_id, m)
                         && let Some(h) = hinted.get_mut(i)
                     {
@@ -589,7 +601,7 @@ impl Replication {
             };
             let Some(e) = replicas.get(j) else { continue };
             if let Err(err) = answer.and_then(|b| ack_of(e.address, &b))
-                && !matches!(err, MessagingError::Remote { .. })
+                && hintable(&err)
             {
                 self.hint(e.host_id, m);
             }
@@ -632,11 +644,22 @@ impl Replication {
             let ok = req.met(trackers.get(i).unwrap_or(&req.tracker()))
                 || (consistency == Consistency::Any && hinted.get(i).is_some_and(|h| *h > 0));
             if !ok {
-                return Err(Error::WriteTimeout {
-                    consistency,
-                    received: i32::try_from(t).unwrap_or(i32::MAX),
-                    block_for: i32::try_from(req.block_for).unwrap_or(i32::MAX),
-                    write_type,
+                let received = i32::try_from(t).unwrap_or(i32::MAX);
+                let block_for = i32::try_from(req.block_for).unwrap_or(i32::MAX);
+                return Err(match failures.get(i).filter(|f| !f.is_empty()) {
+                    Some(failures) => Error::WriteFailure {
+                        consistency,
+                        received,
+                        block_for,
+                        failures: failures.clone(),
+                        write_type,
+                    },
+                    None => Error::WriteTimeout {
+                        consistency,
+                        received,
+                        block_for,
+                        write_type,
+                    },
                 });
             }
         }
@@ -859,6 +882,7 @@ impl Replication {
         let mut tracker = req.tracker();
         let mut data: Option<(usize, WireResult)> = None;
         let mut digests: Vec<(usize, Vec<u8>)> = Vec::new();
+        let mut failures: Vec<(IpAddr, FailureReason)> = Vec::new();
         let mut speculated = false;
         let threshold = self.speculation_threshold();
         loop {
@@ -872,10 +896,7 @@ impl Replication {
             match inflight.next(wait_until) {
                 Some(((i, _), answer)) => {
                     let Some(e) = candidates.get(i) else { continue };
-                    match answer
-                        .map_err(|e| e.to_string())
-                        .and_then(|b| Response::decode_bytes(&b).map_err(|e| e.to_string()))
-                    {
+                    match answer.and_then(|b| answer_of(e.address, &b)) {
                         Ok(response::Body::Data(r)) => {
                             tracker.add(&req, &e.dc);
                             if data.is_none() {
@@ -888,11 +909,12 @@ impl Replication {
                             tracker.add(&req, &e.dc);
                             digests.push((i, d));
                         }
-                        Ok(response::Body::Ack(_)) => {
+                        Ok(response::Body::Ack(_) | response::Body::Failure(_)) => {
                             tracing::debug!(replica = %e.address, "a read answered with an ack");
                         }
                         Err(err) => {
                             tracing::debug!(replica = %e.address, error = %err, "read failed");
+                            failures.extend(failure_of(&err));
                             // A replica that failed fast is replaced by the next live one.
                             if Instant::now() < deadline
                                 && let Some(n) = (0..candidates.len())
@@ -943,6 +965,15 @@ impl Replication {
         }
         let data_present = data.is_some();
         let Some((data_from, result)) = data.filter(|_| req.met(&tracker)) else {
+            if !failures.is_empty() {
+                return Err(Error::ReadFailure {
+                    consistency,
+                    received: i32::try_from(tracker.received).unwrap_or(i32::MAX),
+                    block_for: i32::try_from(req.block_for).unwrap_or(i32::MAX),
+                    failures,
+                    data_present,
+                });
+            }
             return Err(Error::ReadTimeout {
                 consistency,
                 received: i32::try_from(tracker.received).unwrap_or(i32::MAX),
@@ -973,19 +1004,34 @@ impl Replication {
                 break;
             };
             let Some(e) = candidates.get(i) else { continue };
-            if let Ok(Ok(response::Body::Data(r))) = answer.map(|b| Response::decode_bytes(&b)) {
-                tracker.add(&req, &e.dc);
-                responses.push((i, r));
+            match answer.and_then(|b| answer_of(e.address, &b)) {
+                Ok(response::Body::Data(r)) => {
+                    tracker.add(&req, &e.dc);
+                    responses.push((i, r));
+                }
+                Ok(_) => {}
+                Err(err) => failures.extend(failure_of(&err)),
             }
             if req.met(&tracker) && inflight.is_empty() {
                 break;
             }
         }
         if !req.met(&tracker) {
+            let received = i32::try_from(tracker.received).unwrap_or(i32::MAX);
+            let block_for = i32::try_from(req.block_for).unwrap_or(i32::MAX);
+            if !failures.is_empty() {
+                return Err(Error::ReadFailure {
+                    consistency,
+                    received,
+                    block_for,
+                    failures,
+                    data_present: true,
+                });
+            }
             return Err(Error::ReadTimeout {
                 consistency,
-                received: i32::try_from(tracker.received).unwrap_or(i32::MAX),
-                block_for: i32::try_from(req.block_for).unwrap_or(i32::MAX),
+                received,
+                block_for,
                 data_present: true,
             });
         }
@@ -1371,16 +1417,47 @@ impl Drop for Background {
 type Inflight1 = crate::cluster::BoxFuture<Answer>;
 
 fn ack_of(address: IpAddr, bytes: &[u8]) -> Result<(), MessagingError> {
-    match Response::decode_bytes(bytes) {
-        Ok(response::Body::Ack(_)) => Ok(()),
-        Ok(_) => Err(MessagingError::Remote {
+    match answer_of(address, bytes)? {
+        response::Body::Ack(_) => Ok(()),
+        _ => Err(MessagingError::Remote {
             address,
             reason: "unexpected answer to a write".into(),
         }),
+    }
+}
+
+/// Decodes a replica's answer; a failure answer becomes [`MessagingError::Failed`].
+fn answer_of(address: IpAddr, bytes: &[u8]) -> Result<response::Body, MessagingError> {
+    match Response::decode_bytes(bytes) {
+        Ok(response::Body::Failure(f)) => Err(MessagingError::Failed {
+            address,
+            reason: FailureReason::from_code(f.reason),
+            message: f.message,
+        }),
+        Ok(body) => Ok(body),
         Err(e) => Err(MessagingError::Remote {
             address,
             reason: e.to_string(),
         }),
+    }
+}
+
+/// Whether a write that met `err` is kept as a hint: only when the replica may not have seen
+/// it (no answer, unreachable), never when it answered with an error or a failure.
+fn hintable(err: &MessagingError) -> bool {
+    matches!(
+        err,
+        MessagingError::Timeout { .. } | MessagingError::Unreachable { .. }
+    )
+}
+
+/// The failed replica and its reason, when `err` is a failure answer.
+fn failure_of(err: &MessagingError) -> Option<(IpAddr, FailureReason)> {
+    match err {
+        MessagingError::Failed {
+            address, reason, ..
+        } => Some((*address, *reason)),
+        _ => None,
     }
 }
 
@@ -1522,10 +1599,14 @@ impl Replication {
                 .and_then(|t| t.apply(&w.mutation));
             if let Err(e) = applied {
                 tracing::debug!(error = %e, "local write failed");
-                return Some(Err(Error::WriteTimeout {
+                return Some(Err(Error::WriteFailure {
                     consistency,
                     received: 0,
                     block_for: 1,
+                    failures: vec![(
+                        self.membership.local_address(),
+                        FailureReason::of_storage(&e),
+                    )],
                     write_type,
                 }));
             }
@@ -1590,7 +1671,13 @@ impl DataPath for Replication {
                         .store
                         .table(&table.keyspace, &table.name)
                         .and_then(|t| t.read(cmd))
-                        .map_err(storage_error);
+                        .map_err(|e| {
+                            crate::data::read_failure(
+                                &e,
+                                consistency,
+                                self.membership.local_address(),
+                            )
+                        });
                     return self.count(read);
                 }
                 self.read_replicas(&topo, keyspace, table, cmd, consistency, replicas)

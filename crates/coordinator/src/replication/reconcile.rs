@@ -107,7 +107,7 @@ fn write_of(c: &WireCell) -> WireCellWrite {
         op: 0,
         timestamp: c.timestamp,
         value: c.value.clone(),
-        ttl: c.ttl.clone(),
+        ttl: c.ttl,
         local_deletion_time: 0,
     }
 }
@@ -169,7 +169,7 @@ pub(crate) fn diff(
                 ..WireRowWrite::default()
             };
             if row.marker.is_some() && orow.is_none_or(|o| o.marker != row.marker) {
-                w.marker = row.marker.clone();
+                w.marker = row.marker;
             }
             for c in &row.cells {
                 if !orow.is_some_and(|o| o.cells.contains(c)) {
@@ -254,7 +254,7 @@ mod tests {
                         .iter()
                         .map(|r| WireRow {
                             clustering: r.clustering.clone(),
-                            marker: r.marker.clone(),
+                            marker: r.marker,
                             cells: r
                                 .cells
                                 .iter()
@@ -263,7 +263,7 @@ mod tests {
                                     path: c.path.clone(),
                                     value: c.value.clone(),
                                     timestamp: c.timestamp,
-                                    ttl: c.ttl.clone(),
+                                    ttl: c.ttl,
                                 })
                                 .collect(),
                         })

@@ -12,8 +12,8 @@ use uuid::Uuid;
 
 use super::options::{TableParams, keyspace_options};
 use super::{
-    ClusteringOrder, Column, ColumnKind, DataType, DroppedColumn, Keyspace, Schema, Table,
-    UserType, is_system_keyspace,
+    ClusteringOrder, Column, ColumnKind, CqlType, DroppedColumn, Keyspace, Schema, Table, UserType,
+    is_system_keyspace,
 };
 use crate::{Error, Result};
 
@@ -225,7 +225,7 @@ fn create_table_in(
                 "Duplicate column '{cname}' declaration for table {ks_name}.{name}"
             )));
         }
-        let ty = DataType::from_ast(&def.ty, ks)?;
+        let ty = crate::schema::types::resolve(&def.ty, ks)?;
         if ty.is_counter() {
             return Err(Error::not_supported("Counter columns"));
         }
@@ -245,7 +245,7 @@ fn create_table_in(
             )));
         }
         if matches!(kind, ColumnKind::PartitionKey | ColumnKind::Clustering)
-            && ty.is_multicell_collection()
+            && ty.is_multi_cell_collection()
         {
             return Err(Error::invalid(format!(
                 "Invalid non-frozen collection type {ty} for PRIMARY KEY column '{cname}'"
@@ -336,7 +336,7 @@ pub(crate) fn alter_table(
     let mut new_columns = Vec::new();
     if let AlterTableOp::Add { columns, .. } = &s.op {
         for def in columns {
-            let ty = DataType::from_ast(&def.ty, ks)?;
+            let ty = crate::schema::types::resolve(&def.ty, ks)?;
             new_columns.push((def, ty));
         }
     }
@@ -539,7 +539,7 @@ pub(crate) fn create_type(
             message: format!("A user type with name '{name}' already exists"),
         });
     }
-    let mut fields: Vec<(String, DataType)> = Vec::with_capacity(s.fields.len());
+    let mut fields: Vec<(String, CqlType)> = Vec::with_capacity(s.fields.len());
     for (f, ty) in &s.fields {
         if fields.iter().any(|(n, _)| n == f.as_str()) {
             return Err(Error::invalid(format!(
@@ -547,11 +547,11 @@ pub(crate) fn create_type(
                 f.as_str()
             )));
         }
-        let ty = DataType::from_ast(ty, ks)?;
+        let ty = crate::schema::types::resolve(ty, ks)?;
         if ty.is_counter() {
             return Err(Error::invalid("A user type cannot contain counters"));
         }
-        if ty.is_multicell_collection() {
+        if ty.is_multi_cell_collection() {
             return Err(Error::invalid(format!(
                 "Non-frozen collections are not allowed inside user types: {ty}"
             )));
@@ -579,7 +579,7 @@ pub(crate) fn alter_type(
     let name = s.name.name.as_str();
     let ks = keyspace_mut(schema, &ks_name)?;
     let new_field_type = match &s.op {
-        AlterTypeOp::Add { ty, .. } => Some(DataType::from_ast(ty, ks)?),
+        AlterTypeOp::Add { ty, .. } => Some(crate::schema::types::resolve(ty, ks)?),
         AlterTypeOp::Rename { .. } => None,
     };
     let Some(ut) = ks.types.get_mut(name) else {
@@ -608,7 +608,7 @@ pub(crate) fn alter_type(
                     field.as_str()
                 )));
             }
-            if ty.is_multicell_collection() {
+            if ty.is_multi_cell_collection() {
                 return Err(Error::invalid(
                     "Non-frozen collections are not allowed inside user types",
                 ));
@@ -642,16 +642,6 @@ pub(crate) fn alter_type(
     Ok(change(ChangeType::Updated, type_target(&ks_name, name)))
 }
 
-fn uses_type(ty: &DataType, name: &str) -> bool {
-    match ty {
-        DataType::Native(_) => false,
-        DataType::Udt(n) => n == name,
-        DataType::List(t) | DataType::Set(t) | DataType::Frozen(t) => uses_type(t, name),
-        DataType::Map(k, v) => uses_type(k, name) || uses_type(v, name),
-        DataType::Tuple(ts) => ts.iter().any(|t| uses_type(t, name)),
-    }
-}
-
 pub(crate) fn drop_type(
     schema: &mut Schema,
     s: &Drop,
@@ -670,7 +660,10 @@ pub(crate) fn drop_type(
         )));
     }
     for t in ks.tables.values() {
-        if t.columns.iter().any(|c| uses_type(&c.ty, name)) {
+        if t.columns
+            .iter()
+            .any(|c| super::types::uses_type(&c.ty, name))
+        {
             return Err(Error::invalid(format!(
                 "Cannot drop user type {ks_name}.{name} as it is still used by table {ks_name}.{}",
                 t.name
@@ -678,7 +671,11 @@ pub(crate) fn drop_type(
         }
     }
     for u in ks.types.values() {
-        if u.name != name && u.fields.iter().any(|(_, t)| uses_type(t, name)) {
+        if u.name != name
+            && u.fields
+                .iter()
+                .any(|(_, t)| super::types::uses_type(t, name))
+        {
             return Err(Error::invalid(format!(
                 "Cannot drop user type {ks_name}.{name} as it is still used by user type {}",
                 u.name

@@ -341,7 +341,7 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::schema::DataType;
+    use ilion_types::CqlType;
 
     fn keyspace(name: &str, rf: u8) -> Keyspace {
         let mut replication = BTreeMap::new();
@@ -397,7 +397,7 @@ mod tests {
                             keyspace: k.name.clone(),
                             name,
                             fields: (0..fields)
-                                .map(|i| (format!("f{i}"), DataType::Native("int".into())))
+                                .map(|i| (format!("f{i}"), CqlType::Int))
                                 .collect(),
                         },
                     );

@@ -13,8 +13,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use ilion_types::CqlType;
 pub use options::TableParams;
-pub use types::DataType;
 
 /// Keyspaces the node defines itself; users cannot create, alter or drop them.
 pub const SYSTEM_KEYSPACES: [&str; 6] = [
@@ -102,7 +102,7 @@ pub struct Column {
     /// Position among the partition key or clustering columns; -1 for the others.
     pub position: i32,
     pub order: ClusteringOrder,
-    pub ty: DataType,
+    pub ty: CqlType,
 }
 
 /// A table.
@@ -128,7 +128,7 @@ pub struct DroppedColumn {
     /// Microseconds since the epoch (the statement's `USING TIMESTAMP`, or the time of the drop).
     pub dropped_at_micros: i64,
     pub kind: ColumnKind,
-    pub ty: DataType,
+    pub ty: CqlType,
 }
 
 impl Table {
@@ -155,7 +155,7 @@ impl Table {
 pub struct UserType {
     pub keyspace: String,
     pub name: String,
-    pub fields: Vec<(String, DataType)>,
+    pub fields: Vec<(String, CqlType)>,
 }
 
 impl Schema {

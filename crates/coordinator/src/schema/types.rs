@@ -1,170 +1,106 @@
-//! Column types as the schema stores them, and their two outward forms: the text of
-//! `system_schema.columns.type` and the protocol's [`ColumnType`].
+//! Column types as the schema stores them: `ilion-types`' [`CqlType`], resolved in a keyspace.
+//!
+//! A stored type names its user types only (a [`CqlType::Udt`] without fields or keyspace):
+//! fields change with ALTER TYPE, so they are looked up from the keyspace when a type is used
+//! ([`expand`]). Its two outward forms are the text of `system_schema.columns.type`
+//! ([`CqlType::schema_text`]) and the protocol's column type ([`expand`]).
 
-use ilion_cql::language::ast::{CqlType, NativeType};
-use ilion_cql::protocol::{ColumnType, UdtType};
-use serde::{Deserialize, Serialize};
+use ilion_types::{CqlType, UdtType};
 
 use super::Keyspace;
 use crate::{Error, Result};
 
-/// A column or field type. `Native` holds the canonical native name (`varchar` is `text`).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum DataType {
-    Native(String),
-    List(Box<DataType>),
-    Set(Box<DataType>),
-    Map(Box<DataType>, Box<DataType>),
-    /// Tuples are always frozen.
-    Tuple(Vec<DataType>),
-    Frozen(Box<DataType>),
-    /// A user type of the same keyspace, by name.
-    Udt(String),
+/// Resolves a parsed type in `keyspace`: user types must exist there; `frozen<tuple<..>>` is
+/// `tuple<..>` (tuples are frozen already).
+pub(crate) fn resolve(ty: &CqlType, keyspace: &Keyspace) -> Result<CqlType> {
+    Ok(match ty {
+        CqlType::List { element, frozen } => CqlType::List {
+            element: Box::new(resolve(element, keyspace)?),
+            frozen: *frozen,
+        },
+        CqlType::Set { element, frozen } => CqlType::Set {
+            element: Box::new(resolve(element, keyspace)?),
+            frozen: *frozen,
+        },
+        CqlType::Map { key, value, frozen } => CqlType::Map {
+            key: Box::new(resolve(key, keyspace)?),
+            value: Box::new(resolve(value, keyspace)?),
+            frozen: *frozen,
+        },
+        CqlType::Tuple(ts) => CqlType::Tuple(
+            ts.iter()
+                .map(|t| resolve(t, keyspace))
+                .collect::<Result<_>>()?,
+        ),
+        CqlType::Udt(u) => {
+            if let Some(ks) = &u.keyspace
+                && ks.as_str() != keyspace.name
+            {
+                return Err(Error::invalid(format!(
+                    "Statement on keyspace {} cannot refer to a user type in keyspace {ks}; \
+                     user types can only be used in the keyspace they are defined in",
+                    keyspace.name
+                )));
+            }
+            if !keyspace.types.contains_key(&u.name) {
+                return Err(Error::invalid(format!(
+                    "Unknown type {}.{}",
+                    keyspace.name, u.name
+                )));
+            }
+            CqlType::Udt(UdtType {
+                keyspace: None,
+                name: u.name.clone(),
+                fields: Vec::new(),
+                frozen: u.frozen,
+            })
+        }
+        CqlType::Vector { .. } => return Err(Error::not_supported("The vector type")),
+        CqlType::Custom(class) => {
+            return Err(Error::not_supported(&format!("The custom type '{class}'")));
+        }
+        native => native.clone(),
+    })
 }
 
-impl DataType {
-    /// Resolves a parsed type in `keyspace` (user types must exist there).
-    pub(crate) fn from_ast(ty: &CqlType, keyspace: &Keyspace) -> Result<DataType> {
-        Ok(match ty {
-            CqlType::Native(n) => {
-                let name = match n {
-                    NativeType::Varchar => NativeType::Text.name(),
-                    other => other.name(),
-                };
-                DataType::Native(name.to_owned())
-            }
-            CqlType::List(t) => DataType::List(Box::new(DataType::from_ast(t, keyspace)?)),
-            CqlType::Set(t) => DataType::Set(Box::new(DataType::from_ast(t, keyspace)?)),
-            CqlType::Map(k, v) => DataType::Map(
-                Box::new(DataType::from_ast(k, keyspace)?),
-                Box::new(DataType::from_ast(v, keyspace)?),
-            ),
-            CqlType::Tuple(ts) => DataType::Tuple(
-                ts.iter()
-                    .map(|t| DataType::from_ast(t, keyspace))
-                    .collect::<Result<_>>()?,
-            ),
-            CqlType::Frozen(t) => match DataType::from_ast(t, keyspace)? {
-                // frozen<tuple<..>> is just tuple<..>: tuples are frozen already.
-                t @ DataType::Tuple(_) => t,
-                t => DataType::Frozen(Box::new(t)),
-            },
-            CqlType::Udt(name) => {
-                if let Some(ks) = &name.keyspace
-                    && ks.as_str() != keyspace.name
-                {
-                    return Err(Error::invalid(format!(
-                        "Statement on keyspace {} cannot refer to a user type in keyspace {ks}; \
-                         user types can only be used in the keyspace they are defined in",
-                        keyspace.name
-                    )));
-                }
-                let n = name.name.as_str();
-                if !keyspace.types.contains_key(n) {
-                    return Err(Error::invalid(format!(
-                        "Unknown type {}.{n}",
-                        keyspace.name
-                    )));
-                }
-                DataType::Udt(n.to_owned())
-            }
-            CqlType::Vector(..) => return Err(Error::not_supported("The vector type")),
-            CqlType::Custom(class) => {
-                return Err(Error::not_supported(&format!("The custom type '{class}'")));
-            }
-        })
-    }
-
-    /// Whether this is a collection that is not frozen (and so cannot be a key or nested).
-    pub fn is_multicell_collection(&self) -> bool {
-        matches!(
-            self,
-            DataType::List(_) | DataType::Set(_) | DataType::Map(..)
-        )
-    }
-
-    /// Whether the type is (or freezes) a counter.
-    pub fn is_counter(&self) -> bool {
-        matches!(self, DataType::Native(n) if n == "counter")
-    }
-
-    /// The protocol type, with user types expanded from `keyspace`.
-    pub fn column_type(&self, keyspace: &Keyspace) -> ColumnType {
-        match self {
-            DataType::Native(n) => native_column_type(n),
-            DataType::List(t) => ColumnType::List(Box::new(t.column_type(keyspace))),
-            DataType::Set(t) => ColumnType::Set(Box::new(t.column_type(keyspace))),
-            DataType::Map(k, v) => ColumnType::Map(
-                Box::new(k.column_type(keyspace)),
-                Box::new(v.column_type(keyspace)),
-            ),
-            DataType::Tuple(ts) => {
-                ColumnType::Tuple(ts.iter().map(|t| t.column_type(keyspace)).collect())
-            }
-            DataType::Frozen(t) => t.column_type(keyspace),
-            DataType::Udt(name) => ColumnType::Udt(UdtType {
-                keyspace: keyspace.name.clone(),
-                name: name.clone(),
-                fields: keyspace.types.get(name).map_or_else(Vec::new, |u| {
-                    u.fields
-                        .iter()
-                        .map(|(f, t)| (f.clone(), t.column_type(keyspace)))
-                        .collect()
-                }),
+/// The full type of a stored type: user types with their keyspace and current fields from
+/// `keyspace` (what storage stores and orders by).
+pub(crate) fn expand(ty: &CqlType, keyspace: &Keyspace) -> CqlType {
+    match ty {
+        CqlType::List { element, frozen } => CqlType::List {
+            element: Box::new(expand(element, keyspace)),
+            frozen: *frozen,
+        },
+        CqlType::Set { element, frozen } => CqlType::Set {
+            element: Box::new(expand(element, keyspace)),
+            frozen: *frozen,
+        },
+        CqlType::Map { key, value, frozen } => CqlType::Map {
+            key: Box::new(expand(key, keyspace)),
+            value: Box::new(expand(value, keyspace)),
+            frozen: *frozen,
+        },
+        CqlType::Tuple(ts) => CqlType::Tuple(ts.iter().map(|t| expand(t, keyspace)).collect()),
+        CqlType::Udt(u) => CqlType::Udt(UdtType {
+            keyspace: Some(keyspace.name.clone()),
+            name: u.name.clone(),
+            fields: keyspace.types.get(&u.name).map_or_else(Vec::new, |def| {
+                def.fields
+                    .iter()
+                    .map(|(f, t)| (f.clone(), expand(t, keyspace)))
+                    .collect()
             }),
-        }
+            frozen: u.frozen,
+        }),
+        other => other.clone(),
     }
 }
 
-/// The protocol type of a canonical native type name.
-pub(crate) fn native_column_type(name: &str) -> ColumnType {
-    match name {
-        "ascii" => ColumnType::Ascii,
-        "bigint" => ColumnType::Bigint,
-        "blob" => ColumnType::Blob,
-        "boolean" => ColumnType::Boolean,
-        "counter" => ColumnType::Counter,
-        "date" => ColumnType::Date,
-        "decimal" => ColumnType::Decimal,
-        "double" => ColumnType::Double,
-        "duration" => ColumnType::Duration,
-        "float" => ColumnType::Float,
-        "inet" => ColumnType::Inet,
-        "int" => ColumnType::Int,
-        "smallint" => ColumnType::Smallint,
-        "time" => ColumnType::Time,
-        "timestamp" => ColumnType::Timestamp,
-        "timeuuid" => ColumnType::Timeuuid,
-        "tinyint" => ColumnType::Tinyint,
-        "uuid" => ColumnType::Uuid,
-        "varint" => ColumnType::Varint,
-        // "text"; the schema only stores names produced by `from_ast`.
-        _ => ColumnType::Varchar,
-    }
-}
-
-/// The text `system_schema.columns.type` holds: `text`, `frozen<list<int>>`,
-/// `map<text, int>`, `frozen<tuple<int, text>>`, `frozen<address>`.
-impl std::fmt::Display for DataType {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            DataType::Native(n) => f.write_str(n),
-            DataType::List(t) => write!(f, "list<{t}>"),
-            DataType::Set(t) => write!(f, "set<{t}>"),
-            DataType::Map(k, v) => write!(f, "map<{k}, {v}>"),
-            DataType::Tuple(ts) => {
-                f.write_str("frozen<tuple<")?;
-                for (i, t) in ts.iter().enumerate() {
-                    if i > 0 {
-                        f.write_str(", ")?;
-                    }
-                    write!(f, "{t}")?;
-                }
-                f.write_str(">>")
-            }
-            DataType::Frozen(t) => write!(f, "frozen<{t}>"),
-            DataType::Udt(n) => f.write_str(&quote_if_needed(n)),
-        }
+/// Whether `ty` names the user type `name` anywhere inside.
+pub(crate) fn uses_type(ty: &CqlType, name: &str) -> bool {
+    match ty {
+        CqlType::Udt(u) => u.name == name,
+        other => other.children().into_iter().any(|t| uses_type(t, name)),
     }
 }
 
@@ -178,5 +114,18 @@ pub(crate) fn quote_if_needed(name: &str) -> String {
         name.to_owned()
     } else {
         format!("\"{}\"", name.replace('"', "\"\""))
+    }
+}
+
+/// [`expand`] as a method of stored types.
+pub(crate) trait SchemaType {
+    /// The protocol's column type: user types expanded from `keyspace`, and no frozen flags
+    /// (the protocol has none, so a frozen and a non-frozen column describe alike).
+    fn column_type(&self, keyspace: &Keyspace) -> CqlType;
+}
+
+impl SchemaType for CqlType {
+    fn column_type(&self, keyspace: &Keyspace) -> CqlType {
+        expand(self, keyspace).unfrozen_deep()
     }
 }

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use ilion_coordinator::{Coordinator, CoordinatorConfig, Error, Session};
-use ilion_cql::protocol::{ColumnType, Consistency, QueryParameters, ResultBody, Value};
+use ilion_cql::protocol::{Consistency, CqlType, QueryParameters, ResultBody, Value};
 
 /// Replication of a single-node keyspace.
 pub const RF1: &str = "{'class': 'SimpleStrategy', 'replication_factor': 1}";
@@ -37,7 +37,7 @@ pub fn select(c: &Coordinator, text: &str) -> Vec<Vec<Option<Value>>> {
     let ResultBody::Rows(rows) = run(c, text).unwrap() else {
         panic!("{text}: not rows")
     };
-    let types: Vec<ColumnType> = rows
+    let types: Vec<CqlType> = rows
         .metadata
         .columns
         .as_ref()

@@ -175,34 +175,37 @@ impl Display for Term {
                 list(f, args)?;
                 f.write_char(')')
             }
-            Term::TypeHint { ty, term } => write!(f, "({ty}) {term}"),
+            Term::TypeHint { ty, term } => write!(f, "({}) {term}", Ty(ty)),
         }
     }
 }
 
-impl Display for CqlType {
-    fn fmt(&self, f: &mut Formatter<'_>) -> R {
-        match self {
-            CqlType::Native(n) => f.write_str(n.name()),
-            CqlType::List(t) => write!(f, "list<{t}>"),
-            CqlType::Set(t) => write!(f, "set<{t}>"),
-            CqlType::Map(k, v) => write!(f, "map<{k}, {v}>"),
-            CqlType::Tuple(v) => {
-                f.write_str("tuple<")?;
-                list(f, v)?;
-                f.write_char('>')
-            }
-            CqlType::Frozen(t) => write!(f, "frozen<{t}>"),
-            CqlType::Vector(t, n) => write!(f, "vector<{t}, {n}>"),
-            // A user type named like a native type must be quoted to stay a user type.
-            CqlType::Udt(QualifiedName {
-                keyspace: None,
-                name,
-            }) if NativeType::from_name(name.as_str()).is_some() => quoted(f, name.as_str(), '"'),
-            CqlType::Udt(n) => write!(f, "{n}"),
-            CqlType::Custom(s) => quoted(f, s, '\''),
-        }
+/// A type as statement text: names quoted as [`Ident`]s are (reserved words, mixed case), and a
+/// UDT named like a native type quoted so that it stays a user type.
+struct Ty<'a>(&'a CqlType);
+
+fn type_ident(name: &str, f: &mut Formatter<'_>) -> R {
+    if CqlType::native(name).is_some() {
+        quoted(f, name, '"')
+    } else {
+        write!(f, "{}", Ident::new(name))
     }
+}
+
+const AST_STYLE: ilion_types::Style = ilion_types::Style {
+    qualify_udts: true,
+    freeze_tuples: false,
+    ident: type_ident,
+};
+
+impl Display for Ty<'_> {
+    fn fmt(&self, f: &mut Formatter<'_>) -> R {
+        self.0.styled(AST_STYLE).fmt(f)
+    }
+}
+
+fn types(f: &mut Formatter<'_>, items: &[CqlType]) -> R {
+    join(f, items, ", ", |f, t| write!(f, "{}", Ty(t)))
 }
 
 impl Display for Operator {
@@ -428,7 +431,7 @@ impl Display for Selector {
             Selector::WriteTime(c) => write!(f, "WRITETIME({c})"),
             Selector::MaxWriteTime(c) => write!(f, "MAXWRITETIME({c})"),
             Selector::Ttl(c) => write!(f, "TTL({c})"),
-            Selector::Cast { selector, ty } => write!(f, "CAST({selector} AS {ty})"),
+            Selector::Cast { selector, ty } => write!(f, "CAST({selector} AS {})", Ty(ty)),
             Selector::Field { selector, field } => write!(f, "{}.{field}", PostfixBase(selector)),
             Selector::Element { selector, key } => write!(f, "{}[{key}]", PostfixBase(selector)),
             Selector::Arithmetic { op, lhs, rhs } => {
@@ -658,7 +661,7 @@ fn with_options(f: &mut Formatter<'_>, o: &TableOptions) -> R {
 
 impl Display for ColumnDef {
     fn fmt(&self, f: &mut Formatter<'_>) -> R {
-        write!(f, "{} {}", self.name, self.ty)?;
+        write!(f, "{} {}", self.name, Ty(&self.ty))?;
         if self.is_static {
             f.write_str(" STATIC")?;
         }
@@ -779,7 +782,7 @@ impl Display for Resource {
             }
             Resource::Function { name, args } => {
                 write!(f, "FUNCTION {}(", FnName(name))?;
-                list(f, args)?;
+                types(f, args)?;
                 f.write_char(')')
             }
             Resource::AllMbeans => f.write_str("ALL MBEANS"),
@@ -910,7 +913,7 @@ impl Display for Statement {
                         renames(f, r)
                     }
                     AlterTableOp::AlterColumnType { column, ty } => {
-                        write!(f, "ALTER {column} TYPE {ty}")
+                        write!(f, "ALTER {column} TYPE {}", Ty(ty))
                     }
                     AlterTableOp::With(o) => write!(f, "WITH {o}"),
                 }
@@ -920,7 +923,7 @@ impl Display for Statement {
                 f.write_str("CREATE TYPE ")?;
                 if_not_exists(f, s.if_not_exists)?;
                 write!(f, "{} (", s.name)?;
-                join(f, &s.fields, ", ", |f, (n, t)| write!(f, "{n} {t}"))?;
+                join(f, &s.fields, ", ", |f, (n, t)| write!(f, "{n} {}", Ty(t)))?;
                 f.write_char(')')
             }
             Statement::AlterType(s) => {
@@ -935,7 +938,7 @@ impl Display for Statement {
                     } => {
                         f.write_str("ADD ")?;
                         if_not_exists(f, *ine)?;
-                        write!(f, "{field} {ty}")
+                        write!(f, "{field} {}", Ty(ty))
                     }
                     AlterTypeOp::Rename {
                         if_exists: ie,
@@ -998,7 +1001,7 @@ impl Display for Statement {
                 })?;
                 if_not_exists(f, s.if_not_exists)?;
                 write!(f, "{}(", FnName(&s.name))?;
-                join(f, &s.args, ", ", |f, (n, t)| write!(f, "{n} {t}"))?;
+                join(f, &s.args, ", ", |f, (n, t)| write!(f, "{n} {}", Ty(t)))?;
                 f.write_str(if s.called_on_null_input {
                     ") CALLED"
                 } else {
@@ -1007,7 +1010,8 @@ impl Display for Statement {
                 write!(
                     f,
                     " ON NULL INPUT RETURNS {} LANGUAGE {} AS ",
-                    s.returns, s.language
+                    Ty(&s.returns),
+                    s.language
                 )?;
                 if s.body.contains("$$") || s.body.ends_with('$') {
                     quoted(f, &s.body, '\'')
@@ -1024,8 +1028,8 @@ impl Display for Statement {
                 })?;
                 if_not_exists(f, s.if_not_exists)?;
                 write!(f, "{}(", FnName(&s.name))?;
-                list(f, &s.arg_types)?;
-                write!(f, ") SFUNC {} STYPE {}", s.sfunc, s.stype)?;
+                types(f, &s.arg_types)?;
+                write!(f, ") SFUNC {} STYPE {}", s.sfunc, Ty(&s.stype))?;
                 if let Some(ff) = &s.finalfunc {
                     write!(f, " FINALFUNC {ff}")?;
                 }
@@ -1125,7 +1129,7 @@ fn drop_routine(f: &mut Formatter<'_>, what: &str, d: &DropRoutine) -> R {
     write!(f, "{}", FnName(&d.name))?;
     if let Some(sig) = &d.signature {
         f.write_char('(')?;
-        list(f, sig)?;
+        types(f, sig)?;
         f.write_char(')')?;
     }
     Ok(())

@@ -43,13 +43,13 @@
 //! `target/py/bin/python crates/cql/tests/golden/capture.py`. Byte layouts and what is supported:
 //! `docs/native-protocol.md`.
 
+pub mod column_type;
 pub mod compression;
 pub(crate) mod crc;
 pub mod frame;
 pub mod message;
 pub mod segment;
 pub mod types;
-pub mod value;
 
 use std::fmt;
 
@@ -180,38 +180,9 @@ pub enum ProtocolError {
     /// An `[inet]` address whose size is neither 4 nor 16.
     #[error("inet address of {0} bytes (expected 4 or 16)")]
     InvalidInetLength(usize),
-    /// A variable-length integer that is longer than 9 bytes or overflows its type.
-    #[error("invalid vint in {what}")]
-    InvalidVint { what: &'static str },
-    /// A value whose byte length does not fit its type.
-    #[error("{type_name} value of {actual} bytes (expected {expected})")]
-    ValueLength {
-        type_name: &'static str,
-        expected: &'static str,
-        actual: usize,
-    },
-    /// A value whose content is out of its type's range (a `time` past midnight, a `duration`
-    /// with mixed signs, a `boolean` that is not one byte).
-    #[error("invalid {type_name} value: {reason}")]
-    InvalidValue {
-        type_name: &'static str,
-        reason: &'static str,
-    },
-    /// A value does not match the type it is encoded as.
-    #[error("a {value} value cannot be encoded as {column_type}")]
-    TypeMismatch {
-        column_type: String,
-        value: &'static str,
-    },
-    /// A null or unset element inside a collection, tuple is fine but a list/set/map is not.
-    #[error("null or unset element inside a {0}")]
-    NullInCollection(&'static str),
-    /// Bytes left over inside a value after its last element.
-    #[error("{count} trailing bytes after a {type_name} value")]
-    TrailingBytes {
-        type_name: &'static str,
-        count: usize,
-    },
+    /// A value that does not decode as its type, or cannot be encoded as it.
+    #[error(transparent)]
+    Value(#[from] ilion_types::Error),
     /// A field or flag that does not exist in the connection's protocol version.
     #[error("{feature} is not part of protocol {version}")]
     NotInVersion {
@@ -289,8 +260,10 @@ pub enum Decoded<T> {
     Incomplete { needed: usize },
 }
 
+pub use column_type::{MAX_TYPE_DEPTH, TypeOption};
 pub use compression::Compression;
 pub use frame::{Flags, Frame, FrameDecoder, Header, Opcode};
+pub use ilion_types::{CqlType, Duration, UdtType, Value};
 pub use message::{
     Authenticate, Batch, BatchKind, BatchQuery, BatchStatement, ChangeType, ColumnSpec,
     CustomPayload, ErrorKind, ErrorResponse, Event, Execute, FailureInfo, Prepare, Prepared,
@@ -300,4 +273,3 @@ pub use message::{
 };
 pub use segment::{Segment, SegmentCodec, V5FrameDecoder};
 pub use types::{Consistency, RawValue};
-pub use value::{ColumnType, Duration, UdtType, Value};

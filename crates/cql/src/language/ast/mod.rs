@@ -12,7 +12,6 @@ mod describe;
 mod dml;
 mod select;
 mod term;
-mod types;
 
 pub use auth::{
     AlterRole, AlterUser, CreateRole, CreateUser, DropRole, DropUser, Grant, GrantRole,
@@ -29,9 +28,12 @@ pub use dml::{
     Assignment, Batch, BatchKind, BatchStatement, Condition, Delete, DeleteTarget, Insert,
     InsertValues, JsonDefault, Update, UsingParam,
 };
+/// Types as written in DDL, casts and type hints: the one CQL type of `ilion-types`. A
+/// user-defined type is named only ([`ilion_types::UdtType::is_resolved`] is false) until a
+/// schema resolves it.
+pub use ilion_types::{CqlType, UdtType};
 pub use select::{ArithOp, Order, Select, SelectItem, Selection, Selector};
 pub use term::{InValues, Literal, Operator, Relation, RelationTarget, Term};
-pub use types::{CqlType, NativeType};
 
 /// A name: a keyspace, table, column, type, role, ... Unquoted names are lowercased when
 /// parsed; quoted names keep their case.

@@ -2,8 +2,8 @@
 
 use super::Parser;
 use crate::language::ast::{
-    CqlType, Ident, InValues, Literal, NativeType, Operator, Property, PropertyValue,
-    QualifiedName, Relation, RelationTarget, Term, UsingParam,
+    CqlType, Ident, InValues, Literal, Operator, Property, PropertyValue, QualifiedName, Relation,
+    RelationTarget, Term, UdtType, UsingParam,
 };
 use crate::language::error::SyntaxError;
 use crate::language::token::{Sym, TokenKind, is_reserved};
@@ -250,13 +250,14 @@ impl Parser<'_> {
                 self.advance();
                 self.advance();
                 let ty = match w {
-                    "frozen" => CqlType::Frozen(Box::new(self.cql_type()?)),
-                    "list" => CqlType::List(Box::new(self.cql_type()?)),
-                    "set" => CqlType::Set(Box::new(self.cql_type()?)),
+                    // frozen<int> is int: only collections and UDTs have a non-frozen form.
+                    "frozen" => self.cql_type()?.frozen(),
+                    "list" => CqlType::list(self.cql_type()?),
+                    "set" => CqlType::set(self.cql_type()?),
                     "map" => {
                         let k = self.cql_type()?;
                         self.expect_sym(Sym::Comma)?;
-                        CqlType::Map(Box::new(k), Box::new(self.cql_type()?))
+                        CqlType::map(k, self.cql_type()?)
                     }
                     "tuple" => CqlType::Tuple(self.comma_list(|p| p.cql_type())?),
                     _ => {
@@ -271,21 +272,25 @@ impl Parser<'_> {
                             return Err(self.expected("a positive vector dimension"));
                         };
                         self.advance();
-                        CqlType::Vector(Box::new(elem), n)
+                        CqlType::vector(elem, n)
                     }
                 };
                 self.expect_sym(Sym::Gt)?;
                 return Ok(ty);
             }
             // `text.address` is the type `address` of keyspace `text`.
-            let native = NativeType::from_name(w).filter(|_| !self.is_sym_at(1, Sym::Dot));
+            let native = CqlType::native(w).filter(|_| !self.is_sym_at(1, Sym::Dot));
             if let Some(native) = native {
                 self.advance();
-                return Ok(CqlType::Native(native));
+                return Ok(native);
             }
         }
         if self.is_ident() {
-            return Ok(CqlType::Udt(self.qualified_name()?));
+            let name = self.qualified_name()?;
+            return Ok(CqlType::Udt(UdtType::named(
+                name.keyspace.map(|k| k.as_str().to_owned()),
+                name.name.as_str(),
+            )));
         }
         Err(self.expected("a type"))
     }

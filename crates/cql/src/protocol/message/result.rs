@@ -19,9 +19,10 @@
 use bytes::{BufMut, Bytes, BytesMut};
 
 use super::event::SchemaChange;
+use crate::protocol::column_type::{self, TypeOption};
 use crate::protocol::types::{Reader, WriteExt, len_i32, string_len};
-use crate::protocol::value::ColumnType;
 use crate::protocol::{ProtocolError, ProtocolVersion};
+use ilion_types::CqlType;
 
 type Result<T> = std::result::Result<T, ProtocolError>;
 
@@ -42,7 +43,7 @@ pub struct TableSpec {
 pub struct ColumnSpec {
     pub table: TableSpec,
     pub name: String,
-    pub ty: ColumnType,
+    pub ty: CqlType,
 }
 
 fn read_table_spec(r: &mut Reader) -> Result<TableSpec> {
@@ -69,7 +70,7 @@ fn read_columns(r: &mut Reader, n: usize, global: Option<&TableSpec>) -> Result<
             None => read_table_spec(r)?,
         };
         let name = r.string("column name")?;
-        let ty = ColumnType::read(r, 0)?;
+        let ty = column_type::read(r, 0)?;
         out.push(ColumnSpec { table, name, ty });
     }
     Ok(out)
@@ -281,7 +282,7 @@ impl Rows {
             .cells
             .get(row * self.metadata.column_count + column)
             .ok_or_else(out_of_range)?;
-        cell.as_ref().map(|b| spec.ty.decode(b)).transpose()
+        Ok(cell.as_ref().map(|b| spec.ty.decode(b)).transpose()?)
     }
 
     fn read(r: &mut Reader, version: ProtocolVersion) -> Result<Rows> {

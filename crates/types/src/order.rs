@@ -12,54 +12,38 @@
 //! | tinyint, smallint, int, bigint, time, timestamp | big-endian with the sign bit flipped |
 //! | date | its 4 bytes (already an unsigned, epoch-at-2^31 day count) |
 //! | float, double | IEEE bits; negatives inverted, positives with the sign bit set; every NaN canonical and greatest, -0.0 < 0.0 (Java's `Double.compare`) |
-//! | text, ascii, blob, inet | bytes with 0x00 escaped as 0x00 0xFF, terminated by 0x00 0x01 |
+//! | text, ascii, blob, inet, custom | bytes with 0x00 escaped as 0x00 0xFF, terminated by 0x00 0x01 |
 //! | uuid | version nibble, then the msb (timestamp-reordered for v1), then the lsb, unsigned (Cassandra's UUIDType) |
 //! | timeuuid | timestamp-reordered msb, then the lsb with each byte's sign bit flipped (TimeUUIDType's signed-byte lsb order) |
 //! | varint | 0x00 + !len (u32) + two's complement for negatives, 0x01 + len + bytes otherwise (minimal form) |
 //! | decimal | 0x00 negative / 0x01 zero / 0x02 positive; then the decimal exponent (i64, sign flipped) and digits+1 with a 0x00 terminator, inverted when negative |
 //! | tuple, UDT | per field 0x01 null or 0x02 + field; 0x00 ends (fewer fields sort first) |
-//! | frozen list, set | per element 0x01 + element; 0x00 ends |
+//! | frozen list, set, vector | per element 0x01 + element; 0x00 ends |
 //! | frozen map | per entry 0x01 + key + value; 0x00 ends |
 //!
 //! Values that compare equal in Cassandra but differ in bytes (1.5 and 1.50, two NaN payloads,
 //! a varint with a redundant sign byte) encode to the same bytes and decode to one canonical form.
 
 use crate::error::{Error, Result};
-use crate::schema::CqlType;
-
-/// Whether values of `ty` can be keys (primary key components, set elements, map keys).
-pub(crate) fn is_orderable(ty: &CqlType) -> bool {
-    match ty {
-        CqlType::Counter | CqlType::Duration => false,
-        CqlType::List { element, .. } | CqlType::Set { element, .. } => is_orderable(element),
-        CqlType::Map { key, value, .. } => is_orderable(key) && is_orderable(value),
-        CqlType::Tuple(items) => items.iter().all(is_orderable),
-        CqlType::Udt { fields, .. } => fields.iter().all(|(_, t)| is_orderable(t)),
-        _ => true,
-    }
-}
+use crate::ty::CqlType;
 
 /// Appends the order-preserving encoding of `value` (serialized as `ty`), XOR `mask`
 /// (0x00 ascending, 0xFF descending).
-pub(crate) fn encode(ty: &CqlType, value: &[u8], mask: u8, out: &mut Vec<u8>) -> Result<()> {
+pub fn encode(ty: &CqlType, value: &[u8], mask: u8, out: &mut Vec<u8>) -> Result<()> {
     let mut sink = Sink { out, mask };
     encode_into(ty, value, &mut sink)
 }
 
 /// Decodes one value encoded by [`encode`] with the same `mask` from the front of `input`;
 /// returns the serialized value and the number of bytes used.
-pub(crate) fn decode(
-    ty: &CqlType,
-    input: &[u8],
-    mask: u8,
-) -> Result<(Vec<u8>, usize), &'static str> {
+pub fn decode(ty: &CqlType, input: &[u8], mask: u8) -> Result<(Vec<u8>, usize)> {
     let mut src = Source {
         data: input,
         pos: 0,
         mask,
     };
     let mut out = Vec::new();
-    decode_into(ty, &mut src, &mut out)?;
+    decode_into(ty, &mut src, &mut out).map_err(Error::MalformedKey)?;
     Ok((out, src.pos))
 }
 
@@ -123,7 +107,7 @@ impl Source<'_> {
 }
 
 fn invalid(ty: &CqlType, value: &[u8], reason: &'static str) -> Error {
-    Error::InvalidValue {
+    Error::Malformed {
         ty: ty.to_string(),
         len: value.len(),
         reason,
@@ -225,7 +209,7 @@ fn encode_into(ty: &CqlType, v: &[u8], s: &mut Sink<'_>) -> Result<()> {
             };
             s.put(&enc.to_be_bytes());
         }
-        CqlType::Text | CqlType::Ascii | CqlType::Blob => s.escaped(v),
+        CqlType::Text | CqlType::Ascii | CqlType::Blob | CqlType::Custom(_) => s.escaped(v),
         CqlType::Inet => {
             if v.len() != 4 && v.len() != 16 {
                 return Err(invalid(ty, v, "inet must be 4 or 16 bytes"));
@@ -272,6 +256,15 @@ fn encode_into(ty: &CqlType, v: &[u8], s: &mut Sink<'_>) -> Result<()> {
         CqlType::Counter | CqlType::Duration => {
             return Err(Error::NotOrderable { ty: ty.to_string() });
         }
+        CqlType::Vector { element, dimension } => {
+            let items = crate::compare::vector_items(element, *dimension, v)
+                .map_err(|_| invalid(ty, v, "malformed vector"))?;
+            for item in items {
+                s.byte(0x01);
+                encode_into(element, &item, s)?;
+            }
+            s.byte(0x00);
+        }
         CqlType::List { element, .. } | CqlType::Set { element, .. } => {
             let mut items = Items { rest: v };
             let n = items.count().map_err(|r| invalid(ty, v, r))?;
@@ -304,7 +297,7 @@ fn encode_into(ty: &CqlType, v: &[u8], s: &mut Sink<'_>) -> Result<()> {
             }
             s.byte(0x00);
         }
-        CqlType::Tuple(_) | CqlType::Udt { .. } => {
+        CqlType::Tuple(_) | CqlType::Udt(_) => {
             let types = field_types(ty);
             let mut items = Items { rest: v };
             let mut i = 0;
@@ -331,7 +324,7 @@ fn encode_into(ty: &CqlType, v: &[u8], s: &mut Sink<'_>) -> Result<()> {
 fn field_types(ty: &CqlType) -> Vec<&CqlType> {
     match ty {
         CqlType::Tuple(items) => items.iter().collect(),
-        CqlType::Udt { fields, .. } => fields.iter().map(|(_, t)| t).collect(),
+        CqlType::Udt(u) => u.fields.iter().map(|(_, t)| t).collect(),
         _ => Vec::new(),
     }
 }
@@ -364,7 +357,9 @@ fn decode_into(ty: &CqlType, s: &mut Source<'_>, out: &mut Vec<u8>) -> Result<()
             };
             out.extend_from_slice(&bits.to_be_bytes());
         }
-        CqlType::Text | CqlType::Ascii | CqlType::Blob | CqlType::Inet => s.escaped(out)?,
+        CqlType::Text | CqlType::Ascii | CqlType::Blob | CqlType::Inet | CqlType::Custom(_) => {
+            s.escaped(out)?
+        }
         CqlType::Uuid => {
             let version = s.byte()?;
             let msb = u64::from_be_bytes(s.take::<8>()?);
@@ -382,6 +377,19 @@ fn decode_into(ty: &CqlType, s: &mut Source<'_>, out: &mut Vec<u8>) -> Result<()
         CqlType::Varint => decode_varint(s, out)?,
         CqlType::Decimal => decode_decimal(s, out)?,
         CqlType::Counter | CqlType::Duration => return Err("unorderable type in key"),
+        CqlType::Vector { element, .. } => {
+            let fixed = element.fixed_len();
+            while s.byte()? == 0x01 {
+                let mut item = Vec::new();
+                decode_into(element, s, &mut item)?;
+                if fixed.is_none() {
+                    let mut len = bytes::BytesMut::new();
+                    crate::vint::put_unsigned_vint(&mut len, item.len() as u64);
+                    out.extend_from_slice(&len);
+                }
+                out.extend_from_slice(&item);
+            }
+        }
         CqlType::List { element, .. } | CqlType::Set { element, .. } => {
             let mut body = Vec::new();
             let mut n = 0i32;
@@ -409,7 +417,7 @@ fn decode_into(ty: &CqlType, s: &mut Source<'_>, out: &mut Vec<u8>) -> Result<()
             out.extend_from_slice(&n.to_be_bytes());
             out.extend_from_slice(&body);
         }
-        CqlType::Tuple(_) | CqlType::Udt { .. } => {
+        CqlType::Tuple(_) | CqlType::Udt(_) => {
             let types = field_types(ty);
             let mut i = 0;
             loop {
@@ -465,9 +473,9 @@ fn minimal_varint(v: &[u8]) -> Option<&[u8]> {
     if v.is_empty() {
         return None;
     }
-    while let [a, b, ..] = v {
+    while let [a, b, rest @ ..] = v {
         if (*a == 0x00 && *b < 0x80) || (*a == 0xFF && *b >= 0x80) {
-            v = &v[1..];
+            v = v.get(1..).unwrap_or(rest);
         } else {
             break;
         }
@@ -883,11 +891,11 @@ mod tests {
         ));
         assert!(matches!(
             encode(&CqlType::Int, &[0, 0, 0], 0, &mut out),
-            Err(Error::InvalidValue { .. })
+            Err(Error::Malformed { .. })
         ));
         assert!(matches!(
             encode(&CqlType::Timeuuid, &[0; 16], 0, &mut out),
-            Err(Error::InvalidValue { .. })
+            Err(Error::Malformed { .. })
         ));
         assert!(decode(&CqlType::Text, &[b'a', 0, 7], 0).is_err());
         assert!(decode(&CqlType::Bigint, &[1, 2], 0).is_err());
