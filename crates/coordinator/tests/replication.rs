@@ -1335,7 +1335,7 @@ fn a_joining_node_gets_the_writes_of_its_pending_ranges_on_top_of_the_level_and_
 fn a_leaving_nodes_ranges_are_written_to_their_next_owners_too() {
     // Three nodes at RF 1; node 3 is leaving: the nodes taking its ranges are pending.
     let rf1 = "{'class': 'SimpleStrategy', 'replication_factor': 1}";
-    let c = cluster_shaped(1, 3, rf1, config(), |m| {
+    let c = cluster_shaped(1, 3, rf1, config(), TombstoneThresholds::default(), |m| {
         m[2].status = MemberStatus::Leaving;
     });
     for key in 0..300 {
@@ -1385,7 +1385,7 @@ fn cleanup_drops_exactly_the_partitions_of_ranges_the_node_does_not_replicate() 
 #[test]
 fn cleanup_is_refused_while_a_node_joins() {
     let rf1 = "{'class': 'SimpleStrategy', 'replication_factor': 1}";
-    let c = cluster_shaped(1, 3, rf1, config(), |m| {
+    let c = cluster_shaped(1, 3, rf1, config(), TombstoneThresholds::default(), |m| {
         m[2].status = MemberStatus::Joining;
     });
     let err = c.replication(0).cleanup(None).unwrap_err();
