@@ -159,6 +159,15 @@ def test_a_joining_node_streams_its_ranges_and_hides_no_acknowledged_row():
         missing = [k for k in sorted(acked) if s1.execute(select, (k,)).one() is None]
         assert not missing, f"{len(missing)} of {len(acked)} acknowledged rows unreadable: {missing[:10]}"
 
+        # `ilion cleanup` on node 1 drops what it gave away and nothing it still owns.
+        out = subprocess.run(
+            [n1.binary, "cleanup", "boot", "--host", f"{n1.address}:{n1.storage_port}"],
+            capture_output=True, text=True, timeout=120)
+        assert out.returncode == 0, out.stderr
+        assert "cleanup finished: 1 tables" in out.stdout, out.stdout
+        missing = [k for k in sorted(acked) if s1.execute(select, (k,)).one() is None]
+        assert not missing, f"cleanup lost {len(missing)} rows: {missing[:10]}"
+
         # Which rows node 2 owns now, from the driver's token map (system.peers' tokens).
         c_all, s_all = session_on(n1)
         clusters.append(c_all)

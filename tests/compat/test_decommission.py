@@ -97,6 +97,15 @@ def test_a_decommissioned_node_streams_its_ranges_away_and_leaves():
             stop.set()
             t.join(timeout=MAX_WRITE_SECONDS + 10)
         assert len(acked) > ROWS, f"no write acknowledged during the decommission: {errors[:3]}"
+        # It never comes back with that data (as Cassandra).
+        again = subprocess.run(
+            [n2.binary, "--config", n2.config, "--cluster-name", "compat-bootstrap",
+             "--listen-address", n2.address, "--seeds", n2.seeds,
+             "--data-dir", n2.dir + "/data", "--native-port", str(native),
+             "--storage-port", str(storage), "--admin-port", str(admin)],
+            capture_output=True, text=True, timeout=60)
+        assert again.returncode != 0
+        assert "decommissioned and will not rejoin the ring" in again.stderr, again.stderr
         wait_until("node 1 to list itself alone", lambda: status(n1) == {ADDRESSES[0]: "UN"}, 30)
 
         # Node 1 alone holds every acknowledged row.

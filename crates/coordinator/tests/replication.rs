@@ -1354,3 +1354,40 @@ fn a_leaving_nodes_ranges_are_written_to_their_next_owners_too() {
         Some("v")
     );
 }
+
+#[test]
+fn cleanup_drops_exactly_the_partitions_of_ranges_the_node_does_not_replicate() {
+    let rf1 = "{'class': 'SimpleStrategy', 'replication_factor': 1}";
+    let c = cluster_with(1, 3, rf1, config());
+    // Node 1 stores every key, as an old owner does after nodes joined.
+    let table = c.nodes[0].store().table("ks", "kv").unwrap();
+    let v = table.schema().column_id("v").unwrap();
+    for key in 0..300i32 {
+        let k = key.to_be_bytes().to_vec();
+        let token = ilion_ring::Murmur3Partitioner.token(&k).value();
+        let mut m = ilion_storage::Mutation::new(token, k, 1_700_000_000);
+        m.row(Vec::new()).set(v, 1, b"v".to_vec());
+        table.apply(&m).unwrap();
+    }
+    let owned: Vec<i32> = (0..300)
+        .filter(|k| c.local_value(0, *k).is_some())
+        .collect();
+    assert!(owned.len() > 50 && owned.len() < 250, "{}", owned.len());
+    let cleaned = c.replication(0).cleanup(Some("ks")).unwrap();
+    assert_eq!(cleaned.tables, 1);
+    for k in 0..300 {
+        assert_eq!(stored(&c, 0, k), owned.contains(&k), "key {k}");
+    }
+    // Unknown keyspaces are an error, not a panic.
+    assert!(c.replication(0).cleanup(Some("nope")).is_err());
+}
+
+#[test]
+fn cleanup_is_refused_while_a_node_joins() {
+    let rf1 = "{'class': 'SimpleStrategy', 'replication_factor': 1}";
+    let c = cluster_shaped(1, 3, rf1, config(), TombstoneThresholds::default(), |m| {
+        m[2].status = MemberStatus::Joining;
+    });
+    let err = c.replication(0).cleanup(None).unwrap_err();
+    assert!(err.to_string().contains("Not safe to run cleanup"), "{err}");
+}

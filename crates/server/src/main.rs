@@ -67,6 +67,18 @@ enum Admin {
         #[arg(long, default_value_t = 3600)]
         timeout: u64,
     },
+    /// Delete the data of ranges the node no longer replicates (after nodes joined), then
+    /// compact, as `nodetool cleanup`.
+    Cleanup {
+        /// Only this keyspace (default: every user keyspace).
+        keyspace: Option<String>,
+        /// The node's gRPC address (listen address and storage port).
+        #[arg(long, default_value = "127.0.0.1:7000")]
+        host: String,
+        /// Give up waiting after this many seconds.
+        #[arg(long, default_value_t = 3600)]
+        timeout: u64,
+    },
     /// The node's mode and its streams (bytes, rate, state), as `nodetool netstats` prints.
     Netstats {
         /// The node's gRPC address (listen address and storage port).
@@ -223,6 +235,29 @@ fn admin(command: Admin) -> ExitCode {
                 }
                 Err(e) => {
                     eprintln!("ilion decommission: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Admin::Cleanup {
+            keyspace,
+            host,
+            timeout,
+        } => {
+            let timeout = std::time::Duration::from_secs(timeout.max(1));
+            let keyspace = keyspace.unwrap_or_default();
+            match runtime.block_on(ilion_server::cluster::request_cleanup(
+                &host, &keyspace, timeout,
+            )) {
+                Ok(c) => {
+                    println!(
+                        "cleanup finished: {} tables, {} ranges dropped",
+                        c.tables, c.ranges
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("ilion cleanup: {e}");
                     ExitCode::FAILURE
                 }
             }

@@ -46,6 +46,12 @@ pub enum NodeError {
     Cluster(#[from] ClusterError),
     #[error("cannot join the cluster: {0}")]
     Bootstrap(#[from] cluster::bootstrap::BootstrapError),
+    /// Cassandra's refusal, in its words.
+    #[error(
+        "This node was decommissioned and will not rejoin the ring ({path} exists); remove \
+         its data directory to join again as a new node"
+    )]
+    Decommissioned { path: PathBuf },
 }
 
 /// Holds the data directory for as long as the node runs; dropping it releases the lock.
@@ -110,6 +116,14 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         crate::config::CommitLogSync::Batch => ilion_lsm::SyncMode::Batch,
     };
     let engine = ilion_lsm::Builder::default().sync_mode(sync);
+    let decommissioned = config
+        .data_dir
+        .join(cluster::decommission::DECOMMISSIONED_FILE);
+    if decommissioned.exists() {
+        return Err(NodeError::Decommissioned {
+            path: decommissioned,
+        });
+    }
     // A new node that is not a seed streams its ranges before it owns them (bootstrap).
     let bootstrap = cluster::bootstrap::prepare(&config).await?;
     let initial_tokens = bootstrap

@@ -39,6 +39,9 @@ pub(crate) trait Kv: Send + Sync + std::fmt::Debug {
     fn compact_pending(&self) -> Result<()>;
     /// Deletes every entry (a dropped or truncated incarnation of a table).
     fn clear(&self) -> Result<()>;
+    /// Deletes every entry with a key in `[start, end)` (`end` None = no upper limit): the
+    /// partitions of token ranges this node no longer owns (cleanup).
+    fn delete_range(&self, start: &[u8], end: Option<&[u8]>) -> Result<()>;
     /// Applies a changed schema: its purge filter and its engine options (compaction strategy,
     /// compression).
     fn reconfigure(&self, schema: &TableSchema, filter: Arc<PurgeFilter>) -> Result<()>;
@@ -158,6 +161,13 @@ impl Kv for MemKv {
 
     fn clear(&self) -> Result<()> {
         self.map.lock().clear();
+        Ok(())
+    }
+
+    fn delete_range(&self, start: &[u8], end: Option<&[u8]>) -> Result<()> {
+        self.map
+            .lock()
+            .retain(|k, _| k.as_slice() < start || end.is_some_and(|e| k.as_slice() >= e));
         Ok(())
     }
 

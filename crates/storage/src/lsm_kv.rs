@@ -212,6 +212,27 @@ impl Kv for LsmKv {
         Ok(())
     }
 
+    fn delete_range(&self, start: &[u8], end: Option<&[u8]>) -> Result<()> {
+        let end = match end {
+            Some(e) => e.to_vec(),
+            None => {
+                // Past the last key there is.
+                let last = self.tree.iter().next_back().transpose().map_err(engine)?;
+                match last {
+                    Some((mut k, _)) => {
+                        k.push(0);
+                        k
+                    }
+                    None => return Ok(()),
+                }
+            }
+        };
+        if start < end.as_slice() {
+            self.tree.delete_range(start, &end).map_err(engine)?;
+        }
+        Ok(())
+    }
+
     fn compact_pending(&self) -> Result<()> {
         self.tree.compact_pending().map_err(engine)
     }

@@ -522,6 +522,21 @@ impl Table {
         self.view()?.flush()
     }
 
+    /// Deletes every partition with a token in `(start, end]` (`None` = unbounded on that
+    /// side; never wrapping): what `cleanup` drops of ranges this node no longer owns. The
+    /// space comes back with the next compaction ([`Table::compact`]).
+    pub fn delete_token_range(&self, start: Option<i64>, end: Option<i64>) -> Result<()> {
+        let from = match start {
+            None => Vec::new(),
+            Some(i64::MAX) => return Ok(()),
+            Some(s) => crate::key::token_start(s + 1),
+        };
+        let to = end
+            .and_then(|e| e.checked_add(1))
+            .map(crate::key::token_start);
+        self.view()?.inner.kv.delete_range(&from, to.as_deref())
+    }
+
     /// Major compaction: everything into one sorted run, expiring TTLs and purging tombstones
     /// past `gc_grace_seconds` and the cells of dropped columns.
     pub fn compact(&self) -> Result<()> {

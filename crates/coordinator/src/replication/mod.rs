@@ -26,6 +26,7 @@
 //! what every job shares (sending, answers, the background thread) and the `DataPath` entry.
 
 mod batchlog;
+mod cleanup;
 mod consistency;
 mod hints;
 pub(crate) mod local;
@@ -40,6 +41,7 @@ mod truncate;
 mod wait;
 mod write;
 
+pub use cleanup::Cleaned;
 pub use stats::ReplicationStats;
 
 use std::collections::{BTreeMap, HashMap};

@@ -12,8 +12,9 @@ use tonic::{Request, Response, Status};
 use super::proto::admin_client::AdminClient;
 use super::proto::admin_server::Admin;
 use super::proto::{
-    DecommissionRequest, DecommissionResponse, MemberStatus as ProtoMember, NetstatsRequest,
-    NetstatsResponse, StatusRequest, StatusResponse, StreamStatus,
+    CleanupRequest, CleanupResponse, DecommissionRequest, DecommissionResponse,
+    MemberStatus as ProtoMember, NetstatsRequest, NetstatsResponse, StatusRequest, StatusResponse,
+    StreamStatus,
 };
 use super::streaming::{Direction, Streams};
 use super::view::ClusterView;
@@ -83,6 +84,25 @@ impl Admin for AdminService {
             ) => Err(Status::failed_precondition(e.to_string())),
             Err(e) => Err(Status::unavailable(e.to_string())),
         }
+    }
+
+    async fn cleanup(
+        &self,
+        request: Request<CleanupRequest>,
+    ) -> Result<Response<CleanupResponse>, Status> {
+        let keyspace = Some(request.into_inner().keyspace).filter(|k| !k.is_empty());
+        let coordinator = self.leave.coordinator.clone();
+        let cleaned = tokio::task::spawn_blocking(move || match coordinator.replication() {
+            Some(r) => r.cleanup(keyspace.as_deref()).map_err(|e| e.to_string()),
+            None => Err("this node does not replicate".to_owned()),
+        })
+        .await
+        .map_err(|e| Status::internal(e.to_string()))?
+        .map_err(Status::failed_precondition)?;
+        Ok(Response::new(CleanupResponse {
+            tables: cleaned.tables as u64,
+            ranges: cleaned.ranges as u64,
+        }))
     }
 
     async fn netstats(
@@ -162,6 +182,35 @@ pub async fn request_decommission(
         })?;
     AdminClient::new(channel)
         .decommission(DecommissionRequest {})
+        .await
+        .map(Response::into_inner)
+        .map_err(|s| AdminClientError::Refused {
+            address: host.to_owned(),
+            reason: s.message().to_owned(),
+        })
+}
+
+/// Asks the node at `host` to clean up `keyspace` (empty: every user keyspace).
+pub async fn request_cleanup(
+    host: &str,
+    keyspace: &str,
+    timeout: Duration,
+) -> Result<CleanupResponse, AdminClientError> {
+    let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{host}"))
+        .map_err(|e| AdminClientError::Address(host.to_owned(), e.to_string()))?
+        .connect_timeout(Duration::from_secs(10))
+        .timeout(timeout);
+    let channel = endpoint
+        .connect()
+        .await
+        .map_err(|e| AdminClientError::Unreachable {
+            address: host.to_owned(),
+            reason: e.to_string(),
+        })?;
+    AdminClient::new(channel)
+        .cleanup(CleanupRequest {
+            keyspace: keyspace.to_owned(),
+        })
         .await
         .map(Response::into_inner)
         .map_err(|s| AdminClientError::Refused {

@@ -81,7 +81,13 @@ pub(crate) struct Leave {
     pub ring_delay: Duration,
     /// Writes in flight when the peers learn of the change finish within this.
     pub settle: Duration,
+    /// The data directory: a node that left marks it ([`DECOMMISSIONED_FILE`]).
+    pub data_dir: std::path::PathBuf,
 }
+
+/// Written to the data directory of a node that left the ring: it never starts again with
+/// that data (its ranges belong to others now), as Cassandra refuses to.
+pub const DECOMMISSIONED_FILE: &str = "decommissioned";
 
 impl Leave {
     fn set_status(&self, status: NodeStatus, member: MemberStatus) {
@@ -222,6 +228,10 @@ impl Leave {
         }
 
         // Every range has its new owner: LEFT, then stop once the ring has heard it.
+        let marker = self.data_dir.join(DECOMMISSIONED_FILE);
+        if let Err(e) = std::fs::write(&marker, b"this node left the ring\n") {
+            tracing::warn!(path = %marker.display(), error = %e, "cannot mark the data directory decommissioned");
+        }
         self.set_status(NodeStatus::Left, MemberStatus::Left);
         let deadline = Instant::now() + self.ring_delay.min(Duration::from_secs(10));
         loop {

@@ -34,7 +34,7 @@ use tokio::task::JoinHandle;
 
 pub use admin::{
     AdminClientError, fetch_netstats, fetch_status, format_netstats, format_status,
-    request_decommission,
+    request_cleanup, request_decommission,
 };
 pub use peers::{CHANNELS_PER_PEER, Peers};
 pub use replica::{GrpcMessenger, ReplicaHandler, ReplicaService};
@@ -219,6 +219,7 @@ impl Cluster {
                 running: Arc::new(std::sync::atomic::AtomicBool::new(false)),
                 ring_delay: settings.ring_delay,
                 settle: settings.rpc_timeout.min(Duration::from_secs(2)),
+                data_dir: settings.data_dir.clone(),
             },
         };
         let mut tasks = Vec::new();
