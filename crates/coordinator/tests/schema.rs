@@ -193,6 +193,109 @@ fn schema_and_node_identity_survive_reopening() {
     assert!(c.schema().table("ks", "t").is_ok());
 }
 
+/// The column types of a schema file in the form schema files had before ilion-types: what
+/// a node upgraded over an older data directory finds.
+fn to_earlier_form(ty: &serde_json::Value) -> serde_json::Value {
+    use serde_json::{Value as J, json};
+    let frozen = |inner: J, f: &J| {
+        if f == &J::Bool(true) {
+            json!({ "Frozen": inner })
+        } else {
+            inner
+        }
+    };
+    match ty {
+        J::String(native) => json!({ "Native": native.to_ascii_lowercase() }),
+        J::Object(o) => {
+            let (kind, body) = o.iter().next().unwrap();
+            match kind.as_str() {
+                "List" | "Set" => frozen(
+                    json!({ kind.clone(): to_earlier_form(&body["element"]) }),
+                    &body["frozen"],
+                ),
+                "Map" => frozen(
+                    json!({ "Map": [to_earlier_form(&body["key"]), to_earlier_form(&body["value"])] }),
+                    &body["frozen"],
+                ),
+                "Tuple" => json!({
+                    "Tuple": body.as_array().unwrap().iter().map(to_earlier_form).collect::<Vec<_>>()
+                }),
+                "Udt" => frozen(json!({ "Udt": body["name"].clone() }), &body["frozen"]),
+                other => panic!("no earlier form for {other}"),
+            }
+        }
+        other => panic!("not a stored type: {other}"),
+    }
+}
+
+/// Rewrites every stored type (`ty` of columns and dropped columns, user type fields).
+fn rewrite_types(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::Object(o) => {
+            for (k, child) in o.iter_mut() {
+                if k == "ty" {
+                    *child = to_earlier_form(child);
+                } else if k == "fields"
+                    && let Some(fields) = child.as_array_mut()
+                {
+                    for f in fields {
+                        f[1] = to_earlier_form(&f[1]);
+                    }
+                } else {
+                    rewrite_types(child);
+                }
+            }
+        }
+        serde_json::Value::Array(a) => a.iter_mut().for_each(rewrite_types),
+        _ => {}
+    }
+}
+
+#[test]
+fn a_schema_file_of_the_earlier_type_format_loads_after_an_upgrade() {
+    let dir = tempfile::tempdir().unwrap();
+    let written = {
+        let c = open(dir.path());
+        run(&c, &format!("CREATE KEYSPACE ks WITH replication = {RF1}")).unwrap();
+        run(&c, "CREATE TYPE ks.p (x int, tags frozen<set<text>>)").unwrap();
+        run(
+            &c,
+            "CREATE TABLE ks.t (k int PRIMARY KEY, p frozen<p>, l list<varchar>, \
+             m map<int, frozen<list<p>>>, tu tuple<int, text>)",
+        )
+        .unwrap();
+        run(
+            &c,
+            "INSERT INTO ks.t (k, l, tu) VALUES (1, ['a'], (2, 'b'))",
+        )
+        .unwrap();
+        c.schema()
+    };
+    let path = dir.path().join("schema.json");
+    let mut schema: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let before = schema.clone();
+    rewrite_types(&mut schema);
+    assert_ne!(schema, before, "the test must rewrite some types");
+    assert!(schema.to_string().contains(r#"{"Native":"int"}"#));
+    std::fs::write(&path, schema.to_string()).unwrap();
+    let c = open(dir.path());
+    // The same tables and user types as were written, every type equal.
+    assert_eq!(c.schema().keyspaces, written.keyspaces);
+    let t = c.schema().table("ks", "t").unwrap().clone();
+    assert_eq!(t.column("l").unwrap().ty.schema_text(), "list<text>");
+    assert_eq!(
+        select(&c, "SELECT l, tu FROM ks.t WHERE k = 1"),
+        vec![vec![
+            Some(Value::List(vec![Value::Text("a".into())])),
+            Some(Value::Tuple(vec![
+                Some(Value::Int(2)),
+                Some(Value::Text("b".into()))
+            ])),
+        ]]
+    );
+}
+
 #[test]
 fn every_schema_change_changes_the_schema_version() {
     let dir = tempfile::tempdir().unwrap();

@@ -3,6 +3,7 @@
 //! data directory).
 
 pub(crate) mod ddl;
+mod legacy;
 pub mod merge;
 pub(crate) mod options;
 pub(crate) mod store;
@@ -102,6 +103,7 @@ pub struct Column {
     /// Position among the partition key or clustering columns; -1 for the others.
     pub position: i32,
     pub order: ClusteringOrder,
+    #[serde(with = "legacy::ty")]
     pub ty: CqlType,
 }
 
@@ -128,6 +130,7 @@ pub struct DroppedColumn {
     /// Microseconds since the epoch (the statement's `USING TIMESTAMP`, or the time of the drop).
     pub dropped_at_micros: i64,
     pub kind: ColumnKind,
+    #[serde(with = "legacy::ty")]
     pub ty: CqlType,
 }
 
@@ -155,6 +158,7 @@ impl Table {
 pub struct UserType {
     pub keyspace: String,
     pub name: String,
+    #[serde(with = "legacy::fields")]
     pub fields: Vec<(String, CqlType)>,
 }
 
