@@ -53,6 +53,9 @@ class Node:
             ],
             stdout=log,
             stderr=subprocess.STDOUT,
+            # Its own process group: a Ctrl-C or signal meant for pytest never reaches the node,
+            # which is stopped only by the fixture.
+            start_new_session=True,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -87,6 +87,9 @@ class ClusterNode:
             ],
             stdout=log,
             stderr=subprocess.STDOUT,
+            # Its own process group: a Ctrl-C or signal meant for pytest never reaches the node,
+            # which is stopped only by the fixture.
+            start_new_session=True,
         )
         def accepting():
             if self.proc.poll() is not None:
@@ -123,10 +126,12 @@ def peers_of(session, host, table="system.peers"):
 def nodes():
     native_port = _port_free_everywhere()
     storage_port = _port_free_everywhere()
-    while storage_port == native_port:
+    admin_port = _port_free_everywhere()
+    while len({native_port, storage_port, admin_port}) < 3:
         storage_port = _port_free_everywhere()
+        admin_port = _port_free_everywhere()
     yield from running("ilion-cluster-", lambda binary, tmp, i: ClusterNode(
-        binary, tmp, i, native_port, storage_port), 3)
+        binary, tmp, i, native_port, storage_port, admin_port), 3)
 
 
 def running(prefix, make, count):
