@@ -145,23 +145,42 @@ pub async fn fetch_netstats(
     host: &str,
     timeout: Duration,
 ) -> Result<NetstatsResponse, AdminClientError> {
-    let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{host}"))
-        .map_err(|e| AdminClientError::Address(host.to_owned(), e.to_string()))?
-        .connect_timeout(timeout)
-        .timeout(timeout);
-    let unreachable = |reason: String| AdminClientError::Unreachable {
-        address: host.to_owned(),
-        reason,
-    };
-    let channel = endpoint
-        .connect()
-        .await
-        .map_err(|e| unreachable(e.to_string()))?;
-    AdminClient::new(channel)
+    admin_client(host, timeout, timeout)
+        .await?
         .netstats(NetstatsRequest {})
         .await
         .map(Response::into_inner)
-        .map_err(|s| unreachable(s.message().to_owned()))
+        .map_err(|s| unreachable(host, s.message()))
+}
+
+/// A client of the Admin service at `host` (`ip:port`).
+async fn admin_client(
+    host: &str,
+    connect_timeout: Duration,
+    timeout: Duration,
+) -> Result<AdminClient<tonic::transport::Channel>, AdminClientError> {
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{host}"))
+        .map_err(|e| AdminClientError::Address(host.to_owned(), e.to_string()))?
+        .connect_timeout(connect_timeout)
+        .timeout(timeout)
+        .connect()
+        .await
+        .map_err(|e| unreachable(host, &e.to_string()))?;
+    Ok(AdminClient::new(channel))
+}
+
+fn unreachable(host: &str, reason: &str) -> AdminClientError {
+    AdminClientError::Unreachable {
+        address: host.to_owned(),
+        reason: reason.to_owned(),
+    }
+}
+
+fn refused(host: &str, status: &Status) -> AdminClientError {
+    AdminClientError::Refused {
+        address: host.to_owned(),
+        reason: status.message().to_owned(),
+    }
 }
 
 /// Asks the node at `host` to leave the ring; answers once it has left.
@@ -169,25 +188,12 @@ pub async fn request_decommission(
     host: &str,
     timeout: Duration,
 ) -> Result<DecommissionResponse, AdminClientError> {
-    let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{host}"))
-        .map_err(|e| AdminClientError::Address(host.to_owned(), e.to_string()))?
-        .connect_timeout(Duration::from_secs(10))
-        .timeout(timeout);
-    let channel = endpoint
-        .connect()
-        .await
-        .map_err(|e| AdminClientError::Unreachable {
-            address: host.to_owned(),
-            reason: e.to_string(),
-        })?;
-    AdminClient::new(channel)
+    admin_client(host, Duration::from_secs(10), timeout)
+        .await?
         .decommission(DecommissionRequest {})
         .await
         .map(Response::into_inner)
-        .map_err(|s| AdminClientError::Refused {
-            address: host.to_owned(),
-            reason: s.message().to_owned(),
-        })
+        .map_err(|s| refused(host, &s))
 }
 
 /// Asks the node at `host` to clean up `keyspace` (empty: every user keyspace).
@@ -196,27 +202,14 @@ pub async fn request_cleanup(
     keyspace: &str,
     timeout: Duration,
 ) -> Result<CleanupResponse, AdminClientError> {
-    let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{host}"))
-        .map_err(|e| AdminClientError::Address(host.to_owned(), e.to_string()))?
-        .connect_timeout(Duration::from_secs(10))
-        .timeout(timeout);
-    let channel = endpoint
-        .connect()
-        .await
-        .map_err(|e| AdminClientError::Unreachable {
-            address: host.to_owned(),
-            reason: e.to_string(),
-        })?;
-    AdminClient::new(channel)
+    admin_client(host, Duration::from_secs(10), timeout)
+        .await?
         .cleanup(CleanupRequest {
             keyspace: keyspace.to_owned(),
         })
         .await
         .map(Response::into_inner)
-        .map_err(|s| AdminClientError::Refused {
-            address: host.to_owned(),
-            reason: s.message().to_owned(),
-        })
+        .map_err(|s| refused(host, &s))
 }
 
 /// `nodetool netstats`'s text: the mode, then each stream with its bytes, rate and state.
@@ -272,23 +265,12 @@ pub async fn fetch_status(
     host: &str,
     timeout: Duration,
 ) -> Result<StatusResponse, AdminClientError> {
-    let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{host}"))
-        .map_err(|e| AdminClientError::Address(host.to_owned(), e.to_string()))?
-        .connect_timeout(timeout)
-        .timeout(timeout);
-    let unreachable = |reason: String| AdminClientError::Unreachable {
-        address: host.to_owned(),
-        reason,
-    };
-    let channel = endpoint
-        .connect()
-        .await
-        .map_err(|e| unreachable(e.to_string()))?;
-    AdminClient::new(channel)
+    admin_client(host, timeout, timeout)
+        .await?
         .status(StatusRequest {})
         .await
         .map(Response::into_inner)
-        .map_err(|s| unreachable(s.message().to_owned()))
+        .map_err(|s| unreachable(host, s.message()))
 }
 
 /// A size as Cassandra prints loads (`70.73 KiB`).
