@@ -25,37 +25,13 @@ MAX_WRITE_SECONDS = 60
 
 
 class Node(ClusterNode):
-    """A ClusterNode started in its own process group (so a stray child never outlives the
-    test)."""
+    """A ClusterNode of a cluster of its own, given longer to accept clients (a joining node
+    opens its CQL port only after streaming), that can also stop cleanly."""
+
+    cluster_name = "compat-bootstrap"
 
     def start(self, timeout=60):
-        log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(
-            [
-                self.binary,
-                "--config", self.config,
-                "--cluster-name", "compat-bootstrap",
-                "--listen-address", self.address,
-                "--seeds", self.seeds,
-                "--data-dir", os.path.join(self.dir, "data"),
-                "--native-port", str(self.native_port),
-                "--storage-port", str(self.storage_port),
-                "--admin-port", str(self.admin_port),
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        import socket
-
-        def accepting():
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"{self.address} exited: {self.log()}")
-            with socket.create_connection((self.address, self.native_port), timeout=0.5):
-                return True
-
-        wait_until(f"{self.address} to accept CQL connections", accepting, timeout)
-        return self
+        return super().start(timeout)
 
     def stop(self, timeout=30):
         if self.proc and self.proc.poll() is None:

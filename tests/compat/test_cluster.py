@@ -53,6 +53,9 @@ def wait_until(what, predicate, timeout):
 
 
 class ClusterNode:
+    # Nodes of another cluster never gossip with these.
+    cluster_name = "compat-cluster"
+
     def __init__(self, binary, root, index, native_port, storage_port, admin_port=None,
                  yaml="", seeds=ADDRESSES[0]):
         self.binary = binary
@@ -71,13 +74,13 @@ class ClusterNode:
         self.log_path = os.path.join(self.dir, "ilion.log")
         self.proc = None
 
-    def start(self):
+    def start(self, timeout=30):
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [
                 self.binary,
                 "--config", self.config,
-                "--cluster-name", "compat-cluster",
+                "--cluster-name", self.cluster_name,
                 "--listen-address", self.address,
                 "--seeds", self.seeds,
                 "--data-dir", os.path.join(self.dir, "data"),
@@ -96,7 +99,7 @@ class ClusterNode:
                 raise RuntimeError(f"{self.address} exited: {self.log()}")
             with socket.create_connection((self.address, self.native_port), timeout=0.5):
                 return True
-        wait_until(f"{self.address} to accept CQL connections", accepting, 30)
+        wait_until(f"{self.address} to accept CQL connections", accepting, timeout)
         return self
 
     def kill(self):
