@@ -22,20 +22,20 @@ from conftest import _binary, fetch_metrics
 ADDRESSES = ["127.0.0.1", "127.0.0.2", "127.0.0.3"]
 
 
-def _port_free_everywhere():
-    """A port free on all three addresses."""
+def _port_free_everywhere(addresses=ADDRESSES):
+    """A port free on every one of `addresses` (by default the three of this module)."""
     for _ in range(50):
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-            s.bind((ADDRESSES[0], 0))
+            s.bind((addresses[0], 0))
             port = s.getsockname()[1]
         try:
-            for a in ADDRESSES[1:]:
+            for a in addresses[1:]:
                 with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
                     s.bind((a, port))
             return port
         except OSError:
             continue
-    raise RuntimeError("no port free on all three addresses")
+    raise RuntimeError(f"no port free on all of {addresses}")
 
 
 def wait_until(what, predicate, timeout):
@@ -57,10 +57,12 @@ class ClusterNode:
     cluster_name = "compat-cluster"
 
     def __init__(self, binary, root, index, native_port, storage_port, admin_port=None,
-                 yaml="", seeds=ADDRESSES[0]):
+                 yaml="", seeds=ADDRESSES[0], address=None, extra_args=()):
         self.binary = binary
         self.seeds = seeds
-        self.address = ADDRESSES[index]
+        self.address = address or ADDRESSES[index]
+        # Further command-line flags (e.g. --replace-address).
+        self.extra_args = list(extra_args)
         self.dir = os.path.join(root, f"node{index + 1}")
         os.makedirs(self.dir, exist_ok=True)
         self.config = os.path.join(self.dir, "ilion.yaml")
@@ -87,6 +89,7 @@ class ClusterNode:
                 "--native-port", str(self.native_port),
                 "--storage-port", str(self.storage_port),
                 *(["--admin-port", str(self.admin_port)] if self.admin_port else []),
+                *self.extra_args,
             ],
             stdout=log,
             stderr=subprocess.STDOUT,

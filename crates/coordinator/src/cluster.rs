@@ -47,6 +47,38 @@ pub struct Member {
     pub schema_version: Uuid,
     /// Bytes of data on disk, as gossiped.
     pub load: f64,
+    /// The host id of the dead node this member replaces (`replace_address`): while joining
+    /// it is the pending replica of that node's ranges; once NORMAL the replaced node is gone.
+    pub replaces: Option<Uuid>,
+    /// The host id of a dead node this member is removing (`removenode`): while the removal
+    /// runs, that node counts as leaving, so its ranges are pending on their next owners.
+    pub removing: Option<Uuid>,
+}
+
+/// Applies replacements and removals to a membership as gossip reports it: a node replaced
+/// by a NORMAL member is dropped (its replacement owns its tokens), and a node that a live
+/// member is removing counts as [`MemberStatus::Leaving`]. Every [`Membership`] returns its
+/// members through this, so routing, `system.peers` and the admin views agree.
+pub fn resolve_ring_changes(members: &mut Vec<Member>) {
+    let replaced: Vec<Uuid> = members
+        .iter()
+        .filter(|m| m.status == MemberStatus::Normal)
+        .filter_map(|m| m.replaces)
+        .collect();
+    let removing: Vec<Uuid> = members
+        .iter()
+        .filter(|m| m.alive && m.status != MemberStatus::Left)
+        .filter_map(|m| m.removing)
+        .collect();
+    if replaced.is_empty() && removing.is_empty() {
+        return;
+    }
+    members.retain(|m| !replaced.contains(&m.host_id));
+    for m in members.iter_mut() {
+        if removing.contains(&m.host_id) && m.status == MemberStatus::Normal {
+            m.status = MemberStatus::Leaving;
+        }
+    }
 }
 
 /// The cluster as this node sees it.

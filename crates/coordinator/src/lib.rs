@@ -54,7 +54,9 @@ mod statement_time;
 mod system;
 mod values;
 
-pub use cluster::{Member, MemberStatus, Membership, MessagingError, Messenger};
+pub use cluster::{
+    Member, MemberStatus, Membership, MessagingError, Messenger, resolve_ring_changes,
+};
 pub use coordinator::{
     BATCH_SIZE_FAIL_THRESHOLD, BATCH_SIZE_WARN_THRESHOLD, Coordinator, CoordinatorBuilder,
     CoordinatorConfig, Executed, SchemaListener, Session, StreamPage,

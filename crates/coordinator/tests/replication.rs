@@ -233,6 +233,8 @@ fn cluster_shaped(
             release_version: "4.1.0".into(),
             schema_version: Uuid::nil(),
             load: 0.0,
+            replaces: None,
+            removing: None,
         })
         .collect();
     shape(&mut members);

@@ -97,11 +97,17 @@ pub enum ApplicationState {
     HostId = 7,
     /// Load on disk in bytes (decimal).
     Load = 8,
+    /// The host id of the dead node this one replaces (`replace_address`): it takes that
+    /// node's tokens, and once it is NORMAL the replaced node is gone from the ring.
+    Replaces = 9,
+    /// The host id of a dead node this one is removing (`removenode`), empty when none: the
+    /// removed node's ranges are pending on their next owners until the removal ends.
+    Removing = 10,
 }
 
 impl ApplicationState {
     /// Every key, in wire-code order.
-    pub const ALL: [ApplicationState; 9] = [
+    pub const ALL: [ApplicationState; 11] = [
         ApplicationState::Status,
         ApplicationState::Tokens,
         ApplicationState::Dc,
@@ -111,6 +117,8 @@ impl ApplicationState {
         ApplicationState::ReleaseVersion,
         ApplicationState::HostId,
         ApplicationState::Load,
+        ApplicationState::Replaces,
+        ApplicationState::Removing,
     ];
 
     /// The key for a wire code, if known.

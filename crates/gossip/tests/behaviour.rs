@@ -407,6 +407,27 @@ fn a_clean_shutdown_marks_the_node_down_at_once() {
 }
 
 #[test]
+fn a_node_that_left_stops_silently_so_nobody_takes_it_for_a_member_that_is_down() {
+    let cfg = Config::new("c", vec![addr(1)]);
+    let mut c = Cluster::new(3, &cfg);
+    c.rounds(15);
+    c.nodes[2].set_status(NodeStatus::Left);
+    c.rounds(15);
+    let out = c.nodes[2].announce_shutdown();
+    assert!(out.messages.is_empty(), "{:?}", out.messages);
+    assert_eq!(
+        c.nodes[2].endpoint_state(addr(3)).unwrap().status(),
+        Some(NodeStatus::Left)
+    );
+    for g in &c.nodes[..2] {
+        assert_eq!(
+            g.endpoint_state(addr(3)).unwrap().status(),
+            Some(NodeStatus::Left)
+        );
+    }
+}
+
+#[test]
 fn a_removed_endpoint_is_quarantined_and_stale_gossip_does_not_bring_it_back() {
     let cfg = Config::new("c", vec![]);
     let mut g = Gossiper::new(cfg, addr(1), 1, Duration::ZERO).unwrap();

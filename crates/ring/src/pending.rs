@@ -63,6 +63,18 @@ impl TopologyChange {
     }
 }
 
+/// The tokens of both rings, ascending and without repeats: no token of either ring lies
+/// strictly inside a range between two of them, so both placements are constant over it.
+fn boundaries(now: &TokenMetadata, future: &TokenMetadata) -> Vec<Token> {
+    now.ring()
+        .iter()
+        .chain(future.ring())
+        .map(|&(t, _)| t)
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect()
+}
+
 /// The ranges `me` gains when the ring changes from `now` to `future` (a join), each with the
 /// node to stream it from: the node that gives the range up (Cassandra's strict source for a consistent range
 /// movement), or, where nobody gives it up, the first current replica. Adjacent ranges with
@@ -78,14 +90,7 @@ pub fn range_sources(
     }
     let before = strategy.replica_map(now)?;
     let after = strategy.replica_map(future)?;
-    let ends: Vec<Token> = now
-        .ring()
-        .iter()
-        .chain(future.ring())
-        .map(|&(t, _)| t)
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
+    let ends = boundaries(now, future);
     let Some(&last) = ends.last() else {
         return Ok(Vec::new());
     };
@@ -120,6 +125,73 @@ pub fn range_sources(
         out.remove(0);
         if let Some((r, _)) = out.last_mut() {
             r.right = first.right;
+        }
+    }
+    Ok(out)
+}
+
+/// One range a node must fetch after a replica is lost: `to` gains `range`, and `from` is a
+/// surviving replica of it that can give it (`None`: no usable replica holds it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RangeFetch {
+    /// The range, `(left, right]`.
+    pub range: TokenRange,
+    /// The node that gains it.
+    pub to: NodeId,
+    /// Where to stream it from.
+    pub from: Option<NodeId>,
+}
+
+/// The streams that rebuild the replicas of `dead` (a node that will not come back) when the
+/// ring changes from `now` to `future` (`dead` replaced by a new node, or removed): every
+/// range whose replica set gains a node, fetched by that node from a replica in `now` other
+/// than `dead` for which `usable` holds (preferring the gainer's datacenter). Cassandra's
+/// replace and removenode streams. Per elementary range, adjacent ranges with the same gainer
+/// and source merged, in ring order.
+pub fn fetches_without(
+    now: &TokenMetadata,
+    future: &TokenMetadata,
+    strategy: &ReplicationStrategy,
+    dead: NodeId,
+    usable: impl Fn(NodeId) -> bool,
+) -> Result<Vec<RangeFetch>, Error> {
+    let before = strategy.replica_map(now)?;
+    let after = strategy.replica_map(future)?;
+    let ends = boundaries(now, future);
+    let Some(&last) = ends.last() else {
+        return Ok(Vec::new());
+    };
+    let dc_of = |meta: &TokenMetadata, n: NodeId| meta.node(n).map(|x| x.dc().to_owned());
+    let mut out: Vec<RangeFetch> = Vec::new();
+    let mut previous = last;
+    for &end in &ends {
+        let start = std::mem::replace(&mut previous, end);
+        let old = before.replicas(end);
+        for &to in after.replicas(end) {
+            if old.contains(&to) {
+                continue;
+            }
+            let candidates: Vec<NodeId> = old
+                .iter()
+                .copied()
+                .filter(|&n| n != dead && n != to && usable(n))
+                .collect();
+            let home = dc_of(future, to);
+            let from = candidates
+                .iter()
+                .copied()
+                .find(|&n| home.is_some() && dc_of(now, n) == home)
+                .or_else(|| candidates.first().copied());
+            match out.last_mut() {
+                Some(f) if f.to == to && f.from == from && f.range.right == start => {
+                    f.range.right = end;
+                }
+                _ => out.push(RangeFetch {
+                    range: TokenRange::new(start, end),
+                    to,
+                    from,
+                }),
+            }
         }
     }
     Ok(out)
@@ -263,5 +335,65 @@ mod tests {
         assert!(plan.contains(&(TokenRange::new(Token::new(0), Token::new(50)), node(1))));
         assert!(plan.contains(&(TokenRange::new(Token::new(100), Token::new(0)), node(2))));
         assert_eq!(plan.len(), 2, "{plan:?}");
+    }
+
+    fn three_nodes() -> TokenMetadata {
+        let mut now = TokenMetadata::new();
+        for (n, t) in [(1, 0), (2, 100), (3, 200)] {
+            now.add_node(node(n), "dc1", "r1", [Token::new(t)]).unwrap();
+        }
+        now
+    }
+
+    #[test]
+    fn a_replacement_fetches_every_range_of_the_dead_node_from_a_live_replica() {
+        let now = three_nodes();
+        let mut future = now.clone();
+        future.replace_node(node(3), node(4)).unwrap();
+        let rf2 = ReplicationStrategy::Simple(SimpleStrategy::new(2));
+        // Node 2 is down too: the sources are whatever else holds each range.
+        let plan = fetches_without(&now, &future, &rf2, node(3), |n| n != node(2)).unwrap();
+        // Node 3 replicated (100, 200] (with node 1) and (0, 100] (with node 2).
+        assert_eq!(
+            plan,
+            vec![
+                RangeFetch {
+                    range: TokenRange::new(Token::new(0), Token::new(100)),
+                    to: node(4),
+                    from: None,
+                },
+                RangeFetch {
+                    range: TokenRange::new(Token::new(100), Token::new(200)),
+                    to: node(4),
+                    from: Some(node(1)),
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn a_removed_node_s_ranges_go_to_their_next_owners_from_survivors() {
+        let now = three_nodes();
+        let mut future = now.clone();
+        future.remove_node(node(3)).unwrap();
+        let rf2 = ReplicationStrategy::Simple(SimpleStrategy::new(2));
+        let plan = fetches_without(&now, &future, &rf2, node(3), |_| true).unwrap();
+        // (0, 100]: 2,3 -> 2,1 (node 1 fetches from 2); (100, 200]: 3,1 -> 1,2 (node 2
+        // fetches from 1); (200, 0]: 1,2 unchanged.
+        assert_eq!(
+            plan,
+            vec![
+                RangeFetch {
+                    range: TokenRange::new(Token::new(0), Token::new(100)),
+                    to: node(1),
+                    from: Some(node(2)),
+                },
+                RangeFetch {
+                    range: TokenRange::new(Token::new(100), Token::new(200)),
+                    to: node(2),
+                    from: Some(node(1)),
+                },
+            ]
+        );
     }
 }

@@ -204,6 +204,11 @@ pub struct Config {
     /// joining and the schema agrees) before it streams, and how long it tries to reach a
     /// seed. Default 30,000 ms (Cassandra's `-Dcassandra.ring_delay_ms`).
     pub ring_delay_ms: u64,
+    /// Replace a dead node (Cassandra's `replace_address_first_boot`): this new node takes the
+    /// tokens of the node that listened at this address, streams its ranges from the surviving
+    /// replicas (taking writes meanwhile) and serves reads only when done. Acted on at the
+    /// node's first boot only; ignored once it has joined. Default: none.
+    pub replace_address_first_boot: Option<IpAddr>,
 }
 
 impl Default for Config {
@@ -240,6 +245,7 @@ impl Default for Config {
             allocate_tokens_for_local_replication_factor: 3,
             stream_throughput_outbound_megabits_per_sec: 200,
             ring_delay_ms: 30_000,
+            replace_address_first_boot: None,
         }
     }
 }
@@ -444,6 +450,13 @@ impl Config {
         }
         if self.ring_delay_ms == 0 || self.ring_delay_ms > MAX_PERIOD_MS {
             return invalid("ring_delay_ms", "must be between 1 and 86400000 (a day)");
+        }
+        if self.replace_address_first_boot == Some(self.listen_address) {
+            return invalid(
+                "replace_address_first_boot",
+                "replacing a node at this node's own address is not supported yet: start the \
+                 replacement on a new address",
+            );
         }
         Ok(())
     }

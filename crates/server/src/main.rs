@@ -42,6 +42,10 @@ struct Args {
     /// Admin and Prometheus metrics HTTP port.
     #[arg(long)]
     admin_port: Option<u16>,
+    /// Replace the dead node that listened at this address: take its tokens and stream its
+    /// ranges from the surviving replicas (`replace_address_first_boot`; first boot only).
+    #[arg(long, value_name = "IP")]
+    replace_address: Option<IpAddr>,
 }
 
 /// Operator commands, asking a running node over its node-to-node gRPC port.
@@ -76,6 +80,18 @@ enum Admin {
         #[arg(long, default_value = "127.0.0.1:7000")]
         host: String,
         /// Give up waiting after this many seconds.
+        #[arg(long, default_value_t = 3600)]
+        timeout: u64,
+    },
+    /// Remove a dead node from the ring: the surviving replicas re-replicate its ranges (as
+    /// `nodetool removenode`). `ilion removenode status` shows the removal under way.
+    Removenode {
+        /// The dead node's host ID (as `ilion status` lists it), or `status`.
+        target: String,
+        /// The node that runs the removal: its gRPC address (listen address and storage port).
+        #[arg(long, default_value = "127.0.0.1:7000")]
+        host: String,
+        /// Give up waiting after this many seconds (the node carries on).
         #[arg(long, default_value_t = 3600)]
         timeout: u64,
     },
@@ -122,6 +138,9 @@ impl Args {
         }
         if let Some(v) = self.admin_port {
             config.admin_port = v;
+        }
+        if let Some(v) = self.replace_address {
+            config.replace_address_first_boot = Some(v);
         }
         config.validate()?;
         Ok(config)
@@ -259,6 +278,60 @@ fn admin(command: Admin) -> ExitCode {
                 Err(e) => {
                     eprintln!("ilion cleanup: {e}");
                     ExitCode::FAILURE
+                }
+            }
+        }
+        Admin::Removenode {
+            target,
+            host,
+            timeout,
+        } => {
+            let timeout = std::time::Duration::from_secs(timeout.max(1));
+            match target.as_str() {
+                "status" => match runtime.block_on(ilion_server::cluster::fetch_removenode_status(
+                    &host, timeout,
+                )) {
+                    Ok(s) => {
+                        print!("{}", ilion_server::cluster::format_removal_status(&s));
+                        ExitCode::SUCCESS
+                    }
+                    Err(e) => {
+                        eprintln!("ilion removenode: {e}");
+                        ExitCode::FAILURE
+                    }
+                },
+                "force" => {
+                    eprintln!(
+                        "ilion removenode: 'removenode force' is not supported: a removal that \
+                         failed stops by itself and can be run again"
+                    );
+                    ExitCode::from(2)
+                }
+                host_id => {
+                    println!(
+                        "removing {host_id}: re-replicating its ranges from the surviving replicas"
+                    );
+                    match runtime.block_on(ilion_server::cluster::request_removenode(
+                        &host, host_id, timeout,
+                    )) {
+                        Ok(r) => {
+                            println!(
+                                "removed {}: {} ranges, {} partitions, {} bytes re-replicated",
+                                r.address, r.ranges, r.partitions, r.bytes
+                            );
+                            if r.lost_ranges > 0 {
+                                eprintln!(
+                                    "warning: {} ranges were on the removed node only (replication factor 1); their data is lost",
+                                    r.lost_ranges
+                                );
+                            }
+                            ExitCode::SUCCESS
+                        }
+                        Err(e) => {
+                            eprintln!("ilion removenode: {e}");
+                            ExitCode::FAILURE
+                        }
+                    }
                 }
             }
         }

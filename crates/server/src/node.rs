@@ -127,7 +127,8 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     // A new node that is not a seed streams its ranges before it owns them (bootstrap).
     let bootstrap = cluster::bootstrap::prepare(&config).await?;
     let initial_tokens = bootstrap
-        .clone()
+        .as_ref()
+        .map(|plan| plan.tokens.clone())
         .or_else(|| config.initial_tokens().ok().flatten())
         .unwrap_or_default();
     let mut coordinator = Coordinator::builder(CoordinatorConfig {
@@ -157,8 +158,9 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         &config.rack,
         coordinator.tokens().to_vec(),
     );
-    if bootstrap.is_some() {
+    if let Some(plan) = &bootstrap {
         local.status = ilion_coordinator::MemberStatus::Joining;
+        local.replaces = plan.replaces.map(|r| r.host_id);
     }
     let view = Arc::new(ClusterView::new(local, config.storage_port));
     coordinator.set_membership(view.clone());
@@ -267,10 +269,16 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     );
     tokio::pin!(shutdown);
     let mut failed = None;
-    if bootstrap.is_some() {
-        println!("joining the cluster (JOINING): streaming the ranges this node takes");
+    if let Some(plan) = &bootstrap {
+        match plan.replaces {
+            Some(r) => println!(
+                "replacing {} (JOINING): streaming its ranges from the surviving replicas",
+                r.address
+            ),
+            None => println!("joining the cluster (JOINING): streaming the ranges this node takes"),
+        }
         tokio::select! {
-            joined = cluster::bootstrap::join(&cluster, &coordinator, &config) => match joined {
+            joined = cluster::bootstrap::join(&cluster, &coordinator, &config, plan) => match joined {
                 Ok(j) => {
                     tracing::info!(ranges = j.ranges, partitions = j.received.partitions,
                         bytes = j.received.bytes, elapsed = ?j.elapsed, "bootstrap finished");

@@ -346,6 +346,8 @@ impl Sim {
                 release_version: ilion_coordinator::RELEASE_VERSION.into(),
                 schema_version: Uuid::nil(),
                 load: 0.0,
+                replaces: None,
+                removing: None,
             });
         }
         let net = Arc::new(Net {

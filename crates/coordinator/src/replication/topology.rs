@@ -50,7 +50,15 @@ impl Topology {
             }
             let id = NodeId::from_u128(m.host_id.as_u128());
             if m.status == MemberStatus::Joining {
-                changes.push(pending::join_of(id, &m));
+                changes.push(match m.replaces {
+                    // A replacement takes the dead node's tokens: it is the pending replica
+                    // of exactly that node's ranges.
+                    Some(old) => ilion_ring::TopologyChange::Replace {
+                        old: NodeId::from_u128(old.as_u128()),
+                        new: id,
+                    },
+                    None => pending::join_of(id, &m),
+                });
             } else if let Err(e) = meta.add_node(
                 id,
                 &m.data_center,

@@ -13,8 +13,9 @@ use super::proto::admin_client::AdminClient;
 use super::proto::admin_server::Admin;
 use super::proto::{
     CleanupRequest, CleanupResponse, DecommissionRequest, DecommissionResponse,
-    MemberStatus as ProtoMember, NetstatsRequest, NetstatsResponse, StatusRequest, StatusResponse,
-    StreamStatus,
+    MemberStatus as ProtoMember, NetstatsRequest, NetstatsResponse, RemoveNodeRequest,
+    RemoveNodeResponse, RemoveNodeStatusRequest, RemoveNodeStatusResponse, StatusRequest,
+    StatusResponse, StreamStatus,
 };
 use super::streaming::{Direction, Streams};
 use super::view::ClusterView;
@@ -26,6 +27,7 @@ pub(crate) struct AdminService {
     pub cluster_name: String,
     pub streams: Arc<Streams>,
     pub leave: super::decommission::Leave,
+    pub removal: super::removenode::Removal,
 }
 
 fn status_name(s: MemberStatus) -> &'static str {
@@ -91,7 +93,7 @@ impl Admin for AdminService {
         request: Request<CleanupRequest>,
     ) -> Result<Response<CleanupResponse>, Status> {
         let keyspace = Some(request.into_inner().keyspace).filter(|k| !k.is_empty());
-        let coordinator = self.leave.coordinator.clone();
+        let coordinator = self.leave.node.coordinator.clone();
         let cleaned = tokio::task::spawn_blocking(move || match coordinator.replication() {
             Some(r) => r.cleanup(keyspace.as_deref()).map_err(|e| e.to_string()),
             None => Err("this node does not replicate".to_owned()),
@@ -103,6 +105,24 @@ impl Admin for AdminService {
             tables: cleaned.tables as u64,
             ranges: cleaned.ranges as u64,
         }))
+    }
+
+    async fn remove_node(
+        &self,
+        request: Request<RemoveNodeRequest>,
+    ) -> Result<Response<RemoveNodeResponse>, Status> {
+        match self.removal.run(&request.into_inner().host_id).await {
+            Ok(done) => Ok(Response::new(done)),
+            Err(e) if e.is_refusal() => Err(Status::failed_precondition(e.to_string())),
+            Err(e) => Err(Status::unavailable(e.to_string())),
+        }
+    }
+
+    async fn remove_node_status(
+        &self,
+        _request: Request<RemoveNodeStatusRequest>,
+    ) -> Result<Response<RemoveNodeStatusResponse>, Status> {
+        Ok(Response::new(self.removal.status()))
     }
 
     async fn netstats(
@@ -210,6 +230,35 @@ pub async fn request_cleanup(
         .await
         .map(Response::into_inner)
         .map_err(|s| refused(host, &s))
+}
+
+/// Asks the node at `host` to remove the dead node `host_id`; answers once it is removed.
+pub async fn request_removenode(
+    host: &str,
+    host_id: &str,
+    timeout: Duration,
+) -> Result<RemoveNodeResponse, AdminClientError> {
+    admin_client(host, Duration::from_secs(10), timeout)
+        .await?
+        .remove_node(RemoveNodeRequest {
+            host_id: host_id.to_owned(),
+        })
+        .await
+        .map(Response::into_inner)
+        .map_err(|s| refused(host, &s))
+}
+
+/// Asks the node at `host` which removal it runs (`ilion removenode status`).
+pub async fn fetch_removenode_status(
+    host: &str,
+    timeout: Duration,
+) -> Result<RemoveNodeStatusResponse, AdminClientError> {
+    admin_client(host, timeout, timeout)
+        .await?
+        .remove_node_status(RemoveNodeStatusRequest {})
+        .await
+        .map(Response::into_inner)
+        .map_err(|s| unreachable(host, s.message()))
 }
 
 /// `nodetool netstats`'s text: the mode, then each stream with its bytes, rate and state.

@@ -15,7 +15,6 @@
 //!    stream fails for good the join fails: the node stops (peers then drop it as a pending
 //!    replica; it owned nothing) and exits non-zero; starting it again retries.
 
-use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -27,6 +26,7 @@ use ilion_ring::{NodeId, ReplicationStrategy, Token, TokenMetadata, TokenRange};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::movement::{Ring, fmt_range, not_yet_seen_as, pieces, ring_of};
 use super::streaming::{RangeRequest, Received, fetch_range};
 use super::{Cluster, fetch_status};
 use crate::config::Config;
@@ -38,9 +38,21 @@ const LOCAL_FILE: &str = "local.json";
 /// Tries per range before the join fails.
 const STREAM_ATTEMPTS: u32 = 3;
 
-#[derive(Debug, Serialize, Deserialize)]
-struct Marker {
-    tokens: Vec<i64>,
+/// What a join in progress keeps in [`MARKER_FILE`]: its tokens, and the node it replaces.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JoinPlan {
+    /// The tokens the node takes.
+    pub tokens: Vec<i64>,
+    /// The dead node it replaces (`replace_address_first_boot`), if any.
+    #[serde(default)]
+    pub replaces: Option<Replaced>,
+}
+
+/// The dead node a replacement takes over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Replaced {
+    pub host_id: Uuid,
+    pub address: IpAddr,
 }
 
 /// Why a node could not join.
@@ -71,6 +83,37 @@ pub enum BootstrapError {
     Interrupted,
     #[error("keyspace {keyspace}: {reason}")]
     Placement { keyspace: String, reason: String },
+    /// Cassandra's words.
+    #[error("Cannot replace_address {address} because it doesn't exist in gossip")]
+    ReplaceUnknown { address: IpAddr },
+    /// Cassandra's words.
+    #[error(
+        "Cannot replace_address {address} because it's status is not in [NORMAL, shutdown], \
+         status is {status}"
+    )]
+    ReplaceStatus { address: IpAddr, status: String },
+    /// Cassandra's words.
+    #[error("Could not find tokens for {address} to replace")]
+    ReplaceNoTokens { address: IpAddr },
+    #[error(
+        "Cannot replace a live node {address}: it is still up (stop it, and wait until the \
+         cluster marks it down)"
+    )]
+    ReplaceLive { address: IpAddr },
+    #[error(
+        "cannot replace {address}: it is in datacenter {dc}, rack {rack}; a replacement \
+         takes the replaced node's place, so it must be configured with the same dc and rack"
+    )]
+    ReplaceLocation {
+        address: IpAddr,
+        dc: String,
+        rack: String,
+    },
+    #[error(
+        "cannot replace {address}: {reason} (a replacement streams the dead node's data, so \
+         it needs auto_bootstrap: true and must not be a seed)"
+    )]
+    ReplaceNeedsBootstrap { address: IpAddr, reason: String },
     /// Cassandra's words for a range whose owner is not there to give it up.
     #[error(
         "unable to find sufficient sources for streaming range {range} in keyspace \
@@ -91,18 +134,34 @@ pub enum BootstrapError {
     },
 }
 
-/// Whether this start of the node bootstraps, and with which tokens. `None`: the node starts
-/// as before (a seed, `auto_bootstrap: false`, or a node that has joined already).
-pub async fn prepare(config: &Config) -> Result<Option<Vec<i64>>, BootstrapError> {
+/// Whether this start of the node bootstraps (or replaces a dead node), and with which
+/// tokens. `None`: the node starts as before (a seed, `auto_bootstrap: false`, or a node that
+/// has joined already).
+pub async fn prepare(config: &Config) -> Result<Option<JoinPlan>, BootstrapError> {
+    let marker = config.data_dir.join(MARKER_FILE);
+    let first_boot = !config.data_dir.join(LOCAL_FILE).exists();
+    if let Some(replace) = config.replace_address_first_boot {
+        if !first_boot && read_marker(&marker)?.is_none() {
+            tracing::warn!(%replace, "replace_address_first_boot ignored: this node has joined the ring before");
+        } else if !config.auto_bootstrap || config.is_seed() {
+            return Err(BootstrapError::ReplaceNeedsBootstrap {
+                address: replace,
+                reason: if config.is_seed() {
+                    "this node is one of its own seeds".to_owned()
+                } else {
+                    "auto_bootstrap is false".to_owned()
+                },
+            });
+        }
+    }
     if !config.auto_bootstrap || config.is_seed() {
         return Ok(None);
     }
-    let marker = config.data_dir.join(MARKER_FILE);
-    if let Some(tokens) = read_marker(&marker)? {
-        tracing::info!(tokens = tokens.len(), "resuming an unfinished join");
-        return Ok(Some(tokens));
+    if let Some(plan) = read_marker(&marker)? {
+        tracing::info!(tokens = plan.tokens.len(), replaces = ?plan.replaces, "resuming an unfinished join");
+        return Ok(Some(plan));
     }
-    if config.data_dir.join(LOCAL_FILE).exists() {
+    if !first_boot {
         return Ok(None);
     }
     // One range movement at a time: wait (up to ring_delay_ms) for one under way to finish,
@@ -125,6 +184,12 @@ pub async fn prepare(config: &Config) -> Result<Option<Vec<i64>>, BootstrapError
             }
         }
     };
+    if let Some(address) = config.replace_address_first_boot {
+        let plan = replacement(config, address, status, deadline).await?;
+        write_marker(&marker, &plan)?;
+        tracing::info!(%address, tokens = plan.tokens.len(), "replacing a dead node");
+        return Ok(Some(plan));
+    }
     let tokens = match config
         .initial_tokens()
         .map_err(BootstrapError::Allocation)?
@@ -166,15 +231,68 @@ pub async fn prepare(config: &Config) -> Result<Option<Vec<i64>>, BootstrapError
             .collect()
         }
     };
-    write_marker(&marker, &tokens)?;
-    tracing::info!(tokens = tokens.len(), "joining the ring: bootstrap");
-    Ok(Some(tokens))
+    let plan = JoinPlan {
+        tokens,
+        replaces: None,
+    };
+    write_marker(&marker, &plan)?;
+    tracing::info!(tokens = plan.tokens.len(), "joining the ring: bootstrap");
+    Ok(Some(plan))
 }
 
-fn read_marker(path: &Path) -> Result<Option<Vec<i64>>, BootstrapError> {
+/// The dead node at `address` as the ring knows it, checked as Cassandra checks a
+/// `replace_address`: known, NORMAL (or shut down), down, with tokens, and in this node's
+/// datacenter and rack. A node that still looks up is waited for until `deadline`.
+async fn replacement(
+    config: &Config,
+    address: IpAddr,
+    mut status: super::proto::StatusResponse,
+    deadline: Instant,
+) -> Result<JoinPlan, BootstrapError> {
+    let wanted = address.to_string();
+    loop {
+        let Some(m) = status.members.iter().find(|m| m.address == wanted) else {
+            return Err(BootstrapError::ReplaceUnknown { address });
+        };
+        if m.status != "NORMAL" {
+            return Err(BootstrapError::ReplaceStatus {
+                address,
+                status: m.status.clone(),
+            });
+        }
+        if m.tokens.is_empty() {
+            return Err(BootstrapError::ReplaceNoTokens { address });
+        }
+        if m.data_center != config.dc || m.rack != config.rack {
+            return Err(BootstrapError::ReplaceLocation {
+                address,
+                dc: m.data_center.clone(),
+                rack: m.rack.clone(),
+            });
+        }
+        let host_id = m
+            .host_id
+            .parse::<Uuid>()
+            .map_err(|_| BootstrapError::ReplaceUnknown { address })?;
+        if !m.up {
+            return Ok(JoinPlan {
+                tokens: m.tokens.clone(),
+                replaces: Some(Replaced { host_id, address }),
+            });
+        }
+        if Instant::now() >= deadline {
+            return Err(BootstrapError::ReplaceLive { address });
+        }
+        tracing::info!(%address, "waiting for the cluster to mark the replaced node down");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        status = ring_from_seeds(config).await?;
+    }
+}
+
+fn read_marker(path: &Path) -> Result<Option<JoinPlan>, BootstrapError> {
     match std::fs::read(path) {
-        Ok(bytes) => serde_json::from_slice::<Marker>(&bytes)
-            .map(|m| Some(m.tokens))
+        Ok(bytes) => serde_json::from_slice::<JoinPlan>(&bytes)
+            .map(Some)
             .map_err(|e| BootstrapError::Marker {
                 path: path.to_owned(),
                 source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
@@ -187,15 +305,12 @@ fn read_marker(path: &Path) -> Result<Option<Vec<i64>>, BootstrapError> {
     }
 }
 
-fn write_marker(path: &Path, tokens: &[i64]) -> Result<(), BootstrapError> {
+fn write_marker(path: &Path, plan: &JoinPlan) -> Result<(), BootstrapError> {
     let err = |source| BootstrapError::Marker {
         path: path.to_owned(),
         source,
     };
-    let json = serde_json::to_vec(&Marker {
-        tokens: tokens.to_vec(),
-    })
-    .map_err(|e| err(std::io::Error::other(e)))?;
+    let json = serde_json::to_vec(plan).map_err(|e| err(std::io::Error::other(e)))?;
     let tmp = path.with_extension("json.tmp");
     std::fs::write(&tmp, json).map_err(err)?;
     std::fs::rename(&tmp, path).map_err(err)
@@ -244,20 +359,6 @@ fn check_no_movement<'a>(
     Ok(())
 }
 
-/// A range as the store reads it: `(start, end]` pieces that never wrap.
-pub(super) fn pieces(r: TokenRange) -> Vec<(Option<i64>, Option<i64>)> {
-    let (l, rr) = (r.left.value(), r.right.value());
-    if l == rr {
-        vec![(None, None)]
-    } else if l < rr {
-        vec![(Some(l), Some(rr))]
-    } else if rr == i64::MIN {
-        vec![(Some(l), None)]
-    } else {
-        vec![(Some(l), None), (None, Some(rr))]
-    }
-}
-
 /// What a finished join streamed.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Joined {
@@ -273,48 +374,35 @@ pub async fn join(
     cluster: &Cluster,
     coordinator: &Arc<Coordinator>,
     config: &Config,
+    plan: &JoinPlan,
 ) -> Result<Joined, BootstrapError> {
     let started = Instant::now();
     let view = cluster.view().clone();
     let local = config.listen_address;
-    wait_until_seen(cluster, coordinator, config).await?;
+    let replaced = plan.replaces;
+    wait_until_seen(cluster, coordinator, config, replaced.map(|r| r.address)).await?;
     // Writes whose coordinator chose their replicas before it saw this node join finish
     // (or time out) within the write timeout: after it, every write reaches this node too,
     // and what streams below holds everything acknowledged before.
     tokio::time::sleep(Duration::from_millis(config.write_request_timeout_in_ms)).await;
 
-    let members = view.members();
-    let mut now = TokenMetadata::new();
-    let mut addresses: BTreeMap<NodeId, (IpAddr, bool)> = BTreeMap::new();
-    for m in &members {
-        if m.address == local
-            || !matches!(m.status, MemberStatus::Normal | MemberStatus::Leaving)
-            || m.tokens.is_empty()
-        {
-            continue;
-        }
-        let id = NodeId::from_u128(m.host_id.as_u128());
-        if let Err(e) = now.add_node(
-            id,
-            &m.data_center,
-            &m.rack,
-            m.tokens.iter().map(|t| Token::new(*t)),
-        ) {
-            tracing::warn!(node = %m.address, error = %e, "member left out of the ring");
-            continue;
-        }
-        addresses.insert(id, (m.address, m.alive));
-    }
+    let ring = ring_of(&view.members(), |m| {
+        m.address != local && matches!(m.status, MemberStatus::Normal | MemberStatus::Leaving)
+    });
+    let now = &ring.meta;
     let me = NodeId::from_u128(coordinator.host_id().as_u128());
     let mut future = now.clone();
-    future
-        .add_node(
+    match replaced {
+        // A replacement takes the dead node's place in the ring.
+        Some(r) => future.replace_node(NodeId::from_u128(r.host_id.as_u128()), me),
+        None => future.add_node(
             me,
             &config.dc,
             &config.rack,
             coordinator.tokens().iter().map(|t| Token::new(*t)),
-        )
-        .map_err(|e| BootstrapError::Allocation(e.to_string()))?;
+        ),
+    }
+    .map_err(|e| BootstrapError::Allocation(e.to_string()))?;
 
     let schema = coordinator.schema();
     let mut joined = Joined::default();
@@ -329,12 +417,21 @@ pub async fn join(
         };
         let strategy = ReplicationStrategy::from_replication_map(ks.replication.iter(), None)
             .map_err(|e| placement(e.to_string()))?;
-        let plan = ilion_ring::range_sources(&now, &future, &strategy, me)
-            .map_err(|e| placement(e.to_string()))?;
+        let ranges = match replaced {
+            Some(r) => replacement_sources(&ring, &future, &strategy, me, r).map_err(|reason| {
+                BootstrapError::NoSource {
+                    keyspace: ks.name.clone(),
+                    range: reason.0,
+                    reason: reason.1,
+                }
+            })?,
+            None => ilion_ring::range_sources(now, &future, &strategy, me)
+                .map_err(|e| placement(e.to_string()))?,
+        };
         // Every source must be there before anything streams: no half-fetched keyspace.
-        let mut sources = Vec::with_capacity(plan.len());
-        for (range, source) in &plan {
-            match addresses.get(source) {
+        let mut sources = Vec::with_capacity(ranges.len());
+        for (range, source) in &ranges {
+            match ring.nodes.get(source) {
                 Some((address, true)) => sources.push((*range, *address)),
                 Some((address, false)) => {
                     return Err(BootstrapError::NoSource {
@@ -390,6 +487,10 @@ pub async fn join(
     }
     // Everything is here: own the ranges, then forget the join.
     cluster.set_status(NodeStatus::Normal);
+    if let Some(r) = replaced {
+        // The replaced node is gone for good: every node drops it from the ring.
+        cluster.announce_removed(r.address);
+    }
     let marker = config.data_dir.join(MARKER_FILE);
     if let Err(e) = std::fs::remove_file(&marker) {
         tracing::warn!(path = %marker.display(), error = %e, "cannot remove the join marker");
@@ -398,8 +499,35 @@ pub async fn join(
     Ok(joined)
 }
 
-pub(super) fn fmt_range(r: TokenRange) -> String {
-    format!("({}, {}]", r.left.value(), r.right.value())
+/// The ranges a replacement streams, each from a live replica other than the dead node;
+/// `Err((range, reason))` names a range no live replica holds.
+fn replacement_sources(
+    ring: &Ring,
+    future: &TokenMetadata,
+    strategy: &ReplicationStrategy,
+    me: NodeId,
+    replaced: Replaced,
+) -> Result<Vec<(TokenRange, NodeId)>, (String, String)> {
+    let dead = NodeId::from_u128(replaced.host_id.as_u128());
+    let fetches =
+        ilion_ring::fetches_without(&ring.meta, future, strategy, dead, |n| ring.is_up(n))
+            .map_err(|e| ("(the whole ring)".to_owned(), e.to_string()))?;
+    let mut out = Vec::new();
+    for f in fetches.into_iter().filter(|f| f.to == me) {
+        match f.from {
+            Some(from) => out.push((f.range, from)),
+            None => {
+                return Err((
+                    fmt_range(f.range),
+                    format!(
+                        "no live replica other than the replaced node {} holds it",
+                        replaced.address
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(out)
 }
 
 async fn stream_with_retries(
@@ -441,13 +569,16 @@ async fn wait_until_seen(
     cluster: &Cluster,
     coordinator: &Arc<Coordinator>,
     config: &Config,
+    replaced: Option<IpAddr>,
 ) -> Result<(), BootstrapError> {
     let view = cluster.view();
     let local = config.listen_address.to_string();
     let waited = Duration::from_millis(config.ring_delay_ms);
     let deadline = Instant::now() + waited;
     loop {
-        let members = view.members();
+        let mut members = view.members();
+        // The node being replaced is down for good: nobody waits for it.
+        members.retain(|m| Some(m.address) != replaced);
         // Two nodes that started joining together: the one with the lower address goes
         // first, the other waits for it (as for any other movement under way).
         let statuses: Vec<(String, &'static str)> = members
@@ -497,63 +628,9 @@ async fn not_yet_seen(
     .await
 }
 
-/// Why the ring does not see this node (`local`) in state `state` yet (every other NORMAL
-/// member up, on this node's schema, listing it so), or `None` when it does.
-pub(super) async fn not_yet_seen_as(
-    view: &super::ClusterView,
-    coordinator: &Arc<Coordinator>,
-    local: IpAddr,
-    members: &[ilion_coordinator::Member],
-    state: &str,
-) -> Option<String> {
-    let ring: Vec<_> = members
-        .iter()
-        .filter(|m| m.address != local && m.status == MemberStatus::Normal)
-        .collect();
-    if ring.is_empty() {
-        return Some("no member of the ring is known yet".to_owned());
-    }
-    // Every member of the ring must be up and see this node joining: a coordinator that
-    // does not would leave it out of the writes of its ranges.
-    if let Some(down) = ring.iter().find(|m| !m.alive) {
-        return Some(format!("{} is not up (yet)", down.address));
-    }
-    let version = coordinator.schema_version();
-    for m in &ring {
-        if m.schema_version != version {
-            return Some(format!("the schema of {} differs", m.address));
-        }
-        let host = view.storage_endpoint(m.address).to_string();
-        match fetch_status(&host, Duration::from_secs(2)).await {
-            Ok(s) => {
-                let me = local.to_string();
-                if !s
-                    .members
-                    .iter()
-                    .any(|p| p.address == me && p.status == state)
-                {
-                    return Some(format!("{} does not see this node {state} yet", m.address));
-                }
-            }
-            Err(e) => return Some(e.to_string()),
-        }
-    }
-    None
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_wrapping_range_is_streamed_as_two_pieces_and_the_whole_ring_as_one() {
-        let r = TokenRange::new(Token::new(10), Token::new(-10));
-        assert_eq!(pieces(r), vec![(Some(10), None), (None, Some(-10))]);
-        let all = TokenRange::new(Token::new(5), Token::new(5));
-        assert_eq!(pieces(all), vec![(None, None)]);
-        let to_end = TokenRange::new(Token::new(5), Token::MIN);
-        assert_eq!(pieces(to_end), vec![(Some(5), None)]);
-    }
 
     #[test]
     fn a_join_is_refused_while_another_node_joins_naming_it() {
@@ -574,8 +651,24 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(MARKER_FILE);
         assert_eq!(read_marker(&path).unwrap(), None);
-        write_marker(&path, &[3, -7]).unwrap();
-        assert_eq!(read_marker(&path).unwrap(), Some(vec![3, -7]));
+        let plan = JoinPlan {
+            tokens: vec![3, -7],
+            replaces: Some(Replaced {
+                host_id: Uuid::from_u128(9),
+                address: IpAddr::from([127, 0, 0, 9]),
+            }),
+        };
+        write_marker(&path, &plan).unwrap();
+        assert_eq!(read_marker(&path).unwrap(), Some(plan));
+        // A marker written before replacements existed still reads.
+        std::fs::write(&path, br#"{"tokens":[5]}"#).unwrap();
+        assert_eq!(
+            read_marker(&path).unwrap(),
+            Some(JoinPlan {
+                tokens: vec![5],
+                replaces: None
+            })
+        );
         std::fs::write(&path, b"{not json").unwrap();
         assert!(matches!(
             read_marker(&path),

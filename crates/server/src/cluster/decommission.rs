@@ -16,18 +16,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use ilion_coordinator::{Coordinator, MemberStatus, Membership};
+use ilion_coordinator::{MemberStatus, Membership};
 use ilion_gossip::driver::Command;
 use ilion_gossip::{ApplicationState, NodeStatus};
-use ilion_ring::{
-    NodeId, PendingRanges, ReplicationStrategy, Token, TokenMetadata, TopologyChange,
-};
-use tokio::sync::{Notify, mpsc};
+use ilion_ring::{NodeId, PendingRanges, ReplicationStrategy, TopologyChange};
+use tokio::sync::Notify;
 
-use super::bootstrap::{fmt_range, not_yet_seen_as, pieces};
+use super::movement::{Node, fmt_range, not_yet_seen_as, pieces, ring_of};
 use super::proto::streaming_client::StreamingClient;
 use super::proto::{DecommissionResponse, FetchRequest};
-use super::view::ClusterView;
 
 /// Why a node cannot leave.
 #[derive(Debug, thiserror::Error)]
@@ -69,18 +66,12 @@ pub enum DecommissionError {
 /// What a decommission needs of the running node.
 #[derive(Debug, Clone)]
 pub(crate) struct Leave {
-    pub view: Arc<ClusterView>,
-    pub coordinator: Arc<Coordinator>,
-    pub commands: mpsc::UnboundedSender<Command>,
+    pub node: Node,
     /// This node's gRPC endpoint (the new owners stream from it).
     pub endpoint: SocketAddr,
     /// Notified once the node has left: the node then stops.
     pub left: Arc<Notify>,
     pub running: Arc<AtomicBool>,
-    /// How long to wait for the cluster to see the change (`ring_delay_ms`).
-    pub ring_delay: Duration,
-    /// Writes in flight when the peers learn of the change finish within this.
-    pub settle: Duration,
     /// The data directory: a node that left marks it ([`DECOMMISSIONED_FILE`]).
     pub data_dir: std::path::PathBuf,
 }
@@ -91,8 +82,8 @@ pub const DECOMMISSIONED_FILE: &str = "decommissioned";
 
 impl Leave {
     fn set_status(&self, status: NodeStatus, member: MemberStatus) {
-        self.view.set_local_status(member);
-        let _ = self.commands.send(Command::Set(
+        self.node.view.set_local_status(member);
+        let _ = self.node.commands.send(Command::Set(
             ApplicationState::Status,
             status.as_str().to_owned(),
         ));
@@ -114,13 +105,13 @@ impl Leave {
 
     async fn leave(&self) -> Result<DecommissionResponse, DecommissionError> {
         let local = self.endpoint.ip();
-        let me_member = self.view.local();
+        let me_member = self.node.view.local();
         if me_member.status != MemberStatus::Normal {
             return Err(DecommissionError::NotNormal {
                 status: format!("{:?}", me_member.status).to_uppercase(),
             });
         }
-        let members = self.view.members();
+        let members = self.node.view.members();
         for m in &members {
             if m.address != local
                 && matches!(m.status, MemberStatus::Joining | MemberStatus::Leaving)
@@ -131,27 +122,9 @@ impl Leave {
                 });
             }
         }
-        let mut ring = TokenMetadata::new();
-        let mut addresses = std::collections::BTreeMap::new();
-        for m in &members {
-            if m.status != MemberStatus::Normal || m.tokens.is_empty() {
-                continue;
-            }
-            let id = NodeId::from_u128(m.host_id.as_u128());
-            if ring
-                .add_node(
-                    id,
-                    &m.data_center,
-                    &m.rack,
-                    m.tokens.iter().map(|t| Token::new(*t)),
-                )
-                .is_ok()
-            {
-                addresses.insert(id, m.address);
-            }
-        }
+        let ring = ring_of(&members, |m| m.status == MemberStatus::Normal);
         let me = NodeId::from_u128(me_member.host_id.as_u128());
-        let schema = self.coordinator.schema();
+        let schema = self.node.coordinator.schema();
         let mut plans = Vec::new();
         for ks in schema.keyspaces.values() {
             if ilion_coordinator::schema::is_system_keyspace(&ks.name) {
@@ -165,7 +138,7 @@ impl Leave {
                 .map_err(|e| placement(e.to_string()))?;
             check_replication_factor(&ks.name, &strategy, &members, local, &me_member)?;
             let pending =
-                PendingRanges::compute(&ring, &strategy, &[TopologyChange::Leave { id: me }])
+                PendingRanges::compute(&ring.meta, &strategy, &[TopologyChange::Leave { id: me }])
                     .map_err(|e| placement(e.to_string()))?;
             plans.push((
                 ks.name.clone(),
@@ -176,27 +149,19 @@ impl Leave {
 
         // LEAVING, and wait until the ring sees it.
         self.set_status(NodeStatus::Leaving, MemberStatus::Leaving);
-        let deadline = Instant::now() + self.ring_delay;
-        loop {
-            let members = self.view.members();
-            match not_yet_seen_as(&self.view, &self.coordinator, local, &members, "LEAVING").await {
-                None => break,
-                Some(reason) if Instant::now() >= deadline => {
-                    return Err(DecommissionError::NotSeen { reason });
-                }
-                Some(_) => tokio::time::sleep(Duration::from_millis(250)).await,
-            }
-        }
-        tokio::time::sleep(self.settle).await;
+        self.node
+            .wait_until_seen_as(local, "LEAVING")
+            .await
+            .map_err(|reason| DecommissionError::NotSeen { reason })?;
 
         let mut done = DecommissionResponse::default();
         for (keyspace, tables, pending) in &plans {
             for (range, nodes) in pending.ranges() {
                 for node in nodes {
-                    let Some(address) = addresses.get(&node).copied() else {
+                    let Some(address) = ring.address(node) else {
                         continue;
                     };
-                    let peer = self.view.storage_endpoint(address);
+                    let peer = self.node.view.storage_endpoint(address);
                     for table in tables {
                         for (start, end) in pieces(range) {
                             let stream_error = |reason: String| DecommissionError::Stream {
@@ -233,11 +198,17 @@ impl Leave {
             tracing::warn!(path = %marker.display(), error = %e, "cannot mark the data directory decommissioned");
         }
         self.set_status(NodeStatus::Left, MemberStatus::Left);
-        let deadline = Instant::now() + self.ring_delay.min(Duration::from_secs(10));
+        let deadline = Instant::now() + self.node.ring_delay.min(Duration::from_secs(10));
         loop {
-            let members = self.view.members();
-            let seen =
-                not_yet_seen_as(&self.view, &self.coordinator, local, &members, "LEFT").await;
+            let members = self.node.view.members();
+            let seen = not_yet_seen_as(
+                &self.node.view,
+                &self.node.coordinator,
+                local,
+                &members,
+                "LEFT",
+            )
+            .await;
             if seen.is_none() || Instant::now() >= deadline {
                 break;
             }
@@ -299,7 +270,7 @@ fn check_replication_factor(
     Ok(())
 }
 
-async fn ask_to_fetch(
+pub(super) async fn ask_to_fetch(
     peer: SocketAddr,
     request: FetchRequest,
 ) -> Result<super::proto::FetchResponse, String> {
@@ -336,6 +307,8 @@ mod tests {
             release_version: "4.1.0".into(),
             schema_version: Uuid::nil(),
             load: 0.0,
+            replaces: None,
+            removing: None,
         }
     }
 

@@ -11,7 +11,9 @@
 mod admin;
 pub mod bootstrap;
 pub mod decommission;
+mod movement;
 mod peers;
+pub mod removenode;
 mod replica;
 mod schema;
 pub mod streaming;
@@ -33,10 +35,11 @@ use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::JoinHandle;
 
 pub use admin::{
-    AdminClientError, fetch_netstats, fetch_status, format_netstats, format_status,
-    request_cleanup, request_decommission,
+    AdminClientError, fetch_netstats, fetch_removenode_status, fetch_status, format_netstats,
+    format_status, request_cleanup, request_decommission, request_removenode,
 };
 pub use peers::{CHANNELS_PER_PEER, Peers};
+pub use removenode::format_removal_status;
 pub use replica::{GrpcMessenger, ReplicaHandler, ReplicaService};
 pub use transport::{GossipService, GrpcTransport, grpc_transport};
 pub use view::ClusterView;
@@ -111,6 +114,8 @@ pub fn local_member(
         release_version: ilion_coordinator::RELEASE_VERSION.to_owned(),
         schema_version: coordinator.schema_version(),
         load: 0.0,
+        replaces: None,
+        removing: None,
     }
 }
 
@@ -173,6 +178,12 @@ impl Cluster {
                 coordinator.schema_version().to_string(),
             ),
             (ApplicationState::Load, "0".to_owned()),
+            (
+                ApplicationState::Replaces,
+                local.replaces.map(|id| id.to_string()).unwrap_or_default(),
+            ),
+            // A removal this node ran before it restarted is over.
+            (ApplicationState::Removing, String::new()),
         ] {
             gossiper.set_local(key, value);
         }
@@ -206,21 +217,25 @@ impl Cluster {
         let replica = ReplicaService::new();
         let streams = Arc::new(streaming::Streams::default());
         let left = Arc::new(tokio::sync::Notify::new());
+        let movement = movement::Node {
+            view: view.clone(),
+            coordinator: coordinator.clone(),
+            commands: commands.clone(),
+            ring_delay: settings.ring_delay,
+            settle: settings.rpc_timeout.min(Duration::from_secs(2)),
+        };
         let admin = admin::AdminService {
             view: view.clone(),
             cluster_name: settings.cluster_name.clone(),
             streams: streams.clone(),
             leave: decommission::Leave {
-                view: view.clone(),
-                coordinator: coordinator.clone(),
-                commands: commands.clone(),
+                node: movement.clone(),
                 endpoint: address,
                 left: left.clone(),
                 running: Arc::new(std::sync::atomic::AtomicBool::new(false)),
-                ring_delay: settings.ring_delay,
-                settle: settings.rpc_timeout.min(Duration::from_secs(2)),
                 data_dir: settings.data_dir.clone(),
             },
+            removal: removenode::Removal::new(movement),
         };
         let mut tasks = Vec::new();
 
@@ -379,6 +394,13 @@ impl Cluster {
             ApplicationState::Status,
             status.as_str().to_owned(),
         ));
+    }
+
+    /// Announces that the dead node at `address` is gone for good (its replacement owns its
+    /// tokens, or `removenode` re-replicated its ranges): every node drops it from the ring.
+    pub fn announce_removed(&self, address: IpAddr) {
+        let endpoint = self.view.storage_endpoint(address);
+        let _ = self.commands.send(Command::RemoveNode(endpoint));
     }
 
     /// The cluster view (the coordinator's `Membership`).

@@ -30,6 +30,12 @@ impl Peer {
             .and_then(NodeStatus::parse)
     }
 
+    /// Whether it gossips a removal (`removenode`) it coordinates.
+    fn is_removing(&self) -> bool {
+        self.get(ApplicationState::Removing)
+            .is_some_and(|s| !s.is_empty())
+    }
+
     /// The member this peer is, once it has gossiped enough to be one (host id and status).
     fn member(&self, address: IpAddr, default_native_port: u16) -> Option<Member> {
         let host_id = self.get(ApplicationState::HostId)?.parse::<Uuid>().ok()?;
@@ -75,6 +81,12 @@ impl Peer {
                 .get(ApplicationState::Load)
                 .and_then(|s| s.parse().ok())
                 .unwrap_or(0.0),
+            replaces: self
+                .get(ApplicationState::Replaces)
+                .and_then(|s| s.parse().ok()),
+            removing: self
+                .get(ApplicationState::Removing)
+                .and_then(|s| s.parse().ok()),
         })
     }
 }
@@ -136,6 +148,15 @@ impl ClusterView {
         let mut inner = self.inner.write();
         if inner.local.status != status {
             inner.local.status = status;
+            inner.topology_version += 1;
+        }
+    }
+
+    /// Sets the dead node the local node is removing (`removenode`), or none.
+    pub fn set_local_removing(&self, host_id: Option<Uuid>) {
+        let mut inner = self.inner.write();
+        if inner.local.removing != host_id {
+            inner.local.removing = host_id;
             inner.topology_version += 1;
         }
     }
@@ -207,22 +228,31 @@ impl ClusterView {
                 let ip = endpoint.ip();
                 let peer = inner.peers.entry(ip).or_default();
                 peer.alive = true;
+                let removes = peer.is_removing();
                 if let Some(addr) = native_endpoint(peer, ip, native_port) {
                     out.push(Event::StatusChange {
                         change: StatusChange::Up,
                         address: addr,
                     });
                 }
+                if removes {
+                    inner.topology_version += 1;
+                }
             }
             ilion_gossip::Event::Down { endpoint } => {
                 let ip = endpoint.ip();
                 if let Some(peer) = inner.peers.get_mut(&ip) {
                     peer.alive = false;
+                    let removes = peer.is_removing();
                     if let Some(addr) = native_endpoint(peer, ip, native_port) {
                         out.push(Event::StatusChange {
                             change: StatusChange::Down,
                             address: addr,
                         });
+                    }
+                    // A removal counts only while its coordinator is up.
+                    if removes {
+                        inner.topology_version += 1;
                     }
                 }
             }
@@ -272,6 +302,8 @@ impl ClusterView {
                         | ApplicationState::Tokens
                         | ApplicationState::Dc
                         | ApplicationState::Rack
+                        | ApplicationState::Replaces
+                        | ApplicationState::Removing
                 ) {
                     inner.topology_version += 1;
                 }
@@ -323,6 +355,7 @@ impl Membership for ClusterView {
                 .filter(|(a, _)| **a != inner.local.address)
                 .filter_map(|(a, p)| p.member(*a, native_port)),
         );
+        ilion_coordinator::resolve_ring_changes(&mut out);
         out
     }
 
@@ -354,6 +387,8 @@ mod tests {
             release_version: "4.1.0".into(),
             schema_version: Uuid::nil(),
             load: 0.0,
+            replaces: None,
+            removing: None,
         }
     }
 

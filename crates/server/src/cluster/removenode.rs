@@ -1,0 +1,430 @@
+//! removenode (`ilion removenode HOST_ID`): a dead node that will not come back leaves the ring,
+//! and the surviving replicas re-replicate its ranges (Cassandra's `nodetool removenode`).
+//!
+//! 1. Refused unless the node is known, is not this node, is down, and no other node joins,
+//!    leaves or is being removed (Cassandra's messages).
+//! 2. This node gossips `Removing = HOST_ID`: every node then counts the dead node as leaving,
+//!    so its ranges are pending on their next owners (writes reach them too). It waits until
+//!    every live member sees that.
+//! 3. Each next owner pulls the ranges it gains from a surviving replica (`Streaming.Fetch`);
+//!    `ilion removenode status` shows who is still streaming.
+//! 4. Then it announces the dead node removed (its gossip state becomes `removed` everywhere:
+//!    it is gone from the ring, `system.peers` and `ilion status`) and clears `Removing`. A
+//!    failed stream clears `Removing` and leaves the dead node in the ring; the removal can be
+//!    run again.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use ilion_coordinator::{Member, MemberStatus, Membership};
+use ilion_gossip::ApplicationState;
+use ilion_gossip::driver::Command;
+use ilion_ring::{NodeId, ReplicationStrategy};
+use parking_lot::Mutex;
+use uuid::Uuid;
+
+use super::decommission::ask_to_fetch;
+use super::movement::{Node, fmt_range, pieces, ring_of};
+use super::proto::{FetchRequest, RemoveNodeResponse, RemoveNodeStatusResponse};
+use super::view::ClusterView;
+
+/// Why a node cannot be removed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RemoveNodeError {
+    /// Cassandra's words.
+    #[error("Host ID not found.")]
+    UnknownHost,
+    #[error("{0} is not a host ID (a UUID, as `ilion status` lists them)")]
+    BadHostId(String),
+    /// Cassandra's words.
+    #[error("Cannot remove self")]
+    IsSelf,
+    /// Cassandra's words.
+    #[error(
+        "Node {address} is alive and owns this ID. Use decommission command to remove it from \
+         the ring"
+    )]
+    Alive { address: IpAddr },
+    /// Cassandra's words.
+    #[error(
+        "This node is already processing a removal. Wait for it to complete, or use \
+         'removenode force' if this has failed."
+    )]
+    AlreadyRunning,
+    #[error(
+        "other bootstrapping/leaving/moving nodes detected, cannot remove a node: {address} \
+         is {status}"
+    )]
+    MovementRunning { address: IpAddr, status: String },
+    #[error("the cluster did not learn of the removal: {reason}")]
+    NotSeen { reason: String },
+    #[error("keyspace {keyspace}: {reason}")]
+    Placement { keyspace: String, reason: String },
+    /// `what`: the keyspace, table and range.
+    #[error("streaming {what} from {from} to {target} failed: {reason}")]
+    Stream {
+        what: String,
+        from: IpAddr,
+        target: IpAddr,
+        reason: String,
+    },
+}
+
+impl RemoveNodeError {
+    /// Whether the request was refused before anything changed (as opposed to failing).
+    pub fn is_refusal(&self) -> bool {
+        !matches!(
+            self,
+            RemoveNodeError::NotSeen { .. }
+                | RemoveNodeError::Placement { .. }
+                | RemoveNodeError::Stream { .. }
+        )
+    }
+}
+
+/// The removal under way, for `removenode status`.
+#[derive(Debug, Clone, Default)]
+struct Progress {
+    host_id: Uuid,
+    address: Option<IpAddr>,
+    /// Per gaining node, the ranges it still has to stream.
+    remaining: BTreeMap<IpAddr, u64>,
+    done: u64,
+    total: u64,
+}
+
+/// What a removal needs of the running node.
+#[derive(Debug, Clone)]
+pub(crate) struct Removal {
+    node: Node,
+    progress: Arc<Mutex<Option<Progress>>>,
+}
+
+/// One stream of the plan: `to` pulls `range` of every table of `keyspace` from `from`.
+struct Step {
+    keyspace: String,
+    tables: Vec<String>,
+    range: ilion_ring::TokenRange,
+    to: IpAddr,
+    from: IpAddr,
+}
+
+impl Removal {
+    pub fn new(node: Node) -> Removal {
+        Removal {
+            node,
+            progress: Arc::new(Mutex::new(None)),
+        }
+    }
+
+    /// `removenode status`: the removal this node runs, if any.
+    pub fn status(&self) -> RemoveNodeStatusResponse {
+        match self.progress.lock().as_ref() {
+            None => RemoveNodeStatusResponse::default(),
+            Some(p) => RemoveNodeStatusResponse {
+                host_id: p.host_id.to_string(),
+                address: p.address.map(|a| a.to_string()).unwrap_or_default(),
+                waiting_for: p
+                    .remaining
+                    .iter()
+                    .filter(|(_, n)| **n > 0)
+                    .map(|(a, _)| a.to_string())
+                    .collect(),
+                ranges_done: p.done,
+                ranges_total: p.total,
+            },
+        }
+    }
+
+    fn set_removing(&self, host_id: Option<Uuid>) {
+        self.node.view.set_local_removing(host_id);
+        let _ = self.node.commands.send(Command::Set(
+            ApplicationState::Removing,
+            host_id.map(|h| h.to_string()).unwrap_or_default(),
+        ));
+    }
+
+    /// Removes the node with host id `host_id`; answers when it is gone from the ring.
+    pub async fn run(&self, host_id: &str) -> Result<RemoveNodeResponse, RemoveNodeError> {
+        let id = host_id
+            .trim()
+            .parse::<Uuid>()
+            .map_err(|_| RemoveNodeError::BadHostId(host_id.to_owned()))?;
+        {
+            let mut progress = self.progress.lock();
+            if progress.is_some() {
+                return Err(RemoveNodeError::AlreadyRunning);
+            }
+            *progress = Some(Progress {
+                host_id: id,
+                ..Progress::default()
+            });
+        }
+        let result = self.remove(id).await;
+        if let Err(e) = &result
+            && !e.is_refusal()
+        {
+            tracing::warn!(host_id = %id, error = %e, "removenode failed; the node stays in the ring");
+        }
+        // Over, one way or the other: the dead node no longer counts as leaving.
+        self.set_removing(None);
+        *self.progress.lock() = None;
+        result
+    }
+
+    async fn remove(&self, id: Uuid) -> Result<RemoveNodeResponse, RemoveNodeError> {
+        let local = self.node.view.local_address();
+        let members = self.node.view.members();
+        let dead = check_removable(&members, local, id)?.clone();
+        if let Some(p) = self.progress.lock().as_mut() {
+            p.address = Some(dead.address);
+        }
+
+        // Every node counts the dead one as leaving: its ranges become pending on their next
+        // owners, which from now on receive the writes of those ranges.
+        self.set_removing(Some(id));
+        self.node
+            .wait_until_seen_as(dead.address, "LEAVING")
+            .await
+            .map_err(|reason| RemoveNodeError::NotSeen { reason })?;
+
+        let (steps, lost) = self.plan(&dead)?;
+        if let Some(p) = self.progress.lock().as_mut() {
+            p.total = steps.len() as u64;
+            for s in &steps {
+                *p.remaining.entry(s.to).or_default() += 1;
+            }
+        }
+        let mut done = RemoveNodeResponse {
+            address: dead.address.to_string(),
+            lost_ranges: lost,
+            ..RemoveNodeResponse::default()
+        };
+        for step in &steps {
+            let source = self.node.view.storage_endpoint(step.from);
+            let target = self.node.view.storage_endpoint(step.to);
+            for table in &step.tables {
+                for (start, end) in pieces(step.range) {
+                    let got = ask_to_fetch(
+                        target,
+                        FetchRequest {
+                            source: source.to_string(),
+                            keyspace: step.keyspace.clone(),
+                            table: table.clone(),
+                            start,
+                            end,
+                        },
+                    )
+                    .await
+                    .map_err(|reason| RemoveNodeError::Stream {
+                        what: format!("{}.{table} range {}", step.keyspace, fmt_range(step.range)),
+                        from: step.from,
+                        target: step.to,
+                        reason,
+                    })?;
+                    done.partitions += got.partitions;
+                    done.bytes += got.bytes;
+                }
+            }
+            done.ranges += 1;
+            if let Some(p) = self.progress.lock().as_mut() {
+                p.done += 1;
+                if let Some(n) = p.remaining.get_mut(&step.to) {
+                    *n = n.saturating_sub(1);
+                }
+            }
+        }
+        // Every range has its replicas again: the dead node is gone for good.
+        let _ = self
+            .node
+            .commands
+            .send(Command::RemoveNode(removed_endpoint(
+                &self.node.view,
+                &dead,
+            )));
+        tracing::info!(address = %dead.address, host_id = %id, ranges = done.ranges,
+            partitions = done.partitions, bytes = done.bytes, lost = lost, "removenode finished");
+        Ok(done)
+    }
+
+    /// The streams that restore every keyspace's replicas without the dead node, and how many
+    /// ranges no surviving replica holds (their data was on the dead node only: RF 1).
+    fn plan(&self, dead: &Member) -> Result<(Vec<Step>, u64), RemoveNodeError> {
+        let ring = ring_of(&self.node.view.members(), |m| {
+            matches!(m.status, MemberStatus::Normal | MemberStatus::Leaving)
+        });
+        let dead_id = NodeId::from_u128(dead.host_id.as_u128());
+        let mut future = ring.meta.clone();
+        if let Err(e) = future.remove_node(dead_id) {
+            return Err(RemoveNodeError::Placement {
+                keyspace: "(all)".to_owned(),
+                reason: e.to_string(),
+            });
+        }
+        let schema = self.node.coordinator.schema();
+        let mut steps = Vec::new();
+        let mut lost = 0;
+        for ks in schema.keyspaces.values() {
+            if ilion_coordinator::schema::is_system_keyspace(&ks.name) {
+                continue;
+            }
+            let placement = |reason: String| RemoveNodeError::Placement {
+                keyspace: ks.name.clone(),
+                reason,
+            };
+            let strategy = ReplicationStrategy::from_replication_map(ks.replication.iter(), None)
+                .map_err(|e| placement(e.to_string()))?;
+            let fetches =
+                ilion_ring::fetches_without(&ring.meta, &future, &strategy, dead_id, |n| {
+                    ring.is_up(n)
+                })
+                .map_err(|e| placement(e.to_string()))?;
+            for f in fetches {
+                let (Some(to), Some(from)) =
+                    (ring.address(f.to), f.from.and_then(|n| ring.address(n)))
+                else {
+                    tracing::warn!(keyspace = %ks.name, range = %fmt_range(f.range),
+                        "no surviving replica holds this range of the removed node; its data is lost");
+                    lost += 1;
+                    continue;
+                };
+                steps.push(Step {
+                    keyspace: ks.name.clone(),
+                    tables: ks.tables.keys().cloned().collect(),
+                    range: f.range,
+                    to,
+                    from,
+                });
+            }
+        }
+        Ok((steps, lost))
+    }
+}
+
+/// The gossip endpoint of the dead node.
+fn removed_endpoint(view: &ClusterView, dead: &Member) -> SocketAddr {
+    view.storage_endpoint(dead.address)
+}
+
+/// The member with host id `id`, if it may be removed: known, not this node, down, and no
+/// other range movement under way (Cassandra's checks and words).
+fn check_removable(
+    members: &[Member],
+    local: IpAddr,
+    id: Uuid,
+) -> Result<&Member, RemoveNodeError> {
+    let dead = members
+        .iter()
+        .find(|m| m.host_id == id && m.status != MemberStatus::Left)
+        .ok_or(RemoveNodeError::UnknownHost)?;
+    if dead.address == local {
+        return Err(RemoveNodeError::IsSelf);
+    }
+    if dead.alive {
+        return Err(RemoveNodeError::Alive {
+            address: dead.address,
+        });
+    }
+    for m in members {
+        if m.host_id != id && matches!(m.status, MemberStatus::Joining | MemberStatus::Leaving) {
+            return Err(RemoveNodeError::MovementRunning {
+                address: m.address,
+                status: format!("{:?}", m.status).to_uppercase(),
+            });
+        }
+    }
+    Ok(dead)
+}
+
+/// `nodetool removenode status`'s text.
+pub fn format_removal_status(s: &RemoveNodeStatusResponse) -> String {
+    if s.host_id.is_empty() {
+        return "RemovalStatus: No removals in process.\n".to_owned();
+    }
+    format!(
+        "RemovalStatus: Removing token ({}) of {}. Waiting for replication confirmation from [{}]. \
+         {}/{} ranges re-replicated.\n",
+        s.host_id,
+        s.address,
+        s.waiting_for.join(","),
+        s.ranges_done,
+        s.ranges_total
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn member(i: u8, alive: bool, status: MemberStatus) -> Member {
+        let address = IpAddr::from([127, 0, 0, i]);
+        Member {
+            address,
+            host_id: Uuid::from_u128(u128::from(i)),
+            data_center: "dc1".into(),
+            rack: "r1".into(),
+            tokens: vec![i64::from(i)],
+            status,
+            alive,
+            native_address: address,
+            native_port: 9042,
+            release_version: "4.1.0".into(),
+            schema_version: Uuid::nil(),
+            load: 0.0,
+            replaces: None,
+            removing: None,
+        }
+    }
+
+    #[test]
+    fn removenode_is_refused_as_cassandra_refuses_it() {
+        let members = vec![
+            member(1, true, MemberStatus::Normal),
+            member(2, true, MemberStatus::Normal),
+            member(3, false, MemberStatus::Normal),
+        ];
+        let local = members[0].address;
+        let text = |r: Result<&Member, RemoveNodeError>| r.unwrap_err().to_string();
+        assert_eq!(
+            text(check_removable(&members, local, Uuid::from_u128(9))),
+            "Host ID not found."
+        );
+        assert_eq!(
+            text(check_removable(&members, local, Uuid::from_u128(1))),
+            "Cannot remove self"
+        );
+        assert_eq!(
+            text(check_removable(&members, local, Uuid::from_u128(2))),
+            "Node 127.0.0.2 is alive and owns this ID. Use decommission command to remove it \
+             from the ring"
+        );
+        let dead = check_removable(&members, local, Uuid::from_u128(3)).unwrap();
+        assert_eq!(dead.address, IpAddr::from([127, 0, 0, 3]));
+        let mut joining = members.clone();
+        joining.push(member(4, true, MemberStatus::Joining));
+        assert!(matches!(
+            check_removable(&joining, local, Uuid::from_u128(3)),
+            Err(RemoveNodeError::MovementRunning { .. })
+        ));
+    }
+
+    #[test]
+    fn removal_status_reads_as_nodetool_s() {
+        assert_eq!(
+            format_removal_status(&RemoveNodeStatusResponse::default()),
+            "RemovalStatus: No removals in process.\n"
+        );
+        let s = RemoveNodeStatusResponse {
+            host_id: Uuid::from_u128(3).to_string(),
+            address: "127.0.0.3".into(),
+            waiting_for: vec!["127.0.0.1".into(), "127.0.0.2".into()],
+            ranges_done: 1,
+            ranges_total: 4,
+        };
+        let text = format_removal_status(&s);
+        assert!(text.starts_with("RemovalStatus: Removing token (00000000-0000-0000-0000-000000000003) of 127.0.0.3. Waiting for replication confirmation from [127.0.0.1,127.0.0.2]."), "{text}");
+        assert!(text.contains("1/4 ranges"), "{text}");
+    }
+}
