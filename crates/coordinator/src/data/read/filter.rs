@@ -3,6 +3,31 @@
 
 use super::*;
 
+/// The filters a plan collects, and whether they need ALLOW FILTERING: a filter that only
+/// re-checks rows the slices of a partition read (a multi-column slice over mixed ASC/DESC
+/// columns) does not.
+#[derive(Debug, Default)]
+pub(super) struct Filtering {
+    pub(super) filters: Vec<Filter>,
+    pub(super) needed: bool,
+}
+
+impl Filtering {
+    /// A restriction that only filtering can apply.
+    pub(super) fn require(&mut self, filter: Filter) {
+        self.needed = true;
+        self.filters.push(filter);
+    }
+
+    /// Refuses a query that needs filtering without ALLOW FILTERING, in Cassandra's words.
+    pub(super) fn check(&self, allow_filtering: bool) -> Result<()> {
+        if self.needed && !allow_filtering {
+            return Err(Error::invalid(REQUIRES_ALLOW_FILTERING));
+        }
+        Ok(())
+    }
+}
+
 /// A restriction checked on each decoded row.
 #[derive(Debug, Clone, PartialEq)]
 pub(super) enum Filter {

@@ -40,7 +40,7 @@ mod plan;
 
 use decode::{Decoder, computed};
 use execute::execute;
-use filter::Filter;
+use filter::{Filter, Filtering};
 use paging::{decode_paging_state, encode_paging_state};
 use plan::{key_columns, plan};
 

@@ -1,0 +1,251 @@
+//! Running a statement: QUERY parsed and bound, then dispatched by kind (SELECT on system
+//! tables computed in memory or on user tables through the data path, writes, TRUNCATE, USE,
+//! DESCRIBE, schema statements).
+
+use std::sync::Arc;
+
+use ilion_cql::language::ast::{QualifiedName, Statement};
+use ilion_cql::protocol::{QueryParameters, ResultBody};
+use ilion_cql::{ParsedStatement, parse_statement};
+
+use crate::schema::{Schema, ddl, is_system_keyspace};
+use crate::system;
+use crate::values::Bound;
+use crate::{Error, Result, data, describe, select};
+
+use super::{Coordinator, Executed, PerSchema, Session};
+
+impl Coordinator {
+    /// Runs a QUERY.
+    pub fn query(
+        &self,
+        session: &Session,
+        text: &str,
+        params: &QueryParameters,
+    ) -> Result<ResultBody> {
+        self.query_warned(session, text, params).map(|e| e.result)
+    }
+
+    /// Runs a QUERY and returns the warnings its response carries with its result.
+    pub fn query_warned(
+        &self,
+        session: &Session,
+        text: &str,
+        params: &QueryParameters,
+    ) -> Result<Executed> {
+        let parsed = parse(text)?;
+        let keyspace = params.keyspace.clone().or_else(|| session.keyspace.clone());
+        let bound = Bound::new(&params.values, &parsed.bind_markers)?;
+        let _time = self.statement_time();
+        self.run_warned(&parsed, keyspace.as_deref(), &bound, params, None)
+    }
+
+    /// [`Coordinator::run`], with the warnings of the statements that have some (BATCH, a
+    /// SELECT that scanned many tombstones). `selection` caches a prepared SELECT's compiled
+    /// selection.
+    pub(super) fn run_warned(
+        &self,
+        parsed: &ParsedStatement,
+        keyspace: Option<&str>,
+        bound: &Bound,
+        params: &QueryParameters,
+        selection: Option<&PerSchema<select::Selection>>,
+    ) -> Result<Executed> {
+        match &parsed.statement {
+            Statement::Batch(b) => self.text_batch(b, keyspace, bound, params),
+            Statement::Select(s) => self.select(s, keyspace, bound, params, selection),
+            _ => self
+                .run(parsed, keyspace, bound, params)
+                .map(Executed::quiet),
+        }
+    }
+
+    /// Runs a SELECT: a system table's rows computed in memory, or a user table's read.
+    fn select(
+        &self,
+        s: &ilion_cql::language::ast::Select,
+        keyspace: Option<&str>,
+        bound: &Bound,
+        params: &QueryParameters,
+        cached: Option<&PerSchema<select::Selection>>,
+    ) -> Result<Executed> {
+        let schema = self.schema.read().clone();
+        let (ks, table) = self.resolve_table(&schema, &s.table, keyspace)?;
+        let compile = || select::Selection::compile(s, table, ks);
+        let selection = match cached {
+            // JSON selects compile the selection of their plain form.
+            Some(c) if !s.json => c.get(&schema, compile)?,
+            _ => Arc::new(compile()?),
+        };
+        if ks.name == "system" && table.name == "local" {
+            let rows = self.local_rows.get(&schema, || {
+                system::rows(table, &self.local, &schema, &self.system, &self.store, None)
+                    .ok_or_else(|| Error::server("system.local has no rows"))
+            })?;
+            return select::run(s, table, ks, &selection, &rows, bound, params)
+                .map(Executed::quiet);
+        }
+        let membership = self.membership.as_deref();
+        match system::rows(
+            table,
+            &self.local,
+            &schema,
+            &self.system,
+            &self.store,
+            membership,
+        ) {
+            Some(rows) => {
+                select::run(s, table, ks, &selection, &rows, bound, params).map(Executed::quiet)
+            }
+            None if is_system_keyspace(&ks.name) => Err(not_built_data_path("SELECT")),
+            None => data::select(&*self.data, ks, table, s, &selection, bound, params),
+        }
+    }
+
+    pub(super) fn resolve_table<'a>(
+        &'a self,
+        schema: &'a Schema,
+        name: &QualifiedName,
+        keyspace: Option<&str>,
+    ) -> Result<(&'a crate::schema::Keyspace, &'a crate::schema::Table)> {
+        let ks_name = ddl::keyspace_of(name, keyspace)?;
+        let ks = match self.system.keyspaces.get(&ks_name) {
+            Some(ks) => ks,
+            None => schema.keyspace(&ks_name)?,
+        };
+        let table = ks.tables.get(name.name.as_str()).ok_or_else(|| {
+            Error::invalid(format!("table {} does not exist", name.name.as_str()))
+        })?;
+        Ok((ks, table))
+    }
+
+    fn run(
+        &self,
+        parsed: &ParsedStatement,
+        keyspace: Option<&str>,
+        bound: &Bound,
+        params: &QueryParameters,
+    ) -> Result<ResultBody> {
+        match &parsed.statement {
+            Statement::Use(name) => {
+                let name = name.as_str();
+                if !self.system.keyspaces.contains_key(name) {
+                    self.schema.read().keyspace(name)?;
+                }
+                Ok(ResultBody::SetKeyspace(name.to_owned()))
+            }
+            Statement::Select(s) => self
+                .select(s, keyspace, bound, params, None)
+                .map(|e| e.result),
+            Statement::Insert(s) => {
+                let schema = self.schema.read().clone();
+                let (ks, table) = self.user_table(&schema, &s.table, keyspace)?;
+                let writes = data::insert(&*self.data, ks, table, s, bound, params)?;
+                self.data.write(&writes, params.consistency, false)?;
+                Ok(ResultBody::Void)
+            }
+            Statement::Update(s) => {
+                let schema = self.schema.read().clone();
+                let (ks, table) = self.user_table(&schema, &s.table, keyspace)?;
+                let writes = data::update(&*self.data, ks, table, s, bound, params)?;
+                self.data.write(&writes, params.consistency, false)?;
+                Ok(ResultBody::Void)
+            }
+            Statement::Delete(s) => {
+                let schema = self.schema.read().clone();
+                let (ks, table) = self.user_table(&schema, &s.table, keyspace)?;
+                let writes = data::delete(&*self.data, ks, table, s, bound, params)?;
+                self.data.write(&writes, params.consistency, false)?;
+                Ok(ResultBody::Void)
+            }
+            Statement::Batch(b) => self
+                .text_batch(b, keyspace, bound, params)
+                .map(|e| e.result),
+            Statement::Truncate(name) => {
+                let schema = self.schema.read().clone();
+                let (ks, _) = self.resolve_table(&schema, name, keyspace)?;
+                if is_system_keyspace(&ks.name) {
+                    return Err(Error::invalid(format!(
+                        "Cannot TRUNCATE a table of the {} keyspace",
+                        ks.name
+                    )));
+                }
+                let (ks, t) = (ks.name.clone(), name.name.as_str().to_owned());
+                drop(schema);
+                match &self.replication {
+                    // Every node drops its rows.
+                    Some(r) => r.truncate(&ks, &t)?,
+                    None => self
+                        .store
+                        .truncate(&ks, &t)
+                        .map_err(|e| Error::server(format!("truncate failed: {e}")))?,
+                }
+                Ok(ResultBody::Void)
+            }
+            Statement::CreateKeyspace(s) => {
+                let dcs = self.known_datacenters();
+                self.alter_schema(|sc| ddl::create_keyspace(sc, s, &dcs))
+            }
+            Statement::AlterKeyspace(s) => {
+                let dcs = self.known_datacenters();
+                self.alter_schema(|sc| ddl::alter_keyspace(sc, s, &dcs))
+            }
+            Statement::DropKeyspace(s) => self.alter_schema(|sc| ddl::drop_keyspace(sc, s)),
+            Statement::CreateTable(s) => self.alter_schema(|sc| ddl::create_table(sc, s, keyspace)),
+            Statement::AlterTable(s) => self.alter_schema(|sc| ddl::alter_table(sc, s, keyspace)),
+            Statement::DropTable(s) => self.alter_schema(|sc| ddl::drop_table(sc, s, keyspace)),
+            Statement::CreateType(s) => self.alter_schema(|sc| ddl::create_type(sc, s, keyspace)),
+            Statement::AlterType(s) => self.alter_schema(|sc| ddl::alter_type(sc, s, keyspace)),
+            Statement::DropType(s) => self.alter_schema(|sc| ddl::drop_type(sc, s, keyspace)),
+            Statement::CreateIndex(_) | Statement::DropIndex(_) => {
+                Err(Error::not_supported("Secondary indexes"))
+            }
+            Statement::CreateMaterializedView(_)
+            | Statement::AlterMaterializedView(_)
+            | Statement::DropMaterializedView(_) => Err(Error::not_supported("Materialized views")),
+            Statement::CreateFunction(_) | Statement::DropFunction(_) => {
+                Err(Error::not_supported("User-defined functions"))
+            }
+            Statement::CreateAggregate(_) | Statement::DropAggregate(_) => {
+                Err(Error::not_supported("User-defined aggregates"))
+            }
+            Statement::CreateTrigger(_) | Statement::DropTrigger(_) => {
+                Err(Error::not_supported("Triggers"))
+            }
+            Statement::Describe(d) => {
+                let schema = self.schema.read().clone();
+                describe::describe(d, &schema, &self.system, &self.local, keyspace)
+            }
+            other => Err(Error::not_supported(&format!(
+                "{} (roles, users and permissions)",
+                other.kind_name()
+            ))),
+        }
+    }
+
+    /// The table a write names: it must exist and not be a system table.
+    pub(super) fn user_table<'a>(
+        &'a self,
+        schema: &'a Schema,
+        table: &QualifiedName,
+        keyspace: Option<&str>,
+    ) -> Result<(&'a crate::schema::Keyspace, &'a crate::schema::Table)> {
+        let (ks, t) = self.resolve_table(schema, table, keyspace)?;
+        if is_system_keyspace(&ks.name) {
+            return Err(Error::Invalid {
+                message: format!("{} keyspace is not user-modifiable", ks.name),
+            });
+        }
+        Ok((ks, t))
+    }
+}
+
+pub(super) fn parse(text: &str) -> Result<ParsedStatement> {
+    parse_statement(text).map_err(|e| Error::Syntax {
+        message: e.to_string(),
+    })
+}
+
+pub(super) fn not_built_data_path(kind: &str) -> Error {
+    Error::not_supported(&format!("{kind} on user tables (the data path)"))
+}

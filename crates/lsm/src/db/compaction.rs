@@ -1,0 +1,335 @@
+//! Compactions of an open database: the tasks a tree's strategy picks run as jobs (in the
+//! background, on request or over a key range), and their outputs replace their inputs in
+//! the manifest and the tree's version.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use crate::compaction::CompactionTask;
+use crate::compaction::job::{self, JobSpec};
+use crate::error::{Error, Result};
+use crate::iter::{Cursor, LevelCursor, MergingCursor};
+use crate::manifest;
+use crate::properties::OutsideView;
+use crate::tree::{TableFile, TreeInner, Version, by_smallest};
+
+use super::{DbInner, now_micros, open_table};
+
+/// When a compaction's outputs were "created": the newest data among the inputs, so compacting
+/// an old time window keeps its outputs in that window.
+fn output_created_micros(inputs: &[(usize, Arc<TableFile>)]) -> u64 {
+    inputs
+        .iter()
+        .map(|(_, f)| f.entry.created_micros)
+        .max()
+        .unwrap_or_else(now_micros)
+}
+
+impl DbInner {
+    pub(super) fn compact_all(&self) {
+        let trees = self.trees.read().clone();
+        for t in trees.iter().filter(|t| !t.is_dropped()) {
+            loop {
+                if self.closed.load(Ordering::Acquire) || self.stopped.lock().is_some() {
+                    return;
+                }
+                let task = self.compact_one(t);
+                match task {
+                    None => break,
+                    Some(Ok(())) => {
+                        self.stall_cv.notify_all();
+                    }
+                    Some(Err(e)) => {
+                        self.stop(&e);
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Runs the next compaction the tree's strategy picks, if any.
+    fn compact_one(&self, t: &Arc<TreeInner>) -> Option<Result<()>> {
+        let _g = t.compaction_lock.lock();
+        let v = t.version.read().clone();
+        let infos = v.file_infos(&t.compacting.lock());
+        let task = t.tuned().strategy.pick(&infos);
+        task.map(|task| self.run_task(t, &task))
+    }
+
+    /// Runs picked compactions of `tree` on this thread until none is picked.
+    pub(crate) fn compact_pending(&self, tree: &Arc<TreeInner>) -> Result<()> {
+        self.check_writable()?;
+        while let Some(r) = self.compact_one(tree) {
+            r?;
+            self.stall_cv.notify_all();
+            tree.check_live()?;
+        }
+        Ok(())
+    }
+
+    pub(crate) fn compact_range(
+        &self,
+        tree: &Arc<TreeInner>,
+        start: Option<&[u8]>,
+        end: Option<&[u8]>,
+    ) -> Result<()> {
+        self.check_writable()?;
+        let _g = tree.compaction_lock.lock();
+        for _ in 0..2 {
+            let v = tree.version.read().clone();
+            let infos = v.file_infos(&tree.compacting.lock());
+            let Some(task) = tree.tuned().strategy.pick_range(&infos, start, end) else {
+                break;
+            };
+            let in_place = task.inputs.iter().all(|(l, _)| *l == task.output_level);
+            self.run_task(tree, &task)?;
+            if in_place {
+                break;
+            }
+        }
+        self.stall_cv.notify_all();
+        Ok(())
+    }
+
+    /// Runs a picked task and installs its outputs. Call with the tree's compaction lock held.
+    fn run_task(&self, tree: &Arc<TreeInner>, task: &CompactionTask) -> Result<()> {
+        let version = tree.version.read().clone();
+        let mut inputs: Vec<(usize, Arc<TableFile>)> = Vec::new();
+        for (level, ids) in &task.inputs {
+            let Some(files) = version.levels.get(*level) else {
+                return Ok(());
+            };
+            for id in ids {
+                match files.iter().find(|f| f.entry.id == *id) {
+                    Some(f) => inputs.push((*level, f.clone())),
+                    None => return Ok(()), // stale task
+                }
+            }
+        }
+        if inputs.is_empty() {
+            return Ok(());
+        }
+        let ids: HashSet<u64> = inputs.iter().map(|(_, f)| f.entry.id).collect();
+        tree.compacting.lock().extend(ids.iter().copied());
+        let result = self.run_task_inner(tree, task, &inputs, &ids);
+        let mut c = tree.compacting.lock();
+        for id in &ids {
+            c.remove(id);
+        }
+        result
+    }
+
+    fn run_task_inner(
+        &self,
+        tree: &Arc<TreeInner>,
+        task: &CompactionTask,
+        inputs: &[(usize, Arc<TableFile>)],
+        ids: &HashSet<u64>,
+    ) -> Result<()> {
+        let mut children: Vec<Box<dyn Cursor>> = Vec::new();
+        let mut by_level: HashMap<usize, Vec<Arc<TableFile>>> = HashMap::new();
+        let mut tombstones = Vec::new();
+        for (level, f) in inputs {
+            tombstones.extend(f.table.range_deletes().iter().cloned());
+            if *level == 0 {
+                children.push(Box::new(f.table.iter()));
+            } else {
+                by_level.entry(*level).or_default().push(f.clone());
+            }
+        }
+        for (_, mut files) in by_level {
+            files.sort_by(by_smallest);
+            children.push(Box::new(LevelCursor::new(files)));
+        }
+        let mut cursor = MergingCursor::new(children);
+        let tuned = tree.tuned();
+        // The ids this job allocates: on failure exactly these files are removed. (Sweeping
+        // the directory for files the manifest does not list would also delete a concurrent
+        // flush's output before that flush installs it.)
+        let created = std::cell::RefCell::new(Vec::new());
+        let alloc = || {
+            let id = self.alloc_file_id();
+            created.borrow_mut().push(id);
+            id
+        };
+        let spec = JobSpec {
+            vfs: &self.vfs,
+            dir: &self.dir,
+            table_opts: self.table_options(tree),
+            target_file_size: task.target_file_size.max(1),
+            oldest_snapshot: self.snapshots.oldest_or_visible(&self.visible),
+            bottommost: task.bottommost,
+            output_level: task.output_level,
+            tree_name: &tree.name,
+            filter: tuned.opts.compaction_filter.as_deref(),
+            merge: tree.opts.merge_operator.as_deref(),
+            collector: tuned.opts.properties_collector.as_deref(),
+            outside: Some(Arc::new(OutsideView {
+                tree: tree.clone(),
+                inputs: ids.clone(),
+                collector: tuned.opts.properties_collector.clone(),
+            })),
+            next_file_id: &alloc,
+            created_micros: output_created_micros(inputs),
+        };
+        let out = match job::run(&spec, &mut cursor, tombstones) {
+            Ok(out) => out,
+            Err(e) => {
+                self.remove_job_outputs(&created.borrow());
+                return Err(e);
+            }
+        };
+        let mut new_files = Vec::new();
+        for f in &out.files {
+            new_files.push(open_table(&self.vfs, &self.dir, &self.cache, f.clone())?);
+        }
+        {
+            let mut m = self.manifest.lock();
+            let mut next = m.clone();
+            let Some(ts) = next.trees.get_mut(tree.id as usize) else {
+                return Err(Error::UnknownTree(tree.name.clone()));
+            };
+            let nlevels = tree.version.read().levels.len().max(task.output_level + 1);
+            if ts.levels.len() < nlevels {
+                ts.levels.resize_with(nlevels, Vec::new);
+            }
+            for level in ts.levels.iter_mut() {
+                level.retain(|f| !ids.contains(&f.id));
+            }
+            if let Some(level) = ts.levels.get_mut(task.output_level) {
+                level.extend(out.files.iter().cloned());
+                if task.output_level > 0 {
+                    level.sort_by(|a, b| crate::key::compare(&a.meta.smallest, &b.meta.smallest));
+                }
+            }
+            next.next_file_id = self.next_file_id.load(Ordering::Acquire);
+            next.store(self.vfs.as_ref(), &self.dir)?;
+            *m = next;
+            let mut v = tree.version.write();
+            let mut levels: Vec<Vec<Arc<TableFile>>> = v
+                .levels
+                .iter()
+                .map(|l| {
+                    l.iter()
+                        .filter(|f| !ids.contains(&f.entry.id))
+                        .cloned()
+                        .collect()
+                })
+                .collect();
+            if levels.len() < nlevels {
+                levels.resize_with(nlevels, Vec::new);
+            }
+            if let Some(level) = levels.get_mut(task.output_level) {
+                if task.output_level == 0 {
+                    // Outputs of an L0 -> L0 compaction hold older data than the remaining L0
+                    // files that were not inputs; keep newest-first order by max sequence.
+                    level.extend(new_files);
+                    level.sort_by_key(|f| std::cmp::Reverse(f.entry.meta.max_seq));
+                } else {
+                    level.extend(new_files);
+                    level.sort_by(by_smallest);
+                }
+            }
+            *v = Arc::new(Version { levels });
+        }
+        for (_, f) in inputs {
+            f.obsolete.store(true, Ordering::Release);
+        }
+        self.compaction_bytes
+            .fetch_add(out.bytes_written, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Removes the files a failed job wrote; none of them is in the manifest.
+    fn remove_job_outputs(&self, ids: &[u64]) {
+        for id in ids {
+            let path = self.dir.join(manifest::table_name(*id));
+            if let Err(e) = self.vfs.remove_file(&path)
+                && e.kind() != std::io::ErrorKind::NotFound
+            {
+                tracing::warn!(file = %path.display(), error = %e, "cannot remove a failed job's output");
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+    use std::path::Path;
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicBool;
+
+    use crate::compaction::CompactionConfig;
+    use crate::db::{DEFAULT_TREE, Db};
+    use crate::options::TreeOptions;
+    use crate::tree::{TableFile, TreeInner, Version};
+    use crate::vfs::MemVfs;
+
+    const HOUR: u64 = 3_600_000_000;
+
+    /// Sets the creation time of the tree's L0 files (newest first) as if written long ago.
+    fn backdate(tree: &TreeInner, created: &[Option<u64>]) {
+        let _g = tree.compaction_lock.lock();
+        let mut v = tree.version.write();
+        let mut levels = v.levels.clone();
+        for (f, c) in levels[0].iter_mut().zip(created) {
+            if let Some(c) = c {
+                let mut entry = f.entry.clone();
+                entry.created_micros = *c;
+                *f = Arc::new(TableFile {
+                    entry,
+                    table: f.table.clone(),
+                    path: f.path.clone(),
+                    obsolete: AtomicBool::new(false),
+                    vfs: f.vfs.clone(),
+                });
+            }
+        }
+        *v = Arc::new(Version { levels });
+    }
+
+    #[test]
+    fn compacting_an_old_time_window_keeps_its_output_in_that_window() {
+        let db = Db::builder()
+            .default_tree_options(TreeOptions {
+                compaction: CompactionConfig::time_window(HOUR),
+                ..TreeOptions::default()
+            })
+            .open_with_vfs(Arc::new(MemVfs::new()), Path::new("/db"))
+            .unwrap();
+        let t = db.tree(DEFAULT_TREE).unwrap();
+        for i in 0..3u8 {
+            t.put(&[i], b"v").unwrap();
+            db.flush().unwrap();
+        }
+        // L0, newest first: one file of now, two of the 5h window.
+        backdate(&t.inner, &[None, Some(5 * HOUR + 2), Some(5 * HOUR + 1)]);
+        db.inner.compact_all();
+
+        let v = t.inner.version.read().clone();
+        let created: Vec<u64> = v.levels[0].iter().map(|f| f.entry.created_micros).collect();
+        assert_eq!(
+            created.len(),
+            2,
+            "the old window became one file: {created:?}"
+        );
+        assert!(created[0] / HOUR > 5, "the newest file is untouched");
+        assert_eq!(
+            created[1],
+            5 * HOUR + 2,
+            "the output carries its newest input's time"
+        );
+        let m = db.inner.manifest.lock().clone();
+        let l0 = &m.trees[0].levels[0];
+        assert!(l0.iter().any(|f| f.created_micros == 5 * HOUR + 2));
+        // Nothing more to do: the old window is one file, the newest holds one file.
+        let infos = v.file_infos(&HashSet::new());
+        assert_eq!(t.inner.tuned().strategy.pick(&infos), None);
+        for i in 0..3u8 {
+            assert_eq!(t.get(&[i]).unwrap(), Some(b"v".to_vec()));
+        }
+    }
+}

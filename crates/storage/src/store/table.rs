@@ -1,0 +1,160 @@
+//! The handle of one table, and the incarnation (view) it points at under one schema.
+
+use std::sync::Arc;
+
+use parking_lot::RwLock;
+
+use crate::clock::Clock;
+use crate::error::{Error, Result};
+use crate::kv::Kv;
+use crate::mutation::Mutation;
+use crate::read::{ReadCommand, ReadResult, TableStats, TombstoneThresholds};
+use crate::schema::TableSchema;
+
+/// A handle to one table; cheap to clone. Every handle of a table follows its schema changes
+/// and truncations; after [`Store::drop_table`] its operations fail with
+/// [`Error::UnknownTable`].
+#[derive(Debug, Clone)]
+pub struct Table {
+    pub(super) shared: Arc<RwLock<View>>,
+}
+
+impl Table {
+    /// The current schema.
+    pub fn schema(&self) -> Arc<TableSchema> {
+        self.shared.read().inner.schema.clone()
+    }
+
+    /// The current incarnation; an error once the table is dropped.
+    pub(super) fn view(&self) -> Result<View> {
+        let v = self.shared.read().clone();
+        if v.inner.dropped {
+            return Err(Error::UnknownTable(v.inner.schema.qualified_name()));
+        }
+        Ok(v)
+    }
+
+    /// Applies a mutation atomically. Every entry is a merge operand, so applying the same
+    /// mutations in any order, any number of times, gives the same table.
+    pub fn apply(&self, m: &Mutation) -> Result<()> {
+        self.view()?.apply(m)
+    }
+
+    /// Writes in-memory data to files (a no-op in memory).
+    pub fn flush(&self) -> Result<()> {
+        self.view()?.flush()
+    }
+
+    /// Deletes every partition with a token in `(start, end]` (`None` = unbounded on that
+    /// side; never wrapping): what `cleanup` drops of ranges this node no longer owns. The
+    /// space comes back with the next compaction ([`Table::compact`]).
+    pub fn delete_token_range(&self, start: Option<i64>, end: Option<i64>) -> Result<()> {
+        let from = match start {
+            None => Vec::new(),
+            Some(i64::MAX) => return Ok(()),
+            Some(s) => crate::key::token_start(s + 1),
+        };
+        let to = end
+            .and_then(|e| e.checked_add(1))
+            .map(crate::key::token_start);
+        self.view()?.inner.kv.delete_range(&from, to.as_deref())
+    }
+
+    /// Major compaction: everything into one sorted run, expiring TTLs and purging tombstones
+    /// past `gc_grace_seconds` and the cells of dropped columns.
+    pub fn compact(&self) -> Result<()> {
+        self.view()?.inner.kv.compact()
+    }
+
+    /// Runs, on this thread, the compactions the table's strategy picks now (what background
+    /// compaction does on its own; it keeps running too). They purge like any compaction:
+    /// tombstones past `gc_grace_seconds` whose partition holds no older data outside them.
+    /// For tests and tools that need compaction to have happened at a known point.
+    pub fn compact_pending(&self) -> Result<()> {
+        self.view()?.inner.kv.compact_pending()
+    }
+
+    /// Answers a read at the clock's current time.
+    pub fn read(&self, cmd: &ReadCommand) -> Result<ReadResult> {
+        self.view()?.read(cmd)
+    }
+
+    /// What is stored in the extent `cmd` reads, deletions included, as mutations that
+    /// reproduce it (see the `raw` module): for reconciling replicas and read repair. The
+    /// limits count live rows, as [`Table::read`] does; no tombstone threshold applies.
+    pub fn read_raw(&self, cmd: &ReadCommand) -> Result<Vec<Mutation>> {
+        let v = self.view()?;
+        let live = v.read_unchecked(cmd)?;
+        crate::raw::read(
+            &v.inner.schema,
+            &*v.inner.kv,
+            v.inner.clock.now_seconds(),
+            cmd,
+            &live,
+        )
+    }
+
+    /// [`Table::read_raw`] with the live read's resume position: one page of what is stored
+    /// in the extent, for streaming a token range page by page (`cmd.limit` rows a page).
+    pub fn read_raw_page(
+        &self,
+        cmd: &ReadCommand,
+    ) -> Result<(Vec<Mutation>, Option<crate::read::PagingPosition>)> {
+        let v = self.view()?;
+        let live = v.read_unchecked(cmd)?;
+        let raw = crate::raw::read(
+            &v.inner.schema,
+            &*v.inner.kv,
+            v.inner.clock.now_seconds(),
+            cmd,
+            &live,
+        )?;
+        Ok((raw, live.next_page))
+    }
+
+    /// Counts over the whole table at the clock's current time (a full scan).
+    pub fn statistics(&self) -> Result<TableStats> {
+        self.view()?.statistics()
+    }
+}
+
+/// One table incarnation under one schema version.
+#[derive(Debug, Clone)]
+pub(super) struct View {
+    pub(super) inner: Arc<TableInner>,
+}
+
+#[derive(Debug)]
+pub(super) struct TableInner {
+    pub(super) schema: Arc<TableSchema>,
+    pub(super) kv: Arc<dyn Kv>,
+    pub(super) clock: Arc<dyn Clock>,
+    pub(super) thresholds: TombstoneThresholds,
+    /// Set on the last view of a dropped table.
+    pub(super) dropped: bool,
+}
+
+impl View {
+    pub(super) fn schema(&self) -> &TableSchema {
+        &self.inner.schema
+    }
+
+    pub(super) fn corrupt(&self, reason: &'static str) -> Error {
+        Error::Corruption {
+            table: self.inner.schema.qualified_name(),
+            reason,
+        }
+    }
+
+    /// Applies a mutation atomically. Every entry is a merge operand, so applying the same
+    /// mutations in any order, any number of times, gives the same table.
+    fn apply(&self, m: &Mutation) -> Result<()> {
+        let batch = self.encode_mutation(m)?;
+        self.inner.kv.merge_batch(&batch)
+    }
+
+    /// Writes in-memory data to files (a no-op in memory).
+    fn flush(&self) -> Result<()> {
+        self.inner.kv.flush()
+    }
+}
