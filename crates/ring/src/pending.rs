@@ -130,24 +130,26 @@ pub fn range_sources(
     Ok(out)
 }
 
-/// One range a node must fetch after a replica is lost: `to` gains `range`, and `from` is a
-/// surviving replica of it that can give it (`None`: no usable replica holds it).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// One range a node must fetch after a replica is lost: `to` gains `range`, and `from` are
+/// the surviving replicas of it that can give it (empty: no usable replica holds it).
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RangeFetch {
     /// The range, `(left, right]`.
     pub range: TokenRange,
     /// The node that gains it.
     pub to: NodeId,
-    /// Where to stream it from.
-    pub from: Option<NodeId>,
+    /// Where to stream it from: every usable surviving replica, those in the gainer's
+    /// datacenter first.
+    pub from: Vec<NodeId>,
 }
 
 /// The streams that rebuild the replicas of `dead` (a node that will not come back) when the
 /// ring changes from `now` to `future` (`dead` replaced by a new node, or removed): every
-/// range whose replica set gains a node, fetched by that node from a replica in `now` other
-/// than `dead` for which `usable` holds (preferring the gainer's datacenter). Cassandra's
-/// replace and removenode streams. Per elementary range, adjacent ranges with the same gainer
-/// and source merged, in ring order.
+/// range whose replica set gains a node, with the replicas in `now` other than `dead` for which
+/// `usable` holds. The gainer should stream from every one of them: a write acknowledged at
+/// QUORUM is on at least one survivor, but not on any particular one, so one source could
+/// miss it (Cassandra streams from one and leaves the rest to repair). Per elementary range,
+/// adjacent ranges with the same gainer and sources merged, in ring order.
 pub fn fetches_without(
     now: &TokenMetadata,
     future: &TokenMetadata,
@@ -171,17 +173,14 @@ pub fn fetches_without(
             if old.contains(&to) {
                 continue;
             }
-            let candidates: Vec<NodeId> = old
+            let home = dc_of(future, to);
+            let mut from: Vec<NodeId> = old
                 .iter()
                 .copied()
                 .filter(|&n| n != dead && n != to && usable(n))
                 .collect();
-            let home = dc_of(future, to);
-            let from = candidates
-                .iter()
-                .copied()
-                .find(|&n| home.is_some() && dc_of(now, n) == home)
-                .or_else(|| candidates.first().copied());
+            // Stable: the gainer's datacenter first, then replica order.
+            from.sort_by_key(|&n| dc_of(now, n) != home);
             match out.last_mut() {
                 Some(f) if f.to == to && f.from == from && f.range.right == start => {
                     f.range.right = end;
@@ -360,14 +359,36 @@ mod tests {
                 RangeFetch {
                     range: TokenRange::new(Token::new(0), Token::new(100)),
                     to: node(4),
-                    from: None,
+                    from: vec![],
                 },
                 RangeFetch {
                     range: TokenRange::new(Token::new(100), Token::new(200)),
                     to: node(4),
-                    from: Some(node(1)),
+                    from: vec![node(1)],
                 },
             ]
+        );
+    }
+
+    #[test]
+    fn a_replacement_fetches_from_every_surviving_replica() {
+        let mut now = three_nodes();
+        now.add_node(node(5), "dc1", "r1", [Token::new(300)])
+            .unwrap();
+        let mut future = now.clone();
+        future.replace_node(node(3), node(4)).unwrap();
+        let rf3 = ReplicationStrategy::Simple(SimpleStrategy::new(3));
+        let plan = fetches_without(&now, &future, &rf3, node(3), |_| true).unwrap();
+        // (100, 200] is on 3, 5, 1: a QUORUM write may be on 3 and 1 only, so from 5 and 1.
+        let range = TokenRange::new(Token::new(100), Token::new(200));
+        let from = plan
+            .iter()
+            .find(|f| f.range == range)
+            .map(|f| f.from.clone());
+        assert_eq!(from, Some(vec![node(5), node(1)]));
+        assert!(
+            plan.iter().all(|f| f.to == node(4) && f.from.len() == 2),
+            "{plan:?}"
         );
     }
 
@@ -386,12 +407,12 @@ mod tests {
                 RangeFetch {
                     range: TokenRange::new(Token::new(0), Token::new(100)),
                     to: node(1),
-                    from: Some(node(2)),
+                    from: vec![node(2)],
                 },
                 RangeFetch {
                     range: TokenRange::new(Token::new(100), Token::new(200)),
                     to: node(2),
-                    from: Some(node(1)),
+                    from: vec![node(1)],
                 },
             ]
         );

@@ -25,19 +25,21 @@
 //! failures (a crashed node keeps its store, as with a synced commit log), or of time-based
 //! behaviour such as speculative retry (delays are "delivered later", not durations).
 
+mod movement;
+mod net;
+
 use std::collections::{BTreeMap, VecDeque};
-use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
-use ilion_coordinator::cluster::BoxFuture;
 use ilion_coordinator::{
-    Cluster, Coordinator, CoordinatorConfig, Member, MemberStatus, Membership, MessagingError,
-    Messenger, ReplicationConfig, Session, SpeculativeRetry,
+    Cluster, Coordinator, CoordinatorConfig, Member, MemberStatus, ReplicationConfig, Session,
+    SpeculativeRetry,
 };
 use ilion_cql::protocol::{Consistency, QueryParameters, ResultBody};
 use ilion_storage::ManualClock;
+pub use movement::Movement;
+use net::{Net, NetState, SimMembership, SimMessenger, address};
 use parking_lot::Mutex;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -72,11 +74,11 @@ pub struct SimConfig {
     /// Probability, per operation, of a crash, a restart, a partition, a heal.
     pub crash: f64,
     pub partition: f64,
-    /// The last node starts JOINING (bootstrapping): a pending replica of the ranges it will
-    /// own, taking writes but no client requests and no reads. A third of the way through
-    /// (or as soon after as the nodes it streams from are up) it streams those ranges from
-    /// the nodes that give them up, with the real streaming code, and becomes NORMAL.
-    pub join: bool,
+    /// A range movement played a third of the way through ([`Movement`]): the nodes it
+    /// changes become pending replicas (taking writes on top of what the level needs, serving
+    /// no reads), the ranges stream with the real streaming code while operations and faults
+    /// go on, and the ring change completes when every range is in.
+    pub movement: Movement,
 }
 
 impl Default for SimConfig {
@@ -92,7 +94,7 @@ impl Default for SimConfig {
             drop_answer: 0.05,
             crash: 0.03,
             partition: 0.03,
-            join: false,
+            movement: Movement::None,
         }
     }
 }
@@ -107,188 +109,10 @@ pub struct Report {
     pub messages: usize,
     pub crashes: usize,
     pub hints_delivered: usize,
-    /// Rows (partitions) a joining node streamed.
+    /// Rows (partitions) a range movement streamed.
     pub streamed: usize,
     /// Every event and outcome, in order: equal for equal seeds.
     pub trace: Vec<String>,
-}
-
-#[derive(Debug)]
-struct NetState {
-    rng: StdRng,
-    /// Truth: crashed nodes.
-    crashed: Vec<bool>,
-    /// Cut links (both directions), as (low, high) node indexes.
-    cut: Vec<(usize, usize)>,
-    /// Each node's failure-detector view of every node, refreshed by `gossip`.
-    view: Vec<Vec<bool>>,
-    /// Requests that will arrive later: (from, to, payload).
-    late: VecDeque<(usize, usize, Bytes)>,
-    messages: usize,
-    drop: f64,
-    delay: f64,
-    drop_answer: f64,
-}
-
-impl NetState {
-    fn linked(&self, a: usize, b: usize) -> bool {
-        a == b || !self.cut.contains(&(a.min(b), a.max(b)))
-    }
-    fn reachable(&self, from: usize, to: usize) -> bool {
-        !self.crashed.get(to).copied().unwrap_or(true) && self.linked(from, to)
-    }
-}
-
-/// The simulated network shared by every node.
-#[derive(Debug)]
-struct Net {
-    state: Mutex<NetState>,
-    nodes: Mutex<Vec<Option<Arc<Coordinator>>>>,
-    members: Mutex<Vec<Member>>,
-    /// Bumped when a member's status changes (a join completes).
-    topology_version: std::sync::atomic::AtomicU64,
-}
-
-fn address(i: usize) -> IpAddr {
-    IpAddr::V4(Ipv4Addr::new(127, 0, 0, u8::try_from(i + 1).unwrap_or(255)))
-}
-
-fn index_of(a: IpAddr) -> Option<usize> {
-    match a {
-        IpAddr::V4(v4) => usize::from(v4.octets()[3]).checked_sub(1),
-        IpAddr::V6(_) => None,
-    }
-}
-
-enum Fate {
-    Lost,
-    Late,
-    Deliver { lose_answer: bool },
-}
-
-impl Net {
-    fn deliver(&self, from: usize, to: usize, payload: Bytes) -> Result<Bytes, String> {
-        let node = self.nodes.lock().get(to).cloned().flatten();
-        match node {
-            Some(n) => n
-                .handle_message(address(from), payload)
-                .map_err(|e| e.to_string()),
-            None => Err("node is down".into()),
-        }
-    }
-
-    fn request(
-        &self,
-        from: usize,
-        to: usize,
-        payload: Bytes,
-        timeout: Duration,
-    ) -> Result<Bytes, MessagingError> {
-        let to_addr = address(to);
-        let fate = {
-            let mut s = self.state.lock();
-            s.messages += 1;
-            if !s.reachable(from, to) {
-                Fate::Lost
-            } else {
-                let r: f64 = s.rng.random();
-                if r < s.drop {
-                    Fate::Lost
-                } else if r < s.drop + s.delay {
-                    s.late.push_back((from, to, payload.clone()));
-                    Fate::Late
-                } else {
-                    let lose_answer = s.rng.random::<f64>() < s.drop_answer;
-                    Fate::Deliver { lose_answer }
-                }
-            }
-        };
-        let timed_out = MessagingError::Timeout {
-            address: to_addr,
-            timeout,
-        };
-        match fate {
-            Fate::Lost | Fate::Late => Err(timed_out),
-            Fate::Deliver { lose_answer } => match self.deliver(from, to, payload) {
-                Ok(_) if lose_answer => Err(timed_out),
-                Ok(b) => Ok(b),
-                Err(reason) => Err(MessagingError::Remote {
-                    address: to_addr,
-                    reason,
-                }),
-            },
-        }
-    }
-}
-
-#[derive(Debug)]
-struct SimMessenger {
-    net: Arc<Net>,
-    me: usize,
-}
-
-impl Messenger for SimMessenger {
-    fn request(
-        &self,
-        to: IpAddr,
-        payload: Bytes,
-        timeout: Duration,
-    ) -> BoxFuture<Result<Bytes, MessagingError>> {
-        let answer = match index_of(to) {
-            Some(i) => self.net.request(self.me, i, payload, timeout),
-            None => Err(MessagingError::Unreachable {
-                address: to,
-                reason: "not in the simulation".into(),
-            }),
-        };
-        Box::pin(std::future::ready(answer))
-    }
-}
-
-#[derive(Debug)]
-struct SimMembership {
-    net: Arc<Net>,
-    me: usize,
-}
-
-impl Membership for SimMembership {
-    fn local_address(&self) -> IpAddr {
-        address(self.me)
-    }
-    fn members(&self) -> Vec<Member> {
-        let s = self.net.state.lock();
-        self.net
-            .members
-            .lock()
-            .iter()
-            .enumerate()
-            .map(|(i, m)| Member {
-                alive: i == self.me
-                    || s.view
-                        .get(self.me)
-                        .and_then(|v| v.get(i))
-                        .copied()
-                        .unwrap_or(false),
-                ..m.clone()
-            })
-            .collect()
-    }
-    fn topology_version(&self) -> u64 {
-        self.net
-            .topology_version
-            .load(std::sync::atomic::Ordering::SeqCst)
-    }
-    fn is_alive(&self, a: IpAddr) -> bool {
-        let s = self.net.state.lock();
-        index_of(a).is_some_and(|i| {
-            i == self.me
-                || s.view
-                    .get(self.me)
-                    .and_then(|v| v.get(i))
-                    .copied()
-                    .unwrap_or(false)
-        })
-    }
 }
 
 /// A simulated cluster.
@@ -304,15 +128,15 @@ pub struct Sim {
     next_timestamp: i64,
     /// Per key: the newest timestamp acknowledged at QUORUM or ALL.
     acknowledged: BTreeMap<i32, i64>,
+    /// Per key: the newest timestamp acknowledged at ALL (on every replica, pending ones
+    /// included).
+    acknowledged_all: BTreeMap<i32, i64>,
     report: Report,
-    /// The node still joining, if any, its pieces left to stream and where the first resumes.
-    joining: Option<usize>,
-    join_plan: Option<VecDeque<JoinPiece>>,
-    join_resume: Option<Vec<u8>>,
+    /// The range movement under way, if any.
+    movement: Option<movement::Running>,
+    /// Nodes out for good (left, replaced or removed): never restarted.
+    gone: Vec<bool>,
 }
-
-/// A piece of a range a joining node streams: (source node, start, end), never wrapping.
-type JoinPiece = (usize, Option<i64>, Option<i64>);
 
 const START_SECONDS: i64 = 1_700_000_000;
 
@@ -324,21 +148,29 @@ impl Sim {
         let setup = |reason: String| SimError::Setup { seed, reason };
         let mut rng = StdRng::seed_from_u64(seed);
         let n = config.nodes;
-        let mut members = Vec::new();
+        let mut members: Vec<Member> = Vec::new();
         for i in 0..n {
             let mut tokens: Vec<i64> = (0..8).map(|_| rng.random::<i64>()).collect();
             tokens.sort_unstable();
             tokens.dedup();
+            let last = i + 1 == n;
+            // A replacement takes the dead node's tokens; until then it is not in the ring.
+            if last
+                && config.movement == Movement::Replace
+                && let Some(victim) = members.last()
+            {
+                tokens.clone_from(&victim.tokens);
+            }
             members.push(Member {
                 address: address(i),
                 host_id: Uuid::from_u128(i as u128 + 1),
                 data_center: "datacenter1".into(),
                 rack: "rack1".into(),
                 tokens,
-                status: if config.join && i + 1 == n {
-                    MemberStatus::Joining
-                } else {
-                    MemberStatus::Normal
+                status: match config.movement {
+                    Movement::Join if last => MemberStatus::Joining,
+                    Movement::Replace if last => MemberStatus::Left,
+                    _ => MemberStatus::Normal,
                 },
                 alive: true,
                 native_address: address(i),
@@ -435,15 +267,27 @@ impl Sim {
             _dirs: dirs,
             next_timestamp: 1,
             acknowledged: BTreeMap::new(),
+            acknowledged_all: BTreeMap::new(),
             report: Report::default(),
-            joining: config.join.then_some(n - 1),
-            join_plan: None,
-            join_resume: None,
+            movement: movement::Running::new(config.movement),
+            gone: vec![false; n],
             config,
         })
     }
 
+    fn bump_topology(&self) {
+        self.net
+            .topology_version
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+
     fn violation(&self, what: String) -> SimError {
+        // `ILION_SIM_TRACE=1`: print the run's trace, to see how the seed got there.
+        if std::env::var_os("ILION_SIM_TRACE").is_some() {
+            for line in &self.report.trace {
+                eprintln!("{line}");
+            }
+        }
         SimError::Violation {
             seed: self.config.seed,
             what,
@@ -464,6 +308,19 @@ impl Sim {
         self.report.trace.push(line);
     }
 
+    fn acknowledge(&mut self, keys: &[i32], ts: i64, consistency: Consistency) {
+        for &k in keys {
+            if matches!(consistency, Consistency::Quorum | Consistency::All) {
+                let e = self.acknowledged.entry(k).or_insert(0);
+                *e = (*e).max(ts);
+            }
+            if consistency == Consistency::All {
+                let e = self.acknowledged_all.entry(k).or_insert(0);
+                *e = (*e).max(ts);
+            }
+        }
+    }
+
     fn write(&mut self, node: usize, key: i32, consistency: Consistency) {
         let Some(c) = self.node(node) else { return };
         let ts = self.next_timestamp;
@@ -477,10 +334,7 @@ impl Sim {
         match &outcome {
             Ok(_) => {
                 self.report.acknowledged_writes += 1;
-                if matches!(consistency, Consistency::Quorum | Consistency::All) {
-                    let e = self.acknowledged.entry(key).or_insert(0);
-                    *e = (*e).max(ts);
-                }
+                self.acknowledge(&[key], ts, consistency);
             }
             Err(_) => self.report.failed_writes += 1,
         }
@@ -537,12 +391,7 @@ impl Sim {
         match &outcome {
             Ok(()) => {
                 self.report.acknowledged_writes += 1;
-                if matches!(consistency, Consistency::Quorum | Consistency::All) {
-                    for k in keys {
-                        let e = self.acknowledged.entry(k).or_insert(0);
-                        *e = (*e).max(ts);
-                    }
-                }
+                self.acknowledge(&keys, ts, consistency);
             }
             Err(_) => self.report.failed_writes += 1,
         }
@@ -553,24 +402,40 @@ impl Sim {
         Ok(())
     }
 
-    fn read(&mut self, node: usize, key: i32, consistency: Consistency) -> Result<(), SimError> {
+    /// The value of `key` read through `node` at `consistency` (`Ok(None)`: no row), or why
+    /// the read failed.
+    fn read_value(
+        &self,
+        node: usize,
+        key: i32,
+        consistency: Consistency,
+    ) -> Result<Option<i64>, String> {
         let Some(c) = self.node(node) else {
-            return Ok(());
+            return Err(format!("n{node} is down"));
         };
         let text = format!("SELECT v FROM sim.kv WHERE k = {key}");
-        let outcome = c.query(
+        match c.query(
             &Session::default(),
             &text,
             &QueryParameters::new(consistency),
-        );
-        let seen = match outcome {
-            Ok(ResultBody::Rows(rows)) => rows
+        ) {
+            Ok(ResultBody::Rows(rows)) => Ok(rows
                 .rows()
                 .next()
                 .and_then(|r| r.first().cloned().flatten())
                 .and_then(|b| <[u8; 8]>::try_from(b.as_ref()).ok())
-                .map(i64::from_be_bytes),
-            Ok(other) => return Err(self.violation(format!("a SELECT answered {other:?}"))),
+                .map(i64::from_be_bytes)),
+            Ok(other) => Err(format!("a SELECT answered {other:?}")),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    fn read(&mut self, node: usize, key: i32, consistency: Consistency) -> Result<(), SimError> {
+        if self.node(node).is_none() {
+            return Ok(());
+        }
+        let seen = match self.read_value(node, key, consistency) {
+            Ok(seen) => seen,
             Err(e) => {
                 self.report.failed_reads += 1;
                 self.trace(format!("read n{node} k{key} {consistency:?} -> {e}"));
@@ -606,6 +471,9 @@ impl Sim {
     }
 
     fn restart(&mut self, i: usize) {
+        if self.gone.get(i).copied().unwrap_or(true) {
+            return;
+        }
         if let Some(c) = self.parked.get_mut(i).and_then(Option::take) {
             if let Some(slot) = self.net.nodes.lock().get_mut(i) {
                 *slot = Some(c);
@@ -630,6 +498,8 @@ impl Sim {
             }
         }
         drop(s);
+        // Liveness decides whether a removal counts (its coordinator must be up).
+        self.bump_topology();
         self.trace("gossip".into());
     }
 
@@ -675,105 +545,6 @@ impl Sim {
         Ok(())
     }
 
-    /// One step of the joining node's bootstrap: the first plans it (each range it gains,
-    /// from the node that gives it up, as the real join does), every later one streams one
-    /// page (one row) with the coordinators' own streaming code, so client writes land
-    /// between pages as they do during a real stream. A step whose source is down waits. When
-    /// every range is in, the node becomes NORMAL. The stream itself is reliable here (the
-    /// real one checksums and retries); the network's faults hit the writes around it.
-    fn join_step(&mut self) -> Result<(), SimError> {
-        let Some(joiner) = self.joining else {
-            return Ok(());
-        };
-        if self.join_plan.is_none() {
-            let plan = self.plan_join(joiner)?;
-            self.trace(format!(
-                "join of n{joiner}: {} ranges to stream",
-                plan.len()
-            ));
-            self.join_plan = Some(plan.into());
-        }
-        let Some(&(source, start, end)) = self.join_plan.as_ref().and_then(|p| p.front()) else {
-            if let Some(m) = self.net.members.lock().get_mut(joiner) {
-                m.status = MemberStatus::Normal;
-            }
-            self.net
-                .topology_version
-                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            self.joining = None;
-            self.trace(format!(
-                "n{joiner} joined: {} partitions streamed",
-                self.report.streamed
-            ));
-            return Ok(());
-        };
-        let Some(from) = self.node(source) else {
-            self.trace(format!("join of n{joiner} waits: n{source} is down"));
-            return Ok(());
-        };
-        let Some(target) = self
-            .node(joiner)
-            .or_else(|| self.parked.get(joiner).cloned().flatten())
-        else {
-            return Err(self.violation(format!("joining node n{joiner} is missing")));
-        };
-        let page = from
-            .stream_page("sim", "kv", start, end, self.join_resume.as_deref(), 1)
-            .map_err(|e| self.violation(format!("stream page: {e}")))?;
-        let applied = target
-            .apply_stream_page(&page.payload)
-            .map_err(|e| self.violation(format!("apply stream page: {e}")))?;
-        self.report.streamed += applied as usize;
-        self.join_resume = page.next;
-        if self.join_resume.is_none()
-            && let Some(p) = self.join_plan.as_mut()
-        {
-            p.pop_front();
-        }
-        self.trace(format!("stream n{source}->n{joiner}: {applied} partitions"));
-        Ok(())
-    }
-
-    /// The pieces (never wrapping) of every range `joiner` gains, with their source.
-    fn plan_join(&self, joiner: usize) -> Result<Vec<JoinPiece>, SimError> {
-        let members = self.net.members.lock().clone();
-        let mut now = ilion_ring::TokenMetadata::new();
-        let mut future = ilion_ring::TokenMetadata::new();
-        for m in &members {
-            let id = ilion_ring::NodeId::from_u128(m.host_id.as_u128());
-            let tokens = m.tokens.iter().map(|t| ilion_ring::Token::new(*t));
-            if m.status == MemberStatus::Normal {
-                now.add_node(id, &m.data_center, &m.rack, tokens.clone())
-                    .map_err(|e| self.violation(format!("ring: {e}")))?;
-            }
-            future
-                .add_node(id, &m.data_center, &m.rack, tokens)
-                .map_err(|e| self.violation(format!("ring: {e}")))?;
-        }
-        let strategy = ilion_ring::ReplicationStrategy::Simple(ilion_ring::SimpleStrategy::new(
-            self.config.replication_factor,
-        ));
-        let me = ilion_ring::NodeId::from_u128(joiner as u128 + 1);
-        let plan = ilion_ring::range_sources(&now, &future, &strategy, me)
-            .map_err(|e| self.violation(format!("range sources: {e}")))?;
-        let mut out = Vec::new();
-        for (range, source) in plan {
-            let i = usize::try_from(source.as_u128().saturating_sub(1)).unwrap_or(usize::MAX);
-            let (l, r) = (range.left.value(), range.right.value());
-            if l == r {
-                out.push((i, None, None));
-            } else if l < r {
-                out.push((i, Some(l), Some(r)));
-            } else {
-                out.push((i, Some(l), None));
-                if r != i64::MIN {
-                    out.push((i, None, Some(r)));
-                }
-            }
-        }
-        Ok(out)
-    }
-
     /// Runs the scenario and checks the invariants; the report's trace replays with the seed.
     pub fn run(mut self) -> Result<Report, SimError> {
         let n = self.config.nodes;
@@ -787,16 +558,16 @@ impl Sim {
             Consistency::Any,
         ];
         for op in 0..self.config.operations {
-            if self.joining.is_some() && op >= self.config.operations / 3 {
-                self.join_step()?;
+            if self.moving() && op >= self.config.operations / 3 {
+                self.movement_step()?;
             }
             let r: f64 = self.rng.random();
             let drawn = self.rng.random_range(0..n);
-            // A joining node serves no clients (its CQL port opens when it has joined).
-            let client = if Some(drawn) == self.joining {
-                0
-            } else {
+            // Clients only reach nodes that serve them (not one still joining, not one gone).
+            let client = if self.serves_clients(drawn) {
                 drawn
+            } else {
+                (0..n).find(|i| self.serves_clients(*i)).unwrap_or(0)
             };
             let key = self.rng.random_range(0..self.config.keys);
             let crash = self.config.crash;
@@ -846,12 +617,15 @@ impl Sim {
         }
         self.net.state.lock().cut.clear();
         self.gossip();
-        // A join still under way finishes now (bounded: each step streams a page or ends).
+        // A movement still under way finishes now (bounded: each step streams a page or ends).
         for _ in 0..100_000 {
-            if self.joining.is_none() {
+            if !self.moving() {
                 break;
             }
-            self.join_step()?;
+            self.movement_step()?;
+        }
+        if self.config.movement != Movement::None {
+            self.check_replicas_hold_writes_acknowledged_at_all()?;
         }
         self.deliver_late(true);
         let saved = {
@@ -863,8 +637,9 @@ impl Sim {
             saved
         };
         self.tick()?;
+        let reader = (0..n).find(|i| self.serves_clients(*i)).unwrap_or(0);
         for key in 0..self.config.keys {
-            self.read(0, key, Consistency::All)?;
+            self.read(reader, key, Consistency::All)?;
         }
         {
             let mut s = self.net.state.lock();

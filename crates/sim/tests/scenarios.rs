@@ -1,7 +1,7 @@
 //! Seeded whole-cluster scenarios. A few fixed seeds run in CI; `ILION_SIM_SEEDS=<n>` runs n
 //! more (seeds 1000..1000+n). A seed that ever fails becomes a named test below.
 
-use ilion_sim::{Sim, SimConfig};
+use ilion_sim::{Movement, Sim, SimConfig};
 
 fn run(config: SimConfig) -> ilion_sim::Report {
     match Sim::new(config).and_then(Sim::run) {
@@ -92,7 +92,7 @@ fn quorum_writes_acknowledged_while_a_node_joins_are_seen_by_later_quorum_reads(
             nodes: 4,
             keys: 24,
             operations: 400,
-            join: true,
+            movement: Movement::Join,
             ..SimConfig::default()
         });
         assert!(
@@ -101,7 +101,7 @@ fn quorum_writes_acknowledged_while_a_node_joins_are_seen_by_later_quorum_reads(
         );
         assert!(r.reads_checked > 0, "seed {seed} checked no read");
         assert!(
-            r.trace.iter().any(|l| l.starts_with("n3 joined")),
+            r.trace.iter().any(|l| l.starts_with("Join finished")),
             "seed {seed}: the join never finished"
         );
     }
@@ -116,7 +116,7 @@ fn a_join_at_rf_1_keeps_every_acknowledged_write_even_under_a_harsh_network() {
             keys: 64,
             operations: 600,
             replication_factor: 1,
-            join: true,
+            movement: Movement::Join,
             crash: 0.0,
             partition: 0.0,
             ..SimConfig::default()
@@ -129,7 +129,7 @@ fn a_join_at_rf_1_keeps_every_acknowledged_write_even_under_a_harsh_network() {
         keys: 24,
         operations: 400,
         replication_factor: 1,
-        join: true,
+        movement: Movement::Join,
         drop: 0.1,
         delay: 0.1,
         drop_answer: 0.1,
@@ -140,4 +140,76 @@ fn a_join_at_rf_1_keeps_every_acknowledged_write_even_under_a_harsh_network() {
         "nothing streamed: {:?}",
         r.trace.iter().rev().take(5).collect::<Vec<_>>()
     );
+}
+
+/// Runs `movement` on seeds `seeds` with the default faults (message loss, late messages,
+/// lost answers, crashes, partitions) and checks that it finished (and, with `streams`, that
+/// it streamed: a seed may crash the source before it got any write).
+fn movement_under_faults(
+    movement: Movement,
+    nodes: usize,
+    seeds: std::ops::RangeInclusive<u64>,
+    streams: bool,
+) {
+    let finished = format!("{movement:?} finished");
+    for seed in seeds {
+        let r = run(SimConfig {
+            seed,
+            nodes,
+            // Many keys: some are not written again once the movement starts, so what the
+            // gaining nodes hold of them came by streaming.
+            keys: 96,
+            operations: 400,
+            movement,
+            ..SimConfig::default()
+        });
+        assert!(r.reads_checked > 0, "seed {seed} checked no read");
+        assert!(!streams || r.streamed > 0, "seed {seed}: nothing streamed");
+        assert!(
+            r.trace.iter().any(|l| l.starts_with(&finished)),
+            "seed {seed}: the {movement:?} never finished"
+        );
+        assert!(
+            r.trace
+                .iter()
+                .any(|l| l == "every replica holds the writes acknowledged at ALL"),
+            "seed {seed}: the replicas were not checked"
+        );
+    }
+}
+
+#[test]
+fn quorum_writes_acknowledged_while_a_node_leaves_are_seen_by_later_quorum_reads() {
+    movement_under_faults(Movement::Leave, 5, 30..=35, true);
+}
+
+/// Seed 45 found that a replacement streaming each range from one surviving replica can miss
+/// a write acknowledged at QUORUM by the dead node and the other survivor: it now streams
+/// from every survivor.
+#[test]
+fn quorum_writes_acknowledged_while_a_dead_node_is_replaced_are_seen_by_later_quorum_reads() {
+    movement_under_faults(Movement::Replace, 5, 40..=45, true);
+}
+
+#[test]
+fn quorum_writes_acknowledged_while_a_dead_node_is_removed_are_seen_by_later_quorum_reads() {
+    movement_under_faults(Movement::Remove, 5, 50..=55, true);
+}
+
+#[test]
+fn more_movement_seeds_from_the_environment() {
+    let n: u64 = std::env::var("ILION_SIM_SEEDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    for movement in [
+        Movement::Join,
+        Movement::Leave,
+        Movement::Replace,
+        Movement::Remove,
+    ] {
+        if n > 0 {
+            movement_under_faults(movement, 5, 2000..=2000 + n - 1, false);
+        }
+    }
 }

@@ -62,7 +62,16 @@ impl Gossiper {
 
     /// Marks the local node as shut down and pushes that to every live node (Cassandra's
     /// `GossipShutdown`), so they mark it down at once instead of waiting for the detector.
+    /// A node in a dead state (it left the ring, or was removed) stops silently, as in
+    /// Cassandra: `shutdown` would replace `LEFT`, and a node that first hears of it then would
+    /// take it for a member that is merely down.
     pub fn announce_shutdown(&mut self) -> Output {
+        if self
+            .endpoint_state(self.local)
+            .is_some_and(EndpointState::is_dead_state)
+        {
+            return Output::default();
+        }
         self.set_status(NodeStatus::Shutdown);
         let hb = self.next_version();
         let mut out = Output::default();

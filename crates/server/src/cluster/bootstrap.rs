@@ -437,7 +437,7 @@ pub async fn join(
                     return Err(BootstrapError::NoSource {
                         keyspace: ks.name.clone(),
                         range: fmt_range(*range),
-                        reason: format!("{address}, which gives the range up, is down"),
+                        reason: format!("{address}, a source of the range, is down"),
                     });
                 }
                 None => {
@@ -509,22 +509,25 @@ fn replacement_sources(
     replaced: Replaced,
 ) -> Result<Vec<(TokenRange, NodeId)>, (String, String)> {
     let dead = NodeId::from_u128(replaced.host_id.as_u128());
-    let fetches =
-        ilion_ring::fetches_without(&ring.meta, future, strategy, dead, |n| ring.is_up(n))
-            .map_err(|e| ("(the whole ring)".to_owned(), e.to_string()))?;
+    // Every survivor, up or not: one that is down fails the replacement (below, as for a
+    // join) rather than being skipped, since it may hold writes no other survivor has.
+    let fetches = ilion_ring::fetches_without(&ring.meta, future, strategy, dead, |_| true)
+        .map_err(|e| ("(the whole ring)".to_owned(), e.to_string()))?;
     let mut out = Vec::new();
     for f in fetches.into_iter().filter(|f| f.to == me) {
-        match f.from {
-            Some(from) => out.push((f.range, from)),
-            None => {
+        // Every surviving replica: a write acknowledged at QUORUM is on one of them, not
+        // necessarily on any particular one.
+        match f.from.as_slice() {
+            [] => {
                 return Err((
                     fmt_range(f.range),
                     format!(
-                        "no live replica other than the replaced node {} holds it",
+                        "no replica other than the replaced node {} holds it",
                         replaced.address
                     ),
                 ));
             }
+            sources => out.extend(sources.iter().map(|from| (f.range, *from))),
         }
     }
     Ok(out)

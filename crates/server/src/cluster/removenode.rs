@@ -62,6 +62,11 @@ pub enum RemoveNodeError {
     NotSeen { reason: String },
     #[error("keyspace {keyspace}: {reason}")]
     Placement { keyspace: String, reason: String },
+    #[error(
+        "cannot re-replicate {what}: {address}, one of its surviving replicas, is down (it may \
+         hold writes no other replica has); start it again, then run the removal again"
+    )]
+    SourceDown { what: String, address: String },
     /// `what`: the keyspace, table and range.
     #[error("streaming {what} from {from} to {target} failed: {reason}")]
     Stream {
@@ -79,6 +84,7 @@ impl RemoveNodeError {
             self,
             RemoveNodeError::NotSeen { .. }
                 | RemoveNodeError::Placement { .. }
+                | RemoveNodeError::SourceDown { .. }
                 | RemoveNodeError::Stream { .. }
         )
     }
@@ -276,27 +282,40 @@ impl Removal {
             };
             let strategy = ReplicationStrategy::from_replication_map(ks.replication.iter(), None)
                 .map_err(|e| placement(e.to_string()))?;
+            // Every survivor, up or not: one that is down fails the removal (below) rather
+            // than being skipped, since it may hold writes no other survivor has.
             let fetches =
-                ilion_ring::fetches_without(&ring.meta, &future, &strategy, dead_id, |n| {
-                    ring.is_up(n)
-                })
-                .map_err(|e| placement(e.to_string()))?;
+                ilion_ring::fetches_without(&ring.meta, &future, &strategy, dead_id, |_| true)
+                    .map_err(|e| placement(e.to_string()))?;
             for f in fetches {
-                let (Some(to), Some(from)) =
-                    (ring.address(f.to), f.from.and_then(|n| ring.address(n)))
-                else {
+                let Some(to) = ring.address(f.to) else {
+                    continue;
+                };
+                let from: Vec<IpAddr> = f.from.iter().filter_map(|n| ring.address(*n)).collect();
+                if let Some(down) = f.from.iter().find(|n| !ring.is_up(**n)) {
+                    return Err(RemoveNodeError::SourceDown {
+                        what: format!("{} range {}", ks.name, fmt_range(f.range)),
+                        address: ring
+                            .address(*down)
+                            .map_or_else(|| "?".to_owned(), |a| a.to_string()),
+                    });
+                }
+                if from.is_empty() {
                     tracing::warn!(keyspace = %ks.name, range = %fmt_range(f.range),
                         "no surviving replica holds this range of the removed node; its data is lost");
                     lost += 1;
-                    continue;
-                };
-                steps.push(Step {
-                    keyspace: ks.name.clone(),
-                    tables: ks.tables.keys().cloned().collect(),
-                    range: f.range,
-                    to,
-                    from,
-                });
+                }
+                // From every surviving replica: a write acknowledged at QUORUM is on one of
+                // them, not necessarily on any particular one.
+                for from in from {
+                    steps.push(Step {
+                        keyspace: ks.name.clone(),
+                        tables: ks.tables.keys().cloned().collect(),
+                        range: f.range,
+                        to,
+                        from,
+                    });
+                }
             }
         }
         Ok((steps, lost))
