@@ -65,6 +65,7 @@ pub use coordinator::{
 pub use data::{DataPath, LocalDataPath, TableWrite};
 pub use error::{Error, FailureReason, Result};
 pub use replication::{
-    Background, Cluster, Replication, ReplicationConfig, ReplicationStats, SpeculativeRetry,
+    Background, Cluster, HandedOver, Replication, ReplicationConfig, ReplicationStats,
+    SpeculativeRetry,
 };
 pub use system::{CQL_VERSION, RELEASE_VERSION};

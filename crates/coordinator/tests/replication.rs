@@ -710,6 +710,47 @@ fn hints_for_a_down_replica_are_replayed_when_it_returns() {
 }
 
 #[test]
+fn a_leaving_node_hands_its_hints_over_and_they_still_reach_their_target() {
+    let c = cluster_with(1, 4, RF3, config());
+    // Node 0 keeps hints for node 3 (down) and node 2 (back up by the time node 0 leaves).
+    c.set(3, Mode::Down);
+    c.set(2, Mode::Down);
+    for k in 0..40 {
+        c.write(0, k, "while-down", 3, Consistency::One).unwrap();
+    }
+    c.set(2, Mode::Up);
+    let pending = c.replication(0).stats().hints_pending;
+    assert!(pending > 0, "node 0 kept no hint");
+    let done = c.replication(0).hand_over_hints().unwrap();
+    assert!(done.delivered > 0, "{done:?}");
+    assert!(done.transferred > 0, "{done:?}");
+    assert_eq!(
+        (done.delivered + done.transferred) as u64,
+        pending,
+        "every hint went somewhere"
+    );
+    assert_eq!(c.replication(0).stats().hints_pending, 0);
+    // Node 1 kept node 3's hints and delivers them when it is back.
+    c.set(3, Mode::Up);
+    let delivered = c.replication(1).deliver_hints().unwrap();
+    assert_eq!(delivered, done.transferred);
+    // Each hint for node 3 was one key it replicates: it now holds each of them.
+    let held = (0..40).filter(|k| c.local_value(3, *k).is_some()).count();
+    assert_eq!(held, done.transferred);
+}
+
+#[test]
+fn hints_that_can_go_nowhere_stay_and_the_hand_over_fails() {
+    let c = cluster_with(1, 3, RF3, config());
+    c.set(2, Mode::Down);
+    c.write(0, 5, "kept", 3, Consistency::One).unwrap();
+    c.set(1, Mode::Down);
+    let err = c.replication(0).hand_over_hints().unwrap_err();
+    assert!(err.to_string().contains("no other live node"), "{err}");
+    assert!(c.replication(0).stats().hints_pending > 0);
+}
+
+#[test]
 fn timed_out_replicas_get_hints_too() {
     let c = cluster_with(1, 3, RF3, config());
     c.set(2, Mode::Silent);

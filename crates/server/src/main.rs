@@ -247,8 +247,8 @@ fn admin(command: Admin) -> ExitCode {
             match runtime.block_on(ilion_server::cluster::request_decommission(&host, timeout)) {
                 Ok(d) => {
                     println!(
-                        "decommissioned: {} ranges, {} partitions, {} bytes streamed; the node left the ring and stops",
-                        d.ranges, d.partitions, d.bytes
+                        "decommissioned: {} ranges, {} partitions, {} bytes streamed, {} hints handed over; the node left the ring and stops",
+                        d.ranges, d.partitions, d.bytes, d.hints
                     );
                     ExitCode::SUCCESS
                 }

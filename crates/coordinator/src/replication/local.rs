@@ -177,6 +177,14 @@ impl LocalReplica {
                 self.remove_batch(&key)?;
                 Ok(ack())
             }
+            request::Body::HintTransfer(t) => {
+                let target = Uuid::from_slice(&t.target)
+                    .map_err(|_| Error::server("hint transfer without a 16-byte target"))?;
+                for m in &t.mutations {
+                    self.store_hint(target, m, t.window_seconds)?;
+                }
+                Ok(ack())
+            }
         }
     }
 

@@ -42,6 +42,7 @@ mod wait;
 mod write;
 
 pub use cleanup::Cleaned;
+pub use hints::HandedOver;
 pub use stats::ReplicationStats;
 
 use std::collections::{BTreeMap, HashMap};

@@ -49,6 +49,8 @@ pub enum DecommissionError {
          {address} is {status}"
     )]
     MovementRunning { address: String, status: String },
+    #[error("handing this node's hints over failed: {reason}")]
+    Hints { reason: String },
     #[error("the cluster did not learn that this node leaves: {reason}")]
     NotSeen { reason: String },
     #[error("keyspace {keyspace}: {reason}")]
@@ -192,6 +194,9 @@ impl Leave {
             }
         }
 
+        // The hints this node keeps reach their targets, or another node that keeps them.
+        done.hints = self.hand_over_hints().await?;
+
         // Every range has its new owner: LEFT, then stop once the ring has heard it.
         let marker = self.data_dir.join(DECOMMISSIONED_FILE);
         if let Err(e) = std::fs::write(&marker, b"this node left the ring\n") {
@@ -227,6 +232,33 @@ impl Leave {
             "decommissioned: left the ring"
         );
         Ok(done)
+    }
+}
+
+impl Leave {
+    async fn hand_over_hints(&self) -> Result<u64, DecommissionError> {
+        let coordinator = self.node.coordinator.clone();
+        let handed = tokio::task::spawn_blocking(move || {
+            coordinator.replication().map(|r| r.hand_over_hints())
+        })
+        .await
+        .map_err(|e| DecommissionError::Hints {
+            reason: e.to_string(),
+        })?;
+        match handed {
+            None => Ok(0),
+            Some(Ok(h)) => {
+                tracing::info!(
+                    delivered = h.delivered,
+                    handed_over = h.transferred,
+                    "hints handed over"
+                );
+                Ok((h.delivered + h.transferred) as u64)
+            }
+            Some(Err(e)) => Err(DecommissionError::Hints {
+                reason: e.to_string(),
+            }),
+        }
     }
 }
 
