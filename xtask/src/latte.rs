@@ -95,7 +95,7 @@ fn read_report(path: &Path) -> Result<Measured> {
     })
 }
 
-fn wait_for_port(addr: SocketAddr, within: Duration) -> Result<()> {
+pub(crate) fn wait_for_port(addr: SocketAddr, within: Duration) -> Result<()> {
     let deadline = Instant::now() + within;
     while Instant::now() < deadline {
         if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
@@ -139,19 +139,24 @@ impl Node {
 
 impl Drop for Node {
     fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        stop_child(&mut self.child, Duration::from_secs(10));
     }
+}
+
+/// Stops a node process: SIGTERM, then SIGKILL when it has not exited within `grace`.
+pub(crate) fn stop_child(child: &mut Child, grace: Duration) {
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let deadline = Instant::now() + grace;
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 /// Runs one latte workload at saturation and at half of it; returns both measurements.
@@ -227,7 +232,7 @@ fn print_table(title: &str, rows: &[(&str, Measured, Measured)]) {
     }
 }
 
-fn load_average() -> String {
+pub(crate) fn load_average() -> String {
     fs::read_to_string("/proc/loadavg").unwrap_or_default()
 }
 

@@ -9,6 +9,7 @@
 mod cluster;
 mod latte;
 mod python;
+mod stream;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -37,7 +38,8 @@ enum Task {
         #[command(subcommand)]
         action: cluster::Action,
     },
-    /// Run benchmarks: `lsm`, `ring`, `gossip`, `cql`, `storage`, `node`, `cluster`, or all.
+    /// Run benchmarks: `lsm`, `ring`, `gossip`, `cql`, `storage`, `node`, `cluster`, `stream`,
+    /// or all.
     Bench { area: Option<String> },
     /// Run a fuzz target (cargo-fuzz, libFuzzer) for a while.
     Fuzz {
@@ -296,6 +298,13 @@ const BENCH_AREAS: &[BenchArea] = &[
         name: "cluster",
         what: "latte against three real nodes (RF 3, QUORUM) and one node in the same run: writes, point reads",
         run: latte::cluster,
+    },
+    BenchArea {
+        name: "stream",
+        what: "streaming between real nodes: MiB/s from one node to a joining one, and the time \
+               to bootstrap a 4th node into 3 holding 1 GiB (ILION_BENCH_STREAM_MB, \
+               ILION_BENCH_BOOTSTRAP_MB)",
+        run: stream::bench,
     },
     BenchArea {
         name: "storage",

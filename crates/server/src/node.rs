@@ -283,11 +283,12 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
                     tracing::info!(ranges = j.ranges, partitions = j.received.partitions,
                         bytes = j.received.bytes, elapsed = ?j.elapsed, "bootstrap finished");
                     println!(
-                        "joined the ring (NORMAL): {} ranges, {} partitions, {} bytes streamed in {:.1} s",
+                        "joined the ring (NORMAL): {} ranges, {} partitions, {} bytes streamed in {:.1} s (streams {:.1} s)",
                         j.ranges,
                         j.received.partitions,
                         j.received.bytes,
-                        j.elapsed.as_secs_f64()
+                        j.elapsed.as_secs_f64(),
+                        j.streaming.as_secs_f64()
                     );
                 }
                 Err(e) => {

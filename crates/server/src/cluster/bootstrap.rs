@@ -364,7 +364,10 @@ fn check_no_movement<'a>(
 pub struct Joined {
     pub ranges: usize,
     pub received: Received,
+    /// The whole join, waits for the cluster included.
     pub elapsed: Duration,
+    /// The streams alone: from the first one's start to the last one's end.
+    pub streaming: Duration,
 }
 
 /// Runs the join of a node that [`prepare`]d a bootstrap and started its cluster service as
@@ -406,6 +409,7 @@ pub async fn join(
 
     let schema = coordinator.schema();
     let mut joined = Joined::default();
+    let streams_started = Instant::now();
     let chunk_timeout = Duration::from_millis(config.ring_delay_ms.max(10_000));
     for ks in schema.keyspaces.values() {
         if ilion_coordinator::schema::is_system_keyspace(&ks.name) {
@@ -496,6 +500,7 @@ pub async fn join(
         tracing::warn!(path = %marker.display(), error = %e, "cannot remove the join marker");
     }
     joined.elapsed = started.elapsed();
+    joined.streaming = streams_started.elapsed();
     Ok(joined)
 }
 
