@@ -5,6 +5,7 @@ Rust tests made; by hand it defaults to target/release/ilion). Each node gets a 
 data directory and free ports on 127.0.0.1, and is killed after its test module.
 """
 
+import contextlib
 import os
 import shutil
 import socket
@@ -115,6 +116,21 @@ def _binary():
     if not os.path.exists(binary):
         pytest.fail(f"ilion binary not found at {binary}; build it or set ILION_BIN")
     return binary
+
+
+@contextlib.contextmanager
+def configured_node(yaml):
+    """A running single node whose --config file holds `yaml`; killed and removed on exit."""
+    tmp = tempfile.mkdtemp(prefix="ilion-compat-")
+    config = os.path.join(tmp, "ilion.yaml")
+    with open(config, "w") as f:
+        f.write(yaml)
+    n = Node(_binary(), os.path.join(tmp, "data"), ["--config", config]).start()
+    try:
+        yield n
+    finally:
+        n.kill()
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")

@@ -4,15 +4,11 @@ Read_failure (0x1300), as Cassandra does, instead of a server error or a timeout
 failure names the replica and the reason READ_TOO_MANY_TOMBSTONES (code 1); in v4 it counts
 the failed replicas. A read under the threshold still answers its rows."""
 
-import os
-import shutil
-import tempfile
-
 import pytest
 from cassandra import ReadFailure
 from cassandra.concurrent import execute_concurrent_with_args
 
-from conftest import Node, _binary, cluster_for
+from conftest import cluster_for, configured_node
 
 RF1 = "{'class': 'SimpleStrategy', 'replication_factor': 1}"
 
@@ -20,16 +16,8 @@ RF1 = "{'class': 'SimpleStrategy', 'replication_factor': 1}"
 @pytest.fixture(scope="module")
 def strict_node():
     """A node whose reads fail past 50 tombstones (warning past 10)."""
-    tmp = tempfile.mkdtemp(prefix="ilion-compat-")
-    config = os.path.join(tmp, "ilion.yaml")
-    with open(config, "w") as f:
-        f.write("tombstone_warn_threshold: 10\ntombstone_failure_threshold: 50\n")
-    n = Node(_binary(), os.path.join(tmp, "data"), ["--config", config]).start()
-    try:
+    with configured_node("tombstone_warn_threshold: 10\ntombstone_failure_threshold: 50\n") as n:
         yield n
-    finally:
-        n.kill()
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 @pytest.fixture(scope="module", params=[4, 5], ids=["v4", "v5"])

@@ -97,6 +97,107 @@ impl std::fmt::Display for Seed {
     }
 }
 
+/// A number of bytes, written as Cassandra writes data sizes (`64MiB`, `512KiB`, `1GiB`,
+/// `100B`: a whole number and one of the units B, KiB, MiB, GiB) or as a plain number of bytes
+/// (Cassandra's older `_in_bytes` keys).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(into = "String")]
+pub struct DataSize(u64);
+
+impl DataSize {
+    pub const fn from_bytes(bytes: u64) -> DataSize {
+        DataSize(bytes)
+    }
+
+    pub const fn from_mebibytes(mib: u64) -> DataSize {
+        DataSize(mib.saturating_mul(1 << 20))
+    }
+
+    pub const fn bytes(self) -> u64 {
+        self.0
+    }
+}
+
+/// Units of a data size, largest first (Cassandra's `DataStorageSpec`).
+const SIZE_UNITS: [(&str, u64); 4] = [
+    ("GiB", 1 << 30),
+    ("MiB", 1 << 20),
+    ("KiB", 1 << 10),
+    ("B", 1),
+];
+
+impl FromStr for DataSize {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim();
+        let digits = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+        let (number, unit) = s.split_at(digits);
+        let scale = match unit {
+            "" => Some(1),
+            unit => SIZE_UNITS.iter().find(|(u, _)| *u == unit).map(|(_, n)| *n),
+        };
+        let bad = || {
+            format!(
+                "`{s}` is not a data size: write bytes, or a whole number with B, KiB, MiB or GiB (64MiB)"
+            )
+        };
+        let (Some(scale), Ok(n)) = (scale, number.parse::<u64>()) else {
+            return Err(bad());
+        };
+        n.checked_mul(scale).map(DataSize).ok_or_else(bad)
+    }
+}
+
+impl std::fmt::Display for DataSize {
+    /// In the largest unit that divides the size exactly (`64MiB`, `1000B`).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (unit, scale) = SIZE_UNITS
+            .iter()
+            .find(|(_, n)| self.0 != 0 && self.0.is_multiple_of(*n))
+            .copied()
+            .unwrap_or(("B", 1));
+        write!(f, "{}{unit}", self.0 / scale)
+    }
+}
+
+impl From<DataSize> for String {
+    fn from(s: DataSize) -> String {
+        s.to_string()
+    }
+}
+
+impl<'de> Deserialize<'de> for DataSize {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = DataSize;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a number of bytes or a size such as 64MiB")
+            }
+
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<DataSize, E> {
+                Ok(DataSize(v))
+            }
+
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<DataSize, E> {
+                u64::try_from(v)
+                    .map(DataSize)
+                    .map_err(|_| E::custom(format!("a data size cannot be negative ({v})")))
+            }
+
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<DataSize, E> {
+                v.parse().map_err(E::custom)
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
+}
+
+/// Largest accepted limit on request bytes in flight: 1 TiB, more than any node's memory.
+const MAX_REQUEST_DATA_IN_FLIGHT: u64 = 1 << 40;
+
 /// Longest accepted timeout or sync period: a day. Longer values mean a setting error, and
 /// deadlines computed from them must not overflow the clock.
 const MAX_PERIOD_MS: u64 = 86_400_000;
@@ -174,6 +275,22 @@ pub struct Config {
     /// Largest accepted native protocol frame, in MiB. Default 256 (Cassandra's
     /// `native_transport_max_frame_size` is 16 MiB per frame in v5, 256 MiB in v4).
     pub native_transport_max_frame_size_mb: u32,
+    /// Bytes of request bodies in flight (read, not yet answered) on the whole node, as
+    /// Cassandra 4.1+'s key (`64MiB`, or bytes; the 4.0 name
+    /// `native_transport_max_concurrent_requests_in_bytes` is read too). A request that
+    /// would go over it is answered Overloaded if its client sent THROW_ON_OVERLOAD, else its
+    /// connection stops being read until the total falls (docs/native-protocol.md).
+    /// Default 64 MiB: Cassandra takes a tenth of its heap; Ilion has no heap to scale by,
+    /// and 64 MiB bounds what clients can make a node hold while leaving room for many
+    /// concurrent large writes. Higher lets more large requests run at once on a node with
+    /// memory to spare; lower protects a small node sooner, at the cost of throughput for
+    /// writers of large values.
+    #[serde(alias = "native_transport_max_concurrent_requests_in_bytes")]
+    pub native_transport_max_request_data_in_flight: DataSize,
+    /// The same limit per client IP address (Cassandra's a fortieth of its heap). Default
+    /// 16 MiB: one busy client host cannot take the whole node's allowance.
+    #[serde(alias = "native_transport_max_concurrent_requests_in_bytes_per_ip")]
+    pub native_transport_max_request_data_in_flight_per_ip: DataSize,
     /// A read that scans more tombstones than this is logged and warns the client. Default
     /// 1,000 (Cassandra's).
     pub tombstone_warn_threshold: u64,
@@ -236,6 +353,8 @@ impl Default for Config {
             hinted_handoff_enabled: true,
             authenticator: "AllowAllAuthenticator".to_owned(),
             native_transport_max_frame_size_mb: 256,
+            native_transport_max_request_data_in_flight: DataSize::from_mebibytes(64),
+            native_transport_max_request_data_in_flight_per_ip: DataSize::from_mebibytes(16),
             tombstone_warn_threshold: 1_000,
             tombstone_failure_threshold: 100_000,
             phi_convict_threshold: 8.0,
@@ -410,6 +529,23 @@ impl Config {
                 "must be between 1 and 2047 (a frame's length is a 32-bit signed integer)",
             );
         }
+        for (name, size) in [
+            (
+                "native_transport_max_request_data_in_flight",
+                self.native_transport_max_request_data_in_flight,
+            ),
+            (
+                "native_transport_max_request_data_in_flight_per_ip",
+                self.native_transport_max_request_data_in_flight_per_ip,
+            ),
+        ] {
+            if size.bytes() == 0 {
+                return invalid(name, "must be positive");
+            }
+            if size.bytes() > MAX_REQUEST_DATA_IN_FLIGHT {
+                return invalid(name, "must be at most 1TiB");
+            }
+        }
         if !(self.phi_convict_threshold.is_finite()
             && self.phi_convict_threshold > 0.0
             && self.phi_convict_threshold <= MAX_PHI)
@@ -535,6 +671,8 @@ mod tests {
             "truncate_request_timeout_in_ms",
             "max_hint_window_in_ms",
             "native_transport_max_frame_size_mb",
+            "native_transport_max_request_data_in_flight",
+            "native_transport_max_request_data_in_flight_per_ip",
             "phi_convict_threshold",
             "gossip_fanout",
             "tombstone_warn_threshold",
@@ -766,6 +904,96 @@ mod tests {
             c.effective_seeds(),
             vec!["127.0.0.5:7100".parse::<SocketAddr>().unwrap()]
         );
+    }
+
+    #[test]
+    fn request_data_in_flight_reads_cassandra_sizes_and_the_older_byte_keys() {
+        let c = Config::from_yaml(
+            "native_transport_max_request_data_in_flight: 128MiB\n\
+             native_transport_max_request_data_in_flight_per_ip: 1024\n",
+        )
+        .unwrap();
+        c.validate().unwrap();
+        assert_eq!(
+            c.native_transport_max_request_data_in_flight.bytes(),
+            128 << 20
+        );
+        assert_eq!(
+            c.native_transport_max_request_data_in_flight_per_ip.bytes(),
+            1024
+        );
+        let c = Config::from_yaml(
+            "native_transport_max_concurrent_requests_in_bytes: 5000\n\
+             native_transport_max_concurrent_requests_in_bytes_per_ip: '2KiB'\n",
+        )
+        .unwrap();
+        assert_eq!(c.native_transport_max_request_data_in_flight.bytes(), 5000);
+        assert_eq!(
+            c.native_transport_max_request_data_in_flight_per_ip.bytes(),
+            2048
+        );
+    }
+
+    #[test]
+    fn data_sizes_parse_cassandra_units_and_refuse_anything_else() {
+        for (text, bytes) in [
+            ("0", 0),
+            ("100B", 100),
+            ("3KiB", 3 << 10),
+            ("64MiB", 64 << 20),
+            ("2GiB", 2 << 30),
+            (" 7 ", 7),
+        ] {
+            assert_eq!(text.parse::<DataSize>(), Ok(DataSize(bytes)), "{text}");
+        }
+        for text in [
+            "",
+            "MiB",
+            "64mib",
+            "64MB",
+            "1.5MiB",
+            "-1MiB",
+            "64 MiB",
+            "99999999999GiB",
+        ] {
+            assert!(text.parse::<DataSize>().is_err(), "{text} was accepted");
+        }
+        for size in [
+            DataSize(0),
+            DataSize(1000),
+            DataSize(64 << 20),
+            DataSize(3 << 30),
+        ] {
+            assert_eq!(size.to_string().parse::<DataSize>(), Ok(size));
+        }
+        assert_eq!(DataSize(64 << 20).to_string(), "64MiB");
+        let err = Config::from_yaml("native_transport_max_request_data_in_flight: -1\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("native_transport_max_request_data_in_flight"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn request_data_in_flight_limits_of_zero_or_past_a_tebibyte_are_refused_by_name() {
+        for (yaml, key) in [
+            (
+                "native_transport_max_request_data_in_flight: 0B\n",
+                "native_transport_max_request_data_in_flight",
+            ),
+            (
+                "native_transport_max_request_data_in_flight_per_ip: 1025GiB\n",
+                "native_transport_max_request_data_in_flight_per_ip",
+            ),
+        ] {
+            let err = Config::from_yaml(yaml).unwrap().validate().unwrap_err();
+            assert!(
+                matches!(err, ConfigError::Invalid { setting, .. } if setting == key),
+                "{yaml}: {err}"
+            );
+        }
     }
 
     #[test]

@@ -76,6 +76,10 @@ pub(crate) struct Metrics {
     latency: [Histogram; 4],
     connections_opened: AtomicU64,
     connections_closed: AtomicU64,
+    /// Requests answered Overloaded (over the in-flight limits, THROW_ON_OVERLOAD).
+    overloaded: AtomicU64,
+    /// Times a connection stopped reading because a request took it over the in-flight limits.
+    backpressure_pauses: AtomicU64,
     /// The distributed data path, when replication is enabled: its counters are rendered too.
     replication: std::sync::OnceLock<std::sync::Arc<ilion_coordinator::Replication>>,
 }
@@ -118,6 +122,16 @@ impl Metrics {
 
     pub(crate) fn connection_closed(&self) {
         self.connections_closed.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A request answered Overloaded instead of run (Cassandra's `RequestDiscarded`).
+    pub(crate) fn overloaded(&self) {
+        self.overloaded.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A connection paused by backpressure (Cassandra's `PausedConnections`, as a count).
+    pub(crate) fn backpressure_pause(&self) {
+        self.backpressure_pauses.fetch_add(1, Ordering::Relaxed);
     }
 
     /// The Prometheus text exposition of every metric.
@@ -189,9 +203,26 @@ impl Metrics {
             "ilion_cql_connections {}",
             opened.saturating_sub(closed)
         );
-        out.push_str("# HELP ilion_cql_connections_total CQL client connections accepted.\n");
-        out.push_str("# TYPE ilion_cql_connections_total counter\n");
-        let _ = writeln!(out, "ilion_cql_connections_total {opened}");
+        counter(
+            &mut out,
+            "ilion_cql_connections_total",
+            "CQL client connections accepted",
+            opened,
+        );
+        counter(
+            &mut out,
+            "ilion_cql_overloaded_total",
+            "CQL requests answered Overloaded: over the bytes in flight limits, from a client \
+             that sent THROW_ON_OVERLOAD",
+            get(&self.overloaded),
+        );
+        counter(
+            &mut out,
+            "ilion_cql_backpressure_pauses_total",
+            "Times a CQL connection stopped reading because a request took the bytes in flight \
+             over a limit",
+            get(&self.backpressure_pauses),
+        );
         if let Some(r) = self.replication.get() {
             for (name, help, value) in r.stats().metrics() {
                 let kind = if name.ends_with("_total") {
@@ -207,6 +238,14 @@ impl Metrics {
         }
         out
     }
+}
+
+/// Writes one counter with its help line.
+fn counter(out: &mut String, name: &str, help: &str, value: u64) {
+    let _ = writeln!(
+        out,
+        "# HELP {name} {help}.\n# TYPE {name} counter\n{name} {value}"
+    );
 }
 
 /// Largest request head read from a scraper; more is refused.
@@ -287,7 +326,12 @@ mod tests {
         m.request(RequestKind::Execute, Duration::from_micros(80), false);
         m.request(RequestKind::Execute, Duration::from_micros(3_000), true);
         m.request(RequestKind::Query, Duration::from_secs(10), false);
+        m.overloaded();
+        m.backpressure_pause();
+        m.backpressure_pause();
         let text = m.render();
+        assert!(text.contains("ilion_cql_overloaded_total 1\n"));
+        assert!(text.contains("ilion_cql_backpressure_pauses_total 2\n"));
         assert!(text.contains("ilion_cql_requests_total{kind=\"execute\"} 2\n"));
         assert!(text.contains("ilion_cql_request_errors_total{kind=\"execute\"} 1\n"));
         assert!(text.contains("ilion_cql_requests_total{kind=\"batch\"} 0\n"));

@@ -207,6 +207,12 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
             config.commitlog_sync,
             crate::config::CommitLogSync::Periodic
         ),
+        in_flight: Arc::new(native::limits::InFlight::new(
+            config.native_transport_max_request_data_in_flight.bytes(),
+            config
+                .native_transport_max_request_data_in_flight_per_ip
+                .bytes(),
+        )),
     });
     let client_events = shared.events.clone();
     let (stop, stopped) = watch::channel(false);

@@ -16,9 +16,14 @@
 //!
 //! A malformed frame is answered with a protocol ERROR and the connection is closed; the node
 //! keeps serving every other connection.
+//!
+//! Each statement's body bytes are counted in flight ([`super::limits`]) until the writer has
+//! written its response. Over a limit, a client that sent `THROW_ON_OVERLOAD: 1` gets
+//! Overloaded; any other stops being read until the bytes in flight fall.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 
 use bytes::{Bytes, BytesMut};
 use ilion_coordinator::{Executed, Session};
@@ -35,6 +40,7 @@ use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::{Semaphore, broadcast, mpsc, watch};
 
 use super::Shared;
+use super::limits::{Admission, Reservation};
 use crate::metrics::RequestKind;
 
 /// How outgoing frames are put on the wire.
@@ -51,10 +57,12 @@ enum Framing {
 /// What the reader and the statement workers hand the writer.
 #[derive(Debug)]
 enum Outbound {
-    /// A response; `then` switches the framing after it is written (READY).
+    /// A response; `then` switches the framing after it is written (READY). `reservation`
+    /// holds the request's body bytes in flight until the response is on the socket.
     Response {
         envelope: ResponseEnvelope,
         then: Option<Framing>,
+        reservation: Option<Reservation>,
     },
     /// Bytes already encoded (the answer to an unsupported version).
     Raw(Vec<u8>),
@@ -92,6 +100,13 @@ struct Reader {
     in_flight: Arc<Semaphore>,
     /// What the reader answered since it last handed the writer its output.
     pending: Vec<Outbound>,
+    /// The client sent `THROW_ON_OVERLOAD: 1` in STARTUP: a request over the in-flight limits
+    /// is answered Overloaded instead of pausing the connection.
+    throw_on_overload: bool,
+    /// Body bytes of this connection's requests in flight.
+    bytes_in_flight: Arc<AtomicU64>,
+    /// A request went over the in-flight limits: handle no further frame until they fall.
+    paused: bool,
 }
 
 /// Statements one connection may have running at once before its socket stops being read.
@@ -136,12 +151,28 @@ pub(crate) async fn run(
         session: Arc::new(Mutex::new(Session::default())),
         in_flight: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
         pending: Vec::new(),
+        throw_on_overload: false,
+        bytes_in_flight: Arc::new(AtomicU64::new(0)),
+        paused: false,
     };
     let mut buf = BytesMut::with_capacity(64 * 1024);
     let stop = loop {
         match reader.drain(&mut buf) {
             Ok(()) => {}
             Err(stop) => break stop,
+        }
+        if reader.paused {
+            // Backpressure: neither the frames already read nor the socket until the bytes
+            // in flight fall; then handle what is buffered before reading more.
+            reader.shared.metrics.backpressure_pause();
+            let in_flight = reader.shared.in_flight.clone();
+            let ip = reader.peer.ip();
+            tokio::select! {
+                _ = in_flight.resumed(ip, &reader.bytes_in_flight) => {}
+                _ = shutdown.changed() => break Stop::Done,
+            }
+            reader.paused = false;
+            continue;
         }
         if reader.in_flight.available_permits() == 0 {
             // Wait until a statement finishes before reading more requests.
@@ -184,6 +215,9 @@ impl Reader {
                 Ok(Decoded::Complete(frame)) => {
                     if let Err(stop) = self.frame(frame) {
                         break Err(stop);
+                    }
+                    if self.paused {
+                        break Ok(());
                     }
                 }
                 Ok(Decoded::Incomplete { .. }) => break Ok(()),
@@ -242,6 +276,7 @@ impl Reader {
         self.queue(Outbound::Response {
             envelope,
             then: None,
+            reservation: None,
         });
     }
 
@@ -271,6 +306,8 @@ impl Reader {
             Ok(f) => f,
             Err(e) => return Err(self.malformed(&e)),
         };
+        // Counted decompressed (v4 LZ4/Snappy): that is what the request holds while it runs.
+        let body_len = frame.body.len() as u64;
         let envelope = match RequestEnvelope::decode(frame) {
             Ok(e) => e,
             Err(e) => {
@@ -316,6 +353,8 @@ impl Reader {
                     }
                 };
                 self.started = true;
+                // Cassandra's StartupMessage: only "1" turns it on.
+                self.throw_on_overload = startup.option("THROW_ON_OVERLOAD") == Some("1");
                 match framing {
                     Framing::Segments(codec) => {
                         self.v5 = Some(V5FrameDecoder::new(codec, self.frames.clone()));
@@ -327,6 +366,7 @@ impl Reader {
                 self.queue(Outbound::Response {
                     envelope,
                     then: Some(framing),
+                    reservation: None,
                 });
             }
             Request::AuthResponse(_) => self.error(
@@ -362,7 +402,34 @@ impl Reader {
                     ready,
                 });
             }
-            request => self.statement(envelope.version, stream, envelope.tracing, request),
+            request => {
+                let version = envelope.version;
+                let admission = self.shared.in_flight.admit(
+                    self.peer.ip(),
+                    body_len,
+                    self.throw_on_overload,
+                    &self.bytes_in_flight,
+                );
+                let reservation = match admission {
+                    Admission::Admitted(r) => r,
+                    Admission::Backpressure(r) => {
+                        self.paused = true;
+                        r
+                    }
+                    Admission::Overloaded(usage) => {
+                        tracing::trace!(
+                            peer = %self.peer,
+                            bytes = body_len,
+                            ?usage,
+                            "request discarded: overloaded"
+                        );
+                        self.shared.metrics.overloaded();
+                        self.error(stream, ErrorKind::Overloaded, usage.overloaded_message());
+                        return Ok(());
+                    }
+                };
+                self.statement(version, stream, envelope.tracing, request, reservation);
+            }
         }
         Ok(())
     }
@@ -375,6 +442,7 @@ impl Reader {
         stream: i16,
         _tracing: bool,
         request: Request,
+        reservation: Reservation,
     ) {
         let started = std::time::Instant::now();
         let kind = match &request {
@@ -405,6 +473,7 @@ impl Reader {
             self.queue(Outbound::Response {
                 envelope,
                 then: None,
+                reservation: Some(reservation),
             });
             return;
         }
@@ -441,9 +510,11 @@ impl Reader {
             .await
             .map_err(|join| join.to_string());
             let envelope = respond_to(&shared, &session, version, stream, kind, started, outcome);
+            // Sent or not (the connection is gone), the reservation goes with it.
             let _ = tx.send(Outbound::Response {
                 envelope,
                 then: None,
+                reservation: Some(reservation),
             });
         });
     }
@@ -548,6 +619,8 @@ async fn write_loop(
     let mut version = ProtocolVersion::V4;
     let mut subscription: Option<(broadcast::Receiver<Event>, Vec<String>)> = None;
     let mut out = BytesMut::with_capacity(64 * 1024);
+    // Reservations of the responses in `out`: released once it is written.
+    let mut written: Vec<Reservation> = Vec::new();
     loop {
         let mut close = false;
         tokio::select! {
@@ -556,7 +629,7 @@ async fn write_loop(
                 let mut next = Some(msg);
                 // Batch whatever else is queued into the same write.
                 while let Some(m) = next.take() {
-                    close = put(m, &mut framing, &mut version, &mut subscription, &events, &mut out);
+                    close = put(m, &mut framing, &mut version, &mut subscription, &events, &mut out, &mut written);
                     if close {
                         break;
                     }
@@ -577,6 +650,7 @@ async fn write_loop(
             }
             out.clear();
         }
+        written.clear();
         if close {
             break;
         }
@@ -585,7 +659,8 @@ async fn write_loop(
 }
 
 /// Encodes one message of the reader or a worker into `out` (or takes its effect on the
-/// writer's state); true when the connection is to close after what is in `out`.
+/// writer's state), keeping its reservation in `written`; true when the connection is to
+/// close after what is in `out`.
 fn put(
     msg: Outbound,
     framing: &mut Framing,
@@ -593,9 +668,15 @@ fn put(
     subscription: &mut Option<(broadcast::Receiver<Event>, Vec<String>)>,
     events: &broadcast::Sender<Event>,
     out: &mut BytesMut,
+    written: &mut Vec<Reservation>,
 ) -> bool {
     match msg {
-        Outbound::Response { envelope, then } => {
+        Outbound::Response {
+            envelope,
+            then,
+            reservation,
+        } => {
+            written.extend(reservation);
             *version = envelope.version;
             if let Err(e) = encode(&envelope, *framing, out) {
                 tracing::warn!(error = %e, "cannot encode a cql response");
@@ -616,7 +697,7 @@ fn put(
         Outbound::Raw(bytes) => out.extend_from_slice(&bytes),
         Outbound::Many(all) => {
             for m in all {
-                if put(m, framing, version, subscription, events, out) {
+                if put(m, framing, version, subscription, events, out, written) {
                     return true;
                 }
             }

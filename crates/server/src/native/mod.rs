@@ -1,8 +1,9 @@
 //! The CQL native protocol listener: accepts connections and runs one task per connection
-//! (see [`connection`]). On shutdown it stops accepting, tells every connection to close, and
-//! waits for them.
+//! (see [`connection`]), which share the count of request bytes in flight ([`limits`]). On
+//! shutdown it stops accepting, tells every connection to close, and waits for them.
 
 mod connection;
+pub(crate) mod limits;
 
 use std::sync::Arc;
 
@@ -26,6 +27,9 @@ pub(crate) struct Shared {
     /// connection's own task instead of a blocking thread: true unless a write waits for an
     /// fsync (commit log `batch` mode).
     pub quick_inline: bool,
+    /// Request body bytes in flight on the node and per client address
+    /// (`native_transport_max_request_data_in_flight`, `..._per_ip`).
+    pub in_flight: Arc<limits::InFlight>,
 }
 
 /// Serves connections from `listener` until `shutdown` turns true, then closes them all.
