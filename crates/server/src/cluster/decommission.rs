@@ -63,6 +63,19 @@ pub enum DecommissionError {
     },
 }
 
+impl DecommissionError {
+    /// Whether the decommission was refused before the node started leaving.
+    pub fn is_refusal(&self) -> bool {
+        matches!(
+            self,
+            DecommissionError::ReplicationFactor { .. }
+                | DecommissionError::NotNormal { .. }
+                | DecommissionError::MovementRunning { .. }
+                | DecommissionError::AlreadyRunning
+        )
+    }
+}
+
 /// What a decommission needs of the running node.
 #[derive(Debug, Clone)]
 pub(crate) struct Leave {
@@ -72,6 +85,8 @@ pub(crate) struct Leave {
     /// Notified once the node has left: the node then stops.
     pub left: Arc<Notify>,
     pub running: Arc<AtomicBool>,
+    /// The last decommission failed after the node started leaving (`ilion info`).
+    pub failed: Arc<AtomicBool>,
     /// The data directory: a node that left marks it ([`DECOMMISSIONED_FILE`]).
     pub data_dir: std::path::PathBuf,
 }
@@ -94,10 +109,12 @@ impl Leave {
         if self.running.swap(true, Ordering::SeqCst) {
             return Err(DecommissionError::AlreadyRunning);
         }
+        self.failed.store(false, Ordering::SeqCst);
         let result = self.leave().await;
-        if result.is_err() {
+        if let Err(e) = &result {
             // Still the owner of every range it had: back to NORMAL, retryable.
             self.set_status(NodeStatus::Normal, MemberStatus::Normal);
+            self.failed.store(!e.is_refusal(), Ordering::SeqCst);
         }
         self.running.store(false, Ordering::SeqCst);
         result
@@ -288,29 +305,9 @@ pub(super) async fn ask_to_fetch(
 #[cfg(test)]
 mod tests {
     use ilion_ring::SimpleStrategy;
-    use uuid::Uuid;
 
     use super::*;
-
-    fn member(i: u8, status: MemberStatus) -> ilion_coordinator::Member {
-        let address = IpAddr::from([127, 0, 0, i]);
-        ilion_coordinator::Member {
-            address,
-            host_id: Uuid::from_u128(u128::from(i)),
-            data_center: "dc1".into(),
-            rack: "r1".into(),
-            tokens: vec![i64::from(i)],
-            status,
-            alive: true,
-            native_address: address,
-            native_port: 9042,
-            release_version: "4.1.0".into(),
-            schema_version: Uuid::nil(),
-            load: 0.0,
-            replaces: None,
-            removing: None,
-        }
-    }
+    use crate::cluster::movement::member_for_tests as member;
 
     #[test]
     fn a_decommission_that_would_leave_fewer_nodes_than_the_rf_is_refused_as_cassandra() {

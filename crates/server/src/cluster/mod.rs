@@ -23,7 +23,7 @@ mod view;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use ilion_coordinator::{Coordinator, Member, MemberStatus, SchemaListener};
@@ -35,7 +35,8 @@ use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::JoinHandle;
 
 pub use admin::{
-    AdminClientError, fetch_netstats, fetch_removenode_status, fetch_status, format_netstats,
+    AdminClientError, fetch_describe_ring, fetch_info, fetch_netstats, fetch_removenode_status,
+    fetch_ring, fetch_status, format_describe_ring, format_info, format_netstats, format_ring,
     format_status, request_cleanup, request_decommission, request_removenode,
 };
 pub use peers::{CHANNELS_PER_PEER, Peers};
@@ -72,6 +73,8 @@ pub struct ClusterSettings {
     pub stream_throughput_outbound_megabits_per_sec: u32,
     /// How long a range movement waits for the cluster to see it (`ring_delay_ms`).
     pub ring_delay: Duration,
+    /// When the node started (`ilion info`'s uptime).
+    pub started: std::time::Instant,
 }
 
 /// Why the cluster service could not start.
@@ -133,6 +136,7 @@ pub struct Cluster {
     commands: mpsc::UnboundedSender<Command>,
     streams: Arc<streaming::Streams>,
     left: Arc<tokio::sync::Notify>,
+    native_transport_active: Arc<AtomicBool>,
 }
 
 impl Cluster {
@@ -224,6 +228,8 @@ impl Cluster {
             ring_delay: settings.ring_delay,
             settle: settings.rpc_timeout.min(Duration::from_secs(2)),
         };
+        let gossip_active = Arc::new(AtomicBool::new(true));
+        let native_transport_active = Arc::new(AtomicBool::new(false));
         let admin = admin::AdminService {
             view: view.clone(),
             cluster_name: settings.cluster_name.clone(),
@@ -232,10 +238,15 @@ impl Cluster {
                 node: movement.clone(),
                 endpoint: address,
                 left: left.clone(),
-                running: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+                running: Arc::new(AtomicBool::new(false)),
+                failed: Arc::new(AtomicBool::new(false)),
                 data_dir: settings.data_dir.clone(),
             },
             removal: removenode::Removal::new(movement),
+            generation,
+            started: settings.started,
+            gossip_active: gossip_active.clone(),
+            native_transport_active: native_transport_active.clone(),
         };
         let mut tasks = Vec::new();
 
@@ -298,6 +309,7 @@ impl Cluster {
             {
                 tracing::error!(error = %e, "gossip stopped");
             }
+            gossip_active.store(false, Ordering::SeqCst);
         });
 
         // Gossip events: the view, client events, schema checks.
@@ -368,7 +380,13 @@ impl Cluster {
             commands,
             streams,
             left,
+            native_transport_active,
         })
+    }
+
+    /// Tells `ilion info` whether the node serves CQL clients now.
+    pub fn set_native_transport_active(&self, active: bool) {
+        self.native_transport_active.store(active, Ordering::SeqCst);
     }
 
     /// Completes when this node has left the ring (`ilion decommission`): it should stop.

@@ -359,22 +359,9 @@ mod tests {
     use super::*;
 
     fn member(i: u8, alive: bool, status: MemberStatus) -> Member {
-        let address = IpAddr::from([127, 0, 0, i]);
         Member {
-            address,
-            host_id: Uuid::from_u128(u128::from(i)),
-            data_center: "dc1".into(),
-            rack: "r1".into(),
-            tokens: vec![i64::from(i)],
-            status,
             alive,
-            native_address: address,
-            native_port: 9042,
-            release_version: "4.1.0".into(),
-            schema_version: Uuid::nil(),
-            load: 0.0,
-            replaces: None,
-            removing: None,
+            ..crate::cluster::movement::member_for_tests(i, status)
         }
     }
 

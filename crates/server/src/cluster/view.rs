@@ -396,20 +396,8 @@ mod tests {
 
     fn local() -> Member {
         Member {
-            address: IpAddr::from([127, 0, 0, 1]),
-            host_id: Uuid::from_u128(1),
-            data_center: "dc1".into(),
-            rack: "r1".into(),
             tokens: vec![0],
-            status: MemberStatus::Normal,
-            alive: true,
-            native_address: IpAddr::from([127, 0, 0, 1]),
-            native_port: 9042,
-            release_version: "4.1.0".into(),
-            schema_version: Uuid::nil(),
-            load: 0.0,
-            replaces: None,
-            removing: None,
+            ..crate::cluster::movement::member_for_tests(1, MemberStatus::Normal)
         }
     }
 
