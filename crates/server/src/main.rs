@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+use ilion_server::cluster::progress::Operation;
 use ilion_server::cluster::{self, AdminClientError};
 use ilion_server::{Config, Seed};
 
@@ -315,88 +316,80 @@ fn admin(command: Admin) -> ExitCode {
             |i| shown(&cluster::format_info(&i, tokens)),
         ),
         Admin::Decommission { host, timeout } => {
-            let timeout = secs(timeout);
             println!("decommissioning {host}: streaming its ranges to their new owners");
-            match runtime.block_on(cluster::request_decommission(&host, timeout)) {
-                Ok(d) => {
+            let work = cluster::request_decommission(&host, secs(timeout));
+            report(
+                "decommission",
+                runtime.block_on(cluster::with_progress(&host, Operation::Decommission, work)),
+                |d| {
                     println!(
                         "decommissioned: {} ranges, {} partitions, {} bytes streamed; the node left the ring and stops",
                         d.ranges, d.partitions, d.bytes
                     );
                     ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!("ilion decommission: {e}");
-                    ExitCode::FAILURE
-                }
-            }
+                },
+            )
         }
         Admin::Cleanup {
             keyspace,
             host,
             timeout,
         } => {
-            let timeout = secs(timeout);
             let keyspace = keyspace.unwrap_or_default();
-            match runtime.block_on(cluster::request_cleanup(&host, &keyspace, timeout)) {
-                Ok(c) => {
+            let work = cluster::request_cleanup(&host, &keyspace, secs(timeout));
+            report(
+                "cleanup",
+                runtime.block_on(cluster::with_progress(&host, Operation::Cleanup, work)),
+                |c| {
                     println!(
                         "cleanup finished: {} tables, {} ranges dropped",
                         c.tables, c.ranges
                     );
                     ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!("ilion cleanup: {e}");
-                    ExitCode::FAILURE
-                }
-            }
+                },
+            )
         }
         Admin::Removenode {
             target,
             host,
             timeout,
-        } => {
-            let timeout = secs(timeout);
-            match target.as_str() {
-                "status" => report(
-                    "removenode",
-                    runtime.block_on(cluster::fetch_removenode_status(&host, timeout)),
-                    |s| shown(&cluster::format_removal_status(&s)),
-                ),
-                "force" => {
-                    eprintln!(
-                        "ilion removenode: 'removenode force' is not supported: a removal that \
-                         failed stops by itself and can be run again"
-                    );
-                    ExitCode::from(2)
-                }
-                host_id => {
-                    println!(
-                        "removing {host_id}: re-replicating its ranges from the surviving replicas"
-                    );
-                    match runtime.block_on(cluster::request_removenode(&host, host_id, timeout)) {
-                        Ok(r) => {
-                            println!(
-                                "removed {}: {} ranges, {} partitions, {} bytes re-replicated",
-                                r.address, r.ranges, r.partitions, r.bytes
-                            );
-                            if r.lost_ranges > 0 {
-                                eprintln!(
-                                    "warning: {} ranges were on the removed node only (replication factor 1); their data is lost",
-                                    r.lost_ranges
-                                );
-                            }
-                            ExitCode::SUCCESS
-                        }
-                        Err(e) => {
-                            eprintln!("ilion removenode: {e}");
-                            ExitCode::FAILURE
-                        }
-                    }
-                }
+        } => match target.as_str() {
+            "status" => report(
+                "removenode",
+                runtime.block_on(cluster::fetch_removenode_status(&host, secs(timeout))),
+                |s| shown(&cluster::format_removal_status(&s)),
+            ),
+            "force" => {
+                eprintln!(
+                    "ilion removenode: 'removenode force' is not supported: a removal that \
+                     failed stops by itself and can be run again"
+                );
+                ExitCode::from(2)
             }
-        }
+            host_id => {
+                println!(
+                    "removing {host_id}: re-replicating its ranges from the surviving replicas"
+                );
+                let work = cluster::request_removenode(&host, host_id, secs(timeout));
+                report(
+                    "removenode",
+                    runtime.block_on(cluster::with_progress(&host, Operation::RemoveNode, work)),
+                    |r| {
+                        println!(
+                            "removed {}: {} ranges, {} partitions, {} bytes re-replicated",
+                            r.address, r.ranges, r.partitions, r.bytes
+                        );
+                        if r.lost_ranges > 0 {
+                            eprintln!(
+                                "warning: {} ranges were on the removed node only (replication factor 1); their data is lost",
+                                r.lost_ranges
+                            );
+                        }
+                        ExitCode::SUCCESS
+                    },
+                )
+            }
+        },
         Admin::Netstats { host, timeout } => report(
             "netstats",
             runtime.block_on(cluster::fetch_netstats(&host, secs(timeout))),

@@ -23,6 +23,7 @@ use ilion_ring::{NodeId, PendingRanges, ReplicationStrategy, TopologyChange};
 use tokio::sync::Notify;
 
 use super::movement::{Node, fmt_range, not_yet_seen_as, pieces, ring_of};
+use super::progress::{Operation, Operations, Tracker};
 use super::proto::streaming_client::StreamingClient;
 use super::proto::{DecommissionResponse, FetchRequest};
 
@@ -84,7 +85,9 @@ pub(crate) struct Leave {
     pub endpoint: SocketAddr,
     /// Notified once the node has left: the node then stops.
     pub left: Arc<Notify>,
-    pub running: Arc<AtomicBool>,
+    /// The operations running on this node (a decommission is one: `ilion info`'s
+    /// "Decommissioning", and its progress).
+    pub operations: Arc<Operations>,
     /// The last decommission failed after the node started leaving (`ilion info`).
     pub failed: Arc<AtomicBool>,
     /// The data directory: a node that left marks it ([`DECOMMISSIONED_FILE`]).
@@ -106,21 +109,20 @@ impl Leave {
 
     /// Runs the decommission; the node stops after an `Ok`.
     pub async fn run(&self) -> Result<DecommissionResponse, DecommissionError> {
-        if self.running.swap(true, Ordering::SeqCst) {
+        let Some(tracker) = self.operations.try_start(Operation::Decommission) else {
             return Err(DecommissionError::AlreadyRunning);
-        }
+        };
         self.failed.store(false, Ordering::SeqCst);
-        let result = self.leave().await;
+        let result = self.leave(&tracker).await;
         if let Err(e) = &result {
             // Still the owner of every range it had: back to NORMAL, retryable.
             self.set_status(NodeStatus::Normal, MemberStatus::Normal);
             self.failed.store(!e.is_refusal(), Ordering::SeqCst);
         }
-        self.running.store(false, Ordering::SeqCst);
         result
     }
 
-    async fn leave(&self) -> Result<DecommissionResponse, DecommissionError> {
+    async fn leave(&self, tracker: &Tracker) -> Result<DecommissionResponse, DecommissionError> {
         let local = self.endpoint.ip();
         let me_member = self.node.view.local();
         if me_member.status != MemberStatus::Normal {
@@ -166,12 +168,21 @@ impl Leave {
 
         // LEAVING, and wait until the ring sees it.
         self.set_status(NodeStatus::Leaving, MemberStatus::Leaving);
+        tracker.phase("waiting until every node sees this node LEAVING");
         self.node
             .wait_until_seen_as(local, "LEAVING")
             .await
             .map_err(|reason| DecommissionError::NotSeen { reason })?;
 
         let mut done = DecommissionResponse::default();
+        // One unit per (range, new owner) streamed, as `done.ranges` counts them.
+        let total = plans
+            .iter()
+            .flat_map(|(_, _, pending)| pending.ranges())
+            .flat_map(|(_, nodes)| nodes)
+            .filter(|n| ring.address(*n).is_some())
+            .count() as u64;
+        tracker.planned(total, "streaming its ranges to their new owners");
         for (keyspace, tables, pending) in &plans {
             for (range, nodes) in pending.ranges() {
                 for node in nodes {
@@ -202,9 +213,11 @@ impl Leave {
                             .map_err(stream_error)?;
                             done.partitions += got.partitions;
                             done.bytes += got.bytes;
+                            tracker.streamed(got.bytes);
                         }
                     }
                     done.ranges += 1;
+                    tracker.advance();
                 }
             }
         }
@@ -215,6 +228,7 @@ impl Leave {
             tracing::warn!(path = %marker.display(), error = %e, "cannot mark the data directory decommissioned");
         }
         self.set_status(NodeStatus::Left, MemberStatus::Left);
+        tracker.phase("waiting until every node sees this node LEFT");
         let deadline = Instant::now() + self.node.ring_delay.min(Duration::from_secs(10));
         loop {
             let members = self.node.view.members();

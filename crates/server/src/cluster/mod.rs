@@ -13,6 +13,7 @@ pub mod bootstrap;
 pub mod decommission;
 mod movement;
 mod peers;
+pub mod progress;
 pub mod removenode;
 mod replica;
 mod schema;
@@ -37,7 +38,7 @@ use tokio::task::JoinHandle;
 pub use admin::{
     AdminClientError, fetch_describe_ring, fetch_info, fetch_netstats, fetch_removenode_status,
     fetch_ring, fetch_status, format_describe_ring, format_info, format_netstats, format_ring,
-    format_status, request_cleanup, request_decommission, request_removenode,
+    format_status, request_cleanup, request_decommission, request_removenode, with_progress,
 };
 pub use peers::{CHANNELS_PER_PEER, Peers};
 pub use removenode::format_removal_status;
@@ -228,6 +229,7 @@ impl Cluster {
             ring_delay: settings.ring_delay,
             settle: settings.rpc_timeout.min(Duration::from_secs(2)),
         };
+        let operations = Arc::new(progress::Operations::default());
         let gossip_active = Arc::new(AtomicBool::new(true));
         let native_transport_active = Arc::new(AtomicBool::new(false));
         let admin = admin::AdminService {
@@ -238,11 +240,12 @@ impl Cluster {
                 node: movement.clone(),
                 endpoint: address,
                 left: left.clone(),
-                running: Arc::new(AtomicBool::new(false)),
+                operations: operations.clone(),
                 failed: Arc::new(AtomicBool::new(false)),
                 data_dir: settings.data_dir.clone(),
             },
-            removal: removenode::Removal::new(movement),
+            removal: removenode::Removal::new(movement, operations.clone()),
+            operations,
             generation,
             started: settings.started,
             gossip_active: gossip_active.clone(),

@@ -26,6 +26,7 @@ use uuid::Uuid;
 
 use super::decommission::ask_to_fetch;
 use super::movement::{Node, fmt_range, pieces, ring_of};
+use super::progress::{Operation, Operations, Tracker};
 use super::proto::{FetchRequest, RemoveNodeResponse, RemoveNodeStatusResponse};
 use super::view::ClusterView;
 
@@ -100,6 +101,8 @@ struct Progress {
 pub(crate) struct Removal {
     node: Node,
     progress: Arc<Mutex<Option<Progress>>>,
+    /// The operations running on this node (a removal is one, with its progress).
+    operations: Arc<Operations>,
 }
 
 /// One stream of the plan: `to` pulls `range` of every table of `keyspace` from `from`.
@@ -112,10 +115,11 @@ struct Step {
 }
 
 impl Removal {
-    pub fn new(node: Node) -> Removal {
+    pub fn new(node: Node, operations: Arc<Operations>) -> Removal {
         Removal {
             node,
             progress: Arc::new(Mutex::new(None)),
+            operations,
         }
     }
 
@@ -152,17 +156,14 @@ impl Removal {
             .trim()
             .parse::<Uuid>()
             .map_err(|_| RemoveNodeError::BadHostId(host_id.to_owned()))?;
-        {
-            let mut progress = self.progress.lock();
-            if progress.is_some() {
-                return Err(RemoveNodeError::AlreadyRunning);
-            }
-            *progress = Some(Progress {
-                host_id: id,
-                ..Progress::default()
-            });
-        }
-        let result = self.remove(id).await;
+        let Some(tracker) = self.operations.try_start(Operation::RemoveNode) else {
+            return Err(RemoveNodeError::AlreadyRunning);
+        };
+        *self.progress.lock() = Some(Progress {
+            host_id: id,
+            ..Progress::default()
+        });
+        let result = self.remove(id, &tracker).await;
         if let Err(e) = &result
             && !e.is_refusal()
         {
@@ -174,7 +175,11 @@ impl Removal {
         result
     }
 
-    async fn remove(&self, id: Uuid) -> Result<RemoveNodeResponse, RemoveNodeError> {
+    async fn remove(
+        &self,
+        id: Uuid,
+        tracker: &Tracker,
+    ) -> Result<RemoveNodeResponse, RemoveNodeError> {
         let local = self.node.view.local_address();
         let members = self.node.view.members();
         let dead = check_removable(&members, local, id)?.clone();
@@ -185,12 +190,20 @@ impl Removal {
         // Every node counts the dead one as leaving: its ranges become pending on their next
         // owners, which from now on receive the writes of those ranges.
         self.set_removing(Some(id));
+        tracker.phase(&format!(
+            "waiting until every node sees {} LEAVING",
+            dead.address
+        ));
         self.node
             .wait_until_seen_as(dead.address, "LEAVING")
             .await
             .map_err(|reason| RemoveNodeError::NotSeen { reason })?;
 
         let (steps, lost) = self.plan(&dead)?;
+        tracker.planned(
+            steps.len() as u64,
+            "re-replicating its ranges from the surviving replicas",
+        );
         if let Some(p) = self.progress.lock().as_mut() {
             p.total = steps.len() as u64;
             for s in &steps {
@@ -226,9 +239,11 @@ impl Removal {
                     })?;
                     done.partitions += got.partitions;
                     done.bytes += got.bytes;
+                    tracker.streamed(got.bytes);
                 }
             }
             done.ranges += 1;
+            tracker.advance();
             if let Some(p) = self.progress.lock().as_mut() {
                 p.done += 1;
                 if let Some(n) = p.remaining.get_mut(&step.to) {

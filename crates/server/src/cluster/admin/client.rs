@@ -7,12 +7,14 @@ use std::time::Duration;
 use tonic::transport::Channel;
 use tonic::{Code, Response, Status};
 
+use crate::cluster::progress::Operation;
 use crate::cluster::proto::admin_client::AdminClient;
 use crate::cluster::proto::{
     CleanupRequest, CleanupResponse, DecommissionRequest, DecommissionResponse,
     DescribeRingRequest, DescribeRingResponse, InfoRequest, InfoResponse, NetstatsRequest,
-    NetstatsResponse, RemoveNodeRequest, RemoveNodeResponse, RemoveNodeStatusRequest,
-    RemoveNodeStatusResponse, RingRequest, RingResponse, StatusRequest, StatusResponse,
+    NetstatsResponse, ProgressRequest, ProgressResponse, RemoveNodeRequest, RemoveNodeResponse,
+    RemoveNodeStatusRequest, RemoveNodeStatusResponse, RingRequest, RingResponse, StatusRequest,
+    StatusResponse,
 };
 
 /// Why an operator command got no answer, or a refusal.
@@ -171,6 +173,19 @@ pub async fn fetch_removenode_status(
 ) -> Result<RemoveNodeStatusResponse, AdminClientError> {
     ask(host, timeout, |mut c| async move {
         c.remove_node_status(RemoveNodeStatusRequest {}).await
+    })
+    .await
+}
+
+/// Asks the node at `host` how far `operation` has got.
+pub(crate) async fn fetch_progress(
+    host: &str,
+    operation: Operation,
+    timeout: Duration,
+) -> Result<ProgressResponse, AdminClientError> {
+    let operation = operation.name().to_owned();
+    ask(host, timeout, |mut c| async move {
+        c.progress(ProgressRequest { operation }).await
     })
     .await
 }

@@ -1,9 +1,11 @@
 //! The `Admin` gRPC service: what `ilion status`, `ring`, `describering`, `info`,
 //! `netstats`, `decommission`, `cleanup` and `removenode` ask a node. The commands' side is
-//! [`client`]; their text, as nodetool prints it, is [`format`].
+//! [`client`]; their text, as nodetool prints it, is [`format`]; the long operations'
+//! progress on the command line is [`progress_bar`].
 
 mod client;
 mod format;
+mod progress_bar;
 mod ring;
 
 use std::sync::Arc;
@@ -13,13 +15,15 @@ use std::time::Instant;
 use ilion_coordinator::{Member, MemberStatus, Membership};
 use tonic::{Request, Response, Status};
 
+use super::progress::{Operation, Operations};
 use super::proto::admin_server::Admin;
 use super::proto::{
     CleanupRequest, CleanupResponse, DecommissionRequest, DecommissionResponse,
     DescribeRingRequest, DescribeRingResponse, InfoRequest, InfoResponse,
-    MemberStatus as ProtoMember, NetstatsRequest, NetstatsResponse, RemoveNodeRequest,
-    RemoveNodeResponse, RemoveNodeStatusRequest, RemoveNodeStatusResponse, RingRequest,
-    RingResponse, StatusRequest, StatusResponse, StreamStatus,
+    MemberStatus as ProtoMember, NetstatsRequest, NetstatsResponse, ProgressRequest,
+    ProgressResponse, RemoveNodeRequest, RemoveNodeResponse, RemoveNodeStatusRequest,
+    RemoveNodeStatusResponse, RingRequest, RingResponse, StatusRequest, StatusResponse,
+    StreamStatus,
 };
 use super::streaming::{Direction, Streams};
 use super::view::ClusterView;
@@ -29,6 +33,7 @@ pub use client::{
     fetch_ring, fetch_status, request_cleanup, request_decommission, request_removenode,
 };
 pub use format::{format_describe_ring, format_info, format_netstats, format_ring, format_status};
+pub use progress_bar::with_progress;
 
 /// The `Admin` gRPC service.
 #[derive(Debug, Clone)]
@@ -42,6 +47,8 @@ pub(crate) struct AdminService {
     pub generation: u64,
     /// When the node started.
     pub started: Instant,
+    /// The long operations running on this node, with their progress.
+    pub operations: Arc<Operations>,
     /// Whether the gossip task runs.
     pub gossip_active: Arc<AtomicBool>,
     /// Whether the node serves CQL clients.
@@ -152,7 +159,7 @@ impl Admin for AdminService {
             rack: local.rack,
             tokens: local.tokens,
             status: status_name(local.status).to_owned(),
-            decommissioning: self.leave.running.load(Ordering::SeqCst),
+            decommissioning: self.operations.is_running(Operation::Decommission),
             decommission_failed: self.leave.failed.load(Ordering::SeqCst),
         }))
     }
@@ -174,8 +181,25 @@ impl Admin for AdminService {
     ) -> Result<Response<CleanupResponse>, Status> {
         let keyspace = Some(request.into_inner().keyspace).filter(|k| !k.is_empty());
         let coordinator = self.leave.node.coordinator.clone();
+        let tracker = self
+            .operations
+            .try_start(Operation::Cleanup)
+            .ok_or_else(|| {
+                Status::failed_precondition("a cleanup is already running on this node")
+            })?;
         let cleaned = tokio::task::spawn_blocking(move || match coordinator.replication() {
-            Some(r) => r.cleanup(keyspace.as_deref()).map_err(|e| e.to_string()),
+            Some(r) => r
+                .cleanup_with_progress(keyspace.as_deref(), |done, total| {
+                    if done == 0 {
+                        tracker.planned(
+                            total as u64,
+                            "deleting the ranges it no longer replicates, then compacting",
+                        );
+                    } else {
+                        tracker.done(done as u64);
+                    }
+                })
+                .map_err(|e| e.to_string()),
             None => Err("this node does not replicate".to_owned()),
         })
         .await
@@ -203,6 +227,19 @@ impl Admin for AdminService {
         _request: Request<RemoveNodeStatusRequest>,
     ) -> Result<Response<RemoveNodeStatusResponse>, Status> {
         Ok(Response::new(self.removal.status()))
+    }
+
+    async fn progress(
+        &self,
+        request: Request<ProgressRequest>,
+    ) -> Result<Response<ProgressResponse>, Status> {
+        let name = request.into_inner().operation;
+        let operation = Operation::parse(&name).ok_or_else(|| {
+            Status::invalid_argument(format!(
+                "unknown operation {name}: decommission, removenode or cleanup"
+            ))
+        })?;
+        Ok(Response::new(self.operations.progress(operation)))
     }
 
     async fn netstats(

@@ -120,8 +120,8 @@ pub(crate) fn ownership(
     })
 }
 
-/// Every range of `keyspace` with its replicas, primary first, sorted by start token
-/// (Cassandra's `describeRing`).
+/// Every range of `keyspace` with its replicas, primary first, in ring order (sorted by end
+/// token: the first range wraps), as Cassandra's `describeRing` (whose order is a hash map's).
 pub(crate) fn describe_ring(
     members: &[Member],
     schema: &Schema,
@@ -138,7 +138,7 @@ pub(crate) fn describe_ring(
         .iter()
         .map(|m| (NodeId::from_u128(m.host_id.as_u128()), m))
         .collect();
-    let mut ranges: Vec<TokenRangeEndpoints> = map
+    let ranges: Vec<TokenRangeEndpoints> = map
         .ranges()
         .map(|(range, replicas)| {
             let replicas: Vec<&Member> = replicas
@@ -164,7 +164,6 @@ pub(crate) fn describe_ring(
             }
         })
         .collect();
-    ranges.sort_by_key(|r| r.start_token);
     Ok(ranges)
 }
 
@@ -249,7 +248,7 @@ mod tests {
     }
 
     #[test]
-    fn describering_lists_every_range_sorted_with_its_replicas_primary_first() {
+    fn describering_lists_every_range_in_ring_order_with_its_replicas_primary_first() {
         let ranges = describe_ring(&members(), &schema("ks", "2"), "ks").unwrap();
         let summary: Vec<(i64, i64, Vec<String>)> = ranges
             .iter()
@@ -259,12 +258,12 @@ mod tests {
         assert_eq!(
             summary,
             vec![
+                (half, i64::MIN, vec!["127.0.0.3".into(), "127.0.0.1".into()]),
                 (i64::MIN, 0, vec!["127.0.0.1".into(), "127.0.0.2".into()]),
                 (0, half, vec!["127.0.0.2".into(), "127.0.0.3".into()]),
-                (half, i64::MIN, vec!["127.0.0.3".into(), "127.0.0.1".into()]),
             ]
         );
-        let first = &ranges[0];
+        let first = &ranges[1];
         assert_eq!(first.rpc_endpoints, vec!["10.0.0.1", "10.0.0.2"]);
         assert_eq!(
             first.endpoint_details[1],
