@@ -7,6 +7,7 @@ afterwards every acknowledged row is readable at ALL, and node 2 holds the rows 
 ranges itself: read through node 2 alone at ONE after node 1 stopped.
 """
 
+import contextlib
 import os
 import shutil
 import struct
@@ -49,6 +50,34 @@ def status(node):
             if l[:2] in ("UN", "UJ", "UL", "DN", "DJ", "DL")}
 
 
+@contextlib.contextmanager
+def two_nodes(prefix):
+    """Two nodes of a cluster of their own, not started: 127.0.0.1 (the seed) and 127.0.0.2 on
+    free ports under a new directory, and a list for the driver clusters a test opens. On the
+    way out the clusters are shut down, the nodes killed (their logs printed first if the test
+    failed) and the directory removed."""
+    native, storage, admin = (_port_free_everywhere() for _ in range(3))
+    assert len({native, storage, admin}) == 3
+    tmp = tempfile.mkdtemp(prefix=prefix)
+    binary = _binary()
+    yaml = "ring_delay_ms: 20000\n"
+    nodes = [Node(binary, tmp, i, native, storage, admin, yaml=yaml, seeds=ADDRESSES[0])
+             for i in (0, 1)]
+    clusters = []
+    try:
+        yield nodes[0], nodes[1], clusters
+    except Exception:
+        for n in nodes:
+            print(f"--- {n.address} log ---\n{n.log()}")
+        raise
+    finally:
+        for c in clusters:
+            c.shutdown()
+        for n in nodes:
+            n.kill()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def session_on(node, **kwargs):
     from cassandra.cluster import Cluster
     from cassandra.policies import WhiteListRoundRobinPolicy
@@ -63,15 +92,7 @@ def test_a_joining_node_streams_its_ranges_and_hides_no_acknowledged_row():
     from cassandra import ConsistencyLevel
     from cassandra.query import SimpleStatement
 
-    native, storage, admin = (_port_free_everywhere() for _ in range(3))
-    assert len({native, storage, admin}) == 3
-    tmp = tempfile.mkdtemp(prefix="ilion-bootstrap-")
-    binary = _binary()
-    yaml = "ring_delay_ms: 20000\n"
-    n1 = Node(binary, tmp, 0, native, storage, admin, yaml=yaml, seeds=ADDRESSES[0])
-    n2 = Node(binary, tmp, 1, native, storage, admin, yaml=yaml, seeds=ADDRESSES[0])
-    clusters = []
-    try:
+    with two_nodes("ilion-bootstrap-") as (n1, n2, clusters):
         n1.start()
         c1, s1 = session_on(n1)
         clusters.append(c1)
@@ -162,16 +183,6 @@ def test_a_joining_node_streams_its_ranges_and_hides_no_acknowledged_row():
                               consistency_level=ConsistencyLevel.ONE)
         lost = [k for k in owned if (lambda r: r is None or r.v != f"v{k}")(s2.execute(one, (k,)).one())]
         assert not lost, f"node 2 lacks {len(lost)} of the {len(owned)} rows it owns: {lost[:10]}"
-    except Exception:
-        for n in (n1, n2):
-            print(f"--- {n.address} log ---\n{n.log()}")
-        raise
-    finally:
-        for c in clusters:
-            c.shutdown()
-        for n in (n1, n2):
-            n.kill()
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def test_a_second_join_is_refused_naming_the_running_one_and_a_failed_join_can_be_retried():

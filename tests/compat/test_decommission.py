@@ -7,15 +7,12 @@ its process exits, node 1 alone is listed, and node 1 alone serves every acknowl
 """
 
 import re
-import shutil
 import subprocess
-import tempfile
 import threading
 import time
 
-from conftest import _binary
-from test_bootstrap import Node, session_on, status
-from test_cluster import ADDRESSES, _port_free_everywhere, wait_until
+from test_bootstrap import session_on, status, two_nodes
+from test_cluster import ADDRESSES, wait_until
 
 ROWS = 1_000
 MAX_WRITES = 3_000
@@ -33,15 +30,7 @@ def decommission(node):
 def test_a_decommissioned_node_streams_its_ranges_away_and_leaves():
     from cassandra import ConsistencyLevel
 
-    native, storage, admin = (_port_free_everywhere() for _ in range(3))
-    assert len({native, storage, admin}) == 3
-    tmp = tempfile.mkdtemp(prefix="ilion-decommission-")
-    binary = _binary()
-    yaml = "ring_delay_ms: 20000\n"
-    n1 = Node(binary, tmp, 0, native, storage, admin, yaml=yaml, seeds=ADDRESSES[0])
-    n2 = Node(binary, tmp, 1, native, storage, admin, yaml=yaml, seeds=ADDRESSES[0])
-    clusters = []
-    try:
+    with two_nodes("ilion-decommission-") as (n1, n2, clusters):
         n1.start()
         n2.start()
         wait_until("both nodes up and normal",
@@ -89,6 +78,9 @@ def test_a_decommissioned_node_streams_its_ranges_away_and_leaves():
             time.sleep(0.5)
             out = decommission(n2)
             assert out.returncode == 0, out.stderr + out.stdout
+            # Its progress, polled while it runs: stderr is no terminal here, so plain lines.
+            assert re.search(r"^decommission: (waiting until|\d+% \()", out.stderr, re.M), \
+                out.stderr
             streamed = re.search(r"decommissioned: \d+ ranges, (\d+) partitions", out.stdout)
             assert streamed and int(streamed.group(1)) > ROWS // 5, out.stdout
             assert n2.proc.wait(timeout=30) == 0, n2.log()
@@ -101,8 +93,8 @@ def test_a_decommissioned_node_streams_its_ranges_away_and_leaves():
         again = subprocess.run(
             [n2.binary, "--config", n2.config, "--cluster-name", "compat-bootstrap",
              "--listen-address", n2.address, "--seeds", n2.seeds,
-             "--data-dir", n2.dir + "/data", "--native-port", str(native),
-             "--storage-port", str(storage), "--admin-port", str(admin)],
+             "--data-dir", n2.dir + "/data", "--native-port", str(n2.native_port),
+             "--storage-port", str(n2.storage_port), "--admin-port", str(n2.admin_port)],
             capture_output=True, text=True, timeout=60)
         assert again.returncode != 0
         assert "decommissioned and will not rejoin the ring" in again.stderr, again.stderr
@@ -115,13 +107,3 @@ def test_a_decommissioned_node_streams_its_ranges_away_and_leaves():
         select.consistency_level = ConsistencyLevel.ALL
         missing = [k for k in sorted(acked) if s.execute(select, (k,)).one() is None]
         assert not missing, f"{len(missing)} of {len(acked)} acknowledged rows lost: {missing[:10]}"
-    except Exception:
-        for n in (n1, n2):
-            print(f"--- {n.address} log ---\n{n.log()}")
-        raise
-    finally:
-        for c in clusters:
-            c.shutdown()
-        for n in (n1, n2):
-            n.kill()
-        shutil.rmtree(tmp, ignore_errors=True)

@@ -4,7 +4,11 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use std::time::Duration;
+
 use clap::{Parser, Subcommand};
+use ilion_server::cluster::progress::Operation;
+use ilion_server::cluster::{self, AdminClientError};
 use ilion_server::{Config, Seed};
 
 /// A masterless, Cassandra-compatible wide-column database node.
@@ -53,6 +57,42 @@ struct Args {
 enum Admin {
     /// The cluster as a node sees it, as `nodetool status` prints it.
     Status {
+        /// The node's gRPC address (listen address and storage port).
+        #[arg(long, default_value = "127.0.0.1:7000")]
+        host: String,
+        /// Give up after this many seconds.
+        #[arg(long, default_value_t = 10)]
+        timeout: u64,
+    },
+    /// The token ring, one line per token sorted by token, as `nodetool ring` prints it. With
+    /// a keyspace, "Owns" is the share of the ring each node holds a replica of under that
+    /// keyspace's replication; without one, the ranges ending at its tokens.
+    Ring {
+        /// Show the effective ownership for this keyspace.
+        keyspace: Option<String>,
+        /// The node's gRPC address (listen address and storage port).
+        #[arg(long, default_value = "127.0.0.1:7000")]
+        host: String,
+        /// Give up after this many seconds.
+        #[arg(long, default_value_t = 10)]
+        timeout: u64,
+    },
+    /// Every token range of a keyspace with its replicas, as `nodetool describering` prints.
+    Describering {
+        keyspace: String,
+        /// The node's gRPC address (listen address and storage port).
+        #[arg(long, default_value = "127.0.0.1:7000")]
+        host: String,
+        /// Give up after this many seconds.
+        #[arg(long, default_value_t = 10)]
+        timeout: u64,
+    },
+    /// The node itself (host ID, gossip and native transport, load, generation, uptime, data
+    /// center, rack, tokens), as `nodetool info` prints it.
+    Info {
+        /// List every token.
+        #[arg(short = 'T', long)]
+        tokens: bool,
         /// The node's gRPC address (listen address and storage port).
         #[arg(long, default_value = "127.0.0.1:7000")]
         host: String,
@@ -228,125 +268,158 @@ fn admin(command: Admin) -> ExitCode {
         }
     };
     match command {
-        Admin::Status { host, timeout } => {
-            let timeout = std::time::Duration::from_secs(timeout.max(1));
-            match runtime.block_on(ilion_server::cluster::fetch_status(&host, timeout)) {
-                Ok(status) => {
-                    print!("{}", ilion_server::cluster::format_status(&status));
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!("ilion status: {e}");
+        Admin::Status { host, timeout } => report(
+            "status",
+            runtime.block_on(cluster::fetch_status(&host, secs(timeout))),
+            |s| shown(&cluster::format_status(&s)),
+        ),
+        Admin::Ring {
+            keyspace,
+            host,
+            timeout,
+        } => {
+            let keyspace = keyspace.unwrap_or_default();
+            match runtime.block_on(cluster::fetch_ring(&host, &keyspace, secs(timeout))) {
+                // nodetool's words and exit status for an unknown keyspace.
+                Err(AdminClientError::Refused { reason, .. }) => {
+                    print!("\nError: {reason}\n");
                     ExitCode::FAILURE
                 }
+                answer => report("ring", answer, |r| shown(&cluster::format_ring(&r))),
             }
         }
+        Admin::Describering {
+            keyspace,
+            host,
+            timeout,
+        } => match runtime.block_on(cluster::fetch_describe_ring(
+            &host,
+            &keyspace,
+            secs(timeout),
+        )) {
+            // nodetool's words and exit status for an error the node reports.
+            Err(AdminClientError::Refused { reason, .. }) => {
+                eprintln!("error: {reason}");
+                ExitCode::from(2)
+            }
+            answer => report("describering", answer, |d| {
+                shown(&cluster::format_describe_ring(&d))
+            }),
+        },
+        Admin::Info {
+            tokens,
+            host,
+            timeout,
+        } => report(
+            "info",
+            runtime.block_on(cluster::fetch_info(&host, secs(timeout))),
+            |i| shown(&cluster::format_info(&i, tokens)),
+        ),
         Admin::Decommission { host, timeout } => {
-            let timeout = std::time::Duration::from_secs(timeout.max(1));
             println!("decommissioning {host}: streaming its ranges to their new owners");
-            match runtime.block_on(ilion_server::cluster::request_decommission(&host, timeout)) {
-                Ok(d) => {
+            let work = cluster::request_decommission(&host, secs(timeout));
+            report(
+                "decommission",
+                runtime.block_on(cluster::with_progress(&host, Operation::Decommission, work)),
+                |d| {
                     println!(
                         "decommissioned: {} ranges, {} partitions, {} bytes streamed, {} hints handed over; the node left the ring and stops",
                         d.ranges, d.partitions, d.bytes, d.hints
                     );
                     ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!("ilion decommission: {e}");
-                    ExitCode::FAILURE
-                }
-            }
+                },
+            )
         }
         Admin::Cleanup {
             keyspace,
             host,
             timeout,
         } => {
-            let timeout = std::time::Duration::from_secs(timeout.max(1));
             let keyspace = keyspace.unwrap_or_default();
-            match runtime.block_on(ilion_server::cluster::request_cleanup(
-                &host, &keyspace, timeout,
-            )) {
-                Ok(c) => {
+            let work = cluster::request_cleanup(&host, &keyspace, secs(timeout));
+            report(
+                "cleanup",
+                runtime.block_on(cluster::with_progress(&host, Operation::Cleanup, work)),
+                |c| {
                     println!(
                         "cleanup finished: {} tables, {} ranges dropped",
                         c.tables, c.ranges
                     );
                     ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!("ilion cleanup: {e}");
-                    ExitCode::FAILURE
-                }
-            }
+                },
+            )
         }
         Admin::Removenode {
             target,
             host,
             timeout,
-        } => {
-            let timeout = std::time::Duration::from_secs(timeout.max(1));
-            match target.as_str() {
-                "status" => match runtime.block_on(ilion_server::cluster::fetch_removenode_status(
-                    &host, timeout,
-                )) {
-                    Ok(s) => {
-                        print!("{}", ilion_server::cluster::format_removal_status(&s));
-                        ExitCode::SUCCESS
-                    }
-                    Err(e) => {
-                        eprintln!("ilion removenode: {e}");
-                        ExitCode::FAILURE
-                    }
-                },
-                "force" => {
-                    eprintln!(
-                        "ilion removenode: 'removenode force' is not supported: a removal that \
-                         failed stops by itself and can be run again"
-                    );
-                    ExitCode::from(2)
-                }
-                host_id => {
-                    println!(
-                        "removing {host_id}: re-replicating its ranges from the surviving replicas"
-                    );
-                    match runtime.block_on(ilion_server::cluster::request_removenode(
-                        &host, host_id, timeout,
-                    )) {
-                        Ok(r) => {
-                            println!(
-                                "removed {}: {} ranges, {} partitions, {} bytes re-replicated",
-                                r.address, r.ranges, r.partitions, r.bytes
+        } => match target.as_str() {
+            "status" => report(
+                "removenode",
+                runtime.block_on(cluster::fetch_removenode_status(&host, secs(timeout))),
+                |s| shown(&cluster::format_removal_status(&s)),
+            ),
+            "force" => {
+                eprintln!(
+                    "ilion removenode: 'removenode force' is not supported: a removal that \
+                     failed stops by itself and can be run again"
+                );
+                ExitCode::from(2)
+            }
+            host_id => {
+                println!(
+                    "removing {host_id}: re-replicating its ranges from the surviving replicas"
+                );
+                let work = cluster::request_removenode(&host, host_id, secs(timeout));
+                report(
+                    "removenode",
+                    runtime.block_on(cluster::with_progress(&host, Operation::RemoveNode, work)),
+                    |r| {
+                        println!(
+                            "removed {}: {} ranges, {} partitions, {} bytes re-replicated",
+                            r.address, r.ranges, r.partitions, r.bytes
+                        );
+                        if r.lost_ranges > 0 {
+                            eprintln!(
+                                "warning: {} ranges were on the removed node only (replication factor 1); their data is lost",
+                                r.lost_ranges
                             );
-                            if r.lost_ranges > 0 {
-                                eprintln!(
-                                    "warning: {} ranges were on the removed node only (replication factor 1); their data is lost",
-                                    r.lost_ranges
-                                );
-                            }
-                            ExitCode::SUCCESS
                         }
-                        Err(e) => {
-                            eprintln!("ilion removenode: {e}");
-                            ExitCode::FAILURE
-                        }
-                    }
-                }
+                        ExitCode::SUCCESS
+                    },
+                )
             }
-        }
-        Admin::Netstats { host, timeout } => {
-            let timeout = std::time::Duration::from_secs(timeout.max(1));
-            match runtime.block_on(ilion_server::cluster::fetch_netstats(&host, timeout)) {
-                Ok(n) => {
-                    print!("{}", ilion_server::cluster::format_netstats(&n));
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!("ilion netstats: {e}");
-                    ExitCode::FAILURE
-                }
-            }
+        },
+        Admin::Netstats { host, timeout } => report(
+            "netstats",
+            runtime.block_on(cluster::fetch_netstats(&host, secs(timeout))),
+            |n| shown(&cluster::format_netstats(&n)),
+        ),
+    }
+}
+
+/// A command's `--timeout` (at least a second).
+fn secs(timeout: u64) -> Duration {
+    Duration::from_secs(timeout.max(1))
+}
+
+/// Prints a command's text; the command succeeded.
+fn shown(text: &str) -> ExitCode {
+    print!("{text}");
+    ExitCode::SUCCESS
+}
+
+/// Hands the node's answer to `on_answer`, or reports why there is none (exit 1).
+fn report<T>(
+    command: &str,
+    answer: Result<T, AdminClientError>,
+    on_answer: impl FnOnce(T) -> ExitCode,
+) -> ExitCode {
+    match answer {
+        Ok(a) => on_answer(a),
+        Err(e) => {
+            eprintln!("ilion {command}: {e}");
+            ExitCode::FAILURE
         }
     }
 }

@@ -87,6 +87,7 @@ fn lock_data_dir(config: &Config) -> Result<DataDirLock, NodeError> {
 
 /// Runs a node with `config` until `shutdown` completes, then stops cleanly.
 pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(), NodeError> {
+    let started = std::time::Instant::now();
     config.validate()?;
     let lock = lock_data_dir(&config)?;
     tracing::info!(
@@ -237,6 +238,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
             stream_throughput_outbound_megabits_per_sec: config
                 .stream_throughput_outbound_megabits_per_sec,
             ring_delay: Duration::from_millis(config.ring_delay_ms),
+            started,
         },
         coordinator.clone(),
         view,
@@ -251,6 +253,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
                     .handle_message(from, payload)
                     .map_err(|e| e.to_string())
             }));
+            c.set_native_transport_active(server.is_some());
             c
         }
         Err(e) => {
@@ -311,6 +314,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
             match TcpListener::bind(address).await {
                 Ok(listener) => {
                     server = Some(tokio::spawn(native::serve(listener, shared, stopped)));
+                    cluster.set_native_transport_active(true);
                     println!("CQL native protocol listening on {address}");
                 }
                 Err(source) => failed = Some(NodeError::Bind { address, source }),
@@ -326,6 +330,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     }
 
     tracing::info!("node stopping");
+    cluster.set_native_transport_active(false);
     // Stop accepting, close every connection, then let go of the storage (the schema is
     // written durably on every change, so there is nothing left to flush yet).
     let _ = stop.send(true);

@@ -23,6 +23,16 @@ impl Replication {
     /// Deletes, in `keyspace` (or every user keyspace), the partitions of the ranges this node
     /// does not replicate, and compacts the tables.
     pub fn cleanup(&self, keyspace: Option<&str>) -> Result<Cleaned> {
+        self.cleanup_with_progress(keyspace, |_, _| {})
+    }
+
+    /// [`cleanup`](Self::cleanup), telling `progress` the tables cleaned and the tables to
+    /// clean: once when the work is planned (0 cleaned), then after each table.
+    pub fn cleanup_with_progress(
+        &self,
+        keyspace: Option<&str>,
+        mut progress: impl FnMut(usize, usize),
+    ) -> Result<Cleaned> {
         let topo = self.topology();
         if !topo.changes.is_empty() {
             return Err(Error::invalid(
@@ -46,6 +56,8 @@ impl Replication {
         };
         let ring: Vec<Token> = topo.meta.ring().iter().map(|&(t, _)| t).collect();
         let mut cleaned = Cleaned::default();
+        let total = keyspaces.iter().map(|k| k.tables.len()).sum();
+        progress(0, total);
         for ks in &keyspaces {
             let placement = topo.placement(ks)?;
             // Ranges (previous token, token] this node does not replicate, as store pieces.
@@ -80,6 +92,7 @@ impl Replication {
                 table.compact().map_err(storage_error)?;
                 cleaned.tables += 1;
                 cleaned.ranges += drop.len();
+                progress(cleaned.tables, total);
             }
         }
         tracing::info!(

@@ -23,6 +23,7 @@ use ilion_ring::{NodeId, PendingRanges, ReplicationStrategy, TopologyChange};
 use tokio::sync::Notify;
 
 use super::movement::{Node, fmt_range, not_yet_seen_as, pieces, ring_of};
+use super::progress::{Operation, Operations, Tracker};
 use super::proto::streaming_client::StreamingClient;
 use super::proto::{DecommissionResponse, FetchRequest};
 
@@ -65,6 +66,19 @@ pub enum DecommissionError {
     },
 }
 
+impl DecommissionError {
+    /// Whether the decommission was refused before the node started leaving.
+    pub fn is_refusal(&self) -> bool {
+        matches!(
+            self,
+            DecommissionError::ReplicationFactor { .. }
+                | DecommissionError::NotNormal { .. }
+                | DecommissionError::MovementRunning { .. }
+                | DecommissionError::AlreadyRunning
+        )
+    }
+}
+
 /// What a decommission needs of the running node.
 #[derive(Debug, Clone)]
 pub(crate) struct Leave {
@@ -73,7 +87,11 @@ pub(crate) struct Leave {
     pub endpoint: SocketAddr,
     /// Notified once the node has left: the node then stops.
     pub left: Arc<Notify>,
-    pub running: Arc<AtomicBool>,
+    /// The operations running on this node (a decommission is one: `ilion info`'s
+    /// "Decommissioning", and its progress).
+    pub operations: Arc<Operations>,
+    /// The last decommission failed after the node started leaving (`ilion info`).
+    pub failed: Arc<AtomicBool>,
     /// The data directory: a node that left marks it ([`DECOMMISSIONED_FILE`]).
     pub data_dir: std::path::PathBuf,
 }
@@ -93,19 +111,20 @@ impl Leave {
 
     /// Runs the decommission; the node stops after an `Ok`.
     pub async fn run(&self) -> Result<DecommissionResponse, DecommissionError> {
-        if self.running.swap(true, Ordering::SeqCst) {
+        let Some(tracker) = self.operations.try_start(Operation::Decommission) else {
             return Err(DecommissionError::AlreadyRunning);
-        }
-        let result = self.leave().await;
-        if result.is_err() {
+        };
+        self.failed.store(false, Ordering::SeqCst);
+        let result = self.leave(&tracker).await;
+        if let Err(e) = &result {
             // Still the owner of every range it had: back to NORMAL, retryable.
             self.set_status(NodeStatus::Normal, MemberStatus::Normal);
+            self.failed.store(!e.is_refusal(), Ordering::SeqCst);
         }
-        self.running.store(false, Ordering::SeqCst);
         result
     }
 
-    async fn leave(&self) -> Result<DecommissionResponse, DecommissionError> {
+    async fn leave(&self, tracker: &Tracker) -> Result<DecommissionResponse, DecommissionError> {
         let local = self.endpoint.ip();
         let me_member = self.node.view.local();
         if me_member.status != MemberStatus::Normal {
@@ -151,12 +170,21 @@ impl Leave {
 
         // LEAVING, and wait until the ring sees it.
         self.set_status(NodeStatus::Leaving, MemberStatus::Leaving);
+        tracker.phase("waiting until every node sees this node LEAVING");
         self.node
             .wait_until_seen_as(local, "LEAVING")
             .await
             .map_err(|reason| DecommissionError::NotSeen { reason })?;
 
         let mut done = DecommissionResponse::default();
+        // One unit per (range, new owner) streamed, as `done.ranges` counts them.
+        let total = plans
+            .iter()
+            .flat_map(|(_, _, pending)| pending.ranges())
+            .flat_map(|(_, nodes)| nodes)
+            .filter(|n| ring.address(*n).is_some())
+            .count() as u64;
+        tracker.planned(total, "streaming its ranges to their new owners");
         for (keyspace, tables, pending) in &plans {
             for (range, nodes) in pending.ranges() {
                 for node in nodes {
@@ -187,9 +215,11 @@ impl Leave {
                             .map_err(stream_error)?;
                             done.partitions += got.partitions;
                             done.bytes += got.bytes;
+                            tracker.streamed(got.bytes);
                         }
                     }
                     done.ranges += 1;
+                    tracker.advance();
                 }
             }
         }
@@ -203,6 +233,7 @@ impl Leave {
             tracing::warn!(path = %marker.display(), error = %e, "cannot mark the data directory decommissioned");
         }
         self.set_status(NodeStatus::Left, MemberStatus::Left);
+        tracker.phase("waiting until every node sees this node LEFT");
         let deadline = Instant::now() + self.node.ring_delay.min(Duration::from_secs(10));
         loop {
             let members = self.node.view.members();
@@ -320,29 +351,9 @@ pub(super) async fn ask_to_fetch(
 #[cfg(test)]
 mod tests {
     use ilion_ring::SimpleStrategy;
-    use uuid::Uuid;
 
     use super::*;
-
-    fn member(i: u8, status: MemberStatus) -> ilion_coordinator::Member {
-        let address = IpAddr::from([127, 0, 0, i]);
-        ilion_coordinator::Member {
-            address,
-            host_id: Uuid::from_u128(u128::from(i)),
-            data_center: "dc1".into(),
-            rack: "r1".into(),
-            tokens: vec![i64::from(i)],
-            status,
-            alive: true,
-            native_address: address,
-            native_port: 9042,
-            release_version: "4.1.0".into(),
-            schema_version: Uuid::nil(),
-            load: 0.0,
-            replaces: None,
-            removing: None,
-        }
-    }
+    use crate::cluster::movement::member_for_tests as member;
 
     #[test]
     fn a_decommission_that_would_leave_fewer_nodes_than_the_rf_is_refused_as_cassandra() {

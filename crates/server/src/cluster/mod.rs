@@ -13,6 +13,7 @@ pub mod bootstrap;
 pub mod decommission;
 mod movement;
 mod peers;
+pub mod progress;
 pub mod removenode;
 mod replica;
 mod schema;
@@ -23,7 +24,7 @@ mod view;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use ilion_coordinator::{Coordinator, Member, MemberStatus, SchemaListener};
@@ -35,8 +36,9 @@ use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::JoinHandle;
 
 pub use admin::{
-    AdminClientError, fetch_netstats, fetch_removenode_status, fetch_status, format_netstats,
-    format_status, request_cleanup, request_decommission, request_removenode,
+    AdminClientError, fetch_describe_ring, fetch_info, fetch_netstats, fetch_removenode_status,
+    fetch_ring, fetch_status, format_describe_ring, format_info, format_netstats, format_ring,
+    format_status, request_cleanup, request_decommission, request_removenode, with_progress,
 };
 pub use peers::{CHANNELS_PER_PEER, Peers};
 pub use removenode::format_removal_status;
@@ -72,6 +74,8 @@ pub struct ClusterSettings {
     pub stream_throughput_outbound_megabits_per_sec: u32,
     /// How long a range movement waits for the cluster to see it (`ring_delay_ms`).
     pub ring_delay: Duration,
+    /// When the node started (`ilion info`'s uptime).
+    pub started: std::time::Instant,
 }
 
 /// Why the cluster service could not start.
@@ -133,6 +137,7 @@ pub struct Cluster {
     commands: mpsc::UnboundedSender<Command>,
     streams: Arc<streaming::Streams>,
     left: Arc<tokio::sync::Notify>,
+    native_transport_active: Arc<AtomicBool>,
 }
 
 impl Cluster {
@@ -224,6 +229,9 @@ impl Cluster {
             ring_delay: settings.ring_delay,
             settle: settings.rpc_timeout.min(Duration::from_secs(2)),
         };
+        let operations = Arc::new(progress::Operations::default());
+        let gossip_active = Arc::new(AtomicBool::new(true));
+        let native_transport_active = Arc::new(AtomicBool::new(false));
         let admin = admin::AdminService {
             view: view.clone(),
             cluster_name: settings.cluster_name.clone(),
@@ -232,10 +240,16 @@ impl Cluster {
                 node: movement.clone(),
                 endpoint: address,
                 left: left.clone(),
-                running: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+                operations: operations.clone(),
+                failed: Arc::new(AtomicBool::new(false)),
                 data_dir: settings.data_dir.clone(),
             },
-            removal: removenode::Removal::new(movement),
+            removal: removenode::Removal::new(movement, operations.clone()),
+            operations,
+            generation,
+            started: settings.started,
+            gossip_active: gossip_active.clone(),
+            native_transport_active: native_transport_active.clone(),
         };
         let mut tasks = Vec::new();
 
@@ -298,6 +312,7 @@ impl Cluster {
             {
                 tracing::error!(error = %e, "gossip stopped");
             }
+            gossip_active.store(false, Ordering::SeqCst);
         });
 
         // Gossip events: the view, client events, schema checks.
@@ -368,7 +383,13 @@ impl Cluster {
             commands,
             streams,
             left,
+            native_transport_active,
         })
+    }
+
+    /// Tells `ilion info` whether the node serves CQL clients now.
+    pub fn set_native_transport_active(&self, active: bool) {
+        self.native_transport_active.store(active, Ordering::SeqCst);
     }
 
     /// Completes when this node has left the ring (`ilion decommission`): it should stop.

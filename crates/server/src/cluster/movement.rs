@@ -155,6 +155,29 @@ pub(super) async fn not_yet_seen_as(
     None
 }
 
+/// Member `i` of a test cluster: address and native address `127.0.0.i`, host id `i`, token
+/// `i`, dc1 / r1, up.
+#[cfg(test)]
+pub(crate) fn member_for_tests(i: u8, status: MemberStatus) -> Member {
+    let address = IpAddr::from([127, 0, 0, i]);
+    Member {
+        address,
+        host_id: uuid::Uuid::from_u128(u128::from(i)),
+        data_center: "dc1".into(),
+        rack: "r1".into(),
+        tokens: vec![i64::from(i)],
+        status,
+        alive: true,
+        native_address: address,
+        native_port: 9042,
+        release_version: "4.1.0".into(),
+        schema_version: uuid::Uuid::nil(),
+        load: 0.0,
+        replaces: None,
+        removing: None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

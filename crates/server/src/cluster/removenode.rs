@@ -26,6 +26,7 @@ use uuid::Uuid;
 
 use super::decommission::ask_to_fetch;
 use super::movement::{Node, fmt_range, pieces, ring_of};
+use super::progress::{Operation, Operations, Tracker};
 use super::proto::{FetchRequest, RemoveNodeResponse, RemoveNodeStatusResponse};
 use super::view::ClusterView;
 
@@ -106,6 +107,8 @@ struct Progress {
 pub(crate) struct Removal {
     node: Node,
     progress: Arc<Mutex<Option<Progress>>>,
+    /// The operations running on this node (a removal is one, with its progress).
+    operations: Arc<Operations>,
 }
 
 /// One stream of the plan: `to` pulls `range` of every table of `keyspace` from `from`.
@@ -118,10 +121,11 @@ struct Step {
 }
 
 impl Removal {
-    pub fn new(node: Node) -> Removal {
+    pub fn new(node: Node, operations: Arc<Operations>) -> Removal {
         Removal {
             node,
             progress: Arc::new(Mutex::new(None)),
+            operations,
         }
     }
 
@@ -158,17 +162,14 @@ impl Removal {
             .trim()
             .parse::<Uuid>()
             .map_err(|_| RemoveNodeError::BadHostId(host_id.to_owned()))?;
-        {
-            let mut progress = self.progress.lock();
-            if progress.is_some() {
-                return Err(RemoveNodeError::AlreadyRunning);
-            }
-            *progress = Some(Progress {
-                host_id: id,
-                ..Progress::default()
-            });
-        }
-        let result = self.remove(id).await;
+        let Some(tracker) = self.operations.try_start(Operation::RemoveNode) else {
+            return Err(RemoveNodeError::AlreadyRunning);
+        };
+        *self.progress.lock() = Some(Progress {
+            host_id: id,
+            ..Progress::default()
+        });
+        let result = self.remove(id, &tracker).await;
         if let Err(e) = &result
             && !e.is_refusal()
         {
@@ -180,7 +181,11 @@ impl Removal {
         result
     }
 
-    async fn remove(&self, id: Uuid) -> Result<RemoveNodeResponse, RemoveNodeError> {
+    async fn remove(
+        &self,
+        id: Uuid,
+        tracker: &Tracker,
+    ) -> Result<RemoveNodeResponse, RemoveNodeError> {
         let local = self.node.view.local_address();
         let members = self.node.view.members();
         let dead = check_removable(&members, local, id)?.clone();
@@ -191,12 +196,20 @@ impl Removal {
         // Every node counts the dead one as leaving: its ranges become pending on their next
         // owners, which from now on receive the writes of those ranges.
         self.set_removing(Some(id));
+        tracker.phase(&format!(
+            "waiting until every node sees {} LEAVING",
+            dead.address
+        ));
         self.node
             .wait_until_seen_as(dead.address, "LEAVING")
             .await
             .map_err(|reason| RemoveNodeError::NotSeen { reason })?;
 
         let (steps, lost) = self.plan(&dead)?;
+        tracker.planned(
+            steps.len() as u64,
+            "re-replicating its ranges from the surviving replicas",
+        );
         if let Some(p) = self.progress.lock().as_mut() {
             p.total = steps.len() as u64;
             for s in &steps {
@@ -232,9 +245,11 @@ impl Removal {
                     })?;
                     done.partitions += got.partitions;
                     done.bytes += got.bytes;
+                    tracker.streamed(got.bytes);
                 }
             }
             done.ranges += 1;
+            tracker.advance();
             if let Some(p) = self.progress.lock().as_mut() {
                 p.done += 1;
                 if let Some(n) = p.remaining.get_mut(&step.to) {
@@ -378,22 +393,9 @@ mod tests {
     use super::*;
 
     fn member(i: u8, alive: bool, status: MemberStatus) -> Member {
-        let address = IpAddr::from([127, 0, 0, i]);
         Member {
-            address,
-            host_id: Uuid::from_u128(u128::from(i)),
-            data_center: "dc1".into(),
-            rack: "r1".into(),
-            tokens: vec![i64::from(i)],
-            status,
             alive,
-            native_address: address,
-            native_port: 9042,
-            release_version: "4.1.0".into(),
-            schema_version: Uuid::nil(),
-            load: 0.0,
-            replaces: None,
-            removing: None,
+            ..crate::cluster::movement::member_for_tests(i, status)
         }
     }
 

@@ -30,6 +30,17 @@ impl Peer {
             .and_then(NodeStatus::parse)
     }
 
+    /// The tokens it gossips, sorted (`None` before it gossiped any).
+    fn tokens(&self) -> Option<Vec<i64>> {
+        let mut tokens: Vec<i64> = self
+            .get(ApplicationState::Tokens)?
+            .split(',')
+            .filter_map(|t| t.trim().parse().ok())
+            .collect();
+        tokens.sort_unstable();
+        Some(tokens)
+    }
+
     /// Whether it gossips a removal (`removenode`) it coordinates.
     fn is_removing(&self) -> bool {
         self.get(ApplicationState::Removing)
@@ -61,10 +72,7 @@ impl Peer {
                 .get(ApplicationState::Rack)
                 .unwrap_or_default()
                 .to_owned(),
-            tokens: self
-                .get(ApplicationState::Tokens)
-                .map(|s| s.split(',').filter_map(|t| t.trim().parse().ok()).collect())
-                .unwrap_or_default(),
+            tokens: self.tokens().unwrap_or_default(),
             status,
             alive: self.alive,
             native_address,
@@ -264,7 +272,20 @@ impl ClusterView {
                 let ip = endpoint.ip();
                 let peer = inner.peers.entry(ip).or_default();
                 let before = peer.status();
+                let tokens_before = peer.tokens();
                 peer.states.insert(*key, value.clone());
+                // A member (NORMAL) whose tokens change has moved: clients rebuild their token
+                // maps (Cassandra's MOVED_NODE). Tokens gossiped while it joins are no move.
+                if *key == ApplicationState::Tokens
+                    && before == Some(NodeStatus::Normal)
+                    && tokens_before.is_some_and(|t| Some(t) != peer.tokens())
+                    && let Some(address) = native_endpoint(peer, ip, native_port)
+                {
+                    out.push(Event::TopologyChange {
+                        change: TopologyChange::MovedNode,
+                        address,
+                    });
+                }
                 if *key == ApplicationState::Status {
                     let after = peer.status();
                     match after {
@@ -375,20 +396,8 @@ mod tests {
 
     fn local() -> Member {
         Member {
-            address: IpAddr::from([127, 0, 0, 1]),
-            host_id: Uuid::from_u128(1),
-            data_center: "dc1".into(),
-            rack: "r1".into(),
             tokens: vec![0],
-            status: MemberStatus::Normal,
-            alive: true,
-            native_address: IpAddr::from([127, 0, 0, 1]),
-            native_port: 9042,
-            release_version: "4.1.0".into(),
-            schema_version: Uuid::nil(),
-            load: 0.0,
-            replaces: None,
-            removing: None,
+            ..crate::cluster::movement::member_for_tests(1, MemberStatus::Normal)
         }
     }
 
@@ -412,5 +421,66 @@ mod tests {
             view.storage_endpoint(peer.ip()),
             "127.0.0.2:7000".parse().unwrap()
         );
+    }
+
+    fn changed(endpoint: SocketAddr, key: ApplicationState, value: &str) -> ilion_gossip::Event {
+        ilion_gossip::Event::Changed {
+            endpoint,
+            key,
+            value: value.to_owned(),
+        }
+    }
+
+    #[test]
+    fn a_normal_peer_whose_tokens_change_is_pushed_to_clients_as_a_moved_node() {
+        let view = ClusterView::new(local(), 7000);
+        let peer: SocketAddr = "127.0.0.2:7000".parse().unwrap();
+        let native: SocketAddr = "127.0.0.2:9042".parse().unwrap();
+        view.apply(&ilion_gossip::Event::Joined { endpoint: peer });
+        view.apply(&changed(
+            peer,
+            ApplicationState::HostId,
+            &Uuid::from_u128(2).to_string(),
+        ));
+        view.apply(&changed(
+            peer,
+            ApplicationState::NativeAddress,
+            "127.0.0.2:9042",
+        ));
+        // Tokens gossiped while joining, and the join itself, are no move.
+        view.apply(&changed(peer, ApplicationState::Status, "BOOT"));
+        assert!(
+            view.apply(&changed(peer, ApplicationState::Tokens, "10,20"))
+                .is_empty()
+        );
+        assert!(
+            view.apply(&changed(peer, ApplicationState::Tokens, "10,30"))
+                .is_empty()
+        );
+        assert_eq!(
+            view.apply(&changed(peer, ApplicationState::Status, "NORMAL")),
+            vec![Event::TopologyChange {
+                change: TopologyChange::NewNode,
+                address: native,
+            }]
+        );
+        // The same tokens again (in another order) are no move either.
+        assert!(
+            view.apply(&changed(peer, ApplicationState::Tokens, "30,10"))
+                .is_empty()
+        );
+        assert_eq!(
+            view.apply(&changed(peer, ApplicationState::Tokens, "10,40")),
+            vec![Event::TopologyChange {
+                change: TopologyChange::MovedNode,
+                address: native,
+            }]
+        );
+        let tokens = view
+            .members()
+            .into_iter()
+            .find(|m| m.address == peer.ip())
+            .map(|m| m.tokens);
+        assert_eq!(tokens, Some(vec![10, 40]));
     }
 }

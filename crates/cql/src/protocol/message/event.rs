@@ -290,3 +290,28 @@ impl Event {
             }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_moved_node_is_encoded_as_a_moved_node_topology_change() {
+        let event = Event::TopologyChange {
+            change: TopologyChange::MovedNode,
+            address: "127.0.0.2:9042".parse().unwrap(),
+        };
+        let mut out = BytesMut::new();
+        event.write(&mut out).unwrap();
+        let mut expected = Vec::new();
+        for s in ["TOPOLOGY_CHANGE", "MOVED_NODE"] {
+            expected.extend_from_slice(&u16::try_from(s.len()).unwrap().to_be_bytes());
+            expected.extend_from_slice(s.as_bytes());
+        }
+        // [inet]: address length, the IPv4 bytes, then the port as an [int].
+        expected.extend_from_slice(&[4, 127, 0, 0, 2]);
+        expected.extend_from_slice(&9042i32.to_be_bytes());
+        assert_eq!(&out[..], &expected[..]);
+        assert_eq!(event.encoded_len(), expected.len());
+    }
+}
