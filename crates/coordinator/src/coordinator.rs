@@ -39,7 +39,7 @@ pub use batch::{
     UNLOGGED_BATCH_PARTITIONS_WARN_THRESHOLD,
 };
 pub use open::CoordinatorBuilder;
-pub use streaming::StreamPage;
+pub use streaming::{STREAM_PAGE_BYTES, StreamPage};
 
 /// What the coordinator needs to know about its node.
 #[derive(Debug, Clone)]

@@ -59,7 +59,7 @@ pub use cluster::{
 };
 pub use coordinator::{
     BATCH_SIZE_FAIL_THRESHOLD, BATCH_SIZE_WARN_THRESHOLD, Coordinator, CoordinatorBuilder,
-    CoordinatorConfig, Executed, SchemaListener, Session, StreamPage,
+    CoordinatorConfig, Executed, STREAM_PAGE_BYTES, SchemaListener, Session, StreamPage,
     UNLOGGED_BATCH_PARTITIONS_WARN_THRESHOLD,
 };
 pub use data::{DataPath, LocalDataPath, TableWrite};

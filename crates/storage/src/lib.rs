@@ -56,6 +56,7 @@ pub use cell::{Deletion, MAX_TTL_SECONDS, Record, State, Ttl};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{Error, Result};
 pub use mutation::{Bound, CellOp, CellWrite, Liveness, Mutation, RangeDeletion, RowWrite};
+pub use raw::PageBudget;
 pub use read::{
     CellData, PagingPosition, PartitionData, PartitionRange, ReadCommand, ReadResult, ReadWarning,
     RowData, Slice, TableStats, TombstoneThresholds,

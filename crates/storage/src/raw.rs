@@ -169,6 +169,104 @@ pub(crate) fn read(
     Ok(out)
 }
 
+/// A stored key and its value.
+type KvEntry = (Vec<u8>, Vec<u8>);
+
+/// What one [`range_page`] may hold at most.
+#[derive(Debug, Clone, Copy)]
+pub struct PageBudget {
+    /// Partitions.
+    pub partitions: usize,
+    /// Stored bytes (keys and values as kept), checked after each partition.
+    pub bytes: usize,
+}
+
+/// One page of everything stored for the partitions with a token in `(start, end]` (`None`
+/// = unbounded), for streaming: every partition, tombstones alone included, each whole, in
+/// token order, read with one scan of the store (not a live read and then a raw one).
+/// `resume` is a previous page's position. Returns the page and where the next one starts
+/// (`None` when the range is finished). The position is an opaque store key.
+pub(crate) fn range_page(
+    schema: &TableSchema,
+    kv: &dyn Kv,
+    now: i64,
+    (start, end): (Option<i64>, Option<i64>),
+    resume: Option<&[u8]>,
+    budget: PageBudget,
+) -> Result<(Vec<Mutation>, Option<Vec<u8>>)> {
+    /// Entries read per scan of the store.
+    const CHUNK: usize = 2048;
+    let cmd = ReadCommand::token_range(start, end);
+    let (slice_lo, slice_hi) = key::bound_interval(schema, &cmd.slice.start, &cmd.slice.end)?;
+    let extent = Extent {
+        schema,
+        cmd: &cmd,
+        slice_lo,
+        slice_hi,
+        resume: None,
+    };
+    let mut cursor = match (resume, start) {
+        (Some(r), _) => r.to_vec(),
+        (None, None) => Vec::new(),
+        (None, Some(i64::MAX)) => return Ok((Vec::new(), None)),
+        (None, Some(t)) => key::token_start(t + 1),
+    };
+    let end_key = match end {
+        None | Some(i64::MAX) => None,
+        Some(t) => Some(key::token_start(t + 1)),
+    };
+    let mut out = Vec::new();
+    let mut bytes = 0usize;
+    loop {
+        let chunk = kv.scan(&cursor, end_key.as_deref(), false, CHUNK)?;
+        let full = chunk.len() == CHUNK;
+        // The chunk's entries by partition, in order.
+        let mut groups: Vec<(usize, i64, Vec<u8>, Vec<KvEntry>)> = Vec::new();
+        for (k, v) in chunk {
+            let (token, pk, used) =
+                key::parse_partition(&k).ok_or_else(|| corrupt(schema, "bad partition key"))?;
+            match groups.last_mut() {
+                Some((u, _, _, entries))
+                    if *u == used
+                        && entries
+                            .first()
+                            .is_some_and(|(f, _)| f.get(..used) == k.get(..used)) =>
+                {
+                    entries.push((k, v));
+                }
+                _ => groups.push((used, token, pk, vec![(k, v)])),
+            }
+        }
+        let n = groups.len();
+        for (i, (used, token, pk, mut entries)) in groups.into_iter().enumerate() {
+            let p = entries
+                .first()
+                .and_then(|(k, _)| k.get(..used))
+                .ok_or_else(|| corrupt(schema, "bad partition key"))?
+                .to_vec();
+            if full && i + 1 == n {
+                // The chunk may have cut this partition short: read it whole.
+                entries = partition_entries(kv, &p)?;
+            }
+            bytes += entries
+                .iter()
+                .map(|(k, v)| k.len() + v.len())
+                .sum::<usize>();
+            if let Some(m) = build(&extent, now, &p, token, &pk, entries, None)? {
+                out.push(m);
+            }
+            cursor = p;
+            cursor.push(key::ROWS_END);
+            if out.len() >= budget.partitions || bytes >= budget.bytes {
+                return Ok((out, Some(cursor)));
+            }
+        }
+        if !full {
+            return Ok((out, None));
+        }
+    }
+}
+
 fn corrupt(schema: &TableSchema, reason: &'static str) -> crate::Error {
     crate::Error::Corruption {
         table: schema.qualified_name(),
@@ -203,19 +301,37 @@ fn partition(
     pk: &[u8],
     cut: Option<Cut>,
 ) -> Result<Option<Mutation>> {
-    let schema = ext.schema;
     if let Some((rp, None)) = &ext.resume
         && rp == p
     {
         // The previous page finished this partition.
         return Ok(None);
     }
-    let mut m = Mutation::new(token, pk.to_vec(), now);
+    build(ext, now, p, token, pk, partition_entries(kv, p)?, cut)
+}
+
+/// Every stored entry of partition `p`.
+fn partition_entries(kv: &dyn Kv, p: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
     let mut start = p.to_vec();
     start.push(key::PARTITION_DELETION);
     let mut end = p.to_vec();
     end.push(key::ROWS_END);
-    let entries = scan_all(kv, start, end)?;
+    scan_all(kv, start, end)
+}
+
+/// The mutation reproducing `entries` (every stored entry of partition `p`) within the extent,
+/// or None when it holds none.
+fn build(
+    ext: &Extent<'_>,
+    now: i64,
+    p: &[u8],
+    token: i64,
+    pk: &[u8],
+    entries: Vec<(Vec<u8>, Vec<u8>)>,
+    cut: Option<Cut>,
+) -> Result<Option<Mutation>> {
+    let schema = ext.schema;
+    let mut m = Mutation::new(token, pk.to_vec(), now);
     let mut ranges: Vec<(Vec<u8>, Option<Vec<u8>>, RangeDeletion)> = Vec::new();
     let mut statics: Vec<(Vec<u8>, Record)> = Vec::new();
     // Rows as (encoded clustering, entries after it).

@@ -239,3 +239,96 @@ fn a_deleted_partition_shows_its_deletion_in_a_token_range_read() {
     assert_eq!(raw[0].partition_deletion, Some(Deletion::new(20, 1_000)));
     assert!(raw[0].rows.is_empty(), "the deleted row is shadowed");
 }
+
+/// Streams `(start, end]` of `from` into `to` with `budget` a page; returns the pages' sizes.
+fn stream(
+    from: &Table,
+    to: &Table,
+    range: (Option<i64>, Option<i64>),
+    budget: ilion_storage::PageBudget,
+) -> Vec<usize> {
+    let mut resume: Option<Vec<u8>> = None;
+    let mut sizes = Vec::new();
+    for _ in 0..10_000 {
+        let (page, next) = from
+            .stream_page(range.0, range.1, resume.as_deref(), budget)
+            .unwrap();
+        sizes.push(page.len());
+        for m in &page {
+            to.apply(m).unwrap();
+        }
+        resume = next;
+        if resume.is_none() {
+            return sizes;
+        }
+    }
+    panic!("the stream never ended");
+}
+
+#[test]
+fn streamed_pages_rebuild_every_partition_of_a_range_tombstones_alone_included() {
+    let clock = Arc::new(ManualClock::new(1_000));
+    let (_s, a) = table(&clock, 0);
+    // Partition 1 as `populate` makes it, a wide partition (3,000 rows: more than one scan of
+    // the store), partitions holding only a partition deletion, and live ones.
+    populate(&a);
+    let mut wide = Mutation::new(7, 7i32.to_be_bytes().to_vec(), 1_000);
+    for c in 0..3_000 {
+        set(&a, &mut wide, c, 10, "w", None);
+    }
+    a.apply(&wide).unwrap();
+    for k in 100..160i32 {
+        let mut m = Mutation::new(i64::from(k) * 1_000, k.to_be_bytes().to_vec(), 1_000);
+        if k % 2 == 0 {
+            m.partition_deletion = Some(Deletion::new(30, 1_000));
+        } else {
+            set(&a, &mut m, 1, 10, "x", None);
+        }
+        a.apply(&m).unwrap();
+    }
+    let everything = ReadCommand::token_range(None, None);
+    let expected = a.read_raw(&everything).unwrap();
+    assert_eq!(
+        expected.len(),
+        62,
+        "tombstone-only partitions are in the raw read"
+    );
+
+    for budget in [
+        ilion_storage::PageBudget {
+            partitions: 1,
+            bytes: usize::MAX,
+        },
+        ilion_storage::PageBudget {
+            partitions: 7,
+            bytes: usize::MAX,
+        },
+        ilion_storage::PageBudget {
+            partitions: usize::MAX,
+            bytes: 500,
+        },
+        ilion_storage::PageBudget {
+            partitions: usize::MAX,
+            bytes: usize::MAX,
+        },
+    ] {
+        let (_s2, b) = table(&clock, 0);
+        let sizes = stream(&a, &b, (None, None), budget);
+        assert_eq!(sizes.iter().sum::<usize>(), 62, "{budget:?}: {sizes:?}");
+        assert_eq!(b.read_raw(&everything).unwrap(), expected, "{budget:?}");
+    }
+
+    // Two halves of the ring give the same as the whole.
+    let (_s3, c) = table(&clock, 0);
+    let mid = 120_000;
+    let all = ilion_storage::PageBudget {
+        partitions: 5,
+        bytes: usize::MAX,
+    };
+    stream(&a, &c, (None, Some(mid)), all);
+    stream(&a, &c, (Some(mid), None), all);
+    assert_eq!(c.read_raw(&everything).unwrap(), expected);
+    // An empty range is one empty page.
+    let (_s4, d) = table(&clock, 0);
+    assert_eq!(stream(&a, &d, (Some(5), Some(6)), all), vec![0]);
+}

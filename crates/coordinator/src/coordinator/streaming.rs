@@ -3,19 +3,21 @@
 //! carries, and applying such pages received from another node.
 //!
 //! A page is an encoded `MutationRequest` (replication::messages): every entry of its
-//! partitions, deletions and TTLs included ([`ilion_storage::Table::read_raw_page`]), so
+//! partitions, deletions and TTLs included ([`ilion_storage::Table::stream_page`]), so
 //! applying it on the receiver reproduces what the sender stores and is idempotent (a range
 //! streamed twice, or a page retried, converges on the same state). The transport adds the
 //! checksum and the throttle; nothing here knows about the network.
 
 use bytes::Bytes;
-use ilion_storage::{PagingPosition, ReadCommand};
 use prost::Message;
 
 use super::Coordinator;
 use crate::data::storage_error;
 use crate::replication::messages::{MutationRequest, WireMutation};
 use crate::{Error, Result};
+
+/// Stored bytes a streamed page holds at most (about; a partition is never split).
+pub const STREAM_PAGE_BYTES: usize = 1 << 20;
 
 /// One page of a streamed token range.
 #[derive(Debug, Clone)]
@@ -30,8 +32,9 @@ pub struct StreamPage {
 
 impl Coordinator {
     /// One page of what this node stores of `keyspace.table` for the partitions with a token
-    /// in `(start, end]` (`None` = unbounded on that side; a wrapping range is two calls),
-    /// at most `rows` live rows, resuming at `resume` (a previous page's `next`).
+    /// in `(start, end]` (`None` = unbounded on that side; a wrapping range is two calls):
+    /// at most `partitions` partitions and about [`STREAM_PAGE_BYTES`] stored bytes, resuming
+    /// at `resume` (a previous page's `next`).
     pub fn stream_page(
         &self,
         keyspace: &str,
@@ -39,19 +42,16 @@ impl Coordinator {
         start: Option<i64>,
         end: Option<i64>,
         resume: Option<&[u8]>,
-        rows: u32,
+        partitions: u32,
     ) -> Result<StreamPage> {
         let t = self.store.table(keyspace, table).map_err(storage_error)?;
-        let mut cmd = ReadCommand::token_range(start, end);
-        cmd.limit = Some(rows.max(1));
-        cmd.resume = match resume {
-            Some(bytes) => Some(
-                PagingPosition::decode(bytes)
-                    .map_err(|e| Error::invalid(format!("bad stream position: {e}")))?,
-            ),
-            None => None,
+        let budget = ilion_storage::PageBudget {
+            partitions: usize::try_from(partitions.max(1)).unwrap_or(usize::MAX),
+            bytes: STREAM_PAGE_BYTES,
         };
-        let (mutations, next) = t.read_raw_page(&cmd).map_err(storage_error)?;
+        let (mutations, next) = t
+            .stream_page(start, end, resume, budget)
+            .map_err(storage_error)?;
         let schema = t.schema();
         let mutations = mutations
             .iter()
@@ -67,7 +67,7 @@ impl Coordinator {
         Ok(StreamPage {
             payload: Bytes::from(MutationRequest { mutations }.encode_to_vec()),
             partitions,
-            next: next.map(|p| p.encode()),
+            next,
         })
     }
 

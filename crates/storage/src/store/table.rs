@@ -94,22 +94,27 @@ impl Table {
         )
     }
 
-    /// [`Table::read_raw`] with the live read's resume position: one page of what is stored
-    /// in the extent, for streaming a token range page by page (`cmd.limit` rows a page).
-    pub fn read_raw_page(
+    /// One page of everything stored for the partitions with a token in `(start, end]`
+    /// (`None` = unbounded; a wrapping range is two calls), for streaming a token range:
+    /// every partition whole, deletions, TTLs and tombstone-only partitions included, read
+    /// with one scan of the store. `resume` is a previous page's position (opaque). Returns
+    /// the page and the next page's position, `None` when the range is finished.
+    pub fn stream_page(
         &self,
-        cmd: &ReadCommand,
-    ) -> Result<(Vec<Mutation>, Option<crate::read::PagingPosition>)> {
+        start: Option<i64>,
+        end: Option<i64>,
+        resume: Option<&[u8]>,
+        budget: crate::PageBudget,
+    ) -> Result<(Vec<Mutation>, Option<Vec<u8>>)> {
         let v = self.view()?;
-        let live = v.read_unchecked(cmd)?;
-        let raw = crate::raw::read(
+        crate::raw::range_page(
             &v.inner.schema,
             &*v.inner.kv,
             v.inner.clock.now_seconds(),
-            cmd,
-            &live,
-        )?;
-        Ok((raw, live.next_page))
+            (start, end),
+            resume,
+            budget,
+        )
     }
 
     /// Counts over the whole table at the clock's current time (a full scan).
