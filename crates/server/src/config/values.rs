@@ -1,0 +1,156 @@
+//! Values of `ilion.yaml` with a text form of their own: seeds and data sizes.
+
+use std::net::{IpAddr, SocketAddr};
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// A seed node: its address, and its storage port when that is not this node's
+/// (`127.0.0.1`, `127.0.0.1:7001`, `[::1]:7001`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Seed {
+    pub address: IpAddr,
+    pub port: Option<u16>,
+}
+
+impl FromStr for Seed {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim();
+        if let Ok(a) = s.parse::<SocketAddr>() {
+            return Ok(Seed {
+                address: a.ip(),
+                port: Some(a.port()),
+            });
+        }
+        s.parse::<IpAddr>()
+            .map(|address| Seed {
+                address,
+                port: None,
+            })
+            .map_err(|_| format!("`{s}` is not an address or address:port"))
+    }
+}
+
+impl TryFrom<String> for Seed {
+    type Error = String;
+
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        s.parse()
+    }
+}
+
+impl From<Seed> for String {
+    fn from(s: Seed) -> String {
+        match s.port {
+            Some(port) => SocketAddr::new(s.address, port).to_string(),
+            None => s.address.to_string(),
+        }
+    }
+}
+
+impl std::fmt::Display for Seed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&String::from(*self))
+    }
+}
+
+/// A number of bytes, written as Cassandra writes data sizes (`64MiB`, `512KiB`, `1GiB`,
+/// `100B`: a whole number and one of the units B, KiB, MiB, GiB) or as a plain number of bytes
+/// (Cassandra's older `_in_bytes` keys).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(into = "String")]
+pub struct DataSize(u64);
+
+impl DataSize {
+    pub const fn from_bytes(bytes: u64) -> DataSize {
+        DataSize(bytes)
+    }
+
+    pub const fn from_mebibytes(mib: u64) -> DataSize {
+        DataSize(mib.saturating_mul(1 << 20))
+    }
+
+    pub const fn bytes(self) -> u64 {
+        self.0
+    }
+}
+
+/// Units of a data size, largest first (Cassandra's `DataStorageSpec`).
+const SIZE_UNITS: [(&str, u64); 4] = [
+    ("GiB", 1 << 30),
+    ("MiB", 1 << 20),
+    ("KiB", 1 << 10),
+    ("B", 1),
+];
+
+impl FromStr for DataSize {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim();
+        let digits = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+        let (number, unit) = s.split_at(digits);
+        let scale = match unit {
+            "" => Some(1),
+            unit => SIZE_UNITS.iter().find(|(u, _)| *u == unit).map(|(_, n)| *n),
+        };
+        let bad = || {
+            format!(
+                "`{s}` is not a data size: write bytes, or a whole number with B, KiB, MiB or GiB (64MiB)"
+            )
+        };
+        let (Some(scale), Ok(n)) = (scale, number.parse::<u64>()) else {
+            return Err(bad());
+        };
+        n.checked_mul(scale).map(DataSize).ok_or_else(bad)
+    }
+}
+
+impl std::fmt::Display for DataSize {
+    /// In the largest unit that divides the size exactly (`64MiB`, `1000B`).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (unit, scale) = SIZE_UNITS
+            .iter()
+            .find(|(_, n)| self.0 != 0 && self.0.is_multiple_of(*n))
+            .copied()
+            .unwrap_or(("B", 1));
+        write!(f, "{}{unit}", self.0 / scale)
+    }
+}
+
+impl From<DataSize> for String {
+    fn from(s: DataSize) -> String {
+        s.to_string()
+    }
+}
+
+impl<'de> Deserialize<'de> for DataSize {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = DataSize;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a number of bytes or a size such as 64MiB")
+            }
+
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<DataSize, E> {
+                Ok(DataSize(v))
+            }
+
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<DataSize, E> {
+                u64::try_from(v)
+                    .map(DataSize)
+                    .map_err(|_| E::custom(format!("a data size cannot be negative ({v})")))
+            }
+
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<DataSize, E> {
+                v.parse().map_err(E::custom)
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
+}
