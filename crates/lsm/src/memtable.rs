@@ -20,10 +20,37 @@ use crate::sstable::RangeTombstone;
 /// One memtable entry: its internal key followed by its value, in one shared allocation
 /// (an insert allocates once; cursors copy entries out by bumping a reference count). Ordered
 /// by the internal key with [`key::compare`].
+///
+/// The first [`PREFIX_LEN`] bytes of the user key are also kept inline, in the skiplist node,
+/// as a big-endian integer: a search compares those first and follows the pointer to the
+/// shared allocation only on a tie, which saves a cache miss on most nodes it visits.
 #[derive(Debug, Clone)]
 pub(crate) struct MemEntry {
+    prefix: u128,
     buf: Arc<[u8]>,
     key_len: usize,
+}
+
+/// How many leading user-key bytes an entry keeps inline.
+const PREFIX_LEN: usize = 16;
+
+/// The first [`PREFIX_LEN`] bytes of `user_key`, zero-padded, as a big-endian integer.
+///
+/// Ordering of prefixes agrees with bytewise ordering of the keys: where two prefixes differ,
+/// the keys differ at that byte too, or the shorter key (padded with zero there) is a proper
+/// prefix of the longer, so it sorts first. Equal prefixes decide nothing.
+fn prefix_of(user_key: &[u8]) -> u128 {
+    let mut b = [0u8; PREFIX_LEN];
+    let n = user_key.len().min(PREFIX_LEN);
+    if let (Some(dst), Some(src)) = (b.get_mut(..n), user_key.get(..n)) {
+        dst.copy_from_slice(src);
+    }
+    u128::from_be_bytes(b)
+}
+
+/// Orders two internal keys whose user-key prefixes are given: by prefix, then in full.
+fn compare_with_prefix(pa: u128, a: &[u8], pb: u128, b: &[u8]) -> Ordering {
+    pa.cmp(&pb).then_with(|| key::compare(a, b))
 }
 
 impl MemEntry {
@@ -39,7 +66,11 @@ impl MemEntry {
             if v.capacity() > SCRATCH_KEEP {
                 *v = Vec::new();
             }
-            MemEntry { buf, key_len }
+            MemEntry {
+                prefix: prefix_of(user_key),
+                buf,
+                key_len,
+            }
         })
     }
 
@@ -64,20 +95,40 @@ const SCRATCH_KEEP: usize = 64 << 10;
 /// Lookups borrow entries as `dyn AsInternalKey`, so a probe needs no allocation.
 pub(crate) trait AsInternalKey {
     fn internal_key(&self) -> &[u8];
+    /// [`prefix_of`] the user key.
+    fn prefix(&self) -> u128;
 }
 
 impl AsInternalKey for MemEntry {
     fn internal_key(&self) -> &[u8] {
         self.key()
     }
+    fn prefix(&self) -> u128 {
+        self.prefix
+    }
 }
 
 /// A borrowed internal key to position a lookup.
-struct Probe<'a>(&'a [u8]);
+struct Probe<'a> {
+    ik: &'a [u8],
+    prefix: u128,
+}
+
+impl<'a> Probe<'a> {
+    fn new(ik: &'a [u8]) -> Probe<'a> {
+        Probe {
+            ik,
+            prefix: prefix_of(key::user_key(ik)),
+        }
+    }
+}
 
 impl AsInternalKey for Probe<'_> {
     fn internal_key(&self) -> &[u8] {
-        self.0
+        self.ik
+    }
+    fn prefix(&self) -> u128 {
+        self.prefix
     }
 }
 
@@ -89,7 +140,7 @@ impl<'a> Borrow<dyn AsInternalKey + 'a> for MemEntry {
 
 impl PartialEq for dyn AsInternalKey + '_ {
     fn eq(&self, other: &Self) -> bool {
-        self.internal_key() == other.internal_key()
+        self.prefix() == other.prefix() && self.internal_key() == other.internal_key()
     }
 }
 
@@ -97,7 +148,12 @@ impl Eq for dyn AsInternalKey + '_ {}
 
 impl Ord for dyn AsInternalKey + '_ {
     fn cmp(&self, other: &Self) -> Ordering {
-        key::compare(self.internal_key(), other.internal_key())
+        compare_with_prefix(
+            self.prefix(),
+            self.internal_key(),
+            other.prefix(),
+            other.internal_key(),
+        )
     }
 }
 
@@ -109,7 +165,7 @@ impl PartialOrd for dyn AsInternalKey + '_ {
 
 impl PartialEq for MemEntry {
     fn eq(&self, other: &Self) -> bool {
-        self.key() == other.key()
+        self.prefix == other.prefix && self.key() == other.key()
     }
 }
 
@@ -117,7 +173,7 @@ impl Eq for MemEntry {}
 
 impl Ord for MemEntry {
     fn cmp(&self, other: &Self) -> Ordering {
-        key::compare(self.key(), other.key())
+        compare_with_prefix(self.prefix, self.key(), other.prefix, other.key())
     }
 }
 
@@ -208,7 +264,7 @@ impl Memtable {
     }
 
     fn versions_from(&self, ik: &[u8], user_key: &[u8], out: &mut Vec<(SeqNo, Kind, Vec<u8>)>) {
-        let probe = Probe(ik);
+        let probe = Probe::new(ik);
         let start: &dyn AsInternalKey = &probe;
         let guard = &epoch::pin();
         let mut cur = self
@@ -259,7 +315,7 @@ impl Memtable {
         out: &mut Vec<MemEntry>,
     ) -> bool {
         out.clear();
-        let probe = from.map(Probe);
+        let probe = from.map(Probe::new);
         let lo = match &probe {
             None => Bound::Unbounded,
             Some(p) if inclusive => Bound::Included(p as &dyn AsInternalKey),
@@ -292,7 +348,7 @@ impl Memtable {
         out: &mut Vec<MemEntry>,
     ) -> bool {
         out.clear();
-        let probe = to.map(Probe);
+        let probe = to.map(Probe::new);
         let hi = match &probe {
             None => Bound::Unbounded,
             Some(p) if inclusive => Bound::Included(p as &dyn AsInternalKey),
@@ -336,6 +392,60 @@ pub(crate) fn above_lo(lo: Bound<&[u8]>, user_key: &[u8]) -> bool {
 mod tests {
     use super::*;
     use crate::key::MAX_SEQ;
+    use proptest::prelude::*;
+
+    /// User keys from a tiny alphabet with zero bytes, around the inline prefix's length, so
+    /// that prefix ties, proper prefixes and zero padding all come up.
+    fn user_key() -> impl Strategy<Value = Vec<u8>> {
+        proptest::collection::vec(
+            prop_oneof![Just(0u8), Just(1u8), Just(0xff)],
+            0..PREFIX_LEN + 6,
+        )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig {
+            cases: 2000,
+            rng_seed: proptest::test_runner::RngSeed::Fixed(0x3e3_7ab1e),
+            failure_persistence: None,
+            ..ProptestConfig::default()
+        })]
+
+        /// Entries and probes, compared through the inline prefixes, order exactly as their
+        /// internal keys do under [`key::compare`].
+        #[test]
+        fn prefix_order_is_internal_key_order(
+            a in user_key(), sa in 0..4u64,
+            b in user_key(), sb in 0..4u64,
+        ) {
+            let ea = MemEntry::new(&a, sa, Kind::Put, b"va");
+            let eb = MemEntry::new(&b, sb, Kind::Delete, b"");
+            let expected = key::compare(ea.key(), eb.key());
+            prop_assert_eq!(ea.cmp(&eb), expected);
+            prop_assert_eq!(ea == eb, expected == Ordering::Equal);
+            let kb = key::encode(&b, sb, Kind::Delete);
+            let probe = Probe::new(&kb);
+            let (da, dp): (&dyn AsInternalKey, &dyn AsInternalKey) = (&ea, &probe);
+            prop_assert_eq!(da.cmp(dp), expected);
+            prop_assert_eq!(dp.cmp(da), expected.reverse());
+        }
+
+        /// A memtable filled in random order walks back out in [`key::compare`] order.
+        #[test]
+        fn a_walk_is_sorted_by_internal_key(keys in proptest::collection::vec(user_key(), 1..60)) {
+            let m = Memtable::new();
+            let mut expected = Vec::new();
+            for (i, k) in keys.iter().enumerate() {
+                m.insert(k, i as u64 + 1, Kind::Put, b"v");
+                expected.push(key::encode(k, i as u64 + 1, Kind::Put));
+            }
+            expected.sort_by(|x, y| key::compare(x, y));
+            let mut out = Vec::new();
+            prop_assert!(m.chunk_after(None, false, usize::MAX, Bound::Unbounded, &mut out));
+            let walked: Vec<Vec<u8>> = out.iter().map(|e| e.key().to_vec()).collect();
+            prop_assert_eq!(walked, expected);
+        }
+    }
 
     #[test]
     fn a_read_sees_the_newest_version_at_its_snapshot() {
