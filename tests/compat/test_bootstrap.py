@@ -25,6 +25,52 @@ MAX_WRITES = 4_000
 MAX_WRITE_SECONDS = 60
 
 
+class Writer:
+    """Writes new rows (`k`, `v{k}`) with the prepared `insert` through `session` from key
+    `first` on, in a thread, until stopped or after `max_writes` writes or `max_seconds`;
+    records the acknowledged keys in `acked` and the errors in `errors`. A context manager:
+    it starts on entry (then waits `settle` seconds) and stops on exit."""
+
+    def __init__(self, session, insert, acked, first, max_writes=MAX_WRITES,
+                 max_seconds=MAX_WRITE_SECONDS, pause=0.0, settle=0.5):
+        self.session, self.insert, self.acked, self.next = session, insert, acked, first
+        self.max_writes, self.max_seconds, self.pause, self.settle = (
+            max_writes, max_seconds, pause, settle)
+        self.stop = threading.Event()
+        self.errors = []
+        self.thread = threading.Thread(target=self.run)
+
+    def run(self):
+        deadline = time.monotonic() + self.max_seconds
+        for _ in range(self.max_writes):
+            if self.stop.is_set() or time.monotonic() > deadline:
+                return
+            k = self.next
+            self.next += 1
+            try:
+                self.session.execute(self.insert, (k, f"v{k}"))
+                self.acked.add(k)
+            except Exception as e:  # noqa: BLE001 - an unacknowledged write may be lost
+                self.errors.append(repr(e))
+            if self.pause:
+                time.sleep(self.pause)
+
+    def __enter__(self):
+        self.thread.start()
+        time.sleep(self.settle)
+        self.written_before = len(self.acked)
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join(timeout=self.max_seconds + 10)
+        return False
+
+    def check_progress(self, during):
+        assert len(self.acked) > self.written_before, \
+            f"no write acknowledged during {during}: {self.errors[:3]}"
+
+
 class Node(ClusterNode):
     """A ClusterNode of a cluster of its own, given longer to accept clients (a joining node
     opens its CQL port only after streaming), that can also stop cleanly."""
@@ -109,19 +155,6 @@ def test_a_joining_node_streams_its_ranges_and_hides_no_acknowledged_row():
         # `ilion status` that records the states node 2 goes through.
         stop = threading.Event()
         states = []
-        errors = []
-
-        def writer():
-            deadline = time.monotonic() + MAX_WRITE_SECONDS
-            for i in range(MAX_WRITES):
-                if stop.is_set() or time.monotonic() > deadline:
-                    return
-                k = ROWS + i
-                try:
-                    s1.execute(insert, (k, f"v{k}"))
-                    acked.add(k)
-                except Exception as e:  # noqa: BLE001 - an unacknowledged write may be lost
-                    errors.append(repr(e))
 
         def watcher():
             deadline = time.monotonic() + MAX_WRITE_SECONDS
@@ -132,22 +165,19 @@ def test_a_joining_node_streams_its_ranges_and_hides_no_acknowledged_row():
                     pass
                 time.sleep(0.1)
 
-        threads = [threading.Thread(target=writer), threading.Thread(target=watcher)]
-        for t in threads:
-            t.start()
+        watching = threading.Thread(target=watcher)
+        watching.start()
         try:
-            time.sleep(0.5)
-            written_before_join = len(acked)
-            n2.start()  # returns once node 2 serves clients: after its join finished
-            wait_until("node 2 to be up and normal on node 1",
-                       lambda: status(n1).get(ADDRESSES[1]) == "UN", 30)
-            time.sleep(1)
+            with Writer(s1, insert, acked, ROWS) as w:
+                n2.start()  # returns once node 2 serves clients: after its join finished
+                wait_until("node 2 to be up and normal on node 1",
+                           lambda: status(n1).get(ADDRESSES[1]) == "UN", 30)
+                time.sleep(1)
         finally:
             stop.set()
-            for t in threads:
-                t.join(timeout=MAX_WRITE_SECONDS + 10)
+            watching.join(timeout=MAX_WRITE_SECONDS + 10)
         assert "UJ" in states, f"node 2 never showed as joining: {states}"
-        assert len(acked) > written_before_join, f"no write acknowledged during the join: {errors[:3]}"
+        w.check_progress("the join")
         assert status(n2) == {ADDRESSES[0]: "UN", ADDRESSES[1]: "UN"}
 
         # Every acknowledged row, read at ALL through node 1.

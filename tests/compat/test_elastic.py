@@ -17,11 +17,9 @@ import shutil
 import struct
 import subprocess
 import tempfile
-import threading
-import time
 
 from conftest import _binary
-from test_bootstrap import session_on
+from test_bootstrap import Writer, session_on
 from test_cluster import ClusterNode, _port_free_everywhere, wait_until
 
 ADDRS = [f"127.0.0.{i}" for i in range(1, 7)]
@@ -65,46 +63,6 @@ def ring(node):
 
 def states(node):
     return {a: s for a, (s, _) in ring(node).items()}
-
-
-class Writer:
-    """Writes new rows at QUORUM through `session` until stopped (bounded in count and time),
-    recording the acknowledged keys in `acked`."""
-
-    def __init__(self, session, insert, acked, first):
-        self.session, self.insert, self.acked, self.next = session, insert, acked, first
-        self.stop = threading.Event()
-        self.errors = []
-        self.thread = threading.Thread(target=self.run)
-
-    def run(self):
-        deadline = time.monotonic() + MAX_WRITE_SECONDS
-        for _ in range(MAX_WRITES):
-            if self.stop.is_set() or time.monotonic() > deadline:
-                return
-            k = self.next
-            self.next += 1
-            try:
-                self.session.execute(self.insert, (k, f"v{k}"))
-                self.acked.add(k)
-            except Exception as e:  # noqa: BLE001 - an unacknowledged write may be lost
-                self.errors.append(repr(e))
-            time.sleep(0.005)
-
-    def __enter__(self):
-        self.written_before = len(self.acked)
-        self.thread.start()
-        time.sleep(0.5)
-        return self
-
-    def __exit__(self, *exc):
-        self.stop.set()
-        self.thread.join(timeout=MAX_WRITE_SECONDS + 10)
-        return False
-
-    def check_progress(self, step):
-        assert len(self.acked) > self.written_before, \
-            f"no write acknowledged during {step}: {self.errors[:3]}"
 
 
 def test_rf3_cluster_grows_shrinks_replaces_and_removes_nodes_without_losing_a_row():
@@ -177,7 +135,8 @@ def test_rf3_cluster_grows_shrinks_replaces_and_removes_nodes_without_losing_a_r
         clusters.append(c)
         insert = s.prepare("INSERT INTO elastic.t (k, v) VALUES (?, ?)")
         insert.consistency_level = ConsistencyLevel.QUORUM
-        w = Writer(s, insert, acked, next_key[0])
+        w = Writer(s, insert, acked, next_key[0], max_writes=MAX_WRITES,
+                   max_seconds=MAX_WRITE_SECONDS, pause=0.005)
         with w:
             action()
         next_key[0] = w.next
