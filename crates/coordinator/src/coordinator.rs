@@ -5,7 +5,6 @@
 //! (DDL and schemas merged from other nodes), `batch` (BATCH), `streaming` (token ranges
 //! streamed between nodes) and `cache` (values computed once per schema).
 
-use std::collections::HashMap;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -77,7 +76,8 @@ pub struct Coordinator {
     schema: Arc<RwLock<Arc<Schema>>>,
     /// Serialises schema changes, so each is applied to the latest schema and saved in order.
     ddl: Mutex<()>,
-    prepared: RwLock<HashMap<Bytes, Arc<PreparedStatement>>>,
+    /// Looked up on every EXECUTE (foldhash rather than SipHash; ids are 16-byte digests).
+    prepared: RwLock<foldhash::HashMap<Bytes, Arc<PreparedStatement>>>,
     /// The replica-local data of the user tables (`data_dir/data`).
     store: Arc<ilion_storage::Store>,
     /// Where user-table statements send mutations and reads.

@@ -1,7 +1,6 @@
 //! Opening a coordinator: the builder, the node's identity (`local.json`, chosen on the
 //! first start), the schema (`schema.json`) and the stores of the user and system tables.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use parking_lot::{Mutex, RwLock};
@@ -188,7 +187,7 @@ impl Coordinator {
             system: system::system_schema()?,
             schema: Arc::new(RwLock::new(Arc::new(schema))),
             ddl: Mutex::new(()),
-            prepared: RwLock::new(HashMap::new()),
+            prepared: RwLock::new(foldhash::HashMap::default()),
             data: Arc::new(LocalDataPath::new(data_store.clone(), listen_address)),
             store: data_store,
             membership: None,

@@ -12,7 +12,6 @@
 //! [`Ledger`] is the arithmetic, with no locks and no I/O; [`InFlight`] shares one ledger
 //! between connections and wakes paused connections when bytes are released.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -50,7 +49,8 @@ pub(crate) struct Ledger {
     global_limit: u64,
     per_ip_limit: u64,
     global: u64,
-    per_ip: HashMap<IpAddr, u64>,
+    /// Looked up twice a request: foldhash, not SipHash (the keys are addresses).
+    per_ip: foldhash::HashMap<IpAddr, u64>,
 }
 
 impl Ledger {
@@ -59,7 +59,7 @@ impl Ledger {
             global_limit,
             per_ip_limit,
             global: 0,
-            per_ip: HashMap::new(),
+            per_ip: foldhash::HashMap::default(),
         }
     }
 

@@ -4,7 +4,6 @@
 //! engine entries), `read` (reads assembled from engine entries) and `cursor` (chunked
 //! iteration over a key range).
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use parking_lot::RwLock;
@@ -44,7 +43,7 @@ struct Tables {
     catalog: Catalog,
     /// Live tables by keyspace, then name (looked up on every statement without building a
     /// `keyspace.name` string).
-    handles: HashMap<String, HashMap<String, Table>>,
+    handles: foldhash::HashMap<String, foldhash::HashMap<String, Table>>,
 }
 
 impl Tables {

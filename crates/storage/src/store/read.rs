@@ -227,27 +227,14 @@ impl ReadState<'_> {
                 }
             }
         }
-        let mut rstart = p.to_vec();
-        rstart.push(key::ROWS);
-        rstart.extend_from_slice(&lo);
+        let rstart = section_key(p, key::ROWS, &lo);
         let rend = match &hi {
-            Some(h) => {
-                let mut e = p.to_vec();
-                e.push(key::ROWS);
-                e.extend_from_slice(h);
-                e
-            }
-            None => {
-                let mut e = p.to_vec();
-                e.push(key::ROWS_END);
-                e
-            }
+            Some(h) => section_key(p, key::ROWS, h),
+            None => section_key(p, key::ROWS_END, &[]),
         };
         // Header: partition deletion, range deletions, static cells.
-        let mut start = p.to_vec();
-        start.push(key::PARTITION_DELETION);
-        let mut end = p.to_vec();
-        end.push(key::ROWS);
+        let start = section_key(p, key::PARTITION_DELETION, &[]);
+        let end = section_key(p, key::ROWS, &[]);
         let mut partition_deletion = None;
         let mut ranges: Vec<(Vec<u8>, Option<Vec<u8>>, Deletion)> = Vec::new();
         let mut statics = Vec::new();
@@ -503,4 +490,14 @@ impl ReadState<'_> {
         }
         Ok(out)
     }
+}
+
+/// `partition`, then the section byte, then `tail`, in one allocation (four of these are
+/// built for every partition read).
+fn section_key(partition: &[u8], section: u8, tail: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(partition.len() + 1 + tail.len());
+    k.extend_from_slice(partition);
+    k.push(section);
+    k.extend_from_slice(tail);
+    k
 }

@@ -1,13 +1,17 @@
 //! Stored partitions and rows decoded into the selection's rows: only the columns something
 //! reads are decoded; the rest are copied as stored.
 
+use std::borrow::Cow;
+
 use super::*;
 
 /// How stored cells become typed values: the table's columns, their types and storage ids.
-pub(super) struct Decoder {
-    pub(super) types: Vec<CqlType>,
+pub(super) struct Decoder<'a> {
+    /// The types values decode as: the schema's own for native types (borrowed, so a read
+    /// of native columns clones no type), expanded for collections, tuples and UDTs.
+    pub(super) types: Vec<Cow<'a, CqlType>>,
     /// The schema types (multi-cell collections and UDTs are assembled from their cells).
-    pub(super) schema_types: Vec<ilion_types::CqlType>,
+    pub(super) schema_types: Vec<&'a ilion_types::CqlType>,
     pub(super) ids: Vec<Option<ilion_storage::ColumnId>>,
     pub(super) kinds: Vec<ColumnKind>,
     pub(super) pk: Vec<usize>,
@@ -18,16 +22,22 @@ pub(super) struct Decoder {
     pub(super) undecoded: Vec<bool>,
 }
 
-impl Decoder {
-    pub(super) fn new(t: &Target<'_>, schema: &ilion_storage::TableSchema) -> Decoder {
+impl<'a> Decoder<'a> {
+    pub(super) fn new(t: &Target<'a>, schema: &ilion_storage::TableSchema) -> Decoder<'a> {
         let table = t.table;
         Decoder {
             types: table
                 .columns
                 .iter()
-                .map(|c| c.ty.column_type(t.ks))
+                .map(|c| {
+                    if c.ty.is_native() {
+                        Cow::Borrowed(&c.ty)
+                    } else {
+                        Cow::Owned(c.ty.column_type(t.ks))
+                    }
+                })
                 .collect(),
-            schema_types: table.columns.iter().map(|c| c.ty.clone()).collect(),
+            schema_types: table.columns.iter().map(|c| &c.ty).collect(),
             ids: table
                 .columns
                 .iter()
