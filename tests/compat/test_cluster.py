@@ -77,6 +77,17 @@ class ClusterNode:
         self.proc = None
 
     def start(self, timeout=30):
+        self.spawn()
+        def accepting():
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.address} exited: {self.log()}")
+            with socket.create_connection((self.address, self.native_port), timeout=0.5):
+                return True
+        wait_until(f"{self.address} to accept CQL connections", accepting, timeout)
+        return self
+
+    def spawn(self):
+        """Starts the process without waiting for it to serve."""
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [
@@ -97,12 +108,6 @@ class ClusterNode:
             # which is stopped only by the fixture.
             start_new_session=True,
         )
-        def accepting():
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"{self.address} exited: {self.log()}")
-            with socket.create_connection((self.address, self.native_port), timeout=0.5):
-                return True
-        wait_until(f"{self.address} to accept CQL connections", accepting, timeout)
         return self
 
     def kill(self):

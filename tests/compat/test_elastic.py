@@ -8,6 +8,9 @@ Three nodes hold a keyspace at RF 3; then, each step under a bounded writer at Q
 3. 127.0.0.3 is killed and 127.0.0.5 replaces it (`--replace-address`);
 4. 127.0.0.6 joins;
 5. 127.0.0.6 is killed and removed (`ilion removenode HOST_ID`, refused while it was alive).
+6. The replaced 127.0.0.3 and the removed 127.0.0.6 are started again with their old data:
+   each learns from the seed that the cluster removed it, stops with Cassandra-style refusal
+   and never shows in the ring again; started once more, each refuses at once.
 
 After each step every acknowledged write is readable at ALL, and each node that gained ranges
 holds their rows itself: read through that node alone at ONE while every other node is stopped.
@@ -220,6 +223,22 @@ def test_rf3_cluster_grows_shrinks_replaces_and_removes_nodes_without_losing_a_r
         all_readable("the removal of 127.0.0.6")
         for a in live:
             holds_its_rows(a, live, "the removal of 127.0.0.6")
+
+        # 6. The replaced and the removed node come back with their old data: fenced.
+        up(live)
+        refusal = "This node was removed from the cluster while it was down"
+        for a in (ADDRS[2], ADDRS[5]):
+            n = nodes[a]
+            n.spawn()
+            assert n.proc.wait(timeout=90) != 0, n.log()
+            assert refusal in n.log(), n.log()
+            assert f"{SEED}:{storage} holds it removed" in n.log(), n.log()
+            assert states(nodes[SEED]) == {x: "UN" for x in live}
+            # Started once more, it refuses before it talks to anyone.
+            n.spawn()
+            assert n.proc.wait(timeout=30) != 0, n.log()
+            assert n.log().count(refusal) == 2, n.log()
+        all_readable("the fenced returns of 127.0.0.3 and 127.0.0.6")
     except Exception:
         for n in nodes.values():
             print(f"--- {n.address} log ---\n{n.log()}")

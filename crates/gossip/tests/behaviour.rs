@@ -470,14 +470,7 @@ fn a_removed_endpoint_is_quarantined_and_stale_gossip_does_not_bring_it_back() {
 fn a_removenode_spreads_then_every_node_evicts_and_quarantines_the_endpoint() {
     let mut cfg = Config::new("c", vec![addr(1)]);
     cfg.dead_state_retention = secs(30);
-    let mut c = Cluster::new(4, &cfg);
-    c.rounds(15);
-    let dead = c.nodes.pop().unwrap().local();
-    c.rounds(30);
-    let now = c.now;
-    let out = c.nodes[0].remove_node(dead, now);
-    c.deliver(addr(1), out);
-    c.rounds(10);
+    let (mut c, dead) = cluster_with_a_removed_node(&cfg);
     for g in &c.nodes {
         assert_eq!(
             g.endpoint_state(dead).unwrap().status(),
@@ -495,6 +488,100 @@ fn a_removenode_spreads_then_every_node_evicts_and_quarantines_the_endpoint() {
             g.local()
         );
         assert!(g.is_quarantined(dead));
+    }
+}
+
+/// A gossiper for `addr(i)` restarted in generation 200 with `host_id`, as a node started
+/// again after being down.
+fn restarted(cfg: &Config, i: u8, host_id: &str) -> Gossiper {
+    let mut g = Gossiper::new(cfg.clone(), addr(i), 200, Duration::ZERO).unwrap();
+    g.set_status(NodeStatus::Normal);
+    g.set_local(ApplicationState::HostId, host_id);
+    g
+}
+
+/// Four nodes; the fourth dies and is removed by an operator; the cluster converges on it.
+fn cluster_with_a_removed_node(cfg: &Config) -> (Cluster, Endpoint) {
+    let mut c = Cluster::new(4, cfg);
+    c.rounds(15);
+    let dead = c.nodes.pop().unwrap().local();
+    c.rounds(30);
+    let now = c.now;
+    let out = c.nodes[0].remove_node(dead, now);
+    c.deliver(addr(1), out);
+    c.rounds(10);
+    (c, dead)
+}
+
+fn fenced_events(c: &Cluster, node: Endpoint) -> Vec<Event> {
+    c.events
+        .iter()
+        .filter(|(from, e)| *from == node && matches!(e, Event::Fenced { .. }))
+        .map(|(_, e)| e.clone())
+        .collect()
+}
+
+#[test]
+fn a_removed_node_that_comes_back_with_its_old_host_id_is_fenced_and_never_owns_its_tokens() {
+    let cfg = Config::new("c", vec![addr(1)]);
+    let (mut c, dead) = cluster_with_a_removed_node(&cfg);
+    // It restarts with its old data (same host ID): its shadow round tells it.
+    c.nodes.push(restarted(&cfg, 4, "host-4"));
+    c.rounds(10);
+    assert_eq!(
+        fenced_events(&c, dead),
+        vec![Event::Fenced {
+            by: addr(1),
+            status: NodeStatus::Removed
+        }]
+    );
+    // And nobody takes its new generation: it stays removed and down everywhere.
+    for g in &c.nodes[..3] {
+        let st = g.endpoint_state(dead).unwrap();
+        assert_eq!(st.status(), Some(NodeStatus::Removed), "{}", g.local());
+        assert!(st.heartbeat.generation < 200, "{}", g.local());
+        assert!(!g.is_alive(dead), "{}", g.local());
+    }
+}
+
+#[test]
+fn a_removed_seed_that_comes_back_learns_it_from_the_first_node_it_gossips_with() {
+    // A seed skips the shadow round: the others answer its digest with its dead state.
+    let cfg = Config::new("c", vec![addr(1), addr(4)]);
+    let (mut c, dead) = cluster_with_a_removed_node(&cfg);
+    let back = restarted(&cfg, 4, "host-4");
+    assert!(!back.in_shadow_round());
+    c.nodes.push(back);
+    c.rounds(5);
+    let fenced = fenced_events(&c, dead);
+    assert_eq!(fenced.len(), 1, "{fenced:?}");
+    assert!(matches!(
+        fenced[0],
+        Event::Fenced {
+            status: NodeStatus::Removed,
+            ..
+        }
+    ));
+    for g in &c.nodes[..3] {
+        assert_eq!(
+            g.endpoint_state(dead).unwrap().status(),
+            Some(NodeStatus::Removed)
+        );
+    }
+}
+
+#[test]
+fn a_removed_node_wiped_and_started_again_joins_as_a_new_node() {
+    let cfg = Config::new("c", vec![addr(1)]);
+    let (mut c, dead) = cluster_with_a_removed_node(&cfg);
+    c.nodes.push(restarted(&cfg, 4, "host-4-new"));
+    c.rounds(10);
+    assert!(fenced_events(&c, dead).is_empty());
+    for g in &c.nodes[..3] {
+        let st = g.endpoint_state(dead).unwrap();
+        assert_eq!(st.status(), Some(NodeStatus::Normal), "{}", g.local());
+        assert_eq!(st.get(ApplicationState::HostId), Some("host-4-new"));
+        assert!(g.is_alive(dead), "{}", g.local());
     }
 }
 

@@ -52,6 +52,13 @@ pub enum NodeError {
          its data directory to join again as a new node"
     )]
     Decommissioned { path: PathBuf },
+    /// A node removed (removenode) or replaced while it was down never rejoins with its old
+    /// data: its ranges belong to others, and its tokens to its replacement.
+    #[error(
+        "This node was removed from the cluster while it was down ({path} exists: {reason}); \
+         remove its data directory to join again as a new node"
+    )]
+    Removed { path: PathBuf, reason: String },
 }
 
 /// Holds the data directory for as long as the node runs; dropping it releases the lock.
@@ -123,6 +130,16 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     if decommissioned.exists() {
         return Err(NodeError::Decommissioned {
             path: decommissioned,
+        });
+    }
+    let removed = config.data_dir.join(cluster::REMOVED_FILE);
+    if removed.exists() {
+        let reason = std::fs::read_to_string(&removed)
+            .map(|s| s.trim().to_owned())
+            .unwrap_or_default();
+        return Err(NodeError::Removed {
+            path: removed,
+            reason,
         });
     }
     // A new node that is not a seed streams its ranges before it owns them (bootstrap).
@@ -326,6 +343,12 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         tokio::select! {
             () = &mut shutdown => {}
             () = cluster.left() => println!("decommissioned: this node left the ring"),
+            fenced = cluster.fenced() => {
+                failed = Some(NodeError::Removed {
+                    path: config.data_dir.join(cluster::REMOVED_FILE),
+                    reason: format!("{} holds it {}", fenced.by, fenced.status),
+                });
+            }
         }
     }
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 use crate::codec;
 use crate::messages::{Ack, Ack2, Delta, Digest, Envelope, Message, Syn};
 use crate::rng::SeededRng;
-use crate::state::{ApplicationState, EndpointState, HeartbeatState, VersionedValue};
+use crate::state::{ApplicationState, Endpoint, EndpointState, HeartbeatState, VersionedValue};
 
 use super::{Event, Gossiper, Output, Phase};
 
@@ -65,7 +65,7 @@ impl Gossiper {
                 if self.in_shadow_round() {
                     return out;
                 }
-                let ack = self.ack_for(&syn.digests, now, rng);
+                let ack = self.ack_for(from, &syn.digests, now, rng);
                 out.messages.push((
                     from,
                     Envelope {
@@ -79,12 +79,12 @@ impl Gossiper {
                     if !self.cfg.seeds.contains(&from) {
                         return out;
                     }
-                    self.apply_all(ack.states, now, &mut out);
+                    self.apply_all(from, ack.states, now, &mut out);
                     self.phase = Phase::Normal;
                     out.events.push(Event::ShadowRoundComplete { seed: from });
                     return out;
                 }
-                self.apply_all(ack.states, now, &mut out);
+                self.apply_all(from, ack.states, now, &mut out);
                 if !ack.requests.is_empty() {
                     let ack2 = self.ack2_for(&ack.requests, now, rng);
                     out.messages.push((
@@ -96,13 +96,22 @@ impl Gossiper {
                     ));
                 }
             }
-            Message::Ack2(ack2) => self.apply_all(ack2.states, now, &mut out),
+            Message::Ack2(ack2) => self.apply_all(from, ack2.states, now, &mut out),
         }
         out
     }
 
     /// Cassandra's `examineGossiper`: compare the sender's digests with ours.
-    fn ack_for(&self, digests: &[Digest], now: Duration, rng: &mut SeededRng) -> Ack {
+    /// A sender that comes back with a new generation while we hold it removed (or left)
+    /// also gets our dead state of itself: that is how a node removed while it was down
+    /// learns it ([`Event::Fenced`](super::Event::Fenced)).
+    fn ack_for(
+        &self,
+        from: Endpoint,
+        digests: &[Digest],
+        now: Duration,
+        rng: &mut SeededRng,
+    ) -> Ack {
         let mut requests = Vec::new();
         // (peer index, send state above this version)
         let mut sends: Vec<(usize, u64)> = Vec::new();
@@ -134,6 +143,9 @@ impl Gossiper {
                     max_version: 0,
                     ..*d
                 });
+                if d.endpoint == from && p.is_dead_state() {
+                    sends.push((i, 0));
+                }
             } else if d.generation < local_gen {
                 sends.push((i, 0));
             } else if d.max_version > local_max {

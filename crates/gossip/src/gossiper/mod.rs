@@ -76,6 +76,15 @@ pub enum Event {
     },
     /// No seed answered the shadow round in time; the node gossips anyway.
     ShadowRoundTimedOut,
+    /// The cluster holds this node removed (removenode, or replaced by another node) or left,
+    /// under this node's own host ID: it was taken out while it was down and must not rejoin
+    /// with its old data and tokens. The node should stop.
+    Fenced {
+        /// The node that told us.
+        by: Endpoint,
+        /// The dead state it holds for us (LEFT or removed).
+        status: NodeStatus,
+    },
 }
 
 /// What one step of the core produced.
@@ -116,6 +125,10 @@ pub struct Gossiper {
     fd: FailureDetector,
     /// Removed endpoints and when they were quarantined.
     quarantine: BTreeMap<Endpoint, Duration>,
+    /// The node that told us this node is fenced ([`Event::Fenced`], raised once).
+    fenced_by: Option<Endpoint>,
+    /// Removed nodes seen coming back under their old host ID (warned about once each).
+    fenced_peers: std::collections::BTreeSet<Endpoint>,
     phase: Phase,
 }
 
@@ -146,6 +159,8 @@ impl Gossiper {
             peers: vec![me],
             index,
             quarantine: BTreeMap::new(),
+            fenced_by: None,
+            fenced_peers: std::collections::BTreeSet::new(),
             phase,
         })
     }

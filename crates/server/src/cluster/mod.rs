@@ -137,7 +137,22 @@ pub struct Cluster {
     commands: mpsc::UnboundedSender<Command>,
     streams: Arc<streaming::Streams>,
     left: Arc<tokio::sync::Notify>,
+    /// Set when the cluster holds this node removed ([`Cluster::fenced`]).
+    fenced: watch::Receiver<Option<Fenced>>,
     native_transport_active: Arc<AtomicBool>,
+}
+
+/// Written to the data directory of a node the cluster removed (removenode, or replaced by
+/// another node) while it was down: it never starts again with that data.
+pub const REMOVED_FILE: &str = "removed";
+
+/// This node was taken out of the cluster while it was down: how we know.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fenced {
+    /// The node that holds us removed.
+    pub by: SocketAddr,
+    /// `removed` or `LEFT`, as gossiped.
+    pub status: String,
 }
 
 impl Cluster {
@@ -318,9 +333,28 @@ impl Cluster {
         // Gossip events: the view, client events, schema checks.
         let event_view = view.clone();
         let event_clients = client_events.clone();
+        let (fenced_tx, fenced) = watch::channel(None);
+        let removed_marker = settings.data_dir.join(REMOVED_FILE);
         tasks.push(tokio::spawn(async move {
             while let Some(event) = events_rx.recv().await {
                 tracing::debug!(?event, "gossip");
+                if let ilion_gossip::Event::Fenced { by, status } = &event {
+                    let fenced = Fenced {
+                        by: *by,
+                        status: status.as_str().to_owned(),
+                    };
+                    tracing::error!(by = %fenced.by, status = %fenced.status,
+                        "the cluster removed this node while it was down; it stops and will not start again with this data directory");
+                    let note = format!(
+                        "the cluster removed this node while it was down ({} holds it {})\n",
+                        fenced.by, fenced.status
+                    );
+                    if let Err(e) = std::fs::write(&removed_marker, note) {
+                        tracing::warn!(path = %removed_marker.display(), error = %e, "cannot mark the data directory removed");
+                    }
+                    let _ = fenced_tx.send(Some(fenced));
+                    continue;
+                }
                 for e in event_view.apply(&event) {
                     tracing::info!(event = ?e, "cluster event");
                     let _ = event_clients.send(e);
@@ -383,6 +417,7 @@ impl Cluster {
             commands,
             streams,
             left,
+            fenced,
             native_transport_active,
         })
     }
@@ -395,6 +430,22 @@ impl Cluster {
     /// Completes when this node has left the ring (`ilion decommission`): it should stop.
     pub async fn left(&self) {
         self.left.notified().await;
+    }
+
+    /// Completes when the cluster holds this node removed under its own host ID (it was
+    /// removed or replaced while it was down): it must stop at once, and [`REMOVED_FILE`]
+    /// keeps it from starting again with this data.
+    pub async fn fenced(&self) -> Fenced {
+        let mut rx = self.fenced.clone();
+        loop {
+            if let Some(f) = rx.borrow_and_update().clone() {
+                return f;
+            }
+            if rx.changed().await.is_err() {
+                // The gossip event task is gone (the node is stopping): never fenced.
+                std::future::pending::<()>().await;
+            }
+        }
     }
 
     /// Streams in progress, to and from this node (`ilion netstats`).
