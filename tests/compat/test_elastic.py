@@ -5,7 +5,8 @@ Three nodes hold a keyspace at RF 3; then, each step under a bounded writer at Q
 
 1. 3 -> 4 nodes: 127.0.0.4 joins (bootstrap);
 2. 127.0.0.4 is decommissioned: back to 3;
-3. 127.0.0.3 is killed and 127.0.0.5 replaces it (`--replace-address`);
+3. 127.0.0.3 is killed and 127.0.0.5 replaces it (`--replace-address`); then 127.0.0.2 is
+   killed and a new node with an empty data directory replaces it at its own address;
 4. 127.0.0.6 joins;
 5. 127.0.0.6 is killed and removed (`ilion removenode HOST_ID`, refused while it was alive).
 6. The replaced 127.0.0.3 and the removed 127.0.0.6 are started again with their old data:
@@ -193,6 +194,21 @@ def test_rf3_cluster_grows_shrinks_replaces_and_removes_nodes_without_losing_a_r
         assert dead_id not in {h for _, h in ring(nodes[SEED]).values()}
         all_readable("the replacement of 127.0.0.3")
         holds_its_rows(ADDRS[4], live, "the replacement of 127.0.0.3")
+
+        # 3b. Kill 127.0.0.2 and replace it at its own address (a new, empty data directory).
+        old_id = ring(nodes[SEED])[ADDRS[1]][1]
+        nodes[ADDRS[1]].kill()
+        wait_until("127.0.0.2 to be down", lambda: states(nodes[SEED]).get(ADDRS[1]) == "DN", 60)
+        nodes[ADDRS[1]] = Node(binary, tmp, 7, native, storage, admin, yaml=yaml, seeds=SEED,
+                               address=ADDRS[1], extra_args=["--replace-address", ADDRS[1]])
+        under_writes("the replacement of 127.0.0.2 at its own address",
+                     lambda: nodes[ADDRS[1]].start())
+        up(live)
+        new_id = ring(nodes[SEED])[ADDRS[1]][1]
+        assert new_id != old_id
+        assert old_id not in {h for _, h in ring(nodes[SEED]).values()}
+        all_readable("the replacement of 127.0.0.2 at its own address")
+        holds_its_rows(ADDRS[1], live, "the replacement of 127.0.0.2 at its own address")
 
         # 4. Add 127.0.0.6.
         nodes[ADDRS[5]] = node(5)

@@ -1375,6 +1375,43 @@ fn a_joining_node_gets_the_writes_of_its_pending_ranges_on_top_of_the_level_and_
 }
 
 #[test]
+fn a_replacement_at_the_dead_nodes_own_address_gets_its_writes_and_serves_none_of_its_reads() {
+    // Three nodes at RF 2; node 3 replaces a dead node at that node's own address: gossip
+    // lists only node 3 there, so the dead node (down) is rebuilt from node 3's state.
+    let rf2 = "{'class': 'SimpleStrategy', 'replication_factor': 2}";
+    let c = cluster_shaped(1, 3, rf2, config(), TombstoneThresholds::default(), |m| {
+        m[2].status = MemberStatus::Joining;
+        m[2].replaces = Some(Uuid::from_u128(0xdead));
+    });
+    for key in 0..300 {
+        c.write(0, key, "v", 1, Consistency::One).unwrap();
+    }
+    // The replacement got the writes of the dead node's ranges (about two thirds at RF 2).
+    let pending: Vec<i32> = (0..300).filter(|k| stored(&c, 2, *k)).collect();
+    assert!(
+        pending.len() > 120 && pending.len() < 280,
+        "{} keys",
+        pending.len()
+    );
+    for &key in &pending {
+        // One live natural replica is left: ONE reads from it; TWO is unavailable, since
+        // neither the dead node nor its replacement (at the same address) serves reads.
+        assert_eq!(
+            c.read(0, key, Consistency::One).unwrap().as_deref(),
+            Some("v")
+        );
+        assert_eq!(
+            c.read(2, key, Consistency::Two),
+            Err(Error::Unavailable {
+                consistency: Consistency::Two,
+                required: 2,
+                alive: 1
+            })
+        );
+    }
+}
+
+#[test]
 fn a_leaving_nodes_ranges_are_written_to_their_next_owners_too() {
     // Three nodes at RF 1; node 3 is leaving: the nodes taking its ranges are pending.
     let rf1 = "{'class': 'SimpleStrategy', 'replication_factor': 1}";

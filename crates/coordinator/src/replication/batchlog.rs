@@ -93,9 +93,7 @@ impl Replication {
             .nodes
             .iter()
             .filter(|(id, e)| {
-                Some(**id) != topo.local
-                    && e.dc == self.local_dc
-                    && self.membership.is_alive(e.address)
+                Some(**id) != topo.local && e.dc == self.local_dc && self.alive(topo, e)
             })
             .map(|(_, e)| e.clone())
             .collect();

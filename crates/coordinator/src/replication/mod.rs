@@ -233,13 +233,15 @@ impl Replication {
     }
 
     fn is_local(&self, topo: &Topology, e: &Endpoint) -> bool {
-        topo.local
-            .and_then(|l| topo.nodes.get(&l))
-            .is_some_and(|l| l.address == e.address)
+        !e.replaced_here
+            && topo
+                .local
+                .and_then(|l| topo.nodes.get(&l))
+                .is_some_and(|l| l.address == e.address)
     }
 
     fn alive(&self, topo: &Topology, e: &Endpoint) -> bool {
-        self.is_local(topo, e) || self.membership.is_alive(e.address)
+        !e.replaced_here && (self.is_local(topo, e) || self.membership.is_alive(e.address))
     }
 
     /// Sends `payload` to `e`, or runs it here when `e` is this node.

@@ -109,6 +109,7 @@ mod tests {
             host_id: Uuid::new_v4(),
             address: IpAddr::from([127, 0, 0, 9]),
             dc: dc.to_owned(),
+            replaced_here: false,
         }
     }
 

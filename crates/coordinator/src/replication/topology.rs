@@ -2,6 +2,7 @@
 //! topology version (replicas and pending replicas), cached until membership changes.
 
 use super::*;
+use crate::cluster::Member;
 
 /// A replica as the ring knows it.
 #[derive(Debug, Clone)]
@@ -9,6 +10,10 @@ pub(super) struct Endpoint {
     pub(super) host_id: Uuid,
     pub(super) address: IpAddr,
     pub(super) dc: String,
+    /// A dead node replaced at its own address: gossip lists only its replacement there, so
+    /// it is kept in the ring from the replacement's state until the replacement is NORMAL.
+    /// Never alive and never local, whatever runs at its address now.
+    pub(super) replaced_here: bool,
 }
 
 /// A keyspace's replication map parsed, and its replica map on one topology.
@@ -45,6 +50,25 @@ impl Topology {
         let mut changes = Vec::new();
         let mut members = membership.members();
         members.sort_by_key(|m| m.address);
+        // A replacement at the dead node's own address took its place in gossip: the dead
+        // node is rebuilt from the replacement (same tokens, dc and rack) so the replacement
+        // stays a pending replica of exactly its ranges, as at another address.
+        let phantoms: Vec<Member> = members
+            .iter()
+            .filter(|m| m.status == MemberStatus::Joining)
+            .filter_map(|m| {
+                let old = m.replaces?;
+                (!members.iter().any(|o| o.host_id == old)).then(|| Member {
+                    host_id: old,
+                    status: MemberStatus::Normal,
+                    alive: false,
+                    replaces: None,
+                    ..m.clone()
+                })
+            })
+            .collect();
+        let phantom_ids: Vec<Uuid> = phantoms.iter().map(|m| m.host_id).collect();
+        members.extend(phantoms);
         for m in members {
             if m.tokens.is_empty() || m.status == MemberStatus::Left {
                 continue;
@@ -71,7 +95,8 @@ impl Topology {
             } else if m.status == MemberStatus::Leaving {
                 changes.push(ilion_ring::TopologyChange::Leave { id });
             }
-            if m.address == local_address {
+            let replaced_here = phantom_ids.contains(&m.host_id);
+            if m.address == local_address && !replaced_here {
                 local = Some(id);
             }
             nodes.insert(
@@ -80,6 +105,7 @@ impl Topology {
                     host_id: m.host_id,
                     address: m.address,
                     dc: m.data_center.clone(),
+                    replaced_here,
                 },
             );
         }

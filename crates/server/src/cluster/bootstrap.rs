@@ -389,9 +389,26 @@ pub async fn join(
     // and what streams below holds everything acknowledged before.
     tokio::time::sleep(Duration::from_millis(config.write_request_timeout_in_ms)).await;
 
-    let ring = ring_of(&view.members(), |m| {
+    let mut ring = ring_of(&view.members(), |m| {
         m.address != local && matches!(m.status, MemberStatus::Normal | MemberStatus::Leaving)
     });
+    if let Some(r) = replaced
+        && r.address == local
+    {
+        // Replacing at its own address: gossip lists this node there now, not the dead one.
+        // The dead node had exactly the tokens this node took over, in this dc and rack
+        // (checked before the join started).
+        let dead = NodeId::from_u128(r.host_id.as_u128());
+        ring.meta
+            .add_node(
+                dead,
+                &config.dc,
+                &config.rack,
+                plan.tokens.iter().map(|t| Token::new(*t)),
+            )
+            .map_err(|e| BootstrapError::Allocation(e.to_string()))?;
+        ring.nodes.insert(dead, (local, false));
+    }
     let now = &ring.meta;
     let me = NodeId::from_u128(coordinator.host_id().as_u128());
     let mut future = now.clone();
@@ -491,8 +508,11 @@ pub async fn join(
     }
     // Everything is here: own the ranges, then forget the join.
     cluster.set_status(NodeStatus::Normal);
-    if let Some(r) = replaced {
-        // The replaced node is gone for good: every node drops it from the ring.
+    if let Some(r) = replaced
+        && r.address != config.listen_address
+    {
+        // The replaced node is gone for good: every node drops it from the ring. (At this
+        // node's own address gossip already holds this node there, not the dead one.)
         cluster.announce_removed(r.address);
     }
     let marker = config.data_dir.join(MARKER_FILE);

@@ -436,13 +436,6 @@ impl Config {
         if self.ring_delay_ms == 0 || self.ring_delay_ms > MAX_PERIOD_MS {
             return invalid("ring_delay_ms", "must be between 1 and 86400000 (a day)");
         }
-        if self.replace_address_first_boot == Some(self.listen_address) {
-            return invalid(
-                "replace_address_first_boot",
-                "replacing a node at this node's own address is not supported yet: start the \
-                 replacement on a new address",
-            );
-        }
         Ok(())
     }
 
