@@ -129,7 +129,8 @@ enum Admin {
         timeout: u64,
     },
     /// Remove a dead node from the ring: the surviving replicas re-replicate its ranges (as
-    /// `nodetool removenode`). `ilion removenode status` shows the removal under way.
+    /// `nodetool removenode`). `ilion removenode status` shows the removal under way;
+    /// `ilion removenode force` completes it at once (the ranges not streamed yet need a repair).
     Removenode {
         /// The dead node's host ID (as `ilion status` lists it), or `status`.
         target: String,
@@ -364,13 +365,17 @@ fn admin(command: Admin) -> ExitCode {
                 runtime.block_on(cluster::fetch_removenode_status(&host, secs(timeout))),
                 |s| shown(&cluster::format_removal_status(&s)),
             ),
-            "force" => {
-                eprintln!(
-                    "ilion removenode: 'removenode force' is not supported: a removal that \
-                     failed stops by itself and can be run again"
-                );
-                ExitCode::from(2)
-            }
+            "force" => report(
+                "removenode",
+                runtime.block_on(cluster::request_removenode_force(&host, secs(timeout))),
+                |s| {
+                    println!(
+                        "RemovalStatus: forcing the removal of {} ({}): {} of {} ranges re-replicated",
+                        s.host_id, s.address, s.ranges_done, s.ranges_total
+                    );
+                    ExitCode::SUCCESS
+                },
+            ),
             host_id => {
                 println!(
                     "removing {host_id}: re-replicating its ranges from the surviving replicas"
@@ -384,6 +389,12 @@ fn admin(command: Admin) -> ExitCode {
                             "removed {}: {} ranges, {} partitions, {} bytes re-replicated",
                             r.address, r.ranges, r.partitions, r.bytes
                         );
+                        if r.forced {
+                            eprintln!(
+                                "warning: the removal was forced after {} of {} ranges; run a repair to re-replicate the rest",
+                                r.ranges, r.ranges_planned
+                            );
+                        }
                         if r.lost_ranges > 0 {
                             eprintln!(
                                 "warning: {} ranges were on the removed node only (replication factor 1); their data is lost",

@@ -38,7 +38,8 @@ use tokio::task::JoinHandle;
 pub use admin::{
     AdminClientError, fetch_describe_ring, fetch_info, fetch_netstats, fetch_removenode_status,
     fetch_ring, fetch_status, format_describe_ring, format_info, format_netstats, format_ring,
-    format_status, request_cleanup, request_decommission, request_removenode, with_progress,
+    format_status, request_cleanup, request_decommission, request_removenode,
+    request_removenode_force, with_progress,
 };
 pub use peers::{CHANNELS_PER_PEER, Peers};
 pub use removenode::format_removal_status;

@@ -12,6 +12,9 @@
 //!    it is gone from the ring, `system.peers` and `ilion status`) and clears `Removing`. A
 //!    failed stream clears `Removing` and leaves the dead node in the ring; the removal can be
 //!    run again.
+//! 5. `ilion removenode force` completes a removal under way at once (Cassandra's
+//!    `forceRemoveCompletion`): streaming stops and the dead node is announced removed; the
+//!    ranges not re-replicated yet stay under-replicated until a repair.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
@@ -59,6 +62,9 @@ pub enum RemoveNodeError {
          is {status}"
     )]
     MovementRunning { address: IpAddr, status: String },
+    /// Cassandra's words (`forceRemoveCompletion` with nothing to remove).
+    #[error("No tokens to force removal on, call 'removenode' first")]
+    NothingToForce,
     #[error("the cluster did not learn of the removal: {reason}")]
     NotSeen { reason: String },
     #[error("keyspace {keyspace}: {reason}")]
@@ -109,6 +115,8 @@ pub(crate) struct Removal {
     progress: Arc<Mutex<Option<Progress>>>,
     /// The operations running on this node (a removal is one, with its progress).
     operations: Arc<Operations>,
+    /// Set by `removenode force` while a removal runs; cleared when the next one starts.
+    forced: Arc<tokio::sync::watch::Sender<bool>>,
 }
 
 /// One stream of the plan: `to` pulls `range` of every table of `keyspace` from `from`.
@@ -126,7 +134,21 @@ impl Removal {
             node,
             progress: Arc::new(Mutex::new(None)),
             operations,
+            forced: Arc::new(tokio::sync::watch::Sender::new(false)),
         }
+    }
+
+    /// `removenode force`: completes the removal under way at once. Answers with its state
+    /// when forced.
+    pub fn force(&self) -> Result<RemoveNodeStatusResponse, RemoveNodeError> {
+        let status = self.status();
+        if status.host_id.is_empty() {
+            return Err(RemoveNodeError::NothingToForce);
+        }
+        tracing::warn!(host_id = %status.host_id, done = status.ranges_done,
+            total = status.ranges_total, "removenode forced: the ranges not re-replicated yet need a repair");
+        self.forced.send_replace(true);
+        Ok(status)
     }
 
     /// `removenode status`: the removal this node runs, if any.
@@ -165,6 +187,7 @@ impl Removal {
         let Some(tracker) = self.operations.try_start(Operation::RemoveNode) else {
             return Err(RemoveNodeError::AlreadyRunning);
         };
+        self.forced.send_replace(false);
         *self.progress.lock() = Some(Progress {
             host_id: id,
             ..Progress::default()
@@ -196,6 +219,42 @@ impl Removal {
         // Every node counts the dead one as leaving: its ranges become pending on their next
         // owners, which from now on receive the writes of those ranges.
         self.set_removing(Some(id));
+        let mut done = RemoveNodeResponse {
+            address: dead.address.to_string(),
+            ..RemoveNodeResponse::default()
+        };
+        let mut forced = self.forced.subscribe();
+        let streamed = tokio::select! {
+            streamed = self.rereplicate(&dead, tracker, &mut done) => Some(streamed),
+            _ = forced.wait_for(|f| *f) => None,
+        };
+        match streamed {
+            Some(result) => result?,
+            None => done.forced = true,
+        }
+        // Every range has its replicas again (or the removal was forced): the dead node is
+        // gone for good.
+        let _ = self
+            .node
+            .commands
+            .send(Command::RemoveNode(removed_endpoint(
+                &self.node.view,
+                &dead,
+            )));
+        tracing::info!(address = %dead.address, host_id = %id, ranges = done.ranges,
+            planned = done.ranges_planned, forced = done.forced, partitions = done.partitions,
+            bytes = done.bytes, lost = done.lost_ranges, "removenode finished");
+        Ok(done)
+    }
+
+    /// Waits until every node counts `dead` as leaving, then streams each range it replicated
+    /// to its next owner from a surviving replica, counting into `done`.
+    async fn rereplicate(
+        &self,
+        dead: &Member,
+        tracker: &Tracker,
+        done: &mut RemoveNodeResponse,
+    ) -> Result<(), RemoveNodeError> {
         tracker.phase(&format!(
             "waiting until every node sees {} LEAVING",
             dead.address
@@ -205,7 +264,7 @@ impl Removal {
             .await
             .map_err(|reason| RemoveNodeError::NotSeen { reason })?;
 
-        let (steps, lost) = self.plan(&dead)?;
+        let (steps, lost) = self.plan(dead)?;
         tracker.planned(
             steps.len() as u64,
             "re-replicating its ranges from the surviving replicas",
@@ -216,11 +275,8 @@ impl Removal {
                 *p.remaining.entry(s.to).or_default() += 1;
             }
         }
-        let mut done = RemoveNodeResponse {
-            address: dead.address.to_string(),
-            lost_ranges: lost,
-            ..RemoveNodeResponse::default()
-        };
+        done.lost_ranges = lost;
+        done.ranges_planned = steps.len() as u64;
         for step in &steps {
             let source = self.node.view.storage_endpoint(step.from);
             let target = self.node.view.storage_endpoint(step.to);
@@ -257,17 +313,7 @@ impl Removal {
                 }
             }
         }
-        // Every range has its replicas again: the dead node is gone for good.
-        let _ = self
-            .node
-            .commands
-            .send(Command::RemoveNode(removed_endpoint(
-                &self.node.view,
-                &dead,
-            )));
-        tracing::info!(address = %dead.address, host_id = %id, ranges = done.ranges,
-            partitions = done.partitions, bytes = done.bytes, lost = lost, "removenode finished");
-        Ok(done)
+        Ok(())
     }
 
     /// The streams that restore every keyspace's replicas without the dead node, and how many

@@ -12,9 +12,9 @@ use crate::cluster::proto::admin_client::AdminClient;
 use crate::cluster::proto::{
     CleanupRequest, CleanupResponse, DecommissionRequest, DecommissionResponse,
     DescribeRingRequest, DescribeRingResponse, InfoRequest, InfoResponse, NetstatsRequest,
-    NetstatsResponse, ProgressRequest, ProgressResponse, RemoveNodeRequest, RemoveNodeResponse,
-    RemoveNodeStatusRequest, RemoveNodeStatusResponse, RingRequest, RingResponse, StatusRequest,
-    StatusResponse,
+    NetstatsResponse, ProgressRequest, ProgressResponse, RemoveNodeForceRequest, RemoveNodeRequest,
+    RemoveNodeResponse, RemoveNodeStatusRequest, RemoveNodeStatusResponse, RingRequest,
+    RingResponse, StatusRequest, StatusResponse,
 };
 
 /// Why an operator command got no answer, or a refusal.
@@ -173,6 +173,18 @@ pub async fn fetch_removenode_status(
 ) -> Result<RemoveNodeStatusResponse, AdminClientError> {
     ask(host, timeout, |mut c| async move {
         c.remove_node_status(RemoveNodeStatusRequest {}).await
+    })
+    .await
+}
+
+/// Asks the node at `host` to complete the removal it runs at once (`ilion removenode
+/// force`); answers with the removal as it stood.
+pub async fn request_removenode_force(
+    host: &str,
+    timeout: Duration,
+) -> Result<RemoveNodeStatusResponse, AdminClientError> {
+    request(host, timeout, |mut c| async move {
+        c.remove_node_force(RemoveNodeForceRequest {}).await
     })
     .await
 }

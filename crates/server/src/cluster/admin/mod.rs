@@ -21,9 +21,9 @@ use super::proto::{
     CleanupRequest, CleanupResponse, DecommissionRequest, DecommissionResponse,
     DescribeRingRequest, DescribeRingResponse, InfoRequest, InfoResponse,
     MemberStatus as ProtoMember, NetstatsRequest, NetstatsResponse, ProgressRequest,
-    ProgressResponse, RemoveNodeRequest, RemoveNodeResponse, RemoveNodeStatusRequest,
-    RemoveNodeStatusResponse, RingRequest, RingResponse, StatusRequest, StatusResponse,
-    StreamStatus,
+    ProgressResponse, RemoveNodeForceRequest, RemoveNodeRequest, RemoveNodeResponse,
+    RemoveNodeStatusRequest, RemoveNodeStatusResponse, RingRequest, RingResponse, StatusRequest,
+    StatusResponse, StreamStatus,
 };
 use super::streaming::{Direction, Streams};
 use super::view::ClusterView;
@@ -31,6 +31,7 @@ use super::view::ClusterView;
 pub use client::{
     AdminClientError, fetch_describe_ring, fetch_info, fetch_netstats, fetch_removenode_status,
     fetch_ring, fetch_status, request_cleanup, request_decommission, request_removenode,
+    request_removenode_force,
 };
 pub use format::{format_describe_ring, format_info, format_netstats, format_ring, format_status};
 pub use progress_bar::with_progress;
@@ -227,6 +228,16 @@ impl Admin for AdminService {
         _request: Request<RemoveNodeStatusRequest>,
     ) -> Result<Response<RemoveNodeStatusResponse>, Status> {
         Ok(Response::new(self.removal.status()))
+    }
+
+    async fn remove_node_force(
+        &self,
+        _request: Request<RemoveNodeForceRequest>,
+    ) -> Result<Response<RemoveNodeStatusResponse>, Status> {
+        self.removal
+            .force()
+            .map(Response::new)
+            .map_err(|e| Status::failed_precondition(e.to_string()))
     }
 
     async fn progress(
