@@ -41,6 +41,7 @@
 //! ranges while nodes join or leave, filtering (refused with an Invalid error naming the
 //! feature).
 
+pub mod auth;
 pub mod cluster;
 mod coordinator;
 pub mod data;
@@ -54,6 +55,7 @@ mod statement_time;
 mod system;
 mod values;
 
+pub use auth::{AuthConfig, Authenticator, Authorizer};
 pub use cluster::{
     Member, MemberStatus, Membership, MessagingError, Messenger, resolve_ring_changes,
 };

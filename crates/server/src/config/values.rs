@@ -154,3 +154,105 @@ impl<'de> Deserialize<'de> for DataSize {
         d.deserialize_any(Visitor)
     }
 }
+
+/// A period, written as Cassandra writes durations (`2000ms`, `2s`, `5m`, `1h`, `1d`: a
+/// whole number and one of the units ms, s, m, h, d) or as a plain number of milliseconds
+/// (Cassandra's older `_in_ms` keys).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(into = "String")]
+pub struct Millis(u64);
+
+impl Millis {
+    pub const fn from_millis(ms: u64) -> Millis {
+        Millis(ms)
+    }
+
+    pub const fn millis(self) -> u64 {
+        self.0
+    }
+
+    pub const fn duration(self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.0)
+    }
+}
+
+/// Units of a period, largest first (Cassandra's `DurationSpec`).
+const PERIOD_UNITS: [(&str, u64); 5] = [
+    ("d", 86_400_000),
+    ("h", 3_600_000),
+    ("m", 60_000),
+    ("s", 1_000),
+    ("ms", 1),
+];
+
+impl FromStr for Millis {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim();
+        let digits = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+        let (number, unit) = s.split_at(digits);
+        let scale = match unit {
+            "" => Some(1),
+            unit => PERIOD_UNITS
+                .iter()
+                .find(|(u, _)| *u == unit)
+                .map(|(_, n)| *n),
+        };
+        let bad = || {
+            format!(
+                "`{s}` is not a duration: write milliseconds, or a whole number with ms, s, m, h or d (2000ms)"
+            )
+        };
+        let (Some(scale), Ok(n)) = (scale, number.parse::<u64>()) else {
+            return Err(bad());
+        };
+        n.checked_mul(scale).map(Millis).ok_or_else(bad)
+    }
+}
+
+impl std::fmt::Display for Millis {
+    /// In the largest unit that divides the period exactly (`2s`, `1500ms`).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (unit, scale) = PERIOD_UNITS
+            .iter()
+            .find(|(_, n)| self.0 != 0 && self.0.is_multiple_of(*n))
+            .copied()
+            .unwrap_or(("ms", 1));
+        write!(f, "{}{unit}", self.0 / scale)
+    }
+}
+
+impl From<Millis> for String {
+    fn from(m: Millis) -> String {
+        m.to_string()
+    }
+}
+
+impl<'de> Deserialize<'de> for Millis {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = Millis;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a number of milliseconds or a duration such as 2000ms")
+            }
+
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Millis, E> {
+                Ok(Millis(v))
+            }
+
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Millis, E> {
+                u64::try_from(v)
+                    .map(Millis)
+                    .map_err(|_| E::custom(format!("a duration cannot be negative ({v})")))
+            }
+
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Millis, E> {
+                v.parse().map_err(E::custom)
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
+}

@@ -26,12 +26,13 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
 use bytes::{Bytes, BytesMut};
+use ilion_coordinator::auth::sasl::PASSWORD_AUTHENTICATOR;
 use ilion_coordinator::{Executed, Session};
 use ilion_cql::protocol::frame::unsupported_version_response;
 use ilion_cql::protocol::{
-    Compression, Decoded, Direction, ErrorKind, ErrorResponse, Event, Frame, FrameDecoder, Header,
-    ProtocolError, ProtocolVersion, Request, RequestEnvelope, Response, ResponseEnvelope,
-    ResultBody, SegmentCodec, Supported, V5FrameDecoder,
+    AuthSuccess, Authenticate, Compression, Decoded, Direction, ErrorKind, ErrorResponse, Event,
+    Frame, FrameDecoder, Header, ProtocolError, ProtocolVersion, Request, RequestEnvelope,
+    Response, ResponseEnvelope, ResultBody, SegmentCodec, Supported, V5FrameDecoder,
 };
 use parking_lot::Mutex;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -95,6 +96,11 @@ struct Reader {
     compression: Option<Compression>,
     started: bool,
     session: Arc<Mutex<Session>>,
+    /// The node has an authenticator: after STARTUP the client must log in (AUTHENTICATE,
+    /// AUTH_RESPONSE, AUTH_SUCCESS) before anything but OPTIONS.
+    auth_required: bool,
+    /// The role the client logged in as.
+    login: Arc<Mutex<Option<Arc<str>>>>,
     /// Statements running for this connection; when all permits are taken the reader stops
     /// reading the socket until one finishes (backpressure instead of unbounded queues).
     in_flight: Arc<Semaphore>,
@@ -108,6 +114,10 @@ struct Reader {
     /// A request went over the in-flight limits: handle no further frame until they fall.
     paused: bool,
 }
+
+/// How long a refused login waits before its answer: slows password guessing on one
+/// connection (the bcrypt check already costs tens of milliseconds of CPU per attempt).
+const FAILED_LOGIN_DELAY: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Statements one connection may have running at once before its socket stops being read.
 const MAX_IN_FLIGHT: usize = 1024;
@@ -139,6 +149,8 @@ pub(crate) async fn run(
     let frames = FrameDecoder::new()
         .max_body_len(shared.max_frame_body)
         .expect(Direction::Request);
+    let auth_required = shared.coordinator.auth_config().authenticator
+        != ilion_coordinator::Authenticator::AllowAll;
     let mut reader = Reader {
         shared,
         tx,
@@ -149,6 +161,8 @@ pub(crate) async fn run(
         compression: None,
         started: false,
         session: Arc::new(Mutex::new(Session::default())),
+        auth_required,
+        login: Arc::new(Mutex::new(None)),
         in_flight: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
         pending: Vec::new(),
         throw_on_overload: false,
@@ -362,18 +376,39 @@ impl Reader {
                     Framing::Compressed(c) => self.compression = Some(c),
                     Framing::Plain => {}
                 }
-                let envelope = ResponseEnvelope::new(version, stream, Response::Ready);
+                // With an authenticator the client logs in next; the framing switches after
+                // AUTHENTICATE as it would after READY.
+                let response = if self.auth_required {
+                    Response::Authenticate(Authenticate {
+                        authenticator: PASSWORD_AUTHENTICATOR.to_owned(),
+                    })
+                } else {
+                    Response::Ready
+                };
+                let envelope = ResponseEnvelope::new(version, stream, response);
                 self.queue(Outbound::Response {
                     envelope,
                     then: Some(framing),
                     reservation: None,
                 });
             }
-            Request::AuthResponse(_) => self.error(
+            Request::AuthResponse(_) if !self.auth_required => self.error(
                 stream,
                 ErrorKind::ProtocolError,
                 "Unexpected AUTH_RESPONSE: authentication is not enabled on this node".into(),
             ),
+            Request::AuthResponse(response) if self.started => {
+                self.authenticate(envelope.version, stream, response.token);
+            }
+            request if self.started && self.auth_required && self.login.lock().is_none() => self
+                .error(
+                    stream,
+                    ErrorKind::ProtocolError,
+                    format!(
+                        "Unexpected message {:?}, expecting SASL_RESPONSE",
+                        request.opcode()
+                    ),
+                ),
             request if !self.started => self.error(
                 stream,
                 ErrorKind::ProtocolError,
@@ -434,6 +469,43 @@ impl Reader {
         Ok(())
     }
 
+    /// Checks an AUTH_RESPONSE's SASL PLAIN token on a blocking thread (bcrypt is slow on
+    /// purpose), then answers AUTH_SUCCESS, or after [`FAILED_LOGIN_DELAY`] the refusal.
+    fn authenticate(&mut self, version: ProtocolVersion, stream: i16, token: Option<Bytes>) {
+        let shared = self.shared.clone();
+        let login = self.login.clone();
+        let tx = self.tx.clone();
+        let peer = self.peer;
+        tokio::spawn(async move {
+            let coordinator = shared.coordinator.clone();
+            let token = token.unwrap_or_default();
+            let outcome = tokio::task::spawn_blocking(move || coordinator.authenticate(&token))
+                .await
+                .map_err(|e| ilion_coordinator::Error::Server {
+                    message: format!("authentication failed to run: {e}"),
+                })
+                .and_then(|r| r);
+            let response = match outcome {
+                Ok(role) => {
+                    tracing::debug!(%peer, %role, "cql login");
+                    *login.lock() = Some(Arc::from(role.as_str()));
+                    Response::AuthSuccess(AuthSuccess { token: None })
+                }
+                Err(e) => {
+                    tracing::info!(%peer, error = %e, "cql login refused");
+                    tokio::time::sleep(FAILED_LOGIN_DELAY).await;
+                    Response::Error(e.to_response())
+                }
+            };
+            let envelope = ResponseEnvelope::new(version, stream, response);
+            let _ = tx.send(Outbound::Response {
+                envelope,
+                then: None,
+                reservation: None,
+            });
+        });
+    }
+
     /// Runs a statement: a quick EXECUTE here, anything else on a worker thread; its response
     /// is queued when it finishes.
     fn statement(
@@ -456,9 +528,10 @@ impl Reader {
             && self.shared.coordinator.is_quick(&e.id)
         {
             let coordinator = &self.shared.coordinator;
+            let login = self.login.lock().clone();
             // A panic is the statement's failure, not the connection's (as on a worker).
             let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                coordinator.execute_warned(&e.id, &e.params)
+                coordinator.execute_as(login.as_deref(), &e.id, &e.params)
             }))
             .map_err(|_| "the statement panicked".to_owned());
             let envelope = respond_to(
@@ -479,6 +552,7 @@ impl Reader {
         }
         let shared = self.shared.clone();
         let session = self.session.clone();
+        let login = self.login.lock().clone();
         let tx = self.tx.clone();
         // At most one read buffer's worth of statements can start beyond the limit.
         let permit = self.in_flight.clone().try_acquire_owned().ok();
@@ -489,8 +563,9 @@ impl Reader {
             let outcome = tokio::task::spawn_blocking(move || {
                 let coordinator = &worker_shared.coordinator;
                 let session = worker_session.lock().clone();
+                let user = login.as_deref();
                 match request {
-                    Request::Query(q) => coordinator.query_warned(&session, &q.query, &q.params),
+                    Request::Query(q) => coordinator.query_as(user, &session, &q.query, &q.params),
                     Request::Prepare(p) => coordinator
                         .prepare(&session, &p.query, p.keyspace.as_deref())
                         .map(|mut p| {
@@ -500,8 +575,8 @@ impl Reader {
                             }
                             Executed::quiet(ResultBody::Prepared(p))
                         }),
-                    Request::Execute(e) => coordinator.execute_warned(&e.id, &e.params),
-                    Request::Batch(b) => coordinator.batch(&session, &b),
+                    Request::Execute(e) => coordinator.execute_as(user, &e.id, &e.params),
+                    Request::Batch(b) => coordinator.batch_as(user, &session, &b),
                     _ => Err(ilion_coordinator::Error::Server {
                         message: "unexpected request".into(),
                     }),
