@@ -384,6 +384,30 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     Ok(())
 }
 
+/// Creates the default superuser if the cluster has no roles (see
+/// [`Coordinator::setup_auth`]): once now, then every 10 s in the background until it
+/// succeeds (the replicas of `system_auth` may not be reachable yet).
+async fn setup_auth(coordinator: Arc<Coordinator>) {
+    let attempt = |c: Arc<Coordinator>| async move {
+        tokio::task::spawn_blocking(move || c.setup_auth())
+            .await
+            .map_err(|e| e.to_string())
+            .and_then(|r| r.map_err(|e| e.to_string()))
+    };
+    if let Err(e) = attempt(coordinator.clone()).await {
+        tracing::info!(error = %e, "cannot set up the default superuser yet; retrying");
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(10)).await;
+                match attempt(coordinator.clone()).await {
+                    Ok(()) => break,
+                    Err(e) => tracing::debug!(error = %e, "default superuser setup failed"),
+                }
+            }
+        });
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -475,29 +499,5 @@ mod tests {
             run(config, async {}).await,
             Err(NodeError::Config(_))
         ));
-    }
-}
-
-/// Creates the default superuser if the cluster has no roles (see
-/// [`Coordinator::setup_auth`]): once now, then every 10 s in the background until it
-/// succeeds (the replicas of `system_auth` may not be reachable yet).
-async fn setup_auth(coordinator: Arc<Coordinator>) {
-    let attempt = |c: Arc<Coordinator>| async move {
-        tokio::task::spawn_blocking(move || c.setup_auth())
-            .await
-            .map_err(|e| e.to_string())
-            .and_then(|r| r.map_err(|e| e.to_string()))
-    };
-    if let Err(e) = attempt(coordinator.clone()).await {
-        tracing::info!(error = %e, "cannot set up the default superuser yet; retrying");
-        tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(Duration::from_secs(10)).await;
-                match attempt(coordinator.clone()).await {
-                    Ok(()) => break,
-                    Err(e) => tracing::debug!(error = %e, "default superuser setup failed"),
-                }
-            }
-        });
     }
 }

@@ -143,6 +143,11 @@ impl Resource {
         }
     }
 
+    /// [`Resource::applicable`] as a set (what a creator is granted).
+    pub fn applicable_set(&self) -> std::collections::BTreeSet<Permission> {
+        self.applicable().iter().copied().collect()
+    }
+
     /// Cassandra's class name of the resource kind (in "does not support" errors).
     pub fn kind_name(&self) -> &'static str {
         match self {

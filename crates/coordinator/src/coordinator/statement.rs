@@ -252,10 +252,8 @@ impl Coordinator {
                 let schema = self.schema.read().clone();
                 describe::describe(d, &schema, &self.system, &self.local, keyspace)
             }
-            other => Err(Error::not_supported(&format!(
-                "{} (roles, users and permissions)",
-                other.kind_name()
-            ))),
+            // Role and permission statements ran before (`run_checked`).
+            other => Err(Error::not_supported(other.kind_name())),
         }
     }
 

@@ -368,6 +368,50 @@ fn commitlog_sync_reads_cassandra_words() {
     assert_eq!(c.commitlog_sync, CommitLogSync::Batch);
 }
 
+#[test]
+fn auth_settings_read_cassandras_names_units_and_older_millisecond_keys() {
+    let c = Config::from_yaml(
+        "authenticator: org.apache.cassandra.auth.PasswordAuthenticator\n\
+         authorizer: CassandraAuthorizer\nroles_validity: 5s\npermissions_validity_in_ms: 250\n",
+    )
+    .unwrap();
+    c.validate().unwrap();
+    let auth = c.auth().unwrap();
+    assert_eq!(
+        auth.authenticator,
+        ilion_coordinator::Authenticator::Password
+    );
+    assert_eq!(auth.authorizer, ilion_coordinator::Authorizer::Cassandra);
+    assert_eq!(auth.roles_validity, Duration::from_secs(5));
+    assert_eq!(auth.permissions_validity, Duration::from_millis(250));
+    assert_eq!(Millis::from_millis(2_000).to_string(), "2s");
+    assert_eq!("1500ms".parse::<Millis>(), Ok(Millis::from_millis(1_500)));
+}
+
+#[test]
+fn bad_auth_settings_are_refused_by_name() {
+    for (yaml, key) in [
+        ("authorizer: CassandraAuthorizer\n", "authorizer"),
+        ("authorizer: SomeAuthorizer\n", "authorizer"),
+        ("authenticator: LdapAuthenticator\n", "authenticator"),
+        ("roles_validity: 2d\n", "roles_validity"),
+        ("permissions_validity: 86400001ms\n", "permissions_validity"),
+    ] {
+        let err = Config::from_yaml(yaml).unwrap().validate().unwrap_err();
+        assert!(
+            matches!(err, ConfigError::Invalid { setting, .. } if setting == key),
+            "{yaml}: {err}"
+        );
+    }
+    for yaml in [
+        "roles_validity: -1\n",
+        "roles_validity: 2 weeks\n",
+        "permissions_validity: 99999999999999999999d\n",
+    ] {
+        assert!(Config::from_yaml(yaml).is_err(), "{yaml}");
+    }
+}
+
 mod example_file {
     use super::*;
 

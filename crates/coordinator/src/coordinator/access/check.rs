@@ -2,8 +2,6 @@
 //! schema change does to grants once it ran: the creator of a keyspace or table gets every
 //! permission on it, and a dropped keyspace or table takes its grants with it.
 
-use std::collections::BTreeSet;
-
 use ilion_cql::language::ast::{BatchStatement, Permission, QualifiedName, Statement};
 use ilion_cql::protocol::{ChangeType, ResultBody, SchemaTarget};
 
@@ -87,14 +85,7 @@ impl Coordinator {
         statement: &Statement,
         keyspace: Option<&str>,
     ) -> Result<()> {
-        if !self.access.authorizing() {
-            return Ok(());
-        }
-        let user = self.login(user)?;
-        for (permission, resource) in required(statement, keyspace)? {
-            self.ensure(user, permission, &resource)?;
-        }
-        Ok(())
+        self.ensure_all(user, || required(statement, keyspace))
     }
 
     /// Refuses a write of a protocol BATCH's statement on `name` unless `user` may modify it.
@@ -104,11 +95,26 @@ impl Coordinator {
         name: &QualifiedName,
         keyspace: Option<&str>,
     ) -> Result<()> {
+        self.ensure_all(user, || {
+            Ok(vec![(Permission::Modify, table(name, keyspace)?)])
+        })
+    }
+
+    /// Refuses unless `user` holds every permission `needs` lists (nothing is checked
+    /// without an authorizer).
+    fn ensure_all(
+        &self,
+        user: Option<&str>,
+        needs: impl FnOnce() -> Result<Vec<(Permission, Resource)>>,
+    ) -> Result<()> {
         if !self.access.authorizing() {
             return Ok(());
         }
         let user = self.login(user)?;
-        self.ensure(user, Permission::Modify, &table(name, keyspace)?)
+        for (permission, resource) in needs()? {
+            self.ensure(user, permission, &resource)?;
+        }
+        Ok(())
     }
 
     /// What a schema change that ran does to grants: the creator gets every permission on
@@ -134,7 +140,7 @@ impl Coordinator {
         match change.change {
             ChangeType::Created => {
                 if let Some(user) = user {
-                    let all: BTreeSet<Permission> = resource.applicable().iter().copied().collect();
+                    let all = resource.applicable_set();
                     self.add_permissions(user, &resource, &all)?;
                 }
             }

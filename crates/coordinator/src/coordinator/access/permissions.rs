@@ -79,7 +79,7 @@ impl Coordinator {
             return Err(Error::invalid(format!("Resource {resource} doesn't exist")));
         }
         let perms: BTreeSet<Permission> = match permissions {
-            Permissions::All => resource.applicable().iter().copied().collect(),
+            Permissions::All => resource.applicable_set(),
             Permissions::One(p) => {
                 if !resource.applicable().contains(&p) {
                     return Err(Error::invalid(format!(

@@ -178,7 +178,7 @@ impl Coordinator {
         ))?;
         if self.access.authorizing() {
             let role = Resource::Role(name.to_owned());
-            let all: BTreeSet<Permission> = role.applicable().iter().copied().collect();
+            let all = role.applicable_set();
             self.add_permissions(user, &role, &all)?;
         }
         self.access.clear();
