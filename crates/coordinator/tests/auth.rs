@@ -95,6 +95,32 @@ fn the_default_superuser_logs_in_and_wrong_or_unknown_logins_get_the_same_refusa
 }
 
 #[test]
+fn a_refusal_costs_a_password_check_whether_or_not_the_role_exists() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = open(dir.path(), secured());
+    admin(&c, "CREATE ROLE nopassword WITH LOGIN = true");
+    let fastest = |token: Vec<u8>| {
+        (0..3)
+            .map(|_| {
+                let started = std::time::Instant::now();
+                assert!(c.authenticate(&token).is_err());
+                started.elapsed()
+            })
+            .min()
+            .unwrap()
+    };
+    let wrong_password = fastest(plain("cassandra", "wrong"));
+    // Without the check against a dummy hash these take no bcrypt work: a thousand times less.
+    for token in [plain("ghost", "wrong"), plain("nopassword", "wrong")] {
+        let refused = fastest(token);
+        assert!(
+            refused * 3 >= wrong_password,
+            "{refused:?} against {wrong_password:?}"
+        );
+    }
+}
+
+#[test]
 fn setting_up_again_keeps_a_changed_default_password() {
     let dir = tempfile::tempdir().unwrap();
     let c = open(dir.path(), secured());
