@@ -42,6 +42,8 @@ fn extreme_values_are_refused_by_name_or_usable() {
         "allocate_tokens_for_local_replication_factor",
         "stream_throughput_outbound_megabits_per_sec",
         "ring_delay_ms",
+        "roles_validity",
+        "permissions_validity",
     ];
     let values = [
         "0",
@@ -137,6 +139,13 @@ fn assert_usable(config: &Config, what: &str) {
     }
     if let SpeculativeRetry::Fixed(d) = r.speculative_retry {
         assert!(now.checked_add(d).is_some(), "{what}: {d:?} overflows");
+    }
+    let auth = config.auth().unwrap_or_else(|e| panic!("{what}: {e:?}"));
+    for d in [auth.roles_validity, auth.permissions_validity] {
+        assert!(
+            i64::try_from(d.as_micros()).is_ok_and(|us| us.checked_add(i64::MAX / 2).is_some()),
+            "{what}: {d:?} overflows a cache expiry"
+        );
     }
 }
 

@@ -2,8 +2,10 @@
 //!
 //! The reader (this task) decodes frames and answers the connection-level messages itself
 //! (OPTIONS, STARTUP, REGISTER), in order, because they change how the following bytes are
-//! framed. Statements (QUERY, PREPARE, EXECUTE, BATCH) run on blocking worker threads, several
-//! at once; their responses go out as they finish, each on its request's stream. The
+//! framed. With an authenticator, STARTUP is answered AUTHENTICATE and nothing but OPTIONS and
+//! AUTH_RESPONSE is served until the client has logged in (`login`). Statements (QUERY,
+//! PREPARE, EXECUTE, BATCH) run on blocking worker threads, several at once, as the role the
+//! client logged in as; their responses go out as they finish, each on its request's stream. The
 //! exception are EXECUTEs the coordinator calls quick (one partition, every replica on this
 //! node, no fsync to wait for): they run right here, because handing a statement of a few
 //! microseconds to another thread and back cost more than the statement. What the reader
@@ -30,15 +32,17 @@ use ilion_coordinator::auth::sasl::PASSWORD_AUTHENTICATOR;
 use ilion_coordinator::{Executed, Session};
 use ilion_cql::protocol::frame::unsupported_version_response;
 use ilion_cql::protocol::{
-    AuthSuccess, Authenticate, Compression, Decoded, Direction, ErrorKind, ErrorResponse, Event,
-    Frame, FrameDecoder, Header, ProtocolError, ProtocolVersion, Request, RequestEnvelope,
-    Response, ResponseEnvelope, ResultBody, SegmentCodec, Supported, V5FrameDecoder,
+    Authenticate, Compression, Decoded, Direction, ErrorKind, ErrorResponse, Event, Frame,
+    FrameDecoder, Header, ProtocolError, ProtocolVersion, Request, RequestEnvelope, Response,
+    ResponseEnvelope, ResultBody, SegmentCodec, Supported, V5FrameDecoder,
 };
 use parking_lot::Mutex;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::{Semaphore, broadcast, mpsc, watch};
+
+mod login;
 
 use super::Shared;
 use super::limits::{Admission, Reservation};
@@ -101,6 +105,9 @@ struct Reader {
     auth_required: bool,
     /// The role the client logged in as.
     login: Arc<Mutex<Option<Arc<str>>>>,
+    /// An AUTH_RESPONSE is being checked: one at a time per connection, so a client cannot
+    /// queue up bcrypt work.
+    authenticating: Arc<std::sync::atomic::AtomicBool>,
     /// Statements running for this connection; when all permits are taken the reader stops
     /// reading the socket until one finishes (backpressure instead of unbounded queues).
     in_flight: Arc<Semaphore>,
@@ -114,10 +121,6 @@ struct Reader {
     /// A request went over the in-flight limits: handle no further frame until they fall.
     paused: bool,
 }
-
-/// How long a refused login waits before its answer: slows password guessing on one
-/// connection (the bcrypt check already costs tens of milliseconds of CPU per attempt).
-const FAILED_LOGIN_DELAY: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Statements one connection may have running at once before its socket stops being read.
 const MAX_IN_FLIGHT: usize = 1024;
@@ -163,6 +166,7 @@ pub(crate) async fn run(
         session: Arc::new(Mutex::new(Session::default())),
         auth_required,
         login: Arc::new(Mutex::new(None)),
+        authenticating: Arc::new(std::sync::atomic::AtomicBool::new(false)),
         in_flight: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
         pending: Vec::new(),
         throw_on_overload: false,
@@ -467,43 +471,6 @@ impl Reader {
             }
         }
         Ok(())
-    }
-
-    /// Checks an AUTH_RESPONSE's SASL PLAIN token on a blocking thread (bcrypt is slow on
-    /// purpose), then answers AUTH_SUCCESS, or after [`FAILED_LOGIN_DELAY`] the refusal.
-    fn authenticate(&mut self, version: ProtocolVersion, stream: i16, token: Option<Bytes>) {
-        let shared = self.shared.clone();
-        let login = self.login.clone();
-        let tx = self.tx.clone();
-        let peer = self.peer;
-        tokio::spawn(async move {
-            let coordinator = shared.coordinator.clone();
-            let token = token.unwrap_or_default();
-            let outcome = tokio::task::spawn_blocking(move || coordinator.authenticate(&token))
-                .await
-                .map_err(|e| ilion_coordinator::Error::Server {
-                    message: format!("authentication failed to run: {e}"),
-                })
-                .and_then(|r| r);
-            let response = match outcome {
-                Ok(role) => {
-                    tracing::debug!(%peer, %role, "cql login");
-                    *login.lock() = Some(Arc::from(role.as_str()));
-                    Response::AuthSuccess(AuthSuccess { token: None })
-                }
-                Err(e) => {
-                    tracing::info!(%peer, error = %e, "cql login refused");
-                    tokio::time::sleep(FAILED_LOGIN_DELAY).await;
-                    Response::Error(e.to_response())
-                }
-            };
-            let envelope = ResponseEnvelope::new(version, stream, response);
-            let _ = tx.send(Outbound::Response {
-                envelope,
-                then: None,
-                reservation: None,
-            });
-        });
     }
 
     /// Runs a statement: a quick EXECUTE here, anything else on a worker thread; its response
