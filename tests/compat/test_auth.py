@@ -65,6 +65,21 @@ def test_the_default_superuser_logs_in_and_reads(admin):
     assert admin.execute("SELECT release_version FROM system.local").one()[0] == "4.1.3"
 
 
+@pytest.mark.parametrize("protocol_version,compression", [(4, False), (4, "lz4"), (5, False), (5, "lz4")])
+def test_a_login_works_in_every_protocol_version_and_framing(auth_node, protocol_version, compression):
+    cluster = cluster_for(
+        auth_node,
+        protocol_version=protocol_version,
+        compression=compression,
+        auth_provider=PlainTextAuthProvider(username="cassandra", password="cassandra"),
+    )
+    try:
+        session = cluster.connect()
+        assert session.execute("SELECT release_version FROM system.local").one()[0] == "4.1.3"
+    finally:
+        cluster.shutdown()
+
+
 def test_a_wrong_password_is_refused_with_cassandras_message_after_a_delay(auth_node):
     message, elapsed = login_error(auth_node, "cassandra", "wrong")
     assert 'message="Provided username cassandra and/or password are incorrect"' in message
