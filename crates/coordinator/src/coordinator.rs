@@ -21,6 +21,7 @@ use crate::replication::{Cluster, Replication};
 use crate::schema::Schema;
 use crate::system::LocalInfo;
 
+mod access;
 mod batch;
 mod cache;
 mod open;
@@ -71,6 +72,8 @@ pub struct Coordinator {
     clock: Arc<dyn ilion_storage::Clock>,
     data_dir: PathBuf,
     system: Schema,
+    /// Authentication and authorization: the settings and the roles and permissions caches.
+    access: access::Access,
     /// The current schema; statements take a snapshot and hold no lock while they run. Shared
     /// with the replication path (batch replay looks keyspaces up).
     schema: Arc<RwLock<Arc<Schema>>>,

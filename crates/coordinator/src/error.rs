@@ -26,6 +26,12 @@ pub enum Error {
     /// `Unprepared` (0x2500): EXECUTE of an id this node does not know; drivers re-prepare.
     #[error("prepared statement {} is unknown to this node", hex(id))]
     Unprepared { id: Vec<u8> },
+    /// `Unauthorized` (0x2100): the logged-in role lacks a permission the statement needs.
+    #[error("{message}")]
+    Unauthorized { message: String },
+    /// `Bad_credentials` (0x0100): a login was refused.
+    #[error("{message}")]
+    BadCredentials { message: String },
     /// `Server_error` (0x0000): a failure inside the node (I/O on the schema file, ...).
     #[error("{message}")]
     Server { message: String },
@@ -176,6 +182,18 @@ impl Error {
         }
     }
 
+    pub(crate) fn unauthorized(message: impl Into<String>) -> Error {
+        Error::Unauthorized {
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn bad_credentials(message: impl Into<String>) -> Error {
+        Error::BadCredentials {
+            message: message.into(),
+        }
+    }
+
     pub(crate) fn server(message: impl Into<String>) -> Error {
         Error::Server {
             message: message.into(),
@@ -207,6 +225,8 @@ impl Error {
                 id: bytes::Bytes::copy_from_slice(id),
             },
             Error::Server { .. } => ErrorKind::ServerError,
+            Error::Unauthorized { .. } => ErrorKind::Unauthorized,
+            Error::BadCredentials { .. } => ErrorKind::BadCredentials,
             Error::Truncate { .. } => ErrorKind::TruncateError,
             Error::Unavailable {
                 consistency,

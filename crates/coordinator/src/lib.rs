@@ -37,10 +37,15 @@
 //! that store ([`LocalDataPath`]); in a cluster, [`Coordinator::enable_replication`] switches to
 //! [`Replication`]: replicas from the keyspace's strategy, consistency levels, hints, read
 //! repair, the batchlog (see the [`replication`] module), with [`Coordinator::handle_message`]
-//! as the receiving end. Not here yet: lightweight transactions (SERIAL), counters, pending
+//! as the receiving end. With an [`AuthConfig`] of PasswordAuthenticator and
+//! CassandraAuthorizer ([`CoordinatorBuilder::auth`]), [`Coordinator::authenticate`] checks
+//! logins against `system_auth` and [`Coordinator::query_as`] (and `execute_as`, `batch_as`)
+//! checks every statement against the permissions of the role it runs as (the [`auth`]
+//! module, docs/security.md). Not here yet: lightweight transactions (SERIAL), counters, pending
 //! ranges while nodes join or leave, filtering (refused with an Invalid error naming the
 //! feature).
 
+pub mod auth;
 pub mod cluster;
 mod coordinator;
 pub mod data;
@@ -54,6 +59,7 @@ mod statement_time;
 mod system;
 mod values;
 
+pub use auth::{AuthConfig, Authenticator, Authorizer};
 pub use cluster::{
     Member, MemberStatus, Membership, MessagingError, Messenger, resolve_ring_changes,
 };

@@ -94,20 +94,45 @@ const SYSTEM_SCHEMA: &[&str] = &[
      state_func text, state_type text, \
      PRIMARY KEY ((keyspace_name), aggregate_name, argument_types)) \
      WITH comment = 'user defined aggregate definitions'",
+    "CREATE TABLE system_auth.roles (role text PRIMARY KEY, can_login boolean, \
+     is_superuser boolean, member_of set<text>, salted_hash text) \
+     WITH comment = 'role definitions' AND gc_grace_seconds = 7776000",
+    "CREATE TABLE system_auth.role_members (role text, member text, PRIMARY KEY (role, member)) \
+     WITH comment = 'role memberships lookup table' AND gc_grace_seconds = 7776000",
+    "CREATE TABLE system_auth.role_permissions (role text, resource text, \
+     permissions set<text>, PRIMARY KEY (role, resource)) \
+     WITH comment = 'permissions granted to db roles' AND gc_grace_seconds = 7776000",
+    "CREATE TABLE system_auth.resource_role_permissons_index (resource text, role text, \
+     PRIMARY KEY (resource, role)) \
+     WITH comment = 'index of db roles with permissions granted on a resource' \
+     AND gc_grace_seconds = 7776000",
+    "CREATE TABLE system_auth.network_permissions (role text PRIMARY KEY, dcs frozen<set<text>>) \
+     WITH comment = 'user network permissions' AND gc_grace_seconds = 7776000",
     "CREATE TABLE system_schema.indexes (keyspace_name text, table_name text, index_name text, \
      kind text, options frozen<map<text, text>>, \
      PRIMARY KEY ((keyspace_name), table_name, index_name)) WITH comment = 'secondary index definitions'",
 ];
 
-/// The definitions of the system keyspaces, built from [`SYSTEM_SCHEMA`].
+/// The definitions of the system keyspaces, built from [`SYSTEM_SCHEMA`]. `system` and
+/// `system_schema` are local to each node; `system_auth` is replicated as Cassandra's is
+/// (SimpleStrategy, one replica), its tables with ids derived from their names so every node
+/// gives the same.
 pub(crate) fn system_schema() -> Result<Schema> {
     let mut schema = Schema::default();
-    for ks in ["system", "system_schema"] {
+    for ks in ["system", "system_schema", crate::auth::AUTH_KEYSPACE] {
         let mut replication = BTreeMap::new();
-        replication.insert(
-            "class".to_owned(),
-            "org.apache.cassandra.locator.LocalStrategy".to_owned(),
-        );
+        if ks == crate::auth::AUTH_KEYSPACE {
+            replication.insert(
+                "class".to_owned(),
+                "org.apache.cassandra.locator.SimpleStrategy".to_owned(),
+            );
+            replication.insert("replication_factor".to_owned(), "1".to_owned());
+        } else {
+            replication.insert(
+                "class".to_owned(),
+                "org.apache.cassandra.locator.LocalStrategy".to_owned(),
+            );
+        }
         schema.keyspaces.insert(
             ks.to_owned(),
             Keyspace {
@@ -128,6 +153,16 @@ pub(crate) fn system_schema() -> Result<Schema> {
             ));
         };
         ddl::create_system_table(&mut schema, &create)?;
+    }
+    if let Some(ks) = schema.keyspaces.get_mut(crate::auth::AUTH_KEYSPACE) {
+        for t in ks.tables.values_mut() {
+            let digest =
+                xxhash_rust::xxh3::xxh3_128(format!("{}.{}", t.keyspace, t.name).as_bytes());
+            let mut bytes = digest.to_be_bytes();
+            bytes[6] = (bytes[6] & 0x0f) | 0x30;
+            bytes[8] = (bytes[8] & 0x3f) | 0x80;
+            t.id = Uuid::from_bytes(bytes);
+        }
     }
     Ok(schema)
 }

@@ -2,6 +2,8 @@
 //! consistency level, Unavailable and timeout counts, hints, read repair, range reads,
 //! speculative retry and the batchlog.
 
+mod common;
+
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -214,28 +216,7 @@ fn cluster_shaped(
 ) -> TestCluster {
     let n = dcs * per_dc;
     let mut members: Vec<Member> = (0..n)
-        .map(|i| Member {
-            address: addr(i),
-            host_id: Uuid::from_u128(i as u128 + 1),
-            data_center: format!("dc{}", i / per_dc + 1),
-            rack: "r1".into(),
-            tokens: (0..4)
-                .map(|v| {
-                    let step = (u64::MAX / (4 * n as u64)) as i128;
-                    let slot = (v * n + i) as i128;
-                    (i64::MIN as i128 + step * slot + step / 2) as i64
-                })
-                .collect(),
-            status: MemberStatus::Normal,
-            alive: true,
-            native_address: addr(i),
-            native_port: 9042,
-            release_version: "4.1.0".into(),
-            schema_version: Uuid::nil(),
-            load: 0.0,
-            replaces: None,
-            removing: None,
-        })
+        .map(|i| common::member(i, n, 4, format!("dc{}", i / per_dc + 1)))
         .collect();
     shape(&mut members);
     let net = Arc::new(Net {

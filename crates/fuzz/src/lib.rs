@@ -6,6 +6,7 @@
 //! A target must never panic on any input: a panic is a bug in the decoder under test.
 //! Targets that check a model panic on a divergence, which is also a bug.
 
+pub mod auth;
 pub mod coordinator;
 pub mod cql_language;
 pub mod cql_protocol;
@@ -28,5 +29,6 @@ pub fn targets() -> Vec<(&'static str, Target)> {
         ("lsm_commitlog", lsm_engine::lsm_commitlog),
         ("lsm_ops", lsm_engine::lsm_ops),
         ("replica_message", coordinator::replica_message),
+        ("sasl_plain", auth::sasl_plain),
     ]
 }

@@ -46,7 +46,8 @@ fn every_target_has_a_smoke_test() {
             "lsm_commitlog",
             "lsm_ops",
             "lsm_table",
-            "replica_message"
+            "replica_message",
+            "sasl_plain"
         ]
     );
     let wrappers = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/fuzz_targets");
@@ -98,4 +99,9 @@ fn lsm_ops_survives_its_smoke() {
 #[test]
 fn replica_message_survives_its_smoke() {
     run("replica_message");
+}
+
+#[test]
+fn sasl_plain_survives_its_smoke() {
+    run("sasl_plain");
 }

@@ -40,8 +40,6 @@ pub enum NodeError {
         address: SocketAddr,
         source: std::io::Error,
     },
-    #[error("authenticator {0} is not built yet; use AllowAllAuthenticator")]
-    Unsupported(String),
     #[error(transparent)]
     Cluster(#[from] ClusterError),
     #[error("cannot join the cluster: {0}")]
@@ -114,9 +112,12 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         config.rack,
         config.data_dir.display()
     );
-    if config.authenticator != "AllowAllAuthenticator" {
-        return Err(NodeError::Unsupported(config.authenticator.clone()));
-    }
+    let auth = config.auth().map_err(|(setting, reason)| {
+        NodeError::Config(crate::config::ConfigError::Invalid {
+            setting,
+            reason: reason.to_owned(),
+        })
+    })?;
     let sync = match config.commitlog_sync {
         crate::config::CommitLogSync::Periodic => ilion_lsm::SyncMode::Periodic(
             std::time::Duration::from_millis(config.commitlog_sync_period_ms),
@@ -166,6 +167,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         fail: config.tombstone_failure_threshold,
     })
     .initial_tokens(initial_tokens)
+    .auth(auth)
     .open()?;
     let address = SocketAddr::new(config.native_address(), config.native_port);
     let mut local = cluster::local_member(
@@ -202,6 +204,11 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         ),
         Some(_) => None,
     };
+    // The default superuser exists before clients can log in. A joining node leaves it to
+    // the cluster it joins (its view holds only itself until gossip runs).
+    if bootstrap.is_none() {
+        setup_auth(coordinator.clone()).await;
+    }
     let admin_address = SocketAddr::new(config.listen_address, config.admin_port);
     let admin_listener =
         TcpListener::bind(admin_address)
@@ -377,6 +384,30 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     Ok(())
 }
 
+/// Creates the default superuser if the cluster has no roles (see
+/// [`Coordinator::setup_auth`]): once now, then every 10 s in the background until it
+/// succeeds (the replicas of `system_auth` may not be reachable yet).
+async fn setup_auth(coordinator: Arc<Coordinator>) {
+    let attempt = |c: Arc<Coordinator>| async move {
+        tokio::task::spawn_blocking(move || c.setup_auth())
+            .await
+            .map_err(|e| e.to_string())
+            .and_then(|r| r.map_err(|e| e.to_string()))
+    };
+    if let Err(e) = attempt(coordinator.clone()).await {
+        tracing::info!(error = %e, "cannot set up the default superuser yet; retrying");
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(10)).await;
+                match attempt(coordinator.clone()).await {
+                    Ok(()) => break,
+                    Err(e) => tracing::debug!(error = %e, "default superuser setup failed"),
+                }
+            }
+        });
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -417,18 +448,31 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn an_authenticator_that_is_not_built_stops_the_node_instead_of_running_open() {
+    async fn a_node_with_password_authentication_starts_and_stops() {
         let dir = tempfile::tempdir().unwrap();
         let config = Config {
             data_dir: dir.path().to_owned(),
             native_port: free_port(),
             admin_port: free_port(),
             authenticator: "PasswordAuthenticator".to_owned(),
+            authorizer: "CassandraAuthorizer".to_owned(),
+            ..Config::default()
+        };
+        run(config, async {}).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn an_authorizer_without_an_authenticator_stops_the_node_naming_the_setting() {
+        let config = Config {
+            authorizer: "CassandraAuthorizer".to_owned(),
             ..Config::default()
         };
         assert!(matches!(
             run(config, async {}).await,
-            Err(NodeError::Unsupported(_))
+            Err(NodeError::Config(crate::config::ConfigError::Invalid {
+                setting: "authorizer",
+                ..
+            }))
         ));
     }
 

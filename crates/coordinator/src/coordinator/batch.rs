@@ -113,6 +113,17 @@ impl Coordinator {
     /// Runs a protocol BATCH: query strings and prepared ids, each with its own values. An
     /// unknown prepared id is [`Error::Unprepared`] (drivers prepare it again and retry).
     pub fn batch(&self, session: &Session, batch: &ilion_cql::protocol::Batch) -> Result<Executed> {
+        self.batch_as(None, session, batch)
+    }
+
+    /// [`Coordinator::batch`] as the role `user` logged in as (see [`Coordinator::query_as`]):
+    /// each statement needs MODIFY on its table.
+    pub fn batch_as(
+        &self,
+        user: Option<&str>,
+        session: &Session,
+        batch: &ilion_cql::protocol::Batch,
+    ) -> Result<Executed> {
         let _time = self.statement_time();
         let mut parsed = Vec::with_capacity(batch.statements.len());
         for s in &batch.statements {
@@ -139,6 +150,9 @@ impl Coordinator {
                 keyspace: keyspace.clone(),
                 bound: Bound::new(&s.values, &p.bind_markers)?,
             });
+        }
+        for item in &items {
+            self.authorize_modify(user, item.statement.table(), item.keyspace.as_deref())?;
         }
         let kind = match batch.kind {
             ilion_cql::protocol::BatchKind::Logged => ast::BatchKind::Logged,

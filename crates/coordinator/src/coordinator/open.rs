@@ -35,6 +35,7 @@ pub struct CoordinatorBuilder {
     engine: ilion_lsm::Builder,
     tombstones: ilion_storage::TombstoneThresholds,
     initial_tokens: Option<Vec<i64>>,
+    auth: crate::auth::AuthConfig,
 }
 
 impl CoordinatorBuilder {
@@ -53,6 +54,12 @@ impl CoordinatorBuilder {
     /// identity: tokens never change on a restart.
     pub fn initial_tokens(mut self, tokens: Vec<i64>) -> CoordinatorBuilder {
         self.initial_tokens = Some(tokens).filter(|t| !t.is_empty());
+        self
+    }
+
+    /// Who may connect and run what (default: everyone, everything).
+    pub fn auth(mut self, auth: crate::auth::AuthConfig) -> CoordinatorBuilder {
+        self.auth = auth;
         self
     }
 
@@ -97,6 +104,7 @@ impl Coordinator {
             engine: ilion_lsm::Builder::default(),
             tombstones: ilion_storage::TombstoneThresholds::default(),
             initial_tokens: None,
+            auth: crate::auth::AuthConfig::default(),
         }
     }
 
@@ -108,6 +116,7 @@ impl Coordinator {
             engine,
             tombstones,
             initial_tokens,
+            auth,
         } = builder;
         std::fs::create_dir_all(&config.data_dir).map_err(|e| {
             Error::server(format!("cannot create {}: {e}", config.data_dir.display()))
@@ -163,7 +172,9 @@ impl Coordinator {
         )?);
         // Tables of the schema the store lacks (created before the store existed, or a crash
         // between saving the schema and creating the table) are created now.
-        for ks in schema.keyspaces.values() {
+        let system = system::system_schema()?;
+        let auth_keyspace = system.keyspaces.get(crate::auth::AUTH_KEYSPACE);
+        for ks in schema.keyspaces.values().chain(auth_keyspace) {
             for t in ks.tables.values() {
                 data::ensure_table(&data_store, t, ks)?;
             }
@@ -184,7 +195,8 @@ impl Coordinator {
             local,
             clock,
             data_dir: config.data_dir,
-            system: system::system_schema()?,
+            system,
+            access: super::access::Access::new(auth),
             schema: Arc::new(RwLock::new(Arc::new(schema))),
             ddl: Mutex::new(()),
             prepared: RwLock::new(foldhash::HashMap::default()),

@@ -90,6 +90,17 @@ impl Coordinator {
     /// EXECUTEs a prepared statement and returns the warnings its response carries with its
     /// result.
     pub fn execute_warned(&self, id: &[u8], params: &QueryParameters) -> Result<Executed> {
+        self.execute_as(None, id, params)
+    }
+
+    /// [`Coordinator::execute_warned`] as the role `user` logged in as (see
+    /// [`Coordinator::query_as`]): permissions are checked on every EXECUTE.
+    pub fn execute_as(
+        &self,
+        user: Option<&str>,
+        id: &[u8],
+        params: &QueryParameters,
+    ) -> Result<Executed> {
         let stmt = self
             .prepared
             .read()
@@ -98,7 +109,8 @@ impl Coordinator {
             .ok_or_else(|| Error::Unprepared { id: id.to_vec() })?;
         let bound = Bound::new(&params.values, &stmt.parsed.bind_markers)?;
         let _time = self.statement_time();
-        self.run_warned(
+        self.run_checked(
+            user,
             &stmt.parsed,
             stmt.keyspace.as_deref(),
             &bound,

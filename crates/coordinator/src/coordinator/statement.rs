@@ -33,11 +33,44 @@ impl Coordinator {
         text: &str,
         params: &QueryParameters,
     ) -> Result<Executed> {
+        self.query_as(None, session, text, params)
+    }
+
+    /// [`Coordinator::query_warned`] as the role `user` logged in as (`None`: the client did
+    /// not log in). With CassandraAuthorizer the statement is refused (Unauthorized) unless
+    /// the role holds the permissions it needs.
+    pub fn query_as(
+        &self,
+        user: Option<&str>,
+        session: &Session,
+        text: &str,
+        params: &QueryParameters,
+    ) -> Result<Executed> {
         let parsed = parse(text)?;
         let keyspace = params.keyspace.clone().or_else(|| session.keyspace.clone());
         let bound = Bound::new(&params.values, &parsed.bind_markers)?;
         let _time = self.statement_time();
-        self.run_warned(&parsed, keyspace.as_deref(), &bound, params, None)
+        self.run_checked(user, &parsed, keyspace.as_deref(), &bound, params, None)
+    }
+
+    /// Runs a statement as `user`: a role or permission statement, or any other once the
+    /// authorizer let it through; then what a schema change does to grants.
+    pub(super) fn run_checked(
+        &self,
+        user: Option<&str>,
+        parsed: &ParsedStatement,
+        keyspace: Option<&str>,
+        bound: &Bound,
+        params: &QueryParameters,
+        selection: Option<&PerSchema<select::Selection>>,
+    ) -> Result<Executed> {
+        if let Some(result) = self.access_statement(user, &parsed.statement, keyspace)? {
+            return Ok(Executed::quiet(result));
+        }
+        self.authorize(user, &parsed.statement, keyspace)?;
+        let executed = self.run_warned(parsed, keyspace, bound, params, selection)?;
+        self.after_schema_change(user, &executed.result)?;
+        Ok(executed)
     }
 
     /// [`Coordinator::run`], with the warnings of the statements that have some (BATCH, a
@@ -97,7 +130,10 @@ impl Coordinator {
             Some(rows) => {
                 select::run(s, table, ks, &selection, &rows, bound, params).map(Executed::quiet)
             }
-            None if is_system_keyspace(&ks.name) => Err(not_built_data_path("SELECT")),
+            // system_auth is replicated: its rows are read like a user table's.
+            None if is_system_keyspace(&ks.name) && ks.name != crate::auth::AUTH_KEYSPACE => {
+                Err(not_built_data_path("SELECT"))
+            }
             None => data::select(&*self.data, ks, table, s, &selection, bound, params),
         }
     }
@@ -216,10 +252,8 @@ impl Coordinator {
                 let schema = self.schema.read().clone();
                 describe::describe(d, &schema, &self.system, &self.local, keyspace)
             }
-            other => Err(Error::not_supported(&format!(
-                "{} (roles, users and permissions)",
-                other.kind_name()
-            ))),
+            // Role and permission statements ran before (`run_checked`).
+            other => Err(Error::not_supported(other.kind_name())),
         }
     }
 

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use ilion_coordinator::{Coordinator, CoordinatorConfig, Error, Session};
+use ilion_coordinator::{Coordinator, CoordinatorConfig, Error, Member, MemberStatus, Session};
 use ilion_cql::protocol::{Consistency, CqlType, QueryParameters, ResultBody, Value};
 
 /// Replication of a single-node keyspace.
@@ -57,4 +57,32 @@ pub fn select(c: &Coordinator, text: &str) -> Vec<Vec<Option<Value>>> {
                 .collect()
         })
         .collect()
+}
+
+/// Member `i` of `n` NORMAL nodes on 127.0.0.(i + 1) in `dc`: host id i + 1 and `vnodes`
+/// tokens, the nodes' tokens interleaved evenly around the ring.
+pub fn member(i: usize, n: usize, vnodes: usize, dc: String) -> Member {
+    let address = std::net::IpAddr::from([127, 0, 0, u8::try_from(i + 1).unwrap()]);
+    Member {
+        address,
+        host_id: uuid::Uuid::from_u128(i as u128 + 1),
+        data_center: dc,
+        rack: "r1".into(),
+        tokens: (0..vnodes)
+            .map(|v| {
+                let step = (u64::MAX / (vnodes * n) as u64) as i128;
+                let slot = (v * n + i) as i128;
+                (i64::MIN as i128 + step * slot + step / 2) as i64
+            })
+            .collect(),
+        status: MemberStatus::Normal,
+        alive: true,
+        native_address: address,
+        native_port: 9042,
+        release_version: "4.1.0".into(),
+        schema_version: uuid::Uuid::nil(),
+        load: 0.0,
+        replaces: None,
+        removing: None,
+    }
 }

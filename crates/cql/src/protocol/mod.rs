@@ -265,11 +265,12 @@ pub use compression::Compression;
 pub use frame::{Flags, Frame, FrameDecoder, Header, Opcode};
 pub use ilion_types::{CqlType, Duration, UdtType, Value};
 pub use message::{
-    Authenticate, Batch, BatchKind, BatchQuery, BatchStatement, ChangeType, ColumnSpec,
-    CustomPayload, ErrorKind, ErrorResponse, Event, Execute, FailureInfo, Prepare, Prepared,
-    PreparedMetadata, Query, QueryParameters, Register, Request, RequestEnvelope, Response,
-    ResponseEnvelope, ResultBody, Rows, RowsMetadata, SchemaChange, SchemaTarget, Startup,
-    StatusChange, Supported, TableSpec, TopologyChange, Values, WriteType,
+    AuthChallenge, AuthResponse, AuthSuccess, Authenticate, Batch, BatchKind, BatchQuery,
+    BatchStatement, ChangeType, ColumnSpec, CustomPayload, ErrorKind, ErrorResponse, Event,
+    Execute, FailureInfo, Prepare, Prepared, PreparedMetadata, Query, QueryParameters, Register,
+    Request, RequestEnvelope, Response, ResponseEnvelope, ResultBody, Rows, RowsMetadata,
+    SchemaChange, SchemaTarget, Startup, StatusChange, Supported, TableSpec, TopologyChange,
+    Values, WriteType,
 };
 pub use segment::{Segment, SegmentCodec, V5FrameDecoder};
 pub use types::{Consistency, RawValue};

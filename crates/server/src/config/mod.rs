@@ -8,7 +8,9 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use ilion_coordinator::{ReplicationConfig, SpeculativeRetry};
+use ilion_coordinator::{
+    AuthConfig, Authenticator, Authorizer, ReplicationConfig, SpeculativeRetry,
+};
 use serde::{Deserialize, Serialize};
 
 /// Why a configuration could not be loaded.
@@ -119,8 +121,25 @@ pub struct Config {
     /// Whether writes a replica missed are kept as hints and replayed when it is back.
     /// Default true (Cassandra's).
     pub hinted_handoff_enabled: bool,
-    /// `AllowAllAuthenticator` (default) or `PasswordAuthenticator`.
+    /// `AllowAllAuthenticator` (default: anyone connects without credentials) or
+    /// `PasswordAuthenticator` (roles with bcrypt password hashes in `system_auth.roles`, over
+    /// SASL PLAIN; a new cluster gets the superuser `cassandra`/`cassandra`, to change).
+    /// Cassandra's full class names (`org.apache.cassandra.auth.PasswordAuthenticator`) too.
     pub authenticator: String,
+    /// `AllowAllAuthorizer` (default: every client may run every statement) or
+    /// `CassandraAuthorizer` (permissions granted to roles, checked on every statement; needs
+    /// `PasswordAuthenticator`).
+    pub authorizer: String,
+    /// How long a role's granted roles and superuser status are reused before `system_auth`
+    /// is read again: `2000ms` (Cassandra's default), or milliseconds under the older name
+    /// `roles_validity_in_ms`. 0 reads on every check. Longer saves reads; a change made on
+    /// another node takes up to this long to apply here (changes made here apply at once).
+    #[serde(alias = "roles_validity_in_ms")]
+    pub roles_validity: Millis,
+    /// How long a role's permissions on a resource are reused (`permissions_validity`,
+    /// `permissions_validity_in_ms`): as `roles_validity`, default `2000ms`.
+    #[serde(alias = "permissions_validity_in_ms")]
+    pub permissions_validity: Millis,
     /// Largest accepted native protocol frame, in MiB. Default 256 (Cassandra's
     /// `native_transport_max_frame_size` is 16 MiB per frame in v5, 256 MiB in v4).
     pub native_transport_max_frame_size_mb: u32,
@@ -201,6 +220,9 @@ impl Default for Config {
             speculative_retry: "99p".to_owned(),
             hinted_handoff_enabled: true,
             authenticator: "AllowAllAuthenticator".to_owned(),
+            authorizer: "AllowAllAuthorizer".to_owned(),
+            roles_validity: Millis::from_millis(2_000),
+            permissions_validity: Millis::from_millis(2_000),
             native_transport_max_frame_size_mb: 256,
             native_transport_max_request_data_in_flight: DataSize::from_mebibytes(64),
             native_transport_max_request_data_in_flight_per_ip: DataSize::from_mebibytes(16),
@@ -273,6 +295,42 @@ impl Config {
             batchlog_replay_after: write.saturating_mul(2),
             hinted_handoff_enabled: self.hinted_handoff_enabled,
         }
+    }
+
+    /// The coordinator's authentication and authorization settings; the setting in error
+    /// and why when a name is unknown.
+    pub fn auth(&self) -> Result<AuthConfig, (&'static str, &'static str)> {
+        let short = |s: &str| {
+            s.strip_prefix("org.apache.cassandra.auth.")
+                .unwrap_or(s)
+                .to_owned()
+        };
+        let authenticator = match short(&self.authenticator).as_str() {
+            "AllowAllAuthenticator" => Authenticator::AllowAll,
+            "PasswordAuthenticator" => Authenticator::Password,
+            _ => {
+                return Err((
+                    "authenticator",
+                    "must be AllowAllAuthenticator or PasswordAuthenticator",
+                ));
+            }
+        };
+        let authorizer = match short(&self.authorizer).as_str() {
+            "AllowAllAuthorizer" => Authorizer::AllowAll,
+            "CassandraAuthorizer" => Authorizer::Cassandra,
+            _ => {
+                return Err((
+                    "authorizer",
+                    "must be AllowAllAuthorizer or CassandraAuthorizer",
+                ));
+            }
+        };
+        Ok(AuthConfig {
+            authenticator,
+            authorizer,
+            roles_validity: self.roles_validity.duration(),
+            permissions_validity: self.permissions_validity.duration(),
+        })
     }
 
     /// Checks the settings that serde cannot: a bad config fails here, at start-up.
@@ -361,13 +419,23 @@ impl Config {
                 "must be NONE, ALWAYS, a percentile such as 99p or a delay such as 50ms",
             );
         }
-        match self.authenticator.as_str() {
-            "AllowAllAuthenticator" | "PasswordAuthenticator" => {}
-            _ => {
-                return invalid(
-                    "authenticator",
-                    "must be AllowAllAuthenticator or PasswordAuthenticator",
-                );
+        let auth = match self.auth() {
+            Ok(a) => a,
+            Err((setting, reason)) => return invalid(setting, reason),
+        };
+        if auth.authorizer == Authorizer::Cassandra && auth.authenticator == Authenticator::AllowAll
+        {
+            return invalid(
+                "authorizer",
+                "CassandraAuthorizer needs authenticator: PasswordAuthenticator",
+            );
+        }
+        for (name, validity) in [
+            ("roles_validity", self.roles_validity),
+            ("permissions_validity", self.permissions_validity),
+        ] {
+            if validity.millis() > MAX_PERIOD_MS {
+                return invalid(name, "must be at most 1d (86400000ms)");
             }
         }
         if self.native_transport_max_frame_size_mb == 0
@@ -482,4 +550,4 @@ impl Config {
 mod tests;
 mod values;
 
-pub use values::{DataSize, Seed};
+pub use values::{DataSize, Millis, Seed};

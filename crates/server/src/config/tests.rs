@@ -42,6 +42,8 @@ fn extreme_values_are_refused_by_name_or_usable() {
         "allocate_tokens_for_local_replication_factor",
         "stream_throughput_outbound_megabits_per_sec",
         "ring_delay_ms",
+        "roles_validity",
+        "permissions_validity",
     ];
     let values = [
         "0",
@@ -137,6 +139,13 @@ fn assert_usable(config: &Config, what: &str) {
     }
     if let SpeculativeRetry::Fixed(d) = r.speculative_retry {
         assert!(now.checked_add(d).is_some(), "{what}: {d:?} overflows");
+    }
+    let auth = config.auth().unwrap_or_else(|e| panic!("{what}: {e:?}"));
+    for d in [auth.roles_validity, auth.permissions_validity] {
+        assert!(
+            i64::try_from(d.as_micros()).is_ok_and(|us| us.checked_add(i64::MAX / 2).is_some()),
+            "{what}: {d:?} overflows a cache expiry"
+        );
     }
 }
 
@@ -366,6 +375,50 @@ fn request_data_in_flight_limits_of_zero_or_past_a_tebibyte_are_refused_by_name(
 fn commitlog_sync_reads_cassandra_words() {
     let c = Config::from_yaml("commitlog_sync: batch\n").unwrap();
     assert_eq!(c.commitlog_sync, CommitLogSync::Batch);
+}
+
+#[test]
+fn auth_settings_read_cassandras_names_units_and_older_millisecond_keys() {
+    let c = Config::from_yaml(
+        "authenticator: org.apache.cassandra.auth.PasswordAuthenticator\n\
+         authorizer: CassandraAuthorizer\nroles_validity: 5s\npermissions_validity_in_ms: 250\n",
+    )
+    .unwrap();
+    c.validate().unwrap();
+    let auth = c.auth().unwrap();
+    assert_eq!(
+        auth.authenticator,
+        ilion_coordinator::Authenticator::Password
+    );
+    assert_eq!(auth.authorizer, ilion_coordinator::Authorizer::Cassandra);
+    assert_eq!(auth.roles_validity, Duration::from_secs(5));
+    assert_eq!(auth.permissions_validity, Duration::from_millis(250));
+    assert_eq!(Millis::from_millis(2_000).to_string(), "2s");
+    assert_eq!("1500ms".parse::<Millis>(), Ok(Millis::from_millis(1_500)));
+}
+
+#[test]
+fn bad_auth_settings_are_refused_by_name() {
+    for (yaml, key) in [
+        ("authorizer: CassandraAuthorizer\n", "authorizer"),
+        ("authorizer: SomeAuthorizer\n", "authorizer"),
+        ("authenticator: LdapAuthenticator\n", "authenticator"),
+        ("roles_validity: 2d\n", "roles_validity"),
+        ("permissions_validity: 86400001ms\n", "permissions_validity"),
+    ] {
+        let err = Config::from_yaml(yaml).unwrap().validate().unwrap_err();
+        assert!(
+            matches!(err, ConfigError::Invalid { setting, .. } if setting == key),
+            "{yaml}: {err}"
+        );
+    }
+    for yaml in [
+        "roles_validity: -1\n",
+        "roles_validity: 2 weeks\n",
+        "permissions_validity: 99999999999999999999d\n",
+    ] {
+        assert!(Config::from_yaml(yaml).is_err(), "{yaml}");
+    }
 }
 
 mod example_file {

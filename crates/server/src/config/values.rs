@@ -90,34 +90,73 @@ impl FromStr for DataSize {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let s = s.trim();
-        let digits = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-        let (number, unit) = s.split_at(digits);
-        let scale = match unit {
-            "" => Some(1),
-            unit => SIZE_UNITS.iter().find(|(u, _)| *u == unit).map(|(_, n)| *n),
-        };
-        let bad = || {
+        parse_with_units(s, &SIZE_UNITS).map(DataSize).ok_or_else(|| {
             format!(
-                "`{s}` is not a data size: write bytes, or a whole number with B, KiB, MiB or GiB (64MiB)"
+                "`{}` is not a data size: write bytes, or a whole number with B, KiB, MiB or GiB (64MiB)",
+                s.trim()
             )
-        };
-        let (Some(scale), Ok(n)) = (scale, number.parse::<u64>()) else {
-            return Err(bad());
-        };
-        n.checked_mul(scale).map(DataSize).ok_or_else(bad)
+        })
+    }
+}
+
+/// `number unit` (or a bare number, in the smallest unit) as a count of the smallest unit;
+/// `None` for anything else or an overflow.
+fn parse_with_units(s: &str, units: &[(&str, u64)]) -> Option<u64> {
+    let s = s.trim();
+    let digits = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (number, unit) = s.split_at(digits);
+    let scale = match unit {
+        "" => 1,
+        unit => units.iter().find(|(u, _)| *u == unit).map(|(_, n)| *n)?,
+    };
+    number.parse::<u64>().ok()?.checked_mul(scale)
+}
+
+/// `value` in the largest of `units` that divides it exactly (units largest first, the last
+/// one 1).
+fn fmt_with_units(
+    value: u64,
+    units: &[(&str, u64)],
+    f: &mut std::fmt::Formatter<'_>,
+) -> std::fmt::Result {
+    let (unit, scale) = units
+        .iter()
+        .find(|(_, n)| value != 0 && value.is_multiple_of(*n))
+        .or(units.last())
+        .copied()
+        .unwrap_or(("", 1));
+    write!(f, "{}{unit}", value / scale)
+}
+
+/// Reads a value written as a number (of the smallest unit) or a string with a unit.
+struct UnitVisitor<T>(&'static str, std::marker::PhantomData<T>);
+
+impl<T: FromStr<Err = String> + From<u64>> serde::de::Visitor<'_> for UnitVisitor<T> {
+    type Value = T;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0)
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<T, E> {
+        Ok(T::from(v))
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<T, E> {
+        u64::try_from(v)
+            .map(T::from)
+            .map_err(|_| E::custom(format!("cannot be negative ({v})")))
+    }
+
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<T, E> {
+        v.parse().map_err(E::custom)
     }
 }
 
 impl std::fmt::Display for DataSize {
     /// In the largest unit that divides the size exactly (`64MiB`, `1000B`).
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let (unit, scale) = SIZE_UNITS
-            .iter()
-            .find(|(_, n)| self.0 != 0 && self.0.is_multiple_of(*n))
-            .copied()
-            .unwrap_or(("B", 1));
-        write!(f, "{}{unit}", self.0 / scale)
+        fmt_with_units(self.0, &SIZE_UNITS, f)
     }
 }
 
@@ -127,30 +166,88 @@ impl From<DataSize> for String {
     }
 }
 
+impl From<u64> for DataSize {
+    fn from(bytes: u64) -> DataSize {
+        DataSize(bytes)
+    }
+}
+
 impl<'de> Deserialize<'de> for DataSize {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct Visitor;
-        impl serde::de::Visitor<'_> for Visitor {
-            type Value = DataSize;
+        d.deserialize_any(UnitVisitor(
+            "a number of bytes or a size such as 64MiB",
+            std::marker::PhantomData,
+        ))
+    }
+}
 
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a number of bytes or a size such as 64MiB")
-            }
+/// A period, written as Cassandra writes durations (`2000ms`, `2s`, `5m`, `1h`, `1d`: a
+/// whole number and one of the units ms, s, m, h, d) or as a plain number of milliseconds
+/// (Cassandra's older `_in_ms` keys).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(into = "String")]
+pub struct Millis(u64);
 
-            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<DataSize, E> {
-                Ok(DataSize(v))
-            }
+impl Millis {
+    pub const fn from_millis(ms: u64) -> Millis {
+        Millis(ms)
+    }
 
-            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<DataSize, E> {
-                u64::try_from(v)
-                    .map(DataSize)
-                    .map_err(|_| E::custom(format!("a data size cannot be negative ({v})")))
-            }
+    pub const fn millis(self) -> u64 {
+        self.0
+    }
 
-            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<DataSize, E> {
-                v.parse().map_err(E::custom)
-            }
-        }
-        d.deserialize_any(Visitor)
+    pub const fn duration(self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.0)
+    }
+}
+
+/// Units of a period, largest first (Cassandra's `DurationSpec`).
+const PERIOD_UNITS: [(&str, u64); 5] = [
+    ("d", 86_400_000),
+    ("h", 3_600_000),
+    ("m", 60_000),
+    ("s", 1_000),
+    ("ms", 1),
+];
+
+impl FromStr for Millis {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        parse_with_units(s, &PERIOD_UNITS).map(Millis).ok_or_else(|| {
+            format!(
+                "`{}` is not a duration: write milliseconds, or a whole number with ms, s, m, h or d (2000ms)",
+                s.trim()
+            )
+        })
+    }
+}
+
+impl std::fmt::Display for Millis {
+    /// In the largest unit that divides the period exactly (`2s`, `1500ms`).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        fmt_with_units(self.0, &PERIOD_UNITS, f)
+    }
+}
+
+impl From<Millis> for String {
+    fn from(m: Millis) -> String {
+        m.to_string()
+    }
+}
+
+impl From<u64> for Millis {
+    fn from(ms: u64) -> Millis {
+        Millis(ms)
+    }
+}
+
+impl<'de> Deserialize<'de> for Millis {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(UnitVisitor(
+            "a number of milliseconds or a duration such as 2000ms",
+            std::marker::PhantomData,
+        ))
     }
 }

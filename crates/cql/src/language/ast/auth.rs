@@ -62,8 +62,8 @@ pub struct DropUser {
     pub name: Ident,
 }
 
-/// A permission.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// A permission, ordered as Cassandra orders them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Permission {
     Create,
     Alter,

@@ -2,8 +2,10 @@
 //!
 //! The reader (this task) decodes frames and answers the connection-level messages itself
 //! (OPTIONS, STARTUP, REGISTER), in order, because they change how the following bytes are
-//! framed. Statements (QUERY, PREPARE, EXECUTE, BATCH) run on blocking worker threads, several
-//! at once; their responses go out as they finish, each on its request's stream. The
+//! framed. With an authenticator, STARTUP is answered AUTHENTICATE and nothing but OPTIONS and
+//! AUTH_RESPONSE is served until the client has logged in (`login`). Statements (QUERY,
+//! PREPARE, EXECUTE, BATCH) run on blocking worker threads, several at once, as the role the
+//! client logged in as; their responses go out as they finish, each on its request's stream. The
 //! exception are EXECUTEs the coordinator calls quick (one partition, every replica on this
 //! node, no fsync to wait for): they run right here, because handing a statement of a few
 //! microseconds to another thread and back cost more than the statement. What the reader
@@ -26,18 +28,21 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
 use bytes::{Bytes, BytesMut};
+use ilion_coordinator::auth::sasl::PASSWORD_AUTHENTICATOR;
 use ilion_coordinator::{Executed, Session};
 use ilion_cql::protocol::frame::unsupported_version_response;
 use ilion_cql::protocol::{
-    Compression, Decoded, Direction, ErrorKind, ErrorResponse, Event, Frame, FrameDecoder, Header,
-    ProtocolError, ProtocolVersion, Request, RequestEnvelope, Response, ResponseEnvelope,
-    ResultBody, SegmentCodec, Supported, V5FrameDecoder,
+    Authenticate, Compression, Decoded, Direction, ErrorKind, ErrorResponse, Event, Frame,
+    FrameDecoder, Header, ProtocolError, ProtocolVersion, Request, RequestEnvelope, Response,
+    ResponseEnvelope, ResultBody, SegmentCodec, Supported, V5FrameDecoder,
 };
 use parking_lot::Mutex;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::{Semaphore, broadcast, mpsc, watch};
+
+mod login;
 
 use super::Shared;
 use super::limits::{Admission, Reservation};
@@ -95,6 +100,14 @@ struct Reader {
     compression: Option<Compression>,
     started: bool,
     session: Arc<Mutex<Session>>,
+    /// The node has an authenticator: after STARTUP the client must log in (AUTHENTICATE,
+    /// AUTH_RESPONSE, AUTH_SUCCESS) before anything but OPTIONS.
+    auth_required: bool,
+    /// The role the client logged in as.
+    login: Arc<Mutex<Option<Arc<str>>>>,
+    /// An AUTH_RESPONSE is being checked: one at a time per connection, so a client cannot
+    /// queue up bcrypt work.
+    authenticating: Arc<std::sync::atomic::AtomicBool>,
     /// Statements running for this connection; when all permits are taken the reader stops
     /// reading the socket until one finishes (backpressure instead of unbounded queues).
     in_flight: Arc<Semaphore>,
@@ -139,6 +152,8 @@ pub(crate) async fn run(
     let frames = FrameDecoder::new()
         .max_body_len(shared.max_frame_body)
         .expect(Direction::Request);
+    let auth_required = shared.coordinator.auth_config().authenticator
+        != ilion_coordinator::Authenticator::AllowAll;
     let mut reader = Reader {
         shared,
         tx,
@@ -149,6 +164,9 @@ pub(crate) async fn run(
         compression: None,
         started: false,
         session: Arc::new(Mutex::new(Session::default())),
+        auth_required,
+        login: Arc::new(Mutex::new(None)),
+        authenticating: Arc::new(std::sync::atomic::AtomicBool::new(false)),
         in_flight: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
         pending: Vec::new(),
         throw_on_overload: false,
@@ -362,18 +380,39 @@ impl Reader {
                     Framing::Compressed(c) => self.compression = Some(c),
                     Framing::Plain => {}
                 }
-                let envelope = ResponseEnvelope::new(version, stream, Response::Ready);
+                // With an authenticator the client logs in next; the framing switches after
+                // AUTHENTICATE as it would after READY.
+                let response = if self.auth_required {
+                    Response::Authenticate(Authenticate {
+                        authenticator: PASSWORD_AUTHENTICATOR.to_owned(),
+                    })
+                } else {
+                    Response::Ready
+                };
+                let envelope = ResponseEnvelope::new(version, stream, response);
                 self.queue(Outbound::Response {
                     envelope,
                     then: Some(framing),
                     reservation: None,
                 });
             }
-            Request::AuthResponse(_) => self.error(
+            Request::AuthResponse(_) if !self.auth_required => self.error(
                 stream,
                 ErrorKind::ProtocolError,
                 "Unexpected AUTH_RESPONSE: authentication is not enabled on this node".into(),
             ),
+            Request::AuthResponse(response) if self.started => {
+                self.authenticate(envelope.version, stream, response.token);
+            }
+            request if self.started && self.auth_required && self.login.lock().is_none() => self
+                .error(
+                    stream,
+                    ErrorKind::ProtocolError,
+                    format!(
+                        "Unexpected message {:?}, expecting SASL_RESPONSE",
+                        request.opcode()
+                    ),
+                ),
             request if !self.started => self.error(
                 stream,
                 ErrorKind::ProtocolError,
@@ -456,9 +495,10 @@ impl Reader {
             && self.shared.coordinator.is_quick(&e.id)
         {
             let coordinator = &self.shared.coordinator;
+            let login = self.login.lock().clone();
             // A panic is the statement's failure, not the connection's (as on a worker).
             let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                coordinator.execute_warned(&e.id, &e.params)
+                coordinator.execute_as(login.as_deref(), &e.id, &e.params)
             }))
             .map_err(|_| "the statement panicked".to_owned());
             let envelope = respond_to(
@@ -479,6 +519,7 @@ impl Reader {
         }
         let shared = self.shared.clone();
         let session = self.session.clone();
+        let login = self.login.lock().clone();
         let tx = self.tx.clone();
         // At most one read buffer's worth of statements can start beyond the limit.
         let permit = self.in_flight.clone().try_acquire_owned().ok();
@@ -489,8 +530,9 @@ impl Reader {
             let outcome = tokio::task::spawn_blocking(move || {
                 let coordinator = &worker_shared.coordinator;
                 let session = worker_session.lock().clone();
+                let user = login.as_deref();
                 match request {
-                    Request::Query(q) => coordinator.query_warned(&session, &q.query, &q.params),
+                    Request::Query(q) => coordinator.query_as(user, &session, &q.query, &q.params),
                     Request::Prepare(p) => coordinator
                         .prepare(&session, &p.query, p.keyspace.as_deref())
                         .map(|mut p| {
@@ -500,8 +542,8 @@ impl Reader {
                             }
                             Executed::quiet(ResultBody::Prepared(p))
                         }),
-                    Request::Execute(e) => coordinator.execute_warned(&e.id, &e.params),
-                    Request::Batch(b) => coordinator.batch(&session, &b),
+                    Request::Execute(e) => coordinator.execute_as(user, &e.id, &e.params),
+                    Request::Batch(b) => coordinator.batch_as(user, &session, &b),
                     _ => Err(ilion_coordinator::Error::Server {
                         message: "unexpected request".into(),
                     }),
