@@ -11,6 +11,7 @@ pub mod cql_language;
 pub mod cql_protocol;
 pub mod gossip;
 pub mod lsm_engine;
+pub mod lsm_ingest;
 pub mod lsm_table;
 pub mod smoke;
 
@@ -27,6 +28,7 @@ pub fn targets() -> Vec<(&'static str, Target)> {
         ("lsm_table", lsm_table::lsm_table),
         ("lsm_commitlog", lsm_engine::lsm_commitlog),
         ("lsm_ops", lsm_engine::lsm_ops),
+        ("lsm_ingest", lsm_ingest::lsm_ingest),
         ("replica_message", coordinator::replica_message),
     ]
 }

@@ -12,6 +12,7 @@ use parking_lot::{Mutex, RwLock};
 use crate::batch::OpRef;
 use crate::compaction::{CompactionStrategy, FileInfo};
 use crate::error::{Error, Result};
+use crate::ingest::{IngestOptions, Ingested, LiveFile};
 use crate::iter::{Iter, Sources, prefix_end, resolve};
 use crate::key::{self, Kind, SeqNo};
 use crate::manifest::FileEntry;
@@ -427,6 +428,26 @@ impl Tree {
         self.inner.check_live()?;
         self.db.flush_tree(&self.inner, true)?;
         self.db.compact_range(&self.inner, start, end)
+    }
+
+    /// The live table files whose every key lies in `[start, end)` (`None`: unbounded) and
+    /// that no range deletion of the tree touches, each pinned (readable, even if compaction
+    /// replaces it, until the handle is dropped), with its size and bytes. Flush first to have
+    /// the memtable's data in files too.
+    pub fn files_within(&self, start: &[u8], end: Option<&[u8]>) -> Result<Vec<LiveFile>> {
+        self.db.files_within(&self.inner, start, end)
+    }
+
+    /// Adds the table file at `path` (written by this engine, possibly for another tree or
+    /// database) to this tree, as the newest data: every entry gets a fresh sequence number
+    /// newer than anything the tree holds, in the file's order. The file is checked in full
+    /// first (footer, every block checksum, keys in order and inside `opts`' range); a damaged
+    /// or foreign file is refused with an error naming it, before the tree changes. The file
+    /// is copied (rewritten with the new sequence numbers) into the database directory and
+    /// added by one manifest update: after a crash the tree is as before or has all of it.
+    /// `path` itself is left alone. Flushes this tree's memtable (see `db/ingest.rs`).
+    pub fn ingest(&self, path: &std::path::Path, opts: &IngestOptions) -> Result<Ingested> {
+        self.db.ingest(&self.inner, path, opts)
     }
 
     /// Flushes this tree's memtable to a table file.
