@@ -385,11 +385,21 @@ impl Tree {
         seq: SeqNo,
         guard: Arc<SnapshotGuard>,
     ) -> Iter {
+        self.iter_over(self.inner.sources(), range, seq, guard)
+    }
+
+    fn iter_over<K: AsRef<[u8]>, R: RangeBounds<K>>(
+        &self,
+        sources: Sources,
+        range: R,
+        seq: SeqNo,
+        guard: Arc<SnapshotGuard>,
+    ) -> Iter {
         if let Err(e) = self.inner.check_live() {
             return Iter::failed(e, guard);
         }
         Iter::new(
-            self.inner.sources(),
+            sources,
             seq,
             guard,
             self.inner.opts.merge_operator.clone(),
@@ -409,6 +419,25 @@ impl Tree {
         // An iterator pins a snapshot so compaction keeps what it reads.
         let guard = self.db.pin();
         self.iter_at(range, guard.seq, guard)
+    }
+
+    /// Live keys in `range` as the tree's memtables and files other than those named in
+    /// `exclude` (file ids, [`LiveFile::id`]) hold them: what is left to send after the excluded
+    /// files were sent whole. Meant for trees of commutative merge operands, where the two
+    /// parts combine into the whole; deletions in the excluded files do not apply here.
+    pub fn range_without_files<K: AsRef<[u8]>, R: RangeBounds<K>>(
+        &self,
+        range: R,
+        exclude: &[u64],
+    ) -> Iter {
+        let guard = self.db.pin();
+        let mut sources = self.inner.sources();
+        let kept = |f: &Arc<TableFile>| !exclude.contains(&f.entry.id);
+        sources.l0.retain(kept);
+        for level in &mut sources.levels {
+            level.retain(kept);
+        }
+        self.iter_over(sources, range, guard.seq, guard)
     }
 
     /// Every live key, ascending.
