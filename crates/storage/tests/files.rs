@@ -51,16 +51,24 @@ fn delete_partition(t: &Table, token: i64, ts: i64) {
 
 const RANGE: (Option<i64>, Option<i64>) = (Some(0), Some(100));
 
+/// A source store whose first flushed file holds tokens 10..20 (each row `value`), and an
+/// empty directory for the receiver.
+fn source(clock: &Arc<ManualClock>, value: &str) -> (tempfile::TempDir, Store, Table) {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, t) = open(dir.path(), clock);
+    for tok in 10..20 {
+        write(&t, tok, 10, value);
+    }
+    t.flush().unwrap();
+    (dir, store, t)
+}
+
 #[test]
 fn files_inside_the_range_and_rows_of_the_rest_rebuild_the_range_exactly() {
     let clock = Arc::new(ManualClock::new(1_000));
-    let (src_dir, dst_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let (_src_store, src) = open(src_dir.path(), &clock);
     // File 1: tokens 10..20, inside (0, 100].
-    for tok in 10..20 {
-        write(&src, tok, 10, "first");
-    }
-    src.flush().unwrap();
+    let (_src_dir, _src_store, src) = source(&clock, "first");
+    let dst_dir = tempfile::tempdir().unwrap();
     // File 2: tokens 50..60, inside, with a partition deletion newer than file 1's row 15.
     for tok in 50..60 {
         write(&src, tok, 10, "second");
@@ -137,12 +145,8 @@ fn files_inside_the_range_and_rows_of_the_rest_rebuild_the_range_exactly() {
 #[test]
 fn a_file_outside_the_token_range_is_refused_by_name() {
     let clock = Arc::new(ManualClock::new(1_000));
-    let (src_dir, dst_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let (_s, src) = open(src_dir.path(), &clock);
-    for tok in 10..20 {
-        write(&src, tok, 10, "x");
-    }
-    src.flush().unwrap();
+    let (_src_dir, _s, src) = source(&clock, "x");
+    let dst_dir = tempfile::tempdir().unwrap();
     let f = src
         .files_in_token_range(RANGE.0, RANGE.1)
         .unwrap()
