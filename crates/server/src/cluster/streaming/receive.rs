@@ -210,7 +210,7 @@ async fn fetch(
         }
         got.chunks += 1;
         got.bytes += chunk.payload.len() as u64;
-        let Some(part) = chunk.file.clone() else {
+        let Some(part) = chunk.file else {
             if incoming.is_some() {
                 return Err(StreamError::BadFileChunk {
                     peer,

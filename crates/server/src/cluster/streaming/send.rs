@@ -93,8 +93,7 @@ impl Outbound {
                 c.stream_page(
                     &ks,
                     &table,
-                    start,
-                    end,
+                    (start, end),
                     from.as_deref(),
                     PARTITIONS_PER_PAGE,
                     &exclude,
