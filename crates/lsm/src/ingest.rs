@@ -56,6 +56,11 @@ impl LiveFile {
         self.file.entry.meta.entry_count
     }
 
+    /// Point deletions plus range deletions in the file.
+    pub fn deletion_count(&self) -> u64 {
+        self.file.entry.meta.tombstone_count
+    }
+
     /// The smallest user key of the file.
     pub fn smallest_key(&self) -> &[u8] {
         self.file.smallest_user_key()

@@ -264,7 +264,11 @@ fn only_files_wholly_inside_the_range_and_untouched_by_range_deletions_are_liste
     assert_eq!(ranges.len(), 2, "{ranges:?}");
     assert!(ranges.contains(&(key(10), key(14))));
     assert!(ranges.contains(&(key(15), key(19))));
-    assert!(inside.iter().all(|f| f.entry_count() == 5 && !f.is_empty()));
+    assert!(
+        inside
+            .iter()
+            .all(|f| f.entry_count() == 5 && f.deletion_count() == 0 && !f.is_empty())
+    );
     // A range deletion in the memtable touching one of them takes it off the list.
     t.delete_range(&key(12), &key(13)).unwrap();
     let inside = t.files_within(&key(10), Some(&key(20))).unwrap();

@@ -18,8 +18,8 @@ use crate::error::{Error, Result};
 
 impl Table {
     /// The table's engine files whose every partition has a token in `(start, end]` (`None`
-    /// = unbounded; never wrapping) and that no engine range deletion touches (cleanup's and
-    /// truncation's deletions are not merge operands). Each is pinned while its handle lives.
+    /// = unbounded; never wrapping), that hold no engine deletion and that no engine range
+    /// deletion touches (cleanup's and truncation's deletions are not merge operands). Each is pinned while its handle lives.
     /// Data still in memory is not in any file: flush first ([`Table::flush`]). An in-memory
     /// store has no files.
     pub fn files_in_token_range(
@@ -34,7 +34,11 @@ impl Table {
         let Some((first, end)) = crate::key::token_range_keys(start, end) else {
             return Ok(Vec::new());
         };
-        Ok(tree.files_within(&first, end.as_deref())?)
+        let mut files = tree.files_within(&first, end.as_deref())?;
+        // The store writes no engine deletions but range deletions (which `files_within`
+        // already leaves out); a file holding any other cannot be taken as merge operands.
+        files.retain(|f| f.deletion_count() == 0);
+        Ok(files)
     }
 
     /// Adds the engine file at `path` (another node's file of this table, sent whole) to the
