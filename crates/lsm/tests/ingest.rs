@@ -468,3 +468,65 @@ fn range_deletions_in_an_ingested_file_delete_the_receivers_older_keys_in_their_
     want.insert(key(12), b"after".to_vec());
     assert_eq!(got, want);
 }
+
+#[test]
+fn ingests_while_other_threads_write_and_read_lose_and_hide_nothing() {
+    let src = open(Arc::new(MemVfs::new()), "/src", false);
+    let st = src.tree("source").unwrap();
+    let mem = MemVfs::new();
+    let db = Db::builder()
+        .memtable_size(16 << 10)
+        .block_size(256)
+        .sync_mode(SyncMode::Periodic(std::time::Duration::from_millis(5)))
+        .default_tree_options(options(false))
+        .open_with_vfs(Arc::new(mem.clone()), Path::new("/db"))
+        .unwrap();
+    let t = db.tree("t").unwrap();
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let written = std::thread::scope(|s| {
+        // Writers and a reader run until every ingest finished (and at least 1,000 writes
+        // each), so the ingests happen among writes.
+        let writers: Vec<_> = (0..2)
+            .map(|w| {
+                let (t, done) = (t.clone(), &done);
+                s.spawn(move || {
+                    let mut i = 0u32;
+                    while i < 1_000 || !done.load(std::sync::atomic::Ordering::Acquire) {
+                        t.put(format!("w{w}-{i:07}").as_bytes(), b"x").unwrap();
+                        i += 1;
+                    }
+                    i as usize
+                })
+            })
+            .collect();
+        let reader = {
+            let (t, done) = (t.clone(), &done);
+            s.spawn(move || {
+                while !done.load(std::sync::atomic::Ordering::Acquire) {
+                    // Ingested keys appear a file at a time: the count of `k` keys seen is
+                    // always a whole number of files.
+                    let n = t.prefix(b"k").count();
+                    assert_eq!(n % 5, 0, "half a file visible: {n}");
+                }
+            })
+        };
+        for f in 0..8u8 {
+            for k in 0..5u8 {
+                st.put(&key(f * 5 + k), b"ingested").unwrap();
+            }
+            st.flush().unwrap();
+            let path = PathBuf::from(format!("/db/in-{f}.sst"));
+            mem.set_contents(&path, file_bytes(&newest_file(&st)));
+            t.ingest(&path, &IngestOptions::default()).unwrap();
+        }
+        done.store(true, std::sync::atomic::Ordering::Release);
+        reader.join().unwrap();
+        writers
+            .into_iter()
+            .map(|w| w.join().unwrap())
+            .sum::<usize>()
+    });
+    let all = contents(&t);
+    assert_eq!(all.len(), written + 40);
+    assert!((0..40).all(|k| all.get(&key(k)).map(Vec::as_slice) == Some(b"ingested".as_slice())));
+}
