@@ -102,14 +102,14 @@ impl Node {
             .find(|l| l.starts_with("joined the ring (NORMAL): "))
             .with_context(|| format!("node{} printed no join summary:\n{log}", self.i))?;
         // "joined the ring (NORMAL): R ranges, P partitions, B bytes streamed in T s
-        // (streams S s)"
+        // (streams S s)[, F files whole]" (older builds end after the streams' seconds)
         let numbers: Vec<f64> = line
             .split(|c: char| !(c.is_ascii_digit() || c == '.'))
             .filter_map(|w| w.parse::<f64>().ok())
             .collect();
         match numbers.as_slice() {
             #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-            [r, p, b, _, s] => Ok((*r as u64, *p as u64, *b as u64, *s)),
+            [r, p, b, _, s, ..] => Ok((*r as u64, *p as u64, *b as u64, *s)),
             _ => bail!("cannot read the join summary `{line}`"),
         }
     }

@@ -34,7 +34,7 @@ fn stream_all(from: &Coordinator, to: &Coordinator, rows: u32) -> u32 {
     let mut partitions = 0;
     for _ in 0..100_000 {
         let page = from
-            .stream_page("ks", "t", None, None, resume.as_deref(), rows)
+            .stream_page("ks", "t", (None, None), resume.as_deref(), rows, &[])
             .unwrap();
         partitions += to.apply_stream_page(&page.payload).unwrap();
         resume = page.next;

@@ -12,6 +12,7 @@ pub mod cql_language;
 pub mod cql_protocol;
 pub mod gossip;
 pub mod lsm_engine;
+pub mod lsm_ingest;
 pub mod lsm_table;
 pub mod smoke;
 
@@ -28,6 +29,7 @@ pub fn targets() -> Vec<(&'static str, Target)> {
         ("lsm_table", lsm_table::lsm_table),
         ("lsm_commitlog", lsm_engine::lsm_commitlog),
         ("lsm_ops", lsm_engine::lsm_ops),
+        ("lsm_ingest", lsm_ingest::lsm_ingest),
         ("replica_message", coordinator::replica_message),
         ("sasl_plain", auth::sasl_plain),
     ]

@@ -44,6 +44,7 @@ fn every_target_has_a_smoke_test() {
             "cql_value",
             "gossip_message",
             "lsm_commitlog",
+            "lsm_ingest",
             "lsm_ops",
             "lsm_table",
             "replica_message",
@@ -89,6 +90,11 @@ fn lsm_table_survives_its_smoke() {
 #[test]
 fn lsm_commitlog_survives_its_smoke() {
     run("lsm_commitlog");
+}
+
+#[test]
+fn lsm_ingest_survives_its_smoke() {
+    run("lsm_ingest");
 }
 
 #[test]

@@ -46,6 +46,10 @@ pub enum Error {
         option: &'static str,
         reason: String,
     },
+    /// A file offered to [`crate::Tree::ingest`] is a sound table but cannot be taken: a key
+    /// outside the expected range, a deletion where merge operands were asked for, ...
+    #[error("cannot ingest {file}: {reason}")]
+    IngestRefused { file: PathBuf, reason: &'static str },
     /// No tree has this name.
     #[error("no tree named `{0}`")]
     UnknownTree(String),

@@ -53,6 +53,7 @@ mod commitlog;
 mod compaction;
 mod db;
 mod error;
+mod ingest;
 mod iter;
 mod key;
 mod manifest;
@@ -70,6 +71,7 @@ pub use cache::CacheStats;
 pub use compaction::{CompactionConfig, CompactionStrategy};
 pub use db::{DEFAULT_TREE, Db};
 pub use error::{Error, Result};
+pub use ingest::{IngestOptions, Ingested, LiveFile};
 pub use iter::Iter;
 pub use options::{
     Builder, CompactionFilter, Decision, FilterContext, MergeOperator, SyncMode, TreeOptions,

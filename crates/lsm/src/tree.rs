@@ -12,6 +12,7 @@ use parking_lot::{Mutex, RwLock};
 use crate::batch::OpRef;
 use crate::compaction::{CompactionStrategy, FileInfo};
 use crate::error::{Error, Result};
+use crate::ingest::{IngestOptions, Ingested, LiveFile};
 use crate::iter::{Iter, Sources, prefix_end, resolve};
 use crate::key::{self, Kind, SeqNo};
 use crate::manifest::FileEntry;
@@ -384,11 +385,21 @@ impl Tree {
         seq: SeqNo,
         guard: Arc<SnapshotGuard>,
     ) -> Iter {
+        self.iter_over(self.inner.sources(), range, seq, guard)
+    }
+
+    fn iter_over<K: AsRef<[u8]>, R: RangeBounds<K>>(
+        &self,
+        sources: Sources,
+        range: R,
+        seq: SeqNo,
+        guard: Arc<SnapshotGuard>,
+    ) -> Iter {
         if let Err(e) = self.inner.check_live() {
             return Iter::failed(e, guard);
         }
         Iter::new(
-            self.inner.sources(),
+            sources,
             seq,
             guard,
             self.inner.opts.merge_operator.clone(),
@@ -410,6 +421,25 @@ impl Tree {
         self.iter_at(range, guard.seq, guard)
     }
 
+    /// Live keys in `range` as the tree's memtables and files other than those named in
+    /// `exclude` (file ids, [`LiveFile::id`]) hold them: what is left to send after the excluded
+    /// files were sent whole. Meant for trees of commutative merge operands, where the two
+    /// parts combine into the whole; deletions in the excluded files do not apply here.
+    pub fn range_without_files<K: AsRef<[u8]>, R: RangeBounds<K>>(
+        &self,
+        range: R,
+        exclude: &[u64],
+    ) -> Iter {
+        let guard = self.db.pin();
+        let mut sources = self.inner.sources();
+        let kept = |f: &Arc<TableFile>| !exclude.contains(&f.entry.id);
+        sources.l0.retain(kept);
+        for level in &mut sources.levels {
+            level.retain(kept);
+        }
+        self.iter_over(sources, range, guard.seq, guard)
+    }
+
     /// Every live key, ascending.
     pub fn iter(&self) -> Iter {
         self.range::<&[u8], _>(..)
@@ -427,6 +457,26 @@ impl Tree {
         self.inner.check_live()?;
         self.db.flush_tree(&self.inner, true)?;
         self.db.compact_range(&self.inner, start, end)
+    }
+
+    /// The live table files whose every key lies in `[start, end)` (`None`: unbounded) and
+    /// that no range deletion of the tree touches, each pinned (readable, even if compaction
+    /// replaces it, until the handle is dropped), with its size and bytes. Flush first to have
+    /// the memtable's data in files too.
+    pub fn files_within(&self, start: &[u8], end: Option<&[u8]>) -> Result<Vec<LiveFile>> {
+        self.db.files_within(&self.inner, start, end)
+    }
+
+    /// Adds the table file at `path` (written by this engine, possibly for another tree or
+    /// database) to this tree, as the newest data: every entry gets a fresh sequence number
+    /// newer than anything the tree holds, in the file's order. The file is checked in full
+    /// first (footer, every block checksum, keys in order and inside `opts`' range); a damaged
+    /// or foreign file is refused with an error naming it, before the tree changes. The file
+    /// is copied (rewritten with the new sequence numbers) into the database directory and
+    /// added by one manifest update: after a crash the tree is as before or has all of it.
+    /// `path` itself is left alone. Flushes this tree's memtable (see `db/ingest.rs`).
+    pub fn ingest(&self, path: &std::path::Path, opts: &IngestOptions) -> Result<Ingested> {
+        self.db.ingest(&self.inner, path, opts)
     }
 
     /// Flushes this tree's memtable to a table file.

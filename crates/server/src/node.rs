@@ -314,14 +314,16 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
             joined = cluster::bootstrap::join(&cluster, &coordinator, &config, plan) => match joined {
                 Ok(j) => {
                     tracing::info!(ranges = j.ranges, partitions = j.received.partitions,
-                        bytes = j.received.bytes, elapsed = ?j.elapsed, "bootstrap finished");
+                        bytes = j.received.bytes, files = j.received.files, elapsed = ?j.elapsed,
+                        "bootstrap finished");
                     println!(
-                        "joined the ring (NORMAL): {} ranges, {} partitions, {} bytes streamed in {:.1} s (streams {:.1} s)",
+                        "joined the ring (NORMAL): {} ranges, {} partitions, {} bytes streamed in {:.1} s (streams {:.1} s), {} files whole",
                         j.ranges,
                         j.received.partitions,
                         j.received.bytes,
                         j.elapsed.as_secs_f64(),
-                        j.streaming.as_secs_f64()
+                        j.streaming.as_secs_f64(),
+                        j.received.files
                     );
                 }
                 Err(e) => {

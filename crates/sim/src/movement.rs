@@ -199,7 +199,14 @@ impl Sim {
         };
         let resume = self.movement.as_ref().and_then(|m| m.resume.clone());
         let page = from
-            .stream_page("sim", "kv", piece.start, piece.end, resume.as_deref(), 1)
+            .stream_page(
+                "sim",
+                "kv",
+                (piece.start, piece.end),
+                resume.as_deref(),
+                1,
+                &[],
+            )
             .map_err(|e| self.violation(format!("stream page: {e}")))?;
         let applied = target
             .apply_stream_page(&page.payload)

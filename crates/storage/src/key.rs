@@ -57,6 +57,22 @@ pub(crate) fn token_start(token: i64) -> Vec<u8> {
     ((token as u64) ^ (1 << 63)).to_be_bytes().to_vec()
 }
 
+/// The keys of the partitions with a token in `(start, end]` (`None` = unbounded on that
+/// side; never wrapping) as `[first, end)` (`None` = no upper limit), or `None` when the
+/// range holds no token (`start = i64::MAX`).
+pub(crate) fn token_range_keys(
+    start: Option<i64>,
+    end: Option<i64>,
+) -> Option<(Vec<u8>, Option<Vec<u8>>)> {
+    let first = match start {
+        None => Vec::new(),
+        Some(i64::MAX) => return None,
+        Some(s) => token_start(s + 1),
+    };
+    let end = end.and_then(|e| e.checked_add(1)).map(token_start);
+    Some((first, end))
+}
+
 /// Parses the partition part of `key`: (token, partition key, bytes used).
 pub(crate) fn parse_partition(key: &[u8]) -> Option<(i64, Vec<u8>, usize)> {
     let (t, rest) = key.split_first_chunk::<8>()?;

@@ -30,6 +30,18 @@ pub(crate) trait Kv: Send + Sync + std::fmt::Debug {
         reverse: bool,
         max: usize,
     ) -> Result<Vec<(Vec<u8>, Vec<u8>)>>;
+    /// [`Kv::scan`] forward over every source except the engine files `exclude` names (an
+    /// engine without files has nothing to leave out).
+    fn scan_without_files(
+        &self,
+        start: &[u8],
+        end: Option<&[u8]>,
+        max: usize,
+        exclude: &[u64],
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        let _ = exclude;
+        self.scan(start, end, false, max)
+    }
     /// Writes in-memory data to files.
     fn flush(&self) -> Result<()>;
     /// Compacts everything into the bottom level, running the purge filter.

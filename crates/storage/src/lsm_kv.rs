@@ -190,6 +190,24 @@ impl Kv for LsmKv {
         out.map_err(engine)
     }
 
+    fn scan_without_files(
+        &self,
+        start: &[u8],
+        end: Option<&[u8]>,
+        max: usize,
+        exclude: &[u64],
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        if end.is_some_and(|e| e <= start) {
+            return Ok(Vec::new());
+        }
+        let upper = end.map_or(RangeBound::Unbounded, RangeBound::Excluded);
+        self.tree
+            .range_without_files::<&[u8], _>((RangeBound::Included(start), upper), exclude)
+            .take(max)
+            .collect::<ilion_lsm::Result<Vec<_>>>()
+            .map_err(engine)
+    }
+
     fn flush(&self) -> Result<()> {
         self.tree.flush().map_err(engine)
     }

@@ -193,6 +193,7 @@ pub(crate) fn range_page(
     (start, end): (Option<i64>, Option<i64>),
     resume: Option<&[u8]>,
     budget: PageBudget,
+    exclude: &[u64],
 ) -> Result<(Vec<Mutation>, Option<Vec<u8>>)> {
     /// Entries read per scan of the store.
     const CHUNK: usize = 2048;
@@ -205,20 +206,14 @@ pub(crate) fn range_page(
         slice_hi,
         resume: None,
     };
-    let mut cursor = match (resume, start) {
-        (Some(r), _) => r.to_vec(),
-        (None, None) => Vec::new(),
-        (None, Some(i64::MAX)) => return Ok((Vec::new(), None)),
-        (None, Some(t)) => key::token_start(t + 1),
+    let Some((first, end_key)) = key::token_range_keys(start, end) else {
+        return Ok((Vec::new(), None));
     };
-    let end_key = match end {
-        None | Some(i64::MAX) => None,
-        Some(t) => Some(key::token_start(t + 1)),
-    };
+    let mut cursor = resume.map_or(first, <[u8]>::to_vec);
     let mut out = Vec::new();
     let mut bytes = 0usize;
     loop {
-        let chunk = kv.scan(&cursor, end_key.as_deref(), false, CHUNK)?;
+        let chunk = kv.scan_without_files(&cursor, end_key.as_deref(), CHUNK, exclude)?;
         let full = chunk.len() == CHUNK;
         // The chunk's entries by partition, in order.
         let mut groups: Vec<(usize, i64, Vec<u8>, Vec<KvEntry>)> = Vec::new();
@@ -246,7 +241,7 @@ pub(crate) fn range_page(
                 .to_vec();
             if full && i + 1 == n {
                 // The chunk may have cut this partition short: read it whole.
-                entries = partition_entries(kv, &p)?;
+                entries = partition_entries(kv, &p, exclude)?;
             }
             bytes += entries
                 .iter()
@@ -307,16 +302,16 @@ fn partition(
         // The previous page finished this partition.
         return Ok(None);
     }
-    build(ext, now, p, token, pk, partition_entries(kv, p)?, cut)
+    build(ext, now, p, token, pk, partition_entries(kv, p, &[])?, cut)
 }
 
 /// Every stored entry of partition `p`.
-fn partition_entries(kv: &dyn Kv, p: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+fn partition_entries(kv: &dyn Kv, p: &[u8], exclude: &[u64]) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
     let mut start = p.to_vec();
     start.push(key::PARTITION_DELETION);
     let mut end = p.to_vec();
     end.push(key::ROWS_END);
-    scan_all(kv, start, end)
+    scan_all(kv, start, end, exclude)
 }
 
 /// The mutation reproducing `entries` (every stored entry of partition `p`) within the extent,
@@ -463,11 +458,16 @@ fn cmd_reversed(ext: &Extent<'_>) -> bool {
 }
 
 /// Every entry in `[start, end)`, in key order.
-fn scan_all(kv: &dyn Kv, mut start: Vec<u8>, end: Vec<u8>) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+fn scan_all(
+    kv: &dyn Kv,
+    mut start: Vec<u8>,
+    end: Vec<u8>,
+    exclude: &[u64],
+) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
     const CHUNK: usize = 1024;
     let mut out = Vec::new();
     loop {
-        let chunk = kv.scan(&start, Some(&end), false, CHUNK)?;
+        let chunk = kv.scan_without_files(&start, Some(&end), CHUNK, exclude)?;
         let n = chunk.len();
         if let Some((last, _)) = chunk.last() {
             start = last.clone();

@@ -7,6 +7,10 @@
 //! applying it on the receiver reproduces what the sender stores and is idempotent (a range
 //! streamed twice, or a page retried, converges on the same state). The transport adds the
 //! checksum and the throttle; nothing here knows about the network.
+//!
+//! Engine files that lie wholly inside the range go whole instead ([`Coordinator::stream_files`],
+//! [`Coordinator::ingest_stream_file`]); the pages then carry only what the other sources of
+//! the table hold (`exclude`).
 
 use bytes::Bytes;
 use prost::Message;
@@ -34,15 +38,16 @@ impl Coordinator {
     /// One page of what this node stores of `keyspace.table` for the partitions with a token
     /// in `(start, end]` (`None` = unbounded on that side; a wrapping range is two calls):
     /// at most `partitions` partitions and about [`STREAM_PAGE_BYTES`] stored bytes, resuming
-    /// at `resume` (a previous page's `next`).
+    /// at `resume` (a previous page's `next`). Leaves out what the engine files `exclude`
+    /// names hold (files of the range sent whole, [`Coordinator::stream_files`]).
     pub fn stream_page(
         &self,
         keyspace: &str,
         table: &str,
-        start: Option<i64>,
-        end: Option<i64>,
+        (start, end): (Option<i64>, Option<i64>),
         resume: Option<&[u8]>,
         partitions: u32,
+        exclude: &[u64],
     ) -> Result<StreamPage> {
         let t = self.store.table(keyspace, table).map_err(storage_error)?;
         let budget = ilion_storage::PageBudget {
@@ -50,7 +55,7 @@ impl Coordinator {
             bytes: STREAM_PAGE_BYTES,
         };
         let (mutations, next) = t
-            .stream_page(start, end, resume, budget)
+            .stream_page_without_files(start, end, resume, budget, exclude)
             .map_err(storage_error)?;
         let schema = t.schema();
         let mutations = mutations
@@ -69,6 +74,41 @@ impl Coordinator {
             partitions,
             next,
         })
+    }
+
+    /// Flushes `keyspace.table` (as Cassandra streams sstables) and returns its engine files
+    /// whose every partition has a token in `(start, end]`, pinned, to send whole.
+    pub fn stream_files(
+        &self,
+        keyspace: &str,
+        table: &str,
+        start: Option<i64>,
+        end: Option<i64>,
+    ) -> Result<Vec<ilion_lsm::LiveFile>> {
+        let t = self.store.table(keyspace, table).map_err(storage_error)?;
+        t.flush().map_err(storage_error)?;
+        t.files_in_token_range(start, end).map_err(storage_error)
+    }
+
+    /// Adds an engine file another node sent whole ([`Coordinator::stream_files`]), received
+    /// into `path`, to `keyspace.table`: checked in full, refused when damaged or when a key
+    /// lies outside `(start, end]`. Its values merge with what the table holds, so adding the
+    /// same file twice (a retried stream) changes nothing. `path` is left for the caller.
+    pub fn ingest_stream_file(
+        &self,
+        keyspace: &str,
+        table: &str,
+        path: &std::path::Path,
+        start: Option<i64>,
+        end: Option<i64>,
+    ) -> Result<ilion_lsm::Ingested> {
+        let t = self.store.table(keyspace, table).map_err(storage_error)?;
+        t.ingest_file(path, start, end).map_err(storage_error)
+    }
+
+    /// Where files streamed in whole are written while they arrive (`data_dir/stream-incoming`).
+    pub fn stream_incoming_dir(&self) -> std::path::PathBuf {
+        self.data_dir.join("stream-incoming")
     }
 
     /// Applies a page another node streamed ([`Coordinator::stream_page`]'s payload) to this

@@ -33,6 +33,11 @@ impl DbInner {
             freeze(tree, *next - 1);
         }
         let _g = tree.flush_lock.lock();
+        self.flush_frozen(tree)
+    }
+
+    /// Flushes the tree's frozen memtables, oldest first. Call with the tree's flush lock held.
+    pub(super) fn flush_frozen(&self, tree: &TreeInner) -> Result<()> {
         let mut flushed = false;
         loop {
             if let Some(reason) = &*self.stopped.lock() {

@@ -32,6 +32,7 @@ mod background;
 mod checkpoint;
 mod compaction;
 mod flush;
+mod ingest;
 mod open;
 mod stats;
 mod trees;

@@ -294,6 +294,11 @@ impl Table {
         self.id
     }
 
+    /// The whole file as mapped (ingest and whole-file streaming read it as bytes).
+    pub(crate) fn file_bytes(&self) -> &[u8] {
+        self.file.bytes()
+    }
+
     #[allow(dead_code)] // part of the table API the engine codes against
     pub fn path(&self) -> &Path {
         &self.path

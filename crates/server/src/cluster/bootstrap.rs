@@ -501,6 +501,7 @@ pub async fn join(
                     joined.received.chunks += got.chunks;
                     joined.received.partitions += got.partitions;
                     joined.received.bytes += got.bytes;
+                    joined.received.files += got.files;
                 }
                 joined.ranges += 1;
             }

@@ -237,6 +237,7 @@ impl Cluster {
         })));
         let replica = ReplicaService::new();
         let streams = Arc::new(streaming::Streams::default());
+        streaming::remove_leftovers(&coordinator.stream_incoming_dir());
         let left = Arc::new(tokio::sync::Notify::new());
         let movement = movement::Node {
             view: view.clone(),

@@ -1,8 +1,8 @@
 //! The table store: a set of tables sharing one engine and one clock, with their catalogue
 //! and the DDL that changes it. One file per job besides: `builder` (opening a store),
 //! `table` (the handle of one table and its incarnations), `write` (mutations encoded into
-//! engine entries), `read` (reads assembled from engine entries) and `cursor` (chunked
-//! iteration over a key range).
+//! engine entries), `read` (reads assembled from engine entries), `cursor` (chunked
+//! iteration over a key range) and `files` (whole files of a token range, out and in).
 
 use std::sync::Arc;
 
@@ -20,6 +20,7 @@ use crate::schema::{SchemaChange, TableSchema};
 
 mod builder;
 mod cursor;
+mod files;
 mod read;
 mod table;
 mod write;

@@ -49,14 +49,9 @@ impl Table {
     /// side; never wrapping): what `cleanup` drops of ranges this node no longer owns. The
     /// space comes back with the next compaction ([`Table::compact`]).
     pub fn delete_token_range(&self, start: Option<i64>, end: Option<i64>) -> Result<()> {
-        let from = match start {
-            None => Vec::new(),
-            Some(i64::MAX) => return Ok(()),
-            Some(s) => crate::key::token_start(s + 1),
+        let Some((from, to)) = crate::key::token_range_keys(start, end) else {
+            return Ok(());
         };
-        let to = end
-            .and_then(|e| e.checked_add(1))
-            .map(crate::key::token_start);
         self.view()?.inner.kv.delete_range(&from, to.as_deref())
     }
 
@@ -106,6 +101,21 @@ impl Table {
         resume: Option<&[u8]>,
         budget: crate::PageBudget,
     ) -> Result<(Vec<Mutation>, Option<Vec<u8>>)> {
+        self.stream_page_without_files(start, end, resume, budget, &[])
+    }
+
+    /// [`Table::stream_page`] over what the table holds outside the files `exclude` names
+    /// ([`ilion_lsm::LiveFile::id`], from [`Table::files_in_token_range`]): the rows left to
+    /// stream once those files went whole. Every entry is a merge operand, so the files and
+    /// these rows together reproduce the range.
+    pub fn stream_page_without_files(
+        &self,
+        start: Option<i64>,
+        end: Option<i64>,
+        resume: Option<&[u8]>,
+        budget: crate::PageBudget,
+        exclude: &[u64],
+    ) -> Result<(Vec<Mutation>, Option<Vec<u8>>)> {
         let v = self.view()?;
         crate::raw::range_page(
             &v.inner.schema,
@@ -114,6 +124,7 @@ impl Table {
             (start, end),
             resume,
             budget,
+            exclude,
         )
     }
 
