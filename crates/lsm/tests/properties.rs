@@ -405,10 +405,12 @@ fn tree_options_are_set_at_creation_and_changed_while_open_but_not_the_merge_ope
         t.put(&i.to_be_bytes(), b"v").unwrap();
         t.flush().unwrap();
     }
-    // From size-tiered (everything in L0) to leveled (seven levels).
+    // From size-tiered (everything in L0) to leveled (seven levels). A background size-tiered
+    // compaction may have merged the ten files into one L0 file first: with a trigger of one
+    // file, leveled moves L0 down either way.
     t.set_options(TreeOptions {
         compaction: CompactionConfig::Leveled {
-            l0_trigger: 2,
+            l0_trigger: 1,
             level_size_multiplier: 10,
             base_level_bytes: 1 << 20,
             target_file_size: 1 << 20,

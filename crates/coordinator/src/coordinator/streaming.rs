@@ -35,6 +35,26 @@ pub struct StreamPage {
 }
 
 impl Coordinator {
+    /// The keyspaces whose data moves with the ring's ranges (bootstrap, decommission,
+    /// replace, removenode): every user keyspace, and `system_auth`, replicated like one
+    /// (SimpleStrategy) so its rows must follow their ranges or roles become unreadable. The
+    /// other system keyspaces are local to each node and stay.
+    pub fn movable_keyspaces(&self) -> Result<Vec<crate::schema::Keyspace>> {
+        let mut out: Vec<crate::schema::Keyspace> = self
+            .schema()
+            .keyspaces
+            .into_values()
+            .filter(|k| !crate::schema::is_system_keyspace(&k.name))
+            .collect();
+        if let Some(auth) = crate::system::system_schema()?
+            .keyspaces
+            .remove(crate::auth::AUTH_KEYSPACE)
+        {
+            out.push(auth);
+        }
+        Ok(out)
+    }
+
     /// One page of what this node stores of `keyspace.table` for the partitions with a token
     /// in `(start, end]` (`None` = unbounded on that side; a wrapping range is two calls):
     /// at most `partitions` partitions and about [`STREAM_PAGE_BYTES`] stored bytes, resuming

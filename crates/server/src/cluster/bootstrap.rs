@@ -424,14 +424,17 @@ pub async fn join(
     }
     .map_err(|e| BootstrapError::Allocation(e.to_string()))?;
 
-    let schema = coordinator.schema();
+    // User keyspaces and system_auth (replicated like one); local system keyspaces stay.
+    let keyspaces = coordinator
+        .movable_keyspaces()
+        .map_err(|e| BootstrapError::Placement {
+            keyspace: "system_auth".to_owned(),
+            reason: e.to_string(),
+        })?;
     let mut joined = Joined::default();
     let streams_started = Instant::now();
     let chunk_timeout = Duration::from_millis(config.ring_delay_ms.max(10_000));
-    for ks in schema.keyspaces.values() {
-        if ilion_coordinator::schema::is_system_keyspace(&ks.name) {
-            continue;
-        }
+    for ks in &keyspaces {
         let placement = |reason: String| BootstrapError::Placement {
             keyspace: ks.name.clone(),
             reason,
@@ -439,13 +442,25 @@ pub async fn join(
         let strategy = ReplicationStrategy::from_replication_map(ks.replication.iter(), None)
             .map_err(|e| placement(e.to_string()))?;
         let ranges = match replaced {
-            Some(r) => replacement_sources(&ring, &future, &strategy, me, r).map_err(|reason| {
-                BootstrapError::NoSource {
-                    keyspace: ks.name.clone(),
-                    range: reason.0,
-                    reason: reason.1,
+            Some(r) => match replacement_sources(&ring, &future, &strategy, me, r) {
+                Ok(ranges) => ranges,
+                // system_auth keeps one replica (as Cassandra's by default): the role rows
+                // only the dead node held are gone with it, and the replacement must not
+                // fail for that (every replacement would). Roles on those ranges must be
+                // created again.
+                Err((range, reason)) if ks.name == ilion_coordinator::auth::AUTH_KEYSPACE => {
+                    tracing::warn!(%range, %reason,
+                        "system_auth rows held only by the replaced node are lost; re-create the roles they held");
+                    continue;
                 }
-            })?,
+                Err((range, reason)) => {
+                    return Err(BootstrapError::NoSource {
+                        keyspace: ks.name.clone(),
+                        range,
+                        reason,
+                    });
+                }
+            },
             None => ilion_ring::range_sources(now, &future, &strategy, me)
                 .map_err(|e| placement(e.to_string()))?,
         };

@@ -145,12 +145,15 @@ impl Leave {
         }
         let ring = ring_of(&members, |m| m.status == MemberStatus::Normal);
         let me = NodeId::from_u128(me_member.host_id.as_u128());
-        let schema = self.node.coordinator.schema();
-        let mut plans = Vec::new();
-        for ks in schema.keyspaces.values() {
-            if ilion_coordinator::schema::is_system_keyspace(&ks.name) {
-                continue;
+        // User keyspaces and system_auth (replicated like one); local system keyspaces stay.
+        let keyspaces = self.node.coordinator.movable_keyspaces().map_err(|e| {
+            DecommissionError::Placement {
+                keyspace: "system_auth".to_owned(),
+                reason: e.to_string(),
             }
+        })?;
+        let mut plans = Vec::new();
+        for ks in &keyspaces {
             let placement = |reason: String| DecommissionError::Placement {
                 keyspace: ks.name.clone(),
                 reason,

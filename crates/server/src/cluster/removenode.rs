@@ -330,13 +330,18 @@ impl Removal {
                 reason: e.to_string(),
             });
         }
-        let schema = self.node.coordinator.schema();
+        // User keyspaces and system_auth (replicated like one); local system keyspaces stay.
+        let keyspaces =
+            self.node
+                .coordinator
+                .movable_keyspaces()
+                .map_err(|e| RemoveNodeError::Placement {
+                    keyspace: "system_auth".to_owned(),
+                    reason: e.to_string(),
+                })?;
         let mut steps = Vec::new();
         let mut lost = 0;
-        for ks in schema.keyspaces.values() {
-            if ilion_coordinator::schema::is_system_keyspace(&ks.name) {
-                continue;
-            }
+        for ks in &keyspaces {
             let placement = |reason: String| RemoveNodeError::Placement {
                 keyspace: ks.name.clone(),
                 reason,
