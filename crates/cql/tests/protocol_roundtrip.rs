@@ -113,18 +113,13 @@ fn params(v: ProtocolVersion) -> impl Strategy<Value = QueryParameters> {
 }
 
 fn batch(v: ProtocolVersion) -> impl Strategy<Value = Batch> {
-    let statement = |named: bool| {
+    // A BATCH's values are positional (CASSANDRA-10246: no names).
+    let statement = || {
         let query = prop_oneof![
             text().prop_map(BatchQuery::Text),
             bytes(16).prop_map(BatchQuery::Prepared),
         ];
-        let vals = if named {
-            vec((name(), raw_value()), 0..4)
-                .prop_map(Values::Named)
-                .boxed()
-        } else {
-            vec(raw_value(), 0..4).prop_map(Values::Positional).boxed()
-        };
+        let vals = vec(raw_value(), 0..4).prop_map(Values::Positional);
         (query, vals).prop_map(|(query, values)| BatchStatement { query, values })
     };
     let kind = prop_oneof![
@@ -134,7 +129,7 @@ fn batch(v: ProtocolVersion) -> impl Strategy<Value = Batch> {
     ];
     (
         kind,
-        prop_oneof![vec(statement(false), 0..4), vec(statement(true), 1..4)],
+        vec(statement(), 0..4),
         consistency(),
         option::of(consistency()),
         option::of(any::<i64>()),
@@ -783,4 +778,51 @@ fn a_large_frame_spans_segments_and_reassembles() {
         };
         assert_eq!(RequestEnvelope::decode(f).unwrap(), env);
     }
+}
+
+/// The names flag (0x40) of a BATCH is read as Cassandra reads it, ignored: the values are a
+/// positional list. Found by guided fuzzing: a BATCH with the flag set decoded as positional,
+/// re-encoded, and decoded again as another request (consistency QUORUM became ANY).
+#[test]
+fn a_batch_names_flag_is_ignored_and_named_values_are_not_encoded() {
+    let body: &[u8] = &[
+        0, // logged
+        0, 1, // one statement
+        0, 0, 0, 0, 5, b'B', b'E', b'G', b'I', b'N', // query text "BEGIN"
+        0, 1, 0, 0, 0, 1, 7, // one positional value: 0x07
+        0, 4,    // QUORUM
+        0x40, // names flag
+    ];
+    let mut raw = vec![4u8, 0, 0, 3, 0x0d];
+    raw.extend_from_slice(&(body.len() as u32).to_be_bytes());
+    raw.extend_from_slice(body);
+    let env = RequestEnvelope::decode(one_frame(&mut BytesMut::from(&raw[..]))).unwrap();
+    let Request::Batch(batch) = &env.request else {
+        panic!("not a batch: {env:?}")
+    };
+    assert_eq!(batch.consistency, Consistency::Quorum);
+    assert_eq!(
+        batch.statements,
+        [BatchStatement {
+            query: BatchQuery::Text("BEGIN".into()),
+            values: Values::Positional(vec![RawValue::Bytes(Bytes::from_static(&[7]))]),
+        }]
+    );
+    let mut out = BytesMut::new();
+    env.write(&mut out).unwrap();
+    assert_eq!(RequestEnvelope::decode(one_frame(&mut out)).unwrap(), env);
+
+    let named = RequestEnvelope::new(
+        ProtocolVersion::V4,
+        3,
+        Request::Batch(Batch {
+            statements: vec![BatchStatement {
+                query: BatchQuery::Text("BEGIN".into()),
+                values: Values::Named(vec![("k".into(), RawValue::Null)]),
+            }],
+            ..batch.clone()
+        }),
+    );
+    let err = named.write(&mut BytesMut::new()).unwrap_err();
+    assert!(err.to_string().contains("CASSANDRA-10246"), "{err}");
 }

@@ -483,7 +483,8 @@ pub enum BatchQuery {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BatchStatement {
     pub query: BatchQuery,
-    /// `Positional` (possibly empty), or `Named` in every statement when the batch uses names.
+    /// Always `Positional` (possibly empty): a BATCH has no named values (CASSANDRA-10246);
+    /// `Named` ones are refused when encoding.
     pub values: Values,
 }
 
@@ -503,44 +504,12 @@ pub struct Batch {
 }
 
 impl Batch {
-    fn named(&self) -> Result<bool> {
-        let named = self
-            .statements
-            .iter()
-            .filter(|s| matches!(s.values, Values::Named(_)))
-            .count();
-        if named != 0 && named != self.statements.len() {
-            return Err(ProtocolError::Unencodable {
-                what: "batch",
-                reason: "named values in some statements but not all",
-            });
-        }
-        Ok(named != 0)
-    }
-
-    /// The names flag (0x40) comes after the statements whose layout it changes, so the body
-    /// is parsed assuming no names (what every driver sends; the feature is documented as broken,
-    /// CASSANDRA-10246) and parsed again with names only when the flags say so.
+    /// Every statement's values are a positional `[value]` list, whatever the flags say: the
+    /// names flag (0x40) comes after the statements whose layout it would change, and
+    /// Cassandra never honoured it (CASSANDRA-10246), so it is read as Cassandra reads it,
+    /// ignored. One layout means one reading: a batch decodes, re-encodes and decodes to the
+    /// same request, consistency level included.
     pub(crate) fn read(r: &mut Reader, version: ProtocolVersion) -> Result<Batch> {
-        let saved = r.clone();
-        match Batch::read_assuming(r, version, false) {
-            Ok((batch, false)) => Ok(batch),
-            first => {
-                *r = saved;
-                match Batch::read_assuming(r, version, true) {
-                    Ok((batch, true)) => Ok(batch),
-                    // Report the error of the layout the flags (or the first parse) point to.
-                    Ok((_, false)) | Err(_) => first.map(|(b, _)| b),
-                }
-            }
-        }
-    }
-
-    fn read_assuming(
-        r: &mut Reader,
-        version: ProtocolVersion,
-        named: bool,
-    ) -> Result<(Batch, bool)> {
         let kind = match r.u8("batch type")? {
             0 => BatchKind::Logged,
             1 => BatchKind::Unlogged,
@@ -557,7 +526,7 @@ impl Batch {
             };
             statements.push(BatchStatement {
                 query,
-                values: Values::read(r, named)?,
+                values: Values::read(r, false)?,
             });
         }
         let consistency = r.consistency("consistency")?;
@@ -584,7 +553,7 @@ impl Batch {
         } else {
             None
         };
-        let batch = Batch {
+        Ok(Batch {
             kind,
             statements,
             consistency,
@@ -592,8 +561,7 @@ impl Batch {
             default_timestamp,
             keyspace,
             now_in_seconds,
-        };
-        Ok((batch, has(NAMES_FOR_VALUES)))
+        })
     }
 
     pub(crate) fn write(&self, out: &mut BytesMut, version: ProtocolVersion) -> Result<()> {
@@ -603,7 +571,6 @@ impl Batch {
             self.now_in_seconds.is_some(),
             "the now_in_seconds flag",
         )?;
-        let named = self.named()?;
         out.put_u8(self.kind as u8);
         let n = u16::try_from(self.statements.len()).map_err(|_| ProtocolError::InvalidLength {
             what: "batch statement count",
@@ -621,6 +588,12 @@ impl Batch {
                     out.put_short_bytes(id, "batch prepared id")?;
                 }
             }
+            if matches!(s.values, Values::Named(_)) {
+                return Err(ProtocolError::Unencodable {
+                    what: "batch",
+                    reason: "a BATCH has no named values (CASSANDRA-10246)",
+                });
+            }
             s.values.write(out)?;
         }
         out.put_consistency(self.consistency);
@@ -628,7 +601,6 @@ impl Batch {
         for (set, bit) in [
             (self.serial_consistency.is_some(), SERIAL_CONSISTENCY),
             (self.default_timestamp.is_some(), DEFAULT_TIMESTAMP),
-            (named, NAMES_FOR_VALUES),
             (self.keyspace.is_some(), KEYSPACE),
             (self.now_in_seconds.is_some(), NOW_IN_SECONDS),
         ] {

@@ -1,7 +1,7 @@
 //! The progress of `ilion decommission`, `removenode` and `cleanup` on the command line: while
 //! the operation's call waits, the node's `Progress` is polled every 500 ms and drawn as a bar
 //! on stderr (percent, bytes, rate, time left), or, when stderr is not a terminal, as a plain
-//! line every few seconds so logs stay readable. The operation's own answer and exit status
+//! line when the phase changes and every few seconds within one, so logs stay readable. The operation's own answer and exit status
 //! are untouched.
 
 use std::future::Future;
@@ -17,7 +17,7 @@ use crate::cluster::proto::ProgressResponse;
 
 /// How often the node is asked.
 const POLL: Duration = Duration::from_millis(500);
-/// How often a plain progress line is printed when stderr is not a terminal.
+/// How often a plain progress line is printed within one phase when stderr is not a terminal.
 const PLAIN_EVERY: Duration = Duration::from_secs(5);
 
 /// What the figures of a running operation say.
@@ -91,13 +91,19 @@ pub(crate) fn progress_line(p: &ProgressResponse) -> String {
     line
 }
 
+/// Whether a plain line is due: the phase changed since the last line (`last_phase`, printed
+/// `since` ago), or [`PLAIN_EVERY`] went by.
+fn plain_line_due(last_phase: &str, since: Duration, phase: &str) -> bool {
+    last_phase != phase || since >= PLAIN_EVERY
+}
+
 /// Where the progress goes.
 enum Display {
     Bar(ProgressBar),
-    /// A line at most every [`PLAIN_EVERY`].
+    /// A line for each new phase, and at most every [`PLAIN_EVERY`] within one.
     Plain {
         name: &'static str,
-        last: Option<Instant>,
+        last: Option<(Instant, String)>,
     },
 }
 
@@ -129,9 +135,12 @@ impl Display {
                 bar.set_message(progress_line(p));
             }
             Display::Plain { name, last } => {
-                if last.is_none_or(|l| l.elapsed() >= PLAIN_EVERY) {
+                let due = last
+                    .as_ref()
+                    .is_none_or(|(at, phase)| plain_line_due(phase, at.elapsed(), &p.phase));
+                if due {
                     eprintln!("{name}: {}", progress_line(p));
-                    *last = Some(Instant::now());
+                    *last = Some((Instant::now(), p.phase.clone()));
                 }
             }
         }
@@ -231,6 +240,14 @@ mod tests {
             ..progress(1, 3, 0, 4_000)
         };
         assert_eq!(progress_line(&cleanup), "33% (1/3 tables), 8s left");
+    }
+
+    #[test]
+    fn a_plain_line_is_due_on_a_new_phase_or_after_a_while_in_one() {
+        let waiting = "waiting until every node sees this node LEAVING";
+        assert!(plain_line_due("starting", Duration::ZERO, waiting));
+        assert!(!plain_line_due(waiting, Duration::from_secs(1), waiting));
+        assert!(plain_line_due(waiting, PLAIN_EVERY, waiting));
     }
 
     #[test]
