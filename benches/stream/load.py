@@ -1,6 +1,6 @@
 """Loads `--mb` megabytes of 1 KiB rows into stream.kv (for `cargo xtask bench stream`).
 
-Usage: load.py --host 127.0.0.1 --port 9042 --rf 1 --mb 256
+Usage: load.py --host 127.0.0.1 --port 9042 --rf 1 --mb 256 [--compaction size-tiered|leveled]
 Prints the rows and bytes written. Writes at ONE with the driver's concurrent executor.
 """
 
@@ -21,12 +21,17 @@ def main():
     p.add_argument("--port", type=int, default=9042)
     p.add_argument("--rf", type=int, default=1)
     p.add_argument("--mb", type=int, default=256)
+    p.add_argument("--compaction", choices=["size-tiered", "leveled"], default="size-tiered")
     args = p.parse_args()
     cluster = Cluster([args.host], port=args.port, connect_timeout=10)
     session = cluster.connect()
     session.execute("CREATE KEYSPACE IF NOT EXISTS stream WITH replication = "
                     f"{{'class': 'SimpleStrategy', 'replication_factor': {args.rf}}}")
-    session.execute("CREATE TABLE IF NOT EXISTS stream.kv (id bigint PRIMARY KEY, value blob)")
+    compaction = ("{'class': 'LeveledCompactionStrategy', 'sstable_size_in_mb': 16}"
+                  if args.compaction == "leveled"
+                  else "{'class': 'SizeTieredCompactionStrategy'}")
+    session.execute("CREATE TABLE IF NOT EXISTS stream.kv (id bigint PRIMARY KEY, value blob) "
+                    f"WITH compaction = {compaction}")
     insert = session.prepare("INSERT INTO stream.kv (id, value) VALUES (?, ?)")
     insert.consistency_level = ConsistencyLevel.ONE
     rows = args.mb * 1024 * 1024 // ROW_BYTES

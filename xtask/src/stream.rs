@@ -7,6 +7,11 @@
 //! 2. Bootstrap: three nodes hold `ILION_BENCH_BOOTSTRAP_MB` [1024] MiB at replication factor 1;
 //!    a fourth joins. The time from its start to serving clients (NORMAL), and what it streamed.
 //!
+//! `ILION_BENCH_STREAM_COMPACTION=leveled` creates the table with LeveledCompactionStrategy
+//! (`sstable_size_in_mb` 16) instead of size-tiered: its files above L0 each cover a narrow
+//! key range, so many lie wholly inside a streamed token range and go whole (the summary's
+//! "files whole"), where size-tiered files straddle every vnode range and go as rows.
+//!
 //! Rows are loaded with `benches/stream/load.py` (the Python driver from `cargo xtask venv`).
 //! Nodes keep their data under `target/bench-stream/node<i>` and listen on 127.0.0.<i> with the
 //! default ports. The machine's load is printed before and after: a figure measured while other
@@ -94,8 +99,9 @@ impl Node {
         }
     }
 
-    /// The join summary the node prints: (ranges, partitions, bytes, seconds of streams).
-    fn joined(&self) -> Result<(u64, u64, u64, f64)> {
+    /// The join summary the node prints: (ranges, partitions, bytes, seconds of streams, files
+    /// sent whole).
+    fn joined(&self) -> Result<(u64, u64, u64, f64, u64)> {
         let log = fs::read_to_string(&self.log)?;
         let line = log
             .lines()
@@ -109,7 +115,9 @@ impl Node {
             .collect();
         match numbers.as_slice() {
             #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-            [r, p, b, _, s, ..] => Ok((*r as u64, *p as u64, *b as u64, *s)),
+            [r, p, b, _, s, f] => Ok((*r as u64, *p as u64, *b as u64, *s, *f as u64)),
+            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+            [r, p, b, _, s] => Ok((*r as u64, *p as u64, *b as u64, *s, 0)),
             _ => bail!("cannot read the join summary `{line}`"),
         }
     }
@@ -130,10 +138,11 @@ fn clock_ticks() -> u64 {
         .unwrap_or(100)
 }
 
-fn load(python: &Path, mb: u64) -> Result<()> {
+fn load(python: &Path, mb: u64, compaction: &str) -> Result<()> {
     run(Command::new(python)
         .arg(root().join("benches/stream/load.py"))
-        .args(["--host", "127.0.0.1", "--rf", "1", "--mb", &mb.to_string()]))
+        .args(["--host", "127.0.0.1", "--rf", "1", "--mb", &mb.to_string()])
+        .args(["--compaction", compaction]))
 }
 
 fn fresh() -> Result<()> {
@@ -158,51 +167,57 @@ pub(crate) fn bench() -> Result<()> {
     let python = python::venv()?;
     let two_mb = megabytes("ILION_BENCH_STREAM_MB", 256);
     let boot_mb = megabytes("ILION_BENCH_BOOTSTRAP_MB", 1024);
+    let compaction =
+        std::env::var("ILION_BENCH_STREAM_COMPACTION").unwrap_or_else(|_| "size-tiered".into());
+    if !["size-tiered", "leveled"].contains(&compaction.as_str()) {
+        bail!("ILION_BENCH_STREAM_COMPACTION is `size-tiered` or `leveled`, not `{compaction}`");
+    }
 
     // 1. Two nodes.
     fresh()?;
-    let (ranges, partitions, bytes, seconds, cpu1, cpu2) = {
+    let (ranges, partitions, bytes, seconds, files, cpu1, cpu2) = {
         let mut n1 = Node::start(1)?;
         n1.wait_serving(Duration::from_secs(60))?;
-        load(&python, two_mb)?;
+        load(&python, two_mb, &compaction)?;
         eprintln!("load before the stream: {}", load_average());
         let before1 = n1.cpu_seconds();
         let mut n2 = Node::start(2)?;
         n2.wait_serving(Duration::from_secs(3600))?;
-        let (r, p, b, t) = n2.joined()?;
-        (r, p, b, t, n1.cpu_seconds() - before1, n2.cpu_seconds())
+        let (r, p, b, t, f) = n2.joined()?;
+        (r, p, b, t, f, n1.cpu_seconds() - before1, n2.cpu_seconds())
     };
     eprintln!("load after: {}", load_average());
     println!(
-        "\ntwo nodes, {two_mb} MiB at RF 1: node 2 streamed {ranges} ranges, {partitions} \
-         partitions, {bytes} bytes in {seconds:.1} s = {:.1} MiB/s; CPU: sender {cpu1:.1} s, \
-         receiver {cpu2:.1} s (receiver's includes its start)",
+        "\ntwo nodes, {two_mb} MiB at RF 1, {compaction}: node 2 streamed {ranges} ranges, \
+         {partitions} partitions as rows and {files} files whole, {bytes} bytes in {seconds:.1} s \
+         = {:.1} MiB/s; CPU: sender {cpu1:.1} s, receiver {cpu2:.1} s (receiver's includes its \
+         start)",
         mb_per_s(bytes, seconds)
     );
 
     // 2. A fourth node bootstraps into three.
     fresh()?;
-    let (ranges, partitions, bytes, seconds, total) = {
+    let (ranges, partitions, bytes, seconds, files, total) = {
         let mut nodes = Vec::new();
         for i in 1..=3 {
             let mut n = Node::start(i)?;
             n.wait_serving(Duration::from_secs(120))?;
             nodes.push(n);
         }
-        load(&python, boot_mb)?;
+        load(&python, boot_mb, &compaction)?;
         eprintln!("load before the bootstrap: {}", load_average());
         let started = Instant::now();
         let mut n4 = Node::start(4)?;
         n4.wait_serving(Duration::from_secs(3600))?;
         let total = started.elapsed().as_secs_f64();
-        let (r, p, b, t) = n4.joined()?;
-        (r, p, b, t, total)
+        let (r, p, b, t, f) = n4.joined()?;
+        (r, p, b, t, f, total)
     };
     eprintln!("load after: {}", load_average());
     println!(
-        "bootstrap of a 4th node into 3 holding {boot_mb} MiB (RF 1): start to NORMAL {total:.1} s; \
-         it streamed {ranges} ranges, {partitions} partitions, {bytes} bytes in {seconds:.1} s = \
-         {:.1} MiB/s",
+        "bootstrap of a 4th node into 3 holding {boot_mb} MiB (RF 1, {compaction}): start to \
+         NORMAL {total:.1} s; it streamed {ranges} ranges, {partitions} partitions as rows and \
+         {files} files whole, {bytes} bytes in {seconds:.1} s = {:.1} MiB/s",
         mb_per_s(bytes, seconds)
     );
     fresh()
