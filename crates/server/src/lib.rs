@@ -14,6 +14,7 @@ pub mod config;
 mod metrics;
 mod native;
 mod node;
+pub mod tls;
 
 pub use config::{CommitLogSync, Config, ConfigError, Seed};
 pub use node::{NodeError, run};

@@ -80,6 +80,9 @@ pub(crate) struct Metrics {
     overloaded: AtomicU64,
     /// Times a connection stopped reading because a request took it over the in-flight limits.
     backpressure_pauses: AtomicU64,
+    /// CQL connections that completed a TLS handshake, and those whose handshake failed.
+    tls_accepted: AtomicU64,
+    tls_failed: AtomicU64,
     /// The distributed data path, when replication is enabled: its counters are rendered too.
     replication: std::sync::OnceLock<std::sync::Arc<ilion_coordinator::Replication>>,
 }
@@ -122,6 +125,16 @@ impl Metrics {
 
     pub(crate) fn connection_closed(&self) {
         self.connections_closed.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A CQL connection completed its TLS handshake.
+    pub(crate) fn tls_connection_accepted(&self) {
+        self.tls_accepted.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A CQL connection's TLS handshake failed (refused certificate, timeout, not TLS).
+    pub(crate) fn tls_handshake_failed(&self) {
+        self.tls_failed.fetch_add(1, Ordering::Relaxed);
     }
 
     /// A request answered Overloaded instead of run (Cassandra's `RequestDiscarded`).
@@ -222,6 +235,18 @@ impl Metrics {
             "Times a CQL connection stopped reading because a request took the bytes in flight \
              over a limit",
             get(&self.backpressure_pauses),
+        );
+        counter(
+            &mut out,
+            "ilion_cql_tls_connections_total",
+            "CQL client connections that completed a TLS handshake",
+            get(&self.tls_accepted),
+        );
+        counter(
+            &mut out,
+            "ilion_cql_tls_handshake_failures_total",
+            "CQL client connections whose TLS handshake failed or timed out",
+            get(&self.tls_failed),
         );
         if let Some(r) = self.replication.get() {
             for (name, help, value) in r.stats().metrics() {

@@ -42,6 +42,8 @@ pub enum NodeError {
     },
     #[error(transparent)]
     Cluster(#[from] ClusterError),
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
     #[error("cannot join the cluster: {0}")]
     Bootstrap(#[from] cluster::bootstrap::BootstrapError),
     /// Cassandra's refusal, in its words.
@@ -94,6 +96,15 @@ fn lock_data_dir(config: &Config) -> Result<DataDirLock, NodeError> {
 pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(), NodeError> {
     let started = std::time::Instant::now();
     config.validate()?;
+    // TLS files are read before anything else opens: a bad certificate stops the node at once.
+    let client_tls = if config.client_encryption_options.enabled {
+        Some(Arc::new(crate::tls::ServerTls::new(
+            &config.client_encryption_options,
+            "client_encryption_options",
+        )?))
+    } else {
+        None
+    };
     let lock = lock_data_dir(&config)?;
     tracing::info!(
         cluster = %config.cluster_name,
@@ -238,6 +249,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
                 .native_transport_max_request_data_in_flight_per_ip
                 .bytes(),
         )),
+        tls: client_tls,
     });
     let client_events = shared.events.clone();
     let (stop, stopped) = watch::channel(false);

@@ -194,6 +194,12 @@ pub struct Config {
     /// replicas (taking writes meanwhile) and serves reads only when done. Acted on at the
     /// node's first boot only; ignored once it has joined. Default: none.
     pub replace_address_first_boot: Option<IpAddr>,
+    /// TLS on the CQL port (Cassandra's `client_encryption_options`): `enabled`, `optional`
+    /// (plain text accepted too), `keystore` (PEM: private key and certificate chain),
+    /// `truststore` (PEM: the authorities client certificates chain to),
+    /// `require_client_auth`, `accepted_protocols`. Default: off. The files are read again
+    /// when they change. docs/security.md.
+    pub client_encryption_options: crate::tls::EncryptionOptions,
 }
 
 impl Default for Config {
@@ -236,6 +242,7 @@ impl Default for Config {
             stream_throughput_outbound_megabits_per_sec: 200,
             ring_delay_ms: 30_000,
             replace_address_first_boot: None,
+            client_encryption_options: crate::tls::EncryptionOptions::default(),
         }
     }
 }
@@ -418,6 +425,15 @@ impl Config {
                 "speculative_retry",
                 "must be NONE, ALWAYS, a percentile such as 99p or a delay such as 50ms",
             );
+        }
+        if let Err(e) = self
+            .client_encryption_options
+            .validate("client_encryption_options")
+        {
+            return match e {
+                crate::tls::TlsError::Invalid { setting, reason } => invalid(setting, &reason),
+                other => invalid("client_encryption_options", &other.to_string()),
+            };
         }
         let auth = match self.auth() {
             Ok(a) => a,

@@ -2,6 +2,7 @@
 //! (see [`connection`]), which share the count of request bytes in flight ([`limits`]). On
 //! shutdown it stops accepting, tells every connection to close, and waits for them.
 
+mod accept;
 mod connection;
 pub(crate) mod limits;
 
@@ -30,6 +31,8 @@ pub(crate) struct Shared {
     /// Request body bytes in flight on the node and per client address
     /// (`native_transport_max_request_data_in_flight`, `..._per_ip`).
     pub in_flight: Arc<limits::InFlight>,
+    /// TLS (`client_encryption_options`), when enabled.
+    pub tls: Option<Arc<crate::tls::ServerTls>>,
 }
 
 /// Serves connections from `listener` until `shutdown` turns true, then closes them all.
@@ -47,7 +50,7 @@ pub(crate) async fn serve(
                         tracing::debug!(%peer, error = %e, "cannot set TCP_NODELAY");
                     }
                     tracing::debug!(%peer, "cql connection accepted");
-                    connections.spawn(connection::run(stream, peer, shared.clone(), shutdown.clone()));
+                    connections.spawn(accept::serve_connection(stream, peer, shared.clone(), shutdown.clone()));
                 }
                 Err(e) => {
                     // Out of file descriptors and the like: back off instead of spinning.

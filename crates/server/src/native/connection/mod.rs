@@ -37,9 +37,8 @@ use ilion_cql::protocol::{
     ResponseEnvelope, ResultBody, SegmentCodec, Supported, V5FrameDecoder,
 };
 use parking_lot::Mutex;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::{Semaphore, broadcast, mpsc, watch};
 
 mod login;
@@ -138,15 +137,39 @@ impl Drop for ClosedOnDrop {
     }
 }
 
-pub(crate) async fn run(
-    stream: TcpStream,
+/// A connection's byte stream, split into the reader's and the writer's halves: a TCP socket
+/// (split without a lock) or a TLS session over one.
+pub(crate) trait Transport: Send + 'static {
+    type Read: AsyncRead + Unpin + Send + 'static;
+    type Write: AsyncWrite + Unpin + Send + 'static;
+    fn split(self) -> (Self::Read, Self::Write);
+}
+
+impl Transport for TcpStream {
+    type Read = tokio::net::tcp::OwnedReadHalf;
+    type Write = tokio::net::tcp::OwnedWriteHalf;
+    fn split(self) -> (Self::Read, Self::Write) {
+        self.into_split()
+    }
+}
+
+impl Transport for tokio_rustls::server::TlsStream<TcpStream> {
+    type Read = tokio::io::ReadHalf<Self>;
+    type Write = tokio::io::WriteHalf<Self>;
+    fn split(self) -> (Self::Read, Self::Write) {
+        tokio::io::split(self)
+    }
+}
+
+pub(crate) async fn run<T: Transport>(
+    stream: T,
     peer: SocketAddr,
     shared: Arc<Shared>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     shared.metrics.connection_opened();
     let _closed = ClosedOnDrop(shared.clone());
-    let (mut rd, wr) = stream.into_split();
+    let (mut rd, wr) = stream.split();
     let (tx, rx) = mpsc::unbounded_channel();
     let writer = tokio::spawn(write_loop(wr, rx, shared.events.clone()));
     let frames = FrameDecoder::new()
@@ -652,8 +675,8 @@ fn encode(
     Ok(())
 }
 
-async fn write_loop(
-    mut wr: OwnedWriteHalf,
+async fn write_loop<W: AsyncWrite + Unpin>(
+    mut wr: W,
     mut rx: mpsc::UnboundedReceiver<Outbound>,
     events: broadcast::Sender<Event>,
 ) {
@@ -686,7 +709,13 @@ async fn write_loop(
             }
         }
         if !out.is_empty() {
-            if let Err(e) = wr.write_all(&out).await {
+            // A TLS session may hold encrypted bytes until flushed; a socket's flush is free.
+            if let Err(e) = async {
+                wr.write_all(&out).await?;
+                wr.flush().await
+            }
+            .await
+            {
                 tracing::debug!(error = %e, "cql connection write failed");
                 break;
             }
