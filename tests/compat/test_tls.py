@@ -159,21 +159,24 @@ def test_cqlsh_connects_with_ssl():
 
 
 def test_a_node_with_a_bad_tls_setting_does_not_start_and_names_it():
+    from conftest import _binary
+
     tmp = tempfile.mkdtemp(prefix="ilion-tls-")
-    try:
+
+    def start_with(options):
         config = os.path.join(tmp, "ilion.yaml")
         with open(config, "w") as f:
-            f.write("client_encryption_options:\n  enabled: true\n  keystore: /nonexistent.pem\n")
-        from conftest import _binary
-        out = subprocess.run([_binary(), "--config", config, "--data-dir", os.path.join(tmp, "data")],
-                             capture_output=True, text=True, timeout=30)
+            f.write("client_encryption_options:\n  enabled: true\n" + options)
+        return subprocess.run([_binary(), "--config", config, "--data-dir", os.path.join(tmp, "data")],
+                              capture_output=True, text=True, timeout=30)
+
+    try:
+        out = start_with("  keystore: /nonexistent.pem\n")
         assert out.returncode != 0
         assert "cannot read keystore /nonexistent.pem" in out.stderr, out.stderr
-        with open(config, "w") as f:
-            f.write("client_encryption_options:\n  enabled: true\n  keystore: /x.pem\n  store_type: JKS\n")
-        out = subprocess.run([_binary(), "--config", config, "--data-dir", os.path.join(tmp, "data")],
-                             capture_output=True, text=True, timeout=30)
+        out = start_with("  keystore: /x.pem\n  store_type: JKS\n")
         assert out.returncode != 0
-        assert "invalid setting `client_encryption_options`: `store_type: JKS` is not supported" in out.stderr, out.stderr
+        assert "invalid setting `client_encryption_options`: `store_type: JKS` is not supported" in out.stderr, \
+            out.stderr
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
