@@ -230,6 +230,13 @@ fn main() -> ExitCode {
         .init();
     let mut args = Args::parse();
     if let Some(command) = args.command.take() {
+        // With `--config`, the node's `server_encryption_options` reach it in TLS.
+        if let Some(path) = &args.config
+            && let Err(e) = internode_tls(path)
+        {
+            eprintln!("ilion: {e:#}");
+            return ExitCode::from(2);
+        }
         return admin(command);
     }
     let config = match args.into_config() {
@@ -262,6 +269,17 @@ fn main() -> ExitCode {
 }
 
 /// Runs an operator command.
+/// Sets up internode TLS from the config file at `path`, for the admin commands.
+fn internode_tls(path: &std::path::Path) -> anyhow::Result<()> {
+    let config = Config::from_file(path)?;
+    if ilion_server::tls::internode::enabled(&config.server_encryption_options) {
+        ilion_server::tls::internode::set_process(std::sync::Arc::new(
+            ilion_server::tls::internode::Internode::new(&config.server_encryption_options)?,
+        ))?;
+    }
+    Ok(())
+}
+
 fn admin(command: Admin) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -105,6 +105,11 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     } else {
         None
     };
+    if crate::tls::internode::enabled(&config.server_encryption_options) {
+        crate::tls::internode::set_process(Arc::new(crate::tls::internode::Internode::new(
+            &config.server_encryption_options,
+        )?))?;
+    }
     let lock = lock_data_dir(&config)?;
     tracing::info!(
         cluster = %config.cluster_name,

@@ -343,7 +343,9 @@ pub(super) async fn ask_to_fetch(
     let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{peer}"))
         .map_err(|e| e.to_string())?
         .connect_timeout(Duration::from_secs(10));
-    let channel = endpoint.connect().await.map_err(|e| e.to_string())?;
+    let channel = crate::tls::internode::connect(&endpoint)
+        .await
+        .map_err(|e| e.to_string())?;
     StreamingClient::new(channel)
         .fetch(request)
         .await

@@ -296,8 +296,7 @@ impl Cluster {
                     chunk_timeout: Duration::from_secs(30),
                 },
             ));
-        let incoming =
-            tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
+        let incoming = crate::tls::internode::incoming(listener, stopped.clone());
         let server = tokio::spawn(async move {
             let shutdown = async move {
                 let _ = server_stop.wait_for(|s| *s).await;

@@ -41,7 +41,7 @@ impl Peers {
                 .http2_keep_alive_interval(Duration::from_secs(10))
                 .keep_alive_timeout(Duration::from_secs(10));
             let pool = (0..CHANNELS_PER_PEER)
-                .map(|_| endpoint.connect_lazy())
+                .map(|_| crate::tls::internode::connect_lazy(&endpoint))
                 .collect();
             slot.insert(pool);
         }
@@ -50,7 +50,9 @@ impl Peers {
         match pool.get(i % pool.len().max(1)) {
             Some(c) => Ok(c.clone()),
             // Unreachable (the pool was just filled); build a fresh lazy channel regardless.
-            None => Ok(Endpoint::from_shared(format!("http://{addr}"))?.connect_lazy()),
+            None => Ok(crate::tls::internode::connect_lazy(&Endpoint::from_shared(
+                format!("http://{addr}"),
+            )?)),
         }
     }
 }

@@ -200,6 +200,11 @@ pub struct Config {
     /// `require_client_auth`, `accepted_protocols`. Default: off. The files are read again
     /// when they change. docs/security.md.
     pub client_encryption_options: crate::tls::EncryptionOptions,
+    /// TLS between nodes (Cassandra's `server_encryption_options`): `internode_encryption:
+    /// all` puts the storage port's gRPC (gossip, replica messages, streaming, admin) in TLS,
+    /// with `keystore`, `truststore`, `require_client_auth` (mutual authentication),
+    /// `require_endpoint_verification` and `optional`. Default `none`. docs/security.md.
+    pub server_encryption_options: crate::tls::EncryptionOptions,
 }
 
 impl Default for Config {
@@ -243,6 +248,7 @@ impl Default for Config {
             ring_delay_ms: 30_000,
             replace_address_first_boot: None,
             client_encryption_options: crate::tls::EncryptionOptions::default(),
+            server_encryption_options: crate::tls::EncryptionOptions::default(),
         }
     }
 }
@@ -433,6 +439,12 @@ impl Config {
             return match e {
                 crate::tls::TlsError::Invalid { setting, reason } => invalid(setting, &reason),
                 other => invalid("client_encryption_options", &other.to_string()),
+            };
+        }
+        if let Err(e) = crate::tls::internode::validate(&self.server_encryption_options) {
+            return match e {
+                crate::tls::TlsError::Invalid { setting, reason } => invalid(setting, &reason),
+                other => invalid("server_encryption_options", &other.to_string()),
             };
         }
         let auth = match self.auth() {

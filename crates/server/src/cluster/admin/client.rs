@@ -36,11 +36,11 @@ async fn admin_client(
     connect_timeout: Duration,
     timeout: Duration,
 ) -> Result<AdminClient<Channel>, AdminClientError> {
-    let channel = tonic::transport::Endpoint::from_shared(format!("http://{host}"))
+    let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{host}"))
         .map_err(|e| AdminClientError::Address(host.to_owned(), e.to_string()))?
         .connect_timeout(connect_timeout)
-        .timeout(timeout)
-        .connect()
+        .timeout(timeout);
+    let channel = crate::tls::internode::connect(&endpoint)
         .await
         .map_err(|e| unreachable(host, &e.to_string()))?;
     Ok(AdminClient::new(channel))

@@ -160,8 +160,7 @@ async fn fetch(
     let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{peer}"))
         .map_err(|e| unreachable(e.to_string()))?
         .connect_timeout(chunk_timeout);
-    let channel = endpoint
-        .connect()
+    let channel = crate::tls::internode::connect(&endpoint)
         .await
         .map_err(|e| unreachable(e.to_string()))?;
     let mut client =

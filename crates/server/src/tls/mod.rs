@@ -1,31 +1,39 @@
-//! TLS for the node's listeners, with rustls: Cassandra's `client_encryption_options` for the
-//! CQL port. The certificate chain and private key come from one PEM file (`keystore`, as
-//! Cassandra's `PEMBasedSslContextFactory` reads it), the certificate authorities that client
-//! certificates must chain to from another (`truststore`). The files are read again when they
-//! change (checked at most every [`RELOAD_CHECK`], on a connection's arrival), so a renewed
-//! certificate takes effect without a restart; a renewal that cannot be read is logged and
-//! the previous certificate stays in use.
+//! TLS with rustls, configured by Cassandra's keys: `client_encryption_options` for the CQL
+//! port and `server_encryption_options` for node-to-node gRPC ([`internode`]). The
+//! certificate chain and private key come from one PEM file (`keystore`, as Cassandra's
+//! `PEMBasedSslContextFactory` reads it), the certificate authorities that the other side's
+//! certificate must chain to from another (`truststore`). The files are read again when they
+//! change ([`reload`]), so a renewed certificate takes effect without a restart.
+
+pub mod internode;
+mod reload;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
 
-use parking_lot::Mutex;
+use rustls::client::WebPkiServerVerifier;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::server::WebPkiClientVerifier;
-use rustls::{RootCertStore, ServerConfig};
+use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, ServerConfig, SignatureScheme};
 use serde::{Deserialize, Serialize};
 
-/// How often the files are looked at for a change, at most.
-const RELOAD_CHECK: Duration = Duration::from_secs(1);
+pub use reload::Reloading;
 
-/// Cassandra's `client_encryption_options` (the keys Ilion honours; any other is refused).
+/// Cassandra's `client_encryption_options` and `server_encryption_options` (the keys Ilion
+/// honours; any other is refused, and so is a key of the other section).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct EncryptionOptions {
-    /// Whether the port speaks TLS. Default false.
+    /// Client section: whether the port speaks TLS. Default false.
     pub enabled: bool,
+    /// Server section: `none` (default) or `all`, every node-to-node connection in TLS.
+    /// Cassandra's `dc` and `rack` are refused.
+    pub internode_encryption: Option<String>,
+    /// Server section: whether the certificate of the peer connected to must name its
+    /// address. Default false (Cassandra's).
+    pub require_endpoint_verification: bool,
     /// With `enabled`, whether plain-text connections are accepted on the same port too
     /// (each connection's first byte tells). Default false: TLS only.
     pub optional: bool,
@@ -68,15 +76,20 @@ impl EncryptionOptions {
     /// Checks the settings without reading the files; `section` names the options in errors
     /// (`client_encryption_options`).
     pub fn validate(&self, section: &'static str) -> Result<(), TlsError> {
-        if !self.enabled {
-            return Ok(());
-        }
         let invalid = |reason: &str| {
             Err(TlsError::Invalid {
                 setting: section,
                 reason: reason.to_owned(),
             })
         };
+        if self.internode_encryption.is_some() || self.require_endpoint_verification {
+            return invalid(
+                "`internode_encryption` and `require_endpoint_verification` belong to server_encryption_options",
+            );
+        }
+        if !self.enabled {
+            return Ok(());
+        }
         if self.keystore.is_none() {
             return invalid(
                 "`keystore` (a PEM file with the private key and certificate chain) is required when enabled",
@@ -145,18 +158,21 @@ impl EncryptionOptions {
         Ok(out)
     }
 
-    /// The rustls server configuration the files give now.
-    fn server_config(&self, section: &'static str) -> Result<ServerConfig, TlsError> {
+    fn keystore(
+        &self,
+        section: &'static str,
+    ) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), TlsError> {
         let keystore = self.keystore.as_deref().ok_or_else(|| TlsError::Invalid {
             setting: section,
             reason: "`keystore` is required when enabled".into(),
         })?;
-        let (chain, key) = read_keystore(keystore)?;
-        // ring builds with a C compiler alone (aws-lc-rs needs more); it has no post-quantum
-        // key exchange, which is what its deprecation note is about. Clients of Cassandra (a
-        // JVM) negotiate none either.
-        #[allow(deprecated)]
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        read_keystore(keystore)
+    }
+
+    /// The rustls server configuration the files give now.
+    fn server_config(&self, section: &'static str) -> Result<ServerConfig, TlsError> {
+        let (chain, key) = self.keystore(section)?;
+        let provider = provider();
         let builder = ServerConfig::builder_with_provider(provider.clone())
             .with_protocol_versions(&self.versions(section)?)
             .map_err(|e| TlsError::Invalid {
@@ -183,11 +199,58 @@ impl EncryptionOptions {
         };
         builder
             .with_single_cert(chain, key)
+            .map_err(|e| self.keystore_error(e))
+    }
+
+    fn keystore_error(&self, e: rustls::Error) -> TlsError {
+        TlsError::File {
+            what: "keystore",
+            path: self.keystore.clone().unwrap_or_default(),
+            reason: e.to_string(),
+        }
+    }
+
+    /// The rustls client configuration the files give now: the peer's certificate must chain
+    /// to the `truststore`, and name the address connected to when `verify_names`; this
+    /// side presents the `keystore`'s certificate.
+    fn client_config(
+        &self,
+        section: &'static str,
+        verify_names: bool,
+    ) -> Result<ClientConfig, TlsError> {
+        let truststore = self
+            .truststore
+            .as_deref()
+            .ok_or_else(|| TlsError::Invalid {
+                setting: section,
+                reason: "`truststore` is required: peers' certificates are checked against it"
+                    .into(),
+            })?;
+        let roots = Arc::new(read_truststore(truststore)?);
+        let provider = provider();
+        let verifier = WebPkiServerVerifier::builder_with_provider(roots, provider.clone())
+            .build()
             .map_err(|e| TlsError::File {
-                what: "keystore",
-                path: keystore.to_owned(),
+                what: "truststore",
+                path: truststore.to_owned(),
                 reason: e.to_string(),
-            })
+            })?;
+        let verifier: Arc<dyn ServerCertVerifier> = if verify_names {
+            verifier
+        } else {
+            Arc::new(ChainOnly(verifier))
+        };
+        let (chain, key) = self.keystore(section)?;
+        ClientConfig::builder_with_provider(provider)
+            .with_protocol_versions(&self.versions(section)?)
+            .map_err(|e| TlsError::Invalid {
+                setting: section,
+                reason: e.to_string(),
+            })?
+            .dangerous()
+            .with_custom_certificate_verifier(verifier)
+            .with_client_auth_cert(chain, key)
+            .map_err(|e| self.keystore_error(e))
     }
 
     fn files(&self) -> Vec<PathBuf> {
@@ -196,6 +259,64 @@ impl EncryptionOptions {
             .chain(self.truststore.iter())
             .cloned()
             .collect()
+    }
+}
+
+/// ring builds with a C compiler alone (aws-lc-rs needs more); it has no post-quantum key
+/// exchange, which is what its deprecation note is about. Cassandra's JVM negotiates none
+/// either.
+#[allow(deprecated)]
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// A server certificate verifier that checks the chain to the truststore, the validity
+/// period and the signatures, but not that the certificate names the address connected to:
+/// Cassandra's internode TLS without `require_endpoint_verification`.
+#[derive(Debug)]
+struct ChainOnly(Arc<WebPkiServerVerifier>);
+
+impl ServerCertVerifier for ChainOnly {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        match self
+            .0
+            .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+        {
+            Err(rustls::Error::InvalidCertificate(
+                rustls::CertificateError::NotValidForName
+                | rustls::CertificateError::NotValidForNameContext { .. },
+            )) => Ok(ServerCertVerified::assertion()),
+            other => other,
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.supported_verify_schemes()
     }
 }
 
@@ -238,77 +359,37 @@ fn read_truststore(path: &Path) -> Result<RootCertStore, TlsError> {
     Ok(roots)
 }
 
-fn modified(files: &[PathBuf]) -> Vec<Option<SystemTime>> {
-    files
-        .iter()
-        .map(|f| std::fs::metadata(f).and_then(|m| m.modified()).ok())
-        .collect()
-}
-
-/// A TLS server configuration that follows its files.
+/// The TLS of a listening port (the CQL port, or the storage port for internode TLS).
 #[derive(Debug)]
 pub struct ServerTls {
-    options: EncryptionOptions,
-    section: &'static str,
-    state: Mutex<State>,
-}
-
-#[derive(Debug)]
-struct State {
-    config: Arc<ServerConfig>,
-    seen: Vec<Option<SystemTime>>,
-    checked: Instant,
+    optional: bool,
+    config: Reloading<ServerConfig>,
 }
 
 impl ServerTls {
     /// Reads the files of `options` (enabled); `section` names them in errors.
     pub fn new(options: &EncryptionOptions, section: &'static str) -> Result<ServerTls, TlsError> {
         options.validate(section)?;
-        let seen = modified(&options.files());
-        let config = Arc::new(options.server_config(section)?);
+        let o = options.clone();
         Ok(ServerTls {
-            options: options.clone(),
-            section,
-            state: Mutex::new(State {
-                config,
-                seen,
-                checked: Instant::now(),
-            }),
+            optional: options.optional,
+            config: Reloading::new(section, options.files(), move || o.server_config(section))?,
         })
     }
 
     /// Whether plain-text connections are accepted too.
     pub fn optional(&self) -> bool {
-        self.options.optional
+        self.optional
     }
 
-    /// The configuration for a connection arriving now: read again first when a file changed.
-    pub fn config(&self) -> Arc<ServerConfig> {
-        let mut state = self.state.lock();
-        if state.checked.elapsed() >= RELOAD_CHECK {
-            state.checked = Instant::now();
-            let now = modified(&self.options.files());
-            if now != state.seen {
-                state.seen = now;
-                match self.options.server_config(self.section) {
-                    Ok(c) => {
-                        tracing::info!(
-                            section = self.section,
-                            "TLS certificate files changed: reloaded"
-                        );
-                        state.config = Arc::new(c);
-                    }
-                    Err(e) => tracing::warn!(section = self.section, error = %e,
-                        "TLS certificate files changed but cannot be used; keeping the previous ones"),
-                }
-            }
-        }
-        state.config.clone()
+    /// The configuration for a connection arriving now.
+    pub fn current(&self) -> Arc<ServerConfig> {
+        self.config.current()
     }
 
     /// A TLS acceptor with the current configuration.
     pub fn acceptor(&self) -> tokio_rustls::TlsAcceptor {
-        tokio_rustls::TlsAcceptor::from(self.config())
+        tokio_rustls::TlsAcceptor::from(self.current())
     }
 }
 
@@ -422,25 +503,25 @@ mod tests {
             ..enabled()
         };
         let tls = ServerTls::new(&o, "client_encryption_options").unwrap();
-        let first = tls.config();
-        assert!(Arc::ptr_eq(&first, &tls.config()), "nothing changed");
+        let first = tls.current();
+        assert!(Arc::ptr_eq(&first, &tls.current()), "nothing changed");
 
         // A broken file: the previous configuration stays.
         std::fs::write(&keystore, b"not a pem file").unwrap();
-        let mut state = tls.state.lock();
-        state.checked -= RELOAD_CHECK;
+        let mut state = tls.config.state.lock();
+        state.checked -= reload::RELOAD_CHECK;
         // The file's modification time may not have moved within the clock's resolution.
         state.seen.clear();
         drop(state);
-        assert!(Arc::ptr_eq(&first, &tls.config()));
+        assert!(Arc::ptr_eq(&first, &tls.current()));
 
         // A new certificate: taken on the next connection after the check period.
         std::fs::copy(fixture("other.pem"), &keystore).unwrap();
-        let mut state = tls.state.lock();
-        state.checked -= RELOAD_CHECK;
+        let mut state = tls.config.state.lock();
+        state.checked -= reload::RELOAD_CHECK;
         state.seen.clear();
         drop(state);
-        assert!(!Arc::ptr_eq(&first, &tls.config()));
+        assert!(!Arc::ptr_eq(&first, &tls.current()));
     }
 
     #[test]
