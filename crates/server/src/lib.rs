@@ -9,6 +9,7 @@
 //! admin, replica messages), the cluster view the coordinator reads, schema agreement and
 //! the topology and status events pushed to clients.
 
+pub mod audit;
 pub mod cluster;
 pub mod config;
 mod metrics;

@@ -141,6 +141,29 @@ enum Admin {
         #[arg(long, default_value_t = 3600)]
         timeout: u64,
     },
+    /// Turn the node's audit log on (as `nodetool enableauditlog`): its
+    /// `audit_logging_options`, with the lists given here in their place.
+    #[command(name = "enableauditlog")]
+    EnableAuditLog {
+        #[command(flatten)]
+        options: AuditLogArgs,
+        /// The node's gRPC address (listen address and storage port).
+        #[arg(long, default_value = "127.0.0.1:7000")]
+        host: String,
+        /// Give up after this many seconds.
+        #[arg(long, default_value_t = 10)]
+        timeout: u64,
+    },
+    /// Turn the node's audit log off (as `nodetool disableauditlog`).
+    #[command(name = "disableauditlog")]
+    DisableAuditLog {
+        /// The node's gRPC address (listen address and storage port).
+        #[arg(long, default_value = "127.0.0.1:7000")]
+        host: String,
+        /// Give up after this many seconds.
+        #[arg(long, default_value_t = 10)]
+        timeout: u64,
+    },
     /// The node's mode and its streams (bytes, rate, state), as `nodetool netstats` prints.
     Netstats {
         /// The node's gRPC address (listen address and storage port).
@@ -150,6 +173,46 @@ enum Admin {
         #[arg(long, default_value_t = 10)]
         timeout: u64,
     },
+}
+
+/// What `ilion enableauditlog` puts in place of the node's `audit_logging_options`.
+#[derive(Debug, clap::Args)]
+struct AuditLogArgs {
+    /// FileAuditLogger (the only logger).
+    #[arg(long)]
+    logger: Option<String>,
+    /// Comma-separated keyspaces: only these are recorded.
+    #[arg(long)]
+    included_keyspaces: Option<String>,
+    /// Comma-separated keyspaces never recorded.
+    #[arg(long)]
+    excluded_keyspaces: Option<String>,
+    /// Comma-separated categories (QUERY, DML, DDL, DCL, OTHER, AUTH, ERROR, PREPARE).
+    #[arg(long)]
+    included_categories: Option<String>,
+    /// Comma-separated categories never recorded.
+    #[arg(long)]
+    excluded_categories: Option<String>,
+    /// Comma-separated roles: only theirs are recorded.
+    #[arg(long)]
+    included_users: Option<String>,
+    /// Comma-separated roles never recorded.
+    #[arg(long)]
+    excluded_users: Option<String>,
+}
+
+impl From<AuditLogArgs> for cluster::proto::EnableAuditLogRequest {
+    fn from(a: AuditLogArgs) -> Self {
+        cluster::proto::EnableAuditLogRequest {
+            logger: a.logger,
+            included_keyspaces: a.included_keyspaces,
+            excluded_keyspaces: a.excluded_keyspaces,
+            included_categories: a.included_categories,
+            excluded_categories: a.excluded_categories,
+            included_users: a.included_users,
+            excluded_users: a.excluded_users,
+        }
+    }
 }
 
 impl Args {
@@ -424,6 +487,30 @@ fn admin(command: Admin) -> ExitCode {
                 )
             }
         },
+        Admin::EnableAuditLog {
+            options,
+            host,
+            timeout,
+        } => report(
+            "enableauditlog",
+            runtime.block_on(cluster::request_enable_audit_log(
+                &host,
+                options.into(),
+                secs(timeout),
+            )),
+            |r| shown(&format!("audit log enabled: writing to {}\n", r.dir)),
+        ),
+        Admin::DisableAuditLog { host, timeout } => report(
+            "disableauditlog",
+            runtime.block_on(cluster::request_disable_audit_log(&host, secs(timeout))),
+            |r| {
+                shown(if r.was_enabled {
+                    "audit log disabled\n"
+                } else {
+                    "audit log was not enabled\n"
+                })
+            },
+        ),
         Admin::Netstats { host, timeout } => report(
             "netstats",
             runtime.block_on(cluster::fetch_netstats(&host, secs(timeout))),

@@ -105,6 +105,17 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     } else {
         None
     };
+    let audit = Arc::new(
+        crate::audit::AuditLog::new(
+            &config.audit_logging_options,
+            SocketAddr::new(config.listen_address, config.storage_port),
+            &config.data_dir,
+        )
+        .map_err(|reason| ConfigError::Invalid {
+            setting: "audit_logging_options",
+            reason,
+        })?,
+    );
     if crate::tls::internode::enabled(&config.server_encryption_options) {
         crate::tls::internode::set_process(Arc::new(crate::tls::internode::Internode::new(
             &config.server_encryption_options,
@@ -255,6 +266,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
                 .bytes(),
         )),
         tls: client_tls,
+        audit: audit.clone(),
     });
     let client_events = shared.events.clone();
     let (stop, stopped) = watch::channel(false);
@@ -280,6 +292,8 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
                 .stream_throughput_outbound_megabits_per_sec,
             ring_delay: Duration::from_millis(config.ring_delay_ms),
             started,
+            audit,
+            audit_options: config.audit_logging_options.clone(),
         },
         coordinator.clone(),
         view,

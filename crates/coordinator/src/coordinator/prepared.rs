@@ -119,6 +119,17 @@ impl Coordinator {
         )
     }
 
+    /// What prepared statement `id` is: `f` gets its parse and the keyspace it was prepared
+    /// in (for the server's audit log); `None` when this node does not know the id.
+    pub fn with_prepared<T>(
+        &self,
+        id: &[u8],
+        f: impl FnOnce(&ParsedStatement, Option<&str>) -> T,
+    ) -> Option<T> {
+        let stmt = self.prepared.read().get(id).cloned()?;
+        Some(f(&stmt.parsed, stmt.keyspace.as_deref()))
+    }
+
     /// Whether EXECUTE of prepared statement `id` finishes without waiting on anything but
     /// this node's CPU and memory, so a server may run it on its I/O threads instead of
     /// handing it to a blocking pool: the statement is an INSERT, UPDATE or DELETE, or a

@@ -38,8 +38,8 @@ use tokio::task::JoinHandle;
 pub use admin::{
     AdminClientError, fetch_describe_ring, fetch_info, fetch_netstats, fetch_removenode_status,
     fetch_ring, fetch_status, format_describe_ring, format_info, format_netstats, format_ring,
-    format_status, request_cleanup, request_decommission, request_removenode,
-    request_removenode_force, with_progress,
+    format_status, request_cleanup, request_decommission, request_disable_audit_log,
+    request_enable_audit_log, request_removenode, request_removenode_force, with_progress,
 };
 pub use peers::{CHANNELS_PER_PEER, Peers};
 pub use removenode::format_removal_status;
@@ -77,6 +77,10 @@ pub struct ClusterSettings {
     pub ring_delay: Duration,
     /// When the node started (`ilion info`'s uptime).
     pub started: std::time::Instant,
+    /// The audit log (`ilion enableauditlog`/`disableauditlog`), and the configured options
+    /// enabling starts from.
+    pub audit: Arc<crate::audit::AuditLog>,
+    pub audit_options: crate::audit::AuditLoggingOptions,
 }
 
 /// Why the cluster service could not start.
@@ -267,6 +271,8 @@ impl Cluster {
             started: settings.started,
             gossip_active: gossip_active.clone(),
             native_transport_active: native_transport_active.clone(),
+            audit: settings.audit.clone(),
+            audit_options: settings.audit_options.clone(),
         };
         let mut tasks = Vec::new();
 

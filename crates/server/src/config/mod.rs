@@ -205,6 +205,11 @@ pub struct Config {
     /// with `keystore`, `truststore`, `require_client_auth` (mutual authentication),
     /// `require_endpoint_verification` and `optional`. Default `none`. docs/security.md.
     pub server_encryption_options: crate::tls::EncryptionOptions,
+    /// The audit log (Cassandra 4.0's `audit_logging_options`): `enabled`, `logger`
+    /// (FileAuditLogger), `audit_logs_dir` (default `<data_dir>/audit`), included/excluded
+    /// keyspaces, categories and users, `max_log_size` (the file rolls there). Default off;
+    /// `ilion enableauditlog` turns it on at run time. docs/security.md.
+    pub audit_logging_options: crate::audit::AuditLoggingOptions,
 }
 
 impl Default for Config {
@@ -249,6 +254,7 @@ impl Default for Config {
             replace_address_first_boot: None,
             client_encryption_options: crate::tls::EncryptionOptions::default(),
             server_encryption_options: crate::tls::EncryptionOptions::default(),
+            audit_logging_options: crate::audit::AuditLoggingOptions::default(),
         }
     }
 }
@@ -440,6 +446,9 @@ impl Config {
                 crate::tls::TlsError::Invalid { setting, reason } => invalid(setting, &reason),
                 other => invalid("client_encryption_options", &other.to_string()),
             };
+        }
+        if let Err(reason) = self.audit_logging_options.validate() {
+            return invalid("audit_logging_options", &reason);
         }
         if let Err(e) = crate::tls::internode::validate(&self.server_encryption_options) {
             return match e {

@@ -33,6 +33,8 @@ pub(crate) struct Shared {
     pub in_flight: Arc<limits::InFlight>,
     /// TLS (`client_encryption_options`), when enabled.
     pub tls: Option<Arc<crate::tls::ServerTls>>,
+    /// The audit log: logins and statements are recorded while it is on.
+    pub audit: Arc<crate::audit::AuditLog>,
 }
 
 /// Serves connections from `listener` until `shutdown` turns true, then closes them all.

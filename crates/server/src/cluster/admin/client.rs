@@ -11,7 +11,8 @@ use crate::cluster::progress::Operation;
 use crate::cluster::proto::admin_client::AdminClient;
 use crate::cluster::proto::{
     CleanupRequest, CleanupResponse, DecommissionRequest, DecommissionResponse,
-    DescribeRingRequest, DescribeRingResponse, InfoRequest, InfoResponse, NetstatsRequest,
+    DescribeRingRequest, DescribeRingResponse, DisableAuditLogRequest, DisableAuditLogResponse,
+    EnableAuditLogRequest, EnableAuditLogResponse, InfoRequest, InfoResponse, NetstatsRequest,
     NetstatsResponse, ProgressRequest, ProgressResponse, RemoveNodeForceRequest, RemoveNodeRequest,
     RemoveNodeResponse, RemoveNodeStatusRequest, RemoveNodeStatusResponse, RingRequest,
     RingResponse, StatusRequest, StatusResponse,
@@ -162,6 +163,29 @@ pub async fn fetch_netstats(
 ) -> Result<NetstatsResponse, AdminClientError> {
     ask(host, timeout, |mut c| async move {
         c.netstats(NetstatsRequest {}).await
+    })
+    .await
+}
+
+/// Turns the audit log of the node at `host` on (`ilion enableauditlog`).
+pub async fn request_enable_audit_log(
+    host: &str,
+    request: EnableAuditLogRequest,
+    timeout: Duration,
+) -> Result<EnableAuditLogResponse, AdminClientError> {
+    ask(host, timeout, |mut c| async move {
+        c.enable_audit_log(request).await
+    })
+    .await
+}
+
+/// Turns the audit log of the node at `host` off (`ilion disableauditlog`).
+pub async fn request_disable_audit_log(
+    host: &str,
+    timeout: Duration,
+) -> Result<DisableAuditLogResponse, AdminClientError> {
+    ask(host, timeout, |mut c| async move {
+        c.disable_audit_log(DisableAuditLogRequest {}).await
     })
     .await
 }

@@ -19,7 +19,8 @@ use super::progress::{Operation, Operations};
 use super::proto::admin_server::Admin;
 use super::proto::{
     CleanupRequest, CleanupResponse, DecommissionRequest, DecommissionResponse,
-    DescribeRingRequest, DescribeRingResponse, InfoRequest, InfoResponse,
+    DescribeRingRequest, DescribeRingResponse, DisableAuditLogRequest, DisableAuditLogResponse,
+    EnableAuditLogRequest, EnableAuditLogResponse, InfoRequest, InfoResponse,
     MemberStatus as ProtoMember, NetstatsRequest, NetstatsResponse, ProgressRequest,
     ProgressResponse, RemoveNodeForceRequest, RemoveNodeRequest, RemoveNodeResponse,
     RemoveNodeStatusRequest, RemoveNodeStatusResponse, RingRequest, RingResponse, StatusRequest,
@@ -30,8 +31,8 @@ use super::view::ClusterView;
 
 pub use client::{
     AdminClientError, fetch_describe_ring, fetch_info, fetch_netstats, fetch_removenode_status,
-    fetch_ring, fetch_status, request_cleanup, request_decommission, request_removenode,
-    request_removenode_force,
+    fetch_ring, fetch_status, request_cleanup, request_decommission, request_disable_audit_log,
+    request_enable_audit_log, request_removenode, request_removenode_force,
 };
 pub use format::{format_describe_ring, format_info, format_netstats, format_ring, format_status};
 pub use progress_bar::with_progress;
@@ -54,6 +55,9 @@ pub(crate) struct AdminService {
     pub gossip_active: Arc<AtomicBool>,
     /// Whether the node serves CQL clients.
     pub native_transport_active: Arc<AtomicBool>,
+    /// The audit log, and the options `enableauditlog` starts from.
+    pub audit: Arc<crate::audit::AuditLog>,
+    pub audit_options: crate::audit::AuditLoggingOptions,
 }
 
 fn status_name(s: MemberStatus) -> &'static str {
@@ -238,6 +242,45 @@ impl Admin for AdminService {
             .force()
             .map(Response::new)
             .map_err(|e| Status::failed_precondition(e.to_string()))
+    }
+
+    async fn enable_audit_log(
+        &self,
+        request: Request<EnableAuditLogRequest>,
+    ) -> Result<Response<EnableAuditLogResponse>, Status> {
+        let r = request.into_inner();
+        let mut options = self.audit_options.clone();
+        if let Some(class_name) = r.logger {
+            options.logger = Some(crate::audit::options::Logger { class_name });
+        }
+        for (set, field) in [
+            (r.included_keyspaces, &mut options.included_keyspaces),
+            (r.excluded_keyspaces, &mut options.excluded_keyspaces),
+            (r.included_categories, &mut options.included_categories),
+            (r.excluded_categories, &mut options.excluded_categories),
+            (r.included_users, &mut options.included_users),
+            (r.excluded_users, &mut options.excluded_users),
+        ] {
+            if let Some(v) = set {
+                *field = v;
+            }
+        }
+        let dir = self
+            .audit
+            .enable(&options)
+            .map_err(Status::invalid_argument)?;
+        Ok(Response::new(EnableAuditLogResponse {
+            dir: dir.display().to_string(),
+        }))
+    }
+
+    async fn disable_audit_log(
+        &self,
+        _request: Request<DisableAuditLogRequest>,
+    ) -> Result<Response<DisableAuditLogResponse>, Status> {
+        Ok(Response::new(DisableAuditLogResponse {
+            was_enabled: self.audit.disable(),
+        }))
     }
 
     async fn progress(

@@ -39,6 +39,14 @@ impl Reader {
         tokio::spawn(async move {
             let coordinator = shared.coordinator.clone();
             let token = token.unwrap_or_default();
+            // SASL PLAIN is `authzid NUL authcid NUL password`: the audit log names the
+            // role tried, never the password.
+            let tried = shared.audit.is_enabled().then(|| {
+                token
+                    .split(|b| *b == 0)
+                    .nth(1)
+                    .map(|name| String::from_utf8_lossy(name).into_owned())
+            });
             let outcome = tokio::task::spawn_blocking(move || coordinator.authenticate(&token))
                 .await
                 .map_err(|e| ilion_coordinator::Error::Server {
@@ -48,11 +56,21 @@ impl Reader {
             let response = match outcome {
                 Ok(role) => {
                     tracing::debug!(%peer, %role, "cql login");
+                    shared.audit.record(
+                        &crate::audit::Subject::login(true, ""),
+                        Some(role.as_str()),
+                        peer,
+                    );
                     *login.lock() = Some(Arc::from(role.as_str()));
                     Response::AuthSuccess(AuthSuccess { token: None })
                 }
                 Err(e) => {
                     tracing::info!(%peer, error = %e, "cql login refused");
+                    shared.audit.record(
+                        &crate::audit::Subject::login(false, &e.to_string()),
+                        tried.flatten().as_deref(),
+                        peer,
+                    );
                     tokio::time::sleep(FAILED_LOGIN_DELAY).await;
                     Response::Error(e.to_response())
                 }

@@ -41,6 +41,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{Semaphore, broadcast, mpsc, watch};
 
+mod audited;
 mod login;
 
 use super::Shared;
@@ -513,6 +514,13 @@ impl Reader {
             Request::Batch(_) => RequestKind::Batch,
             _ => RequestKind::Query,
         };
+        let audit = audited::subject(
+            &self.shared.audit,
+            &self.shared.coordinator,
+            &request,
+            self.session.lock().keyspace.as_deref(),
+        )
+        .map(|s| (s, self.login.lock().clone(), self.peer));
         if let Request::Execute(e) = &request
             && self.shared.quick_inline
             && self.shared.coordinator.is_quick(&e.id)
@@ -532,6 +540,7 @@ impl Reader {
                 kind,
                 started,
                 outcome,
+                audit,
             );
             self.queue(Outbound::Response {
                 envelope,
@@ -574,7 +583,9 @@ impl Reader {
             })
             .await
             .map_err(|join| join.to_string());
-            let envelope = respond_to(&shared, &session, version, stream, kind, started, outcome);
+            let envelope = respond_to(
+                &shared, &session, version, stream, kind, started, outcome, audit,
+            );
             // Sent or not (the connection is gone), the reservation goes with it.
             let _ = tx.send(Outbound::Response {
                 envelope,
@@ -585,8 +596,13 @@ impl Reader {
     }
 }
 
+/// Who ran a statement, from where, and its audit log entry (while the log is on).
+type Audited = (crate::audit::Subject, Option<Arc<str>>, SocketAddr);
+
 /// The response to a statement that ran (`Err`: it failed to run, e.g. panicked), after its
-/// effects on the connection (USE) and the node (SCHEMA_CHANGE events, metrics).
+/// effects on the connection (USE) and the node (SCHEMA_CHANGE events, metrics, the audit
+/// log).
+#[allow(clippy::too_many_arguments)]
 fn respond_to(
     shared: &Shared,
     session: &Mutex<Session>,
@@ -595,6 +611,7 @@ fn respond_to(
     kind: RequestKind,
     started: std::time::Instant,
     outcome: Result<ilion_coordinator::Result<Executed>, String>,
+    audit: Option<Audited>,
 ) -> ResponseEnvelope {
     let mut warnings = Vec::new();
     let response = match outcome {
@@ -624,6 +641,9 @@ fn respond_to(
         started.elapsed(),
         matches!(response, Response::Error(_)),
     );
+    if let Some((subject, user, peer)) = audit {
+        audited::record(&shared.audit, subject, user.as_deref(), peer, &response);
+    }
     let mut envelope = ResponseEnvelope::new(version, stream, response);
     if !warnings.is_empty() {
         envelope.warnings = Some(warnings);
