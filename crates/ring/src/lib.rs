@@ -79,7 +79,10 @@ pub use allocation::{balanced_tokens, random_tokens};
 pub use error::Error;
 pub use murmur3::{murmur3, murmur3_x64_128};
 pub use partitioner::{Murmur3Partitioner, serialize_composite, serialize_partition_key};
-pub use pending::{PendingRanges, RangeFetch, TopologyChange, fetches_without, range_sources};
+pub use pending::{
+    PendingRanges, RangeFetch, SourceDown, TopologyChange, fetches_without, live_range_sources,
+    range_sources,
+};
 pub use replica_map::ReplicaMap;
 pub use strategy::{LocalStrategy, NetworkTopologyStrategy, ReplicationStrategy, SimpleStrategy};
 pub use token::{Token, TokenRange};

@@ -76,23 +76,53 @@ fn boundaries(now: &TokenMetadata, future: &TokenMetadata) -> Vec<Token> {
 }
 
 /// The ranges `me` gains when the ring changes from `now` to `future` (a join), each with the
-/// node to stream it from: the node that gives the range up (Cassandra's strict source for a consistent range
-/// movement), or, where nobody gives it up, the first current replica. Adjacent ranges with
-/// the same source are merged. In ring order.
+/// node to stream it from: the node that gives the range up (Cassandra's strict source for a
+/// consistent range movement), or, where nobody gives it up, the first current replica.
+/// Adjacent ranges with the same source are merged. In ring order.
 pub fn range_sources(
     now: &TokenMetadata,
     future: &TokenMetadata,
     strategy: &ReplicationStrategy,
     me: NodeId,
 ) -> Result<Vec<(TokenRange, NodeId)>, Error> {
+    match live_range_sources(now, future, strategy, me, |_| true, true)? {
+        Ok(out) => Ok(out),
+        // Every node counts as up: the strict source is always taken.
+        Err(_) => Ok(Vec::new()),
+    }
+}
+
+/// A range a join cannot stream consistently: its strict source is down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SourceDown {
+    /// The range (one placement: not merged with its neighbours).
+    pub range: TokenRange,
+    /// The node that gives it up.
+    pub source: NodeId,
+}
+
+/// As [`range_sources`], with `is_up` telling which nodes can be streamed from. With
+/// `consistent` (Cassandra's default, `cassandra.consistent.rangemovement`), a range whose
+/// strict source is down is `Err(SourceDown)`: streaming it from another replica may miss
+/// writes that only the source holds. Without, such a range streams from the first current
+/// replica that is up (the operator's choice; a repair brings it up to date); it is still
+/// `SourceDown` when none is up.
+pub fn live_range_sources(
+    now: &TokenMetadata,
+    future: &TokenMetadata,
+    strategy: &ReplicationStrategy,
+    me: NodeId,
+    is_up: impl Fn(NodeId) -> bool,
+    consistent: bool,
+) -> Result<Result<Vec<(TokenRange, NodeId)>, SourceDown>, Error> {
     if now.is_empty() {
-        return Ok(Vec::new());
+        return Ok(Ok(Vec::new()));
     }
     let before = strategy.replica_map(now)?;
     let after = strategy.replica_map(future)?;
     let ends = boundaries(now, future);
     let Some(&last) = ends.last() else {
-        return Ok(Vec::new());
+        return Ok(Ok(Vec::new()));
     };
     let mut out: Vec<(TokenRange, NodeId)> = Vec::new();
     let mut previous = last;
@@ -103,13 +133,29 @@ pub fn range_sources(
         if !new.contains(&me) || old.contains(&me) {
             continue;
         }
-        let Some(source) = old
+        let Some(strict) = old
             .iter()
             .find(|n| !new.contains(n))
             .or_else(|| old.first())
             .copied()
         else {
             continue;
+        };
+        let source = if is_up(strict) {
+            strict
+        } else {
+            let fallback = (!consistent)
+                .then(|| old.iter().copied().find(|n| *n != strict && is_up(*n)))
+                .flatten();
+            match fallback {
+                Some(n) => n,
+                None => {
+                    return Ok(Err(SourceDown {
+                        range: TokenRange::new(start, end),
+                        source: strict,
+                    }));
+                }
+            }
         };
         match out.last_mut() {
             Some((range, s)) if *s == source && range.right == start => range.right = end,
@@ -127,7 +173,7 @@ pub fn range_sources(
             r.right = first.right;
         }
     }
-    Ok(out)
+    Ok(Ok(out))
 }
 
 /// One range a node must fetch after a replica is lost: `to` gains `range`, and `from` are
@@ -334,6 +380,49 @@ mod tests {
         assert!(plan.contains(&(TokenRange::new(Token::new(0), Token::new(50)), node(1))));
         assert!(plan.contains(&(TokenRange::new(Token::new(100), Token::new(0)), node(2))));
         assert_eq!(plan.len(), 2, "{plan:?}");
+    }
+
+    #[test]
+    fn a_down_source_stops_a_consistent_join_and_an_inconsistent_one_takes_another_replica() {
+        let mut now = TokenMetadata::new();
+        now.add_node(node(1), "dc1", "r1", [Token::new(0)]).unwrap();
+        now.add_node(node(2), "dc1", "r1", [Token::new(100)])
+            .unwrap();
+        let mut future = now.clone();
+        future
+            .add_node(node(3), "dc1", "r1", [Token::new(50)])
+            .unwrap();
+        let rf2 = ReplicationStrategy::Simple(SimpleStrategy::new(2));
+        let node1_down = |n: NodeId| n != node(1);
+        // (0, 50] is given up by node 1, which is down.
+        let strict = live_range_sources(&now, &future, &rf2, node(3), node1_down, true).unwrap();
+        assert_eq!(
+            strict,
+            Err(SourceDown {
+                range: TokenRange::new(Token::new(0), Token::new(50)),
+                source: node(1)
+            })
+        );
+        let relaxed = live_range_sources(&now, &future, &rf2, node(3), node1_down, false)
+            .unwrap()
+            .unwrap();
+        // Node 2, the other replica of (0, 50], serves it; (100, 0] still comes from node 2.
+        assert!(relaxed.iter().all(|(_, s)| *s == node(2)), "{relaxed:?}");
+        let covered: Vec<_> = relaxed.iter().map(|(r, _)| *r).collect();
+        assert!(
+            covered.contains(&TokenRange::new(Token::new(100), Token::new(50))),
+            "{covered:?}"
+        );
+        // With nobody up there is no source at all.
+        let none = live_range_sources(&now, &future, &rf2, node(3), |_| false, false).unwrap();
+        assert!(none.is_err());
+        // Everyone up: the strict plan.
+        assert_eq!(
+            live_range_sources(&now, &future, &rf2, node(3), |_| true, true)
+                .unwrap()
+                .unwrap(),
+            range_sources(&now, &future, &rf2, node(3)).unwrap()
+        );
     }
 
     fn three_nodes() -> TokenMetadata {

@@ -461,8 +461,56 @@ pub async fn join(
                     });
                 }
             },
-            None => ilion_ring::range_sources(now, &future, &strategy, me)
-                .map_err(|e| placement(e.to_string()))?,
+            None => {
+                let is_up = |n| ring.nodes.get(&n).is_some_and(|(_, up)| *up);
+                match ilion_ring::live_range_sources(
+                    now,
+                    &future,
+                    &strategy,
+                    me,
+                    is_up,
+                    config.consistent_rangemovement,
+                )
+                .map_err(|e| placement(e.to_string()))?
+                {
+                    Ok(ranges) => ranges,
+                    // system_auth keeps one replica: the role rows only a dead node holds
+                    // cannot be streamed from anywhere, and must not stop every join (as for
+                    // a replacement). The ranges with a live source still stream.
+                    Err(_) if ks.name == ilion_coordinator::auth::AUTH_KEYSPACE => {
+                        let all = ilion_ring::range_sources(now, &future, &strategy, me)
+                            .map_err(|e| placement(e.to_string()))?;
+                        let (live, down): (Vec<_>, Vec<_>) =
+                            all.into_iter().partition(|(_, source)| is_up(*source));
+                        for (range, source) in down {
+                            tracing::warn!(range = %fmt_range(range), %source,
+                                "system_auth rows held only by a node that is down are not streamed; re-create the roles they held if it never comes back");
+                        }
+                        live
+                    }
+                    Err(down) => {
+                        let address = ring
+                            .nodes
+                            .get(&down.source)
+                            .map_or_else(|| down.source.to_string(), |(a, _)| a.to_string());
+                        // Cassandra's words, with Ilion's setting for the JVM property.
+                        return Err(BootstrapError::NoSource {
+                            keyspace: ks.name.clone(),
+                            range: fmt_range(down.range),
+                            reason: if config.consistent_rangemovement {
+                                format!(
+                                    "A node required to move the data consistently is down \
+                                     ({address}). If you wish to move the data from a \
+                                     potentially inconsistent replica, restart the node with \
+                                     consistent_rangemovement: false"
+                                )
+                            } else {
+                                format!("{address}, its source, and every other replica are down")
+                            },
+                        });
+                    }
+                }
+            }
         };
         // Every source must be there before anything streams: no half-fetched keyspace.
         let mut sources = Vec::with_capacity(ranges.len());
@@ -623,6 +671,13 @@ async fn wait_until_seen(
         let mut members = view.members();
         // The node being replaced is down for good: nobody waits for it.
         members.retain(|m| Some(m.address) != replaced);
+        // Without consistent range movements the operator accepts streaming from another
+        // replica: a member that is down is not waited for (it coordinates nothing while
+        // down, and learns of this node from its peers before it serves again). With them,
+        // every member must be up and see this node joining.
+        if !config.consistent_rangemovement {
+            members.retain(|m| m.alive || m.status != MemberStatus::Normal);
+        }
         // Two nodes that started joining together: the one with the lower address goes
         // first, the other waits for it (as for any other movement under way).
         let statuses: Vec<(String, &'static str)> = members
@@ -640,6 +695,17 @@ async fn wait_until_seen(
             return Ok(());
         };
         if Instant::now() >= deadline {
+            let down = members
+                .iter()
+                .any(|m| !m.alive && m.status == MemberStatus::Normal);
+            let reason = if down && config.consistent_rangemovement {
+                format!(
+                    "{reason}; with consistent_rangemovement: true every member must be up \
+                     (false streams the ranges of a node that is down from another replica)"
+                )
+            } else {
+                reason
+            };
             return Err(BootstrapError::NotSeen { waited, reason });
         }
         tokio::time::sleep(Duration::from_millis(250)).await;

@@ -176,6 +176,11 @@ pub struct Config {
     /// their current owners before it serves them (bootstrap). Default true (Cassandra's);
     /// false joins at once with no data (for a brand-new cluster, or data restored by hand).
     pub auto_bootstrap: bool,
+    /// Whether a joining node streams each range only from the node that gives it up
+    /// (Cassandra's `-Dcassandra.consistent.rangemovement`, default true): when that node is
+    /// down the join is refused, since another replica may miss writes only it holds. false
+    /// streams such a range from another replica that is up (run a repair after the join).
+    pub consistent_rangemovement: bool,
     /// The tokens a new node takes, comma-separated (as many as `num_tokens`). Default: none,
     /// the ring's balanced allocator chooses them. Ignored once the node has joined.
     pub initial_token: Option<String>,
@@ -247,6 +252,7 @@ impl Default for Config {
             phi_convict_threshold: 8.0,
             gossip_fanout: 1,
             auto_bootstrap: true,
+            consistent_rangemovement: true,
             initial_token: None,
             allocate_tokens_for_local_replication_factor: 3,
             stream_throughput_outbound_megabits_per_sec: 200,
