@@ -4,13 +4,13 @@ package compat
 // paging, batches, TTL, error classes and schema metadata.
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"math/big"
 	"net"
 	"reflect"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -230,18 +230,7 @@ func names(cols []*gocql.ColumnMetadata) string {
 	for _, c := range cols {
 		out = append(out, c.Name)
 	}
-	return fmt.Sprint(joinComma(out))
-}
-
-func joinComma(s []string) string {
-	var b bytes.Buffer
-	for i, x := range s {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		b.WriteString(x)
-	}
-	return b.String()
+	return strings.Join(out, ",")
 }
 
 type addr struct {
@@ -311,7 +300,7 @@ func TestEveryTypeRoundTrips(t *testing.T) {
 		marks += ", ?"
 		values = append(values, want[c])
 	}
-	exec1(t, s, fmt.Sprintf("INSERT INTO every (k, %s) VALUES (?%s)", joinComma(cols), marks), values...)
+	exec1(t, s, fmt.Sprintf("INSERT INTO every (k, %s) VALUES (?%s)", strings.Join(cols, ","), marks), values...)
 	// gocql 1.3 counts a bound tuple as one value per element (its own bug), so the tuple is
 	// written as a literal; reading it back goes through the driver's decoder.
 	exec1(t, s, "UPDATE every SET c_tuple = (7, 'seven') WHERE k = 1")
