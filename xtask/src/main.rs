@@ -5,8 +5,10 @@
 //! - `bench [AREA]`: benchmarks (never part of CI).
 //! - `fuzz [TARGET]`: fuzz campaigns (the tests run a short, seeded smoke of every target).
 //! - `venv`: the Python environment with the real clients (cassandra-driver, cqlsh).
+//! - `drivers [node|go]`: the Node.js and Go driver suites (toolchains installed when missing).
 
 mod cluster;
+mod drivers;
 mod latte;
 mod python;
 mod stream;
@@ -29,7 +31,7 @@ struct Args {
 enum Task {
     /// Everything CI checks: fmt, clippy, tests (fuzz smoke included), doc tests, real-client tests.
     Ci {
-        /// Skip the real-client (Python) compatibility tests.
+        /// Skip the real-client compatibility tests (Python, Node.js and Go).
         #[arg(long)]
         no_compat: bool,
     },
@@ -51,6 +53,12 @@ enum Task {
     },
     /// Create or refresh the Python venv with the pinned real clients.
     Venv,
+    /// Run the Node.js and Go driver suites (tests/compat/node, tests/compat/go) against real
+    /// nodes, installing Node.js, npm, Go and gocql when missing.
+    Drivers {
+        /// `node` or `go`; both when absent.
+        suite: Option<String>,
+    },
 }
 
 /// The test-support features CI builds with: the gossip simulator and the fault-injecting file
@@ -99,6 +107,38 @@ pub(crate) fn ci_cargo() -> Command {
         c.env("CARGO_INCREMENTAL", "0");
     }
     c
+}
+
+/// The `ilion` binary the real-client suites start: `$ILION_BIN` when set, else the debug build
+/// the Rust tests already made (dependencies optimized, see the workspace's dev profile), which
+/// saves CI a release build with LTO; the suites judge behaviour, not speed (`cargo xtask bench`
+/// does that).
+pub(crate) fn ilion_bin() -> Result<PathBuf> {
+    match std::env::var_os("ILION_BIN") {
+        // Relative to the workspace root, as the Python suite reads it; the suites run elsewhere.
+        Some(bin) => Ok(root().join(bin)),
+        None => {
+            // The same flags as the test build, so the binary it made is reused.
+            run(ci_cargo().args(["build", "--bin", "ilion", "--features", TESTKIT]))?;
+            Ok(target_dir().join("debug/ilion"))
+        }
+    }
+}
+
+fn drivers(suite: Option<String>) -> Result<()> {
+    let suites = match suite.as_deref() {
+        None | Some("all") => drivers::Suite::ALL.to_vec(),
+        Some(name) => vec![drivers::Suite::parse(name)?],
+    };
+    let binary = ilion_bin()?;
+    let mut times = Vec::new();
+    for s in suites {
+        times.push((s.name(), drivers::run_suite(s, &binary)?));
+    }
+    for (name, took) in times {
+        eprintln!("  {name:<6} {:>7.1} s", took.as_secs_f64());
+    }
+    Ok(())
 }
 
 fn has_nextest() -> bool {
@@ -161,6 +201,12 @@ fn ci(no_compat: bool) -> Result<()> {
     })?;
     if !no_compat {
         step("real clients", &mut || python::compat_tests())?;
+        step("node driver", &mut || {
+            drivers::run_suite(drivers::Suite::Node, &ilion_bin()?).map(|_| ())
+        })?;
+        step("go driver", &mut || {
+            drivers::run_suite(drivers::Suite::Go, &ilion_bin()?).map(|_| ())
+        })?;
     }
 
     eprintln!("xtask ci: all steps passed");
@@ -343,5 +389,6 @@ fn main() -> Result<()> {
         Task::Bench { area } => bench(area),
         Task::Fuzz { target, seconds } => fuzz(target, seconds),
         Task::Venv => python::venv().map(|_| ()),
+        Task::Drivers { suite } => drivers(suite),
     }
 }

@@ -45,18 +45,7 @@ pub(crate) fn compat_tests() -> Result<()> {
         eprintln!("xtask: no real-client tests in tests/compat yet");
         return Ok(());
     }
-    // The tests start their own nodes from this binary: the debug build the Rust tests already
-    // made (dependencies optimized, see the workspace's dev profile), which saves CI a release
-    // build with LTO; the suite judges behaviour, not speed (`cargo xtask bench` does that).
-    // `ILION_BIN` picks another binary, e.g. target/release/ilion.
-    let binary = match std::env::var_os("ILION_BIN") {
-        Some(bin) => PathBuf::from(bin),
-        None => {
-            // The same flags as the test build, so the binary it made is reused.
-            run(crate::ci_cargo().args(["build", "--bin", "ilion", "--features", crate::TESTKIT]))?;
-            crate::target_dir().join("debug/ilion")
-        }
-    };
+    let binary = crate::ilion_bin()?;
     run(Command::new(python)
         .args(["-m", "pytest", "-q", "-x", "tests/compat"])
         .env("ILION_BIN", binary))

@@ -96,6 +96,11 @@ pub trait Membership: Send + Sync + std::fmt::Debug {
 
     /// The failure detector's current verdict on `address`.
     fn is_alive(&self, address: IpAddr) -> bool;
+
+    /// This node's gossip generation (`system.local.gossip_generation`), once gossip runs.
+    fn local_generation(&self) -> Option<u64> {
+        None
+    }
 }
 
 /// Why a request to another node got no answer.

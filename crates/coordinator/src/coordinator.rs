@@ -34,6 +34,9 @@ use cache::PerSchema;
 use prepared::PreparedStatement;
 use statement::parse;
 
+/// The `system.local` rows and the gossip generation they were made with.
+type LocalRows = (Option<u64>, Vec<Vec<Option<ilion_cql::protocol::Value>>>);
+
 pub use batch::{
     BATCH_SIZE_FAIL_THRESHOLD, BATCH_SIZE_WARN_THRESHOLD, Executed,
     UNLOGGED_BATCH_PARTITIONS_WARN_THRESHOLD,
@@ -95,8 +98,9 @@ pub struct Coordinator {
     schema_listener: RwLock<Option<SchemaListener>>,
     /// The current schema's version (a digest of the whole schema).
     version: PerSchema<Uuid>,
-    /// The `system.local` row, which changes only with the schema version.
-    local_rows: PerSchema<Vec<Vec<Option<ilion_cql::protocol::Value>>>>,
+    /// The `system.local` row, which changes only with the schema version (and once, when
+    /// gossip starts and gives the generation it was made with).
+    local_rows: PerSchema<LocalRows>,
 }
 
 /// Called with the new schema version after a schema statement changed the schema.

@@ -54,14 +54,20 @@ const SYSTEM_SCHEMA: &[&str] = &[
      WITH comment = 'per-table primary range size estimates'",
     "CREATE TABLE system_schema.keyspaces (keyspace_name text PRIMARY KEY, durable_writes boolean, \
      replication frozen<map<text, text>>) WITH comment = 'keyspace definitions'",
+    // `dclocal_read_repair_chance` and `read_repair_chance` are no longer used; Cassandra keeps
+    // them (always 0.0) for the drivers that still read them (gocql, older Java drivers).
+    // `memtable` (4.1), `allow_auto_snapshot` and `incremental_backups` (5.0) are null unless a
+    // table sets a value other than the default, as Cassandra writes them.
     "CREATE TABLE system_schema.tables (keyspace_name text, table_name text, \
-     additional_write_policy text, bloom_filter_fp_chance double, caching frozen<map<text, text>>, \
-     cdc boolean, comment text, compaction frozen<map<text, text>>, \
-     compression frozen<map<text, text>>, crc_check_chance double, default_time_to_live int, \
+     additional_write_policy text, allow_auto_snapshot boolean, bloom_filter_fp_chance double, \
+     caching frozen<map<text, text>>, cdc boolean, comment text, \
+     compaction frozen<map<text, text>>, compression frozen<map<text, text>>, \
+     crc_check_chance double, dclocal_read_repair_chance double, default_time_to_live int, \
      extensions frozen<map<text, blob>>, flags frozen<set<text>>, gc_grace_seconds int, id uuid, \
-     max_index_interval int, memtable_flush_period_in_ms int, min_index_interval int, \
-     read_repair text, speculative_retry text, PRIMARY KEY ((keyspace_name), table_name)) \
-     WITH comment = 'table definitions'",
+     incremental_backups boolean, max_index_interval int, memtable text, \
+     memtable_flush_period_in_ms int, min_index_interval int, read_repair text, \
+     read_repair_chance double, speculative_retry text, \
+     PRIMARY KEY ((keyspace_name), table_name)) WITH comment = 'table definitions'",
     "CREATE TABLE system_schema.columns (keyspace_name text, table_name text, column_name text, \
      clustering_order text, column_name_bytes blob, kind text, position int, type text, \
      PRIMARY KEY ((keyspace_name), table_name, column_name)) WITH comment = 'column definitions'",
@@ -73,14 +79,23 @@ const SYSTEM_SCHEMA: &[&str] = &[
      options frozen<map<text, text>>, PRIMARY KEY ((keyspace_name), table_name, trigger_name)) \
      WITH comment = 'trigger definitions'",
     "CREATE TABLE system_schema.views (keyspace_name text, view_name text, \
-     additional_write_policy text, base_table_id uuid, base_table_name text, \
-     bloom_filter_fp_chance double, caching frozen<map<text, text>>, cdc boolean, comment text, \
-     compaction frozen<map<text, text>>, compression frozen<map<text, text>>, \
-     crc_check_chance double, default_time_to_live int, extensions frozen<map<text, blob>>, \
-     gc_grace_seconds int, id uuid, include_all_columns boolean, max_index_interval int, \
-     memtable_flush_period_in_ms int, min_index_interval int, read_repair text, \
-     speculative_retry text, where_clause text, PRIMARY KEY ((keyspace_name), view_name)) \
-     WITH comment = 'view definitions'",
+     additional_write_policy text, allow_auto_snapshot boolean, base_table_id uuid, \
+     base_table_name text, bloom_filter_fp_chance double, caching frozen<map<text, text>>, \
+     cdc boolean, comment text, compaction frozen<map<text, text>>, \
+     compression frozen<map<text, text>>, crc_check_chance double, \
+     dclocal_read_repair_chance double, default_time_to_live int, \
+     extensions frozen<map<text, blob>>, gc_grace_seconds int, id uuid, \
+     include_all_columns boolean, incremental_backups boolean, max_index_interval int, \
+     memtable text, memtable_flush_period_in_ms int, min_index_interval int, read_repair text, \
+     read_repair_chance double, speculative_retry text, where_clause text, \
+     PRIMARY KEY ((keyspace_name), view_name)) WITH comment = 'view definitions'",
+    // Cassandra 5.0's dynamic data masks; Ilion has none, so it is empty.
+    "CREATE TABLE system_schema.column_masks (keyspace_name text, table_name text, \
+     column_name text, function_keyspace text, function_name text, \
+     function_argument_types frozen<list<text>>, function_argument_values frozen<list<text>>, \
+     function_argument_nulls frozen<list<boolean>>, \
+     PRIMARY KEY ((keyspace_name), table_name, column_name)) \
+     WITH comment = 'column dynamic data masks'",
     "CREATE TABLE system_schema.types (keyspace_name text, type_name text, \
      field_names frozen<list<text>>, field_types frozen<list<text>>, \
      PRIMARY KEY ((keyspace_name), type_name)) WITH comment = 'user defined type definitions'",
@@ -198,7 +213,11 @@ pub(crate) fn rows(
     membership: Option<&dyn Membership>,
 ) -> Option<Vec<Vec<Option<Value>>>> {
     let rows: Vec<Row> = match (table.keyspace.as_str(), table.name.as_str()) {
-        ("system", "local") => vec![local_row(local, user)],
+        ("system", "local") => vec![local_row(
+            local,
+            user,
+            membership.and_then(|m| m.local_generation()),
+        )],
         ("system", name @ ("peers" | "peers_v2")) => peers(membership)
             .iter()
             .map(|m| peer_row(m, name == "peers_v2", local.storage_port))
@@ -220,8 +239,12 @@ pub(crate) fn rows(
     )
 }
 
-fn local_row(local: &LocalInfo, user: &Schema) -> Row {
+fn local_row(local: &LocalInfo, user: &Schema, generation: Option<u64>) -> Row {
     let mut r = Row::new();
+    // Seconds since the epoch when gossip started, as Cassandra's generation is; an int column.
+    if let Some(g) = generation.and_then(|g| i32::try_from(g).ok()) {
+        r.insert("gossip_generation", Value::Int(g));
+    }
     r.insert("key", text("local"));
     r.insert("bootstrapped", text("COMPLETED"));
     r.insert("broadcast_address", Value::Inet(local.listen_address));
@@ -379,6 +402,7 @@ fn schema_rows(name: &str, user: &Schema, system: &Schema) -> Vec<Row> {
                     r.insert("compaction", text_map(&p.compaction));
                     r.insert("compression", text_map(&p.compression));
                     r.insert("crc_check_chance", Value::Double(p.crc_check_chance));
+                    r.insert("dclocal_read_repair_chance", Value::Double(0.0));
                     r.insert("default_time_to_live", Value::Int(p.default_time_to_live));
                     r.insert("extensions", Value::Map(Vec::new()));
                     r.insert("flags", Value::Set(vec![text("compound")]));
@@ -391,6 +415,7 @@ fn schema_rows(name: &str, user: &Schema, system: &Schema) -> Vec<Row> {
                     );
                     r.insert("min_index_interval", Value::Int(p.min_index_interval));
                     r.insert("read_repair", text(p.read_repair.clone()));
+                    r.insert("read_repair_chance", Value::Double(0.0));
                     r.insert("speculative_retry", text(p.speculative_retry.clone()));
                     out.push(r);
                 }
@@ -452,7 +477,7 @@ fn schema_rows(name: &str, user: &Schema, system: &Schema) -> Vec<Row> {
                     }
                 }
             }
-            // No triggers, views, functions, aggregates or indexes:
+            // No triggers, views, functions, aggregates, indexes or column masks:
             // creating them is refused (see the coordinator), so these are truly empty.
             _ => {}
         }
@@ -463,6 +488,32 @@ fn schema_rows(name: &str, user: &Schema, system: &Schema) -> Vec<Row> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn local_info() -> LocalInfo {
+        LocalInfo {
+            cluster_name: "c".to_owned(),
+            listen_address: IpAddr::from([127, 0, 0, 1]),
+            rpc_address: IpAddr::from([127, 0, 0, 1]),
+            native_port: 9042,
+            storage_port: 7000,
+            data_center: "datacenter1".to_owned(),
+            rack: "rack1".to_owned(),
+            host_id: Uuid::from_u128(7),
+            tokens: vec![0],
+        }
+    }
+
+    #[test]
+    fn system_local_shows_the_gossip_generation_once_gossip_runs() {
+        let user = Schema::default();
+        let before = local_row(&local_info(), &user, None);
+        assert_eq!(before.get("gossip_generation"), None);
+        let after = local_row(&local_info(), &user, Some(1_765_000_000));
+        assert_eq!(
+            after.get("gossip_generation"),
+            Some(&Value::Int(1_765_000_000))
+        );
+    }
 
     #[test]
     fn range_shares_split_a_table_by_the_ring_fraction_each_range_covers() {

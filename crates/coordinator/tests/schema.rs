@@ -437,3 +437,235 @@ fn dropped_columns_are_recorded_with_their_time_and_type() {
     );
     assert_eq!(columns, vec![vec![text("k")], vec![text("w")]]);
 }
+
+/// The columns (name, CQL type) of each `system_schema` table that Cassandra 4.1 or 5.0 has,
+/// including those kept only for drivers: gocql 1.3 selects `dclocal_read_repair_chance` and
+/// `read_repair_chance` from `system_schema.views` and fails on a node without them.
+const CASSANDRA_SCHEMA_COLUMNS: &[(&str, &[(&str, &str)])] = &[
+    (
+        "keyspaces",
+        &[
+            ("keyspace_name", "text"),
+            ("durable_writes", "boolean"),
+            ("replication", "frozen<map<text, text>>"),
+        ],
+    ),
+    (
+        "tables",
+        &[
+            ("keyspace_name", "text"),
+            ("table_name", "text"),
+            ("additional_write_policy", "text"),
+            ("allow_auto_snapshot", "boolean"),
+            ("bloom_filter_fp_chance", "double"),
+            ("caching", "frozen<map<text, text>>"),
+            ("cdc", "boolean"),
+            ("comment", "text"),
+            ("compaction", "frozen<map<text, text>>"),
+            ("compression", "frozen<map<text, text>>"),
+            ("crc_check_chance", "double"),
+            ("dclocal_read_repair_chance", "double"),
+            ("default_time_to_live", "int"),
+            ("extensions", "frozen<map<text, blob>>"),
+            ("flags", "frozen<set<text>>"),
+            ("gc_grace_seconds", "int"),
+            ("id", "uuid"),
+            ("incremental_backups", "boolean"),
+            ("max_index_interval", "int"),
+            ("memtable", "text"),
+            ("memtable_flush_period_in_ms", "int"),
+            ("min_index_interval", "int"),
+            ("read_repair", "text"),
+            ("read_repair_chance", "double"),
+            ("speculative_retry", "text"),
+        ],
+    ),
+    (
+        "columns",
+        &[
+            ("keyspace_name", "text"),
+            ("table_name", "text"),
+            ("column_name", "text"),
+            ("clustering_order", "text"),
+            ("column_name_bytes", "blob"),
+            ("kind", "text"),
+            ("position", "int"),
+            ("type", "text"),
+        ],
+    ),
+    (
+        "column_masks",
+        &[
+            ("keyspace_name", "text"),
+            ("table_name", "text"),
+            ("column_name", "text"),
+            ("function_keyspace", "text"),
+            ("function_name", "text"),
+            ("function_argument_types", "frozen<list<text>>"),
+            ("function_argument_values", "frozen<list<text>>"),
+            ("function_argument_nulls", "frozen<list<boolean>>"),
+        ],
+    ),
+    (
+        "dropped_columns",
+        &[
+            ("keyspace_name", "text"),
+            ("table_name", "text"),
+            ("column_name", "text"),
+            ("dropped_time", "timestamp"),
+            ("kind", "text"),
+            ("type", "text"),
+        ],
+    ),
+    (
+        "triggers",
+        &[
+            ("keyspace_name", "text"),
+            ("table_name", "text"),
+            ("trigger_name", "text"),
+            ("options", "frozen<map<text, text>>"),
+        ],
+    ),
+    (
+        "views",
+        &[
+            ("keyspace_name", "text"),
+            ("view_name", "text"),
+            ("additional_write_policy", "text"),
+            ("allow_auto_snapshot", "boolean"),
+            ("base_table_id", "uuid"),
+            ("base_table_name", "text"),
+            ("bloom_filter_fp_chance", "double"),
+            ("caching", "frozen<map<text, text>>"),
+            ("cdc", "boolean"),
+            ("comment", "text"),
+            ("compaction", "frozen<map<text, text>>"),
+            ("compression", "frozen<map<text, text>>"),
+            ("crc_check_chance", "double"),
+            ("dclocal_read_repair_chance", "double"),
+            ("default_time_to_live", "int"),
+            ("extensions", "frozen<map<text, blob>>"),
+            ("gc_grace_seconds", "int"),
+            ("id", "uuid"),
+            ("include_all_columns", "boolean"),
+            ("incremental_backups", "boolean"),
+            ("max_index_interval", "int"),
+            ("memtable", "text"),
+            ("memtable_flush_period_in_ms", "int"),
+            ("min_index_interval", "int"),
+            ("read_repair", "text"),
+            ("read_repair_chance", "double"),
+            ("speculative_retry", "text"),
+            ("where_clause", "text"),
+        ],
+    ),
+    (
+        "indexes",
+        &[
+            ("keyspace_name", "text"),
+            ("table_name", "text"),
+            ("index_name", "text"),
+            ("kind", "text"),
+            ("options", "frozen<map<text, text>>"),
+        ],
+    ),
+    (
+        "types",
+        &[
+            ("keyspace_name", "text"),
+            ("type_name", "text"),
+            ("field_names", "frozen<list<text>>"),
+            ("field_types", "frozen<list<text>>"),
+        ],
+    ),
+    (
+        "functions",
+        &[
+            ("keyspace_name", "text"),
+            ("function_name", "text"),
+            ("argument_types", "frozen<list<text>>"),
+            ("argument_names", "frozen<list<text>>"),
+            ("body", "text"),
+            ("language", "text"),
+            ("return_type", "text"),
+            ("called_on_null_input", "boolean"),
+        ],
+    ),
+    (
+        "aggregates",
+        &[
+            ("keyspace_name", "text"),
+            ("aggregate_name", "text"),
+            ("argument_types", "frozen<list<text>>"),
+            ("final_func", "text"),
+            ("initcond", "text"),
+            ("return_type", "text"),
+            ("state_func", "text"),
+            ("state_type", "text"),
+        ],
+    ),
+];
+
+#[test]
+fn every_system_schema_column_of_cassandra_4_1_and_5_0_is_there_with_its_type() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = open(dir.path());
+    for (table, columns) in CASSANDRA_SCHEMA_COLUMNS {
+        let rows = select(
+            &c,
+            &format!(
+                "SELECT column_name, type FROM system_schema.columns \
+                 WHERE keyspace_name = 'system_schema' AND table_name = '{table}'"
+            ),
+        );
+        let have: BTreeSet<(String, String)> = rows
+            .into_iter()
+            .map(|r| match (&r[0], &r[1]) {
+                (Some(Value::Text(n)), Some(Value::Text(t))) => (n.clone(), t.clone()),
+                other => panic!("{table}: unexpected row {other:?}"),
+            })
+            .collect();
+        let want: BTreeSet<(String, String)> = columns
+            .iter()
+            .map(|(n, t)| ((*n).to_owned(), (*t).to_owned()))
+            .collect();
+        assert_eq!(have, want, "system_schema.{table}");
+    }
+}
+
+#[test]
+fn columns_kept_for_drivers_have_cassandras_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = open(dir.path());
+    run(&c, &format!("CREATE KEYSPACE ks WITH replication = {RF1}")).unwrap();
+    run(&c, "CREATE TABLE ks.t (k int PRIMARY KEY, v text)").unwrap();
+    let rows = select(
+        &c,
+        "SELECT dclocal_read_repair_chance, read_repair_chance, memtable, allow_auto_snapshot, \
+         incremental_backups FROM system_schema.tables \
+         WHERE keyspace_name = 'ks' AND table_name = 't'",
+    );
+    // Cassandra writes 0.0 for the two chances and leaves the others null while a table keeps
+    // their defaults (the default memtable, auto snapshots and incremental backups allowed).
+    assert_eq!(
+        rows,
+        vec![vec![
+            Some(Value::Double(0.0)),
+            Some(Value::Double(0.0)),
+            None,
+            None,
+            None
+        ]]
+    );
+    // gocql's materialized-view query: the columns exist, and there are no views.
+    let views = select(
+        &c,
+        "SELECT view_name, base_table_id, base_table_name, bloom_filter_fp_chance, caching, \
+         comment, compaction, compression, crc_check_chance, dclocal_read_repair_chance, \
+         default_time_to_live, extensions, gc_grace_seconds, id, include_all_columns, \
+         max_index_interval, memtable_flush_period_in_ms, min_index_interval, \
+         read_repair_chance, speculative_retry FROM system_schema.views \
+         WHERE keyspace_name = 'ks'",
+    );
+    assert!(views.is_empty(), "{views:?}");
+}

@@ -43,6 +43,11 @@ impl<T> PerSchema<T> {
         *self.0.lock() = Some((schema.clone(), v.clone()));
         Ok(v)
     }
+
+    /// Forgets the cached value: the next [`PerSchema::get`] makes it again.
+    pub(crate) fn clear(&self) {
+        *self.0.lock() = None;
+    }
 }
 
 #[cfg(test)]

@@ -110,15 +110,30 @@ impl Coordinator {
             Some(c) if !s.json => c.get(&schema, compile)?,
             _ => Arc::new(compile()?),
         };
+        let membership = self.membership.as_deref();
         if ks.name == "system" && table.name == "local" {
-            let rows = self.local_rows.get(&schema, || {
-                system::rows(table, &self.local, &schema, &self.system, &self.store, None)
-                    .ok_or_else(|| Error::server("system.local has no rows"))
-            })?;
-            return select::run(s, table, ks, &selection, &rows, bound, params)
+            let generation = membership.and_then(|m| m.local_generation());
+            let make = || {
+                system::rows(
+                    table,
+                    &self.local,
+                    &schema,
+                    &self.system,
+                    &self.store,
+                    membership,
+                )
+                .map(|rows| (generation, rows))
+                .ok_or_else(|| Error::server("system.local has no rows"))
+            };
+            let mut cached = self.local_rows.get(&schema, make)?;
+            if cached.0 != generation {
+                // Made before gossip started, without the generation: made again, once.
+                self.local_rows.clear();
+                cached = self.local_rows.get(&schema, make)?;
+            }
+            return select::run(s, table, ks, &selection, &cached.1, bound, params)
                 .map(Executed::quiet);
         }
-        let membership = self.membership.as_deref();
         match system::rows(
             table,
             &self.local,

@@ -174,6 +174,7 @@ impl Cluster {
             .await
             .map_err(|source| ClusterError::Bind { address, source })?;
         let generation = next_generation(&settings.data_dir)?;
+        view.set_generation(generation);
         let mut config =
             ilion_gossip::Config::new(settings.cluster_name.clone(), settings.seeds.clone());
         config.fanout = settings.gossip_fanout;

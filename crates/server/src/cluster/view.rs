@@ -108,6 +108,8 @@ struct Inner {
     /// Each peer's gRPC endpoint as gossip names it (its own storage port).
     endpoints: BTreeMap<IpAddr, SocketAddr>,
     topology_version: u64,
+    /// This node's gossip generation, once gossip has started (`system.local`).
+    generation: Option<u64>,
 }
 
 /// The cluster view: this node (from its own facts) and every peer gossip told us about.
@@ -126,6 +128,7 @@ impl ClusterView {
                 peers: BTreeMap::new(),
                 endpoints: BTreeMap::new(),
                 topology_version: 1,
+                generation: None,
             }),
         }
     }
@@ -144,6 +147,11 @@ impl ClusterView {
     /// The local node as the view shows it.
     pub fn local(&self) -> Member {
         self.inner.read().local.clone()
+    }
+
+    /// Records the gossip generation this node started with.
+    pub fn set_generation(&self, generation: u64) {
+        self.inner.write().generation = Some(generation);
     }
 
     /// Updates the local node's schema version.
@@ -387,6 +395,10 @@ impl Membership for ClusterView {
     fn is_alive(&self, address: IpAddr) -> bool {
         let inner = self.inner.read();
         address == inner.local.address || inner.peers.get(&address).is_some_and(|p| p.alive)
+    }
+
+    fn local_generation(&self) -> Option<u64> {
+        self.inner.read().generation
     }
 }
 
