@@ -103,6 +103,22 @@ def test_counters_are_read_with_where_aggregates_and_paging(session):
     assert [r.views for r in session.execute(paged)] == [10, 20, 30, 40, 50]
     j = session.execute("SELECT JSON day, views FROM hits WHERE page = 'agg' AND day = 1").one()
     assert j[0] == '{"day": 1, "views": 10}'
+    filtered = session.execute("SELECT day FROM hits WHERE page = 'agg' AND views >= 40 "
+                               "ALLOW FILTERING")
+    assert [r.day for r in filtered] == [4, 5]
+    ps = session.prepare("SELECT day FROM hits WHERE page = 'agg' AND views = ? ALLOW FILTERING")
+    assert [r.day for r in session.execute(ps, (20,))] == [2]
+
+
+def test_static_counters(session):
+    session.execute("CREATE TABLE IF NOT EXISTS per_page (page text, day int, total counter "
+                    "static, views counter, PRIMARY KEY (page, day))")
+    for day in (1, 2):
+        session.execute("UPDATE per_page SET total = total + 1, views = views + %s "
+                        "WHERE page = 's' AND day = %s", (day, day))
+    session.execute("UPDATE per_page SET total = total + 10 WHERE page = 's'")
+    rows = list(session.execute("SELECT day, total, views FROM per_page WHERE page = 's'"))
+    assert [(r.day, r.total, r.views) for r in rows] == [(1, 12, 1), (2, 12, 2)]
 
 
 def test_deleting_counters_and_rows(session):
@@ -248,8 +264,8 @@ def test_cqlsh_shows_a_counter_table(node, session):
 
 THREADS = 6
 # Each thread's increments are bounded in count and the whole phase in time.
-MAX_INCREMENTS = 400
-PHASE_SECONDS = 25
+MAX_INCREMENTS = 5000
+PHASE_SECONDS = 30
 
 
 @pytest.fixture(scope="module")
@@ -308,6 +324,9 @@ def test_concurrent_increments_across_a_node_kill_sum_exactly(cluster3):
         ps = s.prepare("UPDATE c3.t SET n = n + ? WHERE k = ?")
         acked = {}
         unknown = {}
+        # Acknowledged increments while the victim is up, down, and back.
+        phase = ["up"]
+        per_phase = {"up": 0, "down": 0, "back": 0}
         lock = threading.Lock()
         stop = threading.Event()
         deadline = time.monotonic() + PHASE_SECONDS
@@ -324,6 +343,7 @@ def test_concurrent_increments_across_a_node_kill_sum_exactly(cluster3):
                     s.execute(ps, (delta, k))
                     with lock:
                         acked[k] = acked.get(k, 0) + delta
+                        per_phase[phase[0]] += 1
                 except Exception:  # noqa: BLE001 - any failure: outcome unknown
                     with lock:
                         unknown[k] = unknown.get(k, 0) + delta
@@ -335,12 +355,17 @@ def test_concurrent_increments_across_a_node_kill_sum_exactly(cluster3):
         victim = nodes[2]
         victim.proc.send_signal(signal.SIGKILL)
         victim.proc.wait()
-        time.sleep(2)
+        phase[0] = "down"
+        time.sleep(3)
         victim.start()
+        phase[0] = "back"
+        time.sleep(3)
+        stop.set()
         for t in threads:
             t.join(PHASE_SECONDS + 30)
-        stop.set()
         assert not any(t.is_alive() for t in threads)
+        print(f"acknowledged increments by phase: {per_phase}")
+        assert all(n > 0 for n in per_phase.values()), per_phase
         total_acked = sum(acked.values())
         assert total_acked > 0
         # Every node alive again: read each counter at ALL through each node.
