@@ -386,11 +386,20 @@ impl Writer<'_> {
                 )));
             }
         };
+        if matches!(
+            value,
+            Term::Literal(ilion_cql::language::ast::Literal::Null)
+        ) {
+            // Refused when the statement is prepared, in Cassandra's words for a literal null.
+            return Err(Error::invalid(
+                "Invalid null value for counter increment/decrement",
+            ));
+        }
         if bound.is_unset(value) {
             return Ok(());
         }
-        let delta = match term_value(value, &CqlType::Bigint, bound)? {
-            Some(Value::Bigint(n)) => n,
+        let delta = match term_value(value, &CqlType::Counter, bound)? {
+            Some(Value::Counter(n)) => n,
             Some(_) => {
                 return Err(Error::invalid(format!(
                     "Invalid value for counter increment of {name}"
