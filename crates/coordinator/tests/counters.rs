@@ -255,3 +255,75 @@ fn seeded_model_of_increments_against_failing_replicas() {
         "acks {acks}, unknown {unknowns}, unavailable {unavailables}"
     );
 }
+
+/// NetworkTopologyStrategy with three replicas in each of two datacenters: the leader is
+/// picked in the coordinator's datacenter, and the local and per-datacenter levels count
+/// the leader's shard like any write.
+#[test]
+fn counters_in_two_datacenters_at_local_and_each_quorum() {
+    let c = with_counters(cluster_with(2, 3, RF3, config()));
+    for n in &c.nodes {
+        for stmt in [
+            "CREATE KEYSPACE ks2 WITH replication = {'class': 'NetworkTopologyStrategy', \
+             'dc1': 3, 'dc2': 3}",
+            "CREATE TABLE ks2.c (k int PRIMARY KEY, n counter)",
+        ] {
+            n.query(
+                &Session::default(),
+                stmt,
+                &QueryParameters::new(Consistency::One),
+            )
+            .unwrap();
+        }
+    }
+    let add2 = |node: usize, delta: i64, cl| {
+        c.nodes[node]
+            .query(
+                &Session::default(),
+                &format!("UPDATE ks2.c SET n = n + {delta} WHERE k = 1"),
+                &QueryParameters::new(cl),
+            )
+            .map(|_| ())
+    };
+    let read2 = |node: usize, cl| -> Result<Option<i64>, Error> {
+        let r = c.nodes[node].query(
+            &Session::default(),
+            "SELECT n FROM ks2.c WHERE k = 1",
+            &QueryParameters::new(cl),
+        )?;
+        let ResultBody::Rows(rows) = r else {
+            panic!("not rows")
+        };
+        Ok(rows
+            .rows()
+            .next()
+            .and_then(|r| r[0].clone())
+            .map(|b| i64::from_be_bytes(b.as_ref().try_into().unwrap())))
+    };
+    add2(0, 1, Consistency::LocalQuorum).unwrap();
+    add2(4, 2, Consistency::EachQuorum).unwrap();
+    add2(5, 4, Consistency::LocalOne).unwrap();
+    add2(1, 8, Consistency::Quorum).unwrap();
+    assert_eq!(read2(2, Consistency::All).unwrap(), Some(15));
+    // dc2 down: dc1 still counts at LOCAL_QUORUM; EACH_QUORUM is unavailable, nothing applied.
+    for i in 3..6 {
+        c.set(i, Mode::Down);
+    }
+    add2(0, 16, Consistency::LocalQuorum).unwrap();
+    assert_eq!(
+        add2(1, 32, Consistency::EachQuorum),
+        Err(Error::Unavailable {
+            consistency: Consistency::EachQuorum,
+            required: 2,
+            alive: 0
+        })
+    );
+    assert_eq!(read2(1, Consistency::LocalQuorum).unwrap(), Some(31));
+    for i in 3..6 {
+        c.set(i, Mode::Up);
+    }
+    for node in 0..3 {
+        c.replication(node).deliver_hints().unwrap();
+    }
+    assert_eq!(read2(4, Consistency::LocalQuorum).unwrap(), Some(31));
+}
