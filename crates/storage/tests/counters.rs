@@ -31,8 +31,7 @@ fn col(t: &Table, name: &str) -> u16 {
     t.schema().column_id(name).unwrap()
 }
 
-fn increment(t: &Table, column: &str, c: i32, delta: i64) -> CellWrite {
-    let _ = c;
+fn increment(t: &Table, column: &str, delta: i64) -> CellWrite {
     CellWrite {
         column: col(t, column),
         path: None,
@@ -46,7 +45,7 @@ fn increment(t: &Table, column: &str, c: i32, delta: i64) -> CellWrite {
 /// Adds `delta` to counter `column` of row `c` as the leader `node`; returns what replicas get.
 fn add(t: &Table, node: u8, column: &str, c: i32, delta: i64, now: i64) -> Mutation {
     let mut m = Mutation::new(1, pk(1), 1_000);
-    let cell = increment(t, column, c, delta);
+    let cell = increment(t, column, delta);
     m.row(ck(c)).cells.push(cell);
     t.apply_counter(&m, [node; 16], now).unwrap()
 }
@@ -113,12 +112,9 @@ fn a_replica_given_a_shard_twice_or_out_of_order_counts_it_once() {
 fn the_same_counter_twice_in_one_mutation_counts_both() {
     let (_s, t) = store();
     let mut m = Mutation::new(1, pk(1), 1_000);
-    let a = increment(&t, "n", 0, 2);
-    let b = increment(&t, "n", 0, 3);
-    let s = CellWrite {
-        column: col(&t, "s"),
-        ..increment(&t, "s", 0, 9)
-    };
+    let a = increment(&t, "n", 2);
+    let b = increment(&t, "n", 3);
+    let s = increment(&t, "s", 9);
     m.row(ck(0)).cells.extend([a, b]);
     m.static_cells.push(s);
     t.apply_counter(&m, [1; 16], 1).unwrap();
@@ -170,7 +166,7 @@ fn plain_writes_to_counters_and_unled_increments_are_refused() {
         .set(col(&t, "n"), 1, 5i64.to_be_bytes().to_vec());
     assert!(matches!(t.apply(&m), Err(Error::InvalidColumn { .. })));
     let mut m = Mutation::new(1, pk(1), 1_000);
-    let inc = increment(&t, "n", 0, 1);
+    let inc = increment(&t, "n", 1);
     m.row(ck(0)).cells.push(inc);
     assert!(matches!(t.apply(&m), Err(Error::InvalidColumn { .. })));
 }
