@@ -327,3 +327,48 @@ fn counters_in_two_datacenters_at_local_and_each_quorum() {
     }
     assert_eq!(read2(4, Consistency::LocalQuorum).unwrap(), Some(31));
 }
+
+/// A coordinator without a cluster (the local data path) leads its own increments, and they
+/// survive a restart of the node.
+#[test]
+fn a_node_on_its_own_counts_and_keeps_its_counters_across_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let value = |c: &ilion_coordinator::Coordinator| -> Option<i64> {
+        let ResultBody::Rows(rows) =
+            common::run(c, "SELECT n FROM ks.c WHERE k = 1 AND c = 2").unwrap()
+        else {
+            panic!("not rows")
+        };
+        rows.rows()
+            .next()
+            .and_then(|r| r[0].clone())
+            .map(|b| i64::from_be_bytes(b.as_ref().try_into().unwrap()))
+    };
+    {
+        let c = common::open(dir.path());
+        common::run(&c, &format!("CREATE KEYSPACE ks WITH replication = {RF1}")).unwrap();
+        common::run(
+            &c,
+            "CREATE TABLE ks.c (k int, c int, n counter, PRIMARY KEY (k, c))",
+        )
+        .unwrap();
+        for delta in [5, -1, 7] {
+            common::run(
+                &c,
+                &format!("UPDATE ks.c SET n = n + {delta} WHERE k = 1 AND c = 2"),
+            )
+            .unwrap();
+        }
+        common::run(
+            &c,
+            "BEGIN COUNTER BATCH UPDATE ks.c SET n = n - 1 WHERE k = 1 AND c = 2; \
+             UPDATE ks.c SET n = n - 1 WHERE k = 1 AND c = 2; APPLY BATCH",
+        )
+        .unwrap();
+        assert_eq!(value(&c), Some(9));
+    }
+    let c = common::open(dir.path());
+    assert_eq!(value(&c), Some(9));
+    common::run(&c, "UPDATE ks.c SET n = n + 1 WHERE k = 1 AND c = 2").unwrap();
+    assert_eq!(value(&c), Some(10));
+}
