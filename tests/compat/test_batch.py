@@ -118,7 +118,8 @@ def test_selects_counters_and_conditions_in_a_batch_are_refused(session, k):
         session.execute(batch)
     counter = BatchStatement(batch_type=BatchType.COUNTER)
     counter.add(f"INSERT INTO t (k, c, v) VALUES ({k}, 1, 'x')")
-    with pytest.raises(InvalidRequest, match="COUNTER batches"):
+    with pytest.raises(InvalidRequest,
+                       match="Cannot include non-counter statement in a counter batch"):
         session.execute(counter)
     conditional = BatchStatement()
     conditional.add(f"INSERT INTO t (k, c, v) VALUES ({k}, 1, 'x') IF NOT EXISTS")

@@ -154,7 +154,14 @@ impl Coordinator {
     /// carries the returned bytes back; an error is the remote failure the sender sees.
     pub fn handle_message(&self, from: IpAddr, payload: Bytes) -> Result<Bytes> {
         crate::replication::count_replica_request(&self.replica);
-        self.replica.handle(&payload).inspect_err(|e| {
+        let body = crate::replication::messages::decode_request(&payload)
+            .map_err(|e| crate::Error::server(e.to_string()))?;
+        if let (crate::replication::messages::request::Body::CounterWrite(w), Some(r)) =
+            (&body, &self.replication)
+        {
+            return Ok(r.handle_counter_write(w.clone()));
+        }
+        self.replica.handle_body(body).inspect_err(|e| {
             tracing::debug!(%from, error = %e, "replica request failed");
         })
     }

@@ -41,9 +41,10 @@
 //! CassandraAuthorizer ([`CoordinatorBuilder::auth`]), [`Coordinator::authenticate`] checks
 //! logins against `system_auth` and [`Coordinator::query_as`] (and `execute_as`, `batch_as`)
 //! checks every statement against the permissions of the role it runs as (the [`auth`]
-//! module, docs/security.md). Not here yet: lightweight transactions (SERIAL), counters, pending
-//! ranges while nodes join or leave, filtering (refused with an Invalid error naming the
-//! feature).
+//! module, docs/security.md). Counter writes go through [`DataPath::write_counter`]: a leader
+//! replica adds each increment to its own shard and replicates the shard (docs/counters.md).
+//! Not here yet: lightweight transactions (SERIAL), refused with an Invalid error naming the
+//! feature.
 
 pub mod auth;
 pub mod cluster;

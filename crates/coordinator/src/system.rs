@@ -405,7 +405,11 @@ fn schema_rows(name: &str, user: &Schema, system: &Schema) -> Vec<Row> {
                     r.insert("dclocal_read_repair_chance", Value::Double(0.0));
                     r.insert("default_time_to_live", Value::Int(p.default_time_to_live));
                     r.insert("extensions", Value::Map(Vec::new()));
-                    r.insert("flags", Value::Set(vec![text("compound")]));
+                    let mut flags = vec![text("compound")];
+                    if t.is_counter() {
+                        flags.push(text("counter"));
+                    }
+                    r.insert("flags", Value::Set(flags));
                     r.insert("gc_grace_seconds", Value::Int(p.gc_grace_seconds));
                     r.insert("id", uuid(t.id));
                     r.insert("max_index_interval", Value::Int(p.max_index_interval));

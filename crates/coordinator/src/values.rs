@@ -451,11 +451,9 @@ pub(crate) fn literal_value(l: &Literal, ty: &CqlType) -> Result<Option<Value>> 
             parse_duration(d)
                 .ok_or_else(|| Error::invalid(format!("Unable to convert '{d}' to a duration")))?,
         ),
-        (Literal::Integer(_), CqlType::Counter) => {
-            return Err(Error::invalid(
-                "Cannot set the value of counter column (counters can only be incremented/decremented, not set)",
-            ));
-        }
+        // A counter value in a restriction (`WHERE n = 3 ALLOW FILTERING`); writes never get
+        // here (an UPDATE refuses `n = 3` naming the column, an INSERT any counter table).
+        (Literal::Integer(i), CqlType::Counter) => Value::Counter(i.parse().map_err(|_| bad())?),
         _ => return Err(bad()),
     }))
 }

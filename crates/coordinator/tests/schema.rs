@@ -91,8 +91,20 @@ fn table_definitions_are_validated() {
             "Duplicate column",
         ),
         (
-            "CREATE TABLE ks.t (k int PRIMARY KEY, n counter)",
-            "Counter",
+            "CREATE TABLE ks.t (k int PRIMARY KEY, n counter, v int)",
+            "Cannot mix counter and non counter columns in the same table",
+        ),
+        (
+            "CREATE TABLE ks.t (k counter PRIMARY KEY, n counter)",
+            "counter type is not supported for PRIMARY KEY column 'k'",
+        ),
+        (
+            "CREATE TABLE ks.t (k int PRIMARY KEY, n set<counter>)",
+            "Counters are not allowed inside collections: set<counter>",
+        ),
+        (
+            "CREATE TABLE ks.t (k int PRIMARY KEY, n tuple<int, counter>)",
+            "Counters are not allowed inside tuples",
         ),
         (
             "CREATE TABLE ks.t (k int PRIMARY KEY, a frozen<nosuchtype>)",

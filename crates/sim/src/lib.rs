@@ -239,6 +239,7 @@ impl Sim {
                 config: ReplicationConfig {
                     // Simulated time is not wall time: nothing here may depend on it.
                     write_request_timeout: Duration::from_secs(3600),
+                    counter_write_request_timeout: Duration::from_secs(3600),
                     read_request_timeout: Duration::from_secs(3600),
                     range_request_timeout: Duration::from_secs(3600),
                     speculative_retry: SpeculativeRetry::None,

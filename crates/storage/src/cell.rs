@@ -15,12 +15,23 @@
 //! 3. then the later local deletion / expiry time wins;
 //! 4. then the greater value bytewise; then the longer TTL (only to make the order total).
 //!
+//! Counter cells are not picked but merged (Cassandra's counter context): a counter holds one
+//! [`CounterShard`] per node that led increments of it, `(counter id, clock, value)`, and its
+//! value is the sum of its shards. Merging two counter cells keeps, per counter id, the shard
+//! with the higher clock (then the greater value), and the higher timestamp. A tombstone beats
+//! a counter cell whatever their timestamps (CASSANDRA-7346: a deleted counter stays deleted).
+//! Both are joins of a semilattice, so the merge stays commutative, associative and
+//! idempotent on the records a counter column can hold (counters and tombstones). A counter
+//! column never holds plain cells (storage refuses them), so the mixed case only needs to be
+//! deterministic.
+//!
 //! Byte layout of a record (big-endian):
 //! ```text
-//! kind u8 (0 live, 1 expiring, 2 expired, 3 tombstone) | timestamp i64
+//! kind u8 (0 live, 1 expiring, 2 expired, 3 tombstone, 4 counter) | timestamp i64
 //! expiring, expired: ttl u32 | local expiry i64 (seconds)
 //! tombstone:         local deletion time i64 (seconds)
 //! live, expiring:    value bytes (the rest)
+//! counter:           (counter id [16] | clock i64 | value i64)*, ids strictly increasing
 //! ```
 
 use std::cmp::Ordering;
@@ -82,6 +93,71 @@ impl Deletion {
     }
 }
 
+/// One node's part of a counter: the sum of the increments that node led, and a clock that
+/// grows with each of them. Values are absolute (not deltas), so applying a shard twice, or an
+/// older one after a newer, changes nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CounterShard {
+    /// The leading node's counter id (its host id).
+    pub id: [u8; 16],
+    pub clock: i64,
+    pub value: i64,
+}
+
+/// Merges two shard lists (each sorted by id, ids unique): per id the higher
+/// `(clock, value)` wins. The result is sorted by id.
+pub(crate) fn merge_shards(a: &[CounterShard], b: &[CounterShard]) -> Vec<CounterShard> {
+    let mut out = Vec::with_capacity(a.len().max(b.len()));
+    let (mut i, mut j) = (0, 0);
+    loop {
+        match (a.get(i), b.get(j)) {
+            (Some(x), Some(y)) => match x.id.cmp(&y.id) {
+                Ordering::Less => {
+                    out.push(*x);
+                    i += 1;
+                }
+                Ordering::Greater => {
+                    out.push(*y);
+                    j += 1;
+                }
+                Ordering::Equal => {
+                    out.push(if (y.clock, y.value) > (x.clock, x.value) {
+                        *y
+                    } else {
+                        *x
+                    });
+                    i += 1;
+                    j += 1;
+                }
+            },
+            (Some(x), None) => {
+                out.push(*x);
+                i += 1;
+            }
+            (None, Some(y)) => {
+                out.push(*y);
+                j += 1;
+            }
+            (None, None) => return out,
+        }
+    }
+}
+
+/// The value of a counter: the sum of its shards (wrapping, as Cassandra's long arithmetic).
+pub fn counter_total(shards: &[CounterShard]) -> i64 {
+    shards.iter().fold(0i64, |sum, s| sum.wrapping_add(s.value))
+}
+
+/// Sorts shards by id, keeping the winner of each id (as a merge would).
+pub fn normalize_shards(mut shards: Vec<CounterShard>) -> Vec<CounterShard> {
+    shards.sort_by(|a, b| {
+        a.id.cmp(&b.id)
+            .then((b.clock, b.value).cmp(&(a.clock, a.value)))
+    });
+    shards.dedup_by(|later, first| later.id == first.id);
+    shards
+}
+
 /// What an entry holds.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum State {
@@ -98,6 +174,10 @@ pub enum State {
     },
     Tombstone {
         local_deletion_time: i64,
+    },
+    /// A counter cell: its shards, sorted by counter id, ids unique.
+    Counter {
+        shards: Vec<CounterShard>,
     },
 }
 
@@ -121,6 +201,15 @@ impl Record {
             state: State::Expiring { value, ttl },
         }
     }
+    /// A counter cell (the shards are sorted and deduplicated here).
+    pub fn counter(timestamp: i64, shards: Vec<CounterShard>) -> Record {
+        Record {
+            timestamp,
+            state: State::Counter {
+                shards: normalize_shards(shards),
+            },
+        }
+    }
     pub fn tombstone(deletion: Deletion) -> Record {
         Record {
             timestamp: deletion.timestamp,
@@ -132,31 +221,33 @@ impl Record {
 
     fn rank(&self) -> u8 {
         match self.state {
-            State::Live { .. } => 0,
+            State::Live { .. } | State::Counter { .. } => 0,
             State::Expiring { .. } | State::Expired { .. } => 1,
             State::Tombstone { .. } => 2,
         }
     }
     fn local_time(&self) -> i64 {
         match &self.state {
-            State::Live { .. } => i64::MIN,
+            State::Live { .. } | State::Counter { .. } => i64::MIN,
             State::Expiring { ttl, .. } | State::Expired { ttl } => ttl.local_expiry,
             State::Tombstone {
                 local_deletion_time,
             } => *local_deletion_time,
         }
     }
-    /// The value bytes; empty for dead states.
+    /// The stored value bytes; empty for dead states and for counters (whose value is the
+    /// sum of their shards: [`Record::into_value`]).
     pub fn value(&self) -> &[u8] {
         match &self.state {
             State::Live { value } | State::Expiring { value, .. } => value,
             _ => &[],
         }
     }
-    /// The value bytes, moved out; empty for dead states.
+    /// The value bytes, moved out; empty for dead states; a counter's total as a bigint.
     pub fn into_value(self) -> Vec<u8> {
         match self.state {
             State::Live { value } | State::Expiring { value, .. } => value,
+            State::Counter { shards } => counter_total(&shards).to_be_bytes().to_vec(),
             _ => Vec::new(),
         }
     }
@@ -167,7 +258,7 @@ impl Record {
         }
     }
 
-    /// The reconciliation order (see the module doc). `Greater` wins.
+    /// The reconciliation order of non-counter records (see the module doc). `Greater` wins.
     pub fn reconcile_cmp(&self, other: &Record) -> Ordering {
         self.timestamp
             .cmp(&other.timestamp)
@@ -185,21 +276,63 @@ impl Record {
                 matches!(self.state, State::Expired { .. })
                     .cmp(&matches!(other.state, State::Expired { .. }))
             })
+            .then_with(|| match (&self.state, &other.state) {
+                // Only reached for a counter against a plain cell or another counter with
+                // everything above equal: any fixed order will do.
+                (State::Counter { shards: a }, State::Counter { shards: b }) => a.cmp(b),
+                (State::Counter { .. }, _) => Ordering::Greater,
+                (_, State::Counter { .. }) => Ordering::Less,
+                _ => Ordering::Equal,
+            })
     }
 
-    /// The winner of two versions of the same entry.
+    /// The reconciliation of two versions of the same entry: the greater under
+    /// [`Record::reconcile_cmp`], except that two counters merge their shards and a tombstone
+    /// beats a counter.
     pub fn reconcile(self, other: Record) -> Record {
-        if other.reconcile_cmp(&self) == Ordering::Greater {
-            other
-        } else {
-            self
+        match (&self.state, &other.state) {
+            (State::Counter { shards: a }, State::Counter { shards: b }) => Record {
+                timestamp: self.timestamp.max(other.timestamp),
+                state: State::Counter {
+                    shards: merge_shards(a, b),
+                },
+            },
+            _ => {
+                if other.beats(&self) {
+                    other
+                } else {
+                    self
+                }
+            }
+        }
+    }
+
+    /// Whether `self` wins over `other` when the two are not merged (not two counters).
+    pub(crate) fn beats(&self, other: &Record) -> bool {
+        match (&self.state, &other.state) {
+            (State::Tombstone { .. }, State::Counter { .. }) => true,
+            (State::Counter { .. }, State::Tombstone { .. }) => false,
+            _ => self.reconcile_cmp(other) == Ordering::Greater,
+        }
+    }
+
+    /// Whether this is a counter cell.
+    pub(crate) fn is_counter(&self) -> bool {
+        matches!(self.state, State::Counter { .. })
+    }
+
+    /// The counter shards, for a counter cell.
+    pub fn shards(&self) -> Option<&[CounterShard]> {
+        match &self.state {
+            State::Counter { shards } => Some(shards),
+            _ => None,
         }
     }
 
     /// True when the entry holds a value visible at `now` (seconds).
     pub fn is_live(&self, now: i64) -> bool {
         match &self.state {
-            State::Live { .. } => true,
+            State::Live { .. } | State::Counter { .. } => true,
             State::Expiring { ttl, .. } => now < ttl.local_expiry,
             State::Expired { .. } | State::Tombstone { .. } => false,
         }
@@ -232,6 +365,7 @@ impl Record {
             State::Expiring { .. } => 1,
             State::Expired { .. } => 2,
             State::Tombstone { .. } => 3,
+            State::Counter { .. } => 4,
         };
         out.push(kind);
         out.extend_from_slice(&self.timestamp.to_be_bytes());
@@ -249,6 +383,13 @@ impl Record {
             State::Tombstone {
                 local_deletion_time,
             } => out.extend_from_slice(&local_deletion_time.to_be_bytes()),
+            State::Counter { shards } => {
+                for sh in shards {
+                    out.extend_from_slice(&sh.id);
+                    out.extend_from_slice(&sh.clock.to_be_bytes());
+                    out.extend_from_slice(&sh.value.to_be_bytes());
+                }
+            }
         }
     }
 
@@ -292,6 +433,25 @@ impl Record {
                     local_deletion_time: i64::from_be_bytes(ldt),
                 }
             }
+            4 => {
+                let mut shards: Vec<CounterShard> = Vec::with_capacity(rest.len() / 32);
+                let mut r = rest;
+                while !r.is_empty() {
+                    let (id, t) = r.split_first_chunk::<16>()?;
+                    let (clock, t) = t.split_first_chunk::<8>()?;
+                    let (value, t) = t.split_first_chunk::<8>()?;
+                    if shards.last().is_some_and(|l| l.id >= *id) {
+                        return None;
+                    }
+                    shards.push(CounterShard {
+                        id: *id,
+                        clock: i64::from_be_bytes(*clock),
+                        value: i64::from_be_bytes(*value),
+                    });
+                    r = t;
+                }
+                State::Counter { shards }
+            }
             _ => return None,
         };
         Some(Record { timestamp, state })
@@ -333,6 +493,78 @@ mod tests {
             // A total order: equal only when identical.
             prop_assert_eq!(a.reconcile_cmp(&b) == Ordering::Equal, a == b);
         }
+    }
+
+    /// What a counter column can hold: counter cells (over three counter ids, small clocks)
+    /// and tombstones.
+    fn any_counter_record() -> impl Strategy<Value = Record> {
+        let shard = (0u8..3, 0i64..4, -3i64..4).prop_map(|(id, clock, value)| CounterShard {
+            id: [id; 16],
+            clock,
+            value,
+        });
+        prop_oneof![
+            3 => (0i64..4, proptest::collection::vec(shard, 0..4))
+                .prop_map(|(ts, shards)| Record::counter(ts, shards)),
+            1 => (0i64..4, 0i64..3).prop_map(|(ts, ldt)| Record::tombstone(Deletion::new(ts, ldt))),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 1000, ..ProptestConfig::default() })]
+        /// The counter merge is a join: commutative, associative, idempotent, and it survives
+        /// encoding, so replicas converge whatever order and how often shards arrive.
+        #[test]
+        fn counter_merge_is_commutative_associative_and_idempotent(
+            a in any_counter_record(), b in any_counter_record(), c in any_counter_record()
+        ) {
+            prop_assert_eq!(a.clone().reconcile(b.clone()), b.clone().reconcile(a.clone()));
+            prop_assert_eq!(
+                a.clone().reconcile(b.clone()).reconcile(c.clone()),
+                a.clone().reconcile(b.clone().reconcile(c.clone()))
+            );
+            prop_assert_eq!(a.clone().reconcile(a.clone()), a.clone());
+            let ab = a.clone().reconcile(b.clone());
+            prop_assert_eq!(ab.clone().reconcile(b.clone()), ab);
+            prop_assert_eq!(Record::decode(&a.encode()), Some(a.clone()));
+        }
+    }
+
+    #[test]
+    fn a_counter_is_the_sum_of_the_newest_shard_of_each_node() {
+        let sh = |id: u8, clock, value| CounterShard {
+            id: [id; 16],
+            clock,
+            value,
+        };
+        let a = Record::counter(5, vec![sh(1, 1, 10), sh(2, 4, 3)]);
+        let b = Record::counter(7, vec![sh(1, 2, 12), sh(2, 3, 100)]);
+        let m = a.reconcile(b);
+        assert_eq!(m.timestamp, 7);
+        assert_eq!(m.shards(), Some(&[sh(1, 2, 12), sh(2, 4, 3)][..]));
+        assert_eq!(m.into_value(), 15i64.to_be_bytes().to_vec());
+    }
+
+    #[test]
+    fn a_tombstone_beats_a_newer_counter() {
+        let tomb = Record::tombstone(Deletion::new(1, 0));
+        let c = Record::counter(9, vec![]);
+        assert_eq!(c.clone().reconcile(tomb.clone()), tomb);
+        assert_eq!(tomb.clone().reconcile(c), tomb);
+    }
+
+    #[test]
+    fn counter_records_with_unsorted_or_torn_shards_do_not_decode() {
+        let mut bytes = Record::counter(1, vec![]).encode();
+        bytes.extend_from_slice(&[2; 16]);
+        bytes.extend_from_slice(&[0; 16]);
+        assert!(Record::decode(&bytes).is_some());
+        let mut unsorted = bytes.clone();
+        unsorted.extend_from_slice(&[1; 16]);
+        unsorted.extend_from_slice(&[0; 16]);
+        assert_eq!(Record::decode(&unsorted), None);
+        bytes.pop();
+        assert_eq!(Record::decode(&bytes), None);
     }
 
     #[test]

@@ -64,20 +64,24 @@ pub(crate) trait Kv: Send + Sync + std::fmt::Debug {
     }
 }
 
-/// Reconciles an existing value with merge operands: the greatest record wins (cell.rs).
-/// Bytes that do not decode as a record are kept only when nothing decodes, so a read reports
-/// the corruption instead of a silent loss.
+/// Reconciles an existing value with merge operands (cell.rs): the greatest record wins, and
+/// counter cells merge their shards. A winner taken whole keeps its bytes; a merge of counters
+/// is encoded anew. Bytes that do not decode as a record are kept only when nothing decodes, so
+/// a read reports the corruption instead of a silent loss.
 pub(crate) fn merge_records(existing: Option<&[u8]>, operands: &[&[u8]]) -> Vec<u8> {
-    let mut best: Option<(Record, &[u8])> = None;
+    // The winner so far, its bytes, and whether it is a merge (its bytes are then stale).
+    let mut best: Option<(Record, &[u8], bool)> = None;
     let mut undecodable = None;
     for bytes in existing.into_iter().chain(operands.iter().copied()) {
         match Record::decode(bytes) {
             Some(r) => {
                 best = match best {
-                    Some((b, bb)) if b.reconcile_cmp(&r) != std::cmp::Ordering::Less => {
-                        Some((b, bb))
+                    Some((b, bb, _)) if b.is_counter() && r.is_counter() => {
+                        Some((b.reconcile(r), bb, true))
                     }
-                    _ => Some((r, bytes)),
+                    Some((b, _, _)) if r.beats(&b) => Some((r, bytes, false)),
+                    Some(kept) => Some(kept),
+                    None => Some((r, bytes, false)),
                 }
             }
             None => {
@@ -87,7 +91,8 @@ pub(crate) fn merge_records(existing: Option<&[u8]>, operands: &[&[u8]]) -> Vec<
         }
     }
     match (best, undecodable) {
-        (Some((_, bytes)), _) => bytes.to_vec(),
+        (Some((r, _, true)), _) => r.encode(),
+        (Some((_, bytes, false)), _) => bytes.to_vec(),
         (None, Some(bytes)) => bytes.to_vec(),
         (None, None) => Vec::new(),
     }

@@ -52,7 +52,9 @@ mod schema;
 mod store;
 mod timestamps;
 
-pub use cell::{Deletion, MAX_TTL_SECONDS, Record, State, Ttl};
+pub use cell::{
+    CounterShard, Deletion, MAX_TTL_SECONDS, Record, State, Ttl, counter_total, normalize_shards,
+};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{Error, Result};
 pub use mutation::{Bound, CellOp, CellWrite, Liveness, Mutation, RangeDeletion, RowWrite};

@@ -1,6 +1,6 @@
 //! What a write carries: cells with timestamps and TTLs, and deletions of every scope.
 
-use crate::cell::{Deletion, Ttl};
+use crate::cell::{CounterShard, Deletion, Ttl};
 use crate::schema::ColumnId;
 
 /// One bound of a clustering slice or range deletion. A bound names a clustering *prefix*:
@@ -41,6 +41,16 @@ pub enum CellOp {
     Delete(Deletion),
     /// Deletes every element of a multi-cell column (written before a whole-collection write).
     DeleteCollection(Deletion),
+    /// Merges counter shards into a counter cell (absolute shard states: applying them again
+    /// changes nothing). What a counter leader sends its replicas, and what raw reads return.
+    Counter {
+        timestamp: i64,
+        shards: Vec<CounterShard>,
+    },
+    /// Adds `delta` to a counter. Only [`Table::apply_counter`](crate::Table::apply_counter)
+    /// takes it (turning it into this node's shard); [`Table::apply`](crate::Table::apply)
+    /// refuses it.
+    Increment { timestamp: i64, delta: i64 },
 }
 
 /// One cell of a row. `path` is the element key of a multi-cell column, serialized as its key

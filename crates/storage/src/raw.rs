@@ -439,8 +439,8 @@ fn build(
                     timestamp: rec.timestamp,
                     ttl: Some(*ttl),
                 }),
-                // A marker is never written as a tombstone; nothing to carry.
-                State::Tombstone { .. } => None,
+                // A marker is never written as a tombstone (nor a counter); nothing to carry.
+                State::Tombstone { .. } | State::Counter { .. } => None,
             };
         }
         row.cells = cells(schema, cell_entries, base, ColumnKind::Regular)?;
@@ -531,6 +531,10 @@ fn cells(
                 timestamp: rec.timestamp,
                 value: Vec::new(),
                 ttl: Some(ttl),
+            },
+            State::Counter { shards } => CellOp::Counter {
+                timestamp: rec.timestamp,
+                shards,
             },
             State::Tombstone {
                 local_deletion_time,

@@ -209,6 +209,10 @@ fn apply_cells(row: &mut ModelRow, cells: &[CellWrite]) {
                 .entry(c.column)
                 .or_default()
                 .push(d.timestamp),
+            // The model's tables hold no counters (tests/counters.rs covers them).
+            CellOp::Counter { .. } | CellOp::Increment { .. } => {
+                unreachable!("no counters in the model")
+            }
         }
     }
 }
@@ -562,6 +566,9 @@ fn later(mut m: Mutation) -> Mutation {
                     }
                 }
                 CellOp::Delete(d) | CellOp::DeleteCollection(d) => del(d),
+                CellOp::Counter { timestamp, .. } | CellOp::Increment { timestamp, .. } => {
+                    *timestamp += LATER_TS;
+                }
             }
         }
     };

@@ -5,8 +5,9 @@
 //! Like Cassandra: only INSERT, UPDATE and DELETE; one timestamp for every statement without
 //! its own (the batch's `USING TIMESTAMP`, else the client's, else the coordinator's clock); a
 //! warning above 5 KiB of data and a failure above 50 KiB for batches of several partitions,
-//! and a warning for unlogged batches over more than 10 partitions. Not built: counter batches
-//! and conditional (lightweight transaction) batches, refused with Invalid.
+//! and a warning for unlogged batches over more than 10 partitions. Counter updates go in
+//! COUNTER (or UNLOGGED) batches of counter writes only, through the counter path. Not built:
+//! conditional (lightweight transaction) batches, refused with Invalid.
 
 use std::collections::BTreeSet;
 
@@ -247,13 +248,24 @@ impl Coordinator {
         batch_timestamp: Option<i64>,
         params: &QueryParameters,
     ) -> Result<Executed> {
-        if kind == ast::BatchKind::Counter {
-            return Err(Error::not_supported("COUNTER batches (counters)"));
+        let schema = self.schema.read().clone();
+        // Cassandra's BatchStatement.validate: counters only in COUNTER (or UNLOGGED) batches,
+        // never mixed with other writes, never with a custom timestamp.
+        let counter_batch = kind == ast::BatchKind::Counter;
+        if batch_timestamp.is_some() && counter_batch {
+            return Err(Error::invalid(
+                "Cannot provide custom timestamp for counter BATCH",
+            ));
         }
+        let mut has_counters = false;
+        let mut has_others = false;
         for item in items {
-            if item.statement.is_conditional() {
-                return Err(Error::not_supported(
-                    "Conditional BATCH statements (lightweight transactions)",
+            let (_, table) =
+                self.user_table(&schema, item.statement.table(), item.keyspace.as_deref())?;
+            let counter = table.is_counter();
+            if batch_timestamp.is_some() && counter {
+                return Err(Error::invalid(
+                    "Cannot provide custom timestamp for a BATCH containing counters",
                 ));
             }
             if batch_timestamp.is_some()
@@ -267,6 +279,30 @@ impl Coordinator {
                     "Timestamp must be set either on BATCH or individual statements",
                 ));
             }
+            if counter_batch && !counter {
+                return Err(Error::invalid(
+                    "Cannot include non-counter statement in a counter batch",
+                ));
+            }
+            if kind == ast::BatchKind::Logged && counter {
+                return Err(Error::invalid(
+                    "Cannot include a counter statement in a logged batch",
+                ));
+            }
+            has_counters |= counter;
+            has_others |= !counter;
+        }
+        if has_counters && has_others {
+            return Err(Error::invalid(
+                "Counter and non-counter mutations cannot exist in the same batch",
+            ));
+        }
+        for item in items {
+            if item.statement.is_conditional() {
+                return Err(Error::not_supported(
+                    "Conditional BATCH statements (lightweight transactions)",
+                ));
+            }
         }
         // One timestamp for every statement that does not set its own.
         let mut params = params.clone();
@@ -275,7 +311,6 @@ impl Coordinator {
                 .or(params.default_timestamp)
                 .unwrap_or_else(now_micros),
         );
-        let schema = self.schema.read().clone();
         let mut writes: Vec<TableWrite<'_>> = Vec::new();
         for item in items {
             let (ks, table) =
@@ -334,8 +369,15 @@ impl Coordinator {
         for w in &warnings {
             tracing::warn!(warning = %w, "batch");
         }
-        self.data
-            .write(&writes, params.consistency, kind == ast::BatchKind::Logged)?;
+        if has_counters {
+            for w in &writes {
+                data::check_counter_consistency(w.table, params.consistency)?;
+            }
+            self.data.write_counter(&writes, params.consistency)?;
+        } else {
+            self.data
+                .write(&writes, params.consistency, kind == ast::BatchKind::Logged)?;
+        }
         Ok(Executed {
             result: ResultBody::Void,
             warnings,
@@ -410,6 +452,8 @@ fn data_size(m: &Mutation) -> usize {
                 value.len() + TIMESTAMP + if ttl.is_some() { 8 } else { 0 }
             }
             CellOp::Delete(_) | CellOp::DeleteCollection(_) => DELETION,
+            CellOp::Counter { shards, .. } => TIMESTAMP + 32 * shards.len(),
+            CellOp::Increment { .. } => TIMESTAMP + 8,
         }
     };
     let bound_len = |b: &ilion_storage::Bound| match b {

@@ -200,7 +200,10 @@ impl Coordinator {
             schema: Arc::new(RwLock::new(Arc::new(schema))),
             ddl: Mutex::new(()),
             prepared: RwLock::new(foldhash::HashMap::default()),
-            data: Arc::new(LocalDataPath::new(data_store.clone(), listen_address)),
+            data: Arc::new(
+                LocalDataPath::new(data_store.clone(), listen_address)
+                    .with_counter_id(state.host_id),
+            ),
             store: data_store,
             membership: None,
             schema_listener: RwLock::new(None),

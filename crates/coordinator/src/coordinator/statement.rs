@@ -199,7 +199,12 @@ impl Coordinator {
                 let schema = self.schema.read().clone();
                 let (ks, table) = self.user_table(&schema, &s.table, keyspace)?;
                 let writes = data::update(&*self.data, ks, table, s, bound, params)?;
-                self.data.write(&writes, params.consistency, false)?;
+                if table.is_counter() {
+                    data::check_counter_consistency(table, params.consistency)?;
+                    self.data.write_counter(&writes, params.consistency)?;
+                } else {
+                    self.data.write(&writes, params.consistency, false)?;
+                }
                 Ok(ResultBody::Void)
             }
             Statement::Delete(s) => {

@@ -9,7 +9,7 @@ mod read;
 mod write;
 
 pub(crate) use read::select;
-pub(crate) use write::{delete, insert, update, write_marker_columns};
+pub(crate) use write::{check_counter_consistency, delete, insert, update, write_marker_columns};
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -46,6 +46,12 @@ pub trait DataPath: Send + Sync + std::fmt::Debug {
         logged: bool,
     ) -> Result<()>;
 
+    /// Applies counter writes (increments as [`ilion_storage::CellOp::Increment`]) at
+    /// `consistency`: each partition's increments are led by one replica, which adds them to
+    /// its own shard and sends the resulting shard to the others. A timeout is a
+    /// `WriteTimeout` of write type COUNTER.
+    fn write_counter(&self, writes: &[TableWrite<'_>], consistency: Consistency) -> Result<()>;
+
     /// Runs `cmd` on `table` at `consistency`.
     fn read(
         &self,
@@ -62,11 +68,25 @@ pub struct LocalDataPath {
     store: Arc<Store>,
     /// This node's address: failures name it as the replica that failed.
     address: IpAddr,
+    /// The id of this node's counter shards (its host id).
+    counter_id: uuid::Uuid,
 }
 
 impl LocalDataPath {
+    /// The local path; its counter shards carry the nil id until
+    /// [`LocalDataPath::with_counter_id`] names the node.
     pub fn new(store: Arc<Store>, address: IpAddr) -> LocalDataPath {
-        LocalDataPath { store, address }
+        LocalDataPath {
+            store,
+            address,
+            counter_id: uuid::Uuid::nil(),
+        }
+    }
+
+    /// The id this node's counter shards carry (its host id).
+    pub fn with_counter_id(mut self, id: uuid::Uuid) -> LocalDataPath {
+        self.counter_id = id;
+        self
     }
 }
 
@@ -109,6 +129,15 @@ impl DataPath for LocalDataPath {
             table_handle(&self.store, w.table)?
                 .apply(&w.mutation)
                 .map_err(failure)?;
+        }
+        Ok(())
+    }
+
+    fn write_counter(&self, writes: &[TableWrite<'_>], consistency: Consistency) -> Result<()> {
+        for w in writes {
+            table_handle(&self.store, w.table)?
+                .apply_counter(&w.mutation, *self.counter_id.as_bytes(), now_micros())
+                .map_err(|e| write_failure(&e, consistency, self.address, WriteType::Counter))?;
         }
         Ok(())
     }

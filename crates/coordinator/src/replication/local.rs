@@ -140,8 +140,17 @@ impl LocalReplica {
     /// The entry point for messages from other coordinators.
     pub(crate) fn handle(&self, payload: &[u8]) -> Result<Bytes> {
         let body = decode_request(payload).map_err(|e| Error::server(e.to_string()))?;
+        self.handle_body(body)
+    }
+
+    /// [`LocalReplica::handle`] of a decoded request.
+    pub(crate) fn handle_body(&self, body: request::Body) -> Result<Bytes> {
         let ack = || Response::new(response::Body::Ack(Ack {})).to_bytes();
         match body {
+            // Leading a counter write needs the replication path (`Coordinator::handle_message`).
+            request::Body::CounterWrite(_) => Err(Error::server(
+                "this node cannot lead counter writes (it is not part of a cluster)",
+            )),
             request::Body::Mutation(MutationRequest { mutations })
             | request::Body::Hint(MutationRequest { mutations }) => {
                 Ok(match self.apply(&mutations) {

@@ -7,7 +7,7 @@
 
 use bytes::Bytes;
 use ilion_storage::{
-    Bound, CellData, CellOp, CellWrite, Deletion, Liveness, Mutation, PagingPosition,
+    Bound, CellData, CellOp, CellWrite, CounterShard, Deletion, Liveness, Mutation, PagingPosition,
     PartitionData, PartitionRange, RangeDeletion, ReadCommand, ReadResult, RowData, RowWrite,
     Slice, TableSchema, Ttl,
 };
@@ -184,6 +184,8 @@ fn wire_cell_write(schema: &TableSchema, c: &CellWrite) -> Result<WireCellWrite,
         value: Vec::new(),
         ttl: None,
         local_deletion_time: 0,
+        shards: Vec::new(),
+        delta: 0,
     };
     match &c.op {
         CellOp::Set {
@@ -205,6 +207,23 @@ fn wire_cell_write(schema: &TableSchema, c: &CellWrite) -> Result<WireCellWrite,
             w.timestamp = d.timestamp;
             w.local_deletion_time = d.local_deletion_time;
         }
+        CellOp::Counter { timestamp, shards } => {
+            w.op = 3;
+            w.timestamp = *timestamp;
+            w.shards = shards
+                .iter()
+                .map(|s| WireCounterShard {
+                    id: s.id.to_vec(),
+                    clock: s.clock,
+                    value: s.value,
+                })
+                .collect();
+        }
+        CellOp::Increment { timestamp, delta } => {
+            w.op = 4;
+            w.timestamp = *timestamp;
+            w.delta = *delta;
+        }
     }
     Ok(w)
 }
@@ -219,6 +238,29 @@ fn cell_write(schema: &TableSchema, w: &WireCellWrite) -> Result<CellWrite, Mess
         },
         1 => CellOp::Delete(d),
         2 => CellOp::DeleteCollection(d),
+        3 => CellOp::Counter {
+            timestamp: w.timestamp,
+            shards: ilion_storage::normalize_shards(
+                w.shards
+                    .iter()
+                    .map(|s| {
+                        Ok(CounterShard {
+                            id: s
+                                .id
+                                .as_slice()
+                                .try_into()
+                                .map_err(|_| malformed("a counter id is 16 bytes"))?,
+                            clock: s.clock,
+                            value: s.value,
+                        })
+                    })
+                    .collect::<Result<Vec<_>, MessageError>>()?,
+            ),
+        },
+        4 => CellOp::Increment {
+            timestamp: w.timestamp,
+            delta: w.delta,
+        },
         k => return Err(malformed(format!("unknown cell op {k}"))),
     };
     Ok(CellWrite {

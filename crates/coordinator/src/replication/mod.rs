@@ -28,6 +28,7 @@
 mod batchlog;
 mod cleanup;
 mod consistency;
+mod counter;
 mod hints;
 pub(crate) mod local;
 pub mod messages;
@@ -123,6 +124,9 @@ impl SpeculativeRetry {
 pub struct ReplicationConfig {
     /// `write_request_timeout_in_ms` (2000).
     pub write_request_timeout: Duration,
+    /// `counter_write_request_timeout_in_ms` (5000): how long a coordinator waits for the
+    /// replica leading a counter write.
+    pub counter_write_request_timeout: Duration,
     /// `read_request_timeout_in_ms` (5000).
     pub read_request_timeout: Duration,
     /// `range_request_timeout_in_ms` (10000).
@@ -145,6 +149,7 @@ impl Default for ReplicationConfig {
     fn default() -> Self {
         ReplicationConfig {
             write_request_timeout: Duration::from_millis(2000),
+            counter_write_request_timeout: Duration::from_millis(5000),
             read_request_timeout: Duration::from_millis(5000),
             range_request_timeout: Duration::from_millis(10000),
             truncate_request_timeout: Duration::from_millis(60000),
@@ -518,6 +523,10 @@ impl DataPath for Replication {
             WriteType::Simple
         };
         self.count(self.write_mutations(&mutations, consistency, write_type, WriteMode::Level))
+    }
+
+    fn write_counter(&self, writes: &[TableWrite<'_>], consistency: Consistency) -> Result<()> {
+        self.write_counters(writes, consistency)
     }
 
     fn read(

@@ -209,7 +209,11 @@ impl Replication {
                             tracker.add(&req, &e.dc);
                             digests.push((i, d));
                         }
-                        Ok(response::Body::Ack(_) | response::Body::Failure(_)) => {
+                        Ok(
+                            response::Body::Ack(_)
+                            | response::Body::Failure(_)
+                            | response::Body::WriteError(_),
+                        ) => {
                             tracing::debug!(replica = %e.address, "a read answered with an ack");
                         }
                         Err(err) => {

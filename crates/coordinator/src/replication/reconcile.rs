@@ -42,6 +42,14 @@ pub(crate) fn merge(
             .map_err(storage_error)?;
     }
     let now = clock.now_seconds();
+    // A counter's live value is a sum; its shards come with the raw answer, which is what
+    // merges (a live cell cannot be applied to a counter column).
+    let plain = |c: &&WireCell| {
+        schema
+            .column_id(&c.column)
+            .and_then(|id| schema.cell_column(id))
+            .is_none_or(|col| !col.ty.is_counter())
+    };
     let cell = |c: &WireCell| -> Result<CellWrite> {
         Ok(CellWrite {
             column: schema.column_id(&c.column).ok_or_else(|| {
@@ -65,7 +73,12 @@ pub(crate) fn merge(
     for r in results {
         for p in &r.partitions {
             let mut m = Mutation::new(p.token, p.key.clone(), now);
-            m.static_cells = p.static_cells.iter().map(cell).collect::<Result<_>>()?;
+            m.static_cells = p
+                .static_cells
+                .iter()
+                .filter(plain)
+                .map(cell)
+                .collect::<Result<_>>()?;
             for row in &p.rows {
                 let w = m.row(row.clustering.clone());
                 w.marker = row.marker.as_ref().map(|l| ilion_storage::Liveness {
@@ -75,7 +88,12 @@ pub(crate) fn merge(
                         local_expiry: t.local_expiry,
                     }),
                 });
-                w.cells = row.cells.iter().map(cell).collect::<Result<_>>()?;
+                w.cells = row
+                    .cells
+                    .iter()
+                    .filter(plain)
+                    .map(cell)
+                    .collect::<Result<_>>()?;
             }
             table.apply(&m).map_err(storage_error)?;
         }
@@ -108,7 +126,7 @@ fn write_of(c: &WireCell) -> WireCellWrite {
         timestamp: c.timestamp,
         value: c.value.clone(),
         ttl: c.ttl,
-        local_deletion_time: 0,
+        ..WireCellWrite::default()
     }
 }
 

@@ -16,6 +16,9 @@ pub(super) enum WriteMode {
     Level,
     /// Batch replay: every replica either acknowledges or gets a hint.
     Replay,
+    /// A counter write this node leads: as `Level`, but this node applied the mutation
+    /// already (its own replica counts as an acknowledgement and is not sent it again).
+    LedHere,
 }
 
 pub(super) fn followup_worker(
@@ -128,7 +131,7 @@ impl Replication {
                 Requirement::new(consistency, &topo.placement(ks)?.strategy, &self.local_dc)?;
             let replicas = self.write_replicas(&topo, ks, m.token, &mut req)?;
             let alive: Vec<bool> = replicas.iter().map(|e| self.alive(&topo, e)).collect();
-            if mode == WriteMode::Level {
+            if mode != WriteMode::Replay {
                 req.check_alive(
                     replicas
                         .iter()
@@ -150,7 +153,13 @@ impl Replication {
             }))
             .to_bytes();
             for (j, (e, a)) in replicas.iter().zip(alive).enumerate() {
-                if *a {
+                if mode == WriteMode::LedHere && self.is_local(&topo, e) {
+                    let ack = Response::new(response::Body::Ack(messages::Ack {})).to_bytes();
+                    inflight.push((i, j), Box::pin(std::future::ready(Ok(ack))));
+                    if let Some(o) = outstanding.get_mut(i) {
+                        *o += 1;
+                    }
+                } else if *a {
                     inflight.push((i, j), self.send(&topo, e, payload.clone(), timeout));
                     if let Some(o) = outstanding.get_mut(i) {
                         *o += 1;
@@ -166,7 +175,7 @@ impl Replication {
         }
         let done = |i: usize, trackers: &[Tracker], outstanding: &[usize]| -> bool {
             match mode {
-                WriteMode::Level => plans
+                WriteMode::Level | WriteMode::LedHere => plans
                     .get(i)
                     .zip(trackers.get(i))
                     .is_some_and(|((req, _, _), t)| req.met(t)),

@@ -226,9 +226,6 @@ fn create_table_in(
             )));
         }
         let ty = crate::schema::types::resolve(&def.ty, ks)?;
-        if ty.is_counter() {
-            return Err(Error::not_supported("Counter columns"));
-        }
         let (kind, position, order) = if let Some(i) = partition.iter().position(|p| p == &def.name)
         {
             (ColumnKind::PartitionKey, i as i32, ClusteringOrder::None)
@@ -249,6 +246,11 @@ fn create_table_in(
         {
             return Err(Error::invalid(format!(
                 "Invalid non-frozen collection type {ty} for PRIMARY KEY column '{cname}'"
+            )));
+        }
+        if matches!(kind, ColumnKind::PartitionKey | ColumnKind::Clustering) && ty.is_counter() {
+            return Err(Error::invalid(format!(
+                "counter type is not supported for PRIMARY KEY column '{cname}'"
             )));
         }
         columns.push(Column {
@@ -303,6 +305,24 @@ fn create_table_in(
     }
     let mut params = TableParams::default();
     params.apply(&s.options.properties)?;
+    // A counter table holds counters only, and they do not expire (Cassandra's checks).
+    let non_key = || {
+        columns
+            .iter()
+            .filter(|c| matches!(c.kind, ColumnKind::Static | ColumnKind::Regular))
+    };
+    if non_key().any(|c| c.ty.is_counter()) {
+        if non_key().any(|c| !c.ty.is_counter()) {
+            return Err(Error::invalid(
+                "Cannot mix counter and non counter columns in the same table",
+            ));
+        }
+        if params.default_time_to_live > 0 {
+            return Err(Error::invalid(
+                "Cannot set default_time_to_live on a table with counters",
+            ));
+        }
+    }
     let mut table = Table {
         keyspace: ks_name.clone(),
         name: name.to_owned(),
@@ -349,6 +369,7 @@ pub(crate) fn alter_table(
         .columns
         .iter()
         .any(|c| c.kind == ColumnKind::Clustering);
+    let is_counter = table.is_counter();
     match &s.op {
         AlterTableOp::Add { if_not_exists, .. } => {
             for (def, ty) in new_columns {
@@ -361,8 +382,20 @@ pub(crate) fn alter_table(
                         "Column with name '{cname}' already exists"
                     )));
                 }
-                if ty.is_counter() {
-                    return Err(Error::not_supported("Counter columns"));
+                // Cassandra's TableMetadata.validate, a Config error prefixed with the table.
+                if is_counter && !ty.is_counter() {
+                    return Err(Error::Config {
+                        message: format!(
+                            "{ks_name}.{name}: Cannot have a non counter column (\"{cname}\") in a counter table"
+                        ),
+                    });
+                }
+                if !is_counter && ty.is_counter() {
+                    return Err(Error::Config {
+                        message: format!(
+                            "{ks_name}.{name}: Cannot have a counter column (\"{cname}\") in a non counter table"
+                        ),
+                    });
                 }
                 if def.is_static && !has_clustering {
                     return Err(Error::invalid(format!(
@@ -479,6 +512,11 @@ pub(crate) fn alter_table(
             }
             let mut params = table.params.clone();
             params.apply(&options.properties)?;
+            if is_counter && params.default_time_to_live > 0 {
+                return Err(Error::invalid(
+                    "Cannot set default_time_to_live on a table with counters",
+                ));
+            }
             table.params = params;
         }
     }

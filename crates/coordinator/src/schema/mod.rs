@@ -140,6 +140,14 @@ impl Table {
         self.columns.iter().find(|c| c.name == name)
     }
 
+    /// Whether this is a counter table (its columns outside the primary key are counters;
+    /// Cassandra's `counter` flag, which a table gets at creation).
+    pub fn is_counter(&self) -> bool {
+        self.columns.iter().any(|c| {
+            matches!(c.kind, ColumnKind::Static | ColumnKind::Regular) && c.ty.is_counter()
+        })
+    }
+
     /// Sorts the columns into `SELECT *` order.
     pub(crate) fn sort_columns(&mut self) {
         self.columns.sort_by(|a, b| {

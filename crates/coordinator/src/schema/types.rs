@@ -13,6 +13,23 @@ use crate::{Error, Result};
 /// Resolves a parsed type in `keyspace`: user types must exist there; `frozen<tuple<..>>` is
 /// `tuple<..>` (tuples are frozen already).
 pub(crate) fn resolve(ty: &CqlType, keyspace: &Keyspace) -> Result<CqlType> {
+    // Counters are columns of their own, never parts of a value (Cassandra's messages).
+    match ty {
+        CqlType::List { element: v, .. } | CqlType::Set { element: v, .. } if v.is_counter() => {
+            return Err(Error::invalid(format!(
+                "Counters are not allowed inside collections: {ty}"
+            )));
+        }
+        CqlType::Map { key, value, .. } if key.is_counter() || value.is_counter() => {
+            return Err(Error::invalid(format!(
+                "Counters are not allowed inside collections: {ty}"
+            )));
+        }
+        CqlType::Tuple(ts) if ts.iter().any(CqlType::is_counter) => {
+            return Err(Error::invalid("Counters are not allowed inside tuples"));
+        }
+        _ => {}
+    }
     Ok(match ty {
         CqlType::List { element, frozen } => CqlType::List {
             element: Box::new(resolve(element, keyspace)?),

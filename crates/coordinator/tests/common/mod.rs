@@ -1,6 +1,8 @@
 //! Helpers shared by the coordinator's integration tests.
 #![allow(dead_code)] // each test binary uses its own subset
 
+pub mod net;
+
 use std::path::Path;
 
 use ilion_coordinator::{Coordinator, CoordinatorConfig, Error, Member, MemberStatus, Session};

@@ -104,6 +104,11 @@ pub struct Config {
     /// replayed from the batchlog after twice this.
     #[serde(alias = "write_request_timeout_ms")]
     pub write_request_timeout_in_ms: u64,
+    /// How long a coordinator waits for the replica leading a counter write (which itself
+    /// waits up to `write_request_timeout_in_ms` for the other replicas) before WriteTimeout
+    /// of write type COUNTER. Default 5,000 ms (Cassandra's).
+    #[serde(alias = "counter_write_request_timeout_ms")]
+    pub counter_write_request_timeout_in_ms: u64,
     /// How long a coordinator waits for each piece of a range read (a scan over token
     /// ranges). Default 10,000 ms (Cassandra's).
     #[serde(alias = "range_request_timeout_ms")]
@@ -235,6 +240,7 @@ impl Default for Config {
             commitlog_sync_period_ms: 10_000,
             read_request_timeout_in_ms: 5_000,
             write_request_timeout_in_ms: 2_000,
+            counter_write_request_timeout_in_ms: 5_000,
             range_request_timeout_in_ms: 10_000,
             truncate_request_timeout_in_ms: 60_000,
             max_hint_window_in_ms: 3 * 3600 * 1000,
@@ -309,6 +315,9 @@ impl Config {
         let write = Duration::from_millis(self.write_request_timeout_in_ms);
         ReplicationConfig {
             write_request_timeout: write,
+            counter_write_request_timeout: Duration::from_millis(
+                self.counter_write_request_timeout_in_ms,
+            ),
             read_request_timeout: Duration::from_millis(self.read_request_timeout_in_ms),
             range_request_timeout: Duration::from_millis(self.range_request_timeout_in_ms),
             truncate_request_timeout: Duration::from_millis(self.truncate_request_timeout_in_ms),
@@ -414,6 +423,10 @@ impl Config {
             (
                 "write_request_timeout_in_ms",
                 self.write_request_timeout_in_ms,
+            ),
+            (
+                "counter_write_request_timeout_in_ms",
+                self.counter_write_request_timeout_in_ms,
             ),
             (
                 "range_request_timeout_in_ms",

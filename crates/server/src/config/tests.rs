@@ -29,6 +29,7 @@ fn extreme_values_are_refused_by_name_or_usable() {
         "commitlog_sync_period_ms",
         "read_request_timeout_in_ms",
         "write_request_timeout_in_ms",
+        "counter_write_request_timeout_in_ms",
         "range_request_timeout_in_ms",
         "truncate_request_timeout_in_ms",
         "max_hint_window_in_ms",

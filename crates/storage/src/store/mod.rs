@@ -19,6 +19,7 @@ use crate::read::TombstoneThresholds;
 use crate::schema::{SchemaChange, TableSchema};
 
 mod builder;
+mod counter;
 mod cursor;
 mod files;
 mod read;

@@ -88,7 +88,20 @@ impl View {
             }));
         }
         let multi = col.ty.is_multi_cell();
+        let counter = col.ty.is_counter();
         let rec = match &c.op {
+            CellOp::Set { .. } if counter => {
+                return Err(invalid("a counter column is written with counter shards"));
+            }
+            CellOp::Counter { .. } | CellOp::Increment { .. } if !counter || c.path.is_some() => {
+                return Err(invalid("counter shards for a column that is not a counter"));
+            }
+            CellOp::Counter { timestamp, shards } => Record::counter(*timestamp, shards.clone()),
+            CellOp::Increment { .. } => {
+                return Err(invalid(
+                    "a counter increment is applied by its leader (apply_counter)",
+                ));
+            }
             CellOp::Set {
                 timestamp,
                 value,

@@ -86,6 +86,7 @@ pub(crate) fn delete<'a>(
     if s.using.iter().any(|u| matches!(u, UsingParam::Ttl(_))) {
         return Err(Error::invalid("A TTL is not allowed on DELETE statements"));
     }
+    check_counter_using(table, &s.using)?;
     let (timestamp, _) = t.write_params(&s.using, params, now)?;
     let pks = t.key_from(&eqs, ColumnKind::PartitionKey, false)?;
     let ck_cols = t.key_columns(ColumnKind::Clustering);

@@ -11,6 +11,11 @@ pub(crate) fn insert<'a>(
     bound: &Bound,
     params: &QueryParameters,
 ) -> Result<Vec<TableWrite<'a>>> {
+    if table.is_counter() {
+        return Err(Error::invalid(
+            "INSERT statements are not allowed on counter tables, use UPDATE instead",
+        ));
+    }
     if s.if_not_exists {
         return Err(Error::not_supported(
             "INSERT ... IF NOT EXISTS (lightweight transactions)",
@@ -124,11 +129,6 @@ pub(crate) fn insert<'a>(
     for (c, g) in given {
         if matches!(c.kind, ColumnKind::PartitionKey | ColumnKind::Clustering) {
             continue;
-        }
-        if c.ty.is_counter() {
-            return Err(Error::invalid(
-                "INSERT statements are not allowed on counter tables, use UPDATE instead",
-            ));
         }
         let Given::Value(v) = g else { continue };
         if c.kind == ColumnKind::Static {

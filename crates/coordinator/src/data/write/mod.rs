@@ -40,6 +40,39 @@ pub(crate) use markers::write_marker_columns;
 pub(crate) use update::update;
 use writer::{Writer, assignment_column};
 
+/// Cassandra's checks of a write to a counter table (`ModificationStatement.validate`): its
+/// cells take the coordinator's or the client's timestamp, and never expire.
+pub(super) fn check_counter_using(table: &Table, using: &[UsingParam]) -> Result<()> {
+    if !table.is_counter() {
+        return Ok(());
+    }
+    if using.iter().any(|u| matches!(u, UsingParam::Timestamp(_))) {
+        return Err(Error::invalid(
+            "Cannot provide custom timestamp for counter updates",
+        ));
+    }
+    if using.iter().any(|u| matches!(u, UsingParam::Ttl(_))) {
+        return Err(Error::invalid(
+            "Cannot provide custom TTL for counter updates",
+        ));
+    }
+    Ok(())
+}
+
+/// The consistency levels a counter write cannot use (Cassandra's `validateCounterForWrite`).
+pub(crate) fn check_counter_consistency(table: &Table, consistency: Consistency) -> Result<()> {
+    match consistency {
+        Consistency::Any => Err(Error::invalid(format!(
+            "Consistency level ANY is not yet supported for counter table {}",
+            table.name
+        ))),
+        Consistency::Serial | Consistency::LocalSerial => Err(Error::invalid(
+            "Counter operations are inherently non-serializable",
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// A value given to a column by an INSERT: unset (left alone) or a value (`None` is null).
 enum Given {
     Unset,

@@ -90,5 +90,7 @@ pub(crate) fn update<'a>(
             mutation: m,
         });
     }
+    // After the assignments, as Cassandra validates a statement once it is prepared.
+    check_counter_using(table, &s.using)?;
     Ok(writes)
 }

@@ -203,7 +203,7 @@ impl Writer<'_> {
             )));
         }
         if c.ty.is_counter() {
-            return Err(Error::not_supported("Counter columns"));
+            return self.assign_counter(a, c, &shown, out);
         }
         let ty = self.column_type(c);
         let multi = is_multi_cell(&c.ty);
@@ -350,6 +350,84 @@ impl Writer<'_> {
         }
     }
 
+    /// One SET assignment of counter column `c`: `c = c + n` or `c = c - n` (also `+=`, `-=`),
+    /// an increment its leader applies; anything else is refused with Cassandra's message.
+    fn assign_counter(
+        &self,
+        a: &Assignment,
+        c: &Column,
+        shown: &str,
+        out: &mut Vec<CellWrite>,
+    ) -> Result<()> {
+        let bound = self.t.bound;
+        let name = &c.name;
+        let (value, negate) = match a {
+            Assignment::Append { value, .. } => (value, false),
+            Assignment::Remove { value, .. } => (value, true),
+            Assignment::Set { .. } => {
+                return Err(Error::invalid(format!(
+                    "Cannot set the value of counter column {name} (counters can only be \
+                     incremented/decremented, not set)"
+                )));
+            }
+            Assignment::Prepend { .. } => {
+                return Err(Error::invalid(format!(
+                    "Invalid operation ({shown}) for non list column {name}"
+                )));
+            }
+            Assignment::SetElement { .. } => {
+                return Err(Error::invalid(format!(
+                    "Invalid operation ({shown}) for non collection column {name}"
+                )));
+            }
+            Assignment::SetField { .. } => {
+                return Err(Error::invalid(format!(
+                    "Invalid operation ({shown}) for non-UDT column {name}"
+                )));
+            }
+        };
+        if matches!(
+            value,
+            Term::Literal(ilion_cql::language::ast::Literal::Null)
+        ) {
+            // Refused when the statement is prepared, in Cassandra's words for a literal null.
+            return Err(Error::invalid(
+                "Invalid null value for counter increment/decrement",
+            ));
+        }
+        if bound.is_unset(value) {
+            return Ok(());
+        }
+        let delta = match term_value(value, &CqlType::Counter, bound)? {
+            Some(Value::Counter(n)) => n,
+            Some(_) => {
+                return Err(Error::invalid(format!(
+                    "Invalid value for counter increment of {name}"
+                )));
+            }
+            None => return Err(Error::invalid("Invalid null value for counter increment")),
+        };
+        let delta = if negate {
+            delta.checked_neg().ok_or_else(|| {
+                Error::invalid(format!(
+                    "The negation of {delta} overflows supported counter precision (signed 8 \
+                     bytes integer)"
+                ))
+            })?
+        } else {
+            delta
+        };
+        out.push(CellWrite {
+            column: self.id(c)?,
+            path: None,
+            op: CellOp::Increment {
+                timestamp: self.timestamp,
+                delta,
+            },
+        });
+        Ok(())
+    }
+
     /// One target of a DELETE (a column, an element, a field).
     pub(super) fn delete_target(
         &self,
@@ -368,9 +446,6 @@ impl Writer<'_> {
                 "Invalid identifier {} for deletion (should not be a PRIMARY KEY part)",
                 c.name
             )));
-        }
-        if c.ty.is_counter() {
-            return Err(Error::not_supported("Counter columns"));
         }
         let id = self.id(c)?;
         let ty = self.column_type(c);
