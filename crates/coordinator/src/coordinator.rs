@@ -94,6 +94,8 @@ pub struct Coordinator {
     replication: Option<Arc<Replication>>,
     /// The cluster as gossip shows it (`system.peers`); `None` for a node on its own.
     membership: Option<Arc<dyn Membership>>,
+    /// The server's connected clients (`system_views.clients`).
+    clients: Option<Arc<dyn crate::virtual_tables::Clients>>,
     /// Told the new schema version after every local schema change (the cluster pushes it).
     schema_listener: RwLock<Option<SchemaListener>>,
     /// The current schema's version (a digest of the whole schema).
@@ -189,6 +191,11 @@ impl Coordinator {
     /// Shows the cluster (`system.peers`, `system.peers_v2`) as `membership` sees it.
     pub fn set_membership(&mut self, membership: Arc<dyn Membership>) {
         self.membership = Some(membership);
+    }
+
+    /// Lists the server's connections in `system_views.clients`.
+    pub fn set_clients(&mut self, clients: Arc<dyn crate::virtual_tables::Clients>) {
+        self.clients = Some(clients);
     }
 
     /// The cluster view, when the node runs in a cluster.

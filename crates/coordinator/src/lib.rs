@@ -59,6 +59,7 @@ mod select;
 mod statement_time;
 mod system;
 mod values;
+pub mod virtual_tables;
 
 pub use auth::{AuthConfig, Authenticator, Authorizer};
 pub use cluster::{

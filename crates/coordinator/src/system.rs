@@ -134,7 +134,13 @@ const SYSTEM_SCHEMA: &[&str] = &[
 /// gives the same.
 pub(crate) fn system_schema() -> Result<Schema> {
     let mut schema = Schema::default();
-    for ks in ["system", "system_schema", crate::auth::AUTH_KEYSPACE] {
+    for ks in [
+        "system",
+        "system_schema",
+        crate::auth::AUTH_KEYSPACE,
+        crate::virtual_tables::VIEWS_KEYSPACE,
+        crate::virtual_tables::VIRTUAL_SCHEMA_KEYSPACE,
+    ] {
         let mut replication = BTreeMap::new();
         if ks == crate::auth::AUTH_KEYSPACE {
             replication.insert(
@@ -159,7 +165,10 @@ pub(crate) fn system_schema() -> Result<Schema> {
             },
         );
     }
-    for text in SYSTEM_SCHEMA {
+    for text in SYSTEM_SCHEMA
+        .iter()
+        .chain(crate::virtual_tables::VIEWS_SCHEMA)
+    {
         let parsed = ilion_cql::parse_statement(text)
             .map_err(|e| Error::server(format!("system table definition does not parse: {e}")))?;
         let Statement::CreateTable(create) = parsed.statement else {
@@ -224,6 +233,7 @@ pub(crate) fn rows(
             .collect(),
         ("system", "size_estimates") => size_estimates(local, user, store),
         ("system_schema", name) => schema_rows(name, user, system),
+        (crate::virtual_tables::VIRTUAL_SCHEMA_KEYSPACE, name) => virtual_schema_rows(name, system),
         _ => return None,
     };
     Some(
@@ -370,7 +380,40 @@ fn range_share(total: u64, start: i64, end: i64) -> i64 {
 }
 
 fn schema_rows(name: &str, user: &Schema, system: &Schema) -> Vec<Row> {
-    let keyspaces = system.keyspaces.values().chain(user.keyspaces.values());
+    // Virtual keyspaces are not schema (Cassandra lists them in system_virtual_schema).
+    let keyspaces = system
+        .keyspaces
+        .values()
+        .filter(|k| !crate::virtual_tables::is_virtual(&k.name))
+        .chain(user.keyspaces.values());
+    rows_of(name, keyspaces)
+}
+
+/// `system_virtual_schema`'s rows: the virtual keyspaces, their tables and columns.
+fn virtual_schema_rows(name: &str, system: &Schema) -> Vec<Row> {
+    let keyspaces = system
+        .keyspaces
+        .values()
+        .filter(|k| crate::virtual_tables::is_virtual(&k.name));
+    match name {
+        "keyspaces" | "columns" => rows_of(name, keyspaces),
+        "tables" => keyspaces
+            .flat_map(|ks| {
+                ks.tables.values().map(|t| {
+                    let mut r = Row::new();
+                    r.insert("keyspace_name", text(ks.name.clone()));
+                    r.insert("table_name", text(t.name.clone()));
+                    r.insert("comment", text(t.params.comment.clone()));
+                    r
+                })
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// The rows of `system_schema.<name>` for `keyspaces`.
+fn rows_of<'a>(name: &str, keyspaces: impl Iterator<Item = &'a Keyspace>) -> Vec<Row> {
     let mut out = Vec::new();
     for ks in keyspaces {
         let ks_text = || text(ks.name.clone());

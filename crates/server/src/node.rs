@@ -211,6 +211,8 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     }
     let view = Arc::new(ClusterView::new(local, config.storage_port));
     coordinator.set_membership(view.clone());
+    let clients = Arc::new(native::clients::Registry::default());
+    coordinator.set_clients(clients.clone());
     // Replicated reads and writes: the coordinator's messages to other nodes go over gRPC.
     let rpc_timeout = Duration::from_millis(config.write_request_timeout_in_ms.max(2_000));
     let peers = Arc::new(cluster::Peers::new(rpc_timeout));
@@ -267,6 +269,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         )),
         tls: client_tls,
         audit: audit.clone(),
+        clients: clients.clone(),
     });
     let client_events = shared.events.clone();
     let (stop, stopped) = watch::channel(false);

@@ -134,6 +134,11 @@ impl Coordinator {
             return select::run(s, table, ks, &selection, &cached.1, bound, params)
                 .map(Executed::quiet);
         }
+        if ks.name == crate::virtual_tables::VIEWS_KEYSPACE {
+            let rows = crate::virtual_tables::rows(table, self.clients.as_deref());
+            return select::run(s, table, ks, &selection, &rows, bound, params)
+                .map(Executed::quiet);
+        }
         match system::rows(
             table,
             &self.local,

@@ -18,13 +18,14 @@ use ilion_types::CqlType;
 pub use options::TableParams;
 
 /// Keyspaces the node defines itself; users cannot create, alter or drop them.
-pub const SYSTEM_KEYSPACES: [&str; 6] = [
+pub const SYSTEM_KEYSPACES: [&str; 7] = [
     "system",
     "system_schema",
     "system_auth",
     "system_distributed",
     "system_traces",
     "system_virtual_schema",
+    "system_views",
 ];
 
 /// Whether `name` is a keyspace the node defines itself.

@@ -3,6 +3,7 @@
 //! shutdown it stops accepting, tells every connection to close, and waits for them.
 
 mod accept;
+pub(crate) mod clients;
 mod connection;
 pub(crate) mod limits;
 
@@ -35,6 +36,8 @@ pub(crate) struct Shared {
     pub tls: Option<Arc<crate::tls::ServerTls>>,
     /// The audit log: logins and statements are recorded while it is on.
     pub audit: Arc<crate::audit::AuditLog>,
+    /// The connections, as `system_views.clients` lists them.
+    pub clients: Arc<clients::Registry>,
 }
 
 /// Serves connections from `listener` until `shutdown` turns true, then closes them all.

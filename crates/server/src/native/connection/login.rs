@@ -36,6 +36,7 @@ impl Reader {
         let login = self.login.clone();
         let tx = self.tx.clone();
         let peer = self.peer;
+        let client = self.client.clone();
         tokio::spawn(async move {
             let coordinator = shared.coordinator.clone();
             let token = token.unwrap_or_default();
@@ -62,6 +63,10 @@ impl Reader {
                         peer,
                     );
                     *login.lock() = Some(Arc::from(role.as_str()));
+                    client.update(|e| {
+                        e.username = Some(role.clone());
+                        e.connection_stage = "ready";
+                    });
                     Response::AuthSuccess(AuthSuccess { token: None })
                 }
                 Err(e) => {

@@ -120,6 +120,8 @@ struct Reader {
     bytes_in_flight: Arc<AtomicU64>,
     /// A request went over the in-flight limits: handle no further frame until they fall.
     paused: bool,
+    /// This connection's entry in `system_views.clients`.
+    client: Arc<super::clients::Registered>,
 }
 
 /// Statements one connection may have running at once before its socket stops being read.
@@ -144,6 +146,10 @@ pub(crate) trait Transport: Send + 'static {
     type Read: AsyncRead + Unpin + Send + 'static;
     type Write: AsyncWrite + Unpin + Send + 'static;
     fn split(self) -> (Self::Read, Self::Write);
+    /// The TLS version and cipher suite, when the stream is encrypted.
+    fn tls_info(&self) -> Option<(String, String)> {
+        None
+    }
 }
 
 impl Transport for TcpStream {
@@ -160,6 +166,17 @@ impl Transport for tokio_rustls::server::TlsStream<TcpStream> {
     fn split(self) -> (Self::Read, Self::Write) {
         tokio::io::split(self)
     }
+    fn tls_info(&self) -> Option<(String, String)> {
+        let session = self.get_ref().1;
+        Some((
+            session
+                .protocol_version()
+                .map_or_else(String::new, |v| format!("{v:?}")),
+            session
+                .negotiated_cipher_suite()
+                .map_or_else(String::new, |c| format!("{:?}", c.suite())),
+        ))
+    }
 }
 
 pub(crate) async fn run<T: Transport>(
@@ -170,6 +187,7 @@ pub(crate) async fn run<T: Transport>(
 ) {
     shared.metrics.connection_opened();
     let _closed = ClosedOnDrop(shared.clone());
+    let client = Arc::new(shared.clients.register(peer, stream.tls_info()));
     let (mut rd, wr) = stream.split();
     let (tx, rx) = mpsc::unbounded_channel();
     let writer = tokio::spawn(write_loop(wr, rx, shared.events.clone()));
@@ -196,6 +214,7 @@ pub(crate) async fn run<T: Transport>(
         throw_on_overload: false,
         bytes_in_flight: Arc::new(AtomicU64::new(0)),
         paused: false,
+        client,
     };
     let mut buf = BytesMut::with_capacity(64 * 1024);
     let stop = loop {
@@ -395,6 +414,16 @@ impl Reader {
                     }
                 };
                 self.started = true;
+                let auth_required = self.auth_required;
+                self.client.update(|e| {
+                    e.client_options = startup.options.iter().cloned().collect();
+                    e.protocol_version = Some(version.number());
+                    e.connection_stage = if auth_required {
+                        "authenticating"
+                    } else {
+                        "ready"
+                    };
+                });
                 // Cassandra's StartupMessage: only "1" turns it on.
                 self.throw_on_overload = startup.option("THROW_ON_OVERLOAD") == Some("1");
                 match framing {
@@ -514,6 +543,7 @@ impl Reader {
             Request::Batch(_) => RequestKind::Batch,
             _ => RequestKind::Query,
         };
+        self.client.update(|e| e.request_count += 1);
         let audit = audited::subject(
             &self.shared.audit,
             &self.shared.coordinator,
