@@ -236,17 +236,23 @@ pub(crate) fn rows(
         (crate::virtual_tables::VIRTUAL_SCHEMA_KEYSPACE, name) => virtual_schema_rows(name, system),
         _ => return None,
     };
-    Some(
-        rows.into_iter()
-            .map(|mut r| {
-                table
-                    .columns
-                    .iter()
-                    .map(|c| r.remove(c.name.as_str()))
-                    .collect()
-            })
-            .collect(),
-    )
+    Some(in_column_order(table, rows))
+}
+
+/// Rows given by column name, as `table`'s columns list them (`None` where a row has none).
+pub(crate) fn in_column_order(
+    table: &Table,
+    rows: Vec<BTreeMap<&'static str, Value>>,
+) -> Vec<Vec<Option<Value>>> {
+    rows.into_iter()
+        .map(|mut r| {
+            table
+                .columns
+                .iter()
+                .map(|c| r.remove(c.name.as_str()))
+                .collect()
+        })
+        .collect()
 }
 
 fn local_row(local: &LocalInfo, user: &Schema, generation: Option<u64>) -> Row {

@@ -118,13 +118,5 @@ pub(crate) fn rows(table: &Table, clients: Option<&dyn Clients>) -> Vec<Vec<Opti
         }
         _ => Vec::new(),
     };
-    rows.into_iter()
-        .map(|mut r| {
-            table
-                .columns
-                .iter()
-                .map(|c| r.remove(c.name.as_str()))
-                .collect()
-        })
-        .collect()
+    crate::system::in_column_order(table, rows)
 }
