@@ -27,7 +27,7 @@ def main():
     session = cluster.connect()
     session.execute("CREATE KEYSPACE IF NOT EXISTS stream WITH replication = "
                     f"{{'class': 'SimpleStrategy', 'replication_factor': {args.rf}}}")
-    compaction = ("{'class': 'LeveledCompactionStrategy', 'sstable_size_in_mb': 16}"
+    compaction = ("{'class': 'LeveledCompactionStrategy', 'sstable_size_in_mb': 2}"
                   if args.compaction == "leveled"
                   else "{'class': 'SizeTieredCompactionStrategy'}")
     session.execute("CREATE TABLE IF NOT EXISTS stream.kv (id bigint PRIMARY KEY, value blob) "

@@ -8,9 +8,10 @@
 //!    a fourth joins. The time from its start to serving clients (NORMAL), and what it streamed.
 //!
 //! `ILION_BENCH_STREAM_COMPACTION=leveled` creates the table with LeveledCompactionStrategy
-//! (`sstable_size_in_mb` 16) instead of size-tiered: its files above L0 each cover a narrow
-//! key range, so many lie wholly inside a streamed token range and go whole (the summary's
-//! "files whole"), where size-tiered files straddle every vnode range and go as rows.
+//! (`sstable_size_in_mb` 2, below a vnode range's share of the data) instead of size-tiered:
+//! its files above L0 each cover a narrow key range, so many lie wholly inside a streamed
+//! token range and go whole (the summary's "files whole"), where size-tiered files straddle
+//! every vnode range and go as rows.
 //!
 //! Rows are loaded with `benches/stream/load.py` (the Python driver from `cargo xtask venv`).
 //! Nodes keep their data under `target/bench-stream/node<i>` and listen on 127.0.0.<i> with the
