@@ -38,18 +38,17 @@ fn add(c: &TestCluster, node: usize, key: i32, delta: i64, cl: Consistency) -> R
 }
 
 fn value(c: &TestCluster, node: usize, key: i32, cl: Consistency) -> Result<Option<i64>, Error> {
-    let r = c.nodes[node].query(
-        &Session::default(),
-        &format!("SELECT n FROM ks.c WHERE k = {key}"),
-        &QueryParameters::new(cl),
-    )?;
-    let ResultBody::Rows(rows) = r else {
-        panic!("not rows")
-    };
-    Ok(rows
-        .rows()
-        .next()
-        .and_then(|r| r[0].clone())
+    counter_cell(c, node, &format!("SELECT n FROM ks.c WHERE k = {key}"), cl)
+}
+
+/// The counter `select` reads through node `node` at `cl`.
+fn counter_cell(
+    c: &TestCluster,
+    node: usize,
+    select: &str,
+    cl: Consistency,
+) -> Result<Option<i64>, Error> {
+    Ok(c.first_cell(node, select, cl)?
         .map(|b| i64::from_be_bytes(b.as_ref().try_into().unwrap())))
 }
 
@@ -285,21 +284,7 @@ fn counters_in_two_datacenters_at_local_and_each_quorum() {
             )
             .map(|_| ())
     };
-    let read2 = |node: usize, cl| -> Result<Option<i64>, Error> {
-        let r = c.nodes[node].query(
-            &Session::default(),
-            "SELECT n FROM ks2.c WHERE k = 1",
-            &QueryParameters::new(cl),
-        )?;
-        let ResultBody::Rows(rows) = r else {
-            panic!("not rows")
-        };
-        Ok(rows
-            .rows()
-            .next()
-            .and_then(|r| r[0].clone())
-            .map(|b| i64::from_be_bytes(b.as_ref().try_into().unwrap())))
-    };
+    let read2 = |node: usize, cl| counter_cell(&c, node, "SELECT n FROM ks2.c WHERE k = 1", cl);
     add2(0, 1, Consistency::LocalQuorum).unwrap();
     add2(4, 2, Consistency::EachQuorum).unwrap();
     add2(5, 4, Consistency::LocalOne).unwrap();

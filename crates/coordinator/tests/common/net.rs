@@ -338,19 +338,23 @@ impl TestCluster {
     }
 
     pub fn read(&self, node: usize, key: i32, cl: Consistency) -> Result<Option<String>, Error> {
-        let r = self.nodes[node].query(
-            &Session::default(),
-            &format!("SELECT v FROM ks.kv WHERE k = {key}"),
-            &QueryParameters::new(cl),
-        )?;
+        Ok(self
+            .first_cell(node, &format!("SELECT v FROM ks.kv WHERE k = {key}"), cl)?
+            .map(|b| String::from_utf8(b.to_vec()).unwrap()))
+    }
+
+    /// The first column of the first row `select` returns through node `node` at `cl`.
+    pub fn first_cell(
+        &self,
+        node: usize,
+        select: &str,
+        cl: Consistency,
+    ) -> Result<Option<Bytes>, Error> {
+        let r = self.nodes[node].query(&Session::default(), select, &QueryParameters::new(cl))?;
         let ResultBody::Rows(rows) = r else {
             panic!("not rows")
         };
-        Ok(rows
-            .rows()
-            .next()
-            .and_then(|r| r[0].clone())
-            .map(|b| String::from_utf8(b.to_vec()).unwrap()))
+        Ok(rows.rows().next().and_then(|r| r[0].clone()))
     }
 
     /// What node `i` alone holds for `key`.
