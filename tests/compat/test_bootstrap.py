@@ -97,21 +97,20 @@ def status(node):
 
 
 @contextlib.contextmanager
-def two_nodes(prefix):
-    """Two nodes of a cluster of their own, not started: 127.0.0.1 (the seed) and 127.0.0.2 on
-    free ports under a new directory, and a list for the driver clusters a test opens. On the
-    way out the clusters are shut down, the nodes killed (their logs printed first if the test
-    failed) and the directory removed."""
-    native, storage, admin = (_port_free_everywhere() for _ in range(3))
+def cluster_nodes(prefix, count, yaml="ring_delay_ms: 20000\n"):
+    """`count` nodes of a cluster of their own, not started: 127.0.0.1 (the seed), 127.0.0.2, ...
+    on free ports under a new directory, each with `yaml`, and a list for the driver clusters a
+    test opens. On the way out the clusters are shut down, the nodes killed (their logs printed
+    first if the test failed) and the directory removed."""
+    native, storage, admin = (_port_free_everywhere(ADDRESSES[:count]) for _ in range(3))
     assert len({native, storage, admin}) == 3
     tmp = tempfile.mkdtemp(prefix=prefix)
     binary = _binary()
-    yaml = "ring_delay_ms: 20000\n"
     nodes = [Node(binary, tmp, i, native, storage, admin, yaml=yaml, seeds=ADDRESSES[0])
-             for i in (0, 1)]
+             for i in range(count)]
     clusters = []
     try:
-        yield nodes[0], nodes[1], clusters
+        yield nodes, clusters
     except Exception:
         for n in nodes:
             print(f"--- {n.address} log ---\n{n.log()}")
@@ -122,6 +121,13 @@ def two_nodes(prefix):
         for n in nodes:
             n.kill()
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def two_nodes(prefix):
+    """Two nodes of [`cluster_nodes`]: node 1 (the seed), node 2, and the clusters list."""
+    with cluster_nodes(prefix, 2) as (nodes, clusters):
+        yield nodes[0], nodes[1], clusters
 
 
 def session_on(node, **kwargs):

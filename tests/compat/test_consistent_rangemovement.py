@@ -5,31 +5,20 @@ tries to join. By default it is refused and says why; started again with
 and afterwards holds them itself (read through node 3 alone at ONE with node 1 stopped).
 """
 
-import shutil
 import struct
-import subprocess
-import tempfile
 
 from cassandra import ConsistencyLevel
 from cassandra.query import SimpleStatement
 
-from conftest import _binary
-from test_bootstrap import Node, session_on, status
-from test_cluster import ADDRESSES, _port_free_everywhere, wait_until
+from test_bootstrap import cluster_nodes, session_on, status
+from test_cluster import ADDRESSES, wait_until
 
 ROWS = 600
 
 
 def test_a_join_with_a_source_down_is_refused_unless_inconsistent_sources_are_allowed():
-    native, storage, admin = (_port_free_everywhere() for _ in range(3))
-    assert len({native, storage, admin}) == 3
-    tmp = tempfile.mkdtemp(prefix="ilion-rangemovement-")
-    binary = _binary()
-    yaml = "ring_delay_ms: 6000\n"
-    n1, n2, n3 = (Node(binary, tmp, i, native, storage, admin, yaml=yaml, seeds=ADDRESSES[0])
-                  for i in (0, 1, 2))
-    clusters = []
-    try:
+    with cluster_nodes("ilion-rangemovement-", 3, yaml="ring_delay_ms: 6000\n") as (nodes, clusters):
+        n1, n2, n3 = nodes
         n1.start()
         n2.start()
         wait_until("both nodes up and normal",
@@ -77,13 +66,3 @@ def test_a_join_with_a_source_down_is_refused_unless_inconsistent_sources_are_al
         one = SimpleStatement("SELECT v FROM rm.t WHERE k = %s", consistency_level=ConsistencyLevel.ONE)
         lost = [k for k in owned if (lambda r: r is None or r.v != f"v{k}")(s3.execute(one, (k,)).one())]
         assert not lost, f"node 3 lacks {len(lost)} of the {len(owned)} rows it replicates: {lost[:10]}"
-    except Exception:
-        for n in (n1, n2, n3):
-            print(f"--- {n.address} log ---\n{n.log()}")
-        raise
-    finally:
-        for c in clusters:
-            c.shutdown()
-        for n in (n1, n2, n3):
-            n.kill()
-        shutil.rmtree(tmp, ignore_errors=True)

@@ -356,8 +356,8 @@ mod tests {
         NodeId::from_u128(n)
     }
 
-    #[test]
-    fn a_joining_node_fetches_each_gained_range_from_the_node_that_gives_it_up() {
+    /// Nodes 1 (token 0) and 2 (token 100), then node 3 joining at 50.
+    fn a_third_node_joins_two() -> (TokenMetadata, TokenMetadata) {
         let mut now = TokenMetadata::new();
         now.add_node(node(1), "dc1", "r1", [Token::new(0)]).unwrap();
         now.add_node(node(2), "dc1", "r1", [Token::new(100)])
@@ -366,6 +366,12 @@ mod tests {
         future
             .add_node(node(3), "dc1", "r1", [Token::new(50)])
             .unwrap();
+        (now, future)
+    }
+
+    #[test]
+    fn a_joining_node_fetches_each_gained_range_from_the_node_that_gives_it_up() {
+        let (now, future) = a_third_node_joins_two();
         let rf1 = ReplicationStrategy::Simple(SimpleStrategy::new(1));
         let plan = range_sources(&now, &future, &rf1, node(3)).unwrap();
         // At RF 1 node 3 takes (0, 50] from node 2, which owned (0, 100].
@@ -384,14 +390,7 @@ mod tests {
 
     #[test]
     fn a_down_source_stops_a_consistent_join_and_an_inconsistent_one_takes_another_replica() {
-        let mut now = TokenMetadata::new();
-        now.add_node(node(1), "dc1", "r1", [Token::new(0)]).unwrap();
-        now.add_node(node(2), "dc1", "r1", [Token::new(100)])
-            .unwrap();
-        let mut future = now.clone();
-        future
-            .add_node(node(3), "dc1", "r1", [Token::new(50)])
-            .unwrap();
+        let (now, future) = a_third_node_joins_two();
         let rf2 = ReplicationStrategy::Simple(SimpleStrategy::new(2));
         let node1_down = |n: NodeId| n != node(1);
         // (0, 50] is given up by node 1, which is down.

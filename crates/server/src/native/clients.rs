@@ -1,5 +1,7 @@
 //! The connected CQL clients, for `system_views.clients`: each connection is registered while
-//! it lives and keeps its entry current (STARTUP options, login, requests served).
+//! it lives and keeps its entry current (STARTUP options, login, requests served). A request
+//! is counted on the connection's own atomic, not under the registry's lock, which only
+//! changes when a connection opens, starts up, logs in or closes.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -13,12 +15,19 @@ use parking_lot::Mutex;
 #[derive(Debug, Default)]
 pub(crate) struct Registry {
     next: AtomicU64,
-    entries: Mutex<BTreeMap<u64, ClientInfo>>,
+    entries: Mutex<BTreeMap<u64, (ClientInfo, Arc<AtomicU64>)>>,
 }
 
 impl Clients for Registry {
     fn clients(&self) -> Vec<ClientInfo> {
-        self.entries.lock().values().cloned().collect()
+        self.entries
+            .lock()
+            .values()
+            .map(|(info, requests)| ClientInfo {
+                request_count: requests.load(Ordering::Relaxed),
+                ..info.clone()
+            })
+            .collect()
     }
 }
 
@@ -31,19 +40,19 @@ impl Registry {
         ssl: Option<(String, String)>,
     ) -> Registered {
         let id = self.next.fetch_add(1, Ordering::Relaxed);
-        self.entries.lock().insert(
-            id,
-            ClientInfo {
-                address: Some(peer.ip()),
-                port: peer.port(),
-                connection_stage: "established",
-                ssl,
-                ..ClientInfo::default()
-            },
-        );
+        let requests = Arc::new(AtomicU64::new(0));
+        let info = ClientInfo {
+            address: Some(peer.ip()),
+            port: peer.port(),
+            connection_stage: "established",
+            ssl,
+            ..ClientInfo::default()
+        };
+        self.entries.lock().insert(id, (info, requests.clone()));
         Registered {
             registry: self.clone(),
             id,
+            requests,
         }
     }
 }
@@ -53,14 +62,20 @@ impl Registry {
 pub(crate) struct Registered {
     registry: Arc<Registry>,
     id: u64,
+    requests: Arc<AtomicU64>,
 }
 
 impl Registered {
     /// Changes the entry.
     pub(crate) fn update(&self, f: impl FnOnce(&mut ClientInfo)) {
-        if let Some(e) = self.registry.entries.lock().get_mut(&self.id) {
+        if let Some((e, _)) = self.registry.entries.lock().get_mut(&self.id) {
             f(e);
         }
+    }
+
+    /// One more request served.
+    pub(crate) fn count_request(&self) {
+        self.requests.fetch_add(1, Ordering::Relaxed);
     }
 }
 
@@ -85,8 +100,9 @@ mod tests {
         a.update(|e| {
             e.username = Some("alice".into());
             e.connection_stage = "ready";
-            e.request_count += 2;
         });
+        a.count_request();
+        a.count_request();
         let listed = registry.clients();
         assert_eq!(listed.len(), 2);
         assert_eq!(listed[0].username.as_deref(), Some("alice"));

@@ -30,16 +30,12 @@ fn of_prepared(coordinator: &Coordinator, id: &[u8], keyspace: Option<&str>) -> 
         })
 }
 
-/// The entry `request` gets, or `None` while the log is off.
+/// The entry `request` gets (`None`: not a statement). Built only while the log is on.
 pub(super) fn subject(
-    audit: &AuditLog,
     coordinator: &Coordinator,
     request: &Request,
     keyspace: Option<&str>,
 ) -> Option<Subject> {
-    if !audit.is_enabled() {
-        return None;
-    }
     Some(match request {
         Request::Query(q) => of_text(&q.query, keyspace),
         Request::Prepare(p) => {

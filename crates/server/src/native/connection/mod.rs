@@ -543,14 +543,18 @@ impl Reader {
             Request::Batch(_) => RequestKind::Batch,
             _ => RequestKind::Query,
         };
-        self.client.update(|e| e.request_count += 1);
-        let audit = audited::subject(
-            &self.shared.audit,
-            &self.shared.coordinator,
-            &request,
-            self.session.lock().keyspace.as_deref(),
-        )
-        .map(|s| (s, self.login.lock().clone(), self.peer));
+        self.client.count_request();
+        // Nothing is locked or built for the audit log while it is off.
+        let audit = if self.shared.audit.is_enabled() {
+            audited::subject(
+                &self.shared.coordinator,
+                &request,
+                self.session.lock().keyspace.as_deref(),
+            )
+            .map(|s| (s, self.login.lock().clone(), self.peer))
+        } else {
+            None
+        };
         if let Request::Execute(e) = &request
             && self.shared.quick_inline
             && self.shared.coordinator.is_quick(&e.id)
