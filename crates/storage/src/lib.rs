@@ -40,6 +40,7 @@
 mod catalog;
 mod cell;
 mod clock;
+mod digest;
 mod error;
 mod key;
 mod kv;
@@ -56,6 +57,7 @@ pub use cell::{
     CounterShard, Deletion, MAX_TTL_SECONDS, Record, State, Ttl, counter_total, normalize_shards,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use digest::{PartitionDigest, partition_digest};
 pub use error::{Error, Result};
 pub use mutation::{Bound, CellOp, CellWrite, Liveness, Mutation, RangeDeletion, RowWrite};
 pub use raw::PageBudget;

@@ -128,6 +128,40 @@ impl Table {
         )
     }
 
+    /// One page of digests ([`crate::partition_digest`]) of the partitions with a token in
+    /// `(start, end]`, in token order, for repair's Merkle trees: what
+    /// [`Table::stream_page`] would send of each partition, hashed, leaving out the tombstones
+    /// compaction may already have purged (older than `gc_grace_seconds`).
+    pub fn digest_page(
+        &self,
+        start: Option<i64>,
+        end: Option<i64>,
+        resume: Option<&[u8]>,
+        budget: crate::PageBudget,
+    ) -> Result<(Vec<crate::PartitionDigest>, Option<Vec<u8>>)> {
+        let v = self.view()?;
+        let now = v.inner.clock.now_seconds();
+        let (mutations, next) = crate::raw::range_page(
+            &v.inner.schema,
+            &*v.inner.kv,
+            now,
+            (start, end),
+            resume,
+            budget,
+            &[],
+        )?;
+        let purge_before =
+            now.saturating_sub(i64::from(v.inner.schema.options().gc_grace_seconds));
+        let digests = mutations
+            .iter()
+            .map(|m| crate::PartitionDigest {
+                token: m.token,
+                digest: crate::partition_digest(&v.inner.schema, m, now, purge_before),
+            })
+            .collect();
+        Ok((digests, next))
+    }
+
     /// Counts over the whole table at the clock's current time (a full scan).
     pub fn statistics(&self) -> Result<TableStats> {
         self.view()?.statistics()
