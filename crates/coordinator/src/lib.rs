@@ -53,6 +53,7 @@ pub mod data;
 mod describe;
 mod error;
 mod json;
+pub mod repair;
 pub mod replication;
 pub mod schema;
 mod select;
