@@ -164,6 +164,37 @@ enum Admin {
         #[arg(long, default_value_t = 10)]
         timeout: u64,
     },
+    /// Repair (as `nodetool repair`): for each table and each range the node replicates, every
+    /// replica builds a Merkle tree of its data, and the ranges where they differ are streamed
+    /// between them. Every repair is a full repair. `-pr`, `-st`, `-et`, `-full` and
+    /// `-local` are read as nodetool spells them.
+    Repair {
+        /// Only this keyspace (default: every replicated keyspace).
+        keyspace: Option<String>,
+        /// Only these tables of the keyspace.
+        tables: Vec<String>,
+        /// A full repair (every repair is full: accepted for nodetool's scripts).
+        #[arg(long)]
+        full: bool,
+        /// Only the ranges the node is the first replica of (`-pr`).
+        #[arg(long)]
+        partitioner_range: bool,
+        /// Only the replicas in the node's data center (`-local`).
+        #[arg(long)]
+        in_local_dc: bool,
+        /// Only tokens after this one (`-st`; with --end-token).
+        #[arg(long, allow_hyphen_values = true, requires = "end_token")]
+        start_token: Option<i64>,
+        /// Only tokens up to this one (`-et`; with --start-token).
+        #[arg(long, allow_hyphen_values = true, requires = "start_token")]
+        end_token: Option<i64>,
+        /// The node that runs the repair: its gRPC address (listen address and storage port).
+        #[arg(long, default_value = "127.0.0.1:7000")]
+        host: String,
+        /// Give up waiting after this many seconds (the node carries on).
+        #[arg(long, default_value_t = 86400)]
+        timeout: u64,
+    },
     /// The node's mode and its streams (bytes, rate, state), as `nodetool netstats` prints.
     Netstats {
         /// The node's gRPC address (listen address and storage port).
@@ -291,7 +322,7 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let mut args = Args::parse();
+    let mut args = Args::parse_from(nodetool_spellings(std::env::args()));
     if let Some(command) = args.command.take() {
         // With `--config`, the node's `server_encryption_options` reach it in TLS.
         if let Some(path) = &args.config
@@ -511,12 +542,81 @@ fn admin(command: Admin) -> ExitCode {
                 })
             },
         ),
+        Admin::Repair {
+            keyspace,
+            tables,
+            full: _,
+            partitioner_range,
+            in_local_dc,
+            start_token,
+            end_token,
+            host,
+            timeout,
+        } => {
+            let what = keyspace
+                .clone()
+                .unwrap_or_else(|| "every keyspace".to_owned());
+            println!("repairing {what} from {host}");
+            let work = cluster::request_repair(
+                &host,
+                cluster::proto::RepairRequest {
+                    keyspace: keyspace.unwrap_or_default(),
+                    tables,
+                    primary_range: partitioner_range,
+                    in_local_dc,
+                    start_token,
+                    end_token,
+                },
+                secs(timeout),
+            );
+            report(
+                "repair",
+                runtime.block_on(cluster::with_progress(&host, Operation::Repair, work)),
+                |r| {
+                    for ks in &r.skipped {
+                        println!(
+                            "Replication factor is 1. No repair is needed for keyspace '{ks}'"
+                        );
+                    }
+                    println!(
+                        "repair finished: {} tables, {} ranges ({} in sync), {} partitions validated; \
+                         {} mismatching leaves, {} streams, {} partitions and {} bytes streamed",
+                        r.tables,
+                        r.ranges,
+                        r.ranges_in_sync,
+                        r.partitions_validated,
+                        r.mismatching_leaves,
+                        r.streams,
+                        r.partitions_streamed,
+                        r.bytes_streamed
+                    );
+                    ExitCode::SUCCESS
+                },
+            )
+        }
         Admin::Netstats { host, timeout } => report(
             "netstats",
             runtime.block_on(cluster::fetch_netstats(&host, secs(timeout))),
             |n| shown(&cluster::format_netstats(&n)),
         ),
     }
+}
+
+/// The arguments with nodetool's one-dash repair flags (`-pr`, `-st`, `-et`, `-full`,
+/// `-local`) in their long form, so scripts written for nodetool run unchanged.
+fn nodetool_spellings(args: impl Iterator<Item = String>) -> Vec<String> {
+    args.map(|a| {
+        match a.as_str() {
+            "-pr" => "--partitioner-range",
+            "-st" => "--start-token",
+            "-et" => "--end-token",
+            "-full" => "--full",
+            "-local" => "--in-local-dc",
+            _ => return a,
+        }
+        .to_owned()
+    })
+    .collect()
 }
 
 /// A command's `--timeout` (at least a second).

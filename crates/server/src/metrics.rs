@@ -85,6 +85,8 @@ pub(crate) struct Metrics {
     tls_failed: AtomicU64,
     /// The distributed data path, when replication is enabled: its counters are rendered too.
     replication: std::sync::OnceLock<std::sync::Arc<ilion_coordinator::Replication>>,
+    /// What the repairs this node coordinated did.
+    repair: std::sync::OnceLock<std::sync::Arc<crate::cluster::repair::RepairStats>>,
 }
 
 fn index(kind: RequestKind) -> usize {
@@ -117,6 +119,11 @@ impl Metrics {
         replication: std::sync::Arc<ilion_coordinator::Replication>,
     ) {
         let _ = self.replication.set(replication);
+    }
+
+    /// Adds the repair counters to the exposition.
+    pub(crate) fn set_repair(&self, stats: std::sync::Arc<crate::cluster::repair::RepairStats>) {
+        let _ = self.repair.set(stats);
     }
 
     pub(crate) fn connection_opened(&self) {
@@ -248,6 +255,9 @@ impl Metrics {
             "CQL client connections whose TLS handshake failed or timed out",
             get(&self.tls_failed),
         );
+        if let Some(r) = self.repair.get() {
+            r.render(&mut out);
+        }
         if let Some(r) = self.replication.get() {
             for (name, help, value) in r.stats().metrics() {
                 let kind = if name.ends_with("_total") {

@@ -248,6 +248,8 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
             })?;
     let metrics = Arc::new(metrics::Metrics::default());
     metrics.set_replication(replication.clone());
+    let repair_stats = Arc::new(cluster::repair::RepairStats::default());
+    metrics.set_repair(repair_stats.clone());
     let (events, _) = broadcast::channel(1024);
     let shared = Arc::new(native::Shared {
         metrics: metrics.clone(),
@@ -297,6 +299,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
             started,
             audit,
             audit_options: config.audit_logging_options.clone(),
+            repair_stats,
         },
         coordinator.clone(),
         view,

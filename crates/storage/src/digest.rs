@@ -141,7 +141,11 @@ impl Canonical<'_> {
         let schema = self.schema;
         let mut named: Vec<(&str, &CellWrite)> = cells
             .iter()
-            .filter(|c| !self.cell_deletion(&c.op).is_some_and(|d| self.purgeable(&d)))
+            .filter(|c| {
+                !self
+                    .cell_deletion(&c.op)
+                    .is_some_and(|d| self.purgeable(&d))
+            })
             .map(|c| {
                 let name = schema
                     .cell_column(c.column)
@@ -227,10 +231,10 @@ pub fn partition_digest(schema: &TableSchema, m: &Mutation, now: i64, purge_befo
         let deletion = row.deletion.filter(|d| !c.purgeable(d));
         let empty = row.marker.is_none()
             && deletion.is_none()
-            && row.cells.iter().all(|cell| {
-                c.cell_deletion(&cell.op)
-                    .is_some_and(|d| c.purgeable(&d))
-            });
+            && row
+                .cells
+                .iter()
+                .all(|cell| c.cell_deletion(&cell.op).is_some_and(|d| c.purgeable(&d)));
         if empty {
             continue;
         }

@@ -32,18 +32,19 @@ fn apply(t: &Table, op: Op) {
     let k = i32::try_from(token).unwrap();
     let mut m = Mutation::new(token, k.to_be_bytes().to_vec(), 1_000);
     match op {
-        Op::Write { ts, value, .. } => m
-            .row(vec![1i32.to_be_bytes().to_vec()])
-            .cells
-            .push(CellWrite {
-                column: v,
-                path: None,
-                op: CellOp::Set {
-                    timestamp: ts,
-                    value: vec![value],
-                    ttl: None,
-                },
-            }),
+        Op::Write { ts, value, .. } => {
+            m.row(vec![1i32.to_be_bytes().to_vec()])
+                .cells
+                .push(CellWrite {
+                    column: v,
+                    path: None,
+                    op: CellOp::Set {
+                        timestamp: ts,
+                        value: vec![value],
+                        ttl: None,
+                    },
+                })
+        }
         Op::Delete { ts, .. } => m.partition_deletion = Some(Deletion::new(ts, 1_000)),
     }
     t.apply(&m).unwrap();
@@ -139,11 +140,20 @@ fn a_missed_write_overwrite_or_delete_changes_exactly_its_partition() {
         let p = partial.create_table(schema()).unwrap();
         // Skip one op that matters: the first write of token 1, the overwrite of 3 and the
         // delete of 5 (its first write and overwrite stay), or none.
-        let skip = |op: &Op| match (skipped, op) {
-            (1, Op::Write { token: 1, .. }) => true,
-            (2, Op::Write { token: 3, ts: 20, .. }) => true,
-            (3, Op::Delete { token: 5, .. }) => true,
-            _ => false,
+        let skip = |op: &Op| {
+            matches!(
+                (skipped, op),
+                (1, Op::Write { token: 1, .. })
+                    | (
+                        2,
+                        Op::Write {
+                            token: 3,
+                            ts: 20,
+                            ..
+                        }
+                    )
+                    | (3, Op::Delete { token: 5, .. })
+            )
         };
         for op in ops.iter().filter(|op| !skip(op)) {
             apply(&p, *op);

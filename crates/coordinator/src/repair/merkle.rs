@@ -95,7 +95,11 @@ pub fn leaf_range(range: Range, depth: u8, i: usize) -> Range {
     };
     let i = i as u128;
     let start = if i == 0 { range.0 } else { Some(bound(i)) };
-    let end = if i + 1 >= n { range.1 } else { Some(bound(i + 1)) };
+    let end = if i + 1 >= n {
+        range.1
+    } else {
+        Some(bound(i + 1))
+    };
     (start, end)
 }
 
@@ -250,7 +254,6 @@ impl MerkleTree {
         let depth = u8::try_from(u64::BITS - (leaves - 1).leading_zeros()).unwrap_or(MAX_DEPTH);
         self.coarsen(depth.min(self.depth))
     }
-
 }
 
 /// The level above `nodes`: each pair combined.
@@ -288,10 +291,7 @@ pub fn differences(trees: &[MerkleTree]) -> Result<Vec<Difference>, TreeError> {
     let mut mismatched: Vec<(usize, Vec<u128>)> = Vec::new();
     let mut stack = vec![(0u8, 0usize)];
     while let Some((level, i)) = stack.pop() {
-        let hashes: Vec<u128> = levels
-            .iter()
-            .map(|l| l[usize::from(level)][i])
-            .collect();
+        let hashes: Vec<u128> = levels.iter().map(|l| l[usize::from(level)][i]).collect();
         if hashes.iter().all(|h| *h == hashes[0]) {
             continue;
         }
@@ -315,10 +315,12 @@ pub fn differences(trees: &[MerkleTree]) -> Result<Vec<Difference>, TreeError> {
             Some(d) if d.last_leaf + 1 == i && d.groups == groups => {
                 d.range.1 = range.1;
                 d.last_leaf = i;
+                d.leaves += 1;
             }
             _ => out.push(Difference {
                 range,
                 last_leaf: i,
+                leaves: 1,
                 groups,
             }),
         }
@@ -332,6 +334,8 @@ pub struct Difference {
     /// The leaves' token range `(start, end]`.
     pub range: Range,
     last_leaf: usize,
+    /// How many leaves the run holds.
+    pub leaves: usize,
     /// For each tree compared (in order), the first tree whose leaves hash the same over the
     /// whole run: trees of one group hold the same data there.
     pub groups: Vec<usize>,
@@ -365,7 +369,10 @@ mod tests {
                 assert_eq!(leaf_range(range, depth, 0).0, range.0);
                 assert_eq!(leaf_range(range, depth, n - 1).1, range.1);
                 for i in 1..n.min(64) {
-                    assert_eq!(leaf_range(range, depth, i - 1).1, leaf_range(range, depth, i).0);
+                    assert_eq!(
+                        leaf_range(range, depth, i - 1).1,
+                        leaf_range(range, depth, i).0
+                    );
                 }
             }
         }
@@ -433,7 +440,9 @@ mod tests {
 
     #[test]
     fn a_fitted_tree_has_about_the_wanted_partitions_per_leaf() {
-        let parts: Vec<(i64, u128)> = (0..1000).map(|i| (i * 1_000_000_000_000, i as u128)).collect();
+        let parts: Vec<(i64, u128)> = (0..1000)
+            .map(|i| (i * 1_000_000_000_000, i as u128))
+            .collect();
         let t = tree((None, None), &parts).fit();
         assert_eq!(t.depth(), 8, "1000 partitions / 4 per leaf -> 256 leaves");
         assert_eq!(tree((None, None), &[]).fit().depth(), 0);

@@ -544,6 +544,7 @@ pub async fn join(
                         table: table.clone(),
                         start,
                         end,
+                        rows_only: false,
                     };
                     let got = stream_with_retries(
                         cluster,

@@ -212,6 +212,7 @@ impl Leave {
                                     table: table.clone(),
                                     start,
                                     end,
+                                    rows_only: false,
                                 },
                             )
                             .await

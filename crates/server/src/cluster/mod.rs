@@ -15,6 +15,7 @@ mod movement;
 mod peers;
 pub mod progress;
 pub mod removenode;
+pub mod repair;
 mod replica;
 mod schema;
 pub mod streaming;
@@ -39,7 +40,8 @@ pub use admin::{
     AdminClientError, fetch_describe_ring, fetch_info, fetch_netstats, fetch_removenode_status,
     fetch_ring, fetch_status, format_describe_ring, format_info, format_netstats, format_ring,
     format_status, request_cleanup, request_decommission, request_disable_audit_log,
-    request_enable_audit_log, request_removenode, request_removenode_force, with_progress,
+    request_enable_audit_log, request_removenode, request_removenode_force, request_repair,
+    with_progress,
 };
 pub use peers::{CHANNELS_PER_PEER, Peers};
 pub use removenode::format_removal_status;
@@ -81,6 +83,8 @@ pub struct ClusterSettings {
     /// enabling starts from.
     pub audit: Arc<crate::audit::AuditLog>,
     pub audit_options: crate::audit::AuditLoggingOptions,
+    /// What the repairs this node coordinates did (rendered with the node's metrics).
+    pub repair_stats: Arc<repair::RepairStats>,
 }
 
 /// Why the cluster service could not start.
@@ -266,7 +270,12 @@ impl Cluster {
                 failed: Arc::new(AtomicBool::new(false)),
                 data_dir: settings.data_dir.clone(),
             },
-            removal: removenode::Removal::new(movement, operations.clone()),
+            removal: removenode::Removal::new(movement.clone(), operations.clone()),
+            repairs: repair::Repairs {
+                node: movement,
+                operations: operations.clone(),
+                stats: settings.repair_stats.clone(),
+            },
             operations,
             generation,
             started: settings.started,

@@ -1,6 +1,6 @@
-//! How far this node's long operations (decommission, removenode, cleanup) have got, for the
-//! `Admin.Progress` RPC that `ilion decommission`, `removenode` and `cleanup` poll to draw
-//! their progress. Each operation holds a [`Tracker`] while it runs and reports to it as it
+//! How far this node's long operations (decommission, removenode, cleanup, repair) have got,
+//! for the `Admin.Progress` RPC that `ilion decommission`, `removenode`, `cleanup` and
+//! `repair` poll to draw their progress. Each operation holds a [`Tracker`] while it runs and reports to it as it
 //! goes; the record disappears when the tracker is dropped (finished or failed).
 
 use std::collections::BTreeMap;
@@ -17,6 +17,7 @@ pub enum Operation {
     Decommission,
     RemoveNode,
     Cleanup,
+    Repair,
 }
 
 impl Operation {
@@ -26,6 +27,7 @@ impl Operation {
             Operation::Decommission => "decommission",
             Operation::RemoveNode => "removenode",
             Operation::Cleanup => "cleanup",
+            Operation::Repair => "repair",
         }
     }
 
@@ -35,15 +37,17 @@ impl Operation {
             Operation::Decommission,
             Operation::RemoveNode,
             Operation::Cleanup,
+            Operation::Repair,
         ]
         .into_iter()
         .find(|o| o.name() == name)
     }
 
-    /// What its units of work are: token ranges streamed, or tables cleaned.
+    /// What its units of work are: token ranges streamed or repaired (per table), or tables
+    /// cleaned.
     fn unit(self) -> &'static str {
         match self {
-            Operation::Decommission | Operation::RemoveNode => "ranges",
+            Operation::Decommission | Operation::RemoveNode | Operation::Repair => "ranges",
             Operation::Cleanup => "tables",
         }
     }
@@ -198,9 +202,10 @@ mod tests {
             Operation::Decommission,
             Operation::RemoveNode,
             Operation::Cleanup,
+            Operation::Repair,
         ] {
             assert_eq!(Operation::parse(op.name()), Some(op));
         }
-        assert_eq!(Operation::parse("repair"), None);
+        assert_eq!(Operation::parse("compact"), None);
     }
 }

@@ -290,6 +290,7 @@ impl Removal {
                             table: table.clone(),
                             start,
                             end,
+                            rows_only: false,
                         },
                     )
                     .await

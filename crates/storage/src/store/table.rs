@@ -150,8 +150,7 @@ impl Table {
             budget,
             &[],
         )?;
-        let purge_before =
-            now.saturating_sub(i64::from(v.inner.schema.options().gc_grace_seconds));
+        let purge_before = now.saturating_sub(i64::from(v.inner.schema.options().gc_grace_seconds));
         let digests = mutations
             .iter()
             .map(|m| crate::PartitionDigest {

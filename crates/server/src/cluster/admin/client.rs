@@ -14,8 +14,8 @@ use crate::cluster::proto::{
     DescribeRingRequest, DescribeRingResponse, DisableAuditLogRequest, DisableAuditLogResponse,
     EnableAuditLogRequest, EnableAuditLogResponse, InfoRequest, InfoResponse, NetstatsRequest,
     NetstatsResponse, ProgressRequest, ProgressResponse, RemoveNodeForceRequest, RemoveNodeRequest,
-    RemoveNodeResponse, RemoveNodeStatusRequest, RemoveNodeStatusResponse, RingRequest,
-    RingResponse, StatusRequest, StatusResponse,
+    RemoveNodeResponse, RemoveNodeStatusRequest, RemoveNodeStatusResponse, RepairRequest,
+    RepairResponse, RingRequest, RingResponse, StatusRequest, StatusResponse,
 };
 
 /// Why an operator command got no answer, or a refusal.
@@ -248,6 +248,15 @@ pub async fn request_cleanup(
         c.cleanup(CleanupRequest { keyspace }).await
     })
     .await
+}
+
+/// Asks the node at `host` to repair what `repair` names; answers when the repair is done.
+pub async fn request_repair(
+    host: &str,
+    repair: RepairRequest,
+    timeout: Duration,
+) -> Result<RepairResponse, AdminClientError> {
+    request(host, timeout, |mut c| async move { c.repair(repair).await }).await
 }
 
 /// Asks the node at `host` to remove the dead node `host_id`; answers once it is removed.

@@ -23,8 +23,8 @@ use super::proto::{
     EnableAuditLogRequest, EnableAuditLogResponse, InfoRequest, InfoResponse,
     MemberStatus as ProtoMember, NetstatsRequest, NetstatsResponse, ProgressRequest,
     ProgressResponse, RemoveNodeForceRequest, RemoveNodeRequest, RemoveNodeResponse,
-    RemoveNodeStatusRequest, RemoveNodeStatusResponse, RingRequest, RingResponse, StatusRequest,
-    StatusResponse, StreamStatus,
+    RemoveNodeStatusRequest, RemoveNodeStatusResponse, RepairRequest, RepairResponse, RingRequest,
+    RingResponse, StatusRequest, StatusResponse, StreamStatus,
 };
 use super::streaming::{Direction, Streams};
 use super::view::ClusterView;
@@ -32,7 +32,7 @@ use super::view::ClusterView;
 pub use client::{
     AdminClientError, fetch_describe_ring, fetch_info, fetch_netstats, fetch_removenode_status,
     fetch_ring, fetch_status, request_cleanup, request_decommission, request_disable_audit_log,
-    request_enable_audit_log, request_removenode, request_removenode_force,
+    request_enable_audit_log, request_removenode, request_removenode_force, request_repair,
 };
 pub use format::{format_describe_ring, format_info, format_netstats, format_ring, format_status};
 pub use progress_bar::with_progress;
@@ -45,6 +45,7 @@ pub(crate) struct AdminService {
     pub streams: Arc<Streams>,
     pub leave: super::decommission::Leave,
     pub removal: super::removenode::Removal,
+    pub repairs: super::repair::Repairs,
     /// This node's gossip generation.
     pub generation: u64,
     /// When the node started.
@@ -283,6 +284,17 @@ impl Admin for AdminService {
         }))
     }
 
+    async fn repair(
+        &self,
+        request: Request<RepairRequest>,
+    ) -> Result<Response<RepairResponse>, Status> {
+        match self.repairs.run(request.into_inner()).await {
+            Ok(done) => Ok(Response::new(done)),
+            Err(e) if e.is_refusal() => Err(Status::failed_precondition(e.to_string())),
+            Err(e) => Err(Status::aborted(e.to_string())),
+        }
+    }
+
     async fn progress(
         &self,
         request: Request<ProgressRequest>,
@@ -290,7 +302,7 @@ impl Admin for AdminService {
         let name = request.into_inner().operation;
         let operation = Operation::parse(&name).ok_or_else(|| {
             Status::invalid_argument(format!(
-                "unknown operation {name}: decommission, removenode or cleanup"
+                "unknown operation {name}: decommission, removenode, cleanup or repair"
             ))
         })?;
         Ok(Response::new(self.operations.progress(operation)))

@@ -115,6 +115,8 @@ pub struct RangeRequest {
     pub table: String,
     pub start: Option<i64>,
     pub end: Option<i64>,
+    /// Rows only: no file whole, no flush on the sender (repair).
+    pub rows_only: bool,
 }
 
 /// Streams one range of a table from `peer` (its gRPC endpoint) into this node's store.
@@ -171,6 +173,7 @@ async fn fetch(
         table: range.table.clone(),
         start: range.start,
         end: range.end,
+        rows_only: range.rows_only,
     };
     let mut stream = tokio::time::timeout(chunk_timeout, client.stream_range(request))
         .await

@@ -15,7 +15,8 @@ use super::receive::{RangeRequest, fetch_range};
 use super::{FILE_CHUNK_BYTES, PARTITIONS_PER_PAGE, Streams, Throttle};
 use crate::cluster::proto::streaming_server::Streaming;
 use crate::cluster::proto::{
-    FetchRequest, FetchResponse, StreamChunk, StreamFilePart, StreamRangeRequest,
+    FetchRequest, FetchResponse, StreamChunk, StreamFilePart, StreamRangeRequest, ValidateRequest,
+    ValidateResponse,
 };
 
 /// The sending side: the `Streaming` gRPC service.
@@ -73,7 +74,11 @@ impl Outbound {
     async fn range(&mut self, r: &StreamRangeRequest) -> Result<(), Stop> {
         let c = self.coordinator.clone();
         let (ks, table, start, end) = (r.keyspace.clone(), r.table.clone(), r.start, r.end);
-        let files = blocking(move || c.stream_files(&ks, &table, start, end)).await?;
+        let files = if r.rows_only {
+            Vec::new()
+        } else {
+            blocking(move || c.stream_files(&ks, &table, start, end)).await?
+        };
         let mut exclude = Vec::with_capacity(files.len());
         for f in files {
             exclude.push(f.id());
@@ -225,6 +230,7 @@ impl Streaming for StreamingService {
             table: r.table,
             start: r.start,
             end: r.end,
+            rows_only: r.rows_only,
         };
         let mut attempt = 1;
         loop {
@@ -253,5 +259,34 @@ impl Streaming for StreamingService {
                 Err(e) => return Err(Status::unavailable(e.to_string())),
             }
         }
+    }
+
+    async fn validate(
+        &self,
+        request: Request<ValidateRequest>,
+    ) -> Result<Response<ValidateResponse>, Status> {
+        let r = request.into_inner();
+        let c = self.coordinator.clone();
+        let (ks, table) = (r.keyspace.clone(), r.table.clone());
+        let started = std::time::Instant::now();
+        let validated =
+            tokio::task::spawn_blocking(move || c.merkle_tree(&ks, &table, (r.start, r.end)))
+                .await
+                .map_err(|e| Status::internal(e.to_string()))?
+                .map_err(|e| {
+                    Status::failed_precondition(format!(
+                        "cannot validate {}.{}: {e}",
+                        r.keyspace, r.table
+                    ))
+                })?;
+        let tree = validated.tree;
+        tracing::debug!(from = %r.from, keyspace = %r.keyspace, table = %r.table,
+            start = ?r.start, end = ?r.end, partitions = tree.partitions(), depth = tree.depth(),
+            elapsed = ?started.elapsed(), "validated a range for repair");
+        Ok(Response::new(ValidateResponse {
+            depth: u32::from(tree.depth()),
+            leaves: Bytes::from(tree.leaf_bytes()),
+            partitions: tree.partitions(),
+        }))
     }
 }

@@ -111,6 +111,7 @@ fn range(start: Option<i64>, end: Option<i64>) -> RangeRequest {
         table: "t".into(),
         start,
         end,
+        rows_only: false,
     }
 }
 
@@ -393,6 +394,13 @@ impl crate::cluster::proto::streaming_server::Streaming for Canned {
         &self,
         _: Request<crate::cluster::proto::FetchRequest>,
     ) -> Result<Response<crate::cluster::proto::FetchResponse>, Status> {
+        Err(Status::unimplemented("canned"))
+    }
+
+    async fn validate(
+        &self,
+        _: Request<crate::cluster::proto::ValidateRequest>,
+    ) -> Result<Response<crate::cluster::proto::ValidateResponse>, Status> {
         Err(Status::unimplemented("canned"))
     }
 }

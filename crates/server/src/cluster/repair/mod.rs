@@ -1,0 +1,258 @@
+//! Repair (`ilion repair`): anti-entropy between the replicas of this node's ranges.
+//!
+//! For each table and each token range this node replicates (or only its primary ranges,
+//! `-pr`; only the replicas of its data center, `--in-local-dc`; only inside
+//! `--start-token`/`--end-token`):
+//!
+//! 1. Every replica, this node included, builds the Merkle tree of what it stores in the range
+//!    (`Streaming.Validate`, [`ilion_coordinator::repair::merkle`]): a digest per partition over
+//!    its cells, tombstones and TTLs, so equal data gives equal trees whatever the files.
+//! 2. The trees are compared top-down; runs of adjacent leaves where they differ are the ranges
+//!    to sync.
+//! 3. For each such range, each replica pulls it (rows only, `Streaming.Fetch`) from one
+//!    replica of every other version seen there, so data flows in both directions. Applying a
+//!    stream is applying writes: every cell reconciles by timestamp, so afterwards every
+//!    replica holds the newest version of everything any of them held.
+//!
+//! A replica that is down fails the ranges it replicates, with Cassandra's message; the other
+//! ranges are still repaired and the command exits non-zero naming the failures. Keyspaces with
+//! a single replica are skipped (Cassandra's "Replication factor is 1" notice). Every repair is
+//! a full repair for now (see docs/repair.md).
+
+mod plan;
+mod stats;
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use ilion_coordinator::repair::{MerkleTree, differences};
+use tonic::transport::Channel;
+
+use super::movement::Node;
+use super::progress::{Operation, Operations, Tracker};
+use super::proto::streaming_client::StreamingClient;
+use super::proto::{FetchRequest, RepairRequest, RepairResponse, ValidateRequest};
+use plan::{Job, plan};
+pub use stats::RepairStats;
+
+/// Why a repair could not run, or did not repair everything.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RepairError {
+    /// Cassandra's words.
+    #[error("Keyspace [{0}] does not exist.")]
+    UnknownKeyspace(String),
+    /// Cassandra's words.
+    #[error("Unknown keyspace/cf pair ({keyspace}.{table})")]
+    UnknownTable { keyspace: String, table: String },
+    #[error("a repair is already running on this node")]
+    AlreadyRunning,
+    #[error("this node owns no token yet: it replicates no range to repair")]
+    NoTokens,
+    #[error("cannot place {keyspace}'s replicas: {reason}")]
+    Placement { keyspace: String, reason: String },
+    #[error("{failed} of {total} ranges failed to repair (the others were repaired): {first}")]
+    Failed {
+        failed: u64,
+        total: u64,
+        first: String,
+    },
+}
+
+impl RepairError {
+    /// Whether the repair was refused before it started (as opposed to failing part way).
+    pub fn is_refusal(&self) -> bool {
+        !matches!(self, RepairError::Failed { .. })
+    }
+}
+
+/// Runs repairs on this node.
+#[derive(Debug, Clone)]
+pub(crate) struct Repairs {
+    pub node: Node,
+    pub operations: Arc<Operations>,
+    pub stats: Arc<RepairStats>,
+}
+
+/// gRPC channels to the replicas of one repair, opened once each.
+#[derive(Default)]
+struct Channels {
+    open: HashMap<SocketAddr, Channel>,
+}
+
+impl Channels {
+    async fn get(&mut self, peer: SocketAddr) -> Result<StreamingClient<Channel>, String> {
+        if let Some(c) = self.open.get(&peer) {
+            return Ok(StreamingClient::new(c.clone()).max_decoding_message_size(usize::MAX));
+        }
+        let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{peer}"))
+            .map_err(|e| e.to_string())?
+            .connect_timeout(Duration::from_secs(10));
+        let channel = crate::tls::internode::connect(&endpoint)
+            .await
+            .map_err(|e| format!("cannot reach {peer}: {e}"))?;
+        self.open.insert(peer, channel.clone());
+        Ok(StreamingClient::new(channel).max_decoding_message_size(usize::MAX))
+    }
+}
+
+impl Repairs {
+    /// Repairs what `request` names; answers what was done, or why it was refused or which
+    /// ranges failed.
+    pub async fn run(&self, request: RepairRequest) -> Result<RepairResponse, RepairError> {
+        let tracker = self
+            .operations
+            .try_start(Operation::Repair)
+            .ok_or(RepairError::AlreadyRunning)?;
+        let planned = plan(&self.node, &request)?;
+        let mut done = RepairResponse {
+            keyspaces: planned.keyspaces,
+            tables: planned.tables,
+            skipped: planned.skipped.clone(),
+            ..RepairResponse::default()
+        };
+        for ks in &planned.skipped {
+            tracing::info!("Replication factor is 1. No repair is needed for keyspace '{ks}'");
+        }
+        tracker.planned(
+            planned.jobs.len() as u64,
+            "validating each range on its replicas and syncing the differences",
+        );
+        let local = self.node.view.local().address;
+        let mut channels = Channels::default();
+        let mut failures = Vec::new();
+        for job in &planned.jobs {
+            match self
+                .repair_range(job, local, &mut channels, &tracker, &mut done)
+                .await
+            {
+                Ok(()) => self.stats.repaired(&job.keyspace, &job.table),
+                Err(reason) => {
+                    tracing::warn!(keyspace = %job.keyspace, table = %job.table,
+                        range = %job.describe_range(), %reason, "repair of a range failed");
+                    self.stats.failed();
+                    failures.push(format!(
+                        "{}.{} range {}: {reason}",
+                        job.keyspace,
+                        job.table,
+                        job.describe_range()
+                    ));
+                }
+            }
+            tracker.advance();
+        }
+        if let Some(first) = failures.first() {
+            return Err(RepairError::Failed {
+                failed: failures.len() as u64,
+                total: planned.jobs.len() as u64,
+                first: first.clone(),
+            });
+        }
+        Ok(done)
+    }
+
+    /// Validates one table's range on its replicas and syncs where they differ.
+    async fn repair_range(
+        &self,
+        job: &Job,
+        local: IpAddr,
+        channels: &mut Channels,
+        tracker: &Tracker,
+        done: &mut RepairResponse,
+    ) -> Result<(), String> {
+        if let Some(down) = job.replicas.iter().find(|r| !r.alive) {
+            return Err(format!(
+                "Cannot proceed on repair because a neighbor (/{}) is dead: session failed",
+                down.endpoint
+            ));
+        }
+        // 1. Validation on every replica at once.
+        let mut clients = Vec::with_capacity(job.replicas.len());
+        for r in &job.replicas {
+            clients.push(channels.get(r.endpoint).await?);
+        }
+        let asks: Vec<_> = clients
+            .into_iter()
+            .map(|mut c| {
+                let request = ValidateRequest {
+                    from: local.to_string(),
+                    keyspace: job.keyspace.clone(),
+                    table: job.table.clone(),
+                    start: job.range.0,
+                    end: job.range.1,
+                };
+                tokio::spawn(async move { c.validate(request).await })
+            })
+            .collect();
+        let mut trees = Vec::with_capacity(job.replicas.len());
+        for (ask, r) in asks.into_iter().zip(&job.replicas) {
+            let v = ask
+                .await
+                .map_err(|e| format!("validation on {} failed: {e}", r.endpoint))?
+                .map_err(|s| format!("validation on {} failed: {}", r.endpoint, s.message()))?
+                .into_inner();
+            let depth = u8::try_from(v.depth).unwrap_or(u8::MAX);
+            let tree = MerkleTree::from_leaves(job.range, depth, &v.leaves, v.partitions)
+                .map_err(|e| format!("validation from {}: {e}", r.endpoint))?;
+            done.partitions_validated += v.partitions;
+            trees.push(tree);
+        }
+        self.stats.validated();
+        done.ranges += 1;
+        // 2. Where the trees differ.
+        let diffs = differences(&trees).map_err(|e| e.to_string())?;
+        if diffs.is_empty() {
+            done.ranges_in_sync += 1;
+            return Ok(());
+        }
+        let leaves: u64 = diffs.iter().map(|d| d.leaves as u64).sum();
+        done.mismatches += diffs.len() as u64;
+        done.mismatching_leaves += leaves;
+        self.stats.mismatched(leaves);
+        tracing::info!(keyspace = %job.keyspace, table = %job.table,
+            range = %job.describe_range(), runs = diffs.len(), leaves,
+            "replicas differ: syncing the mismatching leaves");
+        // 3. Each replica pulls every other version of each mismatching run.
+        for d in &diffs {
+            for (i, target) in job.replicas.iter().enumerate() {
+                let mut sources: Vec<usize> = Vec::new();
+                for (j, g) in d.groups.iter().enumerate() {
+                    if *g != d.groups[i] && !sources.iter().any(|s| d.groups[*s] == *g) {
+                        sources.push(j);
+                    }
+                }
+                for j in sources {
+                    let source = &job.replicas[j];
+                    let mut client = channels.get(target.endpoint).await?;
+                    let got = client
+                        .fetch(FetchRequest {
+                            source: source.endpoint.to_string(),
+                            keyspace: job.keyspace.clone(),
+                            table: job.table.clone(),
+                            start: d.range.0,
+                            end: d.range.1,
+                            rows_only: true,
+                        })
+                        .await
+                        .map_err(|s| {
+                            format!(
+                                "{} could not stream from {}: {}",
+                                target.endpoint,
+                                source.endpoint,
+                                s.message()
+                            )
+                        })?
+                        .into_inner();
+                    done.streams += 1;
+                    done.partitions_streamed += got.partitions;
+                    done.bytes_streamed += got.bytes;
+                    tracker.streamed(got.bytes);
+                    self.stats.streamed(got.partitions, got.bytes);
+                }
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,189 @@
+"""Repair makes replicas agree (issue #24), with real processes on 127.0.0.1-3.
+
+Three nodes, hinted handoff off (so only repair can fix a replica that missed writes):
+
+- keyspace `rep` at RF 3: rows written everywhere; node 3 stopped while rows are overwritten,
+  deleted and added at QUORUM; then nodes 1 and 2 stopped while node 3 alone takes writes and
+  deletes at ONE (data only node 3 has, so repair must stream both ways);
+- keyspace `grow` written at RF 1, then altered to RF 3 (each row on one node only).
+
+`ilion repair` on node 1 then repairs both. Afterwards every node alone (the other two
+stopped) returns exactly the expected rows at ONE, and a second repair finds every range in
+sync. A repair with a node down, and one of an unknown keyspace, fail with Cassandra's
+messages and a non-zero exit.
+"""
+
+import re
+import subprocess
+
+from test_bootstrap import cluster_nodes, session_on, status
+from test_cluster import ADDRESSES, wait_until
+
+YAML = "ring_delay_ms: 5000\nhinted_handoff_enabled: false\n"
+
+
+def repair(node, *args, timeout=300):
+    return subprocess.run(
+        [node.binary, "repair", *args, "--host", f"{node.address}:{node.storage_port}"],
+        capture_output=True, text=True, timeout=timeout)
+
+
+def figure(out, name):
+    """A number from `repair finished: ...` (e.g. figure(out, "mismatching leaves"))."""
+    m = re.search(r"(\d+) " + name, out)
+    assert m, f"no '{name}' in: {out}"
+    return int(m.group(1))
+
+
+def rows_alone(node, clusters, keyspace):
+    """Every row of `keyspace.t` read through `node` alone at ONE, as {k: v}."""
+    from cassandra import ConsistencyLevel
+    from cassandra.query import SimpleStatement
+
+    c, s = session_on(node)
+    clusters.append(c)
+    q = SimpleStatement(f"SELECT k, v FROM {keyspace}.t", consistency_level=ConsistencyLevel.ONE,
+                        fetch_size=200)
+    return {r.k: r.v for r in s.execute(q)}
+
+
+def alone(nodes, i):
+    """Stops every node but node `i` and waits until node `i` sees them down."""
+    for j, n in enumerate(nodes):
+        if j != i:
+            n.stop()
+    wait_until(f"{ADDRESSES[i]} to see the others down",
+               lambda: all(status(nodes[i]).get(ADDRESSES[j]) == "DN"
+                           for j in range(len(nodes)) if j != i), 60)
+
+
+def all_up(nodes):
+    for n in nodes:
+        if n.proc is None or n.proc.poll() is not None:
+            n.start()
+    wait_until("every node up and normal",
+               lambda: all(status(nodes[0]).get(a) == "UN" for a in ADDRESSES), 60)
+
+
+def test_repair_makes_every_replica_hold_every_write_overwrite_and_delete():
+    from cassandra import ConsistencyLevel
+
+    with cluster_nodes("ilion-repair-", 3, YAML) as (nodes, clusters):
+        n1, n2, n3 = nodes
+        all_up(nodes)
+        c1, s1 = session_on(n1)
+        clusters.append(c1)
+        s1.execute("CREATE KEYSPACE rep WITH replication = "
+                   "{'class': 'SimpleStrategy', 'replication_factor': 3}")
+        s1.execute("CREATE TABLE rep.t (k int PRIMARY KEY, v text)")
+        s1.execute("CREATE KEYSPACE grow WITH replication = "
+                   "{'class': 'SimpleStrategy', 'replication_factor': 1}")
+        s1.execute("CREATE TABLE grow.t (k int PRIMARY KEY, v text)")
+        put = s1.prepare("INSERT INTO rep.t (k, v) VALUES (?, ?)")
+        delete = s1.prepare("DELETE FROM rep.t WHERE k = ?")
+        put.consistency_level = ConsistencyLevel.ALL
+        for k in range(300):
+            s1.execute(put, (k, "a"))
+        grow = s1.prepare("INSERT INTO grow.t (k, v) VALUES (?, ?)")
+        for k in range(300):
+            s1.execute(grow, (k, f"g{k}"))
+
+        # Node 3 misses overwrites, deletes and new rows written at QUORUM.
+        n3.stop()
+        wait_until("node 1 to see node 3 down", lambda: status(n1).get(ADDRESSES[2]) == "DN", 60)
+        put.consistency_level = ConsistencyLevel.QUORUM
+        delete.consistency_level = ConsistencyLevel.QUORUM
+        for k in range(100):
+            s1.execute(put, (k, "b"))
+        for k in range(100, 150):
+            s1.execute(delete, (k,))
+        for k in range(300, 400):
+            s1.execute(put, (k, "c"))
+
+        # A repair with a replica down repairs nothing and says why.
+        out = repair(n1, "rep")
+        assert out.returncode != 0, out.stdout
+        assert "Cannot proceed on repair because a neighbor (/127.0.0.3:" in out.stderr, out.stderr
+        assert "is dead: session failed" in out.stderr, out.stderr
+
+        # Node 3 alone takes writes and deletes the others miss.
+        n3.start()
+        alone(nodes, 2)
+        c3, s3 = session_on(n3)
+        clusters.append(c3)
+        put3 = s3.prepare("INSERT INTO rep.t (k, v) VALUES (?, ?)")
+        delete3 = s3.prepare("DELETE FROM rep.t WHERE k = ?")
+        put3.consistency_level = delete3.consistency_level = ConsistencyLevel.ONE
+        for k in range(400, 450):
+            s3.execute(put3, (k, "d"))
+        for k in range(150, 160):
+            s3.execute(delete3, (k,))
+        c3.shutdown()
+        all_up(nodes)
+
+        # RF 1 -> 3: the new replicas get their rows from the repair. (Node 1 restarted: a
+        # new session.)
+        c1, s1 = session_on(n1)
+        clusters.append(c1)
+        s1.execute("ALTER KEYSPACE grow WITH replication = "
+                   "{'class': 'SimpleStrategy', 'replication_factor': 3}")
+
+        out = repair(n1)
+        assert out.returncode == 0, out.stderr + out.stdout
+        print(out.stdout)
+        assert "repair finished" in out.stdout, out.stdout
+        assert figure(out.stdout, "mismatching leaves") > 0
+        assert figure(out.stdout, "bytes streamed") > 0
+
+        want = {k: "b" for k in range(100)}
+        want.update({k: "a" for k in range(160, 300)})
+        want.update({k: "c" for k in range(300, 400)})
+        want.update({k: "d" for k in range(400, 450)})
+        grown = {k: f"g{k}" for k in range(300)}
+        for i, n in enumerate(nodes):
+            alone(nodes, i)
+            got = rows_alone(n, clusters, "rep")
+            assert got == want, (
+                f"{n.address} alone: missing {sorted(set(want) - set(got))[:10]}, "
+                f"extra {sorted(set(got) - set(want))[:10]}, "
+                f"wrong {[k for k in want if k in got and got[k] != want[k]][:10]}")
+            assert rows_alone(n, clusters, "grow") == grown, f"{n.address} alone lacks grow rows"
+            all_up(nodes)
+
+        # Everything agrees now: a second repair streams nothing.
+        out = repair(n1)
+        assert out.returncode == 0, out.stderr + out.stdout
+        assert figure(out.stdout, "mismatching leaves") == 0, out.stdout
+        assert figure(out.stdout, "streams") == 0, out.stdout
+        # (Node 1 restarted since the first repair: its counters count the second.)
+        metrics = n1.metrics()
+        assert metrics.get("ilion_repair_ranges_validated_total", 0) > 0
+        assert metrics.get("ilion_repair_ranges_mismatched_total", 0) == 0
+        assert metrics.get('ilion_repair_last_success_seconds{keyspace="rep",table="t"}', 0) > 0
+
+
+def test_repair_refuses_what_does_not_exist_and_skips_single_replica_keyspaces():
+    with cluster_nodes("ilion-repair-refusals-", 2, YAML) as (nodes, clusters):
+        n1, _ = nodes
+        all_up_two = lambda: all(status(n1).get(a) == "UN" for a in ADDRESSES[:2])  # noqa: E731
+        for n in nodes:
+            n.start()
+        wait_until("both nodes up", all_up_two, 60)
+        c1, s1 = session_on(n1)
+        clusters.append(c1)
+        s1.execute("CREATE KEYSPACE one WITH replication = "
+                   "{'class': 'SimpleStrategy', 'replication_factor': 1}")
+        s1.execute("CREATE TABLE one.t (k int PRIMARY KEY, v text)")
+
+        out = repair(n1, "nope")
+        assert out.returncode != 0
+        assert "Keyspace [nope] does not exist." in out.stderr, out.stderr
+        out = repair(n1, "one", "missing")
+        assert out.returncode != 0
+        assert "Unknown keyspace/cf pair (one.missing)" in out.stderr, out.stderr
+        out = repair(n1, "one")
+        assert out.returncode == 0, out.stderr
+        assert "Replication factor is 1. No repair is needed for keyspace 'one'" in out.stdout
+        # nodetool's spellings are understood.
+        out = repair(n1, "one", "-pr", "-st", "-100", "-et", "100", "-full")
+        assert out.returncode == 0, out.stderr
