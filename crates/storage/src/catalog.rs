@@ -54,6 +54,9 @@ impl Default for Catalog {
 pub(crate) struct Entry {
     pub(crate) schema: TableSchema,
     pub(crate) generation: u64,
+    /// When each token range was last repaired (repair-aware tombstone purging).
+    #[serde(default, skip_serializing_if = "crate::RepairHistory::is_empty")]
+    pub(crate) repaired: crate::RepairHistory,
 }
 
 impl Catalog {

@@ -49,6 +49,7 @@ mod mutation;
 mod purge;
 mod raw;
 mod read;
+mod repair_history;
 mod schema;
 mod store;
 mod timestamps;
@@ -65,8 +66,9 @@ pub use read::{
     CellData, PagingPosition, PartitionData, PartitionRange, ReadCommand, ReadResult, ReadWarning,
     RowData, Slice, TableStats, TombstoneThresholds,
 };
+pub use repair_history::RepairHistory;
 pub use schema::{
     Column, ColumnId, ColumnKind, CompactionStrategy, Compression, CqlType, Order, SchemaChange,
-    TableOptions, TableSchema, TableSchemaBuilder,
+    TableOptions, TableSchema, TableSchemaBuilder, TombstoneGc,
 };
 pub use store::{Store, StoreBuilder, Table};

@@ -28,12 +28,34 @@
 
 use std::sync::Arc;
 
-use parking_lot::Mutex;
+use parking_lot::{Mutex, RwLock};
 
 use crate::cell::{Deletion, Record, State};
 use crate::clock::Clock;
 use crate::key;
-use crate::schema::TableSchema;
+use crate::repair_history::RepairHistory;
+use crate::schema::{TableOptions, TableSchema, TombstoneGc};
+
+/// Tombstones of partition `token` deleted before this time (seconds since the epoch) may be
+/// purged at `now`: `gc_grace_seconds` ago ([`TombstoneGc::Timeout`]), or when the range holding
+/// the partition was last repaired, less the propagation delay ([`TombstoneGc::Repair`]; never
+/// when it was not repaired).
+pub(crate) fn gc_before(
+    options: &TableOptions,
+    history: &RepairHistory,
+    token: i64,
+    now: i64,
+) -> i64 {
+    match options.tombstone_gc {
+        TombstoneGc::Timeout => now.saturating_sub(i64::from(options.gc_grace_seconds)),
+        TombstoneGc::Repair {
+            propagation_delay_seconds,
+        } => history.repaired_at(token).map_or(i64::MIN, |at| {
+            at.saturating_sub(i64::from(propagation_delay_seconds))
+                .min(now)
+        }),
+    }
+}
 
 /// What to do with one entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,16 +113,23 @@ fn dropped(schema: &TableSchema, name: &str) -> Option<Deletion> {
 pub(crate) struct PurgeFilter {
     schema: Arc<TableSchema>,
     clock: Arc<dyn Clock>,
+    /// When each range was last repaired ([`TombstoneGc::Repair`]).
+    repaired: Arc<RwLock<RepairHistory>>,
     /// Jobs of one table run one at a time (the engine's per-tree compaction lock), so one walk
     /// serves them all; a new job id resets it.
     walk: Mutex<Walk>,
 }
 
 impl PurgeFilter {
-    pub(crate) fn new(schema: Arc<TableSchema>, clock: Arc<dyn Clock>) -> PurgeFilter {
+    pub(crate) fn new(
+        schema: Arc<TableSchema>,
+        clock: Arc<dyn Clock>,
+        repaired: Arc<RwLock<RepairHistory>>,
+    ) -> PurgeFilter {
         PurgeFilter {
             schema,
             clock,
+            repaired,
             walk: Mutex::new(Walk::default()),
         }
     }
@@ -118,12 +147,11 @@ impl PurgeFilter {
         let Some(record) = Record::decode(value) else {
             return Decision::Keep;
         };
-        let Some((_, _, used)) = key::parse_partition(k) else {
+        let Some((token, _, used)) = key::parse_partition(k) else {
             return Decision::Keep;
         };
         let (partition, rest) = k.split_at(used);
         let now = self.clock.now_seconds();
-        let gc_before = now.saturating_sub(i64::from(self.schema.options().gc_grace_seconds));
         let mut walk = self.walk.lock();
         if walk.job != job || walk.partition != partition {
             *walk = Walk {
@@ -141,7 +169,8 @@ impl PurgeFilter {
             return Decision::Remove;
         }
         if let Some(d) = own
-            && d.local_deletion_time < gc_before
+            && d.local_deletion_time
+                < gc_before(self.schema.options(), &self.repaired.read(), token, now)
         {
             let min = *walk.outside_min.get_or_insert_with(|| {
                 let mut end = partition.to_vec();

@@ -201,6 +201,19 @@ pub enum Compression {
     Default,
 }
 
+/// When compaction may purge a tombstone (ScyllaDB's `tombstone_gc`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum TombstoneGc {
+    /// Cassandra's rule: once `gc_grace_seconds` have passed since the delete.
+    #[default]
+    Timeout,
+    /// Only once the range holding it was repaired after the delete (the repair's start
+    /// minus `propagation_delay_seconds`, for writes still in flight when it started), so a
+    /// delete never comes back; never while the range was not repaired.
+    Repair { propagation_delay_seconds: u32 },
+}
+
 /// Per-table options that change what storage does.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TableOptions {
@@ -211,6 +224,9 @@ pub struct TableOptions {
     pub default_time_to_live: u32,
     pub compaction: CompactionStrategy,
     pub compression: Compression,
+    /// When tombstones may be purged.
+    #[serde(default)]
+    pub tombstone_gc: TombstoneGc,
 }
 
 impl Default for TableOptions {
@@ -220,6 +236,7 @@ impl Default for TableOptions {
             default_time_to_live: 0,
             compaction: CompactionStrategy::default(),
             compression: Compression::default(),
+            tombstone_gc: TombstoneGc::default(),
         }
     }
 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use ilion_lsm::vfs::MemVfs;
 use ilion_storage::{
     CompactionStrategy, Compression, CqlType, Deletion, Error, ManualClock, Mutation, Order,
-    ReadCommand, SchemaChange, Store, Table, TableOptions, TableSchema,
+    ReadCommand, SchemaChange, Store, Table, TableOptions, TableSchema, TombstoneGc,
 };
 
 const NOW: i64 = 1_000_000;
@@ -283,4 +283,77 @@ fn a_checkpoint_opens_as_the_store_was_with_its_catalogue() {
         Store::in_memory(clock.clone()).checkpoint("/x"),
         Err(Error::InMemory { .. })
     ));
+}
+
+#[test]
+fn in_repair_mode_a_tombstone_is_purged_only_after_a_repair_that_followed_the_delete() {
+    let clock = Arc::new(ManualClock::new(NOW));
+    let vfs = MemVfs::new();
+    let store = open(&vfs, &clock, "/db");
+    let repair_mode = TableOptions {
+        gc_grace_seconds: 0,
+        compaction: idle(),
+        tombstone_gc: TombstoneGc::Repair {
+            propagation_delay_seconds: 10,
+        },
+        ..TableOptions::default()
+    };
+    let schema = TableSchema::builder("ks", "t")
+        .partition_key("k", CqlType::Int)
+        .clustering("c", CqlType::Int, Order::Asc)
+        .regular("v", CqlType::Text)
+        .options(repair_mode)
+        .build()
+        .unwrap();
+    let t = store.create_table(schema).unwrap();
+    cell(&t, 1, 10);
+    delete_row(&t, 1, 20, NOW);
+    t.flush().unwrap();
+    let tombstones = |t: &Table| t.statistics().unwrap().tombstones;
+
+    // Long past gc grace (0 s), but never repaired: kept.
+    clock.advance(1_000);
+    t.compact().unwrap();
+    assert_eq!(
+        tombstones(&t),
+        1,
+        "a tombstone of a range never repaired is kept"
+    );
+
+    // A repair that started before the delete (less the delay) does not count.
+    store
+        .record_repair("ks", "t", &[(None, None)], NOW + 5)
+        .unwrap();
+    t.compact().unwrap();
+    assert_eq!(
+        tombstones(&t),
+        1,
+        "repaired before the delete had propagated"
+    );
+    // One of another range does not either (partition 1's token is 1).
+    store
+        .record_repair("ks", "t", &[(Some(1), Some(100))], NOW + 500)
+        .unwrap();
+    t.compact().unwrap();
+    assert_eq!(tombstones(&t), 1, "another range was repaired");
+    assert_eq!(t.repaired_at(1).unwrap(), Some(NOW + 5));
+    assert_eq!(t.repaired_at(2).unwrap(), Some(NOW + 500));
+
+    // The history survives a restart.
+    drop(t);
+    store.close().unwrap();
+    let store = open(&vfs, &clock, "/db");
+    let t = store.table("ks", "t").unwrap();
+    assert_eq!(t.repaired_at(2).unwrap(), Some(NOW + 500));
+
+    store
+        .record_repair("ks", "t", &[(Some(-100), Some(1))], NOW + 500)
+        .unwrap();
+    t.compact().unwrap();
+    assert_eq!(
+        tombstones(&t),
+        0,
+        "purged once its range was repaired after the delete"
+    );
+    assert_eq!(rows(&t), Vec::<i32>::new());
 }

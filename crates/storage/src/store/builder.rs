@@ -99,7 +99,11 @@ impl StoreBuilder {
         {
             let mut tables = store.tables.write();
             for e in catalog.tables.values() {
-                let view = store.view(Arc::new(e.schema.clone()), e.generation)?;
+                let view = store.view(
+                    Arc::new(e.schema.clone()),
+                    e.generation,
+                    Arc::new(RwLock::new(e.repaired.clone())),
+                )?;
                 tables.insert(
                     &e.schema,
                     Table {

@@ -119,10 +119,11 @@ impl Store {
             Entry {
                 schema: schema.clone(),
                 generation,
+                repaired: crate::RepairHistory::default(),
             },
         );
         let schema = Arc::new(schema);
-        let view = self.view(schema.clone(), generation)?;
+        let view = self.view(schema.clone(), generation, Arc::default())?;
         self.save(&catalog)?;
         tables.catalog = catalog;
         let table = Table {
@@ -157,6 +158,7 @@ impl Store {
                     kv: old.inner.kv.clone(),
                     clock: old.inner.clock.clone(),
                     thresholds: old.inner.thresholds,
+                    repaired: old.inner.repaired.clone(),
                 }),
             };
             old
@@ -178,14 +180,21 @@ impl Store {
         let mut catalog = tables.catalog.clone();
         catalog.generations.insert(q.clone(), generation);
         let schema = table.schema();
+        let repaired = catalog
+            .tables
+            .get(&q)
+            .map(|e| e.repaired.clone())
+            .unwrap_or_default();
         catalog.tables.insert(
             q,
             Entry {
                 schema: (*schema).clone(),
                 generation,
+                repaired,
             },
         );
-        let view = self.view(schema, generation)?;
+        let history = table.shared.read().inner.repaired.clone();
+        let view = self.view(schema, generation, history)?;
         self.save(&catalog)?;
         tables.catalog = catalog;
         let old = std::mem::replace(&mut *table.shared.write(), view);
@@ -215,7 +224,11 @@ impl Store {
         tables.catalog = catalog;
         current.inner.kv.reconfigure(
             &schema,
-            Arc::new(PurgeFilter::new(schema.clone(), self.clock.clone())),
+            Arc::new(PurgeFilter::new(
+                schema.clone(),
+                self.clock.clone(),
+                current.inner.repaired.clone(),
+            )),
         )?;
         *table.shared.write() = View {
             inner: Arc::new(TableInner {
@@ -224,6 +237,7 @@ impl Store {
                 clock: self.clock.clone(),
                 thresholds: self.thresholds,
                 dropped: false,
+                repaired: current.inner.repaired.clone(),
             }),
         };
         Ok(table)
@@ -241,9 +255,49 @@ impl Store {
         }
     }
 
+    /// Records that the token ranges `ranges` (`(start, end]`, never wrapping) of
+    /// `keyspace.name` were repaired by a repair that started at `at` (seconds since the
+    /// epoch): kept in the catalogue, and the table's tombstones in those ranges deleted before
+    /// then become purgeable under [`crate::TombstoneGc::Repair`].
+    pub fn record_repair(
+        &self,
+        keyspace: &str,
+        name: &str,
+        ranges: &[(Option<i64>, Option<i64>)],
+        at: i64,
+    ) -> Result<()> {
+        let q = format!("{keyspace}.{name}");
+        let mut tables = self.tables.write();
+        let table = tables
+            .get(keyspace, name)
+            .cloned()
+            .ok_or_else(|| Error::UnknownTable(q.clone()))?;
+        let mut catalog = tables.catalog.clone();
+        let Some(entry) = catalog.tables.get_mut(&q) else {
+            return Err(Error::UnknownTable(q));
+        };
+        for (start, end) in ranges {
+            entry.repaired.record(*start, *end, at);
+        }
+        let history = entry.repaired.clone();
+        self.save(&catalog)?;
+        tables.catalog = catalog;
+        *table.shared.read().inner.repaired.write() = history;
+        Ok(())
+    }
+
     /// A view of incarnation `generation` of a table.
-    fn view(&self, schema: Arc<TableSchema>, generation: u64) -> Result<View> {
-        let filter = Arc::new(PurgeFilter::new(schema.clone(), self.clock.clone()));
+    fn view(
+        &self,
+        schema: Arc<TableSchema>,
+        generation: u64,
+        repaired: Arc<RwLock<crate::RepairHistory>>,
+    ) -> Result<View> {
+        let filter = Arc::new(PurgeFilter::new(
+            schema.clone(),
+            self.clock.clone(),
+            repaired.clone(),
+        ));
         let kv: Arc<dyn Kv> = match &self.backend {
             Backend::Memory => Arc::new(MemKv::new(filter)),
             Backend::Lsm { db, filters, .. } => {
@@ -268,6 +322,7 @@ impl Store {
                 clock: self.clock.clone(),
                 thresholds: self.thresholds,
                 dropped: false,
+                repaired,
             }),
         })
     }

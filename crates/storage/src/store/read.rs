@@ -139,6 +139,7 @@ impl View {
                     fail: u64::MAX,
                 },
                 dropped: false,
+                repaired: self.inner.repaired.clone(),
             }),
         };
         t.read(cmd)

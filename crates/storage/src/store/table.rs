@@ -150,15 +150,24 @@ impl Table {
             budget,
             &[],
         )?;
-        let purge_before = now.saturating_sub(i64::from(v.inner.schema.options().gc_grace_seconds));
+        let history = v.inner.repaired.read();
         let digests = mutations
             .iter()
-            .map(|m| crate::PartitionDigest {
-                token: m.token,
-                digest: crate::partition_digest(&v.inner.schema, m, now, purge_before),
+            .map(|m| {
+                let purge_before =
+                    crate::purge::gc_before(v.inner.schema.options(), &history, m.token, now);
+                crate::PartitionDigest {
+                    token: m.token,
+                    digest: crate::partition_digest(&v.inner.schema, m, now, purge_before),
+                }
             })
             .collect();
         Ok((digests, next))
+    }
+
+    /// When the range holding `token` was last repaired (seconds since the epoch), if ever.
+    pub fn repaired_at(&self, token: i64) -> Result<Option<i64>> {
+        Ok(self.view()?.inner.repaired.read().repaired_at(token))
     }
 
     /// Counts over the whole table at the clock's current time (a full scan).
@@ -181,6 +190,8 @@ pub(super) struct TableInner {
     pub(super) thresholds: TombstoneThresholds,
     /// Set on the last view of a dropped table.
     pub(super) dropped: bool,
+    /// When each range was last repaired (shared with the purge filter).
+    pub(super) repaired: Arc<RwLock<crate::RepairHistory>>,
 }
 
 impl View {
