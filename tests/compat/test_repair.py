@@ -16,6 +16,9 @@ messages and a non-zero exit.
 import re
 import subprocess
 
+import pytest
+from cassandra.protocol import ConfigurationException
+
 from test_bootstrap import cluster_nodes, session_on, status
 from test_cluster import ADDRESSES, wait_until
 
@@ -184,6 +187,18 @@ def test_repair_refuses_what_does_not_exist_and_skips_single_replica_keyspaces()
         out = repair(n1, "one")
         assert out.returncode == 0, out.stderr
         assert "Replication factor is 1. No repair is needed for keyspace 'one'" in out.stdout
+        # Repair-aware tombstone purging is a table option (ScyllaDB's), shown by DESCRIBE.
+        s1.execute("CREATE TABLE one.r (k int PRIMARY KEY, v text) WITH tombstone_gc = "
+                   "{'mode': 'repair', 'propagation_delay_in_seconds': '0'}")
+        described = s1.execute("DESCRIBE TABLE one.r").one().create_statement
+        assert ("tombstone_gc = {'mode': 'repair', 'propagation_delay_in_seconds': '0'}"
+                in described), described
+        assert "tombstone_gc" not in s1.execute("DESCRIBE TABLE one.t").one().create_statement
+        with pytest.raises(ConfigurationException,
+                           match="Invalid tombstone_gc mode 'immediate': Ilion supports "
+                                 "'timeout' \\(gc_grace_seconds\\) and 'repair'"):
+            s1.execute("ALTER TABLE one.r WITH tombstone_gc = {'mode': 'immediate'}")
+
         # nodetool's spellings are understood.
         out = repair(n1, "one", "-pr", "-st", "-100", "-et", "100", "-full")
         assert out.returncode == 0, out.stderr

@@ -189,6 +189,11 @@ fn table_cql(t: &Table) -> String {
         "speculative_retry = {}",
         string_literal(&p.speculative_retry)
     ));
+    // Ilion's extension, shown only when it differs from Cassandra's rule, so a table that
+    // does not use it describes exactly as in Cassandra.
+    if p.tombstone_gc != crate::schema::options::default_tombstone_gc() {
+        options.push(format!("tombstone_gc = {}", map_literal(&p.tombstone_gc)));
+    }
     format!(
         "CREATE TABLE {}.{} (\n{}\n) WITH {};",
         quote_if_needed(&t.keyspace),

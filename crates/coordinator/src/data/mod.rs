@@ -232,6 +232,7 @@ fn storage_options(table: &Table) -> ilion_storage::TableOptions {
         default_time_to_live: u32::try_from(table.params.default_time_to_live).unwrap_or(0),
         compaction,
         compression,
+        tombstone_gc: crate::schema::options::storage_tombstone_gc(&table.params.tombstone_gc),
     }
 }
 

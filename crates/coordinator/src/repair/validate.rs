@@ -56,4 +56,19 @@ impl Coordinator {
             tree: builder.finish().fit(),
         })
     }
+
+    /// Records that `ranges` of `keyspace.table` were repaired on every replica by a repair
+    /// that started at `at` (seconds since the epoch): tombstones deleted before then become
+    /// purgeable under `tombstone_gc = {'mode': 'repair'}`. Blocks (the catalogue is synced).
+    pub fn record_repair(
+        &self,
+        keyspace: &str,
+        table: &str,
+        ranges: &[Range],
+        at: i64,
+    ) -> Result<()> {
+        self.store()
+            .record_repair(keyspace, table, ranges, at)
+            .map_err(storage_error)
+    }
 }

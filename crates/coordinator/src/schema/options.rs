@@ -26,6 +26,76 @@ pub struct TableParams {
     pub min_index_interval: i32,
     pub read_repair: String,
     pub speculative_retry: String,
+    /// When compaction may purge tombstones (ScyllaDB's option, an Ilion extension):
+    /// `{'mode': 'timeout'}` is Cassandra's `gc_grace_seconds` rule; `{'mode': 'repair',
+    /// 'propagation_delay_in_seconds': N}` purges a tombstone only once its range was repaired
+    /// after the delete (docs/repair.md).
+    #[serde(default = "default_tombstone_gc")]
+    pub tombstone_gc: BTreeMap<String, String>,
+}
+
+/// `tombstone_gc` when a table does not set it.
+pub(crate) fn default_tombstone_gc() -> BTreeMap<String, String> {
+    map(&[("mode", "timeout")])
+}
+
+/// How long a repair's start is moved back, by default, for writes still in flight when it
+/// started (ScyllaDB's default).
+const DEFAULT_PROPAGATION_DELAY: &str = "3600";
+
+/// A `tombstone_gc` map, validated, with its defaults filled in.
+fn tombstone_gc(given: BTreeMap<String, String>) -> Result<BTreeMap<String, String>> {
+    let mut out = BTreeMap::new();
+    for (k, v) in given {
+        match k.as_str() {
+            "mode" => {
+                let mode = v.to_ascii_lowercase();
+                if mode != "timeout" && mode != "repair" {
+                    return Err(Error::config(format!(
+                        "Invalid tombstone_gc mode '{v}': Ilion supports 'timeout' (gc_grace_seconds) and 'repair'"
+                    )));
+                }
+                out.insert(k, mode);
+            }
+            "propagation_delay_in_seconds" => {
+                if v.parse::<u32>().is_err() {
+                    return Err(Error::config(format!(
+                        "Invalid tombstone_gc propagation_delay_in_seconds '{v}': expected a whole number of seconds"
+                    )));
+                }
+                out.insert(k, v);
+            }
+            other => {
+                return Err(Error::config(format!(
+                    "Unknown tombstone_gc option '{other}': expected mode or propagation_delay_in_seconds"
+                )));
+            }
+        }
+    }
+    out.entry("mode".to_owned())
+        .or_insert_with(|| "timeout".to_owned());
+    if out.get("mode").map(String::as_str) == Some("repair") {
+        out.entry("propagation_delay_in_seconds".to_owned())
+            .or_insert_with(|| DEFAULT_PROPAGATION_DELAY.to_owned());
+    } else if out.contains_key("propagation_delay_in_seconds") {
+        return Err(Error::config(
+            "tombstone_gc propagation_delay_in_seconds applies only to mode 'repair'",
+        ));
+    }
+    Ok(out)
+}
+
+/// The storage rule of a validated `tombstone_gc` map.
+pub(crate) fn storage_tombstone_gc(m: &BTreeMap<String, String>) -> ilion_storage::TombstoneGc {
+    match m.get("mode").map(String::as_str) {
+        Some("repair") => ilion_storage::TombstoneGc::Repair {
+            propagation_delay_seconds: m
+                .get("propagation_delay_in_seconds")
+                .and_then(|d| d.parse().ok())
+                .unwrap_or(3600),
+        },
+        _ => ilion_storage::TombstoneGc::Timeout,
+    }
 }
 
 fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
@@ -62,6 +132,7 @@ impl Default for TableParams {
             min_index_interval: 128,
             read_repair: "BLOCKING".to_owned(),
             speculative_retry: "99p".to_owned(),
+            tombstone_gc: default_tombstone_gc(),
         }
     }
 }
@@ -223,6 +294,7 @@ impl TableParams {
                     self.read_repair = s;
                 }
                 "speculative_retry" => self.speculative_retry = literal_text(v).unwrap_or_default(),
+                "tombstone_gc" => self.tombstone_gc = tombstone_gc(literal_map(name, v)?)?,
                 other => {
                     return Err(Error::Syntax {
                         message: format!("Unknown property '{other}'"),

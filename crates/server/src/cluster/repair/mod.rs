@@ -22,7 +22,7 @@
 mod plan;
 mod stats;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
@@ -33,7 +33,10 @@ use tonic::transport::Channel;
 use super::movement::Node;
 use super::progress::{Operation, Operations, Tracker};
 use super::proto::streaming_client::StreamingClient;
-use super::proto::{FetchRequest, RepairRequest, RepairResponse, ValidateRequest};
+use super::proto::{
+    FetchRequest, MarkRepairedRequest, RepairRequest, RepairResponse, RepairedRange,
+    ValidateRequest,
+};
 use plan::{Job, plan};
 pub use stats::RepairStats;
 
@@ -106,6 +109,11 @@ impl Repairs {
             .operations
             .try_start(Operation::Repair)
             .ok_or(RepairError::AlreadyRunning)?;
+        // What replicas record as the repair's time: its start, so that every write made
+        // before it (and propagated since) is covered.
+        let started_at = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
         let planned = plan(&self.node, &request)?;
         let mut done = RepairResponse {
             keyspaces: planned.keyspaces,
@@ -123,12 +131,26 @@ impl Repairs {
         let local = self.node.view.local().address;
         let mut channels = Channels::default();
         let mut failures = Vec::new();
+        // Per replica and table, the ranges repaired: each replica records them at the end.
+        let mut repaired: BTreeMap<(SocketAddr, String, String), Vec<RepairedRange>> =
+            BTreeMap::new();
         for job in &planned.jobs {
             match self
                 .repair_range(job, local, &mut channels, &tracker, &mut done)
                 .await
             {
-                Ok(()) => self.stats.repaired(&job.keyspace, &job.table),
+                Ok(()) => {
+                    self.stats.repaired(&job.keyspace, &job.table);
+                    for r in &job.replicas {
+                        repaired
+                            .entry((r.endpoint, job.keyspace.clone(), job.table.clone()))
+                            .or_default()
+                            .push(RepairedRange {
+                                start: job.range.0,
+                                end: job.range.1,
+                            });
+                    }
+                }
                 Err(reason) => {
                     tracing::warn!(keyspace = %job.keyspace, table = %job.table,
                         range = %job.describe_range(), %reason, "repair of a range failed");
@@ -142,6 +164,28 @@ impl Repairs {
                 }
             }
             tracker.advance();
+        }
+        tracker.phase("recording the repaired ranges on their replicas");
+        for ((endpoint, keyspace, table), ranges) in repaired {
+            let marked = match channels.get(endpoint).await {
+                Ok(mut c) => c
+                    .mark_repaired(MarkRepairedRequest {
+                        keyspace: keyspace.clone(),
+                        table: table.clone(),
+                        ranges,
+                        repaired_at: started_at,
+                    })
+                    .await
+                    .map(|_| ())
+                    .map_err(|s| s.message().to_owned()),
+                Err(e) => Err(e),
+            };
+            // Not recorded: that replica purges those tombstones at its next repair instead;
+            // nothing is lost.
+            if let Err(reason) = marked {
+                tracing::warn!(%endpoint, %keyspace, %table, %reason,
+                    "could not record the repaired ranges on a replica");
+            }
         }
         if let Some(first) = failures.first() {
             return Err(RepairError::Failed {

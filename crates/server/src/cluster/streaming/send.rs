@@ -15,8 +15,8 @@ use super::receive::{RangeRequest, fetch_range};
 use super::{FILE_CHUNK_BYTES, PARTITIONS_PER_PAGE, Streams, Throttle};
 use crate::cluster::proto::streaming_server::Streaming;
 use crate::cluster::proto::{
-    FetchRequest, FetchResponse, StreamChunk, StreamFilePart, StreamRangeRequest, ValidateRequest,
-    ValidateResponse,
+    FetchRequest, FetchResponse, MarkRepairedRequest, MarkRepairedResponse, StreamChunk,
+    StreamFilePart, StreamRangeRequest, ValidateRequest, ValidateResponse,
 };
 
 /// The sending side: the `Streaming` gRPC service.
@@ -288,5 +288,21 @@ impl Streaming for StreamingService {
             leaves: Bytes::from(tree.leaf_bytes()),
             partitions: tree.partitions(),
         }))
+    }
+
+    async fn mark_repaired(
+        &self,
+        request: Request<MarkRepairedRequest>,
+    ) -> Result<Response<MarkRepairedResponse>, Status> {
+        let r = request.into_inner();
+        let c = self.coordinator.clone();
+        let ranges: Vec<_> = r.ranges.iter().map(|x| (x.start, x.end)).collect();
+        tokio::task::spawn_blocking(move || {
+            c.record_repair(&r.keyspace, &r.table, &ranges, r.repaired_at)
+        })
+        .await
+        .map_err(|e| Status::internal(e.to_string()))?
+        .map_err(|e| Status::failed_precondition(e.to_string()))?;
+        Ok(Response::new(MarkRepairedResponse {}))
     }
 }

@@ -403,6 +403,13 @@ impl crate::cluster::proto::streaming_server::Streaming for Canned {
     ) -> Result<Response<crate::cluster::proto::ValidateResponse>, Status> {
         Err(Status::unimplemented("canned"))
     }
+
+    async fn mark_repaired(
+        &self,
+        _: Request<crate::cluster::proto::MarkRepairedRequest>,
+    ) -> Result<Response<crate::cluster::proto::MarkRepairedResponse>, Status> {
+        Err(Status::unimplemented("canned"))
+    }
 }
 
 async fn serve_canned(chunks: Vec<StreamChunk>) -> SocketAddr {
