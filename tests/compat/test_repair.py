@@ -15,6 +15,7 @@ messages and a non-zero exit.
 
 import re
 import subprocess
+import time
 
 import pytest
 from cassandra.protocol import ConfigurationException
@@ -202,3 +203,55 @@ def test_repair_refuses_what_does_not_exist_and_skips_single_replica_keyspaces()
         # nodetool's spellings are understood.
         out = repair(n1, "one", "-pr", "-st", "-100", "-et", "100", "-full")
         assert out.returncode == 0, out.stderr
+
+
+def test_continuous_repair_fixes_a_replica_without_any_command():
+    """gc_grace_seconds 10 and a minimum interval of 1 s: each range is repaired every 5 s by
+    its first replica, so a node that missed writes holds them soon after it is back."""
+    from cassandra import ConsistencyLevel
+
+    yaml = YAML + "continuous_repair_min_interval_seconds: 1\n"
+    with cluster_nodes("ilion-repair-continuous-", 3, yaml) as (nodes, clusters):
+        n1, n2, n3 = nodes
+        all_up(nodes)
+        c1, s1 = session_on(n1)
+        clusters.append(c1)
+        s1.execute("CREATE KEYSPACE cont WITH replication = "
+                   "{'class': 'SimpleStrategy', 'replication_factor': 3}")
+        s1.execute("CREATE TABLE cont.t (k int PRIMARY KEY, v text) WITH gc_grace_seconds = 10")
+        n3.stop()
+        wait_until("node 1 to see node 3 down", lambda: status(n1).get(ADDRESSES[2]) == "DN", 60)
+        put = s1.prepare("INSERT INTO cont.t (k, v) VALUES (?, ?)")
+        put.consistency_level = ConsistencyLevel.QUORUM
+        for k in range(200):
+            s1.execute(put, (k, "x"))
+        n3.start()
+        back = time.monotonic()
+        wait_until("every node up", lambda: all(status(n1).get(a) == "UN" for a in ADDRESSES), 60)
+
+        out = subprocess.run(
+            [n1.binary, "repair", "status", "--host", f"{n1.address}:{n1.storage_port}"],
+            capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.startswith("Continuous repair: on\n"), out.stdout
+        line = next(l for l in out.stdout.splitlines() if l.startswith("cont.t "))
+        assert line.split()[-2:] == ["5", "s"], f"period is gc_grace / 2: {line}"
+
+        # Every range of cont.t repaired since node 3 came back: on each first replica, the
+        # oldest last repair is more recent than that.
+        def repaired_everywhere():
+            for n in nodes:
+                out = subprocess.run(
+                    [n.binary, "repair", "status", "--host", f"{n.address}:{n.storage_port}"],
+                    capture_output=True, text=True, timeout=60)
+                fields = next(l for l in out.stdout.splitlines()
+                              if l.startswith("cont.t ")).split()
+                # Table, ranges, due, never, then "N s ago" or "never".
+                if fields[3] != "0" or fields[5] != "s" or \
+                        int(fields[4]) >= time.monotonic() - back:
+                    return False
+            return True
+        wait_until("continuous repair to cover every range", repaired_everywhere, 90)
+        alone(nodes, 2)
+        got = rows_alone(n3, clusters, "cont")
+        assert got == {k: "x" for k in range(200)}, f"node 3 alone has {len(got)} of 200 rows"

@@ -167,7 +167,8 @@ enum Admin {
     /// Repair (as `nodetool repair`): for each table and each range the node replicates, every
     /// replica builds a Merkle tree of its data, and the ranges where they differ are streamed
     /// between them. Every repair is a full repair. `-pr`, `-st`, `-et`, `-full` and
-    /// `-local` are read as nodetool spells them.
+    /// `-local` are read as nodetool spells them. `ilion repair status` shows the node's
+    /// continuous repair schedule.
     Repair {
         /// Only this keyspace (default: every replicated keyspace).
         keyspace: Option<String>,
@@ -545,6 +546,17 @@ fn admin(command: Admin) -> ExitCode {
         Admin::Repair {
             keyspace,
             tables,
+            host,
+            timeout,
+            ..
+        } if keyspace.as_deref() == Some("status") && tables.is_empty() => report(
+            "repair status",
+            runtime.block_on(cluster::fetch_repair_status(&host, secs(timeout.min(60)))),
+            |s| shown(&cluster::format_repair_status(&s)),
+        ),
+        Admin::Repair {
+            keyspace,
+            tables,
             full: _,
             partitioner_range,
             in_local_dc,
@@ -579,12 +591,13 @@ fn admin(command: Admin) -> ExitCode {
                         );
                     }
                     println!(
-                        "repair finished: {} tables, {} ranges ({} in sync), {} partitions validated; \
+                        "repair finished: {} tables, {} ranges ({} in sync), {} partitions ({} bytes) validated; \
                          {} mismatching leaves, {} streams, {} partitions and {} bytes streamed",
                         r.tables,
                         r.ranges,
                         r.ranges_in_sync,
                         r.partitions_validated,
+                        r.bytes_validated,
                         r.mismatching_leaves,
                         r.streams,
                         r.partitions_streamed,

@@ -194,7 +194,7 @@ pub(crate) fn range_page(
     resume: Option<&[u8]>,
     budget: PageBudget,
     exclude: &[u64],
-) -> Result<(Vec<Mutation>, Option<Vec<u8>>)> {
+) -> Result<(Vec<Mutation>, Option<Vec<u8>>, usize)> {
     /// Entries read per scan of the store.
     const CHUNK: usize = 2048;
     let cmd = ReadCommand::token_range(start, end);
@@ -207,7 +207,7 @@ pub(crate) fn range_page(
         resume: None,
     };
     let Some((first, end_key)) = key::token_range_keys(start, end) else {
-        return Ok((Vec::new(), None));
+        return Ok((Vec::new(), None, 0));
     };
     let mut cursor = resume.map_or(first, <[u8]>::to_vec);
     let mut out = Vec::new();
@@ -253,11 +253,11 @@ pub(crate) fn range_page(
             cursor = p;
             cursor.push(key::ROWS_END);
             if out.len() >= budget.partitions || bytes >= budget.bytes {
-                return Ok((out, Some(cursor)));
+                return Ok((out, Some(cursor), bytes));
             }
         }
         if !full {
-            return Ok((out, None));
+            return Ok((out, None, bytes));
         }
     }
 }

@@ -91,6 +91,29 @@ impl RepairHistory {
         self.ranges = out;
     }
 
+    /// The oldest last repair over `(start, end]` (never wrapping): `None` when some part of
+    /// it was never repaired.
+    pub fn oldest_in(&self, start: Option<i64>, end: Option<i64>) -> Option<i64> {
+        let (from, to) = (lo(start), hi(end));
+        let mut covered = from;
+        let mut oldest: Option<i64> = None;
+        for r in &self.ranges {
+            let (a, b) = (lo(r.start), hi(r.end));
+            if b <= covered || a >= to {
+                continue;
+            }
+            if a > covered {
+                return None;
+            }
+            oldest = Some(oldest.map_or(r.at, |o| o.min(r.at)));
+            covered = b;
+            if covered >= to {
+                return oldest;
+            }
+        }
+        None
+    }
+
     /// Whether no range was ever repaired.
     pub fn is_empty(&self) -> bool {
         self.ranges.is_empty()
@@ -115,6 +138,14 @@ mod tests {
         assert_eq!(h.repaired_at(-1), Some(100));
         assert_eq!(h.repaired_at(1), Some(200));
         assert_eq!(h.repaired_at(20), Some(200));
+        assert_eq!(h.oldest_in(Some(-10), Some(20)), Some(100));
+        assert_eq!(h.oldest_in(Some(0), Some(20)), Some(200));
+        assert_eq!(
+            h.oldest_in(Some(-11), Some(20)),
+            None,
+            "(-11, -10] was never repaired"
+        );
+        assert_eq!(h.oldest_in(Some(0), Some(21)), None);
         // An older repair never moves a range back.
         h.record(None, None, 50);
         assert_eq!(h.repaired_at(1), Some(200));
@@ -139,6 +170,16 @@ mod tests {
                     .map(|(_, _, at)| *at)
                     .max();
                 prop_assert_eq!(h.repaired_at(t), want, "token {}", t);
+            }
+            // The oldest over a range is the minimum over its tokens, or None with a gap.
+            for (s, e) in [(-55i64, -20i64), (-10, 10), (0, 45), (-60, 60)] {
+                let per_token: Vec<Option<i64>> = ((s + 1)..=e).map(|t| h.repaired_at(t)).collect();
+                let want = if per_token.iter().all(Option::is_some) {
+                    per_token.iter().flatten().copied().min()
+                } else {
+                    None
+                };
+                prop_assert_eq!(h.oldest_in(Some(s), Some(e)), want, "range ({}, {}]", s, e);
             }
             // Stored compactly: disjoint, ordered, neighbours with equal times merged.
             for w in h.ranges.windows(2) {

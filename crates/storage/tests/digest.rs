@@ -55,7 +55,7 @@ fn digests(t: &Table, per_page: usize) -> Vec<PartitionDigest> {
     let mut out = Vec::new();
     let mut resume: Option<Vec<u8>> = None;
     loop {
-        let (page, next) = t
+        let (page, next, _) = t
             .digest_page(
                 None,
                 None,

@@ -16,6 +16,8 @@ const PAGE_BYTES: usize = 4 << 20;
 pub struct Validated {
     /// The tree at the depth it is sent ([`MerkleTree::fit`]).
     pub tree: MerkleTree,
+    /// Stored bytes read.
+    pub bytes: u64,
 }
 
 impl Coordinator {
@@ -32,8 +34,9 @@ impl Coordinator {
         let t = self.store().table(keyspace, table).map_err(storage_error)?;
         let mut builder = TreeBuilder::new(range);
         let mut resume: Option<Vec<u8>> = None;
+        let mut bytes = 0u64;
         loop {
-            let (page, next) = t
+            let (page, next, read) = t
                 .digest_page(
                     range.0,
                     range.1,
@@ -44,6 +47,7 @@ impl Coordinator {
                     },
                 )
                 .map_err(storage_error)?;
+            bytes += read as u64;
             for p in page {
                 builder.add(p.token, p.digest).map_err(Error::server)?;
             }
@@ -54,6 +58,7 @@ impl Coordinator {
         }
         Ok(Validated {
             tree: builder.finish().fit(),
+            bytes,
         })
     }
 

@@ -38,13 +38,14 @@ use tokio::task::JoinHandle;
 
 pub use admin::{
     AdminClientError, fetch_describe_ring, fetch_info, fetch_netstats, fetch_removenode_status,
-    fetch_ring, fetch_status, format_describe_ring, format_info, format_netstats, format_ring,
-    format_status, request_cleanup, request_decommission, request_disable_audit_log,
-    request_enable_audit_log, request_removenode, request_removenode_force, request_repair,
-    with_progress,
+    fetch_repair_status, fetch_ring, fetch_status, format_describe_ring, format_info,
+    format_netstats, format_ring, format_status, request_cleanup, request_decommission,
+    request_disable_audit_log, request_enable_audit_log, request_removenode,
+    request_removenode_force, request_repair, with_progress,
 };
 pub use peers::{CHANNELS_PER_PEER, Peers};
 pub use removenode::format_removal_status;
+pub use repair::format_repair_status;
 pub use replica::{GrpcMessenger, ReplicaHandler, ReplicaService};
 pub use transport::{GossipService, GrpcTransport, grpc_transport};
 pub use view::ClusterView;
@@ -85,6 +86,10 @@ pub struct ClusterSettings {
     pub audit_options: crate::audit::AuditLoggingOptions,
     /// What the repairs this node coordinates did (rendered with the node's metrics).
     pub repair_stats: Arc<repair::RepairStats>,
+    /// Continuous repair: on, its minimum interval (seconds) and its I/O budget (MB/s).
+    pub continuous_repair_enabled: bool,
+    pub continuous_repair_min_interval_seconds: u64,
+    pub repair_throughput_mb_per_sec: u32,
 }
 
 /// Why the cluster service could not start.
@@ -256,6 +261,17 @@ impl Cluster {
             settle: settings.rpc_timeout.min(Duration::from_secs(2)),
         };
         let operations = Arc::new(progress::Operations::default());
+        let repairs = repair::Repairs {
+            node: movement.clone(),
+            operations: operations.clone(),
+            stats: settings.repair_stats.clone(),
+        };
+        let continuous = Arc::new(repair::Continuous::new(
+            repairs.clone(),
+            settings.continuous_repair_enabled,
+            settings.continuous_repair_min_interval_seconds,
+            settings.repair_throughput_mb_per_sec,
+        ));
         let gossip_active = Arc::new(AtomicBool::new(true));
         let native_transport_active = Arc::new(AtomicBool::new(false));
         let admin = admin::AdminService {
@@ -271,11 +287,8 @@ impl Cluster {
                 data_dir: settings.data_dir.clone(),
             },
             removal: removenode::Removal::new(movement.clone(), operations.clone()),
-            repairs: repair::Repairs {
-                node: movement,
-                operations: operations.clone(),
-                stats: settings.repair_stats.clone(),
-            },
+            repairs: repairs.clone(),
+            continuous: continuous.clone(),
             operations,
             generation,
             started: settings.started,
@@ -420,6 +433,11 @@ impl Cluster {
                 }
             }
         }));
+
+        // Continuous repair.
+        if settings.continuous_repair_enabled {
+            tasks.push(tokio::spawn(continuous.run(stopped.clone())));
+        }
 
         tracing::info!(%address, generation, "node-to-node gRPC and gossip running");
         Ok(Cluster {

@@ -195,6 +195,18 @@ pub struct Config {
     /// Outbound streaming throughput cap per node, in megabits per second; 0 = unthrottled.
     /// Default 200 (Cassandra's): bootstrap and decommission do not starve client traffic.
     pub stream_throughput_outbound_megabits_per_sec: u32,
+    /// Continuous repair (docs/repair.md): every node repairs each range it is the first
+    /// replica of, table by table, at least once per `gc_grace_seconds / 2` (and no more
+    /// often than `continuous_repair_min_interval_seconds`), one range at a time, paused while
+    /// a node joins or leaves. Default true.
+    pub continuous_repair_enabled: bool,
+    /// The shortest time between two continuous repairs of the same range, in seconds; also
+    /// how long after a node first sees a range before its first continuous repair. Default
+    /// 3600.
+    pub continuous_repair_min_interval_seconds: u64,
+    /// Continuous repair's I/O budget: the bytes its validations read and its streams move,
+    /// in megabytes per second, paced range by range; 0 = unthrottled. Default 16.
+    pub repair_throughput_mb_per_sec: u32,
     /// How long a joining node waits at most for the cluster to learn of it (its peers see it
     /// joining and the schema agrees) before it streams, and how long it tries to reach a
     /// seed. Default 30,000 ms (Cassandra's `-Dcassandra.ring_delay_ms`).
@@ -262,6 +274,9 @@ impl Default for Config {
             initial_token: None,
             allocate_tokens_for_local_replication_factor: 3,
             stream_throughput_outbound_megabits_per_sec: 200,
+            continuous_repair_enabled: true,
+            continuous_repair_min_interval_seconds: 3600,
+            repair_throughput_mb_per_sec: 16,
             ring_delay_ms: 30_000,
             replace_address_first_boot: None,
             client_encryption_options: crate::tls::EncryptionOptions::default(),
@@ -559,6 +574,13 @@ impl Config {
         }
         if self.ring_delay_ms == 0 || self.ring_delay_ms > MAX_PERIOD_MS {
             return invalid("ring_delay_ms", "must be between 1 and 86400000 (a day)");
+        }
+        // A year at most: gc_grace_seconds / 2 bounds the period anyway.
+        if !(1..=31_536_000).contains(&self.continuous_repair_min_interval_seconds) {
+            return invalid(
+                "continuous_repair_min_interval_seconds",
+                "must be between 1 and 31536000 (a year)",
+            );
         }
         Ok(())
     }

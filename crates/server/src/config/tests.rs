@@ -42,6 +42,8 @@ fn extreme_values_are_refused_by_name_or_usable() {
         "tombstone_failure_threshold",
         "allocate_tokens_for_local_replication_factor",
         "stream_throughput_outbound_megabits_per_sec",
+        "continuous_repair_min_interval_seconds",
+        "repair_throughput_mb_per_sec",
         "ring_delay_ms",
         "roles_validity",
         "permissions_validity",

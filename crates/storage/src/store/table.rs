@@ -117,7 +117,7 @@ impl Table {
         exclude: &[u64],
     ) -> Result<(Vec<Mutation>, Option<Vec<u8>>)> {
         let v = self.view()?;
-        crate::raw::range_page(
+        let (mutations, next, _) = crate::raw::range_page(
             &v.inner.schema,
             &*v.inner.kv,
             v.inner.clock.now_seconds(),
@@ -125,11 +125,13 @@ impl Table {
             resume,
             budget,
             exclude,
-        )
+        )?;
+        Ok((mutations, next))
     }
 
     /// One page of digests ([`crate::partition_digest`]) of the partitions with a token in
-    /// `(start, end]`, in token order, for repair's Merkle trees: what
+    /// `(start, end]`, in token order, with the stored bytes read, for repair's Merkle trees:
+    /// what
     /// [`Table::stream_page`] would send of each partition, hashed, leaving out the tombstones
     /// compaction may already have purged (older than `gc_grace_seconds`).
     pub fn digest_page(
@@ -138,10 +140,10 @@ impl Table {
         end: Option<i64>,
         resume: Option<&[u8]>,
         budget: crate::PageBudget,
-    ) -> Result<(Vec<crate::PartitionDigest>, Option<Vec<u8>>)> {
+    ) -> Result<(Vec<crate::PartitionDigest>, Option<Vec<u8>>, usize)> {
         let v = self.view()?;
         let now = v.inner.clock.now_seconds();
-        let (mutations, next) = crate::raw::range_page(
+        let (mutations, next, bytes) = crate::raw::range_page(
             &v.inner.schema,
             &*v.inner.kv,
             now,
@@ -162,7 +164,13 @@ impl Table {
                 }
             })
             .collect();
-        Ok((digests, next))
+        Ok((digests, next, bytes))
+    }
+
+    /// The oldest last repair over `(start, end]` (seconds since the epoch): `None` when some
+    /// part of the range was never repaired.
+    pub fn oldest_repair_in(&self, start: Option<i64>, end: Option<i64>) -> Result<Option<i64>> {
+        Ok(self.view()?.inner.repaired.read().oldest_in(start, end))
     }
 
     /// When the range holding `token` was last repaired (seconds since the epoch), if ever.

@@ -15,7 +15,8 @@ use crate::cluster::proto::{
     EnableAuditLogRequest, EnableAuditLogResponse, InfoRequest, InfoResponse, NetstatsRequest,
     NetstatsResponse, ProgressRequest, ProgressResponse, RemoveNodeForceRequest, RemoveNodeRequest,
     RemoveNodeResponse, RemoveNodeStatusRequest, RemoveNodeStatusResponse, RepairRequest,
-    RepairResponse, RingRequest, RingResponse, StatusRequest, StatusResponse,
+    RepairResponse, RepairStatusRequest, RepairStatusResponse, RingRequest, RingResponse,
+    StatusRequest, StatusResponse,
 };
 
 /// Why an operator command got no answer, or a refusal.
@@ -257,6 +258,17 @@ pub async fn request_repair(
     timeout: Duration,
 ) -> Result<RepairResponse, AdminClientError> {
     request(host, timeout, |mut c| async move { c.repair(repair).await }).await
+}
+
+/// The continuous repair schedule of the node at `host`.
+pub async fn fetch_repair_status(
+    host: &str,
+    timeout: Duration,
+) -> Result<RepairStatusResponse, AdminClientError> {
+    request(host, timeout, |mut c| async move {
+        c.repair_status(RepairStatusRequest {}).await
+    })
+    .await
 }
 
 /// Asks the node at `host` to remove the dead node `host_id`; answers once it is removed.

@@ -23,16 +23,18 @@ use super::proto::{
     EnableAuditLogRequest, EnableAuditLogResponse, InfoRequest, InfoResponse,
     MemberStatus as ProtoMember, NetstatsRequest, NetstatsResponse, ProgressRequest,
     ProgressResponse, RemoveNodeForceRequest, RemoveNodeRequest, RemoveNodeResponse,
-    RemoveNodeStatusRequest, RemoveNodeStatusResponse, RepairRequest, RepairResponse, RingRequest,
-    RingResponse, StatusRequest, StatusResponse, StreamStatus,
+    RemoveNodeStatusRequest, RemoveNodeStatusResponse, RepairRequest, RepairResponse,
+    RepairStatusRequest, RepairStatusResponse, RingRequest, RingResponse, StatusRequest,
+    StatusResponse, StreamStatus,
 };
 use super::streaming::{Direction, Streams};
 use super::view::ClusterView;
 
 pub use client::{
     AdminClientError, fetch_describe_ring, fetch_info, fetch_netstats, fetch_removenode_status,
-    fetch_ring, fetch_status, request_cleanup, request_decommission, request_disable_audit_log,
-    request_enable_audit_log, request_removenode, request_removenode_force, request_repair,
+    fetch_repair_status, fetch_ring, fetch_status, request_cleanup, request_decommission,
+    request_disable_audit_log, request_enable_audit_log, request_removenode,
+    request_removenode_force, request_repair,
 };
 pub use format::{format_describe_ring, format_info, format_netstats, format_ring, format_status};
 pub use progress_bar::with_progress;
@@ -46,6 +48,7 @@ pub(crate) struct AdminService {
     pub leave: super::decommission::Leave,
     pub removal: super::removenode::Removal,
     pub repairs: super::repair::Repairs,
+    pub continuous: Arc<super::repair::Continuous>,
     /// This node's gossip generation.
     pub generation: u64,
     /// When the node started.
@@ -293,6 +296,17 @@ impl Admin for AdminService {
             Err(e) if e.is_refusal() => Err(Status::failed_precondition(e.to_string())),
             Err(e) => Err(Status::aborted(e.to_string())),
         }
+    }
+
+    async fn repair_status(
+        &self,
+        _: Request<RepairStatusRequest>,
+    ) -> Result<Response<RepairStatusResponse>, Status> {
+        let continuous = self.continuous.clone();
+        let status = tokio::task::spawn_blocking(move || continuous.status())
+            .await
+            .map_err(|e| Status::internal(e.to_string()))?;
+        Ok(Response::new(status))
     }
 
     async fn progress(

@@ -19,6 +19,8 @@
 //! a single replica are skipped (Cassandra's "Replication factor is 1" notice). Every repair is
 //! a full repair for now (see docs/repair.md).
 
+mod continuous;
+mod format;
 mod plan;
 mod stats;
 
@@ -37,6 +39,8 @@ use super::proto::{
     FetchRequest, MarkRepairedRequest, RepairRequest, RepairResponse, RepairedRange,
     ValidateRequest,
 };
+pub(crate) use continuous::Continuous;
+pub use format::format_repair_status;
 use plan::{Job, plan};
 pub use stats::RepairStats;
 
@@ -101,6 +105,13 @@ impl Channels {
     }
 }
 
+/// Seconds since the epoch now.
+pub(crate) fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
 impl Repairs {
     /// Repairs what `request` names; answers what was done, or why it was refused or which
     /// ranges failed.
@@ -109,11 +120,6 @@ impl Repairs {
             .operations
             .try_start(Operation::Repair)
             .ok_or(RepairError::AlreadyRunning)?;
-        // What replicas record as the repair's time: its start, so that every write made
-        // before it (and propagated since) is covered.
-        let started_at = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
         let planned = plan(&self.node, &request)?;
         let mut done = RepairResponse {
             keyspaces: planned.keyspaces,
@@ -124,8 +130,30 @@ impl Repairs {
         for ks in &planned.skipped {
             tracing::info!("Replication factor is 1. No repair is needed for keyspace '{ks}'");
         }
+        let failures = self.execute(&planned.jobs, &tracker, &mut done).await;
+        if let Some(first) = failures.first() {
+            return Err(RepairError::Failed {
+                failed: failures.len() as u64,
+                total: planned.jobs.len() as u64,
+                first: first.clone(),
+            });
+        }
+        Ok(done)
+    }
+
+    /// Repairs `jobs` one after another, counting into `done`, then records the repaired
+    /// ranges on their replicas; answers the failures (one line per failed range).
+    async fn execute(
+        &self,
+        jobs: &[Job],
+        tracker: &Tracker,
+        done: &mut RepairResponse,
+    ) -> Vec<String> {
+        // What replicas record as the repair's time: its start, so that every write made
+        // before it (and propagated since) is covered.
+        let started_at = unix_now();
         tracker.planned(
-            planned.jobs.len() as u64,
+            jobs.len() as u64,
             "validating each range on its replicas and syncing the differences",
         );
         let local = self.node.view.local().address;
@@ -134,9 +162,9 @@ impl Repairs {
         // Per replica and table, the ranges repaired: each replica records them at the end.
         let mut repaired: BTreeMap<(SocketAddr, String, String), Vec<RepairedRange>> =
             BTreeMap::new();
-        for job in &planned.jobs {
+        for job in jobs {
             match self
-                .repair_range(job, local, &mut channels, &tracker, &mut done)
+                .repair_range(job, local, &mut channels, tracker, done)
                 .await
             {
                 Ok(()) => {
@@ -187,14 +215,7 @@ impl Repairs {
                     "could not record the repaired ranges on a replica");
             }
         }
-        if let Some(first) = failures.first() {
-            return Err(RepairError::Failed {
-                failed: failures.len() as u64,
-                total: planned.jobs.len() as u64,
-                first: first.clone(),
-            });
-        }
-        Ok(done)
+        failures
     }
 
     /// Validates one table's range on its replicas and syncs where they differ.
@@ -241,6 +262,7 @@ impl Repairs {
             let tree = MerkleTree::from_leaves(job.range, depth, &v.leaves, v.partitions)
                 .map_err(|e| format!("validation from {}: {e}", r.endpoint))?;
             done.partitions_validated += v.partitions;
+            done.bytes_validated += v.bytes_read;
             trees.push(tree);
         }
         self.stats.validated();

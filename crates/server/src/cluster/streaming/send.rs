@@ -279,7 +279,7 @@ impl Streaming for StreamingService {
                         r.keyspace, r.table
                     ))
                 })?;
-        let tree = validated.tree;
+        let (tree, bytes_read) = (validated.tree, validated.bytes);
         tracing::debug!(from = %r.from, keyspace = %r.keyspace, table = %r.table,
             start = ?r.start, end = ?r.end, partitions = tree.partitions(), depth = tree.depth(),
             elapsed = ?started.elapsed(), "validated a range for repair");
@@ -287,6 +287,7 @@ impl Streaming for StreamingService {
             depth: u32::from(tree.depth()),
             leaves: Bytes::from(tree.leaf_bytes()),
             partitions: tree.partitions(),
+            bytes_read,
         }))
     }
 
