@@ -328,6 +328,25 @@ pub fn differences(trees: &[MerkleTree]) -> Result<Vec<Difference>, TreeError> {
     Ok(out)
 }
 
+impl Difference {
+    /// The streams that make every tree's replica hold the run's data of every other: each
+    /// replica `target` pulls from one `source` of every group but its own, as
+    /// `(target, source)` indexes of the trees compared.
+    pub fn pulls(&self) -> Vec<(usize, usize)> {
+        let mut out = Vec::new();
+        for (target, mine) in self.groups.iter().enumerate() {
+            let mut seen: Vec<usize> = Vec::new();
+            for (source, g) in self.groups.iter().enumerate() {
+                if g != mine && !seen.contains(g) {
+                    seen.push(*g);
+                    out.push((target, source));
+                }
+            }
+        }
+        out
+    }
+}
+
 /// A run of adjacent leaves where the trees disagree.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Difference {
@@ -436,6 +455,23 @@ mod tests {
                 prop_assert_eq!(&d[0].groups, &vec![0, 1]);
             }
         }
+    }
+
+    #[test]
+    fn every_replica_pulls_each_other_version_once() {
+        let d = |groups: Vec<usize>| Difference {
+            range: (None, None),
+            last_leaf: 0,
+            leaves: 1,
+            groups,
+        };
+        // One replica differs: it pulls from one of the two that agree; each of them from it.
+        assert_eq!(d(vec![0, 0, 2]).pulls(), vec![(0, 2), (1, 2), (2, 0)]);
+        // All differ: everyone pulls from everyone else.
+        assert_eq!(
+            d(vec![0, 1, 2]).pulls(),
+            vec![(0, 1), (0, 2), (1, 0), (1, 2), (2, 0), (2, 1)]
+        );
     }
 
     #[test]

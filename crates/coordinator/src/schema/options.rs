@@ -40,8 +40,9 @@ pub(crate) fn default_tombstone_gc() -> BTreeMap<String, String> {
 }
 
 /// How long a repair's start is moved back, by default, for writes still in flight when it
-/// started (ScyllaDB's default).
-const DEFAULT_PROPAGATION_DELAY: &str = "3600";
+/// started: Cassandra's default hint window (3 h), the longest a hint waits, since a hint
+/// held by a node that was down during the repair arrives later.
+const DEFAULT_PROPAGATION_DELAY: &str = "10800";
 
 /// A `tombstone_gc` map, validated, with its defaults filled in.
 fn tombstone_gc(given: BTreeMap<String, String>) -> Result<BTreeMap<String, String>> {
@@ -92,7 +93,7 @@ pub(crate) fn storage_tombstone_gc(m: &BTreeMap<String, String>) -> ilion_storag
             propagation_delay_seconds: m
                 .get("propagation_delay_in_seconds")
                 .and_then(|d| d.parse().ok())
-                .unwrap_or(3600),
+                .unwrap_or(10_800),
         },
         _ => ilion_storage::TombstoneGc::Timeout,
     }

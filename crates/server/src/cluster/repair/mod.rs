@@ -29,6 +29,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
+use ilion_coordinator::Membership;
 use ilion_coordinator::repair::{MerkleTree, differences};
 use tonic::transport::Channel;
 
@@ -36,8 +37,8 @@ use super::movement::Node;
 use super::progress::{Operation, Operations, Tracker};
 use super::proto::streaming_client::StreamingClient;
 use super::proto::{
-    FetchRequest, MarkRepairedRequest, RepairRequest, RepairResponse, RepairedRange,
-    ValidateRequest,
+    DeliverHintsRequest, FetchRequest, MarkRepairedRequest, RepairRequest, RepairResponse,
+    RepairedRange, ValidateRequest,
 };
 pub(crate) use continuous::Continuous;
 pub use format::format_repair_status;
@@ -158,6 +159,28 @@ impl Repairs {
         );
         let local = self.node.view.local().address;
         let mut channels = Channels::default();
+        // Hints first: a write older than this repair that a coordinator still holds for a
+        // replica reaches it now, not after the repair (and after a tombstone purge).
+        tracker.phase("delivering the hints every live node holds");
+        for m in self.node.view.members().into_iter().filter(|m| m.alive) {
+            let endpoint = self.node.view.storage_endpoint(m.address);
+            let delivered = match channels.get(endpoint).await {
+                Ok(mut c) => c
+                    .deliver_hints(DeliverHintsRequest {})
+                    .await
+                    .map(|r| r.into_inner().delivered)
+                    .map_err(|s| s.message().to_owned()),
+                Err(e) => Err(e),
+            };
+            match delivered {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(%endpoint, hints = n, "repair: hints delivered first"),
+                Err(reason) => {
+                    tracing::warn!(%endpoint, %reason, "repair: could not deliver a node's hints");
+                }
+            }
+        }
+        tracker.phase("validating each range on its replicas and syncing the differences");
         let mut failures = Vec::new();
         // Per replica and table, the ranges repaired: each replica records them at the end.
         let mut repaired: BTreeMap<(SocketAddr, String, String), Vec<RepairedRange>> =
@@ -282,41 +305,36 @@ impl Repairs {
             "replicas differ: syncing the mismatching leaves");
         // 3. Each replica pulls every other version of each mismatching run.
         for d in &diffs {
-            for (i, target) in job.replicas.iter().enumerate() {
-                let mut sources: Vec<usize> = Vec::new();
-                for (j, g) in d.groups.iter().enumerate() {
-                    if *g != d.groups[i] && !sources.iter().any(|s| d.groups[*s] == *g) {
-                        sources.push(j);
-                    }
-                }
-                for j in sources {
-                    let source = &job.replicas[j];
-                    let mut client = channels.get(target.endpoint).await?;
-                    let got = client
-                        .fetch(FetchRequest {
-                            source: source.endpoint.to_string(),
-                            keyspace: job.keyspace.clone(),
-                            table: job.table.clone(),
-                            start: d.range.0,
-                            end: d.range.1,
-                            rows_only: true,
-                        })
-                        .await
-                        .map_err(|s| {
-                            format!(
-                                "{} could not stream from {}: {}",
-                                target.endpoint,
-                                source.endpoint,
-                                s.message()
-                            )
-                        })?
-                        .into_inner();
-                    done.streams += 1;
-                    done.partitions_streamed += got.partitions;
-                    done.bytes_streamed += got.bytes;
-                    tracker.streamed(got.bytes);
-                    self.stats.streamed(got.partitions, got.bytes);
-                }
+            for (i, j) in d.pulls() {
+                let (Some(target), Some(source)) = (job.replicas.get(i), job.replicas.get(j))
+                else {
+                    continue;
+                };
+                let mut client = channels.get(target.endpoint).await?;
+                let got = client
+                    .fetch(FetchRequest {
+                        source: source.endpoint.to_string(),
+                        keyspace: job.keyspace.clone(),
+                        table: job.table.clone(),
+                        start: d.range.0,
+                        end: d.range.1,
+                        rows_only: true,
+                    })
+                    .await
+                    .map_err(|s| {
+                        format!(
+                            "{} could not stream from {}: {}",
+                            target.endpoint,
+                            source.endpoint,
+                            s.message()
+                        )
+                    })?
+                    .into_inner();
+                done.streams += 1;
+                done.partitions_streamed += got.partitions;
+                done.bytes_streamed += got.bytes;
+                tracker.streamed(got.bytes);
+                self.stats.streamed(got.partitions, got.bytes);
             }
         }
         Ok(())

@@ -15,8 +15,9 @@ use super::receive::{RangeRequest, fetch_range};
 use super::{FILE_CHUNK_BYTES, PARTITIONS_PER_PAGE, Streams, Throttle};
 use crate::cluster::proto::streaming_server::Streaming;
 use crate::cluster::proto::{
-    FetchRequest, FetchResponse, MarkRepairedRequest, MarkRepairedResponse, StreamChunk,
-    StreamFilePart, StreamRangeRequest, ValidateRequest, ValidateResponse,
+    DeliverHintsRequest, DeliverHintsResponse, FetchRequest, FetchResponse, MarkRepairedRequest,
+    MarkRepairedResponse, StreamChunk, StreamFilePart, StreamRangeRequest, ValidateRequest,
+    ValidateResponse,
 };
 
 /// The sending side: the `Streaming` gRPC service.
@@ -288,6 +289,23 @@ impl Streaming for StreamingService {
             leaves: Bytes::from(tree.leaf_bytes()),
             partitions: tree.partitions(),
             bytes_read,
+        }))
+    }
+
+    async fn deliver_hints(
+        &self,
+        _: Request<DeliverHintsRequest>,
+    ) -> Result<Response<DeliverHintsResponse>, Status> {
+        let c = self.coordinator.clone();
+        let delivered = tokio::task::spawn_blocking(move || match c.replication() {
+            Some(r) => r.deliver_hints().map_err(|e| e.to_string()),
+            None => Ok(0),
+        })
+        .await
+        .map_err(|e| Status::internal(e.to_string()))?
+        .map_err(Status::unavailable)?;
+        Ok(Response::new(DeliverHintsResponse {
+            delivered: delivered as u64,
         }))
     }
 

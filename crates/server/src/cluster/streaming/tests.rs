@@ -404,6 +404,13 @@ impl crate::cluster::proto::streaming_server::Streaming for Canned {
         Err(Status::unimplemented("canned"))
     }
 
+    async fn deliver_hints(
+        &self,
+        _: Request<crate::cluster::proto::DeliverHintsRequest>,
+    ) -> Result<Response<crate::cluster::proto::DeliverHintsResponse>, Status> {
+        Err(Status::unimplemented("canned"))
+    }
+
     async fn mark_repaired(
         &self,
         _: Request<crate::cluster::proto::MarkRepairedRequest>,
