@@ -27,6 +27,7 @@
 
 mod movement;
 mod net;
+mod repair;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
@@ -79,6 +80,14 @@ pub struct SimConfig {
     /// no reads), the ranges stream with the real streaming code while operations and faults
     /// go on, and the ring change completes when every range is in.
     pub movement: Movement,
+    /// Deletes, compactions and repairs among the operations ([`Sim::repair`]), and a final
+    /// repair and compaction on every node before the last check: every replica then holds
+    /// the same data and no deleted row has come back. Needs `replication_factor == nodes`.
+    pub repair: bool,
+    /// Appended to `CREATE TABLE sim.kv (...)`, e.g. `WITH gc_grace_seconds = 0`.
+    pub table_options: String,
+    /// Hinted handoff (on by default).
+    pub hints: bool,
 }
 
 impl Default for SimConfig {
@@ -95,6 +104,9 @@ impl Default for SimConfig {
             crash: 0.03,
             partition: 0.03,
             movement: Movement::None,
+            repair: false,
+            table_options: String::new(),
+            hints: true,
         }
     }
 }
@@ -111,6 +123,10 @@ pub struct Report {
     pub hints_delivered: usize,
     /// Rows (partitions) a range movement streamed.
     pub streamed: usize,
+    /// Deletes acknowledged.
+    pub acknowledged_deletes: usize,
+    /// Partitions repairs streamed between replicas.
+    pub repaired_partitions: usize,
     /// Every event and outcome, in order: equal for equal seeds.
     pub trace: Vec<String>,
 }
@@ -131,6 +147,10 @@ pub struct Sim {
     /// Per key: the newest timestamp acknowledged at ALL (on every replica, pending ones
     /// included).
     acknowledged_all: BTreeMap<i32, i64>,
+    /// Per key: the newest delete acknowledged at QUORUM or ALL: no read may see an older value.
+    deleted: BTreeMap<i32, i64>,
+    /// Per key: the newest delete tried, acknowledged or not (it may have been applied).
+    delete_tried: BTreeMap<i32, i64>,
     report: Report,
     /// The range movement under way, if any.
     movement: Option<movement::Running>,
@@ -139,6 +159,10 @@ pub struct Sim {
 }
 
 const START_SECONDS: i64 = 1_700_000_000;
+
+/// How far the clocks move before the final repair of a repair scenario: past any propagation
+/// delay a scenario's table sets (keep theirs below it).
+pub const FINAL_REPAIR_AFTER: i64 = 1_000_000;
 
 impl Sim {
     /// Builds the cluster: nodes with seeded tokens, a keyspace `sim` with the configured
@@ -207,7 +231,10 @@ impl Sim {
                  'replication_factor': {}}}",
                 config.replication_factor
             ),
-            "CREATE TABLE sim.kv (k int PRIMARY KEY, v bigint)".to_owned(),
+            format!(
+                "CREATE TABLE sim.kv (k int PRIMARY KEY, v bigint) {}",
+                config.table_options
+            ),
         ];
         for i in 0..n {
             let dir = tempfile::tempdir().map_err(|e| setup(e.to_string()))?;
@@ -244,6 +271,7 @@ impl Sim {
                     range_request_timeout: Duration::from_secs(3600),
                     speculative_retry: SpeculativeRetry::None,
                     batchlog_replay_after: Duration::from_secs(4),
+                    hinted_handoff_enabled: config.hints,
                     ..ReplicationConfig::default()
                 },
             });
@@ -269,6 +297,8 @@ impl Sim {
             next_timestamp: 1,
             acknowledged: BTreeMap::new(),
             acknowledged_all: BTreeMap::new(),
+            deleted: BTreeMap::new(),
+            delete_tried: BTreeMap::new(),
             report: Report::default(),
             movement: movement::Running::new(config.movement),
             gone: vec![false; n],
@@ -343,6 +373,72 @@ impl Sim {
             "write n{node} k{key} ts{ts} {consistency:?} -> {}",
             outcome.map_or_else(|e| e.to_string(), |_| "ok".into())
         ));
+    }
+
+    /// Deletes `key` at a new timestamp through `node`; whether it was acknowledged.
+    pub fn delete(&mut self, node: usize, key: i32, consistency: Consistency) -> bool {
+        let Some(c) = self.node(node) else {
+            return false;
+        };
+        let ts = self.next_timestamp;
+        self.next_timestamp += 1;
+        let tried = self.delete_tried.entry(key).or_insert(0);
+        *tried = (*tried).max(ts);
+        let text = format!("DELETE FROM sim.kv USING TIMESTAMP {ts} WHERE k = {key}");
+        let outcome = c.query(
+            &Session::default(),
+            &text,
+            &QueryParameters::new(consistency),
+        );
+        let acked = outcome.is_ok();
+        if acked {
+            self.report.acknowledged_deletes += 1;
+            if matches!(consistency, Consistency::Quorum | Consistency::All) {
+                let e = self.deleted.entry(key).or_insert(0);
+                *e = (*e).max(ts);
+            }
+        }
+        self.trace(format!(
+            "delete n{node} k{key} ts{ts} {consistency:?} -> {}",
+            outcome.map_or_else(|e| e.to_string(), |_| "ok".into())
+        ));
+        acked
+    }
+
+    /// Writes `key` at a new timestamp through `node`; whether it was acknowledged.
+    pub fn insert(&mut self, node: usize, key: i32, consistency: Consistency) -> bool {
+        let before = self.report.acknowledged_writes;
+        self.write(node, key, consistency);
+        self.report.acknowledged_writes > before
+    }
+
+    /// Node `i` stops (its store kept) and every failure detector learns it.
+    pub fn stop(&mut self, i: usize) {
+        self.crash(i);
+        self.gossip();
+    }
+
+    /// Node `i` starts again and every failure detector learns it.
+    pub fn start(&mut self, i: usize) {
+        self.restart(i);
+        self.gossip();
+    }
+
+    /// Every node's clock moves `seconds` forward.
+    pub fn advance_clocks(&mut self, seconds: i64) {
+        for c in &self.clocks {
+            c.advance(seconds);
+        }
+        self.trace(format!("clocks +{seconds} s"));
+    }
+
+    /// Reads `key` at ALL through the first node that serves clients and checks it against
+    /// every acknowledged write and delete.
+    pub fn check_key(&mut self, key: i32) -> Result<(), SimError> {
+        let reader = (0..self.config.nodes)
+            .find(|i| self.serves_clients(*i))
+            .unwrap_or(0);
+        self.read(reader, key, Consistency::All)
     }
 
     /// A logged batch writing two keys through the coordinator's data path (and its batchlog).
@@ -445,9 +541,23 @@ impl Sim {
         };
         self.report.reads_checked += 1;
         self.trace(format!("read n{node} k{key} {consistency:?} -> {seen:?}"));
+        let deleted = self.deleted.get(&key).copied().unwrap_or(0);
+        if let Some(s) = seen
+            && s < deleted
+        {
+            return Err(self.violation(format!(
+                "read of k{key} at {consistency:?} on node {node} saw the value written at \
+                 {s}, deleted at {deleted} by an acknowledged delete: the row came back"
+            )));
+        }
+        // A delete newer than the write, even one not acknowledged, may have won.
+        let tried = self.delete_tried.get(&key).copied().unwrap_or(0);
         if let Some(acked) = self.acknowledged.get(&key).copied()
             && matches!(consistency, Consistency::Quorum | Consistency::All)
-            && seen.is_none_or(|s| s < acked)
+            && match seen {
+                Some(s) => s < acked,
+                None => tried < acked,
+            }
         {
             return Err(self.violation(format!(
                 "read of k{key} at {consistency:?} on node {node} saw {seen:?}, but the write \
@@ -573,7 +683,17 @@ impl Sim {
             let key = self.rng.random_range(0..self.config.keys);
             let crash = self.config.crash;
             let partition = self.config.partition;
-            if r < 0.42 {
+            if self.config.repair && r < 0.12 {
+                // Deletes, compactions and repairs take part of the writes' share.
+                let cl = levels[self.rng.random_range(0..levels.len())];
+                if r < 0.08 {
+                    self.delete(client, key, cl);
+                } else if r < 0.1 {
+                    self.compact(drawn)?;
+                } else {
+                    self.repair(drawn)?;
+                }
+            } else if r < 0.42 {
                 let cl = levels[self.rng.random_range(0..levels.len())];
                 self.write(client, key, cl);
             } else if r < 0.5 {
@@ -638,6 +758,21 @@ impl Sim {
             saved
         };
         self.tick()?;
+        if self.config.repair {
+            // Past every propagation delay, a last repair and a major compaction everywhere:
+            // the replicas agree, and what was deleted was purged without coming back.
+            self.advance_clocks(FINAL_REPAIR_AFTER);
+            if !self.repair(0)? {
+                return Err(self.violation("the final repair could not run".into()));
+            }
+            for i in 0..n {
+                self.compact(i)?;
+            }
+            if !self.replicas_agree()? {
+                return Err(self.violation("the replicas differ after the final repair".into()));
+            }
+            self.trace("the replicas agree after the final repair".into());
+        }
         let reader = (0..n).find(|i| self.serves_clients(*i)).unwrap_or(0);
         for key in 0..self.config.keys {
             self.read(reader, key, Consistency::All)?;
