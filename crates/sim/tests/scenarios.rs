@@ -81,14 +81,7 @@ fn more_seeds_from_the_environment() {
             seed,
             ..SimConfig::default()
         });
-        run(SimConfig {
-            seed,
-            keys: 16,
-            operations: 400,
-            repair: true,
-            table_options: REPAIR_MODE.to_owned(),
-            ..SimConfig::default()
-        });
+        run(repair_scenario(seed));
     }
 }
 
@@ -227,17 +220,22 @@ fn more_movement_seeds_from_the_environment() {
 const REPAIR_MODE: &str = "WITH gc_grace_seconds = 0 AND tombstone_gc = \
                            {'mode': 'repair', 'propagation_delay_in_seconds': '60'}";
 
+/// Writes, deletes, compactions and repairs under the default faults, in repair mode.
+fn repair_scenario(seed: u64) -> SimConfig {
+    SimConfig {
+        seed,
+        keys: 16,
+        operations: 400,
+        repair: true,
+        table_options: REPAIR_MODE.to_owned(),
+        ..SimConfig::default()
+    }
+}
+
 #[test]
 fn deletes_never_come_back_and_replicas_agree_after_repairs_under_faults() {
     for seed in 60..=67 {
-        let r = run(SimConfig {
-            seed,
-            keys: 16,
-            operations: 400,
-            repair: true,
-            table_options: REPAIR_MODE.to_owned(),
-            ..SimConfig::default()
-        });
+        let r = run(repair_scenario(seed));
         assert!(r.acknowledged_deletes > 0, "seed {seed} deleted nothing");
         assert!(
             r.trace.iter().filter(|l| l.starts_with("repair n")).count() > 1,
