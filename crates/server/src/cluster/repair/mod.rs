@@ -55,7 +55,7 @@ pub enum RepairError {
     /// Cassandra's words.
     #[error("Unknown keyspace/cf pair ({keyspace}.{table})")]
     UnknownTable { keyspace: String, table: String },
-    #[error("a repair is already running on this node")]
+    #[error("a repair is already running on this node (waited a minute for it)")]
     AlreadyRunning,
     #[error("this node owns no token yet: it replicates no range to repair")]
     NoTokens,
@@ -106,6 +106,11 @@ impl Channels {
     }
 }
 
+/// How long `ilion repair` waits for the range continuous repair is doing (or another repair)
+/// before it is refused: `SLOT_WAIT_TRIES` waits of `SLOT_WAIT`.
+const SLOT_WAIT: Duration = Duration::from_millis(250);
+const SLOT_WAIT_TRIES: u32 = 240;
+
 /// Seconds since the epoch now.
 pub(crate) fn unix_now() -> i64 {
     std::time::SystemTime::now()
@@ -117,10 +122,16 @@ impl Repairs {
     /// Repairs what `request` names; answers what was done, or why it was refused or which
     /// ranges failed.
     pub async fn run(&self, request: RepairRequest) -> Result<RepairResponse, RepairError> {
-        let tracker = self
-            .operations
-            .try_start(Operation::Repair)
-            .ok_or(RepairError::AlreadyRunning)?;
+        // Continuous repair holds the slot for one range at a time: wait for it a little.
+        let mut tracker = self.operations.try_start(Operation::Repair);
+        for _ in 0..SLOT_WAIT_TRIES {
+            if tracker.is_some() {
+                break;
+            }
+            tokio::time::sleep(SLOT_WAIT).await;
+            tracker = self.operations.try_start(Operation::Repair);
+        }
+        let tracker = tracker.ok_or(RepairError::AlreadyRunning)?;
         let planned = plan(&self.node, &request)?;
         let mut done = RepairResponse {
             keyspaces: planned.keyspaces,
