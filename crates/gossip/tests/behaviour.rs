@@ -218,6 +218,45 @@ fn a_higher_generation_replaces_all_state_and_a_lower_one_is_ignored() {
     assert_eq!(g.endpoint_state(addr(2)), Some(&new));
 }
 
+/// A node killed and started again within a few seconds, before anyone convicted it: its new
+/// generation is a restart, and it is up again at once (Restarted, then Up), not left down
+/// until the failure detector convicts and clears it.
+#[test]
+fn a_quick_restart_is_restarted_then_up() {
+    let cfg = Config::new("c", vec![]);
+    let mut g = Gossiper::new(cfg, addr(1), 1, Duration::ZERO).unwrap();
+    let mut rng = SeededRng::new(1);
+    for (i, at) in [(1u64, 1u64), (2, 2), (3, 3)] {
+        g.handle(
+            push(addr(2), vec![(addr(2), state(10, i, &[]))]),
+            secs(at),
+            &mut rng,
+        );
+    }
+    assert!(g.is_alive(addr(2)));
+    let out = g.handle(
+        push(addr(2), vec![(addr(2), state(11, 1, &[]))]),
+        secs(5),
+        &mut rng,
+    );
+    let restarted = out.events.iter().position(|e| {
+        *e == Event::Restarted {
+            endpoint: addr(2),
+            generation: 11,
+        }
+    });
+    let up = out
+        .events
+        .iter()
+        .position(|e| *e == Event::Up { endpoint: addr(2) });
+    assert!(
+        matches!((restarted, up), (Some(r), Some(u)) if r < u),
+        "{:?}",
+        out.events
+    );
+    assert!(g.is_alive(addr(2)));
+}
+
 #[test]
 fn within_a_generation_only_newer_versions_are_applied() {
     let cfg = Config::new("c", vec![]);

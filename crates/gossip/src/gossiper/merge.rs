@@ -221,9 +221,12 @@ impl Gossiper {
                 let up =
                     local.status != Some(NodeStatus::Shutdown) && !self.fd.convicts_slot(slot, now);
                 local.alive = up;
-                if up && !was_alive {
+                // A restart is a DOWN and an UP to those who saw the old incarnation alive
+                // (Cassandra's onRestart): Up follows Restarted even when the node was never
+                // convicted in between (restarted within a few seconds).
+                if up {
                     out.events.push(Event::Up { endpoint: ep });
-                } else if !up && was_alive {
+                } else if was_alive {
                     out.events.push(Event::Down { endpoint: ep });
                 }
             }

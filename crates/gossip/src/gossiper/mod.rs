@@ -45,7 +45,8 @@ pub enum Event {
         /// Its new generation.
         generation: u64,
     },
-    /// An endpoint is up: its heartbeat advanced.
+    /// An endpoint is up: its heartbeat advanced, or the new incarnation of one that
+    /// restarted is live (after [`Event::Restarted`], even if it never looked down).
     Up {
         /// The endpoint.
         endpoint: Endpoint,
