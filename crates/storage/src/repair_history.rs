@@ -114,6 +114,11 @@ impl RepairHistory {
         None
     }
 
+    /// Every range repaired, in token order: `(start, end, at)`.
+    pub fn ranges(&self) -> Vec<(Option<i64>, Option<i64>, i64)> {
+        self.ranges.iter().map(|r| (r.start, r.end, r.at)).collect()
+    }
+
     /// Whether no range was ever repaired.
     pub fn is_empty(&self) -> bool {
         self.ranges.is_empty()

@@ -173,6 +173,11 @@ impl Table {
         Ok(self.view()?.inner.repaired.read().oldest_in(start, end))
     }
 
+    /// The table's repair history.
+    pub fn repair_history(&self) -> Result<crate::RepairHistory> {
+        Ok(self.view()?.inner.repaired.read().clone())
+    }
+
     /// When the range holding `token` was last repaired (seconds since the epoch), if ever.
     pub fn repaired_at(&self, token: i64) -> Result<Option<i64>> {
         Ok(self.view()?.inner.repaired.read().repaired_at(token))
