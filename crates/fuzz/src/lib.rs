@@ -14,6 +14,7 @@ pub mod gossip;
 pub mod lsm_engine;
 pub mod lsm_ingest;
 pub mod lsm_table;
+pub mod repair;
 pub mod smoke;
 
 /// A fuzz target: takes arbitrary bytes, panics only on a bug.
@@ -31,6 +32,7 @@ pub fn targets() -> Vec<(&'static str, Target)> {
         ("lsm_ops", lsm_engine::lsm_ops),
         ("lsm_ingest", lsm_ingest::lsm_ingest),
         ("replica_message", coordinator::replica_message),
+        ("merkle_tree", repair::merkle_tree),
         ("sasl_plain", auth::sasl_plain),
     ]
 }

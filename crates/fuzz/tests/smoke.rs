@@ -47,6 +47,7 @@ fn every_target_has_a_smoke_test() {
             "lsm_ingest",
             "lsm_ops",
             "lsm_table",
+            "merkle_tree",
             "replica_message",
             "sasl_plain"
         ]
@@ -105,6 +106,11 @@ fn lsm_ops_survives_its_smoke() {
 #[test]
 fn replica_message_survives_its_smoke() {
     run("replica_message");
+}
+
+#[test]
+fn merkle_tree_survives_its_smoke() {
+    run("merkle_tree");
 }
 
 #[test]
