@@ -25,6 +25,8 @@
 //! failures (a crashed node keeps its store, as with a synced commit log), or of time-based
 //! behaviour such as speculative retry (delays are "delivered later", not durations).
 
+pub mod linearizability;
+mod lwt;
 mod movement;
 mod net;
 
@@ -38,6 +40,7 @@ use ilion_coordinator::{
 };
 use ilion_cql::protocol::{Consistency, QueryParameters, ResultBody};
 use ilion_storage::ManualClock;
+pub use lwt::LwtReport;
 pub use movement::Movement;
 use net::{Net, NetState, SimMembership, SimMessenger, address};
 use parking_lot::Mutex;
@@ -244,6 +247,8 @@ impl Sim {
                     range_request_timeout: Duration::from_secs(3600),
                     speculative_retry: SpeculativeRetry::None,
                     batchlog_replay_after: Duration::from_secs(4),
+                    cas_contention_timeout: Duration::from_secs(3600),
+                    cas_contention_backoff: Duration::ZERO,
                     ..ReplicationConfig::default()
                 },
             });
@@ -486,6 +491,20 @@ impl Sim {
         self.trace(format!("restart n{i}"));
     }
 
+    /// Cuts the link between `a` and `b` (both ways).
+    fn cut(&mut self, a: usize, b: usize) {
+        if a != b {
+            self.net.state.lock().cut.push((a.min(b), a.max(b)));
+            self.trace(format!("cut n{a}-n{b}"));
+        }
+    }
+
+    /// Every cut link works again.
+    fn heal(&mut self) {
+        self.net.state.lock().cut.clear();
+        self.trace("heal".into());
+    }
+
     /// Every failure detector learns the truth.
     fn gossip(&mut self) {
         let mut s = self.net.state.lock();
@@ -592,17 +611,9 @@ impl Sim {
                 self.restart(drawn);
             } else if r < 0.8 + crash + 0.05 + partition {
                 let other = self.rng.random_range(0..n);
-                if other != drawn {
-                    self.net
-                        .state
-                        .lock()
-                        .cut
-                        .push((drawn.min(other), drawn.max(other)));
-                    self.trace(format!("cut n{drawn}-n{other}"));
-                }
+                self.cut(drawn, other);
             } else if r < 0.8 + crash + 0.05 + partition + 0.03 {
-                self.net.state.lock().cut.clear();
-                self.trace("heal".into());
+                self.heal();
             } else if r < 0.95 {
                 self.gossip();
             } else if r < 0.98 {

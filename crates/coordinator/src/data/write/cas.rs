@@ -1,0 +1,334 @@
+//! Conditional INSERT, UPDATE and DELETE (lightweight transactions): the statement becomes one
+//! partition's mutation as usual; the data path's [`DataPath::cas`] reads the row under a Paxos
+//! promise, the IF clause is checked against it, and the mutation is proposed only when it
+//! holds. The answer is Cassandra's: a row whose first column is `[applied]`; when not
+//! applied, with the current values of the conditioned columns (of every column for IF EXISTS
+//! and IF NOT EXISTS), or `[applied]` alone when there is no row.
+
+use bytes::Bytes;
+use ilion_cql::language::ast::Update;
+use ilion_cql::protocol::{ResultBody, Rows, RowsMetadata};
+use ilion_storage::ReadResult;
+
+use super::condition::Check;
+use super::*;
+use crate::data::read::split_partition_key;
+
+/// A conditional statement.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum ConditionalStatement<'s> {
+    Insert(&'s Insert),
+    Update(&'s Update),
+    Delete(&'s Delete),
+}
+
+impl ConditionalStatement<'_> {
+    fn using(&self) -> &[UsingParam] {
+        match self {
+            ConditionalStatement::Insert(s) => &s.using,
+            ConditionalStatement::Update(s) => &s.using,
+            ConditionalStatement::Delete(s) => &s.using,
+        }
+    }
+
+    fn verb(&self) -> &'static str {
+        match self {
+            ConditionalStatement::Delete(_) => "deletions",
+            _ => "updates",
+        }
+    }
+}
+
+/// The serial level of a conditional write: the request's serial consistency (SERIAL when
+/// none), refused unless SERIAL or LOCAL_SERIAL; and the commit level, never a serial one.
+fn cas_levels(params: &QueryParameters) -> Result<(Consistency, Consistency)> {
+    let serial = params.serial_consistency.unwrap_or(Consistency::Serial);
+    if !matches!(serial, Consistency::Serial | Consistency::LocalSerial) {
+        return Err(Error::invalid(
+            "Invalid consistency for conditional update. Must be one of SERIAL or LOCAL_SERIAL",
+        ));
+    }
+    let commit = params.consistency;
+    if matches!(commit, Consistency::Serial | Consistency::LocalSerial) {
+        let name = if commit == Consistency::Serial {
+            "SERIAL"
+        } else {
+            "LOCAL_SERIAL"
+        };
+        return Err(Error::invalid(format!(
+            "{name} is not supported as conditional update commit consistency. Use ANY if you \
+             mean \"make sure it is accepted but I don't care how many replicas commit it for \
+             non-SERIAL reads\""
+        )));
+    }
+    Ok((serial, commit))
+}
+
+/// Runs a conditional INSERT, UPDATE or DELETE.
+pub(crate) fn run_conditional(
+    data: &dyn DataPath,
+    ks: &Keyspace,
+    table: &Table,
+    statement: ConditionalStatement<'_>,
+    bound: &Bound,
+    params: &QueryParameters,
+) -> Result<ResultBody> {
+    if table.is_counter() {
+        return Err(Error::invalid(
+            "Conditional updates are not supported on counter tables",
+        ));
+    }
+    if statement
+        .using()
+        .iter()
+        .any(|u| matches!(u, UsingParam::Timestamp(_)))
+    {
+        return Err(Error::invalid(
+            "Cannot provide custom timestamp for conditional updates",
+        ));
+    }
+    let (serial, commit) = cas_levels(params)?;
+    let t = Target { ks, table, bound };
+    let (check, writes) = match statement {
+        ConditionalStatement::Insert(s) => {
+            let plain = Insert {
+                if_not_exists: false,
+                ..s.clone()
+            };
+            (
+                Check::NotExists,
+                insert(data, ks, table, &plain, bound, params)?,
+            )
+        }
+        ConditionalStatement::Update(s) => {
+            let check = s.condition.as_ref().map(Check::of).unwrap_or(Check::Exists);
+            check.validate(&t)?;
+            let plain = Update {
+                condition: None,
+                ..s.clone()
+            };
+            (check, update(data, ks, table, &plain, bound, params)?)
+        }
+        ConditionalStatement::Delete(s) => {
+            let check = s.condition.as_ref().map(Check::of).unwrap_or(Check::Exists);
+            check.validate(&t)?;
+            let plain = Delete {
+                condition: None,
+                ..s.clone()
+            };
+            (check, delete(data, ks, table, &plain, bound, params)?)
+        }
+    };
+    let [write] = writes.as_slice() else {
+        return Err(Error::invalid(format!(
+            "IN on the partition key is not supported with conditional {}",
+            statement.verb()
+        )));
+    };
+    let row = conditional_row(&t, &write.mutation, statement.verb())?;
+    let cmd = row_read(&write.mutation, row.as_deref());
+    let schema = data.table_schema(table)?;
+    let mut answer: Option<ResultBody> = None;
+    data.cas(
+        ks,
+        table,
+        &cmd,
+        serial,
+        commit,
+        &mut |current: &ReadResult| {
+            let found = Current::of(&t, &schema, current, row.as_deref())?;
+            let holds = check.holds(&t, found.exists, &found.values)?;
+            answer = Some(cas_result(&t, holds, &found, check.columns())?);
+            Ok(holds.then(|| write.mutation.clone()))
+        },
+    )?;
+    answer.ok_or_else(|| Error::server("a lightweight transaction ended without an answer"))
+}
+
+/// The clustering key of the one row a conditional mutation writes (`None`: the static row),
+/// refusing what Cassandra refuses: several rows, ranges.
+fn conditional_row(t: &Target<'_>, m: &Mutation, verb: &str) -> Result<Option<Vec<Vec<u8>>>> {
+    let clustering = t.key_columns(ColumnKind::Clustering);
+    if m.rows.len() > 1 {
+        return Err(Error::invalid(format!(
+            "IN on the clustering key columns is not supported with conditional {verb}"
+        )));
+    }
+    if !m.range_deletions.is_empty() || (m.partition_deletion.is_some() && !clustering.is_empty()) {
+        // An equality prefix deletes rows between two equal bounds; the column after it is
+        // the first one not restricted by equality.
+        let restricted = m
+            .range_deletions
+            .first()
+            .map_or(0, |r| match (&r.start, &r.end) {
+                (SBound::Inclusive(a), SBound::Inclusive(b)) if a == b => a.len(),
+                _ => 0,
+            });
+        let missing = clustering
+            .get(restricted)
+            .map_or_else(String::new, |c| c.name.clone());
+        return Err(Error::invalid(format!(
+            "DELETE statements must restrict all PRIMARY KEY columns with equality relations in \
+             order to use IF conditions, but column '{missing}' is not restricted"
+        )));
+    }
+    Ok(match m.rows.first() {
+        Some(r) => Some(r.clustering.clone()),
+        None if clustering.is_empty() => Some(Vec::new()),
+        None => None,
+    })
+}
+
+/// The read of a conditional write: its row (with the partition's static cells), or the
+/// static row alone.
+fn row_read(m: &Mutation, row: Option<&[Vec<u8>]>) -> ReadCommand {
+    let mut cmd = ReadCommand::partition(m.token, m.partition_key.clone());
+    match row {
+        Some(ck) if !ck.is_empty() => {
+            cmd.slice = Slice {
+                start: SBound::Inclusive(ck.to_vec()),
+                end: SBound::Inclusive(ck.to_vec()),
+            };
+        }
+        Some(_) => {}
+        None => cmd.limit = Some(1),
+    }
+    cmd
+}
+
+/// The row a conditional write found.
+struct Current {
+    /// The row exists (for the static row: some static column has a value).
+    exists: bool,
+    /// Whether anything was found (the row, or static values).
+    found: bool,
+    /// One value per table column, null when absent.
+    values: Vec<Option<Value>>,
+}
+
+impl Current {
+    fn of(
+        t: &Target<'_>,
+        schema: &TableSchema,
+        r: &ReadResult,
+        row: Option<&[Vec<u8>]>,
+    ) -> Result<Current> {
+        let n = t.table.columns.len();
+        let Some(p) = r.partitions.first() else {
+            return Ok(Current {
+                exists: false,
+                found: false,
+                values: vec![None; n],
+            });
+        };
+        let data_row = row.and_then(|ck| p.rows.iter().find(|r| r.clustering == ck));
+        let exists = match row {
+            Some(_) => data_row.is_some(),
+            None => !p.static_cells.is_empty(),
+        };
+        let found = exists || !p.static_cells.is_empty();
+        let pk_cols = t.key_columns(ColumnKind::PartitionKey);
+        let pk_parts = split_partition_key(&p.key, pk_cols.len())?;
+        let mut values = Vec::with_capacity(n);
+        let (mut pk_i, mut ck_i) = (0usize, 0usize);
+        for c in &t.table.columns {
+            let ty = c.ty.column_type(t.ks);
+            let decode = |bytes: &[u8]| {
+                ty.decode(&Bytes::copy_from_slice(bytes))
+                    .map(Some)
+                    .map_err(|e| Error::server(format!("stored value does not decode: {e}")))
+            };
+            let v = match c.kind {
+                ColumnKind::PartitionKey => {
+                    let part = pk_parts.get(pk_i).copied();
+                    pk_i += 1;
+                    part.map(decode).transpose()?.flatten()
+                }
+                ColumnKind::Clustering => {
+                    let part = row.and_then(|ck| ck.get(ck_i)).filter(|_| found);
+                    ck_i += 1;
+                    part.map(|b| decode(b)).transpose()?.flatten()
+                }
+                ColumnKind::Static => {
+                    let id = schema.column_id(&c.name);
+                    super::super::cells::column_value(
+                        &ty,
+                        &c.ty,
+                        p.static_cells.iter().filter(|cell| Some(cell.column) == id),
+                    )?
+                }
+                _ => match data_row {
+                    Some(dr) => {
+                        let id = schema.column_id(&c.name);
+                        super::super::cells::column_value(
+                            &ty,
+                            &c.ty,
+                            dr.cells.iter().filter(|cell| Some(cell.column) == id),
+                        )?
+                    }
+                    None => None,
+                },
+            };
+            values.push(v);
+        }
+        Ok(Current {
+            exists,
+            found,
+            values,
+        })
+    }
+}
+
+/// The `[applied]` column's spec.
+fn applied_spec(t: &Target<'_>) -> ColumnSpec {
+    ColumnSpec {
+        table: TableSpec {
+            keyspace: t.table.keyspace.clone(),
+            table: t.table.name.clone(),
+        },
+        name: "[applied]".to_owned(),
+        ty: CqlType::Boolean,
+    }
+}
+
+/// Cassandra's answer to a conditional write: `[applied]`, and when not applied the current
+/// values of `columns` (every column when `None`), unless nothing was found.
+fn cas_result(
+    t: &Target<'_>,
+    applied: bool,
+    current: &Current,
+    columns: Option<Vec<&str>>,
+) -> Result<ResultBody> {
+    let mut specs = vec![applied_spec(t)];
+    let mut cells: Vec<Option<Bytes>> =
+        vec![Some(Bytes::from_static(if applied { &[1] } else { &[0] }))];
+    if !applied && current.found {
+        let shown: Vec<usize> = match columns {
+            None => (0..t.table.columns.len()).collect(),
+            Some(names) => names
+                .iter()
+                .filter_map(|n| t.table.columns.iter().position(|c| c.name == *n))
+                .collect(),
+        };
+        for i in shown {
+            let (Some(c), Some(v)) = (t.table.columns.get(i), current.values.get(i)) else {
+                continue;
+            };
+            let ty = c.ty.column_type(t.ks);
+            cells.push(v.as_ref().map(|v| encode(&ty, v)).transpose()?);
+            specs.push(ColumnSpec {
+                table: TableSpec {
+                    keyspace: t.table.keyspace.clone(),
+                    table: t.table.name.clone(),
+                },
+                name: c.name.clone(),
+                ty,
+            });
+        }
+    }
+    Ok(ResultBody::Rows(Rows {
+        metadata: RowsMetadata::new(specs),
+        rows_count: 1,
+        cells,
+    }))
+}
