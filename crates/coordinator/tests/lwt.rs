@@ -7,7 +7,7 @@ mod common;
 use common::net::*;
 use common::{RF1, open, run};
 use ilion_coordinator::{Coordinator, Error, Session};
-use ilion_cql::protocol::{Consistency, QueryParameters, ResultBody, Value, WriteType};
+use ilion_cql::protocol::{Consistency, QueryParameters, ResultBody, Value};
 
 /// The columns and the single row of a conditional write's answer, decoded.
 fn answer(r: ResultBody) -> Vec<(String, Option<Value>)> {
@@ -293,8 +293,7 @@ fn a_replica_that_never_answers_makes_a_cas_timeout_of_write_type_cas() {
     assert!(
         matches!(
             r,
-            Err(Error::WriteTimeout {
-                write_type: WriteType::Cas,
+            Err(Error::CasWriteTimeout {
                 consistency: Consistency::Serial,
                 ..
             })
@@ -323,4 +322,58 @@ fn a_range_read_at_serial_is_refused() {
         &QueryParameters::new(Consistency::Serial),
     );
     assert!(matches!(r, Err(Error::Invalid { .. })), "{r:?}");
+}
+
+#[test]
+fn a_conditional_batch_applies_all_or_shows_each_checked_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = open(dir.path());
+    setup(&c);
+    run(&c, "INSERT INTO ks.t (k, c, v) VALUES (1, 1, 10)").unwrap();
+    let batch = |cond: &str| {
+        answer(
+            run(
+                &c,
+                &format!(
+                    "BEGIN BATCH \
+                       UPDATE ks.t SET v = 11 WHERE k = 1 AND c = 1 {cond}; \
+                       INSERT INTO ks.t (k, c, v) VALUES (1, 2, 20) IF NOT EXISTS; \
+                       UPDATE ks.t SET s = 5 WHERE k = 1; \
+                     APPLY BATCH"
+                ),
+            )
+            .unwrap(),
+        )
+    };
+    let refused = batch("IF v = 9");
+    assert!(!applied(&refused));
+    // The primary key first in a batch; IF NOT EXISTS makes every column shown.
+    let names: Vec<&str> = refused.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["[applied]", "k", "c", "a", "l", "m", "s", "v", "w"]);
+    assert!(common::select(&c, "SELECT v FROM ks.t WHERE k = 1 AND c = 2").is_empty());
+    let done = batch("IF v = 10");
+    assert!(applied(&done));
+    assert_eq!(
+        common::select(&c, "SELECT c, s, v FROM ks.t WHERE k = 1"),
+        vec![
+            vec![
+                Some(Value::Int(1)),
+                Some(Value::Int(5)),
+                Some(Value::Int(11))
+            ],
+            vec![
+                Some(Value::Int(2)),
+                Some(Value::Int(5)),
+                Some(Value::Int(20))
+            ],
+        ]
+    );
+    assert_eq!(
+        invalid(
+            &c,
+            "BEGIN BATCH USING TIMESTAMP 5 INSERT INTO ks.t (k, c, v) VALUES (1, 3, 1) \
+             IF NOT EXISTS; APPLY BATCH"
+        ),
+        "Cannot provide custom timestamp for conditional BATCH"
+    );
 }

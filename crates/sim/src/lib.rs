@@ -21,6 +21,9 @@
 //! # Ok::<(), ilion_sim::SimError>(())
 //! ```
 //!
+//! [`Sim::run_lwt`] plays lightweight transactions instead: compare-and-set and SERIAL reads
+//! under the same faults, the history checked by [`linearizability`].
+//!
 //! What it is not: a model of concurrent clients (operations run one at a time), of disk
 //! failures (a crashed node keeps its store, as with a synced commit log), or of time-based
 //! behaviour such as speculative retry (delays are "delivered later", not durations).

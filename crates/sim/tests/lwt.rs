@@ -1,6 +1,6 @@
 //! Lightweight transactions under faults: every seed's history of compare-and-set and SERIAL
 //! reads is linearizable. 200 seeds run in CI; `ILION_SIM_SEEDS=<n>` runs n more (seeds
-//! 10_000..10_000+n, what `cargo xtask sim --lwt` does). A seed that ever fails becomes a named
+//! 10_000..10_000+n, what `cargo xtask sim --seeds n` does). A seed that ever fails becomes a named
 //! test below.
 
 use ilion_sim::{LwtReport, Sim, SimConfig};

@@ -10,8 +10,8 @@ mod write;
 
 pub(crate) use read::select;
 pub(crate) use write::{
-    ConditionalStatement, check_counter_consistency, delete, insert, run_conditional, update,
-    write_marker_columns,
+    ConditionalStatement, check_counter_consistency, delete, insert, prepare_conditional, run_cas,
+    run_conditional, update, write_marker_columns,
 };
 
 use std::net::IpAddr;

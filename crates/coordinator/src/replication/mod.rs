@@ -314,7 +314,9 @@ impl Replication {
             match e {
                 Error::Unavailable { .. } => Counters::add(&c.unavailables, 1),
                 Error::ReadTimeout { .. } => Counters::add(&c.read_timeouts, 1),
-                Error::WriteTimeout { .. } => Counters::add(&c.write_timeouts, 1),
+                Error::WriteTimeout { .. } | Error::CasWriteTimeout { .. } => {
+                    Counters::add(&c.write_timeouts, 1);
+                }
                 _ => {}
             }
         }

@@ -64,15 +64,24 @@ fn cas_levels(params: &QueryParameters) -> Result<(Consistency, Consistency)> {
     Ok((serial, commit))
 }
 
-/// Runs a conditional INSERT, UPDATE or DELETE.
-pub(crate) fn run_conditional(
+/// One statement's condition in a lightweight transaction: its check, the values it was bound
+/// with, and its row (`None`: the static row).
+pub(crate) struct RowCheck<'s> {
+    check: Check<'s>,
+    bound: &'s Bound,
+    row: Option<Vec<Vec<u8>>>,
+}
+
+/// Validates a conditional statement as Cassandra does and turns it into its write (one
+/// partition, one row) and its condition.
+pub(crate) fn prepare_conditional<'a, 's>(
     data: &dyn DataPath,
-    ks: &Keyspace,
-    table: &Table,
-    statement: ConditionalStatement<'_>,
-    bound: &Bound,
+    ks: &'a Keyspace,
+    table: &'a Table,
+    statement: ConditionalStatement<'s>,
+    bound: &'s Bound,
     params: &QueryParameters,
-) -> Result<ResultBody> {
+) -> Result<(TableWrite<'a>, RowCheck<'s>)> {
     if table.is_counter() {
         return Err(Error::invalid(
             "Conditional updates are not supported on counter tables",
@@ -87,7 +96,6 @@ pub(crate) fn run_conditional(
             "Cannot provide custom timestamp for conditional updates",
         ));
     }
-    let (serial, commit) = cas_levels(params)?;
     let t = Target { ks, table, bound };
     let (check, writes) = match statement {
         ConditionalStatement::Insert(s) => {
@@ -101,7 +109,7 @@ pub(crate) fn run_conditional(
             )
         }
         ConditionalStatement::Update(s) => {
-            let check = s.condition.as_ref().map(Check::of).unwrap_or(Check::Exists);
+            let check = s.condition.as_ref().map_or(Check::Exists, Check::of);
             check.validate(&t)?;
             let plain = Update {
                 condition: None,
@@ -110,7 +118,7 @@ pub(crate) fn run_conditional(
             (check, update(data, ks, table, &plain, bound, params)?)
         }
         ConditionalStatement::Delete(s) => {
-            let check = s.condition.as_ref().map(Check::of).unwrap_or(Check::Exists);
+            let check = s.condition.as_ref().map_or(Check::Exists, Check::of);
             check.validate(&t)?;
             let plain = Delete {
                 condition: None,
@@ -119,14 +127,48 @@ pub(crate) fn run_conditional(
             (check, delete(data, ks, table, &plain, bound, params)?)
         }
     };
-    let [write] = writes.as_slice() else {
+    let mut writes = writes.into_iter();
+    let (Some(write), None) = (writes.next(), writes.next()) else {
         return Err(Error::invalid(format!(
             "IN on the partition key is not supported with conditional {}",
             statement.verb()
         )));
     };
     let row = conditional_row(&t, &write.mutation, statement.verb())?;
-    let cmd = row_read(&write.mutation, row.as_deref());
+    Ok((write, RowCheck { check, bound, row }))
+}
+
+/// Runs a conditional INSERT, UPDATE or DELETE.
+pub(crate) fn run_conditional(
+    data: &dyn DataPath,
+    ks: &Keyspace,
+    table: &Table,
+    statement: ConditionalStatement<'_>,
+    bound: &Bound,
+    params: &QueryParameters,
+) -> Result<ResultBody> {
+    cas_levels(params)?;
+    let (write, check) = prepare_conditional(data, ks, table, statement, bound, params)?;
+    run_cas(data, ks, table, &write.mutation, &[check], params, false)
+}
+
+/// The transaction of a conditional statement or batch: `mutation` (one partition of
+/// `table`) applied when every check holds. In a batch, the answer when not applied has a row
+/// per checked row that exists, with the primary key columns first (as Cassandra's).
+pub(crate) fn run_cas(
+    data: &dyn DataPath,
+    ks: &Keyspace,
+    table: &Table,
+    mutation: &Mutation,
+    checks: &[RowCheck<'_>],
+    params: &QueryParameters,
+    batch: bool,
+) -> Result<ResultBody> {
+    let (serial, commit) = cas_levels(params)?;
+    let cmd = match checks {
+        [one] if !batch => row_read(mutation, one.row.as_deref()),
+        _ => ReadCommand::partition(mutation.token, mutation.partition_key.clone()),
+    };
     let schema = data.table_schema(table)?;
     let mut answer: Option<ResultBody> = None;
     data.cas(
@@ -136,13 +178,76 @@ pub(crate) fn run_conditional(
         serial,
         commit,
         &mut |current: &ReadResult| {
-            let found = Current::of(&t, &schema, current, row.as_deref())?;
-            let holds = check.holds(&t, found.exists, &found.values)?;
-            answer = Some(cas_result(&t, holds, &found, check.columns())?);
-            Ok(holds.then(|| write.mutation.clone()))
+            let mut holds = true;
+            let mut found = Vec::new();
+            for c in checks {
+                let t = Target {
+                    ks,
+                    table,
+                    bound: c.bound,
+                };
+                let row = Current::of(&t, &schema, current, c.row.as_deref())?;
+                holds &= c.check.holds(&t, row.exists, &row.values)?;
+                if row.found
+                    && !found
+                        .iter()
+                        .any(|(r, _): &(Option<Vec<Vec<u8>>>, Current)| *r == c.row)
+                {
+                    found.push((c.row.clone(), row));
+                }
+            }
+            answer = Some(cas_result(
+                ks,
+                table,
+                holds,
+                &found,
+                shown_columns(table, checks, batch),
+            )?);
+            Ok(holds.then(|| mutation.clone()))
         },
     )?;
     answer.ok_or_else(|| Error::server("a lightweight transaction ended without an answer"))
+}
+
+/// The columns a failed transaction shows after `[applied]`: every column when a check is
+/// IF EXISTS / IF NOT EXISTS; otherwise the conditioned ones in IF order, after the primary key
+/// columns in a batch.
+fn shown_columns(table: &Table, checks: &[RowCheck<'_>], batch: bool) -> Vec<usize> {
+    let position = |name: &str| table.columns.iter().position(|c| c.name == name);
+    let mut names: Vec<&str> = Vec::new();
+    for c in checks {
+        match c.check.columns() {
+            None => return (0..table.columns.len()).collect(),
+            Some(cols) => {
+                for n in cols {
+                    if !names.contains(&n) {
+                        names.push(n);
+                    }
+                }
+            }
+        }
+    }
+    let mut out: Vec<usize> = Vec::new();
+    if batch {
+        out.extend(
+            table
+                .columns
+                .iter()
+                .enumerate()
+                .filter(|(_, c)| {
+                    matches!(c.kind, ColumnKind::PartitionKey | ColumnKind::Clustering)
+                })
+                .map(|(i, _)| i),
+        );
+    }
+    for n in names {
+        if let Some(i) = position(n)
+            && !out.contains(&i)
+        {
+            out.push(i);
+        }
+    }
+    out
 }
 
 /// The clustering key of the one row a conditional mutation writes (`None`: the static row),
@@ -280,55 +385,62 @@ impl Current {
 }
 
 /// The `[applied]` column's spec.
-fn applied_spec(t: &Target<'_>) -> ColumnSpec {
+fn applied_spec(table: &Table) -> ColumnSpec {
     ColumnSpec {
         table: TableSpec {
-            keyspace: t.table.keyspace.clone(),
-            table: t.table.name.clone(),
+            keyspace: table.keyspace.clone(),
+            table: table.name.clone(),
         },
         name: "[applied]".to_owned(),
         ty: CqlType::Boolean,
     }
 }
 
-/// Cassandra's answer to a conditional write: `[applied]`, and when not applied the current
-/// values of `columns` (every column when `None`), unless nothing was found.
+/// Cassandra's answer to a conditional write: `[applied]`, and when not applied a row per
+/// row found with the current values of the `shown` columns; `[applied]` alone when nothing
+/// was found.
 fn cas_result(
-    t: &Target<'_>,
+    ks: &Keyspace,
+    table: &Table,
     applied: bool,
-    current: &Current,
-    columns: Option<Vec<&str>>,
+    found: &[(Option<Vec<Vec<u8>>>, Current)],
+    shown: Vec<usize>,
 ) -> Result<ResultBody> {
-    let mut specs = vec![applied_spec(t)];
-    let mut cells: Vec<Option<Bytes>> =
-        vec![Some(Bytes::from_static(if applied { &[1] } else { &[0] }))];
-    if !applied && current.found {
-        let shown: Vec<usize> = match columns {
-            None => (0..t.table.columns.len()).collect(),
-            Some(names) => names
-                .iter()
-                .filter_map(|n| t.table.columns.iter().position(|c| c.name == *n))
-                .collect(),
-        };
-        for i in shown {
-            let (Some(c), Some(v)) = (t.table.columns.get(i), current.values.get(i)) else {
-                continue;
-            };
-            let ty = c.ty.column_type(t.ks);
+    let flag = |applied: bool| Some(Bytes::from_static(if applied { &[1] } else { &[0] }));
+    let mut specs = vec![applied_spec(table)];
+    if applied || found.is_empty() {
+        return Ok(ResultBody::Rows(Rows {
+            metadata: RowsMetadata::new(specs),
+            rows_count: 1,
+            cells: vec![flag(applied)],
+        }));
+    }
+    let columns: Vec<(usize, &crate::schema::Column)> = shown
+        .into_iter()
+        .filter_map(|i| table.columns.get(i).map(|c| (i, c)))
+        .collect();
+    for (_, c) in &columns {
+        specs.push(ColumnSpec {
+            table: TableSpec {
+                keyspace: table.keyspace.clone(),
+                table: table.name.clone(),
+            },
+            name: c.name.clone(),
+            ty: c.ty.column_type(ks),
+        });
+    }
+    let mut cells = Vec::with_capacity(found.len() * specs.len());
+    for (_, current) in found {
+        cells.push(flag(false));
+        for (i, c) in &columns {
+            let ty = c.ty.column_type(ks);
+            let v = current.values.get(*i).cloned().flatten();
             cells.push(v.as_ref().map(|v| encode(&ty, v)).transpose()?);
-            specs.push(ColumnSpec {
-                table: TableSpec {
-                    keyspace: t.table.keyspace.clone(),
-                    table: t.table.name.clone(),
-                },
-                name: c.name.clone(),
-                ty,
-            });
         }
     }
     Ok(ResultBody::Rows(Rows {
         metadata: RowsMetadata::new(specs),
-        rows_count: 1,
+        rows_count: found.len(),
         cells,
     }))
 }

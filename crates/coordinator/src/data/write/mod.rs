@@ -36,7 +36,7 @@ mod markers;
 mod update;
 mod writer;
 
-pub(crate) use cas::{ConditionalStatement, run_conditional};
+pub(crate) use cas::{ConditionalStatement, prepare_conditional, run_cas, run_conditional};
 pub(crate) use delete::delete;
 pub(crate) use insert::insert;
 pub(crate) use markers::write_marker_columns;

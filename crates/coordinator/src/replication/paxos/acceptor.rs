@@ -182,7 +182,59 @@ impl LocalReplica {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
+    use ilion_storage::{Clock, ManualClock, Store};
+
+    use super::super::super::messages::{Request, request};
     use super::*;
+
+    fn replica(dir: &std::path::Path, clock: &Arc<ManualClock>) -> LocalReplica {
+        let clock: Arc<dyn Clock> = clock.clone();
+        let open =
+            |name: &str| Arc::new(Store::builder(clock.clone()).open(dir.join(name)).unwrap());
+        LocalReplica::new(open("data"), open("system"), clock.clone()).unwrap()
+    }
+
+    fn ballot(micros: i64) -> Vec<u8> {
+        Ballot { micros, node: 1 }.to_bytes()
+    }
+
+    fn answer(r: &LocalReplica, body: request::Body) -> response::Body {
+        let bytes = r.handle(&Request::new(body).to_bytes()).unwrap();
+        Response::decode_bytes(&bytes).unwrap()
+    }
+
+    #[test]
+    fn promises_and_acceptances_survive_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Arc::new(ManualClock::new(1_700_000_000));
+        let mutation = WireMutation {
+            keyspace: "ks".into(),
+            table: "t".into(),
+            partition_key: b"k".to_vec(),
+            ..WireMutation::default()
+        };
+        let proposal = |micros| PaxosProposal {
+            ballot: ballot(micros),
+            mutation: Some(mutation.clone()),
+        };
+        {
+            let r = replica(dir.path(), &clock);
+            // Accepting ballot 20 promises it too.
+            let accepted = answer(&r, request::Body::PaxosPropose(proposal(20)));
+            assert!(matches!(accepted, response::Body::Acceptance(a) if a.accepted));
+            r.flush().unwrap();
+        }
+        let r = replica(dir.path(), &clock);
+        let lower = answer(&r, request::Body::PaxosPropose(proposal(10)));
+        assert!(
+            matches!(&lower, response::Body::Acceptance(a) if !a.accepted && a.promised_ballot == ballot(20)),
+            "{lower:?}"
+        );
+        let state = r.paxos_state(&instance_key("ks", "t", b"k")).unwrap();
+        assert_eq!(state.accepted.map(|a| a.ballot), Some(ballot(20)));
+    }
 
     #[test]
     fn instance_keys_do_not_collide_across_tables() {

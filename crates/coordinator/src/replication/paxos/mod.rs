@@ -34,6 +34,7 @@ mod ballot;
 pub(crate) use acceptor::paxos_schema;
 pub(crate) use ballot::BallotClock;
 
+use std::cell::Cell;
 use std::time::{Duration, Instant};
 
 use ilion_storage::{Mutation, ReadCommand, ReadResult};
@@ -351,11 +352,11 @@ impl Replication {
             });
         }
         match (&level, &tracker) {
-            (Some(l), Some(t)) if !l.met(t) => Err(Error::WriteTimeout {
+            (Some(l), Some(t)) if !l.met(t) => Err(Error::CasWriteTimeout {
                 consistency,
                 received: i32::try_from(t.received).unwrap_or(i32::MAX),
                 block_for: i32::try_from(l.block_for).unwrap_or(i32::MAX),
-                write_type: WriteType::Cas,
+                contentions: 0,
             }),
             _ => Ok(()),
         }
@@ -380,7 +381,8 @@ impl Replication {
         table: &Table,
         cmd: &ReadCommand,
         p: &Participants,
-        timeout: &dyn Fn(usize, usize) -> Error,
+        contentions: &Cell<u16>,
+        timeout: &dyn Fn(usize, usize, u16) -> Error,
     ) -> Result<(Ballot, ReadResult)> {
         let schema = self.table_schema(table)?;
         let wire = WireReadCommand::from_command(&table.keyspace, &table.name, cmd);
@@ -392,9 +394,12 @@ impl Replication {
             }
             let ballot = self.local.ballots.next(self.node());
             match self.prepare(p, &schema, cmd, &wire, ballot)? {
-                Prepared::Timeout { received } => return Err(timeout(received, block_for)),
+                Prepared::Timeout { received } => {
+                    return Err(timeout(received, block_for, contentions.get()));
+                }
                 Prepared::Rejected(higher) => {
                     self.local.ballots.observe(higher);
+                    contend(contentions);
                     self.backoff();
                 }
                 Prepared::Promised {
@@ -422,9 +427,13 @@ impl Replication {
                         }
                         Proposed::Rejected(higher) => {
                             self.local.ballots.observe(higher);
+                            contend(contentions);
                             self.backoff();
                         }
-                        Proposed::Partial { .. } => self.backoff(),
+                        Proposed::Partial { .. } => {
+                            contend(contentions);
+                            self.backoff();
+                        }
                     }
                 }
                 Prepared::Promised { newest, .. } if newest.micros >= ballot.micros => {
@@ -440,7 +449,7 @@ impl Replication {
                 }
             }
         }
-        Err(timeout(0, block_for))
+        Err(timeout(0, block_for, contentions.get()))
     }
 
     /// A lightweight transaction on the partition `cmd` reads: `decide` gets the partition's
@@ -472,18 +481,21 @@ impl Replication {
         }
         let schema = self.table_schema(table)?;
         let p = self.participants(ks, *token, serial)?;
-        let cas_timeout = |received: usize, block_for: usize| Error::WriteTimeout {
-            consistency: serial,
-            received: i32::try_from(received).unwrap_or(i32::MAX),
-            block_for: i32::try_from(block_for).unwrap_or(i32::MAX),
-            write_type: WriteType::Cas,
-        };
+        let cas_timeout =
+            |received: usize, block_for: usize, contentions: u16| Error::CasWriteTimeout {
+                consistency: serial,
+                received: i32::try_from(received).unwrap_or(i32::MAX),
+                block_for: i32::try_from(block_for).unwrap_or(i32::MAX),
+                contentions,
+            };
+        let contentions = Cell::new(0u16);
         let deadline = Instant::now() + self.config.cas_contention_timeout;
         for _ in 0..self.config.cas_max_attempts {
             if Instant::now() >= deadline {
                 break;
             }
-            let (ballot, current) = self.promised(ks, table, cmd, &p, &cas_timeout)?;
+            let (ballot, current) =
+                self.promised(ks, table, cmd, &p, &contentions, &cas_timeout)?;
             let Some(m) = decide(&current)? else {
                 return Ok(false);
             };
@@ -500,14 +512,18 @@ impl Replication {
                 }
                 Proposed::Rejected(higher) => {
                     self.local.ballots.observe(higher);
+                    contend(&contentions);
                     self.backoff();
                 }
                 Proposed::Partial { accepted } => {
-                    return self.count(Err(cas_timeout(accepted, p.quorum.block_for)));
+                    // Pre-empted part way: another proposer's ballot won some replicas.
+                    contend(&contentions);
+                    let e = cas_timeout(accepted, p.quorum.block_for, contentions.get());
+                    return self.count(Err(e));
                 }
             }
         }
-        self.count(Err(cas_timeout(0, p.quorum.block_for)))
+        self.count(Err(cas_timeout(0, p.quorum.block_for, contentions.get())))
     }
 
     /// A read at SERIAL or LOCAL_SERIAL of one partition: under a Paxos promise of a quorum,
@@ -526,17 +542,22 @@ impl Replication {
             ));
         };
         let p = self.participants(ks, *token, serial)?;
-        let read_timeout = |received: usize, block_for: usize| Error::ReadTimeout {
+        let read_timeout = |received: usize, block_for: usize, _: u16| Error::ReadTimeout {
             consistency: serial,
             received: i32::try_from(received).unwrap_or(i32::MAX),
             block_for: i32::try_from(block_for).unwrap_or(i32::MAX),
             data_present: false,
         };
         self.count(
-            self.promised(ks, table, cmd, &p, &read_timeout)
+            self.promised(ks, table, cmd, &p, &Cell::new(0), &read_timeout)
                 .map(|(_, r)| r),
         )
     }
+}
+
+/// Counts a round lost to another proposer.
+fn contend(contentions: &Cell<u16>) {
+    contentions.set(contentions.get().saturating_add(1));
 }
 
 /// A consistency level as Cassandra names it in messages.
