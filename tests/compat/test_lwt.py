@@ -88,6 +88,11 @@ def test_update_conditions_on_columns_elements_fields_and_statics(session):
         r = session.execute(f"UPDATE lwt.t SET v = 0 WHERE k = 2 AND c = 1 {cond}")
         assert not r.was_applied, cond
         assert r.column_names == ["[applied]", *shown], cond
+    # Only static columns: the partition's static row.
+    r = session.execute("UPDATE lwt.t SET s = 8 WHERE k = 2 IF s = 6")
+    assert not r.was_applied and r.column_names == ["[applied]", "s"] and r.one().s == 7
+    assert session.execute("UPDATE lwt.t SET s = 7 WHERE k = 2 IF s = 7").was_applied
+    assert not session.execute("UPDATE lwt.t SET s = 1 WHERE k = 99 IF EXISTS").was_applied
     r = session.execute("UPDATE lwt.t SET v = 0 WHERE k = 2 AND c = 1 IF m['a'] = 2")
     assert r.one().m == {"a": 1}
     r = session.execute("UPDATE lwt.t SET v = 0 WHERE k = 2 AND c = 1 IF v = 11 AND w = 'x'")
@@ -121,6 +126,39 @@ def test_prepared_conditions_bind_values_lists_keys_and_fields(session):
     element = session.prepare("DELETE FROM lwt.t WHERE k = ? AND c = ? IF l[?] = ?")
     assert not session.execute(element, (4, 1, 0, 2)).was_applied
     assert session.execute(element, (4, 1, 0, 1)).was_applied
+
+
+def test_a_conditional_batch_applies_everything_or_shows_the_checked_rows(session):
+    from cassandra.query import BatchStatement
+
+    session.execute("INSERT INTO lwt.t (k, c, v) VALUES (6, 1, 60)")
+    text = ("BEGIN BATCH "
+            "UPDATE lwt.t SET v = 61 WHERE k = 6 AND c = 1 IF v = {}; "
+            "INSERT INTO lwt.t (k, c, v) VALUES (6, 2, 62) IF NOT EXISTS; "
+            "UPDATE lwt.t SET s = 6 WHERE k = 6; "
+            "APPLY BATCH")
+    r = session.execute(text.format(59))
+    assert not r.was_applied
+    assert r.column_names == ["[applied]", "k", "c", "a", "l", "m", "s", "v", "w"]
+    assert [(row.k, row.c, row.v) for row in r] == [(6, 1, 60)]
+    assert session.execute("SELECT * FROM lwt.t WHERE k = 6 AND c = 2").one() is None
+    r = session.execute(text.format(60))
+    assert r.was_applied
+    rows = session.execute("SELECT c, s, v FROM lwt.t WHERE k = 6")
+    assert [(row.c, row.s, row.v) for row in rows] == [(1, 6, 61), (2, 6, 62)]
+    # The protocol's BATCH with a prepared conditional statement.
+    update = session.prepare("UPDATE lwt.t SET v = ? WHERE k = ? AND c = ? IF v = ?")
+    batch = BatchStatement()
+    batch.add(update, (70, 6, 1, 61))
+    batch.add(update, (71, 6, 2, 62))
+    assert session.execute(batch).was_applied
+    batch = BatchStatement()
+    batch.add(update, (80, 6, 1, 0))
+    batch.add(update, (81, 6, 2, 71))
+    r = session.execute(batch)
+    assert not r.was_applied
+    assert r.column_names == ["[applied]", "k", "c", "v"]
+    assert [(row.c, row.v) for row in r] == [(1, 70), (2, 71)]
 
 
 def test_serial_and_local_serial_reads_and_serial_consistency(session):
