@@ -376,4 +376,26 @@ fn a_conditional_batch_applies_all_or_shows_each_checked_row() {
         ),
         "Cannot provide custom timestamp for conditional BATCH"
     );
+    for (statements, message) in [
+        (
+            "INSERT INTO ks.t (k, c, v) VALUES (1, 5, 1) IF NOT EXISTS; \
+             DELETE FROM ks.t WHERE k = 1 AND c = 5 IF EXISTS;",
+            "Cannot mix IF EXISTS and IF NOT EXISTS conditions for the same row",
+        ),
+        (
+            "INSERT INTO ks.t (k, c, v) VALUES (1, 5, 1) IF NOT EXISTS; \
+             UPDATE ks.t SET w = 'a' WHERE k = 1 AND c = 5 IF v = 1;",
+            "Cannot mix IF conditions and IF NOT EXISTS for the same row",
+        ),
+        (
+            "UPDATE ks.t SET w = 'a' WHERE k = 1 AND c = 5 IF v = 1; \
+             DELETE FROM ks.t WHERE k = 1 AND c = 5 IF EXISTS;",
+            "Cannot mix IF conditions and IF EXISTS for the same row",
+        ),
+    ] {
+        assert_eq!(
+            invalid(&c, &format!("BEGIN BATCH {statements} APPLY BATCH")),
+            message
+        );
+    }
 }

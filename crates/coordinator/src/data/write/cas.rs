@@ -165,6 +165,7 @@ pub(crate) fn run_cas(
     batch: bool,
 ) -> Result<ResultBody> {
     let (serial, commit) = cas_levels(params)?;
+    check_rows(checks)?;
     let cmd = match checks {
         [one] if !batch => row_read(mutation, one.row.as_deref()),
         _ => ReadCommand::partition(mutation.token, mutation.partition_key.clone()),
@@ -207,6 +208,30 @@ pub(crate) fn run_cas(
         },
     )?;
     answer.ok_or_else(|| Error::server("a lightweight transaction ended without an answer"))
+}
+
+/// Refuses checks of one row that cannot go together (Cassandra's `CQL3CasRequest`): IF EXISTS
+/// with IF NOT EXISTS, or either with column conditions.
+fn check_rows(checks: &[RowCheck<'_>]) -> Result<()> {
+    for (i, c) in checks.iter().enumerate() {
+        let Some(previous) = checks.iter().take(i).find(|p| p.row == c.row) else {
+            continue;
+        };
+        let message = match (previous.check, c.check) {
+            (Check::Exists, Check::Exists)
+            | (Check::NotExists, Check::NotExists)
+            | (Check::Columns(_), Check::Columns(_)) => continue,
+            (Check::Exists, Check::NotExists) | (Check::NotExists, Check::Exists) => {
+                "Cannot mix IF EXISTS and IF NOT EXISTS conditions for the same row"
+            }
+            (Check::Columns(_), Check::Exists) => {
+                "Cannot mix IF conditions and IF EXISTS for the same row"
+            }
+            _ => "Cannot mix IF conditions and IF NOT EXISTS for the same row",
+        };
+        return Err(Error::invalid(message));
+    }
+    Ok(())
 }
 
 /// The columns a failed transaction shows after `[applied]`: every column when a check is
