@@ -125,8 +125,17 @@ pub(crate) fn ilion_bin() -> Result<PathBuf> {
         // Relative to the workspace root, as the Python suite reads it; the suites run elsewhere.
         Some(bin) => Ok(root().join(bin)),
         None => {
-            // The same flags as the test build, so the binary it made is reused.
-            run(ci_cargo().args(["build", "--bin", "ilion", "--features", TESTKIT]))?;
+            // The same flags as the test build, so the binary it made is reused; the
+            // linearizability checker goes beside it (tests/compat/test_lwt.py runs it).
+            run(ci_cargo().args([
+                "build",
+                "--bin",
+                "ilion",
+                "--bin",
+                "linearizability",
+                "--features",
+                TESTKIT,
+            ]))?;
             Ok(target_dir().join("debug/ilion"))
         }
     }
