@@ -52,7 +52,8 @@ fn token_of(key: &[u8]) -> i64 {
 }
 
 impl LocalReplica {
-    fn paxos_state(&self, key: &[u8]) -> Result<PaxosState> {
+    /// A partition's Paxos state and the write timestamp of its stored form (0: none).
+    fn paxos_state_at(&self, key: &[u8]) -> Result<(PaxosState, i64)> {
         let r = self
             .paxos
             .read(&ReadCommand::partition(token_of(key), key.to_vec()))
@@ -63,20 +64,28 @@ impl LocalReplica {
             .and_then(|p| p.rows.first())
             .and_then(|row| row.cells.first());
         match cell {
-            None => Ok(PaxosState::default()),
+            None => Ok((PaxosState::default(), 0)),
             Some(c) => PaxosState::decode(c.value.as_slice())
+                .map(|s| (s, c.timestamp))
                 .map_err(|e| Error::server(format!("undecodable paxos state: {e}"))),
         }
     }
 
-    fn save_paxos_state(&self, key: &[u8], state: &PaxosState) -> Result<()> {
+    #[cfg(test)]
+    fn paxos_state(&self, key: &[u8]) -> Result<PaxosState> {
+        self.paxos_state_at(key).map(|(s, _)| s)
+    }
+
+    /// Rewrites the state stored at `previous`: always with a later timestamp, even when this
+    /// node's clock is behind the one that wrote it (a restart after a clock step back).
+    fn save_paxos_state(&self, key: &[u8], state: &PaxosState, previous: i64) -> Result<()> {
         let schema = self.paxos.schema();
         let col = schema
             .column_id("state")
             .ok_or_else(|| Error::server("system.paxos without its state column"))?;
         let mut m = Mutation::new(token_of(key), key.to_vec(), self.clock.now_seconds());
-        m.row(Vec::new())
-            .set(col, self.micros(), state.encode_to_vec());
+        let at = self.micros().max(previous.saturating_add(1));
+        m.row(Vec::new()).set(col, at, state.encode_to_vec());
         self.paxos.apply(&m).map_err(storage_error)
     }
 
@@ -97,7 +106,7 @@ impl LocalReplica {
         self.ballots.observe(proposed);
         let instance = instance_key(&wire.keyspace, &wire.table, key);
         let _guard = self.paxos_lock.lock();
-        let mut state = self.paxos_state(&instance)?;
+        let (mut state, stored_at) = self.paxos_state_at(&instance)?;
         let promised = ballot(&state.promised)?;
         if promised.is_some_and(|b| b >= proposed) {
             return Ok(Response::new(response::Body::Promise(PaxosPromise {
@@ -108,7 +117,7 @@ impl LocalReplica {
             .to_bytes());
         }
         state.promised = proposed.to_bytes();
-        self.save_paxos_state(&instance, &state)?;
+        self.save_paxos_state(&instance, &state, stored_at)?;
         let data = match self.read(&wire.keyspace, &wire.table, &cmd) {
             Ok(d) => d,
             Err(f) => return Ok(f.to_bytes()),
@@ -134,7 +143,7 @@ impl LocalReplica {
             .ok_or_else(|| Error::server("proposal without a mutation"))?;
         let instance = instance_key(&m.keyspace, &m.table, &m.partition_key);
         let _guard = self.paxos_lock.lock();
-        let mut state = self.paxos_state(&instance)?;
+        let (mut state, stored_at) = self.paxos_state_at(&instance)?;
         if ballot(&state.promised)?.is_some_and(|b| b > proposed) {
             return Ok(Response::new(response::Body::Acceptance(PaxosAcceptance {
                 accepted: false,
@@ -144,7 +153,7 @@ impl LocalReplica {
         }
         state.promised = proposed.to_bytes();
         state.accepted = Some(p);
-        self.save_paxos_state(&instance, &state)?;
+        self.save_paxos_state(&instance, &state, stored_at)?;
         Ok(Response::new(response::Body::Acceptance(PaxosAcceptance {
             accepted: true,
             promised_ballot: state.promised,
@@ -164,7 +173,7 @@ impl LocalReplica {
         if let Err(f) = self.apply(std::slice::from_ref(&m)) {
             return Ok(f.to_bytes());
         }
-        let mut state = self.paxos_state(&instance)?;
+        let (mut state, stored_at) = self.paxos_state_at(&instance)?;
         if ballot(&state.committed)?.is_none_or(|b| b < chosen) {
             state.committed = chosen.to_bytes();
         }
@@ -175,7 +184,7 @@ impl LocalReplica {
         if accepted.is_some_and(|a| a <= chosen) {
             state.accepted = None;
         }
-        self.save_paxos_state(&instance, &state)?;
+        self.save_paxos_state(&instance, &state, stored_at)?;
         Ok(Response::new(response::Body::Ack(super::super::messages::Ack {})).to_bytes())
     }
 }
@@ -206,7 +215,7 @@ mod tests {
     }
 
     #[test]
-    fn promises_and_acceptances_survive_a_restart() {
+    fn promises_and_acceptances_survive_a_restart_even_with_the_clock_behind() {
         let dir = tempfile::tempdir().unwrap();
         let clock = Arc::new(ManualClock::new(1_700_000_000));
         let mutation = WireMutation {
@@ -226,7 +235,9 @@ mod tests {
             assert!(matches!(accepted, response::Body::Acceptance(a) if a.accepted));
             r.flush().unwrap();
         }
-        let r = replica(dir.path(), &clock);
+        // The node comes back with its clock an hour behind the one that wrote the state.
+        let behind = Arc::new(ManualClock::new(1_700_000_000 - 3600));
+        let r = replica(dir.path(), &behind);
         let lower = answer(&r, request::Body::PaxosPropose(proposal(10)));
         assert!(
             matches!(&lower, response::Body::Acceptance(a) if !a.accepted && a.promised_ballot == ballot(20)),
@@ -234,6 +245,11 @@ mod tests {
         );
         let state = r.paxos_state(&instance_key("ks", "t", b"k")).unwrap();
         assert_eq!(state.accepted.map(|a| a.ballot), Some(ballot(20)));
+        // A later acceptance replaces the state, whatever the clock says.
+        let higher = answer(&r, request::Body::PaxosPropose(proposal(30)));
+        assert!(matches!(higher, response::Body::Acceptance(a) if a.accepted));
+        let state = r.paxos_state(&instance_key("ks", "t", b"k")).unwrap();
+        assert_eq!(state.accepted.map(|a| a.ballot), Some(ballot(30)));
     }
 
     #[test]
