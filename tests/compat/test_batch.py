@@ -123,7 +123,9 @@ def test_selects_counters_and_conditions_in_a_batch_are_refused(session, k):
         session.execute(counter)
     conditional = BatchStatement()
     conditional.add(f"INSERT INTO t (k, c, v) VALUES ({k}, 1, 'x') IF NOT EXISTS")
-    with pytest.raises(InvalidRequest, match="lightweight transactions"):
+    conditional.add(f"INSERT INTO t (k, c, v) VALUES ({k + 1}, 1, 'x')")
+    with pytest.raises(InvalidRequest,
+                       match="Batch with conditions cannot span multiple partitions"):
         session.execute(conditional)
     with pytest.raises(InvalidRequest, match="Undefined column name nope"):
         session.execute(

@@ -6,6 +6,7 @@
 //! - `fuzz [TARGET]`: fuzz campaigns (the tests run a short, seeded smoke of every target).
 //! - `venv`: the Python environment with the real clients (cassandra-driver, cqlsh).
 //! - `drivers [node|go]`: the Node.js and Go driver suites (toolchains installed when missing).
+//! - `sim [--seeds N]`: the lightweight-transaction simulation over N seeds (not in CI).
 
 mod cluster;
 mod drivers;
@@ -58,6 +59,12 @@ enum Task {
     Drivers {
         /// `node` or `go`; both when absent.
         suite: Option<String>,
+    },
+    /// Run the lightweight-transaction simulation (crates/sim/tests/lwt.rs) over many seeds
+    /// (10_000..10_000+N), each history checked for linearizability.
+    Sim {
+        #[arg(long, default_value_t = 10_000)]
+        seeds: u64,
     },
 }
 
@@ -118,8 +125,17 @@ pub(crate) fn ilion_bin() -> Result<PathBuf> {
         // Relative to the workspace root, as the Python suite reads it; the suites run elsewhere.
         Some(bin) => Ok(root().join(bin)),
         None => {
-            // The same flags as the test build, so the binary it made is reused.
-            run(ci_cargo().args(["build", "--bin", "ilion", "--features", TESTKIT]))?;
+            // The same flags as the test build, so the binary it made is reused; the
+            // linearizability checker goes beside it (tests/compat/test_lwt.py runs it).
+            run(ci_cargo().args([
+                "build",
+                "--bin",
+                "ilion",
+                "--bin",
+                "linearizability",
+                "--features",
+                TESTKIT,
+            ]))?;
             Ok(target_dir().join("debug/ilion"))
         }
     }
@@ -390,5 +406,15 @@ fn main() -> Result<()> {
         Task::Fuzz { target, seconds } => fuzz(target, seconds),
         Task::Venv => python::venv().map(|_| ()),
         Task::Drivers { suite } => drivers(suite),
+        Task::Sim { seeds } => run(ci_cargo().env("ILION_SIM_SEEDS", seeds.to_string()).args([
+            "test",
+            "--release",
+            "--package",
+            "ilion-sim",
+            "--test",
+            "lwt",
+            "--",
+            "more_seeds_when_asked",
+        ])),
     }
 }

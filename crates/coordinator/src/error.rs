@@ -83,6 +83,18 @@ pub enum Error {
     /// another node.
     #[error("{message}")]
     Overloaded { message: String },
+    /// `Write_timeout` (0x1100) of write type CAS: a lightweight transaction ran out of time
+    /// (too few Paxos answers, or contention) with its outcome unknown. `contentions`: the
+    /// rounds it lost to other proposers (v5 clients receive it).
+    #[error(
+        "CAS operation timed out: received {received} of {block_for} required responses after {contentions} contention retries"
+    )]
+    CasWriteTimeout {
+        consistency: ilion_cql::protocol::Consistency,
+        received: i32,
+        block_for: i32,
+        contentions: u16,
+    },
     /// `Read_timeout` (0x1200): too few replicas answered the read in time. `data_present`:
     /// the replica asked for data answered.
     #[error(
@@ -248,6 +260,18 @@ impl Error {
                 block_for: *block_for,
                 write_type: *write_type,
                 contentions: None,
+            },
+            Error::CasWriteTimeout {
+                consistency,
+                received,
+                block_for,
+                contentions,
+            } => ErrorKind::WriteTimeout {
+                consistency: *consistency,
+                received: *received,
+                block_for: *block_for,
+                write_type: ilion_cql::protocol::WriteType::Cas,
+                contentions: Some(*contentions),
             },
             Error::ReadFailure {
                 consistency,

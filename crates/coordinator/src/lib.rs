@@ -43,8 +43,8 @@
 //! checks every statement against the permissions of the role it runs as (the [`auth`]
 //! module, docs/security.md). Counter writes go through [`DataPath::write_counter`]: a leader
 //! replica adds each increment to its own shard and replicates the shard (docs/counters.md).
-//! Not here yet: lightweight transactions (SERIAL), refused with an Invalid error naming the
-//! feature.
+//! Conditional writes (lightweight transactions) and SERIAL reads run Paxos per partition
+//! through [`DataPath::cas`] (docs/lwt.md).
 
 pub mod auth;
 pub mod cluster;

@@ -125,10 +125,6 @@ fn unsupported_reads_and_writes_are_invalid_and_name_the_feature() {
     setup(&c);
     for (stmt, feature) in [
         ("SELECT * FROM ks.t WHERE k = 1 AND v = 'x'", "filtering"),
-        (
-            "INSERT INTO ks.t (k, c) VALUES (1, 1) IF NOT EXISTS",
-            "lightweight",
-        ),
         ("UPDATE ks.t SET v = 'a' WHERE k = 1", "clustering"),
     ] {
         let err = run(&c, stmt).unwrap_err();

@@ -336,10 +336,6 @@ fn statements_that_are_not_built_yet_say_so() {
     run(&c, &format!("CREATE KEYSPACE ks WITH replication = {RF1}")).unwrap();
     run(&c, "CREATE TABLE ks.t (k int PRIMARY KEY, v int)").unwrap();
     for (stmt, feature) in [
-        (
-            "INSERT INTO ks.t (k, v) VALUES (1, 2) IF NOT EXISTS",
-            "lightweight transactions",
-        ),
         ("CREATE INDEX ON ks.t (v)", "Secondary indexes"),
         (
             "CREATE MATERIALIZED VIEW ks.v AS SELECT * FROM ks.t WHERE k IS NOT NULL PRIMARY KEY (k)",

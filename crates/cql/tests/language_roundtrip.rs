@@ -126,6 +126,7 @@ fn relation() -> impl Strategy<Value = Relation> {
             .prop_map(|(target, v)| Relation::In { target, values: InValues::List(v) }),
         1 => (target, marker()).prop_map(|(target, m)| Relation::In { target, values: InValues::Marker(m) }),
         1 => ident().prop_map(|column| Relation::IsNotNull { column }),
+        1 => ident().prop_map(|column| Relation::IsNull { column }),
     ]
 }
 

@@ -21,10 +21,15 @@
 //! # Ok::<(), ilion_sim::SimError>(())
 //! ```
 //!
+//! [`Sim::run_lwt`] plays lightweight transactions instead: compare-and-set and SERIAL reads
+//! under the same faults, the history checked by [`linearizability`].
+//!
 //! What it is not: a model of concurrent clients (operations run one at a time), of disk
 //! failures (a crashed node keeps its store, as with a synced commit log), or of time-based
 //! behaviour such as speculative retry (delays are "delivered later", not durations).
 
+pub mod linearizability;
+mod lwt;
 mod movement;
 mod net;
 mod repair;
@@ -39,6 +44,7 @@ use ilion_coordinator::{
 };
 use ilion_cql::protocol::{Consistency, QueryParameters, ResultBody};
 use ilion_storage::ManualClock;
+pub use lwt::LwtReport;
 pub use movement::Movement;
 use net::{Net, NetState, SimMembership, SimMessenger, address};
 use parking_lot::Mutex;
@@ -272,6 +278,8 @@ impl Sim {
                     speculative_retry: SpeculativeRetry::None,
                     batchlog_replay_after: Duration::from_secs(4),
                     hinted_handoff_enabled: config.hints,
+                    cas_contention_timeout: Duration::from_secs(3600),
+                    cas_contention_backoff: Duration::ZERO,
                     ..ReplicationConfig::default()
                 },
             });
@@ -596,6 +604,20 @@ impl Sim {
         self.trace(format!("restart n{i}"));
     }
 
+    /// Cuts the link between `a` and `b` (both ways).
+    fn cut(&mut self, a: usize, b: usize) {
+        if a != b {
+            self.net.state.lock().cut.push((a.min(b), a.max(b)));
+            self.trace(format!("cut n{a}-n{b}"));
+        }
+    }
+
+    /// Every cut link works again.
+    fn heal(&mut self) {
+        self.net.state.lock().cut.clear();
+        self.trace("heal".into());
+    }
+
     /// Every failure detector learns the truth.
     fn gossip(&mut self) {
         let mut s = self.net.state.lock();
@@ -712,17 +734,9 @@ impl Sim {
                 self.restart(drawn);
             } else if r < 0.8 + crash + 0.05 + partition {
                 let other = self.rng.random_range(0..n);
-                if other != drawn {
-                    self.net
-                        .state
-                        .lock()
-                        .cut
-                        .push((drawn.min(other), drawn.max(other)));
-                    self.trace(format!("cut n{drawn}-n{other}"));
-                }
+                self.cut(drawn, other);
             } else if r < 0.8 + crash + 0.05 + partition + 0.03 {
-                self.net.state.lock().cut.clear();
-                self.trace("heal".into());
+                self.heal();
             } else if r < 0.95 {
                 self.gossip();
             } else if r < 0.98 {

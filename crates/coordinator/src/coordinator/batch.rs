@@ -6,8 +6,8 @@
 //! its own (the batch's `USING TIMESTAMP`, else the client's, else the coordinator's clock); a
 //! warning above 5 KiB of data and a failure above 50 KiB for batches of several partitions,
 //! and a warning for unlogged batches over more than 10 partitions. Counter updates go in
-//! COUNTER (or UNLOGGED) batches of counter writes only, through the counter path. Not built:
-//! conditional (lightweight transaction) batches, refused with Invalid.
+//! COUNTER (or UNLOGGED) batches of counter writes only, through the counter path. A batch
+//! with conditions is one lightweight transaction on one partition of one table.
 
 use std::collections::BTreeSet;
 
@@ -95,10 +95,22 @@ impl<'s> Modification<'s> {
     }
 
     fn is_conditional(self) -> bool {
+        self.conditional().is_some()
+    }
+
+    /// The statement as a conditional one, when it has a condition.
+    fn conditional(self) -> Option<data::ConditionalStatement<'s>> {
         match self {
-            Modification::Insert(s) => s.if_not_exists,
-            Modification::Update(s) => s.condition.is_some(),
-            Modification::Delete(s) => s.condition.is_some(),
+            Modification::Insert(s) if s.if_not_exists => {
+                Some(data::ConditionalStatement::Insert(s))
+            }
+            Modification::Update(s) if s.condition.is_some() => {
+                Some(data::ConditionalStatement::Update(s))
+            }
+            Modification::Delete(s) if s.condition.is_some() => {
+                Some(data::ConditionalStatement::Delete(s))
+            }
+            _ => None,
         }
     }
 }
@@ -297,12 +309,8 @@ impl Coordinator {
                 "Counter and non-counter mutations cannot exist in the same batch",
             ));
         }
-        for item in items {
-            if item.statement.is_conditional() {
-                return Err(Error::not_supported(
-                    "Conditional BATCH statements (lightweight transactions)",
-                ));
-            }
+        if items.iter().any(|i| i.statement.is_conditional()) {
+            return self.conditional_batch(kind, items, batch_timestamp, params);
         }
         // One timestamp for every statement that does not set its own.
         let mut params = params.clone();
@@ -315,12 +323,7 @@ impl Coordinator {
         for item in items {
             let (ks, table) =
                 self.user_table(&schema, item.statement.table(), item.keyspace.as_deref())?;
-            let data = &*self.data;
-            let produced = match item.statement {
-                Modification::Insert(s) => data::insert(data, ks, table, s, &item.bound, &params)?,
-                Modification::Update(s) => data::update(data, ks, table, s, &item.bound, &params)?,
-                Modification::Delete(s) => data::delete(data, ks, table, s, &item.bound, &params)?,
-            };
+            let produced = self.writes_of(item, ks, table, &params)?;
             for w in produced {
                 push_merged(&mut writes, w);
             }
@@ -385,6 +388,105 @@ impl Coordinator {
     }
 }
 
+impl Coordinator {
+    /// The writes of one (unconditional) batch statement.
+    fn writes_of<'a>(
+        &self,
+        item: &Item<'_>,
+        ks: &'a crate::schema::Keyspace,
+        table: &'a crate::schema::Table,
+        params: &QueryParameters,
+    ) -> Result<Vec<TableWrite<'a>>> {
+        let data = &*self.data;
+        match item.statement {
+            Modification::Insert(s) => data::insert(data, ks, table, s, &item.bound, params),
+            Modification::Update(s) => data::update(data, ks, table, s, &item.bound, params),
+            Modification::Delete(s) => data::delete(data, ks, table, s, &item.bound, params),
+        }
+    }
+
+    /// A batch with conditions (Cassandra's CAS batch): every statement on one partition of
+    /// one table, applied together when every condition holds, in one lightweight
+    /// transaction.
+    fn conditional_batch(
+        &self,
+        kind: ast::BatchKind,
+        items: &[Item<'_>],
+        batch_timestamp: Option<i64>,
+        params: &QueryParameters,
+    ) -> Result<Executed> {
+        if kind == ast::BatchKind::Counter {
+            return Err(Error::invalid(
+                "Cannot include a counter statement in a conditional BATCH",
+            ));
+        }
+        if batch_timestamp.is_some()
+            || items.iter().any(|i| {
+                i.statement
+                    .using()
+                    .iter()
+                    .any(|u| matches!(u, UsingParam::Timestamp(_)))
+            })
+        {
+            return Err(Error::invalid(
+                "Cannot provide custom timestamp for conditional BATCH",
+            ));
+        }
+        // One timestamp for every statement (the transaction moves them all to its ballot's).
+        let mut params = params.clone();
+        params.default_timestamp = Some(now_micros());
+        let params = &params;
+        let schema = self.schema.read().clone();
+        let mut writes: Vec<TableWrite<'_>> = Vec::new();
+        let mut checks = Vec::new();
+        let mut target: Option<(&crate::schema::Keyspace, &crate::schema::Table)> = None;
+        for item in items {
+            let (ks, table) =
+                self.user_table(&schema, item.statement.table(), item.keyspace.as_deref())?;
+            if let Some((_, first)) = target
+                && !std::ptr::eq(first, table)
+            {
+                return Err(Error::invalid(
+                    "Batch with conditions cannot span multiple tables",
+                ));
+            }
+            target = Some((ks, table));
+            let data = &*self.data;
+            let produced = match item.statement.conditional() {
+                Some(c) => {
+                    let (w, check) =
+                        data::prepare_conditional(data, ks, table, c, &item.bound, params)?;
+                    checks.push(check);
+                    vec![w]
+                }
+                None => self.writes_of(item, ks, table, params)?,
+            };
+            for w in produced {
+                if let Some(first) = writes.first()
+                    && (first.mutation.token != w.mutation.token
+                        || first.mutation.partition_key != w.mutation.partition_key)
+                {
+                    return Err(Error::invalid(
+                        "Batch with conditions cannot span multiple partitions",
+                    ));
+                }
+                push_merged(&mut writes, w);
+            }
+        }
+        let (Some((ks, table)), Some(first)) = (target, writes.first()) else {
+            return Err(Error::invalid("A conditional BATCH without statements"));
+        };
+        // Writes of one row that could not merge (two markers) still go in one mutation: the
+        // transaction applies them at one timestamp.
+        let mut mutation = first.mutation.clone();
+        for w in writes.iter().skip(1) {
+            merge_into(&mut mutation, w.mutation.clone());
+        }
+        let result = data::run_cas(&*self.data, ks, table, &mutation, &checks, params, true)?;
+        Ok(Executed::quiet(result))
+    }
+}
+
 /// `[ks.t1, ks.t2]`: the tables of a batch, as Cassandra lists them in its warnings.
 fn table_names(writes: &[TableWrite<'_>]) -> String {
     let names: BTreeSet<String> = writes
@@ -408,8 +510,12 @@ fn push_merged<'a>(writes: &mut Vec<TableWrite<'a>>, w: TableWrite<'a>) {
         writes.push(w);
         return;
     };
-    let m = &mut into.mutation;
     let TableWrite { mutation: from, .. } = w;
+    merge_into(&mut into.mutation, from);
+}
+
+/// Merges `from` into `m` (the same partition): later one-of-a-kind parts replace earlier ones.
+fn merge_into(m: &mut Mutation, from: Mutation) {
     if from.partition_deletion.is_some() {
         m.partition_deletion = from.partition_deletion;
     }

@@ -193,6 +193,24 @@ impl Coordinator {
             Statement::Select(s) => self
                 .select(s, keyspace, bound, params, None)
                 .map(|e| e.result),
+            Statement::Insert(s) if s.if_not_exists => {
+                let schema = self.schema.read().clone();
+                let (ks, table) = self.user_table(&schema, &s.table, keyspace)?;
+                let statement = data::ConditionalStatement::Insert(s);
+                data::run_conditional(&*self.data, ks, table, statement, bound, params)
+            }
+            Statement::Update(s) if s.condition.is_some() => {
+                let schema = self.schema.read().clone();
+                let (ks, table) = self.user_table(&schema, &s.table, keyspace)?;
+                let statement = data::ConditionalStatement::Update(s);
+                data::run_conditional(&*self.data, ks, table, statement, bound, params)
+            }
+            Statement::Delete(s) if s.condition.is_some() => {
+                let schema = self.schema.read().clone();
+                let (ks, table) = self.user_table(&schema, &s.table, keyspace)?;
+                let statement = data::ConditionalStatement::Delete(s);
+                data::run_conditional(&*self.data, ks, table, statement, bound, params)
+            }
             Statement::Insert(s) => {
                 let schema = self.schema.read().clone();
                 let (ks, table) = self.user_table(&schema, &s.table, keyspace)?;

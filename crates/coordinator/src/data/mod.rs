@@ -9,7 +9,10 @@ mod read;
 mod write;
 
 pub(crate) use read::select;
-pub(crate) use write::{check_counter_consistency, delete, insert, update, write_marker_columns};
+pub(crate) use write::{
+    ConditionalStatement, check_counter_consistency, delete, insert, prepare_conditional, run_cas,
+    run_conditional, update, write_marker_columns,
+};
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -52,7 +55,23 @@ pub trait DataPath: Send + Sync + std::fmt::Debug {
     /// `WriteTimeout` of write type COUNTER.
     fn write_counter(&self, writes: &[TableWrite<'_>], consistency: Consistency) -> Result<()>;
 
-    /// Runs `cmd` on `table` at `consistency`.
+    /// A lightweight transaction on the one partition `cmd` reads, at `serial` (SERIAL or
+    /// LOCAL_SERIAL): `decide` gets the partition's current data and answers the write to make
+    /// (its timestamps are replaced by the transaction's), or `None` when the statement's
+    /// condition does not hold; the write is committed at `commit`. `decide` may run more
+    /// than once; its last run saw the data the outcome rests on. `Ok(true)`: written.
+    fn cas(
+        &self,
+        keyspace: &Keyspace,
+        table: &Table,
+        cmd: &ReadCommand,
+        serial: Consistency,
+        commit: Consistency,
+        decide: &mut dyn FnMut(&ReadResult) -> Result<Option<Mutation>>,
+    ) -> Result<bool>;
+
+    /// Runs `cmd` on `table` at `consistency` (SERIAL and LOCAL_SERIAL: of one partition,
+    /// after any lightweight transaction in progress on it).
     fn read(
         &self,
         keyspace: &Keyspace,
@@ -62,10 +81,12 @@ pub trait DataPath: Send + Sync + std::fmt::Debug {
     ) -> Result<ReadResult>;
 }
 
-/// The single-node data path: every write and read goes to this node's store.
+/// The single-node data path: every write and read goes to this node's store. Lightweight
+/// transactions are serialized by one lock (one replica: its order is the order).
 #[derive(Debug, Clone)]
 pub struct LocalDataPath {
     store: Arc<Store>,
+    cas_lock: Arc<parking_lot::Mutex<i64>>,
     /// This node's address: failures name it as the replica that failed.
     address: IpAddr,
     /// The id of this node's counter shards (its host id).
@@ -78,6 +99,7 @@ impl LocalDataPath {
     pub fn new(store: Arc<Store>, address: IpAddr) -> LocalDataPath {
         LocalDataPath {
             store,
+            cas_lock: Arc::new(parking_lot::Mutex::new(0)),
             address,
             counter_id: uuid::Uuid::nil(),
         }
@@ -142,6 +164,37 @@ impl DataPath for LocalDataPath {
         Ok(())
     }
 
+    /// Under the transaction lock: read, decide, apply with a timestamp above every earlier
+    /// transaction's.
+    fn cas(
+        &self,
+        _keyspace: &Keyspace,
+        table: &Table,
+        cmd: &ReadCommand,
+        _serial: Consistency,
+        commit: Consistency,
+        decide: &mut dyn FnMut(&ReadResult) -> Result<Option<Mutation>>,
+    ) -> Result<bool> {
+        let handle = table_handle(&self.store, table)?;
+        let mut last = self.cas_lock.lock();
+        let current = handle
+            .read(cmd)
+            .map_err(|e| read_failure(&e, commit, self.address))?;
+        let Some(m) = decide(&current)? else {
+            return Ok(false);
+        };
+        let schema = handle.schema();
+        let micros = now_micros().max(*last + 1);
+        *last = micros;
+        let moved = crate::replication::messages::WireMutation::from_mutation(&schema, &m)
+            .and_then(|w| crate::replication::with_timestamp(w, micros).to_mutation(&schema))
+            .map_err(|e| Error::server(e.to_string()))?;
+        handle
+            .apply(&moved)
+            .map_err(|e| write_failure(&e, commit, self.address, WriteType::Cas))?;
+        Ok(true)
+    }
+
     fn read(
         &self,
         _keyspace: &Keyspace,
@@ -149,6 +202,9 @@ impl DataPath for LocalDataPath {
         cmd: &ReadCommand,
         consistency: Consistency,
     ) -> Result<ReadResult> {
+        // A SERIAL read waits for the transaction under way.
+        let _serial = matches!(consistency, Consistency::Serial | Consistency::LocalSerial)
+            .then(|| self.cas_lock.lock());
         table_handle(&self.store, table)?
             .read(cmd)
             .map_err(|e| read_failure(&e, consistency, self.address))

@@ -68,8 +68,8 @@ impl Requirement {
             },
             Consistency::Serial | Consistency::LocalSerial => {
                 return Err(Error::invalid(format!(
-                    "{consistency:?} is only for conditional updates (lightweight transactions), \
-                     which this Ilion build does not have yet"
+                    "{consistency:?} is only for conditional updates (lightweight transactions) \
+                     and reads of one partition"
                 )));
             }
         };

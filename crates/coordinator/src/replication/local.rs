@@ -1,6 +1,7 @@
 //! This node as a replica: applies mutations, answers reads and digests, and keeps the hints
 //! and batchlog entries other nodes (or this one) hand it, in a store of its own (`system.hints`
-//! and `system.batchlog`, under the data directory, so they survive restarts).
+//! and `system.batchlog`, under the data directory, so they survive restarts), and its Paxos
+//! state (`system.paxos`, see `paxos::acceptor`).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -37,6 +38,13 @@ pub(crate) struct LocalReplica {
     system: Arc<Store>,
     hints: ilion_storage::Table,
     batchlog: ilion_storage::Table,
+    /// `system.paxos`: each partition's Paxos state (see `paxos::acceptor`).
+    pub(super) paxos: ilion_storage::Table,
+    /// Held while a Paxos step reads and rewrites a partition's state (and while a commit
+    /// applies its mutation), so the steps of one instance never interleave.
+    pub(super) paxos_lock: parking_lot::Mutex<()>,
+    /// The hybrid logical clock of this node's ballots (every ballot seen moves it).
+    pub(crate) ballots: super::paxos::BallotClock,
     pub(crate) clock: Arc<dyn Clock>,
     last_micros: AtomicI64,
     pub(crate) counters: super::stats::Counters,
@@ -84,6 +92,9 @@ impl LocalReplica {
         Ok(LocalReplica {
             hints: open(hints_schema()?)?,
             batchlog: open(batchlog_schema()?)?,
+            paxos: open(super::paxos::paxos_schema()?)?,
+            paxos_lock: parking_lot::Mutex::new(()),
+            ballots: super::paxos::BallotClock::new(clock.clone()),
             store,
             system,
             clock,
@@ -186,6 +197,9 @@ impl LocalReplica {
                 self.remove_batch(&key)?;
                 Ok(ack())
             }
+            request::Body::PaxosPrepare(p) => self.paxos_prepare(p),
+            request::Body::PaxosPropose(p) => self.paxos_propose(p),
+            request::Body::PaxosCommit(p) => self.paxos_commit(p),
             request::Body::HintTransfer(t) => {
                 let target = Uuid::from_slice(&t.target)
                     .map_err(|_| Error::server("hint transfer without a 16-byte target"))?;
@@ -395,7 +409,7 @@ impl Failure {
         }
     }
 
-    fn to_bytes(&self) -> Bytes {
+    pub(super) fn to_bytes(&self) -> Bytes {
         tracing::debug!(reason = self.reason.name(), message = %self.message, "replica request failed");
         Response::new(response::Body::Failure(super::messages::Failure {
             reason: u32::from(self.reason.code()),

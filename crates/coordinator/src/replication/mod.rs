@@ -12,6 +12,8 @@
 //!   storage engine's own merge, and the stale replicas are repaired before the answer goes
 //!   back. A replica slower than the speculative-retry threshold gets company: one more
 //!   request to another replica. Range reads split the token range by the ring.
+//! - Lightweight transactions (conditional writes) and SERIAL reads run Paxos on the
+//!   partition's replicas ([`paxos`]); each replica keeps its Paxos state durably.
 //! - Logged batches are first written to the batchlog of up to two other live nodes of the
 //!   local datacenter, then applied, then removed; [`Replication::replay_batchlog`] replays
 //!   entries whose coordinator never removed them.
@@ -32,6 +34,7 @@ mod counter;
 mod hints;
 pub(crate) mod local;
 pub mod messages;
+mod paxos;
 mod pending;
 mod read;
 mod read_repair;
@@ -45,6 +48,8 @@ mod write;
 pub use cleanup::Cleaned;
 pub use hints::HandedOver;
 pub use stats::ReplicationStats;
+
+pub(crate) use paxos::with_timestamp;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
@@ -143,6 +148,14 @@ pub struct ReplicationConfig {
     /// `hinted_handoff_enabled` (true): when false, writes a replica missed are not hinted
     /// (ANY then needs a replica's acknowledgement; read repair and repair reconcile).
     pub hinted_handoff_enabled: bool,
+    /// `cas_contention_timeout_in_ms` (1000): how long a lightweight transaction or SERIAL
+    /// read retries under contention before a timeout (WriteTimeout of type CAS, ReadTimeout).
+    pub cas_contention_timeout: Duration,
+    /// A contended Paxos round waits a random time up to this before it retries (100 ms;
+    /// zero in the simulator, whose time does not pass by sleeping).
+    pub cas_contention_backoff: Duration,
+    /// At most this many Paxos rounds per request, whatever the time (100).
+    pub cas_max_attempts: usize,
 }
 
 impl Default for ReplicationConfig {
@@ -157,6 +170,9 @@ impl Default for ReplicationConfig {
             speculative_retry: SpeculativeRetry::Percentile(99.0),
             batchlog_replay_after: Duration::from_millis(4000),
             hinted_handoff_enabled: true,
+            cas_contention_timeout: Duration::from_millis(1000),
+            cas_contention_backoff: Duration::from_millis(100),
+            cas_max_attempts: 100,
         }
     }
 }
@@ -298,7 +314,9 @@ impl Replication {
             match e {
                 Error::Unavailable { .. } => Counters::add(&c.unavailables, 1),
                 Error::ReadTimeout { .. } => Counters::add(&c.read_timeouts, 1),
-                Error::WriteTimeout { .. } => Counters::add(&c.write_timeouts, 1),
+                Error::WriteTimeout { .. } | Error::CasWriteTimeout { .. } => {
+                    Counters::add(&c.write_timeouts, 1);
+                }
                 _ => {}
             }
         }
@@ -529,6 +547,18 @@ impl DataPath for Replication {
         self.write_counters(writes, consistency)
     }
 
+    fn cas(
+        &self,
+        keyspace: &Keyspace,
+        table: &Table,
+        cmd: &ReadCommand,
+        serial: Consistency,
+        commit: Consistency,
+        decide: &mut dyn FnMut(&ReadResult) -> Result<Option<ilion_storage::Mutation>>,
+    ) -> Result<bool> {
+        Replication::cas(self, keyspace, table, cmd, serial, commit, decide)
+    }
+
     fn read(
         &self,
         keyspace: &Keyspace,
@@ -536,6 +566,9 @@ impl DataPath for Replication {
         cmd: &ReadCommand,
         consistency: Consistency,
     ) -> Result<ReadResult> {
+        if matches!(consistency, Consistency::Serial | Consistency::LocalSerial) {
+            return self.serial_read(keyspace, table, cmd, consistency);
+        }
         let result = self.count(match &cmd.partitions {
             PartitionRange::Single { token, .. } => {
                 let topo = self.topology();

@@ -212,7 +212,9 @@ impl Replication {
                         Ok(
                             response::Body::Ack(_)
                             | response::Body::Failure(_)
-                            | response::Body::WriteError(_),
+                            | response::Body::WriteError(_)
+                            | response::Body::Promise(_)
+                            | response::Body::Acceptance(_),
                         ) => {
                             tracing::debug!(replica = %e.address, "a read answered with an ack");
                         }

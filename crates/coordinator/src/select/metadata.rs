@@ -121,7 +121,9 @@ pub(crate) fn marker_columns(
                     }
                 }
             }
-            Relation::IsNotNull { .. } => return Err(unsupported_relation(r)),
+            Relation::IsNotNull { .. } | Relation::IsNull { .. } => {
+                return Err(unsupported_relation(r));
+            }
         }
     }
     if let Some(Term::Bind(_)) = &select.per_partition_limit {

@@ -261,6 +261,7 @@ impl Display for Relation {
                 f.write_char(')')
             }
             Relation::IsNotNull { column } => write!(f, "{column} IS NOT NULL"),
+            Relation::IsNull { column } => write!(f, "{column} IS NULL"),
         }
     }
 }

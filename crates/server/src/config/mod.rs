@@ -113,6 +113,11 @@ pub struct Config {
     /// ranges). Default 10,000 ms (Cassandra's).
     #[serde(alias = "range_request_timeout_ms")]
     pub range_request_timeout_in_ms: u64,
+    /// How long a lightweight transaction (or SERIAL read) retries while other transactions
+    /// on its partition contend before WriteTimeout of type CAS (ReadTimeout for a read).
+    /// Default 1,000 ms (Cassandra's).
+    #[serde(alias = "cas_contention_timeout")]
+    pub cas_contention_timeout_in_ms: u64,
     /// How long a coordinator waits for every replica to truncate a table. Default 60,000 ms
     /// (Cassandra's): truncation flushes and drops whole tables.
     pub truncate_request_timeout_in_ms: u64,
@@ -254,6 +259,7 @@ impl Default for Config {
             write_request_timeout_in_ms: 2_000,
             counter_write_request_timeout_in_ms: 5_000,
             range_request_timeout_in_ms: 10_000,
+            cas_contention_timeout_in_ms: 1_000,
             truncate_request_timeout_in_ms: 60_000,
             max_hint_window_in_ms: 3 * 3600 * 1000,
             speculative_retry: "99p".to_owned(),
@@ -343,6 +349,8 @@ impl Config {
             // timeout: by then the coordinator has either finished it or failed.
             batchlog_replay_after: write.saturating_mul(2),
             hinted_handoff_enabled: self.hinted_handoff_enabled,
+            cas_contention_timeout: Duration::from_millis(self.cas_contention_timeout_in_ms),
+            ..ReplicationConfig::default()
         }
     }
 
@@ -446,6 +454,10 @@ impl Config {
             (
                 "range_request_timeout_in_ms",
                 self.range_request_timeout_in_ms,
+            ),
+            (
+                "cas_contention_timeout_in_ms",
+                self.cas_contention_timeout_in_ms,
             ),
             (
                 "truncate_request_timeout_in_ms",

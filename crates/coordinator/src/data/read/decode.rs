@@ -203,7 +203,7 @@ pub(super) fn computed(values: ValueRow) -> ResultRow {
 }
 
 /// The components of a serialized partition key (see `ilion_ring::serialize_partition_key`).
-pub(super) fn split_partition_key(key: &[u8], n: usize) -> Result<Vec<&[u8]>> {
+pub(crate) fn split_partition_key(key: &[u8], n: usize) -> Result<Vec<&[u8]>> {
     if n <= 1 {
         return Ok(vec![key]);
     }

@@ -38,6 +38,7 @@ mod filter;
 mod paging;
 mod plan;
 
+pub(crate) use decode::split_partition_key;
 use decode::{Decoder, computed};
 use execute::execute;
 use filter::{Filter, Filtering};

@@ -75,11 +75,6 @@ pub(crate) fn delete<'a>(
     bound: &Bound,
     params: &QueryParameters,
 ) -> Result<Vec<TableWrite<'a>>> {
-    if s.condition.is_some() {
-        return Err(Error::not_supported(
-            "DELETE ... IF (lightweight transactions)",
-        ));
-    }
     let t = Target { ks, table, bound };
     let (eqs, ranges) = delete_where(&t, &s.where_clause)?;
     let now = now_seconds();

@@ -16,11 +16,6 @@ pub(crate) fn insert<'a>(
             "INSERT statements are not allowed on counter tables, use UPDATE instead",
         ));
     }
-    if s.if_not_exists {
-        return Err(Error::not_supported(
-            "INSERT ... IF NOT EXISTS (lightweight transactions)",
-        ));
-    }
     let t = Target { ks, table, bound };
     // Every column the statement gives, with its value.
     let mut given: Vec<(&Column, Given)> = Vec::new();

@@ -140,8 +140,82 @@ pub(crate) fn write_marker_columns(
             _ => {}
         }
     }
+    let condition = match statement {
+        Statement::Update(s) => s.condition.as_ref(),
+        Statement::Delete(s) => s.condition.as_ref(),
+        _ => None,
+    };
+    if let Some(ilion_cql::language::ast::Condition::Relations(conditions)) = condition {
+        for r in conditions {
+            condition_markers(&mut m, r, &column_type)?;
+        }
+    }
     out.sort_by_key(|(i, _)| *i);
     Ok(out.into_iter().map(|(_, s)| s).collect())
+}
+
+/// The markers of one IF condition: the column's value, a map entry's key (`key(m)`) and
+/// value (`value(m)`), a list index (`idx(l)`) and element, a UDT field (`a.f`); `IN ?` takes
+/// a list of them (`in(c)`).
+fn condition_markers(
+    m: &mut Markers<'_>,
+    r: &Relation,
+    column_type: &dyn Fn(&str) -> Result<CqlType>,
+) -> Result<()> {
+    let (target, value_terms, in_marker) = match r {
+        Relation::Compare { target, value, .. } => (target, vec![value], None),
+        Relation::In { target, values } => match values {
+            InValues::List(terms) => (target, terms.iter().collect(), None),
+            InValues::Marker(b) => (target, Vec::new(), Some(b)),
+        },
+        _ => return Ok(()),
+    };
+    let (name, ty) = match target {
+        RelationTarget::Column(c) => (c.as_str().to_owned(), column_type(c.as_str())?),
+        RelationTarget::Element { column, key } => {
+            let name = column.as_str();
+            match column_type(name)? {
+                CqlType::Map {
+                    key: k, value: v, ..
+                } => {
+                    m.term(key, &format!("key({name})"), &k);
+                    (format!("value({name})"), *v)
+                }
+                CqlType::List { element: e, .. } => {
+                    m.term(key, &format!("idx({name})"), &CqlType::Int);
+                    (format!("value({name})"), *e)
+                }
+                other => (name.to_owned(), other),
+            }
+        }
+        RelationTarget::Field { column, field } => {
+            let name = column.as_str();
+            let ty = match column_type(name)? {
+                CqlType::Udt(u) => u
+                    .fields
+                    .iter()
+                    .find(|(n, _)| n == field.as_str())
+                    .map(|(_, t)| t.clone()),
+                _ => None,
+            };
+            match ty {
+                Some(t) => (format!("{name}.{}", field.as_str()), t),
+                None => return Ok(()),
+            }
+        }
+        _ => return Ok(()),
+    };
+    for v in value_terms {
+        m.term(v, &name, &ty);
+    }
+    if let Some(b) = in_marker {
+        m.term(
+            &Term::Bind(b.clone()),
+            &format!("in({name})"),
+            &CqlType::list(ty),
+        );
+    }
+    Ok(())
 }
 
 /// Collects the markers of terms with the types their positions give them.

@@ -28,12 +28,15 @@ use crate::schema::{ClusteringOrder, Column, ColumnKind, Keyspace, Table};
 use crate::values::{Bound, append_timeuuids, encode, prepend_timeuuids, term_value};
 use crate::{Error, Result};
 
+mod cas;
+mod condition;
 mod delete;
 mod insert;
 mod markers;
 mod update;
 mod writer;
 
+pub(crate) use cas::{ConditionalStatement, prepare_conditional, run_cas, run_conditional};
 pub(crate) use delete::delete;
 pub(crate) use insert::insert;
 pub(crate) use markers::write_marker_columns;

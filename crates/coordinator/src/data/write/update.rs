@@ -11,11 +11,6 @@ pub(crate) fn update<'a>(
     bound: &Bound,
     params: &QueryParameters,
 ) -> Result<Vec<TableWrite<'a>>> {
-    if s.condition.is_some() {
-        return Err(Error::not_supported(
-            "UPDATE ... IF (lightweight transactions)",
-        ));
-    }
     let t = Target { ks, table, bound };
     let eqs = t.equalities(&s.where_clause)?;
     let now = now_seconds();

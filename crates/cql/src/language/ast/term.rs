@@ -100,6 +100,8 @@ pub enum Relation {
         target: RelationTarget,
         values: InValues,
     },
-    /// `col IS NOT NULL` (materialized views).
+    /// `col IS NOT NULL` (materialized views, conditions).
     IsNotNull { column: Ident },
+    /// `col IS NULL` (conditions, as Cassandra 5.0 accepts them).
+    IsNull { column: Ident },
 }

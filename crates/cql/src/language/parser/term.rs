@@ -315,9 +315,13 @@ impl Parser<'_> {
         } else {
             let column = self.ident().map_err(|_| self.expected("a relation"))?;
             if self.eat_kw("is") {
-                self.expect_kw("not")?;
+                let not = self.eat_kw("not");
                 self.expect_kw("null")?;
-                return Ok(Relation::IsNotNull { column });
+                return Ok(if not {
+                    Relation::IsNotNull { column }
+                } else {
+                    Relation::IsNull { column }
+                });
             }
             if self.eat_sym(Sym::LBracket) {
                 let key = self.term()?;

@@ -375,6 +375,8 @@ impl ErrorResponse {
                 match (contentions_expected(version, *write_type), contentions) {
                     (true, Some(n)) => out.put_u16(*n),
                     (false, None) => {}
+                    // Before v5 a CAS write timeout has no contentions field: left out.
+                    (false, Some(_)) if *write_type == WriteType::Cas => {}
                     (true, None) => {
                         return Err(ProtocolError::Unencodable {
                             what: "write timeout",
