@@ -90,6 +90,8 @@ pub struct Coordinator {
     data: Arc<dyn DataPath>,
     /// This node as a replica (the user tables, hints and batchlog).
     replica: Arc<LocalReplica>,
+    /// The node's snapshots (`auto_snapshot` before DROP and TRUNCATE included).
+    snapshots: Arc<crate::snapshots::Snapshots>,
     /// The distributed data path, once [`Coordinator::enable_replication`] ran.
     replication: Option<Arc<Replication>>,
     /// The cluster as gossip shows it (`system.peers`); `None` for a node on its own.
@@ -181,6 +183,11 @@ impl Coordinator {
     /// The replica-local store of the user tables.
     pub fn store(&self) -> &Arc<ilion_storage::Store> {
         &self.store
+    }
+
+    /// The node's snapshots.
+    pub fn snapshots(&self) -> &Arc<crate::snapshots::Snapshots> {
+        &self.snapshots
     }
 
     /// Replaces the data path (a cluster's replication in place of the local store).

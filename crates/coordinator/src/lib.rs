@@ -56,6 +56,7 @@ mod json;
 pub mod replication;
 pub mod schema;
 mod select;
+pub mod snapshots;
 mod statement_time;
 mod system;
 mod values;

@@ -151,7 +151,13 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         ),
         crate::config::CommitLogSync::Batch => ilion_lsm::SyncMode::Batch,
     };
-    let engine = ilion_lsm::Builder::default().sync_mode(sync);
+    // One cap over the compactions of the data and the system store, as Cassandra's.
+    let compaction_throttle = Arc::new(ilion_lsm::Throttle::new(
+        config.compaction_throughput.bytes_per_second(),
+    ));
+    let engine = ilion_lsm::Builder::default()
+        .sync_mode(sync)
+        .compaction_throttle(compaction_throttle.clone());
     let decommissioned = config
         .data_dir
         .join(cluster::decommission::DECOMMISSIONED_FILE);
@@ -222,6 +228,9 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         ..ilion_coordinator::Cluster::new(view.clone(), Arc::new(messenger))
     });
     let background = replication.spawn_background(Duration::from_secs(10));
+    coordinator
+        .snapshots()
+        .set_auto_snapshot(config.auto_snapshot);
     let coordinator = Arc::new(coordinator);
     // A joining node serves clients only once it has joined (as Cassandra starts its native
     // transport after the bootstrap): it binds the CQL port then.
@@ -293,6 +302,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
             peers,
             stream_throughput_outbound_megabits_per_sec: config
                 .stream_throughput_outbound_megabits_per_sec,
+            compaction_throttle,
             ring_delay: Duration::from_millis(config.ring_delay_ms),
             started,
             audit,

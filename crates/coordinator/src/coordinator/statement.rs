@@ -236,10 +236,7 @@ impl Coordinator {
                 match &self.replication {
                     // Every node drops its rows.
                     Some(r) => r.truncate(&ks, &t)?,
-                    None => self
-                        .store
-                        .truncate(&ks, &t)
-                        .map_err(|e| Error::server(format!("truncate failed: {e}")))?,
+                    None => self.replica.truncate(&ks, &t)?,
                 }
                 Ok(ResultBody::Void)
             }

@@ -37,10 +37,12 @@ use tokio::task::JoinHandle;
 
 pub use admin::{
     AdminClientError, fetch_describe_ring, fetch_info, fetch_netstats, fetch_removenode_status,
-    fetch_ring, fetch_status, format_describe_ring, format_info, format_netstats, format_ring,
-    format_status, request_cleanup, request_decommission, request_disable_audit_log,
-    request_enable_audit_log, request_removenode, request_removenode_force, with_progress,
+    fetch_ring, fetch_status, format_describe_cluster, format_describe_ring, format_info,
+    format_netstats, format_ring, format_status, request_cleanup, request_decommission,
+    request_disable_audit_log, request_enable_audit_log, request_removenode,
+    request_removenode_force, with_progress,
 };
+pub use admin::{OperatorCommand, operate, run_operator_command};
 pub use peers::{CHANNELS_PER_PEER, Peers};
 pub use removenode::format_removal_status;
 pub use replica::{GrpcMessenger, ReplicaHandler, ReplicaService};
@@ -71,6 +73,8 @@ pub struct ClusterSettings {
     pub rpc_timeout: Duration,
     /// The connections to other nodes (shared with the coordinator's [`GrpcMessenger`]).
     pub peers: Arc<Peers>,
+    /// The cap on the node's compactions (`ilion setcompactionthroughput` changes it).
+    pub compaction_throttle: Arc<ilion_lsm::Throttle>,
     /// Outbound streaming cap (megabits per second, 0 = unthrottled).
     pub stream_throughput_outbound_megabits_per_sec: u32,
     /// How long a range movement waits for the cluster to see it (`ring_delay_ms`).
@@ -252,6 +256,9 @@ impl Cluster {
             settle: settings.rpc_timeout.min(Duration::from_secs(2)),
         };
         let operations = Arc::new(progress::Operations::default());
+        let stream_throttle = Arc::new(streaming::Throttle::megabits(
+            settings.stream_throughput_outbound_megabits_per_sec,
+        ));
         let gossip_active = Arc::new(AtomicBool::new(true));
         let native_transport_active = Arc::new(AtomicBool::new(false));
         let admin = admin::AdminService {
@@ -291,13 +298,19 @@ impl Cluster {
                 .max_decoding_message_size(usize::MAX),
             )
             .add_service(proto::admin_server::AdminServer::new(admin))
+            .add_service(proto::operations_server::OperationsServer::new(
+                admin::OperationsService {
+                    coordinator: coordinator.clone(),
+                    compaction_throttle: settings.compaction_throttle.clone(),
+                    stream_throttle: stream_throttle.clone(),
+                    release_version: view.local().release_version,
+                },
+            ))
             .add_service(replica.clone().into_server())
             .add_service(proto::streaming_server::StreamingServer::new(
                 streaming::StreamingService {
                     coordinator: coordinator.clone(),
-                    throttle: Arc::new(streaming::Throttle::megabits(
-                        settings.stream_throughput_outbound_megabits_per_sec,
-                    )),
+                    throttle: stream_throttle.clone(),
                     streams: streams.clone(),
                     local: settings.listen_address,
                     chunk_timeout: Duration::from_secs(30),
