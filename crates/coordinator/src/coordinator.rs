@@ -98,6 +98,8 @@ pub struct Coordinator {
     membership: Option<Arc<dyn Membership>>,
     /// The server's connected clients (`system_views.clients`).
     clients: Option<Arc<dyn crate::virtual_tables::Clients>>,
+    /// The node's effective settings, for `system_views.settings`.
+    settings: Option<Arc<dyn crate::virtual_tables::Settings>>,
     /// Told the new schema version after every local schema change (the cluster pushes it).
     schema_listener: RwLock<Option<SchemaListener>>,
     /// The current schema's version (a digest of the whole schema).
@@ -198,6 +200,11 @@ impl Coordinator {
     /// Shows the cluster (`system.peers`, `system.peers_v2`) as `membership` sees it.
     pub fn set_membership(&mut self, membership: Arc<dyn Membership>) {
         self.membership = Some(membership);
+    }
+
+    /// Lists the node's effective settings in `system_views.settings`.
+    pub fn set_settings(&mut self, settings: Arc<dyn crate::virtual_tables::Settings>) {
+        self.settings = Some(settings);
     }
 
     /// Lists the server's connections in `system_views.clients`.

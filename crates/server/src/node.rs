@@ -219,6 +219,14 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     coordinator.set_membership(view.clone());
     let clients = Arc::new(native::clients::Registry::default());
     coordinator.set_clients(clients.clone());
+    let stream_throttle = Arc::new(cluster::streaming::Throttle::megabits(
+        config.stream_throughput_outbound_megabits_per_sec,
+    ));
+    coordinator.set_settings(Arc::new(crate::config::NodeSettings::new(
+        &config,
+        compaction_throttle.clone(),
+        stream_throttle.clone(),
+    )));
     // Replicated reads and writes: the coordinator's messages to other nodes go over gRPC.
     let rpc_timeout = Duration::from_millis(config.write_request_timeout_in_ms.max(2_000));
     let peers = Arc::new(cluster::Peers::new(rpc_timeout));
@@ -300,8 +308,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
             gossip_fanout: config.gossip_fanout,
             rpc_timeout,
             peers,
-            stream_throughput_outbound_megabits_per_sec: config
-                .stream_throughput_outbound_megabits_per_sec,
+            stream_throttle,
             compaction_throttle,
             ring_delay: Duration::from_millis(config.ring_delay_ms),
             started,

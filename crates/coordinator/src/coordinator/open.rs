@@ -214,6 +214,7 @@ impl Coordinator {
             store: data_store,
             membership: None,
             clients: None,
+            settings: None,
             schema_listener: RwLock::new(None),
             version: PerSchema::default(),
             local_rows: PerSchema::default(),

@@ -75,8 +75,8 @@ pub struct ClusterSettings {
     pub peers: Arc<Peers>,
     /// The cap on the node's compactions (`ilion setcompactionthroughput` changes it).
     pub compaction_throttle: Arc<ilion_lsm::Throttle>,
-    /// Outbound streaming cap (megabits per second, 0 = unthrottled).
-    pub stream_throughput_outbound_megabits_per_sec: u32,
+    /// The cap on outbound streams (`ilion setstreamthroughput` changes it).
+    pub stream_throttle: Arc<streaming::Throttle>,
     /// How long a range movement waits for the cluster to see it (`ring_delay_ms`).
     pub ring_delay: Duration,
     /// When the node started (`ilion info`'s uptime).
@@ -256,9 +256,7 @@ impl Cluster {
             settle: settings.rpc_timeout.min(Duration::from_secs(2)),
         };
         let operations = Arc::new(progress::Operations::default());
-        let stream_throttle = Arc::new(streaming::Throttle::megabits(
-            settings.stream_throughput_outbound_megabits_per_sec,
-        ));
+        let stream_throttle = settings.stream_throttle.clone();
         let gossip_active = Arc::new(AtomicBool::new(true));
         let native_transport_active = Arc::new(AtomicBool::new(false));
         let admin = admin::AdminService {

@@ -625,8 +625,10 @@ impl Config {
     }
 }
 
+mod settings;
 #[cfg(test)]
 mod tests;
 mod values;
 
+pub use settings::NodeSettings;
 pub use values::{DataRate, DataSize, Millis, Seed};

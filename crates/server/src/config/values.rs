@@ -267,6 +267,10 @@ impl DataRate {
         DataRate(mib.saturating_mul(1 << 20))
     }
 
+    pub const fn from_bytes_per_second(bytes: u64) -> DataRate {
+        DataRate(bytes)
+    }
+
     pub const fn bytes_per_second(self) -> u64 {
         self.0
     }

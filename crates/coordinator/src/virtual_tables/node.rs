@@ -1,0 +1,73 @@
+//! The `system_views` tables about the node itself: `settings` (its effective configuration,
+//! from the server through [`Settings`]), `system_properties` (the process's environment that
+//! shapes it) and `disk_usage` (each table's files, from the store).
+
+use std::collections::BTreeMap;
+
+use ilion_cql::protocol::Value;
+use ilion_storage::Store;
+
+/// Where the node's effective settings come from (the server's configuration, with what
+/// operator commands changed since start).
+pub trait Settings: Send + Sync + std::fmt::Debug {
+    /// Every setting as (name, value), in any order.
+    fn settings(&self) -> Vec<(String, String)>;
+}
+
+const MIB: u64 = 1 << 20;
+
+fn text(s: &str) -> Value {
+    Value::Text(s.to_owned())
+}
+
+/// Rows of `name text, value text` tables.
+fn pairs(mut all: Vec<(String, String)>) -> Vec<BTreeMap<&'static str, Value>> {
+    all.sort();
+    all.into_iter()
+        .map(|(name, value)| BTreeMap::from([("name", text(&name)), ("value", text(&value))]))
+        .collect()
+}
+
+pub(super) fn settings(settings: Option<&dyn Settings>) -> Vec<BTreeMap<&'static str, Value>> {
+    pairs(settings.map(Settings::settings).unwrap_or_default())
+}
+
+/// What a Cassandra operator finds in `system_properties` that means something here: the
+/// platform, the working directory and the environment variables the node reads.
+pub(super) fn system_properties() -> Vec<BTreeMap<&'static str, Value>> {
+    let mut all = vec![
+        ("os.name".to_owned(), std::env::consts::OS.to_owned()),
+        ("os.arch".to_owned(), std::env::consts::ARCH.to_owned()),
+    ];
+    if let Ok(dir) = std::env::current_dir() {
+        all.push(("user.dir".to_owned(), dir.display().to_string()));
+    }
+    all.extend(std::env::vars().filter(|(k, _)| k == "RUST_LOG" || k.starts_with("ILION_")));
+    pairs(all)
+}
+
+/// Each table's files in MiB (rounded up: a table with data shows at least 1).
+pub(super) fn disk_usage(store: Option<&Store>) -> Vec<BTreeMap<&'static str, Value>> {
+    let Some(store) = store else {
+        return Vec::new();
+    };
+    let mut rows = Vec::new();
+    for name in store.table_names() {
+        let Some((keyspace, table)) = name.split_once('.') else {
+            continue;
+        };
+        let Ok(Some(stats)) = store.table(keyspace, table).and_then(|t| t.engine_stats()) else {
+            continue;
+        };
+        let bytes: u64 = stats.levels.iter().map(|l| l.bytes).sum();
+        rows.push(BTreeMap::from([
+            ("keyspace_name", text(keyspace)),
+            ("table_name", text(table)),
+            (
+                "mebibytes",
+                Value::Bigint(i64::try_from(bytes.div_ceil(MIB)).unwrap_or(i64::MAX)),
+            ),
+        ]));
+    }
+    rows
+}
