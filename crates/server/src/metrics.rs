@@ -12,6 +12,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
+mod storage;
+
+pub(crate) use storage::StorageSources;
+
 /// The CQL request kinds counted separately.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum RequestKind {
@@ -85,6 +89,8 @@ pub(crate) struct Metrics {
     tls_failed: AtomicU64,
     /// The distributed data path, when replication is enabled: its counters are rendered too.
     replication: std::sync::OnceLock<std::sync::Arc<ilion_coordinator::Replication>>,
+    /// The engine, the compaction and the streaming caps: the storage families.
+    storage: std::sync::OnceLock<StorageSources>,
 }
 
 fn index(kind: RequestKind) -> usize {
@@ -109,6 +115,11 @@ impl Metrics {
         if let Some(h) = self.latency.get(i) {
             h.record(took);
         }
+    }
+
+    /// Adds the storage families (tables, compaction, commit log, cache, streaming cap).
+    pub(crate) fn set_storage(&self, storage: StorageSources) {
+        let _ = self.storage.set(storage);
     }
 
     /// Adds the replication counters (hints, repairs, timeouts, ...) to the exposition.
@@ -248,6 +259,9 @@ impl Metrics {
             "CQL client connections whose TLS handshake failed or timed out",
             get(&self.tls_failed),
         );
+        if let Some(s) = self.storage.get() {
+            s.render(&mut out);
+        }
         if let Some(r) = self.replication.get() {
             for (name, help, value) in r.stats().metrics() {
                 let kind = if name.ends_with("_total") {

@@ -265,6 +265,11 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
             })?;
     let metrics = Arc::new(metrics::Metrics::default());
     metrics.set_replication(replication.clone());
+    metrics.set_storage(metrics::StorageSources {
+        store: coordinator.store().clone(),
+        compaction: compaction_throttle.clone(),
+        stream: stream_throttle.clone(),
+    });
     let (events, _) = broadcast::channel(1024);
     let shared = Arc::new(native::Shared {
         metrics: metrics.clone(),

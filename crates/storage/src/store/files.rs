@@ -107,3 +107,14 @@ impl Table {
         Ok(db.stats().trees.into_iter().find(|t| t.name == name))
     }
 }
+
+impl super::Store {
+    /// The engine's figures (log, flush and compaction bytes, the block cache, every tree);
+    /// `None` in memory.
+    pub fn engine_stats(&self) -> Option<ilion_lsm::Stats> {
+        match &self.backend {
+            super::Backend::Memory => None,
+            super::Backend::Lsm { db, .. } => Some(db.stats()),
+        }
+    }
+}

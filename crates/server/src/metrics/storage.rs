@@ -1,0 +1,150 @@
+//! The storage families of `/metrics`, read from the engine on each scrape: per table (files,
+//! live bytes, memtable bytes), compaction (bytes written, the cap, time throttled), commit
+//! log and flush bytes, the block cache, and the streaming cap.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+/// What the storage families are read from.
+#[derive(Debug)]
+pub(crate) struct StorageSources {
+    pub store: Arc<ilion_storage::Store>,
+    pub compaction: Arc<ilion_lsm::Throttle>,
+    pub stream: Arc<crate::cluster::streaming::Throttle>,
+}
+
+/// Writes one family: its help and type lines, then each `(labels, value)` sample.
+fn family(out: &mut String, name: &str, kind: &str, help: &str, samples: &[(String, String)]) {
+    let _ = writeln!(out, "# HELP {name} {help}.\n# TYPE {name} {kind}");
+    for (labels, value) in samples {
+        let _ = writeln!(out, "{name}{labels} {value}");
+    }
+}
+
+fn one(value: impl ToString) -> Vec<(String, String)> {
+    vec![(String::new(), value.to_string())]
+}
+
+/// Escapes a label value (Prometheus text format: backslash, quote, newline).
+fn label(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+impl StorageSources {
+    pub(crate) fn render(&self, out: &mut String) {
+        let mut sstables = Vec::new();
+        let mut live = Vec::new();
+        let mut memtable = Vec::new();
+        for name in self.store.table_names() {
+            let Some((keyspace, table)) = name.split_once('.') else {
+                continue;
+            };
+            let Ok(Some(stats)) = self
+                .store
+                .table(keyspace, table)
+                .and_then(|t| t.engine_stats())
+            else {
+                continue;
+            };
+            let labels = format!(
+                "{{keyspace=\"{}\",table=\"{}\"}}",
+                label(keyspace),
+                label(table)
+            );
+            let files: usize = stats.levels.iter().map(|l| l.files).sum();
+            let bytes: u64 = stats.levels.iter().map(|l| l.bytes).sum();
+            sstables.push((labels.clone(), files.to_string()));
+            live.push((labels.clone(), bytes.to_string()));
+            memtable.push((labels, stats.memtable_bytes.to_string()));
+        }
+        family(
+            out,
+            "ilion_table_sstables",
+            "gauge",
+            "Engine files of a table",
+            &sstables,
+        );
+        family(
+            out,
+            "ilion_table_live_disk_space_bytes",
+            "gauge",
+            "Bytes of a table's engine files",
+            &live,
+        );
+        family(
+            out,
+            "ilion_table_memtable_bytes",
+            "gauge",
+            "Bytes of a table's data in memory, not yet flushed",
+            &memtable,
+        );
+        let c = &self.compaction;
+        family(
+            out,
+            "ilion_compaction_bytes_written_total",
+            "counter",
+            "Bytes compactions wrote since the node started",
+            &one(c.bytes()),
+        );
+        family(
+            out,
+            "ilion_compaction_throughput_bytes_per_second",
+            "gauge",
+            "The cap on compaction writes (0 = unthrottled)",
+            &one(c.rate()),
+        );
+        family(
+            out,
+            "ilion_compaction_throttled_seconds_total",
+            "counter",
+            "Time compactions waited on the throughput cap",
+            &one(c.throttled().as_secs_f64()),
+        );
+        family(
+            out,
+            "ilion_stream_throughput_megabits_per_second",
+            "gauge",
+            "The cap on outbound streaming (0 = unthrottled)",
+            &one(self.stream.rate_megabits()),
+        );
+        if let Some(e) = self.store.engine_stats() {
+            family(
+                out,
+                "ilion_commitlog_bytes_written_total",
+                "counter",
+                "Bytes appended to the commit log since the node started",
+                &one(e.log_bytes_written),
+            );
+            family(
+                out,
+                "ilion_flush_bytes_written_total",
+                "counter",
+                "Bytes of engine files written by flushes since the node started",
+                &one(e.flush_bytes_written),
+            );
+            family(
+                out,
+                "ilion_cache_hits_total",
+                "counter",
+                "Block cache lookups that found the block",
+                &one(e.cache.hits),
+            );
+            family(
+                out,
+                "ilion_cache_misses_total",
+                "counter",
+                "Block cache lookups that read the block from its file",
+                &one(e.cache.misses),
+            );
+            family(
+                out,
+                "ilion_cache_size_bytes",
+                "gauge",
+                "Bytes held by the block cache",
+                &one(e.cache.bytes),
+            );
+        }
+    }
+}
