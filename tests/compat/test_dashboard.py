@@ -20,7 +20,9 @@ FAMILIES = [
     "ilion_compaction_throttled_seconds_total", "ilion_commitlog_bytes_written_total",
     "ilion_flush_bytes_written_total", "ilion_cache_hits_total", "ilion_cache_misses_total",
     "ilion_cache_size_bytes", "ilion_stream_throughput_megabits_per_second",
-    "ilion_hints_stored_total", "ilion_hints_pending",
+    "ilion_hints_stored_total", "ilion_hints_pending", "ilion_table_reads_total",
+    "ilion_table_writes_total", "ilion_table_read_latency_seconds",
+    "ilion_table_write_latency_seconds",
 ]
 
 
@@ -63,4 +65,6 @@ def test_every_plotted_metric_is_in_a_scrape(node):
     for family in FAMILIES:
         assert f"# TYPE {family} " in text, family
     assert 'ilion_table_sstables{keyspace="dash",table="t"} 1' in text
+    assert 'ilion_table_writes_total{keyspace="dash",table="t"} 10' in text
+    assert 'ilion_table_reads_total{keyspace="dash",table="t"} 1' in text
     assert "ilion_compaction_throughput_bytes_per_second 67108864" in text

@@ -52,5 +52,18 @@ def test_cqlsh_reads_and_describes_the_node_views():
             assert value == "8MiB/s"
             names = {r.name for r in s.execute("SELECT name FROM system_views.settings")}
             assert not any("password" in n for n in names)
+
+            def latency(view):
+                return s.execute(f"SELECT * FROM system_views.{view} "
+                                 "WHERE keyspace_name = 'v' AND table_name = 't'").one()
+            assert latency("local_write_latency").count == 150
+            assert latency("local_read_latency").count == 0
+            for k in range(5):
+                s.execute("SELECT b FROM v.t WHERE k = %s", (k,))
+            r = latency("local_read_latency")
+            assert r.count == 5
+            assert 0 < r.p50th_ms <= r.p99th_ms and r.max_ms > 0
+            assert r.per_second is None
+            assert "p99th_ms double" in cqlsh(node, "DESCRIBE TABLE system_views.local_read_latency")
         finally:
             cluster.shutdown()

@@ -84,6 +84,7 @@ def test_flush_writes_files_and_compact_merges_them(node, session):
     stats = table_stats(node, "ops.fc")
     assert stats["sstable_count"] == 1
     assert stats["number_of_partitions"] == 150
+    assert stats["local_write_count"] == 150
     assert len(engine_files(node)) == before + 1
     assert session.execute("SELECT count(*) FROM ops.fc").one()[0] == 150
 

@@ -39,6 +39,12 @@ pub(crate) const VIEWS_SCHEMA: &[&str] = &[
     "CREATE TABLE system_views.disk_usage (keyspace_name text, table_name text, \
      mebibytes bigint, PRIMARY KEY ((keyspace_name, table_name))) \
      WITH comment = 'current disk usage'",
+    "CREATE TABLE system_views.local_read_latency (keyspace_name text, table_name text, \
+     count bigint, max_ms double, p50th_ms double, p99th_ms double, per_second double, \
+     PRIMARY KEY (keyspace_name, table_name)) WITH comment = 'Latency of local reads'",
+    "CREATE TABLE system_views.local_write_latency (keyspace_name text, table_name text, \
+     count bigint, max_ms double, p50th_ms double, p99th_ms double, per_second double, \
+     PRIMARY KEY (keyspace_name, table_name)) WITH comment = 'Latency of local writes'",
     "CREATE TABLE system_virtual_schema.keyspaces (keyspace_name text PRIMARY KEY) \
      WITH comment = 'virtual keyspace definitions'",
     "CREATE TABLE system_virtual_schema.tables (keyspace_name text, table_name text, \
@@ -92,6 +98,8 @@ pub(crate) fn rows(table: &Table, sources: Sources<'_>) -> Vec<Vec<Option<Value>
         "settings" => node::settings(sources.settings),
         "system_properties" => node::system_properties(),
         "disk_usage" => node::disk_usage(sources.store),
+        "local_read_latency" => node::latency(sources.store, |t| t.reads.snapshot()),
+        "local_write_latency" => node::latency(sources.store, |t| t.writes.snapshot()),
         "clients" => {
             let mut all = clients.map(Clients::clients).unwrap_or_default();
             all.sort_by_key(|c| (c.address, c.port));

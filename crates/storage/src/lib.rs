@@ -67,4 +67,4 @@ pub use schema::{
     Column, ColumnId, ColumnKind, CompactionStrategy, Compression, CqlType, Order, SchemaChange,
     TableOptions, TableSchema, TableSchemaBuilder,
 };
-pub use store::{Store, StoreBuilder, Table};
+pub use store::{Latency, LatencySummary, Store, StoreBuilder, Table, TableLatencies};

@@ -1,6 +1,8 @@
 //! The `system_views` tables about the node itself: `settings` (its effective configuration,
 //! from the server through [`Settings`]), `system_properties` (the process's environment that
-//! shapes it) and `disk_usage` (each table's files, from the store).
+//! shapes it), `disk_usage` (each table's files, from the store) and `local_read_latency` /
+//! `local_write_latency` (each table's reads and writes on this replica; the percentiles are
+//! the bounds of power-of-two buckets, `per_second` is not measured and left null).
 
 use std::collections::BTreeMap;
 
@@ -67,6 +69,38 @@ pub(super) fn disk_usage(store: Option<&Store>) -> Vec<BTreeMap<&'static str, Va
                 "mebibytes",
                 Value::Bigint(i64::try_from(bytes.div_ceil(MIB)).unwrap_or(i64::MAX)),
             ),
+        ]));
+    }
+    rows
+}
+
+/// Each table's count, percentiles and maximum of one operation.
+pub(super) fn latency(
+    store: Option<&Store>,
+    of: fn(&ilion_storage::TableLatencies) -> ilion_storage::LatencySummary,
+) -> Vec<BTreeMap<&'static str, Value>> {
+    let Some(store) = store else {
+        return Vec::new();
+    };
+    let mut rows = Vec::new();
+    for name in store.table_names() {
+        let Some((keyspace, table)) = name.split_once('.') else {
+            continue;
+        };
+        let Ok(t) = store.table(keyspace, table) else {
+            continue;
+        };
+        let s = of(t.latencies());
+        rows.push(BTreeMap::from([
+            ("keyspace_name", text(keyspace)),
+            ("table_name", text(table)),
+            (
+                "count",
+                Value::Bigint(i64::try_from(s.count).unwrap_or(i64::MAX)),
+            ),
+            ("max_ms", Value::Double(s.max_ms)),
+            ("p50th_ms", Value::Double(s.p50_ms)),
+            ("p99th_ms", Value::Double(s.p99_ms)),
         ]));
     }
     rows

@@ -37,15 +37,18 @@ impl StorageSources {
         let mut sstables = Vec::new();
         let mut live = Vec::new();
         let mut memtable = Vec::new();
+        let mut reads = Vec::new();
+        let mut writes = Vec::new();
+        let mut read_latency = Vec::new();
+        let mut write_latency = Vec::new();
         for name in self.store.table_names() {
             let Some((keyspace, table)) = name.split_once('.') else {
                 continue;
             };
-            let Ok(Some(stats)) = self
-                .store
-                .table(keyspace, table)
-                .and_then(|t| t.engine_stats())
-            else {
+            let Ok(t) = self.store.table(keyspace, table) else {
+                continue;
+            };
+            let Ok(Some(stats)) = t.engine_stats() else {
                 continue;
             };
             let labels = format!(
@@ -57,8 +60,55 @@ impl StorageSources {
             let bytes: u64 = stats.levels.iter().map(|l| l.bytes).sum();
             sstables.push((labels.clone(), files.to_string()));
             live.push((labels.clone(), bytes.to_string()));
-            memtable.push((labels, stats.memtable_bytes.to_string()));
+            memtable.push((labels.clone(), stats.memtable_bytes.to_string()));
+            let (r, w) = (
+                t.latencies().reads.snapshot(),
+                t.latencies().writes.snapshot(),
+            );
+            reads.push((labels.clone(), r.count.to_string()));
+            writes.push((labels.clone(), w.count.to_string()));
+            let inner = labels.trim_end_matches('}');
+            for (q, v) in [("0.5", r.p50_ms), ("0.99", r.p99_ms)] {
+                read_latency.push((
+                    format!("{inner},quantile=\"{q}\"}}"),
+                    (v / 1000.0).to_string(),
+                ));
+            }
+            for (q, v) in [("0.5", w.p50_ms), ("0.99", w.p99_ms)] {
+                write_latency.push((
+                    format!("{inner},quantile=\"{q}\"}}"),
+                    (v / 1000.0).to_string(),
+                ));
+            }
         }
+        family(
+            out,
+            "ilion_table_reads_total",
+            "counter",
+            "Reads of a table on this replica",
+            &reads,
+        );
+        family(
+            out,
+            "ilion_table_writes_total",
+            "counter",
+            "Writes to a table on this replica",
+            &writes,
+        );
+        family(
+            out,
+            "ilion_table_read_latency_seconds",
+            "gauge",
+            "Latency of a table's reads on this replica at a quantile (bucket bound)",
+            &read_latency,
+        );
+        family(
+            out,
+            "ilion_table_write_latency_seconds",
+            "gauge",
+            "Latency of a table's writes on this replica at a quantile (bucket bound)",
+            &write_latency,
+        );
         family(
             out,
             "ilion_table_sstables",

@@ -104,6 +104,7 @@ impl StoreBuilder {
                     &e.schema,
                     Table {
                         shared: Arc::new(RwLock::new(view)),
+                        latencies: Arc::default(),
                     },
                 );
             }

@@ -22,11 +22,13 @@ mod builder;
 mod counter;
 mod cursor;
 mod files;
+mod latency;
 mod read;
 mod table;
 mod write;
 
 pub use builder::StoreBuilder;
+pub use latency::{Latency, LatencySummary, TableLatencies};
 pub use table::Table;
 use table::{TableInner, View};
 
@@ -127,6 +129,7 @@ impl Store {
         tables.catalog = catalog;
         let table = Table {
             shared: Arc::new(RwLock::new(view)),
+            latencies: Arc::default(),
         };
         tables.insert(&schema, table.clone());
         Ok(table)
@@ -324,6 +327,16 @@ impl Store {
     /// then all go to the engine in one write batch, which the commit log makes atomic across
     /// a crash. This is what a logged batch needs on one replica.
     pub fn apply_all(&self, writes: &[(&Table, &Mutation)]) -> Result<()> {
+        let started = std::time::Instant::now();
+        let done = self.apply_all_unmeasured(writes);
+        let took = started.elapsed();
+        for (table, _) in writes {
+            table.latencies.writes.record(took);
+        }
+        done
+    }
+
+    fn apply_all_unmeasured(&self, writes: &[(&Table, &Mutation)]) -> Result<()> {
         let mut encoded = Vec::with_capacity(writes.len());
         for (table, m) in writes {
             let view = table.view()?;

@@ -198,6 +198,8 @@ impl Operations for OperationsService {
                     partitions: counts.partitions,
                     rows: counts.live_rows,
                     tombstones: counts.tombstones,
+                    local_read_count: table.latencies().reads.snapshot().count,
+                    local_write_count: table.latencies().writes.snapshot().count,
                 });
             }
             Ok::<_, Status>(out)

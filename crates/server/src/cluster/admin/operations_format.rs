@@ -33,6 +33,8 @@ pub(super) fn table_stats(r: &TableStatsResponse) -> String {
             let _ = writeln!(out, "\t\tNumber of partitions: {}", t.partitions);
             let _ = writeln!(out, "\t\tNumber of rows: {}", t.rows);
             let _ = writeln!(out, "\t\tNumber of tombstones: {}", t.tombstones);
+            let _ = writeln!(out, "\t\tLocal read count: {}", t.local_read_count);
+            let _ = writeln!(out, "\t\tLocal write count: {}", t.local_write_count);
             let _ = writeln!(out);
         }
         let _ = writeln!(out, "----------------");
@@ -55,6 +57,8 @@ pub(super) fn table_stats_json(r: &TableStatsResponse) -> serde_json::Value {
                 "number_of_partitions": t.partitions,
                 "number_of_rows": t.rows,
                 "number_of_tombstones": t.tombstones,
+                "local_read_count": t.local_read_count,
+                "local_write_count": t.local_write_count,
             }),
         );
     }
@@ -196,6 +200,8 @@ mod tests {
                 partitions: 3,
                 rows: 4,
                 tombstones: 1,
+                local_read_count: 7,
+                local_write_count: 8,
             }],
         };
         let text = table_stats(&r);
