@@ -54,17 +54,15 @@ pub(super) fn disk_usage(store: Option<&Store>) -> Vec<BTreeMap<&'static str, Va
         return Vec::new();
     };
     let mut rows = Vec::new();
-    for name in store.table_names() {
-        let Some((keyspace, table)) = name.split_once('.') else {
+    for t in store.tables() {
+        let Ok(Some(stats)) = t.engine_stats() else {
             continue;
         };
-        let Ok(Some(stats)) = store.table(keyspace, table).and_then(|t| t.engine_stats()) else {
-            continue;
-        };
+        let schema = t.schema();
         let bytes: u64 = stats.levels.iter().map(|l| l.bytes).sum();
         rows.push(BTreeMap::from([
-            ("keyspace_name", text(keyspace)),
-            ("table_name", text(table)),
+            ("keyspace_name", text(schema.keyspace())),
+            ("table_name", text(schema.name())),
             (
                 "mebibytes",
                 Value::Bigint(i64::try_from(bytes.div_ceil(MIB)).unwrap_or(i64::MAX)),
@@ -83,17 +81,12 @@ pub(super) fn latency(
         return Vec::new();
     };
     let mut rows = Vec::new();
-    for name in store.table_names() {
-        let Some((keyspace, table)) = name.split_once('.') else {
-            continue;
-        };
-        let Ok(t) = store.table(keyspace, table) else {
-            continue;
-        };
+    for t in store.tables() {
         let s = of(t.latencies());
+        let schema = t.schema();
         rows.push(BTreeMap::from([
-            ("keyspace_name", text(keyspace)),
-            ("table_name", text(table)),
+            ("keyspace_name", text(schema.keyspace())),
+            ("table_name", text(schema.name())),
             (
                 "count",
                 Value::Bigint(i64::try_from(s.count).unwrap_or(i64::MAX)),

@@ -41,20 +41,15 @@ impl StorageSources {
         let mut writes = Vec::new();
         let mut read_latency = Vec::new();
         let mut write_latency = Vec::new();
-        for name in self.store.table_names() {
-            let Some((keyspace, table)) = name.split_once('.') else {
-                continue;
-            };
-            let Ok(t) = self.store.table(keyspace, table) else {
-                continue;
-            };
+        for t in self.store.tables() {
             let Ok(Some(stats)) = t.engine_stats() else {
                 continue;
             };
+            let schema = t.schema();
             let labels = format!(
                 "{{keyspace=\"{}\",table=\"{}\"}}",
-                label(keyspace),
-                label(table)
+                label(schema.keyspace()),
+                label(schema.name())
             );
             let files: usize = stats.levels.iter().map(|l| l.files).sum();
             let bytes: u64 = stats.levels.iter().map(|l| l.bytes).sum();

@@ -232,6 +232,19 @@ impl Store {
         Ok(table)
     }
 
+    /// Every live table, sorted by keyspace and name.
+    pub fn tables(&self) -> Vec<Table> {
+        let tables = self.tables.read();
+        let mut all: Vec<(String, Table)> = tables
+            .handles
+            .values()
+            .flat_map(|by_name| by_name.values())
+            .map(|t| (t.schema().qualified_name(), t.clone()))
+            .collect();
+        all.sort_by(|a, b| a.0.cmp(&b.0));
+        all.into_iter().map(|(_, t)| t).collect()
+    }
+
     /// Names (`keyspace.table`) of the tables, sorted.
     pub fn table_names(&self) -> Vec<String> {
         self.tables.read().catalog.tables.keys().cloned().collect()
