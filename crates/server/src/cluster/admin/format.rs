@@ -649,4 +649,37 @@ mod tests {
             "{joining}"
         );
     }
+
+    #[test]
+    fn describecluster_groups_nodes_by_schema_version_and_counts_the_unreachable() {
+        let mut up = member("127.0.0.1", true, vec![0]);
+        up.schema_version = "v1".into();
+        up.release_version = "4.1.3".into();
+        up.storage_port = 7000;
+        let mut down = member("127.0.0.2", false, vec![1]);
+        down.schema_version = "v1".into();
+        down.release_version = "4.1.3".into();
+        down.storage_port = 7000;
+        let status = StatusResponse {
+            cluster_name: "c".into(),
+            local_address: "127.0.0.1".into(),
+            members: vec![up, down],
+        };
+        let text = format_describe_cluster(&status);
+        assert!(
+            text.starts_with("Cluster Information:\n\tName: c\n"),
+            "{text}"
+        );
+        assert!(text.contains("\t\tv1: [127.0.0.1]\n"), "{text}");
+        assert!(text.contains("\t\tUNREACHABLE: [127.0.0.2]\n"), "{text}");
+        assert!(text.contains("\tLive: 1\n") && text.contains("\tUnreachable: 1\n"));
+        assert!(
+            text.contains("\tdatacenter1 #Nodes: 2 #Down: 1\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("\t4.1.3: [127.0.0.1:7000, 127.0.0.2:7000]\n"),
+            "{text}"
+        );
+    }
 }
