@@ -1,4 +1,5 @@
-"""Repair makes replicas agree (issue #24), with real processes on 127.0.0.1-3.
+"""Repair makes replicas agree and deletes never come back (issue #24), with real processes on
+127.0.0.1-3.
 
 Three nodes, hinted handoff off (so only repair can fix a replica that missed writes):
 
@@ -7,9 +8,10 @@ Three nodes, hinted handoff off (so only repair can fix a replica that missed wr
   deletes at ONE (data only node 3 has, so repair must stream both ways);
 - keyspace `grow` written at RF 1, then altered to RF 3 (each row on one node only).
 
-`ilion repair` on node 1 then repairs both. Afterwards every node alone (the other two
-stopped) returns exactly the expected rows at ONE, and a second repair finds every range in
-sync. A repair with a node down, and one of an unknown keyspace, fail with Cassandra's
+`ilion repair` on node 1 then repairs both, and `ilion compact` on every node purges the
+tombstones (the table purges them once repaired: `tombstone_gc = {'mode': 'repair'}`).
+Afterwards every node alone (the other two stopped) returns exactly the expected rows at ONE:
+no deleted row came back; and a second repair finds every range in sync. A repair with a node down, and one of an unknown keyspace, fail with Cassandra's
 messages and a non-zero exit.
 """
 
@@ -52,7 +54,12 @@ def rows_alone(node, clusters, keyspace):
 
 
 def alone(nodes, i):
-    """Stops every node but node `i` and waits until node `i` sees them down."""
+    """Stops every node but node `i` and waits until node `i` sees them down (after it has
+    seen them up: a node that never heard from a peer since it started has nothing to
+    convict it on)."""
+    wait_until(f"{ADDRESSES[i]} to see the others up",
+               lambda: all(status(nodes[i]).get(ADDRESSES[j]) == "UN"
+                           for j in range(len(nodes)) if j != i), 60)
     for j, n in enumerate(nodes):
         if j != i:
             n.stop()
@@ -79,7 +86,10 @@ def test_repair_makes_every_replica_hold_every_write_overwrite_and_delete():
         clusters.append(c1)
         s1.execute("CREATE KEYSPACE rep WITH replication = "
                    "{'class': 'SimpleStrategy', 'replication_factor': 3}")
-        s1.execute("CREATE TABLE rep.t (k int PRIMARY KEY, v text)")
+        # Repair-aware purging without delay: a major compaction after the repair may drop
+        # every tombstone, and must not bring a deleted row back.
+        s1.execute("CREATE TABLE rep.t (k int PRIMARY KEY, v text) WITH gc_grace_seconds = 0 "
+                   "AND tombstone_gc = {'mode': 'repair', 'propagation_delay_in_seconds': '0'}")
         s1.execute("CREATE KEYSPACE grow WITH replication = "
                    "{'class': 'SimpleStrategy', 'replication_factor': 1}")
         s1.execute("CREATE TABLE grow.t (k int PRIMARY KEY, v text)")
@@ -138,6 +148,20 @@ def test_repair_makes_every_replica_hold_every_write_overwrite_and_delete():
         assert "repair finished" in out.stdout, out.stdout
         assert figure(out.stdout, "mismatching leaves") > 0
         assert figure(out.stdout, "bytes streamed") > 0
+
+        # A major compaction everywhere purges the tombstones the repair spread (their range
+        # was repaired after the deletes); no deleted row may come back.
+        time.sleep(1.1)  # a tombstone is purgeable once its second has passed
+        for n in nodes:
+            out = subprocess.run(
+                [n.binary, "compact", "rep", "--host", f"{n.address}:{n.storage_port}"],
+                capture_output=True, text=True, timeout=120)
+            assert out.returncode == 0, out.stderr
+            stats = subprocess.run(
+                [n.binary, "tablestats", "rep.t", "--host", f"{n.address}:{n.storage_port}"],
+                capture_output=True, text=True, timeout=120)
+            assert stats.returncode == 0, stats.stderr
+            assert "Number of tombstones: 0" in stats.stdout, stats.stdout
 
         want = {k: "b" for k in range(100)}
         want.update({k: "a" for k in range(160, 300)})

@@ -90,12 +90,16 @@ pub struct Coordinator {
     data: Arc<dyn DataPath>,
     /// This node as a replica (the user tables, hints and batchlog).
     replica: Arc<LocalReplica>,
+    /// The node's snapshots (`auto_snapshot` before DROP and TRUNCATE included).
+    snapshots: Arc<crate::snapshots::Snapshots>,
     /// The distributed data path, once [`Coordinator::enable_replication`] ran.
     replication: Option<Arc<Replication>>,
     /// The cluster as gossip shows it (`system.peers`); `None` for a node on its own.
     membership: Option<Arc<dyn Membership>>,
     /// The server's connected clients (`system_views.clients`).
     clients: Option<Arc<dyn crate::virtual_tables::Clients>>,
+    /// The node's effective settings, for `system_views.settings`.
+    settings: Option<Arc<dyn crate::virtual_tables::Settings>>,
     /// Told the new schema version after every local schema change (the cluster pushes it).
     schema_listener: RwLock<Option<SchemaListener>>,
     /// The current schema's version (a digest of the whole schema).
@@ -183,6 +187,11 @@ impl Coordinator {
         &self.store
     }
 
+    /// The node's snapshots.
+    pub fn snapshots(&self) -> &Arc<crate::snapshots::Snapshots> {
+        &self.snapshots
+    }
+
     /// Replaces the data path (a cluster's replication in place of the local store).
     pub fn set_data_path(&mut self, data: Arc<dyn DataPath>) {
         self.data = data;
@@ -191,6 +200,11 @@ impl Coordinator {
     /// Shows the cluster (`system.peers`, `system.peers_v2`) as `membership` sees it.
     pub fn set_membership(&mut self, membership: Arc<dyn Membership>) {
         self.membership = Some(membership);
+    }
+
+    /// Lists the node's effective settings in `system_views.settings`.
+    pub fn set_settings(&mut self, settings: Arc<dyn crate::virtual_tables::Settings>) {
+        self.settings = Some(settings);
     }
 
     /// Lists the server's connections in `system_views.clients`.

@@ -108,7 +108,7 @@ fn type_cql(u: &UserType) -> String {
     )
 }
 
-fn table_cql(t: &Table) -> String {
+pub(crate) fn table_cql(t: &Table) -> String {
     let mut lines: Vec<String> = t
         .columns
         .iter()

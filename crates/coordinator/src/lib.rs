@@ -57,6 +57,7 @@ pub mod repair;
 pub mod replication;
 pub mod schema;
 mod select;
+pub mod snapshots;
 mod statement_time;
 mod system;
 mod values;

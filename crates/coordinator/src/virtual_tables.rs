@@ -1,7 +1,12 @@
 //! Cassandra's virtual keyspace `system_views`: tables whose rows describe the node as it runs,
-//! computed on every read and stored nowhere. Ilion has `system_views.clients` (the connected
-//! clients, each with the role it logged in as), fed by the server through [`Clients`]. The
-//! keyspace is not listed in `system_schema` (Cassandra lists virtual keyspaces apart).
+//! computed on every read and stored nowhere. Ilion has `clients` (the connected clients, each
+//! with the role it logged in as), fed by the server through [`Clients`], and the tables of
+//! [`node`]: `settings`, `system_properties` and `disk_usage`. The keyspace is not listed in
+//! `system_schema` (Cassandra lists virtual keyspaces apart).
+
+mod node;
+
+pub use node::Settings;
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -27,6 +32,19 @@ pub(crate) const VIEWS_SCHEMA: &[&str] = &[
      driver_version text, hostname text, protocol_version int, request_count bigint, \
      ssl_cipher_suite text, ssl_enabled boolean, ssl_protocol text, username text, \
      PRIMARY KEY ((address), port)) WITH comment = 'currently connected clients'",
+    "CREATE TABLE system_views.settings (name text PRIMARY KEY, value text) \
+     WITH comment = 'current settings'",
+    "CREATE TABLE system_views.system_properties (name text PRIMARY KEY, value text) \
+     WITH comment = 'Cassandra relevant system properties'",
+    "CREATE TABLE system_views.disk_usage (keyspace_name text, table_name text, \
+     mebibytes bigint, PRIMARY KEY ((keyspace_name, table_name))) \
+     WITH comment = 'current disk usage'",
+    "CREATE TABLE system_views.local_read_latency (keyspace_name text, table_name text, \
+     count bigint, max_ms double, p50th_ms double, p99th_ms double, per_second double, \
+     PRIMARY KEY (keyspace_name, table_name)) WITH comment = 'Latency of local reads'",
+    "CREATE TABLE system_views.local_write_latency (keyspace_name text, table_name text, \
+     count bigint, max_ms double, p50th_ms double, p99th_ms double, per_second double, \
+     PRIMARY KEY (keyspace_name, table_name)) WITH comment = 'Latency of local writes'",
     "CREATE TABLE system_virtual_schema.keyspaces (keyspace_name text PRIMARY KEY) \
      WITH comment = 'virtual keyspace definitions'",
     "CREATE TABLE system_virtual_schema.tables (keyspace_name text, table_name text, \
@@ -65,9 +83,23 @@ fn text(s: &str) -> Value {
     Value::Text(s.to_owned())
 }
 
+/// What the `system_views` tables are computed from.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Sources<'a> {
+    pub clients: Option<&'a dyn Clients>,
+    pub settings: Option<&'a dyn Settings>,
+    pub store: Option<&'a ilion_storage::Store>,
+}
+
 /// The rows of `table` (of [`VIEWS_KEYSPACE`]) in its columns' order.
-pub(crate) fn rows(table: &Table, clients: Option<&dyn Clients>) -> Vec<Vec<Option<Value>>> {
+pub(crate) fn rows(table: &Table, sources: Sources<'_>) -> Vec<Vec<Option<Value>>> {
+    let clients = sources.clients;
     let rows: Vec<BTreeMap<&'static str, Value>> = match table.name.as_str() {
+        "settings" => node::settings(sources.settings),
+        "system_properties" => node::system_properties(),
+        "disk_usage" => node::disk_usage(sources.store),
+        "local_read_latency" => node::latency(sources.store, |t| t.reads.snapshot()),
+        "local_write_latency" => node::latency(sources.store, |t| t.writes.snapshot()),
         "clients" => {
             let mut all = clients.map(Clients::clients).unwrap_or_default();
             all.sort_by_key(|c| (c.address, c.port));

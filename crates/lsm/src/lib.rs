@@ -63,6 +63,7 @@ mod properties;
 mod snapshot;
 mod sstable;
 mod stats;
+mod throttle;
 mod tree;
 pub mod vfs;
 
@@ -84,5 +85,6 @@ pub use sstable::Compression;
 #[doc(hidden)] // benchmarks and fuzz targets reach the table code through this
 pub use sstable::harness;
 pub use stats::{LevelStats, Stats, TreeStats};
+pub use throttle::Throttle;
 pub use tree::Tree;
 pub use vfs::{ReadableFile, StdVfs, Vfs, WritableFile};

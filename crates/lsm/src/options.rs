@@ -179,6 +179,7 @@ pub struct Builder {
     pub(crate) log_segment_size: u64,
     pub(crate) default_tree: TreeOptions,
     pub(crate) trees: HashMap<String, TreeOptions>,
+    pub(crate) compaction_throttle: Option<Arc<crate::Throttle>>,
 }
 
 impl Default for Builder {
@@ -194,6 +195,7 @@ impl Default for Builder {
             log_segment_size: 64 << 20,
             default_tree: TreeOptions::default(),
             trees: HashMap::new(),
+            compaction_throttle: None,
         }
     }
 }
@@ -245,6 +247,13 @@ impl Builder {
     /// Commit log segment size before rolling to a new one. Default 64 MiB.
     pub fn log_segment_size(mut self, bytes: u64) -> Builder {
         self.log_segment_size = bytes;
+        self
+    }
+
+    /// Caps the bytes compactions write per second; one throttle may be shared by several
+    /// databases, capping them together. Default: unthrottled. Flushes are never throttled.
+    pub fn compaction_throttle(mut self, throttle: Arc<crate::Throttle>) -> Builder {
+        self.compaction_throttle = Some(throttle);
         self
     }
 

@@ -479,6 +479,14 @@ impl Tree {
         self.db.ingest(&self.inner, path, opts)
     }
 
+    /// Flushes this tree and hard-links each of its table files into `dest` (created if
+    /// missing; the same file system as the database): a snapshot of the tree that costs no
+    /// copy, whose files [`Tree::ingest`] can add back to a tree. Answers each file's name and
+    /// size.
+    pub fn checkpoint(&self, dest: &std::path::Path) -> Result<Vec<(String, u64)>> {
+        self.db.checkpoint_tree(&self.inner, dest)
+    }
+
     /// Flushes this tree's memtable to a table file.
     pub fn flush(&self) -> Result<()> {
         self.inner.check_live()?;

@@ -12,6 +12,7 @@
 pub mod audit;
 pub mod cluster;
 pub mod config;
+pub mod logging;
 mod metrics;
 mod native;
 mod node;

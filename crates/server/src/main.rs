@@ -196,6 +196,19 @@ enum Admin {
         #[arg(long, default_value_t = 86400)]
         timeout: u64,
     },
+    #[command(flatten)]
+    Operator(cluster::OperatorCommand),
+    /// The cluster's name, partitioner, schema versions, node counts and versions, as
+    /// `nodetool describecluster` prints it.
+    #[command(name = "describecluster")]
+    DescribeCluster {
+        /// The node's gRPC address (listen address and storage port).
+        #[arg(long, default_value = "127.0.0.1:7000")]
+        host: String,
+        /// Give up after this many seconds.
+        #[arg(long, default_value_t = 10)]
+        timeout: u64,
+    },
     /// The node's mode and its streams (bytes, rate, state), as `nodetool netstats` prints.
     Netstats {
         /// The node's gRPC address (listen address and storage port).
@@ -316,13 +329,7 @@ fn shutdown_signal() -> impl std::future::Future<Output = ()> {
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    ilion_server::logging::init();
     let mut args = Args::parse_from(nodetool_spellings(std::env::args()));
     if let Some(command) = args.command.take() {
         // With `--config`, the node's `server_encryption_options` reach it in TLS.
@@ -607,6 +614,12 @@ fn admin(command: Admin) -> ExitCode {
                 },
             )
         }
+        Admin::Operator(command) => cluster::run_operator_command(command),
+        Admin::DescribeCluster { host, timeout } => report(
+            "describecluster",
+            runtime.block_on(cluster::fetch_status(&host, secs(timeout))),
+            |s| shown(&cluster::format_describe_cluster(&s)),
+        ),
         Admin::Netstats { host, timeout } => report(
             "netstats",
             runtime.block_on(cluster::fetch_netstats(&host, secs(timeout))),

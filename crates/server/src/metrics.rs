@@ -12,6 +12,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
+mod storage;
+
+pub(crate) use storage::StorageSources;
+
 /// The CQL request kinds counted separately.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum RequestKind {
@@ -87,6 +91,8 @@ pub(crate) struct Metrics {
     replication: std::sync::OnceLock<std::sync::Arc<ilion_coordinator::Replication>>,
     /// What the repairs this node coordinated did.
     repair: std::sync::OnceLock<std::sync::Arc<crate::cluster::repair::RepairStats>>,
+    /// The engine, the compaction and the streaming caps: the storage families.
+    storage: std::sync::OnceLock<StorageSources>,
 }
 
 fn index(kind: RequestKind) -> usize {
@@ -111,6 +117,11 @@ impl Metrics {
         if let Some(h) = self.latency.get(i) {
             h.record(took);
         }
+    }
+
+    /// Adds the storage families (tables, compaction, commit log, cache, streaming cap).
+    pub(crate) fn set_storage(&self, storage: StorageSources) {
+        let _ = self.storage.set(storage);
     }
 
     /// Adds the replication counters (hints, repairs, timeouts, ...) to the exposition.
@@ -257,6 +268,9 @@ impl Metrics {
         );
         if let Some(r) = self.repair.get() {
             r.render(&mut out);
+        }
+        if let Some(s) = self.storage.get() {
+            s.render(&mut out);
         }
         if let Some(r) = self.replication.get() {
             for (name, help, value) in r.stats().metrics() {

@@ -151,7 +151,13 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         ),
         crate::config::CommitLogSync::Batch => ilion_lsm::SyncMode::Batch,
     };
-    let engine = ilion_lsm::Builder::default().sync_mode(sync);
+    // One cap over the compactions of the data and the system store, as Cassandra's.
+    let compaction_throttle = Arc::new(ilion_lsm::Throttle::new(
+        config.compaction_throughput.bytes_per_second(),
+    ));
+    let engine = ilion_lsm::Builder::default()
+        .sync_mode(sync)
+        .compaction_throttle(compaction_throttle.clone());
     let decommissioned = config
         .data_dir
         .join(cluster::decommission::DECOMMISSIONED_FILE);
@@ -213,6 +219,14 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     coordinator.set_membership(view.clone());
     let clients = Arc::new(native::clients::Registry::default());
     coordinator.set_clients(clients.clone());
+    let stream_throttle = Arc::new(cluster::streaming::Throttle::megabits(
+        config.stream_throughput_outbound_megabits_per_sec,
+    ));
+    coordinator.set_settings(Arc::new(crate::config::NodeSettings::new(
+        &config,
+        compaction_throttle.clone(),
+        stream_throttle.clone(),
+    )));
     // Replicated reads and writes: the coordinator's messages to other nodes go over gRPC.
     let rpc_timeout = Duration::from_millis(config.write_request_timeout_in_ms.max(2_000));
     let peers = Arc::new(cluster::Peers::new(rpc_timeout));
@@ -222,6 +236,9 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         ..ilion_coordinator::Cluster::new(view.clone(), Arc::new(messenger))
     });
     let background = replication.spawn_background(Duration::from_secs(10));
+    coordinator
+        .snapshots()
+        .set_auto_snapshot(config.auto_snapshot);
     let coordinator = Arc::new(coordinator);
     // A joining node serves clients only once it has joined (as Cassandra starts its native
     // transport after the bootstrap): it binds the CQL port then.
@@ -250,6 +267,11 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     metrics.set_replication(replication.clone());
     let repair_stats = Arc::new(cluster::repair::RepairStats::default());
     metrics.set_repair(repair_stats.clone());
+    metrics.set_storage(metrics::StorageSources {
+        store: coordinator.store().clone(),
+        compaction: compaction_throttle.clone(),
+        stream: stream_throttle.clone(),
+    });
     let (events, _) = broadcast::channel(1024);
     let shared = Arc::new(native::Shared {
         metrics: metrics.clone(),
@@ -293,8 +315,8 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
             gossip_fanout: config.gossip_fanout,
             rpc_timeout,
             peers,
-            stream_throughput_outbound_megabits_per_sec: config
-                .stream_throughput_outbound_megabits_per_sec,
+            stream_throttle,
+            compaction_throttle,
             ring_delay: Duration::from_millis(config.ring_delay_ms),
             started,
             audit,

@@ -71,4 +71,4 @@ pub use schema::{
     Column, ColumnId, ColumnKind, CompactionStrategy, Compression, CqlType, Order, SchemaChange,
     TableOptions, TableSchema, TableSchemaBuilder, TombstoneGc,
 };
-pub use store::{Store, StoreBuilder, Table};
+pub use store::{Latency, LatencySummary, Store, StoreBuilder, Table, TableLatencies};

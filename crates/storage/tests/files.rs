@@ -178,3 +178,58 @@ fn an_in_memory_store_has_no_files_and_takes_none() {
         Err(ilion_storage::Error::InMemory { .. })
     ));
 }
+
+#[test]
+fn a_snapshot_of_a_table_imported_into_another_store_gives_back_every_row_and_deletion() {
+    let clock = Arc::new(ManualClock::new(1_000));
+    let (_dir, _store, src) = source(&clock, "a");
+    // Part in a file, part in the memtable (the snapshot flushes it), a deletion among them.
+    for tok in [-5_000, 30, 7_000_000] {
+        write(&src, tok, 20, "b");
+    }
+    delete_partition(&src, 15, 30);
+    let snap = tempfile::tempdir().unwrap();
+    let files = src.snapshot_files(&snap.path().join("t")).unwrap();
+    assert!(files.len() >= 2, "{files:?}");
+    // Writes after the snapshot are not in it.
+    write(&src, 40, 40, "later");
+
+    let dst_dir = tempfile::tempdir().unwrap();
+    let (_dst_store, dst) = open(dst_dir.path(), &clock);
+    let mut entries = 0;
+    for (name, _) in &files {
+        entries += dst
+            .import_file(&snap.path().join("t").join(name))
+            .unwrap()
+            .entries;
+    }
+    assert!(entries > 0);
+    let everything = ReadCommand::token_range(None, None);
+    let got = dst.read_raw(&everything).unwrap();
+    let tokens: Vec<i64> = got.iter().map(|m| m.token).collect();
+    assert!(
+        tokens.contains(&-5_000) && tokens.contains(&7_000_000),
+        "{tokens:?}"
+    );
+    assert!(!tokens.contains(&40), "written after the snapshot");
+    assert_eq!(
+        dst.statistics().unwrap().partitions,
+        src.statistics().unwrap().partitions - 1
+    );
+    assert_eq!(
+        dst.latencies().writes.snapshot().count,
+        0,
+        "an import is not a write"
+    );
+}
+
+#[test]
+fn a_table_in_memory_cannot_be_snapshotted() {
+    let store = Store::in_memory(Arc::new(ManualClock::new(1_000)));
+    let t = store.create_table(schema()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    assert!(matches!(
+        t.snapshot_files(dir.path()),
+        Err(ilion_storage::Error::InMemory { .. })
+    ));
+}

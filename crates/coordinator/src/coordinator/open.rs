@@ -165,16 +165,22 @@ impl Coordinator {
             )
         };
         let data_store = Arc::new(data_store);
+        let schema = Arc::new(RwLock::new(Arc::new(schema)));
+        let snapshots = Arc::new(crate::snapshots::Snapshots::new(
+            &config.data_dir,
+            schema.clone(),
+        ));
         let replica = Arc::new(LocalReplica::new(
             data_store.clone(),
             Arc::new(system_store),
             clock.clone(),
+            snapshots.clone(),
         )?);
         // Tables of the schema the store lacks (created before the store existed, or a crash
         // between saving the schema and creating the table) are created now.
         let system = system::system_schema()?;
         let auth_keyspace = system.keyspaces.get(crate::auth::AUTH_KEYSPACE);
-        for ks in schema.keyspaces.values().chain(auth_keyspace) {
+        for ks in schema.read().keyspaces.values().chain(auth_keyspace) {
             for t in ks.tables.values() {
                 data::ensure_table(&data_store, t, ks)?;
             }
@@ -197,7 +203,8 @@ impl Coordinator {
             data_dir: config.data_dir,
             system,
             access: super::access::Access::new(auth),
-            schema: Arc::new(RwLock::new(Arc::new(schema))),
+            schema,
+            snapshots,
             ddl: Mutex::new(()),
             prepared: RwLock::new(foldhash::HashMap::default()),
             data: Arc::new(
@@ -207,6 +214,7 @@ impl Coordinator {
             store: data_store,
             membership: None,
             clients: None,
+            settings: None,
             schema_listener: RwLock::new(None),
             version: PerSchema::default(),
             local_rows: PerSchema::default(),

@@ -48,7 +48,7 @@ impl Coordinator {
         store::save(&self.data_dir.join(SCHEMA_FILE), &next)?;
         let events = merge::changes(&current.keyspaces, &next.keyspaces);
         *self.schema.write() = Arc::new(next);
-        data::sync_store(&self.store, &current, &self.schema.read())?;
+        data::sync_store(&self.store, &current, &self.schema.read(), &self.snapshots)?;
         if !events.is_empty() {
             tracing::info!(changes = events.len(), "schema merged from another node");
         }
@@ -71,7 +71,7 @@ impl Coordinator {
         store::save(&self.data_dir.join(SCHEMA_FILE), &next)?;
         let version = next.version();
         let previous = std::mem::replace(&mut *self.schema.write(), Arc::new(next));
-        data::sync_store(&self.store, &previous, &self.schema.read())?;
+        data::sync_store(&self.store, &previous, &self.schema.read(), &self.snapshots)?;
         tracing::info!(change = ?event, "schema changed");
         let listener = self.schema_listener.read().clone();
         if let Some(listener) = listener {

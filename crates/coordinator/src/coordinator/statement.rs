@@ -135,7 +135,14 @@ impl Coordinator {
                 .map(Executed::quiet);
         }
         if ks.name == crate::virtual_tables::VIEWS_KEYSPACE {
-            let rows = crate::virtual_tables::rows(table, self.clients.as_deref());
+            let rows = crate::virtual_tables::rows(
+                table,
+                crate::virtual_tables::Sources {
+                    clients: self.clients.as_deref(),
+                    settings: self.settings.as_deref(),
+                    store: Some(&self.store),
+                },
+            );
             return select::run(s, table, ks, &selection, &rows, bound, params)
                 .map(Executed::quiet);
         }
@@ -254,10 +261,7 @@ impl Coordinator {
                 match &self.replication {
                     // Every node drops its rows.
                     Some(r) => r.truncate(&ks, &t)?,
-                    None => self
-                        .store
-                        .truncate(&ks, &t)
-                        .map_err(|e| Error::server(format!("truncate failed: {e}")))?,
+                    None => self.replica.truncate(&ks, &t)?,
                 }
                 Ok(ResultBody::Void)
             }

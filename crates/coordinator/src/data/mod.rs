@@ -317,7 +317,13 @@ fn storage_schema(table: &Table, ks: &Keyspace) -> Result<TableSchema> {
 }
 
 /// Brings the store's tables in step with a schema change from `old` to `new`.
-pub(crate) fn sync_store(store: &Store, old: &Schema, new: &Schema) -> Result<()> {
+/// A table dropped is snapshotted first (`auto_snapshot`).
+pub(crate) fn sync_store(
+    store: &Store,
+    old: &Schema,
+    new: &Schema,
+    snapshots: &crate::snapshots::Snapshots,
+) -> Result<()> {
     let tables = |s: &Schema| -> Vec<(String, String, uuid::Uuid)> {
         s.keyspaces
             .values()
@@ -334,6 +340,9 @@ pub(crate) fn sync_store(store: &Store, old: &Schema, new: &Schema) -> Result<()
             .iter()
             .any(|(k, n, i)| *k == ks && *n == name && *i == id)
         {
+            if let Some(def) = old.keyspaces.get(&ks).and_then(|k| k.tables.get(&name)) {
+                snapshots.before_drop(store, def);
+            }
             match store.drop_table(&ks, &name) {
                 Ok(()) | Err(ilion_storage::Error::UnknownTable(_)) => {}
                 Err(e) => return Err(storage_error(e)),

@@ -48,6 +48,8 @@ pub(crate) struct LocalReplica {
     pub(crate) clock: Arc<dyn Clock>,
     last_micros: AtomicI64,
     pub(crate) counters: super::stats::Counters,
+    /// `auto_snapshot` before a truncation.
+    pub(crate) snapshots: Arc<crate::snapshots::Snapshots>,
 }
 
 fn hints_schema() -> Result<TableSchema> {
@@ -82,6 +84,7 @@ impl LocalReplica {
         store: Arc<Store>,
         system: Arc<Store>,
         clock: Arc<dyn Clock>,
+        snapshots: Arc<crate::snapshots::Snapshots>,
     ) -> Result<LocalReplica> {
         let open = |schema: TableSchema| -> Result<ilion_storage::Table> {
             match system.table(SYSTEM, schema.name()) {
@@ -100,7 +103,17 @@ impl LocalReplica {
             clock,
             last_micros: AtomicI64::new(0),
             counters: super::stats::Counters::default(),
+            snapshots,
         })
+    }
+
+    /// Truncates a table of this replica, snapshotting it first (`auto_snapshot`).
+    pub(crate) fn truncate(&self, keyspace: &str, table: &str) -> Result<()> {
+        self.snapshots
+            .before_truncate(&self.store, keyspace, table)?;
+        self.store
+            .truncate(keyspace, table)
+            .map_err(|e| Error::server(format!("truncate failed: {e}")))
     }
 
     pub(crate) fn flush(&self) -> Result<()> {
@@ -188,9 +201,7 @@ impl LocalReplica {
                 Ok(ack())
             }
             request::Body::Truncate(t) => {
-                self.store
-                    .truncate(&t.keyspace, &t.table)
-                    .map_err(|e| Error::server(format!("truncate failed: {e}")))?;
+                self.truncate(&t.keyspace, &t.table)?;
                 Ok(ack())
             }
             request::Body::BatchlogRemove(key) => {

@@ -13,11 +13,7 @@ impl Replication {
         nodes.sort_by_key(|e| e.address);
         if nodes.is_empty() {
             // Not in the ring yet: only this node's data exists.
-            return self
-                .local
-                .store
-                .truncate(keyspace, table)
-                .map_err(|e| Error::server(format!("truncate failed: {e}")));
+            return self.local.truncate(keyspace, table);
         }
         let alive = nodes.iter().filter(|e| self.alive(&topo, e)).count();
         if alive < nodes.len() {

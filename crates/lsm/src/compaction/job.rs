@@ -37,7 +37,12 @@ pub(crate) struct JobSpec<'a> {
     /// The `created_micros` every output gets: the time of the newest data it holds (now for a
     /// flush; the largest of the inputs' for a compaction, so old windows stay old).
     pub(crate) created_micros: u64,
+    /// Caps the bytes a compaction writes per second (`None` for flushes).
+    pub(crate) throttle: Option<&'a crate::Throttle>,
 }
+
+/// Bytes a throttled job writes between two visits to its throttle.
+const THROTTLE_CHUNK: u64 = 64 << 10;
 
 /// The result of a job: finished output files (not yet in the manifest).
 #[derive(Debug, Default)]
@@ -54,6 +59,8 @@ struct OutputSet<'a, 'b> {
     out: JobOutput,
     /// Highest range-deletion end written to the current file: no cut below it.
     max_rd_end: Option<Vec<u8>>,
+    /// Bytes written since the job last paid its throttle.
+    unthrottled: u64,
 }
 
 impl OutputSet<'_, '_> {
@@ -74,6 +81,12 @@ impl OutputSet<'_, '_> {
         }
         if let Some(c) = &mut self.collecting {
             c.add(ik, value);
+        }
+        if let Some(t) = self.spec.throttle {
+            self.unthrottled += (ik.len() + value.len()) as u64;
+            if self.unthrottled >= THROTTLE_CHUNK {
+                t.acquire(std::mem::take(&mut self.unthrottled));
+            }
         }
         Ok(())
     }
@@ -132,6 +145,7 @@ pub(crate) fn run(
         collecting: None,
         out: JobOutput::default(),
         max_rd_end: None,
+        unthrottled: 0,
     };
     let ctx = FilterContext {
         bottommost: spec.bottommost,
@@ -235,6 +249,12 @@ pub(crate) fn run(
         rd_next += 1;
     }
     outs.finish_current()?;
+    // The last bytes count against the rate too: the next job waits for them.
+    if let Some(t) = spec.throttle
+        && outs.unthrottled > 0
+    {
+        t.acquire(outs.unthrottled);
+    }
     Ok(outs.out)
 }
 

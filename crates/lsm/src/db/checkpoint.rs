@@ -5,6 +5,7 @@ use std::sync::atomic::Ordering;
 
 use crate::error::{Error, Result};
 use crate::manifest;
+use crate::tree::TreeInner;
 
 use super::DbInner;
 
@@ -48,5 +49,34 @@ impl DbInner {
         let mut copy = m.clone();
         copy.next_file_id = self.next_file_id.load(Ordering::Acquire);
         copy.store(self.vfs.as_ref(), dest)
+    }
+}
+
+impl DbInner {
+    /// Flushes `tree` and hard-links each of its table files into `dest` (created if
+    /// missing): the tree's data as of the call. Answers the file names and sizes.
+    pub(crate) fn checkpoint_tree(
+        &self,
+        tree: &TreeInner,
+        dest: &Path,
+    ) -> Result<Vec<(String, u64)>> {
+        self.check_open()?;
+        tree.check_live()?;
+        self.flush_tree(tree, true)?;
+        self.vfs
+            .create_dir_all(dest)
+            .map_err(|e| Error::io(dest, e))?;
+        // The cloned version pins its files: none is deleted while it is linked.
+        let version = tree.version.read().clone();
+        let mut linked = Vec::new();
+        for f in version.levels.iter().flatten() {
+            let name = manifest::table_name(f.entry.id);
+            let to = dest.join(&name);
+            self.vfs
+                .hard_link(&self.dir.join(&name), &to)
+                .map_err(|e| Error::io(&to, e))?;
+            linked.push((name, f.entry.meta.file_size));
+        }
+        Ok(linked)
     }
 }

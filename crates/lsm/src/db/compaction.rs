@@ -173,6 +173,7 @@ impl DbInner {
             })),
             next_file_id: &alloc,
             created_micros: output_created_micros(inputs),
+            throttle: self.opts.compaction_throttle.as_deref(),
         };
         let out = match job::run(&spec, &mut cursor, tombstones) {
             Ok(out) => out,

@@ -90,6 +90,7 @@ impl DbInner {
             outside: None,
             next_file_id: &alloc,
             created_micros: now_micros(),
+            throttle: None,
         };
         let out = job::run(&spec, &mut cursor, tombstones)?;
         let mut new_files = Vec::new();

@@ -38,11 +38,12 @@ use tokio::task::JoinHandle;
 
 pub use admin::{
     AdminClientError, fetch_describe_ring, fetch_info, fetch_netstats, fetch_removenode_status,
-    fetch_repair_status, fetch_ring, fetch_status, format_describe_ring, format_info,
-    format_netstats, format_ring, format_status, request_cleanup, request_decommission,
-    request_disable_audit_log, request_enable_audit_log, request_removenode,
+    fetch_repair_status, fetch_ring, fetch_status, format_describe_cluster, format_describe_ring,
+    format_info, format_netstats, format_ring, format_status, request_cleanup,
+    request_decommission, request_disable_audit_log, request_enable_audit_log, request_removenode,
     request_removenode_force, request_repair, with_progress,
 };
+pub use admin::{OperatorCommand, operate, run_operator_command};
 pub use peers::{CHANNELS_PER_PEER, Peers};
 pub use removenode::format_removal_status;
 pub use repair::format_repair_status;
@@ -74,8 +75,10 @@ pub struct ClusterSettings {
     pub rpc_timeout: Duration,
     /// The connections to other nodes (shared with the coordinator's [`GrpcMessenger`]).
     pub peers: Arc<Peers>,
-    /// Outbound streaming cap (megabits per second, 0 = unthrottled).
-    pub stream_throughput_outbound_megabits_per_sec: u32,
+    /// The cap on the node's compactions (`ilion setcompactionthroughput` changes it).
+    pub compaction_throttle: Arc<ilion_lsm::Throttle>,
+    /// The cap on outbound streams (`ilion setstreamthroughput` changes it).
+    pub stream_throttle: Arc<streaming::Throttle>,
     /// How long a range movement waits for the cluster to see it (`ring_delay_ms`).
     pub ring_delay: Duration,
     /// When the node started (`ilion info`'s uptime).
@@ -272,6 +275,7 @@ impl Cluster {
             settings.continuous_repair_min_interval_seconds,
             settings.repair_throughput_mb_per_sec,
         ));
+        let stream_throttle = settings.stream_throttle.clone();
         let gossip_active = Arc::new(AtomicBool::new(true));
         let native_transport_active = Arc::new(AtomicBool::new(false));
         let admin = admin::AdminService {
@@ -313,13 +317,19 @@ impl Cluster {
                 .max_decoding_message_size(usize::MAX),
             )
             .add_service(proto::admin_server::AdminServer::new(admin))
+            .add_service(proto::operations_server::OperationsServer::new(
+                admin::OperationsService {
+                    coordinator: coordinator.clone(),
+                    compaction_throttle: settings.compaction_throttle.clone(),
+                    stream_throttle: stream_throttle.clone(),
+                    release_version: view.local().release_version,
+                },
+            ))
             .add_service(replica.clone().into_server())
             .add_service(proto::streaming_server::StreamingServer::new(
                 streaming::StreamingService {
                     coordinator: coordinator.clone(),
-                    throttle: Arc::new(streaming::Throttle::megabits(
-                        settings.stream_throughput_outbound_megabits_per_sec,
-                    )),
+                    throttle: stream_throttle.clone(),
                     streams: streams.clone(),
                     local: settings.listen_address,
                     chunk_timeout: Duration::from_secs(30),

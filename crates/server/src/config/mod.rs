@@ -212,6 +212,20 @@ pub struct Config {
     /// Continuous repair's I/O budget: the bytes its validations read and its streams move,
     /// in megabytes per second, paced range by range; 0 = unthrottled. Default 16.
     pub repair_throughput_mb_per_sec: u32,
+    /// Cap on the bytes every compaction of the node writes per second, together (Cassandra's
+    /// `compaction_throughput`; `compaction_throughput_mb_per_sec` in MiB/s is read too);
+    /// 0 = unthrottled. Default 64MiB/s (Cassandra's): compaction leaves disk bandwidth to
+    /// reads and flushes. `ilion setcompactionthroughput` changes it while the node runs.
+    #[serde(alias = "compaction_throughput_mb_per_sec")]
+    pub compaction_throughput: DataRate,
+    /// Snapshot a table before DROP TABLE (or DROP KEYSPACE) and TRUNCATE discard its data
+    /// (`<data_dir>/snapshots/dropped-<millis>-<table>`, `truncated-...`). Default true, as
+    /// Cassandra: a mistaken DROP can be undone; the snapshots hold disk space until cleared
+    /// (`ilion clearsnapshot`).
+    pub auto_snapshot: bool,
+    /// Cassandra hard-links each flushed file into `backups/`. Not built: only `false` is
+    /// accepted, so a config that counts on it fails at start-up instead of keeping no backups.
+    pub incremental_backups: bool,
     /// How long a joining node waits at most for the cluster to learn of it (its peers see it
     /// joining and the schema agrees) before it streams, and how long it tries to reach a
     /// seed. Default 30,000 ms (Cassandra's `-Dcassandra.ring_delay_ms`).
@@ -283,6 +297,9 @@ impl Default for Config {
             continuous_repair_enabled: true,
             continuous_repair_min_interval_seconds: 3600,
             repair_throughput_mb_per_sec: 16,
+            compaction_throughput: DataRate::from_mebibytes(64),
+            auto_snapshot: true,
+            incremental_backups: false,
             ring_delay_ms: 30_000,
             replace_address_first_boot: None,
             client_encryption_options: crate::tls::EncryptionOptions::default(),
@@ -400,6 +417,12 @@ impl Config {
         };
         if self.cluster_name.trim().is_empty() {
             return invalid("cluster_name", "must not be empty");
+        }
+        if self.incremental_backups {
+            return invalid(
+                "incremental_backups",
+                "incremental backups are not supported by Ilion; take snapshots (ilion snapshot) instead",
+            );
         }
         if self.dc.trim().is_empty() {
             return invalid("dc", "must not be empty");
@@ -636,8 +659,10 @@ impl Config {
     }
 }
 
+mod settings;
 #[cfg(test)]
 mod tests;
 mod values;
 
-pub use values::{DataSize, Millis, Seed};
+pub use settings::NodeSettings;
+pub use values::{DataRate, DataSize, Millis, Seed};

@@ -434,3 +434,26 @@ mod example_file {
         assert_eq!(parsed, Config::default());
     }
 }
+
+#[test]
+fn compaction_throughput_reads_the_new_and_the_old_key() {
+    let c = Config::from_yaml("compaction_throughput: 16MiB/s\n").unwrap();
+    assert_eq!(c.compaction_throughput.bytes_per_second(), 16 << 20);
+    let c = Config::from_yaml("compaction_throughput_mb_per_sec: 8\n").unwrap();
+    assert_eq!(c.compaction_throughput.bytes_per_second(), 8 << 20);
+    assert_eq!(
+        Config::default().compaction_throughput.bytes_per_second(),
+        64 << 20
+    );
+    assert!(Config::from_yaml("compaction_throughput: fast\n").is_err());
+}
+
+#[test]
+fn incremental_backups_are_refused_by_name_since_they_are_not_built() {
+    let c = Config::from_yaml("incremental_backups: true\n").unwrap();
+    let e = c.validate().unwrap_err();
+    assert!(e.to_string().contains("incremental_backups"), "{e}");
+    let c = Config::from_yaml("incremental_backups: false\nauto_snapshot: false\n").unwrap();
+    assert!(c.validate().is_ok());
+    assert!(!c.auto_snapshot);
+}

@@ -251,3 +251,100 @@ impl<'de> Deserialize<'de> for Millis {
         ))
     }
 }
+
+/// A rate in bytes per second, written as Cassandra writes data rates (`64MiB/s`, `512KiB/s`,
+/// `100B/s`: a whole number and one of B/s, KiB/s, MiB/s) or as a plain number of MiB/s
+/// (Cassandra's older `compaction_throughput_mb_per_sec`). 0 means unthrottled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(into = "String")]
+pub struct DataRate(u64);
+
+/// Units of a data rate, largest first (Cassandra's `DataRateSpec`).
+const RATE_UNITS: [(&str, u64); 3] = [("MiB/s", 1 << 20), ("KiB/s", 1 << 10), ("B/s", 1)];
+
+impl DataRate {
+    pub const fn from_mebibytes(mib: u64) -> DataRate {
+        DataRate(mib.saturating_mul(1 << 20))
+    }
+
+    pub const fn from_bytes_per_second(bytes: u64) -> DataRate {
+        DataRate(bytes)
+    }
+
+    pub const fn bytes_per_second(self) -> u64 {
+        self.0
+    }
+}
+
+impl FromStr for DataRate {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || {
+            format!(
+                "`{}` is not a data rate: write a whole number with B/s, KiB/s or MiB/s (64MiB/s)",
+                s.trim()
+            )
+        };
+        if s.trim().chars().all(|c| c.is_ascii_digit()) {
+            let mib: u64 = s.trim().parse().map_err(|_| bad())?;
+            return Ok(DataRate::from_mebibytes(mib));
+        }
+        parse_with_units(s, &RATE_UNITS)
+            .map(DataRate)
+            .ok_or_else(bad)
+    }
+}
+
+impl std::fmt::Display for DataRate {
+    /// In the largest unit that divides the rate exactly (`64MiB/s`, `1000B/s`).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        fmt_with_units(self.0, &RATE_UNITS, f)
+    }
+}
+
+impl From<DataRate> for String {
+    fn from(r: DataRate) -> String {
+        r.to_string()
+    }
+}
+
+impl From<u64> for DataRate {
+    /// A plain number is MiB/s.
+    fn from(mib: u64) -> DataRate {
+        DataRate::from_mebibytes(mib)
+    }
+}
+
+impl<'de> Deserialize<'de> for DataRate {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(UnitVisitor(
+            "a number of MiB/s or a rate such as 64MiB/s",
+            std::marker::PhantomData,
+        ))
+    }
+}
+
+#[cfg(test)]
+mod rate_tests {
+    use super::*;
+
+    #[test]
+    fn data_rates_read_as_cassandra_writes_them() {
+        assert_eq!(
+            "64MiB/s".parse::<DataRate>().unwrap().bytes_per_second(),
+            64 << 20
+        );
+        assert_eq!(
+            "512KiB/s".parse::<DataRate>().unwrap().bytes_per_second(),
+            512 << 10
+        );
+        assert_eq!(
+            "16".parse::<DataRate>().unwrap().bytes_per_second(),
+            16 << 20
+        );
+        assert_eq!("0B/s".parse::<DataRate>().unwrap().bytes_per_second(), 0);
+        assert!("64MB".parse::<DataRate>().is_err());
+        assert_eq!(DataRate::from_mebibytes(64).to_string(), "64MiB/s");
+    }
+}

@@ -108,6 +108,7 @@ impl StoreBuilder {
                     &e.schema,
                     Table {
                         shared: Arc::new(RwLock::new(view)),
+                        latencies: Arc::default(),
                     },
                 );
             }

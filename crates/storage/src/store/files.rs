@@ -72,3 +72,49 @@ impl Table {
         Ok(tree.ingest(path, &opts)?)
     }
 }
+
+impl Table {
+    /// Flushes the table and hard-links each of its engine files into `dest` (created if
+    /// missing, on the data directory's file system): a snapshot of the table as of the call
+    /// (`nodetool snapshot`). Answers each file's name and size. [`Table::import_file`] adds
+    /// such files back, on this node or another.
+    pub fn snapshot_files(&self, dest: &Path) -> Result<Vec<(String, u64)>> {
+        let v = self.view()?;
+        let Some((_, tree)) = v.inner.kv.lsm() else {
+            return Err(Error::InMemory {
+                operation: "a snapshot",
+            });
+        };
+        Ok(tree.checkpoint(dest)?)
+    }
+
+    /// Adds an engine file of this table taken by [`Table::snapshot_files`] (on any node)
+    /// back to the table, whatever its tokens (`nodetool import`): its rows are reconciled
+    /// with what the table holds, as if written again. A damaged file, or one holding an
+    /// engine range deletion (which `cleanup` writes), is refused naming it.
+    pub fn import_file(&self, path: &Path) -> Result<Ingested> {
+        self.ingest_file(path, None, None)
+    }
+
+    /// The engine's figures for this table (files per level, their bytes, memtable bytes);
+    /// `None` in memory.
+    pub fn engine_stats(&self) -> Result<Option<ilion_lsm::TreeStats>> {
+        let v = self.view()?;
+        let Some((db, tree)) = v.inner.kv.lsm() else {
+            return Ok(None);
+        };
+        let name = tree.name();
+        Ok(db.stats().trees.into_iter().find(|t| t.name == name))
+    }
+}
+
+impl super::Store {
+    /// The engine's figures (log, flush and compaction bytes, the block cache, every tree);
+    /// `None` in memory.
+    pub fn engine_stats(&self) -> Option<ilion_lsm::Stats> {
+        match &self.backend {
+            super::Backend::Memory => None,
+            super::Backend::Lsm { db, .. } => Some(db.stats()),
+        }
+    }
+}

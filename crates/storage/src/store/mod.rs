@@ -22,11 +22,13 @@ mod builder;
 mod counter;
 mod cursor;
 mod files;
+mod latency;
 mod read;
 mod table;
 mod write;
 
 pub use builder::StoreBuilder;
+pub use latency::{Latency, LatencySummary, TableLatencies};
 pub use table::Table;
 use table::{TableInner, View};
 
@@ -128,6 +130,7 @@ impl Store {
         tables.catalog = catalog;
         let table = Table {
             shared: Arc::new(RwLock::new(view)),
+            latencies: Arc::default(),
         };
         tables.insert(&schema, table.clone());
         Ok(table)
@@ -241,6 +244,19 @@ impl Store {
             }),
         };
         Ok(table)
+    }
+
+    /// Every live table, sorted by keyspace and name.
+    pub fn tables(&self) -> Vec<Table> {
+        let tables = self.tables.read();
+        let mut all: Vec<(String, Table)> = tables
+            .handles
+            .values()
+            .flat_map(|by_name| by_name.values())
+            .map(|t| (t.schema().qualified_name(), t.clone()))
+            .collect();
+        all.sort_by(|a, b| a.0.cmp(&b.0));
+        all.into_iter().map(|(_, t)| t).collect()
     }
 
     /// Names (`keyspace.table`) of the tables, sorted.
@@ -379,6 +395,16 @@ impl Store {
     /// then all go to the engine in one write batch, which the commit log makes atomic across
     /// a crash. This is what a logged batch needs on one replica.
     pub fn apply_all(&self, writes: &[(&Table, &Mutation)]) -> Result<()> {
+        let started = std::time::Instant::now();
+        let done = self.apply_all_unmeasured(writes);
+        let took = started.elapsed();
+        for (table, _) in writes {
+            table.latencies.writes.record(took);
+        }
+        done
+    }
+
+    fn apply_all_unmeasured(&self, writes: &[(&Table, &Mutation)]) -> Result<()> {
         let mut encoded = Vec::with_capacity(writes.len());
         for (table, m) in writes {
             let view = table.view()?;

@@ -17,6 +17,8 @@ use crate::schema::TableSchema;
 #[derive(Debug, Clone)]
 pub struct Table {
     pub(super) shared: Arc<RwLock<View>>,
+    /// Local reads and writes of this table (every handle shares them).
+    pub(super) latencies: Arc<super::TableLatencies>,
 }
 
 impl Table {
@@ -37,7 +39,15 @@ impl Table {
     /// Applies a mutation atomically. Every entry is a merge operand, so applying the same
     /// mutations in any order, any number of times, gives the same table.
     pub fn apply(&self, m: &Mutation) -> Result<()> {
-        self.view()?.apply(m)
+        let started = std::time::Instant::now();
+        let done = self.view()?.apply(m);
+        self.latencies.writes.record(started.elapsed());
+        done
+    }
+
+    /// How often and how fast this table was read and written here since the node started.
+    pub fn latencies(&self) -> &super::TableLatencies {
+        &self.latencies
     }
 
     /// Writes in-memory data to files (a no-op in memory).
@@ -71,7 +81,10 @@ impl Table {
 
     /// Answers a read at the clock's current time.
     pub fn read(&self, cmd: &ReadCommand) -> Result<ReadResult> {
-        self.view()?.read(cmd)
+        let started = std::time::Instant::now();
+        let result = self.view()?.read(cmd);
+        self.latencies.reads.record(started.elapsed());
+        result
     }
 
     /// What is stored in the extent `cmd` reads, deletions included, as mutations that

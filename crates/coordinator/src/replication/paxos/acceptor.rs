@@ -202,7 +202,8 @@ mod tests {
         let clock: Arc<dyn Clock> = clock.clone();
         let open =
             |name: &str| Arc::new(Store::builder(clock.clone()).open(dir.join(name)).unwrap());
-        LocalReplica::new(open("data"), open("system"), clock.clone()).unwrap()
+        let snapshots = Arc::new(crate::snapshots::Snapshots::new(dir, Arc::default()));
+        LocalReplica::new(open("data"), open("system"), clock.clone(), snapshots).unwrap()
     }
 
     fn ballot(micros: i64) -> Vec<u8> {

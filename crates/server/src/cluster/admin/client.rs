@@ -38,17 +38,27 @@ async fn admin_client(
     connect_timeout: Duration,
     timeout: Duration,
 ) -> Result<AdminClient<Channel>, AdminClientError> {
+    Ok(AdminClient::new(
+        channel(host, connect_timeout, timeout).await?,
+    ))
+}
+
+/// A channel to the gRPC port at `host` (`ip:port`), in TLS when internode TLS is set.
+pub(super) async fn channel(
+    host: &str,
+    connect_timeout: Duration,
+    timeout: Duration,
+) -> Result<Channel, AdminClientError> {
     let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{host}"))
         .map_err(|e| AdminClientError::Address(host.to_owned(), e.to_string()))?
         .connect_timeout(connect_timeout)
         .timeout(timeout);
-    let channel = crate::tls::internode::connect(&endpoint)
+    crate::tls::internode::connect(&endpoint)
         .await
-        .map_err(|e| unreachable(host, &e.to_string()))?;
-    Ok(AdminClient::new(channel))
+        .map_err(|e| unreachable(host, &e.to_string()))
 }
 
-fn unreachable(host: &str, reason: &str) -> AdminClientError {
+pub(super) fn unreachable(host: &str, reason: &str) -> AdminClientError {
     AdminClientError::Unreachable {
         address: host.to_owned(),
         reason: reason.to_owned(),
@@ -57,7 +67,7 @@ fn unreachable(host: &str, reason: &str) -> AdminClientError {
 
 /// An error answer to an operation (decommission, cleanup, removenode): a refusal, whatever
 /// its code (a stream that failed is the node's answer too).
-fn refused(host: &str, status: &Status) -> AdminClientError {
+pub(super) fn refused(host: &str, status: &Status) -> AdminClientError {
     AdminClientError::Refused {
         address: host.to_owned(),
         reason: status.message().to_owned(),

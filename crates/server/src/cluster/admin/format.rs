@@ -326,6 +326,66 @@ pub fn format_info(i: &InfoResponse, all_tokens: bool) -> String {
     out
 }
 
+/// `nodetool describecluster`'s text from the node's view of the cluster: name, snitch and
+/// partitioner (as DESCRIBE CLUSTER reports them), the schema versions with the nodes on
+/// each, node counts by state, data centers and release versions.
+pub fn format_describe_cluster(status: &StatusResponse) -> String {
+    let members: Vec<&ProtoMember> = status
+        .members
+        .iter()
+        .filter(|m| m.status != "LEFT")
+        .collect();
+    let mut out = String::from("Cluster Information:\n");
+    let _ = writeln!(out, "\tName: {}", status.cluster_name);
+    let _ = writeln!(out, "\tSnitch: org.apache.cassandra.locator.SimpleSnitch");
+    let _ = writeln!(out, "\tDynamicEndPointSnitch: disabled");
+    let _ = writeln!(
+        out,
+        "\tPartitioner: org.apache.cassandra.dht.Murmur3Partitioner"
+    );
+    let _ = writeln!(out, "\tSchema versions:");
+    let mut schemas: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    let mut versions: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    let mut dcs: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
+    for m in &members {
+        // An unreachable node's schema version is not known now, as nodetool shows it.
+        let schema = if m.up {
+            m.schema_version.as_str()
+        } else {
+            "UNREACHABLE"
+        };
+        schemas.entry(schema).or_default().push(&m.address);
+        versions
+            .entry(m.release_version.as_str())
+            .or_default()
+            .push(format!("{}:{}", m.address, m.storage_port));
+        let dc = dcs.entry(m.data_center.as_str()).or_default();
+        dc.0 += 1;
+        if !m.up {
+            dc.1 += 1;
+        }
+    }
+    for (version, nodes) in &schemas {
+        let _ = writeln!(out, "\t\t{version}: [{}]\n", nodes.join(", "));
+    }
+    let count = |f: &dyn Fn(&ProtoMember) -> bool| members.iter().filter(|m| f(m)).count();
+    let _ = writeln!(out, "Stats for all nodes:");
+    let _ = writeln!(out, "\tLive: {}", count(&|m| m.up));
+    let _ = writeln!(out, "\tJoining: {}", count(&|m| m.status == "JOINING"));
+    let _ = writeln!(out, "\tMoving: 0");
+    let _ = writeln!(out, "\tLeaving: {}", count(&|m| m.status == "LEAVING"));
+    let _ = writeln!(out, "\tUnreachable: {}", count(&|m| !m.up));
+    let _ = writeln!(out, "\nData Centers: ");
+    for (dc, (nodes, down)) in &dcs {
+        let _ = writeln!(out, "\t{dc} #Nodes: {nodes} #Down: {down}");
+    }
+    let _ = writeln!(out, "\nDatabase versions:");
+    for (version, nodes) in &versions {
+        let _ = writeln!(out, "\t{version}: [{}]\n", nodes.join(", "));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -587,6 +647,39 @@ mod tests {
         assert!(
             joining.contains("Bootstrap state        : IN_PROGRESS\n"),
             "{joining}"
+        );
+    }
+
+    #[test]
+    fn describecluster_groups_nodes_by_schema_version_and_counts_the_unreachable() {
+        let mut up = member("127.0.0.1", true, vec![0]);
+        up.schema_version = "v1".into();
+        up.release_version = "4.1.3".into();
+        up.storage_port = 7000;
+        let mut down = member("127.0.0.2", false, vec![1]);
+        down.schema_version = "v1".into();
+        down.release_version = "4.1.3".into();
+        down.storage_port = 7000;
+        let status = StatusResponse {
+            cluster_name: "c".into(),
+            local_address: "127.0.0.1".into(),
+            members: vec![up, down],
+        };
+        let text = format_describe_cluster(&status);
+        assert!(
+            text.starts_with("Cluster Information:\n\tName: c\n"),
+            "{text}"
+        );
+        assert!(text.contains("\t\tv1: [127.0.0.1]\n"), "{text}");
+        assert!(text.contains("\t\tUNREACHABLE: [127.0.0.2]\n"), "{text}");
+        assert!(text.contains("\tLive: 1\n") && text.contains("\tUnreachable: 1\n"));
+        assert!(
+            text.contains("\tdatacenter1 #Nodes: 2 #Down: 1\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("\t4.1.3: [127.0.0.1:7000, 127.0.0.2:7000]\n"),
+            "{text}"
         );
     }
 }

@@ -4,7 +4,11 @@
 //! progress on the command line is [`progress_bar`].
 
 mod client;
+mod commands;
 mod format;
+mod operations;
+mod operations_client;
+mod operations_format;
 mod progress_bar;
 mod ring;
 
@@ -36,7 +40,13 @@ pub use client::{
     request_disable_audit_log, request_enable_audit_log, request_removenode,
     request_removenode_force, request_repair,
 };
-pub use format::{format_describe_ring, format_info, format_netstats, format_ring, format_status};
+pub use commands::{OperatorCommand, run_operator_command};
+pub use format::{
+    format_describe_cluster, format_describe_ring, format_info, format_netstats, format_ring,
+    format_status,
+};
+pub(crate) use operations::OperationsService;
+pub use operations_client::operate;
 pub use progress_bar::with_progress;
 
 /// The `Admin` gRPC service.

@@ -35,11 +35,12 @@ const MAX_CHUNK_BYTES: usize = 256 << 20;
 /// Bytes of a file sent whole per chunk.
 const FILE_CHUNK_BYTES: usize = 1 << 20;
 
-/// A token bucket over all outbound streams of this node.
+/// A token bucket over all outbound streams of this node (`stream_throughput_outbound`);
+/// `ilion setstreamthroughput` changes its rate while streams run.
 #[derive(Debug)]
 pub struct Throttle {
-    /// Bytes per second; `None` = unthrottled.
-    rate: Option<f64>,
+    /// Megabits per second (Cassandra's unit); 0 = unthrottled.
+    megabits: std::sync::atomic::AtomicU32,
     /// When the bytes granted so far will have left at the rate.
     next_free: Mutex<tokio::time::Instant>,
 }
@@ -48,14 +49,30 @@ impl Throttle {
     /// A cap of `megabits` per second (Cassandra's unit); 0 = unthrottled.
     pub fn megabits(megabits: u32) -> Throttle {
         Throttle {
-            rate: (megabits > 0).then(|| f64::from(megabits) * 1_000_000.0 / 8.0),
+            megabits: std::sync::atomic::AtomicU32::new(megabits),
             next_free: Mutex::new(tokio::time::Instant::now()),
         }
     }
 
+    /// The cap in megabits per second (0 = unthrottled).
+    pub fn rate_megabits(&self) -> u32 {
+        self.megabits.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Changes the cap; the next chunk of every stream goes at the new rate.
+    pub fn set_megabits(&self, megabits: u32) {
+        self.megabits
+            .store(megabits, std::sync::atomic::Ordering::Relaxed);
+        *self.next_free.lock() = tokio::time::Instant::now();
+    }
+
     /// Waits until `bytes` more may leave.
     pub async fn acquire(&self, bytes: usize) {
-        let Some(rate) = self.rate else { return };
+        let megabits = self.rate_megabits();
+        if megabits == 0 {
+            return;
+        }
+        let rate = f64::from(megabits) * 1_000_000.0 / 8.0;
         #[allow(clippy::cast_precision_loss)]
         let cost = Duration::from_secs_f64(bytes as f64 / rate);
         let start = {

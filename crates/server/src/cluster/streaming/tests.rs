@@ -242,6 +242,27 @@ async fn the_throttle_spaces_chunks_at_the_configured_rate() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_new_stream_throughput_applies_to_the_next_chunk() {
+    let t = Throttle::megabits(8);
+    t.acquire(1_000_000).await;
+    // At 8 Mb/s the next megabyte would wait a second; lifted, it leaves at once.
+    t.set_megabits(0);
+    assert_eq!(t.rate_megabits(), 0);
+    let start = tokio::time::Instant::now();
+    t.acquire(1_000_000).await;
+    assert_eq!(start.elapsed(), Duration::ZERO);
+    // At 80 Mb/s (10 MB/s), 1 MB then another wait 0.1 s between them.
+    t.set_megabits(80);
+    t.acquire(1_000_000).await;
+    t.acquire(1_000_000).await;
+    let waited = start.elapsed();
+    assert!(
+        waited >= Duration::from_millis(90) && waited <= Duration::from_millis(110),
+        "{waited:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
 async fn an_unthrottled_stream_never_waits() {
     let t = Throttle::megabits(0);
     let start = tokio::time::Instant::now();
