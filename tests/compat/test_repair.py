@@ -276,6 +276,14 @@ def test_continuous_repair_fixes_a_replica_without_any_command():
                     return False
             return True
         wait_until("continuous repair to cover every range", repaired_everywhere, 90)
+        # What was repaired when, as a virtual table.
+        c1, s1 = session_on(n1)
+        clusters.append(c1)
+        recorded = list(s1.execute(
+            "SELECT range_start, range_end, repaired_at FROM system_views.repairs "
+            "WHERE keyspace_name = 'cont' AND table_name = 't'"))
+        assert recorded, "system_views.repairs lists no repaired range of cont.t"
+        assert all(r.range_start < r.range_end and r.repaired_at is not None for r in recorded)
         alone(nodes, 2)
         got = rows_alone(n3, clusters, "cont")
         assert got == {k: "x" for k in range(200)}, f"node 3 alone has {len(got)} of 200 rows"

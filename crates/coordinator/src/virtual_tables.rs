@@ -5,6 +5,7 @@
 //! `system_schema` (Cassandra lists virtual keyspaces apart).
 
 mod node;
+mod repairs;
 
 pub use node::Settings;
 
@@ -36,6 +37,10 @@ pub(crate) const VIEWS_SCHEMA: &[&str] = &[
      WITH comment = 'current settings'",
     "CREATE TABLE system_views.system_properties (name text PRIMARY KEY, value text) \
      WITH comment = 'Cassandra relevant system properties'",
+    "CREATE TABLE system_views.repairs (keyspace_name text, table_name text, \
+     range_start bigint, range_end bigint, repaired_at timestamp, \
+     PRIMARY KEY ((keyspace_name, table_name), range_start)) \
+     WITH comment = 'token ranges this replica recorded as repaired, and when'",
     "CREATE TABLE system_views.disk_usage (keyspace_name text, table_name text, \
      mebibytes bigint, PRIMARY KEY ((keyspace_name, table_name))) \
      WITH comment = 'current disk usage'",
@@ -98,6 +103,7 @@ pub(crate) fn rows(table: &Table, sources: Sources<'_>) -> Vec<Vec<Option<Value>
         "settings" => node::settings(sources.settings),
         "system_properties" => node::system_properties(),
         "disk_usage" => node::disk_usage(sources.store),
+        "repairs" => repairs::repairs(sources.store),
         "local_read_latency" => node::latency(sources.store, |t| t.reads.snapshot()),
         "local_write_latency" => node::latency(sources.store, |t| t.writes.snapshot()),
         "clients" => {
