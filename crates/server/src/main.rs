@@ -383,15 +383,9 @@ fn internode_tls(path: &std::path::Path) -> anyhow::Result<()> {
 }
 
 fn admin(command: Admin) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match cluster::command_runtime() {
         Ok(r) => r,
-        Err(e) => {
-            eprintln!("ilion: cannot start the runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     match command {
         Admin::Status { host, timeout } => report(

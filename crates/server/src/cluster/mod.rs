@@ -43,7 +43,7 @@ pub use admin::{
     request_decommission, request_disable_audit_log, request_enable_audit_log, request_removenode,
     request_removenode_force, request_repair, with_progress,
 };
-pub use admin::{OperatorCommand, operate, run_operator_command};
+pub use admin::{OperatorCommand, command_runtime, operate, run_operator_command};
 pub use peers::{CHANNELS_PER_PEER, Peers};
 pub use removenode::format_removal_status;
 pub use repair::format_repair_status;

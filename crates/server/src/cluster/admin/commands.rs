@@ -201,17 +201,23 @@ pub enum OperatorCommand {
     },
 }
 
-/// Runs `command` against its node and prints the answer.
-pub fn run_operator_command(command: OperatorCommand) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_current_thread()
+/// The runtime an operator command runs on (one thread: it waits on one node), or the exit
+/// code after saying why there is none.
+pub fn command_runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
+    tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
+        .map_err(|e| {
             eprintln!("ilion: cannot start the runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+            ExitCode::FAILURE
+        })
+}
+
+/// Runs `command` against its node and prints the answer.
+pub fn run_operator_command(command: OperatorCommand) -> ExitCode {
+    let runtime = match command_runtime() {
+        Ok(r) => r,
+        Err(code) => return code,
     };
     runtime.block_on(run(command))
 }

@@ -40,7 +40,7 @@ pub use client::{
     request_disable_audit_log, request_enable_audit_log, request_removenode,
     request_removenode_force, request_repair,
 };
-pub use commands::{OperatorCommand, run_operator_command};
+pub use commands::{OperatorCommand, command_runtime, run_operator_command};
 pub use format::{
     format_describe_cluster, format_describe_ring, format_info, format_netstats, format_ring,
     format_status,
