@@ -69,7 +69,7 @@ pub mod vfs;
 
 pub use batch::WriteBatch;
 pub use cache::CacheStats;
-pub use compaction::{CompactionConfig, CompactionStrategy};
+pub use compaction::{CompactionConfig, CompactionStrategy, TombstoneCompaction};
 pub use db::{DEFAULT_TREE, Db};
 pub use error::{Error, Result};
 pub use ingest::{IngestOptions, Ingested, LiveFile};
@@ -78,7 +78,8 @@ pub use options::{
     Builder, CompactionFilter, Decision, FilterContext, MergeOperator, SyncMode, TreeOptions,
 };
 pub use properties::{
-    EntryKind, MAX_USER_PROPERTIES, OutsideSource, PropertiesCollector, PropertiesCollectorFactory,
+    EntryKind, FileTimes, MAX_USER_PROPERTIES, OutsideSource, PropertiesCollector,
+    PropertiesCollectorFactory, PurgeHorizon,
 };
 pub use snapshot::Snapshot;
 pub use sstable::Compression;

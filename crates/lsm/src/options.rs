@@ -6,10 +6,10 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::compaction::CompactionConfig;
+use crate::compaction::{CompactionConfig, TombstoneCompaction};
 use crate::db::Db;
 use crate::error::{Error, Result};
-use crate::properties::{OutsideSource, OutsideView, PropertiesCollectorFactory};
+use crate::properties::{OutsideSource, OutsideView, PropertiesCollectorFactory, PurgeHorizon};
 use crate::sstable::Compression;
 use crate::vfs::{StdVfs, Vfs};
 
@@ -108,6 +108,22 @@ pub trait CompactionFilter: Send + Sync {
         let _ = (ctx, key, operand);
         Decision::Keep
     }
+
+    /// The purge horizon of tree `tree`'s user keys `[start, end]` (a table file's range): a
+    /// deletion made (in the sense of [`crate::FileTimes::max_deletion_time`]) before
+    /// [`PurgeHorizon::before`] may be purged, and the keys such deletions may hide.
+    /// Compaction uses it with the files' time facts to drop fully expired files whole and to
+    /// pick single-file tombstone compactions ([`crate::TombstoneCompaction`]). `None` (the
+    /// default): never judge a file purgeable without reading it.
+    ///
+    /// A file is dropped whole only when the layer's own order says nothing in it matters: its
+    /// newest timestamp is below the oldest timestamp of every other non-expired source of its
+    /// keys. Layers that order versions by the engine's sequence numbers alone should keep the
+    /// default.
+    fn purge_horizon(&self, tree: &str, start: &[u8], end: &[u8]) -> Option<PurgeHorizon> {
+        let _ = (tree, start, end);
+        None
+    }
 }
 
 /// Options of one tree (column family). Not persisted: pass the same options at every open.
@@ -125,6 +141,9 @@ pub struct TreeOptions {
     /// Summarises each table file written (flush or compaction) into its user properties.
     /// Default none.
     pub properties_collector: Option<Arc<dyn PropertiesCollectorFactory>>,
+    /// Single-file tombstone compactions and the search for fully expired files (they need
+    /// the collector's file times and the filter's purge horizon).
+    pub tombstones: TombstoneCompaction,
 }
 
 impl Default for TreeOptions {
@@ -135,6 +154,7 @@ impl Default for TreeOptions {
             merge_operator: None,
             compaction_filter: None,
             properties_collector: None,
+            tombstones: TombstoneCompaction::default(),
         }
     }
 }
@@ -147,6 +167,7 @@ impl fmt::Debug for TreeOptions {
             .field("merge_operator", &self.merge_operator.is_some())
             .field("compaction_filter", &self.compaction_filter.is_some())
             .field("properties_collector", &self.properties_collector.is_some())
+            .field("tombstones", &self.tombstones)
             .finish()
     }
 }
@@ -154,6 +175,7 @@ impl fmt::Debug for TreeOptions {
 impl TreeOptions {
     pub(crate) fn validate(&self) -> Result<()> {
         self.compaction.validate()?;
+        self.tombstones.validate()?;
         if let Compression::Zstd(level) = self.compression
             && !(1..=22).contains(&level)
         {

@@ -58,6 +58,76 @@ pub trait PropertiesCollector: Send {
 /// Makes a [`PropertiesCollector`] per table file (a tree option).
 pub trait PropertiesCollectorFactory: Send + Sync {
     fn collector(&self) -> Box<dyn PropertiesCollector>;
+
+    /// The time facts of a file, read from the summary this factory's collectors make. They
+    /// let compaction follow the layer's own clock: time-window compaction buckets files by
+    /// [`FileTimes::max_timestamp`], a file whose every entry is a deletion past the purge
+    /// horizon is dropped whole, and a file with many such entries is compacted alone (see
+    /// [`crate::CompactionFilter::purge_horizon`]). `None` (the default): the summary has no
+    /// time facts, and the engine falls back to when the file's data was flushed.
+    fn file_times(&self, properties: &[u8]) -> Option<FileTimes> {
+        let _ = properties;
+        None
+    }
+}
+
+/// What may be purged from a table file, as the layer above judges it for the file's key range
+/// ([`crate::CompactionFilter::purge_horizon`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PurgeHorizon {
+    /// Deletions made before this time (seconds, the clock of [`FileTimes`]) may be purged.
+    pub before: i64,
+    /// The first user key the file's deletions may hide: at most the file's smallest key. A
+    /// deletion may hide keys other than its own (a partition deletion hides every key of its
+    /// partition), so what may hold data under the file's deletions is judged on this range.
+    pub scope_start: Vec<u8>,
+    /// The last user key the file's deletions may hide: at least the file's largest key.
+    pub scope_end: Vec<u8>,
+}
+
+/// What the layer above says about the times in one table file (or memtable range), in its own
+/// units: `timestamp`s order versions (Cassandra's write timestamps), `deletion time`s are
+/// seconds on the clock the layer's [`crate::CompactionFilter::purge_horizon`] uses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileTimes {
+    /// Smallest version timestamp of any entry.
+    pub min_timestamp: i64,
+    /// Largest version timestamp of any entry.
+    pub max_timestamp: i64,
+    /// The latest deletion time of any entry: when a deletion was made, or when an expiring
+    /// entry expires; `i64::MAX` when some entry never becomes a deletion (a plain live value)
+    /// or cannot be judged. A file whose `max_deletion_time` is below the purge horizon holds
+    /// nothing but purgeable deletions.
+    pub max_deletion_time: i64,
+    /// Entries summarised.
+    pub entries: u64,
+    /// Deletion-time histogram: `(upper bound, count)` pairs, bounds ascending; `count` entries
+    /// have a deletion time at or below `upper bound` (and above the previous bound). Entries
+    /// that never become deletions are not in it.
+    pub deletion_times: Vec<(i64, u64)>,
+}
+
+impl FileTimes {
+    /// The share of entries whose deletion time is below `horizon` (Cassandra's estimated
+    /// droppable tombstone ratio); 0 for an empty file. Bins straddling the horizon do not
+    /// count, so the estimate errs low.
+    pub fn droppable_ratio(&self, horizon: i64) -> f64 {
+        if self.entries == 0 {
+            return 0.0;
+        }
+        let droppable: u64 = self
+            .deletion_times
+            .iter()
+            .take_while(|(bound, _)| *bound < horizon)
+            .map(|(_, n)| *n)
+            .sum();
+        droppable as f64 / self.entries as f64
+    }
+
+    /// Whether every entry is a deletion made (or an expiry reached) before `horizon`.
+    pub fn fully_expired(&self, horizon: i64) -> bool {
+        self.max_deletion_time < horizon
+    }
 }
 
 /// Runs `factory`'s collector over entries, for a file being written.
@@ -127,11 +197,32 @@ impl OutsideView {
     /// The sources outside the compaction that may hold user keys in `[start, end]`, as they are
     /// now (a flush during the compaction adds a file and removes a memtable; both are seen).
     pub(crate) fn sources(&self, start: &[u8], end: &[u8]) -> Vec<OutsideSource> {
-        let mut out = Vec::new();
         // Memtables before the version: a flush installs its file before it drops the
         // memtable, so this order never misses data.
-        let mem = self.tree.mem.read().clone();
+        let mut out = self.memtables(start, end);
         let version = self.tree.version.read().clone();
+        for (level, files) in version.levels.iter().enumerate() {
+            for f in files {
+                if self.inputs.contains(&f.entry.id)
+                    || f.largest_user_key() < start
+                    || f.smallest_user_key() > end
+                {
+                    continue;
+                }
+                out.push(OutsideSource {
+                    level: Some(level),
+                    properties: f.entry.meta.user_properties.clone(),
+                });
+            }
+        }
+        out
+    }
+
+    /// The tree's memtables that hold a key in `[start, end]` (or a range deletion reaching
+    /// it), each summarised over that range.
+    pub(crate) fn memtables(&self, start: &[u8], end: &[u8]) -> Vec<OutsideSource> {
+        let mut out = Vec::new();
+        let mem = self.tree.mem.read().clone();
         let mems = std::iter::once(&mem.active).chain(mem.frozen.iter().map(|(m, _)| m));
         for m in mems {
             let mut collecting = self.collector.as_deref().map(Collecting::new);
@@ -177,20 +268,6 @@ impl OutsideView {
                 out.push(OutsideSource {
                     level: None,
                     properties: collecting.and_then(|c| c.finish(std::path::Path::new("memtable"))),
-                });
-            }
-        }
-        for (level, files) in version.levels.iter().enumerate() {
-            for f in files {
-                if self.inputs.contains(&f.entry.id)
-                    || f.largest_user_key() < start
-                    || f.smallest_user_key() > end
-                {
-                    continue;
-                }
-                out.push(OutsideSource {
-                    level: Some(level),
-                    properties: f.entry.meta.user_properties.clone(),
                 });
             }
         }

@@ -31,6 +31,8 @@ pub struct Stats {
     pub flush_bytes_written: u64,
     /// Bytes of table files written by compactions since open.
     pub compaction_bytes_written: u64,
+    /// Fully expired table files dropped whole, unread, since open.
+    pub expired_files_dropped: u64,
     /// (log + flush + compaction bytes) / user bytes.
     pub write_amplification: f64,
     /// Bytes of all table files / bytes in each tree's deepest non-empty level (1.0 when all

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use std::ops::{Bound, RangeBounds};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering as AtomicOrdering};
 
 use parking_lot::{Mutex, RwLock};
 
@@ -84,21 +84,58 @@ impl Version {
             .filter(move |f| f.may_hold(user_key))
     }
 
+    /// What the pickers see of the files, without time facts.
+    #[cfg(test)]
     pub(crate) fn file_infos(&self, compacting: &HashSet<u64>) -> Vec<Vec<FileInfo>> {
+        self.file_infos_with(compacting, None)
+    }
+
+    /// What the pickers see of the files; with the tree's tuned options, the time facts its
+    /// collector reads from each file's user properties and the purge horizon its compaction
+    /// filter gives for each file's key range.
+    pub(crate) fn file_infos_with(
+        &self,
+        compacting: &HashSet<u64>,
+        tree: Option<(&str, &Tuned)>,
+    ) -> Vec<Vec<FileInfo>> {
+        let collector = tree.and_then(|(_, t)| t.opts.properties_collector.as_deref());
+        let filter = tree.and_then(|(name, t)| Some((name, t.opts.compaction_filter.as_deref()?)));
         self.levels
             .iter()
             .map(|level| {
                 level
                     .iter()
-                    .map(|f| FileInfo {
-                        id: f.entry.id,
-                        size: f.entry.meta.file_size,
-                        smallest_user_key: f.smallest_user_key().to_vec(),
-                        largest_user_key: f.largest_user_key().to_vec(),
-                        min_seq: f.entry.meta.min_seq,
-                        max_seq: f.entry.meta.max_seq,
-                        created_micros: f.entry.created_micros,
-                        being_compacted: compacting.contains(&f.entry.id),
+                    .map(|f| {
+                        let times = collector
+                            .and_then(|c| c.file_times(f.entry.meta.user_properties.as_deref()?));
+                        let (lo, hi) = (f.smallest_user_key(), f.largest_user_key());
+                        let purge_horizon = match (&times, filter) {
+                            // The scope never narrows below the file's own keys.
+                            (Some(_), Some((name, filter))) => {
+                                filter.purge_horizon(name, lo, hi).map(|mut h| {
+                                    if h.scope_start.as_slice() > lo {
+                                        h.scope_start = lo.to_vec();
+                                    }
+                                    if h.scope_end.as_slice() < hi {
+                                        h.scope_end = hi.to_vec();
+                                    }
+                                    h
+                                })
+                            }
+                            _ => None,
+                        };
+                        FileInfo {
+                            id: f.entry.id,
+                            size: f.entry.meta.file_size,
+                            smallest_user_key: f.smallest_user_key().to_vec(),
+                            largest_user_key: f.largest_user_key().to_vec(),
+                            min_seq: f.entry.meta.min_seq,
+                            max_seq: f.entry.meta.max_seq,
+                            created_micros: f.entry.created_micros,
+                            being_compacted: compacting.contains(&f.entry.id),
+                            times,
+                            purge_horizon,
+                        }
                     })
                     .collect()
             })
@@ -135,6 +172,9 @@ pub(crate) struct TreeInner {
     /// Set (with the write lock held) once the tree is dropped; never cleared after the drop
     /// is in the manifest.
     pub(crate) dropped: AtomicBool,
+    /// When the tree was last searched for fully expired files (engine clock, micros; 0:
+    /// never).
+    pub(crate) expired_checked_micros: AtomicU64,
 }
 
 impl std::fmt::Debug for TreeInner {

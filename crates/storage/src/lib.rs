@@ -69,6 +69,6 @@ pub use read::{
 pub use repair_history::RepairHistory;
 pub use schema::{
     Column, ColumnId, ColumnKind, CompactionStrategy, Compression, CqlType, Order, SchemaChange,
-    TableOptions, TableSchema, TableSchemaBuilder, TombstoneGc,
+    TableOptions, TableSchema, TableSchemaBuilder, TombstoneCompaction, TombstoneGc,
 };
 pub use store::{Latency, LatencySummary, Store, StoreBuilder, Table, TableLatencies};

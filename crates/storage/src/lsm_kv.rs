@@ -8,6 +8,7 @@
 use std::collections::HashMap;
 use std::ops::Bound as RangeBound;
 use std::sync::Arc;
+use std::time::Duration;
 
 use parking_lot::RwLock;
 
@@ -15,7 +16,7 @@ use crate::error::{Error, Result};
 use crate::kv::{Kv, merge_records};
 use crate::purge::{Decision, PurgeFilter};
 use crate::schema::{CompactionStrategy, Compression, TableSchema};
-use crate::timestamps::{self, MinTimestampCollector};
+use crate::timestamps::{self, TimesCollector};
 
 fn engine(e: ilion_lsm::Error) -> Error {
     Error::Engine(e)
@@ -84,6 +85,16 @@ impl ilion_lsm::CompactionFilter for Filters {
         self.decide(ctx, key, value)
     }
 
+    fn purge_horizon(
+        &self,
+        tree: &str,
+        start: &[u8],
+        end: &[u8],
+    ) -> Option<ilion_lsm::PurgeHorizon> {
+        let f = self.by_tree.read().get(tree).cloned()?;
+        f.purge_horizon(start, end)
+    }
+
     /// Operands reach here already reconciled into one ([`Reconcile::partial_merge`]), so the
     /// rules are those of a value.
     fn filter_merge_operand(
@@ -126,9 +137,17 @@ pub(crate) fn tree_options(schema: &TableSchema, filters: &Arc<Filters>) -> ilio
             base_level_bytes: 10 * sstable_size_mb * MIB,
             target_file_size: sstable_size_mb * MIB,
         },
-        CompactionStrategy::TimeWindow { window_seconds } => {
-            ilion_lsm::CompactionConfig::time_window(window_seconds.saturating_mul(1_000_000))
-        }
+        CompactionStrategy::TimeWindow {
+            window_seconds,
+            timestamps_per_second,
+            min_threshold,
+            max_threshold,
+        } => ilion_lsm::CompactionConfig::TimeWindow {
+            window_micros: window_seconds.saturating_mul(1_000_000),
+            timestamps_per_second,
+            min_threshold,
+            max_threshold,
+        },
     };
     let compression = match o.compression {
         Compression::None => ilion_lsm::Compression::None,
@@ -140,7 +159,15 @@ pub(crate) fn tree_options(schema: &TableSchema, filters: &Arc<Filters>) -> ilio
         compaction,
         merge_operator: Some(Arc::new(Reconcile)),
         compaction_filter: Some(filters.clone()),
-        properties_collector: Some(Arc::new(MinTimestampCollector)),
+        properties_collector: Some(Arc::new(TimesCollector)),
+        tombstones: ilion_lsm::TombstoneCompaction {
+            threshold: o.tombstone_compaction.threshold,
+            interval: Duration::from_secs(o.tombstone_compaction.interval_seconds),
+            unchecked: o.tombstone_compaction.unchecked,
+            expired_check_interval: Duration::from_secs(
+                o.tombstone_compaction.expired_check_seconds,
+            ),
+        },
     }
 }
 

@@ -57,6 +57,34 @@ pub(crate) fn gc_before(
     }
 }
 
+/// The purge horizon of the partitions between the table keys `start` and `end`: the
+/// earliest [`gc_before`] of any token in between (`None`: some of them may never purge, or a
+/// key does not parse).
+pub(crate) fn horizon(
+    options: &TableOptions,
+    history: &RepairHistory,
+    start: &[u8],
+    end: &[u8],
+    now: i64,
+) -> Option<i64> {
+    match options.tombstone_gc {
+        TombstoneGc::Timeout => Some(gc_before(options, history, 0, now)),
+        TombstoneGc::Repair {
+            propagation_delay_seconds,
+        } => {
+            let (lo, _, _) = key::parse_partition(start)?;
+            let (hi, _, _) = key::parse_partition(end)?;
+            // Ranges are (start, end]: the range holding `lo` starts just below it.
+            let oldest = history.oldest_in(lo.checked_sub(1), Some(hi))?;
+            Some(
+                oldest
+                    .saturating_sub(i64::from(propagation_delay_seconds))
+                    .min(now),
+            )
+        }
+    }
+}
+
 /// What to do with one entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Decision {
@@ -132,6 +160,33 @@ impl PurgeFilter {
             repaired,
             walk: Mutex::new(Walk::default()),
         }
+    }
+
+    /// The purge horizon of the table keys `[start, end]` now ([`horizon`]); the keys their
+    /// deletions may hide are those of the partitions from `start`'s to `end`'s (a partition,
+    /// range or row deletion hides keys after its own), as Cassandra judges overlap by
+    /// partition.
+    pub(crate) fn purge_horizon(
+        &self,
+        start: &[u8],
+        end: &[u8],
+    ) -> Option<ilion_lsm::PurgeHorizon> {
+        let before = horizon(
+            self.schema.options(),
+            &self.repaired.read(),
+            start,
+            end,
+            self.clock.now_seconds(),
+        )?;
+        let (_, _, first) = key::parse_partition(start)?;
+        let (_, _, last) = key::parse_partition(end)?;
+        let mut scope_end = end.get(..last)?.to_vec();
+        scope_end.push(u8::MAX);
+        Some(ilion_lsm::PurgeHorizon {
+            before,
+            scope_start: start.get(..first)?.to_vec(),
+            scope_end,
+        })
     }
 
     /// What compaction job `job` does with entry `k`: `outside_min(start, end)` gives the

@@ -78,8 +78,186 @@ pub enum CompactionStrategy {
     },
     /// LeveledCompactionStrategy: bounded read amplification at the cost of more rewriting.
     Leveled { sstable_size_mb: u64 },
-    /// TimeWindowCompactionStrategy: one bucket per time window, for TTL'd time series.
-    TimeWindow { window_seconds: u64 },
+    /// TimeWindowCompactionStrategy: files grouped by the window their newest write timestamp
+    /// falls in, size-tiered within the newest window, one file per older window; for TTL'd
+    /// time series.
+    TimeWindow {
+        window_seconds: u64,
+        /// Units of the write timestamps per second (`timestamp_resolution`): 1_000_000 for
+        /// MICROSECONDS (the default), 1_000 for MILLISECONDS, 1 for SECONDS, 10^9 for
+        /// NANOSECONDS.
+        #[serde(default = "micros_per_second")]
+        timestamps_per_second: u64,
+        #[serde(default = "default_min_threshold")]
+        min_threshold: usize,
+        #[serde(default = "default_max_threshold")]
+        max_threshold: usize,
+    },
+}
+
+fn micros_per_second() -> u64 {
+    1_000_000
+}
+fn default_min_threshold() -> usize {
+    4
+}
+fn default_max_threshold() -> usize {
+    32
+}
+
+/// Single-file tombstone compactions and the search for fully expired files: the compaction
+/// sub-options every Cassandra strategy takes (`tombstone_threshold`,
+/// `tombstone_compaction_interval`, `unchecked_tombstone_compaction`) and TWCS's
+/// `expired_sstable_check_frequency_seconds` (the other strategies use its default).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TombstoneCompaction {
+    /// A file whose estimated share of purgeable tombstones and expired cells is above this
+    /// is compacted alone when nothing else is to do. Default 0.2.
+    pub threshold: f64,
+    /// Seconds after a file was written before it may be compacted alone. Default 86400.
+    pub interval_seconds: u64,
+    /// Compact a file alone even when others overlap it. Default false.
+    pub unchecked: bool,
+    /// Seconds between searches for fully expired files to drop whole. Default 600.
+    pub expired_check_seconds: u64,
+}
+
+impl Default for TombstoneCompaction {
+    fn default() -> Self {
+        TombstoneCompaction {
+            threshold: 0.2,
+            interval_seconds: 86_400,
+            unchecked: false,
+            expired_check_seconds: 600,
+        }
+    }
+}
+
+impl TombstoneCompaction {
+    /// The tombstone sub-options of a CQL `compaction = {...}` map (validated with the
+    /// strategy by [`CompactionStrategy::from_cql_options`]).
+    pub fn from_cql_options(options: &BTreeMap<String, String>) -> Result<TombstoneCompaction> {
+        const O: &str = "compaction";
+        let d = TombstoneCompaction::default();
+        let threshold: f64 = number(options, "tombstone_threshold", O, d.threshold)?;
+        if !(threshold >= 0.0 && threshold.is_finite()) {
+            return Err(Error::InvalidOption {
+                option: O,
+                reason: format!(
+                    "tombstone_threshold must be greater than 0, but was {threshold:.6}"
+                ),
+            });
+        }
+        let interval_seconds = seconds(
+            options,
+            "tombstone_compaction_interval",
+            86_400,
+            "must be greater than 0",
+        )?;
+        let unchecked = match options.get("unchecked_tombstone_compaction") {
+            None => false,
+            Some(v) if v.eq_ignore_ascii_case("true") => true,
+            Some(v) if v.eq_ignore_ascii_case("false") => false,
+            Some(v) => {
+                return Err(Error::InvalidOption {
+                    option: O,
+                    reason: format!(
+                        "'unchecked_tombstone_compaction' should be either 'true' or 'false', not '{v}'"
+                    ),
+                });
+            }
+        };
+        let expired_check_seconds = seconds(
+            options,
+            "expired_sstable_check_frequency_seconds",
+            600,
+            "must not be negative",
+        )?;
+        Ok(TombstoneCompaction {
+            threshold,
+            interval_seconds,
+            unchecked,
+            expired_check_seconds,
+        })
+    }
+}
+
+/// A non-negative whole number of seconds, sub-option `key` of the `compaction` map.
+fn seconds(options: &BTreeMap<String, String>, key: &str, default: i64, rule: &str) -> Result<u64> {
+    let v: i64 = number(options, key, "compaction", default)?;
+    u64::try_from(v).map_err(|_| Error::InvalidOption {
+        option: "compaction",
+        reason: format!("{key} {rule}, but was {v}"),
+    })
+}
+
+/// Sub-options every strategy takes.
+const COMMON_OPTIONS: &[&str] = &[
+    "class",
+    "enabled",
+    "min_threshold",
+    "max_threshold",
+    "tombstone_threshold",
+    "tombstone_compaction_interval",
+    "unchecked_tombstone_compaction",
+];
+
+/// Cassandra sub-options this store knows but does not implement: refused rather than stored
+/// and ignored.
+const UNSUPPORTED_OPTIONS: &[&str] = &[
+    "only_purge_repaired_tombstones",
+    "log_all",
+    "provide_overlapping_tombstones",
+    "bucket_low",
+    "bucket_high",
+    "min_sstable_size",
+    "fanout_size",
+    "single_sstable_uplevel",
+];
+
+/// Refuses sub-options `class` (a short class name) does not take.
+fn check_sub_options(options: &BTreeMap<String, String>, class: &str, own: &[&str]) -> Result<()> {
+    let bad = |reason: String| {
+        Err(Error::InvalidOption {
+            option: "compaction",
+            reason,
+        })
+    };
+    if let Some(k) = options
+        .keys()
+        .find(|k| UNSUPPORTED_OPTIONS.contains(&k.as_str()))
+    {
+        return bad(format!(
+            "compaction option '{k}' of {class} is not supported by Ilion"
+        ));
+    }
+    let unknown: Vec<&str> = options
+        .keys()
+        .map(String::as_str)
+        .filter(|k| !COMMON_OPTIONS.contains(k) && !own.contains(k))
+        .collect();
+    if !unknown.is_empty() {
+        return bad(format!(
+            "Properties specified [{}] are not understood by {class}",
+            unknown.join(", ")
+        ));
+    }
+    match options.get("enabled").map(|v| v.to_ascii_lowercase()) {
+        None => {}
+        Some(v) if v == "true" => {}
+        Some(v) if v == "false" => {
+            return bad(
+                "compaction 'enabled': 'false' is not supported by Ilion (background compaction cannot be turned off per table)"
+                    .to_owned(),
+            );
+        }
+        Some(v) => {
+            return bad(format!(
+                "enabled should either be 'true' or 'false', not {v}"
+            ));
+        }
+    }
+    Ok(())
 }
 
 impl Default for CompactionStrategy {
@@ -119,44 +297,130 @@ fn number<T: std::str::FromStr>(
 
 impl CompactionStrategy {
     /// The strategy of a CQL `compaction = {...}` map (`class` plus Cassandra's sub-options:
-    /// `min_threshold`/`max_threshold`, `sstable_size_in_mb`, `compaction_window_unit` and
-    /// `compaction_window_size`). UnifiedCompactionStrategy is served size-tiered; sub-options
-    /// this store has no use for are ignored.
+    /// `min_threshold`/`max_threshold`, `sstable_size_in_mb`, `compaction_window_unit`,
+    /// `compaction_window_size` and `timestamp_resolution`; the tombstone sub-options are read
+    /// by [`TombstoneCompaction::from_cql_options`]). Sub-options a strategy does not take, or
+    /// that this store does not implement, are refused, and so is UnifiedCompactionStrategy
+    /// (Cassandra 5.0), which this store does not implement.
     pub fn from_cql_options(options: &BTreeMap<String, String>) -> Result<CompactionStrategy> {
         const O: &str = "compaction";
+        let bad = |reason: String| Error::InvalidOption { option: O, reason };
         let class = short_class(options, O)?;
+        let thresholds = || -> Result<(usize, usize)> {
+            let min: i64 = number(options, "min_threshold", O, 4)?;
+            let max: i64 = number(options, "max_threshold", O, 32)?;
+            if min < 2 {
+                return Err(bad(format!(
+                    "min_threshold value ({min}) must be bigger or equal to 2"
+                )));
+            }
+            if max < min {
+                return Err(bad(format!(
+                    "max_threshold value ({max}) must be bigger or equal to min_threshold ({min})"
+                )));
+            }
+            Ok((
+                usize::try_from(min).unwrap_or(usize::MAX),
+                usize::try_from(max).unwrap_or(usize::MAX),
+            ))
+        };
+        TombstoneCompaction::from_cql_options(options)?;
         let strategy = match class.as_str() {
-            "SizeTieredCompactionStrategy" | "UnifiedCompactionStrategy" => {
+            "SizeTieredCompactionStrategy" => {
+                check_sub_options(options, &class, &[])?;
+                let (min_threshold, max_threshold) = thresholds()?;
                 CompactionStrategy::SizeTiered {
-                    min_threshold: number(options, "min_threshold", O, 4)?,
-                    max_threshold: number(options, "max_threshold", O, 32)?,
+                    min_threshold,
+                    max_threshold,
                 }
             }
-            "LeveledCompactionStrategy" => CompactionStrategy::Leveled {
-                sstable_size_mb: number(options, "sstable_size_in_mb", O, 160)?,
-            },
+            "LeveledCompactionStrategy" => {
+                check_sub_options(options, &class, &["sstable_size_in_mb"])?;
+                let mb: i64 = number(options, "sstable_size_in_mb", O, 160)?;
+                let sstable_size_mb =
+                    u64::try_from(mb).ok().filter(|m| *m > 0).ok_or_else(|| {
+                        bad(format!(
+                            "sstable_size_in_mb must be larger than 0, but was {mb}"
+                        ))
+                    })?;
+                CompactionStrategy::Leveled { sstable_size_mb }
+            }
             "TimeWindowCompactionStrategy" => {
+                check_sub_options(
+                    options,
+                    &class,
+                    &[
+                        "compaction_window_unit",
+                        "compaction_window_size",
+                        "timestamp_resolution",
+                        "expired_sstable_check_frequency_seconds",
+                        "unsafe_aggressive_sstable_expiration",
+                    ],
+                )?;
                 let unit = match options.get("compaction_window_unit").map(String::as_str) {
                     None | Some("DAYS") => 86_400,
                     Some("HOURS") => 3_600,
                     Some("MINUTES") => 60,
                     Some(other) => {
-                        return Err(Error::InvalidOption {
-                            option: O,
-                            reason: format!("unknown compaction_window_unit '{other}'"),
-                        });
+                        return Err(bad(format!(
+                            "{other} is not valid for compaction_window_unit"
+                        )));
                     }
                 };
-                let size: u64 = number(options, "compaction_window_size", O, 1)?;
+                let timestamps_per_second =
+                    match options.get("timestamp_resolution").map(String::as_str) {
+                        None | Some("MICROSECONDS") => 1_000_000,
+                        Some("MILLISECONDS") => 1_000,
+                        Some("SECONDS") => 1,
+                        Some("NANOSECONDS") => 1_000_000_000,
+                        Some(other) => {
+                            return Err(bad(format!(
+                                "{other} is not valid for timestamp_resolution"
+                            )));
+                        }
+                    };
+                let size: i64 = number(options, "compaction_window_size", O, 1)?;
+                if size < 1 {
+                    return Err(bad(format!(
+                        "{size} must be greater than 1 for compaction_window_size"
+                    )));
+                }
+                match options
+                    .get("unsafe_aggressive_sstable_expiration")
+                    .map(|v| v.to_ascii_lowercase())
+                    .as_deref()
+                {
+                    None | Some("false") => {}
+                    Some("true") => {
+                        return Err(bad(
+                            "unsafe_aggressive_sstable_expiration is requested but not allowed: Ilion drops a file whole only when no overlapping data can need it"
+                                .to_owned(),
+                        ));
+                    }
+                    Some(v) => {
+                        return Err(bad(format!(
+                            "unsafe_aggressive_sstable_expiration is not 'true' or 'false' ({v})"
+                        )));
+                    }
+                }
+                let (min_threshold, max_threshold) = thresholds()?;
                 CompactionStrategy::TimeWindow {
-                    window_seconds: size.saturating_mul(unit),
+                    window_seconds: u64::try_from(size).unwrap_or(1).saturating_mul(unit),
+                    timestamps_per_second,
+                    min_threshold,
+                    max_threshold,
                 }
             }
+            "UnifiedCompactionStrategy" => {
+                return Err(bad(
+                    "Unable to find compaction strategy class 'UnifiedCompactionStrategy': Ilion does not implement the unified compaction strategy of Cassandra 5.0; use SizeTieredCompactionStrategy, LeveledCompactionStrategy or TimeWindowCompactionStrategy"
+                        .to_owned(),
+                ));
+            }
             other => {
-                return Err(Error::InvalidOption {
-                    option: O,
-                    reason: format!("unsupported compaction strategy class '{other}'"),
-                });
+                return Err(bad(format!(
+                    "unsupported compaction strategy class '{other}'"
+                )));
             }
         };
         Ok(strategy)
@@ -227,6 +491,9 @@ pub struct TableOptions {
     /// When tombstones may be purged.
     #[serde(default)]
     pub tombstone_gc: TombstoneGc,
+    /// Single-file tombstone compactions and fully expired files.
+    #[serde(default)]
+    pub tombstone_compaction: TombstoneCompaction,
 }
 
 impl Default for TableOptions {
@@ -237,6 +504,7 @@ impl Default for TableOptions {
             compaction: CompactionStrategy::default(),
             compression: Compression::default(),
             tombstone_gc: TombstoneGc::default(),
+            tombstone_compaction: TombstoneCompaction::default(),
         }
     }
 }
@@ -542,8 +810,19 @@ fn validate_options(table: &str, options: &TableOptions) -> Result<()> {
             CompactionStrategy::Leveled { sstable_size_mb: 0 } => {
                 return err("leveled sstable_size_mb must be positive");
             }
-            CompactionStrategy::TimeWindow { window_seconds: 0 } => {
-                return err("time-window window_seconds must be positive");
+            CompactionStrategy::TimeWindow {
+                window_seconds,
+                timestamps_per_second,
+                min_threshold,
+                max_threshold,
+            } if window_seconds == 0
+                || timestamps_per_second == 0
+                || min_threshold < 2
+                || max_threshold < min_threshold =>
+            {
+                return err(
+                    "time-window needs a positive window and resolution and 2 <= min_threshold <= max_threshold",
+                );
             }
             _ => {}
         }
@@ -602,7 +881,10 @@ mod tests {
             ])
             .unwrap(),
             CompactionStrategy::TimeWindow {
-                window_seconds: 6 * 3600
+                window_seconds: 6 * 3600,
+                timestamps_per_second: 1_000_000,
+                min_threshold: 4,
+                max_threshold: 32,
             }
         );
         assert!(matches!(
@@ -633,5 +915,115 @@ mod tests {
             Compression::None
         );
         assert!(z(&[]).is_err());
+    }
+
+    #[test]
+    fn compaction_sub_options_take_effect_or_are_refused_with_a_reason() {
+        let c = |p: &[(&str, &str)]| CompactionStrategy::from_cql_options(&map(p));
+        let reason = |r: Result<CompactionStrategy>| match r {
+            Err(Error::InvalidOption { reason, .. }) => reason,
+            other => panic!("expected a refusal, got {other:?}"),
+        };
+        assert_eq!(
+            c(&[
+                ("class", "TimeWindowCompactionStrategy"),
+                ("compaction_window_unit", "MINUTES"),
+                ("compaction_window_size", "5"),
+                ("timestamp_resolution", "MILLISECONDS"),
+                ("min_threshold", "6"),
+                ("tombstone_threshold", "0.5"),
+            ])
+            .unwrap(),
+            CompactionStrategy::TimeWindow {
+                window_seconds: 300,
+                timestamps_per_second: 1_000,
+                min_threshold: 6,
+                max_threshold: 32,
+            }
+        );
+        assert!(
+            reason(c(&[("class", "UnifiedCompactionStrategy")]))
+                .contains("UnifiedCompactionStrategy")
+        );
+        assert_eq!(
+            reason(c(&[
+                ("class", "SizeTieredCompactionStrategy"),
+                ("abc", "1")
+            ])),
+            "Properties specified [abc] are not understood by SizeTieredCompactionStrategy"
+        );
+        assert_eq!(
+            reason(c(&[
+                ("class", "LeveledCompactionStrategy"),
+                ("compaction_window_size", "4")
+            ])),
+            "Properties specified [compaction_window_size] are not understood by LeveledCompactionStrategy"
+        );
+        assert!(
+            reason(c(&[
+                ("class", "SizeTieredCompactionStrategy"),
+                ("bucket_low", "0.3")
+            ]))
+            .contains("not supported by Ilion")
+        );
+        assert!(
+            reason(c(&[
+                ("class", "SizeTieredCompactionStrategy"),
+                ("enabled", "false")
+            ]))
+            .contains("not supported by Ilion")
+        );
+        assert_eq!(
+            reason(c(&[
+                ("class", "TimeWindowCompactionStrategy"),
+                ("compaction_window_unit", "SECONDS")
+            ])),
+            "SECONDS is not valid for compaction_window_unit"
+        );
+        assert_eq!(
+            reason(c(&[
+                ("class", "TimeWindowCompactionStrategy"),
+                ("compaction_window_size", "-8")
+            ])),
+            "-8 must be greater than 1 for compaction_window_size"
+        );
+        assert_eq!(
+            reason(c(&[
+                ("class", "SizeTieredCompactionStrategy"),
+                ("min_threshold", "1")
+            ])),
+            "min_threshold value (1) must be bigger or equal to 2"
+        );
+        assert_eq!(
+            reason(c(&[
+                ("class", "SizeTieredCompactionStrategy"),
+                ("tombstone_threshold", "-0.4")
+            ])),
+            "tombstone_threshold must be greater than 0, but was -0.400000"
+        );
+        assert_eq!(
+            reason(c(&[
+                ("class", "LeveledCompactionStrategy"),
+                ("unchecked_tombstone_compaction", "maybe")
+            ])),
+            "'unchecked_tombstone_compaction' should be either 'true' or 'false', not 'maybe'"
+        );
+
+        let t = |p: &[(&str, &str)]| TombstoneCompaction::from_cql_options(&map(p)).unwrap();
+        assert_eq!(t(&[]), TombstoneCompaction::default());
+        assert_eq!(
+            t(&[
+                ("tombstone_threshold", "0.05"),
+                ("tombstone_compaction_interval", "60"),
+                ("unchecked_tombstone_compaction", "TRUE"),
+                ("expired_sstable_check_frequency_seconds", "0"),
+            ]),
+            TombstoneCompaction {
+                threshold: 0.05,
+                interval_seconds: 60,
+                unchecked: true,
+                expired_check_seconds: 0,
+            }
+        );
     }
 }

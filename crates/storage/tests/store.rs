@@ -454,6 +454,9 @@ fn data_survives_a_restart_on_disk_with_every_compaction_strategy() {
             "twcs",
             CompactionStrategy::TimeWindow {
                 window_seconds: 3600,
+                timestamps_per_second: 1_000_000,
+                min_threshold: 4,
+                max_threshold: 32,
             },
             Compression::Default,
         ),

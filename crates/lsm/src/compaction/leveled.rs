@@ -13,7 +13,7 @@
 //! level has no target and is never a source (except through `pick_range`). Dynamic level
 //! sizing is not implemented: targets are static.
 
-use super::{CompactionStrategy, CompactionTask, FileInfo};
+use super::{CompactionStrategy, CompactionTask, FileInfo, PickContext, Purpose, tombstones};
 
 /// Levels of a leveled tree, L0 included.
 pub(crate) const NUM_LEVELS: usize = 7;
@@ -164,7 +164,23 @@ impl Leveled {
             output_level,
             target_file_size: self.target_file_size,
             bottommost,
+            purpose: Purpose::Merge,
         }
+    }
+
+    /// The task of the level most over its target, if any.
+    fn pick_by_score(&self, levels: &[Vec<FileInfo>]) -> Option<CompactionTask> {
+        for (_, level) in self.scores(levels) {
+            let task = if level == 0 {
+                self.pick_l0(levels)
+            } else {
+                self.pick_level(levels, level)
+            };
+            if task.is_some() {
+                return task;
+            }
+        }
+        None
     }
 
     fn pick_l0(&self, levels: &[Vec<FileInfo>]) -> Option<CompactionTask> {
@@ -221,18 +237,9 @@ impl Leveled {
 }
 
 impl CompactionStrategy for Leveled {
-    fn pick(&self, levels: &[Vec<FileInfo>]) -> Option<CompactionTask> {
-        for (_, level) in self.scores(levels) {
-            let task = if level == 0 {
-                self.pick_l0(levels)
-            } else {
-                self.pick_level(levels, level)
-            };
-            if task.is_some() {
-                return task;
-            }
-        }
-        None
+    fn pick_at(&self, levels: &[Vec<FileInfo>], ctx: &PickContext) -> Option<CompactionTask> {
+        self.pick_by_score(levels)
+            .or_else(|| tombstones::single_file_task(levels, ctx, self.target_file_size))
     }
 
     fn pick_range(

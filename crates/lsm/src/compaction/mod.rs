@@ -11,13 +11,18 @@
 //! are adjacent in L0's newest-first order — merging two files around a third of intermediate
 //! age would let the merged output shadow the newer data of the third.
 
+pub(crate) mod expired;
 pub(crate) mod job;
 pub(crate) mod leveled;
 pub(crate) mod size_tiered;
 pub(crate) mod time_window;
+pub(crate) mod tombstones;
+
+use std::time::Duration;
 
 use crate::error::{Error, Result};
 use crate::key::SeqNo;
+use crate::properties::{FileTimes, PurgeHorizon};
 
 /// What a picker sees of a live table.
 // `pub` inside this private module: nameable only in the crate, so the public
@@ -30,12 +35,27 @@ pub struct FileInfo {
     pub largest_user_key: Vec<u8>,
     pub min_seq: SeqNo,
     pub max_seq: SeqNo,
-    /// When the file's newest data was written (time-window bucketing).
+    /// When the file's newest data was flushed (for a compaction output, the newest of its
+    /// inputs'; for a single-file tombstone compaction, when it ran).
     pub created_micros: u64,
     pub being_compacted: bool,
+    /// The layer above's time facts of the file (from its user properties), if it has them.
+    pub times: Option<FileTimes>,
+    /// What may be purged from this file; `None` when the layer does not say (nothing is
+    /// judged purgeable).
+    pub purge_horizon: Option<PurgeHorizon>,
 }
 
 impl FileInfo {
+    /// Whether a file's deletions may hide data of `other`: `other`'s key range meets the keys
+    /// they may hide.
+    pub(crate) fn may_shadow(&self, other: &FileInfo) -> bool {
+        match &self.purge_horizon {
+            Some(h) => other.overlaps(Some(&h.scope_start), Some(&h.scope_end)),
+            None => other.overlaps(Some(&self.smallest_user_key), Some(&self.largest_user_key)),
+        }
+    }
+
     /// Whether the file's user-key range meets `[start, end]` (inclusive; `None` is unbounded).
     pub(crate) fn overlaps(&self, start: Option<&[u8]>, end: Option<&[u8]>) -> bool {
         start.is_none_or(|s| self.largest_user_key.as_slice() >= s)
@@ -53,13 +73,82 @@ pub struct CompactionTask {
     pub target_file_size: u64,
     /// No older data for these keys can exist below `output_level` (tombstones may be dropped).
     pub bottommost: bool,
+    /// Why the task was picked.
+    pub purpose: Purpose,
+}
+
+/// Why a compaction runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// To merge files (the strategy's shape, or a major compaction).
+    Merge,
+    /// A single file rewritten to purge its deletions (Cassandra's tombstone compaction); its
+    /// output counts as new for [`TombstoneCompaction::interval`].
+    Tombstones,
+}
+
+/// What a picker is told besides the files.
+#[derive(Debug, Clone, Default)]
+pub struct PickContext {
+    /// Now, on the engine's clock (compared with [`FileInfo::created_micros`]).
+    pub now_micros: u64,
+    pub tombstones: TombstoneCompaction,
+}
+
+/// Single-file tombstone compactions (Cassandra's `tombstone_threshold`,
+/// `tombstone_compaction_interval`, `unchecked_tombstone_compaction`) and the search for
+/// fully expired files (`expired_sstable_check_frequency_seconds`). Both need the layer above
+/// to report file times ([`crate::PropertiesCollectorFactory::file_times`]) and a purge
+/// horizon ([`crate::CompactionFilter::purge_horizon`]); without them nothing happens.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TombstoneCompaction {
+    /// A file whose estimated share of purgeable deletions is above this is compacted alone
+    /// when the strategy has nothing else to do. Default 0.2.
+    pub threshold: f64,
+    /// A file is compacted alone only once this long has passed since it was written, so a
+    /// file whose deletions cannot be purged yet is not rewritten over and over. Default 1 day.
+    pub interval: Duration,
+    /// Compact a file alone even when other files overlap its key range (they may keep its
+    /// deletions from being purged). Default false: only when nothing overlaps.
+    pub unchecked: bool,
+    /// How often the tree is searched for fully expired files to drop whole. Default 10
+    /// minutes (each search may summarise the memtables over the candidates' key ranges).
+    pub expired_check_interval: Duration,
+}
+
+impl Default for TombstoneCompaction {
+    fn default() -> TombstoneCompaction {
+        TombstoneCompaction {
+            threshold: 0.2,
+            interval: Duration::from_secs(86_400),
+            unchecked: false,
+            expired_check_interval: Duration::from_secs(600),
+        }
+    }
+}
+
+impl TombstoneCompaction {
+    /// Checks the settings.
+    pub fn validate(&self) -> Result<()> {
+        if !(self.threshold >= 0.0 && self.threshold.is_finite()) {
+            return Err(Error::InvalidOption {
+                option: "tombstone_threshold",
+                reason: format!("{} is not a non-negative number", self.threshold),
+            });
+        }
+        Ok(())
+    }
 }
 
 /// Picks compactions for one tree. Implemented by the strategies [`CompactionConfig`] builds.
 pub trait CompactionStrategy: Send + Sync + std::fmt::Debug {
     /// The next compaction worth running, if any. `levels[0]` is L0 (newest first, may
     /// overlap); `levels[1..]` are sorted and non-overlapping.
-    fn pick(&self, levels: &[Vec<FileInfo>]) -> Option<CompactionTask>;
+    fn pick_at(&self, levels: &[Vec<FileInfo>], ctx: &PickContext) -> Option<CompactionTask>;
+    /// [`CompactionStrategy::pick_at`] knowing nothing of time (no tombstone compactions).
+    fn pick(&self, levels: &[Vec<FileInfo>]) -> Option<CompactionTask> {
+        self.pick_at(levels, &PickContext::default())
+    }
     /// A task covering every file that overlaps `[start, end]` (compact_range / major
     /// compaction); `None` when nothing overlaps or an overlapping file is being compacted.
     fn pick_range(
@@ -107,11 +196,16 @@ pub enum CompactionConfig {
         min_sstable_size: u64,
     },
     /// Time-window compaction (Cassandra's TWCS), for time series written roughly in time
-    /// order: files are grouped by the window their newest data falls in; the newest window is
-    /// compacted size-tiered, each older window once into a single file.
+    /// order: files are grouped by the window their newest data falls in (by the largest
+    /// timestamp the layer above reports for them, see
+    /// [`crate::PropertiesCollectorFactory::file_times`]; else by when they were flushed); the
+    /// newest window is compacted size-tiered, each older window once into a single file.
     TimeWindow {
         /// Window length in microseconds. Default one day.
         window_micros: u64,
+        /// Units of the reported timestamps per second (Cassandra's `timestamp_resolution`):
+        /// 1_000_000 (microseconds, the default), 1_000, 1 or 1_000_000_000.
+        timestamps_per_second: u64,
         /// Size-tiered threshold within the newest window. Default 4.
         min_threshold: usize,
         /// Most files merged at once. Default 32.
@@ -153,6 +247,7 @@ impl CompactionConfig {
     pub fn time_window(window_micros: u64) -> CompactionConfig {
         CompactionConfig::TimeWindow {
             window_micros,
+            timestamps_per_second: 1_000_000,
             min_threshold: 4,
             max_threshold: 32,
         }
@@ -200,11 +295,15 @@ impl CompactionConfig {
             }
             CompactionConfig::TimeWindow {
                 window_micros,
+                timestamps_per_second,
                 min_threshold,
                 max_threshold,
             } => {
                 if window_micros == 0 {
                     return bad("window_micros", "must be positive");
+                }
+                if timestamps_per_second == 0 {
+                    return bad("timestamps_per_second", "must be positive");
                 }
                 if min_threshold < 2 || max_threshold < min_threshold {
                     return bad("min_threshold", "need 2 <= min_threshold <= max_threshold");
@@ -244,10 +343,12 @@ impl CompactionConfig {
             )),
             CompactionConfig::TimeWindow {
                 window_micros,
+                timestamps_per_second,
                 min_threshold,
                 max_threshold,
             } => Box::new(time_window::TimeWindow {
                 window_micros: window_micros.max(1),
+                timestamps_per_second: timestamps_per_second.max(1),
                 tiers: size_tiered::SizeTiered::new(
                     min_threshold,
                     max_threshold,
@@ -261,8 +362,8 @@ impl CompactionConfig {
 }
 
 /// A task that merges the L0 files `l0[range]` (adjacent in age) back into L0, for the
-/// strategies that keep everything in L0. Bottommost when the range reaches the oldest L0 file
-/// and no other level holds a file that overlaps the inputs.
+/// strategies that keep everything in L0. Bottommost when no older L0 file and no file of
+/// another level overlaps the inputs.
 pub(crate) fn l0_task(
     levels: &[Vec<FileInfo>],
     range: std::ops::Range<usize>,
@@ -274,17 +375,18 @@ pub(crate) fn l0_task(
     }
     let lo = files.iter().map(|f| f.smallest_user_key.as_slice()).min()?;
     let hi = files.iter().map(|f| f.largest_user_key.as_slice()).max()?;
-    let bottommost = range.end == l0.len()
-        && levels
-            .iter()
-            .skip(1)
-            .flatten()
-            .all(|f| !f.overlaps(Some(lo), Some(hi)));
+    let bottommost = l0
+        .get(range.end..)
+        .unwrap_or_default()
+        .iter()
+        .chain(levels.iter().skip(1).flatten())
+        .all(|f| !f.overlaps(Some(lo), Some(hi)));
     Some(CompactionTask {
         inputs: vec![(0, files.iter().map(|f| f.id).collect())],
         output_level: 0,
         target_file_size: u64::MAX,
         bottommost,
+        purpose: Purpose::Merge,
     })
 }
 
@@ -316,6 +418,8 @@ pub(crate) mod testing {
             max_seq: seq,
             created_micros: seq,
             being_compacted: false,
+            times: None,
+            purge_horizon: None,
         }
     }
 }

@@ -13,7 +13,9 @@
 
 use std::ops::Range;
 
-use super::{CompactionStrategy, CompactionTask, FileInfo, l0_range_task, l0_task};
+use super::{
+    CompactionStrategy, CompactionTask, FileInfo, PickContext, l0_range_task, l0_task, tombstones,
+};
 
 #[derive(Debug, Clone)]
 pub(crate) struct SizeTiered {
@@ -91,10 +93,12 @@ impl SizeTiered {
 }
 
 impl CompactionStrategy for SizeTiered {
-    fn pick(&self, levels: &[Vec<FileInfo>]) -> Option<CompactionTask> {
+    fn pick_at(&self, levels: &[Vec<FileInfo>], ctx: &PickContext) -> Option<CompactionTask> {
         let l0 = levels.first()?;
-        let r = self.best_bucket(l0, self.min_threshold)?;
-        l0_task(levels, r)
+        match self.best_bucket(l0, self.min_threshold) {
+            Some(r) => l0_task(levels, r),
+            None => tombstones::single_file_task(levels, ctx, u64::MAX),
+        }
     }
 
     fn pick_range(

@@ -1,32 +1,53 @@
 //! Time-window compaction, after Cassandra's `TimeWindowCompactionStrategy`.
 //!
-//! Each L0 file belongs to the window `created_micros / window_micros` (the time its newest
-//! data was written). Files of the newest window are compacted size-tiered; each older window
-//! is compacted once, all its files into one (a window with a single file is done). Old data
-//! thus ends in one file per window, which expires or is dropped as a whole.
+//! Each L0 file belongs to the window its newest data falls in: its largest timestamp as the
+//! layer above reports it ([`crate::FileTimes::max_timestamp`], in units of
+//! `timestamps_per_second`), or, for a file without time facts, when its newest data was
+//! flushed. Windows are `window_micros` long, aligned to the epoch. The newest window seen is
+//! compacted size-tiered; each older window, once it holds two files or more, is compacted
+//! into one (newer windows first). Old data thus ends in one file per window, which expires
+//! and is dropped as a whole (`compaction::expired`). With nothing to merge, a file with many
+//! purgeable deletions is compacted alone (`compaction::tombstones`).
 //!
 //! As with size-tiered, only files adjacent in L0's newest-first order are merged, so a window
-//! is handled as the runs of adjacent files that belong to it.
+//! is handled as the runs of adjacent files that belong to it: data written far out of time
+//! order can leave a window in more than one file.
 
 use std::ops::Range;
 
 use super::size_tiered::SizeTiered;
-use super::{CompactionStrategy, CompactionTask, FileInfo, l0_range_task, l0_task};
+use super::{
+    CompactionStrategy, CompactionTask, FileInfo, PickContext, l0_range_task, l0_task, tombstones,
+};
 
 #[derive(Debug, Clone)]
 pub(crate) struct TimeWindow {
     pub(crate) window_micros: u64,
+    /// Units of the layer's timestamps per second (1 for seconds ... 10^9 for nanoseconds).
+    pub(crate) timestamps_per_second: u64,
     pub(crate) tiers: SizeTiered,
 }
 
 impl TimeWindow {
-    fn window(&self, f: &FileInfo) -> u64 {
-        f.created_micros / self.window_micros
+    /// The window of `f`, as the window's start divided by its length.
+    fn window(&self, f: &FileInfo) -> i64 {
+        match &f.times {
+            Some(t) => {
+                let len = (u128::from(self.window_micros) * u128::from(self.timestamps_per_second)
+                    / 1_000_000)
+                    .max(1);
+                let len = i128::try_from(len).unwrap_or(i128::MAX);
+                let w = i128::from(t.max_timestamp).div_euclid(len);
+                i64::try_from(w).unwrap_or(i64::MIN)
+            }
+            None => i64::try_from(f.created_micros / self.window_micros).unwrap_or(i64::MAX),
+        }
     }
 
-    /// Maximal runs of adjacent files of the same window, newest first.
-    fn runs(&self, l0: &[FileInfo]) -> Vec<(u64, Range<usize>)> {
-        let mut runs: Vec<(u64, Range<usize>)> = Vec::new();
+    /// Maximal runs of adjacent files of the same window, newest window first (runs of one
+    /// window in L0 order).
+    fn runs(&self, l0: &[FileInfo]) -> Vec<(i64, Range<usize>)> {
+        let mut runs: Vec<(i64, Range<usize>)> = Vec::new();
         for (i, f) in l0.iter().enumerate() {
             let w = self.window(f);
             match runs.last_mut() {
@@ -34,12 +55,11 @@ impl TimeWindow {
                 _ => runs.push((w, i..i + 1)),
             }
         }
+        runs.sort_by_key(|(w, _)| std::cmp::Reverse(*w));
         runs
     }
-}
 
-impl CompactionStrategy for TimeWindow {
-    fn pick(&self, levels: &[Vec<FileInfo>]) -> Option<CompactionTask> {
+    fn pick_window(&self, levels: &[Vec<FileInfo>]) -> Option<CompactionTask> {
         let l0 = levels.first()?;
         let newest = l0.iter().map(|f| self.window(f)).max()?;
         for (w, run) in self.runs(l0) {
@@ -69,6 +89,13 @@ impl CompactionStrategy for TimeWindow {
         }
         None
     }
+}
+
+impl CompactionStrategy for TimeWindow {
+    fn pick_at(&self, levels: &[Vec<FileInfo>], ctx: &PickContext) -> Option<CompactionTask> {
+        self.pick_window(levels)
+            .or_else(|| tombstones::single_file_task(levels, ctx, u64::MAX))
+    }
 
     fn pick_range(
         &self,
@@ -96,6 +123,7 @@ mod tests {
     fn twcs() -> TimeWindow {
         TimeWindow {
             window_micros: HOUR,
+            timestamps_per_second: 1_000_000,
             tiers: SizeTiered::new(4, 32, 0.5, 1.5, 50 * MIB),
         }
     }
@@ -152,6 +180,73 @@ mod tests {
         ]);
         let task = twcs().pick(&[files]).unwrap();
         assert_eq!(task.inputs, vec![(0, vec![2, 3])]);
+    }
+
+    /// Files newest first, all flushed at the same moment, whose newest cell timestamps are
+    /// `max` (micros).
+    fn timed(max: &[i64]) -> Vec<FileInfo> {
+        let mut files = at(&vec![100 * HOUR; max.len()]);
+        for (f, m) in files.iter_mut().zip(max) {
+            f.times = Some(crate::properties::FileTimes {
+                min_timestamp: m - 10,
+                max_timestamp: *m,
+                max_deletion_time: i64::MAX,
+                entries: 1,
+                deletion_times: Vec::new(),
+            });
+        }
+        files
+    }
+
+    #[test]
+    fn files_are_windowed_by_their_newest_timestamp_not_by_when_they_were_flushed() {
+        let h = HOUR as i64;
+        // Flushed together, but holding the data of hours 5, 3 and 3.
+        let task = twcs()
+            .pick(&[timed(&[5 * h + 1, 3 * h + 9, 3 * h + 2])])
+            .unwrap();
+        assert_eq!(task.inputs, vec![(0, vec![1, 2])]);
+        // All in hour 5: the newest window, below min_threshold.
+        assert_eq!(
+            twcs().pick(&[timed(&[5 * h + 3, 5 * h + 2, 5 * h + 1])]),
+            None
+        );
+    }
+
+    #[test]
+    fn timestamps_before_the_epoch_fall_in_negative_windows() {
+        let h = HOUR as i64;
+        let task = twcs().pick(&[timed(&[h, -5, -h + 1])]).unwrap();
+        assert_eq!(task.inputs, vec![(0, vec![1, 2])]);
+    }
+
+    #[test]
+    fn the_timestamp_resolution_scales_the_window() {
+        let millis = TimeWindow {
+            timestamps_per_second: 1_000,
+            ..twcs()
+        };
+        let hour_ms = 3_600_000i64;
+        let files = timed(&[
+            7 * hour_ms + 5,
+            7 * hour_ms + 4,
+            6 * hour_ms + 1,
+            6 * hour_ms,
+        ]);
+        let task = millis.pick(std::slice::from_ref(&files)).unwrap();
+        assert_eq!(task.inputs, vec![(0, vec![2, 3])], "hour 6 is closed");
+        // Read as microseconds, all four are in the first hour: one window of four files.
+        let task = twcs().pick(&[files]).unwrap();
+        assert_eq!(task.inputs, vec![(0, vec![0, 1, 2, 3])]);
+    }
+
+    #[test]
+    fn the_newest_window_is_the_highest_even_when_its_files_are_not_first_in_l0() {
+        let h = HOUR as i64;
+        // An old window's late data was flushed last; hour 9 is still the current window.
+        let files = timed(&[2 * h, 2 * h + 1, 9 * h, 9 * h + 1, 9 * h + 2, 2 * h + 5]);
+        let task = twcs().pick(&[files]).unwrap();
+        assert_eq!(task.inputs, vec![(0, vec![0, 1])]);
     }
 
     proptest! {

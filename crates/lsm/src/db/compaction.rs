@@ -6,13 +6,13 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use crate::compaction::CompactionTask;
 use crate::compaction::job::{self, JobSpec};
+use crate::compaction::{CompactionTask, FileInfo, PickContext, Purpose, expired};
 use crate::error::{Error, Result};
 use crate::iter::{Cursor, LevelCursor, MergingCursor};
-use crate::manifest;
+use crate::manifest::{self, FileEntry};
 use crate::properties::OutsideView;
-use crate::tree::{TableFile, TreeInner, Version, by_smallest};
+use crate::tree::{TableFile, TreeInner, Tuned, Version, by_smallest};
 
 use super::{DbInner, now_micros, open_table};
 
@@ -49,13 +49,84 @@ impl DbInner {
         }
     }
 
-    /// Runs the next compaction the tree's strategy picks, if any.
+    /// Drops the tree's fully expired files, or else runs the next compaction the tree's
+    /// strategy picks, if any.
     fn compact_one(&self, t: &Arc<TreeInner>) -> Option<Result<()>> {
         let _g = t.compaction_lock.lock();
+        let tuned = t.tuned();
         let v = t.version.read().clone();
-        let infos = v.file_infos(&t.compacting.lock());
-        let task = t.tuned().strategy.pick(&infos);
+        let infos = v.file_infos_with(&t.compacting.lock(), Some((&t.name, &tuned)));
+        let now = now_micros();
+        let every = u64::try_from(tuned.opts.tombstones.expired_check_interval.as_micros())
+            .unwrap_or(u64::MAX);
+        let last = t.expired_checked_micros.load(Ordering::Acquire);
+        if last == 0 || now >= last.saturating_add(every) {
+            t.expired_checked_micros
+                .store(now.max(1), Ordering::Release);
+            let expired = self.fully_expired(t, &tuned, &infos);
+            if !expired.is_empty() {
+                return Some(self.drop_files(t, &expired));
+            }
+        }
+        let ctx = PickContext {
+            now_micros: now,
+            tombstones: tuned.opts.tombstones.clone(),
+        };
+        let task = tuned.strategy.pick_at(&infos, &ctx);
         task.map(|task| self.run_task(t, &task))
+    }
+
+    /// The files of `infos` to drop whole (`compaction::expired`).
+    fn fully_expired(
+        &self,
+        t: &Arc<TreeInner>,
+        tuned: &Tuned,
+        infos: &[Vec<FileInfo>],
+    ) -> Vec<u64> {
+        let Some(collector) = tuned.opts.properties_collector.clone() else {
+            return Vec::new();
+        };
+        let view = OutsideView {
+            tree: t.clone(),
+            inputs: HashSet::new(),
+            collector: Some(collector.clone()),
+        };
+        expired::fully_expired(infos, &mut |lo, hi| {
+            view.memtables(lo, hi)
+                .iter()
+                .map(|m| {
+                    m.properties
+                        .as_deref()
+                        .and_then(|p| collector.file_times(p))
+                        .map_or(i64::MIN, |times| times.min_timestamp)
+                })
+                .min()
+                .unwrap_or(i64::MAX)
+        })
+    }
+
+    /// Removes the files `ids` from the tree without reading them (they are fully expired).
+    fn drop_files(&self, tree: &Arc<TreeInner>, ids: &[u64]) -> Result<()> {
+        let version = tree.version.read().clone();
+        let dropped: Vec<Arc<TableFile>> = version
+            .levels
+            .iter()
+            .flatten()
+            .filter(|f| ids.contains(&f.entry.id))
+            .cloned()
+            .collect();
+        if dropped.is_empty() {
+            return Ok(());
+        }
+        let ids: HashSet<u64> = dropped.iter().map(|f| f.entry.id).collect();
+        self.install(tree, &ids, &[], Vec::new(), 0)?;
+        for f in &dropped {
+            tracing::info!(tree = %tree.name, file = f.entry.id, bytes = f.entry.meta.file_size, "dropped fully expired file");
+            f.obsolete.store(true, Ordering::Release);
+        }
+        self.expired_files_dropped
+            .fetch_add(dropped.len() as u64, Ordering::Relaxed);
+        Ok(())
     }
 
     /// Runs picked compactions of `tree` on this thread until none is picked.
@@ -77,9 +148,17 @@ impl DbInner {
     ) -> Result<()> {
         self.check_writable()?;
         let _g = tree.compaction_lock.lock();
+        // Fully expired files go first, unread, as in every Cassandra compaction.
+        let tuned = tree.tuned();
+        let v = tree.version.read().clone();
+        let infos = v.file_infos_with(&tree.compacting.lock(), Some((&tree.name, &tuned)));
+        let expired = self.fully_expired(tree, &tuned, &infos);
+        if !expired.is_empty() {
+            self.drop_files(tree, &expired)?;
+        }
         for _ in 0..2 {
             let v = tree.version.read().clone();
-            let infos = v.file_infos(&tree.compacting.lock());
+            let infos = v.file_infos_with(&tree.compacting.lock(), None);
             let Some(task) = tree.tuned().strategy.pick_range(&infos, start, end) else {
                 break;
             };
@@ -172,7 +251,10 @@ impl DbInner {
                 collector: tuned.opts.properties_collector.clone(),
             })),
             next_file_id: &alloc,
-            created_micros: output_created_micros(inputs),
+            created_micros: match task.purpose {
+                Purpose::Merge => output_created_micros(inputs),
+                Purpose::Tombstones => now_micros(),
+            },
             throttle: self.opts.compaction_throttle.as_deref(),
         };
         let out = match job::run(&spec, &mut cursor, tombstones) {
@@ -186,60 +268,72 @@ impl DbInner {
         for f in &out.files {
             new_files.push(open_table(&self.vfs, &self.dir, &self.cache, f.clone())?);
         }
-        {
-            let mut m = self.manifest.lock();
-            let mut next = m.clone();
-            let Some(ts) = next.trees.get_mut(tree.id as usize) else {
-                return Err(Error::UnknownTree(tree.name.clone()));
-            };
-            let nlevels = tree.version.read().levels.len().max(task.output_level + 1);
-            if ts.levels.len() < nlevels {
-                ts.levels.resize_with(nlevels, Vec::new);
-            }
-            for level in ts.levels.iter_mut() {
-                level.retain(|f| !ids.contains(&f.id));
-            }
-            if let Some(level) = ts.levels.get_mut(task.output_level) {
-                level.extend(out.files.iter().cloned());
-                if task.output_level > 0 {
-                    level.sort_by(|a, b| crate::key::compare(&a.meta.smallest, &b.meta.smallest));
-                }
-            }
-            next.next_file_id = self.next_file_id.load(Ordering::Acquire);
-            next.store(self.vfs.as_ref(), &self.dir)?;
-            *m = next;
-            let mut v = tree.version.write();
-            let mut levels: Vec<Vec<Arc<TableFile>>> = v
-                .levels
-                .iter()
-                .map(|l| {
-                    l.iter()
-                        .filter(|f| !ids.contains(&f.entry.id))
-                        .cloned()
-                        .collect()
-                })
-                .collect();
-            if levels.len() < nlevels {
-                levels.resize_with(nlevels, Vec::new);
-            }
-            if let Some(level) = levels.get_mut(task.output_level) {
-                if task.output_level == 0 {
-                    // Outputs of an L0 -> L0 compaction hold older data than the remaining L0
-                    // files that were not inputs; keep newest-first order by max sequence.
-                    level.extend(new_files);
-                    level.sort_by_key(|f| std::cmp::Reverse(f.entry.meta.max_seq));
-                } else {
-                    level.extend(new_files);
-                    level.sort_by(by_smallest);
-                }
-            }
-            *v = Arc::new(Version { levels });
-        }
+        self.install(tree, ids, &out.files, new_files, task.output_level)?;
         for (_, f) in inputs {
             f.obsolete.store(true, Ordering::Release);
         }
         self.compaction_bytes
             .fetch_add(out.bytes_written, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Replaces the files `ids` of `tree` by `out` (opened as `new_files`) at `output_level`,
+    /// in the manifest and then in the tree's version.
+    fn install(
+        &self,
+        tree: &Arc<TreeInner>,
+        ids: &HashSet<u64>,
+        out: &[FileEntry],
+        new_files: Vec<Arc<TableFile>>,
+        output_level: usize,
+    ) -> Result<()> {
+        let mut m = self.manifest.lock();
+        let mut next = m.clone();
+        let Some(ts) = next.trees.get_mut(tree.id as usize) else {
+            return Err(Error::UnknownTree(tree.name.clone()));
+        };
+        let nlevels = tree.version.read().levels.len().max(output_level + 1);
+        if ts.levels.len() < nlevels {
+            ts.levels.resize_with(nlevels, Vec::new);
+        }
+        for level in ts.levels.iter_mut() {
+            level.retain(|f| !ids.contains(&f.id));
+        }
+        if let Some(level) = ts.levels.get_mut(output_level) {
+            level.extend(out.iter().cloned());
+            if output_level > 0 {
+                level.sort_by(|a, b| crate::key::compare(&a.meta.smallest, &b.meta.smallest));
+            }
+        }
+        next.next_file_id = self.next_file_id.load(Ordering::Acquire);
+        next.store(self.vfs.as_ref(), &self.dir)?;
+        *m = next;
+        let mut v = tree.version.write();
+        let mut levels: Vec<Vec<Arc<TableFile>>> = v
+            .levels
+            .iter()
+            .map(|l| {
+                l.iter()
+                    .filter(|f| !ids.contains(&f.entry.id))
+                    .cloned()
+                    .collect()
+            })
+            .collect();
+        if levels.len() < nlevels {
+            levels.resize_with(nlevels, Vec::new);
+        }
+        if let Some(level) = levels.get_mut(output_level) {
+            if output_level == 0 {
+                // Outputs of an L0 -> L0 compaction hold older data than the remaining L0
+                // files that were not inputs; keep newest-first order by max sequence.
+                level.extend(new_files);
+                level.sort_by_key(|f| std::cmp::Reverse(f.entry.meta.max_seq));
+            } else {
+                level.extend(new_files);
+                level.sort_by(by_smallest);
+            }
+        }
+        *v = Arc::new(Version { levels });
         Ok(())
     }
 

@@ -121,6 +121,8 @@ pub(crate) struct DbInner {
     user_bytes: AtomicU64,
     flush_bytes: AtomicU64,
     compaction_bytes: AtomicU64,
+    /// Fully expired files dropped since open.
+    expired_files_dropped: AtomicU64,
     _lock: Option<File>,
 }
 

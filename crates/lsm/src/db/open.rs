@@ -161,6 +161,7 @@ impl Db {
             user_bytes: AtomicU64::new(0),
             flush_bytes: AtomicU64::new(0),
             compaction_bytes: AtomicU64::new(0),
+            expired_files_dropped: AtomicU64::new(0),
             _lock: lock,
         });
         inner.start_threads(flush_rx, compact_rx);

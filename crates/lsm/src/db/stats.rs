@@ -48,6 +48,7 @@ impl DbInner {
             log_bytes_written: log,
             flush_bytes_written: flush,
             compaction_bytes_written: compaction,
+            expired_files_dropped: self.expired_files_dropped.load(Ordering::Relaxed),
             write_amplification: if user == 0 {
                 0.0
             } else {

@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use parking_lot::{Mutex, RwLock};
 
@@ -34,6 +34,7 @@ pub(super) fn new_tree(
         flush_lock: Mutex::new(()),
         compaction_lock: Mutex::new(()),
         dropped: AtomicBool::new(false),
+        expired_checked_micros: AtomicU64::new(0),
     }
 }
 

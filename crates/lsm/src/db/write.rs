@@ -41,7 +41,7 @@ impl DbInner {
             return false;
         }
         // Only while compaction can make progress: some strategies leave L0 alone.
-        let infos = v.file_infos(&t.compacting.lock());
+        let infos = v.file_infos_with(&t.compacting.lock(), None);
         t.tuned().strategy.pick(&infos).is_some()
     }
 
