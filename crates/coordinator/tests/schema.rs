@@ -68,6 +68,53 @@ fn replication_options_are_validated_and_stored_as_cassandra_shows_them() {
 }
 
 #[test]
+fn compaction_options_are_refused_unless_storage_serves_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = open(dir.path());
+    run(&c, &format!("CREATE KEYSPACE ks WITH replication = {RF1}")).unwrap();
+    for (map, says) in [
+        (
+            "{'class': 'UnifiedCompactionStrategy'}",
+            "does not implement Cassandra 5.0's UnifiedCompactionStrategy",
+        ),
+        (
+            "{'class': 'SizeTieredCompactionStrategy', 'abc': -54.54}",
+            "Properties specified [abc] are not understood by SizeTieredCompactionStrategy",
+        ),
+        (
+            "{'class': 'TimeWindowCompactionStrategy', 'compaction_window_unit': 'SECONDS'}",
+            "SECONDS is not valid for compaction_window_unit",
+        ),
+        (
+            "{'class': 'TimeWindowCompactionStrategy', 'tombstone_threshold': -0.4}",
+            "tombstone_threshold must be greater than 0, but was -0.400000",
+        ),
+        (
+            "{'class': 'LeveledCompactionStrategy', 'enabled': 'false'}",
+            "not supported by Ilion",
+        ),
+    ] {
+        let err = run(
+            &c,
+            &format!("CREATE TABLE ks.t (k int PRIMARY KEY, v int) WITH compaction = {map}"),
+        )
+        .unwrap_err();
+        assert!(
+            matches!(&err, Error::Config { message } if message.contains(says)),
+            "{map}: {err:?}"
+        );
+    }
+    run(
+        &c,
+        "CREATE TABLE ks.t (k int PRIMARY KEY, v int) WITH compaction = {'class': 'TimeWindowCompactionStrategy', 'compaction_window_unit': 'MINUTES', 'compaction_window_size': 5, 'timestamp_resolution': 'MICROSECONDS', 'unchecked_tombstone_compaction': 'true', 'tombstone_threshold': 0.1, 'tombstone_compaction_interval': 60, 'expired_sstable_check_frequency_seconds': 30}",
+    )
+    .unwrap();
+    let err = run(&c, "ALTER TABLE ks.t WITH compaction = {'class': 'UnifiedCompactionStrategy', 'scaling_parameters': 'T4'}")
+        .unwrap_err();
+    assert!(matches!(err, Error::Config { .. }), "{err:?}");
+}
+
+#[test]
 fn table_definitions_are_validated() {
     let dir = tempfile::tempdir().unwrap();
     let c = open(dir.path());

@@ -289,6 +289,13 @@ fn storage_options(table: &Table) -> ilion_storage::TableOptions {
         compaction,
         compression,
         tombstone_gc: crate::schema::options::storage_tombstone_gc(&table.params.tombstone_gc),
+        tombstone_compaction: ilion_storage::TombstoneCompaction::from_cql_options(
+            &table.params.compaction,
+        )
+        .unwrap_or_else(|e| {
+            tracing::warn!(table = %table.name, error = %e, "tombstone compaction options not served");
+            defaults.tombstone_compaction.clone()
+        }),
     }
 }
 

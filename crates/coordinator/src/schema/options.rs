@@ -187,18 +187,37 @@ fn parse_bool(name: &str, v: &PropertyValue) -> Result<bool> {
     }
 }
 
-/// Expands a short compaction class name to the full Java class name.
+/// Expands a short compaction class name to the full Java class name. Cassandra 5.0's
+/// UnifiedCompactionStrategy is refused: this store does not implement it, and serving it as
+/// another strategy would be a lie.
 fn compaction_class(name: &str) -> Result<String> {
     let short = name.rsplit('.').next().unwrap_or(name);
     match short {
         "SizeTieredCompactionStrategy"
         | "LeveledCompactionStrategy"
-        | "TimeWindowCompactionStrategy"
-        | "UnifiedCompactionStrategy" => Ok(format!("org.apache.cassandra.db.compaction.{short}")),
+        | "TimeWindowCompactionStrategy" => {
+            Ok(format!("org.apache.cassandra.db.compaction.{short}"))
+        }
+        "UnifiedCompactionStrategy" => Err(Error::config(format!(
+            "Unable to find compaction strategy class '{name}': Ilion does not implement Cassandra 5.0's UnifiedCompactionStrategy; use SizeTieredCompactionStrategy, LeveledCompactionStrategy or TimeWindowCompactionStrategy"
+        ))),
         _ => Err(Error::config(format!(
             "Unable to find compaction strategy class '{name}'"
         ))),
     }
+}
+
+/// Checks a `compaction` map as storage will read it (sub-options and their values), so a
+/// map storage would not serve is refused at DDL time.
+fn check_compaction(m: &BTreeMap<String, String>) -> Result<()> {
+    let reason = |e: ilion_storage::Error| match e {
+        ilion_storage::Error::InvalidOption { reason, .. } => reason,
+        other => other.to_string(),
+    };
+    ilion_storage::CompactionStrategy::from_cql_options(m).map_err(|e| Error::config(reason(e)))?;
+    ilion_storage::TombstoneCompaction::from_cql_options(m)
+        .map_err(|e| Error::config(reason(e)))?;
+    Ok(())
 }
 
 fn compression_class(name: &str) -> Result<String> {
@@ -246,6 +265,7 @@ impl TableParams {
                         m.entry("min_threshold".to_owned())
                             .or_insert_with(|| "4".to_owned());
                     }
+                    check_compaction(&m)?;
                     self.compaction = m;
                 }
                 "compression" => {
