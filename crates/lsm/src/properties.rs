@@ -14,7 +14,7 @@ use std::ops::Bound;
 use std::sync::Arc;
 
 use crate::key::{self, Kind, MAX_SEQ};
-use crate::tree::TreeInner;
+use crate::tree::{MemSet, TreeInner};
 
 /// Largest summary the engine stores; a collector returning more is logged and the file gets no
 /// summary (it reads back as unknown).
@@ -221,8 +221,19 @@ impl OutsideView {
     /// The tree's memtables that hold a key in `[start, end]` (or a range deletion reaching
     /// it), each summarised over that range.
     pub(crate) fn memtables(&self, start: &[u8], end: &[u8]) -> Vec<OutsideSource> {
-        let mut out = Vec::new();
         let mem = self.tree.mem.read().clone();
+        self.memtables_of(&mem, start, end)
+    }
+
+    /// [`OutsideView::memtables`] of the memtables `mem` (taken before a version, so that a
+    /// flush in between is seen in one or the other).
+    pub(crate) fn memtables_of(
+        &self,
+        mem: &MemSet,
+        start: &[u8],
+        end: &[u8],
+    ) -> Vec<OutsideSource> {
+        let mut out = Vec::new();
         let mems = std::iter::once(&mem.active).chain(mem.frozen.iter().map(|(m, _)| m));
         for m in mems {
             let mut collecting = self.collector.as_deref().map(Collecting::new);

@@ -263,7 +263,7 @@ fn a_file_with_enough_purgeable_deletions_is_compacted_alone() {
     assert_eq!(l0_files(&db), files);
     assert_eq!(t.get(b"p").unwrap(), None);
     assert_eq!(t.get(b"q").unwrap(), Some(value(10, i64::MAX)));
-    // Its output is new for the interval; with a day's interval nothing more happens.
+    // Its output holds nothing purgeable: nothing more happens.
     let after = db.stats().compaction_bytes_written;
     t.compact_pending().unwrap();
     assert_eq!(db.stats().compaction_bytes_written, after);

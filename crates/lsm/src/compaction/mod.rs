@@ -93,6 +93,8 @@ pub struct PickContext {
     /// Now, on the engine's clock (compared with [`FileInfo::created_micros`]).
     pub now_micros: u64,
     pub tombstones: TombstoneCompaction,
+    /// Whether a single-file tombstone compaction may be picked.
+    pub single_file: bool,
 }
 
 /// Single-file tombstone compactions (Cassandra's `tombstone_threshold`,

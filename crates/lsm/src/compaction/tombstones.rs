@@ -13,6 +13,9 @@ use super::{CompactionTask, FileInfo, PickContext, Purpose, l0_task};
 /// Whether `f` (at `level`) is worth compacting alone at `ctx`.
 fn worth_it(levels: &[Vec<FileInfo>], f: &FileInfo, ctx: &PickContext) -> bool {
     let opts = &ctx.tombstones;
+    if !ctx.single_file {
+        return false;
+    }
     let (Some(times), Some(horizon)) = (&f.times, &f.purge_horizon) else {
         return false;
     };
@@ -102,6 +105,7 @@ mod tests {
                 unchecked,
                 ..TombstoneCompaction::default()
             },
+            single_file: true,
         }
     }
 
@@ -115,6 +119,9 @@ mod tests {
         assert_eq!(t.inputs, vec![(0, vec![1])]);
         assert_eq!(t.purpose, Purpose::Tombstones);
         assert!(t.bottommost, "file 2 is older but holds none of its keys");
+        let mut once_done = ctx(false);
+        once_done.single_file = false;
+        assert_eq!(single_file_task(&[l0], &once_done, 1), None);
     }
 
     #[test]

@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 use crate::iter::{Cursor, LevelCursor, MergingCursor};
 use crate::manifest::{self, FileEntry};
 use crate::properties::OutsideView;
-use crate::tree::{TableFile, TreeInner, Tuned, Version, by_smallest};
+use crate::tree::{MemSet, TableFile, TreeInner, Tuned, Version, by_smallest};
 
 use super::{DbInner, now_micros, open_table};
 
@@ -30,11 +30,12 @@ impl DbInner {
     pub(super) fn compact_all(&self) {
         let trees = self.trees.read().clone();
         for t in trees.iter().filter(|t| !t.is_dropped()) {
+            let mut single = true;
             loop {
                 if self.closed.load(Ordering::Acquire) || self.stopped.lock().is_some() {
                     return;
                 }
-                let task = self.compact_one(t);
+                let task = self.compact_one(t, &mut single);
                 match task {
                     None => break,
                     Some(Ok(())) => {
@@ -50,10 +51,15 @@ impl DbInner {
     }
 
     /// Drops the tree's fully expired files, or else runs the next compaction the tree's
-    /// strategy picks, if any.
-    fn compact_one(&self, t: &Arc<TreeInner>) -> Option<Result<()>> {
+    /// strategy picks, if any. A single-file tombstone compaction is picked only while
+    /// `single` holds, and clears it: one per round of picks, so a file whose deletions cannot
+    /// be purged yet is not rewritten again and again within a round, whatever the interval.
+    fn compact_one(&self, t: &Arc<TreeInner>, single: &mut bool) -> Option<Result<()>> {
         let _g = t.compaction_lock.lock();
         let tuned = t.tuned();
+        // Memtables before the version: a flush installs its file before it drops the
+        // memtable, so data being flushed meanwhile is seen in one or the other.
+        let mem = t.mem.read().clone();
         let v = t.version.read().clone();
         let infos = v.file_infos_with(&t.compacting.lock(), Some((&t.name, &tuned)));
         let now = now_micros();
@@ -63,7 +69,7 @@ impl DbInner {
         if last == 0 || now >= last.saturating_add(every) {
             t.expired_checked_micros
                 .store(now.max(1), Ordering::Release);
-            let expired = self.fully_expired(t, &tuned, &infos);
+            let expired = self.fully_expired(t, &tuned, &mem, &infos);
             if !expired.is_empty() {
                 return Some(self.drop_files(t, &expired));
             }
@@ -71,9 +77,13 @@ impl DbInner {
         let ctx = PickContext {
             now_micros: now,
             tombstones: tuned.opts.tombstones.clone(),
+            single_file: *single,
         };
-        let task = tuned.strategy.pick_at(&infos, &ctx);
-        task.map(|task| self.run_task(t, &task))
+        let task = tuned.strategy.pick_at(&infos, &ctx)?;
+        if task.purpose == Purpose::Tombstones {
+            *single = false;
+        }
+        Some(self.run_task(t, &task))
     }
 
     /// The files of `infos` to drop whole (`compaction::expired`).
@@ -81,6 +91,7 @@ impl DbInner {
         &self,
         t: &Arc<TreeInner>,
         tuned: &Tuned,
+        mem: &MemSet,
         infos: &[Vec<FileInfo>],
     ) -> Vec<u64> {
         let Some(collector) = tuned.opts.properties_collector.clone() else {
@@ -92,7 +103,7 @@ impl DbInner {
             collector: Some(collector.clone()),
         };
         expired::fully_expired(infos, &mut |lo, hi| {
-            view.memtables(lo, hi)
+            view.memtables_of(mem, lo, hi)
                 .iter()
                 .map(|m| {
                     m.properties
@@ -132,7 +143,8 @@ impl DbInner {
     /// Runs picked compactions of `tree` on this thread until none is picked.
     pub(crate) fn compact_pending(&self, tree: &Arc<TreeInner>) -> Result<()> {
         self.check_writable()?;
-        while let Some(r) = self.compact_one(tree) {
+        let mut single = true;
+        while let Some(r) = self.compact_one(tree, &mut single) {
             r?;
             self.stall_cv.notify_all();
             tree.check_live()?;
@@ -150,9 +162,10 @@ impl DbInner {
         let _g = tree.compaction_lock.lock();
         // Fully expired files go first, unread, as in every Cassandra compaction.
         let tuned = tree.tuned();
+        let mem = tree.mem.read().clone();
         let v = tree.version.read().clone();
         let infos = v.file_infos_with(&tree.compacting.lock(), Some((&tree.name, &tuned)));
-        let expired = self.fully_expired(tree, &tuned, &infos);
+        let expired = self.fully_expired(tree, &tuned, &mem, &infos);
         if !expired.is_empty() {
             self.drop_files(tree, &expired)?;
         }
@@ -303,6 +316,10 @@ impl DbInner {
             level.extend(out.iter().cloned());
             if output_level > 0 {
                 level.sort_by(|a, b| crate::key::compare(&a.meta.smallest, &b.meta.smallest));
+            } else {
+                // The same newest-first order as the version below: the manifest's order is the
+                // read order after a reopen.
+                level.sort_by_key(|f| std::cmp::Reverse(f.meta.max_seq));
             }
         }
         next.next_file_id = self.next_file_id.load(Ordering::Acquire);
@@ -426,5 +443,55 @@ mod tests {
         for i in 0..3u8 {
             assert_eq!(t.get(&[i]).unwrap(), Some(b"v".to_vec()));
         }
+    }
+
+    /// Found by the storage model test with time-window compaction: an L0 -> L0 compaction of
+    /// the newest files was listed last in the manifest, so after a reopen the older file
+    /// shadowed its output.
+    #[test]
+    fn an_l0_compaction_of_newer_files_keeps_them_newer_across_a_reopen() {
+        let vfs = Arc::new(MemVfs::new());
+        let open = || {
+            Db::builder()
+                .default_tree_options(TreeOptions {
+                    compaction: CompactionConfig::SizeTiered {
+                        min_threshold: 32,
+                        max_threshold: 32,
+                        bucket_low: 0.5,
+                        bucket_high: 1.5,
+                        min_sstable_size: 1,
+                    },
+                    ..TreeOptions::default()
+                })
+                .open_with_vfs(vfs.clone(), Path::new("/db"))
+                .unwrap()
+        };
+        let db = open();
+        let t = db.tree(DEFAULT_TREE).unwrap();
+        for v in [b"1", b"2", b"3"] {
+            t.put(b"k", v).unwrap();
+            db.flush().unwrap();
+        }
+        let l0: Vec<u64> = t.inner.version.read().levels[0]
+            .iter()
+            .map(|f| f.entry.id)
+            .collect();
+        let task = crate::compaction::CompactionTask {
+            inputs: vec![(0, l0[..2].to_vec())],
+            output_level: 0,
+            target_file_size: u64::MAX,
+            bottommost: false,
+            purpose: crate::compaction::Purpose::Merge,
+        };
+        {
+            let _g = t.inner.compaction_lock.lock();
+            db.inner.run_task(&t.inner, &task).unwrap();
+        }
+        assert_eq!(t.get(b"k").unwrap(), Some(b"3".to_vec()));
+        drop(t);
+        db.close().unwrap();
+        let db = open();
+        let t = db.tree(DEFAULT_TREE).unwrap();
+        assert_eq!(t.get(b"k").unwrap(), Some(b"3".to_vec()));
     }
 }

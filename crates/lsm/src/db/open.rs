@@ -101,6 +101,11 @@ impl Db {
                 }
                 levels.push(files);
             }
+            // L0 is read newest first. Manifests written before 0.x kept an L0 -> L0
+            // compaction's outputs last whatever their age; order by sequence number.
+            if let Some(l0) = levels.first_mut() {
+                l0.sort_by_key(|f| std::cmp::Reverse(f.entry.meta.max_seq));
+            }
             let tree = new_tree(opts.options_for(&t.name), t.id, &t.name, levels);
             tree.dropped.store(t.is_dropped(), Ordering::Release);
             trees.push(Arc::new(tree));
