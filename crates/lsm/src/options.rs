@@ -133,6 +133,12 @@ pub trait CompactionFilter: Send + Sync {
 pub struct TreeOptions {
     /// Data block compression. Default none (fastest reads; zstd level 3 halves typical data).
     pub compression: Compression,
+    /// Target uncompressed data block size of this tree's files; `None` (the default) takes
+    /// the database's [`Builder::block_size`].
+    pub block_size: Option<usize>,
+    /// Bloom filter bits per key of this tree's files (0: no filter); `None` (the default)
+    /// takes the database's [`Builder::bloom_bits_per_key`].
+    pub bloom_bits_per_key: Option<u32>,
     /// Compaction strategy. Default leveled.
     pub compaction: CompactionConfig,
     /// Required for [`crate::Tree::merge`].
@@ -150,6 +156,8 @@ impl Default for TreeOptions {
     fn default() -> TreeOptions {
         TreeOptions {
             compression: Compression::None,
+            block_size: None,
+            bloom_bits_per_key: None,
             compaction: CompactionConfig::default(),
             merge_operator: None,
             compaction_filter: None,
@@ -163,6 +171,8 @@ impl fmt::Debug for TreeOptions {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TreeOptions")
             .field("compression", &self.compression)
+            .field("block_size", &self.block_size)
+            .field("bloom_bits_per_key", &self.bloom_bits_per_key)
             .field("compaction", &self.compaction)
             .field("merge_operator", &self.merge_operator.is_some())
             .field("compaction_filter", &self.compaction_filter.is_some())
@@ -182,6 +192,30 @@ impl TreeOptions {
             return Err(Error::InvalidOption {
                 option: "compression",
                 reason: format!("zstd level {level} is outside 1..=22"),
+            });
+        }
+        if let Some(b) = self.block_size
+            && !(256..=(4 << 20)).contains(&b)
+        {
+            return Err(Error::InvalidOption {
+                option: "block_size",
+                reason: format!("{b} is outside 256 B..=4 MiB"),
+            });
+        }
+        if let Some(b) = self.bloom_bits_per_key
+            && b > 64
+        {
+            return Err(Error::InvalidOption {
+                option: "bloom_bits_per_key",
+                reason: format!("{b} is above 64"),
+            });
+        }
+        if let Compression::Deflate(level) = self.compression
+            && level > 9
+        {
+            return Err(Error::InvalidOption {
+                option: "compression",
+                reason: format!("deflate level {level} is outside 0..=9"),
             });
         }
         Ok(())

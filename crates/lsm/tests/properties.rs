@@ -456,3 +456,83 @@ fn tree_options_are_set_at_creation_and_changed_while_open_but_not_the_merge_ope
         "{err}"
     );
 }
+
+#[test]
+fn a_trees_own_block_size_bloom_bits_and_compression_shape_its_files() {
+    let db = Db::builder()
+        .open_with_vfs(Arc::new(ilion_lsm::vfs::MemVfs::new()), Path::new("/db"))
+        .unwrap();
+    let bytes = |name: &str, opts: TreeOptions| {
+        let t = db.tree_with_options(name, opts).unwrap();
+        for i in 0..2_000u32 {
+            t.put(format!("key{i:06}").as_bytes(), &[b'x'; 40]).unwrap();
+        }
+        t.flush().unwrap();
+        for i in (0..2_000u32).step_by(97) {
+            assert_eq!(
+                t.get(format!("key{i:06}").as_bytes()).unwrap(),
+                Some(vec![b'x'; 40])
+            );
+        }
+        db.stats()
+            .trees
+            .iter()
+            .find(|s| s.name == name)
+            .unwrap()
+            .levels
+            .iter()
+            .map(|l| l.bytes)
+            .sum::<u64>()
+    };
+    let plain = || TreeOptions {
+        bloom_bits_per_key: Some(0),
+        ..TreeOptions::default()
+    };
+    let base = bytes("plain", plain());
+    let bloom = bytes(
+        "bloom",
+        TreeOptions {
+            bloom_bits_per_key: Some(32),
+            ..TreeOptions::default()
+        },
+    );
+    // 32 bits for each of 2000 keys: 8000 bytes of filter (in 64-byte blocks).
+    assert!(bloom >= base + 7_900, "{bloom} vs {base}");
+    let small_blocks = bytes(
+        "small",
+        TreeOptions {
+            block_size: Some(256),
+            ..plain()
+        },
+    );
+    assert!(
+        small_blocks > base,
+        "more blocks, more index: {small_blocks} vs {base}"
+    );
+    for c in [
+        ilion_lsm::Compression::Lz4,
+        ilion_lsm::Compression::Snappy,
+        ilion_lsm::Compression::Deflate(6),
+        ilion_lsm::Compression::Zstd(3),
+    ] {
+        let compressed = bytes(
+            &format!("{c:?}"),
+            TreeOptions {
+                compression: c,
+                ..plain()
+            },
+        );
+        assert!(compressed * 2 < base, "{c:?}: {compressed} vs {base}");
+    }
+    let bad = TreeOptions {
+        block_size: Some(1),
+        ..TreeOptions::default()
+    };
+    assert!(matches!(
+        db.tree_with_options("bad", bad),
+        Err(Error::InvalidOption {
+            option: "block_size",
+            ..
+        })
+    ));
+}

@@ -70,5 +70,6 @@ pub use repair_history::RepairHistory;
 pub use schema::{
     Column, ColumnId, ColumnKind, CompactionStrategy, Compression, CqlType, Order, SchemaChange,
     TableOptions, TableSchema, TableSchemaBuilder, TombstoneCompaction, TombstoneGc,
+    bloom_bits_for,
 };
 pub use store::{Latency, LatencySummary, Store, StoreBuilder, Table, TableLatencies};

@@ -153,9 +153,15 @@ pub(crate) fn tree_options(schema: &TableSchema, filters: &Arc<Filters>) -> ilio
         Compression::None => ilion_lsm::Compression::None,
         Compression::Zstd(level) => ilion_lsm::Compression::Zstd(level),
         Compression::Lz4 | Compression::Default => ilion_lsm::Compression::Lz4,
+        Compression::Snappy => ilion_lsm::Compression::Snappy,
+        Compression::Deflate => ilion_lsm::Compression::Deflate(6),
     };
     ilion_lsm::TreeOptions {
         compression,
+        block_size: o
+            .block_size
+            .map(|b| usize::try_from(b).unwrap_or(usize::MAX)),
+        bloom_bits_per_key: o.bloom_bits_per_key,
         compaction,
         merge_operator: Some(Arc::new(Reconcile)),
         compaction_filter: Some(filters.clone()),

@@ -430,7 +430,8 @@ impl CompactionStrategy {
 impl Compression {
     /// The compression of a CQL `compression = {...}` map: `enabled: false` (or an empty
     /// `class`) is none, LZ4Compressor is LZ4, ZstdCompressor is zstd at `compression_level`
-    /// (default 3). Snappy and Deflate, which the engine does not have, are served by LZ4.
+    /// (default 3), SnappyCompressor is Snappy, DeflateCompressor is deflate at level 6 (as
+    /// Cassandra's), NoopCompressor is none.
     pub fn from_cql_options(options: &BTreeMap<String, String>) -> Result<Compression> {
         const O: &str = "compression";
         if options.get("enabled").is_some_and(|v| v == "false")
@@ -439,7 +440,10 @@ impl Compression {
             return Ok(Compression::None);
         }
         Ok(match short_class(options, O)?.as_str() {
-            "LZ4Compressor" | "SnappyCompressor" | "DeflateCompressor" => Compression::Lz4,
+            "LZ4Compressor" => Compression::Lz4,
+            "SnappyCompressor" => Compression::Snappy,
+            "DeflateCompressor" => Compression::Deflate,
+            "NoopCompressor" => Compression::None,
             "ZstdCompressor" => Compression::Zstd(number(options, "compression_level", O, 3)?),
             other => {
                 return Err(Error::InvalidOption {
@@ -463,6 +467,52 @@ pub enum Compression {
     /// Cassandra's default, LZ4Compressor: the same as [`Compression::Lz4`].
     #[default]
     Default,
+    /// Snappy (Cassandra's SnappyCompressor).
+    Snappy,
+    /// Deflate at level 6 (Cassandra's DeflateCompressor).
+    Deflate,
+}
+
+impl Compression {
+    /// The data block size of a CQL `compression = {...}` map: `chunk_length_in_kb` (default
+    /// 16, Cassandra's) KiB when the table compresses, `None` (the engine's default block size)
+    /// when it does not. Refused unless a power of two from 1 to 4096.
+    pub fn block_size(options: &BTreeMap<String, String>) -> Result<Option<u32>> {
+        if Compression::from_cql_options(options)? == Compression::None {
+            return Ok(None);
+        }
+        let kb: i64 = number(options, "chunk_length_in_kb", "compression", 16)?;
+        if kb <= 0 {
+            return Err(Error::InvalidOption {
+                option: "compression",
+                reason: format!("Invalid negative or null chunk_length_in_kb ({kb})"),
+            });
+        }
+        let kb = u32::try_from(kb)
+            .ok()
+            .filter(|k| k.is_power_of_two() && *k <= 4096);
+        match kb {
+            Some(kb) => Ok(Some(kb * 1024)),
+            None => Err(Error::InvalidOption {
+                option: "compression",
+                reason: "chunk_length_in_kb must be a power of 2 no larger than 4096".to_owned(),
+            }),
+        }
+    }
+}
+
+/// Bloom filter bits per key for a false-positive chance `p` (`bloom_filter_fp_chance`): the
+/// optimum `-ln p / ln² 2`, rounded up, at most 64; 0 (no filter) for `p >= 1`, as Cassandra
+/// builds no filter then.
+pub fn bloom_bits_for(p: f64) -> u32 {
+    if p.is_nan() || p <= 0.0 {
+        return 64;
+    }
+    if p >= 1.0 {
+        return 0;
+    }
+    let bits = (-p.ln() / (std::f64::consts::LN_2 * std::f64::consts::LN_2)).ceil();
+    if bits >= 64.0 { 64 } else { bits as u32 }
 }
 
 /// When compaction may purge a tombstone (ScyllaDB's `tombstone_gc`).
@@ -494,6 +544,14 @@ pub struct TableOptions {
     /// Single-file tombstone compactions and fully expired files.
     #[serde(default)]
     pub tombstone_compaction: TombstoneCompaction,
+    /// Data block size of the table's files in bytes (`chunk_length_in_kb`); `None`: the
+    /// engine's default.
+    #[serde(default)]
+    pub block_size: Option<u32>,
+    /// Bloom filter bits per key (from `bloom_filter_fp_chance`, see [`bloom_bits_for`]);
+    /// `None`: the engine's default (10).
+    #[serde(default)]
+    pub bloom_bits_per_key: Option<u32>,
 }
 
 impl Default for TableOptions {
@@ -505,6 +563,8 @@ impl Default for TableOptions {
             compression: Compression::default(),
             tombstone_gc: TombstoneGc::default(),
             tombstone_compaction: TombstoneCompaction::default(),
+            block_size: None,
+            bloom_bits_per_key: None,
         }
     }
 }
@@ -831,6 +891,15 @@ fn validate_options(table: &str, options: &TableOptions) -> Result<()> {
         {
             return err("zstd level must be in 1..=22");
         }
+        if options
+            .block_size
+            .is_some_and(|b| !(256..=(4 << 20)).contains(&b))
+        {
+            return err("block size must be in 256 B..=4 MiB");
+        }
+        if options.bloom_bits_per_key.is_some_and(|b| b > 64) {
+            return err("bloom filter bits per key must be at most 64");
+        }
         Ok(())
     }
 }
@@ -1025,5 +1094,31 @@ mod tests {
                 expired_check_seconds: 0,
             }
         );
+    }
+
+    #[test]
+    fn every_compressor_chunk_length_and_fp_chance_maps_onto_the_engine() {
+        let z = |p: &[(&str, &str)]| Compression::from_cql_options(&map(p)).unwrap();
+        assert_eq!(z(&[("class", "SnappyCompressor")]), Compression::Snappy);
+        assert_eq!(z(&[("class", "DeflateCompressor")]), Compression::Deflate);
+        assert_eq!(z(&[("class", "NoopCompressor")]), Compression::None);
+        let b = |p: &[(&str, &str)]| Compression::block_size(&map(p));
+        assert_eq!(b(&[("class", "LZ4Compressor")]).unwrap(), Some(16 << 10));
+        assert_eq!(
+            b(&[("class", "LZ4Compressor"), ("chunk_length_in_kb", "64")]).unwrap(),
+            Some(64 << 10)
+        );
+        assert_eq!(b(&[("enabled", "false")]).unwrap(), None);
+        for bad in ["0", "-4", "3", "8192", "x"] {
+            assert!(
+                b(&[("class", "LZ4Compressor"), ("chunk_length_in_kb", bad)]).is_err(),
+                "{bad}"
+            );
+        }
+        assert_eq!(bloom_bits_for(0.01), 10);
+        assert_eq!(bloom_bits_for(0.1), 5);
+        assert_eq!(bloom_bits_for(0.000_001), 29);
+        assert_eq!(bloom_bits_for(1.0), 0);
+        assert_eq!(bloom_bits_for(1e-300), 64);
     }
 }

@@ -289,6 +289,14 @@ fn storage_options(table: &Table) -> ilion_storage::TableOptions {
         compaction,
         compression,
         tombstone_gc: crate::schema::options::storage_tombstone_gc(&table.params.tombstone_gc),
+        block_size: ilion_storage::Compression::block_size(&table.params.compression)
+            .unwrap_or_else(|e| {
+                tracing::warn!(table = %table.name, error = %e, "chunk_length_in_kb not served");
+                None
+            }),
+        bloom_bits_per_key: Some(ilion_storage::bloom_bits_for(
+            table.params.bloom_filter_fp_chance,
+        )),
         tombstone_compaction: ilion_storage::TombstoneCompaction::from_cql_options(
             &table.params.compaction,
         )

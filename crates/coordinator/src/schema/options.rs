@@ -210,14 +210,17 @@ fn compaction_class(name: &str) -> Result<String> {
 /// Checks a `compaction` map as storage will read it (sub-options and their values), so a
 /// map storage would not serve is refused at DDL time.
 fn check_compaction(m: &BTreeMap<String, String>) -> Result<()> {
-    let reason = |e: ilion_storage::Error| match e {
-        ilion_storage::Error::InvalidOption { reason, .. } => reason,
-        other => other.to_string(),
-    };
-    ilion_storage::CompactionStrategy::from_cql_options(m).map_err(|e| Error::config(reason(e)))?;
-    ilion_storage::TombstoneCompaction::from_cql_options(m)
-        .map_err(|e| Error::config(reason(e)))?;
+    ilion_storage::CompactionStrategy::from_cql_options(m).map_err(refused)?;
+    ilion_storage::TombstoneCompaction::from_cql_options(m).map_err(refused)?;
     Ok(())
+}
+
+/// A storage refusal of a table option as a ConfigurationException with storage's reason.
+fn refused(e: ilion_storage::Error) -> Error {
+    match e {
+        ilion_storage::Error::InvalidOption { reason, .. } => Error::config(reason),
+        other => Error::config(other.to_string()),
+    }
 }
 
 fn compression_class(name: &str) -> Result<String> {
@@ -281,6 +284,8 @@ impl TableParams {
                         m.entry("chunk_length_in_kb".to_owned())
                             .or_insert_with(|| "16".to_owned());
                     }
+                    ilion_storage::Compression::from_cql_options(&m).map_err(refused)?;
+                    ilion_storage::Compression::block_size(&m).map_err(refused)?;
                     self.compression = m;
                 }
                 "crc_check_chance" => self.crc_check_chance = parse_num(name, v)?,

@@ -312,10 +312,14 @@ impl DbInner {
     }
 
     fn table_options(&self, tree: &TreeInner) -> TableOptions {
+        let tuned = tree.tuned();
         TableOptions {
-            block_size: self.opts.block_size,
-            compression: tree.tuned().opts.compression,
-            bloom_bits_per_key: self.opts.bloom_bits_per_key,
+            block_size: tuned.opts.block_size.unwrap_or(self.opts.block_size),
+            compression: tuned.opts.compression,
+            bloom_bits_per_key: tuned
+                .opts
+                .bloom_bits_per_key
+                .unwrap_or(self.opts.bloom_bits_per_key),
         }
     }
 

@@ -36,6 +36,8 @@ pub(crate) const OLDEST_FORMAT_VERSION: u32 = 1;
 pub(crate) const COMPRESSION_NONE: u8 = 0;
 pub(crate) const COMPRESSION_ZSTD: u8 = 1;
 pub(crate) const COMPRESSION_LZ4: u8 = 2;
+pub(crate) const COMPRESSION_SNAPPY: u8 = 3;
+pub(crate) const COMPRESSION_DEFLATE: u8 = 4;
 
 /// Where a block is stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -42,6 +42,13 @@ pub enum Compression {
     /// LZ4 (block format, `lz4_flex`), per data block, kept only when it saves at least 1/8 of
     /// the block. Faster than zstd, compresses less.
     Lz4,
+    /// Snappy (raw format, `snap`), per data block, kept only when it saves at least 1/8 of
+    /// the block (Cassandra's SnappyCompressor).
+    Snappy,
+    /// Deflate (raw, `flate2`) at the given level 0..=9, per data block, kept only when it
+    /// saves at least 1/8 of the block (Cassandra's DeflateCompressor, level 6 there). Slower
+    /// than zstd for a similar ratio.
+    Deflate(u32),
 }
 
 /// How a table is written.

@@ -14,8 +14,8 @@ use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 use super::block::{BlockCursor, BlockError};
 use super::filter::{self, FilterParams};
 use super::footer::{
-    BlockHandle, COMPRESSION_LZ4, COMPRESSION_NONE, COMPRESSION_ZSTD, FOOTER_LEN, FORMAT_VERSION,
-    Footer, FooterError, block_checksum,
+    BlockHandle, COMPRESSION_DEFLATE, COMPRESSION_LZ4, COMPRESSION_NONE, COMPRESSION_SNAPPY,
+    COMPRESSION_ZSTD, FOOTER_LEN, FORMAT_VERSION, Footer, FooterError, block_checksum,
 };
 use super::index::Index;
 use super::{RangeTombstone, TableMeta, copy_error, get_u64_le, get_varint};
@@ -434,7 +434,7 @@ impl Table {
                 len: stored.len(),
             });
         }
-        if (ctype == COMPRESSION_ZSTD || ctype == COMPRESSION_LZ4)
+        if ctype != COMPRESSION_NONE
             && let Some(b) = self.cache.get(self.id, handle.offset)
         {
             return Ok(BlockBuf::Owned(b));
@@ -486,6 +486,51 @@ impl Table {
                 if n as u64 != raw_len {
                     return Err(bad("decompressed block has the wrong length"));
                 }
+                self.cache.insert(self.id, handle.offset, Arc::clone(&raw));
+                Ok(BlockBuf::Owned(raw))
+            }
+            COMPRESSION_SNAPPY => {
+                let bad = |reason| corruption(&self.path, handle.offset, reason);
+                let (raw_len, p) =
+                    get_varint(stored, 0).ok_or_else(|| bad("truncated compressed block"))?;
+                let body = stored.get(p..).unwrap_or_default();
+                // Snappy states the decompressed length itself: it must agree.
+                let stated = snap::raw::decompress_len(body)
+                    .map_err(|_| bad("snappy could not read the block's length"))?;
+                if raw_len > MAX_BLOCK_LEN || stated as u64 != raw_len {
+                    return Err(bad("compressed block claims an absurd length"));
+                }
+                let mut raw: Arc<[u8]> = std::iter::repeat_n(0u8, stated).collect();
+                let out =
+                    Arc::get_mut(&mut raw).ok_or_else(|| bad("decompression buffer is shared"))?;
+                let n = snap::raw::Decoder::new()
+                    .decompress(body, out)
+                    .map_err(|_| bad("snappy could not decompress the block"))?;
+                if n as u64 != raw_len {
+                    return Err(bad("decompressed block has the wrong length"));
+                }
+                self.cache.insert(self.id, handle.offset, Arc::clone(&raw));
+                Ok(BlockBuf::Owned(raw))
+            }
+            COMPRESSION_DEFLATE => {
+                use std::io::Read as _;
+                let bad = |reason| corruption(&self.path, handle.offset, reason);
+                let (raw_len, p) =
+                    get_varint(stored, 0).ok_or_else(|| bad("truncated compressed block"))?;
+                let body = stored.get(p..).unwrap_or_default();
+                // Deflate expands at most ~1032x: a longer claim is corrupt.
+                if raw_len > MAX_BLOCK_LEN || raw_len > (body.len() as u64) * 1032 + 64 {
+                    return Err(bad("compressed block claims an absurd length"));
+                }
+                let mut raw = Vec::with_capacity(raw_len as usize);
+                flate2::read::DeflateDecoder::new(body)
+                    .take(raw_len + 1)
+                    .read_to_end(&mut raw)
+                    .map_err(|_| bad("deflate could not decompress the block"))?;
+                if raw.len() as u64 != raw_len {
+                    return Err(bad("decompressed block has the wrong length"));
+                }
+                let raw: Arc<[u8]> = raw.into();
                 self.cache.insert(self.id, handle.offset, Arc::clone(&raw));
                 Ok(BlockBuf::Owned(raw))
             }

@@ -134,7 +134,9 @@ fn compression_strategy() -> impl Strategy<Value = Compression> {
     prop_oneof![
         Just(Compression::None),
         Just(Compression::Zstd(1)),
-        Just(Compression::Lz4)
+        Just(Compression::Lz4),
+        Just(Compression::Snappy),
+        Just(Compression::Deflate(6))
     ]
 }
 
@@ -283,6 +285,8 @@ fn flipping_any_byte_gives_an_error_naming_the_file_or_still_correct_data() {
         ("plain.sst", opts(256, Compression::None, 10)),
         ("zstd.sst", opts(512, Compression::Zstd(3), 10)),
         ("lz4.sst", opts(512, Compression::Lz4, 10)),
+        ("snappy.sst", opts(512, Compression::Snappy, 10)),
+        ("deflate.sst", opts(512, Compression::Deflate(6), 10)),
         ("nofilter.sst", opts(256, Compression::None, 0)),
     ] {
         let (path, _) = write(dir.path(), name, &entries, &o);

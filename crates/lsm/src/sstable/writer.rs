@@ -8,7 +8,8 @@ use std::path::PathBuf;
 use super::block::BlockBuilder;
 use super::filter::{FilterBuilder, key_hash};
 use super::footer::{
-    BlockHandle, COMPRESSION_LZ4, COMPRESSION_NONE, COMPRESSION_ZSTD, Footer, TRAILER_LEN, trailer,
+    BlockHandle, COMPRESSION_DEFLATE, COMPRESSION_LZ4, COMPRESSION_NONE, COMPRESSION_SNAPPY,
+    COMPRESSION_ZSTD, Footer, TRAILER_LEN, trailer,
 };
 use super::{Compression, TableMeta, TableOptions, put_varint};
 use crate::error::{Error, Result};
@@ -166,32 +167,21 @@ impl TableWriter {
     fn write_data_block(&mut self, data: &mut BlockBuilder) -> Result<()> {
         let last = data.last_key().to_vec();
         let raw = data.finish();
-        let handle = match self.opts.compression {
-            Compression::Lz4 => {
-                let compressed = self.compress_lz4(raw);
-                // Keep compression only when it saves at least 1/8 of the block.
-                if compressed && self.scratch.len() < raw.len() - raw.len() / 8 {
-                    let stored = std::mem::take(&mut self.scratch);
-                    let h = self.write_raw(&stored, COMPRESSION_LZ4);
-                    self.scratch = stored;
-                    h?
-                } else {
-                    self.write_raw(raw, COMPRESSION_NONE)?
-                }
-            }
-            Compression::Zstd(level) => {
-                let compressed = self.compress(raw, level)?;
-                // Keep compression only when it saves at least 1/8 of the block.
-                if compressed && self.scratch.len() < raw.len() - raw.len() / 8 {
-                    let stored = std::mem::take(&mut self.scratch);
-                    let h = self.write_raw(&stored, COMPRESSION_ZSTD);
-                    self.scratch = stored;
-                    h?
-                } else {
-                    self.write_raw(raw, COMPRESSION_NONE)?
-                }
-            }
-            Compression::None => self.write_raw(raw, COMPRESSION_NONE)?,
+        let (compressed, ctype) = match self.opts.compression {
+            Compression::None => (false, COMPRESSION_NONE),
+            Compression::Lz4 => (self.compress_lz4(raw), COMPRESSION_LZ4),
+            Compression::Zstd(level) => (self.compress(raw, level)?, COMPRESSION_ZSTD),
+            Compression::Snappy => (self.compress_snappy(raw), COMPRESSION_SNAPPY),
+            Compression::Deflate(level) => (self.compress_deflate(raw, level), COMPRESSION_DEFLATE),
+        };
+        // Keep compression only when it saves at least 1/8 of the block.
+        let handle = if compressed && self.scratch.len() < raw.len() - raw.len() / 8 {
+            let stored = std::mem::take(&mut self.scratch);
+            let h = self.write_raw(&stored, ctype);
+            self.scratch = stored;
+            h?
+        } else {
+            self.write_raw(raw, COMPRESSION_NONE)?
         };
         self.handle_buf.clear();
         handle.encode_varint(&mut self.handle_buf);
@@ -244,6 +234,44 @@ impl TableWriter {
                 true
             }
             Err(_) => false,
+        }
+    }
+
+    /// Compresses `raw` into `scratch` as `varint raw_len ++ snappy raw block`; false when
+    /// snappy fails (the block is then stored uncompressed).
+    fn compress_snappy(&mut self, raw: &[u8]) -> bool {
+        self.scratch.clear();
+        put_varint(&mut self.scratch, raw.len() as u64);
+        let head = self.scratch.len();
+        self.scratch
+            .resize(head + snap::raw::max_compress_len(raw.len()), 0);
+        let Some(dst) = self.scratch.get_mut(head..) else {
+            return false;
+        };
+        match snap::raw::Encoder::new().compress(raw, dst) {
+            Ok(n) => {
+                self.scratch.truncate(head + n);
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// Compresses `raw` into `scratch` as `varint raw_len ++ raw deflate stream`; false when
+    /// deflate fails (the block is then stored uncompressed).
+    fn compress_deflate(&mut self, raw: &[u8], level: u32) -> bool {
+        use std::io::Write as _;
+        self.scratch.clear();
+        put_varint(&mut self.scratch, raw.len() as u64);
+        let out = std::mem::take(&mut self.scratch);
+        let mut e = flate2::write::DeflateEncoder::new(out, flate2::Compression::new(level.min(9)));
+        let written = e.write_all(raw);
+        match (written, e.finish()) {
+            (Ok(()), Ok(out)) => {
+                self.scratch = out;
+                true
+            }
+            _ => false,
         }
     }
 
