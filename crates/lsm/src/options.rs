@@ -150,6 +150,10 @@ pub struct TreeOptions {
     /// Single-file tombstone compactions and the search for fully expired files (they need
     /// the collector's file times and the filter's purge horizon).
     pub tombstones: TombstoneCompaction,
+    /// Flush the tree's memtable once it holds data this much older than the last flush
+    /// (Cassandra's `memtable_flush_period_in_ms`), so the commit log it pins can go; checked
+    /// about once a second. Default `None`: flush only when full or asked.
+    pub flush_period: Option<Duration>,
 }
 
 impl Default for TreeOptions {
@@ -163,6 +167,7 @@ impl Default for TreeOptions {
             compaction_filter: None,
             properties_collector: None,
             tombstones: TombstoneCompaction::default(),
+            flush_period: None,
         }
     }
 }
@@ -178,6 +183,7 @@ impl fmt::Debug for TreeOptions {
             .field("compaction_filter", &self.compaction_filter.is_some())
             .field("properties_collector", &self.properties_collector.is_some())
             .field("tombstones", &self.tombstones)
+            .field("flush_period", &self.flush_period)
             .finish()
     }
 }

@@ -175,6 +175,9 @@ pub(crate) struct TreeInner {
     /// When the tree was last searched for fully expired files (engine clock, micros; 0:
     /// never).
     pub(crate) expired_checked_micros: AtomicU64,
+    /// When the tree's memtable was last flushed, or the tree opened (engine clock, micros):
+    /// [`TreeOptions::flush_period`] counts from here.
+    pub(crate) flushed_micros: AtomicU64,
 }
 
 impl std::fmt::Debug for TreeInner {

@@ -536,3 +536,41 @@ fn a_trees_own_block_size_bloom_bits_and_compression_shape_its_files() {
         })
     ));
 }
+
+#[test]
+fn a_tree_with_a_flush_period_flushes_its_memtable_by_itself() {
+    let db = Db::builder()
+        .open_with_vfs(Arc::new(ilion_lsm::vfs::MemVfs::new()), Path::new("/db"))
+        .unwrap();
+    let periodic = db
+        .tree_with_options(
+            "periodic",
+            TreeOptions {
+                flush_period: Some(std::time::Duration::from_millis(50)),
+                ..TreeOptions::default()
+            },
+        )
+        .unwrap();
+    let other = db.tree("other").unwrap();
+    periodic.put(b"k", b"v").unwrap();
+    other.put(b"k", b"v").unwrap();
+    let files = |name: &str| {
+        db.stats()
+            .trees
+            .iter()
+            .find(|t| t.name == name)
+            .map_or(0, |t| t.levels.iter().map(|l| l.files).sum::<usize>())
+    };
+    // The flush thread looks once a second.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while files("periodic") == 0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(files("periodic"), 1);
+    assert_eq!(
+        files("other"),
+        0,
+        "a tree without a period keeps its memtable"
+    );
+    assert_eq!(periodic.get(b"k").unwrap(), Some(b"v".to_vec()));
+}

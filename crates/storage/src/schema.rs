@@ -552,6 +552,10 @@ pub struct TableOptions {
     /// `None`: the engine's default (10).
     #[serde(default)]
     pub bloom_bits_per_key: Option<u32>,
+    /// Flush the table's memtable this often when it holds data (`memtable_flush_period_in_ms`);
+    /// 0 (default): only when full or asked.
+    #[serde(default)]
+    pub memtable_flush_period_ms: u32,
 }
 
 impl Default for TableOptions {
@@ -565,6 +569,7 @@ impl Default for TableOptions {
             tombstone_compaction: TombstoneCompaction::default(),
             block_size: None,
             bloom_bits_per_key: None,
+            memtable_flush_period_ms: 0,
         }
     }
 }

@@ -294,6 +294,8 @@ fn storage_options(table: &Table) -> ilion_storage::TableOptions {
                 tracing::warn!(table = %table.name, error = %e, "chunk_length_in_kb not served");
                 None
             }),
+        memtable_flush_period_ms: u32::try_from(table.params.memtable_flush_period_in_ms)
+            .unwrap_or(0),
         bloom_bits_per_key: Some(ilion_storage::bloom_bits_for(
             table.params.bloom_filter_fp_chance,
         )),

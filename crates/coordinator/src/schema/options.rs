@@ -309,7 +309,13 @@ impl TableParams {
                 }
                 "max_index_interval" => self.max_index_interval = parse_num(name, v)?,
                 "memtable_flush_period_in_ms" => {
-                    self.memtable_flush_period_in_ms = parse_num(name, v)?
+                    let ms: i32 = parse_num(name, v)?;
+                    if ms < 0 {
+                        return Err(Error::config(format!(
+                            "memtable_flush_period_in_ms must be greater than or equal to 0 (got {ms})"
+                        )));
+                    }
+                    self.memtable_flush_period_in_ms = ms;
                 }
                 "min_index_interval" => self.min_index_interval = parse_num(name, v)?,
                 "read_repair" => {

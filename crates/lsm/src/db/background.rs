@@ -25,12 +25,20 @@ impl DbInner {
     ) {
         let mut threads = self.threads.lock();
         let weak = Arc::downgrade(self);
-        threads.push(spawn("lsm-flush", weak.clone(), flush_rx, |db| {
-            db.flush_all_pending()
-        }));
-        threads.push(spawn("lsm-compact", weak.clone(), compact_rx, |db| {
-            db.compact_all()
-        }));
+        threads.push(spawn(
+            "lsm-flush",
+            weak.clone(),
+            flush_rx,
+            |db| db.flush_all_pending(),
+            Some(|db: &DbInner| db.flush_due()),
+        ));
+        threads.push(spawn(
+            "lsm-compact",
+            weak.clone(),
+            compact_rx,
+            |db| db.compact_all(),
+            None,
+        ));
         if let SyncMode::Periodic(period) = self.opts.sync {
             let (tx, rx) = channel::bounded::<()>(1);
             *self.sync_stop.lock() = Some(tx);
@@ -84,16 +92,36 @@ impl Drop for DbInner {
     }
 }
 
+/// How often a thread with a `tick` runs it when no work arrives.
+const TICK: std::time::Duration = std::time::Duration::from_secs(1);
+
 fn spawn(
     name: &str,
     weak: Weak<DbInner>,
     rx: Receiver<Work>,
     work: fn(&DbInner),
+    tick: Option<fn(&DbInner)>,
 ) -> JoinHandle<()> {
     let spawned = std::thread::Builder::new()
         .name(name.into())
         .spawn(move || {
-            while let Ok(msg) = rx.recv() {
+            loop {
+                let msg = match tick {
+                    None => rx.recv().map_err(|_| ()),
+                    Some(tick) => match rx.recv_timeout(TICK) {
+                        Ok(m) => Ok(m),
+                        Err(RecvTimeoutError::Timeout) => {
+                            let Some(db) = weak.upgrade() else { return };
+                            if db.closed.load(Ordering::Acquire) {
+                                return;
+                            }
+                            tick(&db);
+                            continue;
+                        }
+                        Err(RecvTimeoutError::Disconnected) => Err(()),
+                    },
+                };
+                let Ok(msg) = msg else { return };
                 if let Work::Stop = msg {
                     return;
                 }

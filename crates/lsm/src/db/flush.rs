@@ -24,6 +24,31 @@ impl DbInner {
         }
     }
 
+    /// Flushes every tree whose [`crate::TreeOptions::flush_period`] has passed since its last
+    /// flush and whose memtable holds data.
+    pub(super) fn flush_due(&self) {
+        let now = super::now_micros();
+        let trees = self.trees.read().clone();
+        for t in trees.iter().filter(|t| !t.is_dropped()) {
+            let Some(period) = t.tuned().opts.flush_period else {
+                continue;
+            };
+            let period = u64::try_from(period.as_micros()).unwrap_or(u64::MAX);
+            let last = t.flushed_micros.load(Ordering::Acquire);
+            if now < last.saturating_add(period) {
+                continue;
+            }
+            if t.mem.read().active.is_empty() {
+                t.flushed_micros.store(now, Ordering::Release);
+                continue;
+            }
+            if let Err(e) = self.flush_tree(t, true) {
+                self.stop(&e);
+                return;
+            }
+        }
+    }
+
     /// Flushes the tree's frozen memtables, oldest first (after freezing the active one when
     /// `freeze_active`).
     pub(crate) fn flush_tree(&self, tree: &TreeInner, freeze_active: bool) -> Result<()> {
@@ -31,6 +56,8 @@ impl DbInner {
         if freeze_active {
             let next = self.write_lock.lock();
             freeze(tree, *next - 1);
+            tree.flushed_micros
+                .store(super::now_micros(), Ordering::Release);
         }
         let _g = tree.flush_lock.lock();
         self.flush_frozen(tree)

@@ -35,6 +35,7 @@ pub(super) fn new_tree(
         compaction_lock: Mutex::new(()),
         dropped: AtomicBool::new(false),
         expired_checked_micros: AtomicU64::new(0),
+        flushed_micros: AtomicU64::new(super::now_micros()),
     }
 }
 
