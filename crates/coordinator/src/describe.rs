@@ -195,11 +195,40 @@ pub(crate) fn table_cql(t: &Table) -> String {
         options.push(format!("tombstone_gc = {}", map_literal(&p.tombstone_gc)));
     }
     format!(
-        "CREATE TABLE {}.{} (\n{}\n) WITH {};",
+        "CREATE TABLE {}.{} (\n{}\n) WITH {};{}",
         quote_if_needed(&t.keyspace),
         quote_if_needed(&t.name),
         lines.join(",\n"),
-        options.join("\n    AND ")
+        options.join("\n    AND "),
+        no_effect_note(p)
+    )
+}
+
+/// A CQL comment after the statement naming the options this table sets away from their
+/// defaults that Ilion accepts for compatibility but does not act on (docs/storage-model.md);
+/// empty when there are none, so a table that does not set them describes exactly as in
+/// Cassandra.
+fn no_effect_note(p: &crate::schema::options::TableParams) -> String {
+    let d = crate::schema::options::TableParams::default();
+    let mut names = Vec::new();
+    if p.caching != d.caching {
+        names.push("caching");
+    }
+    if p.crc_check_chance != d.crc_check_chance {
+        names.push("crc_check_chance");
+    }
+    if p.min_index_interval != d.min_index_interval {
+        names.push("min_index_interval");
+    }
+    if p.max_index_interval != d.max_index_interval {
+        names.push("max_index_interval");
+    }
+    if names.is_empty() {
+        return String::new();
+    }
+    format!(
+        "\n-- Ilion accepts {} for compatibility; they have no effect here (docs/storage-model.md).",
+        names.join(", ")
     )
 }
 

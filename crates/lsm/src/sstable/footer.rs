@@ -3,7 +3,7 @@
 //! Every block is followed by a 9-byte trailer:
 //!
 //! ```text
-//! compression type: u8 (0 = none, 1 = zstd, 2 = lz4)
+//! compression type: u8 (0 = none, 1 = zstd, 2 = lz4, 3 = snappy, 4 = deflate)
 //! checksum:         u64 LE = xxh3_64_with_seed(stored block bytes, seed = compression type)
 //! ```
 //!
