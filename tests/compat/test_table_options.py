@@ -184,3 +184,34 @@ def test_options_without_effect_are_named_in_describe(session):
     # The plain table describes as in Cassandra.
     session.execute("CREATE TABLE opts.plain_describe (k int PRIMARY KEY)")
     assert "Ilion accepts" not in describe(session, "plain_describe")
+
+
+def test_durable_writes_false_skips_the_commit_log_for_that_keyspace(fresh_node):
+    def connect():
+        cluster = cluster_for(fresh_node)
+        return cluster, cluster.connect()
+
+    cluster, s = connect()
+    s.execute("CREATE KEYSPACE fast WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 1} AND durable_writes = false")
+    s.execute("CREATE KEYSPACE safe WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 1}")
+    assert "durable_writes = false" in s.execute("DESCRIBE KEYSPACE fast").one().create_statement
+    for ks in ("fast", "safe"):
+        s.execute(f"CREATE TABLE {ks}.t (k int PRIMARY KEY, v text)")
+        for k in range(20):
+            s.execute(f"INSERT INTO {ks}.t (k, v) VALUES ({k}, 'x')")
+    cluster.shutdown()
+    # A crash: what only the memtable held is gone for the keyspace that skipped the log.
+    fresh_node.kill()
+    fresh_node.start()
+    cluster, s = connect()
+    assert s.execute("SELECT count(*) FROM safe.t").one()[0] == 20
+    assert s.execute("SELECT count(*) FROM fast.t").one()[0] == 0
+    # Made durable again: its writes survive the next crash.
+    s.execute("ALTER KEYSPACE fast WITH durable_writes = true")
+    s.execute("INSERT INTO fast.t (k, v) VALUES (1, 'y')")
+    cluster.shutdown()
+    fresh_node.kill()
+    fresh_node.start()
+    cluster, s = connect()
+    assert s.execute("SELECT count(*) FROM fast.t").one()[0] == 1
+    cluster.shutdown()

@@ -154,6 +154,11 @@ pub struct TreeOptions {
     /// (Cassandra's `memtable_flush_period_in_ms`), so the commit log it pins can go; checked
     /// about once a second. Default `None`: flush only when full or asked.
     pub flush_period: Option<Duration>,
+    /// Whether writes to the tree go through the commit log. Default true. An unlogged tree
+    /// (Cassandra's keyspace `durable_writes = false`) skips the log: its writes cost no log
+    /// append or fsync, and those not yet flushed are lost in a crash (a clean close flushes
+    /// them). A batch that also writes to a logged tree is logged whole.
+    pub durable: bool,
 }
 
 impl Default for TreeOptions {
@@ -168,6 +173,7 @@ impl Default for TreeOptions {
             properties_collector: None,
             tombstones: TombstoneCompaction::default(),
             flush_period: None,
+            durable: true,
         }
     }
 }
@@ -184,6 +190,7 @@ impl fmt::Debug for TreeOptions {
             .field("properties_collector", &self.properties_collector.is_some())
             .field("tombstones", &self.tombstones)
             .field("flush_period", &self.flush_period)
+            .field("durable", &self.durable)
             .finish()
     }
 }

@@ -574,3 +574,54 @@ fn a_tree_with_a_flush_period_flushes_its_memtable_by_itself() {
     );
     assert_eq!(periodic.get(b"k").unwrap(), Some(b"v".to_vec()));
 }
+
+#[test]
+fn an_unlogged_tree_skips_the_commit_log_and_loses_only_its_unflushed_writes_in_a_crash() {
+    let vfs = Arc::new(ilion_lsm::vfs::MemVfs::new());
+    let open = || {
+        let db = Db::builder()
+            .sync_mode(SyncMode::Batch)
+            .open_with_vfs(vfs.clone(), Path::new("/db"))
+            .unwrap();
+        let unlogged = db
+            .tree_with_options(
+                "unlogged",
+                TreeOptions {
+                    durable: false,
+                    ..TreeOptions::default()
+                },
+            )
+            .unwrap();
+        let logged = db.tree("logged").unwrap();
+        (db, unlogged, logged)
+    };
+    let (db, unlogged, logged) = open();
+    let log_bytes = db.stats().log_bytes_written;
+    unlogged.put(b"flushed", b"1").unwrap();
+    unlogged.flush().unwrap();
+    unlogged.put(b"in-memory", b"2").unwrap();
+    assert_eq!(unlogged.get(b"in-memory").unwrap(), Some(b"2".to_vec()));
+    assert_eq!(db.stats().log_bytes_written, log_bytes, "nothing logged");
+    logged.put(b"k", b"3").unwrap();
+    assert!(db.stats().log_bytes_written > log_bytes);
+    // A batch touching a logged tree is logged whole, the unlogged part with it.
+    let mut b = ilion_lsm::WriteBatch::new();
+    b.put(&unlogged, b"batched", b"4");
+    b.put(&logged, b"batched", b"4");
+    db.write(b).unwrap();
+    // A crash: the process goes without flushing its memtables.
+    drop((unlogged, logged));
+    drop(db);
+    let (_db, unlogged, logged) = open();
+    assert_eq!(unlogged.get(b"flushed").unwrap(), Some(b"1".to_vec()));
+    assert_eq!(
+        unlogged.get(b"in-memory").unwrap(),
+        None,
+        "lost with the memtable"
+    );
+    assert_eq!(unlogged.get(b"batched").unwrap(), Some(b"4".to_vec()));
+    assert_eq!(logged.get(b"k").unwrap(), Some(b"3".to_vec()));
+    // Written after the crash: newer than what was flushed before it.
+    unlogged.put(b"flushed", b"5").unwrap();
+    assert_eq!(unlogged.get(b"flushed").unwrap(), Some(b"5".to_vec()));
+}

@@ -162,6 +162,7 @@ pub(crate) fn tree_options(schema: &TableSchema, filters: &Arc<Filters>) -> ilio
             .block_size
             .map(|b| usize::try_from(b).unwrap_or(usize::MAX)),
         bloom_bits_per_key: o.bloom_bits_per_key,
+        durable: o.durable_writes,
         flush_period: (o.memtable_flush_period_ms > 0)
             .then(|| Duration::from_millis(u64::from(o.memtable_flush_period_ms))),
         compaction,

@@ -556,6 +556,14 @@ pub struct TableOptions {
     /// 0 (default): only when full or asked.
     #[serde(default)]
     pub memtable_flush_period_ms: u32,
+    /// Whether writes go through the commit log (the keyspace's `durable_writes`). Default
+    /// true; false: unflushed writes are lost in a crash.
+    #[serde(default = "yes")]
+    pub durable_writes: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 impl Default for TableOptions {
@@ -570,6 +578,7 @@ impl Default for TableOptions {
             block_size: None,
             bloom_bits_per_key: None,
             memtable_flush_period_ms: 0,
+            durable_writes: true,
         }
     }
 }

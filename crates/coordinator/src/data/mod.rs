@@ -268,10 +268,11 @@ fn storage_type(ty: &CqlType, ks: &Keyspace) -> Result<CqlType> {
     Ok(crate::schema::types::expand(ty, ks))
 }
 
-/// The storage options of a table: gc grace, default TTL, and its `compaction` and
-/// `compression` maps as the engine serves them. A map storage cannot read (validated at DDL
-/// time, so only from an older schema file) keeps the engine default, with a warning.
-fn storage_options(table: &Table) -> ilion_storage::TableOptions {
+/// The storage options of a table of keyspace `ks`: gc grace, default TTL, its `compaction` and
+/// `compression` maps as the engine serves them, and the keyspace's `durable_writes`. A map
+/// storage cannot read (validated at DDL time, so only from an older schema file) keeps the
+/// engine default, with a warning.
+fn storage_options(table: &Table, ks: &Keyspace) -> ilion_storage::TableOptions {
     let defaults = ilion_storage::TableOptions::default();
     let compaction = ilion_storage::CompactionStrategy::from_cql_options(&table.params.compaction)
         .unwrap_or_else(|e| {
@@ -296,6 +297,7 @@ fn storage_options(table: &Table) -> ilion_storage::TableOptions {
             }),
         memtable_flush_period_ms: u32::try_from(table.params.memtable_flush_period_in_ms)
             .unwrap_or(0),
+        durable_writes: ks.durable_writes,
         bloom_bits_per_key: Some(ilion_storage::bloom_bits_for(
             table.params.bloom_filter_fp_chance,
         )),
@@ -328,7 +330,7 @@ fn storage_schema(table: &Table, ks: &Keyspace) -> Result<TableSchema> {
             ColumnKind::Regular => b.regular(&c.name, ty),
         };
     }
-    b.options(storage_options(table))
+    b.options(storage_options(table, ks))
         .build()
         .map_err(storage_error)
 }
@@ -435,13 +437,16 @@ fn alter(store: &Store, old: &Table, new: &Table, ks: &Keyspace) -> Result<()> {
                 .map_err(storage_error)?;
         }
     }
-    if storage_options(old) != storage_options(new) {
+    // Compared with what the store has: a keyspace change (durable_writes) alters its tables
+    // too.
+    let options = storage_options(new, ks);
+    let current = store
+        .table(&new.keyspace, &new.name)
+        .map_err(storage_error)?
+        .schema();
+    if current.options() != &options {
         store
-            .alter_table(
-                &new.keyspace,
-                &new.name,
-                &SchemaChange::Options(storage_options(new)),
-            )
+            .alter_table(&new.keyspace, &new.name, &SchemaChange::Options(options))
             .map_err(storage_error)?;
     }
     Ok(())

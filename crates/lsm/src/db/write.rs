@@ -91,7 +91,12 @@ impl DbInner {
         }
         self.maybe_stall(&trees, ids)?;
         let n = ops.len() as u64;
-        let (lsn, froze) = {
+        let logged = ids.iter().any(|id| {
+            trees
+                .get(*id as usize)
+                .is_none_or(|t| t.tuned().opts.durable)
+        });
+        let (lsn, froze, last) = {
             let mut next = self.write_lock.lock();
             self.check_writable()?;
             for id in ids {
@@ -100,7 +105,13 @@ impl DbInner {
                 }
             }
             let seq = *next;
-            let lsn = self.log.append(seq, ops)?;
+            // An unlogged batch waits only for the log records before it (so publishing it
+            // never shows a logged write before that write is durable).
+            let lsn = if logged {
+                self.log.append(seq, ops)?
+            } else {
+                self.log.end_lsn()
+            };
             *next += n;
             // The memtable set cannot change meanwhile: freezing needs the write lock.
             for (i, op) in ops.iter().enumerate() {
@@ -124,7 +135,7 @@ impl DbInner {
             if matches!(self.opts.sync, SyncMode::Periodic(_)) {
                 self.visible.fetch_max(last, Ordering::AcqRel);
             }
-            (lsn, froze)
+            (lsn, froze, last)
         };
         self.user_bytes.fetch_add(user_bytes, Ordering::Relaxed);
         if froze {
@@ -133,6 +144,10 @@ impl DbInner {
         if self.opts.sync == SyncMode::Batch {
             let durable = self.log.sync_to(lsn)?;
             self.publish(durable);
+            if !logged {
+                // Every write before it is durable or unlogged too, and all are inserted.
+                self.visible.fetch_max(last, Ordering::AcqRel);
+            }
         } else {
             self.log.write_to(lsn)?;
         }
