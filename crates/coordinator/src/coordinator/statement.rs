@@ -110,6 +110,11 @@ impl Coordinator {
             Some(c) if !s.json => c.get(&schema, compile)?,
             _ => Arc::new(compile()?),
         };
+        // Selectors with bind markers take the statement's values.
+        let selection = match selection.bind(bound)? {
+            Some(bound_selection) => Arc::new(bound_selection),
+            None => selection,
+        };
         let membership = self.membership.as_deref();
         if ks.name == "system" && table.name == "local" {
             let generation = membership.and_then(|m| m.local_generation());

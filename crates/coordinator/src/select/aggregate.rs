@@ -99,8 +99,8 @@ impl<'a> Aggregator<'a> {
                     if let Some(v) = v {
                         *n += 1;
                         match number(&v) {
-                            Some(Num::Int(i)) => *int = int.wrapping_add(i),
-                            Some(Num::Float(x)) => *float += x,
+                            Some(Number::Int(i)) => *int = int.wrapping_add(i),
+                            Some(Number::Float(x)) => *float += x,
                             None => return Err(Error::invalid(format!("{v:?} is not a number"))),
                         }
                     }
@@ -136,24 +136,6 @@ impl<'a> Aggregator<'a> {
     }
 }
 
-pub(super) enum Num {
-    Int(i128),
-    Float(f64),
-}
-
-pub(super) fn number(v: &Value) -> Option<Num> {
-    Some(match v {
-        Value::Int(i) => Num::Int(i128::from(*i)),
-        Value::Bigint(i) | Value::Counter(i) => Num::Int(i128::from(*i)),
-        Value::Smallint(i) => Num::Int(i128::from(*i)),
-        Value::Tinyint(i) => Num::Int(i128::from(*i)),
-        Value::Varint(b) => Num::Int(varint_i128(b)?),
-        Value::Float(f) => Num::Float(f64::from(*f)),
-        Value::Double(f) => Num::Float(*f),
-        _ => return None,
-    })
-}
-
 /// The sum (or average) of `n` values of type `ty`: integers wrap as Cassandra's Java
 /// arithmetic does, the average of integers is an integer, and both are 0 over no rows.
 pub(super) fn sum_value(ty: &CqlType, int: i128, float: f64, n: i64, avg: bool) -> Result<Value> {
@@ -164,19 +146,8 @@ pub(super) fn sum_value(ty: &CqlType, int: i128, float: f64, n: i64, avg: bool) 
     } else {
         float
     };
-    Ok(match ty {
-        CqlType::Int => Value::Int(i as i32),
-        CqlType::Bigint => Value::Bigint(i as i64),
-        CqlType::Counter => Value::Counter(i as i64),
-        CqlType::Smallint => Value::Smallint(i as i16),
-        CqlType::Tinyint => Value::Tinyint(i as i8),
-        CqlType::Varint => Value::Varint(varint_bytes(i)),
-        CqlType::Float => Value::Float(x as f32),
-        CqlType::Double => Value::Double(x),
-        other => {
-            return Err(Error::server(format!(
-                "no sum over {other} values (refused when compiled)"
-            )));
-        }
-    })
+    match ty {
+        CqlType::Float | CqlType::Double => number_value(ty, Number::Float(x)),
+        _ => number_value(ty, Number::Int(i)),
+    }
 }
