@@ -291,11 +291,23 @@ impl Coordinator {
             Statement::CreateMaterializedView(_)
             | Statement::AlterMaterializedView(_)
             | Statement::DropMaterializedView(_) => Err(Error::not_supported("Materialized views")),
-            Statement::CreateFunction(_) | Statement::DropFunction(_) => {
-                Err(Error::not_supported("User-defined functions"))
+            Statement::CreateFunction(s) => {
+                crate::schema::routines::create_function(s).map(|()| ResultBody::Void)
             }
-            Statement::CreateAggregate(_) | Statement::DropAggregate(_) => {
-                Err(Error::not_supported("User-defined aggregates"))
+            Statement::CreateAggregate(s) => {
+                let schema = self.schema.read().clone();
+                crate::schema::routines::create_aggregate(&schema, s, keyspace)
+                    .map(|()| ResultBody::Void)
+            }
+            Statement::DropFunction(s) | Statement::DropAggregate(s) => {
+                let what = if matches!(parsed.statement, Statement::DropFunction(_)) {
+                    "Function"
+                } else {
+                    "Aggregate"
+                };
+                let schema = self.schema.read().clone();
+                crate::schema::routines::drop_routine(&schema, s, keyspace, what)
+                    .map(|()| ResultBody::Void)
             }
             Statement::CreateTrigger(_) | Statement::DropTrigger(_) => {
                 Err(Error::not_supported("Triggers"))
