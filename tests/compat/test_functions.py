@@ -88,8 +88,17 @@ def test_element_and_field_selection(s):
     assert names == ["m['a']", "m['zz']", "st[2]", "st[9]", "p.name", "p.a.n"]
     assert row == (1, None, 2, None, "x", 7)
     refused(s, "SELECT l[1] FROM f", "Element selection is only allowed on sets and maps, but l is a list")
+    refused(s, "SELECT l[1..2] FROM f", "Slice selection is only allowed on sets and maps, but l is a list")
     refused(s, "SELECT i['a'] FROM f", "Invalid element selection: i is of type int is not a collection")
     refused(s, "SELECT i.zz FROM f", "Invalid field selection: i of type int is not a user type")
+
+
+def test_slices_of_sets_and_maps_keep_the_keys_within_the_bounds(s):
+    names, row = one(s, "SELECT st[2..3], st[..1], m['b'..], m['a'..'a']")
+    assert names == ["st[2..3]", "st[..1]", "m['b'..]", "m['a'..'a']"]
+    assert row == ({2, 3}, {1}, {"b": 2}, {"a": 1})
+    rs = s.execute(s.prepare("SELECT st[?..?] FROM f WHERE k = 1"), (1, 2))
+    assert rs.one()[0] == {1, 2}
 
 
 def test_collection_functions(s):

@@ -159,22 +159,7 @@ impl Ctx<'_> {
             }
             Selector::Element { selector, key } => {
                 let (e, ty, name) = self.compile(selector, false)?;
-                let (key_ty, out_ty) = match &ty {
-                    CqlType::Map { key, value, .. } => ((**key).clone(), (**value).clone()),
-                    CqlType::Set { element, .. } => ((**element).clone(), (**element).clone()),
-                    CqlType::List { .. } => {
-                        return Err(Error::invalid(format!(
-                            "Element selection is only allowed on sets and maps, but {name} is a \
-                             list"
-                        )));
-                    }
-                    other => {
-                        return Err(Error::invalid(format!(
-                            "Invalid element selection: {name} is of type {other} is not a \
-                             collection"
-                        )));
-                    }
-                };
+                let (key_ty, out_ty) = subscript_types(&ty, &name, "Element")?;
                 let shown = format!("{name}[{key}]");
                 let k = self.term_expr(key, &key_ty, &format!("key({name})"), None)?;
                 Ok((
@@ -184,6 +169,30 @@ impl Ctx<'_> {
                     },
                     out_ty,
                     shown,
+                ))
+            }
+            Selector::Slice { selector, from, to } => {
+                let (e, ty, name) = self.compile(selector, false)?;
+                let (key_ty, _) = subscript_types(&ty, &name, "Slice")?;
+                let bound = |t: &Option<Term>| -> Result<Option<Box<Expr>>> {
+                    t.as_ref()
+                        .map(|t| {
+                            self.term_expr(t, &key_ty, &format!("key({name})"), None)
+                                .map(Box::new)
+                        })
+                        .transpose()
+                };
+                let shown =
+                    |t: &Option<Term>| t.as_ref().map_or_else(String::new, ToString::to_string);
+                let column = format!("{name}[{}..{}]", shown(from), shown(to));
+                Ok((
+                    Expr::Slice {
+                        of: Box::new(e),
+                        from: bound(from)?,
+                        to: bound(to)?,
+                    },
+                    ty,
+                    column,
                 ))
             }
             Selector::CountStar => Err(Error::invalid(
@@ -458,6 +467,22 @@ pub(super) fn term_type(t: &Term) -> Result<CqlType> {
             )));
         }
     })
+}
+
+/// The key and element types of a set or map `name` of type `ty` subscripted by an element
+/// or slice selection (`what`); lists and other types are refused in Cassandra's words.
+fn subscript_types(ty: &CqlType, name: &str, what: &str) -> Result<(CqlType, CqlType)> {
+    match ty {
+        CqlType::Map { key, value, .. } => Ok(((**key).clone(), (**value).clone())),
+        CqlType::Set { element, .. } => Ok(((**element).clone(), (**element).clone())),
+        CqlType::List { .. } => Err(Error::invalid(format!(
+            "{what} selection is only allowed on sets and maps, but {name} is a list"
+        ))),
+        other => Err(Error::invalid(format!(
+            "Invalid {} selection: {name} is of type {other} is not a collection",
+            what.to_lowercase()
+        ))),
+    }
 }
 
 /// Whether `t` holds a bind marker anywhere.

@@ -119,6 +119,12 @@ enum Expr {
         of: Box<Expr>,
         key: Box<Expr>,
     },
+    /// The elements of a set (entries of a map) between two inclusive bounds.
+    Slice {
+        of: Box<Expr>,
+        from: Option<Box<Expr>>,
+        to: Option<Box<Expr>>,
+    },
     /// A UDT's field by position.
     Field {
         of: Box<Expr>,
@@ -226,6 +232,12 @@ impl Selection {
                     walk(key, bound)?;
                 }
                 Expr::Field { of, .. } => walk(of, bound)?,
+                Expr::Slice { of, from, to } => {
+                    walk(of, bound)?;
+                    for b in [from, to].into_iter().flatten() {
+                        walk(b, bound)?;
+                    }
+                }
                 Expr::Agg { arg: Some(a), .. } => walk(&mut a.0, bound)?,
                 _ => {}
             }
@@ -264,6 +276,7 @@ impl Selection {
                     walk(of, out);
                     walk(key, out);
                 }
+                Expr::Slice { of, .. } => walk(of, out),
                 Expr::Agg { arg: Some(a), .. } => walk(&a.0, out),
                 _ => {}
             }
@@ -404,6 +417,34 @@ fn eval(e: &Expr, row: &Row) -> Result<Option<Value>> {
                 .find(|e| compare_untyped(e, &k) == Some(Ordering::Equal)),
             _ => None,
         },
+        Expr::Slice { of, from, to } => {
+            let bound = |b: &Option<Box<Expr>>| -> Result<Option<Value>> {
+                match b {
+                    Some(e) => eval(e, row),
+                    None => Ok(None),
+                }
+            };
+            let (lo, hi) = (bound(from)?, bound(to)?);
+            // A key is kept when it is within both bounds (a missing bound is open).
+            let within = |k: &Value| -> bool {
+                let above = lo
+                    .as_ref()
+                    .is_none_or(|l| compare_untyped(k, l).is_some_and(|o| o != Ordering::Less));
+                let below = hi
+                    .as_ref()
+                    .is_none_or(|h| compare_untyped(k, h).is_some_and(|o| o != Ordering::Greater));
+                above && below
+            };
+            match eval(of, row)? {
+                Some(Value::Map(entries)) => Some(Value::Map(
+                    entries.into_iter().filter(|(k, _)| within(k)).collect(),
+                )),
+                Some(Value::Set(items)) => Some(Value::Set(
+                    items.into_iter().filter(|k| within(k)).collect(),
+                )),
+                _ => None,
+            }
+        }
         Expr::Field { of, index } => match eval(of, row)? {
             Some(Value::Udt(fields)) => fields.into_iter().nth(*index).and_then(|(_, v)| v),
             _ => None,
