@@ -46,6 +46,7 @@ impl<'s> Markers<'s> {
             )),
             (Term::TypeHint { term, .. }, _) => self.term(term, name, ty),
             (Term::List(items), CqlType::List { element: e, .. })
+            | (Term::List(items), CqlType::Vector { element: e, .. })
             | (Term::Set(items), CqlType::Set { element: e, .. }) => {
                 let name = format!("value({name})");
                 for i in items {

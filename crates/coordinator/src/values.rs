@@ -94,10 +94,28 @@ pub(crate) fn term_value(term: &Term, ty: &CqlType, bound: &Bound) -> Result<Opt
             }
         },
         Term::TypeHint { term, .. } => return term_value(term, ty, bound),
-        Term::List(items) => match ty {
-            CqlType::List { element: e, .. } => Value::List(elements(items, e, bound)?),
-            _ => return Err(bad()),
-        },
+        Term::List(items) => {
+            match ty {
+                CqlType::List { element: e, .. } => Value::List(elements(items, e, bound)?),
+                CqlType::Vector { element, dimension } => {
+                    if items.len() != *dimension as usize {
+                        return Err(Error::invalid(format!(
+                            "Invalid vector literal for a value of type {ty}; expected {dimension} \
+                         elements, but given {}",
+                            items.len()
+                        )));
+                    }
+                    let mut out = Vec::with_capacity(items.len());
+                    for t in items {
+                        out.push(term_value(t, element, bound)?.ok_or_else(|| {
+                            Error::invalid("null is not supported inside vectors")
+                        })?);
+                    }
+                    Value::List(out)
+                }
+                _ => return Err(bad()),
+            }
+        }
         Term::Set(items) => match ty {
             CqlType::Set { element: e, .. } => {
                 Value::Set(sorted_set(e, elements(items, e, bound)?)?)

@@ -52,6 +52,16 @@ pub(crate) enum Native {
     CollectionAvg,
     /// `toJson(x)` of a value of the type.
     ToJson(CqlType),
+    /// `similarity_*(a, b)` of two float vectors.
+    Similarity(Similarity),
+}
+
+/// The vector similarities (Lucene's, as Cassandra computes them): each in `[0, 1]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Similarity {
+    Cosine,
+    Euclidean,
+    DotProduct,
 }
 
 /// One overload of a function: its arguments' and its result's types.
@@ -272,6 +282,9 @@ fn candidates(lname: &str, args: &[Arg<'_>]) -> Result<Option<Vec<Overload>>> {
             };
             collection_overload(lname, t)?
         }
+        "similarity_cosine" | "similarity_euclidean" | "similarity_dot_product" => {
+            vec![similarity_overload(lname, args)?]
+        }
         "tojson" | "to_json" => match first_type() {
             Some(t) => one(Native::ToJson(t.clone()), t, T::Text),
             None if args.len() != 1 => {
@@ -305,6 +318,51 @@ fn candidates(lname: &str, args: &[Arg<'_>]) -> Result<Option<Vec<Overload>>> {
             }
         }
     }))
+}
+
+/// The overload of a vector similarity: both arguments float vectors of one dimension.
+fn similarity_overload(lname: &str, args: &[Arg<'_>]) -> Result<Overload> {
+    if args.len() != 2 {
+        return Err(Error::invalid(format!(
+            "{lname}() requires two arguments, but {} given",
+            args.len()
+        )));
+    }
+    let typed: Vec<&CqlType> = args
+        .iter()
+        .filter_map(|a| match a {
+            Arg::Typed(t) => Some(t),
+            _ => None,
+        })
+        .collect();
+    let Some(first) = typed.first() else {
+        return Err(Error::invalid(format!(
+            "Cannot infer type of argument {} in call to function system.{lname}",
+            match args.first() {
+                Some(Arg::Term(t)) => t.to_string(),
+                _ => "?".to_owned(),
+            }
+        )));
+    };
+    let float_vector =
+        |t: &CqlType| matches!(t, CqlType::Vector { element, .. } if **element == CqlType::Float);
+    if !typed.iter().all(|t| float_vector(t)) {
+        return Err(Error::invalid(format!(
+            "Only float vectors are supported by {lname}"
+        )));
+    }
+    if typed.iter().any(|t| t != first) {
+        return Err(Error::invalid(
+            "All arguments must have the same vector dimensions",
+        ));
+    }
+    let kind = match lname {
+        "similarity_cosine" => Similarity::Cosine,
+        "similarity_euclidean" => Similarity::Euclidean,
+        _ => Similarity::DotProduct,
+    };
+    let t = (*first).clone();
+    Ok((Native::Similarity(kind), vec![t.clone(), t], CqlType::Float))
 }
 
 /// The one overload of a collection function for an argument of type `t`.

@@ -3,7 +3,7 @@
 use ilion_cql::protocol::{CqlType, Value};
 use ilion_types::text::{self, GREGORIAN_OFFSET, varint_bytes, varint_i128};
 
-use super::{Native, Resolved};
+use super::{Native, Resolved, Similarity};
 use crate::values::encode;
 use crate::{Error, Result};
 
@@ -199,6 +199,59 @@ fn collection(f: &Native, ret: &CqlType, v: &Value) -> Result<Option<Value>> {
     })
 }
 
+/// The floats of a float vector value.
+fn floats(v: &Value) -> Result<Vec<f32>> {
+    match v {
+        Value::List(items) => items
+            .iter()
+            .map(|x| match x {
+                Value::Float(f) => Ok(*f),
+                other => Err(Error::invalid(format!(
+                    "Invalid {} element in a float vector",
+                    other.kind()
+                ))),
+            })
+            .collect(),
+        other => Err(Error::invalid(format!(
+            "Invalid {} value where a vector is expected",
+            other.kind()
+        ))),
+    }
+}
+
+/// Lucene's similarity scores, in `float` arithmetic as Lucene computes them: cosine
+/// `(1 + cos) / 2`, euclidean `1 / (1 + d²)`, dot product `max((1 + a·b) / 2, 0)`.
+fn similarity(kind: Similarity, a: &Value, b: &Value) -> Result<f32> {
+    let (a, b) = (floats(a)?, floats(b)?);
+    if a.len() != b.len() {
+        return Err(Error::invalid(
+            "All arguments must have the same vector dimensions",
+        ));
+    }
+    let pairs = a.iter().zip(&b);
+    Ok(match kind {
+        Similarity::DotProduct => {
+            let dot: f32 = pairs.map(|(x, y)| x * y).sum();
+            ((1.0 + dot) / 2.0).max(0.0)
+        }
+        Similarity::Euclidean => {
+            let d: f32 = pairs.map(|(x, y)| (x - y) * (x - y)).sum();
+            1.0 / (1.0 + d)
+        }
+        Similarity::Cosine => {
+            let (mut dot, mut na, mut nb) = (0f32, 0f32, 0f32);
+            for (x, y) in pairs {
+                dot += x * y;
+                na += x * x;
+                nb += y * y;
+            }
+            // A zero vector has no direction: NaN, as Lucene's cosine gives.
+            let cos = (f64::from(dot) / (f64::from(na) * f64::from(nb)).sqrt()) as f32;
+            (1.0 + cos) / 2.0
+        }
+    })
+}
+
 pub(super) fn execute(r: &Resolved, args: &[Option<Value>]) -> Result<Option<Value>> {
     let arg = args.first().and_then(Option::as_ref);
     let arg_ty = r.args.first();
@@ -242,6 +295,10 @@ pub(super) fn execute(r: &Resolved, args: &[Option<Value>]) -> Result<Option<Val
             None => None,
         },
         Native::ToJson(ty) => Some(Value::Text(crate::json::to_json(ty, arg))),
+        Native::Similarity(kind) => match (arg, args.get(1).and_then(Option::as_ref)) {
+            (Some(a), Some(b)) => Some(Value::Float(similarity(*kind, a, b)?)),
+            _ => None,
+        },
     })
 }
 
@@ -300,6 +357,51 @@ mod tests {
             ilion_types::compare_untyped(&Value::Timeuuid(lo), &Value::Timeuuid(hi))
                 .unwrap()
                 .is_lt()
+        );
+    }
+
+    #[test]
+    fn similarities_score_as_lucene_and_refuse_other_vectors() {
+        let t = CqlType::vector(CqlType::Float, 2);
+        let v = |a: f32, b: f32| Value::List(vec![Value::Float(a), Value::Float(b)]);
+        let run = |name: &str, a: Value, b: Value| {
+            resolve(
+                name,
+                &[Arg::Typed(t.clone()), Arg::Typed(t.clone())],
+                &[],
+                None,
+            )
+            .unwrap()
+            .unwrap()
+            .execute(&[Some(a), Some(b)])
+        };
+        assert_eq!(
+            run("similarity_cosine", v(1.0, 0.0), v(0.0, 1.0)).unwrap(),
+            Some(Value::Float(0.5))
+        );
+        assert_eq!(
+            run("similarity_euclidean", v(1.0, 0.0), v(0.0, 1.0)).unwrap(),
+            Some(Value::Float(1.0 / 3.0))
+        );
+        assert_eq!(
+            run("similarity_dot_product", v(-2.0, 0.0), v(1.0, 0.0)).unwrap(),
+            Some(Value::Float(0.0))
+        );
+        assert!(matches!(
+            run("similarity_cosine", v(0.0, 0.0), v(1.0, 0.0)).unwrap(),
+            Some(Value::Float(x)) if x.is_nan()
+        ));
+        let other = CqlType::vector(CqlType::Float, 3);
+        let e = resolve(
+            "similarity_cosine",
+            &[Arg::Typed(t.clone()), Arg::Typed(other)],
+            &[],
+            None,
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "All arguments must have the same vector dimensions"
         );
     }
 
