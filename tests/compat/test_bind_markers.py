@@ -10,23 +10,17 @@ import pytest
 from cassandra import InvalidRequest
 from cassandra.query import UNSET_VALUE
 
-from conftest import cluster_for
-
-RF1 = "{'class': 'SimpleStrategy', 'replication_factor': 1}"
+from conftest import keyspace_session
 
 
 @pytest.fixture(scope="module")
 def s(node):
-    cluster = cluster_for(node, 4)
-    session = cluster.connect()
-    session.execute(f"CREATE KEYSPACE bm WITH replication = {RF1}")
-    session.set_keyspace("bm")
-    session.execute(
-        "CREATE TABLE t (k int, c int, v int, l list<text>, m map<text, text>, st set<text>,"
-        " b blob, ts timestamp, PRIMARY KEY (k, c))"
-    )
-    yield session
-    cluster.shutdown()
+    with keyspace_session(node, "bm") as session:
+        session.execute(
+            "CREATE TABLE t (k int, c int, v int, l list<text>, m map<text, text>, st set<text>,"
+            " b blob, ts timestamp, PRIMARY KEY (k, c))"
+        )
+        yield session
 
 
 def markers(s, cql):

@@ -12,31 +12,25 @@ import pytest
 from cassandra import FunctionFailure, InvalidRequest
 from cassandra.util import Date
 
-from conftest import cluster_for
-
-RF1 = "{'class': 'SimpleStrategy', 'replication_factor': 1}"
+from conftest import keyspace_session
 
 
 @pytest.fixture(scope="module")
 def s(node):
-    cluster = cluster_for(node, 4)
-    session = cluster.connect()
-    session.execute(f"CREATE KEYSPACE fn WITH replication = {RF1}")
-    session.set_keyspace("fn")
-    session.execute("CREATE TYPE addr (street text, n int)")
-    session.execute("CREATE TYPE person (name text, a frozen<addr>)")
-    session.execute(
-        "CREATE TABLE f (k int PRIMARY KEY, i int, bi bigint, d double, fl float, t text,"
-        " ts timestamp, dt date, m map<text, int>, st set<int>, l list<int>, p frozen<person>,"
-        " vi varint, b blob)"
-    )
-    session.execute(
-        "INSERT INTO f (k, i, bi, d, fl, t, ts, dt, m, st, l, p, vi) VALUES (1, -5, 10, 2.5, 1.5,"
-        " 'hé', '2020-01-31 00:00:00+0000', '2020-01-31', {'a': 1, 'b': 2}, {3, 1, 2}, [4, 5, 6],"
-        " {name: 'x', a: {street: 's', n: 7}}, 12345678901234567890)"
-    )
-    yield session
-    cluster.shutdown()
+    with keyspace_session(node, "fn") as session:
+        session.execute("CREATE TYPE addr (street text, n int)")
+        session.execute("CREATE TYPE person (name text, a frozen<addr>)")
+        session.execute(
+            "CREATE TABLE f (k int PRIMARY KEY, i int, bi bigint, d double, fl float, t text,"
+            " ts timestamp, dt date, m map<text, int>, st set<int>, l list<int>, p frozen<person>,"
+            " vi varint, b blob)"
+        )
+        session.execute(
+            "INSERT INTO f (k, i, bi, d, fl, t, ts, dt, m, st, l, p, vi) VALUES (1, -5, 10, 2.5, 1.5,"
+            " 'hé', '2020-01-31 00:00:00+0000', '2020-01-31', {'a': 1, 'b': 2}, {3, 1, 2}, [4, 5, 6],"
+            " {name: 'x', a: {street: 's', n: 7}}, 12345678901234567890)"
+        )
+        yield session
 
 
 def one(s, cql):

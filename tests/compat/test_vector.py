@@ -8,23 +8,17 @@ import math
 import pytest
 from cassandra import InvalidRequest
 
-from conftest import cluster_for
-
-RF1 = "{'class': 'SimpleStrategy', 'replication_factor': 1}"
+from conftest import keyspace_session
 
 
 @pytest.fixture(scope="module")
 def s(node):
-    cluster = cluster_for(node, 4)
-    session = cluster.connect()
-    session.execute(f"CREATE KEYSPACE vec WITH replication = {RF1}")
-    session.set_keyspace("vec")
-    session.execute(
-        "CREATE TABLE v (k int PRIMARY KEY, v vector<float, 3>, t vector<text, 2>, b vector<bigint, 2>)"
-    )
-    session.execute("INSERT INTO v (k, v, t, b) VALUES (1, [1.0, 2.0, 3.0], ['a', 'bc'], [1, 2])")
-    yield session
-    cluster.shutdown()
+    with keyspace_session(node, "vec") as session:
+        session.execute(
+            "CREATE TABLE v (k int PRIMARY KEY, v vector<float, 3>, t vector<text, 2>, b vector<bigint, 2>)"
+        )
+        session.execute("INSERT INTO v (k, v, t, b) VALUES (1, [1.0, 2.0, 3.0], ['a', 'bc'], [1, 2])")
+        yield session
 
 
 def test_literals_and_bound_vectors_round_trip(s):
