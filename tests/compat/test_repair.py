@@ -287,3 +287,50 @@ def test_continuous_repair_fixes_a_replica_without_any_command():
         alone(nodes, 2)
         got = rows_alone(n3, clusters, "cont")
         assert got == {k: "x" for k in range(200)}, f"node 3 alone has {len(got)} of 200 rows"
+
+
+def test_an_incremental_repair_validates_only_what_was_written_since_the_last_one():
+    """Two nodes, RF 2, continuous repair off: the first repair validates everything; the next
+    validates nothing (no write since) and says so; after one more row it validates only the
+    small part of the ring holding it; `-full` validates everything again."""
+    yaml = YAML + "continuous_repair_enabled: false\n"
+    with cluster_nodes("ilion-repair-incremental-", 2, yaml) as (nodes, clusters):
+        n1, _ = nodes
+        for n in nodes:
+            n.start()
+        wait_until("both nodes up", lambda: all(status(n1).get(a) == "UN"
+                                                for a in ADDRESSES[:2]), 60)
+        c1, s1 = session_on(n1)
+        clusters.append(c1)
+        s1.execute("CREATE KEYSPACE inc WITH replication = "
+                   "{'class': 'SimpleStrategy', 'replication_factor': 2}")
+        s1.execute("CREATE TABLE inc.t (k int PRIMARY KEY, v text)")
+        put = s1.prepare("INSERT INTO inc.t (k, v) VALUES (?, ?)")
+        rows = 2000
+        for k in range(rows):
+            s1.execute(put, (k, "x"))
+
+        def run(*args):
+            out = repair(n1, "inc", *args)
+            assert out.returncode == 0, out.stderr + out.stdout
+            return out.stdout
+
+        # A write in the second a repair first asks counts as written after it.
+        time.sleep(1.1)
+        first = run()
+        # Both replicas read every row.
+        assert figure(first, "partitions") == 2 * rows, first
+        ranges = figure(first, "ranges")
+        second = run()
+        assert figure(second, "partitions") == 0, second
+        assert figure(second, "unwritten since their last repair") == ranges, second
+        s1.execute(put, (rows, "y"))
+        third = run()
+        validated = figure(third, "partitions")
+        # The row's bucket (1/1024 of the ring) on both replicas, not the whole table.
+        assert 0 < validated < rows // 10, third
+        # One range (two if the bucket straddles a range boundary) holds the new row.
+        assert figure(third, "unwritten since their last repair") in (ranges - 1, ranges - 2), third
+        full = run("-full")
+        assert figure(full, "partitions") == 2 * (rows + 1), full
+        assert figure(full, "unwritten since their last repair") == 0, full

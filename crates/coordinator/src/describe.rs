@@ -230,11 +230,9 @@ pub(crate) fn describe(
     local: &LocalInfo,
     current: Option<&str>,
 ) -> Result<ResultBody> {
-    let all = || system.keyspaces.values().chain(user.keyspaces.values());
+    let all = || user.system_keyspaces(system).chain(user.keyspaces.values());
     let find_ks = |name: &str| -> Result<&Keyspace> {
-        system
-            .keyspaces
-            .get(name)
+        user.system_keyspace(system, name)
             .or_else(|| user.keyspaces.get(name))
             .ok_or_else(|| Error::invalid(format!("'{name}' not found in keyspaces")))
     };

@@ -130,8 +130,8 @@ const SYSTEM_SCHEMA: &[&str] = &[
 
 /// The definitions of the system keyspaces, built from [`SYSTEM_SCHEMA`]. `system` and
 /// `system_schema` are local to each node; `system_auth` is replicated as Cassandra's is
-/// (SimpleStrategy, one replica), its tables with ids derived from their names so every node
-/// gives the same.
+/// (SimpleStrategy, one replica, until ALTER KEYSPACE changes it: [`Schema::with_system`]),
+/// its tables with ids derived from their names so every node gives the same.
 pub(crate) fn system_schema() -> Result<Schema> {
     let mut schema = Schema::default();
     for ks in [
@@ -387,9 +387,8 @@ fn range_share(total: u64, start: i64, end: i64) -> i64 {
 
 fn schema_rows(name: &str, user: &Schema, system: &Schema) -> Vec<Row> {
     // Virtual keyspaces are not schema (Cassandra lists them in system_virtual_schema).
-    let keyspaces = system
-        .keyspaces
-        .values()
+    let keyspaces = user
+        .system_keyspaces(system)
         .filter(|k| !crate::virtual_tables::is_virtual(&k.name))
         .chain(user.keyspaces.values());
     rows_of(name, keyspaces)

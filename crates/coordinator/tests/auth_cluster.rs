@@ -162,3 +162,102 @@ fn a_role_made_on_one_node_logs_in_on_the_other_and_grants_reach_it_after_the_va
     clocks[1].advance(11);
     run(&nodes[1], "alice", "SELECT * FROM ks.t").unwrap();
 }
+
+/// How many `system_auth.roles` partitions `node` stores itself.
+fn stored_roles(node: &Coordinator) -> u32 {
+    node.stream_page("system_auth", "roles", (None, None), None, 1000, &[])
+        .unwrap()
+        .partitions
+}
+
+/// `system_schema.keyspaces.replication` of `system_auth` as `node` shows it.
+fn system_auth_replication(node: &Coordinator) -> String {
+    let Ok(ResultBody::Rows(rows)) = run(
+        node,
+        "cassandra",
+        "SELECT replication FROM system_schema.keyspaces WHERE keyspace_name = 'system_auth'",
+    ) else {
+        panic!("no rows");
+    };
+    let columns = rows.metadata.columns.clone().unwrap();
+    let cells = rows.rows().next().unwrap();
+    format!(
+        "{:?}",
+        columns[0].ty.decode(cells[0].as_ref().unwrap()).unwrap()
+    )
+}
+
+/// Sets `system_auth` to SimpleStrategy with `rf` replicas through `node`; the warnings.
+fn alter_system_auth(node: &Coordinator, rf: u32) -> Vec<String> {
+    let alter = format!(
+        "ALTER KEYSPACE system_auth WITH replication = \
+         {{'class': 'SimpleStrategy', 'replication_factor': {rf}}}"
+    );
+    node.query_as(
+        Some("cassandra"),
+        &Session::default(),
+        &alter,
+        &QueryParameters::new(Consistency::One),
+    )
+    .unwrap()
+    .warnings
+}
+
+#[test]
+fn alter_keyspace_system_auth_replicates_new_roles_to_every_node_once_the_schema_spreads() {
+    let (nodes, _clocks, _dirs) = cluster(Duration::from_secs(10));
+    nodes[0].setup_auth().unwrap();
+    nodes[1].setup_auth().unwrap();
+    for i in 0..8 {
+        let create = format!("CREATE ROLE early{i} WITH PASSWORD = 'pw' AND LOGIN = true");
+        run(&nodes[0], "cassandra", &create).unwrap();
+    }
+    // One replica each: the nine roles (the default superuser too) are split between the nodes.
+    assert_eq!(stored_roles(&nodes[0]) + stored_roles(&nodes[1]), 9);
+    let one_replica = system_auth_replication(&nodes[1]);
+    assert!(one_replica.contains("Text(\"1\")"), "{one_replica}");
+
+    assert_eq!(
+        alter_system_auth(&nodes[0], 2),
+        vec![
+            "When increasing replication factor you need to run a full (-full) repair to \
+             distribute the data."
+        ]
+    );
+    assert_ne!(nodes[0].schema_version(), nodes[1].schema_version());
+    nodes[1].merge_schema(&nodes[0].schema()).unwrap();
+    assert_eq!(nodes[0].schema_version(), nodes[1].schema_version());
+    for n in &nodes {
+        let shown = system_auth_replication(n);
+        assert!(shown.contains("Text(\"2\")"), "{shown}");
+        assert_eq!(n.movable_keyspaces().unwrap().len(), 1);
+        assert_eq!(
+            n.movable_keyspaces().unwrap()[0].replication["replication_factor"],
+            "2"
+        );
+    }
+    let before = [stored_roles(&nodes[0]), stored_roles(&nodes[1])];
+    for i in 0..4 {
+        let create = format!("CREATE ROLE late{i} WITH PASSWORD = 'pw' AND LOGIN = true");
+        run(&nodes[1], "cassandra", &create).unwrap();
+    }
+    // Two replicas: every new role is on both nodes (and read repair may have copied the
+    // superuser's row, read at QUORUM to authorize each statement).
+    assert!(stored_roles(&nodes[0]) >= before[0] + 4);
+    assert!(stored_roles(&nodes[1]) >= before[1] + 4);
+    for n in &nodes {
+        assert_eq!(n.authenticate(b"\0late3\0pw").unwrap(), "late3");
+    }
+    // Lowering it back warns of nothing; the local system keyspaces stay unchangeable, and
+    // system_auth keeps its commit log.
+    assert!(alter_system_auth(&nodes[0], 1).is_empty());
+    assert!(matches!(
+        run(&nodes[0], "cassandra", "ALTER KEYSPACE system WITH replication = \
+             {'class': 'SimpleStrategy', 'replication_factor': 2}"),
+        Err(Error::Invalid { message }) if message == "system keyspace is not user-modifiable"
+    ));
+    assert!(matches!(
+        run(&nodes[0], "cassandra", "ALTER KEYSPACE system_auth WITH durable_writes = false"),
+        Err(Error::Config { message }) if message.starts_with("durable_writes = false is not allowed")
+    ));
+}

@@ -166,7 +166,8 @@ enum Admin {
     },
     /// Repair (as `nodetool repair`): for each table and each range the node replicates, every
     /// replica builds a Merkle tree of its data, and the ranges where they differ are streamed
-    /// between them. Every repair is a full repair. `-pr`, `-st`, `-et`, `-full` and
+    /// between them. Incremental unless `--full`: only what was written since the last repair
+    /// is validated. `-pr`, `-st`, `-et`, `-full` and
     /// `-local` are read as nodetool spells them. `ilion repair status` shows the node's
     /// continuous repair schedule.
     Repair {
@@ -174,7 +175,8 @@ enum Admin {
         keyspace: Option<String>,
         /// Only these tables of the keyspace.
         tables: Vec<String>,
-        /// A full repair (every repair is full: accepted for nodetool's scripts).
+        /// A full repair: validate every range whole. Without it the repair is incremental:
+        /// only the parts some replica wrote since their last repair are validated.
         #[arg(long)]
         full: bool,
         /// Only the ranges the node is the first replica of (`-pr`).
@@ -558,7 +560,7 @@ fn admin(command: Admin) -> ExitCode {
         Admin::Repair {
             keyspace,
             tables,
-            full: _,
+            full,
             partitioner_range,
             in_local_dc,
             start_token,
@@ -579,6 +581,7 @@ fn admin(command: Admin) -> ExitCode {
                     in_local_dc,
                     start_token,
                     end_token,
+                    full,
                 },
                 secs(timeout),
             );
@@ -592,11 +595,13 @@ fn admin(command: Admin) -> ExitCode {
                         );
                     }
                     println!(
-                        "repair finished: {} tables, {} ranges ({} in sync), {} partitions ({} bytes) validated; \
+                        "repair finished: {} tables, {} ranges ({} in sync, {} unwritten since their last repair), \
+                         {} partitions ({} bytes) validated; \
                          {} mismatching leaves, {} streams, {} partitions and {} bytes streamed",
                         r.tables,
                         r.ranges,
                         r.ranges_in_sync,
+                        r.ranges_unwritten,
                         r.partitions_validated,
                         r.bytes_validated,
                         r.mismatching_leaves,

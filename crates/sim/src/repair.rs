@@ -7,7 +7,9 @@
 //! A repair here covers the whole ring and needs every node up and reachable from the node
 //! running it (the scenario's replication factor equals its node count, so every node
 //! replicates everything); otherwise it fails, as a real repair with a dead neighbour does.
-//! Like the real one it first delivers every node's hints, then records the repair on every
+//! Like the real one it first delivers every node's hints, is incremental (only the union of
+//! the parts some node wrote since a repair last found them in sync is validated,
+//! [`ilion_coordinator::Coordinator::unrepaired_ranges`]), then records the repair on every
 //! replica at its start time, which is what `tombstone_gc = {'mode': 'repair'}` purges by.
 
 use ilion_coordinator::repair::differences;
@@ -52,14 +54,27 @@ impl Sim {
             .get(node)
             .map_or(crate::START_SECONDS, |c| c.now_seconds());
         let range = (None, None);
-        let mut trees = Vec::with_capacity(n);
+        let mut asked = Vec::with_capacity(n);
+        let mut parts = Vec::new();
         for (i, c) in nodes.iter().enumerate() {
-            let v = c
-                .merkle_tree("sim", "kv", range)
-                .map_err(|e| self.violation(format!("validation on n{i}: {e}")))?;
-            trees.push(v.tree);
+            let (written, now) = c
+                .unrepaired_ranges("sim", "kv", range)
+                .map_err(|e| self.violation(format!("write times on n{i}: {e}")))?;
+            parts.extend(written);
+            asked.push(now);
         }
-        let diffs = differences(&trees).map_err(|e| self.violation(e.to_string()))?;
+        let parts = ilion_coordinator::repair::ranges::union(parts);
+        let mut diffs = Vec::new();
+        for part in &parts {
+            let mut trees = Vec::with_capacity(n);
+            for (i, c) in nodes.iter().enumerate() {
+                let v = c
+                    .merkle_tree("sim", "kv", *part)
+                    .map_err(|e| self.violation(format!("validation on n{i}: {e}")))?;
+                trees.push(v.tree);
+            }
+            diffs.extend(differences(&trees).map_err(|e| self.violation(e.to_string()))?);
+        }
         let mut streamed = 0usize;
         for d in &diffs {
             for (target, source) in d.pulls() {
@@ -82,13 +97,14 @@ impl Sim {
                 }
             }
         }
-        for (i, c) in nodes.iter().enumerate() {
-            c.record_repair("sim", "kv", &[range], at)
+        for (i, (c, asked)) in nodes.iter().zip(asked).enumerate() {
+            c.record_repair("sim", "kv", &[range], at, Some(asked))
                 .map_err(|e| self.violation(format!("recording the repair on n{i}: {e}")))?;
         }
         self.report.repaired_partitions += streamed;
         self.trace(format!(
-            "repair n{node} at {at}: {} mismatching runs, {streamed} partitions streamed",
+            "repair n{node} at {at}: {} unrepaired parts, {} mismatching runs, {streamed} partitions streamed",
+            parts.len(),
             diffs.len()
         ));
         Ok(true)

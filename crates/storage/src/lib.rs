@@ -53,6 +53,7 @@ mod repair_history;
 mod schema;
 mod store;
 mod timestamps;
+mod write_times;
 
 pub use cell::{
     CounterShard, Deletion, MAX_TTL_SECONDS, Record, State, Ttl, counter_total, normalize_shards,
@@ -72,3 +73,4 @@ pub use schema::{
     TableOptions, TableSchema, TableSchemaBuilder, TombstoneGc,
 };
 pub use store::{Latency, LatencySummary, Store, StoreBuilder, Table, TableLatencies};
+pub use write_times::WriteTimes;

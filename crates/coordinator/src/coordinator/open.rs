@@ -165,7 +165,8 @@ impl Coordinator {
             )
         };
         let data_store = Arc::new(data_store);
-        let schema = Arc::new(RwLock::new(Arc::new(schema)));
+        let system = system::system_schema()?;
+        let schema = Arc::new(RwLock::new(Arc::new(schema.with_system(&system))));
         let snapshots = Arc::new(crate::snapshots::Snapshots::new(
             &config.data_dir,
             schema.clone(),
@@ -178,7 +179,6 @@ impl Coordinator {
         )?);
         // Tables of the schema the store lacks (created before the store existed, or a crash
         // between saving the schema and creating the table) are created now.
-        let system = system::system_schema()?;
         let auth_keyspace = system.keyspaces.get(crate::auth::AUTH_KEYSPACE);
         for ks in schema.read().keyspaces.values().chain(auth_keyspace) {
             for t in ks.tables.values() {

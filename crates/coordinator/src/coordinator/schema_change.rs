@@ -41,12 +41,16 @@ impl Coordinator {
     pub fn merge_schema(&self, remote: &Schema) -> Result<Vec<ilion_cql::protocol::SchemaChange>> {
         let _serial = self.ddl.lock();
         let current = self.schema.read().clone();
-        let next = merge::merge(&current, remote);
+        let next = merge::merge(&current, remote).with_system(&self.system);
         if next == *current {
             return Ok(Vec::new());
         }
         store::save(&self.data_dir.join(SCHEMA_FILE), &next)?;
-        let events = merge::changes(&current.keyspaces, &next.keyspaces);
+        let mut events = merge::changes(&current.keyspaces, &next.keyspaces);
+        events.extend(merge::changes(
+            &current.replicated_system,
+            &next.replicated_system,
+        ));
         *self.schema.write() = Arc::new(next);
         data::sync_store(&self.store, &current, &self.schema.read(), &self.snapshots)?;
         if !events.is_empty() {
@@ -65,9 +69,12 @@ impl Coordinator {
         let Some(event) = change(&mut next)? else {
             return Ok(ResultBody::Void);
         };
-        let previous_keyspaces = self.schema.read().keyspaces.clone();
+        let previous = self.schema.read().clone();
+        let at = next
+            .history
+            .record(&previous.keyspaces, &next.keyspaces, data::now_micros());
         next.history
-            .record(&previous_keyspaces, &next.keyspaces, data::now_micros());
+            .record_system(&previous.replicated_system, &next.replicated_system, at);
         store::save(&self.data_dir.join(SCHEMA_FILE), &next)?;
         let version = next.version();
         let previous = std::mem::replace(&mut *self.schema.write(), Arc::new(next));

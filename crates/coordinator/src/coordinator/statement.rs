@@ -87,6 +87,20 @@ impl Coordinator {
         match &parsed.statement {
             Statement::Batch(b) => self.text_batch(b, keyspace, bound, params),
             Statement::Select(s) => self.select(s, keyspace, bound, params, selection),
+            Statement::AlterKeyspace(s) => {
+                let before = self.replication_factor(s.name.as_str());
+                let result = self.run(parsed, keyspace, bound, params)?;
+                let after = self.replication_factor(s.name.as_str());
+                let mut warnings = Vec::new();
+                if after > before {
+                    warnings.push(
+                        "When increasing replication factor you need to run a full (-full) \
+                         repair to distribute the data."
+                            .to_owned(),
+                    );
+                }
+                Ok(Executed { result, warnings })
+            }
             _ => self
                 .run(parsed, keyspace, bound, params)
                 .map(Executed::quiet),
@@ -170,6 +184,20 @@ impl Coordinator {
         }
     }
 
+    /// The total replication factor of keyspace `name` as the schema places it now (0 when it
+    /// does not exist).
+    fn replication_factor(&self, name: &str) -> usize {
+        let schema = self.schema.read().clone();
+        schema
+            .system_keyspace(&self.system, name)
+            .or_else(|| schema.keyspaces.get(name))
+            .and_then(|ks| {
+                ilion_ring::ReplicationStrategy::from_replication_map(ks.replication.iter(), None)
+                    .ok()
+            })
+            .map_or(0, |s| s.total_replication_factor())
+    }
+
     pub(super) fn resolve_table<'a>(
         &'a self,
         schema: &'a Schema,
@@ -177,7 +205,7 @@ impl Coordinator {
         keyspace: Option<&str>,
     ) -> Result<(&'a crate::schema::Keyspace, &'a crate::schema::Table)> {
         let ks_name = ddl::keyspace_of(name, keyspace)?;
-        let ks = match self.system.keyspaces.get(&ks_name) {
+        let ks = match schema.system_keyspace(&self.system, &ks_name) {
             Some(ks) => ks,
             None => schema.keyspace(&ks_name)?,
         };

@@ -36,22 +36,18 @@ pub struct StreamPage {
 
 impl Coordinator {
     /// The keyspaces whose data moves with the ring's ranges (bootstrap, decommission,
-    /// replace, removenode): every user keyspace, and `system_auth`, replicated like one
-    /// (SimpleStrategy) so its rows must follow their ranges or roles become unreadable. The
-    /// other system keyspaces are local to each node and stay.
+    /// replace, removenode, repair): every user keyspace, and `system_auth` with the
+    /// replication ALTER KEYSPACE gave it (SimpleStrategy with one replica until then), so
+    /// its rows follow their ranges or roles become unreadable. The other system keyspaces
+    /// are local to each node and stay.
     pub fn movable_keyspaces(&self) -> Result<Vec<crate::schema::Keyspace>> {
-        let mut out: Vec<crate::schema::Keyspace> = self
-            .schema()
+        let schema = self.schema();
+        let mut out: Vec<crate::schema::Keyspace> = schema
             .keyspaces
             .into_values()
             .filter(|k| !crate::schema::is_system_keyspace(&k.name))
             .collect();
-        if let Some(auth) = crate::system::system_schema()?
-            .keyspaces
-            .remove(crate::auth::AUTH_KEYSPACE)
-        {
-            out.push(auth);
-        }
+        out.extend(schema.replicated_system.into_values());
         Ok(out)
     }
 

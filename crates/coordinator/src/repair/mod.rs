@@ -4,6 +4,7 @@
 //! server runs repair sessions over the network.
 
 pub mod merkle;
+pub mod ranges;
 mod validate;
 
-pub use merkle::{Difference, MerkleTree, TreeError, differences};
+pub use merkle::{Difference, MerkleTree, Range, TreeError, differences};

@@ -62,18 +62,45 @@ impl Coordinator {
         })
     }
 
+    /// The parts of `(start, end]` (never wrapping) of `keyspace.table` this replica wrote
+    /// since a repair last found them in sync (or that no repair did since the node
+    /// started): what an incremental repair validates. With this node's clock now (seconds),
+    /// what the repair hands back to [`Coordinator::record_repair`] as `asked`.
+    pub fn unrepaired_ranges(
+        &self,
+        keyspace: &str,
+        table: &str,
+        range: Range,
+    ) -> Result<(Vec<Range>, i64)> {
+        let t = self.store().table(keyspace, table).map_err(storage_error)?;
+        let now = t.now_seconds().map_err(storage_error)?;
+        let parts = t.unrepaired_in(range.0, range.1).map_err(storage_error)?;
+        Ok((parts, now))
+    }
+
     /// Records that `ranges` of `keyspace.table` were repaired on every replica by a repair
     /// that started at `at` (seconds since the epoch): tombstones deleted before then become
-    /// purgeable under `tombstone_gc = {'mode': 'repair'}`. Blocks (the catalogue is synced).
+    /// purgeable under `tombstone_gc = {'mode': 'repair'}`. With `asked`, this node's clock
+    /// when the repair first asked it ([`Coordinator::unrepaired_ranges`]), incremental
+    /// repairs skip the ranges until they are written again. Blocks (the catalogue is synced).
     pub fn record_repair(
         &self,
         keyspace: &str,
         table: &str,
         ranges: &[Range],
         at: i64,
+        asked: Option<i64>,
     ) -> Result<()> {
-        self.store()
+        let store = self.store();
+        store
             .record_repair(keyspace, table, ranges, at)
-            .map_err(storage_error)
+            .map_err(storage_error)?;
+        if let Some(asked) = asked {
+            store
+                .table(keyspace, table)
+                .and_then(|t| t.record_validated(ranges, asked))
+                .map_err(storage_error)?;
+        }
+        Ok(())
     }
 }

@@ -45,12 +45,18 @@ impl Replication {
             ));
         };
         let schema = self.schema.read().clone();
+        // User keyspaces and the replicated system ones (system_auth): a lowered
+        // replication factor leaves copies to drop there too.
         let keyspaces: Vec<_> = match keyspace {
-            Some(name) => vec![schema.keyspace(name)?.clone()],
+            Some(name) => match schema.replicated_system.get(name) {
+                Some(ks) => vec![ks.clone()],
+                None => vec![schema.keyspace(name)?.clone()],
+            },
             None => schema
                 .keyspaces
                 .values()
                 .filter(|k| !is_system_keyspace(&k.name))
+                .chain(schema.replicated_system.values())
                 .cloned()
                 .collect(),
         };

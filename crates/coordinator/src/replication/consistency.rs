@@ -30,11 +30,7 @@ impl Requirement {
         strategy: &ReplicationStrategy,
         local_dc: &str,
     ) -> Result<Requirement> {
-        let total = match strategy {
-            ReplicationStrategy::Simple(s) => s.replication_factor(),
-            ReplicationStrategy::NetworkTopology(n) => n.total_replication_factor(),
-            _ => 1,
-        };
+        let total = strategy.total_replication_factor();
         let local_rf = match strategy {
             ReplicationStrategy::NetworkTopology(n) => n.replication_factor(local_dc),
             _ => total,

@@ -13,7 +13,7 @@ use uuid::Uuid;
 use super::options::{TableParams, keyspace_options};
 use super::{
     ClusteringOrder, Column, ColumnKind, CqlType, DroppedColumn, Keyspace, Schema, Table, UserType,
-    is_system_keyspace,
+    is_replicated_system_keyspace, is_system_keyspace,
 };
 use crate::{Error, Result};
 
@@ -94,9 +94,23 @@ pub(crate) fn alter_keyspace(
     datacenters: &[String],
 ) -> Result<Option<SchemaChange>> {
     let name = s.name.as_str();
-    refuse_system(name)?;
+    if !is_replicated_system_keyspace(name) {
+        refuse_system(name)?;
+    }
     let opts = keyspace_options(name, &s.options, datacenters)?;
-    let Some(ks) = schema.keyspaces.get_mut(name) else {
+    if is_replicated_system_keyspace(name) && opts.durable_writes == Some(false) {
+        return Err(Error::config(format!(
+            "durable_writes = false is not allowed on the {name} keyspace: its rows (roles, \
+             permissions) must survive a crash"
+        )));
+    }
+    // A replicated system keyspace keeps the node's own tables; only its replication and
+    // durable_writes are the cluster's schema.
+    let altered = match schema.replicated_system.get_mut(name) {
+        Some(ks) => Some(ks),
+        None => schema.keyspaces.get_mut(name),
+    };
+    let Some(ks) = altered else {
         if s.if_exists {
             return Ok(None);
         }

@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use ilion_cql::protocol::{ChangeType, SchemaChange, SchemaTarget};
 use serde::{Deserialize, Serialize};
 
-use super::{Keyspace, Schema, Table, UserType};
+use super::{Keyspace, Schema, Table, UserType, is_system_keyspace};
 
 /// What kind of definition an entry describes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -153,11 +153,15 @@ impl History {
         out
     }
 
-    /// The keyspaces this history describes.
+    /// The user keyspaces this history describes. A system keyspace's entry holds only the
+    /// replication ALTER KEYSPACE gave it ([`History::keyspace_params`]), not a keyspace.
     pub fn materialize(&self) -> BTreeMap<String, Keyspace> {
         let mut out: BTreeMap<String, Keyspace> = BTreeMap::new();
         let mut created: BTreeMap<&str, i64> = BTreeMap::new();
         for (k, e) in &self.entries {
+            if is_system_keyspace(&k.keyspace) {
+                continue;
+            }
             if let (
                 ItemKind::Keyspace,
                 Some(Definition::Keyspace {
@@ -235,6 +239,56 @@ impl History {
         at
     }
 
+    /// The durable_writes and replication last set on keyspace `name` (for a system keyspace:
+    /// by ALTER KEYSPACE), if it has a live entry.
+    pub fn keyspace_params(&self, name: &str) -> Option<(bool, &BTreeMap<String, String>)> {
+        let key = ItemKey {
+            kind: ItemKind::Keyspace,
+            keyspace: name.to_owned(),
+            name: String::new(),
+        };
+        match &self.entries.get(&key)?.definition {
+            Some(Definition::Keyspace {
+                durable_writes,
+                replication,
+            }) => Some((*durable_writes, replication)),
+            _ => None,
+        }
+    }
+
+    /// Records at `at` the attributes of the system keyspaces of `new` that differ from
+    /// `old` (both [`Schema::replicated_system`]).
+    pub fn record_system(
+        &mut self,
+        old: &BTreeMap<String, Keyspace>,
+        new: &BTreeMap<String, Keyspace>,
+        at: i64,
+    ) {
+        for ks in new.values() {
+            let unchanged = old.get(&ks.name).is_some_and(|o| {
+                o.durable_writes == ks.durable_writes && o.replication == ks.replication
+            });
+            if unchanged {
+                continue;
+            }
+            self.entries.insert(
+                ItemKey {
+                    kind: ItemKind::Keyspace,
+                    keyspace: ks.name.clone(),
+                    name: String::new(),
+                },
+                Entry {
+                    at,
+                    created: 0,
+                    definition: Some(Definition::Keyspace {
+                        durable_writes: ks.durable_writes,
+                        replication: ks.replication.clone(),
+                    }),
+                },
+            );
+        }
+    }
+
     /// Gives every materialized definition without an entry one at time 0 (a schema written
     /// before histories existed).
     pub fn backfill(&mut self, keyspaces: &BTreeMap<String, Keyspace>) {
@@ -297,6 +351,7 @@ pub fn merge(local: &Schema, remote: &Schema) -> Schema {
     Schema {
         keyspaces: history.materialize(),
         history,
+        replicated_system: BTreeMap::new(),
     }
 }
 

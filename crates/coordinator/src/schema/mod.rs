@@ -34,6 +34,16 @@ pub fn is_system_keyspace(name: &str) -> bool {
     SYSTEM_KEYSPACES.contains(&name)
 }
 
+/// The system keyspaces replicated across the cluster whose replication an operator sets with
+/// ALTER KEYSPACE, as Cassandra's: their tables are the node's own, their replication is
+/// schema the cluster shares.
+pub const REPLICATED_SYSTEM_KEYSPACES: [&str; 1] = ["system_auth"];
+
+/// Whether `name` is one of [`REPLICATED_SYSTEM_KEYSPACES`].
+pub fn is_replicated_system_keyspace(name: &str) -> bool {
+    REPLICATED_SYSTEM_KEYSPACES.contains(&name)
+}
+
 /// All user keyspaces, by name, with the history the cluster merges them by.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Schema {
@@ -42,6 +52,11 @@ pub struct Schema {
     /// its materialization.
     #[serde(default)]
     pub history: merge::History,
+    /// The [`REPLICATED_SYSTEM_KEYSPACES`] as this schema places them: the node's own
+    /// definitions with the replication ALTER KEYSPACE gave them (kept in `history`). Derived,
+    /// never persisted: [`Schema::with_system`] fills it before the schema is used.
+    #[serde(skip)]
+    pub replicated_system: BTreeMap<String, Keyspace>,
 }
 
 /// A keyspace and everything in it.
@@ -188,6 +203,44 @@ impl Schema {
             .ok_or_else(|| crate::Error::invalid(format!("table {keyspace}.{name} does not exist")))
     }
 
+    /// This schema with [`Schema::replicated_system`] filled in from `system`, the node's own
+    /// definitions of the system keyspaces, and the replication `history` gives them.
+    pub(crate) fn with_system(mut self, system: &Schema) -> Schema {
+        self.replicated_system = REPLICATED_SYSTEM_KEYSPACES
+            .iter()
+            .filter_map(|name| system.keyspaces.get(*name))
+            .map(|ks| {
+                let mut ks = ks.clone();
+                if let Some((durable_writes, replication)) = self.history.keyspace_params(&ks.name)
+                {
+                    ks.durable_writes = durable_writes;
+                    ks.replication = replication.clone();
+                }
+                (ks.name.clone(), ks)
+            })
+            .collect();
+        self
+    }
+
+    /// The system keyspace `name` as this schema places it: a replicated one with its
+    /// replication, otherwise `system`'s definition.
+    pub fn system_keyspace<'a>(&'a self, system: &'a Schema, name: &str) -> Option<&'a Keyspace> {
+        self.replicated_system
+            .get(name)
+            .or_else(|| system.keyspaces.get(name))
+    }
+
+    /// Every system keyspace of `system`, the replicated ones as this schema places them.
+    pub fn system_keyspaces<'a>(
+        &'a self,
+        system: &'a Schema,
+    ) -> impl Iterator<Item = &'a Keyspace> + 'a {
+        system
+            .keyspaces
+            .values()
+            .map(|ks| self.replicated_system.get(&ks.name).unwrap_or(ks))
+    }
+
     /// The schema version: a UUID derived from a digest of the canonical encoding, so every
     /// node with the same schema reports the same version and any DDL changes it.
     /// Only the definitions count, not when they were made: nodes that reached the same
@@ -196,9 +249,16 @@ impl Schema {
         #[derive(Serialize)]
         struct Definitions<'a> {
             keyspaces: &'a BTreeMap<String, Keyspace>,
+            #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+            system: BTreeMap<&'a str, (bool, &'a BTreeMap<String, String>)>,
         }
+        let system = REPLICATED_SYSTEM_KEYSPACES
+            .iter()
+            .filter_map(|name| Some((*name, self.history.keyspace_params(name)?)))
+            .collect();
         let canonical = serde_json::to_vec(&Definitions {
             keyspaces: &self.keyspaces,
+            system,
         })
         .unwrap_or_default();
         let digest = xxhash_rust::xxh3::xxh3_128(&canonical);

@@ -151,6 +151,16 @@ impl ReplicationStrategy {
         }
     }
 
+    /// How many replicas each token has across the cluster (every datacenter's factor summed;
+    /// LocalStrategy's one copy per node counts as 1).
+    pub fn total_replication_factor(&self) -> usize {
+        match self {
+            ReplicationStrategy::Simple(s) => s.replication_factor(),
+            ReplicationStrategy::NetworkTopology(n) => n.total_replication_factor(),
+            ReplicationStrategy::Local(_) => 1,
+        }
+    }
+
     /// The replication map as `system_schema.keyspaces.replication` stores it; feeding it back
     /// to [`from_replication_map`](Self::from_replication_map) gives the same strategy.
     pub fn replication_map(&self) -> BTreeMap<String, String> {

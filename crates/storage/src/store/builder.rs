@@ -109,6 +109,7 @@ impl StoreBuilder {
                     Table {
                         shared: Arc::new(RwLock::new(view)),
                         latencies: Arc::default(),
+                        written: Arc::default(),
                     },
                 );
             }

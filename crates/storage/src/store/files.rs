@@ -58,6 +58,7 @@ impl Table {
                 operation: "ingesting a file",
             });
         };
+        let (first_token, last_token) = (start, end);
         let Some((first, end)) = crate::key::token_range_keys(start, end) else {
             return Err(Error::Engine(ilion_lsm::Error::IngestRefused {
                 file: path.to_owned(),
@@ -69,6 +70,8 @@ impl Table {
             end,
             as_merge_operands: true,
         };
+        self.written
+            .note_range(first_token, last_token, v.inner.clock.now_seconds());
         Ok(tree.ingest(path, &opts)?)
     }
 }

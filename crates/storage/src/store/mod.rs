@@ -131,6 +131,7 @@ impl Store {
         let table = Table {
             shared: Arc::new(RwLock::new(view)),
             latencies: Arc::default(),
+            written: Arc::default(),
         };
         tables.insert(&schema, table.clone());
         Ok(table)
@@ -198,6 +199,9 @@ impl Store {
         );
         let history = table.shared.read().inner.repaired.clone();
         let view = self.view(schema, generation, history)?;
+        table
+            .written
+            .note_range(None, None, self.clock.now_seconds());
         self.save(&catalog)?;
         tables.catalog = catalog;
         let old = std::mem::replace(&mut *table.shared.write(), view);
@@ -408,6 +412,7 @@ impl Store {
         let mut encoded = Vec::with_capacity(writes.len());
         for (table, m) in writes {
             let view = table.view()?;
+            table.written.note(m.token, view.inner.clock.now_seconds());
             let entries = view.encode_mutation(m)?;
             encoded.push((view, entries));
         }

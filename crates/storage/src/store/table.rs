@@ -19,6 +19,8 @@ pub struct Table {
     pub(super) shared: Arc<RwLock<View>>,
     /// Local reads and writes of this table (every handle shares them).
     pub(super) latencies: Arc<super::TableLatencies>,
+    /// When each part of the ring was last written here, for incremental repair.
+    pub(super) written: Arc<crate::WriteTimes>,
 }
 
 impl Table {
@@ -40,9 +42,40 @@ impl Table {
     /// mutations in any order, any number of times, gives the same table.
     pub fn apply(&self, m: &Mutation) -> Result<()> {
         let started = std::time::Instant::now();
-        let done = self.view()?.apply(m);
+        let view = self.view()?;
+        self.written.note(m.token, view.inner.clock.now_seconds());
+        let done = view.apply(m);
         self.latencies.writes.record(started.elapsed());
         done
+    }
+
+    /// The parts of `(start, end]` (never wrapping) written here since their last repair, or
+    /// never repaired: what an incremental repair validates ([`crate::WriteTimes`]).
+    pub fn unrepaired_in(
+        &self,
+        start: Option<i64>,
+        end: Option<i64>,
+    ) -> Result<Vec<(Option<i64>, Option<i64>)>> {
+        self.view()?;
+        Ok(self.written.unrepaired_in(start, end))
+    }
+
+    /// A repair found `ranges` in sync on every replica, having first asked this node at
+    /// `asked` (this node's clock, [`Table::now_seconds`]): incremental repairs skip them
+    /// until they are written again. Kept in memory only.
+    pub fn record_validated(
+        &self,
+        ranges: &[(Option<i64>, Option<i64>)],
+        asked: i64,
+    ) -> Result<()> {
+        self.view()?;
+        self.written.record_repair(ranges, asked);
+        Ok(())
+    }
+
+    /// This node's clock (seconds since the epoch), as the table's writes are timed.
+    pub fn now_seconds(&self) -> Result<i64> {
+        Ok(self.view()?.inner.clock.now_seconds())
     }
 
     /// How often and how fast this table was read and written here since the node started.
@@ -59,6 +92,8 @@ impl Table {
     /// side; never wrapping): what `cleanup` drops of ranges this node no longer owns. The
     /// space comes back with the next compaction ([`Table::compact`]).
     pub fn delete_token_range(&self, start: Option<i64>, end: Option<i64>) -> Result<()> {
+        let now = self.view()?.inner.clock.now_seconds();
+        self.written.note_range(start, end, now);
         let Some((from, to)) = crate::key::token_range_keys(start, end) else {
             return Ok(());
         };

@@ -38,17 +38,15 @@ impl Coordinator {
     /// Whether `resource` exists (its keyspace, table or role).
     fn resource_exists(&self, resource: &Resource) -> Result<bool> {
         let schema = self.schema.read().clone();
-        let has_keyspace =
-            |ks: &str| self.system.keyspaces.contains_key(ks) || schema.keyspaces.contains_key(ks);
+        let keyspace = |ks: &str| {
+            schema
+                .system_keyspace(&self.system, ks)
+                .or_else(|| schema.keyspaces.get(ks))
+        };
         Ok(match resource {
             Resource::AllKeyspaces | Resource::AllRoles => true,
-            Resource::Keyspace(ks) => has_keyspace(ks),
-            Resource::Table(ks, t) => self
-                .system
-                .keyspaces
-                .get(ks)
-                .or_else(|| schema.keyspaces.get(ks))
-                .is_some_and(|k| k.tables.contains_key(t)),
+            Resource::Keyspace(ks) => keyspace(ks).is_some(),
+            Resource::Table(ks, t) => keyspace(ks).is_some_and(|k| k.tables.contains_key(t)),
             Resource::Role(r) => self.role_record(r)?.is_some(),
         })
     }

@@ -175,7 +175,7 @@ impl Continuous {
                 let mut done = RepairResponse::default();
                 let failures = self
                     .repairs
-                    .execute(std::slice::from_ref(&s.job), &tracker, &mut done)
+                    .execute(std::slice::from_ref(&s.job), false, &tracker, &mut done)
                     .await;
                 drop(tracker);
                 if failures.is_empty() {

@@ -14,10 +14,15 @@
 //!    stream is applying writes: every cell reconciles by timestamp, so afterwards every
 //!    replica holds the newest version of everything any of them held.
 //!
+//! A repair is incremental unless `-full` is given, as `nodetool repair` since Cassandra 4.0:
+//! before step 1 every replica says which parts of the range it wrote since their last repair
+//! (`Streaming.Unrepaired`, [`ilion_storage::WriteTimes`]), and only the union of those parts
+//! is validated; a part nobody wrote is still as in sync as its last repair left it. A full
+//! repair validates the whole range.
+//!
 //! A replica that is down fails the ranges it replicates, with Cassandra's message; the other
 //! ranges are still repaired and the command exits non-zero naming the failures. Keyspaces with
-//! a single replica are skipped (Cassandra's "Replication factor is 1" notice). Every repair is
-//! a full repair for now (see docs/repair.md).
+//! a single replica are skipped (Cassandra's "Replication factor is 1" notice).
 
 mod continuous;
 mod format;
@@ -38,7 +43,7 @@ use super::progress::{Operation, Operations, Tracker};
 use super::proto::streaming_client::StreamingClient;
 use super::proto::{
     DeliverHintsRequest, FetchRequest, MarkRepairedRequest, RepairRequest, RepairResponse,
-    RepairedRange, ValidateRequest,
+    RepairedRange, UnrepairedRequest, ValidateRequest,
 };
 pub(crate) use continuous::Continuous;
 pub use format::format_repair_status;
@@ -142,7 +147,9 @@ impl Repairs {
         for ks in &planned.skipped {
             tracing::info!("Replication factor is 1. No repair is needed for keyspace '{ks}'");
         }
-        let failures = self.execute(&planned.jobs, &tracker, &mut done).await;
+        let failures = self
+            .execute(&planned.jobs, request.full, &tracker, &mut done)
+            .await;
         if let Some(first) = failures.first() {
             return Err(RepairError::Failed {
                 failed: failures.len() as u64,
@@ -158,6 +165,7 @@ impl Repairs {
     async fn execute(
         &self,
         jobs: &[Job],
+        full: bool,
         tracker: &Tracker,
         done: &mut RepairResponse,
     ) -> Vec<String> {
@@ -193,24 +201,26 @@ impl Repairs {
         }
         tracker.phase("validating each range on its replicas and syncing the differences");
         let mut failures = Vec::new();
-        // Per replica and table, the ranges repaired: each replica records them at the end.
-        let mut repaired: BTreeMap<(SocketAddr, String, String), Vec<RepairedRange>> =
+        // Per replica and table, the ranges repaired and the replica's clock when the repair
+        // first asked it about them: each replica records them at the end.
+        let mut repaired: BTreeMap<(SocketAddr, String, String), (Vec<RepairedRange>, i64)> =
             BTreeMap::new();
         for job in jobs {
             match self
-                .repair_range(job, local, &mut channels, tracker, done)
+                .repair_range(job, full, local, &mut channels, tracker, done)
                 .await
             {
-                Ok(()) => {
+                Ok(asked) => {
                     self.stats.repaired(&job.keyspace, &job.table);
-                    for r in &job.replicas {
-                        repaired
+                    for (r, asked) in job.replicas.iter().zip(asked) {
+                        let (ranges, first_asked) = repaired
                             .entry((r.endpoint, job.keyspace.clone(), job.table.clone()))
-                            .or_default()
-                            .push(RepairedRange {
-                                start: job.range.0,
-                                end: job.range.1,
-                            });
+                            .or_insert((Vec::new(), asked));
+                        ranges.push(RepairedRange {
+                            start: job.range.0,
+                            end: job.range.1,
+                        });
+                        *first_asked = (*first_asked).min(asked);
                     }
                 }
                 Err(reason) => {
@@ -228,7 +238,7 @@ impl Repairs {
             tracker.advance();
         }
         tracker.phase("recording the repaired ranges on their replicas");
-        for ((endpoint, keyspace, table), ranges) in repaired {
+        for ((endpoint, keyspace, table), (ranges, asked)) in repaired {
             let marked = match channels.get(endpoint).await {
                 Ok(mut c) => c
                     .mark_repaired(MarkRepairedRequest {
@@ -236,6 +246,7 @@ impl Repairs {
                         table: table.clone(),
                         ranges,
                         repaired_at: started_at,
+                        asked: Some(asked),
                     })
                     .await
                     .map(|_| ())
@@ -252,21 +263,55 @@ impl Repairs {
         failures
     }
 
-    /// Validates one table's range on its replicas and syncs where they differ.
+    /// Validates one table's range on its replicas (all of it when `full`, else the parts some
+    /// replica wrote since their last repair) and syncs where they differ. Answers each
+    /// replica's clock when it was first asked (what it records the repair by).
     async fn repair_range(
         &self,
         job: &Job,
+        full: bool,
         local: IpAddr,
         channels: &mut Channels,
         tracker: &Tracker,
         done: &mut RepairResponse,
-    ) -> Result<(), String> {
+    ) -> Result<Vec<i64>, String> {
         if let Some(down) = job.replicas.iter().find(|r| !r.alive) {
             return Err(format!(
                 "Cannot proceed on repair because a neighbor (/{}) is dead: session failed",
                 down.endpoint
             ));
         }
+        let (written, asked) = unrepaired_parts(job, channels).await?;
+        let parts = if full { vec![job.range] } else { written };
+        done.ranges += 1;
+        if parts.is_empty() {
+            done.ranges_unwritten += 1;
+            done.ranges_in_sync += 1;
+            return Ok(asked);
+        }
+        let mut in_sync = true;
+        for part in parts {
+            in_sync &= self
+                .sync_part(job, part, local, channels, tracker, done)
+                .await?;
+        }
+        if in_sync {
+            done.ranges_in_sync += 1;
+        }
+        Ok(asked)
+    }
+
+    /// Validates `part` of a job's range on every replica and syncs the runs where their
+    /// trees differ; answers whether they already agreed.
+    async fn sync_part(
+        &self,
+        job: &Job,
+        part: (Option<i64>, Option<i64>),
+        local: IpAddr,
+        channels: &mut Channels,
+        tracker: &Tracker,
+        done: &mut RepairResponse,
+    ) -> Result<bool, String> {
         // 1. Validation on every replica at once.
         let mut clients = Vec::with_capacity(job.replicas.len());
         for r in &job.replicas {
@@ -279,8 +324,8 @@ impl Repairs {
                     from: local.to_string(),
                     keyspace: job.keyspace.clone(),
                     table: job.table.clone(),
-                    start: job.range.0,
-                    end: job.range.1,
+                    start: part.0,
+                    end: part.1,
                 };
                 tokio::spawn(async move { c.validate(request).await })
             })
@@ -293,19 +338,17 @@ impl Repairs {
                 .map_err(|s| format!("validation on {} failed: {}", r.endpoint, s.message()))?
                 .into_inner();
             let depth = u8::try_from(v.depth).unwrap_or(u8::MAX);
-            let tree = MerkleTree::from_leaves(job.range, depth, &v.leaves, v.partitions)
+            let tree = MerkleTree::from_leaves(part, depth, &v.leaves, v.partitions)
                 .map_err(|e| format!("validation from {}: {e}", r.endpoint))?;
             done.partitions_validated += v.partitions;
             done.bytes_validated += v.bytes_read;
             trees.push(tree);
         }
         self.stats.validated();
-        done.ranges += 1;
         // 2. Where the trees differ.
         let diffs = differences(&trees).map_err(|e| e.to_string())?;
         if diffs.is_empty() {
-            done.ranges_in_sync += 1;
-            return Ok(());
+            return Ok(true);
         }
         let leaves: u64 = diffs.iter().map(|d| d.leaves as u64).sum();
         done.mismatches += diffs.len() as u64;
@@ -348,6 +391,43 @@ impl Repairs {
                 self.stats.streamed(got.partitions, got.bytes);
             }
         }
-        Ok(())
+        Ok(false)
     }
+}
+
+/// The union of the parts of a job's range that some replica wrote since their last repair
+/// (asked of every replica at once), and each replica's clock when it answered.
+async fn unrepaired_parts(
+    job: &Job,
+    channels: &mut Channels,
+) -> Result<(Vec<(Option<i64>, Option<i64>)>, Vec<i64>), String> {
+    let mut asks = Vec::with_capacity(job.replicas.len());
+    for r in &job.replicas {
+        let mut c = channels.get(r.endpoint).await?;
+        let request = UnrepairedRequest {
+            keyspace: job.keyspace.clone(),
+            table: job.table.clone(),
+            start: job.range.0,
+            end: job.range.1,
+        };
+        asks.push(tokio::spawn(async move { c.unrepaired(request).await }));
+    }
+    let mut parts = Vec::new();
+    let mut clocks = Vec::with_capacity(job.replicas.len());
+    for (ask, r) in asks.into_iter().zip(&job.replicas) {
+        let answer = ask
+            .await
+            .map_err(|e| format!("asking {} what it wrote failed: {e}", r.endpoint))?
+            .map_err(|s| {
+                format!(
+                    "asking {} what it wrote failed: {}",
+                    r.endpoint,
+                    s.message()
+                )
+            })?
+            .into_inner();
+        parts.extend(answer.ranges.into_iter().map(|p| (p.start, p.end)));
+        clocks.push(answer.now);
+    }
+    Ok((ilion_coordinator::repair::ranges::union(parts), clocks))
 }

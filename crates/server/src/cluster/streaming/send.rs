@@ -16,8 +16,8 @@ use super::{FILE_CHUNK_BYTES, PARTITIONS_PER_PAGE, Streams, Throttle};
 use crate::cluster::proto::streaming_server::Streaming;
 use crate::cluster::proto::{
     DeliverHintsRequest, DeliverHintsResponse, FetchRequest, FetchResponse, MarkRepairedRequest,
-    MarkRepairedResponse, StreamChunk, StreamFilePart, StreamRangeRequest, ValidateRequest,
-    ValidateResponse,
+    MarkRepairedResponse, RepairedRange, StreamChunk, StreamFilePart, StreamRangeRequest,
+    UnrepairedRequest, UnrepairedResponse, ValidateRequest, ValidateResponse,
 };
 
 /// The sending side: the `Streaming` gRPC service.
@@ -292,6 +292,29 @@ impl Streaming for StreamingService {
         }))
     }
 
+    async fn unrepaired(
+        &self,
+        request: Request<UnrepairedRequest>,
+    ) -> Result<Response<UnrepairedResponse>, Status> {
+        let r = request.into_inner();
+        let (ranges, now) = self
+            .coordinator
+            .unrepaired_ranges(&r.keyspace, &r.table, (r.start, r.end))
+            .map_err(|e| {
+                Status::failed_precondition(format!(
+                    "cannot read the write times of {}.{}: {e}",
+                    r.keyspace, r.table
+                ))
+            })?;
+        Ok(Response::new(UnrepairedResponse {
+            ranges: ranges
+                .into_iter()
+                .map(|(start, end)| RepairedRange { start, end })
+                .collect(),
+            now,
+        }))
+    }
+
     async fn deliver_hints(
         &self,
         _: Request<DeliverHintsRequest>,
@@ -317,7 +340,7 @@ impl Streaming for StreamingService {
         let c = self.coordinator.clone();
         let ranges: Vec<_> = r.ranges.iter().map(|x| (x.start, x.end)).collect();
         tokio::task::spawn_blocking(move || {
-            c.record_repair(&r.keyspace, &r.table, &ranges, r.repaired_at)
+            c.record_repair(&r.keyspace, &r.table, &ranges, r.repaired_at, r.asked)
         })
         .await
         .map_err(|e| Status::internal(e.to_string()))?

@@ -438,6 +438,13 @@ impl crate::cluster::proto::streaming_server::Streaming for Canned {
     ) -> Result<Response<crate::cluster::proto::MarkRepairedResponse>, Status> {
         Err(Status::unimplemented("canned"))
     }
+
+    async fn unrepaired(
+        &self,
+        _: Request<crate::cluster::proto::UnrepairedRequest>,
+    ) -> Result<Response<crate::cluster::proto::UnrepairedResponse>, Status> {
+        Err(Status::unimplemented("canned"))
+    }
 }
 
 async fn serve_canned(chunks: Vec<StreamChunk>) -> SocketAddr {
