@@ -7,6 +7,7 @@ user-defined functions and aggregates (disabled, as in Cassandra 5.0 by default)
 
 import datetime
 import uuid
+from decimal import Decimal
 
 import pytest
 from cassandra import FunctionFailure, InvalidRequest
@@ -23,12 +24,12 @@ def s(node):
         session.execute(
             "CREATE TABLE f (k int PRIMARY KEY, i int, bi bigint, d double, fl float, t text,"
             " ts timestamp, dt date, m map<text, int>, st set<int>, l list<int>, p frozen<person>,"
-            " vi varint, b blob)"
+            " vi varint, b blob, dc decimal)"
         )
         session.execute(
-            "INSERT INTO f (k, i, bi, d, fl, t, ts, dt, m, st, l, p, vi) VALUES (1, -5, 10, 2.5, 1.5,"
+            "INSERT INTO f (k, i, bi, d, fl, t, ts, dt, m, st, l, p, vi, dc) VALUES (1, -5, 10, 2.5, 1.5,"
             " 'hé', '2020-01-31 00:00:00+0000', '2020-01-31', {'a': 1, 'b': 2}, {3, 1, 2}, [4, 5, 6],"
-            " {name: 'x', a: {street: 's', n: 7}}, 12345678901234567890)"
+            " {name: 'x', a: {street: 's', n: 7}}, 12345678901234567890, 1.5)"
         )
         yield session
 
@@ -62,9 +63,32 @@ def test_arithmetic_promotes_wraps_and_fails_on_division_by_zero(s):
     assert names == ["i + 1", "i * bi", "d / 2", "i % 3", "-i", "bi - i", "i + bi + d", "vi + 1"]
     assert row == (-4, -50, 1.25, -2, 5, 15, 7.5, 12345678901234567891)
     assert one(s, "SELECT i + 2147483647")[1] == (2147483642,)
+    # A literal keeps its own type: int + bigint literal is a bigint.
+    assert one(s, "SELECT i + 3000000000")[1] == (2999999995,)
     assert one(s, "SELECT (int)2147483647 + (int)1")[1] == (-2147483648,)
     refused(s, "SELECT i / 0 FROM f", "the operation 'int / int' failed: / by zero", FunctionFailure)
     refused(s, "SELECT t + 1 FROM f", "the '+' operation is not supported between t and 1")
+    with pytest.raises(InvalidRequest, match="Ambiguous '\\+' operation: use type casts to disambiguate"):
+        s.prepare("SELECT i + ? FROM f")
+    assert s.execute(s.prepare("SELECT i + (bigint)? FROM f WHERE k = 1"), (7,)).one()[0] == 2
+
+
+def test_decimal_arithmetic_is_bigdecimal_under_decimal128(s):
+    names, row = one(s, "SELECT dc + 1, dc * 2, dc / 4, dc - d, -dc, abs(-dc), round(dc), dc % 1, cast(dc as int)")
+    assert row == (
+        Decimal("2.5"),
+        Decimal("3.0"),
+        Decimal("0.375"),
+        Decimal("-1.0"),
+        Decimal("-1.5"),
+        Decimal("1.5"),
+        Decimal("2"),
+        Decimal("0.5"),
+        1,
+    )
+    assert one(s, "SELECT (decimal)1 / (decimal)3")[1] == (Decimal("0.3333333333333333333333333333333333"),)
+    assert one(s, "SELECT vi + 0.5")[1] == (Decimal("12345678901234567890.5"),)
+    refused(s, "SELECT dc / 0 FROM f", "the operation 'decimal / int' failed: Division by zero", FunctionFailure)
 
 
 def test_durations_move_timestamps_and_dates(s):

@@ -11,7 +11,8 @@ use super::is_numeric;
 use super::native::{Number, number, number_value};
 use crate::{Error, Result};
 
-fn symbol(op: ArithOp) -> &'static str {
+/// The operator as written (`+`, ...).
+pub(crate) fn operator_symbol(op: ArithOp) -> &'static str {
     match op {
         ArithOp::Add => "+",
         ArithOp::Sub => "-",
@@ -31,7 +32,8 @@ fn rank(t: &CqlType) -> u8 {
         CqlType::Float => 4,
         CqlType::Double => 5,
         CqlType::Varint => 6,
-        _ => 7,
+        CqlType::Decimal => 7,
+        _ => 8,
     }
 }
 
@@ -45,18 +47,12 @@ pub(crate) fn operation_type(
     let refuse = || {
         Error::invalid(format!(
             "the '{}' operation is not supported between {} and {}",
-            symbol(op),
+            operator_symbol(op),
             shown.0,
             shown.1
         ))
     };
     if is_numeric(lhs) && is_numeric(rhs) {
-        if matches!(lhs, CqlType::Decimal) || matches!(rhs, CqlType::Decimal) {
-            return Err(Error::invalid(format!(
-                "the '{}' operation on decimal values is not supported by this Ilion build yet",
-                symbol(op)
-            )));
-        }
         let floating = |t: &CqlType| matches!(t, CqlType::Float | CqlType::Double);
         let (wide, narrow) = if rank(lhs) >= rank(rhs) {
             (lhs, rhs)
@@ -64,13 +60,8 @@ pub(crate) fn operation_type(
             (rhs, lhs)
         };
         return Ok(match (wide, narrow) {
-            (CqlType::Varint, n) if floating(n) => {
-                return Err(Error::invalid(format!(
-                    "the '{}' operation between varint and {n} values (a decimal) is not \
-                     supported by this Ilion build yet",
-                    symbol(op)
-                )));
-            }
+            // A varint and a floating number meet in a decimal.
+            (CqlType::Varint, n) if floating(n) => CqlType::Decimal,
             (CqlType::Float, CqlType::Bigint | CqlType::Counter) => CqlType::Double,
             (CqlType::Counter, _) => CqlType::Bigint,
             (w, _) => w.clone(),
@@ -99,7 +90,10 @@ pub(crate) fn operation(
         keyspace: "system".to_owned(),
         function: operator_name(op).to_owned(),
         arg_types: vec![lt.to_string(), rt.to_string()],
-        message: format!("the operation '{lt} {} {rt}' failed: {why}", symbol(op)),
+        message: format!(
+            "the operation '{lt} {} {rt}' failed: {why}",
+            operator_symbol(op)
+        ),
     };
     if let Value::Duration(d) = r {
         let d = if op == ArithOp::Sub { negate(d) } else { *d };
@@ -123,16 +117,34 @@ pub(crate) fn operation(
             "Invalid operands {} and {} of '{}'",
             l.kind(),
             r.kind(),
-            symbol(op)
+            operator_symbol(op)
         )));
     };
     let floating = matches!(ret, CqlType::Float | CqlType::Double);
-    let out = if floating {
-        let f = |n: Number| match n {
-            Number::Int(i) => i as f64,
-            Number::Float(x) => x,
+    let out = if *ret == CqlType::Decimal {
+        let (Some(x), Some(y)) = (a.to_decimal(), b.to_decimal()) else {
+            return Err(failed("Infinite or NaN"));
         };
-        let (x, y) = (f(a), f(b));
+        let zero = y.unscaled == 0 && matches!(op, ArithOp::Div | ArithOp::Mod);
+        if zero {
+            return Err(failed(if op == ArithOp::Div {
+                "Division by zero"
+            } else {
+                "Division impossible"
+            }));
+        }
+        Number::Decimal(
+            match op {
+                ArithOp::Add => x.add(y),
+                ArithOp::Sub => x.sub(y),
+                ArithOp::Mul => x.mul(y),
+                ArithOp::Div => x.div(y),
+                ArithOp::Mod => x.rem(y),
+            }
+            .ok_or_else(|| failed("Overflow"))?,
+        )
+    } else if floating {
+        let (x, y) = (a.to_f64(), b.to_f64());
         Number::Float(match op {
             ArithOp::Add => x + y,
             ArithOp::Sub => x - y,
@@ -141,11 +153,7 @@ pub(crate) fn operation(
             ArithOp::Mod => x % y,
         })
     } else {
-        let i = |n: Number| match n {
-            Number::Int(i) => i,
-            Number::Float(x) => x as i128,
-        };
-        let (x, y) = (i(a), i(b));
+        let (x, y) = (a.to_i128(), b.to_i128());
         Number::Int(match op {
             ArithOp::Add => x.wrapping_add(y),
             ArithOp::Sub => x.wrapping_sub(y),

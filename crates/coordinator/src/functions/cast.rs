@@ -13,7 +13,7 @@ pub(crate) fn cast(v: &Value, to: &CqlType) -> Result<Value> {
         return match to {
             CqlType::Text => Ok(Value::Text(number_text(v))),
             CqlType::Ascii => Ok(Value::Ascii(number_text(v))),
-            to if is_numeric(to) && *to != CqlType::Decimal => number_value(to, n),
+            to if is_numeric(to) && *to != CqlType::Counter => number_value(to, n),
             other => Err(Error::invalid(format!(
                 "{} cannot be cast to {other}",
                 v.kind()
@@ -67,11 +67,7 @@ pub(crate) fn number_text(v: &Value) -> String {
 /// the time types.
 pub(crate) fn check_cast(from: &CqlType, to: &CqlType) -> Result<()> {
     let ok = from == to
-        // Decimal arithmetic is not built yet: decimals cast to text only.
-        || (is_numeric(from)
-            && is_numeric(to)
-            && !matches!(to, CqlType::Counter | CqlType::Decimal)
-            && *from != CqlType::Decimal)
+        || (is_numeric(from) && is_numeric(to) && *to != CqlType::Counter)
         || (matches!(to, CqlType::Text | CqlType::Ascii)
             && (is_numeric(from)
                 || matches!(

@@ -15,10 +15,12 @@ use crate::{Error, Result};
 
 mod arithmetic;
 mod cast;
+mod decimal;
 mod native;
 
-pub(crate) use arithmetic::{operation, operation_type};
+pub(crate) use arithmetic::{operation, operation_type, operator_symbol};
 pub(crate) use cast::{cast, check_cast};
+pub(crate) use decimal::Decimal;
 pub(crate) use native::{Number, number, number_value};
 
 /// A native scalar function, with what its overload needs to run.
@@ -146,7 +148,7 @@ pub(crate) fn value_compatible(receiver: &CqlType, given: &CqlType) -> bool {
 }
 
 /// The type a literal takes when nothing else says (Cassandra's preferred type).
-fn preferred(l: &Literal) -> Option<CqlType> {
+pub(crate) fn preferred(l: &Literal) -> Option<CqlType> {
     Some(match l {
         Literal::String(_) => CqlType::Text,
         Literal::Integer(i) if i.parse::<i32>().is_ok() => CqlType::Int,

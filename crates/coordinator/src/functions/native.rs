@@ -3,6 +3,7 @@
 use ilion_cql::protocol::{CqlType, Value};
 use ilion_types::text::{self, GREGORIAN_OFFSET, varint_bytes, varint_i128};
 
+use super::decimal::Decimal;
 use super::{Native, Resolved, Similarity};
 use crate::values::encode;
 use crate::{Error, Result};
@@ -42,6 +43,37 @@ fn bound_timeuuid(ms: i64, max: bool) -> Value {
 pub(crate) enum Number {
     Int(i128),
     Float(f64),
+    Decimal(Decimal),
+}
+
+impl Number {
+    /// The value as a float (a decimal rounded, as Java's `doubleValue`).
+    pub(crate) fn to_f64(self) -> f64 {
+        match self {
+            Number::Int(i) => i as f64,
+            Number::Float(x) => x,
+            Number::Decimal(d) => d.to_f64(),
+        }
+    }
+
+    /// The value as an integer (floats and decimals truncated).
+    pub(crate) fn to_i128(self) -> i128 {
+        match self {
+            Number::Int(i) => i,
+            Number::Float(x) => x as i128,
+            Number::Decimal(d) => d.to_i128(),
+        }
+    }
+
+    /// The value as a decimal (a float through Java's text of it); `None` for NaN and the
+    /// infinities.
+    pub(crate) fn to_decimal(self) -> Option<Decimal> {
+        match self {
+            Number::Int(i) => Some(Decimal::of_int(i)),
+            Number::Float(x) => Decimal::of_f64(x),
+            Number::Decimal(d) => Some(d),
+        }
+    }
 }
 
 pub(crate) fn number(v: &Value) -> Option<Number> {
@@ -53,17 +85,19 @@ pub(crate) fn number(v: &Value) -> Option<Number> {
         Value::Varint(b) => Number::Int(varint_i128(b)?),
         Value::Float(f) => Number::Float(f64::from(*f)),
         Value::Double(f) => Number::Float(*f),
+        Value::Decimal { .. } => Number::Decimal(Decimal::of_value(v)?),
         _ => return None,
     })
 }
 
 /// `n` as a value of the numeric type `ty`: integers wrap as Java's do, floats round.
 pub(crate) fn number_value(ty: &CqlType, n: Number) -> Result<Value> {
-    let (i, x) = match n {
-        Number::Int(i) => (i, i as f64),
-        Number::Float(x) => (x as i128, x),
-    };
+    let (i, x) = (n.to_i128(), n.to_f64());
     Ok(match ty {
+        CqlType::Decimal => n
+            .to_decimal()
+            .ok_or_else(|| Error::invalid(format!("{x} cannot be represented as a decimal")))?
+            .to_value(),
         CqlType::Int => Value::Int(i as i32),
         CqlType::Bigint => Value::Bigint(i as i64),
         CqlType::Counter => Value::Counter(i as i64),
@@ -102,13 +136,37 @@ fn math(f: &Native, ty: &CqlType, v: &Value) -> Result<Value> {
     let out = match (f, n) {
         (Native::Abs, Number::Int(i)) => Number::Int(i.wrapping_abs()),
         (Native::Abs, Number::Float(x)) => Number::Float(x.abs()),
+        (Native::Abs, Number::Decimal(d)) => Number::Decimal(Decimal {
+            unscaled: d.unscaled.wrapping_abs(),
+            scale: d.scale,
+        }),
         (Native::Round, Number::Int(i)) => Number::Int(i),
         // Java's Math.round: half up, towards positive infinity.
         (Native::Round, Number::Float(x)) => Number::Float((x + 0.5).floor()),
+        // BigDecimal.setScale(0, HALF_UP): halves away from zero.
+        (Native::Round, Number::Decimal(d)) => Number::Decimal(round_half_up(d)),
         (_, Number::Int(i)) => Number::Float(float(i as f64).trunc()),
         (_, Number::Float(x)) => Number::Float(float(x)),
+        (_, Number::Decimal(d)) => Number::Float(float(d.to_f64())),
     };
     number_value(ty, out)
+}
+
+/// `d` rounded to an integer, halves away from zero.
+fn round_half_up(d: Decimal) -> Decimal {
+    let Ok(scale) = u32::try_from(d.scale) else {
+        return d;
+    };
+    let Some(p) = 10i128.checked_pow(scale) else {
+        return Decimal::of_int(0);
+    };
+    let (q, r) = (d.unscaled / p, d.unscaled % p);
+    let up = r.abs().checked_mul(2).is_none_or(|twice| twice >= p);
+    Decimal::of_int(if up && r != 0 {
+        q + d.unscaled.signum()
+    } else {
+        q
+    })
 }
 
 /// The elements of a list or set value.
@@ -178,6 +236,11 @@ fn collection(f: &Native, ret: &CqlType, v: &Value) -> Result<Option<Value>> {
                         floating = true;
                         float += x;
                     }
+                    Number::Decimal(_) => {
+                        return Err(Error::invalid(
+                            "Sums of decimal collections are not supported by this Ilion build yet",
+                        ));
+                    }
                 }
             }
             let n = items.len();
@@ -192,6 +255,7 @@ fn collection(f: &Native, ret: &CqlType, v: &Value) -> Result<Option<Value>> {
                 (_, _) if n == 0 => Number::Int(0),
                 (_, Number::Int(i)) => Number::Int(i / n as i128),
                 (_, Number::Float(x)) => Number::Float(x / n as f64),
+                (_, d @ Number::Decimal(_)) => d,
             };
             Some(number_value(ret, out)?)
         }

@@ -101,6 +101,11 @@ impl<'a> Aggregator<'a> {
                         match number(&v) {
                             Some(Number::Int(i)) => *int = int.wrapping_add(i),
                             Some(Number::Float(x)) => *float += x,
+                            Some(Number::Decimal(_)) => {
+                                return Err(Error::server(
+                                    "decimal sums are refused when compiled",
+                                ));
+                            }
                             None => return Err(Error::invalid(format!("{v:?} is not a number"))),
                         }
                     }

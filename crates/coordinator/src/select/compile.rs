@@ -3,7 +3,6 @@
 
 use super::*;
 use crate::functions::{Arg, check_cast, is_numeric, operation_type};
-use crate::values::literal_value;
 
 /// Compiling selectors against one table.
 pub(super) struct Ctx<'a> {
@@ -109,7 +108,7 @@ impl Ctx<'_> {
             Selector::Arithmetic { op, lhs, rhs } => self.arithmetic(*op, lhs, rhs),
             Selector::Negate(inner) => {
                 let (e, ty, name) = self.compile(inner, false)?;
-                if !is_numeric(&ty) || ty == CqlType::Decimal {
+                if !is_numeric(&ty) {
                     return Err(Error::invalid(format!(
                         "Invalid call to function system._negate, none of its type signatures \
                          match (the argument -{name} is of type {ty})"
@@ -234,39 +233,19 @@ impl Ctx<'_> {
         lhs: &Selector,
         rhs: &Selector,
     ) -> Result<(Expr, CqlType, String)> {
-        // A constant operand takes the other operand's type (`v + 1` on a bigint `v`).
-        let side = |s: &Selector, other: Option<&CqlType>| -> Result<(Expr, CqlType, String)> {
-            match (s, other) {
-                (Selector::Term(t), Some(o)) if !matches!(t, Term::TypeHint { .. }) => {
-                    let ty = match t {
-                        Term::Literal(l) if literal_value(l, o).is_ok() => o.clone(),
-                        Term::Bind(_) => o.clone(),
-                        _ => term_type(t)?,
-                    };
-                    let name = t.to_string();
-                    Ok((self.term_expr(t, &ty, &name, None)?, ty, name))
-                }
-                _ => self.compile(s, false),
-            }
-        };
-        let lhs_is_term = matches!(lhs, Selector::Term(t) if !matches!(t, Term::TypeHint { .. }));
-        let (l, r) = if lhs_is_term {
-            let r = self.compile(rhs, false)?;
-            (side(lhs, Some(&r.1))?, r)
-        } else {
-            let l = self.compile(lhs, false)?;
-            let r = side(rhs, Some(&l.1))?;
-            (l, r)
-        };
+        // A literal operand has its own type (`1` is an int, `1.5` a double), as in
+        // Cassandra's resolution of the operator's overloads; a bare marker fits several.
+        let bare_marker = |s: &Selector| matches!(s, Selector::Term(Term::Bind(_)));
+        if bare_marker(lhs) || bare_marker(rhs) {
+            return Err(Error::invalid(format!(
+                "Ambiguous '{}' operation: use type casts to disambiguate",
+                crate::functions::operator_symbol(op)
+            )));
+        }
+        let l = self.compile(lhs, false)?;
+        let r = self.compile(rhs, false)?;
         let ret = operation_type(op, &l.1, &r.1, (&l.2, &r.2))?;
-        let symbol = match op {
-            ilion_cql::language::ast::ArithOp::Add => "+",
-            ilion_cql::language::ast::ArithOp::Sub => "-",
-            ilion_cql::language::ast::ArithOp::Mul => "*",
-            ilion_cql::language::ast::ArithOp::Div => "/",
-            ilion_cql::language::ast::ArithOp::Mod => "%",
-        };
-        let name = format!("{} {symbol} {}", l.2, r.2);
+        let name = format!("{} {} {}", l.2, crate::functions::operator_symbol(op), r.2);
         Ok((
             Expr::Op {
                 op,
@@ -453,13 +432,8 @@ pub(super) fn term_type(t: &Term) -> Result<CqlType> {
     Ok(match t {
         Term::TypeHint { ty, .. } => native_type(ty)
             .ok_or_else(|| Error::invalid(format!("Unsupported type hint {ty} in a selector")))?,
-        Term::Literal(Literal::Integer(_)) => CqlType::Int,
-        Term::Literal(Literal::Float(_)) => CqlType::Double,
-        Term::Literal(Literal::String(_)) => CqlType::Text,
-        Term::Literal(Literal::Boolean(_)) => CqlType::Boolean,
-        Term::Literal(Literal::Uuid(_)) => CqlType::Uuid,
-        Term::Literal(Literal::Hex(_)) => CqlType::Blob,
-        Term::Literal(Literal::Duration(_)) => CqlType::Duration,
+        Term::Literal(l) if !matches!(l, Literal::Null) => crate::functions::preferred(l)
+            .ok_or_else(|| Error::server("a literal has no preferred type"))?,
         other => {
             return Err(Error::invalid(format!(
                 "Cannot infer type for term {other} in selection clause (try using a cast to \

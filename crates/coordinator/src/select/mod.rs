@@ -402,6 +402,10 @@ fn eval(e: &Expr, row: &Row) -> Result<Option<Value>> {
                 let negated = match n {
                     Number::Int(i) => Number::Int(i.wrapping_neg()),
                     Number::Float(x) => Number::Float(-x),
+                    Number::Decimal(d) => Number::Decimal(crate::functions::Decimal {
+                        unscaled: d.unscaled.wrapping_neg(),
+                        scale: d.scale,
+                    }),
                 };
                 Some(number_value(ty, negated)?)
             }
