@@ -177,6 +177,11 @@ def test_functions_in_written_values(s):
     assert s.execute("SELECT ts FROM f WHERE k = 3").one().ts == datetime.datetime(2021, 5, 6)
     refused(
         s,
+        "INSERT INTO f (k, t) VALUES (4, now())",
+        "Type error: cannot assign result of function system.now (type timeuuid) to t (type text)",
+    )
+    refused(
+        s,
         "INSERT INTO f (k, t) VALUES (4, toJson(1))",
         "toJson() may only be used within the selection clause of SELECT statements",
     )

@@ -180,7 +180,7 @@ pub(crate) fn term_value(term: &Term, ty: &CqlType, bound: &Bound) -> Result<Opt
             }
             _ => return Err(bad()),
         },
-        Term::Function { name, args } => return function_value(name, args, ty, bound),
+        Term::Function { name, args } => return function_value(name, args, ty, bound, None),
     }))
 }
 
@@ -283,6 +283,21 @@ fn sorted_map(kt: &CqlType, entries: Vec<(Value, Value)>) -> Result<Vec<(Value, 
     Ok(keyed.into_iter().map(|(_, _, k, v)| (k, v)).collect())
 }
 
+/// The value of `term` written to (or compared with) column `column` of type `ty`: as
+/// [`term_value`], with the column named in the refusal of a function's result type.
+pub(crate) fn column_value(
+    term: &Term,
+    ty: &CqlType,
+    bound: &Bound,
+    column: &str,
+) -> Result<Option<Value>> {
+    match term {
+        Term::Function { name, args } => function_value(name, args, ty, bound, Some(column)),
+        Term::TypeHint { term, .. } => column_value(term, ty, bound, column),
+        other => term_value(other, ty, bound),
+    }
+}
+
 /// A function call as a value of type `ty`: `fromJson(..)` (typed by where it goes) or a
 /// native function resolved against its arguments (see [`crate::functions`]).
 fn function_value(
@@ -290,6 +305,7 @@ fn function_value(
     args: &[Term],
     ty: &CqlType,
     bound: &Bound,
+    receiver: Option<&str>,
 ) -> Result<Option<Value>> {
     let fname = name.name.as_str().to_ascii_lowercase();
     if name.keyspace.is_some() {
@@ -320,10 +336,17 @@ fn function_value(
     let r = crate::functions::resolve(&fname, &hints, &shown, Some(ty))?
         .ok_or_else(|| crate::functions::unknown(name))?;
     if !crate::functions::value_compatible(ty, &r.ret) {
-        return Err(Error::invalid(format!(
-            "Type error: cannot assign result of function {} (type {}) to a {ty} value",
-            r.name, r.ret
-        )));
+        return Err(Error::invalid(match receiver {
+            Some(column) => format!(
+                "Type error: cannot assign result of function {} (type {}) to {column} (type \
+                 {ty})",
+                r.name, r.ret
+            ),
+            None => format!(
+                "Type error: cannot assign result of function {} (type {}) to a {ty} value",
+                r.name, r.ret
+            ),
+        }));
     }
     let mut values = Vec::with_capacity(args.len());
     for (a, t) in args.iter().zip(&r.args) {

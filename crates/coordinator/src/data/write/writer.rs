@@ -224,7 +224,7 @@ impl Writer<'_> {
                 if bound.is_unset(value) {
                     return Ok(());
                 }
-                self.set_whole(c, term_value(value, &ty, bound)?, out)
+                self.set_whole(c, column_value(value, &ty, bound, &c.name)?, out)
             }
             Assignment::Append { value, .. } | Assignment::Prepend { value, .. } => {
                 let prepend = matches!(a, Assignment::Prepend { .. });
