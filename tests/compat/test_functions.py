@@ -89,6 +89,14 @@ def test_decimal_arithmetic_is_bigdecimal_under_decimal128(s):
     assert one(s, "SELECT (decimal)1 / (decimal)3")[1] == (Decimal("0.3333333333333333333333333333333333"),)
     assert one(s, "SELECT vi + 0.5")[1] == (Decimal("12345678901234567890.5"),)
     refused(s, "SELECT dc / 0 FROM f", "the operation 'decimal / int' failed: Division by zero", FunctionFailure)
+    s.execute("CREATE TABLE dec (k int, c int, v decimal, l list<decimal>, PRIMARY KEY (k, c))")
+    s.execute("INSERT INTO dec (k, c, v, l) VALUES (1, 1, 1.5, [1.5, 2.0])")
+    s.execute("INSERT INTO dec (k, c, v) VALUES (1, 2, 2.0)")
+    assert tuple(s.execute("SELECT sum(v), avg(v) FROM dec WHERE k = 1").one()) == (Decimal("3.5"), Decimal("1.8"))
+    assert tuple(s.execute("SELECT collection_sum(l), collection_avg(l) FROM dec WHERE k = 1 AND c = 1").one()) == (
+        Decimal("3.5"),
+        Decimal("1.8"),
+    )
 
 
 def test_durations_move_timestamps_and_dates(s):

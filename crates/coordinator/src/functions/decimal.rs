@@ -142,6 +142,25 @@ impl Decimal {
         })
     }
 
+    /// `a / n` at `a`'s scale, half-even (BigDecimal.divide(n, HALF_EVEN)); `None` for zero.
+    pub(crate) fn div_at_scale(self, n: i128) -> Option<Decimal> {
+        if n == 0 {
+            return None;
+        }
+        let (q, r) = (self.unscaled / n, self.unscaled % n);
+        let twice = r.abs().checked_mul(2)?;
+        let away = twice > n.abs() || (twice == n.abs() && q % 2 != 0);
+        let sign = if (self.unscaled < 0) != (n < 0) {
+            -1
+        } else {
+            1
+        };
+        Some(Decimal {
+            unscaled: if away && r != 0 { q + sign } else { q },
+            scale: self.scale,
+        })
+    }
+
     /// `a / b` to 34 significant digits, half-even; an exact quotient keeps no more trailing
     /// zeros than the preferred scale `a.scale - b.scale` needs. `None`: zero divisor or
     /// overflow.
@@ -216,5 +235,8 @@ mod tests {
         );
         assert_eq!(d(1, 0).div(d(0, 0)), None);
         assert_eq!(Decimal::of_f64(0.1), Some(d(1, 1)));
+        // avg(1.5, 2.0): 3.5 / 2 = 1.75, kept at scale 1, half-even: 1.8; 2.5 / 2 = 1.2.
+        assert_eq!(d(35, 1).div_at_scale(2), Some(d(18, 1)));
+        assert_eq!(d(25, 1).div_at_scale(2), Some(d(12, 1)));
     }
 }

@@ -225,6 +225,21 @@ fn collection(f: &Native, ret: &CqlType, v: &Value) -> Result<Option<Value>> {
             }
             best.cloned()
         }
+        Native::CollectionSum | Native::CollectionAvg if *ret == CqlType::Decimal => {
+            let items = elements(v).ok_or_else(bad)?;
+            let overflow = || Error::invalid("The sum of the decimals overflows");
+            let mut sum = Decimal::of_int(0);
+            for item in items {
+                let d = Decimal::of_value(item).ok_or_else(|| not_a_number(item))?;
+                sum = sum.add(d).ok_or_else(overflow)?;
+            }
+            let n = i128::try_from(items.len()).map_err(|_| overflow())?;
+            Some(match f {
+                Native::CollectionSum => sum.to_value(),
+                _ if n == 0 => Decimal::of_int(0).to_value(),
+                _ => sum.div_at_scale(n).ok_or_else(overflow)?.to_value(),
+            })
+        }
         Native::CollectionSum | Native::CollectionAvg => {
             let items = elements(v).ok_or_else(bad)?;
             let (mut int, mut float) = (0i128, 0f64);
@@ -237,9 +252,7 @@ fn collection(f: &Native, ret: &CqlType, v: &Value) -> Result<Option<Value>> {
                         float += x;
                     }
                     Number::Decimal(_) => {
-                        return Err(Error::invalid(
-                            "Sums of decimal collections are not supported by this Ilion build yet",
-                        ));
+                        return Err(Error::server("decimal collections are summed above"));
                     }
                 }
             }

@@ -2,6 +2,7 @@
 //! aggregate selection's one result row.
 
 use super::*;
+use crate::functions::Decimal;
 
 /// Aggregate functions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,7 +29,12 @@ pub(super) enum Acc {
     None,
     Count(i64),
     Extreme(Option<Value>),
-    Sum { int: i128, float: f64, n: i64 },
+    Sum {
+        int: i128,
+        float: f64,
+        decimal: Decimal,
+        n: i64,
+    },
 }
 
 impl<'a> Aggregator<'a> {
@@ -48,6 +54,7 @@ impl<'a> Aggregator<'a> {
                 Expr::Agg { .. } => Acc::Sum {
                     int: 0,
                     float: 0.0,
+                    decimal: Decimal::of_int(0),
                     n: 0,
                 },
                 _ => Acc::None,
@@ -95,16 +102,24 @@ impl<'a> Aggregator<'a> {
                         }
                     }
                 }
-                (AggKind::Sum | AggKind::Avg, Acc::Sum { int, float, n }) => {
+                (
+                    AggKind::Sum | AggKind::Avg,
+                    Acc::Sum {
+                        int,
+                        float,
+                        decimal,
+                        n,
+                    },
+                ) => {
                     if let Some(v) = v {
                         *n += 1;
                         match number(&v) {
                             Some(Number::Int(i)) => *int = int.wrapping_add(i),
                             Some(Number::Float(x)) => *float += x,
-                            Some(Number::Decimal(_)) => {
-                                return Err(Error::server(
-                                    "decimal sums are refused when compiled",
-                                ));
+                            Some(Number::Decimal(d)) => {
+                                *decimal = decimal.add(d).ok_or_else(|| {
+                                    Error::invalid("The sum of the decimals overflows")
+                                })?;
                             }
                             None => return Err(Error::invalid(format!("{v:?} is not a number"))),
                         }
@@ -125,7 +140,12 @@ impl<'a> Aggregator<'a> {
                 Acc::None => first.as_ref().and_then(|f| f.get(i).cloned().flatten()),
                 Acc::Count(n) => Some(Value::Bigint(n)),
                 Acc::Extreme(v) => v,
-                Acc::Sum { int, float, n } => {
+                Acc::Sum {
+                    int,
+                    float,
+                    decimal,
+                    n,
+                } => {
                     let avg = matches!(
                         self.sel.exprs.get(i),
                         Some(Expr::Agg {
@@ -133,7 +153,19 @@ impl<'a> Aggregator<'a> {
                             ..
                         })
                     );
-                    Some(sum_value(&spec.ty, int, float, n, avg)?)
+                    Some(if spec.ty == CqlType::Decimal {
+                        // BigDecimal: the average keeps the sum's scale, rounded half-even.
+                        match (avg, n) {
+                            (false, _) => decimal.to_value(),
+                            (true, 0) => Decimal::of_int(0).to_value(),
+                            (true, n) => decimal
+                                .div_at_scale(i128::from(n))
+                                .ok_or_else(|| Error::invalid("The average overflows"))?
+                                .to_value(),
+                        }
+                    } else {
+                        sum_value(&spec.ty, int, float, n, avg)?
+                    })
                 }
             });
         }

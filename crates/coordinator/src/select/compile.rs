@@ -365,10 +365,10 @@ impl Ctx<'_> {
         let out = match f {
             AggKind::Count => CqlType::Bigint,
             AggKind::Sum | AggKind::Avg => {
-                if !is_numeric(&ty) || ty == CqlType::Decimal {
+                if !is_numeric(&ty) {
                     return Err(Error::invalid(format!(
-                        "Invalid call to function {fname}: {ty} is not a numeric type this \
-                         Ilion build sums (decimal is not supported yet)"
+                        "Invalid call to function system.{fname}, none of its type signatures \
+                         match: {ty} is not a number"
                     )));
                 }
                 ty.clone()
