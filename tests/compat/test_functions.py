@@ -175,7 +175,17 @@ def test_to_json_and_casts(s):
     names, row = one(s, "SELECT cast(i as text), cast(d as int), cast(ts as date), cast(vi as text), cast(fl as double)")
     assert names == ["cast(i as text)", "cast(d as int)", "cast(ts as date)", "cast(vi as text)", "cast(fl as double)"]
     assert row == ("-5", 2, Date(datetime.date(2020, 1, 31)), "12345678901234567890", 1.5)
-    refused(s, "SELECT cast(t as int) FROM f", "text cannot be cast to int")
+    assert one(s, "SELECT cast(i as decimal), cast(fl as int), cast(1e10 as int), cast(i as int)") == (
+        ["cast(i as decimal)", "cast(fl as int)", "cast(1e10 as int)", "i"],
+        (Decimal("-5.0"), 1, 2147483647, -5),
+    )
+    refused(s, "SELECT cast(t as blob) FROM f", "t cannot be cast to blob")
+    refused(
+        s,
+        "SELECT cast(t as date) FROM f",
+        "Invalid call to function system.castAsDate, none of its type signatures match (known type "
+        "signatures: system.castAsDate : (timeuuid) -> date, system.castAsDate : (timestamp) -> date)",
+    )
 
 
 def test_functions_in_written_values(s):

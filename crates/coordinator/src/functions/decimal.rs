@@ -20,9 +20,10 @@ fn pow10(n: u32) -> Option<i128> {
     10i128.checked_pow(n)
 }
 
-fn digits(mut v: i128) -> u32 {
+fn digits(v: i128) -> u32 {
+    let mut v = v.unsigned_abs();
     let mut n = 1;
-    while v.abs() >= 10 {
+    while v >= 10 {
         v /= 10;
         n += 1;
     }
@@ -185,7 +186,10 @@ impl Decimal {
                 None => return None,
             }
         };
-        let (q, r) = (num / other.unscaled, num % other.unscaled);
+        let (q, r) = (
+            num.checked_div(other.unscaled)?,
+            num.checked_rem(other.unscaled)?,
+        );
         let scale = preferred.checked_add(i32::try_from(extra).ok()?)?;
         // A non-zero remainder only decides ties: fold it in as a sticky digit.
         let exact = r == 0;
@@ -235,6 +239,9 @@ mod tests {
         );
         assert_eq!(d(1, 0).div(d(0, 0)), None);
         assert_eq!(Decimal::of_f64(0.1), Some(d(1, 1)));
+        // The extremes of i128 overflow instead of panicking.
+        assert_eq!(d(i128::MIN, 0).div(d(-1, 0)), None);
+        assert!(d(i128::MIN, 0).mul(d(1, 0)).is_some());
         // avg(1.5, 2.0): 3.5 / 2 = 1.75, kept at scale 1, half-even: 1.8; 2.5 / 2 = 1.2.
         assert_eq!(d(35, 1).div_at_scale(2), Some(d(18, 1)));
         assert_eq!(d(25, 1).div_at_scale(2), Some(d(12, 1)));

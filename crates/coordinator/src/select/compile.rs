@@ -94,7 +94,11 @@ impl Ctx<'_> {
                 let to = native_type(ty).ok_or_else(|| {
                     Error::invalid(format!("CAST to {ty} is not supported (only native types)"))
                 })?;
-                check_cast(&from, &to)?;
+                // A cast to the selector's own type is no cast (Cassandra ignores it).
+                if from == to {
+                    return Ok((e, from, name));
+                }
+                check_cast(&from, &to, &name)?;
                 Ok((
                     Expr::Cast {
                         to: to.clone(),
