@@ -287,8 +287,10 @@ fn missed_delete_then_compaction_then_repair(
 
 #[test]
 fn a_missed_delete_comes_back_with_gc_grace_0_but_never_with_repair_aware_purging() {
-    let err = missed_delete_then_compaction_then_repair("WITH gc_grace_seconds = 0")
-        .expect_err("with gc_grace_seconds 0 and no repair first, the row must come back");
+    let err = missed_delete_then_compaction_then_repair(
+        "WITH gc_grace_seconds = 0 AND tombstone_gc = {'mode': 'timeout'}",
+    )
+    .expect_err("with gc_grace_seconds 0 and no repair first, the row must come back");
     assert!(err.to_string().contains("the row came back"), "{err}");
     missed_delete_then_compaction_then_repair(REPAIR_MODE).unwrap();
 }

@@ -27,15 +27,24 @@ pub struct TableParams {
     pub read_repair: String,
     pub speculative_retry: String,
     /// When compaction may purge tombstones (ScyllaDB's option, an Ilion extension):
-    /// `{'mode': 'timeout'}` is Cassandra's `gc_grace_seconds` rule; `{'mode': 'repair',
-    /// 'propagation_delay_in_seconds': N}` purges a tombstone only once its range was repaired
-    /// after the delete (docs/repair.md).
-    #[serde(default = "default_tombstone_gc")]
+    /// `{'mode': 'repair', 'propagation_delay_in_seconds': N}` (the default) purges a
+    /// tombstone only once its range was repaired after the delete; `{'mode': 'timeout'}` is
+    /// Cassandra's `gc_grace_seconds` rule (docs/repair.md). A table saved before the option
+    /// existed keeps Cassandra's rule.
+    #[serde(default = "timeout_tombstone_gc")]
     pub tombstone_gc: BTreeMap<String, String>,
 }
 
-/// `tombstone_gc` when a table does not set it.
+/// `tombstone_gc` when a table does not set it: deletes never come back.
 pub(crate) fn default_tombstone_gc() -> BTreeMap<String, String> {
+    map(&[
+        ("mode", "repair"),
+        ("propagation_delay_in_seconds", DEFAULT_PROPAGATION_DELAY),
+    ])
+}
+
+/// Cassandra's rule, what a table saved before `tombstone_gc` existed was created with.
+fn timeout_tombstone_gc() -> BTreeMap<String, String> {
     map(&[("mode", "timeout")])
 }
 
@@ -74,7 +83,7 @@ fn tombstone_gc(given: BTreeMap<String, String>) -> Result<BTreeMap<String, Stri
         }
     }
     out.entry("mode".to_owned())
-        .or_insert_with(|| "timeout".to_owned());
+        .or_insert_with(|| "repair".to_owned());
     if out.get("mode").map(String::as_str) == Some("repair") {
         out.entry("propagation_delay_in_seconds".to_owned())
             .or_insert_with(|| DEFAULT_PROPAGATION_DELAY.to_owned());

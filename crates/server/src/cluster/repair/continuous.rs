@@ -13,6 +13,9 @@
 //!   waits until it is back; a range that failed waits a minute before it is tried again.
 //! - Paced: after each range the scheduler waits as long as its bytes (read by the
 //!   validations, and streamed) take at `repair_throughput_mb_per_sec`.
+//! - A range whose only replica is this node (a keyspace at RF 1) has nothing to compare: it
+//!   is recorded as repaired once per `continuous_repair_min_interval_seconds`, so
+//!   repair-aware tombstone purging goes on there too.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -21,7 +24,7 @@ use ilion_coordinator::{MemberStatus, Membership};
 use parking_lot::Mutex;
 use tokio::sync::watch;
 
-use super::plan::{Job, plan};
+use super::plan::{Job, SingleRange, plan};
 use super::{Repairs, unix_now};
 use crate::cluster::progress::Operation;
 use crate::cluster::proto::{
@@ -94,17 +97,19 @@ impl Continuous {
             .any(|m| matches!(m.status, MemberStatus::Joining | MemberStatus::Leaving))
     }
 
-    /// Every range this node is the first replica of, per table, with when it is due.
-    fn schedule(&self) -> Vec<Scheduled> {
+    /// Every range this node is the first replica of, per table, with when it is due; and
+    /// the ranges it is the only replica of.
+    fn schedule(&self) -> (Vec<Scheduled>, Vec<SingleRange>) {
         let request = RepairRequest {
             primary_range: true,
             ..RepairRequest::default()
         };
         let Ok(planned) = plan(&self.repairs.node, &request) else {
-            return Vec::new();
+            return (Vec::new(), Vec::new());
         };
+        let single = planned.single;
         let Ok(keyspaces) = self.repairs.node.coordinator.movable_keyspaces() else {
-            return Vec::new();
+            return (Vec::new(), single);
         };
         let store = self.repairs.node.coordinator.store();
         let now = unix_now();
@@ -134,7 +139,7 @@ impl Continuous {
                 due_at,
             });
         }
-        out
+        (out, single)
     }
 
     /// Runs the scheduler until `stop` turns true.
@@ -151,8 +156,11 @@ impl Continuous {
                 continue;
             }
             let now = unix_now();
-            let mut due: Vec<Scheduled> = self
-                .schedule()
+            let (scheduled, single) = self.schedule();
+            self.repairs
+                .record_single(&single, now.saturating_sub(self.min_interval))
+                .await;
+            let mut due: Vec<Scheduled> = scheduled
                 .into_iter()
                 .filter(|s| s.due_at <= now)
                 .filter(|s| s.job.replicas.iter().all(|r| r.alive))
@@ -204,7 +212,7 @@ impl Continuous {
     pub fn status(&self) -> RepairStatusResponse {
         let now = unix_now();
         let mut tables: Vec<TableRepairStatus> = Vec::new();
-        for s in self.schedule() {
+        for s in self.schedule().0 {
             let i = match tables
                 .iter()
                 .position(|t| t.keyspace == s.job.keyspace && t.table == s.job.table)

@@ -147,6 +147,7 @@ impl Repairs {
         for ks in &planned.skipped {
             tracing::info!("Replication factor is 1. No repair is needed for keyspace '{ks}'");
         }
+        self.record_single(&planned.single, i64::MAX).await;
         let failures = self
             .execute(&planned.jobs, request.full, &tracker, &mut done)
             .await;
@@ -158,6 +159,49 @@ impl Repairs {
             });
         }
         Ok(done)
+    }
+
+    /// Records the ranges whose only replica is this node as repaired now (nothing to compare:
+    /// they are in sync), those last recorded before `older_than` (`i64::MAX`: all), so
+    /// repair-aware tombstone purging goes on in them.
+    pub(super) async fn record_single(&self, single: &[plan::SingleRange], older_than: i64) {
+        let mut by_table: BTreeMap<(String, String), Vec<ilion_coordinator::repair::Range>> =
+            BTreeMap::new();
+        let store = self.node.coordinator.store();
+        for (keyspace, table, range) in single {
+            let last = store
+                .table(keyspace, table)
+                .ok()
+                .and_then(|t| t.oldest_repair_in(range.0, range.1).ok())
+                .flatten();
+            if last.is_none_or(|at| at < older_than) {
+                by_table
+                    .entry((keyspace.clone(), table.clone()))
+                    .or_default()
+                    .push(*range);
+            }
+        }
+        if by_table.is_empty() {
+            return;
+        }
+        let coordinator = self.node.coordinator.clone();
+        let now = unix_now();
+        let recorded = tokio::task::spawn_blocking(move || {
+            for ((keyspace, table), ranges) in by_table {
+                coordinator.record_repair(&keyspace, &table, &ranges, now, Some(now))?;
+            }
+            Ok::<(), ilion_coordinator::Error>(())
+        })
+        .await;
+        match recorded {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "could not record single-replica ranges as repaired")
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "could not record single-replica ranges as repaired")
+            }
+        }
     }
 
     /// Repairs `jobs` one after another, counting into `done`, then records the repaired

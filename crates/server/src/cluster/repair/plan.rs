@@ -37,6 +37,9 @@ impl Job {
     }
 }
 
+/// A table's range whose only replica is this node: keyspace, table, `(start, end]`.
+pub(super) type SingleRange = (String, String, (Option<i64>, Option<i64>));
+
 /// The whole repair.
 #[derive(Debug, Default)]
 pub(super) struct Plan {
@@ -45,6 +48,9 @@ pub(super) struct Plan {
     pub tables: u64,
     /// Keyspaces with a single replica.
     pub skipped: Vec<String>,
+    /// Per table, the ranges (of the request) whose only replica is this node: trivially in
+    /// sync, recorded as repaired without work so repair-aware purging goes on there.
+    pub single: Vec<SingleRange>,
 }
 
 /// The part of `(start, end]` inside `(lo, hi]`, both never wrapping (`None` unbounded).
@@ -145,6 +151,16 @@ pub(super) fn plan(node: &Node, request: &RepairRequest) -> Result<Plan, RepairE
                 continue;
             }
             if request.primary_range && replicas.first() != Some(&local_id) {
+                continue;
+            }
+            if replicas.len() == 1 {
+                for piece in pieces(range) {
+                    for part in window.iter().filter_map(|w| intersect(piece, *w)) {
+                        for table in &tables {
+                            plan.single.push((ks.name.clone(), table.clone(), part));
+                        }
+                    }
+                }
                 continue;
             }
             let chosen: Vec<Replica> = replicas
