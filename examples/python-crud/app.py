@@ -111,10 +111,11 @@ def run(session, ks):
     latest = session.execute("SELECT detail FROM user_events WHERE user_id = %s LIMIT 2", (ada,))
     print(f"two latest events: {[r.detail for r in latest]}")
 
-    # 7. A TTL: a row that removes itself.
+    # 7. A TTL: a row that removes itself (TTLs count whole seconds: with TTL 1 a read that
+    # crosses a second boundary may already miss the row).
     temp = uuid.uuid4()
     session.execute(
-        "INSERT INTO users (user_id, name) VALUES (%s, %s) USING TTL 1", (temp, "Temporary")
+        "INSERT INTO users (user_id, name) VALUES (%s, %s) USING TTL 3", (temp, "Temporary")
     )
     check(session.execute(get_user, (temp,)).one() is not None, "the TTL row exists at first")
     deadline = time.monotonic() + 10

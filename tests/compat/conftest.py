@@ -164,3 +164,20 @@ def cluster_for(node, protocol_version=None, **kwargs):
     if protocol_version is not None:
         kwargs["protocol_version"] = protocol_version
     return Cluster([node.host], port=node.port, connect_timeout=10, control_connection_timeout=10, **kwargs)
+
+
+@contextlib.contextmanager
+def keyspace_session(node, keyspace, protocol_version=4):
+    """A session on `node` using a new single-replica keyspace `keyspace`; the cluster is shut
+    down on exit."""
+    cluster = cluster_for(node, protocol_version)
+    try:
+        session = cluster.connect()
+        session.execute(
+            f"CREATE KEYSPACE {keyspace} WITH replication = "
+            "{'class': 'SimpleStrategy', 'replication_factor': 1}"
+        )
+        session.set_keyspace(keyspace)
+        yield session
+    finally:
+        cluster.shutdown()

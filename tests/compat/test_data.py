@@ -143,7 +143,7 @@ def test_an_older_timestamp_does_not_overwrite_a_newer_write(session):
 
 def test_a_ttl_expires_the_row(session):
     session.execute("CREATE TABLE ttl (k int PRIMARY KEY, v text)")
-    session.execute("INSERT INTO ttl (k, v) VALUES (1, 'short') USING TTL 1")
+    session.execute("INSERT INTO ttl (k, v) VALUES (1, 'short') USING TTL 3")
     session.execute("INSERT INTO ttl (k, v) VALUES (2, 'long') USING TTL 1000")
     assert session.execute("SELECT v FROM ttl WHERE k = 1").one().v == "short"
     deadline = time.monotonic() + 10

@@ -106,6 +106,15 @@ pub enum Error {
         block_for: i32,
         data_present: bool,
     },
+    /// `Function_failure` (0x1400): a function or an operator failed on its arguments
+    /// (an integer divided by zero, ...). `function` is its name in `keyspace`.
+    #[error("{message}")]
+    FunctionFailure {
+        keyspace: String,
+        function: String,
+        arg_types: Vec<String>,
+        message: String,
+    },
 }
 
 /// Why a replica failed a request: the native protocol's failure codes (the v5 reason map),
@@ -300,6 +309,16 @@ impl Error {
                 write_type: *write_type,
             },
             Error::Overloaded { .. } => ErrorKind::Overloaded,
+            Error::FunctionFailure {
+                keyspace,
+                function,
+                arg_types,
+                ..
+            } => ErrorKind::FunctionFailure {
+                keyspace: keyspace.clone(),
+                function: function.clone(),
+                arg_types: arg_types.clone(),
+            },
             Error::ReadTimeout {
                 consistency,
                 received,

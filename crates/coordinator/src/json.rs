@@ -359,7 +359,27 @@ pub(crate) fn value_of(j: &Json, ty: &CqlType) -> Result<Option<Value>> {
             }
             Value::Udt(out)
         }
-        CqlType::Vector { .. } => return Err(Error::not_supported("The vector type")),
+        CqlType::Vector { element, dimension } => {
+            let Json::Array(items) = j else {
+                return Err(bad("a vector"));
+            };
+            if items.len() != *dimension as usize {
+                return Err(Error::invalid(format!(
+                    "Invalid vector literal for a value of type {ty}; expected {dimension} \
+                     elements, but given {}",
+                    items.len()
+                )));
+            }
+            Value::List(
+                items
+                    .iter()
+                    .map(|i| {
+                        value_of(i, element)?
+                            .ok_or_else(|| Error::invalid("null is not supported inside vectors"))
+                    })
+                    .collect::<Result<Vec<_>>>()?,
+            )
+        }
     }))
 }
 
@@ -425,7 +445,9 @@ pub(crate) fn to_json(ty: &CqlType, value: Option<&Value>) -> String {
         (_, Value::Time(n)) => quote(&time_text(*n)),
         (_, Value::Duration(d)) => quote(&duration_text(d)),
         (
-            CqlType::List { element: e, .. } | CqlType::Set { element: e, .. },
+            CqlType::List { element: e, .. }
+            | CqlType::Set { element: e, .. }
+            | CqlType::Vector { element: e, .. },
             Value::List(items) | Value::Set(items),
         ) => join(
             items.iter().map(|v| to_json(e, Some(v))).collect(),

@@ -16,6 +16,7 @@ use ilion_types::text::{
     parse_time, parse_timestamp, parse_uuid, varint_from_decimal,
 };
 
+use crate::functions::Arg;
 use crate::{Error, Result};
 
 /// The values bound to a statement's markers, by position (named values already placed).
@@ -53,10 +54,15 @@ impl Bound {
     }
 
     /// Whether `term` is a bind marker bound to "unset" (the column is left as it is).
+    ///
+    /// A list or set literal with an unset element, or a map literal with an unset value, is
+    /// unset as a whole (as Cassandra binds them).
     pub(crate) fn is_unset(&self, term: &Term) -> bool {
         match term {
             Term::Bind(m) => matches!(self.values.get(m.index), Some(RawValue::Unset)),
             Term::TypeHint { term, .. } => self.is_unset(term),
+            Term::List(items) | Term::Set(items) => items.iter().any(|t| self.is_unset(t)),
+            Term::Map(pairs) => pairs.iter().any(|(_, v)| self.is_unset(v)),
             _ => false,
         }
     }
@@ -88,10 +94,28 @@ pub(crate) fn term_value(term: &Term, ty: &CqlType, bound: &Bound) -> Result<Opt
             }
         },
         Term::TypeHint { term, .. } => return term_value(term, ty, bound),
-        Term::List(items) => match ty {
-            CqlType::List { element: e, .. } => Value::List(elements(items, e, bound)?),
-            _ => return Err(bad()),
-        },
+        Term::List(items) => {
+            match ty {
+                CqlType::List { element: e, .. } => Value::List(elements(items, e, bound)?),
+                CqlType::Vector { element, dimension } => {
+                    if items.len() != *dimension as usize {
+                        return Err(Error::invalid(format!(
+                            "Invalid vector literal for a value of type {ty}; expected {dimension} \
+                         elements, but given {}",
+                            items.len()
+                        )));
+                    }
+                    let mut out = Vec::with_capacity(items.len());
+                    for t in items {
+                        out.push(term_value(t, element, bound)?.ok_or_else(|| {
+                            Error::invalid("null is not supported inside vectors")
+                        })?);
+                    }
+                    Value::List(out)
+                }
+                _ => return Err(bad()),
+            }
+        }
         Term::Set(items) => match ty {
             CqlType::Set { element: e, .. } => {
                 Value::Set(sorted_set(e, elements(items, e, bound)?)?)
@@ -104,6 +128,9 @@ pub(crate) fn term_value(term: &Term, ty: &CqlType, bound: &Bound) -> Result<Opt
             } => {
                 let mut entries = Vec::with_capacity(pairs.len());
                 for (k, v) in pairs {
+                    if bound.is_unset(k) {
+                        return Err(Error::invalid("unset value is not supported for map keys"));
+                    }
                     entries.push((element(k, kt, bound)?, element(v, vt, bound)?));
                 }
                 Value::Map(sorted_map(kt, entries)?)
@@ -153,7 +180,7 @@ pub(crate) fn term_value(term: &Term, ty: &CqlType, bound: &Bound) -> Result<Opt
             }
             _ => return Err(bad()),
         },
-        Term::Function { name, args } => return function_value(name, args, ty, bound),
+        Term::Function { name, args } => return function_value(name, args, ty, bound, None),
     }))
 }
 
@@ -256,61 +283,96 @@ fn sorted_map(kt: &CqlType, entries: Vec<(Value, Value)>) -> Result<Vec<(Value, 
     Ok(keyed.into_iter().map(|(_, _, k, v)| (k, v)).collect())
 }
 
-/// `fromJson(..)`, `now()`, `uuid()` and the `current*()` functions as values.
+/// The value of `term` written to (or compared with) column `column` of type `ty`: as
+/// [`term_value`], with the column named in the refusal of a function's result type.
+pub(crate) fn column_value(
+    term: &Term,
+    ty: &CqlType,
+    bound: &Bound,
+    column: &str,
+) -> Result<Option<Value>> {
+    match term {
+        Term::Function { name, args } => function_value(name, args, ty, bound, Some(column)),
+        Term::TypeHint { term, .. } => column_value(term, ty, bound, column),
+        other => term_value(other, ty, bound),
+    }
+}
+
+/// A function call as a value of type `ty`: `fromJson(..)` (typed by where it goes) or a
+/// native function resolved against its arguments (see [`crate::functions`]).
 fn function_value(
     name: &QualifiedName,
     args: &[Term],
     ty: &CqlType,
     bound: &Bound,
+    receiver: Option<&str>,
 ) -> Result<Option<Value>> {
     let fname = name.name.as_str().to_ascii_lowercase();
-    let no_args = |v: Value, result: CqlType| -> Result<Option<Value>> {
-        if !args.is_empty() {
+    if name.keyspace.is_some() {
+        return Err(crate::functions::unknown(name));
+    }
+    if fname == "fromjson" || fname == "from_json" {
+        let [arg] = args else {
             return Err(Error::invalid(format!(
-                "Invalid number of arguments in call to function {fname}: 0 required but {} provided",
+                "Invalid number of arguments in call to function system.{fname}: 1 required but {} provided",
                 args.len()
             )));
+        };
+        if bound.is_unset(arg) {
+            return Err(unset_argument(&fname));
         }
-        if result != *ty {
-            return Err(Error::invalid(format!(
-                "Type error: cannot assign result of function {fname} (type {result}) to a {ty} value"
-            )));
-        }
-        Ok(Some(v))
-    };
-    match fname.as_str() {
-        "fromjson" => {
-            let [arg] = args else {
-                return Err(Error::invalid(format!(
-                    "Invalid number of arguments in call to function fromjson: 1 required but {} provided",
-                    args.len()
-                )));
-            };
-            match term_value(arg, &CqlType::Text, bound)? {
-                Some(Value::Text(text)) => crate::json::from_json_text(&text, ty),
-                _ => Ok(None),
-            }
-        }
-        "now" | "currenttimeuuid" => no_args(Value::Timeuuid(next_timeuuid()), CqlType::Timeuuid),
-        "uuid" => no_args(Value::Uuid(*uuid::Uuid::new_v4().as_bytes()), CqlType::Uuid),
-        "currenttimestamp" => no_args(
-            Value::Timestamp(crate::data::now_micros() / 1000),
-            CqlType::Timestamp,
-        ),
-        "currentdate" => no_args(
-            Value::Date(text::date_of_millis(
-                crate::data::now_micros().div_euclid(1000),
-            )),
-            CqlType::Date,
-        ),
-        "currenttime" => no_args(
-            Value::Time((crate::data::now_micros() * 1000).rem_euclid(ilion_types::NANOS_PER_DAY)),
-            CqlType::Time,
-        ),
-        _ => Err(Error::not_supported(&format!(
-            "The function {name} in a written value"
-        ))),
+        return match term_value(arg, &CqlType::Text, bound)? {
+            Some(Value::Text(text)) => crate::json::from_json_text(&text, ty),
+            _ => Ok(None),
+        };
     }
+    if fname == "token" {
+        return Err(Error::invalid(
+            "The token function is only allowed on the left and right of a token relation",
+        ));
+    }
+    let hints: Vec<Arg<'_>> = args.iter().map(Arg::of_term).collect();
+    let shown: Vec<String> = args.iter().map(ToString::to_string).collect();
+    let r = crate::functions::resolve(&fname, &hints, &shown, Some(ty))?
+        .ok_or_else(|| crate::functions::unknown(name))?;
+    if !crate::functions::value_compatible(ty, &r.ret) {
+        return Err(Error::invalid(match receiver {
+            Some(column) => format!(
+                "Type error: cannot assign result of function {} (type {}) to {column} (type \
+                 {ty})",
+                r.name, r.ret
+            ),
+            None => format!(
+                "Type error: cannot assign result of function {} (type {}) to a {ty} value",
+                r.name, r.ret
+            ),
+        }));
+    }
+    let mut values = Vec::with_capacity(args.len());
+    for (a, t) in args.iter().zip(&r.args) {
+        if bound.is_unset(a) {
+            return Err(unset_argument(&fname));
+        }
+        values.push(term_value(a, t, bound)?);
+    }
+    let out = r.execute(&values)?;
+    // A result of a compatible type (an ascii into a text, ...) is read as the receiver's.
+    match out {
+        Some(v) if r.ret != *ty => {
+            let bytes = encode(&r.ret, &v)?;
+            ty.decode(&bytes)
+                .map(Some)
+                .map_err(|e| Error::invalid(format!("Invalid {ty} value: {e}")))
+        }
+        other => Ok(other),
+    }
+}
+
+/// Cassandra's refusal of an unset function argument.
+pub(crate) fn unset_argument(fname: &str) -> Error {
+    Error::invalid(format!(
+        "Invalid unset value for argument in call to function {fname}"
+    ))
 }
 
 /// Cassandra's list reference time (2010-01-01), in milliseconds: prepended list elements get

@@ -602,6 +602,100 @@ fn native_functions_and_casts_compute_values() {
 }
 
 #[test]
+fn selectors_compute_arithmetic_elements_fields_and_collection_functions() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = open(dir.path());
+    run(&c, &format!("CREATE KEYSPACE ks WITH replication = {RF1}")).unwrap();
+    run(&c, "CREATE TYPE ks.pt (x int, y int)").unwrap();
+    run(
+        &c,
+        "CREATE TABLE ks.sel (k int PRIMARY KEY, i int, bi bigint, m map<text, int>, \
+         st set<int>, l list<int>, p frozen<pt>, ts timestamp)",
+    )
+    .unwrap();
+    run(
+        &c,
+        "INSERT INTO ks.sel (k, i, bi, m, st, l, p, ts) VALUES (1, -7, 3, {'a': 10}, {2, 9}, \
+         [5, 1], {x: 4, y: 6}, '2020-01-31 00:00:00+0000')",
+    )
+    .unwrap();
+    let rows = select(
+        &c,
+        "SELECT i + bi, i / 2, -i, m['a'], st[9], p.y, map_keys(m), collection_max(l), \
+         abs(i), ts + 1mo FROM ks.sel WHERE k = 1",
+    );
+    assert_eq!(
+        rows[0],
+        vec![
+            Some(Value::Bigint(-4)),
+            int(-3),
+            int(7),
+            int(10),
+            int(9),
+            int(6),
+            Some(Value::Set(vec![Value::Text("a".into())])),
+            int(5),
+            int(7),
+            Some(Value::Timestamp(1_582_934_400_000)),
+        ]
+    );
+    assert_eq!(
+        invalid(&c, "SELECT l[0] FROM ks.sel"),
+        "Element selection is only allowed on sets and maps, but l is a list"
+    );
+    match run(&c, "SELECT i / 0 FROM ks.sel") {
+        Err(e @ Error::FunctionFailure { .. }) => {
+            assert_eq!(e.to_string(), "the operation 'int / int' failed: / by zero")
+        }
+        other => panic!("expected a function failure, got {other:?}"),
+    }
+}
+
+#[test]
+fn markers_in_selectors_and_function_arguments_are_typed_and_bound() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = open(dir.path());
+    setup(&c);
+    fill(&c, 2, 1, 1);
+    let text = "SELECT intAsBlob(?), v FROM ks.m WHERE k = blobAsInt(?) LIMIT ?";
+    let p = c.prepare(&Session::default(), text, None).unwrap();
+    let names: Vec<(String, CqlType)> = p
+        .metadata
+        .columns
+        .iter()
+        .map(|s| (s.name.clone(), s.ty.clone()))
+        .collect();
+    assert_eq!(
+        names,
+        vec![
+            ("arg0(system.intasblob)".to_owned(), CqlType::Int),
+            ("arg0(system.blobasint)".to_owned(), CqlType::Blob),
+            ("[limit]".to_owned(), CqlType::Int),
+        ]
+    );
+    let mut params = QueryParameters::new(Consistency::One);
+    params.values = Values::Positional(vec![
+        raw(&CqlType::Int, &Value::Int(9)),
+        raw(
+            &CqlType::Blob,
+            &Value::Blob(Bytes::from_static(&[0, 0, 0, 1])),
+        ),
+        RawValue::Unset,
+    ]);
+    let ResultBody::Rows(rows) = c.execute(&p.id, &params).unwrap() else {
+        panic!("not rows")
+    };
+    let got: Vec<Vec<Option<Bytes>>> = rows.rows().map(|r| r.to_vec()).collect();
+    assert_eq!(
+        got,
+        vec![vec![
+            Some(Bytes::from_static(&[0, 0, 0, 9])),
+            Some(Bytes::from_static(&[0, 0, 0, 100])),
+        ]]
+    );
+}
+
+#[test]
 fn static_only_partitions_show_unless_clustering_is_restricted() {
     let dir = tempfile::tempdir().unwrap();
     let c = open(dir.path());

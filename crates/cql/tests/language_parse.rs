@@ -449,6 +449,31 @@ fn select_json_before_a_negated_selector_keeps_the_modifier() {
 }
 
 #[test]
+fn slices_of_sets_and_maps_parse_with_open_bounds() {
+    let Statement::Select(s) = parse("SELECT s[1..3], m['a'..], m[..'z'] FROM t") else {
+        panic!()
+    };
+    let int = |i: &str| Some(Term::Literal(Literal::Integer(i.into())));
+    let text = |t: &str| Some(Term::Literal(Literal::String(t.into())));
+    let slice = |c: &str, from, to| SelectItem {
+        selector: Selector::Slice {
+            selector: Box::new(Selector::Column(Ident::new(c))),
+            from,
+            to,
+        },
+        alias: None,
+    };
+    assert_eq!(
+        s.selection,
+        Selection::Items(vec![
+            slice("s", int("1"), int("3")),
+            slice("m", text("a"), None),
+            slice("m", None, text("z")),
+        ])
+    );
+}
+
+#[test]
 fn a_parenthesised_string_before_a_subscript_is_not_read_as_a_type_hint() {
     let sel = Selector::Element {
         selector: Box::new(Selector::Term(Term::Literal(

@@ -167,6 +167,16 @@ fn selector() -> impl Strategy<Value = Selector> {
                 selector: Box::new(s),
                 key
             }),
+            (
+                inner.clone(),
+                proptest::option::of(term()),
+                proptest::option::of(term())
+            )
+                .prop_map(|(s, from, to)| Selector::Slice {
+                    selector: Box::new(s),
+                    from,
+                    to
+                }),
             (op.clone(), inner.clone(), inner.clone()).prop_map(|(op, l, r)| {
                 Selector::Arithmetic {
                     op,

@@ -189,10 +189,13 @@ impl Coordinator {
             Statement::Select(s) => {
                 let schema = self.schema.read().clone();
                 let (ks, table) = self.resolve_table(&schema, &s.table, keyspace)?;
-                Ok((
-                    select::marker_columns(s, table, ks)?,
-                    select::result_columns(s, table, ks)?,
-                ))
+                let markers = select::marker_columns(s, table, ks)?;
+                if markers.len() != parsed.bind_markers.len() {
+                    return Err(Error::not_supported(
+                        "Bind markers outside values, selectors, LIMIT and restrictions",
+                    ));
+                }
+                Ok((markers, select::result_columns(s, table, ks)?))
             }
             Statement::Insert(_) | Statement::Update(_) | Statement::Delete(_) => {
                 let name = match &parsed.statement {

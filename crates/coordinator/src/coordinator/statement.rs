@@ -124,6 +124,11 @@ impl Coordinator {
             Some(c) if !s.json => c.get(&schema, compile)?,
             _ => Arc::new(compile()?),
         };
+        // Selectors with bind markers take the statement's values.
+        let selection = match selection.bind(bound)? {
+            Some(bound_selection) => Arc::new(bound_selection),
+            None => selection,
+        };
         let membership = self.membership.as_deref();
         if ks.name == "system" && table.name == "local" {
             let generation = membership.and_then(|m| m.local_generation());
@@ -314,11 +319,23 @@ impl Coordinator {
             Statement::CreateMaterializedView(_)
             | Statement::AlterMaterializedView(_)
             | Statement::DropMaterializedView(_) => Err(Error::not_supported("Materialized views")),
-            Statement::CreateFunction(_) | Statement::DropFunction(_) => {
-                Err(Error::not_supported("User-defined functions"))
+            Statement::CreateFunction(s) => {
+                crate::schema::routines::create_function(s).map(|()| ResultBody::Void)
             }
-            Statement::CreateAggregate(_) | Statement::DropAggregate(_) => {
-                Err(Error::not_supported("User-defined aggregates"))
+            Statement::CreateAggregate(s) => {
+                let schema = self.schema.read().clone();
+                crate::schema::routines::create_aggregate(&schema, s, keyspace)
+                    .map(|()| ResultBody::Void)
+            }
+            Statement::DropFunction(s) | Statement::DropAggregate(s) => {
+                let what = if matches!(parsed.statement, Statement::DropFunction(_)) {
+                    "Function"
+                } else {
+                    "Aggregate"
+                };
+                let schema = self.schema.read().clone();
+                crate::schema::routines::drop_routine(&schema, s, keyspace, what)
+                    .map(|()| ResultBody::Void)
             }
             Statement::CreateTrigger(_) | Statement::DropTrigger(_) => {
                 Err(Error::not_supported("Triggers"))

@@ -624,25 +624,30 @@ impl Target<'_> {
         let mut explicit = false;
         for u in using {
             match u {
-                UsingParam::Timestamp(t) => {
-                    if let Some(Value::Bigint(v)) = term_value(t, &CqlType::Bigint, self.bound)? {
-                        timestamp = v;
+                // Unset: the statement's own time; null is refused.
+                UsingParam::Timestamp(t) if !self.bound.is_unset(t) => {
+                    match term_value(t, &CqlType::Bigint, self.bound)? {
+                        Some(Value::Bigint(v)) => timestamp = v,
+                        _ => return Err(Error::invalid("Invalid null value of timestamp")),
                     }
                 }
+                UsingParam::Timestamp(_) => {}
+                // Unset: the table's default TTL; null: no TTL (as `USING TTL 0`).
+                UsingParam::Ttl(t) if self.bound.is_unset(t) => {}
                 UsingParam::Ttl(t) => {
-                    if let Some(Value::Int(v)) = term_value(t, &CqlType::Int, self.bound)? {
-                        explicit = true;
-                        ttl = u32::try_from(v).map_err(|_| {
-                            Error::invalid(format!(
-                                "A TTL must be greater or equal to 0, but was {v}"
-                            ))
-                        })?;
-                        if ttl > ilion_storage::MAX_TTL_SECONDS {
-                            return Err(Error::invalid(format!(
-                                "ttl is too large. requested ({ttl}) maximum ({})",
-                                ilion_storage::MAX_TTL_SECONDS
-                            )));
-                        }
+                    let v = match term_value(t, &CqlType::Int, self.bound)? {
+                        Some(Value::Int(v)) => v,
+                        _ => 0,
+                    };
+                    explicit = true;
+                    ttl = u32::try_from(v).map_err(|_| {
+                        Error::invalid(format!("A TTL must be greater or equal to 0, but was {v}"))
+                    })?;
+                    if ttl > ilion_storage::MAX_TTL_SECONDS {
+                        return Err(Error::invalid(format!(
+                            "ttl is too large. requested ({ttl}) maximum ({})",
+                            ilion_storage::MAX_TTL_SECONDS
+                        )));
                     }
                 }
             }
@@ -726,4 +731,15 @@ impl Target<'_> {
 
 pub(super) fn table_handle(store: &Store, t: &Table) -> Result<ilion_storage::Table> {
     store.table(&t.keyspace, &t.name).map_err(storage_error)
+}
+
+/// The types of `table`'s partition key columns, in key order (`token()`'s arguments).
+pub(crate) fn partition_key_types(table: &Table, ks: &Keyspace) -> Vec<CqlType> {
+    let mut keys: Vec<&crate::schema::Column> = table
+        .columns
+        .iter()
+        .filter(|c| c.kind == ColumnKind::PartitionKey)
+        .collect();
+    keys.sort_by_key(|c| c.position);
+    keys.iter().map(|c| c.ty.column_type(ks)).collect()
 }

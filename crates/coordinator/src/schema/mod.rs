@@ -6,6 +6,7 @@ pub(crate) mod ddl;
 mod legacy;
 pub mod merge;
 pub(crate) mod options;
+pub(crate) mod routines;
 pub(crate) mod store;
 pub(crate) mod types;
 

@@ -72,7 +72,20 @@ pub(crate) fn resolve(ty: &CqlType, keyspace: &Keyspace) -> Result<CqlType> {
                 frozen: u.frozen,
             })
         }
-        CqlType::Vector { .. } => return Err(Error::not_supported("The vector type")),
+        CqlType::Vector { element, dimension } => {
+            if *dimension == 0 {
+                return Err(Error::invalid(format!(
+                    "vectors may only have positive dimensions; given {dimension}"
+                )));
+            }
+            if element.is_counter() {
+                return Err(Error::invalid("vectors may not contain counters"));
+            }
+            CqlType::Vector {
+                element: Box::new(resolve(element, keyspace)?),
+                dimension: *dimension,
+            }
+        }
         CqlType::Custom(class) => {
             return Err(Error::not_supported(&format!("The custom type '{class}'")));
         }
@@ -98,6 +111,10 @@ pub(crate) fn expand(ty: &CqlType, keyspace: &Keyspace) -> CqlType {
             frozen: *frozen,
         },
         CqlType::Tuple(ts) => CqlType::Tuple(ts.iter().map(|t| expand(t, keyspace)).collect()),
+        CqlType::Vector { element, dimension } => CqlType::Vector {
+            element: Box::new(expand(element, keyspace)),
+            dimension: *dimension,
+        },
         CqlType::Udt(u) => CqlType::Udt(UdtType {
             keyspace: Some(keyspace.name.clone()),
             name: u.name.clone(),

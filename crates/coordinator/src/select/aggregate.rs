@@ -2,6 +2,7 @@
 //! aggregate selection's one result row.
 
 use super::*;
+use crate::functions::Decimal;
 
 /// Aggregate functions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,7 +29,12 @@ pub(super) enum Acc {
     None,
     Count(i64),
     Extreme(Option<Value>),
-    Sum { int: i128, float: f64, n: i64 },
+    Sum {
+        int: i128,
+        float: f64,
+        decimal: Decimal,
+        n: i64,
+    },
 }
 
 impl<'a> Aggregator<'a> {
@@ -48,6 +54,7 @@ impl<'a> Aggregator<'a> {
                 Expr::Agg { .. } => Acc::Sum {
                     int: 0,
                     float: 0.0,
+                    decimal: Decimal::of_int(0),
                     n: 0,
                 },
                 _ => Acc::None,
@@ -95,12 +102,25 @@ impl<'a> Aggregator<'a> {
                         }
                     }
                 }
-                (AggKind::Sum | AggKind::Avg, Acc::Sum { int, float, n }) => {
+                (
+                    AggKind::Sum | AggKind::Avg,
+                    Acc::Sum {
+                        int,
+                        float,
+                        decimal,
+                        n,
+                    },
+                ) => {
                     if let Some(v) = v {
                         *n += 1;
                         match number(&v) {
-                            Some(Num::Int(i)) => *int = int.wrapping_add(i),
-                            Some(Num::Float(x)) => *float += x,
+                            Some(Number::Int(i)) => *int = int.wrapping_add(i),
+                            Some(Number::Float(x)) => *float += x,
+                            Some(Number::Decimal(d)) => {
+                                *decimal = decimal.add(d).ok_or_else(|| {
+                                    Error::invalid("The sum of the decimals overflows")
+                                })?;
+                            }
                             None => return Err(Error::invalid(format!("{v:?} is not a number"))),
                         }
                     }
@@ -120,7 +140,12 @@ impl<'a> Aggregator<'a> {
                 Acc::None => first.as_ref().and_then(|f| f.get(i).cloned().flatten()),
                 Acc::Count(n) => Some(Value::Bigint(n)),
                 Acc::Extreme(v) => v,
-                Acc::Sum { int, float, n } => {
+                Acc::Sum {
+                    int,
+                    float,
+                    decimal,
+                    n,
+                } => {
                     let avg = matches!(
                         self.sel.exprs.get(i),
                         Some(Expr::Agg {
@@ -128,30 +153,24 @@ impl<'a> Aggregator<'a> {
                             ..
                         })
                     );
-                    Some(sum_value(&spec.ty, int, float, n, avg)?)
+                    Some(if spec.ty == CqlType::Decimal {
+                        // BigDecimal: the average keeps the sum's scale, rounded half-even.
+                        match (avg, n) {
+                            (false, _) => decimal.to_value(),
+                            (true, 0) => Decimal::of_int(0).to_value(),
+                            (true, n) => decimal
+                                .div_at_scale(i128::from(n))
+                                .ok_or_else(|| Error::invalid("The average overflows"))?
+                                .to_value(),
+                        }
+                    } else {
+                        sum_value(&spec.ty, int, float, n, avg)?
+                    })
                 }
             });
         }
         Ok(out)
     }
-}
-
-pub(super) enum Num {
-    Int(i128),
-    Float(f64),
-}
-
-pub(super) fn number(v: &Value) -> Option<Num> {
-    Some(match v {
-        Value::Int(i) => Num::Int(i128::from(*i)),
-        Value::Bigint(i) | Value::Counter(i) => Num::Int(i128::from(*i)),
-        Value::Smallint(i) => Num::Int(i128::from(*i)),
-        Value::Tinyint(i) => Num::Int(i128::from(*i)),
-        Value::Varint(b) => Num::Int(varint_i128(b)?),
-        Value::Float(f) => Num::Float(f64::from(*f)),
-        Value::Double(f) => Num::Float(*f),
-        _ => return None,
-    })
 }
 
 /// The sum (or average) of `n` values of type `ty`: integers wrap as Cassandra's Java
@@ -164,19 +183,8 @@ pub(super) fn sum_value(ty: &CqlType, int: i128, float: f64, n: i64, avg: bool) 
     } else {
         float
     };
-    Ok(match ty {
-        CqlType::Int => Value::Int(i as i32),
-        CqlType::Bigint => Value::Bigint(i as i64),
-        CqlType::Counter => Value::Counter(i as i64),
-        CqlType::Smallint => Value::Smallint(i as i16),
-        CqlType::Tinyint => Value::Tinyint(i as i8),
-        CqlType::Varint => Value::Varint(varint_bytes(i)),
-        CqlType::Float => Value::Float(x as f32),
-        CqlType::Double => Value::Double(x),
-        other => {
-            return Err(Error::server(format!(
-                "no sum over {other} values (refused when compiled)"
-            )));
-        }
-    })
+    match ty {
+        CqlType::Float | CqlType::Double => number_value(ty, Number::Float(x)),
+        _ => number_value(ty, Number::Int(i)),
+    }
 }

@@ -2,11 +2,15 @@
 //! functions, casts and constants typed as Cassandra types them.
 
 use super::*;
+use crate::functions::{Arg, check_cast, is_numeric, operation_type};
 
 /// Compiling selectors against one table.
 pub(super) struct Ctx<'a> {
     pub(super) table: &'a Table,
     pub(super) ks: &'a Keyspace,
+    pub(super) spec: TableSpec,
+    /// The specs of the bind markers met so far, by marker index.
+    pub(super) markers: std::cell::RefCell<Vec<(usize, ColumnSpec)>>,
 }
 
 impl Ctx<'_> {
@@ -80,30 +84,183 @@ impl Ctx<'_> {
                 "count".to_owned(),
             )),
             Selector::Term(t) => {
-                let (v, ty) = constant(t)?;
-                Ok((Expr::Const(v), ty, t.to_string()))
+                let name = t.to_string();
+                let ty = term_type(t)?;
+                let e = self.term_expr(t, &ty, &name, None)?;
+                Ok((e, ty, name))
             }
             Selector::Cast { selector, ty } => {
                 let (e, from, name) = self.compile(selector, false)?;
                 let to = native_type(ty).ok_or_else(|| {
                     Error::invalid(format!("CAST to {ty} is not supported (only native types)"))
                 })?;
-                check_cast(&from, &to)?;
+                // A cast to the selector's own type is no cast (Cassandra ignores it).
+                if from == to {
+                    return Ok((e, from, name));
+                }
+                check_cast(&from, &to, &name)?;
                 Ok((
-                    Expr::Call {
-                        f: Scalar::Cast(to.clone()),
-                        args: vec![(e, from)],
+                    Expr::Cast {
+                        to: to.clone(),
+                        arg: Box::new(e),
                     },
                     to,
                     format!("cast({name} as {})", ty.to_string().to_lowercase()),
                 ))
             }
             Selector::Function { name, args } => self.function(name, args, top),
-            other => Err(Error::not_supported(&format!(
-                "The selector {other} (aggregates nested in functions, arithmetic, UDT fields \
-                 and collection elements)"
-            ))),
+            Selector::Arithmetic { op, lhs, rhs } => self.arithmetic(*op, lhs, rhs),
+            Selector::Negate(inner) => {
+                let (e, ty, name) = self.compile(inner, false)?;
+                if !is_numeric(&ty) {
+                    return Err(Error::invalid(format!(
+                        "Invalid call to function system._negate, none of its type signatures \
+                         match (the argument -{name} is of type {ty})"
+                    )));
+                }
+                let ty = if ty == CqlType::Counter {
+                    CqlType::Bigint
+                } else {
+                    ty
+                };
+                Ok((
+                    Expr::Negate {
+                        ty: ty.clone(),
+                        arg: Box::new(e),
+                    },
+                    ty,
+                    format!("-{name}"),
+                ))
+            }
+            Selector::Field { selector, field } => {
+                let (e, ty, name) = self.compile(selector, false)?;
+                let CqlType::Udt(u) = &ty else {
+                    return Err(Error::invalid(format!(
+                        "Invalid field selection: {name} of type {ty} is not a user type"
+                    )));
+                };
+                let (index, fty) = u
+                    .fields
+                    .iter()
+                    .enumerate()
+                    .find(|(_, (n, _))| n == field.as_str())
+                    .map(|(i, (_, t))| (i, t.clone()))
+                    .ok_or_else(|| {
+                        Error::invalid(format!(
+                            "{name} of type {ty} has no field {}",
+                            field.as_str()
+                        ))
+                    })?;
+                Ok((
+                    Expr::Field {
+                        of: Box::new(e),
+                        index,
+                    },
+                    fty,
+                    format!("{name}.{}", field.as_str()),
+                ))
+            }
+            Selector::Element { selector, key } => {
+                let (e, ty, name) = self.compile(selector, false)?;
+                let (key_ty, out_ty) = subscript_types(&ty, &name, "Element")?;
+                let shown = format!("{name}[{key}]");
+                let k = self.term_expr(key, &key_ty, &format!("key({name})"), None)?;
+                Ok((
+                    Expr::Element {
+                        of: Box::new(e),
+                        key: Box::new(k),
+                    },
+                    out_ty,
+                    shown,
+                ))
+            }
+            Selector::Slice { selector, from, to } => {
+                let (e, ty, name) = self.compile(selector, false)?;
+                let (key_ty, _) = subscript_types(&ty, &name, "Slice")?;
+                let bound = |t: &Option<Term>| -> Result<Option<Box<Expr>>> {
+                    t.as_ref()
+                        .map(|t| {
+                            self.term_expr(t, &key_ty, &format!("key({name})"), None)
+                                .map(Box::new)
+                        })
+                        .transpose()
+                };
+                let shown =
+                    |t: &Option<Term>| t.as_ref().map_or_else(String::new, ToString::to_string);
+                let column = format!("{name}[{}..{}]", shown(from), shown(to));
+                Ok((
+                    Expr::Slice {
+                        of: Box::new(e),
+                        from: bound(from)?,
+                        to: bound(to)?,
+                    },
+                    ty,
+                    column,
+                ))
+            }
+            Selector::CountStar => Err(Error::invalid(
+                "COUNT(*) is an aggregate and cannot be used inside another selector",
+            )),
         }
+    }
+
+    /// A term of type `ty` as an expression: a constant, or (with bind markers) a term bound
+    /// when the statement runs, whose markers are named `marker_name`. `function`: the call
+    /// it is an argument of (for the refusal of an unset value).
+    fn term_expr(
+        &self,
+        t: &Term,
+        ty: &CqlType,
+        marker_name: &str,
+        function: Option<&str>,
+    ) -> Result<Expr> {
+        let before = self.markers.borrow().len();
+        {
+            let mut markers = self.markers.borrow_mut();
+            let mut m = crate::markers::Markers::new(&self.spec, &mut markers);
+            m.term(t, marker_name, ty);
+            m.finish()?;
+        }
+        if self.markers.borrow().len() == before && !has_marker(t) {
+            return Ok(Expr::Const(term_value(t, ty, &Bound::default())?));
+        }
+        Ok(Expr::Term {
+            term: t.clone(),
+            ty: ty.clone(),
+            function: function.map(str::to_owned),
+        })
+    }
+
+    fn arithmetic(
+        &self,
+        op: ilion_cql::language::ast::ArithOp,
+        lhs: &Selector,
+        rhs: &Selector,
+    ) -> Result<(Expr, CqlType, String)> {
+        // A literal operand has its own type (`1` is an int, `1.5` a double), as in
+        // Cassandra's resolution of the operator's overloads; a bare marker fits several.
+        let bare_marker = |s: &Selector| matches!(s, Selector::Term(Term::Bind(_)));
+        if bare_marker(lhs) || bare_marker(rhs) {
+            return Err(Error::invalid(format!(
+                "Ambiguous '{}' operation: use type casts to disambiguate",
+                crate::functions::operator_symbol(op)
+            )));
+        }
+        let l = self.compile(lhs, false)?;
+        let r = self.compile(rhs, false)?;
+        let ret = operation_type(op, &l.1, &r.1, (&l.2, &r.2))?;
+        let name = format!("{} {} {}", l.2, crate::functions::operator_symbol(op), r.2);
+        Ok((
+            Expr::Op {
+                op,
+                types: (l.1, r.1),
+                ret: ret.clone(),
+                lhs: Box::new(l.0),
+                rhs: Box::new(r.0),
+            },
+            ret,
+            name,
+        ))
     }
 
     fn function(
@@ -116,8 +273,7 @@ impl Ctx<'_> {
             && !ks.as_str().eq_ignore_ascii_case("system")
         {
             return Err(Error::invalid(format!(
-                "Unknown function {}.{} (user-defined functions are not supported by this Ilion \
-                 build yet)",
+                "Unknown function '{}.{}'",
                 ks.as_str(),
                 name.name.as_str()
             )));
@@ -126,26 +282,25 @@ impl Ctx<'_> {
         if fname == "token" {
             return self.token(args);
         }
-        let mut compiled = Vec::new();
-        let mut names = Vec::new();
-        for a in args {
-            let (e, ty, n) = self.compile(a, false)?;
-            compiled.push((e, ty));
-            names.push(n);
+        if fname == "fromjson" || fname == "from_json" {
+            return Err(Error::invalid(
+                "fromJson() cannot be used in the selection clause of a SELECT statement",
+            ));
         }
+        // Terms are typed by the parameter they go to; everything else is compiled first.
+        let mut compiled: Vec<Option<(Expr, CqlType, String)>> = Vec::with_capacity(args.len());
+        for a in args {
+            compiled.push(match a {
+                Selector::Term(t) if !matches!(t, Term::TypeHint { .. }) => None,
+                other => Some(self.compile(other, false)?),
+            });
+        }
+        let names: Vec<String> = args
+            .iter()
+            .zip(&compiled)
+            .map(|(a, c)| c.as_ref().map_or_else(|| a.to_string(), |c| c.2.clone()))
+            .collect();
         let display = format!("system.{fname}({})", names.join(", "));
-        let arity = |n: usize| -> Result<()> {
-            if compiled.len() == n {
-                Ok(())
-            } else {
-                Err(Error::invalid(format!(
-                    "Invalid number of arguments in call to function system.{fname}: {n} \
-                     required but {} provided",
-                    compiled.len()
-                )))
-            }
-        };
-        let arg_ty = compiled.first().map(|(_, t)| t.clone());
         let agg = match fname.as_str() {
             "count" => Some(AggKind::Count),
             "min" => Some(AggKind::Min),
@@ -155,110 +310,88 @@ impl Ctx<'_> {
             _ => None,
         };
         if let Some(f) = agg {
-            arity(1)?;
-            if !top {
-                return Err(Error::not_supported(&format!(
-                    "The aggregate {display} inside another function"
-                )));
-            }
-            let ty = arg_ty.unwrap_or(CqlType::Blob);
-            let out = match f {
-                AggKind::Count => CqlType::Bigint,
-                AggKind::Sum | AggKind::Avg => {
-                    if !matches!(
-                        ty,
-                        CqlType::Int
-                            | CqlType::Bigint
-                            | CqlType::Counter
-                            | CqlType::Smallint
-                            | CqlType::Tinyint
-                            | CqlType::Varint
-                            | CqlType::Float
-                            | CqlType::Double
-                    ) {
-                        return Err(Error::invalid(format!(
-                            "Invalid call to function {fname}: {ty} is not a numeric type this \
-                             Ilion build sums (decimal is not supported yet)"
-                        )));
-                    }
-                    ty.clone()
-                }
-                _ => ty.clone(),
-            };
-            let arg = compiled.pop().map(Box::new);
-            // `count(1)` and `count(*)` are the same aggregate.
-            let f = match (&f, &arg) {
-                (AggKind::Count, Some(a)) if matches!(a.0, Expr::Const(Some(_))) => {
-                    AggKind::CountStar
-                }
-                _ => f,
-            };
-            return Ok((Expr::Agg { f, arg }, out, display));
+            return self.aggregate(f, &fname, args, compiled, display, top);
         }
-        let time_arg = |allowed: &[CqlType]| -> Result<()> {
-            arity(1)?;
-            match &arg_ty {
-                Some(t) if allowed.contains(t) => Ok(()),
-                Some(t) => Err(Error::invalid(format!(
-                    "Type error: {t} cannot be passed as argument 0 of function system.{fname}"
-                ))),
-                None => Err(Error::server("missing argument")),
+        let hints: Vec<Arg<'_>> = args
+            .iter()
+            .zip(&compiled)
+            .map(|(a, c)| match (a, c) {
+                (_, Some((_, ty, _))) => Arg::Typed(ty.clone()),
+                (Selector::Term(t), None) => Arg::of_term(t),
+                _ => Arg::Marker,
+            })
+            .collect();
+        let r = crate::functions::resolve(&fname, &hints, &names, None)?
+            .ok_or_else(|| Error::invalid(format!("Unknown function '{}'", name.name.as_str())))?;
+        let mut exprs = Vec::with_capacity(args.len());
+        for (i, ((a, c), ty)) in args.iter().zip(compiled).zip(&r.args).enumerate() {
+            exprs.push(match (a, c) {
+                (_, Some((e, _, _))) => e,
+                (Selector::Term(t), None) => self.term_expr(t, ty, &r.arg_name(i), Some(&fname))?,
+                _ => return Err(Error::server("an argument was neither compiled nor a term")),
+            });
+        }
+        let ret = r.ret.clone();
+        Ok((Expr::Call { f: r, args: exprs }, ret, display))
+    }
+
+    /// An aggregate call (`count`, `min`, `max`, `sum`, `avg`) of one argument.
+    fn aggregate(
+        &self,
+        f: AggKind,
+        fname: &str,
+        args: &[Selector],
+        mut compiled: Vec<Option<(Expr, CqlType, String)>>,
+        display: String,
+        top: bool,
+    ) -> Result<(Expr, CqlType, String)> {
+        if compiled.len() != 1 {
+            return Err(Error::invalid(format!(
+                "Invalid number of arguments in call to function system.{fname}: 1 required but \
+                 {} provided",
+                compiled.len()
+            )));
+        }
+        if !top {
+            return Err(Error::not_supported(&format!(
+                "The aggregate {display} inside another function"
+            )));
+        }
+        let arg = match (compiled.pop().flatten(), args.first()) {
+            (Some((e, ty, _)), _) => (e, ty),
+            (None, Some(Selector::Term(t))) => {
+                let ty = term_type(t)?;
+                (self.term_expr(t, &ty, &t.to_string(), Some(fname))?, ty)
             }
+            _ => return Err(Error::server("an aggregate's argument was not compiled")),
         };
-        let (f, ty) = match fname.as_str() {
-            "now" | "currenttimeuuid" => {
-                arity(0)?;
-                (Scalar::Now, CqlType::Timeuuid)
-            }
-            "uuid" => {
-                arity(0)?;
-                (Scalar::Uuid, CqlType::Uuid)
-            }
-            "currenttimestamp" => {
-                arity(0)?;
-                (Scalar::CurrentTimestamp, CqlType::Timestamp)
-            }
-            "currentdate" => {
-                arity(0)?;
-                (Scalar::CurrentDate, CqlType::Date)
-            }
-            "currenttime" => {
-                arity(0)?;
-                (Scalar::CurrentTime, CqlType::Time)
-            }
-            "totimestamp" => {
-                time_arg(&[CqlType::Timeuuid, CqlType::Date, CqlType::Timestamp])?;
-                (Scalar::ToTimestamp, CqlType::Timestamp)
-            }
-            "dateof" => {
-                time_arg(&[CqlType::Timeuuid])?;
-                (Scalar::ToTimestamp, CqlType::Timestamp)
-            }
-            "todate" => {
-                time_arg(&[CqlType::Timeuuid, CqlType::Timestamp, CqlType::Date])?;
-                (Scalar::ToDate, CqlType::Date)
-            }
-            "tounixtimestamp" => {
-                time_arg(&[CqlType::Timeuuid, CqlType::Timestamp, CqlType::Date])?;
-                (Scalar::ToUnixTimestamp, CqlType::Bigint)
-            }
-            "unixtimestampof" => {
-                time_arg(&[CqlType::Timeuuid])?;
-                (Scalar::ToUnixTimestamp, CqlType::Bigint)
-            }
-            other => {
-                if let Some(t) = other.strip_prefix("blobas").and_then(native_by_name) {
-                    time_arg(&[CqlType::Blob])?;
-                    (Scalar::BlobAs(t.clone()), t)
-                } else if let Some(t) = other.strip_suffix("asblob").and_then(native_by_name) {
-                    time_arg(std::slice::from_ref(&t))?;
-                    (Scalar::AsBlob, CqlType::Blob)
-                } else {
-                    return Err(Error::invalid(format!("Unknown function system.{other}")));
+        let ty = arg.1.clone();
+        let out = match f {
+            AggKind::Count => CqlType::Bigint,
+            AggKind::Sum | AggKind::Avg => {
+                if !is_numeric(&ty) {
+                    return Err(Error::invalid(format!(
+                        "Invalid call to function system.{fname}, none of its type signatures \
+                         match: {ty} is not a number"
+                    )));
                 }
+                ty.clone()
             }
+            _ => ty.clone(),
         };
-        Ok((Expr::Call { f, args: compiled }, ty, display))
+        // `count(1)` and `count(*)` are the same aggregate.
+        let f = match (&f, &arg.0) {
+            (AggKind::Count, Expr::Const(Some(_))) => AggKind::CountStar,
+            _ => f,
+        };
+        Ok((
+            Expr::Agg {
+                f,
+                arg: Some(Box::new(arg)),
+            },
+            out,
+            display,
+        ))
     }
 
     /// `token(k1, k2)`: the arguments must be the partition key columns in order.
@@ -297,80 +430,53 @@ impl Ctx<'_> {
     }
 }
 
-/// A literal selector and its type (integers are int, floats double, strings text).
-pub(super) fn constant(t: &Term) -> Result<(Option<Value>, CqlType)> {
-    let ty = match t {
+/// The type of a term standing alone in a selector: a literal's preferred type (integers
+/// are int, floats double, strings text) or its type hint. A bind marker needs a hint.
+pub(super) fn term_type(t: &Term) -> Result<CqlType> {
+    Ok(match t {
         Term::TypeHint { ty, .. } => native_type(ty)
             .ok_or_else(|| Error::invalid(format!("Unsupported type hint {ty} in a selector")))?,
-        Term::Literal(Literal::Integer(_)) => CqlType::Int,
-        Term::Literal(Literal::Float(_)) => CqlType::Double,
-        Term::Literal(Literal::String(_)) => CqlType::Text,
-        Term::Literal(Literal::Boolean(_)) => CqlType::Boolean,
-        Term::Literal(Literal::Uuid(_)) => CqlType::Uuid,
-        Term::Literal(Literal::Hex(_)) => CqlType::Blob,
+        Term::Literal(l) if !matches!(l, Literal::Null) => crate::functions::preferred(l)
+            .ok_or_else(|| Error::server("a literal has no preferred type"))?,
         other => {
             return Err(Error::invalid(format!(
-                "Cannot infer the type of the selector {other}; add a type hint"
+                "Cannot infer type for term {other} in selection clause (try using a cast to \
+                 force a type)"
             )));
         }
-    };
-    if matches!(t, Term::Bind(_))
-        || matches!(t, Term::TypeHint { term, .. } if matches!(**term, Term::Bind(_)))
-    {
-        return Err(Error::not_supported("Bind markers in selectors"));
-    }
-    Ok((term_value(t, &ty, &Bound::default())?, ty))
+    })
 }
 
-/// The native type of a name as in `blobAsInt` (counters and durations have no such
-/// functions).
-pub(super) fn native_by_name(name: &str) -> Option<CqlType> {
-    CqlType::native(name).filter(|t| !matches!(t, CqlType::Counter | CqlType::Duration))
+/// The key and element types of a set or map `name` of type `ty` subscripted by an element
+/// or slice selection (`what`); lists and other types are refused in Cassandra's words.
+fn subscript_types(ty: &CqlType, name: &str, what: &str) -> Result<(CqlType, CqlType)> {
+    match ty {
+        CqlType::Map { key, value, .. } => Ok(((**key).clone(), (**value).clone())),
+        CqlType::Set { element, .. } => Ok(((**element).clone(), (**element).clone())),
+        CqlType::List { .. } => Err(Error::invalid(format!(
+            "{what} selection is only allowed on sets and maps, but {name} is a list"
+        ))),
+        other => Err(Error::invalid(format!(
+            "Invalid {} selection: {name} is of type {other} is not a collection",
+            what.to_lowercase()
+        ))),
+    }
+}
+
+/// Whether `t` holds a bind marker anywhere.
+fn has_marker(t: &Term) -> bool {
+    match t {
+        Term::Bind(_) => true,
+        Term::TypeHint { term, .. } => has_marker(term),
+        Term::List(items) | Term::Set(items) | Term::Tuple(items) => items.iter().any(has_marker),
+        Term::Map(pairs) => pairs.iter().any(|(k, v)| has_marker(k) || has_marker(v)),
+        Term::Udt(fields) => fields.iter().any(|(_, v)| has_marker(v)),
+        Term::Function { args, .. } => args.iter().any(has_marker),
+        Term::Literal(_) => false,
+    }
 }
 
 /// The type of a cast or type hint when it is a native type.
 pub(super) fn native_type(ty: &CqlType) -> Option<CqlType> {
     ty.is_native().then(|| ty.clone())
-}
-
-pub(super) fn is_numeric(t: &CqlType) -> bool {
-    matches!(
-        t,
-        CqlType::Int
-            | CqlType::Bigint
-            | CqlType::Counter
-            | CqlType::Smallint
-            | CqlType::Tinyint
-            | CqlType::Varint
-            | CqlType::Float
-            | CqlType::Double
-    )
-}
-
-/// The casts this build performs: numbers to numbers, anything simple to text, and between
-/// the time types.
-pub(super) fn check_cast(from: &CqlType, to: &CqlType) -> Result<()> {
-    let ok = from == to
-        || (is_numeric(from) && is_numeric(to) && *to != CqlType::Counter)
-        || (matches!(to, CqlType::Text | CqlType::Ascii)
-            && (is_numeric(from)
-                || matches!(
-                    from,
-                    CqlType::Text
-                        | CqlType::Ascii
-                        | CqlType::Boolean
-                        | CqlType::Uuid
-                        | CqlType::Timeuuid
-                        | CqlType::Inet
-                        | CqlType::Timestamp
-                        | CqlType::Date
-                        | CqlType::Blob
-                )))
-        || (matches!(from, CqlType::Timeuuid | CqlType::Timestamp | CqlType::Date)
-            && matches!(to, CqlType::Timestamp | CqlType::Date));
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::invalid(format!("{from} cannot be cast to {to}")))
-    }
 }

@@ -64,7 +64,7 @@ pub(crate) fn run(
     }
     let limit = match &select.limit {
         None => usize::MAX,
-        Some(t) => limit_value(t, bound, "LIMIT")? as usize,
+        Some(t) => limit_value(t, bound)?.map_or(usize::MAX, |n| n as usize),
     };
     let matched: Vec<Row> = rows
         .iter()

@@ -1,6 +1,7 @@
 //! The metadata PREPARE answers: the result columns and the bind markers' specs.
 
 use super::*;
+use crate::markers::Markers;
 
 /// The result metadata of `select` over `table` (for PREPARE).
 pub(crate) fn result_columns(
@@ -23,7 +24,7 @@ pub(crate) fn result_columns(
 }
 
 /// The bind markers' metadata of `select` over `table`: each marker takes the type (and the
-/// name) Cassandra gives it.
+/// name) Cassandra gives it, in marker order (the selectors', the restrictions', the limits').
 pub(crate) fn marker_columns(
     select: &Select,
     table: &Table,
@@ -33,18 +34,17 @@ pub(crate) fn marker_columns(
         keyspace: table.keyspace.clone(),
         table: table.name.clone(),
     };
-    let mk = |name: String, ty: CqlType| ColumnSpec {
-        table: spec.clone(),
-        name,
-        ty,
-    };
     let col = |c: &ilion_cql::language::ast::Ident| -> Result<(String, CqlType)> {
         let col = table
             .column(c.as_str())
             .ok_or_else(|| undefined(c.as_str(), table))?;
         Ok((col.name.clone(), col.ty.column_type(keyspace)))
     };
-    let mut out = Vec::new();
+    let mut out: Vec<(usize, ColumnSpec)> = Selection::compile(select, table, keyspace)?
+        .marker_specs()
+        .cloned()
+        .collect();
+    let mut m = Markers::new(&spec, &mut out);
     for r in &select.where_clause {
         match r {
             Relation::Compare { target, op, value } => {
@@ -71,14 +71,24 @@ pub(crate) fn marker_columns(
                             _ => (name, ty),
                         }
                     }
-                    RelationTarget::Token(_) => ("partition key token".to_owned(), CqlType::Bigint),
+                    RelationTarget::Token(_) => {
+                        if let Term::Function { name, args } = value
+                            && name.name.as_str().eq_ignore_ascii_case("token")
+                        {
+                            // token(?, ?): each marker takes its partition key column's type.
+                            let keys = crate::data::partition_key_types(table, keyspace);
+                            for (i, (a, ty)) in args.iter().zip(&keys).enumerate() {
+                                m.term(a, &format!("arg{i}(system.token)"), ty);
+                            }
+                            continue;
+                        }
+                        ("partition key token".to_owned(), CqlType::Bigint)
+                    }
                     RelationTarget::Tuple(cols) => {
                         let cs = cols.iter().map(&col).collect::<Result<Vec<_>>>()?;
                         if let Term::Tuple(items) = value {
                             for (t, (n, ty)) in items.iter().zip(&cs) {
-                                if matches!(t, Term::Bind(_)) {
-                                    out.push(mk(n.clone(), ty.clone()));
-                                }
+                                m.term(t, n, ty);
                             }
                             continue;
                         }
@@ -86,9 +96,7 @@ pub(crate) fn marker_columns(
                     }
                     _ => return Err(unsupported_relation(r)),
                 };
-                if let Term::Bind(_) = value {
-                    out.push(mk(name, ty));
-                }
+                m.term(value, &name, &ty);
             }
             Relation::In { target, values } => {
                 let (name, ty) = match target {
@@ -99,23 +107,24 @@ pub(crate) fn marker_columns(
                     _ => return Err(unsupported_relation(r)),
                 };
                 match values {
-                    InValues::Marker(_) => out.push(mk(format!("in({name})"), CqlType::list(ty))),
+                    InValues::Marker(b) => m.term(
+                        &Term::Bind(b.clone()),
+                        &format!("in({name})"),
+                        &CqlType::list(ty),
+                    ),
                     InValues::List(v) => {
                         for t in v {
                             match (t, &ty, target) {
-                                (Term::Bind(_), _, _) => out.push(mk(name.clone(), ty.clone())),
                                 (
                                     Term::Tuple(items),
                                     CqlType::Tuple(tys),
                                     RelationTarget::Tuple(cols),
                                 ) => {
                                     for ((t, ty), c) in items.iter().zip(tys).zip(cols) {
-                                        if matches!(t, Term::Bind(_)) {
-                                            out.push(mk(c.as_str().to_owned(), ty.clone()));
-                                        }
+                                        m.term(t, c.as_str(), ty);
                                     }
                                 }
-                                _ => {}
+                                _ => m.term(t, &name, &ty),
                             }
                         }
                     }
@@ -126,13 +135,15 @@ pub(crate) fn marker_columns(
             }
         }
     }
-    if let Some(Term::Bind(_)) = &select.per_partition_limit {
-        out.push(mk("[per_partition_limit]".to_owned(), CqlType::Int));
+    if let Some(t) = &select.per_partition_limit {
+        m.term(t, "[per_partition_limit]", &CqlType::Int);
     }
-    if let Some(Term::Bind(_)) = &select.limit {
-        out.push(mk("[limit]".to_owned(), CqlType::Int));
+    if let Some(t) = &select.limit {
+        m.term(t, "[limit]", &CqlType::Int);
     }
-    Ok(out)
+    m.finish()?;
+    out.sort_by_key(|(i, _)| *i);
+    Ok(out.into_iter().map(|(_, s)| s).collect())
 }
 
 pub(super) fn tuple_marker(cols: &[(String, CqlType)]) -> (String, CqlType) {

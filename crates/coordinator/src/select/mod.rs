@@ -9,15 +9,18 @@ use std::cmp::Ordering;
 
 use bytes::Bytes;
 use ilion_cql::language::ast::{
-    InValues, Literal, Operator, Relation, RelationTarget, Select, Selection as Sel, Selector, Term,
+    ArithOp, InValues, Literal, Operator, Relation, RelationTarget, Select, Selection as Sel,
+    Selector, Term,
 };
 use ilion_cql::protocol::{
     ColumnSpec, CqlType, QueryParameters, ResultBody, Rows, RowsMetadata, TableSpec, Value,
 };
 
 use ilion_types::compare_untyped;
-use ilion_types::text::{self, varint_bytes, varint_i128};
+#[cfg(test)]
+use ilion_types::text::{self, varint_bytes};
 
+use crate::functions::{Number, Resolved, cast, number, number_value};
 use crate::schema::types::SchemaType;
 use crate::schema::{ColumnKind, Keyspace, Table};
 use crate::values::{Bound, encode, term_value};
@@ -25,14 +28,12 @@ use crate::{Error, Result};
 
 mod aggregate;
 mod compile;
-mod functions;
 mod memory;
 mod metadata;
 
+use aggregate::AggKind;
 pub(crate) use aggregate::Aggregator;
-use aggregate::{AggKind, Num, number};
 use compile::Ctx;
-use functions::{Scalar, call};
 pub(crate) use memory::run;
 pub(crate) use metadata::{marker_columns, result_columns};
 
@@ -87,9 +88,47 @@ enum Expr {
     Ttl(usize),
     Token,
     Const(Option<Value>),
+    /// A term with bind markers, of type `ty`: a constant once the statement's values are
+    /// bound ([`Selection::bind`]); `function`: the call it is an argument of.
+    Term {
+        term: Term,
+        ty: CqlType,
+        function: Option<String>,
+    },
     Call {
-        f: Scalar,
-        args: Vec<(Expr, CqlType)>,
+        f: Resolved,
+        args: Vec<Expr>,
+    },
+    Cast {
+        to: CqlType,
+        arg: Box<Expr>,
+    },
+    Op {
+        op: ArithOp,
+        types: (CqlType, CqlType),
+        ret: CqlType,
+        lhs: Box<Expr>,
+        rhs: Box<Expr>,
+    },
+    Negate {
+        ty: CqlType,
+        arg: Box<Expr>,
+    },
+    /// A map's value for a key, or a set's element if present.
+    Element {
+        of: Box<Expr>,
+        key: Box<Expr>,
+    },
+    /// The elements of a set (entries of a map) between two inclusive bounds.
+    Slice {
+        of: Box<Expr>,
+        from: Option<Box<Expr>>,
+        to: Option<Box<Expr>>,
+    },
+    /// A UDT's field by position.
+    Field {
+        of: Box<Expr>,
+        index: usize,
     },
     /// An aggregate; only at the top level of a selector.
     Agg {
@@ -103,6 +142,8 @@ enum Expr {
 pub(crate) struct Selection {
     exprs: Vec<Expr>,
     specs: Vec<ColumnSpec>,
+    /// The specs of the bind markers in the selectors, by marker index.
+    markers: Vec<(usize, ColumnSpec)>,
     /// Whether the selection aggregates rows (then every row of a group folds into one).
     pub(crate) aggregate: bool,
 }
@@ -116,6 +157,7 @@ impl Selection {
         };
         let mut exprs = Vec::new();
         let mut specs = Vec::new();
+        let mut markers = Vec::new();
         match &select.selection {
             Sel::Wildcard => {
                 for (i, c) in table.columns.iter().enumerate() {
@@ -128,7 +170,12 @@ impl Selection {
                 }
             }
             Sel::Items(items) => {
-                let cx = Ctx { table, ks };
+                let cx = Ctx {
+                    table,
+                    ks,
+                    spec: spec.clone(),
+                    markers: std::cell::RefCell::new(Vec::new()),
+                };
                 for item in items {
                     let (expr, ty, name) = cx.compile(&item.selector, true)?;
                     exprs.push(expr);
@@ -138,14 +185,73 @@ impl Selection {
                         ty,
                     });
                 }
+                markers = cx.markers.into_inner();
             }
         }
+        markers.sort_by_key(|(i, _)| *i);
         let aggregate = exprs.iter().any(|e| matches!(e, Expr::Agg { .. }));
         Ok(Selection {
             exprs,
             specs,
+            markers,
             aggregate,
         })
+    }
+
+    /// The specs of the selectors' bind markers, in marker order.
+    pub(crate) fn marker_specs(&self) -> impl Iterator<Item = &(usize, ColumnSpec)> {
+        self.markers.iter()
+    }
+
+    /// The selection with the statement's bound values in place of its markers; `None` when
+    /// it has no markers (the compiled selection serves as is).
+    pub(crate) fn bind(&self, bound: &Bound) -> Result<Option<Selection>> {
+        fn walk(e: &mut Expr, bound: &Bound) -> Result<()> {
+            match e {
+                Expr::Term { term, ty, function } => {
+                    if bound.is_unset(term) {
+                        return Err(match function {
+                            Some(f) => crate::values::unset_argument(f),
+                            None => Error::invalid(format!("Invalid unset value for {term}")),
+                        });
+                    }
+                    *e = Expr::Const(term_value(term, ty, bound)?);
+                }
+                Expr::Call { args, .. } => {
+                    for a in args {
+                        walk(a, bound)?;
+                    }
+                }
+                Expr::Cast { arg: a, .. } | Expr::Negate { arg: a, .. } => walk(a, bound)?,
+                Expr::Op { lhs, rhs, .. } => {
+                    walk(lhs, bound)?;
+                    walk(rhs, bound)?;
+                }
+                Expr::Element { of, key } => {
+                    walk(of, bound)?;
+                    walk(key, bound)?;
+                }
+                Expr::Field { of, .. } => walk(of, bound)?,
+                Expr::Slice { of, from, to } => {
+                    walk(of, bound)?;
+                    for b in [from, to].into_iter().flatten() {
+                        walk(b, bound)?;
+                    }
+                }
+                Expr::Agg { arg: Some(a), .. } => walk(&mut a.0, bound)?,
+                _ => {}
+            }
+            Ok(())
+        }
+        if self.markers.is_empty() {
+            return Ok(None);
+        }
+        let mut out = self.clone();
+        for e in &mut out.exprs {
+            walk(e, bound)?;
+        }
+        out.markers.clear();
+        Ok(Some(out))
     }
 
     /// The result columns.
@@ -158,7 +264,19 @@ impl Selection {
         fn walk(e: &Expr, out: &mut Vec<usize>) {
             match e {
                 Expr::Column(i) | Expr::WriteTime(i) | Expr::Ttl(i) => out.push(*i),
-                Expr::Call { args, .. } => args.iter().for_each(|(a, _)| walk(a, out)),
+                Expr::Call { args, .. } => args.iter().for_each(|a| walk(a, out)),
+                Expr::Cast { arg: a, .. }
+                | Expr::Negate { arg: a, .. }
+                | Expr::Field { of: a, .. } => walk(a, out),
+                Expr::Op { lhs, rhs, .. } => {
+                    walk(lhs, out);
+                    walk(rhs, out);
+                }
+                Expr::Element { of, key } => {
+                    walk(of, out);
+                    walk(key, out);
+                }
+                Expr::Slice { of, .. } => walk(of, out),
                 Expr::Agg { arg: Some(a), .. } => walk(&a.0, out),
                 _ => {}
             }
@@ -181,17 +299,17 @@ impl Selection {
         if aggregate {
             return self.columns_read();
         }
-        let mut out = Vec::new();
-        for e in &self.exprs {
-            if let Expr::Call { args, .. } = e {
-                let inner = Selection {
-                    exprs: args.iter().map(|(a, _)| a.clone()).collect(),
-                    ..self.clone()
-                };
-                out.extend(inner.columns_read());
-            }
-        }
-        out
+        // Every column an expression other than a plain column reads.
+        let inner = Selection {
+            exprs: self
+                .exprs
+                .iter()
+                .filter(|e| !matches!(e, Expr::Column(_)))
+                .cloned()
+                .collect(),
+            ..self.clone()
+        };
+        inner.columns_read()
     }
 
     /// The result row of a non-aggregate selection over `row`, a selected stored column as
@@ -254,13 +372,87 @@ fn eval(e: &Expr, row: &Row) -> Result<Option<Value>> {
             .map(Value::Int),
         Expr::Token => Some(Value::Bigint(row.token)),
         Expr::Const(v) => v.clone(),
+        Expr::Term { .. } => {
+            return Err(Error::server("a selector's bind marker was not bound"));
+        }
         Expr::Call { f, args } => {
             let mut vals = Vec::with_capacity(args.len());
-            for (a, ty) in args {
-                vals.push((eval(a, row)?, ty));
+            for a in args {
+                vals.push(eval(a, row)?);
             }
-            call(f, &vals)?
+            f.execute(&vals)?
         }
+        Expr::Cast { to, arg } => match eval(arg, row)? {
+            Some(v) => Some(cast(&v, to)?),
+            None => None,
+        },
+        Expr::Op {
+            op,
+            types,
+            ret,
+            lhs,
+            rhs,
+        } => {
+            let (l, r) = (eval(lhs, row)?, eval(rhs, row)?);
+            crate::functions::operation(*op, (&types.0, &types.1), ret, l.as_ref(), r.as_ref())?
+        }
+        Expr::Negate { ty, arg } => match eval(arg, row)? {
+            Some(v) => {
+                let n = number(&v).ok_or_else(|| Error::invalid("Invalid negation operand"))?;
+                let negated = match n {
+                    Number::Int(i) => Number::Int(i.wrapping_neg()),
+                    Number::Float(x) => Number::Float(-x),
+                    Number::Decimal(d) => Number::Decimal(crate::functions::Decimal {
+                        unscaled: d.unscaled.wrapping_neg(),
+                        scale: d.scale,
+                    }),
+                };
+                Some(number_value(ty, negated)?)
+            }
+            None => None,
+        },
+        Expr::Element { of, key } => match (eval(of, row)?, eval(key, row)?) {
+            (Some(Value::Map(entries)), Some(k)) => entries
+                .into_iter()
+                .find(|(ek, _)| compare_untyped(ek, &k) == Some(Ordering::Equal))
+                .map(|(_, v)| v),
+            (Some(Value::Set(items)), Some(k)) => items
+                .into_iter()
+                .find(|e| compare_untyped(e, &k) == Some(Ordering::Equal)),
+            _ => None,
+        },
+        Expr::Slice { of, from, to } => {
+            let bound = |b: &Option<Box<Expr>>| -> Result<Option<Value>> {
+                match b {
+                    Some(e) => eval(e, row),
+                    None => Ok(None),
+                }
+            };
+            let (lo, hi) = (bound(from)?, bound(to)?);
+            // A key is kept when it is within both bounds (a missing bound is open).
+            let within = |k: &Value| -> bool {
+                let above = lo
+                    .as_ref()
+                    .is_none_or(|l| compare_untyped(k, l).is_some_and(|o| o != Ordering::Less));
+                let below = hi
+                    .as_ref()
+                    .is_none_or(|h| compare_untyped(k, h).is_some_and(|o| o != Ordering::Greater));
+                above && below
+            };
+            match eval(of, row)? {
+                Some(Value::Map(entries)) => Some(Value::Map(
+                    entries.into_iter().filter(|(k, _)| within(k)).collect(),
+                )),
+                Some(Value::Set(items)) => Some(Value::Set(
+                    items.into_iter().filter(|k| within(k)).collect(),
+                )),
+                _ => None,
+            }
+        }
+        Expr::Field { of, index } => match eval(of, row)? {
+            Some(Value::Udt(fields)) => fields.into_iter().nth(*index).and_then(|(_, v)| v),
+            _ => None,
+        },
         Expr::Agg { .. } => return Err(Error::server("aggregate evaluated on a single row")),
     })
 }
@@ -282,14 +474,16 @@ fn unsupported_relation(r: &Relation) -> Error {
     ))
 }
 
-/// A strictly positive LIMIT or PER PARTITION LIMIT.
-pub(crate) fn limit_value(t: &Term, bound: &Bound, what: &str) -> Result<u32> {
+/// A LIMIT or PER PARTITION LIMIT: strictly positive; an unset marker is no limit (as
+/// Cassandra reads both, with its messages).
+pub(crate) fn limit_value(t: &Term, bound: &Bound) -> Result<Option<u32>> {
+    if bound.is_unset(t) {
+        return Ok(None);
+    }
     match term_value(t, &CqlType::Int, bound)? {
-        Some(Value::Int(n)) if n > 0 => Ok(n.unsigned_abs()),
-        Some(Value::Int(n)) => Err(Error::invalid(format!(
-            "{what} must be strictly positive, got {n}"
-        ))),
-        _ => Err(Error::invalid(format!("Invalid null value of {what}"))),
+        Some(Value::Int(n)) if n > 0 => Ok(Some(n.unsigned_abs())),
+        Some(_) => Err(Error::invalid("LIMIT must be strictly positive")),
+        None => Err(Error::invalid("Invalid null value of limit")),
     }
 }
 
@@ -299,7 +493,6 @@ mod tests {
 
     use super::*;
     use aggregate::sum_value;
-    use functions::now_millis;
 
     #[test]
     fn values_order_as_cassandra_compares_them() {
@@ -347,7 +540,7 @@ mod tests {
             "2011-03-02T04:05:00.123Z"
         );
         let u = crate::values::next_timeuuid();
-        assert!((text::timeuuid_millis(&u) - now_millis()).abs() < 60_000);
+        assert!((text::timeuuid_millis(&u) - crate::data::now_micros() / 1000).abs() < 60_000);
         assert_eq!(u[6] >> 4, 1, "now() makes version 1 UUIDs");
     }
 

@@ -391,6 +391,7 @@ impl Display for PostfixBase<'_> {
                 | Selector::Cast { .. }
                 | Selector::Field { .. }
                 | Selector::Element { .. }
+                | Selector::Slice { .. }
         );
         if bare {
             write!(f, "{}", self.0)
@@ -435,6 +436,18 @@ impl Display for Selector {
             Selector::Cast { selector, ty } => write!(f, "CAST({selector} AS {})", Ty(ty)),
             Selector::Field { selector, field } => write!(f, "{}.{field}", PostfixBase(selector)),
             Selector::Element { selector, key } => write!(f, "{}[{key}]", PostfixBase(selector)),
+            Selector::Slice { selector, from, to } => {
+                write!(f, "{}[", PostfixBase(selector))?;
+                if let Some(t) = from {
+                    write!(f, "{t}")?;
+                }
+                // Spaced: `1. ..` must not read as `1...`.
+                f.write_str(" .. ")?;
+                if let Some(t) = to {
+                    write!(f, "{t}")?;
+                }
+                f.write_char(']')
+            }
             Selector::Arithmetic { op, lhs, rhs } => {
                 let op_precedence = precedence(self);
                 let l = Operand {

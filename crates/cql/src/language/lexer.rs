@@ -168,6 +168,7 @@ impl Lexer<'_> {
             (Some(b'!'), Some(b'=')) => Some(Sym::Ne),
             (Some(b'+'), Some(b'=')) => Some(Sym::PlusEq),
             (Some(b'-'), Some(b'=')) => Some(Sym::MinusEq),
+            (Some(b'.'), Some(b'.')) => Some(Sym::DotDot),
             _ => None,
         };
         if let Some(s) = two {
@@ -253,7 +254,9 @@ impl Lexer<'_> {
             n += 1;
         }
         let mut float = false;
+        // `1..3` (a slice) is the integer 1, `..`, then 3.
         if self.peek(n) == Some(b'.')
+            && self.peek(n + 1) != Some(b'.')
             && !self
                 .peek(n + 1)
                 .is_some_and(|b| b.is_ascii_alphabetic() && !matches!(b, b'e' | b'E'))

@@ -48,6 +48,8 @@ pub(crate) enum Sym {
     QMark,
     PlusEq,
     MinusEq,
+    /// `..` of a slice selector.
+    DotDot,
 }
 
 impl Sym {
@@ -77,6 +79,7 @@ impl Sym {
             Sym::QMark => "?",
             Sym::PlusEq => "+=",
             Sym::MinusEq => "-=",
+            Sym::DotDot => "..",
         }
     }
 }

@@ -74,7 +74,8 @@ pub(crate) fn select(
             skip_metadata: false,
             ..params.clone()
         };
-        let plain_selection = Selection::compile(&plain, table, ks)?;
+        let compiled = Selection::compile(&plain, table, ks)?;
+        let plain_selection = compiled.bind(bound)?.unwrap_or(compiled);
         let body = select(
             data,
             ks,

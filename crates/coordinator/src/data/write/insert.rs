@@ -35,7 +35,7 @@ pub(crate) fn insert<'a>(
                 let g = if bound.is_unset(term) {
                     Given::Unset
                 } else {
-                    Given::Value(term_value(term, &c.ty.column_type(ks), bound)?)
+                    Given::Value(column_value(term, &c.ty.column_type(ks), bound, &c.name)?)
                 };
                 given.push((c, g));
             }

@@ -1,6 +1,7 @@
 //! The bind markers' metadata of INSERT, UPDATE and DELETE (what PREPARE answers).
 
 use super::*;
+use crate::markers::Markers;
 
 /// The bind markers' columns of a write, in marker order: each marker takes the type of what
 /// it gives (a column, an element, an index, a map key, a field, a JSON document).
@@ -26,10 +27,7 @@ pub(crate) fn write_marker_columns(
                 ))
             })
     };
-    let mut m = Markers {
-        spec: &spec,
-        out: &mut out,
-    };
+    let mut m = Markers::new(&spec, &mut out);
     let (using, wheres): (&[UsingParam], &[Relation]) = match statement {
         Statement::Insert(s) => {
             match &s.values {
@@ -150,6 +148,7 @@ pub(crate) fn write_marker_columns(
             condition_markers(&mut m, r, &column_type)?;
         }
     }
+    m.finish()?;
     out.sort_by_key(|(i, _)| *i);
     Ok(out.into_iter().map(|(_, s)| s).collect())
 }
@@ -216,64 +215,4 @@ fn condition_markers(
         );
     }
     Ok(())
-}
-
-/// Collects the markers of terms with the types their positions give them.
-pub(super) struct Markers<'s> {
-    spec: &'s TableSpec,
-    out: &'s mut Vec<(usize, ColumnSpec)>,
-}
-
-impl Markers<'_> {
-    pub(super) fn term(&mut self, term: &Term, name: &str, ty: &CqlType) {
-        match (term, ty) {
-            (Term::Bind(m), _) => self.out.push((
-                m.index,
-                ColumnSpec {
-                    table: self.spec.clone(),
-                    name: name.to_owned(),
-                    ty: ty.clone(),
-                },
-            )),
-            (Term::TypeHint { term, .. }, _) => self.term(term, name, ty),
-            (Term::List(items), CqlType::List { element: e, .. })
-            | (Term::Set(items), CqlType::Set { element: e, .. }) => {
-                let name = format!("value({name})");
-                for i in items {
-                    self.term(i, &name, e);
-                }
-            }
-            (
-                Term::Map(pairs),
-                CqlType::Map {
-                    key: k, value: v, ..
-                },
-            ) => {
-                for (kt, vt) in pairs {
-                    self.term(kt, &format!("key({name})"), k);
-                    self.term(vt, &format!("value({name})"), v);
-                }
-            }
-            (Term::Tuple(items), CqlType::Tuple(types)) => {
-                for (i, (item, t)) in items.iter().zip(types).enumerate() {
-                    self.term(item, &format!("{name}[{i}]"), t);
-                }
-            }
-            (Term::Udt(fields), CqlType::Udt(u)) => {
-                for (f, item) in fields {
-                    if let Some((_, t)) = u.fields.iter().find(|(n, _)| n == f.as_str()) {
-                        self.term(item, &format!("{name}.{}", f.as_str()), t);
-                    }
-                }
-            }
-            (Term::Function { name: f, args }, _)
-                if f.name.as_str().eq_ignore_ascii_case("fromjson") =>
-            {
-                for a in args {
-                    self.term(a, &format!("fromjson({name})"), &CqlType::Text);
-                }
-            }
-            _ => {}
-        }
-    }
 }

@@ -25,7 +25,7 @@ use super::{DataPath, KeyTerm, TableWrite, Target, check_in_keys, combinations, 
 use crate::json;
 use crate::schema::types::SchemaType;
 use crate::schema::{ClusteringOrder, Column, ColumnKind, Keyspace, Table};
-use crate::values::{Bound, append_timeuuids, encode, prepend_timeuuids, term_value};
+use crate::values::{Bound, append_timeuuids, column_value, encode, prepend_timeuuids, term_value};
 use crate::{Error, Result};
 
 mod cas;

@@ -168,10 +168,7 @@ impl Writer<'_> {
         op: &str,
     ) -> Result<Vec<u8>> {
         let Some(Value::Int(i)) = index else {
-            return Err(Error::invalid(format!(
-                "Invalid null value for list index of {}",
-                c.name
-            )));
+            return Err(Error::invalid("Invalid null value for list index"));
         };
         let list = self.current_list(c)?;
         if list.is_empty() {
@@ -227,7 +224,7 @@ impl Writer<'_> {
                 if bound.is_unset(value) {
                     return Ok(());
                 }
-                self.set_whole(c, term_value(value, &ty, bound)?, out)
+                self.set_whole(c, column_value(value, &ty, bound, &c.name)?, out)
             }
             Assignment::Append { value, .. } | Assignment::Prepend { value, .. } => {
                 let prepend = matches!(a, Assignment::Prepend { .. });
@@ -297,8 +294,11 @@ impl Writer<'_> {
                     CqlType::Map {
                         key: kt, value: vt, ..
                     } => {
+                        if bound.is_unset(key) {
+                            return Err(Error::invalid("Invalid unset map key"));
+                        }
                         let Some(k) = term_value(key, kt, bound)? else {
-                            return Err(Error::invalid("Invalid null value for map key"));
+                            return Err(Error::invalid("Invalid null map key"));
                         };
                         let path = Some(encode(kt, &k)?.to_vec());
                         if bound.is_unset(value) {
@@ -311,10 +311,16 @@ impl Writer<'_> {
                         Ok(())
                     }
                     CqlType::List { element: e, .. } => {
+                        if bound.is_unset(key) {
+                            return Err(Error::invalid("Invalid unset value for list index"));
+                        }
+                        let index = term_value(key, &CqlType::Int, bound)?;
+                        if index.is_none() {
+                            return Err(Error::invalid("Invalid null value for list index"));
+                        }
                         if bound.is_unset(value) {
                             return Ok(());
                         }
-                        let index = term_value(key, &CqlType::Int, bound)?;
                         let v = term_value(value, e, bound)?;
                         let path = Some(self.list_index_path(c, index, "set")?);
                         out.push(match v {
@@ -473,26 +479,30 @@ impl Writer<'_> {
                         c.name
                     )));
                 }
-                if bound.is_unset(key) {
-                    return Err(Error::invalid(format!(
-                        "Invalid unset value for an element of {}",
-                        c.name
-                    )));
-                }
                 let path = match &ty {
+                    // An unset index deletes nothing; an unset map key is refused.
                     CqlType::List { .. } => {
+                        if bound.is_unset(key) {
+                            return Ok(());
+                        }
                         let index = term_value(key, &CqlType::Int, bound)?;
                         self.list_index_path(c, index, "delete")?
                     }
-                    CqlType::Set { element: kt, .. }
-                    | CqlType::Map {
-                        key: kt, value: _, ..
-                    } => {
+                    CqlType::Set { element: kt, .. } => {
+                        if bound.is_unset(key) {
+                            return Ok(());
+                        }
                         let Some(k) = term_value(key, kt, bound)? else {
-                            return Err(Error::invalid(format!(
-                                "Invalid null value for an element of {}",
-                                c.name
-                            )));
+                            return Err(Error::invalid("Invalid null set element"));
+                        };
+                        encode(kt, &k)?.to_vec()
+                    }
+                    CqlType::Map { key: kt, .. } => {
+                        if bound.is_unset(key) {
+                            return Err(Error::invalid("Invalid unset map key"));
+                        }
+                        let Some(k) = term_value(key, kt, bound)? else {
+                            return Err(Error::invalid("Invalid null map key"));
                         };
                         encode(kt, &k)?.to_vec()
                     }

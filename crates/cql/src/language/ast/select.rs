@@ -75,6 +75,13 @@ pub enum Selector {
         selector: Box<Selector>,
         key: Term,
     },
+    /// `selector[from..to]` (the elements of a set or map between two bounds, both inclusive;
+    /// a missing bound is open).
+    Slice {
+        selector: Box<Selector>,
+        from: Option<Term>,
+        to: Option<Term>,
+    },
     Arithmetic {
         op: ArithOp,
         lhs: Box<Selector>,

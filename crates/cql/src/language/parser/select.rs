@@ -155,12 +155,33 @@ impl Parser<'_> {
                         field: p.ident()?,
                     };
                 } else if p.eat_sym(Sym::LBracket) {
-                    let key = p.term()?;
-                    p.expect_sym(Sym::RBracket)?;
-                    s = Selector::Element {
-                        selector: Box::new(s),
-                        key,
+                    let from = if p.is_sym(Sym::DotDot) {
+                        None
+                    } else {
+                        Some(p.term()?)
                     };
+                    s = match from {
+                        Some(key) if !p.eat_sym(Sym::DotDot) => Selector::Element {
+                            selector: Box::new(s),
+                            key,
+                        },
+                        from => {
+                            if from.is_none() {
+                                p.expect_sym(Sym::DotDot)?;
+                            }
+                            let to = if p.is_sym(Sym::RBracket) {
+                                None
+                            } else {
+                                Some(p.term()?)
+                            };
+                            Selector::Slice {
+                                selector: Box::new(s),
+                                from,
+                                to,
+                            }
+                        }
+                    };
+                    p.expect_sym(Sym::RBracket)?;
                 } else {
                     return Ok(s);
                 }

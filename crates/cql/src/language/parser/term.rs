@@ -268,8 +268,10 @@ impl Parser<'_> {
                             TokenKind::Integer => self.text(&t).parse::<u32>().ok(),
                             _ => None,
                         };
-                        let Some(n) = n.filter(|n| *n > 0) else {
-                            return Err(self.expected("a positive vector dimension"));
+                        // A zero dimension parses; the schema refuses it with Cassandra's
+                        // InvalidRequest ("vectors may only have positive dimensions").
+                        let Some(n) = n else {
+                            return Err(self.expected("a vector dimension"));
                         };
                         self.advance();
                         CqlType::vector(elem, n)

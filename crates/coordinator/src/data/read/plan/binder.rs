@@ -2,6 +2,7 @@
 //! statement's bound values, shared by every part of the planner.
 
 use super::*;
+use crate::values::column_value;
 
 /// Resolves the names and terms of one SELECT's restrictions.
 pub(super) struct Binder<'a> {
@@ -45,7 +46,7 @@ impl<'a> Binder<'a> {
                 "Invalid unset value for column {name}"
             )));
         }
-        term_value(term, ty, self.target.bound)?.ok_or_else(|| null_in(name))
+        column_value(term, ty, self.target.bound, name)?.ok_or_else(|| null_in(name))
     }
 
     /// The values of an IN on column `name`: a list of terms or one bound list.

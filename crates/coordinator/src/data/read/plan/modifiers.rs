@@ -134,15 +134,13 @@ pub(super) fn order(
 
 /// PER PARTITION LIMIT and LIMIT.
 pub(super) fn limits(s: &Select, bound: &Bound) -> Result<(Option<u32>, Option<u32>)> {
-    let per_partition_limit = s
-        .per_partition_limit
-        .as_ref()
-        .map(|x| limit_value(x, bound, "PER PARTITION LIMIT"))
-        .transpose()?;
-    let limit = s
-        .limit
-        .as_ref()
-        .map(|x| limit_value(x, bound, "LIMIT"))
-        .transpose()?;
+    let per_partition_limit = match &s.per_partition_limit {
+        Some(x) => limit_value(x, bound)?,
+        None => None,
+    };
+    let limit = match &s.limit {
+        Some(x) => limit_value(x, bound)?,
+        None => None,
+    };
     Ok((per_partition_limit, limit))
 }

@@ -176,6 +176,9 @@ fn token_term(t: &Target<'_>, term: &Term) -> Result<i64> {
         }
         let mut parts = Vec::new();
         for (a, (_, c)) in args.iter().zip(&pk) {
+            if t.bound.is_unset(a) {
+                return Err(crate::values::unset_argument("token"));
+            }
             parts.push(t.key_value(&c.name, a)?);
         }
         return Ok(t.partition(&parts)?.0);
